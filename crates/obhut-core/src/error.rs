@@ -1,0 +1,322 @@
+//! Typed errors. Every variant names the structure, field, segment or
+//! custodian at fault, so a caller (and the person reading the CLI's
+//! message) can tell what is wrong without a debugger.
+
+use crate::ids::SegmentRef;
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// Everything that can go wrong in the core.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input ended before a field could be read.
+    #[error("{what}: input ends early while reading {field}")]
+    Truncated {
+        /// Structure being parsed.
+        what: &'static str,
+        /// Field that was cut off.
+        field: &'static str,
+    },
+    /// Bytes follow a complete structure.
+    #[error("{what}: {count} unexpected bytes after the end")]
+    TrailingBytes {
+        /// Structure being parsed.
+        what: &'static str,
+        /// Number of extra bytes.
+        count: usize,
+    },
+    /// The first four bytes are not this structure's magic.
+    #[error("{what}: wrong magic bytes; this is not an Obhut {what}")]
+    BadMagic {
+        /// Structure expected.
+        what: &'static str,
+    },
+    /// A version this build does not read.
+    #[error("{what}: format version {found} is not supported (this build reads version 1)")]
+    UnsupportedVersion {
+        /// Structure being parsed.
+        what: &'static str,
+        /// Version found.
+        found: u8,
+    },
+    /// A suite this build does not read. There is no negotiation.
+    #[error("{what}: cipher suite 0x{found:04x} is not supported (this build reads suite 0x0001)")]
+    UnsupportedSuite {
+        /// Structure being parsed.
+        what: &'static str,
+        /// Suite found.
+        found: u16,
+    },
+    /// A length prefix exceeds the field's bound.
+    #[error("{what}: field {field} claims {len} bytes, more than the {max} allowed")]
+    FieldTooLong {
+        /// Structure being parsed.
+        what: &'static str,
+        /// Field at fault.
+        field: &'static str,
+        /// Length claimed.
+        len: usize,
+        /// Bound.
+        max: usize,
+    },
+    /// Any other structural problem.
+    #[error("{what}: {reason}")]
+    Malformed {
+        /// Structure being parsed.
+        what: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A ristretto255 point that is non-canonical or the identity.
+    #[error(
+        "{what}: {field} is not a valid ristretto255 point (non-canonical encoding or the identity)"
+    )]
+    InvalidPoint {
+        /// Structure being parsed.
+        what: &'static str,
+        /// Field at fault.
+        field: &'static str,
+    },
+    /// A scalar that is not reduced modulo the group order (or is zero where
+    /// zero is forbidden).
+    #[error("{what}: {field} is not a canonical non-zero scalar")]
+    InvalidScalar {
+        /// Structure being parsed.
+        what: &'static str,
+        /// Field at fault.
+        field: &'static str,
+    },
+    /// An Ed25519 public key that is malformed or of small order.
+    #[error("{what}: {field} is not a valid Ed25519 public key (malformed or weak)")]
+    InvalidSigningKey {
+        /// Structure being parsed.
+        what: &'static str,
+        /// Field at fault.
+        field: &'static str,
+    },
+    /// An X-Wing public key or ciphertext that does not decode.
+    #[error("{what}: {field} is not a valid X-Wing key or ciphertext")]
+    InvalidKemKey {
+        /// Structure being parsed.
+        what: &'static str,
+        /// Field at fault.
+        field: &'static str,
+    },
+    /// A signature that does not verify under the stated key.
+    #[error("{what}: signature does not verify")]
+    BadSignature {
+        /// Structure whose signature failed.
+        what: &'static str,
+    },
+    /// HPKE decryption failed: wrong recipient key, or altered ciphertext.
+    #[error("{what}: cannot decrypt: not encrypted to this key, or altered in transit or storage")]
+    DecryptionFailed {
+        /// Structure being decrypted.
+        what: &'static str,
+    },
+    /// A passphrase-locked key file did not open.
+    #[error("wrong passphrase, or the key file is corrupted")]
+    WrongPassphrase,
+    /// Key-derivation parameters in a locked key file are out of bounds.
+    #[error("key file: passphrase KDF parameters out of bounds ({reason})")]
+    WeakKdfParameters {
+        /// Which bound was violated.
+        reason: &'static str,
+    },
+    /// A problem with one segment; names the segment.
+    #[error("{segment}: {failure}")]
+    Segment {
+        /// The segment at fault.
+        segment: SegmentRef,
+        /// What failed.
+        failure: SegmentFailure,
+    },
+    /// A problem with a recording's chain of segment records.
+    #[error("recording chain: {0}")]
+    Chain(ChainFailure),
+    /// A custodian's partial decryption was refused; names the custodian.
+    #[error("partial decryption from custodian {custodian}: {failure}")]
+    Partial {
+        /// Index (1..=n) of the custodian whose partial failed.
+        custodian: u16,
+        /// What failed.
+        failure: PartialFailure,
+    },
+    /// Too few valid partials to reach the threshold.
+    #[error("need partials from {needed} distinct custodians, have {have}")]
+    NotEnoughPartials {
+        /// The group threshold k.
+        needed: u16,
+        /// Valid partials from distinct custodians.
+        have: u16,
+    },
+    /// A custodian refuses to compute a partial (request-side problem).
+    #[error("refusing to compute a partial: {0}")]
+    Refused(RefusalReason),
+    /// Custody-group or ceremony parameters are invalid.
+    #[error("custody group: {0}")]
+    Custody(&'static str),
+    /// Reading or writing a stream supplied by the caller failed.
+    #[error("I/O error while {context}: {source}")]
+    Io {
+        /// What was being done.
+        context: &'static str,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What was wrong with a segment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SegmentFailure {
+    /// The header's key commitment does not match the derived key: the keys
+    /// are wrong, or the header was altered.
+    #[error("key commitment mismatch (wrong keys, or the header was altered)")]
+    KeyCommitment,
+    /// A chunk failed authentication: altered, reordered, spliced, or from
+    /// another segment.
+    #[error("chunk {chunk} failed authentication (altered, reordered or spliced)")]
+    ChunkAuthentication {
+        /// Zero-based chunk index.
+        chunk: u64,
+    },
+    /// The stream ended without a final chunk.
+    #[error("truncated: the stream ends after chunk {chunks_read} without a final chunk")]
+    Truncated {
+        /// Number of whole chunks read.
+        chunks_read: u64,
+    },
+    /// Bytes follow the final chunk.
+    #[error("unexpected data after the final chunk")]
+    TrailingData,
+    /// The ciphertext hash differs from the signed record's.
+    #[error("ciphertext hash does not match the signed record")]
+    HashMismatch,
+    /// A length differs from the signed record's.
+    #[error("{field} is {found}, the signed record says {expected}")]
+    LengthMismatch {
+        /// Which length.
+        field: &'static str,
+        /// Length in the record.
+        expected: u64,
+        /// Length found.
+        found: u64,
+    },
+    /// The blob's header differs from the header in the signed record.
+    #[error("segment header does not match the signed record")]
+    HeaderMismatch,
+    /// The device signature over the record does not verify.
+    #[error("device signature does not verify")]
+    BadSignature,
+    /// The TDH2 validity proof on R, Ū does not verify.
+    #[error("KEM validity proof on R does not verify")]
+    BadKemProof,
+    /// The segment belongs to another recording, device or position.
+    #[error("belongs elsewhere: {0}")]
+    Misplaced(&'static str),
+    /// A requested byte range lies outside the segment.
+    #[error("range {start}..{end} is outside the segment's {len} bytes")]
+    RangeOutOfBounds {
+        /// Requested start.
+        start: u64,
+        /// Requested end (exclusive).
+        end: u64,
+        /// Plaintext length.
+        len: u64,
+    },
+    /// No key material was supplied for this segment.
+    #[error("no key for this segment in the grant")]
+    NoKey,
+}
+
+/// What was wrong with a chain of segment records.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainFailure {
+    /// No records at all.
+    #[error("no segment records")]
+    Empty,
+    /// Records of more than one recording or device were mixed.
+    #[error("{0} does not belong to the same recording and device as segment 0")]
+    Foreign(SegmentRef),
+    /// An index is missing.
+    #[error("segment {missing} is missing")]
+    Missing {
+        /// First missing index.
+        missing: u32,
+    },
+    /// Two records claim the same index.
+    #[error("two records claim segment {0}")]
+    Duplicate(u32),
+    /// A record's `prev` hash does not match its predecessor.
+    #[error("segment {0}: previous-record hash does not match segment {prev}", prev = .0.saturating_sub(1))]
+    BrokenLink(u32),
+    /// The last record is not marked final, or a middle one is.
+    #[error("segment {0}: final flag is wrong (only the last segment is final)")]
+    FinalFlag(u32),
+    /// The recording is not complete: no record is marked final.
+    #[error("incomplete: no segment is marked final (last seen: {last})")]
+    NotFinal {
+        /// Highest index seen.
+        last: u32,
+    },
+}
+
+/// Why a partial decryption was refused by the requester's `combine`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PartialFailure {
+    /// The Chaum–Pedersen proof does not verify against the custodian's
+    /// verification share.
+    #[error("proof does not verify against the custodian's verification share")]
+    BadProof,
+    /// The partial was made for another grant.
+    #[error("made for another grant")]
+    WrongGrant,
+    /// The partial was made for another requester key.
+    #[error("made for another requester")]
+    WrongRequester,
+    /// The partial covers other segments than asked.
+    #[error("covers other segments than the grant's")]
+    WrongSegments,
+    /// The partial names a custodian not in the group, or another group.
+    #[error("not a custodian of this group")]
+    UnknownCustodian,
+    /// Two partials from the same custodian.
+    #[error("duplicate partial from the same custodian")]
+    Duplicate,
+    /// The custodian's signature does not verify.
+    #[error("custodian signature does not verify")]
+    BadSignature,
+}
+
+/// Why a custodian refused to compute a partial.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RefusalReason {
+    /// A segment record's device signature does not verify.
+    #[error("{0}: segment record signature does not verify")]
+    UnsignedRecord(SegmentRef),
+    /// A record's KEM validity proof does not verify (blinded or foreign R).
+    #[error("{0}: R has no valid proof for this segment (blinded or foreign R)")]
+    UnprovenR(SegmentRef),
+    /// A record is sealed to another custody group or generation.
+    #[error("{0}: sealed to another custody group")]
+    OtherGroup(SegmentRef),
+    /// A segment lies outside the request's scope.
+    #[error("{0}: outside the request's scope")]
+    OutOfScope(SegmentRef),
+    /// The access request's signature does not verify.
+    #[error("the access request's signature does not verify")]
+    BadRequestSignature,
+    /// The access request has expired.
+    #[error("the access request has expired")]
+    Expired,
+    /// The share does not match this group's verification share.
+    #[error("this share does not belong to the group's custodian {0}")]
+    WrongShare(u16),
+}

@@ -1,0 +1,192 @@
+//! The one registry of domain-separation labels and structure magics
+//! (docs/format.md §1.3). Every hash, KDF, proof transcript, HPKE `info` and
+//! signature in format version 1 uses exactly one label from this file, and
+//! no label is used for two purposes. Adding a label means adding it here
+//! and to the table in the spec.
+
+/// Format version carried in every structure's preamble.
+pub const VERSION: u8 = 1;
+/// The only suite of version 1: AES-256-GCM STREAM, BLAKE3, HKDF-SHA256,
+/// ristretto255, Ed25519, HPKE X-Wing/HKDF-SHA256/AES-256-GCM. There is no
+/// negotiation: a reader rejects any other value.
+pub const SUITE_V1: u16 = 0x0001;
+
+/// Structure magics (first four bytes of every encoding).
+pub mod magic {
+    /// Segment header, at the start of every sealed segment blob.
+    pub const SEGMENT_HEADER: &[u8; 4] = b"OBSH";
+    /// Device-signed segment record.
+    pub const SEGMENT_RECORD: &[u8; 4] = b"OBSR";
+    /// Custody-group descriptor.
+    pub const GROUP_DESCRIPTOR: &[u8; 4] = b"OBGD";
+    /// A custodian's share, HPKE-encrypted to the custodian.
+    pub const SHARE_ENVELOPE: &[u8; 4] = b"OBSE";
+    /// Plaintext of a share envelope.
+    pub const SHARE: &[u8; 4] = b"OBSS";
+    /// A person's public identity.
+    pub const PUBLIC_IDENTITY: &[u8; 4] = b"OBID";
+    /// A device's public key.
+    pub const DEVICE_PUBLIC: &[u8; 4] = b"OBDP";
+    /// A passphrase-locked secret key file.
+    pub const LOCKED_KEY: &[u8; 4] = b"OBLK";
+    /// Plaintext inside a locked key file: person identity secret.
+    pub const PERSON_SECRET: &[u8; 4] = b"OBPS";
+    /// Plaintext inside a locked key file: device signing key.
+    pub const DEVICE_SECRET: &[u8; 4] = b"OBDS";
+    /// Plaintext inside a locked key file: retention-epoch secret key.
+    pub const EPOCH_SECRET: &[u8; 4] = b"OBES";
+    /// A retention epoch's public key.
+    pub const EPOCH_PUBLIC: &[u8; 4] = b"OBEP";
+    /// A requester-signed access request.
+    pub const ACCESS_REQUEST: &[u8; 4] = b"OBAR";
+    /// A custodian's partial decryption (plaintext, inside the envelope).
+    pub const PARTIAL: &[u8; 4] = b"OBPD";
+    /// A partial decryption HPKE-encrypted to the requester.
+    pub const PARTIAL_ENVELOPE: &[u8; 4] = b"OBPE";
+    /// The vault's release of epoch parts to a requester.
+    pub const EPOCH_RELEASE: &[u8; 4] = b"OBER";
+}
+
+/// HKDF info for the custody part `a` of a segment key.
+pub const KEM: &[u8] = b"obhut/v1/kem";
+/// Hash-to-group input for the second generator Ḡ of the TDH2 proof.
+pub const KEM_GENERATOR_BAR: &[u8] = b"obhut/v1/kem/generator-bar";
+/// Challenge hash of the TDH2 validity proof (R and Ū share r).
+pub const KEM_VALIDITY_PROOF: &[u8] = b"obhut/v1/kem/validity-proof";
+/// HKDF salt deriving the segment key K from a ‖ b.
+pub const SEGMENT_KEY: &[u8] = b"obhut/v1/segment-key";
+/// HKDF-Expand info for the payload AEAD key, from K.
+pub const PAYLOAD_KEY: &[u8] = b"obhut/v1/payload-key";
+/// HKDF-Expand info for the key commitment, from K.
+pub const KEY_COMMITMENT: &[u8] = b"obhut/v1/key-commitment";
+/// Digest of a segment header (SHA-256 of label ‖ header body).
+pub const HEADER_HASH: &[u8] = b"obhut/v1/header-hash";
+/// BLAKE3 derive_key context for the ciphertext hash of a segment blob.
+pub const CIPHERTEXT_HASH: &str = "obhut/v1/ciphertext-hash";
+/// Signature context of a device's segment record.
+pub const SEGMENT_RECORD_SIG: &[u8] = b"obhut/v1/segment-record";
+/// Digest of a whole signed segment record (the chain's `prev` link).
+pub const RECORD_HASH: &[u8] = b"obhut/v1/record-hash";
+/// Signature context of a custody-group descriptor.
+pub const GROUP_DESCRIPTOR_SIG: &[u8] = b"obhut/v1/group-descriptor";
+/// HPKE info of a share envelope.
+pub const SHARE_ENVELOPE_INFO: &[u8] = b"obhut/v1/share-envelope";
+/// HPKE info of the epoch wrap of `b`.
+pub const EPOCH_WRAP_INFO: &[u8] = b"obhut/v1/epoch-wrap";
+/// HPKE info of the vault's release of `b` to a requester.
+pub const EPOCH_RELEASE_INFO: &[u8] = b"obhut/v1/epoch-release";
+/// Signature context of an access request.
+pub const ACCESS_REQUEST_SIG: &[u8] = b"obhut/v1/access-request";
+/// Digest of a signed access request (the grant's hash).
+pub const REQUEST_HASH: &[u8] = b"obhut/v1/request-hash";
+/// Challenge hash of a custodian's batched Chaum–Pedersen proof.
+pub const PARTIAL_PROOF: &[u8] = b"obhut/v1/partial-proof";
+/// Seed of the per-segment weights of the batched proof (RFC 9497 §2.2.1 style).
+pub const PARTIAL_PROOF_WEIGHTS: &[u8] = b"obhut/v1/partial-proof/weights";
+/// Signature context of a custodian's partial decryption.
+pub const PARTIAL_SIG: &[u8] = b"obhut/v1/partial";
+/// HPKE info of a partial decryption sent to the requester.
+pub const PARTIAL_ENVELOPE_INFO: &[u8] = b"obhut/v1/partial-envelope";
+/// Fingerprint of a public identity or key.
+pub const FINGERPRINT: &[u8] = b"obhut/v1/fingerprint";
+/// Argon2id salt prefix and AEAD associated data of a locked key file.
+pub const LOCKED_KEY: &[u8] = b"obhut/v1/locked-key";
+/// Domain of the deterministic X-Wing key derivation from a seed.
+pub const XWING_SEED: &[u8] = b"obhut/v1/xwing-seed";
+
+/// Every label, for the uniqueness test and the spec's table.
+pub const ALL: &[&[u8]] = &[
+    KEM,
+    KEM_GENERATOR_BAR,
+    KEM_VALIDITY_PROOF,
+    SEGMENT_KEY,
+    PAYLOAD_KEY,
+    KEY_COMMITMENT,
+    HEADER_HASH,
+    CIPHERTEXT_HASH.as_bytes(),
+    SEGMENT_RECORD_SIG,
+    RECORD_HASH,
+    GROUP_DESCRIPTOR_SIG,
+    SHARE_ENVELOPE_INFO,
+    EPOCH_WRAP_INFO,
+    EPOCH_RELEASE_INFO,
+    ACCESS_REQUEST_SIG,
+    REQUEST_HASH,
+    PARTIAL_PROOF,
+    PARTIAL_PROOF_WEIGHTS,
+    PARTIAL_SIG,
+    PARTIAL_ENVELOPE_INFO,
+    FINGERPRINT,
+    LOCKED_KEY,
+    XWING_SEED,
+];
+
+/// The message an Ed25519 signature covers: `label ‖ 0x00 ‖ body`. The zero
+/// byte cannot occur inside a label, so no two (label, body) pairs collide.
+pub fn signed_message(label: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(label.len() + 1 + body.len());
+    m.extend_from_slice(label);
+    m.push(0);
+    m.extend_from_slice(body);
+    m
+}
+
+/// SHA-256 of `label ‖ 0x00 ‖ parts…`, the digest of a structure.
+pub fn digest(label: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(label);
+    h.update([0u8]);
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_unique_and_versioned() {
+        for (i, a) in ALL.iter().enumerate() {
+            assert!(
+                a.starts_with(b"obhut/v1/"),
+                "{}",
+                String::from_utf8_lossy(a)
+            );
+            assert!(!a.contains(&0));
+            for b in &ALL[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn magics_are_unique() {
+        use magic::*;
+        let all = [
+            SEGMENT_HEADER,
+            SEGMENT_RECORD,
+            GROUP_DESCRIPTOR,
+            SHARE_ENVELOPE,
+            SHARE,
+            PUBLIC_IDENTITY,
+            DEVICE_PUBLIC,
+            LOCKED_KEY,
+            PERSON_SECRET,
+            DEVICE_SECRET,
+            EPOCH_SECRET,
+            EPOCH_PUBLIC,
+            ACCESS_REQUEST,
+            PARTIAL,
+            PARTIAL_ENVELOPE,
+            EPOCH_RELEASE,
+        ];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+}
