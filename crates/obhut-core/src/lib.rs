@@ -29,5 +29,8 @@ pub mod secret;
 pub mod wire;
 
 pub use error::{Error, Result};
+pub mod epoch;
 pub mod hpke_wrap;
+pub mod identity;
+pub mod kem;
 pub mod point;
