@@ -34,3 +34,4 @@ pub mod hpke_wrap;
 pub mod identity;
 pub mod kem;
 pub mod point;
+pub mod locked;
