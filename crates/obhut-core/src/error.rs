@@ -158,6 +158,22 @@ pub enum Error {
     /// Custody-group or ceremony parameters are invalid.
     #[error("custody group: {0}")]
     Custody(&'static str),
+    /// A custodian's signature on a group descriptor does not verify.
+    #[error("custody group descriptor: the signature of custodian {custodian} does not verify")]
+    DescriptorSignature {
+        /// Index (1..=n) of the custodian whose signature failed.
+        custodian: u16,
+    },
+    /// A group descriptor carries too few custodian signatures to be pinned.
+    #[error(
+        "custody group descriptor: signed by {have} distinct custodians, pinning needs {needed}"
+    )]
+    NotEnoughSignatures {
+        /// Signatures required (the threshold k).
+        needed: u16,
+        /// Valid signatures present.
+        have: u16,
+    },
     /// Reading or writing a stream supplied by the caller failed.
     #[error("I/O error while {context}: {source}")]
     Io {
@@ -252,6 +268,15 @@ pub enum ChainFailure {
     /// Two records claim the same index.
     #[error("two records claim segment {0}")]
     Duplicate(u32),
+    /// Records are not in segment-index order (the index is present, but
+    /// at another position).
+    #[error("the record at position {position} is segment {found}; records must be in index order")]
+    OutOfOrder {
+        /// Zero-based position in the list of records.
+        position: u32,
+        /// Segment index found there.
+        found: u32,
+    },
     /// A record's `prev` hash does not match its predecessor.
     #[error("segment {0}: previous-record hash does not match segment {prev}", prev = .0.saturating_sub(1))]
     BrokenLink(u32),
@@ -292,6 +317,14 @@ pub enum PartialFailure {
     /// The custodian's signature does not verify.
     #[error("custodian signature does not verify")]
     BadSignature,
+    /// The envelope does not open with the requester's key (not encrypted
+    /// to it, or altered).
+    #[error("envelope does not decrypt with the requester's key (wrong key, or altered)")]
+    Undecryptable,
+    /// The envelope or the partial inside it does not parse, or the two
+    /// disagree.
+    #[error("malformed: {0}")]
+    Malformed(&'static str),
 }
 
 /// Why a custodian refused to compute a partial.
@@ -319,4 +352,16 @@ pub enum RefusalReason {
     /// The share does not match this group's verification share.
     #[error("this share does not belong to the group's custodian {0}")]
     WrongShare(u16),
+    /// The access request names another custody group or generation.
+    #[error("the access request is for another custody group or generation")]
+    RequestForOtherGroup,
+    /// The grant reference does not name this access request.
+    #[error("the grant reference names another access request")]
+    GrantMismatch,
+    /// A partial covers 1 … 65 536 segments.
+    #[error("a partial covers 1 to 65536 segments, {0} were given")]
+    BatchSize(usize),
+    /// The same segment was given twice.
+    #[error("{0}: given twice")]
+    DuplicateSegment(SegmentRef),
 }

@@ -1,8 +1,19 @@
 //! The custody part `a` of a segment key: threshold hashed ElGamal over
 //! ristretto255 with a TDH2 validity proof (docs/format.md §5.2–5.3).
 
-use crate::error::Result;
-use crate::ids::GroupId;
+use std::sync::OnceLock;
+
+use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT as G;
+use curve25519_dalek::ristretto::RistrettoPoint;
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::VartimeMultiscalarMul;
+use zeroize::Zeroize;
+
+use crate::error::{Error, Result, SegmentFailure};
+use crate::ids::{GroupId, RecordingId, SegmentRef};
+use crate::labels;
+use crate::point::{decode_point, decode_scalar, hash_to_scalar, random_scalar};
+use crate::secret::Secret32;
 use crate::wire::{Reader, Writer};
 
 /// Encoded length of a [`Capsule`].
@@ -59,5 +70,207 @@ impl Capsule {
             proof_c,
             proof_z,
         })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Encapsulation, the TDH2 validity proof and the derivation of `a`.
+
+const CAPSULE: &str = "capsule";
+
+/// The public key of a custody group as a device uses it: P = s·G together
+/// with the group and generation it belongs to. Obtained from a pinned
+/// descriptor ([`crate::group::GroupDescriptor::group_key`] via
+/// [`crate::group::PinnedGroup`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct GroupKey {
+    /// The custody group.
+    pub group_id: GroupId,
+    /// Generation of the group's key.
+    pub generation: u32,
+    /// P = C_0 = s·G (valid, non-identity).
+    pub key: RistrettoPoint,
+}
+
+/// The segment identity a capsule's validity proof is bound to
+/// (docs/format.md §5.3): the proof for one segment does not verify for any
+/// other.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct CapsuleContext {
+    /// Recording the segment belongs to.
+    pub recording_id: RecordingId,
+    /// Ed25519 public key of the sealing device.
+    pub device_key: [u8; 32],
+    /// Position of the segment in the recording.
+    pub segment_index: u32,
+    /// Segment kind (0 media, 1 container index, 2 metadata).
+    pub kind: u8,
+}
+
+impl CapsuleContext {
+    /// The segment this context names, for error messages.
+    pub fn segment(&self) -> SegmentRef {
+        SegmentRef {
+            recording: self.recording_id,
+            index: self.segment_index,
+        }
+    }
+}
+
+/// Ḡ, the second generator of the TDH2 proof:
+/// `RistrettoHash(SHA-512("obhut/v1/kem/generator-bar"))` (RFC 9496 one-way
+/// map), so that nobody knows log_G Ḡ.
+pub fn generator_bar() -> &'static RistrettoPoint {
+    static G_BAR: OnceLock<RistrettoPoint> = OnceLock::new();
+    G_BAR.get_or_init(|| {
+        use sha2::Digest;
+        let wide: [u8; 64] = sha2::Sha512::digest(labels::KEM_GENERATOR_BAR).into();
+        RistrettoPoint::from_uniform_bytes(&wide)
+    })
+}
+
+/// The TDH2 challenge (§5.3).
+fn validity_challenge(
+    group: &GroupKey,
+    ctx: &CapsuleContext,
+    r: &[u8; 32],
+    u_bar: &[u8; 32],
+    a: &RistrettoPoint,
+    a_bar: &RistrettoPoint,
+) -> Scalar {
+    hash_to_scalar(&[
+        labels::KEM_VALIDITY_PROOF,
+        &[0u8],
+        &labels::SUITE_V1.to_be_bytes(),
+        &group.group_id.0,
+        &group.generation.to_be_bytes(),
+        group.key.compress().as_bytes(),
+        &ctx.recording_id.0,
+        &ctx.device_key,
+        &ctx.segment_index.to_be_bytes(),
+        &[ctx.kind],
+        r,
+        u_bar,
+        a.compress().as_bytes(),
+        a_bar.compress().as_bytes(),
+    ])
+}
+
+/// `a = HKDF(salt = "", ikm = (r·P) ‖ R ‖ P ‖ group_id ‖ generation,
+/// info = "obhut/v1/kem", 32)` (§5.2), from the shared point r·P = s·R.
+fn derive_a_inner(
+    shared: &RistrettoPoint,
+    r: &[u8; 32],
+    p: &RistrettoPoint,
+    group_id: &GroupId,
+    generation: u32,
+) -> Secret32 {
+    let mut shared_bytes = shared.compress().to_bytes();
+    let mut ext = hkdf::HkdfExtract::<sha2::Sha256>::new(Some(&[]));
+    ext.input_ikm(&shared_bytes);
+    ext.input_ikm(r);
+    ext.input_ikm(p.compress().as_bytes());
+    ext.input_ikm(&group_id.0);
+    ext.input_ikm(&generation.to_be_bytes());
+    shared_bytes.zeroize();
+    let (_, hk) = ext.finalize();
+    let mut out = [0u8; 32];
+    hk.expand(labels::KEM, &mut out)
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    let a = Secret32::new(out);
+    out.zeroize();
+    a
+}
+
+/// Device side (§5.2–5.3): draw r and w, build the capsule with its TDH2
+/// validity proof bound to `ctx`, and return it with the custody part `a`.
+/// r, w and r·P are zeroized before returning.
+pub fn encapsulate(
+    group: &GroupKey,
+    ctx: &CapsuleContext,
+    rng: &mut impl rand_core::CryptoRng,
+) -> (Capsule, Secret32) {
+    let g_bar = generator_bar();
+    let mut r = random_scalar(rng);
+    let big_r = (r * G).compress().to_bytes();
+    let u_bar = (r * g_bar).compress().to_bytes();
+    let mut w = random_scalar(rng);
+    let a_pt = w * G;
+    let a_bar = w * g_bar;
+    let c = validity_challenge(group, ctx, &big_r, &u_bar, &a_pt, &a_bar);
+    let mut z = w + c * r;
+    let mut shared = r * group.key;
+    let a = derive_a_inner(
+        &shared,
+        &big_r,
+        &group.key,
+        &group.group_id,
+        group.generation,
+    );
+    let capsule = Capsule {
+        group_id: group.group_id,
+        generation: group.generation,
+        r: big_r,
+        u_bar,
+        proof_c: c.to_bytes(),
+        proof_z: z.to_bytes(),
+    };
+    r.zeroize();
+    w.zeroize();
+    z.zeroize();
+    shared.zeroize();
+    (capsule, a)
+}
+
+/// Check a capsule's TDH2 validity proof (§5.3) against the group key and
+/// the segment identity. Fails with [`SegmentFailure::Misplaced`] if the
+/// capsule names another group or generation, and with
+/// [`SegmentFailure::BadKemProof`] if the proof does not verify (a blinded
+/// or foreign R, or a capsule moved to another segment).
+pub fn verify_capsule_proof(
+    capsule: &Capsule,
+    group: &GroupKey,
+    ctx: &CapsuleContext,
+) -> Result<()> {
+    let segment = ctx.segment();
+    if capsule.group_id != group.group_id || capsule.generation != group.generation {
+        return Err(Error::Segment {
+            segment,
+            failure: SegmentFailure::Misplaced("sealed to another custody group or generation"),
+        });
+    }
+    let big_r = decode_point(&capsule.r, CAPSULE, "R")?;
+    let u_bar = decode_point(&capsule.u_bar, CAPSULE, "U_bar")?;
+    let c = decode_scalar(&capsule.proof_c, CAPSULE, "proof_c")?;
+    let z = decode_scalar(&capsule.proof_z, CAPSULE, "proof_z")?;
+    // A' = z·G − c·R,  Ā' = z·Ḡ − c·Ū  (public values: variable time is fine)
+    let a_pt = RistrettoPoint::vartime_multiscalar_mul([z, -c], [G, big_r]);
+    let a_bar = RistrettoPoint::vartime_multiscalar_mul([z, -c], [*generator_bar(), u_bar]);
+    let expected = validity_challenge(group, ctx, &capsule.r, &capsule.u_bar, &a_pt, &a_bar);
+    if expected != c {
+        return Err(Error::Segment {
+            segment,
+            failure: SegmentFailure::BadKemProof,
+        });
+    }
+    Ok(())
+}
+
+/// Requester side (§5.2, §8.4): derive `a` from the recovered point
+/// s·R (= r·P), the capsule, and the group key P.
+pub fn derive_a(s_r: &RistrettoPoint, capsule: &Capsule, group_key: &RistrettoPoint) -> Secret32 {
+    derive_a_inner(
+        s_r,
+        &capsule.r,
+        group_key,
+        &capsule.group_id,
+        capsule.generation,
+    )
+}
+
+impl Capsule {
+    /// R as a point (validated: canonical and not the identity).
+    pub fn r_point(&self) -> Result<RistrettoPoint> {
+        decode_point(&self.r, CAPSULE, "R")
     }
 }

@@ -1,1 +1,111 @@
-fn main() {}
+//! `obhut`: the offline command-line tool over `obhut-core`.
+//!
+//! The binary is glue: every subcommand is a module under [`cmd`] with its
+//! own clap `Args` and a `run` function; the cryptography and formats live in
+//! `obhut-core` (docs/format.md). Errors are printed with the next step a
+//! person can take (which flag, which file).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod util;
+
+use util::Global;
+
+const ABOUT: &str = "End-to-end encrypted custody for camera footage (offline tool)";
+
+const LONG_ABOUT: &str = "\
+End-to-end encrypted custody for camera footage, offline.
+
+A device seals footage into segments nobody can open alone: each segment key
+needs a part only k of n custodians can recover together (threshold
+decryption) and a part only the vault's retention-epoch key can unwrap.
+This tool runs every role from a shell, with files instead of a server:
+
+  person, device, epoch keys      obhut keygen person|device|epoch
+  custody group (k of n)          obhut custody init, custody sign, custody show
+  device: seal a file             obhut seal
+  requester: ask for access       obhut request
+  custodian: approve a request    obhut partial
+  vault: release the epoch part   obhut release
+  requester: open the footage     obhut unseal
+  anyone: check a recording       obhut verify
+
+Passphrases for key files are read from --passphrase-file FILE, else the
+environment variable OBHUT_PASSPHRASE, else asked for on the terminal
+(without echo). They are never printed or logged.
+
+Run `obhut <command> --help` for each step; README.md has a complete
+walk-through (\"Quick start (offline)\").";
+
+/// Command line of `obhut`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "obhut",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    propagate_version = true,
+    arg_required_else_help = true
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Keygen(cmd::keygen::Args),
+    Custody(cmd::custody::Args),
+    Seal(cmd::seal::Args),
+    Request(cmd::request::Args),
+    Partial(cmd::partial::Args),
+    Release(cmd::release::Args),
+    Unseal(cmd::unseal::Args),
+    Verify(cmd::verify::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with status 0; usage errors to
+            // stderr with status 2 (clap's conventions).
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let g = &cli.global;
+    let result = match &cli.command {
+        Command::Keygen(a) => cmd::keygen::run(g, a),
+        Command::Custody(a) => cmd::custody::run(g, a),
+        Command::Seal(a) => cmd::seal::run(g, a),
+        Command::Request(a) => cmd::request::run(g, a),
+        Command::Partial(a) => cmd::partial::run(g, a),
+        Command::Release(a) => cmd::release::run(g, a),
+        Command::Unseal(a) => cmd::unseal::run(g, a),
+        Command::Verify(a) => cmd::verify::run(g, a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            util::hint::report(&e, g.verbose > 0);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,71 @@
+//! `obhut-bench`: seal and open throughput of the core on real files, and
+//! the raw primitives they are built from. Run through `scripts/bench`,
+//! which puts openssl and age beside these figures in the same run.
+//!
+//! ```text
+//! obhut-bench primitives BYTES
+//! obhut-bench seal INPUT DIR THREADS     # seals INPUT as one recording into DIR
+//! obhut-bench open DIR OUTPUT THREADS    # recovers keys (2-of-3) and opens DIR
+//! ```
+
+mod flow;
+mod primitives;
+
+use std::time::Duration;
+
+/// One measured figure, printed as a Markdown table row.
+pub struct Figure {
+    what: String,
+    bytes: u64,
+    elapsed: Duration,
+    cores: usize,
+}
+
+impl Figure {
+    fn new(what: &str, bytes: u64, elapsed: Duration) -> Self {
+        Figure { what: what.to_owned(), bytes, elapsed, cores: 1 }
+    }
+    fn print(&self) {
+        let mbps = self.bytes as f64 / self.elapsed.as_secs_f64() / 1e6;
+        println!("| {} | {} | {:.0} | {} MiB |", self.what, self.cores, mbps, peak_rss_mib());
+    }
+}
+
+/// Peak resident set size of this process so far (VmHWM), in MiB.
+pub fn peak_rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
+fn usage() -> ! {
+    eprintln!("usage: obhut-bench primitives BYTES | seal INPUT DIR THREADS | open DIR OUTPUT THREADS");
+    std::process::exit(2)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num = |s: &str| s.parse::<u64>().unwrap_or_else(|_| usage());
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["primitives", bytes] => {
+            let n = num(bytes);
+            primitives::aead(n).print();
+            primitives::hash(n).print();
+            primitives::aead_then_hash(n).print();
+            Ok(())
+        }
+        ["seal", input, dir, threads] => flow::seal(input.as_ref(), dir.as_ref(), num(threads) as usize),
+        ["open", dir, output, threads] => flow::open(dir.as_ref(), output.as_ref(), num(threads) as usize),
+        _ => usage(),
+    };
+    if let Err(e) = result {
+        eprintln!("obhut-bench: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,146 @@
+//! The requester's side of docs/format.md §8.4–8.5: pick the records a
+//! request covers, recover each segment's `a` (k partials) and `b` (the
+//! vault's release), and open segments, checking every blob byte against
+//! the device-signed record.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+
+use crate::epoch::EpochRelease;
+use crate::error::{Error, Result, SegmentFailure};
+use crate::group::PinnedGroup;
+use crate::identity::PersonSecret;
+use crate::ids::SegmentRef;
+use crate::partial::{self, PartialEnvelope};
+use crate::record::SegmentRecord;
+use crate::request::{AccessRequest, GrantRef};
+use crate::secret::Secret32;
+use crate::segment::{RangeSource, SegmentOpener, ciphertext_hasher};
+
+/// The records of `records` that `request`'s scope covers (§8.1), in the
+/// order given. Container-index segments count as covered when a media
+/// segment of their recording among `records` is.
+pub fn records_in_scope<'r>(request: &AccessRequest, records: &'r [SegmentRecord]) -> Vec<&'r SegmentRecord> {
+    let facts: Vec<_> = records.iter().map(|r| crate::request::SegmentFacts::from(&r.header().fields)).collect();
+    records
+        .iter()
+        .zip(&facts)
+        .filter(|(_, f)| request.covers(f, &facts))
+        .map(|(r, _)| r)
+        .collect()
+}
+
+/// The keys of every segment of one grant, held by the requester.
+pub struct GrantKeys {
+    keys: HashMap<SegmentRef, (Secret32, Secret32)>,
+}
+
+impl core::fmt::Debug for GrantKeys {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "GrantKeys({} segments, keys <redacted>)", self.keys.len())
+    }
+}
+
+impl GrantKeys {
+    /// Combine the custodians' partials (`a`) and open the vault's release
+    /// (`b`) for `records`, which must be the device-signed records of the
+    /// segments the grant covers. Every check of [`partial::combine`] and
+    /// [`EpochRelease::open`] applies; a segment the release does not cover
+    /// is an error naming it.
+    pub fn recover(
+        group: &PinnedGroup,
+        request: &AccessRequest,
+        grant: &GrantRef,
+        records: &[&SegmentRecord],
+        partials: &[PartialEnvelope],
+        release: &EpochRelease,
+        requester: &PersonSecret,
+    ) -> Result<Self> {
+        let expected: Vec<_> = records
+            .iter()
+            .map(|r| (r.segment_ref(), r.header().fields.capsule))
+            .collect();
+        let a_parts = partial::combine(group, request, grant, &expected, partials, &requester.kem)?;
+        let mut b_parts: HashMap<SegmentRef, Secret32> = release
+            .open(requester, grant.log_index, &grant.request_hash)?
+            .into_iter()
+            .collect();
+        let mut keys = HashMap::with_capacity(a_parts.len());
+        for (segment, a) in a_parts {
+            let b = b_parts.remove(&segment).ok_or(Error::Segment {
+                segment,
+                failure: SegmentFailure::NoKey,
+            })?;
+            keys.insert(segment, (a, b));
+        }
+        Ok(GrantKeys { keys })
+    }
+
+    /// Segments these keys open.
+    pub fn segments(&self) -> impl Iterator<Item = &SegmentRef> {
+        self.keys.keys()
+    }
+
+    /// An opener for `record`'s segment (checks the key commitment).
+    pub fn opener(&self, record: &SegmentRecord) -> Result<SegmentOpener> {
+        let segment = record.segment_ref();
+        let (a, b) = self.keys.get(&segment).ok_or(Error::Segment {
+            segment,
+            failure: SegmentFailure::NoKey,
+        })?;
+        SegmentOpener::from_header(record.header(), a, b)
+    }
+
+    /// Open a whole segment, streaming, and check that the blob is exactly
+    /// the one the device signed (length and BLAKE3 hash). Plaintext written
+    /// to `out` has been authenticated chunk by chunk; a hash mismatch at
+    /// the end still fails the call, so a caller must discard `out` on error.
+    pub fn open_segment(&self, record: &SegmentRecord, blob: impl Read, out: impl Write) -> Result<u64> {
+        let opener = self.opener(record)?;
+        let mut hashed = HashingReader { inner: blob, hasher: ciphertext_hasher(), read: 0 };
+        let n = opener.open_stream(&mut hashed, out)?;
+        let segment = record.segment_ref();
+        if hashed.read != record.blob_len() {
+            return Err(Error::Segment {
+                segment,
+                failure: SegmentFailure::LengthMismatch {
+                    field: "blob length",
+                    expected: record.blob_len(),
+                    found: hashed.read,
+                },
+            });
+        }
+        if hashed.hasher.finalize().as_bytes() != record.ciphertext_hash() {
+            return Err(Error::Segment { segment, failure: SegmentFailure::HashMismatch });
+        }
+        Ok(n)
+    }
+
+    /// Decrypt plaintext bytes `start..end` of `record`'s segment, reading
+    /// only the chunks that cover them.
+    pub fn read_range(
+        &self,
+        record: &SegmentRecord,
+        source: &mut impl RangeSource,
+        start: u64,
+        end: u64,
+        out: &mut impl Write,
+    ) -> Result<u64> {
+        self.opener(record)?.read_range(source, record.plaintext_len(), start, end, out)
+    }
+}
+
+struct HashingReader<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+    read: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
+    }
+}

@@ -1,0 +1,173 @@
+//! Verifying a recording without keys (docs/format.md §7.2): the chain of
+//! device-signed segment records, each capsule's validity proof, and each
+//! blob against its record.
+//!
+//! Device signatures are already checked: a [`SegmentRecord`] cannot exist
+//! unverified. What is left is the chain's structure (one recording and
+//! device, indices 0 … m−1 in order, `prev` links, exactly the last record
+//! final), the TDH2 proofs, and the blobs.
+
+use std::io::Read;
+
+use crate::error::{ChainFailure, Error, Result, SegmentFailure};
+use crate::identity::VerifyKey;
+use crate::ids::RecordingId;
+use crate::kem::{GroupKey, verify_capsule_proof};
+use crate::record::SegmentRecord;
+use crate::segment::{HEADER_LEN, ciphertext_hasher};
+use crate::stream::{CHUNK_SIZE, io_error, read_full};
+
+/// What a verified chain establishes.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ChainSummary {
+    /// The recording.
+    pub recording_id: RecordingId,
+    /// The device that sealed and signed every segment.
+    pub device_key: VerifyKey,
+    /// Number of segments (indices 0 … count − 1).
+    pub segment_count: u64,
+    /// Sum of the segments' plaintext lengths.
+    pub plaintext_len: u64,
+    /// Record hash of the final record: commits to the whole recording.
+    pub head_record_hash: [u8; 32],
+}
+
+/// Verify a recording's chain of records (§7.2) and every capsule's TDH2
+/// validity proof against the custody group keys in `groups` (from pinned
+/// descriptors).
+///
+/// `records` must be in segment-index order: a caller may then rely on that
+/// order (e.g. to concatenate the opened segments). Fails with
+/// [`Error::Chain`] for structural faults (see
+/// [`verify_chain_structure`]), and with [`Error::Segment`] naming the
+/// segment for a capsule sealed to a group not in `groups`
+/// ([`SegmentFailure::Misplaced`]) or whose proof does not verify
+/// ([`SegmentFailure::BadKemProof`]).
+pub fn verify_chain(records: &[SegmentRecord], groups: &[GroupKey]) -> Result<ChainSummary> {
+    let summary = verify_chain_structure(records)?;
+    for rec in records {
+        let fields = &rec.header().fields;
+        let capsule = &fields.capsule;
+        let group = groups
+            .iter()
+            .find(|g| g.group_id == capsule.group_id && g.generation == capsule.generation)
+            .ok_or(Error::Segment {
+                segment: rec.segment_ref(),
+                failure: SegmentFailure::Misplaced(
+                    "sealed to a custody group or generation that was not supplied",
+                ),
+            })?;
+        verify_capsule_proof(capsule, group, &fields.capsule_context())?;
+    }
+    Ok(summary)
+}
+
+/// The structural part of [`verify_chain`], without the capsule proofs
+/// (which need the group keys). Checks, record by record in order:
+/// the same recording and device as the first record
+/// ([`ChainFailure::Foreign`]); index equal to position
+/// ([`ChainFailure::Missing`], [`ChainFailure::Duplicate`],
+/// [`ChainFailure::OutOfOrder`]); the `prev` link, zeros for segment 0
+/// ([`ChainFailure::BrokenLink`]); no final flag before the last record
+/// ([`ChainFailure::FinalFlag`]); and finally that the last record is final
+/// ([`ChainFailure::NotFinal`]). An empty list is [`ChainFailure::Empty`].
+pub fn verify_chain_structure(records: &[SegmentRecord]) -> Result<ChainSummary> {
+    let chain = |f| Err(Error::Chain(f));
+    let Some(first) = records.first() else {
+        return chain(ChainFailure::Empty);
+    };
+    let recording_id = first.header().fields.recording_id;
+    let device_key = first.header().fields.device_key;
+    let mut prev_hash = [0u8; 32];
+    let mut plaintext_len = 0u64;
+    for (position, rec) in records.iter().enumerate() {
+        let fields = &rec.header().fields;
+        let index = fields.segment_index;
+        if fields.recording_id != recording_id || fields.device_key != device_key {
+            return chain(ChainFailure::Foreign(rec.segment_ref()));
+        }
+        // More than 2^32 records cannot all have distinct u32 indices.
+        let Ok(position) = u32::try_from(position) else {
+            return chain(ChainFailure::Duplicate(index));
+        };
+        if index != position {
+            // Positions before this one hold exactly 0 … position − 1.
+            if index < position {
+                return chain(ChainFailure::Duplicate(index));
+            }
+            let later = &records[position as usize + 1..];
+            if later
+                .iter()
+                .any(|r| r.header().fields.segment_index == position)
+            {
+                return chain(ChainFailure::OutOfOrder {
+                    position,
+                    found: index,
+                });
+            }
+            return chain(ChainFailure::Missing { missing: position });
+        }
+        if rec.prev_record_hash() != &prev_hash {
+            return chain(ChainFailure::BrokenLink(index));
+        }
+        let last = position as usize + 1 == records.len();
+        if rec.is_final() && !last {
+            return chain(ChainFailure::FinalFlag(index));
+        }
+        if last && !rec.is_final() {
+            return chain(ChainFailure::NotFinal { last: index });
+        }
+        prev_hash = rec.record_hash();
+        plaintext_len = plaintext_len.saturating_add(rec.plaintext_len());
+    }
+    Ok(ChainSummary {
+        recording_id,
+        device_key,
+        segment_count: records.len() as u64,
+        plaintext_len,
+        head_record_hash: prev_hash,
+    })
+}
+
+/// Check a blob against its signed record without keys (§7.2): its header
+/// equals the record's ([`SegmentFailure::HeaderMismatch`]), its length
+/// equals the §6.2 formula ([`SegmentFailure::LengthMismatch`]), and its
+/// BLAKE3 ciphertext hash equals the record's
+/// ([`SegmentFailure::HashMismatch`]). Reads `blob` to its end.
+pub fn verify_blob(record: &SegmentRecord, mut blob: impl Read) -> Result<()> {
+    let fail = |failure| Error::Segment {
+        segment: record.segment_ref(),
+        failure,
+    };
+    let mut header = [0u8; HEADER_LEN];
+    let n = read_full(&mut blob, &mut header).map_err(io_error("reading the blob's header"))?;
+    if n != HEADER_LEN || header[..] != record.header().to_bytes()[..] {
+        return Err(fail(SegmentFailure::HeaderMismatch));
+    }
+    let mut hasher = ciphertext_hasher();
+    hasher.update(&header);
+    let mut found = HEADER_LEN as u64;
+    // 64 KiB reads let BLAKE3 hash many 1 KiB chunks in parallel (SIMD).
+    let mut buf = vec![0u8; CHUNK_SIZE];
+    loop {
+        let n = read_full(&mut blob, &mut buf).map_err(io_error("reading the blob"))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        found += n as u64;
+    }
+    let hash: [u8; 32] = hasher.finalize().into();
+    let expected = record.blob_len();
+    if found != expected {
+        return Err(fail(SegmentFailure::LengthMismatch {
+            field: "blob length",
+            expected,
+            found,
+        }));
+    }
+    if &hash != record.ciphertext_hash() {
+        return Err(fail(SegmentFailure::HashMismatch));
+    }
+    Ok(())
+}

@@ -1,0 +1,724 @@
+//! Partial decryptions (docs/format.md §8.2–8.4): what a custodian computes
+//! for a grant, the batched Chaum–Pedersen proof that it used its share,
+//! the envelope that carries it to the requester only, and the requester's
+//! combination of k partials into each segment's custody part `a`.
+//!
+//! A custodian computes s_i·R only through [`custodian_partial`], which
+//! takes R from device-signed segment records after checking the record,
+//! the group, the capsule's validity proof and the request's scope. There
+//! is deliberately no public function that multiplies an arbitrary point by
+//! a share: that is the malleability hole `tests/malleability.rs` shows.
+
+use std::collections::HashMap;
+
+use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT as G;
+use curve25519_dalek::ristretto::RistrettoPoint;
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::{IsIdentity, MultiscalarMul, VartimeMultiscalarMul};
+use zeroize::Zeroize;
+
+use crate::error::{Error, PartialFailure, RefusalReason, Result, SegmentFailure};
+use crate::group::{CustodianShare, PinnedGroup};
+use crate::hpke_wrap::{self, ENC_LEN, KemSecretKey};
+use crate::identity::{PersonSecret, SignKey, VerifyKey};
+use crate::ids::{Fingerprint, GroupId, RecordingId, SegmentRef};
+use crate::kem::{self, Capsule};
+use crate::labels::{self, SUITE_V1, VERSION, magic};
+use crate::point::{hash_to_scalar, random_scalar, read_point, read_scalar};
+use crate::record::SegmentRecord;
+use crate::request::{AccessRequest, GrantRef, SegmentFacts};
+use crate::secret::Secret32;
+use crate::wire::{MAX_FIELD_LEN, Reader, Writer};
+
+/// Most segments one partial covers.
+pub const MAX_PARTIAL_ENTRIES: usize = 65_536;
+/// Encoded length of one partial entry.
+pub const PARTIAL_ENTRY_LEN: usize = 16 + 4 + 32 + 32;
+/// Maximum length of a partial envelope's `sealed` field (16 MiB).
+pub const MAX_PARTIAL_SEALED_LEN: usize = MAX_FIELD_LEN;
+
+const PARTIAL: &str = "partial decryption";
+const PARTIAL_ENVELOPE: &str = "partial envelope";
+
+/// One segment of a partial: R from the segment's record and D = s_i·R.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PartialEntry {
+    /// The segment.
+    pub segment: SegmentRef,
+    /// R from the segment's capsule.
+    pub r: RistrettoPoint,
+    /// D = s_i·R.
+    pub d: RistrettoPoint,
+}
+
+/// A custodian's partial decryption for one grant (§8.2). Parsing checks
+/// the structure, points and scalars; [`combine`] checks the signature,
+/// binding and proof.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Partial {
+    /// The custody group.
+    pub group_id: GroupId,
+    /// The key generation.
+    pub generation: u32,
+    /// Index i of the custodian.
+    pub custodian: u16,
+    /// The grant this partial is for.
+    pub grant: GrantRef,
+    /// Fingerprint of the requester (from the signed request).
+    pub requester_fpr: Fingerprint,
+    /// 1 … 65 536 segments.
+    pub entries: Vec<PartialEntry>,
+    /// Batched Chaum–Pedersen challenge.
+    pub proof_c: Scalar,
+    /// Batched Chaum–Pedersen response.
+    pub proof_z: Scalar,
+    /// Custodian's Ed25519 signature, context `obhut/v1/partial`.
+    pub signature: [u8; 64],
+}
+
+/// What the batched proof is bound to: everything in a partial except the
+/// proof and signature, plus the custodian's verification share.
+struct ProofStatement<'a> {
+    group_id: &'a GroupId,
+    generation: u32,
+    custodian: u16,
+    p_i: &'a RistrettoPoint,
+    grant: &'a GrantRef,
+    requester_fpr: &'a Fingerprint,
+    entries: &'a [PartialEntry],
+}
+
+impl ProofStatement<'_> {
+    /// T = SHA-512(suite ‖ group_id ‖ generation ‖ i ‖ P_i ‖ grant_log_index ‖
+    /// request_hash ‖ requester_fpr ‖ count ‖ entries).
+    fn transcript(&self) -> [u8; 64] {
+        use sha2::Digest;
+        let mut h = sha2::Sha512::new();
+        h.update(SUITE_V1.to_be_bytes());
+        h.update(self.group_id.0);
+        h.update(self.generation.to_be_bytes());
+        h.update(self.custodian.to_be_bytes());
+        h.update(self.p_i.compress().as_bytes());
+        h.update(self.grant.log_index.to_be_bytes());
+        h.update(self.grant.request_hash);
+        h.update(self.requester_fpr.0);
+        h.update((self.entries.len() as u32).to_be_bytes());
+        for e in self.entries {
+            h.update(e.segment.recording.0);
+            h.update(e.segment.index.to_be_bytes());
+            h.update(e.r.compress().as_bytes());
+            h.update(e.d.compress().as_bytes());
+        }
+        h.finalize().into()
+    }
+
+    /// M = Σ d_j·R_j and Z = Σ d_j·D_j with d_j = Scalar(SHA-512(seed ‖ j)),
+    /// seed = SHA-512("obhut/v1/partial-proof/weights" ‖ 0x00 ‖ T), j = 0 …
+    /// count − 1. All inputs are public, so variable time is fine.
+    fn composites(&self, t: &[u8; 64]) -> (RistrettoPoint, RistrettoPoint) {
+        use sha2::Digest;
+        let mut h = sha2::Sha512::new();
+        h.update(labels::PARTIAL_PROOF_WEIGHTS);
+        h.update([0u8]);
+        h.update(t);
+        let seed: [u8; 64] = h.finalize().into();
+        let weights: Vec<Scalar> = (0..self.entries.len() as u32)
+            .map(|j| hash_to_scalar(&[&seed, &j.to_be_bytes()]))
+            .collect();
+        let m = RistrettoPoint::vartime_multiscalar_mul(&weights, self.entries.iter().map(|e| e.r));
+        let z = RistrettoPoint::vartime_multiscalar_mul(&weights, self.entries.iter().map(|e| e.d));
+        (m, z)
+    }
+
+    fn challenge(
+        t: &[u8; 64],
+        m: &RistrettoPoint,
+        z: &RistrettoPoint,
+        a1: &RistrettoPoint,
+        a2: &RistrettoPoint,
+    ) -> Scalar {
+        hash_to_scalar(&[
+            labels::PARTIAL_PROOF,
+            &[0u8],
+            t,
+            m.compress().as_bytes(),
+            z.compress().as_bytes(),
+            a1.compress().as_bytes(),
+            a2.compress().as_bytes(),
+        ])
+    }
+
+    /// Prove log_G P_i = log_{R_j} D_j for all j, knowing s_i.
+    fn prove(&self, s_i: &Scalar, rng: &mut impl rand_core::CryptoRng) -> (Scalar, Scalar) {
+        let t = self.transcript();
+        let (m, z_pt) = self.composites(&t);
+        let mut w = random_scalar(rng);
+        let a1 = RistrettoPoint::mul_base(&w);
+        let a2 = w * m;
+        let c = Self::challenge(&t, &m, &z_pt, &a1, &a2);
+        let z = w + c * s_i;
+        w.zeroize();
+        (c, z)
+    }
+
+    /// Verify a batched proof (§8.3).
+    fn verify(&self, c: &Scalar, z: &Scalar) -> bool {
+        let t = self.transcript();
+        let (m, z_pt) = self.composites(&t);
+        if m.is_identity() || z_pt.is_identity() {
+            return false;
+        }
+        let a1 = RistrettoPoint::vartime_multiscalar_mul([*z, -c], [G, *self.p_i]);
+        let a2 = RistrettoPoint::vartime_multiscalar_mul([*z, -c], [m, z_pt]);
+        Self::challenge(&t, &m, &z_pt, &a1, &a2) == *c
+    }
+}
+
+impl Partial {
+    fn statement<'a>(&'a self, p_i: &'a RistrettoPoint) -> ProofStatement<'a> {
+        ProofStatement {
+            group_id: &self.group_id,
+            generation: self.generation,
+            custodian: self.custodian,
+            p_i,
+            grant: &self.grant,
+            requester_fpr: &self.requester_fpr,
+            entries: &self.entries,
+        }
+    }
+
+    /// Check the batched Chaum–Pedersen proof against the custodian's
+    /// verification share P_i.
+    pub fn verify_proof(&self, p_i: &RistrettoPoint) -> bool {
+        !self.entries.is_empty() && self.statement(p_i).verify(&self.proof_c, &self.proof_z)
+    }
+
+    /// The signed body: the encoding up to (excluding) the signature.
+    pub fn signed_body(&self) -> Vec<u8> {
+        let mut w = Writer::with_preamble(magic::PARTIAL, VERSION, SUITE_V1);
+        w.bytes(&self.group_id.0)
+            .u32(self.generation)
+            .u16(self.custodian)
+            .u64(self.grant.log_index)
+            .bytes(&self.grant.request_hash)
+            .bytes(&self.requester_fpr.0)
+            .u32(self.entries.len() as u32);
+        for e in &self.entries {
+            w.bytes(&e.segment.recording.0)
+                .u32(e.segment.index)
+                .bytes(e.r.compress().as_bytes())
+                .bytes(e.d.compress().as_bytes());
+        }
+        w.bytes(self.proof_c.as_bytes())
+            .bytes(self.proof_z.as_bytes());
+        w.into_vec()
+    }
+
+    /// Sign with the custodian's key (context `obhut/v1/partial`).
+    pub fn sign(&mut self, key: &SignKey) {
+        self.signature = key.sign(labels::PARTIAL_SIG, &self.signed_body());
+    }
+
+    /// Check the signature under `key`.
+    pub fn verify_signature(&self, key: &VerifyKey) -> Result<()> {
+        key.verify(
+            labels::PARTIAL_SIG,
+            &self.signed_body(),
+            &self.signature,
+            PARTIAL,
+        )
+    }
+
+    /// Canonical encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = self.signed_body();
+        b.extend_from_slice(&self.signature);
+        b
+    }
+
+    /// Parse: 1 … 65 536 entries, every R and D a valid non-identity point,
+    /// canonical proof scalars, no trailing bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(PARTIAL, bytes);
+        r.preamble(magic::PARTIAL, VERSION, SUITE_V1)?;
+        let group_id = GroupId(r.array("group_id")?);
+        let generation = r.u32("generation")?;
+        let custodian = r.u16("custodian")?;
+        let log_index = r.u64("grant_log_index")?;
+        let request_hash = r.array("request_hash")?;
+        let requester_fpr = Fingerprint(r.array("requester_fpr")?);
+        let count = r.u32("count")? as usize;
+        if count == 0 || count > MAX_PARTIAL_ENTRIES {
+            return Err(Error::Malformed {
+                what: PARTIAL,
+                reason: "a partial covers 1 … 65 536 segments",
+            });
+        }
+        if count * PARTIAL_ENTRY_LEN > r.remaining() {
+            return Err(Error::Truncated {
+                what: PARTIAL,
+                field: "entries",
+            });
+        }
+        let mut entries = Vec::with_capacity(count);
+        for _ in 0..count {
+            let recording = RecordingId(r.array("entry recording_id")?);
+            let index = r.u32("entry segment_index")?;
+            let rr = read_point(&mut r, "entry R")?;
+            let d = read_point(&mut r, "entry D")?;
+            entries.push(PartialEntry {
+                segment: SegmentRef { recording, index },
+                r: rr,
+                d,
+            });
+        }
+        let proof_c = read_scalar(&mut r, "proof_c")?;
+        let proof_z = read_scalar(&mut r, "proof_z")?;
+        let signature = r.array::<64>("signature")?;
+        r.finish()?;
+        Ok(Partial {
+            group_id,
+            generation,
+            custodian,
+            grant: GrantRef {
+                log_index,
+                request_hash,
+            },
+            requester_fpr,
+            entries,
+            proof_c,
+            proof_z,
+            signature,
+        })
+    }
+}
+
+/// A partial HPKE-sealed to the requester's X-Wing key from the signed
+/// request (§8.2).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PartialEnvelope {
+    /// Index of the custodian (must equal the partial's).
+    pub custodian: u16,
+    /// The request's hash (must equal the partial's).
+    pub request_hash: [u8; 32],
+    /// HPKE encapsulated key.
+    pub enc: Box<[u8; ENC_LEN]>,
+    /// HPKE ciphertext of the partial (≤ 16 MiB).
+    pub sealed: Vec<u8>,
+}
+
+impl core::fmt::Debug for PartialEnvelope {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "PartialEnvelope(custodian {}, request {}, {} sealed bytes)",
+            self.custodian,
+            hex::encode(self.request_hash),
+            self.sealed.len()
+        )
+    }
+}
+
+fn envelope_aad(custodian: u16, request_hash: &[u8; 32]) -> Vec<u8> {
+    let mut w = Writer::with_preamble(magic::PARTIAL_ENVELOPE, VERSION, SUITE_V1);
+    w.u16(custodian).bytes(request_hash);
+    w.into_vec()
+}
+
+impl PartialEnvelope {
+    /// Seal `partial` to the X-Wing key of the signed `request` (the only
+    /// key a partial is ever encrypted to).
+    pub fn seal(
+        partial: &Partial,
+        request: &AccessRequest,
+        rng: &mut impl rand_core::CryptoRng,
+    ) -> Self {
+        let request_hash = partial.grant.request_hash;
+        let aad = envelope_aad(partial.custodian, &request_hash);
+        let (enc, sealed) = hpke_wrap::seal(
+            request.requester_kem(),
+            labels::PARTIAL_ENVELOPE_INFO,
+            &aad,
+            &partial.to_bytes(),
+            rng,
+        );
+        PartialEnvelope {
+            custodian: partial.custodian,
+            request_hash,
+            enc,
+            sealed,
+        }
+    }
+
+    /// Open with the requester's X-Wing key and parse the partial. Does not
+    /// check it: [`combine`] does.
+    pub fn open(&self, requester: &KemSecretKey) -> Result<Partial> {
+        let pt = hpke_wrap::open(
+            requester,
+            labels::PARTIAL_ENVELOPE_INFO,
+            &envelope_aad(self.custodian, &self.request_hash),
+            &self.enc,
+            &self.sealed,
+            PARTIAL_ENVELOPE,
+        )?;
+        Partial::from_bytes(&pt)
+    }
+
+    /// Canonical encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.bytes(&envelope_aad(self.custodian, &self.request_hash))
+            .bytes(&self.enc[..])
+            .var_bytes(&self.sealed);
+        w.into_vec()
+    }
+
+    /// Parse an envelope.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(PARTIAL_ENVELOPE, bytes);
+        r.preamble(magic::PARTIAL_ENVELOPE, VERSION, SUITE_V1)?;
+        let custodian = r.u16("custodian")?;
+        let request_hash = r.array("request_hash")?;
+        let enc = Box::new(r.array::<ENC_LEN>("enc")?);
+        let sealed = r.var_bytes("sealed", MAX_PARTIAL_SEALED_LEN)?.to_vec();
+        r.finish()?;
+        Ok(PartialEnvelope {
+            custodian,
+            request_hash,
+            enc,
+            sealed,
+        })
+    }
+}
+
+/// Parse segment records as a custodian receives them (e.g. from the
+/// vault): a record whose device signature does not verify is refused with
+/// [`RefusalReason::UnsignedRecord`] naming the segment; other parse
+/// errors are returned as they are.
+pub fn records_from_bytes<B: AsRef<[u8]>>(records: &[B]) -> Result<Vec<SegmentRecord>> {
+    records
+        .iter()
+        .map(|b| {
+            SegmentRecord::from_bytes(b.as_ref()).map_err(|e| match e {
+                Error::Segment {
+                    segment,
+                    failure: SegmentFailure::BadSignature,
+                } => Error::Refused(RefusalReason::UnsignedRecord(segment)),
+                other => other,
+            })
+        })
+        .collect()
+}
+
+/// The custodian procedure (§8.3). Before computing anything, custodian
+/// `me` holding `share` checks: the request's signature and expiry at
+/// `now_utc_ms`; that the request is for `group` (id and generation) and
+/// `grant` names it; that `share` is the group's custodian i's share and
+/// `me` is the custodian listed at i; that there are 1 … 65 536 records
+/// naming distinct segments; for each record that it is sealed to this
+/// group and generation, that its capsule's validity proof verifies for
+/// the record's segment, and that the segment is in the request's scope
+/// (§8.1; a container-index or metadata segment counts as in scope through
+/// the media records of its recording given in the same call). R is taken
+/// only from those records. Any failure is [`Error::Refused`] naming the
+/// reason (and segment). Then D_j = s_i·R_j, the batched proof, the
+/// signature, and an envelope sealed to the request's `requester_kem`.
+///
+/// `records` are device-signed by construction ([`SegmentRecord`] values
+/// only come from signing or a verified parse; see
+/// [`records_from_bytes`]).
+#[allow(clippy::too_many_arguments)]
+pub fn custodian_partial(
+    me: &PersonSecret,
+    share: &CustodianShare,
+    group: &PinnedGroup,
+    request: &AccessRequest,
+    grant: &GrantRef,
+    records: &[SegmentRecord],
+    now_utc_ms: i64,
+    rng: &mut impl rand_core::CryptoRng,
+) -> Result<PartialEnvelope> {
+    request
+        .verify_signature()
+        .map_err(|_| Error::Refused(RefusalReason::BadRequestSignature))?;
+    if request.is_expired(now_utc_ms) {
+        return Err(Error::Refused(RefusalReason::Expired));
+    }
+    if request.group_id != group.group_id() || request.generation != group.generation() {
+        return Err(Error::Refused(RefusalReason::RequestForOtherGroup));
+    }
+    if grant.request_hash != request.request_hash() {
+        return Err(Error::Refused(RefusalReason::GrantMismatch));
+    }
+    if !share.matches(group) {
+        return Err(Error::Refused(RefusalReason::WrongShare(share.index())));
+    }
+    let listed = group
+        .custodian(share.index())
+        .ok_or(Error::Refused(RefusalReason::WrongShare(share.index())))?;
+    if listed.sign_key != me.sign.verify_key() {
+        return Err(Error::Custody(
+            "this identity is not the custodian listed at the share's index",
+        ));
+    }
+    if records.is_empty() || records.len() > MAX_PARTIAL_ENTRIES {
+        return Err(Error::Refused(RefusalReason::BatchSize(records.len())));
+    }
+
+    let group_key = group.group_key();
+    let mut seen = std::collections::HashSet::with_capacity(records.len());
+    let mut facts = Vec::with_capacity(records.len());
+    for rec in records {
+        let fields = &rec.header().fields;
+        let segment = fields.segment_ref();
+        if !seen.insert(segment) {
+            return Err(Error::Refused(RefusalReason::DuplicateSegment(segment)));
+        }
+        let capsule = &fields.capsule;
+        if capsule.group_id != group_key.group_id || capsule.generation != group_key.generation {
+            return Err(Error::Refused(RefusalReason::OtherGroup(segment)));
+        }
+        kem::verify_capsule_proof(capsule, &group_key, &fields.capsule_context())
+            .map_err(|_| Error::Refused(RefusalReason::UnprovenR(segment)))?;
+        facts.push(SegmentFacts::from(fields));
+    }
+    for (rec, f) in records.iter().zip(&facts) {
+        if !request.covers(f, &facts) {
+            return Err(Error::Refused(RefusalReason::OutOfScope(
+                rec.header().segment_ref(),
+            )));
+        }
+    }
+    let entries: Vec<(SegmentRef, RistrettoPoint)> = records
+        .iter()
+        .map(|rec| {
+            let fields = &rec.header().fields;
+            Ok((fields.segment_ref(), fields.capsule.r_point()?))
+        })
+        .collect::<Result<_>>()?;
+    Ok(partial_for_checked_entries(
+        me, share, group, request, grant, &entries, rng,
+    ))
+}
+
+/// Compute, prove, sign and seal a partial for entries whose R values have
+/// ALREADY been checked (record signature, group, capsule proof, scope).
+/// Private on purpose: called on unchecked R this is the malleability hole.
+fn partial_for_checked_entries(
+    me: &PersonSecret,
+    share: &CustodianShare,
+    group: &PinnedGroup,
+    request: &AccessRequest,
+    grant: &GrantRef,
+    entries: &[(SegmentRef, RistrettoPoint)],
+    rng: &mut impl rand_core::CryptoRng,
+) -> PartialEnvelope {
+    let s_i = share.scalar();
+    let entries: Vec<PartialEntry> = entries
+        .iter()
+        .map(|(segment, r)| PartialEntry {
+            segment: *segment,
+            r: *r,
+            d: s_i * r,
+        })
+        .collect();
+    let p_i = share.public();
+    let mut partial = Partial {
+        group_id: group.group_id(),
+        generation: group.generation(),
+        custodian: share.index(),
+        grant: *grant,
+        requester_fpr: request.requester_fingerprint(),
+        entries,
+        proof_c: Scalar::ZERO,
+        proof_z: Scalar::ZERO,
+        signature: [0u8; 64],
+    };
+    let (c, z) = partial.statement(&p_i).prove(s_i, rng);
+    partial.proof_c = c;
+    partial.proof_z = z;
+    partial.sign(&me.sign);
+    PartialEnvelope::seal(&partial, request, rng)
+}
+
+/// Lagrange coefficient λ_i at 0 for the index set `set` (i ∈ set):
+/// Π_{j ∈ set, j ≠ i} j / (j − i).
+fn lagrange_at_zero(i: u16, set: &[u16]) -> Scalar {
+    let xi = Scalar::from(i);
+    let mut num = Scalar::ONE;
+    let mut den = Scalar::ONE;
+    for &j in set {
+        if j != i {
+            let xj = Scalar::from(j);
+            num *= xj;
+            den *= xj - xi;
+        }
+    }
+    num * den.invert()
+}
+
+/// Check one envelope against everything the requester expects; on success
+/// the D values in the order of `expected`.
+fn check_partial(
+    group: &PinnedGroup,
+    grant: &GrantRef,
+    requester_fpr: &Fingerprint,
+    expected: &HashMap<SegmentRef, (usize, RistrettoPoint)>,
+    envelope: &PartialEnvelope,
+    requester: &KemSecretKey,
+) -> core::result::Result<Vec<RistrettoPoint>, PartialFailure> {
+    let i = envelope.custodian;
+    let listed = group.custodian(i).ok_or(PartialFailure::UnknownCustodian)?;
+    if envelope.request_hash != grant.request_hash {
+        return Err(PartialFailure::WrongGrant);
+    }
+    let partial = envelope.open(requester).map_err(|e| match e {
+        Error::DecryptionFailed { .. } | Error::InvalidKemKey { .. } => {
+            PartialFailure::Undecryptable
+        }
+        _ => PartialFailure::Malformed("the partial inside the envelope does not parse"),
+    })?;
+    if partial.custodian != i {
+        return Err(PartialFailure::Malformed(
+            "the envelope and the partial name different custodians",
+        ));
+    }
+    partial
+        .verify_signature(&listed.sign_key)
+        .map_err(|_| PartialFailure::BadSignature)?;
+    if partial.group_id != group.group_id() || partial.generation != group.generation() {
+        return Err(PartialFailure::UnknownCustodian);
+    }
+    if partial.grant != *grant {
+        return Err(PartialFailure::WrongGrant);
+    }
+    if partial.requester_fpr != *requester_fpr {
+        return Err(PartialFailure::WrongRequester);
+    }
+    if partial.entries.len() != expected.len() {
+        return Err(PartialFailure::WrongSegments);
+    }
+    let mut d = vec![None; expected.len()];
+    for e in &partial.entries {
+        match expected.get(&e.segment) {
+            Some((pos, r)) if *r == e.r && d[*pos].is_none() => d[*pos] = Some(e.d),
+            _ => return Err(PartialFailure::WrongSegments),
+        }
+    }
+    let p_i = group
+        .verification_share(i)
+        .ok_or(PartialFailure::UnknownCustodian)?;
+    if !partial.verify_proof(p_i) {
+        return Err(PartialFailure::BadProof);
+    }
+    // Every slot is filled: as many distinct matching entries as expected.
+    Ok(d.into_iter().map(|x| x.expect("filled")).collect())
+}
+
+/// The requester's combine (§8.4). Opens each envelope with `requester`
+/// (the X-Wing key of the signed `request`) and checks, per partial: the
+/// custodian is listed, the signature under that custodian's sign_key, the
+/// group and generation, the grant, the requester fingerprint, that the
+/// entries are exactly `expected` (same segments, same R; any order), and
+/// the batched proof against P_i. Any failure is [`Error::Partial`] naming
+/// the custodian and the check. Duplicate partials from one custodian count
+/// once. With valid partials from at least k distinct custodians it
+/// Lagrange-combines s·R_j = Σ λ_i·D_ij and returns each segment's `a`, in
+/// the order of `expected`; with fewer, [`Error::NotEnoughPartials`].
+///
+/// `expected` pairs each segment with the capsule from its (verified)
+/// segment record.
+pub fn combine(
+    group: &PinnedGroup,
+    request: &AccessRequest,
+    grant: &GrantRef,
+    expected: &[(SegmentRef, Capsule)],
+    envelopes: &[PartialEnvelope],
+    requester: &KemSecretKey,
+) -> Result<Vec<(SegmentRef, Secret32)>> {
+    if request.group_id != group.group_id() || request.generation != group.generation() {
+        return Err(Error::Custody(
+            "the access request is for another custody group or generation",
+        ));
+    }
+    if grant.request_hash != request.request_hash() {
+        return Err(Error::Custody(
+            "the grant reference names another access request",
+        ));
+    }
+    if requester.public_key() != *request.requester_kem() {
+        return Err(Error::Custody(
+            "this key is not the requester key of the access request",
+        ));
+    }
+    if expected.is_empty() || expected.len() > MAX_PARTIAL_ENTRIES {
+        return Err(Error::Custody(
+            "a grant's partials cover 1 to 65536 segments",
+        ));
+    }
+    let group_key = group.group_key();
+    let mut by_segment = HashMap::with_capacity(expected.len());
+    for (pos, (segment, capsule)) in expected.iter().enumerate() {
+        if capsule.group_id != group_key.group_id || capsule.generation != group_key.generation {
+            return Err(Error::Segment {
+                segment: *segment,
+                failure: SegmentFailure::Misplaced("sealed to another custody group or generation"),
+            });
+        }
+        let r = capsule.r_point()?;
+        if by_segment.insert(*segment, (pos, r)).is_some() {
+            return Err(Error::Custody("a segment is expected twice"));
+        }
+    }
+
+    let requester_fpr = request.requester_fingerprint();
+    let mut valid: Vec<(u16, Vec<RistrettoPoint>)> = Vec::new();
+    for env in envelopes {
+        let d = check_partial(group, grant, &requester_fpr, &by_segment, env, requester).map_err(
+            |failure| Error::Partial {
+                custodian: env.custodian,
+                failure,
+            },
+        )?;
+        if !valid.iter().any(|(i, _)| *i == env.custodian) {
+            valid.push((env.custodian, d));
+        }
+    }
+    let k = group.threshold();
+    if valid.len() < k as usize {
+        return Err(Error::NotEnoughPartials {
+            needed: k,
+            have: valid.len() as u16,
+        });
+    }
+    valid.sort_by_key(|(i, _)| *i);
+    valid.truncate(k as usize);
+    let set: Vec<u16> = valid.iter().map(|(i, _)| *i).collect();
+    let lambdas: Vec<Scalar> = set.iter().map(|i| lagrange_at_zero(*i, &set)).collect();
+
+    let mut out = Vec::with_capacity(expected.len());
+    for (j, (segment, capsule)) in expected.iter().enumerate() {
+        let mut s_r = RistrettoPoint::multiscalar_mul(&lambdas, valid.iter().map(|(_, d)| d[j]));
+        out.push((*segment, kem::derive_a(&s_r, capsule, &group_key.key)));
+        s_r.zeroize();
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lagrange_coefficients_interpolate_at_zero() {
+        // f(x) = 5 + 3x + 2x²; any 3 points give f(0) = 5.
+        let f = |x: u16| {
+            let x = Scalar::from(x);
+            Scalar::from(5u8) + Scalar::from(3u8) * x + Scalar::from(2u8) * x * x
+        };
+        for set in [[1u16, 2, 3], [2, 4, 5], [1, 3, 255]] {
+            let sum: Scalar = set.iter().map(|&i| lagrange_at_zero(i, &set) * f(i)).sum();
+            assert_eq!(sum, Scalar::from(5u8));
+        }
+    }
+}

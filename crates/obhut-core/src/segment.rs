@@ -1,0 +1,567 @@
+//! Sealed segments (docs/format.md §5.1, §6): the 1452-byte segment header,
+//! the key schedule from the two key parts `a` and `b`, sealing a payload
+//! into a blob, and opening a blob whole or by byte range.
+//!
+//! A blob is `header ‖ chunk_0 ‖ … ‖ chunk_{n−1}` ([`crate::stream`]). The
+//! header ends with a key commitment: an opener derives the keys, compares
+//! the commitment in constant time and refuses the segment on mismatch
+//! before decrypting anything ([`SegmentOpener::new`]).
+
+use std::io::{Read, Seek, SeekFrom, Write};
+
+use hkdf::Hkdf;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::epoch::{EPOCH_WRAP_LEN, EpochWrap};
+use crate::error::{Error, Result, SegmentFailure};
+use crate::identity::VerifyKey;
+use crate::ids::{RecordingId, SegmentRef};
+use crate::kem::{CAPSULE_LEN, Capsule, CapsuleContext};
+use crate::labels::{self, SUITE_V1, VERSION, magic};
+use crate::secret::Secret32;
+use crate::stream::{
+    self, CHUNK_SIZE, ChunkCipher, MAX_PLAINTEXT_LEN, SEALED_CHUNK_LEN, StreamEncryptor, TAG_LEN,
+    io_error,
+};
+use crate::wire::{Reader, Writer};
+
+/// Encoded length of a [`SegmentHeader`].
+pub const HEADER_LEN: usize = 1452;
+/// Length of the header prefix covered by the header hash (everything
+/// before `key_commitment`).
+pub const HEADER_HASHED_LEN: usize = HEADER_LEN - 32;
+
+const _: () = assert!(
+    HEADER_HASHED_LEN == 7 + 1 + 16 + 32 + 4 + 4 + 8 + 8 + 8 + CAPSULE_LEN + EPOCH_WRAP_LEN
+);
+
+const SEGMENT_HEADER: &str = "segment header";
+
+/// What a segment holds (§6.1, §7.3).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[repr(u8)]
+pub enum SegmentKind {
+    /// Media bytes (e.g. a byte range of an MP4 between keyframes).
+    Media = 0,
+    /// A container index, e.g. an MP4 `moov` box.
+    ContainerIndex = 1,
+    /// Descriptive metadata (officer, GPS track, notes).
+    Metadata = 2,
+}
+
+impl SegmentKind {
+    /// The kind byte of the encoding.
+    pub fn to_u8(self) -> u8 {
+        self as u8
+    }
+    /// Parse a kind byte; `None` for values version 1 does not define.
+    pub fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            0 => Some(SegmentKind::Media),
+            1 => Some(SegmentKind::ContainerIndex),
+            2 => Some(SegmentKind::Metadata),
+            _ => None,
+        }
+    }
+}
+
+/// The header fields a device chooses before the key commitment exists
+/// (`header[0..1420]`). `chunk_size` is not a field: version 1 fixes it at
+/// 65 536.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct HeaderFields {
+    /// What the segment holds.
+    pub kind: SegmentKind,
+    /// The recording this segment belongs to.
+    pub recording_id: RecordingId,
+    /// The sealing device's Ed25519 key.
+    pub device_key: VerifyKey,
+    /// Zero-based position in the recording.
+    pub segment_index: u32,
+    /// Media time covered, from the recording's start (inclusive).
+    pub media_start_ms: u64,
+    /// Media time covered (exclusive); at least `media_start_ms`.
+    pub media_end_ms: u64,
+    /// Device wall-clock time (UTC ms) at `media_start_ms`.
+    pub capture_utc_ms: i64,
+    /// Threshold KEM capsule for the custody part `a` (§5.2–5.3).
+    pub capsule: Capsule,
+    /// The epoch part `b`, wrapped to the vault's epoch key (§5.4).
+    pub epoch_wrap: EpochWrap,
+}
+
+impl HeaderFields {
+    /// The segment these fields describe, for error messages.
+    pub fn segment_ref(&self) -> SegmentRef {
+        SegmentRef {
+            recording: self.recording_id,
+            index: self.segment_index,
+        }
+    }
+
+    /// The segment identity the capsule's validity proof is bound to (§5.3).
+    pub fn capsule_context(&self) -> CapsuleContext {
+        CapsuleContext {
+            recording_id: self.recording_id,
+            device_key: self.device_key.to_bytes(),
+            segment_index: self.segment_index,
+            kind: self.kind.to_u8(),
+        }
+    }
+
+    /// Check the constraints of §6.1 that the types do not express.
+    pub fn validate(&self) -> Result<()> {
+        if self.media_end_ms < self.media_start_ms {
+            return Err(Error::Malformed {
+                what: SEGMENT_HEADER,
+                reason: "media_end_ms is before media_start_ms",
+            });
+        }
+        Ok(())
+    }
+
+    fn encode(&self, w: &mut Writer) {
+        w.u8(self.kind.to_u8())
+            .bytes(&self.recording_id.0)
+            .bytes(&self.device_key.to_bytes())
+            .u32(self.segment_index)
+            .u32(CHUNK_SIZE as u32)
+            .u64(self.media_start_ms)
+            .u64(self.media_end_ms)
+            .i64(self.capture_utc_ms);
+        self.capsule.encode(w);
+        self.epoch_wrap.encode(w);
+    }
+
+    /// `header[0..1420]`: preamble and fields, without the commitment.
+    pub fn to_hashed_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::with_preamble(magic::SEGMENT_HEADER, VERSION, SUITE_V1);
+        self.encode(&mut w);
+        let out = w.into_vec();
+        debug_assert_eq!(out.len(), HEADER_HASHED_LEN);
+        out
+    }
+
+    /// `header_hash = Digest("obhut/v1/header-hash", header[0..1420])`:
+    /// the associated data of every chunk and the HKDF info of K.
+    pub fn header_hash(&self) -> [u8; 32] {
+        labels::digest(labels::HEADER_HASH, &[&self.to_hashed_bytes()])
+    }
+}
+
+/// A segment header (§6.1): the fields and the key commitment. Parsing
+/// validates every field (points, keys, kind, chunk size, media times) but
+/// not the commitment, which needs the keys ([`SegmentOpener`]).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SegmentHeader {
+    /// Everything before the commitment.
+    pub fields: HeaderFields,
+    /// `HKDF-Expand(K, "obhut/v1/key-commitment", 32)` (§5.1).
+    pub key_commitment: [u8; 32],
+}
+
+impl SegmentHeader {
+    /// The 1452-byte encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.fields.to_hashed_bytes();
+        out.extend_from_slice(&self.key_commitment);
+        out
+    }
+
+    /// Parse exactly [`HEADER_LEN`] bytes, refusing trailing bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(SEGMENT_HEADER, bytes);
+        r.preamble(magic::SEGMENT_HEADER, VERSION, SUITE_V1)?;
+        let kind = SegmentKind::from_u8(r.u8("kind")?).ok_or(Error::Malformed {
+            what: SEGMENT_HEADER,
+            reason: "unknown segment kind",
+        })?;
+        let recording_id = RecordingId(r.array("recording_id")?);
+        let device_key = VerifyKey::read(&mut r, "device_key")?;
+        let segment_index = r.u32("segment_index")?;
+        if r.u32("chunk_size")? != CHUNK_SIZE as u32 {
+            return Err(Error::Malformed {
+                what: SEGMENT_HEADER,
+                reason: "chunk_size is not 65 536",
+            });
+        }
+        let media_start_ms = r.u64("media_start_ms")?;
+        let media_end_ms = r.u64("media_end_ms")?;
+        let capture_utc_ms = r.i64("capture_utc_ms")?;
+        let capsule = Capsule::read(&mut r)?;
+        let epoch_wrap = EpochWrap::read(&mut r)?;
+        let key_commitment = r.array("key_commitment")?;
+        r.finish()?;
+        let fields = HeaderFields {
+            kind,
+            recording_id,
+            device_key,
+            segment_index,
+            media_start_ms,
+            media_end_ms,
+            capture_utc_ms,
+            capsule,
+            epoch_wrap,
+        };
+        fields.validate()?;
+        Ok(SegmentHeader {
+            fields,
+            key_commitment,
+        })
+    }
+
+    /// The header hash (§6.1), over `header[0..1420]`.
+    pub fn header_hash(&self) -> [u8; 32] {
+        self.fields.header_hash()
+    }
+
+    /// The segment this header describes.
+    pub fn segment_ref(&self) -> SegmentRef {
+        self.fields.segment_ref()
+    }
+}
+
+/// The keys of one segment, derived from `a`, `b` and the header hash
+/// (§5.1). The payload key is zeroized on drop; `Debug` is redacted.
+pub struct SegmentKeys {
+    payload_key: Secret32,
+    commitment: [u8; 32],
+    header_hash: [u8; 32],
+    segment: SegmentRef,
+}
+
+impl core::fmt::Debug for SegmentKeys {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "SegmentKeys({}, <redacted>)", self.segment)
+    }
+}
+
+impl SegmentKeys {
+    /// `K = HKDF(salt = "obhut/v1/segment-key", ikm = a ‖ b, info = header_hash, 32)`,
+    /// then the payload key and the commitment by HKDF-Expand from K.
+    pub fn derive(a: &Secret32, b: &Secret32, fields: &HeaderFields) -> Self {
+        let header_hash = fields.header_hash();
+        let mut ikm = Zeroizing::new([0u8; 64]);
+        ikm[..32].copy_from_slice(a.expose());
+        ikm[32..].copy_from_slice(b.expose());
+        let mut k = Zeroizing::new([0u8; 32]);
+        Hkdf::<Sha256>::new(Some(labels::SEGMENT_KEY), &ikm[..])
+            .expand(&header_hash, &mut k[..])
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        let prk = Hkdf::<Sha256>::from_prk(&k[..]).expect("K is exactly one SHA-256 output long");
+        let mut payload_key = Zeroizing::new([0u8; 32]);
+        prk.expand(labels::PAYLOAD_KEY, &mut payload_key[..])
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        let mut commitment = [0u8; 32];
+        prk.expand(labels::KEY_COMMITMENT, &mut commitment)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        SegmentKeys {
+            payload_key: Secret32::new(*payload_key),
+            commitment,
+            header_hash,
+            segment: fields.segment_ref(),
+        }
+    }
+
+    /// The key commitment to store at the end of the header.
+    pub fn commitment(&self) -> &[u8; 32] {
+        &self.commitment
+    }
+
+    /// The header hash the keys were derived from.
+    pub fn header_hash(&self) -> &[u8; 32] {
+        &self.header_hash
+    }
+
+    /// The payload key (for test vectors and audits; named to be greppable).
+    pub fn expose_payload_key(&self) -> &Secret32 {
+        &self.payload_key
+    }
+
+    /// Compare `commitment` with the derived one in constant time;
+    /// [`SegmentFailure::KeyCommitment`] on mismatch.
+    pub fn check_commitment(&self, commitment: &[u8; 32]) -> Result<()> {
+        if bool::from(self.commitment.ct_eq(commitment)) {
+            Ok(())
+        } else {
+            Err(Error::Segment {
+                segment: self.segment,
+                failure: SegmentFailure::KeyCommitment,
+            })
+        }
+    }
+
+    /// The chunk cipher (payload key schedule bound to the header hash).
+    pub fn chunk_cipher(&self) -> ChunkCipher {
+        ChunkCipher::new(&self.payload_key, self.header_hash, self.segment)
+    }
+}
+
+/// A new BLAKE3 hasher for the ciphertext hash of a blob (§6.3): derive-key
+/// mode with context `obhut/v1/ciphertext-hash`. Feed it every blob byte,
+/// header included.
+pub fn ciphertext_hasher() -> blake3::Hasher {
+    blake3::Hasher::new_derive_key(labels::CIPHERTEXT_HASH)
+}
+
+/// Blob length of a segment with `plaintext_len` bytes of plaintext:
+/// `1452 + max(1, ⌈len / 65 536⌉)·16 + len` (§6.2).
+pub fn blob_len(plaintext_len: u64) -> u64 {
+    (HEADER_LEN as u64).saturating_add(stream::sealed_payload_len(plaintext_len))
+}
+
+/// A writer that feeds everything written to the ciphertext hash and counts
+/// it, then passes it on.
+#[derive(Debug)]
+pub struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: blake3::Hasher,
+    written: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    /// Wrap `inner` with a fresh [`ciphertext_hasher`].
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: ciphertext_hasher(),
+            written: 0,
+        }
+    }
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+    /// The writer, the hash of everything written, and its length.
+    pub fn finish(self) -> (W, [u8; 32], u64) {
+        (self.inner, *self.hasher.finalize().as_bytes(), self.written)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.inner.write_all(buf)?;
+        self.hasher.update(buf);
+        self.written += buf.len() as u64;
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// What sealing produced: the header (with commitment) and what the device
+/// signs in the segment record.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SealedSegment {
+    /// The header written at the start of the blob.
+    pub header: SegmentHeader,
+    /// Plaintext bytes sealed.
+    pub plaintext_len: u64,
+    /// BLAKE3 ciphertext hash of the whole blob (§6.3).
+    pub ciphertext_hash: [u8; 32],
+}
+
+impl SealedSegment {
+    /// Length of the blob that was written.
+    pub fn blob_len(&self) -> u64 {
+        blob_len(self.plaintext_len)
+    }
+}
+
+/// Seal a payload (§6.4 steps 3–4): derive the keys from `a`, `b` and the
+/// header fields, write the header with its commitment to `writer`, then
+/// stream `reader`'s plaintext through STREAM, hashing every blob byte.
+/// Memory is constant (one chunk buffer); the writer is flushed at the end.
+///
+/// The caller zeroizes `a` and `b` (dropping the [`Secret32`]s does).
+pub fn seal_payload<R: Read, W: Write>(
+    fields: HeaderFields,
+    a: &Secret32,
+    b: &Secret32,
+    mut reader: R,
+    writer: W,
+) -> Result<SealedSegment> {
+    fields.validate()?;
+    let keys = SegmentKeys::derive(a, b, &fields);
+    let header = SegmentHeader {
+        key_commitment: *keys.commitment(),
+        fields,
+    };
+    let mut out = HashingWriter::new(writer);
+    out.write_all(&header.to_bytes())
+        .map_err(io_error("writing the segment header"))?;
+    let mut enc = StreamEncryptor::new(keys.chunk_cipher(), out);
+    drop(keys);
+    enc.copy_from(&mut reader)?;
+    let (mut out, plaintext_len) = enc.finish()?;
+    out.flush()
+        .map_err(io_error("flushing the sealed segment"))?;
+    let (_, ciphertext_hash, written) = out.finish();
+    debug_assert_eq!(written, blob_len(plaintext_len));
+    Ok(SealedSegment {
+        header,
+        plaintext_len,
+        ciphertext_hash,
+    })
+}
+
+/// Where [`SegmentOpener::read_range`] fetches blob bytes from: anything
+/// that can fill a buffer from a blob offset. Implemented for every
+/// `Read + Seek`; wrap a closure in [`FnSource`] for other stores (e.g. an
+/// HTTP range request).
+pub trait RangeSource {
+    /// Fill `buf` with the blob's bytes at `offset .. offset + buf.len()`.
+    /// A blob that ends earlier is an `UnexpectedEof` error.
+    fn read_exact_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<()>;
+}
+
+impl<T: Read + Seek> RangeSource for T {
+    fn read_exact_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.seek(SeekFrom::Start(offset))?;
+        self.read_exact(buf)
+    }
+}
+
+/// A [`RangeSource`] from a closure `(offset, buf) -> io::Result<()>`.
+pub struct FnSource<F>(pub F);
+
+impl<F> core::fmt::Debug for FnSource<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("FnSource")
+    }
+}
+
+impl<F: FnMut(u64, &mut [u8]) -> std::io::Result<()>> RangeSource for FnSource<F> {
+    fn read_exact_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        (self.0)(offset, buf)
+    }
+}
+
+/// Opens one segment whose key commitment has been checked: construction
+/// fails with [`SegmentFailure::KeyCommitment`] for wrong `a` or `b` (or an
+/// altered header), before anything is decrypted.
+#[derive(Debug)]
+pub struct SegmentOpener {
+    header: SegmentHeader,
+    header_bytes: Vec<u8>,
+    cipher: ChunkCipher,
+}
+
+impl SegmentOpener {
+    /// Parse a header (e.g. from a signed record) and check its commitment
+    /// against the keys derived from `a` and `b`.
+    pub fn new(header_bytes: &[u8], a: &Secret32, b: &Secret32) -> Result<Self> {
+        let header = SegmentHeader::from_bytes(header_bytes)?;
+        Self::from_header(&header, a, b)
+    }
+
+    /// As [`SegmentOpener::new`], from a parsed header.
+    pub fn from_header(header: &SegmentHeader, a: &Secret32, b: &Secret32) -> Result<Self> {
+        let keys = SegmentKeys::derive(a, b, &header.fields);
+        keys.check_commitment(&header.key_commitment)?;
+        Ok(SegmentOpener {
+            header: header.clone(),
+            header_bytes: header.to_bytes(),
+            cipher: keys.chunk_cipher(),
+        })
+    }
+
+    /// The header whose commitment was checked.
+    pub fn header(&self) -> &SegmentHeader {
+        &self.header
+    }
+
+    /// The segment being opened.
+    pub fn segment_ref(&self) -> SegmentRef {
+        self.header.segment_ref()
+    }
+
+    fn failure(&self, failure: SegmentFailure) -> Error {
+        Error::Segment {
+            segment: self.segment_ref(),
+            failure,
+        }
+    }
+
+    /// Decrypt a whole blob (header included) from `blob` to `out`; returns
+    /// the plaintext length. The blob's header must equal this opener's
+    /// ([`SegmentFailure::HeaderMismatch`]); then the chunks are decrypted as
+    /// in [`stream::decrypt_stream`], which states what `out` has received
+    /// when an error is returned.
+    pub fn open_stream(&self, mut blob: impl Read, mut out: impl Write) -> Result<u64> {
+        let mut header = [0u8; HEADER_LEN];
+        let n = stream::read_full(&mut blob, &mut header)
+            .map_err(io_error("reading the segment header"))?;
+        if n != HEADER_LEN || header[..] != self.header_bytes[..] {
+            return Err(self.failure(SegmentFailure::HeaderMismatch));
+        }
+        let len = stream::decrypt_stream(&self.cipher, &mut blob, &mut out)?;
+        out.flush().map_err(io_error("flushing plaintext"))?;
+        Ok(len)
+    }
+
+    /// Decrypt plaintext bytes `start .. end` of a segment of `plaintext_len`
+    /// bytes (from the signed record) to `out`, reading only the chunks that
+    /// cover the range from `source` (the blob, addressed by blob offset).
+    /// The chunk at index `⌈plaintext_len / 65 536⌉ − 1` is opened as the
+    /// final chunk, so a record's length and the blob must agree. Returns
+    /// the bytes written (`end − start`).
+    pub fn read_range(
+        &self,
+        source: &mut impl RangeSource,
+        plaintext_len: u64,
+        start: u64,
+        end: u64,
+        out: &mut impl Write,
+    ) -> Result<u64> {
+        if start > end || end > plaintext_len || plaintext_len > MAX_PLAINTEXT_LEN {
+            return Err(self.failure(SegmentFailure::RangeOutOfBounds {
+                start,
+                end,
+                len: plaintext_len,
+            }));
+        }
+        if start == end {
+            return Ok(0);
+        }
+        let chunk = CHUNK_SIZE as u64;
+        let last_chunk = stream::chunk_count(plaintext_len) - 1;
+        let first = start / chunk;
+        let last = (end - 1) / chunk;
+        let mut buf = Zeroizing::new(vec![0u8; SEALED_CHUNK_LEN]);
+        for index in first..=last {
+            let len = stream::chunk_plaintext_len(plaintext_len, index);
+            let offset = HEADER_LEN as u64 + index * SEALED_CHUNK_LEN as u64;
+            let sealed = &mut buf[..len + TAG_LEN];
+            source.read_exact_at(offset, sealed).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    self.failure(SegmentFailure::Truncated { chunks_read: index })
+                } else {
+                    Error::Io {
+                        context: "reading a sealed chunk",
+                        source: e,
+                    }
+                }
+            })?;
+            let (plain, tag) = stream::split_chunk(sealed);
+            self.cipher
+                .open_chunk(index, index == last_chunk, plain, &tag)?;
+            let chunk_start = index * chunk;
+            // Both bounds lie within this chunk, so they fit in usize.
+            let from = (start.max(chunk_start) - chunk_start) as usize;
+            let to = (end.min(chunk_start + len as u64) - chunk_start) as usize;
+            out.write_all(&plain[from..to])
+                .map_err(io_error("writing plaintext"))?;
+        }
+        Ok(end - start)
+    }
+}

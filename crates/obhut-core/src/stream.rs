@@ -1,0 +1,484 @@
+//! STREAM over AES-256-GCM: the chunked payload encryption of a sealed
+//! segment (docs/format.md §6.2).
+//!
+//! The plaintext is cut into chunks of [`CHUNK_SIZE`] bytes; the last chunk
+//! holds 0 … 65 536 bytes and is empty only if it is the only chunk. Chunk
+//! `i` is encrypted under the segment's payload key with the nonce
+//! `i as 11-byte big-endian ‖ last_flag` and the header hash as associated
+//! data, and stored as `ciphertext ‖ 16-byte tag`.
+//!
+//! Truncation is detectable by construction:
+//! - [`StreamEncryptor`] writes the final chunk (the only one with
+//!   `last_flag = 1`) only in [`StreamEncryptor::finish`]; an encryptor that
+//!   is dropped early leaves a stream that every reader rejects;
+//! - [`decrypt_stream`] reads one byte past each full chunk to learn whether
+//!   it is the last, and writes a chunk's plaintext only after that chunk
+//!   authenticated; a stream that ends without a final chunk is an error,
+//!   never a short read.
+//!
+//! [`ChunkCipher`] exposes the per-chunk operation so that a pipelined sealer
+//! (encrypt on one thread, hash and write on another) can be built on it.
+
+use std::io::{ErrorKind, Read, Write};
+
+use aes_gcm::aead::AeadInOut;
+use aes_gcm::{Aes256Gcm, KeyInit};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::error::{Error, Result, SegmentFailure};
+use crate::ids::SegmentRef;
+use crate::secret::Secret32;
+
+/// Plaintext bytes per chunk (every chunk but the last is exactly this long).
+pub const CHUNK_SIZE: usize = 65_536;
+/// AES-GCM tag length appended to every chunk.
+pub const TAG_LEN: usize = 16;
+/// Stored length of a full chunk: ciphertext and tag.
+pub const SEALED_CHUNK_LEN: usize = CHUNK_SIZE + TAG_LEN;
+/// At most 2^32 chunks per segment (§6.2), keeping GCM within its limits.
+pub const MAX_CHUNKS: u64 = 1 << 32;
+/// Largest plaintext of one segment: 2^32 chunks of 64 KiB (256 TiB).
+pub const MAX_PLAINTEXT_LEN: u64 = MAX_CHUNKS * CHUNK_SIZE as u64;
+
+/// Number of chunks holding `plaintext_len` bytes: `max(1, ⌈len / 65 536⌉)`.
+pub fn chunk_count(plaintext_len: u64) -> u64 {
+    plaintext_len.div_ceil(CHUNK_SIZE as u64).max(1)
+}
+
+/// Plaintext length of chunk `index` of a `plaintext_len`-byte payload
+/// (`index` must be below [`chunk_count`]).
+pub fn chunk_plaintext_len(plaintext_len: u64, index: u64) -> usize {
+    let start = index.saturating_mul(CHUNK_SIZE as u64);
+    // At most CHUNK_SIZE, so the cast cannot truncate.
+    plaintext_len.saturating_sub(start).min(CHUNK_SIZE as u64) as usize
+}
+
+/// Total stored length of the chunks of a `plaintext_len`-byte payload
+/// (without the header): `max(1, ⌈len / 65 536⌉)·16 + len`.
+pub fn sealed_payload_len(plaintext_len: u64) -> u64 {
+    chunk_count(plaintext_len)
+        .saturating_mul(TAG_LEN as u64)
+        .saturating_add(plaintext_len)
+}
+
+/// The 12-byte nonce of chunk `index`: `index` as 11-byte big-endian, then
+/// `0x01` for the final chunk, else `0x00`.
+pub fn chunk_nonce(index: u64, last: bool) -> [u8; 12] {
+    let mut nonce = [0u8; 12];
+    nonce[3..11].copy_from_slice(&index.to_be_bytes());
+    nonce[11] = u8::from(last);
+    nonce
+}
+
+/// The AES-256-GCM key schedule of one segment's payload key, bound to its
+/// header hash and the segment it belongs to (for error messages).
+///
+/// The payload key bytes are not kept: only the expanded key schedule, which
+/// `aes-gcm` (with its `zeroize` feature) wipes on drop. `Debug` shows only
+/// the segment.
+pub struct ChunkCipher {
+    aead: Aes256Gcm,
+    aad: [u8; 32],
+    segment: SegmentRef,
+}
+
+impl core::fmt::Debug for ChunkCipher {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "ChunkCipher({}, key <redacted>)", self.segment)
+    }
+}
+
+impl ChunkCipher {
+    /// Key schedule for `payload_key`, authenticating `header_hash` with
+    /// every chunk. `segment` names the segment in errors.
+    pub fn new(payload_key: &Secret32, header_hash: [u8; 32], segment: SegmentRef) -> Self {
+        ChunkCipher {
+            aead: Aes256Gcm::new(payload_key.expose().into()),
+            aad: header_hash,
+            segment,
+        }
+    }
+
+    /// The segment this cipher belongs to.
+    pub fn segment(&self) -> SegmentRef {
+        self.segment
+    }
+
+    fn failure(&self, failure: SegmentFailure) -> Error {
+        Error::Segment {
+            segment: self.segment,
+            failure,
+        }
+    }
+
+    /// Encrypt chunk `index` in place and return its tag. `chunk` holds at
+    /// most [`CHUNK_SIZE`] bytes; `last` marks the final chunk. The caller is
+    /// responsible for the chunking rules of §6.2 (full chunks except the
+    /// last; an empty chunk only as the sole chunk); [`StreamEncryptor`]
+    /// follows them.
+    pub fn seal_chunk(&self, index: u64, last: bool, chunk: &mut [u8]) -> Result<[u8; TAG_LEN]> {
+        if chunk.len() > CHUNK_SIZE {
+            return Err(Error::Malformed {
+                what: "segment payload",
+                reason: "a chunk is longer than 65 536 bytes",
+            });
+        }
+        if index >= MAX_CHUNKS {
+            return Err(too_long());
+        }
+        let nonce = chunk_nonce(index, last);
+        let tag = self
+            .aead
+            .encrypt_inout_detached(&nonce.into(), &self.aad, chunk.into())
+            .map_err(|_| Error::Malformed {
+                what: "segment payload",
+                reason: "AES-GCM refused the chunk",
+            })?;
+        Ok(tag.into())
+    }
+
+    /// Authenticate and, only if that succeeds, decrypt chunk `index` in
+    /// place. On failure the error is
+    /// [`SegmentFailure::ChunkAuthentication`] naming the chunk, and `chunk`
+    /// holds no plaintext (`aes-gcm` checks the tag before decrypting).
+    pub fn open_chunk(
+        &self,
+        index: u64,
+        last: bool,
+        chunk: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<()> {
+        if chunk.len() > CHUNK_SIZE || index >= MAX_CHUNKS {
+            return Err(self.failure(SegmentFailure::ChunkAuthentication { chunk: index }));
+        }
+        let nonce = chunk_nonce(index, last);
+        self.aead
+            .decrypt_inout_detached(&nonce.into(), &self.aad, chunk.into(), tag.into())
+            .map_err(|_| self.failure(SegmentFailure::ChunkAuthentication { chunk: index }))
+    }
+}
+
+fn too_long() -> Error {
+    Error::Malformed {
+        what: "segment payload",
+        reason: "longer than 2^32 chunks (256 TiB)",
+    }
+}
+
+/// Read until `buf` is full or the reader reports end of input; returns the
+/// number of bytes read. Retries on `Interrupted`.
+pub(crate) fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// One `read` call, retried on `Interrupted`.
+fn read_some(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+pub(crate) fn io_error(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+    move |source| Error::Io { context, source }
+}
+
+/// Encrypts a payload chunk by chunk and writes `ciphertext ‖ tag` for each
+/// chunk to `out`, in constant memory (one chunk buffer, reused; encryption
+/// is in place).
+///
+/// A full chunk is held back until more input arrives, because only then is
+/// it known not to be the last. Call [`StreamEncryptor::finish`] to write the
+/// final chunk: without it the output has no final chunk and every reader
+/// rejects it as truncated.
+pub struct StreamEncryptor<W: Write> {
+    cipher: ChunkCipher,
+    out: W,
+    /// `CHUNK_SIZE + TAG_LEN` bytes: the chunk, then room for its tag (also
+    /// used as a small look-ahead area by [`StreamEncryptor::copy_from`]).
+    buf: Zeroizing<Vec<u8>>,
+    filled: usize,
+    next_chunk: u64,
+    plaintext_len: u64,
+}
+
+impl<W: Write> core::fmt::Debug for StreamEncryptor<W> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "StreamEncryptor({}, {} chunks written)",
+            self.cipher.segment, self.next_chunk
+        )
+    }
+}
+
+impl<W: Write> StreamEncryptor<W> {
+    /// Start encrypting to `out`.
+    pub fn new(cipher: ChunkCipher, out: W) -> Self {
+        StreamEncryptor {
+            cipher,
+            out,
+            buf: Zeroizing::new(vec![0u8; SEALED_CHUNK_LEN]),
+            filled: 0,
+            next_chunk: 0,
+            plaintext_len: 0,
+        }
+    }
+
+    /// Add plaintext.
+    pub fn update(&mut self, mut data: &[u8]) -> Result<()> {
+        while !data.is_empty() {
+            if self.filled == CHUNK_SIZE {
+                // More input follows, so the buffered chunk is not the last.
+                self.emit(false)?;
+            }
+            let n = (CHUNK_SIZE - self.filled).min(data.len());
+            self.buf[self.filled..self.filled + n].copy_from_slice(&data[..n]);
+            self.filled += n;
+            data = &data[n..];
+        }
+        Ok(())
+    }
+
+    /// Add all plaintext from `reader` until it reports end of input,
+    /// reading straight into the chunk buffer. Returns the bytes read.
+    pub fn copy_from(&mut self, reader: &mut impl Read) -> Result<u64> {
+        let mut total = 0u64;
+        loop {
+            if self.filled == CHUNK_SIZE {
+                // Look ahead into the tag area: if anything follows, the
+                // buffered chunk is not the last.
+                let n = read_some(reader, &mut self.buf[CHUNK_SIZE..])
+                    .map_err(io_error("reading plaintext"))?;
+                if n == 0 {
+                    return Ok(total);
+                }
+                let mut ahead = [0u8; TAG_LEN];
+                ahead[..n].copy_from_slice(&self.buf[CHUNK_SIZE..CHUNK_SIZE + n]);
+                self.emit(false)?;
+                self.buf[..n].copy_from_slice(&ahead[..n]);
+                ahead.zeroize();
+                self.filled = n;
+                total += n as u64;
+                continue;
+            }
+            let n = read_some(reader, &mut self.buf[self.filled..CHUNK_SIZE])
+                .map_err(io_error("reading plaintext"))?;
+            if n == 0 {
+                return Ok(total);
+            }
+            self.filled += n;
+            total += n as u64;
+        }
+    }
+
+    /// Encrypt the buffered chunk in place, append its tag, write both.
+    fn emit(&mut self, last: bool) -> Result<()> {
+        let index = self.next_chunk;
+        let (chunk, rest) = self.buf.split_at_mut(self.filled);
+        let tag = self.cipher.seal_chunk(index, last, chunk)?;
+        rest[..TAG_LEN].copy_from_slice(&tag);
+        self.out
+            .write_all(&self.buf[..self.filled + TAG_LEN])
+            .map_err(io_error("writing a sealed chunk"))?;
+        self.plaintext_len += self.filled as u64;
+        self.filled = 0;
+        self.next_chunk += 1;
+        Ok(())
+    }
+
+    /// Write the final chunk (empty only if no plaintext was given) and
+    /// return the writer and the plaintext length.
+    pub fn finish(mut self) -> Result<(W, u64)> {
+        self.emit(true)?;
+        let StreamEncryptor {
+            out, plaintext_len, ..
+        } = self;
+        Ok((out, plaintext_len))
+    }
+}
+
+/// Decrypt a whole chunk stream (the blob after its header) from `reader`,
+/// writing plaintext to `out`; returns the plaintext length.
+///
+/// Plaintext of a chunk reaches `out` only after that chunk authenticated,
+/// and only once it is known whether the chunk is the last. On error `out`
+/// has received the plaintext of the chunks before the failing one: treat
+/// it as incomplete (write to a temporary file and keep it only on `Ok`).
+///
+/// Errors name the segment and chunk: [`SegmentFailure::ChunkAuthentication`]
+/// (altered, reordered or spliced chunk), [`SegmentFailure::Truncated`]
+/// (the stream ends without a final chunk), [`SegmentFailure::TrailingData`]
+/// (data after a final full chunk, or an empty final chunk after a full one,
+/// which only a key holder can write and §6.2 forbids; data appended to a
+/// short final chunk makes that chunk fail authentication instead).
+pub fn decrypt_stream(
+    cipher: &ChunkCipher,
+    reader: &mut impl Read,
+    out: &mut impl Write,
+) -> Result<u64> {
+    // One sealed chunk plus one byte of look-ahead.
+    let mut buf = Zeroizing::new(vec![0u8; SEALED_CHUNK_LEN + 1]);
+    let mut have = 0usize;
+    let mut index = 0u64;
+    let mut total = 0u64;
+    loop {
+        have += read_full(reader, &mut buf[have..]).map_err(io_error("reading a sealed chunk"))?;
+        if have <= SEALED_CHUNK_LEN {
+            // Nothing follows: this must be the final chunk.
+            if have < TAG_LEN {
+                return Err(cipher.failure(SegmentFailure::Truncated { chunks_read: index }));
+            }
+            let (chunk, tag) = split_chunk(&mut buf[..have]);
+            if cipher.open_chunk(index, true, chunk, &tag).is_ok() {
+                if chunk.is_empty() && index > 0 {
+                    // Non-canonical: the full chunk before should have been
+                    // the final one. Only a key holder can produce this;
+                    // refused so that every reader agrees (§6.2).
+                    return Err(cipher.failure(SegmentFailure::TrailingData));
+                }
+                out.write_all(chunk)
+                    .map_err(io_error("writing plaintext"))?;
+                return Ok(total + chunk.len() as u64);
+            }
+            // A full chunk that authenticates as non-final means the stream
+            // was cut at a chunk boundary. Its plaintext is not released.
+            if have == SEALED_CHUNK_LEN && cipher.open_chunk(index, false, chunk, &tag).is_ok() {
+                chunk.zeroize();
+                return Err(cipher.failure(SegmentFailure::Truncated {
+                    chunks_read: index + 1,
+                }));
+            }
+            return Err(cipher.failure(SegmentFailure::ChunkAuthentication { chunk: index }));
+        }
+        // A full chunk with more data after it: not the final chunk.
+        let (chunk, tag) = split_chunk(&mut buf[..SEALED_CHUNK_LEN]);
+        if cipher.open_chunk(index, false, chunk, &tag).is_err() {
+            if cipher.open_chunk(index, true, chunk, &tag).is_ok() {
+                chunk.zeroize();
+                return Err(cipher.failure(SegmentFailure::TrailingData));
+            }
+            return Err(cipher.failure(SegmentFailure::ChunkAuthentication { chunk: index }));
+        }
+        out.write_all(chunk)
+            .map_err(io_error("writing plaintext"))?;
+        total += CHUNK_SIZE as u64;
+        buf[0] = buf[SEALED_CHUNK_LEN];
+        have = 1;
+        index += 1;
+        if index >= MAX_CHUNKS {
+            return Err(cipher.failure(SegmentFailure::TrailingData));
+        }
+    }
+}
+
+/// Split `ciphertext ‖ tag` (at least [`TAG_LEN`] bytes) into the ciphertext
+/// and a copy of the tag.
+pub(crate) fn split_chunk(sealed: &mut [u8]) -> (&mut [u8], [u8; TAG_LEN]) {
+    let (chunk, tag_bytes) = sealed.split_at_mut(sealed.len().saturating_sub(TAG_LEN));
+    let mut tag = [0u8; TAG_LEN];
+    let n = tag_bytes.len().min(TAG_LEN);
+    tag[..n].copy_from_slice(&tag_bytes[..n]);
+    (chunk, tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::RecordingId;
+
+    fn cipher(key: u8) -> ChunkCipher {
+        ChunkCipher::new(
+            &Secret32::new([key; 32]),
+            [7; 32],
+            SegmentRef {
+                recording: RecordingId([1; 16]),
+                index: 3,
+            },
+        )
+    }
+
+    fn seal(data: &[u8]) -> Vec<u8> {
+        let mut enc = StreamEncryptor::new(cipher(9), Vec::new());
+        enc.update(data).unwrap();
+        let (out, len) = enc.finish().unwrap();
+        assert_eq!(len, data.len() as u64);
+        out
+    }
+
+    #[test]
+    fn nonce_layout() {
+        assert_eq!(chunk_nonce(0, false), [0; 12]);
+        let n = chunk_nonce(0x0102_0304, true);
+        assert_eq!(n, [0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 1]);
+        assert_eq!(chunk_count(0), 1);
+        assert_eq!(chunk_count(65_536), 1);
+        assert_eq!(chunk_count(65_537), 2);
+        assert_eq!(sealed_payload_len(0), 16);
+        assert_eq!(sealed_payload_len(65_537), 65_537 + 32);
+        assert_eq!(chunk_plaintext_len(65_537, 1), 1);
+        assert_eq!(chunk_plaintext_len(65_537, 0), CHUNK_SIZE);
+    }
+
+    #[test]
+    fn chunk_layout_and_round_trip() {
+        for len in [
+            0usize,
+            1,
+            CHUNK_SIZE - 1,
+            CHUNK_SIZE,
+            CHUNK_SIZE + 1,
+            2 * CHUNK_SIZE,
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let sealed = seal(&data);
+            assert_eq!(sealed.len() as u64, sealed_payload_len(len as u64), "{len}");
+            let mut out = Vec::new();
+            let n = decrypt_stream(&cipher(9), &mut &sealed[..], &mut out).unwrap();
+            assert_eq!(n, len as u64);
+            assert_eq!(out, data);
+            // Same plaintext through `copy_from` gives the same bytes.
+            let mut enc = StreamEncryptor::new(cipher(9), Vec::new());
+            enc.copy_from(&mut &data[..]).unwrap();
+            assert_eq!(enc.finish().unwrap().0, sealed);
+        }
+    }
+
+    #[test]
+    fn wrong_key_and_dropped_encryptor_are_rejected() {
+        let sealed = seal(b"hello");
+        let e = decrypt_stream(&cipher(8), &mut &sealed[..], &mut Vec::new()).unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Segment {
+                failure: SegmentFailure::ChunkAuthentication { chunk: 0 },
+                ..
+            }
+        ));
+        // An encryptor dropped without finish() wrote only non-final chunks.
+        let mut out = Vec::new();
+        {
+            let mut enc = StreamEncryptor::new(cipher(9), &mut out);
+            enc.update(&[0u8; CHUNK_SIZE + 1]).unwrap();
+        }
+        let e = decrypt_stream(&cipher(9), &mut &out[..], &mut Vec::new()).unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Segment {
+                failure: SegmentFailure::Truncated { chunks_read: 1 },
+                ..
+            }
+        ));
+    }
+}

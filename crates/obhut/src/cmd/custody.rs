@@ -1,0 +1,373 @@
+//! `obhut custody`: create a k-of-n custody group (dealer ceremony), have
+//! each custodian check its share and sign the descriptor, and show a
+//! descriptor's state.
+
+use std::path::{Path, PathBuf};
+
+use obhut_core::group::{self, GroupDescriptor, ShareEnvelope};
+use obhut_core::identity::{self, PublicIdentity};
+use obhut_core::labels;
+use obhut_core::rng::os_rng;
+
+use crate::util::files::{self, Mode};
+use crate::util::hint::{HintExt, fail};
+use crate::util::{Global, keys, load};
+
+/// Create, sign and inspect custody groups (k of n custodians).
+#[derive(Debug, clap::Args)]
+#[command(long_about = "\
+Create, sign and inspect a custody group: n custodians of whom any k must
+approve before a segment opens. Devices seal only to a descriptor that k
+custodians have signed (\"pinned\").
+
+Example (2 of 3):
+  obhut custody init --name evidence --threshold 2 \\
+      --custodian alice.key.pub --custodian bob.key.pub --custodian carol.key.pub --out custody/
+  obhut custody sign --group custody/group.obgd --identity alice.key --share custody/share-1.obse
+  obhut custody sign --group custody/group.obgd --identity bob.key --share custody/share-2.obse
+  obhut custody show --group custody/group.obgd")]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    Init(InitArgs),
+    Sign(SignArgs),
+    Show(ShowArgs),
+}
+
+/// Dealer ceremony: a new group, its descriptor and one sealed share per custodian.
+#[derive(Debug, clap::Args)]
+#[command(long_about = "\
+Run the dealer ceremony: draw the group secret, split it into n shares
+(Shamir, threshold k), publish Feldman commitments in DIR/group.obgd and seal
+custodian i's share to its key in DIR/share-<i>.obse. The secret and the
+shares are forgotten when the command ends; a share opens only with its
+custodian's key and passphrase. Run it on a custodian's machine, never on the
+vault. Custodians are numbered 1..n in the order of --custodian.
+
+The descriptor is written unsigned: next, at least k custodians run
+`obhut custody sign`.
+
+Example:
+  obhut custody init --name evidence --threshold 2 \\
+      --custodian alice.key.pub --custodian bob.key.pub --custodian carol.key.pub --out custody/")]
+struct InitArgs {
+    /// The group's name (at most 128 bytes).
+    #[arg(long, value_name = "NAME")]
+    name: String,
+    /// k: how many custodians must approve to open a segment.
+    #[arg(long, short = 'k', value_name = "K")]
+    threshold: u16,
+    /// A custodian's public identity (PATH.pub from `obhut keygen person`).
+    /// Repeat once per custodian; the order gives the indices 1..n.
+    #[arg(long = "custodian", value_name = "PUB", required = true)]
+    custodians: Vec<PathBuf>,
+    /// Directory for group.obgd and share-<i>.obse (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+/// A custodian checks its share and signs the descriptor.
+#[derive(Debug, clap::Args)]
+#[command(long_about = "\
+As a custodian: open your share with your identity, check that it matches the
+descriptor's verification share for your index (so the dealer did not cheat
+you), and add your signature to the descriptor file. The file is replaced
+atomically. Once k custodians have signed, devices can pin the group.
+
+Example:
+  obhut custody sign --group custody/group.obgd --identity alice.key --share custody/share-1.obse")]
+struct SignArgs {
+    /// The group descriptor to sign; updated in place.
+    #[arg(long, value_name = "FILE")]
+    group: PathBuf,
+    /// Your locked identity (from `obhut keygen person`).
+    #[arg(long, value_name = "KEY")]
+    identity: PathBuf,
+    /// Your share envelope (share-<i>.obse from `obhut custody init`).
+    #[arg(long, value_name = "FILE")]
+    share: PathBuf,
+}
+
+/// Show a descriptor: threshold, custodians, signatures, whether it pins.
+#[derive(Debug, clap::Args)]
+#[command(long_about = "\
+Print a group descriptor: name, id, k and n, each custodian's fingerprint and
+whether its signature is present and valid, and whether the descriptor pins
+(valid signatures from at least k custodians). Needs no keys. Exits non-zero
+if a signature is invalid.
+
+Example:
+  obhut custody show --group custody/group.obgd")]
+struct ShowArgs {
+    /// The group descriptor.
+    #[arg(long, value_name = "FILE")]
+    group: PathBuf,
+}
+
+/// Run `obhut custody`.
+pub fn run(g: &Global, args: &Args) -> anyhow::Result<()> {
+    match &args.action {
+        Action::Init(a) => init(g, a),
+        Action::Sign(a) => sign(g, a),
+        Action::Show(a) => show(g, a),
+    }
+}
+
+fn init(g: &Global, a: &InitArgs) -> anyhow::Result<()> {
+    let n = u16::try_from(a.custodians.len())
+        .ok()
+        .filter(|n| *n <= group::MAX_CUSTODIANS)
+        .ok_or_else(|| {
+            fail(
+                format!(
+                    "{} custodians given; a group has at most 255",
+                    a.custodians.len()
+                ),
+                "pass at most 255 --custodian files",
+            )
+        })?;
+    if a.threshold == 0 || a.threshold > n {
+        return Err(fail(
+            format!("--threshold {} with {n} custodian(s)", a.threshold),
+            format!("choose --threshold between 1 and {n} (the number of --custodian files)"),
+        ));
+    }
+    let mut people = Vec::with_capacity(a.custodians.len());
+    for path in &a.custodians {
+        let p = files::parse(
+            path,
+            "--custodian",
+            "a person's public identity (PATH.pub from `obhut keygen person --out PATH`)",
+            PublicIdentity::from_bytes,
+        )?;
+        people.push(p);
+    }
+    let group_path = a.out.join("group.obgd");
+    let share_paths: Vec<PathBuf> = (1..=n)
+        .map(|i| a.out.join(format!("share-{i}.obse")))
+        .collect();
+    std::fs::create_dir_all(&a.out).hint(
+        format!("cannot create the directory {}", a.out.display()),
+        "check --out",
+    )?;
+    files::check_new(&group_path, "--out", g.force)?;
+    for p in &share_paths {
+        files::check_new(p, "--out", g.force)?;
+    }
+    let (descriptor, envelopes) = group::deal(&a.name, a.threshold, n, &people, &mut os_rng())
+        .map_err(|e| match e {
+            obhut_core::Error::Custody(reason) => fail(
+                format!("cannot create the group: {reason}"),
+                "check --name, --threshold and that each --custodian file is a different person",
+            ),
+            other => anyhow::Error::new(other).context("cannot create the group"),
+        })?;
+    // Shares first, descriptor last: a complete descriptor means a complete ceremony.
+    for (env, path) in envelopes.iter().zip(&share_paths) {
+        files::write(path, &env.to_bytes(), "--out", g.force, Mode::Private)?;
+    }
+    files::write(
+        &group_path,
+        &descriptor.to_bytes(),
+        "--out",
+        g.force,
+        Mode::Public,
+    )?;
+
+    g.note(format!(
+        "custody group \"{}\" ({} of {}), id {}",
+        crate::util::printable(descriptor.name()),
+        descriptor.threshold(),
+        descriptor.size(),
+        descriptor.group_id()
+    ));
+    for ((c, person), path) in descriptor
+        .custodians()
+        .iter()
+        .zip(&people)
+        .zip(&share_paths)
+    {
+        g.note(format!(
+            "  custodian {}: {} {}  share: {}",
+            c.index,
+            identity::fingerprint(&c.sign_key, &c.kem_key),
+            crate::util::printable(&person.name),
+            path.display()
+        ));
+    }
+    g.note(format!(
+        "wrote {} (unsigned). The dealer's secret and shares are gone from memory.",
+        group_path.display()
+    ));
+    g.note(format!(
+        "next: give each custodian its share file; at least {} of them run\n  obhut custody sign --group {} --identity KEY --share {}",
+        descriptor.threshold(),
+        group_path.display(),
+        a.out.join("share-<i>.obse").display()
+    ));
+    println!("{}", descriptor.group_id());
+    Ok(())
+}
+
+fn sign(g: &Global, a: &SignArgs) -> anyhow::Result<()> {
+    let mut descriptor = load::group(&a.group, "--group")?;
+    let envelope = files::parse(
+        &a.share,
+        "--share",
+        "your share envelope (share-<i>.obse from `obhut custody init`)",
+        ShareEnvelope::from_bytes,
+    )?;
+    if envelope.group_id != descriptor.group_id() || envelope.generation != descriptor.generation()
+    {
+        return Err(fail(
+            format!(
+                "{} is a share of group {} (generation {}), but {} is group {} (generation {})",
+                a.share.display(),
+                envelope.group_id,
+                envelope.generation,
+                a.group.display(),
+                descriptor.group_id(),
+                descriptor.generation()
+            ),
+            "pass the share-<i>.obse written with this group.obgd",
+        ));
+    }
+    let me = keys::person(g, &a.identity, "--identity")?;
+    let next = format!(
+        "check that {} is your share (custodian {}) and {} your identity; if they are, the dealer gave you a bad share: do not sign, and tell the other custodians",
+        a.share.display(),
+        envelope.index,
+        a.identity.display()
+    );
+    let share = envelope
+        .open(&me, &descriptor)
+        .hint(format!("cannot open {}", a.share.display()), &next)?;
+    group::sign_descriptor(&mut descriptor, &share, &me)
+        .hint("refusing to sign the descriptor", &next)?;
+    drop(share);
+    files::write(
+        &a.group,
+        &descriptor.to_bytes(),
+        "--group",
+        true,
+        Mode::Public,
+    )?;
+    let valid = descriptor
+        .verify_signatures(0)
+        .map(|s| s.len())
+        .unwrap_or(0);
+    g.note(format!(
+        "custodian {} ({}) checked its share and signed {}",
+        envelope.index,
+        me.public().fingerprint(),
+        a.group.display()
+    ));
+    let k = descriptor.threshold() as usize;
+    if valid >= k {
+        g.note(format!(
+            "{valid} of {} custodians have signed; the group pins (devices can seal to it)",
+            descriptor.size()
+        ));
+    } else {
+        g.note(format!(
+            "{valid} of {} custodians have signed; {} more needed before devices can seal to it",
+            descriptor.size(),
+            k - valid
+        ));
+    }
+    Ok(())
+}
+
+/// The state of one custodian's signature.
+fn signature_state(d: &GroupDescriptor, index: u16, body: &[u8]) -> Option<bool> {
+    let sig = d.signatures().iter().find(|s| s.index == index)?;
+    let c = d.custodian(index)?;
+    Some(
+        c.sign_key
+            .verify(
+                labels::GROUP_DESCRIPTOR_SIG,
+                body,
+                &sig.signature,
+                "group descriptor",
+            )
+            .is_ok(),
+    )
+}
+
+fn show(_g: &Global, a: &ShowArgs) -> anyhow::Result<()> {
+    let d = load::group(&a.group, "--group")?;
+    print!("{}", describe(&d, &a.group));
+    let body = d.signed_body();
+    let bad: Vec<u16> = d
+        .custodians()
+        .iter()
+        .filter(|c| signature_state(&d, c.index, &body) == Some(false))
+        .map(|c| c.index)
+        .collect();
+    if let Some(first) = bad.first() {
+        return Err(fail(
+            format!(
+                "{}: the signature of custodian {first} does not verify; the descriptor was altered after signing",
+                a.group.display()
+            ),
+            "do not use this descriptor; get the original from the custodians",
+        ));
+    }
+    Ok(())
+}
+
+/// A descriptor as text, for `custody show`.
+fn describe(d: &GroupDescriptor, path: &Path) -> String {
+    use std::fmt::Write as _;
+    let body = d.signed_body();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "group:       {} ({})",
+        crate::util::printable(d.name()),
+        path.display()
+    );
+    let _ = writeln!(s, "group id:    {}", d.group_id());
+    let _ = writeln!(s, "generation:  {}", d.generation());
+    let _ = writeln!(
+        s,
+        "threshold:   {} of {} custodians",
+        d.threshold(),
+        d.size()
+    );
+    let _ = writeln!(s, "custodians:");
+    let mut valid = 0;
+    for c in d.custodians() {
+        let state = match signature_state(d, c.index, &body) {
+            Some(true) => {
+                valid += 1;
+                "signed"
+            }
+            Some(false) => "INVALID SIGNATURE",
+            None => "not signed",
+        };
+        let _ = writeln!(
+            s,
+            "  {:>3}  {}  {}",
+            c.index,
+            identity::fingerprint(&c.sign_key, &c.kem_key),
+            state
+        );
+    }
+    let _ = writeln!(s, "signatures:  {valid} valid of {} needed", d.threshold());
+    let pins = d.pin().is_ok();
+    let _ = writeln!(
+        s,
+        "pins:        {}",
+        if pins {
+            "yes (devices and requesters can use it)"
+        } else {
+            "no (more custodians must run `obhut custody sign`)"
+        }
+    );
+    s
+}

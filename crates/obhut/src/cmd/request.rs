@@ -1,0 +1,229 @@
+//! `obhut request`: the requester's role. Write and sign an access request
+//! for a recording (or a time range of it) to a custody group.
+
+use std::path::{Path, PathBuf};
+
+use obhut_core::ids::RecordingId;
+use obhut_core::request::{self, AccessRequest, RequestContent, Scope};
+use obhut_core::rng::os_rng;
+
+use crate::util::files::{self, Mode};
+use crate::util::hint::{HintExt, fail};
+use crate::util::recording::Recording;
+use crate::util::{Global, keys, load, printable, time};
+
+/// What `--request` takes.
+pub const REQUEST_FILE: &str = "an access request (req.obar from `obhut request`)";
+
+/// Ask the custodians for access to a recording (the requester's role).
+#[derive(Debug, clap::Args)]
+#[command(long_about = "\
+Write a signed access request: which recording (and which media time range
+of it) you ask to open, why, under which legal basis, for which case, and who
+will see it. Custodians read it in full before approving (`obhut partial`);
+their partials and the vault's release are encrypted to the key in your
+--identity, and to nothing else. Prints the request hash.
+
+--recording takes a recording id (32 hex digits) or the recording's
+directory. Without --from-ms/--to-ms the whole recording is asked for.
+Media times are half-open: [--from-ms, --to-ms).
+
+Example:
+  obhut request --identity req.key --group custody/group.obgd --recording rec/ \\
+      --from-ms 4000 --to-ms 8000 --purpose \"complaint review\" \\
+      --justification \"complaint 17 concerns this stop\" --legal-basis \"Art. 6(1)(e) GDPR\" \\
+      --case CASE-2026-17 --recipient \"review board\" --expires-in 7d --out req.obar")]
+pub struct Args {
+    /// Your locked identity (from `obhut keygen person`); signs the request.
+    #[arg(long, value_name = "KEY")]
+    identity: PathBuf,
+    /// The custody group descriptor (must be pinned).
+    #[arg(long, value_name = "FILE")]
+    group: PathBuf,
+    /// The recording: its id (32 hex digits) or its directory.
+    #[arg(long, value_name = "ID|DIR")]
+    recording: String,
+    /// Start of the media time range, ms from the recording's start.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    from_ms: u64,
+    /// End of the media time range (exclusive); default: the end of the recording.
+    #[arg(long, value_name = "MS")]
+    to_ms: Option<u64>,
+    /// Also ask for the recording's metadata segment.
+    #[arg(long)]
+    include_metadata: bool,
+    /// Purpose of the access (at most 256 bytes).
+    #[arg(long, value_name = "TEXT")]
+    purpose: String,
+    /// Why this footage is needed (at most 4096 bytes).
+    #[arg(long, value_name = "TEXT")]
+    justification: String,
+    /// Legal basis (at most 512 bytes).
+    #[arg(long, value_name = "TEXT")]
+    legal_basis: String,
+    /// Case reference (at most 256 bytes).
+    #[arg(long = "case", value_name = "REF")]
+    case_ref: String,
+    /// Who will see the footage; repeat for each (at most 64).
+    #[arg(long = "recipient", value_name = "NAME")]
+    recipients: Vec<String>,
+    /// How long the request stays valid: e.g. 12h, 7d, 2w.
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = time::parse_duration)]
+    expires_in: i64,
+    /// Where to write the signed request.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+}
+
+fn recording_id(arg: &str) -> anyhow::Result<RecordingId> {
+    if let Some(id) = RecordingId::from_hex(arg) {
+        return Ok(id);
+    }
+    let dir = Path::new(arg);
+    if dir.is_dir() {
+        let rec = Recording::load(dir, "--recording", None)?;
+        return Ok(rec.summary.recording_id);
+    }
+    Err(fail(
+        format!("--recording {arg}: neither a recording id (32 hex digits) nor a directory"),
+        "pass the id `obhut seal` printed, or the recording's directory",
+    ))
+}
+
+/// Run `obhut request`.
+pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
+    files::check_new(&a.out, "--out", g.force)?;
+    let group = load::pinned_group(&a.group, "--group")?;
+    let recording_id = recording_id(&a.recording)?;
+    let to_ms = a.to_ms.unwrap_or(u64::MAX);
+    if to_ms <= a.from_ms {
+        return Err(fail(
+            format!("--to-ms {to_ms} is not after --from-ms {}", a.from_ms),
+            "media times are half-open [--from-ms, --to-ms); give a non-empty range",
+        ));
+    }
+    let created = time::now_ms();
+    let expires = created.checked_add(a.expires_in).ok_or_else(|| {
+        fail(
+            "--expires-in is too far in the future",
+            "give a shorter --expires-in",
+        )
+    })?;
+    let mut request_id = [0u8; 16];
+    request_id.copy_from_slice(&obhut_core::rng::random_32(&mut os_rng())[..16]);
+    let content = RequestContent {
+        request_id,
+        group_id: group.group_id(),
+        generation: group.generation(),
+        scope: vec![Scope::Recording {
+            recording_id,
+            media_start_ms: a.from_ms,
+            media_end_ms: to_ms,
+            include_metadata: a.include_metadata,
+        }],
+        purpose: a.purpose.clone(),
+        justification: a.justification.clone(),
+        legal_basis: a.legal_basis.clone(),
+        case_ref: a.case_ref.clone(),
+        recipients: a.recipients.clone(),
+        created_utc_ms: created,
+        expires_utc_ms: expires,
+    };
+    let me = keys::person(g, &a.identity, "--identity")?;
+    let req = content.sign(&me).hint(
+        "cannot make the request",
+        format!(
+            "--purpose ≤ {} bytes, --justification ≤ {}, --legal-basis ≤ {}, --case ≤ {}, at most {} --recipient of ≤ {} bytes",
+            request::MAX_PURPOSE_LEN,
+            request::MAX_JUSTIFICATION_LEN,
+            request::MAX_LEGAL_BASIS_LEN,
+            request::MAX_CASE_REF_LEN,
+            request::MAX_RECIPIENTS,
+            request::MAX_RECIPIENT_LEN
+        ),
+    )?;
+    files::write(&a.out, &req.to_bytes(), "--out", g.force, Mode::Public)?;
+    if !g.quiet {
+        eprint!("{}", describe(&req));
+    }
+    g.note(format!(
+        "wrote {}; give it to the custodians (`obhut partial`) and the vault (`obhut release`). Request hash:",
+        a.out.display()
+    ));
+    println!("{}", hex::encode(req.request_hash()));
+    Ok(())
+}
+
+/// A request in full, for people (custodians read this before approving).
+pub fn describe(req: &AccessRequest) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(s, "access request {}", hex::encode(req.request_hash()));
+    let _ = writeln!(s, "  requester:     {}", req.requester_fingerprint());
+    let _ = writeln!(
+        s,
+        "  custody group: {} (generation {})",
+        req.group_id, req.generation
+    );
+    for scope in &req.scope {
+        match scope {
+            Scope::Recording {
+                recording_id,
+                media_start_ms,
+                media_end_ms,
+                include_metadata,
+            } => {
+                let end = if *media_end_ms == u64::MAX {
+                    "end".to_owned()
+                } else {
+                    time::show_media(*media_end_ms)
+                };
+                let _ = writeln!(
+                    s,
+                    "  scope:         recording {recording_id}, media time {}–{end}{}",
+                    time::show_media(*media_start_ms),
+                    if *include_metadata {
+                        ", with metadata"
+                    } else {
+                        ", no metadata"
+                    }
+                );
+            }
+            Scope::Device {
+                device_key,
+                utc_start_ms,
+                utc_end_ms,
+                include_metadata,
+            } => {
+                let _ = writeln!(
+                    s,
+                    "  scope:         device {}, captured {} – {}{}",
+                    hex::encode(device_key.to_bytes()),
+                    time::show(*utc_start_ms),
+                    time::show(*utc_end_ms),
+                    if *include_metadata {
+                        ", with metadata"
+                    } else {
+                        ", no metadata"
+                    }
+                );
+            }
+        }
+    }
+    let _ = writeln!(s, "  purpose:       {}", printable(&req.purpose));
+    for (i, line) in req.justification.split('\n').enumerate() {
+        let label = if i == 0 { "justification:" } else { "" };
+        let _ = writeln!(s, "  {label:<14} {}", printable(line));
+    }
+    let _ = writeln!(s, "  legal basis:   {}", printable(&req.legal_basis));
+    let _ = writeln!(s, "  case:          {}", printable(&req.case_ref));
+    if req.recipients.is_empty() {
+        let _ = writeln!(s, "  recipients:    (none named)");
+    }
+    for r in &req.recipients {
+        let _ = writeln!(s, "  recipient:     {}", printable(r));
+    }
+    let _ = writeln!(s, "  created:       {}", time::show(req.created_utc_ms));
+    let _ = writeln!(s, "  expires:       {}", time::show(req.expires_utc_ms));
+    s
+}

@@ -1,0 +1,476 @@
+//! `obhut unseal`: the requester's last step. Combine k custodians'
+//! partials into each segment's custody part `a`, open the vault's release
+//! for the epoch part `b`, and decrypt the segments in scope
+//! (docs/format.md §8.4, §5.1, §6).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use obhut_core::epoch::EpochRelease;
+use obhut_core::error::PartialFailure;
+use obhut_core::ids::SegmentRef;
+use obhut_core::partial::{self, PartialEnvelope};
+use obhut_core::record::SegmentRecord;
+use obhut_core::request::{AccessRequest, GrantRef};
+use obhut_core::secret::Secret32;
+use obhut_core::segment::{self, HEADER_LEN, SegmentKind, SegmentOpener};
+
+use crate::cmd::request::REQUEST_FILE;
+use crate::util::files::{self, Mode, Output};
+use crate::util::hint::{HintExt, fail, with_hint};
+use crate::util::recording::{self, Recording};
+use crate::util::{Global, keys, load, progress};
+
+/// Open the segments a request covers (the requester's role).
+#[derive(Debug, clap::Args)]
+#[command(long_about = "\
+As the requester: combine the partials of at least k custodians with the
+vault's release, and decrypt the segments of --recording that your request
+covers. Each partial is checked (custodian's signature, grant, requester,
+segments, Chaum–Pedersen proof) and each segment key against the key
+commitment in its header before anything is decrypted; each blob's hash
+is checked against its signed record.
+
+Media segments are written to --out in order: for a request covering the
+whole recording, --out is byte-identical to the sealed file. A metadata
+segment in scope goes to --metadata-out (default: OUT.metadata). Segments
+outside the request stay sealed. Nothing is written unless everything opens.
+
+--range START-END decrypts only bytes [START, END) of the recording (offsets
+into the original file; END may be omitted for \"to the end\"), reading only
+the 64 KiB chunks that cover it; the range must lie in segments in scope.
+
+Example:
+  obhut unseal --identity req.key --group custody/group.obgd --request req.obar \\
+      --recording rec/ --partial p-1.obpe --partial p-2.obpe --release release.ober --out clip.mp4")]
+pub struct Args {
+    /// Your locked identity: the one that signed the request.
+    #[arg(long, value_name = "KEY")]
+    identity: PathBuf,
+    /// The custody group descriptor (must be pinned).
+    #[arg(long, value_name = "FILE")]
+    group: PathBuf,
+    /// Your access request.
+    #[arg(long, value_name = "FILE")]
+    request: PathBuf,
+    /// The recording's directory (as written by `obhut seal`).
+    #[arg(long, value_name = "DIR")]
+    recording: PathBuf,
+    /// A custodian's partial (from `obhut partial`); repeat, k are needed.
+    #[arg(long = "partial", value_name = "FILE", required = true)]
+    partials: Vec<PathBuf>,
+    /// The vault's release (from `obhut release`).
+    #[arg(long, value_name = "FILE")]
+    release: PathBuf,
+    /// The request's position in the audit log (as used for the partials).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    log_index: u64,
+    /// Where to write the opened media.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Where to write the opened metadata segment, if in scope.
+    #[arg(long, value_name = "FILE")]
+    metadata_out: Option<PathBuf>,
+    /// Only bytes START..END (END exclusive) of the recording's media.
+    #[arg(long, value_name = "START-END", value_parser = parse_range)]
+    range: Option<(u64, Option<u64>)>,
+}
+
+fn parse_range(s: &str) -> Result<(u64, Option<u64>), String> {
+    let bad = || format!("`{s}` is not a byte range; write START-END (END exclusive) or START-");
+    let (a, b) = s.split_once('-').ok_or_else(bad)?;
+    let start: u64 = a.trim().parse().map_err(|_| bad())?;
+    let end = match b.trim() {
+        "" => None,
+        e => Some(e.parse::<u64>().map_err(|_| bad())?),
+    };
+    if end.is_some_and(|e| e <= start) {
+        return Err(format!("`{s}`: END must be after START"));
+    }
+    Ok((start, end))
+}
+
+/// Reads a blob while feeding the ciphertext hash (docs/format.md §6.3).
+struct HashingReader<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+    read: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// The keys of the segments in scope.
+struct Keys {
+    a: HashMap<SegmentRef, Secret32>,
+    b: HashMap<SegmentRef, Secret32>,
+}
+
+impl Keys {
+    fn opener(&self, rec: &SegmentRecord) -> anyhow::Result<SegmentOpener> {
+        let seg = rec.segment_ref();
+        let missing = |part: &str, file: &str| {
+            fail(
+                format!("no {part} for {seg}"),
+                format!("the {file} was made for another request or recording"),
+            )
+        };
+        let a = self
+            .a
+            .get(&seg)
+            .ok_or_else(|| missing("custody part", "--partial"))?;
+        let b = self
+            .b
+            .get(&seg)
+            .ok_or_else(|| missing("epoch part", "--release"))?;
+        SegmentOpener::from_header(rec.header(), a, b).hint(
+            format!("cannot open {seg}"),
+            "the partials or the release do not belong to this segment (or its header was altered); run `obhut verify` on --recording",
+        )
+    }
+}
+
+fn open_blob(path: &Path) -> anyhow::Result<File> {
+    File::open(path).hint(
+        format!("cannot open {}", path.display()),
+        "the recording directory is incomplete; restore the blob from another copy",
+    )
+}
+
+/// Decrypt a whole segment to `out`, checking the blob's hash and length
+/// against the signed record.
+fn open_whole(
+    keys: &Keys,
+    rec: &SegmentRecord,
+    path: &Path,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let opener = keys.opener(rec)?;
+    let mut blob = HashingReader {
+        inner: BufReader::with_capacity(1 << 20, open_blob(path)?),
+        hasher: segment::ciphertext_hasher(),
+        read: 0,
+    };
+    let next = "the blob is damaged or altered; run `obhut verify` on --recording, and restore it from another copy";
+    let len = opener
+        .open_stream(&mut blob, out)
+        .hint(format!("cannot decrypt {}", path.display()), next)?;
+    // open_stream stops after the final chunk: anything after it is extra.
+    let mut rest = [0u8; 1];
+    let extra = blob
+        .read(&mut rest)
+        .hint(format!("cannot read {}", path.display()), next)?;
+    let hash: [u8; 32] = blob.hasher.finalize().into();
+    if extra != 0
+        || len != rec.plaintext_len()
+        || blob.read != rec.blob_len()
+        || &hash != rec.ciphertext_hash()
+    {
+        return Err(fail(
+            format!(
+                "{}: {} does not match its signed record",
+                rec.segment_ref(),
+                path.display()
+            ),
+            next,
+        ));
+    }
+    Ok(())
+}
+
+/// Decrypt bytes `start..end` of a segment, reading only the chunks needed.
+fn open_range(
+    keys: &Keys,
+    rec: &SegmentRecord,
+    path: &Path,
+    start: u64,
+    end: u64,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let opener = keys.opener(rec)?;
+    let mut blob = open_blob(path)?;
+    let next = "the blob is damaged or altered; run `obhut verify` on --recording";
+    let mut header = vec![0u8; HEADER_LEN];
+    blob.read_exact(&mut header)
+        .hint(format!("cannot read {}", path.display()), next)?;
+    if header != rec.header().to_bytes() {
+        return Err(fail(
+            format!(
+                "{}: the header of {} differs from its signed record",
+                rec.segment_ref(),
+                path.display()
+            ),
+            next,
+        ));
+    }
+    opener
+        .read_range(&mut blob, rec.plaintext_len(), start, end, out)
+        .hint(format!("cannot decrypt {}", path.display()), next)?;
+    Ok(())
+}
+
+fn is_media(rec: &SegmentRecord) -> bool {
+    rec.header().fields.kind != SegmentKind::Metadata
+}
+
+/// Run `obhut unseal`.
+pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
+    files::check_new(&a.out, "--out", g.force)?;
+    let group = load::pinned_group(&a.group, "--group")?;
+    let request = files::parse(
+        &a.request,
+        "--request",
+        REQUEST_FILE,
+        AccessRequest::from_bytes,
+    )?;
+    if request.group_id != group.group_id() || request.generation != group.generation() {
+        return Err(fail(
+            format!(
+                "the request is for custody group {}, --group is {}",
+                request.group_id,
+                group.group_id()
+            ),
+            "pass the group descriptor the request names as --group",
+        ));
+    }
+    let rec = Recording::load(&a.recording, "--recording", Some(&group.group_key()))?;
+    let in_scope = rec.in_scope(&request);
+    if in_scope.is_empty() {
+        return Err(fail(
+            format!(
+                "the request covers no segment of recording {} in {}",
+                rec.summary.recording_id,
+                a.recording.display()
+            ),
+            "check --recording is the recording the request names",
+        ));
+    }
+    let has_metadata = in_scope.iter().any(|r| !is_media(r)) && a.range.is_none();
+    let metadata_out = a.metadata_out.clone().unwrap_or_else(|| {
+        let mut s = a.out.as_os_str().to_owned();
+        s.push(".metadata");
+        PathBuf::from(s)
+    });
+    if has_metadata {
+        files::check_new(&metadata_out, "--metadata-out", g.force)?;
+    }
+
+    // Which bytes of which segments: offsets into the recording's media.
+    let mut offset = 0u64;
+    let mut media: Vec<(&SegmentRecord, u64)> = Vec::new();
+    for r in rec.records.iter().filter(|r| is_media(r)) {
+        media.push((r, offset));
+        offset += r.plaintext_len();
+    }
+    let media_len = offset;
+    let scope_set: std::collections::HashSet<SegmentRef> =
+        in_scope.iter().map(|r| r.segment_ref()).collect();
+    // (record, start, end) within each segment, in order.
+    let mut work: Vec<(&SegmentRecord, u64, u64)> = Vec::new();
+    match a.range {
+        None => {
+            for r in in_scope.iter().filter(|r| is_media(r)) {
+                work.push((r, 0, r.plaintext_len()));
+            }
+        }
+        Some((start, end)) => {
+            let end = end.unwrap_or(media_len);
+            if start >= media_len || end > media_len {
+                return Err(fail(
+                    format!("--range {start}-{end} is outside the recording's {media_len} bytes"),
+                    format!("give a range within 0-{media_len}"),
+                ));
+            }
+            for (r, seg_start) in &media {
+                let seg_end = seg_start + r.plaintext_len();
+                if seg_end <= start || *seg_start >= end {
+                    continue;
+                }
+                if !scope_set.contains(&r.segment_ref()) {
+                    let covered: Vec<String> = media
+                        .iter()
+                        .filter(|(m, _)| scope_set.contains(&m.segment_ref()))
+                        .map(|(m, o)| format!("{}-{}", o, o + m.plaintext_len()))
+                        .collect();
+                    return Err(fail(
+                        format!(
+                            "bytes {}-{} of --range lie in segment {}, which the request does not cover",
+                            start.max(*seg_start),
+                            end.min(seg_end),
+                            r.segment_ref().index
+                        ),
+                        format!(
+                            "the request covers bytes {}; narrow --range",
+                            covered.join(", ")
+                        ),
+                    ));
+                }
+                work.push((
+                    r,
+                    start.max(*seg_start) - seg_start,
+                    end.min(seg_end) - seg_start,
+                ));
+            }
+        }
+    }
+
+    // Count distinct custodians before asking for a passphrase.
+    let mut envelopes = Vec::with_capacity(a.partials.len());
+    for p in &a.partials {
+        envelopes.push(files::parse(
+            p,
+            "--partial",
+            "a custodian's partial (p-<i>.obpe from `obhut partial`)",
+            PartialEnvelope::from_bytes,
+        )?);
+    }
+    let mut custodians: Vec<u16> = envelopes.iter().map(|e| e.custodian).collect();
+    custodians.sort_unstable();
+    custodians.dedup();
+    let k = group.threshold();
+    if custodians.len() < usize::from(k) {
+        return Err(fail(
+            format!(
+                "need partials from {k} distinct custodians, have {} (custodian {})",
+                custodians.len(),
+                custodians
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!(
+                "ask {} more custodian(s) to run `obhut partial` for this request, and pass each file with --partial",
+                usize::from(k) - custodians.len()
+            ),
+        ));
+    }
+    let release = files::parse(
+        &a.release,
+        "--release",
+        "the vault's release (release.ober from `obhut release`)",
+        EpochRelease::from_bytes,
+    )?;
+
+    let me = keys::person(g, &a.identity, "--identity")?;
+    if me.public().fingerprint() != request.requester_fingerprint() {
+        return Err(fail(
+            format!(
+                "the request was signed by {}, --identity is {}",
+                request.requester_fingerprint(),
+                me.public().fingerprint()
+            ),
+            "unseal with the identity that signed the request: partials and releases are encrypted to it only",
+        ));
+    }
+    let grant = GrantRef::new(a.log_index, &request);
+    let expected: Vec<_> = in_scope
+        .iter()
+        .map(|r| (r.segment_ref(), r.header().fields.capsule))
+        .collect();
+    let a_parts = partial::combine(&group, &request, &grant, &expected, &envelopes, &me.kem)
+        .map_err(|e| {
+            let next = match &e {
+                obhut_core::Error::Partial {
+                    custodian,
+                    failure: PartialFailure::WrongGrant,
+                } => format!(
+                    "custodian {custodian}'s partial was made for another request or log index: pass the --log-index the custodians used (this run used {}), or ask custodian {custodian} for a partial for this request",
+                    a.log_index
+                ),
+                obhut_core::Error::Partial { custodian, .. } => format!(
+                    "leave out custodian {custodian}'s --partial, or ask that custodian to run `obhut partial` again for this request (same --log-index {})",
+                    a.log_index
+                ),
+                obhut_core::Error::NotEnoughPartials { needed, have } => format!(
+                    "ask {} more custodian(s) for a partial and pass each with --partial",
+                    needed.saturating_sub(*have)
+                ),
+                _ => "check --partial, --request and --group".to_owned(),
+            };
+            with_hint(e, "cannot combine the partials", next)
+        })?;
+    let b_parts = release
+        .open(&me, a.log_index, &grant.request_hash)
+        .hint(
+            format!("cannot open the release {}", a.release.display()),
+            format!(
+                "the release must be made for this request and --log-index {} (`obhut release --request {} --log-index {}`)",
+                a.log_index,
+                a.request.display(),
+                a.log_index
+            ),
+        )?;
+    drop(me);
+    let keys = Keys {
+        a: a_parts.into_iter().collect(),
+        b: b_parts.into_iter().collect(),
+    };
+
+    let total: u64 = work.iter().map(|(_, s, e)| e - s).sum();
+    let bar = progress::bytes(g, total, "opening");
+    let mut out = Output::create(&a.out, "--out", g.force, Mode::Private)?;
+    {
+        let mut w = bar.wrap_write(std::io::BufWriter::with_capacity(1 << 20, out.file()));
+        for (r, start, end) in &work {
+            let path = rec.blob_path(r.segment_ref().index);
+            if a.range.is_none() {
+                open_whole(&keys, r, &path, &mut w)?;
+            } else {
+                open_range(&keys, r, &path, *start, *end, &mut w)?;
+            }
+            bar.suspend(|| g.detail(format!("opened {}", recording::describe(r))));
+        }
+        w.flush()
+            .hint(format!("cannot write {}", a.out.display()), "check --out")?;
+    }
+    bar.finish_and_clear();
+    let mut meta_out = None;
+    if has_metadata {
+        let mut m = Output::create(&metadata_out, "--metadata-out", g.force, Mode::Private)?;
+        for r in in_scope.iter().filter(|r| !is_media(r)) {
+            let path = rec.blob_path(r.segment_ref().index);
+            open_whole(&keys, r, &path, m.file())?;
+        }
+        meta_out = Some(m);
+    }
+    out.commit()?;
+    if let Some(m) = meta_out {
+        m.commit()?;
+    }
+    let opened = work.len();
+    let sealed = rec.records.len() - in_scope.len();
+    g.note(format!(
+        "opened {opened} segment(s), {total} bytes, to {}{}; {sealed} segment(s) outside the request stay sealed",
+        a.out.display(),
+        if has_metadata {
+            format!(", metadata to {}", metadata_out.display())
+        } else {
+            String::new()
+        }
+    ));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("0-10").unwrap(), (0, Some(10)));
+        assert_eq!(parse_range("5-").unwrap(), (5, None));
+        assert!(parse_range("10-5").is_err());
+        assert!(parse_range("10-10").is_err());
+        assert!(parse_range("x-5").is_err());
+        assert!(parse_range("5").is_err());
+    }
+}

@@ -1,0 +1,236 @@
+//! Reading inputs and writing outputs.
+//!
+//! Inputs are read whole (they are small structures) with a size cap, so that
+//! passing a video where a descriptor is expected fails fast with a message
+//! naming the flag. Outputs are written atomically: a temporary file in the
+//! destination directory, then a rename, so that a failed command leaves no
+//! partial output behind.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use super::hint::{HintExt, fail};
+
+/// Largest structure file read whole (a partial envelope is ≤ 16 MiB).
+const MAX_STRUCTURE_FILE: u64 = 32 * 1024 * 1024;
+
+/// Read an input file of at most 32 MiB. `flag` names where the path came
+/// from, for the error message.
+pub fn read(path: &Path, flag: &str) -> anyhow::Result<Vec<u8>> {
+    let f = File::open(path).hint(
+        format!("cannot open {} (given as {flag})", path.display()),
+        format!("check the path given to {flag}"),
+    )?;
+    let mut buf = Vec::new();
+    f.take(MAX_STRUCTURE_FILE + 1).read_to_end(&mut buf).hint(
+        format!("cannot read {} (given as {flag})", path.display()),
+        format!("check the path given to {flag}"),
+    )?;
+    if buf.len() as u64 > MAX_STRUCTURE_FILE {
+        return Err(fail(
+            format!(
+                "{} (given as {flag}) is larger than {} MiB, too large for an Obhut structure",
+                path.display(),
+                MAX_STRUCTURE_FILE >> 20
+            ),
+            format!("check the path given to {flag}"),
+        ));
+    }
+    Ok(buf)
+}
+
+/// Read and parse an input file. `expected` says what the flag takes, e.g.
+/// "a group descriptor (group.obgd from `obhut custody init`)".
+pub fn parse<T>(
+    path: &Path,
+    flag: &str,
+    expected: &str,
+    parse: impl FnOnce(&[u8]) -> obhut_core::Result<T>,
+) -> anyhow::Result<T> {
+    let bytes = read(path, flag)?;
+    parse(&bytes).hint(
+        match sniff(&bytes) {
+            Some(kind) => format!(
+                "cannot use {} (given as {flag}); the file holds {kind}",
+                path.display()
+            ),
+            None => format!("cannot use {} (given as {flag})", path.display()),
+        },
+        format!("{flag} takes {expected}"),
+    )
+}
+
+/// What kind of Obhut file `bytes` is, from its magic (docs/format.md §1.3).
+pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    Some(match bytes.get(..4)? {
+        b"OBSH" => "a sealed segment (blob)",
+        b"OBSR" => "a segment record",
+        b"OBGD" => "a group descriptor",
+        b"OBSE" => "a share envelope",
+        b"OBID" => "a person's public identity",
+        b"OBDP" => "a device public key",
+        b"OBLK" => "a locked secret key",
+        b"OBEP" => "a retention-epoch public key",
+        b"OBAR" => "an access request",
+        b"OBPE" => "a partial-decryption envelope",
+        b"OBER" => "an epoch release",
+        _ => return None,
+    })
+}
+
+/// Refuse to overwrite an existing output unless `--force`. Called before
+/// any work, so a mistake costs nothing.
+pub fn check_new(path: &Path, flag: &str, force: bool) -> anyhow::Result<()> {
+    if !force && fs::symlink_metadata(path).is_ok() {
+        return Err(fail(
+            format!("{} already exists (given as {flag})", path.display()),
+            format!("choose another {flag}, remove the file, or pass --force to overwrite it"),
+        ));
+    }
+    Ok(())
+}
+
+/// Who may read an output file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Public structures: 0644.
+    Public,
+    /// Locked key files: 0600 (they are encrypted, but still nobody else's business).
+    Private,
+}
+
+/// An output file being written: a temporary file in the destination's
+/// directory until [`Output::commit`] renames it into place. Dropped without
+/// commit, it is deleted.
+pub struct Output {
+    tmp: tempfile::NamedTempFile,
+    path: PathBuf,
+    flag: String,
+    force: bool,
+    mode: Mode,
+}
+
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+impl Output {
+    /// Start writing `path` (after [`check_new`]).
+    pub fn create(path: &Path, flag: &str, force: bool, mode: Mode) -> anyhow::Result<Self> {
+        check_new(path, flag, force)?;
+        let dir = parent_of(path);
+        let tmp = tempfile::Builder::new()
+            .prefix(".obhut-tmp-")
+            .tempfile_in(dir)
+            .hint(
+                format!("cannot create a file in {} (for {flag})", dir.display()),
+                format!("check that the directory of {flag} exists and is writable"),
+            )?;
+        Ok(Output {
+            tmp,
+            path: path.to_owned(),
+            flag: flag.to_owned(),
+            force,
+            mode,
+        })
+    }
+
+    /// The file being written.
+    pub fn file(&mut self) -> &mut File {
+        self.tmp.as_file_mut()
+    }
+
+    /// Make the file durable and move it into place. Sequence: write (done),
+    /// fsync the file, set its mode, rename over (or, without `--force`,
+    /// link without clobbering) the destination, fsync the directory.
+    pub fn commit(self) -> anyhow::Result<()> {
+        let Output {
+            tmp,
+            path,
+            flag,
+            force,
+            mode,
+        } = self;
+        let what = || format!("cannot write {} (given as {flag})", path.display());
+        tmp.as_file().flush().with_context(what)?;
+        tmp.as_file().sync_all().with_context(what)?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let bits = match mode {
+                Mode::Public => 0o644,
+                Mode::Private => 0o600,
+            };
+            fs::set_permissions(tmp.path(), fs::Permissions::from_mode(bits)).with_context(what)?;
+        }
+        let persisted = if force {
+            tmp.persist(&path).map(drop)
+        } else {
+            tmp.persist_noclobber(&path).map(drop)
+        };
+        persisted.map_err(|e| e.error).hint(
+            what(),
+            format!("check {flag}; pass --force to overwrite an existing file"),
+        )?;
+        sync_dir(parent_of(&path)).with_context(what)?;
+        Ok(())
+    }
+}
+
+/// fsync a directory so that a rename in it is durable.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Write `bytes` to `path` atomically (see [`Output::commit`]).
+pub fn write(path: &Path, bytes: &[u8], flag: &str, force: bool, mode: Mode) -> anyhow::Result<()> {
+    let mut out = Output::create(path, flag, force, mode)?;
+    out.file()
+        .write_all(bytes)
+        .with_context(|| format!("cannot write {} (given as {flag})", path.display()))?;
+    out.commit()
+}
+
+/// `PATH` with `.pub` appended (`cam.key` → `cam.key.pub`).
+pub fn pub_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".pub");
+    PathBuf::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_atomic_and_refuses_to_clobber() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.bin");
+        write(&p, b"one", "--out", false, Mode::Public).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"one");
+        let e = write(&p, b"two", "--out", false, Mode::Public).unwrap_err();
+        assert!(format!("{e:#}").contains("already exists"), "{e:#}");
+        write(&p, b"two", "--out", true, Mode::Private).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        // An output dropped without commit leaves nothing behind.
+        let q = dir.path().join("y.bin");
+        let mut out = Output::create(&q, "--out", false, Mode::Public).unwrap();
+        out.file().write_all(b"partial").unwrap();
+        drop(out);
+        assert!(!q.exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn pub_path_appends() {
+        assert_eq!(
+            pub_path(Path::new("a/cam.key")),
+            PathBuf::from("a/cam.key.pub")
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! Helpers shared by the subcommands: global flags, passphrases, files,
+//! times, recordings on disk, progress bars and error hints.
+
+use std::path::PathBuf;
+
+pub mod files;
+pub mod hint;
+pub mod keys;
+pub mod load;
+pub mod passphrase;
+pub mod progress;
+pub mod recording;
+pub mod time;
+
+/// Flags accepted by every subcommand.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// More detail on stderr (per-segment lines, error causes). Repeat for more.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Global options")]
+    pub verbose: u8,
+
+    /// Print only results (ids, fingerprints) and errors; no notes or progress bars.
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        help_heading = "Global options"
+    )]
+    pub quiet: bool,
+
+    /// Read the key file's passphrase from FILE (first line; a trailing
+    /// newline is ignored) instead of OBHUT_PASSPHRASE or a prompt.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Global options"
+    )]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// Overwrite output files that already exist (by default they are refused).
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub force: bool,
+}
+
+impl Global {
+    /// Print a note to stderr unless `--quiet`.
+    pub fn note(&self, msg: impl std::fmt::Display) {
+        if !self.quiet {
+            eprintln!("{msg}");
+        }
+    }
+    /// Print a detail line to stderr with `-v`.
+    pub fn detail(&self, msg: impl std::fmt::Display) {
+        if self.verbose > 0 && !self.quiet {
+            eprintln!("{msg}");
+        }
+    }
+}
+
+/// Text from a file (a name, a justification) made safe to print on a
+/// terminal: control characters are shown escaped, so that a crafted request
+/// cannot hide or rewrite what a custodian reads with escape sequences.
+pub fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn printable_escapes_control_and_bidi_characters() {
+        assert_eq!(
+            super::printable("plain text, ünïcode"),
+            "plain text, ünïcode"
+        );
+        assert_eq!(super::printable("a\x1b[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(super::printable("x\ny"), "x\\ny");
+        assert_eq!(super::printable("\u{202e}abc"), "\\u{202e}abc");
+    }
+}
