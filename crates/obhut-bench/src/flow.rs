@@ -45,8 +45,9 @@ struct Cast {
 /// deriving it from a seed stored in DIR. A benchmark, not a key store.
 fn cast(seed: [u8; 32]) -> Result<Cast, Error> {
     let mut rng = DeterministicRng::new(seed);
-    let custodians: Vec<PersonSecret> =
-        (1..=3).map(|i| PersonSecret::generate(&format!("custodian {i}"), &mut rng)).collect();
+    let custodians: Vec<PersonSecret> = (1..=3)
+        .map(|i| PersonSecret::generate(&format!("custodian {i}"), &mut rng))
+        .collect();
     let requester = PersonSecret::generate("requester", &mut rng);
     let device = SignKey::generate(&mut rng);
     let epoch = EpochSecret::generate(EpochId([1; 16]), &mut rng);
@@ -58,7 +59,15 @@ fn cast(seed: [u8; 32]) -> Result<Cast, Error> {
         group::sign_descriptor(&mut descriptor, &share, c)?;
     }
     let group = descriptor.pin()?;
-    Ok(Cast { custodians, requester, device, epoch, epoch_public, group, shares })
+    Ok(Cast {
+        custodians,
+        requester,
+        device,
+        epoch,
+        epoch_public,
+        group,
+        shares,
+    })
 }
 
 /// seal INPUT DIR THREADS: cut INPUT into 32 MiB segments and seal them as
@@ -95,11 +104,15 @@ pub fn seal(input: &Path, dir: &Path, threads: usize) -> Result<(), Error> {
                             return Ok(done);
                         }
                         let mut file = File::open(input).map_err(|e| e.to_string())?;
-                        file.seek(SeekFrom::Start(u64::from(i) * SEGMENT_BYTES)).map_err(|e| e.to_string())?;
+                        file.seek(SeekFrom::Start(u64::from(i) * SEGMENT_BYTES))
+                            .map_err(|e| e.to_string())?;
                         let reader = file.take(SEGMENT_BYTES);
-                        let out = File::create(dir.join(format!("{i}.seg"))).map_err(|e| e.to_string())?;
+                        let out = File::create(dir.join(format!("{i}.seg")))
+                            .map_err(|e| e.to_string())?;
                         let writer = out;
-                        let seg = sealer.seal_at(i, spec(i), reader, writer, &mut rng).map_err(|e| e.to_string())?;
+                        let seg = sealer
+                            .seal_at(i, spec(i), reader, writer, &mut rng)
+                            .map_err(|e| e.to_string())?;
                         done.push(seg);
                     }
                 })
@@ -119,7 +132,59 @@ pub fn seal(input: &Path, dir: &Path, threads: usize) -> Result<(), Error> {
         fs::write(dir.join(format!("{i}.rec")), record.to_bytes())?;
     }
     let elapsed = start.elapsed();
-    let mut f = Figure::new(&format!("obhut seal (32 MiB segments, {threads} thread(s))"), len, elapsed);
+    let mut f = Figure::new(
+        &format!("obhut seal (32 MiB segments, {threads} thread(s))"),
+        len,
+        elapsed,
+    );
+    f.cores = threads;
+    f.print();
+    Ok(())
+}
+
+/// seal-mem BYTES THREADS: the same sealing path from a buffer in memory
+/// into a sink, so the figure shows the crypto pipeline without the
+/// kernel's page-cache copies (which `seal` pays, as `cp` does).
+pub fn seal_in_memory(bytes: u64, threads: usize) -> Result<(), Error> {
+    let seed = obhut_core::rng::random_32(&mut os_rng());
+    let cast = cast(seed)?;
+    let data = vec![0x5au8; SEGMENT_BYTES as usize];
+    let count = bytes.div_ceil(SEGMENT_BYTES).max(1) as u32;
+    let sealer = RecordingSealer::new(
+        &cast.device,
+        &cast.group,
+        &cast.epoch_public,
+        RecordingId([9; 16]),
+    );
+    let spec = SegmentSpec {
+        kind: SegmentKind::Media,
+        media_start_ms: 0,
+        media_end_ms: 60_000,
+        capture_utc_ms: 1_764_000_000_000,
+        is_final: false,
+    };
+    let start = Instant::now();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| {
+                let mut rng = os_rng();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as u32;
+                    if i >= count {
+                        return;
+                    }
+                    let sealed = sealer.seal_at(i, spec, &data[..], std::io::sink(), &mut rng);
+                    std::hint::black_box(sealed.expect("sealing into a sink cannot fail"));
+                }
+            });
+        }
+    });
+    let mut f = Figure::new(
+        &format!("obhut seal, memory to sink (32 MiB segments, {threads} thread(s))"),
+        u64::from(count) * SEGMENT_BYTES,
+        start.elapsed(),
+    );
     f.cores = threads;
     f.print();
     Ok(())
@@ -130,7 +195,9 @@ pub fn seal(input: &Path, dir: &Path, threads: usize) -> Result<(), Error> {
 /// all segments into OUTPUT with THREADS workers, verifying each blob's
 /// hash against its signed record.
 pub fn open(dir: &Path, output: &Path, threads: usize) -> Result<(), Error> {
-    let seed: [u8; 32] = fs::read(dir.join("seed"))?.try_into().map_err(|_| "bad seed file")?;
+    let seed: [u8; 32] = fs::read(dir.join("seed"))?
+        .try_into()
+        .map_err(|_| "bad seed file")?;
     let cast = cast(seed)?;
     let mut records = Vec::new();
     for i in 0.. {
@@ -148,7 +215,12 @@ pub fn open(dir: &Path, output: &Path, threads: usize) -> Result<(), Error> {
         request_id: [2; 16],
         group_id: cast.group.group_id(),
         generation: cast.group.generation(),
-        scope: vec![Scope::Recording { recording_id: recording, media_start_ms: 0, media_end_ms: u64::MAX, include_metadata: false }],
+        scope: vec![Scope::Recording {
+            recording_id: recording,
+            media_start_ms: 0,
+            media_end_ms: u64::MAX,
+            include_metadata: false,
+        }],
         purpose: "benchmark".into(),
         justification: "measuring open throughput".into(),
         legal_basis: "none (synthetic data)".into(),
@@ -166,7 +238,16 @@ pub fn open(dir: &Path, output: &Path, threads: usize) -> Result<(), Error> {
         .zip(&cast.shares)
         .map(|(c, env)| {
             let share = env.open(c, &cast.group)?;
-            custodian_partial(c, &share, &cast.group, &request, &grant, &owned, 0, &mut rng)
+            custodian_partial(
+                c,
+                &share,
+                &cast.group,
+                &request,
+                &grant,
+                &owned,
+                0,
+                &mut rng,
+            )
         })
         .collect::<Result<Vec<_>, _>>()?;
     let release = EpochRelease {
@@ -177,12 +258,31 @@ pub fn open(dir: &Path, output: &Path, threads: usize) -> Result<(), Error> {
             .iter()
             .map(|r| {
                 let f = &r.header().fields;
-                let b: Secret32 = cast.epoch.unwrap(&f.epoch_wrap, f.recording_id, &f.device_key, f.segment_index)?;
-                Ok(ReleaseEntry::seal(&b, r.segment_ref(), &grant.request_hash, request.requester_kem(), &mut rng))
+                let b: Secret32 = cast.epoch.unwrap(
+                    &f.epoch_wrap,
+                    f.recording_id,
+                    &f.device_key,
+                    f.segment_index,
+                )?;
+                Ok(ReleaseEntry::seal(
+                    &b,
+                    r.segment_ref(),
+                    &grant.request_hash,
+                    request.requester_kem(),
+                    &mut rng,
+                ))
             })
             .collect::<Result<_, obhut_core::Error>>()?,
     };
-    let keys = GrantKeys::recover(&cast.group, &request, &grant, &in_scope, &partials, &release, &cast.requester)?;
+    let keys = GrantKeys::recover(
+        &cast.group,
+        &request,
+        &grant,
+        &in_scope,
+        &partials,
+        &release,
+        &cast.requester,
+    )?;
     let keys_elapsed = keys_start.elapsed();
 
     let out = File::create(output)?;
@@ -204,11 +304,24 @@ pub fn open(dir: &Path, output: &Path, threads: usize) -> Result<(), Error> {
                 s.spawn(|| -> Result<(), String> {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(record) = records.get(i) else { return Ok(()) };
-                        let blob = File::open(dir.join(format!("{i}.seg"))).map_err(|e| e.to_string())?;
-                        let writer = BufWriter::with_capacity(IO_BUFFER, AtWriter { file: &out, at: offsets[i] });
-                        keys.open_segment(record, BufReader::with_capacity(IO_BUFFER, blob), writer)
-                            .map_err(|e| e.to_string())?;
+                        let Some(record) = records.get(i) else {
+                            return Ok(());
+                        };
+                        let blob =
+                            File::open(dir.join(format!("{i}.seg"))).map_err(|e| e.to_string())?;
+                        let writer = BufWriter::with_capacity(
+                            IO_BUFFER,
+                            AtWriter {
+                                file: &out,
+                                at: offsets[i],
+                            },
+                        );
+                        keys.open_segment(
+                            record,
+                            BufReader::with_capacity(IO_BUFFER, blob),
+                            writer,
+                        )
+                        .map_err(|e| e.to_string())?;
                     }
                 })
             })
@@ -219,7 +332,11 @@ pub fn open(dir: &Path, output: &Path, threads: usize) -> Result<(), Error> {
         Ok(())
     })?;
     let elapsed = start.elapsed();
-    let mut f = Figure::new(&format!("obhut open + verify hash ({threads} thread(s))"), total, elapsed);
+    let mut f = Figure::new(
+        &format!("obhut open + verify hash ({threads} thread(s))"),
+        total,
+        elapsed,
+    );
     f.cores = threads;
     f.print();
     println!(
@@ -247,4 +364,3 @@ impl Write for AtWriter<'_> {
         Ok(())
     }
 }
-

@@ -5,6 +5,7 @@
 //! ```text
 //! obhut-bench primitives BYTES
 //! obhut-bench seal INPUT DIR THREADS     # seals INPUT as one recording into DIR
+//! obhut-bench seal-mem BYTES THREADS    # the same, memory to sink
 //! obhut-bench open DIR OUTPUT THREADS    # recovers keys (2-of-3) and opens DIR
 //! ```
 
@@ -23,11 +24,22 @@ pub struct Figure {
 
 impl Figure {
     fn new(what: &str, bytes: u64, elapsed: Duration) -> Self {
-        Figure { what: what.to_owned(), bytes, elapsed, cores: 1 }
+        Figure {
+            what: what.to_owned(),
+            bytes,
+            elapsed,
+            cores: 1,
+        }
     }
     fn print(&self) {
         let mbps = self.bytes as f64 / self.elapsed.as_secs_f64() / 1e6;
-        println!("| {} | {} | {:.0} | {} MiB |", self.what, self.cores, mbps, peak_rss_mib());
+        println!(
+            "| {} | {} | {:.0} | {} MiB |",
+            self.what,
+            self.cores,
+            mbps,
+            peak_rss_mib()
+        );
     }
 }
 
@@ -45,14 +57,21 @@ pub fn peak_rss_mib() -> u64 {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: obhut-bench primitives BYTES | seal INPUT DIR THREADS | open DIR OUTPUT THREADS");
+    eprintln!(
+        "usage: obhut-bench primitives BYTES | seal INPUT DIR THREADS | seal-mem BYTES THREADS | open DIR OUTPUT THREADS"
+    );
     std::process::exit(2)
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let num = |s: &str| s.parse::<u64>().unwrap_or_else(|_| usage());
-    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["primitives", bytes] => {
             let n = num(bytes);
             primitives::aead(n).print();
@@ -60,8 +79,13 @@ fn main() {
             primitives::aead_then_hash(n).print();
             Ok(())
         }
-        ["seal", input, dir, threads] => flow::seal(input.as_ref(), dir.as_ref(), num(threads) as usize),
-        ["open", dir, output, threads] => flow::open(dir.as_ref(), output.as_ref(), num(threads) as usize),
+        ["seal", input, dir, threads] => {
+            flow::seal(input.as_ref(), dir.as_ref(), num(threads) as usize)
+        }
+        ["seal-mem", bytes, threads] => flow::seal_in_memory(num(bytes), num(threads) as usize),
+        ["open", dir, output, threads] => {
+            flow::open(dir.as_ref(), output.as_ref(), num(threads) as usize)
+        }
         _ => usage(),
     };
     if let Err(e) = result {

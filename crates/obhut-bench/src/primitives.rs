@@ -24,7 +24,11 @@ pub fn aead(total: u64) -> Figure {
             .expect("64 KiB is within GCM's limit");
         std::hint::black_box(tag);
     }
-    Figure::new("AES-256-GCM (aes-gcm crate), 1 core", chunks * CHUNK as u64, start.elapsed())
+    Figure::new(
+        "AES-256-GCM (aes-gcm crate), 1 core",
+        chunks * CHUNK as u64,
+        start.elapsed(),
+    )
 }
 
 /// BLAKE3 over `total` bytes fed in 64 KiB updates, one core.
@@ -37,7 +41,11 @@ pub fn hash(total: u64) -> Figure {
         h.update(&buf);
     }
     std::hint::black_box(h.finalize());
-    Figure::new("BLAKE3 (blake3 crate), 1 core", chunks * CHUNK as u64, start.elapsed())
+    Figure::new(
+        "BLAKE3 (blake3 crate), 1 core",
+        chunks * CHUNK as u64,
+        start.elapsed(),
+    )
 }
 
 /// AES-256-GCM then BLAKE3 over the same chunks back to back: the one-core
@@ -58,5 +66,9 @@ pub fn aead_then_hash(total: u64) -> Figure {
         h.update(&tag);
     }
     std::hint::black_box(h.finalize());
-    Figure::new("limit: AES-256-GCM + BLAKE3 back to back, 1 core", chunks * CHUNK as u64, start.elapsed())
+    Figure::new(
+        "limit: AES-256-GCM + BLAKE3 back to back, 1 core",
+        chunks * CHUNK as u64,
+        start.elapsed(),
+    )
 }

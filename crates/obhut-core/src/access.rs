@@ -6,28 +6,98 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 
-use crate::epoch::EpochRelease;
-use crate::error::{Error, Result, SegmentFailure};
+use crate::epoch::{EpochRelease, EpochSecret, MAX_RELEASE_ENTRIES, ReleaseEntry};
+use crate::error::{Error, RefusalReason, Result, SegmentFailure};
 use crate::group::PinnedGroup;
 use crate::identity::PersonSecret;
+use crate::ids::EpochId;
 use crate::ids::SegmentRef;
 use crate::partial::{self, PartialEnvelope};
 use crate::record::SegmentRecord;
-use crate::request::{AccessRequest, GrantRef};
+use crate::request::{AccessRequest, GrantRef, SegmentFacts};
 use crate::secret::Secret32;
 use crate::segment::{RangeSource, SegmentOpener, ciphertext_hasher};
 
 /// The records of `records` that `request`'s scope covers (§8.1), in the
 /// order given. Container-index segments count as covered when a media
 /// segment of their recording among `records` is.
-pub fn records_in_scope<'r>(request: &AccessRequest, records: &'r [SegmentRecord]) -> Vec<&'r SegmentRecord> {
-    let facts: Vec<_> = records.iter().map(|r| crate::request::SegmentFacts::from(&r.header().fields)).collect();
+pub fn records_in_scope<'r>(
+    request: &AccessRequest,
+    records: &'r [SegmentRecord],
+) -> Vec<&'r SegmentRecord> {
+    let facts: Vec<_> = records
+        .iter()
+        .map(|r| SegmentFacts::from(&r.header().fields))
+        .collect();
     records
         .iter()
         .zip(&facts)
         .filter(|(_, f)| request.covers(f, &facts))
         .map(|(r, _)| r)
         .collect()
+}
+
+/// The vault's release of `b` for a grant (§8.5): every record must be in
+/// the request's scope; each record's `b` is unwrapped with the epoch secret
+/// its header names (`epoch_secret` returns `None` for an epoch whose key is
+/// destroyed or not held: the segment is then unrecoverable, and the error
+/// names it) and HPKE-encrypted to the X-Wing key of the signed request,
+/// never to a key from anywhere else.
+///
+/// Whether the grant is logged and approved by k custodians is the vault's
+/// policy layer's to check before calling this.
+pub fn release_for_grant<'e>(
+    epoch_secret: impl Fn(EpochId) -> Option<&'e EpochSecret>,
+    request: &AccessRequest,
+    grant: &GrantRef,
+    records: &[&SegmentRecord],
+    now_utc_ms: i64,
+    rng: &mut impl rand_core::CryptoRng,
+) -> Result<EpochRelease> {
+    if request.is_expired(now_utc_ms) {
+        return Err(Error::Refused(RefusalReason::Expired));
+    }
+    if grant.request_hash != request.request_hash() {
+        return Err(Error::Refused(RefusalReason::GrantMismatch));
+    }
+    if records.is_empty() || records.len() > MAX_RELEASE_ENTRIES {
+        return Err(Error::Refused(RefusalReason::BatchSize(records.len())));
+    }
+    let facts: Vec<SegmentFacts> = records
+        .iter()
+        .map(|r| SegmentFacts::from(&r.header().fields))
+        .collect();
+    let mut entries = Vec::with_capacity(records.len());
+    for (record, f) in records.iter().zip(&facts) {
+        let segment = record.segment_ref();
+        if !request.covers(f, &facts) {
+            return Err(Error::Refused(RefusalReason::OutOfScope(segment)));
+        }
+        let fields = &record.header().fields;
+        let epoch = epoch_secret(fields.epoch_wrap.epoch_id).ok_or(Error::Segment {
+            segment,
+            failure: SegmentFailure::NoKey,
+        })?;
+        let b = epoch.unwrap(
+            &fields.epoch_wrap,
+            fields.recording_id,
+            &fields.device_key,
+            fields.segment_index,
+        )?;
+        entries.push(ReleaseEntry::seal(
+            &b,
+            segment,
+            &grant.request_hash,
+            request.requester_kem(),
+            rng,
+        ));
+    }
+    Ok(EpochRelease {
+        grant_log_index: grant.log_index,
+        request_hash: grant.request_hash,
+        requester_fpr: request.requester_fingerprint(),
+        entries,
+    })
 }
 
 /// The keys of every segment of one grant, held by the requester.
@@ -37,7 +107,11 @@ pub struct GrantKeys {
 
 impl core::fmt::Debug for GrantKeys {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "GrantKeys({} segments, keys <redacted>)", self.keys.len())
+        write!(
+            f,
+            "GrantKeys({} segments, keys <redacted>)",
+            self.keys.len()
+        )
     }
 }
 
@@ -95,9 +169,18 @@ impl GrantKeys {
     /// the one the device signed (length and BLAKE3 hash). Plaintext written
     /// to `out` has been authenticated chunk by chunk; a hash mismatch at
     /// the end still fails the call, so a caller must discard `out` on error.
-    pub fn open_segment(&self, record: &SegmentRecord, blob: impl Read, out: impl Write) -> Result<u64> {
+    pub fn open_segment(
+        &self,
+        record: &SegmentRecord,
+        blob: impl Read,
+        out: impl Write,
+    ) -> Result<u64> {
         let opener = self.opener(record)?;
-        let mut hashed = HashingReader { inner: blob, hasher: ciphertext_hasher(), read: 0 };
+        let mut hashed = HashingReader {
+            inner: blob,
+            hasher: ciphertext_hasher(),
+            read: 0,
+        };
         let n = opener.open_stream(&mut hashed, out)?;
         let segment = record.segment_ref();
         if hashed.read != record.blob_len() {
@@ -111,7 +194,10 @@ impl GrantKeys {
             });
         }
         if hashed.hasher.finalize().as_bytes() != record.ciphertext_hash() {
-            return Err(Error::Segment { segment, failure: SegmentFailure::HashMismatch });
+            return Err(Error::Segment {
+                segment,
+                failure: SegmentFailure::HashMismatch,
+            });
         }
         Ok(n)
     }
@@ -126,7 +212,8 @@ impl GrantKeys {
         end: u64,
         out: &mut impl Write,
     ) -> Result<u64> {
-        self.opener(record)?.read_range(source, record.plaintext_len(), start, end, out)
+        self.opener(record)?
+            .read_range(source, record.plaintext_len(), start, end, out)
     }
 }
 

@@ -47,7 +47,12 @@ pub struct RecordingSealer<'a> {
 impl<'a> RecordingSealer<'a> {
     /// Start a recording. `group` must be pinned (signed by at least k
     /// custodians), never taken on the server's word.
-    pub fn new(device: &'a SignKey, group: &PinnedGroup, epoch: &'a EpochPublic, recording_id: RecordingId) -> Self {
+    pub fn new(
+        device: &'a SignKey,
+        group: &PinnedGroup,
+        epoch: &'a EpochPublic,
+        recording_id: RecordingId,
+    ) -> Self {
         RecordingSealer {
             device,
             group: group.group_key(),
@@ -138,7 +143,9 @@ impl<'a> RecordingSealer<'a> {
         };
         let (capsule, a) = kem::encapsulate(&self.group, &ctx, rng);
         let b = Secret32::random(rng);
-        let epoch_wrap = self.epoch.wrap(&b, self.recording_id, &device_key, index, rng);
+        let epoch_wrap = self
+            .epoch
+            .wrap(&b, self.recording_id, &device_key, index, rng);
         let fields = HeaderFields {
             kind: spec.kind,
             recording_id: self.recording_id,
@@ -161,7 +168,9 @@ impl<'a> RecordingSealer<'a> {
         if segment.recording != self.recording_id || segment.index != self.next_index {
             return Err(Error::Segment {
                 segment,
-                failure: crate::error::SegmentFailure::Misplaced("not the next segment of this recording"),
+                failure: crate::error::SegmentFailure::Misplaced(
+                    "not the next segment of this recording",
+                ),
             });
         }
         if self.finished {

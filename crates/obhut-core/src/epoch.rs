@@ -94,12 +94,21 @@ impl EpochPublic {
         let not_before = r.i64("not_before")?;
         let not_after = r.i64("not_after")?;
         if not_after <= not_before {
-            return Err(Error::Malformed { what: EPOCH_PUBLIC, reason: "not_after is not after not_before" });
+            return Err(Error::Malformed {
+                what: EPOCH_PUBLIC,
+                reason: "not_after is not after not_before",
+            });
         }
         let kem = r.array::<KEM_PUBLIC_LEN>("kem_key")?;
         let kem_key = KemPublicKey::from_bytes(&kem, EPOCH_PUBLIC, "kem_key")?;
         r.finish()?;
-        Ok(EpochPublic { epoch_id, retention_class, not_before, not_after, kem_key })
+        Ok(EpochPublic {
+            epoch_id,
+            retention_class,
+            not_before,
+            not_after,
+            kem_key,
+        })
     }
 
     /// Wrap `b` for one segment (§5.4).
@@ -118,8 +127,15 @@ impl EpochPublic {
             b.expose(),
             rng,
         );
-        let ct: [u8; 48] = ct.as_slice().try_into().expect("32-byte plaintext gives 48 bytes");
-        EpochWrap { epoch_id: self.epoch_id, enc, ct }
+        let ct: [u8; 48] = ct
+            .as_slice()
+            .try_into()
+            .expect("32-byte plaintext gives 48 bytes");
+        EpochWrap {
+            epoch_id: self.epoch_id,
+            enc,
+            ct,
+        }
     }
 }
 
@@ -128,7 +144,12 @@ fn wrap_info(epoch: EpochId) -> Vec<u8> {
 }
 
 fn wrap_aad(recording_id: RecordingId, device_key: &VerifyKey, segment_index: u32) -> Vec<u8> {
-    [&recording_id.0[..], &device_key.to_bytes(), &segment_index.to_be_bytes()].concat()
+    [
+        &recording_id.0[..],
+        &device_key.to_bytes(),
+        &segment_index.to_be_bytes(),
+    ]
+    .concat()
 }
 
 /// A retention epoch's secret key, held in the vault's keystore only.
@@ -149,7 +170,10 @@ impl core::fmt::Debug for EpochSecret {
 impl EpochSecret {
     /// A fresh epoch key.
     pub fn generate(epoch_id: EpochId, rng: &mut impl rand_core::CryptoRng) -> Self {
-        EpochSecret { epoch_id, kem: KemSecretKey::generate(rng) }
+        EpochSecret {
+            epoch_id,
+            kem: KemSecretKey::generate(rng),
+        }
     }
     /// The public key with its retention class and validity period.
     pub fn public(&self, retention_class: &str, not_before: i64, not_after: i64) -> EpochPublic {
@@ -186,7 +210,10 @@ impl EpochSecret {
         segment_index: u32,
     ) -> Result<Secret32> {
         if wrap.epoch_id != self.epoch_id {
-            return Err(Error::Malformed { what: EPOCH_WRAP, reason: "wrapped to another epoch" });
+            return Err(Error::Malformed {
+                what: EPOCH_WRAP,
+                reason: "wrapped to another epoch",
+            });
         }
         let pt = hpke_wrap::open(
             &self.kem,
@@ -197,10 +224,10 @@ impl EpochSecret {
             EPOCH_WRAP,
         )?;
         let pt = SecretBytes::new(pt);
-        let b: [u8; 32] = pt
-            .expose()
-            .try_into()
-            .map_err(|_| Error::Malformed { what: EPOCH_WRAP, reason: "b is not 32 bytes" })?;
+        let b: [u8; 32] = pt.expose().try_into().map_err(|_| Error::Malformed {
+            what: EPOCH_WRAP,
+            reason: "b is not 32 bytes",
+        })?;
         Ok(Secret32::new(b))
     }
 }
@@ -230,7 +257,12 @@ pub struct EpochRelease {
 }
 
 fn release_aad(request_hash: &[u8; 32], segment: SegmentRef) -> Vec<u8> {
-    [&request_hash[..], &segment.recording.0, &segment.index.to_be_bytes()].concat()
+    [
+        &request_hash[..],
+        &segment.recording.0,
+        &segment.index.to_be_bytes(),
+    ]
+    .concat()
 }
 
 impl ReleaseEntry {
@@ -249,7 +281,10 @@ impl ReleaseEntry {
             b.expose(),
             rng,
         );
-        let ct: [u8; 48] = ct.as_slice().try_into().expect("32-byte plaintext gives 48 bytes");
+        let ct: [u8; 48] = ct
+            .as_slice()
+            .try_into()
+            .expect("32-byte plaintext gives 48 bytes");
         ReleaseEntry { segment, enc, ct }
     }
 }
@@ -263,7 +298,10 @@ impl EpochRelease {
             .bytes(&self.requester_fpr.0)
             .u32(self.entries.len() as u32);
         for e in &self.entries {
-            w.bytes(&e.segment.recording.0).u32(e.segment.index).bytes(&e.enc[..]).bytes(&e.ct);
+            w.bytes(&e.segment.recording.0)
+                .u32(e.segment.index)
+                .bytes(&e.enc[..])
+                .bytes(&e.ct);
         }
         w.into_vec()
     }
@@ -276,11 +314,17 @@ impl EpochRelease {
         let requester_fpr = Fingerprint(r.array("requester_fpr")?);
         let count = r.u32("count")? as usize;
         if count == 0 || count > MAX_RELEASE_ENTRIES {
-            return Err(Error::Malformed { what: EPOCH_RELEASE, reason: "entry count outside 1..=65536" });
+            return Err(Error::Malformed {
+                what: EPOCH_RELEASE,
+                reason: "entry count outside 1..=65536",
+            });
         }
         // Each entry is 1188 bytes: check before allocating.
         if r.remaining() < count * (16 + 4 + hpke_wrap::ENC_LEN + 48) {
-            return Err(Error::Truncated { what: EPOCH_RELEASE, field: "entries" });
+            return Err(Error::Truncated {
+                what: EPOCH_RELEASE,
+                field: "entries",
+            });
         }
         let mut entries = Vec::with_capacity(count);
         for _ in 0..count {
@@ -288,10 +332,19 @@ impl EpochRelease {
             let index = r.u32("segment_index")?;
             let enc = Box::new(r.array("enc")?);
             let ct = r.array("ct")?;
-            entries.push(ReleaseEntry { segment: SegmentRef { recording, index }, enc, ct });
+            entries.push(ReleaseEntry {
+                segment: SegmentRef { recording, index },
+                enc,
+                ct,
+            });
         }
         r.finish()?;
-        Ok(EpochRelease { grant_log_index, request_hash, requester_fpr, entries })
+        Ok(EpochRelease {
+            grant_log_index,
+            request_hash,
+            requester_fpr,
+            entries,
+        })
     }
 
     /// Decrypt every entry with the requester's identity, after checking the
@@ -303,10 +356,16 @@ impl EpochRelease {
         request_hash: &[u8; 32],
     ) -> Result<Vec<(SegmentRef, Secret32)>> {
         if self.grant_log_index != grant_log_index || &self.request_hash != request_hash {
-            return Err(Error::Malformed { what: EPOCH_RELEASE, reason: "made for another grant" });
+            return Err(Error::Malformed {
+                what: EPOCH_RELEASE,
+                reason: "made for another grant",
+            });
         }
         if self.requester_fpr != requester.public().fingerprint() {
-            return Err(Error::Malformed { what: EPOCH_RELEASE, reason: "made for another requester" });
+            return Err(Error::Malformed {
+                what: EPOCH_RELEASE,
+                reason: "made for another requester",
+            });
         }
         self.entries
             .iter()
@@ -319,10 +378,10 @@ impl EpochRelease {
                     &e.ct,
                     EPOCH_RELEASE,
                 )?);
-                let b: [u8; 32] = pt
-                    .expose()
-                    .try_into()
-                    .map_err(|_| Error::Malformed { what: EPOCH_RELEASE, reason: "b is not 32 bytes" })?;
+                let b: [u8; 32] = pt.expose().try_into().map_err(|_| Error::Malformed {
+                    what: EPOCH_RELEASE,
+                    reason: "b is not 32 bytes",
+                })?;
                 Ok((e.segment, Secret32::new(b)))
             })
             .collect()
@@ -364,14 +423,23 @@ mod tests {
         let mut rng = crate::rng::os_rng();
         let alice = PersonSecret::generate("alice", &mut rng);
         let mallory = PersonSecret::generate("mallory", &mut rng);
-        let seg = SegmentRef { recording: RecordingId([3; 16]), index: 0 };
+        let seg = SegmentRef {
+            recording: RecordingId([3; 16]),
+            index: 0,
+        };
         let b = Secret32::random(&mut rng);
         let h = [9u8; 32];
         let rel = EpochRelease {
             grant_log_index: 5,
             request_hash: h,
             requester_fpr: alice.public().fingerprint(),
-            entries: vec![ReleaseEntry::seal(&b, seg, &h, &alice.public().kem_key, &mut rng)],
+            entries: vec![ReleaseEntry::seal(
+                &b,
+                seg,
+                &h,
+                &alice.public().kem_key,
+                &mut rng,
+            )],
         };
         let rel = EpochRelease::from_bytes(&rel.to_bytes()).unwrap();
         let got = rel.open(&alice, 5, &h).unwrap();

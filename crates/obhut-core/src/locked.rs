@@ -28,9 +28,17 @@ pub struct KdfParams {
 
 impl KdfParams {
     /// Default for new files: 64 MiB, 3 passes, 1 lane (about 0.2 s here).
-    pub const DEFAULT: KdfParams = KdfParams { m_kib: 65_536, t: 3, p: 1 };
+    pub const DEFAULT: KdfParams = KdfParams {
+        m_kib: 65_536,
+        t: 3,
+        p: 1,
+    };
     /// The weakest parameters a reader accepts (8 MiB, 1 pass); for tests.
-    pub const MINIMUM: KdfParams = KdfParams { m_kib: 8_192, t: 1, p: 1 };
+    pub const MINIMUM: KdfParams = KdfParams {
+        m_kib: 8_192,
+        t: 1,
+        p: 1,
+    };
 
     /// Refuse parameters outside the bounds of §3.3 before doing any work,
     /// so a forged file cannot make the reader allocate without limit.
@@ -53,13 +61,19 @@ impl KdfParams {
 
     fn derive(&self, passphrase: &[u8], salt: &[u8; 16]) -> Result<Secret32> {
         self.check()?;
-        let params = argon2::Params::new(self.m_kib, self.t, self.p, Some(32))
-            .map_err(|_| Error::WeakKdfParameters { reason: "rejected by Argon2" })?;
-        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let params = argon2::Params::new(self.m_kib, self.t, self.p, Some(32)).map_err(|_| {
+            Error::WeakKdfParameters {
+                reason: "rejected by Argon2",
+            }
+        })?;
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut key = [0u8; 32];
         argon
             .hash_password_into(passphrase, salt, &mut key)
-            .map_err(|_| Error::WeakKdfParameters { reason: "rejected by Argon2" })?;
+            .map_err(|_| Error::WeakKdfParameters {
+                reason: "rejected by Argon2",
+            })?;
         let out = Secret32::new(key);
         key.zeroize();
         Ok(out)
@@ -113,7 +127,10 @@ pub fn lock(
     rng: &mut impl rand_core::CryptoRng,
 ) -> Result<Vec<u8>> {
     if secret.expose().len() > MAX_SECRET_LEN {
-        return Err(Error::Malformed { what: WHAT, reason: "secret too large" });
+        return Err(Error::Malformed {
+            what: WHAT,
+            reason: "secret too large",
+        });
     }
     let mut salt = [0u8; 16];
     rng.fill_bytes(&mut salt);
@@ -122,13 +139,21 @@ pub fn lock(
     let key = params.derive(passphrase, &salt)?;
 
     let mut w = Writer::with_preamble(magic::LOCKED_KEY, VERSION, SUITE_V1);
-    w.bytes(content.magic()).u32(params.m_kib).u32(params.t).u32(params.p).bytes(&salt).bytes(&nonce);
+    w.bytes(content.magic())
+        .u32(params.m_kib)
+        .u32(params.t)
+        .u32(params.p)
+        .bytes(&salt)
+        .bytes(&nonce);
     let mut sealed = SecretBytes::new(secret.expose().to_vec());
     let mut buf = sealed.expose().to_vec();
     let cipher = Aes256Gcm::new(key.expose().into());
     let tag = cipher
         .encrypt_inout_detached(&nonce.into(), &aad(w.as_slice()), buf.as_mut_slice().into())
-        .map_err(|_| Error::Malformed { what: WHAT, reason: "secret too large" })?;
+        .map_err(|_| Error::Malformed {
+            what: WHAT,
+            reason: "secret too large",
+        })?;
     buf.extend_from_slice(&tag);
     w.var_bytes(&buf);
     buf.zeroize();
@@ -141,7 +166,10 @@ pub fn content_of(file: &[u8]) -> Result<Content> {
     let mut r = Reader::new(WHAT, file);
     r.preamble(magic::LOCKED_KEY, VERSION, SUITE_V1)?;
     let m = r.array::<4>("content")?;
-    Content::from_magic(&m).ok_or(Error::Malformed { what: WHAT, reason: "unknown content type" })
+    Content::from_magic(&m).ok_or(Error::Malformed {
+        what: WHAT,
+        reason: "unknown content type",
+    })
 }
 
 /// Decrypt a locked key file. Returns what it holds and the plaintext.
@@ -149,9 +177,15 @@ pub fn unlock(file: &[u8], passphrase: &[u8]) -> Result<(Content, SecretBytes)> 
     let mut r = Reader::new(WHAT, file);
     r.preamble(magic::LOCKED_KEY, VERSION, SUITE_V1)?;
     let m = r.array::<4>("content")?;
-    let content =
-        Content::from_magic(&m).ok_or(Error::Malformed { what: WHAT, reason: "unknown content type" })?;
-    let params = KdfParams { m_kib: r.u32("m_kib")?, t: r.u32("t")?, p: r.u32("p")? };
+    let content = Content::from_magic(&m).ok_or(Error::Malformed {
+        what: WHAT,
+        reason: "unknown content type",
+    })?;
+    let params = KdfParams {
+        m_kib: r.u32("m_kib")?,
+        t: r.u32("t")?,
+        p: r.u32("p")?,
+    };
     params.check()?;
     let salt = r.array::<16>("salt")?;
     let nonce = r.array::<12>("nonce")?;
@@ -159,14 +193,25 @@ pub fn unlock(file: &[u8], passphrase: &[u8]) -> Result<(Content, SecretBytes)> 
     let sealed = r.var_bytes("sealed", MAX_SECRET_LEN + 16)?;
     r.finish()?;
     if sealed.len() < 16 {
-        return Err(Error::Truncated { what: WHAT, field: "sealed" });
+        return Err(Error::Truncated {
+            what: WHAT,
+            field: "sealed",
+        });
     }
     let key = params.derive(passphrase, &salt)?;
     let (ct, tag) = sealed.split_at(sealed.len() - 16);
     let mut buf = ct.to_vec();
-    let tag: [u8; 16] = tag.try_into().map_err(|_| Error::Truncated { what: WHAT, field: "sealed" })?;
+    let tag: [u8; 16] = tag.try_into().map_err(|_| Error::Truncated {
+        what: WHAT,
+        field: "sealed",
+    })?;
     let cipher = Aes256Gcm::new(key.expose().into());
-    match cipher.decrypt_inout_detached(&nonce.into(), &aad(&file[..header_len]), buf.as_mut_slice().into(), &tag.into()) {
+    match cipher.decrypt_inout_detached(
+        &nonce.into(),
+        &aad(&file[..header_len]),
+        buf.as_mut_slice().into(),
+        &tag.into(),
+    ) {
         Ok(()) => Ok((content, SecretBytes::new(buf))),
         Err(_) => {
             buf.zeroize();
@@ -183,15 +228,28 @@ mod tests {
     fn lock_unlock_wrong_passphrase_and_tamper() {
         let mut rng = crate::rng::os_rng();
         let secret = SecretBytes::new(b"OBPS top secret".to_vec());
-        let file = lock(Content::Person, &secret, b"correct horse", KdfParams::MINIMUM, &mut rng).unwrap();
+        let file = lock(
+            Content::Person,
+            &secret,
+            b"correct horse",
+            KdfParams::MINIMUM,
+            &mut rng,
+        )
+        .unwrap();
         let (c, back) = unlock(&file, b"correct horse").unwrap();
         assert_eq!(c, Content::Person);
         assert_eq!(back.expose(), secret.expose());
-        assert!(matches!(unlock(&file, b"wrong"), Err(Error::WrongPassphrase)));
+        assert!(matches!(
+            unlock(&file, b"wrong"),
+            Err(Error::WrongPassphrase)
+        ));
         // Tampering with the content type is caught by the AEAD (it is in the aad).
         let mut t = file.clone();
         t[7..11].copy_from_slice(magic::DEVICE_SECRET);
-        assert!(matches!(unlock(&t, b"correct horse"), Err(Error::WrongPassphrase)));
+        assert!(matches!(
+            unlock(&t, b"correct horse"),
+            Err(Error::WrongPassphrase)
+        ));
         // Plaintext never appears in the file.
         assert!(!file.windows(10).any(|w| w == b"top secret"));
     }
@@ -199,13 +257,26 @@ mod tests {
     #[test]
     fn forged_costs_are_refused_before_work() {
         let mut rng = crate::rng::os_rng();
-        let file = lock(Content::Device, &SecretBytes::new(vec![1; 8]), b"p", KdfParams::MINIMUM, &mut rng).unwrap();
+        let file = lock(
+            Content::Device,
+            &SecretBytes::new(vec![1; 8]),
+            b"p",
+            KdfParams::MINIMUM,
+            &mut rng,
+        )
+        .unwrap();
         let mut t = file.clone();
         t[11..15].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert!(matches!(unlock(&t, b"p"), Err(Error::WeakKdfParameters { .. })));
+        assert!(matches!(
+            unlock(&t, b"p"),
+            Err(Error::WeakKdfParameters { .. })
+        ));
         let mut t = file.clone();
         t[11..15].copy_from_slice(&1u32.to_be_bytes());
-        assert!(matches!(unlock(&t, b"p"), Err(Error::WeakKdfParameters { .. })));
+        assert!(matches!(
+            unlock(&t, b"p"),
+            Err(Error::WeakKdfParameters { .. })
+        ));
         for cut in 0..file.len() {
             assert!(unlock(&file[..cut], b"p").is_err());
         }

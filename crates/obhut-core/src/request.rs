@@ -95,16 +95,22 @@ impl From<&crate::segment::HeaderFields> for SegmentFacts {
     }
 }
 
-/// Half-open intervals [a, b) and [c, d) share a point. An empty interval
-/// (a = b) overlaps nothing.
+/// Segment interval [a, b) meets scope interval [c, d), both half-open. A
+/// segment of zero length (a = b) is the instant a: covered when c ≤ a < d
+/// (a device that cannot tell a segment's duration must still be
+/// openable). An empty scope (c = d) covers nothing.
 fn overlaps(a: i128, b: i128, c: i128, d: i128) -> bool {
+    if a == b {
+        return c <= a && a < d;
+    }
     a < b && c < d && a < d && c < b
 }
 
 impl Scope {
     /// Whether this scope's interval covers `segment` as a media segment
     /// (its kind is not looked at): same recording (or device) and
-    /// overlapping half-open intervals (an empty interval overlaps nothing).
+    /// overlapping half-open intervals (a zero-length segment is an instant;
+    /// an empty scope covers nothing).
     /// For a device scope the segment's UTC interval is [capture_utc_ms,
     /// capture_utc_ms + media_end_ms − media_start_ms).
     pub fn covers_media(&self, segment: &SegmentFacts) -> bool {

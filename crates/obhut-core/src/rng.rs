@@ -33,7 +33,12 @@ pub struct DeterministicRng {
 impl DeterministicRng {
     /// Start the stream for `seed`.
     pub fn new(seed: [u8; 32]) -> Self {
-        DeterministicRng { seed, counter: 0, block: [0; 32], used: 32 }
+        DeterministicRng {
+            seed,
+            counter: 0,
+            block: [0; 32],
+            used: 32,
+        }
     }
 }
 
@@ -54,7 +59,10 @@ impl rand_core::TryRng for DeterministicRng {
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
         for byte in dst {
             if self.used == 32 {
-                self.block = crate::labels::digest(b"obhut/test-rng", &[&self.seed, &self.counter.to_be_bytes()]);
+                self.block = crate::labels::digest(
+                    b"obhut/test-rng",
+                    &[&self.seed, &self.counter.to_be_bytes()],
+                );
                 self.counter += 1;
                 self.used = 0;
             }

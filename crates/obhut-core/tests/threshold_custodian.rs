@@ -385,8 +385,14 @@ fn in_scope_rule_edges() {
     assert!(!rec_scope(0, 4000).covers_media(&media(4000, 8000, 0)));
     assert!(!rec_scope(8000, 9000).covers_media(&media(4000, 8000, 0)));
     assert!(rec_scope(7999, 9000).covers_media(&media(4000, 8000, 0)));
-    // An empty segment interval overlaps nothing.
-    assert!(!rec_scope(0, u64::MAX).covers_media(&media(5, 5, 0)));
+    // A zero-length segment is the instant it starts at; an empty scope
+    // covers nothing.
+    assert!(rec_scope(0, u64::MAX).covers_media(&media(5, 5, 0)));
+    assert!(rec_scope(5, 6).covers_media(&media(5, 5, 0)));
+    assert!(!rec_scope(6, u64::MAX).covers_media(&media(5, 5, 0)));
+    assert!(!rec_scope(0, 5).covers_media(&media(5, 5, 0)));
+    assert!(!rec_scope(5, 5).covers_media(&media(5, 5, 0)));
+    assert!(!rec_scope(4000, 4000).covers_media(&media(4000, 8000, 0)));
     let dev_scope = |start: i64, end: i64| Scope::Device {
         device_key: device,
         utc_start_ms: start,
