@@ -78,12 +78,19 @@ pub fn release_for_grant<'e>(
             segment,
             failure: SegmentFailure::NoKey,
         })?;
-        let b = epoch.unwrap(
-            &fields.epoch_wrap,
-            fields.recording_id,
-            &fields.device_key,
-            fields.segment_index,
-        )?;
+        let b = epoch
+            .unwrap(
+                &fields.epoch_wrap,
+                fields.recording_id,
+                &fields.device_key,
+                fields.segment_index,
+            )
+            .map_err(|_| Error::Segment {
+                segment,
+                failure: SegmentFailure::Misplaced(
+                    "its epoch wrap does not open with this epoch key",
+                ),
+            })?;
         entries.push(ReleaseEntry::seal(
             &b,
             segment,

@@ -288,12 +288,17 @@ fn media_plan(len: u64) -> Vec<(u64, u64, u64, u64)> {
         .collect()
 }
 
-/// Request (in `w`), two partials, release: returns nothing, leaves
-/// req.obar, p-1.obpe, p-3.obpe, release.ober in `w`.
+/// Request (in `w`), two partials, release for the fixture's recording:
+/// leaves req.obar, p-1.obpe, p-3.obpe, release.ober in `w`.
 fn grant(f: &Fixture, w: &Path, scope: &[&str]) {
+    let rec = f.path("rec");
+    grant_for(f, w, &f.recording_id, &rec, scope);
+}
+
+/// As [`grant`], for the recording `recording_id` sealed in `rec`.
+fn grant_for(f: &Fixture, w: &Path, recording_id: &str, rec: &Path, scope: &[&str]) {
     let group = f.path("custody/group.obgd");
     let group = group.to_str().unwrap();
-    let rec = f.path("rec");
     let rec = rec.to_str().unwrap();
     let mut args = vec![
         "request",
@@ -304,7 +309,7 @@ fn grant(f: &Fixture, w: &Path, scope: &[&str]) {
         "--group",
         group,
         "--recording",
-        &f.recording_id,
+        recording_id,
         "--purpose",
         "complaint review",
         "--justification",
@@ -481,6 +486,62 @@ fn scoped_request_opens_only_segments_in_scope() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         fs::read(w.join("slice.bin")).unwrap() == original[from as usize + 100..to as usize - 100]
+    );
+}
+
+#[test]
+fn sealed_without_duration_opens_with_a_whole_recording_request() {
+    let f = fixture();
+    let w = f.workdir("no-duration");
+    // 5 MiB of a pattern in 1 MiB segments, all with media time 0..0.
+    let data: Vec<u8> = (0..(5u32 << 20))
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    fs::write(w.join("data.bin"), &data).unwrap();
+    let group = f.path("custody/group.obgd");
+    let group = group.to_str().unwrap();
+    let out = run_in(
+        &w,
+        Some(PASS),
+        &[
+            "seal",
+            "--device",
+            "../../cam.key",
+            "--group",
+            group,
+            "--epoch",
+            "../../epoch.key.pub",
+            "--out",
+            "rec",
+            "--segment-bytes",
+            "1MiB",
+            "data.bin",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_contains(
+        &text(&out.stderr),
+        "only a whole-recording request (range starting at 0) selects them",
+    );
+    let recording_id = text(&out.stdout).trim().to_owned();
+    assert_eq!(recording_id.len(), 32, "prints the recording id");
+
+    // The whole recording: every segment is in scope, and opens.
+    let rec = w.join("rec");
+    grant_for(f, &w, &recording_id, &rec, &[]);
+    let rec = rec.to_str().unwrap();
+    let out = run_in(&w, None, &unseal_args(f, group, rec, "data.out"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        fs::read(w.join("data.out")).unwrap() == data,
+        "the unsealed file differs from the original"
+    );
+    assert_contains(
+        &text(&out.stderr),
+        &format!(
+            "opened 5 segment(s), {} bytes, to data.out; 0 segment(s) outside the request stay sealed",
+            data.len()
+        ),
     );
 }
 

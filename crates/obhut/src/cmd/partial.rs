@@ -10,7 +10,7 @@ use obhut_core::group::ShareEnvelope;
 use obhut_core::request::{AccessRequest, GrantRef};
 use obhut_core::rng::os_rng;
 
-use crate::cmd::request::{REQUEST_FILE, describe};
+use crate::cmd::request::{REQUEST_FILE, describe, expired};
 use crate::util::files::{self, Mode};
 use crate::util::hint::{HintExt, fail};
 use crate::util::recording::{self, Recording};
@@ -118,27 +118,11 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     }
     let now = time::now_ms();
     if request.is_expired(now) {
-        return Err(fail(
-            format!(
-                "the request expired at {}",
-                time::show(request.expires_utc_ms)
-            ),
-            "ask the requester for a new request",
-        ));
+        return Err(expired(&request));
     }
     let group_key = group.group_key();
     let rec = Recording::load(&a.recording, "--recording", Some(&group_key))?;
-    let in_scope = rec.in_scope(&request);
-    if in_scope.is_empty() {
-        return Err(fail(
-            format!(
-                "the request covers no segment of recording {} in {}",
-                rec.summary.recording_id,
-                a.recording.display()
-            ),
-            "check --recording is the recording the request names (segments sealed without --duration-ms have media time 0..0 and are covered by no time range)",
-        ));
-    }
+    let in_scope = rec.in_scope(&request, "--recording")?;
 
     if !g.quiet {
         eprint!("{}", describe(&request));

@@ -5,13 +5,15 @@
 
 use std::path::PathBuf;
 
-use obhut_core::epoch::{EpochRelease, ReleaseEntry};
-use obhut_core::request::AccessRequest;
+use obhut_core::access;
+use obhut_core::epoch::MAX_RELEASE_ENTRIES;
+use obhut_core::error::{Error, RefusalReason, SegmentFailure};
+use obhut_core::request::{AccessRequest, GrantRef};
 use obhut_core::rng::os_rng;
 
-use crate::cmd::request::REQUEST_FILE;
+use crate::cmd::request::{REQUEST_FILE, expired};
 use crate::util::files::{self, Mode};
-use crate::util::hint::{HintExt, fail};
+use crate::util::hint::{fail, with_hint};
 use crate::util::recording::Recording;
 use crate::util::{Global, keys, load, time};
 
@@ -62,13 +64,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         AccessRequest::from_bytes,
     )?;
     if request.is_expired(time::now_ms()) {
-        return Err(fail(
-            format!(
-                "the request expired at {}",
-                time::show(request.expires_utc_ms)
-            ),
-            "ask the requester for a new request",
-        ));
+        return Err(expired(&request));
     }
     let group_key = match &a.group {
         Some(p) => {
@@ -88,59 +84,52 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         None => None,
     };
     let rec = Recording::load(&a.recording, "--recording", group_key.as_ref())?;
-    let in_scope = rec.in_scope(&request);
-    if in_scope.is_empty() {
-        return Err(fail(
-            format!(
-                "the request covers no segment of recording {} in {}",
-                rec.summary.recording_id,
-                a.recording.display()
-            ),
-            "check --recording is the recording the request names",
-        ));
-    }
+    let in_scope = rec.in_scope(&request, "--recording")?;
     let epoch = keys::epoch(g, &a.epoch, "--epoch")?;
-    let request_hash = request.request_hash();
-    let mut rng = os_rng();
-    let mut entries = Vec::with_capacity(in_scope.len());
-    for r in &in_scope {
-        let f = &r.header().fields;
-        let segment = r.segment_ref();
-        if f.epoch_wrap.epoch_id != epoch.epoch_id {
-            return Err(fail(
+    let grant = GrantRef::new(a.log_index, &request);
+    let release = access::release_for_grant(
+        |id| (id == epoch.epoch_id).then_some(&epoch),
+        &request,
+        &grant,
+        &in_scope,
+        time::now_ms(),
+        &mut os_rng(),
+    )
+    .map_err(|e| match e {
+        Error::Refused(RefusalReason::Expired) => expired(&request),
+        Error::Segment {
+            segment,
+            failure: SegmentFailure::NoKey,
+        } => {
+            // Only a segment wrapped to another epoch than --epoch has no key.
+            let wrapped_to = in_scope
+                .iter()
+                .find(|r| r.segment_ref() == segment)
+                .map_or_else(
+                    || "another epoch".to_owned(),
+                    |r| format!("epoch {}", r.header().fields.epoch_wrap.epoch_id),
+                );
+            fail(
                 format!(
-                    "{segment} is wrapped to epoch {}, but --epoch is epoch {}",
-                    f.epoch_wrap.epoch_id, epoch.epoch_id
+                    "{segment} is wrapped to {wrapped_to}, but --epoch is epoch {}",
+                    epoch.epoch_id
                 ),
                 "pass the epoch key of the period the segment was captured in",
-            ));
-        }
-        let b = epoch
-            .unwrap(
-                &f.epoch_wrap,
-                f.recording_id,
-                &f.device_key,
-                f.segment_index,
             )
-            .hint(
-                format!("cannot unwrap the epoch part of {segment}"),
-                "the segment's epoch wrap is damaged, or --epoch is not the key it was wrapped to",
-            )?;
-        entries.push(ReleaseEntry::seal(
-            &b,
-            segment,
-            &request_hash,
-            request.requester_kem(),
-            &mut rng,
-        ));
-    }
+        }
+        Error::Refused(RefusalReason::BatchSize(n)) => fail(
+            format!(
+                "the request covers {n} segments; one release holds at most {MAX_RELEASE_ENTRIES}"
+            ),
+            "ask the requester for requests over narrower time ranges (--from-ms, --to-ms)",
+        ),
+        other => with_hint(
+            other,
+            "cannot release the epoch part",
+            "a segment's epoch wrap is damaged, or --epoch is not the key it was wrapped to; run `obhut verify` on --recording",
+        ),
+    })?;
     drop(epoch);
-    let release = EpochRelease {
-        grant_log_index: a.log_index,
-        request_hash,
-        requester_fpr: request.requester_fingerprint(),
-        entries,
-    };
     files::write(&a.out, &release.to_bytes(), "--out", g.force, Mode::Public)?;
     g.note(format!(
         "released the epoch part of {} of {} segment(s) of recording {} to requester {}; wrote {}",

@@ -15,6 +15,15 @@ use crate::util::{Global, keys, load, printable, time};
 /// What `--request` takes.
 pub const REQUEST_FILE: &str = "an access request (req.obar from `obhut request`)";
 
+/// The error for a request past its expiry (checked before any passphrase
+/// is asked for; the core refuses it again).
+pub fn expired(req: &AccessRequest) -> anyhow::Error {
+    fail(
+        format!("the request expired at {}", time::show(req.expires_utc_ms)),
+        "ask the requester for a new request",
+    )
+}
+
 /// Ask the custodians for access to a recording (the requester's role).
 #[derive(Debug, clap::Args)]
 #[command(long_about = "\

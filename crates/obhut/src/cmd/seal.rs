@@ -33,10 +33,11 @@ DIR/group.obgd (the descriptor sealed to). DIR must not exist or be empty.
 FILE is streamed, never read into memory whole. Prints the recording id.
 
 Media times: with --duration-ms D, segment times are apportioned linearly by
-byte offset over [0, D). Without it every segment gets media time 0..0, and
-since a scope's time range only covers segments whose interval overlaps it,
-no request can select such segments: pass --duration-ms for footage you
-will want to open. (Keyframe-accurate MP4 cutting, with the moov box as its
+byte offset over [0, D). Without it every segment gets media time 0..0, an
+instant at the recording's start: a request whose range starts at 0 (the
+default: the whole recording) covers all of them, and no narrower time
+range can tell them apart. Pass --duration-ms for footage you will want to
+open by time range. (Keyframe-accurate MP4 cutting, with the moov box as its
 own segment, comes with the ingest agent.)
 
 --metadata FILE seals a sidecar (e.g. JSON: officer, GPS track) as a
@@ -321,7 +322,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     let bar = progress::bytes(g, total + meta.as_ref().map_or(0, |m| m.1), "sealing");
     let mut reader = bar.wrap_read(input);
     if a.duration_ms.is_none() {
-        g.note("warning: no --duration-ms: segments get media time 0..0, and no request's time range can select them (see `obhut seal --help`)");
+        g.note("warning: no --duration-ms: segments get media time 0..0: only a whole-recording request (range starting at 0) selects them (see `obhut seal --help`)");
     }
     for (i, p) in plans.iter().enumerate() {
         let is_final = i + 1 == media_count && meta.is_none();

@@ -3,19 +3,20 @@
 //! for the epoch part `b`, and decrypt the segments in scope
 //! (docs/format.md §8.4, §5.1, §6).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
+use obhut_core::Error;
+use obhut_core::access::GrantKeys;
 use obhut_core::epoch::EpochRelease;
-use obhut_core::error::PartialFailure;
+use obhut_core::error::{PartialFailure, SegmentFailure};
 use obhut_core::ids::SegmentRef;
-use obhut_core::partial::{self, PartialEnvelope};
+use obhut_core::partial::PartialEnvelope;
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, GrantRef};
-use obhut_core::secret::Secret32;
-use obhut_core::segment::{self, HEADER_LEN, SegmentKind, SegmentOpener};
+use obhut_core::segment::{HEADER_LEN, SegmentKind};
 
 use crate::cmd::request::REQUEST_FILE;
 use crate::util::files::{self, Mode, Output};
@@ -92,52 +93,6 @@ fn parse_range(s: &str) -> Result<(u64, Option<u64>), String> {
     Ok((start, end))
 }
 
-/// Reads a blob while feeding the ciphertext hash (docs/format.md §6.3).
-struct HashingReader<R> {
-    inner: R,
-    hasher: blake3::Hasher,
-    read: u64,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.read += n as u64;
-        Ok(n)
-    }
-}
-
-/// The keys of the segments in scope.
-struct Keys {
-    a: HashMap<SegmentRef, Secret32>,
-    b: HashMap<SegmentRef, Secret32>,
-}
-
-impl Keys {
-    fn opener(&self, rec: &SegmentRecord) -> anyhow::Result<SegmentOpener> {
-        let seg = rec.segment_ref();
-        let missing = |part: &str, file: &str| {
-            fail(
-                format!("no {part} for {seg}"),
-                format!("the {file} was made for another request or recording"),
-            )
-        };
-        let a = self
-            .a
-            .get(&seg)
-            .ok_or_else(|| missing("custody part", "--partial"))?;
-        let b = self
-            .b
-            .get(&seg)
-            .ok_or_else(|| missing("epoch part", "--release"))?;
-        SegmentOpener::from_header(rec.header(), a, b).hint(
-            format!("cannot open {seg}"),
-            "the partials or the release do not belong to this segment (or its header was altered); run `obhut verify` on --recording",
-        )
-    }
-}
-
 fn open_blob(path: &Path) -> anyhow::Result<File> {
     File::open(path).hint(
         format!("cannot open {}", path.display()),
@@ -145,76 +100,133 @@ fn open_blob(path: &Path) -> anyhow::Result<File> {
     )
 }
 
-/// Decrypt a whole segment to `out`, checking the blob's hash and length
-/// against the signed record.
+const DAMAGED: &str = "the blob is damaged or altered; run `obhut verify` on --recording, and restore it from another copy";
+
+/// A core error from opening the segment in `path`, with the next step.
+fn open_error(e: Error, path: &Path) -> anyhow::Error {
+    let (message, next) = match &e {
+        Error::Segment {
+            segment,
+            failure: SegmentFailure::KeyCommitment,
+        } => (
+            format!("cannot open {segment}"),
+            "the partials or the release do not belong to this segment (or its header was altered); run `obhut verify` on --recording",
+        ),
+        Error::Segment {
+            segment,
+            failure: SegmentFailure::NoKey,
+        } => (
+            format!("cannot open {segment}"),
+            "the --partial and --release files were made for another request or recording",
+        ),
+        _ => (format!("cannot decrypt {}", path.display()), DAMAGED),
+    };
+    with_hint(e, message, next)
+}
+
+/// Decrypt a whole segment to `out`; the core checks the blob's length and
+/// hash against the signed record.
 fn open_whole(
-    keys: &Keys,
+    keys: &GrantKeys,
     rec: &SegmentRecord,
     path: &Path,
-    out: &mut impl Write,
+    out: impl Write,
 ) -> anyhow::Result<()> {
-    let opener = keys.opener(rec)?;
-    let mut blob = HashingReader {
-        inner: BufReader::with_capacity(1 << 20, open_blob(path)?),
-        hasher: segment::ciphertext_hasher(),
-        read: 0,
-    };
-    let next = "the blob is damaged or altered; run `obhut verify` on --recording, and restore it from another copy";
-    let len = opener
-        .open_stream(&mut blob, out)
-        .hint(format!("cannot decrypt {}", path.display()), next)?;
-    // open_stream stops after the final chunk: anything after it is extra.
-    let mut rest = [0u8; 1];
-    let extra = blob
-        .read(&mut rest)
-        .hint(format!("cannot read {}", path.display()), next)?;
-    let hash: [u8; 32] = blob.hasher.finalize().into();
-    if extra != 0
-        || len != rec.plaintext_len()
-        || blob.read != rec.blob_len()
-        || &hash != rec.ciphertext_hash()
-    {
-        return Err(fail(
-            format!(
-                "{}: {} does not match its signed record",
-                rec.segment_ref(),
-                path.display()
-            ),
-            next,
-        ));
-    }
+    let blob = BufReader::with_capacity(1 << 20, open_blob(path)?);
+    keys.open_segment(rec, blob, out)
+        .map_err(|e| open_error(e, path))?;
     Ok(())
 }
 
 /// Decrypt bytes `start..end` of a segment, reading only the chunks needed.
 fn open_range(
-    keys: &Keys,
+    keys: &GrantKeys,
     rec: &SegmentRecord,
     path: &Path,
     start: u64,
     end: u64,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let opener = keys.opener(rec)?;
     let mut blob = open_blob(path)?;
-    let next = "the blob is damaged or altered; run `obhut verify` on --recording";
-    let mut header = vec![0u8; HEADER_LEN];
+    // Decryption uses the signed record's header; a blob whose own header
+    // differs is damaged all the same, and refused as a whole open would.
+    let mut header = [0u8; HEADER_LEN];
     blob.read_exact(&mut header)
-        .hint(format!("cannot read {}", path.display()), next)?;
-    if header != rec.header().to_bytes() {
+        .hint(format!("cannot read {}", path.display()), DAMAGED)?;
+    if header[..] != rec.header().to_bytes()[..] {
         return Err(fail(
             format!(
                 "{}: the header of {} differs from its signed record",
                 rec.segment_ref(),
                 path.display()
             ),
-            next,
+            DAMAGED,
         ));
     }
-    opener
-        .read_range(&mut blob, rec.plaintext_len(), start, end, out)
-        .hint(format!("cannot decrypt {}", path.display()), next)?;
+    keys.read_range(rec, &mut blob, start, end, out)
+        .map_err(|e| open_error(e, path))?;
     Ok(())
+}
+
+/// A core error from combining the partials and opening the release, with
+/// the file to change.
+fn recover_error(e: Error, a: &Args) -> anyhow::Error {
+    let release_next = || {
+        format!(
+            "the release must be made for this request and --log-index {} (`obhut release --request {} --log-index {}`)",
+            a.log_index,
+            a.request.display(),
+            a.log_index
+        )
+    };
+    let combine = "cannot combine the partials";
+    let (message, next) = match &e {
+        Error::Partial {
+            custodian,
+            failure: PartialFailure::WrongGrant,
+        } => (
+            combine.to_owned(),
+            format!(
+                "custodian {custodian}'s partial was made for another request or log index: pass the --log-index the custodians used (this run used {}), or ask custodian {custodian} for a partial for this request",
+                a.log_index
+            ),
+        ),
+        Error::Partial { custodian, .. } => (
+            combine.to_owned(),
+            format!(
+                "leave out custodian {custodian}'s --partial, or ask that custodian to run `obhut partial` again for this request (same --log-index {})",
+                a.log_index
+            ),
+        ),
+        Error::NotEnoughPartials { needed, have } => (
+            combine.to_owned(),
+            format!(
+                "ask {} more custodian(s) for a partial and pass each with --partial",
+                needed.saturating_sub(*have)
+            ),
+        ),
+        // The release is opened after the partials combined: these come from
+        // it (made for another grant or requester, or it does not decrypt).
+        Error::Malformed { .. } | Error::DecryptionFailed { .. } => (
+            format!("cannot open the release {}", a.release.display()),
+            release_next(),
+        ),
+        Error::Segment {
+            segment,
+            failure: SegmentFailure::NoKey,
+        } => (
+            format!(
+                "the release {} has no epoch part for {segment}",
+                a.release.display()
+            ),
+            release_next(),
+        ),
+        _ => (
+            combine.to_owned(),
+            "check --partial, --request and --group".to_owned(),
+        ),
+    };
+    with_hint(e, message, next)
 }
 
 fn is_media(rec: &SegmentRecord) -> bool {
@@ -242,17 +254,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         ));
     }
     let rec = Recording::load(&a.recording, "--recording", Some(&group.group_key()))?;
-    let in_scope = rec.in_scope(&request);
-    if in_scope.is_empty() {
-        return Err(fail(
-            format!(
-                "the request covers no segment of recording {} in {}",
-                rec.summary.recording_id,
-                a.recording.display()
-            ),
-            "check --recording is the recording the request names",
-        ));
-    }
+    let in_scope = rec.in_scope(&request, "--recording")?;
     let has_metadata = in_scope.iter().any(|r| !is_media(r)) && a.range.is_none();
     let metadata_out = a.metadata_out.clone().unwrap_or_else(|| {
         let mut s = a.out.as_os_str().to_owned();
@@ -271,8 +273,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         offset += r.plaintext_len();
     }
     let media_len = offset;
-    let scope_set: std::collections::HashSet<SegmentRef> =
-        in_scope.iter().map(|r| r.segment_ref()).collect();
+    let scope_set: HashSet<SegmentRef> = in_scope.iter().map(|r| r.segment_ref()).collect();
     // (record, start, end) within each segment, in order.
     let mut work: Vec<(&SegmentRecord, u64, u64)> = Vec::new();
     match a.range {
@@ -372,48 +373,11 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         ));
     }
     let grant = GrantRef::new(a.log_index, &request);
-    let expected: Vec<_> = in_scope
-        .iter()
-        .map(|r| (r.segment_ref(), r.header().fields.capsule))
-        .collect();
-    let a_parts = partial::combine(&group, &request, &grant, &expected, &envelopes, &me.kem)
-        .map_err(|e| {
-            let next = match &e {
-                obhut_core::Error::Partial {
-                    custodian,
-                    failure: PartialFailure::WrongGrant,
-                } => format!(
-                    "custodian {custodian}'s partial was made for another request or log index: pass the --log-index the custodians used (this run used {}), or ask custodian {custodian} for a partial for this request",
-                    a.log_index
-                ),
-                obhut_core::Error::Partial { custodian, .. } => format!(
-                    "leave out custodian {custodian}'s --partial, or ask that custodian to run `obhut partial` again for this request (same --log-index {})",
-                    a.log_index
-                ),
-                obhut_core::Error::NotEnoughPartials { needed, have } => format!(
-                    "ask {} more custodian(s) for a partial and pass each with --partial",
-                    needed.saturating_sub(*have)
-                ),
-                _ => "check --partial, --request and --group".to_owned(),
-            };
-            with_hint(e, "cannot combine the partials", next)
-        })?;
-    let b_parts = release
-        .open(&me, a.log_index, &grant.request_hash)
-        .hint(
-            format!("cannot open the release {}", a.release.display()),
-            format!(
-                "the release must be made for this request and --log-index {} (`obhut release --request {} --log-index {}`)",
-                a.log_index,
-                a.request.display(),
-                a.log_index
-            ),
-        )?;
+    let keys = GrantKeys::recover(
+        &group, &request, &grant, &in_scope, &envelopes, &release, &me,
+    )
+    .map_err(|e| recover_error(e, a))?;
     drop(me);
-    let keys = Keys {
-        a: a_parts.into_iter().collect(),
-        b: b_parts.into_iter().collect(),
-    };
 
     let total: u64 = work.iter().map(|(_, s, e)| e - s).sum();
     let bar = progress::bytes(g, total, "opening");

@@ -6,10 +6,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use obhut_core::access;
 use obhut_core::chain::{self, ChainSummary};
 use obhut_core::kem::GroupKey;
 use obhut_core::record::SegmentRecord;
-use obhut_core::request::{AccessRequest, SegmentFacts};
+use obhut_core::request::AccessRequest;
 use obhut_core::segment::SegmentKind;
 
 use super::files;
@@ -126,28 +127,28 @@ impl Recording {
         self.dir.join(blob_name(index))
     }
 
-    /// The records a request covers (docs/format.md §8.1), in order.
-    pub fn in_scope(&self, request: &AccessRequest) -> Vec<&SegmentRecord> {
-        let all: Vec<SegmentFacts> = self.records.iter().map(facts).collect();
-        self.records
-            .iter()
-            .zip(&all)
-            .filter(|(_, f)| request.covers(f, &all))
-            .map(|(r, _)| r)
-            .collect()
-    }
-}
-
-/// The scope-relevant facts of a device-signed record.
-pub fn facts(rec: &SegmentRecord) -> SegmentFacts {
-    let f = &rec.header().fields;
-    SegmentFacts {
-        kind: f.kind.to_u8(),
-        recording_id: f.recording_id,
-        device_key: f.device_key.to_bytes(),
-        media_start_ms: f.media_start_ms,
-        media_end_ms: f.media_end_ms,
-        capture_utc_ms: f.capture_utc_ms,
+    /// The records `request` covers (docs/format.md §8.1, the core's
+    /// [`access::records_in_scope`]), in order; an error with the next step
+    /// if it covers none. `flag` is the option that named the directory.
+    pub fn in_scope(
+        &self,
+        request: &AccessRequest,
+        flag: &str,
+    ) -> anyhow::Result<Vec<&SegmentRecord>> {
+        let in_scope = access::records_in_scope(request, &self.records);
+        if in_scope.is_empty() {
+            return Err(fail(
+                format!(
+                    "the request covers no segment of recording {} in {}",
+                    self.summary.recording_id,
+                    self.dir.display()
+                ),
+                format!(
+                    "check {flag} is the recording the request names (segments sealed without --duration-ms have media time 0..0 and are covered only by a range that starts at 0)"
+                ),
+            ));
+        }
+        Ok(in_scope)
     }
 }
 
