@@ -251,3 +251,38 @@ fn malleated_and_foreign_signatures_are_refused() {
         SegmentFailure::Misplaced(_)
     ));
 }
+
+#[test]
+fn every_bit_flip_of_a_whole_small_segment_is_rejected() {
+    // A one-chunk segment is small enough to flip every bit of the blob:
+    // header, ciphertext and tag. Each flip must be refused by the opener
+    // (header from the signed record) and by keyless verification.
+    let rec = Recording::new();
+    let seg = rec.seal(0, data(300, 3));
+    let record = rec.record(&seg, [0; 32], true);
+    let opener = seg.opener();
+    let sref = seg.segment_ref();
+    assert_eq!(open(&opener, &seg.blob).unwrap(), data(300, 3));
+    for bit in 0..seg.blob.len() * 8 {
+        let blob = flip(&seg.blob, bit);
+        let e = open(&opener, &blob).unwrap_err();
+        let failure = segment_failure(e, sref);
+        if bit < HEADER_LEN * 8 {
+            assert_eq!(failure, SegmentFailure::HeaderMismatch, "bit {bit}");
+        } else {
+            assert_eq!(
+                failure,
+                SegmentFailure::ChunkAuthentication { chunk: 0 },
+                "bit {bit}"
+            );
+        }
+        let e = verify_blob(&record, &blob[..]).unwrap_err();
+        assert!(
+            matches!(
+                segment_failure(e, sref),
+                SegmentFailure::HeaderMismatch | SegmentFailure::HashMismatch
+            ),
+            "bit {bit}"
+        );
+    }
+}
