@@ -7,10 +7,10 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use obhut_core::group::ShareEnvelope;
-use obhut_core::request::{AccessRequest, GrantRef};
+use obhut_core::request::GrantRef;
 use obhut_core::rng::os_rng;
 
-use crate::cmd::request::{REQUEST_FILE, describe, expired};
+use crate::cmd::request::{describe, expired};
 use crate::util::files::{self, Mode};
 use crate::util::hint::{HintExt, fail};
 use crate::util::recording::{self, Recording};
@@ -92,30 +92,14 @@ fn confirm(yes: bool, question: &str) -> anyhow::Result<()> {
 pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     files::check_new(&a.out, "--out", g.force)?;
     let group = load::pinned_group(&a.group, "--group")?;
-    let request = files::parse(
-        &a.request,
-        "--request",
-        REQUEST_FILE,
-        AccessRequest::from_bytes,
-    )?;
+    let request = load::request(&a.request)?;
     let envelope = files::parse(
         &a.share,
         "--share",
         "your share envelope (share-<i>.obse from `obhut custody init`)",
         ShareEnvelope::from_bytes,
     )?;
-    if request.group_id != group.group_id() || request.generation != group.generation() {
-        return Err(fail(
-            format!(
-                "the request is for custody group {} (generation {}), --group is {} (generation {})",
-                request.group_id,
-                request.generation,
-                group.group_id(),
-                group.generation()
-            ),
-            "pass the group descriptor the request names as --group",
-        ));
-    }
+    load::check_request_group(&request, &group)?;
     let now = time::now_ms();
     if request.is_expired(now) {
         return Err(expired(&request));

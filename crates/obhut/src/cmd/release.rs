@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use obhut_core::access;
 use obhut_core::epoch::MAX_RELEASE_ENTRIES;
 use obhut_core::error::{Error, RefusalReason, SegmentFailure};
-use obhut_core::request::{AccessRequest, GrantRef};
+use obhut_core::request::GrantRef;
 use obhut_core::rng::os_rng;
 
-use crate::cmd::request::{REQUEST_FILE, expired};
+use crate::cmd::request::expired;
 use crate::util::files::{self, Mode};
 use crate::util::hint::{fail, with_hint};
 use crate::util::recording::Recording;
@@ -57,28 +57,14 @@ pub struct Args {
 /// Run `obhut release`.
 pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     files::check_new(&a.out, "--out", g.force)?;
-    let request = files::parse(
-        &a.request,
-        "--request",
-        REQUEST_FILE,
-        AccessRequest::from_bytes,
-    )?;
+    let request = load::request(&a.request)?;
     if request.is_expired(time::now_ms()) {
         return Err(expired(&request));
     }
     let group_key = match &a.group {
         Some(p) => {
             let group = load::pinned_group(p, "--group")?;
-            if request.group_id != group.group_id() || request.generation != group.generation() {
-                return Err(fail(
-                    format!(
-                        "the request is for custody group {}, --group is {}",
-                        request.group_id,
-                        group.group_id()
-                    ),
-                    "pass the group descriptor the request names as --group",
-                ));
-            }
+            load::check_request_group(&request, &group)?;
             Some(group.group_key())
         }
         None => None,

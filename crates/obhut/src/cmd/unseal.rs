@@ -15,10 +15,9 @@ use obhut_core::error::{PartialFailure, SegmentFailure};
 use obhut_core::ids::SegmentRef;
 use obhut_core::partial::PartialEnvelope;
 use obhut_core::record::SegmentRecord;
-use obhut_core::request::{AccessRequest, GrantRef};
+use obhut_core::request::GrantRef;
 use obhut_core::segment::{HEADER_LEN, SegmentKind};
 
-use crate::cmd::request::REQUEST_FILE;
 use crate::util::files::{self, Mode, Output};
 use crate::util::hint::{HintExt, fail, with_hint};
 use crate::util::recording::{self, Recording};
@@ -237,22 +236,8 @@ fn is_media(rec: &SegmentRecord) -> bool {
 pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     files::check_new(&a.out, "--out", g.force)?;
     let group = load::pinned_group(&a.group, "--group")?;
-    let request = files::parse(
-        &a.request,
-        "--request",
-        REQUEST_FILE,
-        AccessRequest::from_bytes,
-    )?;
-    if request.group_id != group.group_id() || request.generation != group.generation() {
-        return Err(fail(
-            format!(
-                "the request is for custody group {}, --group is {}",
-                request.group_id,
-                group.group_id()
-            ),
-            "pass the group descriptor the request names as --group",
-        ));
-    }
+    let request = load::request(&a.request)?;
+    load::check_request_group(&request, &group)?;
     let rec = Recording::load(&a.recording, "--recording", Some(&group.group_key()))?;
     let in_scope = rec.in_scope(&request, "--recording")?;
     let has_metadata = in_scope.iter().any(|r| !is_media(r)) && a.range.is_none();

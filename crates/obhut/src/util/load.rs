@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use obhut_core::group::{GroupDescriptor, PinnedGroup};
+use obhut_core::request::AccessRequest;
 
 use super::files;
 use super::hint::fail;
@@ -42,4 +43,31 @@ pub fn pinned_group(path: &Path, flag: &str) -> anyhow::Result<PinnedGroup> {
         other => anyhow::Error::new(other)
             .context(format!("cannot pin {} (given as {flag})", path.display())),
     })
+}
+
+/// Parse `--request` (the signature is checked while parsing).
+pub fn request(path: &Path) -> anyhow::Result<AccessRequest> {
+    files::parse(
+        path,
+        "--request",
+        crate::cmd::request::REQUEST_FILE,
+        AccessRequest::from_bytes,
+    )
+}
+
+/// Refuse a request addressed to another custody group or generation.
+pub fn check_request_group(request: &AccessRequest, group: &GroupDescriptor) -> anyhow::Result<()> {
+    if request.group_id != group.group_id() || request.generation != group.generation() {
+        return Err(fail(
+            format!(
+                "the request is for custody group {} (generation {}), --group is {} (generation {})",
+                request.group_id,
+                request.generation,
+                group.group_id(),
+                group.generation()
+            ),
+            "pass the group descriptor the request names as --group",
+        ));
+    }
+    Ok(())
 }
