@@ -34,7 +34,9 @@ pub struct ChainSummary {
 
 /// Verify a recording's chain of records (§7.2) and every capsule's TDH2
 /// validity proof against the custody group keys in `groups` (from pinned
-/// descriptors).
+/// descriptors). A capsule of an earlier generation of a supplied group is
+/// checked against that group's key with the capsule's generation
+/// (resharing keeps the key, §4.3; see [`GroupKey::for_capsule`]).
 ///
 /// `records` must be in segment-index order: a caller may then rely on that
 /// order (e.g. to concatenate the opened segments). Fails with
@@ -48,16 +50,20 @@ pub fn verify_chain(records: &[SegmentRecord], groups: &[GroupKey]) -> Result<Ch
     for rec in records {
         let fields = &rec.header().fields;
         let capsule = &fields.capsule;
+        // An exact match first; else a later generation of the same group,
+        // which has the same key P (resharing, §4.3).
         let group = groups
             .iter()
             .find(|g| g.group_id == capsule.group_id && g.generation == capsule.generation)
+            .copied()
+            .or_else(|| groups.iter().find_map(|g| g.for_capsule(capsule)))
             .ok_or(Error::Segment {
                 segment: rec.segment_ref(),
                 failure: SegmentFailure::Misplaced(
                     "sealed to a custody group or generation that was not supplied",
                 ),
             })?;
-        verify_capsule_proof(capsule, group, &fields.capsule_context())?;
+        verify_capsule_proof(capsule, &group, &fields.capsule_context())?;
     }
     Ok(summary)
 }

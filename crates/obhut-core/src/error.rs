@@ -174,6 +174,14 @@ pub enum Error {
         /// Valid signatures present.
         have: u16,
     },
+    /// A resharing deal was refused (§4.3); names the dealing old custodian.
+    #[error("reshare deal from old custodian {dealer}: {failure}")]
+    Reshare {
+        /// Index (1..=n, in the old group) of the dealer at fault.
+        dealer: u16,
+        /// What failed.
+        failure: ReshareFailure,
+    },
     /// Reading or writing a stream supplied by the caller failed.
     #[error("I/O error while {context}: {source}")]
     Io {
@@ -323,6 +331,65 @@ pub enum PartialFailure {
     Undecryptable,
     /// The envelope or the partial inside it does not parse, or the two
     /// disagree.
+    #[error("malformed: {0}")]
+    Malformed(&'static str),
+}
+
+/// What was wrong with a resharing deal (§4.3).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReshareFailure {
+    /// The dealer's signature does not verify under the old descriptor's
+    /// sign_key for its index.
+    #[error("signature does not verify under the old custodian's key")]
+    BadSignature,
+    /// The deal is for another custody group or generation.
+    #[error("made for another custody group or generation")]
+    OtherGroup,
+    /// The dealer is not in the deal's dealer set, or the dealer set names
+    /// an index the old group does not list.
+    #[error(
+        "not a dealer of this reshare (not in the dealer set, or the set names unknown custodians)"
+    )]
+    NotADealer,
+    /// The dealer set is smaller than the old threshold k.
+    #[error("its dealer set has {have} old custodians, the old threshold is {needed}")]
+    TooFewDealers {
+        /// The old threshold k.
+        needed: u16,
+        /// Size of the deal's dealer set.
+        have: u16,
+    },
+    /// The deal's plan (dealer set, name, new threshold or custodians)
+    /// differs from the one most other deals carry.
+    #[error(
+        "its plan (dealer set, name, new threshold or custodians) differs from the other deals'"
+    )]
+    PlanMismatch,
+    /// The constant commitment is not λ_i·P_i: the deal would change the
+    /// group key.
+    #[error("its constant commitment is not λ_i·P_i (it would change the group key)")]
+    WrongConstant,
+    /// A sub-share does not match the deal's commitments.
+    #[error("the sub-share for new custodian {recipient} does not match the deal's commitments")]
+    BadSubShare {
+        /// Index of the new custodian (1..=n′).
+        recipient: u16,
+    },
+    /// A sub-share does not decrypt for its new custodian, or its plaintext
+    /// names another group, dealer or recipient.
+    #[error("the sub-share for new custodian {recipient} does not decrypt, or names another deal")]
+    Undecryptable {
+        /// Index of the new custodian (1..=n′).
+        recipient: u16,
+    },
+    /// Two different deals from the same dealer (equivocation).
+    #[error("two different deals from the same dealer")]
+    Duplicate,
+    /// No deal from a member of the dealer set.
+    #[error("no deal from this member of the dealer set")]
+    Missing,
+    /// Field counts disagree with the plan.
     #[error("malformed: {0}")]
     Malformed(&'static str),
 }

@@ -96,8 +96,9 @@ fn mul_small(p: &RistrettoPoint, a: u16) -> RistrettoPoint {
     acc
 }
 
-/// P_i = Σ_j i^j·C_j, by Horner's rule.
-fn verification_share(commitments: &[RistrettoPoint], i: u16) -> RistrettoPoint {
+/// P_i = Σ_j i^j·C_j, by Horner's rule. Also checks a resharing sub-share
+/// against its dealer's commitments (§4.3).
+pub(crate) fn verification_share(commitments: &[RistrettoPoint], i: u16) -> RistrettoPoint {
     let mut acc = RistrettoPoint::default();
     for c in commitments.iter().rev() {
         acc = mul_small(&acc, i) + c;
@@ -116,7 +117,7 @@ fn check_parameters(k: u16, n: u16) -> Result<()> {
 
 impl GroupDescriptor {
     /// Build an unsigned descriptor from its parts, validating them.
-    fn from_parts(
+    pub(crate) fn from_parts(
         group_id: GroupId,
         generation: u32,
         name: &str,
@@ -436,6 +437,16 @@ pub struct CustodianShare {
 }
 
 impl CustodianShare {
+    /// Wrap a share computed by a ceremony (dealing or resharing, §4.3).
+    /// The caller zeroizes its own copy of `share`.
+    pub(crate) fn new(group_id: GroupId, generation: u32, index: u16, share: Scalar) -> Self {
+        CustodianShare {
+            group_id,
+            generation,
+            index,
+            share,
+        }
+    }
     /// The custody group.
     pub fn group_id(&self) -> GroupId {
         self.group_id
@@ -531,7 +542,7 @@ fn share_plaintext(group_id: &GroupId, generation: u32, index: u16, share: &Scal
 
 impl ShareEnvelope {
     /// Seal custodian `index`'s share to its X-Wing key.
-    fn seal(
+    pub(crate) fn seal(
         to: &KemPublicKey,
         group_id: GroupId,
         generation: u32,

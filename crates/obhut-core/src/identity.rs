@@ -27,7 +27,10 @@ impl VerifyKey {
     pub fn from_bytes(bytes: &[u8; 32], what: &'static str, field: &'static str) -> Result<Self> {
         let k = VerifyingKey::from_bytes(bytes)
             .map_err(|_| Error::InvalidSigningKey { what, field })?;
-        if k.is_weak() {
+        // Small-order keys are weak; a y coordinate written as y + p decodes
+        // (dalek reduces it) but is not the canonical encoding RFC 8032
+        // requires, and other implementations refuse it.
+        if k.is_weak() || k.to_edwards().compress().to_bytes() != *bytes {
             return Err(Error::InvalidSigningKey { what, field });
         }
         Ok(VerifyKey(k))
@@ -341,6 +344,11 @@ mod tests {
         bad[31] = 0x7f;
         bad[0] = 0xee;
         let _ = VerifyKey::from_bytes(&bad, "t", "k"); // must not panic
+        // y = 3 + p: a valid point, non-canonically encoded.
+        let mut non_canonical = [0xffu8; 32];
+        non_canonical[0] = 0xf0;
+        non_canonical[31] = 0x7f;
+        assert!(VerifyKey::from_bytes(&non_canonical, "t", "k").is_err());
     }
 
     #[test]

@@ -92,6 +92,25 @@ pub struct GroupKey {
     pub key: RistrettoPoint,
 }
 
+impl GroupKey {
+    /// The key `capsule` was sealed under, as this group knows it
+    /// (docs/format.md §4.3): same group id and a generation from 1 up to
+    /// this key's. Every generation of a group has the same P (only
+    /// resharing makes a new generation, and it keeps P), so the result is
+    /// P with the capsule's own generation, which is what its validity
+    /// proof and `a` were computed with. `None` for another group, or for a
+    /// later generation than this key's (pin the successor first).
+    pub fn for_capsule(&self, capsule: &Capsule) -> Option<GroupKey> {
+        (capsule.group_id == self.group_id
+            && capsule.generation >= 1
+            && capsule.generation <= self.generation)
+            .then_some(GroupKey {
+                generation: capsule.generation,
+                ..*self
+            })
+    }
+}
+
 /// The segment identity a capsule's validity proof is bound to
 /// (docs/format.md §5.3): the proof for one segment does not verify for any
 /// other.

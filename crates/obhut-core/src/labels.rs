@@ -45,6 +45,12 @@ pub mod magic {
     pub const PARTIAL_ENVELOPE: &[u8; 4] = b"OBPE";
     /// The vault's release of epoch parts to a requester.
     pub const EPOCH_RELEASE: &[u8; 4] = b"OBER";
+    /// An old custodian's resharing deal (docs/format.md §4.3).
+    pub const RESHARE_DEAL: &[u8; 4] = b"OBRD";
+    /// Plaintext of a resharing sub-share, inside a deal's HPKE ciphertext.
+    pub const RESHARE_SUBSHARE: &[u8; 4] = b"OBRS";
+    /// The vault's signed ingest receipt (docs/vault.md §4).
+    pub const INGEST_RECEIPT: &[u8; 4] = b"OBIR";
 }
 
 /// HKDF info for the custody part `a` of a segment key.
@@ -89,10 +95,20 @@ pub const PARTIAL_SIG: &[u8] = b"obhut/v1/partial";
 pub const PARTIAL_ENVELOPE_INFO: &[u8] = b"obhut/v1/partial-envelope";
 /// Fingerprint of a public identity or key.
 pub const FINGERPRINT: &[u8] = b"obhut/v1/fingerprint";
-/// Argon2id salt prefix and AEAD associated data of a locked key file.
+/// AEAD associated-data prefix of a locked key file.
 pub const LOCKED_KEY: &[u8] = b"obhut/v1/locked-key";
 /// Domain of the deterministic X-Wing key derivation from a seed.
 pub const XWING_SEED: &[u8] = b"obhut/v1/xwing-seed";
+/// Signature context of an old custodian's resharing deal (§4.3).
+pub const RESHARE_DEAL_SIG: &[u8] = b"obhut/v1/reshare-deal";
+/// HPKE info of a resharing sub-share sent to a new custodian (§4.3).
+pub const RESHARE_SUBSHARE_INFO: &[u8] = b"obhut/v1/reshare-subshare";
+/// Signature context of a device's authenticated HTTP request (docs/vault.md §2).
+pub const DEVICE_REQUEST_SIG: &[u8] = b"obhut/v1/device-request";
+/// Signature context of the vault's ingest receipt (docs/vault.md §4).
+pub const INGEST_RECEIPT_SIG: &[u8] = b"obhut/v1/ingest-receipt";
+/// Signature context of a person's authenticated HTTP request (docs/vault.md §5).
+pub const PERSON_REQUEST_SIG: &[u8] = b"obhut/v1/person-request";
 
 /// Every label, for the uniqueness test and the spec's table.
 pub const ALL: &[&[u8]] = &[
@@ -119,6 +135,11 @@ pub const ALL: &[&[u8]] = &[
     FINGERPRINT,
     LOCKED_KEY,
     XWING_SEED,
+    RESHARE_DEAL_SIG,
+    RESHARE_SUBSHARE_INFO,
+    DEVICE_REQUEST_SIG,
+    INGEST_RECEIPT_SIG,
+    PERSON_REQUEST_SIG,
 ];
 
 /// The message an Ed25519 signature covers: `label ‖ 0x00 ‖ body`. The zero
@@ -182,6 +203,9 @@ mod tests {
             PARTIAL,
             PARTIAL_ENVELOPE,
             EPOCH_RELEASE,
+            RESHARE_DEAL,
+            RESHARE_SUBSHARE,
+            INGEST_RECEIPT,
         ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {

@@ -42,5 +42,7 @@ pub mod partial;
 pub mod point;
 pub mod record;
 pub mod request;
+pub mod reshare;
 pub mod segment;
 pub mod stream;
+pub mod vault;

@@ -416,13 +416,15 @@ pub fn records_from_bytes<B: AsRef<[u8]>>(records: &[B]) -> Result<Vec<SegmentRe
 /// `grant` names it; that `share` is the group's custodian i's share and
 /// `me` is the custodian listed at i; that there are 1 … 65 536 records
 /// naming distinct segments; for each record that it is sealed to this
-/// group and generation, that its capsule's validity proof verifies for
-/// the record's segment, and that the segment is in the request's scope
-/// (§8.1; a container-index or metadata segment counts as in scope through
-/// the media records of its recording given in the same call). R is taken
-/// only from those records. Any failure is [`Error::Refused`] naming the
-/// reason (and segment). Then D_j = s_i·R_j, the batched proof, the
-/// signature, and an envelope sealed to the request's `requester_kem`.
+/// group at this or an earlier generation (resharing keeps the key, §4.3;
+/// [`kem::GroupKey::for_capsule`]), that its capsule's validity proof
+/// verifies for the record's segment, and that the segment is in the
+/// request's scope (§8.1; a container-index or metadata segment counts as
+/// in scope through the media records of its recording given in the same
+/// call). R is taken only from those records. Any failure is
+/// [`Error::Refused`] naming the reason (and segment). Then D_j = s_i·R_j,
+/// the batched proof, the signature, and an envelope sealed to the
+/// request's `requester_kem`.
 ///
 /// `records` are device-signed by construction ([`SegmentRecord`] values
 /// only come from signing or a verified parse; see
@@ -475,10 +477,12 @@ pub fn custodian_partial(
             return Err(Error::Refused(RefusalReason::DuplicateSegment(segment)));
         }
         let capsule = &fields.capsule;
-        if capsule.group_id != group_key.group_id || capsule.generation != group_key.generation {
-            return Err(Error::Refused(RefusalReason::OtherGroup(segment)));
-        }
-        kem::verify_capsule_proof(capsule, &group_key, &fields.capsule_context())
+        // Capsules of earlier generations of this group share its key P
+        // (resharing, §4.3) and are checked with their own generation.
+        let sealed_to = group_key
+            .for_capsule(capsule)
+            .ok_or(Error::Refused(RefusalReason::OtherGroup(segment)))?;
+        kem::verify_capsule_proof(capsule, &sealed_to, &fields.capsule_context())
             .map_err(|_| Error::Refused(RefusalReason::UnprovenR(segment)))?;
         facts.push(SegmentFacts::from(fields));
     }
@@ -542,8 +546,9 @@ fn partial_for_checked_entries(
 }
 
 /// Lagrange coefficient λ_i at 0 for the index set `set` (i ∈ set):
-/// Π_{j ∈ set, j ≠ i} j / (j − i).
-fn lagrange_at_zero(i: u16, set: &[u16]) -> Scalar {
+/// Π_{j ∈ set, j ≠ i} j / (j − i). Also weights a resharing dealer's share
+/// (§4.3).
+pub(crate) fn lagrange_at_zero(i: u16, set: &[u16]) -> Scalar {
     let xi = Scalar::from(i);
     let mut num = Scalar::ONE;
     let mut den = Scalar::ONE;
@@ -627,7 +632,9 @@ fn check_partial(
 /// the order of `expected`; with fewer, [`Error::NotEnoughPartials`].
 ///
 /// `expected` pairs each segment with the capsule from its (verified)
-/// segment record.
+/// segment record; a capsule may be of this group's generation or an
+/// earlier one ([`kem::GroupKey::for_capsule`]), and its `a` is derived
+/// with the capsule's own generation.
 pub fn combine(
     group: &PinnedGroup,
     request: &AccessRequest,
@@ -659,7 +666,7 @@ pub fn combine(
     let group_key = group.group_key();
     let mut by_segment = HashMap::with_capacity(expected.len());
     for (pos, (segment, capsule)) in expected.iter().enumerate() {
-        if capsule.group_id != group_key.group_id || capsule.generation != group_key.generation {
+        if group_key.for_capsule(capsule).is_none() {
             return Err(Error::Segment {
                 segment: *segment,
                 failure: SegmentFailure::Misplaced("sealed to another custody group or generation"),

@@ -1,0 +1,177 @@
+//! Structures of the vault protocol (docs/vault.md): the signed request
+//! message of §2, the ingest receipt of §4 and the descriptor fingerprint
+//! of §3. Pure functions; the HTTP client and server live elsewhere.
+
+use crate::error::{Error, Result};
+use crate::group::GroupDescriptor;
+use crate::identity::{SignKey, VerifyKey};
+use crate::ids::Fingerprint;
+use crate::labels::{self, SUITE_V1, VERSION, magic};
+use crate::wire::{Reader, Writer};
+
+/// Encoded length of an [`IngestReceipt`].
+pub const INGEST_RECEIPT_LEN: usize = 7 + 32 + 32 + 8 + 64;
+
+const INGEST_RECEIPT: &str = "ingest receipt";
+
+/// The bytes a device (or person) signs for one HTTP request (§2):
+/// `method ‖ 0x00 ‖ path-and-query ‖ 0x00 ‖ time (decimal) ‖ 0x00 ‖ nonce
+/// (hex, as sent) ‖ 0x00 ‖ body_digest`. The signature context is
+/// [`labels::DEVICE_REQUEST_SIG`] or [`labels::PERSON_REQUEST_SIG`].
+pub fn request_message(
+    method: &str,
+    path_and_query: &str,
+    time_ms: i64,
+    nonce_hex: &str,
+    body_digest: &[u8; 32],
+) -> Vec<u8> {
+    let time = time_ms.to_string();
+    let mut m =
+        Vec::with_capacity(method.len() + path_and_query.len() + time.len() + nonce_hex.len() + 36);
+    for part in [
+        method.as_bytes(),
+        path_and_query.as_bytes(),
+        time.as_bytes(),
+        nonce_hex.as_bytes(),
+    ] {
+        m.extend_from_slice(part);
+        m.push(0);
+    }
+    m.extend_from_slice(body_digest);
+    m
+}
+
+/// SHA-256 of a request body: the `body_digest` of every request except a
+/// segment upload, whose digest is the record hash of its record.
+pub fn body_sha256(body: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(body).into()
+}
+
+/// `Digest("obhut/v1/fingerprint", descriptor without signatures)` (§3):
+/// what custodians publish and an installer passes to `obhut enrol`.
+pub fn descriptor_fingerprint(descriptor: &GroupDescriptor) -> Fingerprint {
+    Fingerprint(labels::digest(
+        labels::FINGERPRINT,
+        &[&descriptor.signed_body()],
+    ))
+}
+
+/// The vault's receipt for one stored segment (§4): "this record was on
+/// stable storage at `received_utc_ms`".
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct IngestReceipt {
+    /// The vault's Ed25519 receipt key.
+    pub vault_key: VerifyKey,
+    /// Record hash of the stored segment record.
+    pub record_hash: [u8; 32],
+    /// Vault clock (UTC ms) when the segment became durable.
+    pub received_utc_ms: i64,
+    /// The vault's signature.
+    pub signature: [u8; 64],
+}
+
+impl IngestReceipt {
+    fn body(vault_key: &VerifyKey, record_hash: &[u8; 32], received_utc_ms: i64) -> Vec<u8> {
+        let mut w = Writer::with_preamble(magic::INGEST_RECEIPT, VERSION, SUITE_V1);
+        w.bytes(&vault_key.to_bytes())
+            .bytes(record_hash)
+            .i64(received_utc_ms);
+        w.into_vec()
+    }
+
+    /// Sign a receipt with the vault's key.
+    pub fn sign(vault: &SignKey, record_hash: [u8; 32], received_utc_ms: i64) -> Self {
+        let vault_key = vault.verify_key();
+        let signature = vault.sign(
+            labels::INGEST_RECEIPT_SIG,
+            &Self::body(&vault_key, &record_hash, received_utc_ms),
+        );
+        IngestReceipt {
+            vault_key,
+            record_hash,
+            received_utc_ms,
+            signature,
+        }
+    }
+
+    /// Canonical encoding ([`INGEST_RECEIPT_LEN`] bytes).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Self::body(&self.vault_key, &self.record_hash, self.received_utc_ms);
+        out.extend_from_slice(&self.signature);
+        out
+    }
+
+    /// Parse and verify the signature under the key embedded in the
+    /// receipt. A device must also compare [`IngestReceipt::vault_key`]
+    /// with the key it pinned at enrolment ([`IngestReceipt::verify_for`]).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(INGEST_RECEIPT, bytes);
+        r.preamble(magic::INGEST_RECEIPT, VERSION, SUITE_V1)?;
+        let vault_key = VerifyKey::read(&mut r, "vault_key")?;
+        let record_hash = r.array("record_hash")?;
+        let received_utc_ms = r.i64("received_utc_ms")?;
+        let signature = r.array::<64>("signature")?;
+        r.finish()?;
+        vault_key.verify(
+            labels::INGEST_RECEIPT_SIG,
+            &Self::body(&vault_key, &record_hash, received_utc_ms),
+            &signature,
+            INGEST_RECEIPT,
+        )?;
+        Ok(IngestReceipt {
+            vault_key,
+            record_hash,
+            received_utc_ms,
+            signature,
+        })
+    }
+
+    /// Check that this receipt is from `vault` and covers `record_hash`.
+    pub fn verify_for(&self, vault: &VerifyKey, record_hash: &[u8; 32]) -> Result<()> {
+        if &self.vault_key != vault {
+            return Err(Error::Malformed {
+                what: INGEST_RECEIPT,
+                reason: "signed by another vault key than the pinned one",
+            });
+        }
+        if &self.record_hash != record_hash {
+            return Err(Error::Malformed {
+                what: INGEST_RECEIPT,
+                reason: "covers another record",
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::os_rng;
+
+    #[test]
+    fn receipt_round_trip_and_tamper() {
+        let key = SignKey::generate(&mut os_rng());
+        let r = IngestReceipt::sign(&key, [7; 32], 1_790_000_000_000);
+        let bytes = r.to_bytes();
+        assert_eq!(bytes.len(), INGEST_RECEIPT_LEN);
+        let back = IngestReceipt::from_bytes(&bytes).unwrap();
+        assert_eq!(back, r);
+        back.verify_for(&key.verify_key(), &[7; 32]).unwrap();
+        assert!(back.verify_for(&key.verify_key(), &[8; 32]).is_err());
+        for i in [10, 50, 80, INGEST_RECEIPT_LEN - 1] {
+            let mut t = bytes.clone();
+            t[i] ^= 1;
+            assert!(IngestReceipt::from_bytes(&t).is_err(), "byte {i}");
+        }
+    }
+
+    #[test]
+    fn request_message_layout() {
+        let m = request_message("PUT", "/v1/segments", 12, "ab", &[1; 32]);
+        assert_eq!(&m[..20], b"PUT\0/v1/segments\x0012\0");
+        assert_eq!(&m[20..23], b"ab\0");
+        assert_eq!(&m[23..], &[1; 32]);
+    }
+}
