@@ -4,7 +4,7 @@
 //! vault for what `seal` wrote.
 
 use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,7 +29,6 @@ type Error = Box<dyn std::error::Error>;
 
 /// Segment size: a minute or so of bodycam video.
 const SEGMENT_BYTES: u64 = 32 * 1024 * 1024;
-const IO_BUFFER: usize = 1 << 20;
 
 struct Cast {
     custodians: Vec<PersonSecret>,
@@ -309,19 +308,12 @@ pub fn open(dir: &Path, output: &Path, threads: usize) -> Result<(), Error> {
                         };
                         let blob =
                             File::open(dir.join(format!("{i}.seg"))).map_err(|e| e.to_string())?;
-                        let writer = BufWriter::with_capacity(
-                            IO_BUFFER,
-                            AtWriter {
-                                file: &out,
-                                at: offsets[i],
-                            },
-                        );
-                        keys.open_segment(
-                            record,
-                            BufReader::with_capacity(IO_BUFFER, blob),
-                            writer,
-                        )
-                        .map_err(|e| e.to_string())?;
+                        let writer = AtWriter {
+                            file: &out,
+                            at: offsets[i],
+                        };
+                        keys.open_segment(record, blob, writer)
+                            .map_err(|e| e.to_string())?;
                     }
                 })
             })
