@@ -1,0 +1,558 @@
+//! Shared pieces of Obhut's fuzz targets: a deterministic RNG, the fixed
+//! sealed segments and signed records that the decryption and chain targets
+//! start from, the round-trip check every parser target applies, and the
+//! seed corpora (`examples/gen_seeds.rs` writes them).
+//!
+//! Everything here is deterministic: the same build gives the same
+//! fixtures and byte-identical seeds, so a crash input found against one
+//! run's fixtures reproduces against another's.
+
+use std::sync::OnceLock;
+
+use curve25519_dalek::ristretto::RistrettoPoint;
+use curve25519_dalek::scalar::Scalar;
+use obhut_core::epoch::{EpochRelease, EpochSecret, EpochWrap, ReleaseEntry};
+use obhut_core::group;
+use obhut_core::hpke_wrap::ENC_LEN;
+use obhut_core::identity::{DeviceSecret, PersonSecret, SignKey};
+use obhut_core::ids::{EpochId, GroupId, RecordingId, SegmentRef};
+use obhut_core::kem::{self, CapsuleContext, GroupKey};
+use obhut_core::locked::{self, Content, KdfParams};
+use obhut_core::partial::custodian_partial;
+use obhut_core::record::SegmentRecord;
+use obhut_core::request::{GrantRef, RequestContent, Scope};
+use obhut_core::secret::{Secret32, SecretBytes};
+use obhut_core::segment::{HeaderFields, SegmentKind, SegmentOpener, seal_payload};
+
+/// A deterministic CSPRNG-shaped generator (BLAKE3 in XOF mode over a
+/// label). For fixtures and seeds only: never for anything real.
+pub struct DetRng(blake3::OutputReader);
+
+impl DetRng {
+    /// A generator whose stream is determined by `label`.
+    pub fn new(label: &str) -> Self {
+        let mut h = blake3::Hasher::new_derive_key("obhut-fuzz deterministic rng v1");
+        h.update(label.as_bytes());
+        DetRng(h.finalize_xof())
+    }
+}
+
+impl rand_core::TryRng for DetRng {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        self.0.fill(&mut b);
+        Ok(u32::from_le_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        self.0.fill(&mut b);
+        Ok(u64::from_le_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        self.0.fill(dst);
+        Ok(())
+    }
+}
+impl rand_core::TryCryptoRng for DetRng {}
+
+/// Deterministic filler bytes.
+pub fn det_bytes(label: &str, len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    rand_core::Rng::fill_bytes(&mut DetRng::new(label), &mut out);
+    out
+}
+
+/// The round trip every parser target asserts: if `parse(data)` succeeds,
+/// the value's canonical encoding is `data` exactly.
+#[macro_export]
+macro_rules! roundtrip {
+    ($data:expr, $parse:expr, $encode:expr) => {{
+        let data: &[u8] = $data;
+        if let Ok(v) = $parse(data) {
+            let again: Vec<u8> = $encode(&v);
+            assert!(
+                again.as_slice() == data,
+                "parse-then-serialize changed the input:\n input {}\noutput {}",
+                $crate::hex(data),
+                $crate::hex(&again)
+            );
+            Some(v)
+        } else {
+            None
+        }
+    }};
+}
+
+/// Lowercase hex, for assertion messages.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The passphrase of the `locked_unlock` target and its seeds.
+pub const PASSPHRASE: &[u8] = b"correct horse battery staple";
+
+// ---------------------------------------------------------------------------
+// Sealed segments for `segment_open`.
+
+/// Custody part `a` of every fixture segment.
+pub const FIXED_A: [u8; 32] = [0x11; 32];
+/// Epoch part `b` of every fixture segment.
+pub const FIXED_B: [u8; 32] = [0x22; 32];
+
+/// A group key P = 7·G (the threshold side is not exercised here).
+pub fn fixture_group_key() -> GroupKey {
+    GroupKey {
+        group_id: GroupId([0x47; 16]),
+        generation: 1,
+        key: RistrettoPoint::mul_base(&Scalar::from(7u64)),
+    }
+}
+
+/// A device signing key from a fixed seed.
+pub fn fixture_device(n: u8) -> SignKey {
+    SignKey::from_seed(&Secret32::new([0xd0 ^ n; 32]))
+}
+
+/// Header fields with a real capsule (valid points and proof) and a
+/// deterministic epoch wrap. The capsule's own `a` is discarded: the
+/// segment keys come from whatever `a` the caller seals with.
+pub fn fixture_fields(
+    device: &SignKey,
+    recording_id: RecordingId,
+    index: u32,
+    kind: SegmentKind,
+) -> HeaderFields {
+    let label = format!("fields {} {index} {}", hex(&recording_id.0), kind.to_u8());
+    let mut rng = DetRng::new(&label);
+    let group = fixture_group_key();
+    let ctx = CapsuleContext {
+        recording_id,
+        device_key: device.verify_key().to_bytes(),
+        segment_index: index,
+        kind: kind.to_u8(),
+    };
+    let (capsule, _a) = kem::encapsulate(&group, &ctx, &mut rng);
+    let enc: [u8; ENC_LEN] = det_bytes(&format!("{label} enc"), ENC_LEN)
+        .try_into()
+        .expect("ENC_LEN bytes");
+    let ct: [u8; 48] = det_bytes(&format!("{label} ct"), 48)
+        .try_into()
+        .expect("48 bytes");
+    HeaderFields {
+        kind,
+        recording_id,
+        device_key: device.verify_key(),
+        segment_index: index,
+        media_start_ms: u64::from(index) * 2000,
+        media_end_ms: u64::from(index) * 2000 + 2000,
+        capture_utc_ms: 1_790_000_000_000 + i64::from(index) * 2000,
+        capsule,
+        epoch_wrap: EpochWrap {
+            epoch_id: EpochId([0xe9; 16]),
+            enc: Box::new(enc),
+            ct,
+        },
+    }
+}
+
+/// One sealed segment and an opener for it.
+pub struct OpenFixture {
+    /// The plaintext that was sealed.
+    pub plaintext: Vec<u8>,
+    /// The blob (header ‖ chunks).
+    pub blob: Vec<u8>,
+    /// The header bytes (`blob[..1452]`).
+    pub header: Vec<u8>,
+    /// Opener built from the fixed `a`, `b` and the header.
+    pub opener: SegmentOpener,
+}
+
+fn open_fixture(plaintext_len: usize, index: u32) -> OpenFixture {
+    let device = fixture_device(0);
+    let fields = fixture_fields(&device, RecordingId([0x52; 16]), index, SegmentKind::Media);
+    let plaintext = det_bytes(&format!("plaintext {plaintext_len}"), plaintext_len);
+    let a = Secret32::new(FIXED_A);
+    let b = Secret32::new(FIXED_B);
+    let mut blob = Vec::new();
+    let sealed = seal_payload(fields, &a, &b, &plaintext[..], &mut blob).expect("seals");
+    let opener = SegmentOpener::from_header(&sealed.header, &a, &b).expect("opens");
+    OpenFixture {
+        header: sealed.header.to_bytes(),
+        plaintext,
+        blob,
+        opener,
+    }
+}
+
+/// A one-chunk segment (300 bytes of plaintext, 1768-byte blob): the
+/// fuzzer supplies the whole blob.
+pub fn small_segment() -> &'static OpenFixture {
+    static F: OnceLock<OpenFixture> = OnceLock::new();
+    F.get_or_init(|| open_fixture(300, 0))
+}
+
+/// A three-chunk segment (2·65 536 + 100 bytes): the fuzzer edits it.
+pub fn large_segment() -> &'static OpenFixture {
+    static F: OnceLock<OpenFixture> = OnceLock::new();
+    F.get_or_init(|| open_fixture(2 * 65_536 + 100, 1))
+}
+
+/// A segment with no plaintext (one empty final chunk).
+pub fn empty_segment() -> &'static OpenFixture {
+    static F: OnceLock<OpenFixture> = OnceLock::new();
+    F.get_or_init(|| open_fixture(0, 2))
+}
+
+// ---------------------------------------------------------------------------
+// Signed records for `chain_structure`.
+
+/// Sign a record for segment `index` of `recording_id` by device `dev`.
+pub fn fixture_record(
+    dev: u8,
+    recording_id: RecordingId,
+    index: u32,
+    prev: [u8; 32],
+    is_final: bool,
+    payload: &str,
+) -> SegmentRecord {
+    let device = fixture_device(dev);
+    let fields = fixture_fields(&device, recording_id, index, SegmentKind::Media);
+    let plaintext = det_bytes(payload, 64 + index as usize);
+    let a = Secret32::new(FIXED_A);
+    let b = Secret32::new(FIXED_B);
+    let sealed = seal_payload(fields, &a, &b, &plaintext[..], std::io::sink()).expect("seals");
+    SegmentRecord::sign(&device, &sealed, prev, is_final).expect("signs")
+}
+
+/// The record pool of the chain target; an input byte below 0x80 names
+/// `pool[byte % len]`. `pool[0..4]` is a valid chain of recording R1 by
+/// device D1 (index 3 final); the rest are faulty neighbours.
+pub fn chain_pool() -> &'static [SegmentRecord] {
+    static P: OnceLock<Vec<SegmentRecord>> = OnceLock::new();
+    P.get_or_init(|| {
+        let r1 = RecordingId([0x01; 16]);
+        let r2 = RecordingId([0x02; 16]);
+        let mut pool: Vec<SegmentRecord> = Vec::new();
+        let mut prev = [0u8; 32];
+        for i in 0..4u32 {
+            let rec = fixture_record(1, r1, i, prev, i == 3, "chain");
+            prev = rec.record_hash();
+            pool.push(rec);
+        }
+        let h0 = pool[0].record_hash();
+        let h1 = pool[1].record_hash();
+        // 4: an equivocating twin of segment 1.
+        pool.push(fixture_record(1, r1, 1, h0, false, "twin"));
+        // 5: segment 2 with a broken prev link.
+        pool.push(fixture_record(1, r1, 2, [0; 32], false, "chain"));
+        // 6: another recording of the same device.
+        pool.push(fixture_record(1, r2, 0, [0; 32], true, "chain"));
+        // 7: the same recording id from another device.
+        pool.push(fixture_record(2, r1, 0, [0; 32], true, "chain"));
+        // 8: segment 1 marked final (a recording that ends early).
+        pool.push(fixture_record(1, r1, 1, h0, true, "early"));
+        // 9: segment 2 linked to the twin.
+        pool.push(fixture_record(
+            1,
+            r1,
+            2,
+            pool[4].record_hash(),
+            false,
+            "chain",
+        ));
+        // 10: segment 0 with a non-zero prev link.
+        pool.push(fixture_record(1, r1, 0, h1, false, "chain"));
+        pool
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Seeds.
+
+/// Seed inputs per target: `(target, seeds)`.
+pub fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
+    let mut rng = DetRng::new("seeds");
+    let rng = &mut rng;
+    let mut out: Vec<(&'static str, Vec<Vec<u8>>)> = Vec::new();
+
+    let alice = PersonSecret::generate("alice", rng);
+    let bob = PersonSecret::generate("", rng);
+    let long = PersonSecret::generate(&"n".repeat(128), rng);
+    out.push((
+        "public_identity",
+        [&alice, &bob, &long]
+            .iter()
+            .map(|p| p.public().to_bytes())
+            .collect(),
+    ));
+    out.push((
+        "person_secret",
+        [&alice, &bob, &long]
+            .iter()
+            .map(|p| p.to_secret_bytes().expose().to_vec())
+            .collect(),
+    ));
+    let cam = DeviceSecret::generate("cam-1", rng);
+    let cam2 = DeviceSecret::generate("", rng);
+    out.push((
+        "device_public",
+        [&cam, &cam2]
+            .iter()
+            .map(|d| d.public().to_bytes())
+            .collect(),
+    ));
+    out.push((
+        "device_secret",
+        [&cam, &cam2]
+            .iter()
+            .map(|d| d.to_secret_bytes().expose().to_vec())
+            .collect(),
+    ));
+    let epoch = EpochSecret::generate(EpochId([7; 16]), rng);
+    let epoch_pub = epoch.public("bodycam-30d", 0, 86_400_000);
+    out.push((
+        "epoch_public",
+        vec![
+            epoch_pub.to_bytes(),
+            epoch.public("", i64::MIN, i64::MAX).to_bytes(),
+        ],
+    ));
+    out.push((
+        "epoch_secret",
+        vec![epoch.to_secret_bytes().expose().to_vec()],
+    ));
+
+    let seg = |recording: u8, index: u32| SegmentRef {
+        recording: RecordingId([recording; 16]),
+        index,
+    };
+    let h = [9u8; 32];
+    let b = Secret32::new([0x33; 32]);
+    let release = |n: u32, rng: &mut DetRng| EpochRelease {
+        grant_log_index: 5,
+        request_hash: h,
+        requester_fpr: alice.public().fingerprint(),
+        entries: (0..n)
+            .map(|i| ReleaseEntry::seal(&b, seg(3, i), &h, &alice.public().kem_key, rng))
+            .collect(),
+    };
+    out.push((
+        "epoch_release",
+        vec![release(1, rng).to_bytes(), release(2, rng).to_bytes()],
+    ));
+
+    let locked_seed = |c: Content, s: &SecretBytes, pass: &[u8], rng: &mut DetRng| {
+        locked::lock(c, s, pass, KdfParams::MINIMUM, rng).expect("locks")
+    };
+    out.push((
+        "locked_unlock",
+        vec![
+            locked_seed(Content::Person, &alice.to_secret_bytes(), PASSPHRASE, rng),
+            locked_seed(Content::Device, &cam.to_secret_bytes(), PASSPHRASE, rng),
+            locked_seed(Content::Epoch, &epoch.to_secret_bytes(), PASSPHRASE, rng),
+            locked_seed(
+                Content::Person,
+                &SecretBytes::new(Vec::new()),
+                PASSPHRASE,
+                rng,
+            ),
+            locked_seed(
+                Content::Device,
+                &cam.to_secret_bytes(),
+                b"another passphrase",
+                rng,
+            ),
+        ],
+    ));
+
+    out.push((
+        "segment_header",
+        vec![
+            small_segment().header.clone(),
+            large_segment().header.clone(),
+            empty_segment().header.clone(),
+        ],
+    ));
+    let pool = chain_pool();
+    out.push((
+        "segment_record",
+        vec![pool[0].to_bytes(), pool[3].to_bytes(), pool[7].to_bytes()],
+    ));
+
+    // Custody: a 2-of-3 group, dealt, signed by all and pinned.
+    let custodians: Vec<PersonSecret> = (1..=3)
+        .map(|i| PersonSecret::generate(&format!("custodian {i}"), rng))
+        .collect();
+    let publics: Vec<_> = custodians.iter().map(|c| c.public()).collect();
+    let (unsigned, envelopes) = group::deal("fuzz group", 2, 3, &publics, rng).expect("deals");
+    let shares: Vec<_> = envelopes
+        .iter()
+        .zip(&custodians)
+        .map(|(e, c)| e.open(c, &unsigned).expect("opens"))
+        .collect();
+    let mut signed = unsigned.clone();
+    for (s, c) in shares.iter().zip(&custodians) {
+        group::sign_descriptor(&mut signed, s, c).expect("signs");
+    }
+    let pinned = signed.pin().expect("pins");
+    let (solo, _) = group::deal("", 1, 1, &publics[..1], rng).expect("deals");
+    out.push((
+        "group_descriptor",
+        vec![unsigned.to_bytes(), signed.to_bytes(), solo.to_bytes()],
+    ));
+    out.push((
+        "share_envelope",
+        envelopes.iter().map(|e| e.to_bytes()).collect(),
+    ));
+
+    // Records sealed to the pinned group, an access request and partials.
+    let device = fixture_device(9);
+    let recording = RecordingId([0x5a; 16]);
+    let epoch_public = epoch_pub.clone();
+    let mut sealer =
+        obhut_core::device::RecordingSealer::new(&device, &pinned, &epoch_public, recording);
+    let mut records = Vec::new();
+    for i in 0..2u32 {
+        let spec = obhut_core::device::SegmentSpec {
+            kind: SegmentKind::Media,
+            media_start_ms: u64::from(i) * 2000,
+            media_end_ms: u64::from(i) * 2000 + 2000,
+            capture_utc_ms: 1_790_000_000_000 + i64::from(i) * 2000,
+            is_final: i == 1,
+        };
+        records.push(
+            sealer
+                .seal_segment(spec, &det_bytes("req seg", 50)[..], std::io::sink(), rng)
+                .expect("seals"),
+        );
+    }
+    let requester = PersonSecret::generate("requester", rng);
+    let content = RequestContent {
+        request_id: [0x72; 16],
+        group_id: pinned.group_id(),
+        generation: pinned.generation(),
+        scope: vec![Scope::Recording {
+            recording_id: recording,
+            media_start_ms: 0,
+            media_end_ms: 10_000,
+            include_metadata: true,
+        }],
+        purpose: "investigation".into(),
+        justification: "incident 42".into(),
+        legal_basis: "§ 1".into(),
+        case_ref: "CASE-1".into(),
+        recipients: vec!["court".into()],
+        created_utc_ms: 1_790_000_000_000,
+        expires_utc_ms: 1_790_086_400_000,
+    };
+    let request = content.sign(&requester).expect("signs");
+    let device_scope = RequestContent {
+        request_id: [0x73; 16],
+        group_id: GroupId([1; 16]),
+        generation: 7,
+        scope: vec![
+            Scope::Device {
+                device_key: device.verify_key(),
+                utc_start_ms: -5,
+                utc_end_ms: 5,
+                include_metadata: false,
+            },
+            Scope::Recording {
+                recording_id: recording,
+                media_start_ms: 3,
+                media_end_ms: 3,
+                include_metadata: false,
+            },
+        ],
+        purpose: String::new(),
+        justification: String::new(),
+        legal_basis: String::new(),
+        case_ref: String::new(),
+        recipients: vec![],
+        created_utc_ms: -1,
+        expires_utc_ms: 0,
+    }
+    .sign(&requester)
+    .expect("signs");
+    out.push((
+        "access_request",
+        vec![request.to_bytes(), device_scope.to_bytes()],
+    ));
+    let grant = GrantRef::new(11, &request);
+    let mut partial_envs = Vec::new();
+    let mut partials = Vec::new();
+    for i in 0..2usize {
+        let env = custodian_partial(
+            &custodians[i],
+            &shares[i],
+            &pinned,
+            &request,
+            &grant,
+            &records[..i + 1],
+            1_790_000_000_001,
+            rng,
+        )
+        .expect("partial");
+        partials.push(env.open(&requester.kem).expect("opens").to_bytes());
+        partial_envs.push(env.to_bytes());
+    }
+    out.push(("partial_envelope", partial_envs));
+    out.push(("partial", partials));
+
+    // segment_open: see the target for the layout.
+    let mut open = Vec::new();
+    let small = small_segment();
+    let range = |mode: u8, start: u32, end: u32, plen: Option<u32>| {
+        let mut v = vec![mode];
+        v.extend_from_slice(&start.to_be_bytes());
+        v.extend_from_slice(&end.to_be_bytes());
+        v.push(u8::from(plen.is_some()));
+        v.extend_from_slice(&plen.unwrap_or(0).to_be_bytes());
+        v
+    };
+    let mut s = range(0, 10, 200, None);
+    s.extend_from_slice(&small.blob);
+    open.push(s);
+    let mut s = range(0, 0, 300, Some(300));
+    s.extend_from_slice(&small.blob[..small.blob.len() - 1]);
+    open.push(s);
+    open.push(range(1, 65_000, 131_172, None)); // no edits
+    let mut s = range(1, 0, 131_172, None);
+    s.extend_from_slice(&[0, 0, 0, 0x05, 0x00, 0x7f]); // flip a byte of chunk 0
+    open.push(s);
+    let mut s = range(1, 131_100, 131_172, None);
+    s.extend_from_slice(&[1, 0x00, 0x02, 0x05, 0xbc]); // truncate after chunk 1
+    open.push(s);
+    let mut s = range(1, 70_000, 70_001, None);
+    s.extend_from_slice(&[4, 0, 1]); // swap chunks 0 and 1
+    open.push(s);
+    let mut s = range(1, 0, 1, None);
+    s.extend_from_slice(&[5, 1, 2]); // duplicate chunk 1 after chunk 2
+    open.push(s);
+    let mut s = range(2, 0, 0, Some(0));
+    s.extend_from_slice(&empty_segment().blob);
+    open.push(s);
+    out.push(("segment_open", open));
+
+    // chain_structure: pool references and one raw record.
+    let mut raw = vec![0x80];
+    let rec = pool[0].to_bytes();
+    raw.extend_from_slice(&(rec.len() as u16).to_be_bytes());
+    raw.extend_from_slice(&rec);
+    raw.extend_from_slice(&[1, 2, 3]);
+    out.push((
+        "chain_structure",
+        vec![
+            vec![0, 1, 2, 3],
+            vec![0, 1, 2],
+            vec![6],
+            vec![0, 4, 9, 3],
+            vec![0, 8],
+            vec![0, 1, 1, 2, 3],
+            vec![7, 0],
+            raw,
+        ],
+    ));
+    out
+}
