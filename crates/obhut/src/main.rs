@@ -32,6 +32,9 @@ This tool runs every role from a shell, with files instead of a server:
   vault: release the epoch part   obhut release
   requester: open the footage     obhut unseal
   anyone: check a recording       obhut verify
+  device: enrol with a vault      obhut enrol
+  device: upload footage          obhut ingest, obhut agent --watch DIR
+  vault: run the server           obhut serve, obhut admin
 
 Passphrases for key files are read from --passphrase-file FILE, else the
 environment variable OBHUT_PASSPHRASE, else asked for on the terminal
@@ -67,6 +70,11 @@ enum Command {
     Release(cmd::release::Args),
     Unseal(cmd::unseal::Args),
     Verify(cmd::verify::Args),
+    Enrol(cmd::enrol::Args),
+    Ingest(cmd::ingest::Args),
+    Agent(cmd::agent::WatchArgs),
+    Serve(cmd::serve::Args),
+    Admin(cmd::admin::Args),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +97,11 @@ fn main() -> ExitCode {
         Command::Release(a) => cmd::release::run(g, a),
         Command::Unseal(a) => cmd::unseal::run(g, a),
         Command::Verify(a) => cmd::verify::run(g, a),
+        Command::Enrol(a) => cmd::enrol::run(g, a),
+        Command::Ingest(a) => cmd::ingest::run(g, a),
+        Command::Agent(a) => cmd::agent::run(g, a),
+        Command::Serve(a) => cmd::serve::run(g, a),
+        Command::Admin(a) => cmd::admin::run(g, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

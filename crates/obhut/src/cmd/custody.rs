@@ -332,6 +332,11 @@ fn describe(d: &GroupDescriptor, path: &Path) -> String {
         path.display()
     );
     let _ = writeln!(s, "group id:    {}", d.group_id());
+    let _ = writeln!(
+        s,
+        "fingerprint: {}  (for `obhut enrol --group-fingerprint`)",
+        obhut_core::vault::descriptor_fingerprint(d)
+    );
     let _ = writeln!(s, "generation:  {}", d.generation());
     let _ = writeln!(
         s,

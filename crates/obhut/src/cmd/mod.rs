@@ -1,10 +1,15 @@
 //! One module per subcommand, each with its own clap `Args` and a `run`.
 
+pub mod admin;
+pub mod agent;
 pub mod custody;
+pub mod enrol;
+pub mod ingest;
 pub mod keygen;
 pub mod partial;
 pub mod release;
 pub mod request;
 pub mod seal;
+pub mod serve;
 pub mod unseal;
 pub mod verify;

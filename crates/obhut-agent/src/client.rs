@@ -1,0 +1,423 @@
+//! The device's HTTP client for the vault (docs/vault.md §2–§4).
+//!
+//! Every request is device-signed (§2): `Obhut-Device`, `Obhut-Time`,
+//! `Obhut-Nonce` and `Obhut-Signature` over
+//! [`obhut_core::vault::request_message`]. A segment upload streams its
+//! body from a [`Read`] with an exact `Content-Length`; nothing here holds
+//! a blob in memory.
+//!
+//! Why `ureq`: the agent uploads one segment at a time from a sealing
+//! thread, so a synchronous client that pulls the body from a `Read` is the
+//! whole need; `ureq` does that without an async runtime, and its rustls
+//! build uses the `ring` provider (no C toolchain beyond `cc`).
+
+use std::io::Read;
+use std::time::Duration;
+
+use base64::Engine;
+use obhut_core::epoch::EpochPublic;
+use obhut_core::identity::SignKey;
+use obhut_core::ids::RecordingId;
+use obhut_core::vault::{body_sha256, request_message};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The answer to `GET /v1/recordings/{rid}/head`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// Index the vault expects next (= number of stored segments).
+    pub next_index: u32,
+    /// Record hash of segment `next_index − 1`.
+    pub head_record_hash: [u8; 32],
+}
+
+/// The answer to `POST /v1/enrol`.
+#[derive(Debug, Clone)]
+pub struct EnrolAnswer {
+    /// The custody-group descriptor the token is bound to (not yet pinned).
+    pub descriptor: Vec<u8>,
+    /// The vault's receipt key (32 bytes).
+    pub vault_key: [u8; 32],
+    /// Retention class of the token.
+    pub retention_class: String,
+}
+
+/// An upload's outcome: the receipt bytes and whether the vault already
+/// held the segment (200) rather than storing it now (201).
+#[derive(Debug, Clone)]
+pub struct Uploaded {
+    /// The receipt, as sent (not yet verified).
+    pub receipt: Vec<u8>,
+    /// 200: an idempotent retry of a stored segment.
+    pub already_stored: bool,
+}
+
+/// A client bound to one vault and one device key.
+pub struct VaultClient<'k> {
+    agent: ureq::Agent,
+    base: String,
+    base_path: String,
+    device: &'k SignKey,
+}
+
+impl std::fmt::Debug for VaultClient<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// Decode a binary field the vault sends as base64 (descriptors, epoch
+/// keys, receipts).
+fn decode_bin(what: &str, field: &str, s: &str) -> Result<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|e| Error::Protocol {
+            what: what.into(),
+            reason: format!("{field} is not base64: {e}"),
+        })
+}
+
+fn hex32(what: &str, field: &str, s: &str) -> Result<[u8; 32]> {
+    let mut b = [0u8; 32];
+    hex::decode_to_slice(s, &mut b).map_err(|_| Error::Protocol {
+        what: what.into(),
+        reason: format!("{field} is not 64 hex digits"),
+    })?;
+    Ok(b)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl<'k> VaultClient<'k> {
+    /// A client for the vault at `base_url` (e.g. `https://vault:8443`),
+    /// signing as `device`.
+    pub fn new(base_url: &str, device: &'k SignKey) -> Result<Self> {
+        let base = base_url.trim_end_matches('/').to_owned();
+        let rest = base
+            .strip_prefix("https://")
+            .or_else(|| base.strip_prefix("http://"))
+            .ok_or_else(|| Error::Protocol {
+                what: "vault URL".into(),
+                reason: format!("`{base_url}` does not start with https:// or http://"),
+            })?;
+        let base_path = rest
+            .find('/')
+            .map(|i| rest[i..].to_owned())
+            .unwrap_or_default();
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(15)))
+            .timeout_per_read(Some(Duration::from_secs(120)))
+            .timeout_per_write(Some(Duration::from_secs(120)))
+            .max_redirects(0)
+            .build();
+        Ok(VaultClient {
+            agent: ureq::Agent::new_with_config(config),
+            base,
+            base_path,
+            device,
+        })
+    }
+
+    /// The four §2 headers for one request.
+    fn auth(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body_digest: &[u8; 32],
+    ) -> [(&'static str, String); 4] {
+        let mut nonce = [0u8; 16];
+        rand_core::Rng::fill_bytes(&mut obhut_core::rng::os_rng(), &mut nonce);
+        let nonce = hex::encode(nonce);
+        let time = now_ms();
+        let full_path = format!("{}{}", self.base_path, path_and_query);
+        let msg = request_message(method, &full_path, time, &nonce, body_digest);
+        let sig = self
+            .device
+            .sign(obhut_core::labels::DEVICE_REQUEST_SIG, &msg);
+        [
+            (
+                "Obhut-Device",
+                hex::encode(self.device.verify_key().to_bytes()),
+            ),
+            ("Obhut-Time", time.to_string()),
+            ("Obhut-Nonce", nonce),
+            ("Obhut-Signature", hex::encode(sig)),
+        ]
+    }
+
+    fn transport(&self, path: &str) -> impl FnOnce(ureq::Error) -> Error {
+        let url = format!("{}{}", self.base, path);
+        move |e| Error::Transport {
+            url,
+            source: Box::new(e),
+        }
+    }
+
+    /// Read a response: its status and body (bounded), or the vault's
+    /// error as [`Error::Vault`].
+    fn finish(
+        &self,
+        what: &str,
+        path: &str,
+        resp: ureq::http::Response<ureq::Body>,
+        ok: &[u16],
+    ) -> Result<(u16, Vec<u8>)> {
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_vec()
+            .map_err(self.transport(path))?;
+        if ok.contains(&status) {
+            return Ok((status, body));
+        }
+        let (kind, message) = match serde_json::from_slice::<ErrorBody>(&body) {
+            Ok(e) => (e.error, e.message),
+            Err(_) => (
+                "unknown".to_owned(),
+                String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+            ),
+        };
+        Err(Error::Vault {
+            what: what.into(),
+            status,
+            kind,
+            message,
+        })
+    }
+
+    fn get(&self, path: &str, ok: &[u16]) -> Result<(u16, Vec<u8>)> {
+        let what = format!("GET {path}");
+        let mut req = self.agent.get(format!("{}{}", self.base, path));
+        for (k, v) in self.auth("GET", path, &body_sha256(b"")) {
+            req = req.header(k, v);
+        }
+        let resp = req.call().map_err(self.transport(path))?;
+        self.finish(&what, path, resp, ok)
+    }
+
+    /// `POST /v1/enrol` (§3.2), device-signed.
+    pub fn enrol(&self, token: &str) -> Result<EnrolAnswer> {
+        const PATH: &str = "/v1/enrol";
+        let what = format!("POST {PATH}");
+        let body = serde_json::to_vec(&serde_json::json!({
+            "token": token,
+            "device_key": hex::encode(self.device.verify_key().to_bytes()),
+        }))
+        .map_err(|e| Error::Protocol {
+            what: what.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut req = self
+            .agent
+            .post(format!("{}{}", self.base, PATH))
+            .header("Content-Type", "application/json");
+        for (k, v) in self.auth("POST", PATH, &body_sha256(&body)) {
+            req = req.header(k, v);
+        }
+        let resp = req.send(&body[..]).map_err(self.transport(PATH))?;
+        let (_, body) = self.finish(&what, PATH, resp, &[200, 201])?;
+        #[derive(Deserialize)]
+        struct Answer {
+            descriptor: String,
+            vault_key: String,
+            retention_class: String,
+        }
+        let a: Answer = serde_json::from_slice(&body).map_err(|e| Error::Protocol {
+            what: what.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(EnrolAnswer {
+            descriptor: decode_bin(&what, "descriptor", &a.descriptor)?,
+            vault_key: hex32(&what, "vault_key", &a.vault_key)?,
+            retention_class: a.retention_class,
+        })
+    }
+
+    /// `GET /v1/epochs?class=C`: the current and next epoch keys.
+    pub fn epochs(&self, class: &str) -> Result<Vec<EpochPublic>> {
+        let path = format!("/v1/epochs?class={}", percent_encode(class));
+        let what = format!("GET {path}");
+        let (_, body) = self.get(&path, &[200])?;
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::Protocol {
+            what: what.clone(),
+            reason: e.to_string(),
+        })?;
+        // {"epochs": [..]} or {"current": .., "next": ..}; entries are
+        // base64 strings or objects with a "public" / "key" field.
+        let mut items: Vec<&serde_json::Value> = Vec::new();
+        if let Some(a) = v.get("epochs").and_then(|a| a.as_array()) {
+            items.extend(a);
+        }
+        for k in ["current", "next"] {
+            if let Some(x) = v.get(k).filter(|x| !x.is_null()) {
+                items.push(x);
+            }
+        }
+        let mut out = Vec::new();
+        for item in items {
+            let s = item
+                .as_str()
+                .or_else(|| item.get("public").and_then(|x| x.as_str()))
+                .or_else(|| item.get("key").and_then(|x| x.as_str()))
+                .ok_or_else(|| Error::Protocol {
+                    what: what.clone(),
+                    reason: "an epoch entry is not a base64 string".into(),
+                })?;
+            let bytes = decode_bin(&what, "epoch", s)?;
+            out.push(EpochPublic::from_bytes(&bytes).map_err(Error::core(what.clone()))?);
+        }
+        Ok(out)
+    }
+
+    /// `GET /v1/recordings/{rid}/head`, or `None` for an unknown recording.
+    pub fn head(&self, rid: RecordingId) -> Result<Option<Head>> {
+        let path = format!("/v1/recordings/{rid}/head");
+        let what = format!("GET {path}");
+        match self.get(&path, &[200]) {
+            Ok((_, body)) => {
+                #[derive(Deserialize)]
+                struct H {
+                    next_index: u32,
+                    #[serde(default)]
+                    head_record_hash: Option<String>,
+                }
+                let h: H = serde_json::from_slice(&body).map_err(|e| Error::Protocol {
+                    what: what.clone(),
+                    reason: e.to_string(),
+                })?;
+                let head_record_hash = match (&h.head_record_hash, h.next_index) {
+                    (Some(s), _) => hex32(&what, "head_record_hash", s)?,
+                    (None, 0) => [0; 32],
+                    (None, _) => {
+                        return Err(Error::Protocol {
+                            what,
+                            reason: "no head_record_hash".into(),
+                        });
+                    }
+                };
+                Ok(Some(Head {
+                    next_index: h.next_index,
+                    head_record_hash,
+                }))
+            }
+            Err(Error::Vault { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /v1/receipts/{rid}/{index}`: the receipt again (unverified).
+    pub fn receipt(&self, rid: RecordingId, index: u32) -> Result<Vec<u8>> {
+        let path = format!("/v1/receipts/{rid}/{index}");
+        let what = format!("GET {path}");
+        let (_, body) = self.get(&path, &[200])?;
+        receipt_from_json(&what, &body)
+    }
+
+    /// `PUT /v1/segments`: `record ‖ blob`, the blob streamed from `blob`
+    /// (exactly `blob_len` bytes). Signed with the record hash as the body
+    /// digest (§2).
+    pub fn put_segment(
+        &self,
+        record: &[u8],
+        record_hash: &[u8; 32],
+        blob: impl Read + Send + 'static,
+        blob_len: u64,
+    ) -> Result<Uploaded> {
+        const PATH: &str = "/v1/segments";
+        let what = format!("PUT {PATH}");
+        let total = blob_len
+            .checked_add(record.len() as u64)
+            .ok_or_else(|| Error::Protocol {
+                what: what.clone(),
+                reason: "segment too large".into(),
+            })?;
+        let mut req = self
+            .agent
+            .put(format!("{}{}", self.base, PATH))
+            .header("Content-Type", "application/octet-stream")
+            .header("Content-Length", total.to_string());
+        for (k, v) in self.auth("PUT", PATH, record_hash) {
+            req = req.header(k, v);
+        }
+        let body = std::io::Cursor::new(record.to_vec()).chain(blob);
+        let resp = req
+            .send(ureq::SendBody::from_owned_reader(body))
+            .map_err(self.transport(PATH))?;
+        let (status, body) = self.finish(&what, PATH, resp, &[200, 201])?;
+        Ok(Uploaded {
+            receipt: receipt_from_json(&what, &body)?,
+            already_stored: status == 200,
+        })
+    }
+}
+
+fn receipt_from_json(what: &str, body: &[u8]) -> Result<Vec<u8>> {
+    #[derive(Deserialize)]
+    struct R {
+        receipt: String,
+    }
+    let r: R = serde_json::from_slice(body).map_err(|e| Error::Protocol {
+        what: what.into(),
+        reason: e.to_string(),
+    })?;
+    decode_bin(what, "receipt", &r.receipt)
+}
+
+/// Percent-encode a query value (RFC 3986 unreserved characters pass).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_fields_decode_from_base64() {
+        assert_eq!(decode_bin("x", "f", "AP8=").unwrap(), vec![0, 0xff]);
+        assert!(decode_bin("x", "f", "not base64!").is_err());
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(percent_encode("bodycam-30d"), "bodycam-30d");
+        assert_eq!(percent_encode("a b&c"), "a%20b%26c");
+    }
+
+    #[test]
+    fn base_path_is_kept_for_signing() {
+        let k = SignKey::generate(&mut obhut_core::rng::os_rng());
+        let c = VaultClient::new("https://vault.example/obhut/", &k).unwrap();
+        assert_eq!(c.base_path, "/obhut");
+        assert_eq!(c.base, "https://vault.example/obhut");
+        let c = VaultClient::new("http://127.0.0.1:8080", &k).unwrap();
+        assert_eq!(c.base_path, "");
+        assert!(VaultClient::new("ftp://x", &k).is_err());
+    }
+}

@@ -1,0 +1,28 @@
+//! # obhut-agent
+//!
+//! The device agent of docs/vault.md: it enrols a device with a vault
+//! (§3), then takes footage into custody (§4) — cutting each file at
+//! keyframes, sealing every segment with `obhut-core` straight into its
+//! upload, keeping a durable journal so that a cut connection, a killed
+//! agent or a restarted vault resume without duplicate or missing
+//! segments, and disposing of an original only after every segment has a
+//! receipt that verifies under the vault key pinned at enrolment.
+//!
+//! The binary (`obhut enrol`, `obhut ingest`, `obhut agent`) is glue over
+//! this crate; the formats and cryptography are `obhut-core`'s.
+//!
+//! Standards: HTTP/1.1 over TLS 1.2/1.3 (rustls) via `ureq`; Ed25519
+//! request signatures and receipts (`obhut-core`, RFC 8032); ChaCha20
+//! (RFC 8439) as a seeded CSPRNG for the two sealing passes (`chacha20`).
+
+pub mod client;
+pub mod cut;
+pub mod enrol;
+pub mod error;
+pub mod ingest;
+pub mod journal;
+pub mod pipe;
+pub mod state;
+pub mod watch;
+
+pub use error::{Error, Result};

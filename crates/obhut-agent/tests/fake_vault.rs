@@ -1,0 +1,571 @@
+//! The agent against an in-process fake vault that implements the device
+//! half of docs/vault.md (§2 request signatures, §3 enrolment, §4 ingest)
+//! with fault injection: a connection cut mid-body, a segment stored
+//! whose answer never arrives, a vault that lost acknowledged segments,
+//! and a vault offering another custody group.
+//!
+//! The fake checks what the real vault checks for a device: every request
+//! signature, the chain (index and prev), and the blob's length and
+//! ciphertext hash, streaming the body.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use obhut_agent::Error;
+use obhut_agent::enrol::enrol;
+use obhut_agent::ingest::{AfterIngest, Agent, IngestOptions, NoProgress};
+use obhut_agent::state::StateDir;
+use obhut_core::epoch::{EpochPublic, EpochSecret};
+use obhut_core::group::{self, GroupDescriptor};
+use obhut_core::identity::{PersonSecret, SignKey, VerifyKey};
+use obhut_core::ids::{EpochId, Fingerprint};
+use obhut_core::record::{RECORD_LEN, SegmentRecord};
+use obhut_core::rng::os_rng;
+use obhut_core::segment::SegmentKind;
+use obhut_core::vault::{IngestReceipt, body_sha256, descriptor_fingerprint, request_message};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+const TOKEN: &str = "obhut-enrol-test";
+const CLASS: &str = "bodycam-30d";
+
+/// What the fake does to one upload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    /// Close the connection after this many body bytes of upload #n.
+    CutAfter { upload: usize, bytes: usize },
+    /// Store upload #n, then close without answering.
+    StoreSilently { upload: usize },
+}
+
+/// A stored segment: record, blob, receipt.
+type Stored = (SegmentRecord, Vec<u8>, Vec<u8>);
+
+#[derive(Default)]
+struct Vault {
+    /// rid hex → stored segments in index order.
+    recordings: HashMap<String, Vec<Stored>>,
+    uploads: usize,
+    fault: Option<Fault>,
+    nonces: Vec<String>,
+}
+
+struct Fake {
+    url: String,
+    state: Arc<Mutex<Vault>>,
+    descriptor: Vec<u8>,
+}
+
+struct World {
+    group: GroupDescriptor,
+    fingerprint: Fingerprint,
+    epoch: EpochPublic,
+    vault: SignKey,
+}
+
+fn world() -> World {
+    let rng = &mut os_rng();
+    let people: Vec<PersonSecret> = ["a", "b", "c"]
+        .iter()
+        .map(|n| PersonSecret::generate(n, rng))
+        .collect();
+    let publics: Vec<_> = people.iter().map(|p| p.public()).collect();
+    let (mut d, envs) = group::deal("evidence", 2, 3, &publics, rng).unwrap();
+    for (p, e) in people.iter().zip(&envs).take(2) {
+        let share = e.open(p, &d).unwrap();
+        group::sign_descriptor(&mut d, &share, p).unwrap();
+    }
+    let fingerprint = descriptor_fingerprint(&d);
+    let epoch =
+        EpochSecret::generate(EpochId::random(rng), rng).public(CLASS, 0, 4_102_444_800_000);
+    World {
+        group: d,
+        fingerprint,
+        epoch,
+        vault: SignKey::generate(rng),
+    }
+}
+
+fn respond(s: &mut TcpStream, status: u16, body: &serde_json::Value) {
+    let b = body.to_string();
+    let _ = write!(
+        s,
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+        b.len()
+    );
+}
+
+fn err(s: &mut TcpStream, status: u16, kind: &str) {
+    respond(
+        s,
+        status,
+        &serde_json::json!({"error": kind, "message": kind}),
+    );
+}
+
+/// Serve one connection (keep-alive) until it closes.
+fn serve(stream: TcpStream, w: Arc<World>, v: Arc<Mutex<Vault>>, descriptor: Vec<u8>) {
+    let mut out = stream.try_clone().unwrap();
+    let mut r = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_owned();
+        let path = parts.next().unwrap_or("").to_owned();
+        let mut headers = HashMap::new();
+        loop {
+            let mut h = String::new();
+            if r.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, val)) = h.split_once(':') {
+                headers.insert(k.trim().to_ascii_lowercase(), val.trim().to_owned());
+            }
+        }
+        let len: usize = headers
+            .get("content-length")
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(0);
+        let h = |k: &str| headers.get(k).cloned().unwrap_or_default();
+        let device_hex = h("obhut-device");
+        let auth_ok = |digest: &[u8; 32]| -> bool {
+            let mut dk = [0u8; 32];
+            let mut sig = [0u8; 64];
+            if hex::decode_to_slice(&device_hex, &mut dk).is_err()
+                || hex::decode_to_slice(h("obhut-signature"), &mut sig).is_err()
+            {
+                return false;
+            }
+            let Ok(time) = h("obhut-time").parse::<i64>() else {
+                return false;
+            };
+            let Ok(key) = VerifyKey::from_bytes(&dk, "device", "key") else {
+                return false;
+            };
+            let msg = request_message(&method, &path, time, &h("obhut-nonce"), digest);
+            key.verify(
+                obhut_core::labels::DEVICE_REQUEST_SIG,
+                &msg,
+                &sig,
+                "request",
+            )
+            .is_ok()
+        };
+        {
+            let mut g = v.lock().unwrap();
+            let nonce = h("obhut-nonce");
+            if nonce.len() != 32 || g.nonces.contains(&nonce) {
+                drop(g);
+                err(&mut out, 409, "replayed-nonce");
+                return;
+            }
+            g.nonces.push(nonce);
+        }
+        if method == "PUT" && path == "/v1/segments" {
+            let mut rec = vec![0u8; RECORD_LEN];
+            if r.read_exact(&mut rec).is_err() {
+                return;
+            }
+            let Ok(record) = SegmentRecord::from_bytes(&rec) else {
+                err(&mut out, 400, "malformed-record");
+                return;
+            };
+            if !auth_ok(&record.record_hash()) {
+                err(&mut out, 401, "bad-signature");
+                return;
+            }
+            let (upload, fault) = {
+                let mut g = v.lock().unwrap();
+                g.uploads += 1;
+                (g.uploads, g.fault)
+            };
+            let blob_len = len - RECORD_LEN;
+            let cut = match fault {
+                Some(Fault::CutAfter { upload: n, bytes }) if n == upload => Some(bytes),
+                _ => None,
+            };
+            let mut blob = Vec::new();
+            let mut buf = [0u8; 8192];
+            while blob.len() < blob_len {
+                if cut.is_some_and(|c| blob.len() >= c) {
+                    // Connection cut mid-body: nothing stored.
+                    let _ = out.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+                let want = (blob_len - blob.len()).min(buf.len());
+                match r.read(&mut buf[..want]) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => blob.extend_from_slice(&buf[..n]),
+                }
+            }
+            if blob.len() as u64 != record.blob_len() {
+                err(&mut out, 400, "wrong-length");
+                continue;
+            }
+            let mut hasher = obhut_core::segment::ciphertext_hasher();
+            hasher.update(&blob);
+            if hasher.finalize().as_bytes() != record.ciphertext_hash() {
+                err(&mut out, 400, "hash-mismatch");
+                continue;
+            }
+            let seg = record.segment_ref();
+            let mut g = v.lock().unwrap();
+            let chain = g.recordings.entry(seg.recording.to_string()).or_default();
+            let i = seg.index as usize;
+            let (status, receipt) = if i < chain.len() {
+                if chain[i].0 == record {
+                    (200, chain[i].2.clone())
+                } else {
+                    drop(g);
+                    err(&mut out, 409, "chain-conflict");
+                    continue;
+                }
+            } else if i > chain.len() {
+                drop(g);
+                err(&mut out, 409, "out-of-order");
+                continue;
+            } else {
+                let prev = chain.last().map_or([0; 32], |c| c.0.record_hash());
+                if *record.prev_record_hash() != prev {
+                    drop(g);
+                    err(&mut out, 409, "chain-conflict");
+                    continue;
+                }
+                let receipt = IngestReceipt::sign(&w.vault, record.record_hash(), 1).to_bytes();
+                chain.push((record, blob, receipt.clone()));
+                (201, receipt)
+            };
+            drop(g);
+            if fault == Some(Fault::StoreSilently { upload }) {
+                let _ = out.shutdown(std::net::Shutdown::Both);
+                return;
+            }
+            respond(
+                &mut out,
+                status,
+                &serde_json::json!({"receipt": B64.encode(receipt)}),
+            );
+            continue;
+        }
+        let mut body = vec![0u8; len];
+        if r.read_exact(&mut body).is_err() {
+            return;
+        }
+        if !auth_ok(&body_sha256(&body)) {
+            err(&mut out, 401, "bad-signature");
+            continue;
+        }
+        let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        match (method.as_str(), segs.as_slice()) {
+            ("POST", ["v1", "enrol"]) => {
+                let j: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                if j["token"] != TOKEN || j["device_key"] != device_hex {
+                    err(&mut out, 401, "bad-token");
+                    continue;
+                }
+                respond(
+                    &mut out,
+                    201,
+                    &serde_json::json!({
+                        "descriptor": B64.encode(&descriptor),
+                        "vault_key": hex::encode(w.vault.verify_key().to_bytes()),
+                        "retention_class": CLASS,
+                    }),
+                );
+            }
+            ("GET", ["v1", q]) if q.starts_with("epochs?class=") => {
+                respond(
+                    &mut out,
+                    200,
+                    &serde_json::json!({"class": CLASS, "current": {"public": B64.encode(w.epoch.to_bytes())}, "next": {"public": B64.encode(w.epoch.to_bytes())}}),
+                );
+            }
+            ("GET", ["v1", "recordings", rid, "head"]) => {
+                let g = v.lock().unwrap();
+                match g.recordings.get(*rid).filter(|c| !c.is_empty()) {
+                    None => {
+                        drop(g);
+                        err(&mut out, 404, "unknown-recording");
+                    }
+                    Some(c) => {
+                        let body = serde_json::json!({
+                            "next_index": c.len(),
+                            "head_record_hash": hex::encode(c.last().map(|x| x.0.record_hash()).unwrap_or_default()),
+                        });
+                        drop(g);
+                        respond(&mut out, 200, &body);
+                    }
+                }
+            }
+            ("GET", ["v1", "receipts", rid, i]) => {
+                let g = v.lock().unwrap();
+                let rc = i
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| g.recordings.get(*rid)?.get(i).map(|x| x.2.clone()));
+                drop(g);
+                match rc {
+                    Some(rc) => respond(
+                        &mut out,
+                        200,
+                        &serde_json::json!({"receipt": B64.encode(rc)}),
+                    ),
+                    None => err(&mut out, 404, "unknown-segment"),
+                }
+            }
+            _ => err(&mut out, 404, "not-found"),
+        }
+    }
+}
+
+fn start(w: &Arc<World>, descriptor: Vec<u8>) -> Fake {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let state = Arc::new(Mutex::new(Vault::default()));
+    let (w2, s2, d2) = (w.clone(), state.clone(), descriptor.clone());
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            let (w3, s3, d3) = (w2.clone(), s2.clone(), d2.clone());
+            std::thread::spawn(move || serve(c, w3, s3, d3));
+        }
+    });
+    Fake {
+        url,
+        state,
+        descriptor,
+    }
+}
+
+struct Device {
+    key: SignKey,
+    dir: tempfile::TempDir,
+}
+
+impl Device {
+    fn new() -> Self {
+        Device {
+            key: SignKey::generate(&mut os_rng()),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+    fn enrol(&self, fake: &Fake, fpr: &Fingerprint) -> obhut_agent::Result<()> {
+        let s = StateDir::open_locked(self.state())?;
+        enrol(
+            &s,
+            &fake.url,
+            TOKEN,
+            &self.key,
+            &self.dir.path().join("cam.key"),
+            fpr,
+        )
+        .map(|_| ())
+    }
+    /// A 300 KiB non-MP4 "clip" (cut as 64 KiB byte ranges) and a sidecar.
+    fn clip(&self, name: &str) -> (PathBuf, Vec<u8>) {
+        let dock = self.dir.path().join("dock");
+        std::fs::create_dir_all(&dock).unwrap();
+        let p = dock.join(format!("{name}.mp4"));
+        let data: Vec<u8> = (0..300 * 1024u32).map(|i| (i * 7 % 253) as u8).collect();
+        std::fs::write(&p, &data).unwrap();
+        std::fs::write(
+            dock.join(format!("{name}.json")),
+            br#"{"officer":"PC 4711"}"#,
+        )
+        .unwrap();
+        (p, data)
+    }
+    fn ingest(
+        &self,
+        p: &Path,
+        after: AfterIngest,
+    ) -> obhut_agent::Result<obhut_agent::ingest::Outcome> {
+        let s = StateDir::open_locked(self.state())?;
+        let mut a = Agent::new(&s, &self.key)?;
+        let mut o = IngestOptions {
+            after,
+            attempts: 1,
+            ..IngestOptions::default()
+        };
+        o.cut.fallback_segment_bytes = 64 * 1024;
+        a.ingest(p, &o, &NoProgress)
+    }
+}
+
+/// The vault's chain for the only recording: records valid, chained,
+/// indices 0…n−1, last final, and blob bytes as stored.
+fn stored(fake: &Fake) -> Vec<(SegmentRecord, Vec<u8>)> {
+    let g = fake.state.lock().unwrap();
+    assert_eq!(g.recordings.len(), 1, "one recording");
+    let chain = g.recordings.values().next().unwrap();
+    let mut prev = [0u8; 32];
+    for (i, (r, _, _)) in chain.iter().enumerate() {
+        assert_eq!(r.segment_ref().index as usize, i);
+        assert_eq!(*r.prev_record_hash(), prev);
+        assert!(!r.is_final() || i + 1 == chain.len());
+        prev = r.record_hash();
+    }
+    chain
+        .iter()
+        .map(|(r, b, _)| (r.clone(), b.clone()))
+        .collect()
+}
+
+fn check_complete(fake: &Fake, len: usize) {
+    let chain = stored(fake);
+    // 300 KiB in 64 KiB pieces = 5 media segments, then the metadata.
+    assert_eq!(chain.len(), 6);
+    let media: u64 = chain[..5].iter().map(|(r, _)| r.plaintext_len()).sum();
+    assert_eq!(media, len as u64);
+    assert_eq!(chain[5].0.header().fields.kind, SegmentKind::Metadata);
+    assert!(chain[5].0.is_final());
+    for (r, b) in &chain {
+        assert_eq!(b.len() as u64, r.blob_len());
+    }
+}
+
+#[test]
+fn enrol_then_ingest_stores_every_segment_and_deletes_only_after_receipts() {
+    let w = Arc::new(world());
+    let fake = start(&w, w.group.to_bytes());
+    let dev = Device::new();
+    dev.enrol(&fake, &w.fingerprint).unwrap();
+    let (clip, data) = dev.clip("clip");
+    let o = dev.ingest(&clip, AfterIngest::Delete).unwrap();
+    assert_eq!((o.segments, o.uploaded), (6, 6));
+    assert_eq!(o.disposed, "deleted");
+    assert!(!clip.exists() && !clip.with_extension("json").exists());
+    check_complete(&fake, data.len());
+    // No plaintext (media or metadata) in anything the vault holds.
+    let chain = stored(&fake);
+    for (_, b) in &chain {
+        for needle in [&data[..32], &data[100_000..100_032]] {
+            assert!(!b.windows(32).any(|x| x == needle));
+        }
+        assert!(!b.windows(7).any(|x| x == b"PC 4711"));
+    }
+}
+
+#[test]
+fn a_connection_cut_mid_upload_resumes_without_duplicates() {
+    let w = Arc::new(world());
+    let fake = start(&w, w.group.to_bytes());
+    let dev = Device::new();
+    dev.enrol(&fake, &w.fingerprint).unwrap();
+    let (clip, data) = dev.clip("clip");
+    fake.state.lock().unwrap().fault = Some(Fault::CutAfter {
+        upload: 3,
+        bytes: 20_000,
+    });
+    let e = dev.ingest(&clip, AfterIngest::Delete).unwrap_err();
+    assert!(e.is_transient(), "{e}");
+    assert!(
+        clip.exists(),
+        "the original stays until every receipt verifies"
+    );
+    assert_eq!(stored(&fake).len(), 2);
+    let o = dev.ingest(&clip, AfterIngest::Delete).unwrap();
+    assert_eq!(o.uploaded, 4);
+    check_complete(&fake, data.len());
+    assert!(!clip.exists());
+}
+
+#[test]
+fn a_segment_stored_without_an_answer_is_recognised_at_head() {
+    let w = Arc::new(world());
+    let fake = start(&w, w.group.to_bytes());
+    let dev = Device::new();
+    dev.enrol(&fake, &w.fingerprint).unwrap();
+    let (clip, data) = dev.clip("clip");
+    fake.state.lock().unwrap().fault = Some(Fault::StoreSilently { upload: 2 });
+    assert!(dev.ingest(&clip, AfterIngest::Keep).is_err());
+    assert_eq!(stored(&fake).len(), 2);
+    let o = dev.ingest(&clip, AfterIngest::Keep).unwrap();
+    // Segment 1's receipt was fetched, not re-uploaded: 4 uploads now.
+    assert_eq!(o.uploaded, 4);
+    assert_eq!(o.disposed, "kept");
+    assert!(clip.exists());
+    check_complete(&fake, data.len());
+    // Ingesting again is a no-op.
+    let again = dev.ingest(&clip, AfterIngest::Keep).unwrap();
+    assert_eq!(again.uploaded, 0);
+    assert_eq!(again.recording, o.recording);
+}
+
+#[test]
+fn a_vault_that_lost_acknowledged_segments_is_reported_and_nothing_is_wiped() {
+    let w = Arc::new(world());
+    let fake = start(&w, w.group.to_bytes());
+    let dev = Device::new();
+    dev.enrol(&fake, &w.fingerprint).unwrap();
+    let (clip, _) = dev.clip("clip");
+    fake.state.lock().unwrap().fault = Some(Fault::CutAfter {
+        upload: 4,
+        bytes: 10,
+    });
+    assert!(dev.ingest(&clip, AfterIngest::Delete).is_err());
+    fake.state.lock().unwrap().recordings.clear();
+    let e = dev.ingest(&clip, AfterIngest::Delete).unwrap_err();
+    assert!(matches!(e, Error::VaultDiverged { .. }), "{e}");
+    assert!(clip.exists());
+}
+
+#[test]
+fn a_vault_offering_another_group_is_refused() {
+    let w = Arc::new(world());
+    let other = world();
+    // The vault offers another (validly signed) group.
+    let fake = start(&w, other.group.to_bytes());
+    let dev = Device::new();
+    let e = dev.enrol(&fake, &w.fingerprint).unwrap_err();
+    assert!(matches!(e, Error::GroupMismatch { .. }), "{e}");
+    assert!(!dev.state().join("agent.json").exists());
+    assert!(!dev.state().join("group.obgd").exists());
+
+    // The right group, but with fewer than k signatures.
+    let mut unsigned = GroupDescriptor::from_bytes(&w.group.to_bytes()).unwrap();
+    let one_sig = {
+        let mut bytes = unsigned.signed_body();
+        let s = w.group.signatures()[0];
+        bytes.extend_from_slice(&1u16.to_be_bytes());
+        bytes.extend_from_slice(&s.index.to_be_bytes());
+        bytes.extend_from_slice(&s.signature);
+        bytes
+    };
+    unsigned = GroupDescriptor::from_bytes(&one_sig).unwrap();
+    let fake = start(&w, unsigned.to_bytes());
+    let e = dev.enrol(&fake, &w.fingerprint).unwrap_err();
+    assert!(matches!(e, Error::GroupNotPinned(_)), "{e}");
+    assert!(!dev.state().join("agent.json").exists());
+    let _ = fake.descriptor;
+}
+
+#[test]
+fn a_changed_source_starts_a_new_recording() {
+    let w = Arc::new(world());
+    let fake = start(&w, w.group.to_bytes());
+    let dev = Device::new();
+    dev.enrol(&fake, &w.fingerprint).unwrap();
+    let (clip, _) = dev.clip("clip");
+    fake.state.lock().unwrap().fault = Some(Fault::CutAfter {
+        upload: 2,
+        bytes: 10,
+    });
+    assert!(dev.ingest(&clip, AfterIngest::Keep).is_err());
+    std::fs::write(&clip, b"something else entirely").unwrap();
+    let o = dev.ingest(&clip, AfterIngest::Keep).unwrap();
+    assert_eq!(o.segments, 2);
+    assert_eq!(fake.state.lock().unwrap().recordings.len(), 2);
+}

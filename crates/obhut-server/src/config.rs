@@ -1,0 +1,189 @@
+//! Server configuration in two stages: [`FileConfig`] (raw values from
+//! `obhut.toml`, environment and flags, each optional) merged by the binary,
+//! then [`ServerConfig::from_layers`] validates into the config the server
+//! runs with.
+//!
+//! Precedence, highest first: command-line flags, `OBHUT_*` environment
+//! variables, the config file (`--config FILE`, else `./obhut.toml` if it
+//! exists), built-in defaults.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Default data directory.
+pub const DEFAULT_DATA: &str = "./obhut-data";
+/// Default keystore directory.
+pub const DEFAULT_KEYS: &str = "./obhut-keys";
+/// Default listen address (loopback: put a TLS proxy in front).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8700";
+/// Default epoch period of a retention class: one day.
+pub const DEFAULT_EPOCH_PERIOD_SECS: u64 = 86_400;
+/// Default largest segment blob accepted: 4 GiB.
+pub const DEFAULT_MAX_SEGMENT_BYTES: u64 = 4 << 30;
+
+/// One layer of raw settings (file, environment or flags).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Data directory (index and blobs).
+    pub data: Option<PathBuf>,
+    /// Keystore directory.
+    pub keys: Option<PathBuf>,
+    /// Listen address.
+    pub listen: Option<String>,
+    /// Largest segment blob accepted, in bytes.
+    pub max_segment_bytes: Option<u64>,
+    /// Epoch period per retention class, in seconds.
+    #[serde(default)]
+    pub epoch_period_secs: BTreeMap<String, u64>,
+}
+
+/// Configuration errors, each naming the setting.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML for this schema.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Parser message.
+        message: String,
+    },
+    /// A value is invalid.
+    #[error("{setting} = {value:?}: {reason}")]
+    Invalid {
+        /// Setting name.
+        setting: &'static str,
+        /// Value given.
+        value: String,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+impl FileConfig {
+    /// Read a TOML config file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Read `OBHUT_DATA`, `OBHUT_KEYS`, `OBHUT_LISTEN`,
+    /// `OBHUT_MAX_SEGMENT_BYTES` from `get` (the environment in production).
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let max_segment_bytes = match get("OBHUT_MAX_SEGMENT_BYTES") {
+            None => None,
+            Some(v) => Some(v.parse().map_err(|_| ConfigError::Invalid {
+                setting: "OBHUT_MAX_SEGMENT_BYTES",
+                value: v,
+                reason: "not a whole number of bytes",
+            })?),
+        };
+        Ok(FileConfig {
+            data: get("OBHUT_DATA").map(PathBuf::from),
+            keys: get("OBHUT_KEYS").map(PathBuf::from),
+            listen: get("OBHUT_LISTEN"),
+            max_segment_bytes,
+            epoch_period_secs: BTreeMap::new(),
+        })
+    }
+
+    /// `self` with every setting `over` has replaced.
+    pub fn overridden_by(mut self, over: FileConfig) -> Self {
+        self.data = over.data.or(self.data);
+        self.keys = over.keys.or(self.keys);
+        self.listen = over.listen.or(self.listen);
+        self.max_segment_bytes = over.max_segment_bytes.or(self.max_segment_bytes);
+        self.epoch_period_secs.extend(over.epoch_period_secs);
+        self
+    }
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Keystore directory.
+    pub keys_dir: PathBuf,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Largest segment blob accepted.
+    pub max_segment_bytes: u64,
+    /// Epoch period per class (ms); classes not listed use the default.
+    pub epoch_period_ms: BTreeMap<String, i64>,
+    /// Period of unlisted classes (ms).
+    pub default_epoch_period_ms: i64,
+}
+
+impl ServerConfig {
+    /// Validate merged layers, filling defaults.
+    pub fn from_layers(c: FileConfig) -> Result<Self, ConfigError> {
+        let listen_s = c.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen_s.parse().map_err(|_| ConfigError::Invalid {
+            setting: "listen",
+            value: listen_s.clone(),
+            reason: "not an address:port such as 127.0.0.1:8700",
+        })?;
+        let mut epoch_period_ms = BTreeMap::new();
+        for (class, secs) in c.epoch_period_secs {
+            if !(60..=366 * 86_400).contains(&secs) {
+                return Err(ConfigError::Invalid {
+                    setting: "epoch_period_secs",
+                    value: format!("{class} = {secs}"),
+                    reason: "must be between 60 seconds and 366 days",
+                });
+            }
+            if class.is_empty() || class.len() > obhut_core::epoch::MAX_CLASS_LEN {
+                return Err(ConfigError::Invalid {
+                    setting: "epoch_period_secs",
+                    value: class,
+                    reason: "a retention class name has 1 to 64 bytes",
+                });
+            }
+            epoch_period_ms.insert(class, (secs * 1000) as i64);
+        }
+        let max_segment_bytes = c.max_segment_bytes.unwrap_or(DEFAULT_MAX_SEGMENT_BYTES);
+        if max_segment_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "max_segment_bytes",
+                value: "0".into(),
+                reason: "must be positive",
+            });
+        }
+        Ok(ServerConfig {
+            data_dir: c.data.unwrap_or_else(|| DEFAULT_DATA.into()),
+            keys_dir: c.keys.unwrap_or_else(|| DEFAULT_KEYS.into()),
+            listen,
+            max_segment_bytes,
+            epoch_period_ms,
+            default_epoch_period_ms: (DEFAULT_EPOCH_PERIOD_SECS * 1000) as i64,
+        })
+    }
+
+    /// The epoch period of `class` (ms).
+    pub fn period_of(&self, class: &str) -> i64 {
+        self.epoch_period_ms
+            .get(class)
+            .copied()
+            .unwrap_or(self.default_epoch_period_ms)
+    }
+}

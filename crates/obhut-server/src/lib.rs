@@ -1,0 +1,252 @@
+//! # obhut-server
+//!
+//! The vault's HTTP API (docs/vault.md §2–§5, §7) over any
+//! [`IndexStore`] + [`BlobStore`]. The vault is untrusted for
+//! confidentiality: it checks what it can (device signatures, chains,
+//! capsule proofs, hashes) and stores ciphertext; it never sees a key that
+//! opens a segment, and it logs ids, sizes and timings only.
+//!
+//! - [`App`]: the shared state (stores, keystore, clock, metrics);
+//! - [`router`]: the axum router; [`serve`]: bind and run until a signal;
+//! - [`ingest`], [`read`], [`ops`]: the handlers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use obhut_core::group::PinnedGroup;
+use obhut_core::ids::{EpochId, GroupId, RecordingId};
+use obhut_store::{BlobStore, EpochRow, IndexStore};
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod ingest;
+pub mod keystore;
+pub mod metrics;
+pub mod ops;
+pub mod read;
+#[cfg(feature = "test-util")]
+pub mod testkit;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::ServerConfig;
+pub use error::{ApiError, ErrorKind};
+
+use error::ApiResult;
+use keystore::Keystore;
+
+/// Largest JSON body (enrolment).
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// The vault's shared state.
+pub struct App<I, B> {
+    /// The index.
+    pub index: I,
+    /// The blobs.
+    pub blobs: B,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Configuration.
+    pub config: ServerConfig,
+    /// Receipt key and epoch secrets.
+    pub keystore: Keystore,
+    /// Metrics registry.
+    pub metrics: metrics::Metrics,
+    epoch_lock: tokio::sync::Mutex<()>,
+    recording_locks: Mutex<HashMap<RecordingId, Weak<tokio::sync::Mutex<()>>>>,
+    groups: Mutex<HashMap<GroupId, Arc<PinnedGroup>>>,
+}
+
+impl<I: IndexStore, B: BlobStore> App<I, B> {
+    /// Assemble the state.
+    pub fn new(
+        index: I,
+        blobs: B,
+        keystore: Keystore,
+        config: ServerConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        App {
+            index,
+            blobs,
+            clock,
+            config,
+            keystore,
+            metrics: metrics::Metrics::new(),
+            epoch_lock: tokio::sync::Mutex::new(()),
+            recording_locks: Mutex::new(HashMap::new()),
+            groups: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The per-recording write lock: one upload at a time may run the
+    /// blob-then-row sequence for a recording, so a concurrent upload of a
+    /// different record at the same index cannot replace a published blob.
+    pub fn recording_lock(&self, id: RecordingId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut m = self
+            .recording_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = m.get(&id).and_then(Weak::upgrade) {
+            return l;
+        }
+        m.retain(|_, w| w.strong_count() > 0);
+        let l = Arc::new(tokio::sync::Mutex::new(()));
+        m.insert(id, Arc::downgrade(&l));
+        l
+    }
+
+    /// A custody group's pinned descriptor (cached: pinning verifies k
+    /// signatures).
+    pub async fn pinned_group(&self, id: GroupId) -> ApiResult<Arc<PinnedGroup>> {
+        if let Some(g) = self
+            .groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+        {
+            return Ok(g.clone());
+        }
+        let row = self.index.group(id).await?.ok_or_else(|| {
+            ApiError::new(ErrorKind::Internal, "the device's custody group is missing")
+        })?;
+        let g = Arc::new(PinnedGroup::from_bytes(&row.descriptor).map_err(|e| {
+            tracing::error!(group = %id, error = %e, "stored descriptor does not pin");
+            ApiError::new(
+                ErrorKind::Internal,
+                "the stored custody group does not verify",
+            )
+        })?);
+        self.groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, g.clone());
+        Ok(g)
+    }
+
+    /// Make sure the epochs of `class` for the period containing `now` and
+    /// the next one exist (key file first, then the public row). Returns
+    /// (current, next).
+    pub async fn ensure_epochs(&self, class: &str) -> ApiResult<(EpochRow, EpochRow)> {
+        let _guard = self.epoch_lock.lock().await;
+        let period = self.config.period_of(class);
+        let now = self.clock.now_ms();
+        let start = now.div_euclid(period) * period;
+        let mut out = Vec::with_capacity(2);
+        for nb in [start, start + period] {
+            if let Some(e) = self.index.epoch_at(class, nb).await? {
+                out.push(e);
+                continue;
+            }
+            let mut id = [0u8; 16];
+            getrandom::fill(&mut id)
+                .map_err(|_| ApiError::new(ErrorKind::Internal, "no OS randomness"))?;
+            let id = EpochId(id);
+            let secret = self.keystore.create_epoch(id).map_err(|e| {
+                tracing::error!(error = %e, "keystore failure");
+                ApiError::new(ErrorKind::Internal, "the vault's keystore failed")
+            })?;
+            let public = secret.public(class, nb, nb + period);
+            let row = EpochRow {
+                epoch_id: id,
+                retention_class: class.to_owned(),
+                not_before: nb,
+                not_after: nb + period,
+                public: public.to_bytes(),
+            };
+            self.index.put_epoch(&row).await?;
+            tracing::info!(epoch = %id, class, not_before = nb, "epoch created");
+            out.push(row);
+        }
+        let next = out.pop();
+        let cur = out.pop();
+        match (cur, next) {
+            (Some(c), Some(n)) => Ok((c, n)),
+            _ => Err(ApiError::new(ErrorKind::Internal, "epoch generation")),
+        }
+    }
+
+    /// Whether `class` is served: configured, or used by a device or an
+    /// unexpired token.
+    pub async fn class_known(&self, class: &str) -> ApiResult<bool> {
+        if self.config.epoch_period_ms.contains_key(class) {
+            return Ok(true);
+        }
+        Ok(self
+            .index
+            .known_classes(self.clock.now_ms())
+            .await?
+            .iter()
+            .any(|c| c == class))
+    }
+
+    /// Create the epochs of every known class ahead of time.
+    pub async fn ensure_all_epochs(&self) -> ApiResult<()> {
+        let mut classes: Vec<String> = self.config.epoch_period_ms.keys().cloned().collect();
+        classes.extend(self.index.known_classes(self.clock.now_ms()).await?);
+        classes.sort();
+        classes.dedup();
+        for c in classes {
+            self.ensure_epochs(&c).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The router of docs/vault.md.
+pub fn router<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) -> Router {
+    Router::new()
+        .route("/v1/enrol", post(ingest::enrol::<I, B>))
+        .route("/v1/epochs", get(ingest::epochs::<I, B>))
+        .route("/v1/recordings/{rid}/head", get(ingest::head::<I, B>))
+        .route(
+            "/v1/segments",
+            put(ingest::put_segment::<I, B>).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/v1/receipts/{rid}/{index}", get(ingest::receipt::<I, B>))
+        .route("/v1/recordings", get(read::list::<I, B>))
+        .route("/v1/recordings/{rid}/records", get(read::records::<I, B>))
+        .route(
+            "/v1/recordings/{rid}/segments/{index}/blob",
+            get(read::blob::<I, B>),
+        )
+        .route("/openapi.json", get(ops::openapi))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz::<I, B>))
+        .route("/metrics", get(ops::metrics::<I, B>))
+        .fallback(ops::not_found)
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(axum::middleware::from_fn(ops::log_request))
+        .with_state(app)
+}
+
+/// Bind `listener` and serve until `shutdown` resolves.
+pub async fn serve<I: IndexStore, B: BlobStore>(
+    app: Arc<App<I, B>>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // Epochs ahead of time, then hourly.
+    if let Err(e) = app.ensure_all_epochs().await {
+        tracing::warn!(error = %e, "creating epochs at startup");
+    }
+    let ticker = app.clone();
+    let task = tokio::spawn(async move {
+        let mut t = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            t.tick().await;
+            if let Err(e) = ticker.ensure_all_epochs().await {
+                tracing::warn!(error = %e, "creating epochs");
+            }
+        }
+    });
+    let r = axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    task.abort();
+    r
+}

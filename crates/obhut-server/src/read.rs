@@ -1,0 +1,256 @@
+//! Reader endpoints (docs/vault.md §5): person-signed requests from
+//! registered readers, scoped to the groups they may read.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use obhut_core::ids::GroupId;
+use obhut_store::{BlobKey, BlobStore, IndexStore, RecordingFilter, RecordingRow};
+use serde::{Deserialize, Serialize};
+use tokio_util::io::ReaderStream;
+
+use crate::App;
+use crate::error::{ApiResult, ErrorKind};
+use crate::ingest::{bad, parse_rid};
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// `GET /v1/recordings` query.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    /// Device key (hex).
+    pub device: Option<String>,
+    /// Group id (hex).
+    pub group: Option<String>,
+    /// First capture at or after (UTC ms).
+    pub from: Option<i64>,
+    /// First capture before (UTC ms).
+    pub to: Option<i64>,
+}
+
+/// One recording, minimal metadata only.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecordingJson {
+    /// Recording id (hex).
+    pub recording_id: String,
+    /// Device key (hex).
+    pub device_key: String,
+    /// Group id (hex).
+    pub group_id: String,
+    /// Retention class.
+    pub retention_class: String,
+    /// First capture time rounded down to the hour (UTC ms).
+    pub first_capture_hour_ms: i64,
+    /// Stored segments.
+    pub segment_count: u32,
+    /// Stored ciphertext bytes.
+    pub total_bytes: u64,
+    /// Whether the final segment is stored.
+    pub complete: bool,
+}
+
+/// `GET /v1/recordings` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ListResponse {
+    /// Matching recordings.
+    pub recordings: Vec<RecordingJson>,
+}
+
+fn recording_json(r: RecordingRow) -> RecordingJson {
+    RecordingJson {
+        recording_id: r.recording_id.to_string(),
+        device_key: hex::encode(r.device_key),
+        group_id: r.group_id.to_string(),
+        retention_class: r.retention_class,
+        first_capture_hour_ms: r.first_capture_ms.div_euclid(HOUR_MS) * HOUR_MS,
+        segment_count: r.segment_count,
+        total_bytes: r.total_bytes,
+        complete: r.complete,
+    }
+}
+
+/// `GET /v1/recordings?device=&group=&from=&to=`.
+pub async fn list<I: IndexStore, B: BlobStore>(
+    State(app): State<Arc<App<I, B>>>,
+    Query(q): Query<ListQuery>,
+    req: Request,
+) -> ApiResult<Json<ListResponse>> {
+    let (parts, _) = req.into_parts();
+    let mut groups = app.authenticate_person(&parts).await?;
+    if let Some(g) = &q.group {
+        let g = GroupId::from_hex(g)
+            .ok_or_else(|| bad(ErrorKind::BadRequest, "group is not 32 hex digits"))?;
+        groups.retain(|x| *x == g);
+    }
+    let device = match &q.device {
+        None => None,
+        Some(d) => {
+            let mut k = [0u8; 32];
+            hex::decode_to_slice(d, &mut k)
+                .map_err(|_| bad(ErrorKind::BadRequest, "device is not 64 hex digits"))?;
+            Some(k)
+        }
+    };
+    let rows = app
+        .index
+        .list_recordings(&RecordingFilter {
+            device,
+            groups,
+            from_ms: q.from,
+            to_ms: q.to,
+        })
+        .await?;
+    Ok(Json(ListResponse {
+        recordings: rows.into_iter().map(recording_json).collect(),
+    }))
+}
+
+/// `GET /v1/recordings/{rid}/records` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecordsResponse {
+    /// The signed records in index order, base64.
+    pub records: Vec<String>,
+}
+
+async fn readable<I: IndexStore, B: BlobStore>(
+    app: &App<I, B>,
+    groups: &[GroupId],
+    rid: obhut_core::ids::RecordingId,
+) -> ApiResult<()> {
+    match app.index.recording(rid).await? {
+        Some(r) if groups.contains(&r.group_id) => Ok(()),
+        _ => Err(bad(ErrorKind::NotFound, "no such recording in your groups")),
+    }
+}
+
+/// `GET /v1/recordings/{rid}/records`.
+pub async fn records<I: IndexStore, B: BlobStore>(
+    State(app): State<Arc<App<I, B>>>,
+    Path(rid): Path<String>,
+    req: Request,
+) -> ApiResult<Json<RecordsResponse>> {
+    let (parts, _) = req.into_parts();
+    let groups = app.authenticate_person(&parts).await?;
+    let rid = parse_rid(&rid)?;
+    readable(&app, &groups, rid).await?;
+    let segs = app.index.segments(rid).await?;
+    Ok(Json(RecordsResponse {
+        records: segs.iter().map(|s| B64.encode(&s.record)).collect(),
+    }))
+}
+
+/// Parse a single `bytes=` range against `len` into `start..end`.
+pub fn parse_range(h: &str, len: u64) -> Option<(u64, u64)> {
+    let spec = h.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None; // multipart ranges: not supported
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (start, end) = if a.is_empty() {
+        let n: u64 = b.parse().ok()?;
+        if n == 0 {
+            return None;
+        }
+        (len.saturating_sub(n), len)
+    } else {
+        let start: u64 = a.parse().ok()?;
+        let end = if b.is_empty() {
+            len
+        } else {
+            b.parse::<u64>().ok()?.checked_add(1)?.min(len)
+        };
+        (start, end)
+    };
+    (start < end && start < len).then_some((start, end))
+}
+
+/// `GET /v1/recordings/{rid}/segments/{i}/blob`, honouring `Range`.
+pub async fn blob<I: IndexStore, B: BlobStore>(
+    State(app): State<Arc<App<I, B>>>,
+    Path((rid, index)): Path<(String, u32)>,
+    req: Request,
+) -> ApiResult<Response> {
+    let (parts, _) = req.into_parts();
+    let groups = app.authenticate_person(&parts).await?;
+    let rid = parse_rid(&rid)?;
+    readable(&app, &groups, rid).await?;
+    let seg = app
+        .index
+        .segment(rid, index)
+        .await?
+        .ok_or_else(|| bad(ErrorKind::NotFound, "no such stored segment"))?;
+    let key = BlobKey {
+        recording: rid,
+        index,
+    };
+    let len = seg.blob_len;
+    let range = parts
+        .headers
+        .get(header::RANGE)
+        .map(|v| v.to_str().ok().and_then(|s| parse_range(s, len)));
+    let (status, start, end) = match range {
+        None => (StatusCode::OK, 0, len),
+        Some(Some((s, e))) => (StatusCode::PARTIAL_CONTENT, s, e),
+        Some(None) => {
+            let mut r = bad(
+                ErrorKind::RangeNotSatisfiable,
+                format!("the range is not a single satisfiable bytes= range of a {len}-byte blob"),
+            )
+            .into_response();
+            r.headers_mut().insert(
+                header::CONTENT_RANGE,
+                format!("bytes */{len}")
+                    .parse()
+                    .map_err(|_| bad(ErrorKind::Internal, "header"))?,
+            );
+            return Ok(r);
+        }
+    };
+    let reader = app.blobs.get_range(key, start, end).await?;
+    let mut resp = Response::new(Body::from_stream(ReaderStream::new(reader)));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(
+        header::ACCEPT_RANGES,
+        header::HeaderValue::from_static("bytes"),
+    );
+    h.insert(
+        header::CONTENT_LENGTH,
+        header::HeaderValue::from(end - start),
+    );
+    if status == StatusCode::PARTIAL_CONTENT {
+        let v = format!("bytes {start}-{}/{len}", end - 1);
+        h.insert(
+            header::CONTENT_RANGE,
+            v.parse().map_err(|_| bad(ErrorKind::Internal, "header"))?,
+        );
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some((0, 10)));
+        assert_eq!(parse_range("bytes=90-", 100), Some((90, 100)));
+        assert_eq!(parse_range("bytes=-10", 100), Some((90, 100)));
+        assert_eq!(parse_range("bytes=95-200", 100), Some((95, 100)));
+        assert_eq!(parse_range("bytes=100-", 100), None);
+        assert_eq!(parse_range("bytes=5-4", 100), None);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
+        assert_eq!(parse_range("items=0-1", 100), None);
+    }
+}

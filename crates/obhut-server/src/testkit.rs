@@ -1,0 +1,350 @@
+//! Test helpers (feature `test-util`, enabled from dev-dependencies only):
+//! a minimal blocking HTTP/1.1 client, signed-request headers, a custody
+//! group and sealed segments from the real core, and an in-process vault
+//! on a real loopback listener.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
+
+use obhut_core::device::{RecordingSealer, SegmentSpec};
+use obhut_core::epoch::EpochPublic;
+use obhut_core::group::{self, PinnedGroup};
+use obhut_core::identity::{PersonSecret, SignKey};
+use obhut_core::ids::RecordingId;
+use obhut_core::labels;
+use obhut_core::record::SegmentRecord;
+use obhut_core::rng::os_rng;
+use obhut_core::segment::SegmentKind;
+use obhut_core::vault::{body_sha256, descriptor_fingerprint, request_message};
+use obhut_store::dir::DirBlobStore;
+use obhut_store::sqlite::SqliteIndex;
+use obhut_store::{GroupRow, IndexStore, TokenRow};
+
+use crate::config::{FileConfig, ServerConfig};
+use crate::keystore::Keystore;
+use crate::{App, Clock};
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Body (de-chunked).
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The body as JSON (`Null` if it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+    /// The `error` kind of a JSON error body ("" if none).
+    pub fn kind(&self) -> String {
+        self.json()["error"].as_str().unwrap_or("").to_owned()
+    }
+}
+
+/// Send one request (`Connection: close`) and read the whole answer.
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> std::io::Result<HttpResponse> {
+    let mut s = TcpStream::connect(addr)?;
+    write_head(&mut s, method, path, headers, body.len() as u64)?;
+    // The server may answer early and close: ignore write errors, read.
+    let _ = s.write_all(body);
+    read_response(&mut s)
+}
+
+/// Write a request head with `Content-Length: len`.
+pub fn write_head(
+    s: &mut TcpStream,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    len: u64,
+) -> std::io::Result<()> {
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: vault\r\nConnection: close\r\nContent-Length: {len}\r\n"
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes())
+}
+
+/// Read an HTTP/1.1 response to EOF.
+pub fn read_response(s: &mut TcpStream) -> std::io::Result<HttpResponse> {
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no HTTP head"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status"))?;
+    let mut body = raw[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    Ok(HttpResponse { status, body })
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
+        let n = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        let start = eol + 2;
+        let end = (start + n).min(b.len());
+        out.extend_from_slice(&b[start..end]);
+        b = &b[(end + 2).min(b.len())..];
+    }
+    out
+}
+
+/// The four authentication headers of docs/vault.md §2, with a fresh nonce.
+pub fn signed_headers(
+    key: &SignKey,
+    person: bool,
+    method: &str,
+    path: &str,
+    time_ms: i64,
+    body_digest: &[u8; 32],
+) -> Vec<(String, String)> {
+    let mut n = [0u8; 16];
+    getrandom::fill(&mut n).expect("OS randomness");
+    signed_headers_with_nonce(
+        key,
+        person,
+        method,
+        path,
+        time_ms,
+        &hex::encode(n),
+        body_digest,
+    )
+}
+
+/// [`signed_headers`] with a chosen nonce (replay tests).
+pub fn signed_headers_with_nonce(
+    key: &SignKey,
+    person: bool,
+    method: &str,
+    path: &str,
+    time_ms: i64,
+    nonce: &str,
+    body_digest: &[u8; 32],
+) -> Vec<(String, String)> {
+    let label = if person {
+        labels::PERSON_REQUEST_SIG
+    } else {
+        labels::DEVICE_REQUEST_SIG
+    };
+    let sig = key.sign(
+        label,
+        &request_message(method, path, time_ms, nonce, body_digest),
+    );
+    vec![
+        (
+            if person {
+                "Obhut-Person"
+            } else {
+                "Obhut-Device"
+            }
+            .to_owned(),
+            hex::encode(key.verify_key().to_bytes()),
+        ),
+        ("Obhut-Time".to_owned(), time_ms.to_string()),
+        ("Obhut-Nonce".to_owned(), nonce.to_owned()),
+        ("Obhut-Signature".to_owned(), hex::encode(sig)),
+    ]
+}
+
+/// A 2-of-3 custody group signed by its custodians.
+pub fn custody_group() -> PinnedGroup {
+    let mut rng = os_rng();
+    let custodians: Vec<PersonSecret> = (1..=3)
+        .map(|i| PersonSecret::generate(&format!("c{i}"), &mut rng))
+        .collect();
+    let publics: Vec<_> = custodians.iter().map(PersonSecret::public).collect();
+    let (mut d, envelopes) =
+        group::deal("test", 2, 3, &publics, &mut rng).expect("dealing a 2-of-3 group");
+    for (e, c) in envelopes.iter().zip(&custodians) {
+        let share = e.open(c, &d).expect("opening a share");
+        group::sign_descriptor(&mut d, &share, c).expect("signing the descriptor");
+    }
+    d.pin().expect("pinning a fully signed descriptor")
+}
+
+/// A sealed segment: record bytes and blob.
+#[derive(Clone)]
+pub struct Sealed {
+    /// The signed record.
+    pub record: SegmentRecord,
+    /// The ciphertext.
+    pub blob: Vec<u8>,
+}
+
+impl Sealed {
+    /// `record ‖ blob`.
+    pub fn body(&self) -> Vec<u8> {
+        let mut b = self.record.to_bytes();
+        b.extend_from_slice(&self.blob);
+        b
+    }
+    /// The body digest of the upload (the record hash).
+    pub fn digest(&self) -> [u8; 32] {
+        self.record.record_hash()
+    }
+}
+
+/// Seal `payloads` as one recording (the last one final if `finish`).
+pub fn seal_recording(
+    device: &SignKey,
+    group: &PinnedGroup,
+    epoch: &EpochPublic,
+    capture_ms: i64,
+    payloads: &[(SegmentKind, Vec<u8>)],
+    finish: bool,
+) -> Vec<Sealed> {
+    let mut rng = os_rng();
+    let mut sealer = RecordingSealer::new(device, group, epoch, RecordingId::random(&mut rng));
+    let n = payloads.len();
+    payloads
+        .iter()
+        .enumerate()
+        .map(|(i, (kind, p))| {
+            let media = *kind != SegmentKind::Metadata;
+            let spec = SegmentSpec {
+                kind: *kind,
+                media_start_ms: if media { i as u64 * 10_000 } else { 0 },
+                media_end_ms: if media { (i as u64 + 1) * 10_000 } else { 0 },
+                capture_utc_ms: capture_ms + i as i64 * 10_000,
+                is_final: finish && i + 1 == n,
+            };
+            let mut blob = Vec::new();
+            let record = sealer
+                .seal_segment(spec, &p[..], &mut blob, &mut rng)
+                .expect("sealing");
+            Sealed { record, blob }
+        })
+        .collect()
+}
+
+/// Register `group` and create an enrolment token for it (as `obhut admin
+/// enrol-token` does); returns the token string.
+pub async fn create_token(
+    index: &impl IndexStore,
+    group: &PinnedGroup,
+    class: &str,
+    now_ms: i64,
+) -> String {
+    index
+        .put_group(&GroupRow {
+            group_id: group.group_id(),
+            descriptor: group.to_bytes(),
+            fingerprint: descriptor_fingerprint(group).0,
+            added_ms: now_ms,
+        })
+        .await
+        .expect("storing the group");
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).expect("OS randomness");
+    let token = format!("obhut-enrol-{}", hex::encode(secret));
+    index
+        .create_token(&TokenRow {
+            token_hash: body_sha256(token.as_bytes()),
+            group_id: group.group_id(),
+            retention_class: class.to_owned(),
+            created_ms: now_ms,
+            expires_ms: now_ms + 86_400_000,
+        })
+        .await
+        .expect("storing the token");
+    token
+}
+
+/// The embedded app type.
+pub type EmbeddedApp = App<SqliteIndex, DirBlobStore>;
+
+/// An in-process vault on a real loopback listener, with its own runtime.
+pub struct InProcess {
+    /// Listening address.
+    pub addr: SocketAddr,
+    /// The shared state (query the stores directly).
+    pub app: Arc<EmbeddedApp>,
+    /// The runtime serving it.
+    pub rt: tokio::runtime::Runtime,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl InProcess {
+    /// Start a vault over `data`/`keys` with `clock`.
+    pub fn start(data: &Path, keys: &Path, clock: Arc<dyn Clock>, max_segment_bytes: u64) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let config = ServerConfig::from_layers(FileConfig {
+            data: Some(data.to_owned()),
+            keys: Some(keys.to_owned()),
+            listen: Some("127.0.0.1:0".into()),
+            max_segment_bytes: Some(max_segment_bytes),
+            ..FileConfig::default()
+        })
+        .expect("config");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (app, addr) = rt.block_on(async {
+            let (index, blobs, _) = obhut_store::open_embedded(data).await.expect("stores");
+            let keystore = Keystore::open(keys).expect("keystore");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let app = Arc::new(App::new(index, blobs, keystore, config, clock));
+            let a = app.clone();
+            tokio::spawn(async move {
+                let _ = crate::serve(a, listener, async {
+                    let _ = rx.await;
+                })
+                .await;
+            });
+            (app, addr)
+        });
+        InProcess {
+            addr,
+            app,
+            rt,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// Run a future on the vault's runtime.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

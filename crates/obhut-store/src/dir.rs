@@ -1,0 +1,385 @@
+//! [`BlobStore`] on a local directory:
+//!
+//! ```text
+//! DATA/blobs/INSTANCE              instance id (shared with the index)
+//! DATA/blobs/<rid-hex>/<index>.seg segment ciphertexts
+//! DATA/tmp/<random>.part           puts in progress
+//! ```
+//!
+//! `tmp/` and `blobs/` are on the same file system (siblings), so a rename
+//! publishes atomically.
+
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+
+use obhut_core::ids::RecordingId;
+use obhut_core::segment::ciphertext_hasher;
+use tokio::fs::{self, File, OpenOptions};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use crate::{BlobKey, BlobReader, BlobStore, Result, StoreError};
+
+const INSTANCE_FILE: &str = "INSTANCE";
+const BUF: usize = 64 * 1024;
+
+/// Segment blobs in a local directory.
+#[derive(Debug, Clone)]
+pub struct DirBlobStore {
+    blobs: PathBuf,
+    tmp: PathBuf,
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io {
+        op,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// fsync a directory so that entries created, renamed or removed in it are
+/// durable.
+async fn sync_dir(dir: &Path) -> Result<()> {
+    let d = dir.to_owned();
+    tokio::task::spawn_blocking(move || std::fs::File::open(&d).and_then(|f| f.sync_all()))
+        .await
+        .map_err(|e| StoreError::Io {
+            op: "syncing directory",
+            path: dir.to_owned(),
+            source: std::io::Error::other(e.to_string()),
+        })?
+        .map_err(io("syncing directory", dir))
+}
+
+/// Write `bytes` to `path` durably and atomically (small files: the
+/// instance id). Same sequence as [`DirBlobStore::put_verified`].
+async fn write_durable(tmp_dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = tmp_dir.join(format!("{}.part", random_name()?));
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .await
+        .map_err(io("creating", &tmp))?;
+    f.write_all(bytes).await.map_err(io("writing", &tmp))?;
+    f.sync_all().await.map_err(io("syncing", &tmp))?;
+    drop(f);
+    fs::rename(&tmp, path)
+        .await
+        .map_err(io("renaming into place", path))?;
+    if let Some(parent) = path.parent() {
+        sync_dir(parent).await?;
+    }
+    Ok(())
+}
+
+fn random_name() -> Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| StoreError::Io {
+        op: "drawing a random file name",
+        path: PathBuf::new(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(hex::encode(b))
+}
+
+impl DirBlobStore {
+    /// Open (creating `blobs/` and `tmp/` if needed) under `data_dir`.
+    pub async fn open(data_dir: &Path) -> Result<Self> {
+        let blobs = data_dir.join("blobs");
+        let tmp = data_dir.join("tmp");
+        for d in [&blobs, &tmp] {
+            fs::create_dir_all(d)
+                .await
+                .map_err(io("creating directory", d))?;
+        }
+        sync_dir(data_dir).await?;
+        Ok(DirBlobStore { blobs, tmp })
+    }
+
+    /// The `blobs/` directory.
+    pub fn root(&self) -> &Path {
+        &self.blobs
+    }
+
+    /// Path of a blob.
+    pub fn path_of(&self, key: BlobKey) -> PathBuf {
+        self.blobs
+            .join(key.recording.to_string())
+            .join(format!("{}.seg", key.index))
+    }
+
+    /// Stream `source` into `file`, hashing; stop one byte past `limit`.
+    async fn copy_hashing<R: AsyncRead + Unpin>(
+        mut source: R,
+        file: &mut File,
+        tmp: &Path,
+        limit: u64,
+    ) -> Result<(u64, [u8; 32])> {
+        let mut hasher = ciphertext_hasher();
+        let mut buf = vec![0u8; BUF];
+        let mut total: u64 = 0;
+        loop {
+            // Read at most up to one byte past the limit: enough to know
+            // the body is too long without reading the rest.
+            let room = (limit + 1).saturating_sub(total);
+            if room == 0 {
+                break;
+            }
+            let want = usize::try_from(room).unwrap_or(BUF).min(BUF);
+            let n = source
+                .read(&mut buf[..want])
+                .await
+                .map_err(StoreError::Source)?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            if total > limit {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            file.write_all(&buf[..n])
+                .await
+                .map_err(io("writing", tmp))?;
+        }
+        Ok((total, *hasher.finalize().as_bytes()))
+    }
+}
+
+impl BlobStore for DirBlobStore {
+    async fn instance_id(&self) -> Result<Option<String>> {
+        let p = self.blobs.join(INSTANCE_FILE);
+        match fs::read_to_string(&p).await {
+            Ok(s) => Ok(Some(s.trim().to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("reading", &p)(e)),
+        }
+    }
+
+    async fn set_instance_id(&self, id: &str) -> Result<()> {
+        write_durable(
+            &self.tmp,
+            &self.blobs.join(INSTANCE_FILE),
+            format!("{id}\n").as_bytes(),
+        )
+        .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        fs::metadata(&self.blobs)
+            .await
+            .map_err(io("checking", &self.blobs))?;
+        fs::metadata(&self.tmp)
+            .await
+            .map_err(io("checking", &self.tmp))?;
+        Ok(())
+    }
+
+    async fn clean_temporary(&self) -> Result<usize> {
+        let mut n = 0;
+        let mut rd = fs::read_dir(&self.tmp)
+            .await
+            .map_err(io("listing", &self.tmp))?;
+        while let Some(e) = rd.next_entry().await.map_err(io("listing", &self.tmp))? {
+            let p = e.path();
+            fs::remove_file(&p).await.map_err(io("removing", &p))?;
+            n += 1;
+        }
+        if n > 0 {
+            sync_dir(&self.tmp).await?;
+        }
+        Ok(n)
+    }
+
+    /// The durable-write sequence (docs/vault.md §1.1–1.2):
+    ///
+    /// 1. `open(tmp/<random>.part, O_WRONLY|O_CREAT|O_EXCL)` — a fresh name,
+    ///    never someone else's file;
+    /// 2. `write` the stream while hashing (BLAKE3, format.md §6.3), reading
+    ///    at most `expected_len + 1` bytes;
+    /// 3. compare length and hash; on mismatch `unlink` the temp file and
+    ///    return the error — nothing was published;
+    /// 4. `fsync(file)` — the bytes are on stable storage; on failure
+    ///    abandon (unlink, error): a failed fsync is never retried;
+    /// 5. `mkdir blobs/<rid>` if new, then `fsync(blobs/)` so the new
+    ///    directory entry is durable;
+    /// 6. `rename(tmp/…part, blobs/<rid>/<index>.seg)` — atomic publish
+    ///    (replaces an orphan of an earlier crash: same verified content);
+    /// 7. `fsync(blobs/<rid>/)` — the rename is durable.
+    ///
+    /// Only then may the caller insert the index row (blob before row).
+    async fn put_verified<R: AsyncRead + Send + Unpin>(
+        &self,
+        key: BlobKey,
+        source: R,
+        expected_len: u64,
+        expected_hash: [u8; 32],
+    ) -> Result<()> {
+        let tmp = self.tmp.join(format!("{}.part", random_name()?));
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .await
+            .map_err(io("creating", &tmp))?;
+        let outcome = async {
+            let (got, hash) = Self::copy_hashing(source, &mut file, &tmp, expected_len).await?;
+            if got != expected_len {
+                return Err(StoreError::WrongLength {
+                    expected: expected_len,
+                    got,
+                });
+            }
+            if hash != expected_hash {
+                return Err(StoreError::HashMismatch);
+            }
+            file.flush().await.map_err(io("writing", &tmp))?;
+            file.sync_all().await.map_err(io("syncing", &tmp))?;
+            Ok(())
+        }
+        .await;
+        drop(file);
+        if let Err(e) = outcome {
+            // Best effort: startup cleanup removes it otherwise.
+            let _ = fs::remove_file(&tmp).await;
+            return Err(e);
+        }
+        let dir = self.blobs.join(key.recording.to_string());
+        if fs::metadata(&dir).await.is_err() {
+            fs::create_dir_all(&dir)
+                .await
+                .map_err(io("creating directory", &dir))?;
+            sync_dir(&self.blobs).await?;
+        }
+        let dest = self.path_of(key);
+        if let Err(e) = fs::rename(&tmp, &dest).await {
+            let _ = fs::remove_file(&tmp).await;
+            return Err(io("renaming into place", &dest)(e));
+        }
+        sync_dir(&dir).await
+    }
+
+    async fn len(&self, key: BlobKey) -> Result<Option<u64>> {
+        let p = self.path_of(key);
+        match fs::metadata(&p).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("reading", &p)(e)),
+        }
+    }
+
+    async fn get_range(&self, key: BlobKey, start: u64, end: u64) -> Result<BlobReader> {
+        let p = self.path_of(key);
+        let mut f = File::open(&p).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                StoreError::NotFound("blob")
+            } else {
+                io("opening", &p)(e)
+            }
+        })?;
+        f.seek(SeekFrom::Start(start))
+            .await
+            .map_err(io("seeking", &p))?;
+        Ok(Box::new(f.take(end.saturating_sub(start))))
+    }
+
+    /// `unlink(blobs/<rid>/<index>.seg)`, then `fsync(blobs/<rid>/)`.
+    async fn delete(&self, key: BlobKey) -> Result<bool> {
+        let p = self.path_of(key);
+        match fs::remove_file(&p).await {
+            Ok(()) => {
+                if let Some(parent) = p.parent() {
+                    sync_dir(parent).await?;
+                }
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io("removing", &p)(e)),
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<BlobKey>> {
+        let mut out = Vec::new();
+        let mut rd = fs::read_dir(&self.blobs)
+            .await
+            .map_err(io("listing", &self.blobs))?;
+        while let Some(e) = rd.next_entry().await.map_err(io("listing", &self.blobs))? {
+            let name = e.file_name();
+            let Some(recording) = name.to_str().and_then(RecordingId::from_hex) else {
+                continue; // INSTANCE and anything foreign
+            };
+            let d = e.path();
+            let mut inner = fs::read_dir(&d).await.map_err(io("listing", &d))?;
+            while let Some(s) = inner.next_entry().await.map_err(io("listing", &d))? {
+                let n = s.file_name();
+                if let Some(index) = n
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".seg"))
+                    .and_then(|i| i.parse::<u32>().ok())
+                {
+                    out.push(BlobKey { recording, index });
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(b: &[u8]) -> [u8; 32] {
+        let mut h = ciphertext_hasher();
+        h.update(b);
+        *h.finalize().as_bytes()
+    }
+
+    #[tokio::test]
+    async fn put_verified_refuses_then_publishes() {
+        let d = tempfile::tempdir().unwrap();
+        let s = DirBlobStore::open(d.path()).await.unwrap();
+        let key = BlobKey {
+            recording: RecordingId([1; 16]),
+            index: 0,
+        };
+        let data = vec![7u8; 200_000];
+        let h = hash(&data);
+        assert!(matches!(
+            s.put_verified(key, &data[..199_999], 200_000, h).await,
+            Err(StoreError::WrongLength { got: 199_999, .. })
+        ));
+        let mut long = data.clone();
+        long.push(0);
+        assert!(matches!(
+            s.put_verified(key, &long[..], 200_000, h).await,
+            Err(StoreError::WrongLength { got: 200_001, .. })
+        ));
+        assert!(matches!(
+            s.put_verified(key, &data[..], 200_000, [0; 32]).await,
+            Err(StoreError::HashMismatch)
+        ));
+        assert!(s.list().await.unwrap().is_empty());
+        assert_eq!(std::fs::read_dir(d.path().join("tmp")).unwrap().count(), 0);
+        s.put_verified(key, &data[..], 200_000, h).await.unwrap();
+        assert_eq!(s.list().await.unwrap(), vec![key]);
+        assert_eq!(s.len(key).await.unwrap(), Some(200_000));
+        let mut r = s.get_range(key, 10, 20).await.unwrap();
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).await.unwrap();
+        assert_eq!(out, vec![7u8; 10]);
+        assert!(s.delete(key).await.unwrap());
+        assert!(!s.delete(key).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn startup_cleans_tmp() {
+        let d = tempfile::tempdir().unwrap();
+        let s = DirBlobStore::open(d.path()).await.unwrap();
+        std::fs::write(d.path().join("tmp/abc.part"), b"partial").unwrap();
+        assert_eq!(s.clean_temporary().await.unwrap(), 1);
+        assert_eq!(s.clean_temporary().await.unwrap(), 0);
+    }
+}

@@ -1,0 +1,577 @@
+//! [`IndexStore`] on SQLite (`DATA/obhut.sqlite`), WAL journal with
+//! `synchronous=FULL`: a commit is durable when it returns. Other processes
+//! (the admin CLI) may open the same file while the server runs; writers
+//! take the lock with `BEGIN IMMEDIATE` and wait up to the busy timeout.
+//!
+//! The schema is `schema.sql` (the authority); `migrations/` builds it and
+//! `tests/schema.rs` checks that they agree. A database written by a newer
+//! version is refused ([`StoreError::Migrate`]).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use obhut_core::ids::{EpochId, GroupId, RecordingId};
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+
+use crate::{
+    DeviceRow, EpochRow, GroupRow, Head, IndexStore, Inserted, KeyBytes, NewSegment,
+    RecordingFilter, RecordingRow, Result, SegmentRow, StoreError, TokenRow,
+};
+
+/// The embedded migrations (`crates/obhut-store/migrations`).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The SQLite index.
+#[derive(Debug, Clone)]
+pub struct SqliteIndex {
+    pool: SqlitePool,
+}
+
+fn arr<const N: usize>(v: Vec<u8>, what: &'static str) -> Result<[u8; N]> {
+    v.try_into().map_err(|_| StoreError::Corrupt(what))
+}
+
+fn device_row(r: &SqliteRow) -> Result<DeviceRow> {
+    Ok(DeviceRow {
+        device_key: arr(r.try_get("device_key")?, "device key length")?,
+        group_id: GroupId(arr(r.try_get("group_id")?, "group id length")?),
+        retention_class: r.try_get("retention_class")?,
+        enrolled_ms: r.try_get("enrolled_ms")?,
+        revoked_ms: r.try_get("revoked_ms")?,
+    })
+}
+
+fn epoch_row(r: &SqliteRow) -> Result<EpochRow> {
+    Ok(EpochRow {
+        epoch_id: EpochId(arr(r.try_get("epoch_id")?, "epoch id length")?),
+        retention_class: r.try_get("retention_class")?,
+        not_before: r.try_get("not_before")?,
+        not_after: r.try_get("not_after")?,
+        public: r.try_get("public")?,
+    })
+}
+
+fn recording_row(r: &SqliteRow) -> Result<RecordingRow> {
+    Ok(RecordingRow {
+        recording_id: RecordingId(arr(r.try_get("recording_id")?, "recording id length")?),
+        device_key: arr(r.try_get("device_key")?, "device key length")?,
+        group_id: GroupId(arr(r.try_get("group_id")?, "group id length")?),
+        retention_class: r.try_get("retention_class")?,
+        first_capture_ms: r.try_get("first_capture_ms")?,
+        segment_count: u32::try_from(r.try_get::<i64, _>("segment_count")?)
+            .map_err(|_| StoreError::Corrupt("segment count"))?,
+        total_bytes: u64::try_from(r.try_get::<i64, _>("total_bytes")?)
+            .map_err(|_| StoreError::Corrupt("total bytes"))?,
+        complete: r.try_get::<i64, _>("complete")? != 0,
+    })
+}
+
+fn segment_row(r: &SqliteRow) -> Result<SegmentRow> {
+    Ok(SegmentRow {
+        recording_id: RecordingId(arr(r.try_get("recording_id")?, "recording id length")?),
+        index: u32::try_from(r.try_get::<i64, _>("idx")?)
+            .map_err(|_| StoreError::Corrupt("segment index"))?,
+        record: r.try_get("record")?,
+        record_hash: arr(r.try_get("record_hash")?, "record hash length")?,
+        blob_len: u64::try_from(r.try_get::<i64, _>("blob_len")?)
+            .map_err(|_| StoreError::Corrupt("blob length"))?,
+        capture_ms: r.try_get("capture_ms")?,
+        epoch_id: EpochId(arr(r.try_get("epoch_id")?, "epoch id length")?),
+        received_ms: r.try_get("received_ms")?,
+        receipt: r.try_get("receipt")?,
+    })
+}
+
+fn to_i64(v: u64, what: &'static str) -> Result<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(what))
+}
+
+impl SqliteIndex {
+    /// Open (creating if missing) and migrate.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let opts = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(SqliteIndex { pool })
+    }
+
+    /// The connection pool (tests, `obhut check`).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Close the pool, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+impl IndexStore for SqliteIndex {
+    async fn instance_id(&self) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'instance_id'")
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn set_instance_id(&self, id: &str) -> Result<()> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES ('instance_id', ?)")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn put_group(&self, g: &GroupRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO custody_groups (group_id, descriptor, fingerprint, added_ms) VALUES (?, ?, ?, ?)
+             ON CONFLICT (group_id) DO UPDATE SET descriptor = excluded.descriptor, fingerprint = excluded.fingerprint",
+        )
+        .bind(&g.group_id.0[..])
+        .bind(&g.descriptor)
+        .bind(&g.fingerprint[..])
+        .bind(g.added_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn group(&self, id: GroupId) -> Result<Option<GroupRow>> {
+        let Some(r) = sqlx::query("SELECT * FROM custody_groups WHERE group_id = ?")
+            .bind(&id.0[..])
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(GroupRow {
+            group_id: id,
+            descriptor: r.try_get("descriptor")?,
+            fingerprint: arr(r.try_get("fingerprint")?, "fingerprint length")?,
+            added_ms: r.try_get("added_ms")?,
+        }))
+    }
+
+    async fn create_token(&self, t: &TokenRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO enrol_tokens (token_hash, group_id, retention_class, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&t.token_hash[..])
+        .bind(&t.group_id.0[..])
+        .bind(&t.retention_class)
+        .bind(t.created_ms)
+        .bind(t.expires_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn redeem_token(
+        &self,
+        token_hash: [u8; 32],
+        device_key: KeyBytes,
+        now_ms: i64,
+    ) -> Result<DeviceRow> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let Some(t) = sqlx::query("SELECT * FROM enrol_tokens WHERE token_hash = ?")
+            .bind(&token_hash[..])
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Err(StoreError::Token("is unknown"));
+        };
+        let used_by: Option<Vec<u8>> = t.try_get("used_by")?;
+        if let Some(u) = &used_by
+            && u[..] != device_key[..]
+        {
+            return Err(StoreError::Token("was already used by another device"));
+        }
+        if used_by.is_none() && t.try_get::<i64, _>("expires_ms")? <= now_ms {
+            return Err(StoreError::Token("has expired"));
+        }
+        let group_id = GroupId(arr(t.try_get("group_id")?, "group id length")?);
+        let class: String = t.try_get("retention_class")?;
+        if let Some(d) = sqlx::query("SELECT * FROM devices WHERE device_key = ?")
+            .bind(&device_key[..])
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            let d = device_row(&d)?;
+            if d.revoked_ms.is_some() {
+                return Err(StoreError::Token("cannot re-enrol a revoked device"));
+            }
+            if d.group_id != group_id || d.retention_class != class {
+                return Err(StoreError::Token(
+                    "cannot move an enrolled device to another group or class",
+                ));
+            }
+            tx.commit().await?;
+            return Ok(d);
+        }
+        sqlx::query(
+            "INSERT INTO devices (device_key, group_id, retention_class, enrolled_ms) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&device_key[..])
+        .bind(&group_id.0[..])
+        .bind(&class)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE enrol_tokens SET used_by = ?, used_ms = ? WHERE token_hash = ?")
+            .bind(&device_key[..])
+            .bind(now_ms)
+            .bind(&token_hash[..])
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(DeviceRow {
+            device_key,
+            group_id,
+            retention_class: class,
+            enrolled_ms: now_ms,
+            revoked_ms: None,
+        })
+    }
+
+    async fn device(&self, key: KeyBytes) -> Result<Option<DeviceRow>> {
+        sqlx::query("SELECT * FROM devices WHERE device_key = ?")
+            .bind(&key[..])
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(device_row)
+            .transpose()
+    }
+
+    async fn devices(&self) -> Result<Vec<DeviceRow>> {
+        sqlx::query("SELECT * FROM devices ORDER BY enrolled_ms, device_key")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(device_row)
+            .collect()
+    }
+
+    async fn revoke_device(&self, key: KeyBytes, now_ms: i64) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE devices SET revoked_ms = coalesce(revoked_ms, ?) WHERE device_key = ?",
+        )
+        .bind(now_ms)
+        .bind(&key[..])
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn add_reader(&self, person_key: KeyBytes, group: GroupId, now_ms: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO readers (person_key, group_id, added_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&person_key[..])
+        .bind(&group.0[..])
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn reader_groups(&self, person_key: KeyBytes) -> Result<Vec<GroupId>> {
+        let rows: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT group_id FROM readers WHERE person_key = ?")
+                .bind(&person_key[..])
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|g| Ok(GroupId(arr(g, "group id length")?)))
+            .collect()
+    }
+
+    async fn use_nonce(
+        &self,
+        key: KeyBytes,
+        nonce: [u8; 16],
+        expires_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("DELETE FROM nonces WHERE expires_ms < ?")
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        let r = sqlx::query(
+            "INSERT INTO nonces (device_key, nonce, expires_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&key[..])
+        .bind(&nonce[..])
+        .bind(expires_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn put_epoch(&self, e: &EpochRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO epochs (epoch_id, retention_class, not_before, not_after, public) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&e.epoch_id.0[..])
+        .bind(&e.retention_class)
+        .bind(e.not_before)
+        .bind(e.not_after)
+        .bind(&e.public)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn epoch(&self, id: EpochId) -> Result<Option<EpochRow>> {
+        sqlx::query("SELECT * FROM epochs WHERE epoch_id = ?")
+            .bind(&id.0[..])
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(epoch_row)
+            .transpose()
+    }
+
+    async fn epoch_at(&self, class: &str, not_before: i64) -> Result<Option<EpochRow>> {
+        sqlx::query("SELECT * FROM epochs WHERE retention_class = ? AND not_before = ?")
+            .bind(class)
+            .bind(not_before)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(epoch_row)
+            .transpose()
+    }
+
+    async fn known_classes(&self, now_ms: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT retention_class FROM devices WHERE revoked_ms IS NULL
+             UNION SELECT retention_class FROM enrol_tokens WHERE used_by IS NULL AND expires_ms > ?
+             ORDER BY 1",
+        )
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn head(&self, id: RecordingId) -> Result<Option<Head>> {
+        let r = sqlx::query(
+            "SELECT idx, record_hash FROM segments WHERE recording_id = ? ORDER BY idx DESC LIMIT 1",
+        )
+        .bind(&id.0[..])
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = r else { return Ok(None) };
+        let idx = u32::try_from(r.try_get::<i64, _>("idx")?)
+            .map_err(|_| StoreError::Corrupt("segment index"))?;
+        Ok(Some(Head {
+            next_index: idx.checked_add(1).ok_or(StoreError::Corrupt("index"))?,
+            head_record_hash: arr(r.try_get("record_hash")?, "record hash length")?,
+        }))
+    }
+
+    async fn recording(&self, id: RecordingId) -> Result<Option<RecordingRow>> {
+        sqlx::query("SELECT * FROM recordings WHERE recording_id = ?")
+            .bind(&id.0[..])
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(recording_row)
+            .transpose()
+    }
+
+    async fn list_recordings(&self, f: &RecordingFilter) -> Result<Vec<RecordingRow>> {
+        // Filter by group in Rust: the reader's group list is short and
+        // static SQL keeps every statement a compile-time string.
+        let rows = sqlx::query(
+            "SELECT * FROM recordings
+             WHERE (?1 IS NULL OR device_key = ?1)
+               AND (?2 IS NULL OR first_capture_ms >= ?2)
+               AND (?3 IS NULL OR first_capture_ms < ?3)
+             ORDER BY first_capture_ms, recording_id",
+        )
+        .bind(f.device.as_ref().map(|d| d.to_vec()))
+        .bind(f.from_ms)
+        .bind(f.to_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let r = recording_row(r)?;
+            if f.groups.contains(&r.group_id) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn segment(&self, id: RecordingId, index: u32) -> Result<Option<SegmentRow>> {
+        sqlx::query("SELECT * FROM segments WHERE recording_id = ? AND idx = ?")
+            .bind(&id.0[..])
+            .bind(i64::from(index))
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(segment_row)
+            .transpose()
+    }
+
+    async fn segments(&self, id: RecordingId) -> Result<Vec<SegmentRow>> {
+        sqlx::query("SELECT * FROM segments WHERE recording_id = ? ORDER BY idx")
+            .bind(&id.0[..])
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(segment_row)
+            .collect()
+    }
+
+    async fn segment_keys(&self) -> Result<Vec<(RecordingId, u32)>> {
+        let rows = sqlx::query("SELECT recording_id, idx FROM segments")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    RecordingId(arr(r.try_get("recording_id")?, "recording id length")?),
+                    u32::try_from(r.try_get::<i64, _>("idx")?)
+                        .map_err(|_| StoreError::Corrupt("segment index"))?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn insert_segment(&self, s: &NewSegment) -> Result<Inserted> {
+        let row = &s.row;
+        let rid = &row.recording_id.0[..];
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if let Some(existing) =
+            sqlx::query("SELECT * FROM segments WHERE recording_id = ? AND idx = ?")
+                .bind(rid)
+                .bind(i64::from(row.index))
+                .fetch_optional(&mut *tx)
+                .await?
+        {
+            let existing = segment_row(&existing)?;
+            if existing.record == row.record {
+                return Ok(Inserted::Existing(existing));
+            }
+            return Err(StoreError::ChainConflict {
+                index: row.index,
+                reason: "another record is stored at this index",
+            });
+        }
+        let rec = sqlx::query("SELECT * FROM recordings WHERE recording_id = ?")
+            .bind(rid)
+            .fetch_optional(&mut *tx)
+            .await?
+            .as_ref()
+            .map(recording_row)
+            .transpose()?;
+        let next_index = rec.as_ref().map_or(0, |r| r.segment_count);
+        if row.index > next_index {
+            return Err(StoreError::OutOfOrder {
+                index: row.index,
+                next_index,
+            });
+        }
+        if let Some(r) = &rec {
+            if r.device_key != s.device_key {
+                return Err(StoreError::ChainConflict {
+                    index: row.index,
+                    reason: "the recording belongs to another device",
+                });
+            }
+            if r.complete {
+                return Err(StoreError::ChainConflict {
+                    index: row.index,
+                    reason: "the recording's final segment is already stored",
+                });
+            }
+        }
+        if row.index == 0 {
+            if s.prev_record_hash != [0; 32] {
+                return Err(StoreError::ChainConflict {
+                    index: 0,
+                    reason: "segment 0 must have a zero prev_record_hash",
+                });
+            }
+        } else {
+            let prev: Vec<u8> = sqlx::query_scalar(
+                "SELECT record_hash FROM segments WHERE recording_id = ? AND idx = ?",
+            )
+            .bind(rid)
+            .bind(i64::from(row.index - 1))
+            .fetch_one(&mut *tx)
+            .await?;
+            if prev[..] != s.prev_record_hash[..] {
+                return Err(StoreError::ChainConflict {
+                    index: row.index,
+                    reason: "prev_record_hash does not match the stored previous record",
+                });
+            }
+        }
+        let blob_len = to_i64(row.blob_len, "blob length")?;
+        if rec.is_none() {
+            sqlx::query(
+                "INSERT INTO recordings (recording_id, device_key, group_id, retention_class, first_capture_ms, segment_count, total_bytes, complete)
+                 VALUES (?, ?, ?, ?, ?, 0, 0, 0)",
+            )
+            .bind(rid)
+            .bind(&s.device_key[..])
+            .bind(&s.group_id.0[..])
+            .bind(&s.retention_class)
+            .bind(row.capture_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE recordings SET segment_count = segment_count + 1, total_bytes = total_bytes + ?,
+                    complete = ? WHERE recording_id = ?",
+        )
+        .bind(blob_len)
+        .bind(i64::from(s.is_final))
+        .bind(rid)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO segments (recording_id, idx, record, record_hash, blob_len, capture_ms, epoch_id, received_ms, receipt)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(rid)
+        .bind(i64::from(row.index))
+        .bind(&row.record)
+        .bind(&row.record_hash[..])
+        .bind(blob_len)
+        .bind(row.capture_ms)
+        .bind(&row.epoch_id.0[..])
+        .bind(row.received_ms)
+        .bind(&row.receipt)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Inserted::New)
+    }
+}

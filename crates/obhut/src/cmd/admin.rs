@@ -1,0 +1,188 @@
+//! `obhut admin`: enrolment tokens, revocation, device list, readers.
+//!
+//! These commands open the vault's SQLite index directly (WAL mode lets
+//! them run while `obhut serve` does; the server sees each change on its
+//! next request). They never touch blobs or `tmp/`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use obhut_core::identity::PublicIdentity;
+use obhut_core::ids::GroupId;
+use obhut_core::vault::{body_sha256, descriptor_fingerprint};
+use obhut_server::config::FileConfig;
+use obhut_store::{GroupRow, IndexStore, TokenRow};
+
+use super::serve::{StoreArgs, load_config};
+use crate::util::hint::{HintExt, fail};
+use crate::util::{Global, files, load};
+
+/// Validity of an enrolment token.
+const TOKEN_VALID_MS: i64 = 24 * 3_600_000;
+
+/// `obhut admin`.
+#[derive(Debug, clap::Args)]
+#[command(about = "Administer the vault: enrolment tokens, revocation, devices, readers")]
+pub struct Args {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+/// Subcommands of `obhut admin`.
+#[derive(Debug, clap::Subcommand)]
+pub enum AdminCommand {
+    /// Create a one-time enrolment token (valid 24 h) bound to a custody
+    /// group and a retention class; prints `obhut-enrol-<hex>`.
+    EnrolToken {
+        /// The pinned group descriptor (group.obgd, signed by ≥ k custodians)
+        #[arg(long, value_name = "DESC")]
+        group: PathBuf,
+        /// Retention class of the device's footage (e.g. bodycam-30d)
+        #[arg(long, value_name = "C")]
+        retention_class: String,
+    },
+    /// Revoke a device (hex key); takes effect on its next request.
+    Revoke {
+        /// Device key, 64 hex digits (see `obhut admin devices`)
+        device: String,
+    },
+    /// List enrolled devices.
+    Devices,
+    /// Allow a person to read a group's recordings (records and ciphertext).
+    AddReader {
+        /// The person's public identity file (from `obhut keygen person`)
+        #[arg(long, value_name = "FILE")]
+        identity: PathBuf,
+        /// Group id (32 hex digits, from `obhut custody show`)
+        #[arg(long, value_name = "ID")]
+        group: String,
+    },
+}
+
+fn now_ms() -> i64 {
+    obhut_server::Clock::now_ms(&obhut_server::SystemClock)
+}
+
+/// Run `obhut admin`.
+pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
+    let config = load_config(&a.store, FileConfig::default())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let (index, _blobs) = obhut_store::open_embedded_shared(&config.data_dir)
+            .await
+            .next_step("pass --data DIR of the vault (as given to obhut serve)")?;
+        let r = run_on(g, &a.command, &index).await;
+        index.close().await;
+        r
+    })
+}
+
+async fn run_on(
+    g: &Global,
+    cmd: &AdminCommand,
+    index: &obhut_store::sqlite::SqliteIndex,
+) -> anyhow::Result<()> {
+    match cmd {
+        AdminCommand::EnrolToken {
+            group,
+            retention_class,
+        } => {
+            if retention_class.is_empty()
+                || retention_class.len() > obhut_core::epoch::MAX_CLASS_LEN
+            {
+                return Err(fail(
+                    "a retention class has 1 to 64 bytes",
+                    "pass --retention-class NAME, e.g. bodycam-30d",
+                ));
+            }
+            let pinned = load::pinned_group(group, "--group")?;
+            let now = now_ms();
+            index
+                .put_group(&GroupRow {
+                    group_id: pinned.group_id(),
+                    descriptor: pinned.to_bytes(),
+                    fingerprint: descriptor_fingerprint(&pinned).0,
+                    added_ms: now,
+                })
+                .await?;
+            let mut secret = [0u8; 32];
+            getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("OS randomness: {e}"))?;
+            let token = format!("obhut-enrol-{}", hex::encode(secret));
+            index
+                .create_token(&TokenRow {
+                    token_hash: body_sha256(token.as_bytes()),
+                    group_id: pinned.group_id(),
+                    retention_class: retention_class.clone(),
+                    created_ms: now,
+                    expires_ms: now + TOKEN_VALID_MS,
+                })
+                .await?;
+            g.note(format!(
+                "one-time token for group {} (fingerprint {}), class {retention_class}, valid 24 h:",
+                pinned.group_id(),
+                descriptor_fingerprint(&pinned)
+            ));
+            println!("{token}");
+        }
+        AdminCommand::Revoke { device } => {
+            let mut key = [0u8; 32];
+            hex::decode_to_slice(device, &mut key).map_err(|_| {
+                fail(
+                    format!("{device:?} is not a device key"),
+                    "pass the 64 hex digits shown by `obhut admin devices`",
+                )
+            })?;
+            if !index.revoke_device(key, now_ms()).await? {
+                return Err(fail(
+                    format!("no enrolled device {device}"),
+                    "list devices with `obhut admin devices`",
+                ));
+            }
+            g.note(format!("device {device} revoked"));
+        }
+        AdminCommand::Devices => {
+            println!("device\tgroup\tretention_class\tenrolled_ms\trevoked_ms");
+            for d in index.devices().await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    hex::encode(d.device_key),
+                    d.group_id,
+                    d.retention_class,
+                    d.enrolled_ms,
+                    d.revoked_ms
+                        .map_or_else(|| "-".to_owned(), |r| r.to_string())
+                );
+            }
+        }
+        AdminCommand::AddReader { identity, group } => {
+            let id = files::parse(
+                identity,
+                "--identity",
+                "a public identity (from `obhut keygen person`)",
+                PublicIdentity::from_bytes,
+            )?;
+            let gid = GroupId::from_hex(group).ok_or_else(|| {
+                fail(
+                    format!("{group:?} is not a group id"),
+                    "pass the 32 hex digits shown by `obhut custody show`",
+                )
+            })?;
+            if index.group(gid).await?.is_none() {
+                return Err(fail(
+                    format!("the vault knows no group {gid}"),
+                    "create an enrolment token for the group first (obhut admin enrol-token)",
+                ));
+            }
+            index
+                .add_reader(id.sign_key.to_bytes(), gid, now_ms())
+                .await?;
+            g.note(format!("{} may read group {gid}", id.name));
+        }
+    }
+    Ok(())
+}

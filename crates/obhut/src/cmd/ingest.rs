@@ -1,0 +1,124 @@
+//! `obhut ingest`: take files into custody at the enrolled vault now.
+
+use std::path::PathBuf;
+
+use indicatif::ProgressBar;
+use obhut_agent::ingest::{Agent, Progress};
+use obhut_agent::state::StateDir;
+use obhut_core::ids::RecordingId;
+
+use crate::cmd::agent::{AfterArgs, StateArgs, agent_error};
+use crate::util::{Global, keys, progress};
+
+/// Seal and upload files to the enrolled vault, resuming earlier attempts.
+#[derive(Debug, clap::Args)]
+#[command(long_about = "\
+Take each FILE into custody at the vault this device is enrolled with
+(`obhut enrol`): cut it at keyframes (an MP4's index as its own segment),
+seal every segment to the pinned custody group and the vault's retention
+epoch straight into its upload (never the whole file in memory), and keep
+each receipt. A sidecar beside the file (clip.json for clip.mp4: officer,
+GPS, tags) is sealed as the recording's metadata segment, the final one.
+
+Progress is journaled in the state directory: after a broken connection, a
+killed process or a restarted vault, running the same command again resumes
+from the vault's head without duplicate or missing segments.
+
+With --after delete or --after move, the original (and its sidecar) goes
+only once every segment has a receipt verifying under the vault key pinned
+at enrolment. Prints each recording id.
+
+Example:
+  obhut ingest --after move clip.mp4")]
+pub struct Args {
+    /// Files to ingest.
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    after: AfterArgs,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+struct Bar<'g> {
+    bar: ProgressBar,
+    g: &'g Global,
+}
+
+impl Progress for Bar<'_> {
+    fn start(
+        &self,
+        source: &std::path::Path,
+        recording: RecordingId,
+        segments: usize,
+        bytes: u64,
+        done: u64,
+    ) {
+        self.bar.set_length(bytes);
+        self.bar.set_position(done);
+        self.bar.set_message(
+            source
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        self.bar.suspend(|| {
+            self.g.detail(format!(
+                "{}: recording {recording}, {segments} segment(s)",
+                source.display()
+            ))
+        });
+    }
+    fn bytes(&self, n: u64) {
+        self.bar.inc(n);
+    }
+    fn segment(&self, index: u32, of: usize, already: bool) {
+        self.bar.suspend(|| {
+            self.g.detail(format!(
+                "  segment {index} of {of} stored, receipt verified{}",
+                if already {
+                    " (the vault already had it)"
+                } else {
+                    ""
+                }
+            ))
+        });
+    }
+    fn note(&self, msg: &str) {
+        self.bar.suspend(|| self.g.note(msg));
+    }
+}
+
+/// Run `obhut ingest`.
+pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
+    let state = StateDir::open_locked(a.state.path()?).map_err(agent_error)?;
+    let enrolment = state.enrolment().map_err(agent_error)?;
+    let device = keys::device(g, &enrolment.device_key, "the enrolled device key")?;
+    let mut agent = Agent::new(&state, &device.sign).map_err(agent_error)?;
+    for f in &a.files {
+        let dir = f
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let opts = a.after.options(&dir);
+        let p = Bar {
+            bar: progress::bytes(g, 0, "ingest"),
+            g,
+        };
+        let o = agent
+            .ingest(f, &opts, &p)
+            .map_err(|e| agent_error(e).context(format!("cannot ingest {}", f.display())))?;
+        p.bar.finish_and_clear();
+        g.note(format!(
+            "{}: {} segment(s) stored at {} ({} uploaded now), every receipt verified; original {}",
+            f.display(),
+            o.segments,
+            enrolment.vault_url,
+            o.uploaded,
+            o.disposed
+        ));
+        println!("{}", o.recording);
+    }
+    Ok(())
+}

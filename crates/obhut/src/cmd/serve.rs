@@ -1,0 +1,203 @@
+//! `obhut serve`: run the vault (docs/vault.md) on the embedded store.
+//!
+//! Settings, highest precedence first: flags, `OBHUT_*` environment
+//! variables (`OBHUT_DATA`, `OBHUT_KEYS`, `OBHUT_LISTEN`,
+//! `OBHUT_MAX_SEGMENT_BYTES`), the config file (`--config FILE`, else
+//! `./obhut.toml` if present), defaults (`./obhut-data`, `./obhut-keys`,
+//! `127.0.0.1:8700`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use obhut_server::config::{FileConfig, ServerConfig};
+use obhut_server::keystore::Keystore;
+use obhut_server::{App, SystemClock};
+
+use crate::util::Global;
+use crate::util::hint::{HintExt, fail};
+
+/// Where the vault keeps its data (shared with `obhut admin`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// Data directory: index (obhut.sqlite) and blobs [default: ./obhut-data]
+    #[arg(long, value_name = "DIR", global = true)]
+    pub data: Option<PathBuf>,
+    /// Keystore directory, separate from the data (0700) [default: ./obhut-keys]
+    #[arg(long, value_name = "DIR", global = true)]
+    pub keys: Option<PathBuf>,
+    /// Config file (TOML) [default: ./obhut.toml if it exists]
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+/// `obhut serve`.
+#[derive(Debug, clap::Args)]
+#[command(
+    about = "Run the vault: device enrolment, segment ingest, reader API",
+    long_about = "Run the vault (docs/vault.md): devices enrol and upload sealed segments; \
+readers list recordings and fetch records and ciphertext. The vault never holds a key \
+that opens footage.\n\nSettings, highest precedence first: flags, OBHUT_* environment \
+variables (OBHUT_DATA, OBHUT_KEYS, OBHUT_LISTEN, OBHUT_MAX_SEGMENT_BYTES), the config \
+file (--config FILE, else ./obhut.toml if present), defaults. Logs are JSON lines on \
+stderr (RUST_LOG filters)."
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on [default: 127.0.0.1:8700]; port 0 picks a free port
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Largest segment blob accepted, in bytes [default: 4 GiB]
+    #[arg(long, value_name = "BYTES")]
+    pub max_segment_bytes: Option<u64>,
+}
+
+/// Merge config file, environment and flags into a validated config.
+pub fn load_config(store: &StoreArgs, flags: FileConfig) -> anyhow::Result<ServerConfig> {
+    let file = match &store.config {
+        Some(p) => FileConfig::from_file(p).next_step("fix the file or pass another --config")?,
+        None if Path::new("obhut.toml").exists() => FileConfig::from_file(Path::new("obhut.toml"))
+            .next_step("fix ./obhut.toml or pass --config FILE")?,
+        None => FileConfig::default(),
+    };
+    let env = FileConfig::from_env(|k| std::env::var(k).ok())
+        .next_step("fix or unset the environment variable")?;
+    let flags = FileConfig {
+        data: store.data.clone().or(flags.data),
+        keys: store.keys.clone().or(flags.keys),
+        ..flags
+    };
+    ServerConfig::from_layers(file.overridden_by(env).overridden_by(flags))
+        .next_step("fix the setting (flag, OBHUT_* variable or config file)")
+}
+
+/// Run `obhut serve`.
+pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
+    let config = load_config(
+        &a.store,
+        FileConfig {
+            listen: a.listen.clone(),
+            max_segment_bytes: a.max_segment_bytes,
+            ..FileConfig::default()
+        },
+    )?;
+    init_logging(g);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(serve(config))
+}
+
+fn init_logging(g: &Global) {
+    use tracing_subscriber::EnvFilter;
+    let default = if g.verbose > 0 { "debug" } else { "info" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_current_span(true)
+        .try_init();
+}
+
+/// Hold an exclusive lock on `DATA/lock` for the server's lifetime: two
+/// servers on one data directory would break the write order.
+fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(dir).hint(
+        format!("creating {}", dir.display()),
+        "pass a writable --data DIR",
+    )?;
+    let path = dir.join("lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .hint(
+            format!("opening {}", path.display()),
+            "pass a writable --data DIR",
+        )?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(fail(
+            format!("{} is in use by another obhut serve", dir.display()),
+            "stop the other server, or pass another --data DIR",
+        )),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(anyhow::Error::new(e).context(format!("locking {}", path.display())))
+        }
+    }
+}
+
+async fn serve(config: ServerConfig) -> anyhow::Result<()> {
+    let _lock = lock_data_dir(&config.data_dir)?;
+    let keystore = Keystore::open(&config.keys_dir).next_step(
+        "pass --keys DIR (a directory only the vault's user can read, not inside --data)",
+    )?;
+    let (index, blobs, report) = obhut_store::open_embedded(&config.data_dir)
+        .await
+        .next_step("check --data; see the message above")?;
+    if report.temporary_removed > 0 {
+        tracing::info!(
+            count = report.temporary_removed,
+            "removed unfinished uploads from tmp/"
+        );
+    }
+    if !report.orphan_blobs.is_empty() {
+        tracing::warn!(
+            count = report.orphan_blobs.len(),
+            "blobs without index rows (crash between rename and commit); re-adopted when the device re-uploads"
+        );
+    }
+    if !report.missing_blobs.is_empty() {
+        tracing::error!(
+            count = report.missing_blobs.len(),
+            "index rows whose blob is missing: data loss; restore blobs/ from backup"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen).await.hint(
+        format!("listening on {}", config.listen),
+        "pass another --listen ADDR (port 0 picks a free one)",
+    )?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let app = Arc::new(App::new(
+        index,
+        blobs,
+        keystore,
+        config,
+        Arc::new(SystemClock),
+    ));
+    tracing::info!(%addr, "vault listening");
+    println!("obhut vault listening on http://{addr}");
+    obhut_server::serve(app.clone(), listener, shutdown_signal())
+        .await
+        .context("serving")?;
+    app.index.close().await;
+    tracing::info!("vault stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

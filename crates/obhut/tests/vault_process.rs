@@ -1,0 +1,284 @@
+//! The vault as a real `obhut serve` process on loopback: enrolment with a
+//! token from `obhut admin`, ingest of real sealed segments, `kill -9` in
+//! the middle of a large upload, restart, and a scan of every file the
+//! server wrote for plaintext and descriptive metadata (DESIGN §3.1, §3.8).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use obhut_core::epoch::EpochPublic;
+use obhut_core::identity::SignKey;
+use obhut_core::rng::os_rng;
+use obhut_core::segment::SegmentKind;
+use obhut_core::vault::body_sha256;
+use obhut_server::testkit::{
+    HttpResponse, Sealed, custody_group, http, seal_recording, signed_headers, write_head,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_obhut");
+const CLASS: &str = "bodycam-30d";
+const METADATA: &str = r#"{"officer":"PC 4711 Erika Mustermann","gps":[[52.5219,13.4132]],"notes":"stop at Alexanderplatz, witness Jane Roe"}"#;
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+fn start(dir: &Path, log: &Path) -> Server {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "serve",
+            "--data",
+            "data",
+            "--keys",
+            "keys",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env_remove("OBHUT_DATA")
+        .env_remove("OBHUT_KEYS")
+        .env_remove("OBHUT_LISTEN")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("spawn obhut serve");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    Server { child, addr }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn now_ms() -> i64 {
+    obhut_server::Clock::now_ms(&obhut_server::SystemClock)
+}
+
+fn put(addr: SocketAddr, device: &SignKey, s: &Sealed) -> HttpResponse {
+    let h = signed_headers(device, false, "PUT", "/v1/segments", now_ms(), &s.digest());
+    http(addr, "PUT", "/v1/segments", &h, &s.body()).unwrap()
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn real_process_kill9_restart_and_no_plaintext_at_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let log = dir.join("server.log");
+    let group = custody_group();
+    std::fs::write(dir.join("group.obgd"), group.to_bytes()).unwrap();
+    let mut server = start(dir, &log);
+
+    // The admin CLI works on the store while the server runs.
+    let out = Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "admin",
+            "enrol-token",
+            "--data",
+            "data",
+            "--group",
+            "group.obgd",
+            "--retention-class",
+            CLASS,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("obhut-enrol-"), "{token}");
+
+    let device = SignKey::generate(&mut os_rng());
+    let body = serde_json_body(&token, &device);
+    let h = signed_headers(
+        &device,
+        false,
+        "POST",
+        "/v1/enrol",
+        now_ms(),
+        &body_sha256(&body),
+    );
+    let r = http(server.addr, "POST", "/v1/enrol", &h, &body).unwrap();
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let e = http(
+        server.addr,
+        "GET",
+        &format!("/v1/epochs?class={CLASS}"),
+        &[],
+        &[],
+    )
+    .unwrap();
+    let epoch = EpochPublic::from_bytes(
+        &B64.decode(e.json()["current"]["public"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+
+    // Media, then a metadata segment with a known string, then a large one.
+    let media: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let large: Vec<u8> = (0..12_000_000u32)
+        .map(|i| (i.wrapping_mul(40_503) >> 7) as u8)
+        .collect();
+    let segs = seal_recording(
+        &device,
+        &group,
+        &epoch,
+        now_ms() - 60_000,
+        &[
+            (SegmentKind::Media, media.clone()),
+            (SegmentKind::Metadata, METADATA.as_bytes().to_vec()),
+            (SegmentKind::Media, large.clone()),
+        ],
+        true,
+    );
+    let rid = segs[0].record.segment_ref().recording;
+    for s in &segs[..2] {
+        assert_eq!(put(server.addr, &device, s).status, 201);
+    }
+
+    // Start the large upload, send half, then kill -9 the server.
+    let body = segs[2].body();
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    let h = signed_headers(
+        &device,
+        false,
+        "PUT",
+        "/v1/segments",
+        now_ms(),
+        &segs[2].digest(),
+    );
+    write_head(&mut stream, "PUT", "/v1/segments", &h, body.len() as u64).unwrap();
+    stream.write_all(&body[..body.len() / 2]).unwrap();
+    stream.flush().unwrap();
+    let tmp_dir = dir.join("data/tmp");
+    let t0 = Instant::now();
+    while files_under(&tmp_dir)
+        .iter()
+        .all(|p| std::fs::metadata(p).map_or(0, |m| m.len()) < 1_000_000)
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "upload never reached tmp/"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    drop(stream);
+    assert!(
+        !files_under(&tmp_dir).is_empty(),
+        "the partial upload was in tmp/"
+    );
+
+    let server = start(dir, &log);
+    assert!(files_under(&tmp_dir).is_empty(), "restart cleans tmp/");
+    let head_path = format!("/v1/recordings/{rid}/head");
+    let h = signed_headers(
+        &device,
+        false,
+        "GET",
+        &head_path,
+        now_ms(),
+        &body_sha256(&[]),
+    );
+    let head = http(server.addr, "GET", &head_path, &h, &[]).unwrap();
+    assert_eq!(
+        head.json()["next_index"],
+        2,
+        "no partial segment is visible"
+    );
+    let blobs = dir.join("data/blobs").join(rid.to_string());
+    assert_eq!(std::fs::read(blobs.join("0.seg")).unwrap(), segs[0].blob);
+    assert_eq!(std::fs::read(blobs.join("1.seg")).unwrap(), segs[1].blob);
+    assert!(!blobs.join("2.seg").exists());
+    // The device resumes from next_index.
+    assert_eq!(put(server.addr, &device, &segs[2]).status, 201);
+    assert_eq!(put(server.addr, &device, &segs[2]).status, 200);
+
+    // No plaintext or metadata anywhere the server wrote, running or not.
+    let mut needles: Vec<Vec<u8>> = vec![
+        METADATA.as_bytes().to_vec(),
+        b"Erika Mustermann".to_vec(),
+        b"Alexanderplatz".to_vec(),
+        b"52.5219".to_vec(),
+    ];
+    for off in [0usize, 4096, 150_000, 299_000] {
+        needles.push(media[off..off + 24].to_vec());
+    }
+    for off in [0usize, 5_000_000, 11_999_000] {
+        needles.push(large[off..off + 24].to_vec());
+    }
+    drop(server);
+    let mut scanned = 0;
+    for f in files_under(&dir.join("data"))
+        .into_iter()
+        .chain(files_under(&dir.join("keys")))
+        .chain([log.clone()])
+    {
+        let bytes = std::fs::read(&f).unwrap();
+        scanned += bytes.len();
+        for n in &needles {
+            assert!(
+                !bytes.windows(n.len()).any(|w| w == &n[..]),
+                "{} contains plaintext or metadata",
+                f.display()
+            );
+        }
+    }
+    assert!(scanned > 12_000_000, "scanned {scanned} bytes");
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log_text.contains("segment stored"),
+        "the log has ingest lines"
+    );
+}
+
+fn serde_json_body(token: &str, device: &SignKey) -> Vec<u8> {
+    format!(
+        r#"{{"token":"{token}","device_key":"{}"}}"#,
+        hex::encode(device.verify_key().to_bytes())
+    )
+    .into_bytes()
+}
