@@ -2,9 +2,11 @@
 //!
 //! Every request is device-signed (§2): `Obhut-Device`, `Obhut-Time`,
 //! `Obhut-Nonce` and `Obhut-Signature` over
-//! [`obhut_core::vault::request_message`]. A segment upload streams its
-//! body from a [`Read`] with an exact `Content-Length`; nothing here holds
-//! a blob in memory.
+//! [`obhut_core::vault::request_message`]. A segment upload (protocol
+//! draft 2) streams its body, `blob ‖ record`, from a [`Read`] with an
+//! exact `Content-Length`, signed over the upload's framing
+//! ([`obhut_core::vault::segment_upload_digest`]) so that the headers can
+//! go out before the record exists; nothing here holds a blob in memory.
 //!
 //! Why `ureq`: the agent uploads one segment at a time from a sealing
 //! thread, so a synchronous client that pulls the body from a `Read` is the
@@ -17,8 +19,11 @@ use std::time::Duration;
 use base64::Engine;
 use obhut_core::epoch::EpochPublic;
 use obhut_core::identity::SignKey;
-use obhut_core::ids::RecordingId;
-use obhut_core::vault::{body_sha256, request_message};
+use obhut_core::ids::{RecordingId, SegmentRef};
+use obhut_core::record::SegmentRecord;
+use obhut_core::vault::{
+    body_sha256, request_message, segment_upload_digest, segment_upload_len, segment_upload_path,
+};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -253,7 +258,17 @@ impl<'k> VaultClient<'k> {
 
     /// `GET /v1/epochs?class=C`: the current and next epoch keys.
     pub fn epochs(&self, class: &str) -> Result<Vec<EpochPublic>> {
-        let path = format!("/v1/epochs?class={}", percent_encode(class));
+        self.fetch_epochs(format!("/v1/epochs?class={}", percent_encode(class)))
+    }
+
+    /// `GET /v1/epochs?class=C&at=T`: the current and next epoch keys and
+    /// the one covering capture time `t` (footage recorded before an
+    /// earlier period ended and uploaded now).
+    pub fn epochs_covering(&self, class: &str, t: i64) -> Result<Vec<EpochPublic>> {
+        self.fetch_epochs(format!("/v1/epochs?class={}&at={t}", percent_encode(class)))
+    }
+
+    fn fetch_epochs(&self, path: String) -> Result<Vec<EpochPublic>> {
         let what = format!("GET {path}");
         let (_, body) = self.get(&path, &[200])?;
         let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::Protocol {
@@ -266,7 +281,7 @@ impl<'k> VaultClient<'k> {
         if let Some(a) = v.get("epochs").and_then(|a| a.as_array()) {
             items.extend(a);
         }
-        for k in ["current", "next"] {
+        for k in ["current", "next", "covering"] {
             if let Some(x) = v.get(k).filter(|x| !x.is_null()) {
                 items.push(x);
             }
@@ -331,9 +346,12 @@ impl<'k> VaultClient<'k> {
         receipt_from_json(&what, &body)
     }
 
-    /// `PUT /v1/segments`: `record ‖ blob`, the blob streamed from `blob`
-    /// (exactly `blob_len` bytes). Signed with the record hash as the body
-    /// digest (§2).
+    /// `PUT /v1/recordings/{rid}/segments/{index}` (§4, draft 2) of a
+    /// segment sealed beforehand: its signed `record` (with `record_hash`,
+    /// checked) and its blob, streamed from `blob` (exactly `blob_len`
+    /// bytes). Sends `blob ‖ record` through
+    /// [`VaultClient::put_segment_stream`]; the segment (path) is the
+    /// record's.
     pub fn put_segment(
         &self,
         record: &[u8],
@@ -341,27 +359,62 @@ impl<'k> VaultClient<'k> {
         blob: impl Read + Send + 'static,
         blob_len: u64,
     ) -> Result<Uploaded> {
-        const PATH: &str = "/v1/segments";
-        let what = format!("PUT {PATH}");
-        let total = blob_len
-            .checked_add(record.len() as u64)
-            .ok_or_else(|| Error::Protocol {
-                what: what.clone(),
-                reason: "segment too large".into(),
-            })?;
+        let parsed = SegmentRecord::from_bytes(record)
+            .map_err(Error::core("the segment record to upload"))?;
+        let segment = parsed.segment_ref();
+        let what = format!("PUT {}", segment_upload_path(segment));
+        if &parsed.record_hash() != record_hash {
+            return Err(Error::Protocol {
+                what,
+                reason: "the record hash given is not the record's".into(),
+            });
+        }
+        if parsed.blob_len() != blob_len {
+            return Err(Error::Protocol {
+                what,
+                reason: format!(
+                    "the blob is {blob_len} bytes; the record says {}",
+                    parsed.blob_len()
+                ),
+            });
+        }
+        let body = blob.chain(std::io::Cursor::new(record.to_vec()));
+        self.put_segment_stream(segment, body, blob_len)
+    }
+
+    /// `PUT /v1/recordings/{rid}/segments/{index}` (§4, draft 2), streaming:
+    /// `body` must yield exactly `blob ‖ record` — the `blob_len`-byte
+    /// blob, then the 1596-byte signed record as a trailer — and is sent
+    /// with `Content-Length: blob_len + 1596`. The request is signed over
+    /// `segment_upload_digest(rid, index, Content-Length)` (§2), so the
+    /// record may be produced while the blob streams (the agent seals once,
+    /// straight into `body`). A body that fails or ends early aborts the
+    /// upload, and the vault stores nothing.
+    pub fn put_segment_stream(
+        &self,
+        segment: SegmentRef,
+        body: impl Read + Send + 'static,
+        blob_len: u64,
+    ) -> Result<Uploaded> {
+        let path = segment_upload_path(segment);
+        let what = format!("PUT {path}");
+        let total = segment_upload_len(blob_len).ok_or_else(|| Error::Protocol {
+            what: what.clone(),
+            reason: "segment too large".into(),
+        })?;
         let mut req = self
             .agent
-            .put(format!("{}{}", self.base, PATH))
+            .put(format!("{}{}", self.base, path))
             .header("Content-Type", "application/octet-stream")
             .header("Content-Length", total.to_string());
-        for (k, v) in self.auth("PUT", PATH, record_hash) {
+        let digest = segment_upload_digest(segment.recording, segment.index, total);
+        for (k, v) in self.auth("PUT", &path, &digest) {
             req = req.header(k, v);
         }
-        let body = std::io::Cursor::new(record.to_vec()).chain(blob);
         let resp = req
             .send(ureq::SendBody::from_owned_reader(body))
-            .map_err(self.transport(PATH))?;
-        let (status, body) = self.finish(&what, PATH, resp, &[200, 201])?;
+            .map_err(self.transport(&path))?;
+        let (status, body) = self.finish(&what, &path, resp, &[200, 201])?;
         Ok(Uploaded {
             receipt: receipt_from_json(&what, &body)?,
             already_stored: status == 200,

@@ -33,7 +33,7 @@ pub enum Error {
     /// The vault answered with an error (docs/vault.md §4 error kinds).
     #[error("the vault refused {what}: {status} {kind}: {message}")]
     Vault {
-        /// The request, e.g. "PUT /v1/segments".
+        /// The request, e.g. "PUT /v1/recordings/{rid}/segments/3".
         what: String,
         /// HTTP status.
         status: u16,

@@ -2,34 +2,38 @@
 //! into the upload, keep the receipts, resume from `/head`, and verify
 //! every receipt before disposing of the original.
 //!
-//! ## Two sealing passes per segment
+//! ## One sealing pass per segment
 //!
-//! The upload body is `record ‖ blob`, and the request signature covers the
-//! record hash (§2), so the record — which commits to the BLAKE3 hash of
-//! the whole blob — must exist before the first body byte is sent. To
-//! stream without holding the blob in memory or on disk, each segment is
-//! sealed twice from one fresh 32-byte seed (a ChaCha20 CSPRNG standing in
-//! for the OS RNG): pass 1 seals into a sink and yields the hash, from
-//! which the record is signed; pass 2 re-seals identically (same r, w, b,
-//! same header, same K) into a bounded pipe that feeds the HTTP body. The
-//! seed lives only in this function and is zeroized when the segment is
-//! done. Pass 1's ciphertext never leaves the process, so even if the
-//! source changed between the passes only one ciphertext under that key is
-//! ever exposed; pass 2's hash is compared with pass 1's, and the vault
-//! refuses a blob whose hash differs (§1.3). A retry always draws a new
-//! seed. The cost is a second AES-GCM pass (≈2 GB/s per core), cheap next
-//! to the network.
+//! The upload body is `blob ‖ record` (protocol draft 2): the blob first,
+//! then the 1596-byte signed record as a trailer. The request signature
+//! covers the upload's framing — recording, index and `Content-Length` —
+//! not its content (§2), and the blob's length is a function of the
+//! plaintext length ([`obhut_core::segment::blob_len`]), so the headers go
+//! out before sealing starts. Each segment is then sealed exactly once,
+//! with fresh randomness from the OS, by a sealing thread that writes the
+//! ciphertext into a bounded pipe ([`crate::pipe`]) feeding the HTTP body.
+//! When the source is exhausted the thread checks that it read the planned
+//! number of bytes from an unchanged file, signs the record (which commits
+//! to the BLAKE3 hash computed while sealing), journals it as pending and
+//! only then writes it into the pipe as the trailer. The vault verifies
+//! the record against the path, the device and the blob it received
+//! before anything becomes durable (§4), so a stream that fails or is cut
+//! at any point leaves nothing stored. Every key and nonce is used for
+//! exactly one ciphertext, and the device's crypto cost is one AES-GCM and
+//! one BLAKE3 pass over the plaintext.
 //!
 //! ## Resume
 //!
-//! Before uploading segment i the journal durably holds its record as
-//! "pending". On every (re)start the agent asks `/head` and reconciles:
-//! a vault at `next_index = acked` resumes at `acked`; a vault one ahead
-//! whose head hash is the pending record's has stored it, so its receipt is
-//! fetched (`GET /v1/receipts`) and verified; anything else (the vault lost
-//! acknowledged segments, or holds segments this device never journaled) is
-//! [`Error::VaultDiverged`] and nothing is disposed of. Re-sealing an
-//! unacknowledged segment afresh is correct: the vault never stored it.
+//! The journal durably holds a segment's record as "pending" before the
+//! record's first byte is sent, so the vault can never have stored a
+//! segment whose record the journal lacks. On every (re)start the agent
+//! asks `/head` and reconciles: a vault at `next_index = acked` resumes at
+//! `acked` (a pending record it never stored is forgotten, and the segment
+//! is re-sealed afresh with a new key); a vault one ahead whose head hash
+//! is the pending record's has stored it, so its receipt is fetched
+//! (`GET /v1/receipts`) and verified; anything else (the vault lost
+//! acknowledged segments, or holds segments this device never journaled)
+//! is [`Error::VaultDiverged`] and nothing is disposed of.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -41,10 +45,9 @@ use obhut_core::epoch::EpochPublic;
 use obhut_core::group::PinnedGroup;
 use obhut_core::identity::{SignKey, VerifyKey};
 use obhut_core::ids::{RecordingId, SegmentRef};
-use obhut_core::segment::{SealedSegment, SegmentKind};
+use obhut_core::record::SegmentRecord;
+use obhut_core::segment::{self, SegmentKind};
 use obhut_core::vault::IngestReceipt;
-use rand_core::SeedableRng;
-use zeroize::Zeroizing;
 
 use crate::client::VaultClient;
 use crate::cut::{self, CutOptions};
@@ -197,7 +200,10 @@ impl<'a> Agent<'a> {
         if let Some(i) = find(&self.epochs) {
             return Ok(i);
         }
-        for e in self.client.epochs(&self.enrolment.retention_class)? {
+        for e in self
+            .client
+            .epochs_covering(&self.enrolment.retention_class, t)?
+        {
             if !self.epochs.contains(&e) {
                 self.state.save_epoch(&e)?;
                 self.epochs.push(e);
@@ -479,8 +485,9 @@ impl<'a> Agent<'a> {
         Ok(())
     }
 
-    /// Seal segment `index` twice (module docs) and upload it. Returns
-    /// whether the vault already held it.
+    /// Seal segment `index` once, straight into its upload, with its
+    /// signed record as the upload's trailer (module docs). Returns whether
+    /// the vault already held it.
     fn upload_one(
         &mut self,
         jpath: &Path,
@@ -530,78 +537,67 @@ impl<'a> Agent<'a> {
                 reason: "its length or modification time changed",
             });
         }
-        let open = || -> Result<std::io::Take<File>> {
-            let mut f = File::open(&file.path).map_err(Error::io("open", &file.path))?;
-            f.seek(SeekFrom::Start(p.offset))
-                .map_err(Error::io("seek", &file.path))?;
-            Ok(f.take(p.len))
+        let mut input = File::open(&file.path).map_err(Error::io("open", &file.path))?;
+        input
+            .seek(SeekFrom::Start(p.offset))
+            .map_err(Error::io("seek", &file.path))?;
+        let input = Counted {
+            inner: input.take(p.len),
+            progress,
         };
-        let device = self.device;
-        let group = &self.group;
-        let make = || -> Result<RecordingSealer<'_>> {
-            match &last {
-                None => Ok(RecordingSealer::new(device, group, epoch, recording)),
-                Some(l) => RecordingSealer::resume(device, group, epoch, l)
-                    .map_err(Error::core("cannot continue the chain")),
-            }
+        let mut sealer = match &last {
+            None => RecordingSealer::new(self.device, &self.group, epoch, recording),
+            Some(l) => RecordingSealer::resume(self.device, &self.group, epoch, l)
+                .map_err(Error::core("cannot continue the chain"))?,
         };
         let segment = SegmentRef { recording, index };
-        let mut seed = Zeroizing::new([0u8; 32]);
-        rand_core::Rng::fill_bytes(&mut obhut_core::rng::os_rng(), &mut *seed);
+        // Known before sealing: the blob's length depends only on the
+        // plaintext's, so Content-Length (signed) goes out first.
+        let blob_len = segment::blob_len(p.len);
+        let client = &self.client;
 
-        // Pass 1: hash only.
-        let mut sealer = make()?;
-        let s1 = sealer
-            .seal_at(
-                index,
-                spec,
-                open()?,
-                std::io::sink(),
-                &mut chacha20::ChaCha20Rng::from_seed(*seed),
-            )
-            .map_err(Error::core(format!("cannot seal {segment}")))?;
-        if s1.plaintext_len != p.len {
-            return Err(Error::SourceChanged {
-                path: file.path,
-                recording,
-                reason: "fewer bytes than planned",
-            });
-        }
-        let record = sealer
-            .sign_next(&s1, is_final)
-            .map_err(Error::core(format!("cannot sign {segment}")))?;
-        let record_bytes = record.to_bytes();
-        let record_hash = record.record_hash();
-        j.pending = Some(Pending {
-            index,
-            record: b64(&record_bytes),
-        });
-        j.save(jpath)?;
-
-        // Pass 2: the same bytes again, into the upload.
-        let blob_len = record.blob_len();
-        let (uploaded, sealed2) = std::thread::scope(|s| {
+        let (uploaded, sealed) = std::thread::scope(|s| {
             let (writer, reader) = pipe::pipe();
-            let seed2 = *seed;
-            let file_path = &file.path;
-            let sealer_thread = s.spawn(move || -> Result<SealedSegment> {
-                let mut rng = chacha20::ChaCha20Rng::from_seed(seed2);
-                let mut seed2 = seed2;
-                zeroize::Zeroize::zeroize(&mut seed2);
+            let j = &mut *j;
+            let file = &file;
+            let sealer_thread = s.spawn(move || -> Result<SegmentRecord> {
                 let mut w = writer;
-                let mut run = || -> Result<SealedSegment> {
-                    let b = make()?;
-                    let input = Counted {
-                        inner: open()?,
-                        progress,
-                    };
-                    b.seal_at(index, spec, input, &mut w, &mut rng)
-                        .map_err(Error::core(format!("cannot seal {segment}")))
+                let run = || -> Result<SegmentRecord> {
+                    let sealed = sealer
+                        .seal_at(index, spec, input, &mut w, &mut obhut_core::rng::os_rng())
+                        .map_err(Error::core(format!("cannot seal {segment}")))?;
+                    if sealed.plaintext_len != p.len {
+                        return Err(Error::SourceChanged {
+                            path: file.path.clone(),
+                            recording,
+                            reason: "fewer bytes than planned",
+                        });
+                    }
+                    if FileId::of(&file.path)? != *file {
+                        return Err(Error::SourceChanged {
+                            path: file.path.clone(),
+                            recording,
+                            reason: "it changed while being sealed",
+                        });
+                    }
+                    let record = sealer
+                        .sign_next(&sealed, is_final)
+                        .map_err(Error::core(format!("cannot sign {segment}")))?;
+                    let record_bytes = record.to_bytes();
+                    // Pending before the trailer's first byte leaves.
+                    j.pending = Some(Pending {
+                        index,
+                        record: b64(&record_bytes),
+                    });
+                    j.save(jpath)?;
+                    std::io::Write::write_all(&mut w, &record_bytes)
+                        .map_err(Error::io("stream", &file.path))?;
+                    Ok(record)
                 };
                 match run() {
-                    Ok(s2) => {
-                        w.finish().map_err(Error::io("stream", file_path))?;
-                        Ok(s2)
+                    Ok(record) => {
+                        w.finish().map_err(Error::io("stream", &file.path))?;
+                        Ok(record)
                     }
                     Err(e) => {
                         w.fail(e.to_string());
@@ -609,9 +605,7 @@ impl<'a> Agent<'a> {
                     }
                 }
             });
-            let up = self
-                .client
-                .put_segment(&record_bytes, &record_hash, reader, blob_len);
+            let up = client.put_segment_stream(segment, reader, blob_len);
             let sealed = sealer_thread.join().unwrap_or_else(|_| {
                 Err(Error::Protocol {
                     what: format!("sealing {segment}"),
@@ -620,19 +614,18 @@ impl<'a> Agent<'a> {
             });
             (up, sealed)
         });
-        drop(seed);
-        // A broken upload stops the sealer (its pipe closes), so the
-        // upload's error is the cause; a sealer that failed on its own made
-        // the upload fail with its message.
-        let up = uploaded?;
-        let s2 = sealed2?;
-        if s2.ciphertext_hash != s1.ciphertext_hash || s2.header != s1.header {
-            return Err(Error::SourceChanged {
-                path: file.path,
-                recording,
-                reason: "its bytes changed while being sealed",
-            });
-        }
+        let (up, record) = match (uploaded, sealed) {
+            (Ok(up), Ok(record)) => (up, record),
+            // The sealer stopped on its own (the source changed, the
+            // journal could not be written): that is the cause, and the
+            // upload it aborted stored nothing.
+            (_, Err(e)) if !matches!(e, Error::Core { .. }) => return Err(e),
+            // A broken upload stops the sealer (its pipe closes), so the
+            // upload's error is the cause.
+            (Err(e), _) => return Err(e),
+            (Ok(_), Err(e)) => return Err(e),
+        };
+        let record_hash = record.record_hash();
         self.check_receipt(segment, &up.receipt, &record_hash)?;
         j.ack(&record, &up.receipt);
         j.save(jpath)?;

@@ -11,14 +11,17 @@
 //! - per acknowledged segment, its record hash and the vault's receipt;
 //! - the signed record of the last acknowledged segment (the chain link
 //!   [`obhut_core::device::RecordingSealer::resume`] continues from);
-//! - the record of the segment being uploaded ("pending"), written
-//!   *before* its upload starts, so that if the vault stored it but the
-//!   receipt never arrived, the agent recognises it at `/head` and fetches
-//!   the receipt instead of sealing a conflicting segment.
+//! - the record of the segment being uploaded ("pending"), written once
+//!   the segment is sealed and *before* the record is sent as the upload's
+//!   trailer (the vault cannot store a segment before it has the record),
+//!   so that if the vault stored it but the receipt never arrived, the
+//!   agent recognises it at `/head` and fetches the receipt instead of
+//!   sealing a conflicting segment.
 //!
-//! Order of durable writes for segment i: journal(pending = record_i) →
-//! upload → verify receipt → journal(acked += (hash_i, receipt_i),
-//! last = record_i, pending = none). Every write is [`write_durable`].
+//! Order for segment i: blob_i sealed into the upload → journal(pending =
+//! record_i) → record_i sent as the trailer → verify receipt →
+//! journal(acked += (hash_i, receipt_i), last = record_i, pending = none).
+//! Every journal write is [`write_durable`].
 
 use std::path::{Path, PathBuf};
 

@@ -12,8 +12,8 @@
 //! this crate; the formats and cryptography are `obhut-core`'s.
 //!
 //! Standards: HTTP/1.1 over TLS 1.2/1.3 (rustls) via `ureq`; Ed25519
-//! request signatures and receipts (`obhut-core`, RFC 8032); ChaCha20
-//! (RFC 8439) as a seeded CSPRNG for the two sealing passes (`chacha20`).
+//! request signatures and receipts (`obhut-core`, RFC 8032). Each segment
+//! is sealed once, streaming, with randomness from the OS.
 
 pub mod client;
 pub mod cut;

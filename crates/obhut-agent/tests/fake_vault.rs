@@ -5,8 +5,10 @@
 //! and a vault offering another custody group.
 //!
 //! The fake checks what the real vault checks for a device: every request
-//! signature, the chain (index and prev), and the blob's length and
-//! ciphertext hash, streaming the body.
+//! signature (for uploads, over the framing: rid, index, Content-Length),
+//! the record trailer against the path, the chain (index and prev), and
+//! the blob's length and ciphertext hash, streaming the body `blob ‖
+//! record` (protocol draft 2).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -22,11 +24,13 @@ use obhut_agent::state::StateDir;
 use obhut_core::epoch::{EpochPublic, EpochSecret};
 use obhut_core::group::{self, GroupDescriptor};
 use obhut_core::identity::{PersonSecret, SignKey, VerifyKey};
-use obhut_core::ids::{EpochId, Fingerprint};
+use obhut_core::ids::{EpochId, Fingerprint, RecordingId, SegmentRef};
 use obhut_core::record::{RECORD_LEN, SegmentRecord};
 use obhut_core::rng::os_rng;
 use obhut_core::segment::SegmentKind;
-use obhut_core::vault::{IngestReceipt, body_sha256, descriptor_fingerprint, request_message};
+use obhut_core::vault::{
+    IngestReceipt, body_sha256, descriptor_fingerprint, request_message, segment_upload_digest,
+};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 const TOKEN: &str = "obhut-enrol-test";
@@ -37,6 +41,9 @@ const CLASS: &str = "bodycam-30d";
 enum Fault {
     /// Close the connection after this many body bytes of upload #n.
     CutAfter { upload: usize, bytes: usize },
+    /// Close the connection inside the record trailer of upload #n (after
+    /// the whole blob and this many record bytes).
+    CutInTrailer { upload: usize, bytes: usize },
     /// Store upload #n, then close without answering.
     StoreSilently { upload: usize },
 }
@@ -171,16 +178,24 @@ fn serve(stream: TcpStream, w: Arc<World>, v: Arc<Mutex<Vault>>, descriptor: Vec
             }
             g.nonces.push(nonce);
         }
-        if method == "PUT" && path == "/v1/segments" {
-            let mut rec = vec![0u8; RECORD_LEN];
-            if r.read_exact(&mut rec).is_err() {
-                return;
+        let upload_target = {
+            let p: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+            match p.as_slice() {
+                ["v1", "recordings", rid, "segments", i] => {
+                    RecordingId::from_hex(rid).zip(i.parse::<u32>().ok())
+                }
+                _ => None,
             }
-            let Ok(record) = SegmentRecord::from_bytes(&rec) else {
-                err(&mut out, 400, "malformed-record");
+        };
+        if method == "PUT"
+            && let Some((rid, index)) = upload_target
+        {
+            let Some(blob_len) = len.checked_sub(RECORD_LEN) else {
+                err(&mut out, 400, "wrong-length");
                 return;
             };
-            if !auth_ok(&record.record_hash()) {
+            // Authenticated before a byte of the body is read.
+            if !auth_ok(&segment_upload_digest(rid, index, len as u64)) {
                 err(&mut out, 401, "bad-signature");
                 return;
             }
@@ -189,24 +204,44 @@ fn serve(stream: TcpStream, w: Arc<World>, v: Arc<Mutex<Vault>>, descriptor: Vec
                 g.uploads += 1;
                 (g.uploads, g.fault)
             };
-            let blob_len = len - RECORD_LEN;
             let cut = match fault {
                 Some(Fault::CutAfter { upload: n, bytes }) if n == upload => Some(bytes),
+                Some(Fault::CutInTrailer { upload: n, bytes }) if n == upload => {
+                    Some(blob_len + bytes)
+                }
                 _ => None,
             };
-            let mut blob = Vec::new();
+            // The body, blob then record, streamed.
+            let mut body = Vec::new();
             let mut buf = [0u8; 8192];
-            while blob.len() < blob_len {
-                if cut.is_some_and(|c| blob.len() >= c) {
+            while body.len() < len {
+                if cut.is_some_and(|c| body.len() >= c) {
                     // Connection cut mid-body: nothing stored.
                     let _ = out.shutdown(std::net::Shutdown::Both);
                     return;
                 }
-                let want = (blob_len - blob.len()).min(buf.len());
+                let want = (len - body.len()).min(buf.len());
+                let want = cut.map_or(want, |c| want.min(c - body.len()).max(1));
                 match r.read(&mut buf[..want]) {
                     Ok(0) | Err(_) => return,
-                    Ok(n) => blob.extend_from_slice(&buf[..n]),
+                    Ok(n) => body.extend_from_slice(&buf[..n]),
                 }
+            }
+            let rec = body.split_off(blob_len);
+            let blob = body;
+            let Ok(record) = SegmentRecord::from_bytes(&rec) else {
+                err(&mut out, 400, "malformed-record");
+                continue;
+            };
+            if record.segment_ref()
+                != (SegmentRef {
+                    recording: rid,
+                    index,
+                })
+                || hex::encode(record.header().fields.device_key.to_bytes()) != device_hex
+            {
+                err(&mut out, 400, "malformed-record");
+                continue;
             }
             if blob.len() as u64 != record.blob_len() {
                 err(&mut out, 400, "wrong-length");
@@ -568,4 +603,135 @@ fn a_changed_source_starts_a_new_recording() {
     let o = dev.ingest(&clip, AfterIngest::Keep).unwrap();
     assert_eq!(o.segments, 2);
     assert_eq!(fake.state.lock().unwrap().recordings.len(), 2);
+}
+
+/// The journal's pending record for `clip`, if any.
+fn pending_record(dev: &Device, clip: &Path) -> Option<SegmentRecord> {
+    let jpath = obhut_agent::journal::Journal::path_for(&dev.state().join("journal"), clip);
+    let j = obhut_agent::journal::Journal::load(&jpath)
+        .unwrap()
+        .expect("a journal");
+    j.pending_record(&jpath).unwrap()
+}
+
+#[test]
+fn a_cut_inside_the_record_trailer_reseals_the_segment_afresh() {
+    let w = Arc::new(world());
+    let fake = start(&w, w.group.to_bytes());
+    let dev = Device::new();
+    dev.enrol(&fake, &w.fingerprint).unwrap();
+    let (clip, data) = dev.clip("clip");
+    // Upload 3 (segment 2): the whole blob and 100 bytes of its record.
+    fake.state.lock().unwrap().fault = Some(Fault::CutInTrailer {
+        upload: 3,
+        bytes: 100,
+    });
+    let e = dev.ingest(&clip, AfterIngest::Delete).unwrap_err();
+    assert!(e.is_transient(), "{e}");
+    assert_eq!(stored(&fake).len(), 2, "a cut trailer stores nothing");
+    // The record was journaled as pending before it was sent.
+    let pending = pending_record(&dev, &clip).expect("segment 2 pending");
+    assert_eq!(pending.segment_ref().index, 2);
+    let o = dev.ingest(&clip, AfterIngest::Delete).unwrap();
+    assert_eq!(o.uploaded, 4);
+    check_complete(&fake, data.len());
+    // The vault never had the pending record, so segment 2 was sealed
+    // again with a fresh key: another record, another capsule.
+    let chain = stored(&fake);
+    let again = &chain[2].0;
+    assert_ne!(again.record_hash(), pending.record_hash());
+    assert_ne!(
+        again.header().fields.capsule.r,
+        pending.header().fields.capsule.r
+    );
+    assert_ne!(again.ciphertext_hash(), pending.ciphertext_hash());
+    assert!(!clip.exists());
+}
+
+#[derive(Default)]
+struct Counting {
+    bytes: std::sync::atomic::AtomicU64,
+    segments: std::sync::atomic::AtomicUsize,
+}
+
+impl obhut_agent::ingest::Progress for Counting {
+    fn bytes(&self, n: u64) {
+        self.bytes
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn segment(&self, _index: u32, _of: usize, _already_stored: bool) {
+        self.segments
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn progress_counts_every_plaintext_byte_once() {
+    let w = Arc::new(world());
+    let fake = start(&w, w.group.to_bytes());
+    let dev = Device::new();
+    dev.enrol(&fake, &w.fingerprint).unwrap();
+    let (clip, data) = dev.clip("clip");
+    let sidecar = std::fs::metadata(clip.with_extension("json"))
+        .unwrap()
+        .len();
+    let s = StateDir::open_locked(dev.state()).unwrap();
+    let mut a = Agent::new(&s, &dev.key).unwrap();
+    let mut o = IngestOptions {
+        attempts: 1,
+        ..IngestOptions::default()
+    };
+    o.cut.fallback_segment_bytes = 64 * 1024;
+    let p = Counting::default();
+    a.ingest(&clip, &o, &p).unwrap();
+    // One sealing pass: each plaintext byte is read (and reported) once.
+    assert_eq!(
+        p.bytes.load(std::sync::atomic::Ordering::Relaxed),
+        data.len() as u64 + sidecar
+    );
+    assert_eq!(p.segments.load(std::sync::atomic::Ordering::Relaxed), 6);
+    check_complete(&fake, data.len());
+}
+
+#[test]
+fn a_presealed_segment_uploads_with_put_segment() {
+    use obhut_agent::client::VaultClient;
+    use obhut_core::device::{RecordingSealer, SegmentSpec};
+    let w = Arc::new(world());
+    let fake = start(&w, w.group.to_bytes());
+    let key = SignKey::generate(&mut os_rng());
+    let group = w.group.pin().unwrap();
+    let mut sealer =
+        RecordingSealer::new(&key, &group, &w.epoch, RecordingId::random(&mut os_rng()));
+    let spec = SegmentSpec {
+        kind: SegmentKind::Media,
+        media_start_ms: 0,
+        media_end_ms: 1000,
+        capture_utc_ms: 1_790_000_000_000,
+        is_final: false,
+    };
+    let mut blob = Vec::new();
+    let record = sealer
+        .seal_segment(spec, &[7u8; 100_000][..], &mut blob, &mut os_rng())
+        .unwrap();
+    let (rb, rh, len) = (record.to_bytes(), record.record_hash(), blob.len() as u64);
+    let c = VaultClient::new(&fake.url, &key).unwrap();
+    let cur = |b: &Vec<u8>| std::io::Cursor::new(b.clone());
+    // A record hash or blob length that is not the record's: refused here.
+    assert!(c.put_segment(&rb, &[0; 32], cur(&blob), len).is_err());
+    assert!(c.put_segment(&rb, &rh, cur(&blob), len + 1).is_err());
+    assert!(fake.state.lock().unwrap().recordings.is_empty());
+    // Sent as blob ‖ record to the record's path.
+    let up = c.put_segment(&rb, &rh, cur(&blob), len).unwrap();
+    assert!(!up.already_stored);
+    IngestReceipt::from_bytes(&up.receipt)
+        .unwrap()
+        .verify_for(&w.vault.verify_key(), &rh)
+        .unwrap();
+    let again = c.put_segment(&rb, &rh, cur(&blob), len).unwrap();
+    assert!(again.already_stored);
+    assert_eq!(again.receipt, up.receipt);
+    let chain = stored(&fake);
+    assert_eq!(chain.len(), 1);
+    assert_eq!(chain[0], (record, blob));
 }

@@ -7,9 +7,15 @@
 //! obhut-bench seal INPUT DIR THREADS     # seals INPUT as one recording into DIR
 //! obhut-bench seal-mem BYTES THREADS    # the same, memory to sink
 //! obhut-bench open DIR OUTPUT THREADS    # recovers keys (2-of-3) and opens DIR
+//! obhut-bench load --vault URL --data DIR --devices N --secs S [--server-pid PID]
+//!                  [--period-secs 10] [--segment-bytes 1048576] [--class C]
 //! ```
+//!
+//! `load` (run through `scripts/bench-vault`) simulates N enrolled devices
+//! uploading to a real `obhut serve` process: see `load.rs`.
 
 mod flow;
+mod load;
 mod primitives;
 
 use std::time::Duration;
@@ -58,7 +64,7 @@ pub fn peak_rss_mib() -> u64 {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: obhut-bench primitives BYTES | seal INPUT DIR THREADS | seal-mem BYTES THREADS | open DIR OUTPUT THREADS"
+        "usage: obhut-bench primitives BYTES | seal INPUT DIR THREADS | seal-mem BYTES THREADS | open DIR OUTPUT THREADS\n       obhut-bench load --vault URL --data DIR --devices N --secs S [--server-pid PID] [--period-secs P] [--segment-bytes B] [--class C]"
     );
     std::process::exit(2)
 }
@@ -86,6 +92,13 @@ fn main() {
         ["open", dir, output, threads] => {
             flow::open(dir.as_ref(), output.as_ref(), num(threads) as usize)
         }
+        ["load", flags @ ..] => match load::LoadArgs::parse(flags) {
+            Ok(a) => load::run(&a).map_err(|e| e as Box<dyn std::error::Error>),
+            Err(e) => {
+                eprintln!("obhut-bench load: {e}");
+                usage()
+            }
+        },
         _ => usage(),
     };
     if let Err(e) = result {

@@ -109,6 +109,10 @@ pub const DEVICE_REQUEST_SIG: &[u8] = b"obhut/v1/device-request";
 pub const INGEST_RECEIPT_SIG: &[u8] = b"obhut/v1/ingest-receipt";
 /// Signature context of a person's authenticated HTTP request (docs/vault.md §5).
 pub const PERSON_REQUEST_SIG: &[u8] = b"obhut/v1/person-request";
+/// `Digest` of a segment upload's declared framing (recording, index,
+/// Content-Length): the `body_digest` a device signs for
+/// `PUT /v1/recordings/{rid}/segments/{index}` (docs/vault.md §2).
+pub const SEGMENT_UPLOAD: &[u8] = b"obhut/v1/segment-upload";
 
 /// Every label, for the uniqueness test and the spec's table.
 pub const ALL: &[&[u8]] = &[
@@ -140,6 +144,7 @@ pub const ALL: &[&[u8]] = &[
     DEVICE_REQUEST_SIG,
     INGEST_RECEIPT_SIG,
     PERSON_REQUEST_SIG,
+    SEGMENT_UPLOAD,
 ];
 
 /// The message an Ed25519 signature covers: `label ‖ 0x00 ‖ body`. The zero

@@ -1,13 +1,19 @@
-//! Structures of the vault protocol (docs/vault.md): the signed request
-//! message of §2, the ingest receipt of §4 and the descriptor fingerprint
-//! of §3. Pure functions; the HTTP client and server live elsewhere.
+//! Structures of the vault protocol (docs/vault.md, draft 2): the signed
+//! request message of §2, the framing of a segment upload (§4), the ingest
+//! receipt of §4 and the descriptor fingerprint of §3. Pure functions; the
+//! HTTP client and server live elsewhere.
 
 use crate::error::{Error, Result};
 use crate::group::GroupDescriptor;
 use crate::identity::{SignKey, VerifyKey};
-use crate::ids::Fingerprint;
+use crate::ids::{Fingerprint, RecordingId, SegmentRef};
 use crate::labels::{self, SUITE_V1, VERSION, magic};
+use crate::record::RECORD_LEN;
 use crate::wire::{Reader, Writer};
+
+/// Length of the signed segment record that ends every segment upload
+/// (the trailer of `blob ‖ record`, §4).
+pub const SEGMENT_TRAILER_LEN: u64 = RECORD_LEN as u64;
 
 /// Encoded length of an [`IngestReceipt`].
 pub const INGEST_RECEIPT_LEN: usize = 7 + 32 + 32 + 8 + 64;
@@ -42,10 +48,47 @@ pub fn request_message(
 }
 
 /// SHA-256 of a request body: the `body_digest` of every request except a
-/// segment upload, whose digest is the record hash of its record.
+/// segment upload, whose digest is [`segment_upload_digest`].
 pub fn body_sha256(body: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(body).into()
+}
+
+/// The path of a segment upload (§4): `/v1/recordings/{rid}/segments/{index}`
+/// (relative to the vault's base URL).
+pub fn segment_upload_path(segment: SegmentRef) -> String {
+    format!(
+        "/v1/recordings/{}/segments/{}",
+        segment.recording, segment.index
+    )
+}
+
+/// `Content-Length` of a segment upload whose blob is `blob_len` bytes:
+/// `blob_len + 1596` (the body is `blob ‖ record`). `None` on overflow.
+/// The blob's length is a function of the plaintext length alone
+/// ([`crate::segment::blob_len`]), so a device knows it before sealing.
+pub fn segment_upload_len(blob_len: u64) -> Option<u64> {
+    blob_len.checked_add(SEGMENT_TRAILER_LEN)
+}
+
+/// The `body_digest` a device signs for a segment upload (§2):
+/// `Digest("obhut/v1/segment-upload", rid [16] ‖ index u32 ‖
+/// content_length u64)`, integers big-endian.
+///
+/// It binds the upload's declared framing, which is all a streaming device
+/// knows when it sends the headers; the content itself is bound by the
+/// device-signed record at the end of the body (its `ciphertext_hash`,
+/// `plaintext_len` and segment reference), which the vault checks against
+/// the path and the bytes it received.
+pub fn segment_upload_digest(recording: RecordingId, index: u32, content_length: u64) -> [u8; 32] {
+    labels::digest(
+        labels::SEGMENT_UPLOAD,
+        &[
+            &recording.0,
+            &index.to_be_bytes(),
+            &content_length.to_be_bytes(),
+        ],
+    )
 }
 
 /// `Digest("obhut/v1/fingerprint", descriptor without signatures)` (§3):
@@ -169,9 +212,39 @@ mod tests {
 
     #[test]
     fn request_message_layout() {
-        let m = request_message("PUT", "/v1/segments", 12, "ab", &[1; 32]);
-        assert_eq!(&m[..20], b"PUT\0/v1/segments\x0012\0");
-        assert_eq!(&m[20..23], b"ab\0");
-        assert_eq!(&m[23..], &[1; 32]);
+        let m = request_message("PUT", "/v1/enrol", 12, "ab", &[1; 32]);
+        assert_eq!(&m[..17], b"PUT\0/v1/enrol\x0012\0");
+        assert_eq!(&m[17..20], b"ab\0");
+        assert_eq!(&m[20..], &[1; 32]);
+    }
+
+    #[test]
+    fn segment_upload_framing() {
+        let rid = RecordingId([0xab; 16]);
+        let seg = SegmentRef {
+            recording: rid,
+            index: 7,
+        };
+        assert_eq!(
+            segment_upload_path(seg),
+            format!("/v1/recordings/{}/segments/7", "ab".repeat(16))
+        );
+        assert_eq!(segment_upload_len(1468), Some(1468 + 1596));
+        assert_eq!(segment_upload_len(u64::MAX), None);
+        // Layout: label ‖ 0x00 ‖ rid ‖ index (BE) ‖ Content-Length (BE).
+        let mut m = b"obhut/v1/segment-upload\0".to_vec();
+        m.extend_from_slice(&[0xab; 16]);
+        m.extend_from_slice(&[0, 0, 0, 7]);
+        m.extend_from_slice(&3064u64.to_be_bytes());
+        let expected: [u8; 32] = {
+            use sha2::Digest;
+            sha2::Sha256::digest(&m).into()
+        };
+        let d = segment_upload_digest(rid, 7, 3064);
+        assert_eq!(d, expected);
+        // Every field is bound.
+        assert_ne!(d, segment_upload_digest(rid, 8, 3064));
+        assert_ne!(d, segment_upload_digest(rid, 7, 3065));
+        assert_ne!(d, segment_upload_digest(RecordingId([0xac; 16]), 7, 3064));
     }
 }

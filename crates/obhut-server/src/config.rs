@@ -23,6 +23,10 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8700";
 pub const DEFAULT_EPOCH_PERIOD_SECS: u64 = 86_400;
 /// Default largest segment blob accepted: 4 GiB.
 pub const DEFAULT_MAX_SEGMENT_BYTES: u64 = 4 << 30;
+/// Default oldest capture time the vault still makes an epoch key for,
+/// counted back from now: 30 days. A bodycam docked after a long leave or
+/// a camera that was offline for weeks must still be able to upload.
+pub const DEFAULT_MAX_CAPTURE_AGE_SECS: u64 = 30 * 86_400;
 
 /// One layer of raw settings (file, environment or flags).
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -39,6 +43,9 @@ pub struct FileConfig {
     /// Epoch period per retention class, in seconds.
     #[serde(default)]
     pub epoch_period_secs: BTreeMap<String, u64>,
+    /// How old a capture time may be for the vault to still issue the epoch
+    /// key covering it (late-docked footage), in seconds.
+    pub max_capture_age_secs: Option<u64>,
 }
 
 /// Configuration errors, each naming the setting.
@@ -103,6 +110,7 @@ impl FileConfig {
             listen: get("OBHUT_LISTEN"),
             max_segment_bytes,
             epoch_period_secs: BTreeMap::new(),
+            max_capture_age_secs: None,
         })
     }
 
@@ -113,6 +121,7 @@ impl FileConfig {
         self.listen = over.listen.or(self.listen);
         self.max_segment_bytes = over.max_segment_bytes.or(self.max_segment_bytes);
         self.epoch_period_secs.extend(over.epoch_period_secs);
+        self.max_capture_age_secs = over.max_capture_age_secs.or(self.max_capture_age_secs);
         self
     }
 }
@@ -132,6 +141,8 @@ pub struct ServerConfig {
     pub epoch_period_ms: BTreeMap<String, i64>,
     /// Period of unlisted classes (ms).
     pub default_epoch_period_ms: i64,
+    /// Oldest capture time, back from now, for which an epoch is issued (ms).
+    pub max_capture_age_ms: i64,
 }
 
 impl ServerConfig {
@@ -169,6 +180,16 @@ impl ServerConfig {
                 reason: "must be positive",
             });
         }
+        let max_capture_age_secs = c
+            .max_capture_age_secs
+            .unwrap_or(DEFAULT_MAX_CAPTURE_AGE_SECS);
+        if !(60..=3660 * 86_400).contains(&max_capture_age_secs) {
+            return Err(ConfigError::Invalid {
+                setting: "max_capture_age_secs",
+                value: max_capture_age_secs.to_string(),
+                reason: "must be between 60 seconds and 10 years",
+            });
+        }
         Ok(ServerConfig {
             data_dir: c.data.unwrap_or_else(|| DEFAULT_DATA.into()),
             keys_dir: c.keys.unwrap_or_else(|| DEFAULT_KEYS.into()),
@@ -176,6 +197,7 @@ impl ServerConfig {
             max_segment_bytes,
             epoch_period_ms,
             default_epoch_period_ms: (DEFAULT_EPOCH_PERIOD_SECS * 1000) as i64,
+            max_capture_age_ms: (max_capture_age_secs * 1000) as i64,
         })
     }
 

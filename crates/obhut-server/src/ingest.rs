@@ -11,12 +11,14 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::TryStreamExt;
-use obhut_core::ids::RecordingId;
+use obhut_core::ids::{RecordingId, SegmentRef};
 use obhut_core::kem::verify_capsule_proof;
-use obhut_core::labels;
 use obhut_core::record::{RECORD_LEN, SegmentRecord};
-use obhut_core::vault::{IngestReceipt, body_sha256};
-use obhut_store::{BlobKey, BlobStore, IndexStore, Inserted, NewSegment, SegmentRow, StoreError};
+use obhut_core::segment;
+use obhut_core::vault::{IngestReceipt, SEGMENT_TRAILER_LEN, body_sha256, segment_upload_digest};
+use obhut_store::{
+    BlobKey, BlobStore, IndexStore, Inserted, NewSegment, SegmentRow, StagedBlob, StoreError,
+};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::io::StreamReader;
@@ -121,11 +123,13 @@ pub async fn enrol<I: IndexStore, B: BlobStore>(
     }))
 }
 
-/// `GET /v1/epochs?class=C` query.
+/// `GET /v1/epochs?class=C[&at=T]` query.
 #[derive(Debug, Deserialize)]
 pub struct EpochsQuery {
     /// Retention class.
     pub class: String,
+    /// A capture time (UTC ms) whose epoch is wanted as well.
+    pub at: Option<i64>,
 }
 
 /// One epoch public key.
@@ -150,6 +154,9 @@ pub struct EpochsResponse {
     pub current: EpochJson,
     /// The following one.
     pub next: EpochJson,
+    /// The epoch covering `at`, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covering: Option<EpochJson>,
 }
 
 fn epoch_json(e: obhut_store::EpochRow) -> EpochJson {
@@ -161,7 +168,7 @@ fn epoch_json(e: obhut_store::EpochRow) -> EpochJson {
     }
 }
 
-/// `GET /v1/epochs?class=C` (public keys; no authentication).
+/// `GET /v1/epochs?class=C[&at=T]` (public keys; no authentication).
 pub async fn epochs<I: IndexStore, B: BlobStore>(
     State(app): State<Arc<App<I, B>>>,
     Query(q): Query<EpochsQuery>,
@@ -173,10 +180,15 @@ pub async fn epochs<I: IndexStore, B: BlobStore>(
         ));
     }
     let (cur, next) = app.ensure_epochs(&q.class).await?;
+    let covering = match q.at {
+        Some(t) => Some(epoch_json(app.ensure_epoch_covering(&q.class, t).await?)),
+        None => None,
+    };
     Ok(Json(EpochsResponse {
         class: q.class,
         current: epoch_json(cur),
         next: epoch_json(next),
+        covering,
     }))
 }
 
@@ -215,7 +227,8 @@ pub async fn head<I: IndexStore, B: BlobStore>(
     }))
 }
 
-/// Receipt answer of `PUT /v1/segments` and `GET /v1/receipts/…`.
+/// Receipt answer of `PUT /v1/recordings/{rid}/segments/{index}` and
+/// `GET /v1/receipts/…`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ReceiptResponse {
     /// `IngestReceipt::to_bytes()`, base64.
@@ -269,15 +282,18 @@ async fn drain(mut r: impl AsyncRead + Unpin, cap: u64) {
 
 const DRAIN_CAP: u64 = 8 << 20;
 
-/// `PUT /v1/segments`: body = record ‖ blob, streamed.
+/// `PUT /v1/recordings/{rid}/segments/{index}`: body = blob ‖ record
+/// (the signed record as a 1596-byte trailer), streamed; order of checks
+/// in docs/vault.md §4.
 pub async fn put_segment<I: IndexStore, B: BlobStore>(
     State(app): State<Arc<App<I, B>>>,
+    Path((rid, index)): Path<(String, String)>,
     req: Request,
 ) -> Response {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let mut reader = body_reader(body);
-    let r = ingest_one(&app, &parts, &mut reader).await;
+    let r = ingest_one(&app, &parts, &rid, &index, &mut reader).await;
     match r {
         Ok((status, row)) => {
             app.metrics
@@ -301,7 +317,7 @@ pub async fn put_segment<I: IndexStore, B: BlobStore>(
                 })
                 .inc();
             tracing::info!(error = e.kind.as_str(), "segment refused");
-            if e.kind != ErrorKind::WrongLength && e.kind != ErrorKind::TooLarge {
+            if e.kind != ErrorKind::TooLarge {
                 drain(&mut reader, DRAIN_CAP).await;
             }
             e.into_response()
@@ -319,74 +335,181 @@ fn body_reader(body: Body) -> BodyReader {
     StreamReader::new(Box::pin(s))
 }
 
-async fn ingest_one<I: IndexStore, B: BlobStore>(
-    app: &App<I, B>,
-    parts: &axum::http::request::Parts,
-    reader: &mut BodyReader,
-) -> ApiResult<(StatusCode, SegmentRow)> {
-    let max = app.config.max_segment_bytes;
-    let content_length = parts
+/// The declared `Content-Length` of an upload (required: it is signed).
+fn content_length(parts: &axum::http::request::Parts) -> ApiResult<u64> {
+    let v = parts
         .headers
         .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if let Some(cl) = content_length
-        && cl > RECORD_LEN as u64 + max
+        .ok_or_else(|| {
+            bad(
+                ErrorKind::WrongLength,
+                "a segment upload needs a Content-Length (blob length + 1596); chunked bodies are refused",
+            )
+        })?;
+    v.to_str()
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| {
+            bad(
+                ErrorKind::WrongLength,
+                "Content-Length is not a decimal number",
+            )
+        })
+}
+
+/// Where an upload's index stands against the recording's head, checked
+/// before the body is read and again under the recording lock.
+enum Position {
+    /// The index is the next one; `prev` must be this hash.
+    Next { head_hash: [u8; 32] },
+    /// A segment is stored at that index (an upload may only repeat it).
+    Stored(Box<SegmentRow>),
+}
+
+async fn position<I: IndexStore, B: BlobStore>(
+    app: &App<I, B>,
+    seg: SegmentRef,
+    device: &obhut_store::DeviceRow,
+) -> ApiResult<Position> {
+    let rec = app.index.recording(seg.recording).await?;
+    if let Some(rec) = &rec
+        && rec.device_key != device.device_key
     {
         return Err(bad(
-            ErrorKind::TooLarge,
-            format!("the body is {cl} bytes; this vault accepts segments up to {max} bytes"),
+            ErrorKind::ChainConflict,
+            "the recording belongs to another device",
         ));
     }
+    let (next_index, head_hash) = match app.index.head(seg.recording).await? {
+        Some(h) => (h.next_index, h.head_record_hash),
+        None => (0, [0; 32]),
+    };
+    if seg.index > next_index {
+        return Err(bad(
+            ErrorKind::OutOfOrder,
+            format!(
+                "segment {} is ahead of the next index {next_index}; upload from {next_index}",
+                seg.index
+            ),
+        ));
+    }
+    if seg.index < next_index {
+        let stored = app.index.segment(seg.recording, seg.index).await?.ok_or_else(|| {
+            tracing::error!(recording = %seg.recording, index = seg.index, "segment row missing below the head");
+            bad(ErrorKind::Internal, "the vault's index is inconsistent")
+        })?;
+        return Ok(Position::Stored(Box::new(stored)));
+    }
+    if rec.is_some_and(|r| r.complete) {
+        return Err(bad(
+            ErrorKind::ChainConflict,
+            "the recording's final segment is already stored",
+        ));
+    }
+    Ok(Position::Next { head_hash })
+}
+
+fn stage_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::WrongLength { expected, got } => bad(
+            ErrorKind::WrongLength,
+            format!(
+                "the body ended after {got} bytes; Content-Length announced a {expected}-byte blob and the {RECORD_LEN}-byte record"
+            ),
+        ),
+        other => ApiError::from(other),
+    }
+}
+
+/// Read the 1596-byte record trailer.
+async fn read_trailer(reader: &mut BodyReader) -> ApiResult<Vec<u8>> {
     let mut raw = vec![0u8; RECORD_LEN];
     reader.read_exact(&mut raw).await.map_err(|_| {
         bad(
-            ErrorKind::MalformedRecord,
-            format!("the body is shorter than a segment record ({RECORD_LEN} bytes)"),
+            ErrorKind::WrongLength,
+            format!("the body ended before the end of the {RECORD_LEN}-byte record trailer"),
         )
     })?;
-    // The body digest of an upload is the record hash of its raw record.
-    let record_hash = labels::digest(labels::RECORD_HASH, &[&raw]);
-    let device = app.authenticate_device(parts, &record_hash).await?;
-    let record = SegmentRecord::from_bytes(&raw)
-        .map_err(|e| bad(ErrorKind::MalformedRecord, e.to_string()))?;
-    let seg = record.segment_ref();
-    let fields = &record.header().fields;
-    if fields.device_key.to_bytes() != device.device_key {
+    Ok(raw)
+}
+
+/// Hash `len` blob bytes without keeping them (an idempotent retry).
+async fn hash_discard(reader: &mut BodyReader, len: u64) -> ApiResult<[u8; 32]> {
+    let mut hasher = obhut_core::segment::ciphertext_hasher();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut got: u64 = 0;
+    while got < len {
+        let want = usize::try_from(len - got)
+            .unwrap_or(buf.len())
+            .min(buf.len());
+        let n = reader
+            .read(&mut buf[..want])
+            .await
+            .map_err(|e| ApiError::from(StoreError::Source(e)))?;
+        if n == 0 {
+            return Err(stage_error(StoreError::WrongLength { expected: len, got }));
+        }
+        hasher.update(&buf[..n]);
+        got += n as u64;
+    }
+    Ok(*hasher.finalize().as_bytes())
+}
+
+/// The record trailer against the upload: signature, signer, segment,
+/// length and hash of the blob received.
+fn check_record(
+    raw: &[u8],
+    seg: SegmentRef,
+    blob_len: u64,
+    blob_hash: &[u8; 32],
+    device: &obhut_store::DeviceRow,
+) -> ApiResult<SegmentRecord> {
+    let record = SegmentRecord::from_bytes(raw).map_err(|e| {
+        bad(
+            ErrorKind::MalformedRecord,
+            format!("the record trailer: {e}"),
+        )
+    })?;
+    if record.header().fields.device_key.to_bytes() != device.device_key {
         return Err(bad(
             ErrorKind::MalformedRecord,
             "the record was signed by another device than the one authenticated",
         ));
     }
-    let blob_len = record.blob_len();
-    if blob_len > max {
+    if record.segment_ref() != seg {
         return Err(bad(
-            ErrorKind::TooLarge,
-            format!("the segment blob is {blob_len} bytes; this vault accepts up to {max}"),
-        ));
-    }
-    if let Some(cl) = content_length
-        && cl != RECORD_LEN as u64 + blob_len
-    {
-        return Err(bad(
-            ErrorKind::WrongLength,
+            ErrorKind::MalformedRecord,
             format!(
-                "Content-Length is {cl}; record and blob need {}",
-                RECORD_LEN as u64 + blob_len
+                "the record is for {} but the upload path names {seg}",
+                record.segment_ref()
             ),
         ));
     }
-    // Idempotent retry: the same record is stored already.
-    if let Some(existing) = app.index.segment(seg.recording, seg.index).await? {
-        if existing.record == raw {
-            return Ok((StatusCode::OK, existing));
-        }
+    if record.blob_len() != blob_len {
         return Err(bad(
-            ErrorKind::ChainConflict,
-            format!("another record is stored at index {}", seg.index),
+            ErrorKind::WrongLength,
+            format!(
+                "Content-Length announced a {blob_len}-byte blob; the record says {} bytes",
+                record.blob_len()
+            ),
         ));
     }
-    check_chain(app, &record, &device).await?;
+    if record.ciphertext_hash() != blob_hash {
+        return Err(bad(
+            ErrorKind::HashMismatch,
+            "the blob's BLAKE3 hash does not match the record's ciphertext_hash",
+        ));
+    }
+    Ok(record)
+}
+
+/// The record's capsule and epoch against the device's enrolment.
+async fn check_custody<I: IndexStore, B: BlobStore>(
+    app: &App<I, B>,
+    record: &SegmentRecord,
+    device: &obhut_store::DeviceRow,
+) -> ApiResult<()> {
+    let fields = &record.header().fields;
     let group = app.pinned_group(device.group_id).await?;
     verify_capsule_proof(
         &fields.capsule,
@@ -418,33 +541,152 @@ async fn ingest_one<I: IndexStore, B: BlobStore>(
             ),
         ));
     }
+    Ok(())
+}
 
-    let lock = app.recording_lock(seg.recording);
-    let _held = lock.lock().await;
-    // Under the lock: nothing else can publish at (recording, index).
-    if let Some(existing) = app.index.segment(seg.recording, seg.index).await? {
-        if existing.record == raw {
-            return Ok((StatusCode::OK, existing));
-        }
+/// An upload at an index that is already stored: 200 with the stored
+/// receipt if the trailer is byte-identical to the stored record (and the
+/// blob is its blob), else a chain conflict.
+fn repeat_of(
+    existing: SegmentRow,
+    raw: &[u8],
+    seg: SegmentRef,
+    blob_len: u64,
+    blob_hash: &[u8; 32],
+    device: &obhut_store::DeviceRow,
+) -> ApiResult<(StatusCode, SegmentRow)> {
+    if existing.record != raw {
         return Err(bad(
             ErrorKind::ChainConflict,
             format!("another record is stored at index {}", seg.index),
         ));
     }
+    check_record(raw, seg, blob_len, blob_hash, device)?;
+    Ok((StatusCode::OK, existing))
+}
+
+async fn ingest_one<I: IndexStore, B: BlobStore>(
+    app: &App<I, B>,
+    parts: &axum::http::request::Parts,
+    rid: &str,
+    index: &str,
+    reader: &mut BodyReader,
+) -> ApiResult<(StatusCode, SegmentRow)> {
+    // 1. The path and the declared framing, before any byte is read.
+    let seg = SegmentRef {
+        recording: parse_rid(rid)?,
+        index: index
+            .parse()
+            .map_err(|_| bad(ErrorKind::BadRequest, "segment index is not a decimal u32"))?,
+    };
+    let content_length = content_length(parts)?;
+    let max = app.config.max_segment_bytes;
+    if content_length > max.saturating_add(SEGMENT_TRAILER_LEN) {
+        return Err(bad(
+            ErrorKind::TooLarge,
+            format!(
+                "the body is {content_length} bytes; this vault accepts segment blobs up to {max} bytes plus the {RECORD_LEN}-byte record"
+            ),
+        ));
+    }
+    let smallest = segment::blob_len(0) + SEGMENT_TRAILER_LEN;
+    if content_length < smallest {
+        return Err(bad(
+            ErrorKind::WrongLength,
+            format!(
+                "Content-Length is {content_length}; the smallest upload (an empty segment and its record) is {smallest} bytes"
+            ),
+        ));
+    }
+    let blob_len = content_length - SEGMENT_TRAILER_LEN;
+
+    // 2. Who: signature over method, path, time, nonce and the framing;
+    //    device enrolled and not revoked; nonce unused.
+    let device = app
+        .authenticate_device(
+            parts,
+            &segment_upload_digest(seg.recording, seg.index, content_length),
+        )
+        .await?;
+
+    // 3. Where: the index against the recording's head (the chain link is
+    //    checked under the lock, step 6). Below the head: a retry, read and
+    //    compared, never stored.
+    if let Position::Stored(existing) = position(app, seg, &device).await? {
+        let hash = hash_discard(reader, blob_len).await?;
+        let raw = read_trailer(reader).await?;
+        return repeat_of(*existing, &raw, seg, blob_len, &hash, &device);
+    }
+
+    // 4. The blob into tmp/ while hashing; 5. the trailer and every check
+    //    of the record. Any failure from here on discards the staged blob.
+    let staged = app
+        .blobs
+        .stage(&mut *reader, blob_len)
+        .await
+        .map_err(stage_error)?;
+    let checked = async {
+        let raw = read_trailer(reader).await?;
+        let record = check_record(&raw, seg, blob_len, &staged.hash(), &device)?;
+        check_custody(app, &record, &device).await?;
+        Ok::<_, ApiError>((raw, record))
+    }
+    .await;
+    let (raw, record) = match checked {
+        Ok(x) => x,
+        Err(e) => {
+            app.blobs.discard(staged).await;
+            return Err(e);
+        }
+    };
+
+    // 6. Under the recording lock: nothing else can publish at (recording,
+    //    index) between this check and the row insert.
+    let lock = app.recording_lock(seg.recording);
+    let _held = lock.lock().await;
+    let linked = match position(app, seg, &device).await {
+        Ok(Position::Next { head_hash: now }) => {
+            if record.prev_record_hash() == &now {
+                Ok(None)
+            } else {
+                Err(bad(
+                    ErrorKind::ChainConflict,
+                    format!(
+                        "prev_record_hash of segment {} does not match the stored segment {}",
+                        seg.index,
+                        seg.index.wrapping_sub(1)
+                    ),
+                ))
+            }
+        }
+        // Stored meanwhile by a concurrent upload.
+        Ok(Position::Stored(existing)) => {
+            repeat_of(*existing, &raw, seg, blob_len, &staged.hash(), &device).map(Some)
+        }
+        Err(e) => Err(e),
+    };
+    match linked {
+        Ok(None) => {}
+        Ok(Some(repeat)) => {
+            app.blobs.discard(staged).await;
+            return Ok(repeat);
+        }
+        Err(e) => {
+            app.blobs.discard(staged).await;
+            return Err(e);
+        }
+    }
+
+    // 7. Durable: fsync, rename, fsync dir; then the row; then the receipt.
     let key = BlobKey {
         recording: seg.recording,
         index: seg.index,
     };
     app.blobs
-        .put_verified(key, &mut *reader, blob_len, *record.ciphertext_hash())
-        .await
-        .map_err(|e| match e {
-            StoreError::WrongLength { expected, got } if got < expected => bad(
-                ErrorKind::WrongLength,
-                format!("the blob ended after {got} bytes; the record says {expected}"),
-            ),
-            other => ApiError::from(other),
-        })?;
+        .publish(key, staged, *record.ciphertext_hash())
+        .await?;
+    let fields = &record.header().fields;
+    let record_hash = record.record_hash();
     let received = app.clock.now_ms();
     let receipt = IngestReceipt::sign(app.keystore.vault_key(), record_hash, received);
     let row = SegmentRow {
@@ -454,7 +696,7 @@ async fn ingest_one<I: IndexStore, B: BlobStore>(
         record_hash,
         blob_len,
         capture_ms: fields.capture_utc_ms,
-        epoch_id,
+        epoch_id: fields.epoch_wrap.epoch_id,
         received_ms: received,
         receipt: receipt.to_bytes(),
     };
@@ -484,56 +726,4 @@ async fn ingest_one<I: IndexStore, B: BlobStore>(
         }
         Inserted::Existing(existing) => Ok((StatusCode::OK, existing)),
     }
-}
-
-async fn check_chain<I: IndexStore, B: BlobStore>(
-    app: &App<I, B>,
-    record: &SegmentRecord,
-    device: &obhut_store::DeviceRow,
-) -> ApiResult<()> {
-    let seg = record.segment_ref();
-    if let Some(rec) = app.index.recording(seg.recording).await? {
-        if rec.device_key != device.device_key {
-            return Err(bad(
-                ErrorKind::ChainConflict,
-                "the recording belongs to another device",
-            ));
-        }
-        if rec.complete {
-            return Err(bad(
-                ErrorKind::ChainConflict,
-                "the recording's final segment is already stored",
-            ));
-        }
-    }
-    let (next_index, head_hash) = match app.index.head(seg.recording).await? {
-        Some(h) => (h.next_index, h.head_record_hash),
-        None => (0, [0; 32]),
-    };
-    if seg.index > next_index {
-        return Err(bad(
-            ErrorKind::OutOfOrder,
-            format!(
-                "segment {} is ahead of the next index {next_index}; upload from {next_index}",
-                seg.index
-            ),
-        ));
-    }
-    if seg.index < next_index {
-        return Err(bad(
-            ErrorKind::ChainConflict,
-            format!("another record is stored at index {}", seg.index),
-        ));
-    }
-    if record.prev_record_hash() != &head_hash {
-        return Err(bad(
-            ErrorKind::ChainConflict,
-            format!(
-                "prev_record_hash of segment {} does not match the stored segment {}",
-                seg.index,
-                seg.index.wrapping_sub(1)
-            ),
-        ));
-    }
-    Ok(())
 }

@@ -134,40 +134,73 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
     pub async fn ensure_epochs(&self, class: &str) -> ApiResult<(EpochRow, EpochRow)> {
         let _guard = self.epoch_lock.lock().await;
         let period = self.config.period_of(class);
+        let start = self.clock.now_ms().div_euclid(period) * period;
+        let cur = self.ensure_epoch_locked(class, start, period).await?;
+        let next = self
+            .ensure_epoch_locked(class, start + period, period)
+            .await?;
+        Ok((cur, next))
+    }
+
+    /// The epoch of `class` covering capture time `t`, made if missing, for
+    /// footage recorded earlier and uploaded now (a bodycam docked after a
+    /// shift that crossed midnight, a camera offline for days). Refused for
+    /// `t` older than `max_capture_age` or later than the end of the next
+    /// period (a device clock that runs ahead).
+    pub async fn ensure_epoch_covering(&self, class: &str, t: i64) -> ApiResult<EpochRow> {
+        let _guard = self.epoch_lock.lock().await;
+        let period = self.config.period_of(class);
         let now = self.clock.now_ms();
         let start = now.div_euclid(period) * period;
-        let mut out = Vec::with_capacity(2);
-        for nb in [start, start + period] {
-            if let Some(e) = self.index.epoch_at(class, nb).await? {
-                out.push(e);
-                continue;
-            }
-            let mut id = [0u8; 16];
-            getrandom::fill(&mut id)
-                .map_err(|_| ApiError::new(ErrorKind::Internal, "no OS randomness"))?;
-            let id = EpochId(id);
-            let secret = self.keystore.create_epoch(id).map_err(|e| {
-                tracing::error!(error = %e, "keystore failure");
-                ApiError::new(ErrorKind::Internal, "the vault's keystore failed")
-            })?;
-            let public = secret.public(class, nb, nb + period);
-            let row = EpochRow {
-                epoch_id: id,
-                retention_class: class.to_owned(),
-                not_before: nb,
-                not_after: nb + period,
-                public: public.to_bytes(),
-            };
-            self.index.put_epoch(&row).await?;
-            tracing::info!(epoch = %id, class, not_before = nb, "epoch created");
-            out.push(row);
+        let oldest = now.saturating_sub(self.config.max_capture_age_ms);
+        if t < oldest || t >= start.saturating_add(2 * period) {
+            return Err(ApiError::new(
+                ErrorKind::UnknownEpoch,
+                format!(
+                    "capture time {t} (UTC ms) is outside what this vault issues epoch keys for: \
+                     from {oldest} (now minus max_capture_age_secs = {} s) to the end of the next \
+                     period ({}); check the device's clock, or raise max_capture_age_secs in \
+                     obhut.toml for footage this old",
+                    self.config.max_capture_age_ms / 1000,
+                    start.saturating_add(2 * period)
+                ),
+            ));
         }
-        let next = out.pop();
-        let cur = out.pop();
-        match (cur, next) {
-            (Some(c), Some(n)) => Ok((c, n)),
-            _ => Err(ApiError::new(ErrorKind::Internal, "epoch generation")),
+        let nb = t.div_euclid(period) * period;
+        self.ensure_epoch_locked(class, nb, period).await
+    }
+
+    /// The epoch of `class` starting at `not_before`, created if missing.
+    /// The caller holds `epoch_lock`.
+    async fn ensure_epoch_locked(
+        &self,
+        class: &str,
+        not_before: i64,
+        period: i64,
+    ) -> ApiResult<EpochRow> {
+        if let Some(e) = self.index.epoch_at(class, not_before).await? {
+            return Ok(e);
         }
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id)
+            .map_err(|_| ApiError::new(ErrorKind::Internal, "no OS randomness"))?;
+        let id = EpochId(id);
+        let secret = self.keystore.create_epoch(id).map_err(|e| {
+            tracing::error!(error = %e, "keystore failure");
+            ApiError::new(ErrorKind::Internal, "the vault's keystore failed")
+        })?;
+        let not_after = not_before + period;
+        let public = secret.public(class, not_before, not_after);
+        let row = EpochRow {
+            epoch_id: id,
+            retention_class: class.to_owned(),
+            not_before,
+            not_after,
+            public: public.to_bytes(),
+        };
+        self.index.put_epoch(&row).await?;
+        tracing::info!(epoch = %id, class, not_before, "epoch created");
+        Ok(row)
     }
 
     /// Whether `class` is served: configured, or used by a device or an
@@ -204,7 +237,7 @@ pub fn router<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) -> Router {
         .route("/v1/epochs", get(ingest::epochs::<I, B>))
         .route("/v1/recordings/{rid}/head", get(ingest::head::<I, B>))
         .route(
-            "/v1/segments",
+            "/v1/recordings/{rid}/segments/{index}",
             put(ingest::put_segment::<I, B>).layer(DefaultBodyLimit::disable()),
         )
         .route("/v1/receipts/{rid}/{index}", get(ingest::receipt::<I, B>))

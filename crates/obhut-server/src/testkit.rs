@@ -17,7 +17,10 @@ use obhut_core::labels;
 use obhut_core::record::SegmentRecord;
 use obhut_core::rng::os_rng;
 use obhut_core::segment::SegmentKind;
-use obhut_core::vault::{body_sha256, descriptor_fingerprint, request_message};
+use obhut_core::vault::{
+    body_sha256, descriptor_fingerprint, request_message, segment_upload_digest,
+    segment_upload_len, segment_upload_path,
+};
 use obhut_store::dir::DirBlobStore;
 use obhut_store::sqlite::SqliteIndex;
 use obhut_store::{GroupRow, IndexStore, TokenRow};
@@ -201,16 +204,36 @@ pub struct Sealed {
 }
 
 impl Sealed {
-    /// `record ‖ blob`.
+    /// The upload body, `blob ‖ record` (docs/vault.md §4, draft 2).
     pub fn body(&self) -> Vec<u8> {
-        let mut b = self.record.to_bytes();
-        b.extend_from_slice(&self.blob);
+        let mut b = self.blob.clone();
+        b.extend_from_slice(&self.record.to_bytes());
         b
     }
-    /// The body digest of the upload (the record hash).
-    pub fn digest(&self) -> [u8; 32] {
-        self.record.record_hash()
+    /// The upload path, `/v1/recordings/{rid}/segments/{index}`.
+    pub fn path(&self) -> String {
+        segment_upload_path(self.record.segment_ref())
     }
+    /// The body digest the upload is signed with (docs/vault.md §2): the
+    /// segment-upload digest of (rid, index, Content-Length).
+    pub fn digest(&self) -> [u8; 32] {
+        let seg = self.record.segment_ref();
+        let len = segment_upload_len(self.blob.len() as u64).expect("blob length");
+        segment_upload_digest(seg.recording, seg.index, len)
+    }
+}
+
+/// Upload `s` as `key` (signed at `time_ms`, fresh nonce) and read the
+/// answer.
+pub fn put_sealed(
+    addr: SocketAddr,
+    key: &SignKey,
+    s: &Sealed,
+    time_ms: i64,
+) -> std::io::Result<HttpResponse> {
+    let path = s.path();
+    let h = signed_headers(key, false, "PUT", &path, time_ms, &s.digest());
+    http(addr, "PUT", &path, &h, &s.body())
 }
 
 /// Seal `payloads` as one recording (the last one final if `finish`).

@@ -19,3 +19,29 @@ fn openapi_lists_exactly_the_routes() {
     assert!(routed.len() >= 12, "{routed:?}");
     assert_eq!(documented, routed);
 }
+
+/// Draft 2: a segment is uploaded to its own path, `blob ‖ record`, with a
+/// required (signed) Content-Length; the draft-1 route is gone.
+#[test]
+fn openapi_describes_the_draft_2_segment_upload() {
+    let doc: serde_json::Value = serde_json::from_str(obhut_server::ops::OPENAPI).unwrap();
+    assert!(doc["paths"].get("/v1/segments").is_none());
+    let put = &doc["paths"]["/v1/recordings/{rid}/segments/{index}"]["put"];
+    assert!(put["summary"].as_str().unwrap().contains("trailer"));
+    let params = put["parameters"].as_array().unwrap();
+    let cl = params
+        .iter()
+        .find(|p| p["name"] == "Content-Length")
+        .expect("Content-Length documented");
+    assert_eq!(cl["in"], "header");
+    assert_eq!(cl["required"], true);
+    assert!(
+        put["description"]
+            .as_str()
+            .unwrap()
+            .contains("obhut/v1/segment-upload")
+    );
+    for code in ["200", "201", "400", "401", "403", "409", "413", "422"] {
+        assert!(put["responses"].get(code).is_some(), "{code}");
+    }
+}

@@ -9,13 +9,14 @@ use base64::engine::general_purpose::STANDARD as B64;
 use obhut_core::epoch::EpochPublic;
 use obhut_core::group::PinnedGroup;
 use obhut_core::identity::SignKey;
+use obhut_core::ids::SegmentRef;
 use obhut_core::rng::os_rng;
 use obhut_core::segment::SegmentKind;
-use obhut_core::vault::{IngestReceipt, body_sha256};
+use obhut_core::vault::{IngestReceipt, body_sha256, segment_upload_digest, segment_upload_path};
 use obhut_server::ManualClock;
 use obhut_server::testkit::{
-    HttpResponse, InProcess, Sealed, create_token, http, seal_recording, signed_headers,
-    signed_headers_with_nonce,
+    HttpResponse, InProcess, Sealed, create_token, http, put_sealed, read_response, seal_recording,
+    signed_headers, signed_headers_with_nonce, write_head,
 };
 use obhut_store::{BlobStore, IndexStore, RecordingFilter};
 
@@ -107,12 +108,25 @@ impl World {
     }
 
     fn put_as(&self, key: &SignKey, s: &Sealed) -> HttpResponse {
-        self.put_raw(key, &s.digest(), &s.body())
+        put_sealed(self.vault.addr, key, s, self.clock_now()).unwrap()
     }
 
-    fn put_raw(&self, key: &SignKey, digest: &[u8; 32], body: &[u8]) -> HttpResponse {
-        let h = signed_headers(key, false, "PUT", "/v1/segments", self.clock_now(), digest);
-        http(self.vault.addr, "PUT", "/v1/segments", &h, body).unwrap()
+    /// PUT `body` at `seg`'s path, correctly signed for its length.
+    fn put_raw(&self, key: &SignKey, seg: SegmentRef, body: &[u8]) -> HttpResponse {
+        let digest = segment_upload_digest(seg.recording, seg.index, body.len() as u64);
+        self.put_signed(key, &segment_upload_path(seg), &digest, body)
+    }
+
+    /// PUT `body` at `path`, signed with `digest` as the body digest.
+    fn put_signed(
+        &self,
+        key: &SignKey,
+        path: &str,
+        digest: &[u8; 32],
+        body: &[u8],
+    ) -> HttpResponse {
+        let h = signed_headers(key, false, "PUT", path, self.clock_now(), digest);
+        http(self.vault.addr, "PUT", path, &h, body).unwrap()
     }
 
     fn put(&self, s: &Sealed) -> HttpResponse {
@@ -212,10 +226,15 @@ fn ingest_receipts_head_and_reading() {
         assert_eq!(r.status, 201, "segment {i}: {:?}", r.json());
         let receipt = B64.decode(r.json()["receipt"].as_str().unwrap()).unwrap();
         let receipt = IngestReceipt::from_bytes(&receipt).unwrap();
-        receipt.verify_for(&vault_key, &s.digest()).unwrap();
+        receipt
+            .verify_for(&vault_key, &s.record.record_hash())
+            .unwrap();
         let h = w.device_get(&w.device, &format!("/v1/recordings/{rid}/head"));
         assert_eq!(h.json()["next_index"], i as u64 + 1);
-        assert_eq!(h.json()["head_record_hash"], hex::encode(s.digest()));
+        assert_eq!(
+            h.json()["head_record_hash"],
+            hex::encode(s.record.record_hash())
+        );
     }
     // Idempotent re-upload: 200 with the same receipt, no new state.
     let before = w.state();
@@ -304,7 +323,7 @@ fn refusals_are_clear_and_change_nothing() {
     check(w.put_as(&stranger, &theirs[0]), 401, "unknown-device");
     // Bad signature: signed over another digest.
     check(
-        w.put_raw(&w.device, &[7; 32], &segs[1].body()),
+        w.put_signed(&w.device, &segs[1].path(), &[7; 32], &segs[1].body()),
         401,
         "bad-signature",
     );
@@ -313,12 +332,12 @@ fn refusals_are_clear_and_change_nothing() {
         &w.device,
         false,
         "PUT",
-        "/v1/segments",
+        &segs[1].path(),
         NOW - 301_000,
         &segs[1].digest(),
     );
     check(
-        http(w.vault.addr, "PUT", "/v1/segments", &h, &segs[1].body()).unwrap(),
+        http(w.vault.addr, "PUT", &segs[1].path(), &h, &segs[1].body()).unwrap(),
         401,
         "stale-time",
     );
@@ -329,18 +348,18 @@ fn refusals_are_clear_and_change_nothing() {
         &w.device,
         false,
         "PUT",
-        "/v1/segments",
+        &segs[2].path(),
         NOW,
         nonce,
         &segs[2].digest(),
     );
     check(
-        http(w.vault.addr, "PUT", "/v1/segments", &h, &segs[2].body()).unwrap(),
+        http(w.vault.addr, "PUT", &segs[2].path(), &h, &segs[2].body()).unwrap(),
         409,
         "out-of-order",
     );
     check(
-        http(w.vault.addr, "PUT", "/v1/segments", &h, &segs[2].body()).unwrap(),
+        http(w.vault.addr, "PUT", &segs[2].path(), &h, &segs[2].body()).unwrap(),
         409,
         "replayed-nonce",
     );
@@ -380,38 +399,30 @@ fn refusals_are_clear_and_change_nothing() {
         false,
     );
     check(w.put(&big[0]), 413, "too-large");
-    // Truncated body (Content-Length says so too).
-    let body = segs[1].body();
+    // A blob shorter than the trailer's blob_len (Content-Length says so
+    // too, and is signed): the trailer is read, its length disagrees.
+    let seg1 = segs[1].record.segment_ref();
+    let blob = &segs[1].blob;
+    let trailer = segs[1].record.to_bytes();
+    let short = [&blob[..blob.len() - 10], &trailer[..]].concat();
+    check(w.put_raw(&w.device, seg1, &short), 400, "wrong-length");
+    // A blob longer than the trailer's blob_len.
+    let long = [&blob[..], &[0; 10], &trailer[..]].concat();
+    check(w.put_raw(&w.device, seg1, &long), 400, "wrong-length");
+    // Wrong hash: flip the blob's last ciphertext byte.
+    let mut flipped = segs[1].body();
+    flipped[blob.len() - 1] ^= 1;
+    check(w.put_raw(&w.device, seg1, &flipped), 400, "hash-mismatch");
+    // Malformed record: flip a signed byte of the trailer.
+    let mut bad_rec = segs[1].body();
+    bad_rec[blob.len() + 100] ^= 1;
     check(
-        w.put_raw(&w.device, &segs[1].digest(), &body[..body.len() - 10]),
+        w.put_raw(&w.device, seg1, &bad_rec),
         400,
-        "wrong-length",
+        "malformed-record",
     );
-    // Too long.
-    let mut long = body.clone();
-    long.extend_from_slice(&[0; 10]);
-    check(
-        w.put_raw(&w.device, &segs[1].digest(), &long),
-        400,
-        "wrong-length",
-    );
-    // Wrong hash: flip a ciphertext byte.
-    let mut flipped = body.clone();
-    let last = flipped.len() - 1;
-    flipped[last] ^= 1;
-    check(
-        w.put_raw(&w.device, &segs[1].digest(), &flipped),
-        400,
-        "hash-mismatch",
-    );
-    // Malformed record: flip a signed byte (the digest matches the bytes).
-    let mut bad_rec = body.clone();
-    bad_rec[100] ^= 1;
-    let d = obhut_core::labels::digest(
-        obhut_core::labels::RECORD_HASH,
-        &[&bad_rec[..obhut_core::record::RECORD_LEN]],
-    );
-    check(w.put_raw(&w.device, &d, &bad_rec), 400, "malformed-record");
+    // Shorter than any upload.
+    check(w.put_raw(&w.device, seg1, &trailer), 400, "wrong-length");
     // Unknown epoch: sealed to an epoch the vault never made.
     let fake = placeholder_epoch();
     let fake = obhut_core::epoch::EpochPublic {
@@ -460,24 +471,25 @@ fn time_moves_nonces_expire_and_tokens_are_one_time() {
     // (Tokens are stored hashed; re-enrolling the same device is idempotent.)
     let segs = w.seal(&[media(100, 1)], false);
     let nonce = "ffeeddccbbaa99887766554433221100";
+    let path = segs[0].path();
     let h = signed_headers_with_nonce(
         &w.device,
         false,
         "PUT",
-        "/v1/segments",
+        &path,
         NOW,
         nonce,
         &segs[0].digest(),
     );
     assert_eq!(
-        http(w.vault.addr, "PUT", "/v1/segments", &h, &segs[0].body())
+        http(w.vault.addr, "PUT", &path, &h, &segs[0].body())
             .unwrap()
             .status,
         201
     );
     // Past the window the same request is stale, not a replay.
     w.clock.advance(301_000);
-    let r = http(w.vault.addr, "PUT", "/v1/segments", &h, &segs[0].body()).unwrap();
+    let r = http(w.vault.addr, "PUT", &path, &h, &segs[0].body()).unwrap();
     assert_eq!(r.kind(), "stale-time");
     // Epochs roll over with the clock: the next period's epoch becomes current.
     let e1 = w.get("/v1/epochs?class=bodycam-30d").json();
@@ -485,4 +497,266 @@ fn time_moves_nonces_expire_and_tokens_are_one_time() {
     let e2 = w.get("/v1/epochs?class=bodycam-30d").json();
     assert_eq!(e1["next"]["epoch_id"], e2["current"]["epoch_id"]);
     assert_eq!(w.get("/v1/epochs?class=nope").kind(), "unknown-class");
+}
+
+/// `check` for the framing tests: status, kind, a message, no state change.
+fn refused(w: &World, before: &str, r: HttpResponse, status: u16, kind: &str) {
+    assert_eq!(
+        (r.status, r.kind().as_str()),
+        (status, kind),
+        "{:?}",
+        r.json()
+    );
+    assert!(!r.json()["message"].as_str().unwrap_or("").is_empty());
+    assert_eq!(w.state(), before, "state changed after {kind}");
+}
+
+#[test]
+fn a_trailer_for_another_segment_than_the_path_is_refused() {
+    let w = World::new(1 << 20);
+    let segs = w.seal(&[media(1000, 1), media(1000, 2), media(1000, 3)], false);
+    assert_eq!(w.put(&segs[0]).status, 201);
+    let before = w.state();
+    // Index 1 is next: segment 2's upload sent (and signed) as index 1.
+    let rid = segs[0].record.segment_ref().recording;
+    let at1 = SegmentRef {
+        recording: rid,
+        index: 1,
+    };
+    let r = w.put_raw(&w.device, at1, &segs[2].body());
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("upload path names"),
+        "{:?}",
+        r.json()
+    );
+    refused(&w, &before, r, 400, "malformed-record");
+    // Segment 1's upload sent as index 0 of a fresh recording.
+    let elsewhere = SegmentRef {
+        recording: obhut_core::ids::RecordingId([0x5a; 16]),
+        index: 0,
+    };
+    let r = w.put_raw(&w.device, elsewhere, &segs[1].body());
+    refused(&w, &before, r, 400, "malformed-record");
+    // Segment 0 (stored) sent as index 1: not a retry of index 1.
+    let r = w.put_raw(&w.device, at1, &segs[0].body());
+    refused(&w, &before, r, 400, "malformed-record");
+    // And the right upload still goes through.
+    assert_eq!(w.put(&segs[1]).status, 201);
+}
+
+#[test]
+fn a_content_length_that_disagrees_with_the_trailer_is_wrong_length() {
+    let w = World::new(1 << 20);
+    let segs = w.seal(&[media(70_000, 1)], false);
+    let before = w.state();
+    let seg = segs[0].record.segment_ref();
+    let blob = &segs[0].blob;
+    let trailer = segs[0].record.to_bytes();
+    for cut in [1usize, 16, 65_536] {
+        let short = [&blob[..blob.len() - cut], &trailer[..]].concat();
+        let r = w.put_raw(&w.device, seg, &short);
+        assert!(
+            r.json()["message"]
+                .as_str()
+                .unwrap()
+                .contains("the record says"),
+            "{:?}",
+            r.json()
+        );
+        refused(&w, &before, r, 400, "wrong-length");
+        let long = [&blob[..], &vec![0; cut][..], &trailer[..]].concat();
+        refused(
+            &w,
+            &before,
+            w.put_raw(&w.device, seg, &long),
+            400,
+            "wrong-length",
+        );
+    }
+    // A body without Content-Length (chunked) cannot be signed.
+    let path = segs[0].path();
+    let h = signed_headers(&w.device, false, "PUT", &path, NOW, &segs[0].digest());
+    let mut s = std::net::TcpStream::connect(w.vault.addr).unwrap();
+    let mut head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: vault\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n"
+    );
+    for (k, v) in &h {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n5\r\nhello\r\n0\r\n\r\n");
+    std::io::Write::write_all(&mut s, head.as_bytes()).unwrap();
+    refused(
+        &w,
+        &before,
+        read_response(&mut s).unwrap(),
+        400,
+        "wrong-length",
+    );
+    assert_eq!(w.put(&segs[0]).status, 201);
+}
+
+#[test]
+fn a_body_cut_before_the_trailer_leaves_nothing() {
+    let w = World::new(1 << 22);
+    let segs = w.seal(&[media(2_000_000, 1)], false);
+    let before = w.state();
+    let s0 = &segs[0];
+    let body = s0.body();
+    let path = s0.path();
+    // Cut after the whole blob, inside the trailer, and mid-blob.
+    for sent in [s0.blob.len(), s0.blob.len() + 800, s0.blob.len() / 2] {
+        let h = signed_headers(&w.device, false, "PUT", &path, NOW, &s0.digest());
+        let mut s = std::net::TcpStream::connect(w.vault.addr).unwrap();
+        write_head(&mut s, "PUT", &path, &h, body.len() as u64).unwrap();
+        std::io::Write::write_all(&mut s, &body[..sent]).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        // The vault answers (the connection is half open) or just closes;
+        // either way nothing is stored and tmp/ is clean.
+        if let Ok(r) = read_response(&mut s) {
+            assert_eq!(
+                (r.status, r.kind().as_str()),
+                (400, "wrong-length"),
+                "{:?}",
+                r.json()
+            );
+        }
+        let t0 = std::time::Instant::now();
+        while w.state() != before && t0.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(w.state(), before, "cut after {sent} bytes");
+        let rid = s0.record.segment_ref().recording;
+        assert_eq!(
+            w.device_get(&w.device, &format!("/v1/recordings/{rid}/head"))
+                .status,
+            404
+        );
+    }
+    assert_eq!(w.put(s0).status, 201);
+}
+
+#[test]
+fn a_signature_for_one_content_length_does_not_cover_another() {
+    let w = World::new(1 << 20);
+    let segs = w.seal(&[media(5000, 1), media(5000, 2)], false);
+    assert_eq!(w.put(&segs[0]).status, 201);
+    let before = w.state();
+    // Headers signed for segment 1's real Content-Length …
+    let path = segs[1].path();
+    let h = signed_headers(&w.device, false, "PUT", &path, NOW, &segs[1].digest());
+    // … replayed with another Content-Length (a blob padded by 16 bytes).
+    let blob = &segs[1].blob;
+    let padded = [&blob[..], &[0; 16], &segs[1].record.to_bytes()].concat();
+    let r = http(w.vault.addr, "PUT", &path, &h, &padded).unwrap();
+    refused(&w, &before, r, 401, "bad-signature");
+    // … or shortened.
+    let r = http(
+        w.vault.addr,
+        "PUT",
+        &path,
+        &h,
+        &segs[1].body()[..blob.len()],
+    )
+    .unwrap();
+    refused(&w, &before, r, 401, "bad-signature");
+    // … or at another index's path.
+    let other = segment_upload_path(SegmentRef {
+        recording: segs[1].record.segment_ref().recording,
+        index: 2,
+    });
+    let r = http(w.vault.addr, "PUT", &other, &h, &segs[1].body()).unwrap();
+    refused(&w, &before, r, 401, "bad-signature");
+    // The signature was never accepted, so the nonce is still fresh: the
+    // request as signed goes through once.
+    let r = http(w.vault.addr, "PUT", &path, &h, &segs[1].body()).unwrap();
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let r = http(w.vault.addr, "PUT", &path, &h, &segs[1].body()).unwrap();
+    assert_eq!(r.kind(), "replayed-nonce");
+}
+
+#[test]
+fn a_retry_of_a_stored_segment_is_read_and_compared() {
+    let w = World::new(1 << 20);
+    let segs = w.seal(&[media(5000, 1), media(5000, 2)], false);
+    assert_eq!(w.put(&segs[0]).status, 201);
+    let first = w.put(&segs[1]);
+    assert_eq!(first.status, 201);
+    let before = w.state();
+    // Same record, same blob: 200 and the stored receipt.
+    let again = w.put(&segs[1]);
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json()["receipt"], first.json()["receipt"]);
+    assert_eq!(w.state(), before);
+    // Same record, another blob: refused.
+    let mut flipped = segs[1].body();
+    flipped[10] ^= 1;
+    let r = w.put_raw(&w.device, segs[1].record.segment_ref(), &flipped);
+    refused(&w, &before, r, 400, "hash-mismatch");
+}
+
+/// Footage recorded days ago (a bodycam docked after a long shift that
+/// crossed midnight, a camera offline over a weekend) is sealed to the
+/// epoch of its capture time, which the vault issues on request; a capture
+/// time beyond `max_capture_age` or in the far future is refused by name.
+#[test]
+fn late_footage_gets_the_epoch_covering_its_capture_time() {
+    let w = World::new(1 << 20);
+    let three_days_ago = NOW - 3 * 86_400_000;
+    let r = w.get(&format!("/v1/epochs?class={CLASS}&at={three_days_ago}"));
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let covering = &r.json()["covering"];
+    let nb = covering["not_before"].as_i64().unwrap();
+    let na = covering["not_after"].as_i64().unwrap();
+    assert!(nb <= three_days_ago && three_days_ago < na);
+    assert_ne!(covering["epoch_id"], r.json()["current"]["epoch_id"]);
+    // Asking again gives the same epoch, not a second key for the period.
+    let again = w.get(&format!(
+        "/v1/epochs?class={CLASS}&at={}",
+        three_days_ago + 1
+    ));
+    assert_eq!(again.json()["covering"]["epoch_id"], covering["epoch_id"]);
+
+    let old_epoch =
+        EpochPublic::from_bytes(&B64.decode(covering["public"].as_str().unwrap()).unwrap())
+            .unwrap();
+    let segs = seal_recording(
+        &w.device,
+        &w.group,
+        &old_epoch,
+        three_days_ago,
+        &[media(500, 1), media(500, 2)],
+        true,
+    );
+    for s in &segs {
+        assert_eq!(w.put(s).status, 201);
+    }
+    // The current epoch does not cover three days ago: refused by name.
+    let wrong = seal_recording(
+        &w.device,
+        &w.group,
+        &w.epoch,
+        three_days_ago,
+        &[media(500, 3)],
+        true,
+    );
+    let before = w.state();
+    let r = w.put(&wrong[0]);
+    assert_eq!(r.kind(), "unknown-epoch", "{:?}", r.json());
+    assert_eq!(w.state(), before);
+
+    for at in [NOW - 31 * 86_400_000, NOW + 3 * 86_400_000] {
+        let r = w.get(&format!("/v1/epochs?class={CLASS}&at={at}"));
+        assert_eq!((r.status, r.kind().as_str()), (422, "unknown-epoch"));
+        assert!(
+            r.json()["message"]
+                .as_str()
+                .unwrap()
+                .contains("max_capture_age_secs"),
+            "{:?}",
+            r.json()
+        );
+    }
 }

@@ -17,7 +17,7 @@ use obhut_core::segment::ciphertext_hasher;
 use tokio::fs::{self, File, OpenOptions};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use crate::{BlobKey, BlobReader, BlobStore, Result, StoreError};
+use crate::{BlobKey, BlobReader, BlobStore, Result, StagedBlob, StoreError};
 
 const INSTANCE_FILE: &str = "INSTANCE";
 const BUF: usize = 64 * 1024;
@@ -52,7 +52,8 @@ async fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// Write `bytes` to `path` durably and atomically (small files: the
-/// instance id). Same sequence as [`DirBlobStore::put_verified`].
+/// instance id). Same sequence as [`BlobStore::stage`] then
+/// [`BlobStore::publish`].
 async fn write_durable(tmp_dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = tmp_dir.join(format!("{}.part", random_name()?));
     let mut f = OpenOptions::new()
@@ -109,24 +110,20 @@ impl DirBlobStore {
             .join(format!("{}.seg", key.index))
     }
 
-    /// Stream `source` into `file`, hashing; stop one byte past `limit`.
-    async fn copy_hashing<R: AsyncRead + Unpin>(
+    /// Stream exactly `len` bytes of `source` into `file`, hashing; never
+    /// reads past them. Returns the bytes received (fewer than `len` only
+    /// if the source ended) and their hash.
+    async fn copy_exact<R: AsyncRead + Unpin>(
         mut source: R,
         file: &mut File,
         tmp: &Path,
-        limit: u64,
+        len: u64,
     ) -> Result<(u64, [u8; 32])> {
         let mut hasher = ciphertext_hasher();
         let mut buf = vec![0u8; BUF];
         let mut total: u64 = 0;
-        loop {
-            // Read at most up to one byte past the limit: enough to know
-            // the body is too long without reading the rest.
-            let room = (limit + 1).saturating_sub(total);
-            if room == 0 {
-                break;
-            }
-            let want = usize::try_from(room).unwrap_or(BUF).min(BUF);
+        while total < len {
+            let want = usize::try_from(len - total).unwrap_or(BUF).min(BUF);
             let n = source
                 .read(&mut buf[..want])
                 .await
@@ -135,9 +132,6 @@ impl DirBlobStore {
                 break;
             }
             total += n as u64;
-            if total > limit {
-                break;
-            }
             hasher.update(&buf[..n]);
             file.write_all(&buf[..n])
                 .await
@@ -147,7 +141,50 @@ impl DirBlobStore {
     }
 }
 
+/// Removes a temporary file when dropped, unless disarmed.
+#[derive(Debug)]
+struct TmpGuard(Option<PathBuf>);
+
+impl TmpGuard {
+    fn path(&self) -> &Path {
+        self.0.as_deref().unwrap_or(Path::new(""))
+    }
+    fn disarm(&mut self) -> Option<PathBuf> {
+        self.0.take()
+    }
+}
+
+impl Drop for TmpGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            // One unlink; startup clean-up catches what this misses.
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// A blob staged in `DATA/tmp/<random>.part` ([`BlobStore::stage`]). The
+/// file is removed when this is dropped unless it was published.
+#[derive(Debug)]
+pub struct DirStaged {
+    guard: TmpGuard,
+    file: Option<File>,
+    len: u64,
+    hash: [u8; 32],
+}
+
+impl StagedBlob for DirStaged {
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn hash(&self) -> [u8; 32] {
+        self.hash
+    }
+}
+
 impl BlobStore for DirBlobStore {
+    type Staged = DirStaged;
+
     async fn instance_id(&self) -> Result<Option<String>> {
         let p = self.blobs.join(INSTANCE_FILE);
         match fs::read_to_string(&p).await {
@@ -192,14 +229,39 @@ impl BlobStore for DirBlobStore {
         Ok(n)
     }
 
-    /// The durable-write sequence (docs/vault.md §1.1–1.2):
+    /// Phase 1 of the durable-write sequence (docs/vault.md §1.1–1.2):
     ///
     /// 1. `open(tmp/<random>.part, O_WRONLY|O_CREAT|O_EXCL)` — a fresh name,
     ///    never someone else's file;
-    /// 2. `write` the stream while hashing (BLAKE3, format.md §6.3), reading
-    ///    at most `expected_len + 1` bytes;
-    /// 3. compare length and hash; on mismatch `unlink` the temp file and
-    ///    return the error — nothing was published;
+    /// 2. `write` exactly `len` bytes of the stream while hashing (BLAKE3,
+    ///    format.md §6.3); a short or failing stream `unlink`s the file.
+    ///
+    /// Nothing is durable or visible yet.
+    async fn stage<R: AsyncRead + Send + Unpin>(&self, source: R, len: u64) -> Result<DirStaged> {
+        let tmp = self.tmp.join(format!("{}.part", random_name()?));
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .await
+            .map_err(io("creating", &tmp))?;
+        let guard = TmpGuard(Some(tmp));
+        let (got, hash) = Self::copy_exact(source, &mut file, guard.path(), len).await?;
+        if got != len {
+            return Err(StoreError::WrongLength { expected: len, got });
+        }
+        file.flush().await.map_err(io("writing", guard.path()))?;
+        Ok(DirStaged {
+            guard,
+            file: Some(file),
+            len,
+            hash,
+        })
+    }
+
+    /// Phase 2, only for a blob the caller has verified:
+    ///
+    /// 3. compare the hash; on mismatch `unlink` — nothing was published;
     /// 4. `fsync(file)` — the bytes are on stable storage; on failure
     ///    abandon (unlink, error): a failed fsync is never retried;
     /// 5. `mkdir blobs/<rid>` if new, then `fsync(blobs/)` so the new
@@ -209,41 +271,19 @@ impl BlobStore for DirBlobStore {
     /// 7. `fsync(blobs/<rid>/)` — the rename is durable.
     ///
     /// Only then may the caller insert the index row (blob before row).
-    async fn put_verified<R: AsyncRead + Send + Unpin>(
+    async fn publish(
         &self,
         key: BlobKey,
-        source: R,
-        expected_len: u64,
+        mut staged: DirStaged,
         expected_hash: [u8; 32],
     ) -> Result<()> {
-        let tmp = self.tmp.join(format!("{}.part", random_name()?));
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .await
-            .map_err(io("creating", &tmp))?;
-        let outcome = async {
-            let (got, hash) = Self::copy_hashing(source, &mut file, &tmp, expected_len).await?;
-            if got != expected_len {
-                return Err(StoreError::WrongLength {
-                    expected: expected_len,
-                    got,
-                });
-            }
-            if hash != expected_hash {
-                return Err(StoreError::HashMismatch);
-            }
-            file.flush().await.map_err(io("writing", &tmp))?;
-            file.sync_all().await.map_err(io("syncing", &tmp))?;
-            Ok(())
+        if staged.hash != expected_hash {
+            return Err(StoreError::HashMismatch);
         }
-        .await;
-        drop(file);
-        if let Err(e) = outcome {
-            // Best effort: startup cleanup removes it otherwise.
-            let _ = fs::remove_file(&tmp).await;
-            return Err(e);
+        if let Some(file) = staged.file.take() {
+            file.sync_all()
+                .await
+                .map_err(io("syncing", staged.guard.path()))?;
         }
         let dir = self.blobs.join(key.recording.to_string());
         if fs::metadata(&dir).await.is_err() {
@@ -253,11 +293,18 @@ impl BlobStore for DirBlobStore {
             sync_dir(&self.blobs).await?;
         }
         let dest = self.path_of(key);
-        if let Err(e) = fs::rename(&tmp, &dest).await {
-            let _ = fs::remove_file(&tmp).await;
-            return Err(io("renaming into place", &dest)(e));
-        }
+        fs::rename(staged.guard.path(), &dest)
+            .await
+            .map_err(io("renaming into place", &dest))?;
+        staged.guard.disarm();
         sync_dir(&dir).await
+    }
+
+    async fn discard(&self, mut staged: DirStaged) {
+        drop(staged.file.take());
+        if let Some(p) = staged.guard.disarm() {
+            let _ = fs::remove_file(p).await;
+        }
     }
 
     async fn len(&self, key: BlobKey) -> Result<Option<u64>> {
@@ -372,6 +419,58 @@ mod tests {
         assert_eq!(out, vec![7u8; 10]);
         assert!(s.delete(key).await.unwrap());
         assert!(!s.delete(key).await.unwrap());
+    }
+
+    fn tmp_count(d: &Path) -> usize {
+        std::fs::read_dir(d.join("tmp")).unwrap().count()
+    }
+
+    #[tokio::test]
+    async fn stage_reads_exactly_then_publishes_or_discards() {
+        let d = tempfile::tempdir().unwrap();
+        let s = DirBlobStore::open(d.path()).await.unwrap();
+        let key = BlobKey {
+            recording: RecordingId([2; 16]),
+            index: 3,
+        };
+        let blob = vec![9u8; 150_000];
+        let mut body = blob.clone();
+        body.extend_from_slice(b"TRAILER");
+        // Exactly the blob is staged; the trailer stays in the source.
+        let mut src = &body[..];
+        let staged = s.stage(&mut src, 150_000).await.unwrap();
+        assert_eq!(src, b"TRAILER");
+        assert_eq!((staged.len(), staged.hash()), (150_000, hash(&blob)));
+        assert_eq!(tmp_count(d.path()), 1);
+        assert!(s.list().await.unwrap().is_empty(), "staged is not visible");
+        s.discard(staged).await;
+        assert_eq!(tmp_count(d.path()), 0);
+        // Dropping a staged blob removes it too.
+        let staged = s.stage(&blob[..], 150_000).await.unwrap();
+        drop(staged);
+        assert_eq!(tmp_count(d.path()), 0);
+        // A short source leaves nothing.
+        assert!(matches!(
+            s.stage(&blob[..1000], 150_000).await,
+            Err(StoreError::WrongLength {
+                expected: 150_000,
+                got: 1000
+            })
+        ));
+        assert_eq!(tmp_count(d.path()), 0);
+        // Publishing refuses another hash, then accepts the right one.
+        let staged = s.stage(&blob[..], 150_000).await.unwrap();
+        assert!(matches!(
+            s.publish(key, staged, [0; 32]).await,
+            Err(StoreError::HashMismatch)
+        ));
+        assert_eq!(tmp_count(d.path()), 0);
+        assert!(s.list().await.unwrap().is_empty());
+        let staged = s.stage(&blob[..], 150_000).await.unwrap();
+        s.publish(key, staged, hash(&blob)).await.unwrap();
+        assert_eq!(tmp_count(d.path()), 0);
+        assert_eq!(s.list().await.unwrap(), vec![key]);
+        assert_eq!(std::fs::read(s.path_of(key)).unwrap(), blob);
     }
 
     #[tokio::test]

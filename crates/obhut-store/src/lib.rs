@@ -13,11 +13,14 @@
 //! below the traits (e.g. S3 publishes by a conditional PUT instead of a
 //! rename) as long as they keep the written contracts.
 //!
-//! **Write order** (docs/vault.md §1.2): a caller stores the blob with
-//! [`BlobStore::put_verified`] first and inserts the index row with
-//! [`IndexStore::insert_segment`] only after it returned; a row therefore
-//! never names a missing blob. A crash in between leaves an orphan blob,
-//! which [`check_consistency`] reports.
+//! **Write order** (docs/vault.md §1.2): a caller stores the blob first —
+//! [`BlobStore::stage`] while the upload streams in, then
+//! [`BlobStore::publish`] once the record that arrives after it verified
+//! (or [`BlobStore::put_verified`] when the expected hash is known up
+//! front) — and inserts the index row with [`IndexStore::insert_segment`]
+//! only after that returned; a row therefore never names a missing blob. A
+//! crash in between leaves an orphan blob, which [`check_consistency`]
+//! reports.
 //!
 //! [`open_embedded`] opens both embedded stores and checks they belong
 //! together (the instance id stored on both sides).
@@ -388,17 +391,38 @@ pub struct BlobKey {
 /// A byte range of a blob, ready to stream.
 pub type BlobReader = Box<dyn AsyncRead + Send + Unpin>;
 
+/// A blob streamed into a store's private temporary location by
+/// [`BlobStore::stage`]: complete and hashed, but neither durable nor
+/// visible. Pass it to [`BlobStore::publish`] or [`BlobStore::discard`];
+/// dropping it discards it too (best effort).
+pub trait StagedBlob: Send + Sync + 'static {
+    /// Bytes staged.
+    fn len(&self) -> u64;
+    /// Whether nothing was staged.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// BLAKE3 ciphertext hash of the staged bytes (format.md §6.3).
+    fn hash(&self) -> [u8; 32];
+}
+
 /// Segment ciphertexts.
 ///
-/// **Durability and visibility.** [`BlobStore::put_verified`] streams into
-/// a private temporary location while hashing, refuses a wrong length or
-/// hash (nothing becomes visible), makes the bytes durable, then publishes
-/// atomically under the key and makes the publication durable. When its
-/// future resolves `Ok`, a reader sees exactly the verified bytes, also
-/// after a crash; until then readers see the previous state (nothing, or an
-/// earlier verified blob under the same key). An interrupted put leaves at
-/// most a temporary file, removed by [`BlobStore::clean_temporary`].
+/// **Durability and visibility.** A blob is written in two phases:
+/// [`BlobStore::stage`] streams exactly the announced number of bytes into
+/// a private temporary location while hashing (so the caller may verify a
+/// record that arrives after the blob), and [`BlobStore::publish`] checks
+/// the hash, makes the bytes durable, publishes them atomically under the
+/// key and makes the publication durable. When `publish` resolves `Ok`, a
+/// reader sees exactly the verified bytes, also after a crash; until then
+/// readers see the previous state (nothing, or an earlier verified blob
+/// under the same key). A staged blob that is discarded, dropped or
+/// refused leaves nothing behind; an interrupted process leaves at most a
+/// temporary file, removed by [`BlobStore::clean_temporary`].
 pub trait BlobStore: Send + Sync + 'static {
+    /// A blob staged by [`BlobStore::stage`].
+    type Staged: StagedBlob;
+
     /// The instance id shared with the index, if set.
     fn instance_id(&self) -> impl Future<Output = Result<Option<String>>> + Send;
     /// Set the instance id durably.
@@ -408,15 +432,66 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Remove leftovers of interrupted puts; returns how many.
     fn clean_temporary(&self) -> impl Future<Output = Result<usize>> + Send;
 
-    /// Verify-then-publish (see the trait docs). `expected_hash` is the
-    /// record's `ciphertext_hash` (BLAKE3 keyed as in format.md §6.3).
+    /// Stream exactly `len` bytes of `source` into a temporary location,
+    /// hashing them; reads nothing past them (the caller may read on, e.g.
+    /// a trailer). A source that ends early is
+    /// [`StoreError::WrongLength`], one that fails is
+    /// [`StoreError::Source`]; either way nothing is left behind.
+    fn stage<R: AsyncRead + Send + Unpin>(
+        &self,
+        source: R,
+        len: u64,
+    ) -> impl Future<Output = Result<Self::Staged>> + Send;
+
+    /// Publish a staged blob under `key` if its hash is `expected_hash`
+    /// (else [`StoreError::HashMismatch`] and it is discarded): fsync,
+    /// atomic publish (replacing an orphan of an earlier crash under the
+    /// same key), fsync of the publication. On any error nothing is
+    /// published and the staged bytes are gone.
+    fn publish(
+        &self,
+        key: BlobKey,
+        staged: Self::Staged,
+        expected_hash: [u8; 32],
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Throw a staged blob away.
+    fn discard(&self, staged: Self::Staged) -> impl Future<Output = ()> + Send;
+
+    /// Verify-then-publish in one call, when the expected length and hash
+    /// are known before the bytes: [`BlobStore::stage`], refuse a source
+    /// longer than `expected_len` ([`StoreError::WrongLength`] with `got =
+    /// expected_len + 1`) or with another hash, then [`BlobStore::publish`].
+    /// `expected_hash` is the record's `ciphertext_hash` (BLAKE3 keyed as
+    /// in format.md §6.3).
     fn put_verified<R: AsyncRead + Send + Unpin>(
         &self,
         key: BlobKey,
-        source: R,
+        mut source: R,
         expected_len: u64,
         expected_hash: [u8; 32],
-    ) -> impl Future<Output = Result<()>> + Send;
+    ) -> impl Future<Output = Result<()>> + Send {
+        async move {
+            use tokio::io::AsyncReadExt;
+            let staged = self.stage(&mut source, expected_len).await?;
+            let mut one = [0u8; 1];
+            let more = match source.read(&mut one).await {
+                Ok(n) => n,
+                Err(e) => {
+                    self.discard(staged).await;
+                    return Err(StoreError::Source(e));
+                }
+            };
+            if more != 0 {
+                self.discard(staged).await;
+                return Err(StoreError::WrongLength {
+                    expected: expected_len,
+                    got: expected_len.saturating_add(1),
+                });
+            }
+            self.publish(key, staged, expected_hash).await
+        }
+    }
     /// Length of a stored blob, `None` if absent.
     fn len(&self, key: BlobKey) -> impl Future<Output = Result<Option<u64>>> + Send;
     /// Bytes `start..end` of a blob (caller checks the bounds with `len`).

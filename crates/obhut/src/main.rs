@@ -22,8 +22,9 @@ End-to-end encrypted custody for camera footage, offline.
 A device seals footage into segments nobody can open alone: each segment key
 needs a part only k of n custodians can recover together (threshold
 decryption) and a part only the vault's retention-epoch key can unwrap.
-This tool runs every role from a shell, with files instead of a server:
+This tool runs every role from a shell, with files or with a vault:
 
+  the whole path, zero setup      obhut demo
   person, device, epoch keys      obhut keygen person|device|epoch
   custody group (k of n)          obhut custody init, custody sign, custody show
   device: seal a file             obhut seal
@@ -62,6 +63,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Demo(cmd::demo::Args),
     Keygen(cmd::keygen::Args),
     Custody(cmd::custody::Args),
     Seal(cmd::seal::Args),
@@ -89,6 +91,7 @@ fn main() -> ExitCode {
     };
     let g = &cli.global;
     let result = match &cli.command {
+        Command::Demo(a) => cmd::demo::run(g, a),
         Command::Keygen(a) => cmd::keygen::run(g, a),
         Command::Custody(a) => cmd::custody::run(g, a),
         Command::Seal(a) => cmd::seal::run(g, a),

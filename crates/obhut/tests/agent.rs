@@ -637,3 +637,36 @@ fn the_agent_watches_a_dock_and_moves_settled_files_to_done() {
     assert!(d.join("dock/done/a.mp4").exists() && d.join("dock/done/a.json").exists());
     assert_vault_holds(d, &vault, &d.join("dock/a.mp4"));
 }
+
+/// A clip recorded three days ago (its file time says so) is sealed to the
+/// retention epoch of its capture time, which the vault issues on request:
+/// a bodycam docked after a weekend still uploads.
+#[test]
+fn a_clip_recorded_days_ago_uploads_under_its_own_epoch() {
+    let dir = setup();
+    let d = dir.as_path();
+    let vault = Vault::start(d);
+    enrol(d, &vault);
+    fs::create_dir_all(d.join("dock")).unwrap();
+    let clip = d.join("dock/old.mp4");
+    make_mp4(&clip, 4, "160x120");
+    let st = Command::new("touch")
+        .args(["-d", "3 days ago"])
+        .arg(&clip)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = ok(d, &["ingest", "--state", "state", "dock/old.mp4"]);
+    assert_eq!(out.trim().len(), 32, "{out}");
+    assert_vault_holds(d, &vault, &clip);
+    let j = journal_of(d, &clip);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(
+        j.capture_utc_ms < now - 2 * 86_400_000,
+        "capture time {} is the file's, three days back",
+        j.capture_utc_ms
+    );
+}

@@ -17,7 +17,8 @@ use obhut_core::rng::os_rng;
 use obhut_core::segment::SegmentKind;
 use obhut_core::vault::body_sha256;
 use obhut_server::testkit::{
-    HttpResponse, Sealed, custody_group, http, seal_recording, signed_headers, write_head,
+    HttpResponse, Sealed, custody_group, http, put_sealed, seal_recording, signed_headers,
+    write_head,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_obhut");
@@ -77,8 +78,7 @@ fn now_ms() -> i64 {
 }
 
 fn put(addr: SocketAddr, device: &SignKey, s: &Sealed) -> HttpResponse {
-    let h = signed_headers(device, false, "PUT", "/v1/segments", now_ms(), &s.digest());
-    http(addr, "PUT", "/v1/segments", &h, &s.body()).unwrap()
+    put_sealed(addr, device, s, now_ms()).unwrap()
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -178,18 +178,13 @@ fn real_process_kill9_restart_and_no_plaintext_at_rest() {
         assert_eq!(put(server.addr, &device, s).status, 201);
     }
 
-    // Start the large upload, send half, then kill -9 the server.
+    // Start the large upload (blob first, record last), send half, then
+    // kill -9 the server.
     let body = segs[2].body();
+    let path = segs[2].path();
     let mut stream = TcpStream::connect(server.addr).unwrap();
-    let h = signed_headers(
-        &device,
-        false,
-        "PUT",
-        "/v1/segments",
-        now_ms(),
-        &segs[2].digest(),
-    );
-    write_head(&mut stream, "PUT", "/v1/segments", &h, body.len() as u64).unwrap();
+    let h = signed_headers(&device, false, "PUT", &path, now_ms(), &segs[2].digest());
+    write_head(&mut stream, "PUT", &path, &h, body.len() as u64).unwrap();
     stream.write_all(&body[..body.len() / 2]).unwrap();
     stream.flush().unwrap();
     let tmp_dir = dir.join("data/tmp");

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use obhut_core::group::PinnedGroup;
 use obhut_core::identity::PublicIdentity;
 use obhut_core::ids::GroupId;
 use obhut_core::vault::{body_sha256, descriptor_fingerprint};
@@ -92,36 +93,9 @@ async fn run_on(
             group,
             retention_class,
         } => {
-            if retention_class.is_empty()
-                || retention_class.len() > obhut_core::epoch::MAX_CLASS_LEN
-            {
-                return Err(fail(
-                    "a retention class has 1 to 64 bytes",
-                    "pass --retention-class NAME, e.g. bodycam-30d",
-                ));
-            }
+            check_retention_class(retention_class)?;
             let pinned = load::pinned_group(group, "--group")?;
-            let now = now_ms();
-            index
-                .put_group(&GroupRow {
-                    group_id: pinned.group_id(),
-                    descriptor: pinned.to_bytes(),
-                    fingerprint: descriptor_fingerprint(&pinned).0,
-                    added_ms: now,
-                })
-                .await?;
-            let mut secret = [0u8; 32];
-            getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("OS randomness: {e}"))?;
-            let token = format!("obhut-enrol-{}", hex::encode(secret));
-            index
-                .create_token(&TokenRow {
-                    token_hash: body_sha256(token.as_bytes()),
-                    group_id: pinned.group_id(),
-                    retention_class: retention_class.clone(),
-                    created_ms: now,
-                    expires_ms: now + TOKEN_VALID_MS,
-                })
-                .await?;
+            let token = create_enrol_token(index, &pinned, retention_class).await?;
             g.note(format!(
                 "one-time token for group {} (fingerprint {}), class {retention_class}, valid 24 h:",
                 pinned.group_id(),
@@ -172,17 +146,73 @@ async fn run_on(
                     "pass the 32 hex digits shown by `obhut custody show`",
                 )
             })?;
-            if index.group(gid).await?.is_none() {
-                return Err(fail(
-                    format!("the vault knows no group {gid}"),
-                    "create an enrolment token for the group first (obhut admin enrol-token)",
-                ));
-            }
-            index
-                .add_reader(id.sign_key.to_bytes(), gid, now_ms())
-                .await?;
+            add_reader(index, &id, gid).await?;
             g.note(format!("{} may read group {gid}", id.name));
         }
     }
+    Ok(())
+}
+
+/// Refuse a retention class the vault cannot name (1 to 64 bytes).
+fn check_retention_class(class: &str) -> anyhow::Result<()> {
+    if class.is_empty() || class.len() > obhut_core::epoch::MAX_CLASS_LEN {
+        return Err(fail(
+            "a retention class has 1 to 64 bytes",
+            "pass --retention-class NAME, e.g. bodycam-30d",
+        ));
+    }
+    Ok(())
+}
+
+/// `obhut admin enrol-token`: record the pinned group at the vault and a
+/// one-time enrolment token bound to it and `retention_class`, valid 24 h.
+/// The vault keeps only the token's SHA-256; the token itself is returned
+/// (`obhut-enrol-<hex>`) and shown once.
+pub async fn create_enrol_token(
+    index: &impl IndexStore,
+    pinned: &PinnedGroup,
+    retention_class: &str,
+) -> anyhow::Result<String> {
+    check_retention_class(retention_class)?;
+    let now = now_ms();
+    index
+        .put_group(&GroupRow {
+            group_id: pinned.group_id(),
+            descriptor: pinned.to_bytes(),
+            fingerprint: descriptor_fingerprint(pinned).0,
+            added_ms: now,
+        })
+        .await?;
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("OS randomness: {e}"))?;
+    let token = format!("obhut-enrol-{}", hex::encode(secret));
+    index
+        .create_token(&TokenRow {
+            token_hash: body_sha256(token.as_bytes()),
+            group_id: pinned.group_id(),
+            retention_class: retention_class.to_owned(),
+            created_ms: now,
+            expires_ms: now + TOKEN_VALID_MS,
+        })
+        .await?;
+    Ok(token)
+}
+
+/// `obhut admin add-reader`: let `person` read the recordings of group
+/// `gid` (records and ciphertext, never keys). The vault must know the group.
+pub async fn add_reader(
+    index: &impl IndexStore,
+    person: &PublicIdentity,
+    gid: GroupId,
+) -> anyhow::Result<()> {
+    if index.group(gid).await?.is_none() {
+        return Err(fail(
+            format!("the vault knows no group {gid}"),
+            "create an enrolment token for the group first (obhut admin enrol-token)",
+        ));
+    }
+    index
+        .add_reader(person.sign_key.to_bytes(), gid, now_ms())
+        .await?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use obhut_agent::ingest::{AfterIngest, Agent, IngestOptions, Progress};
 use obhut_agent::state::StateDir;
 use obhut_agent::watch::Watcher;
 
-use crate::util::hint::{fail, with_hint};
+use crate::util::hint::{fail, with_next_step};
 use crate::util::{Global, keys};
 
 /// Where the device's state lives.
@@ -104,7 +104,7 @@ pub fn agent_error(e: AgentError) -> anyhow::Error {
         AgentError::Io { .. } => "check the path and permissions",
         _ => "run again with -v for details; ingest resumes where it stopped",
     };
-    with_hint(e, "", next)
+    with_next_step(e, next)
 }
 
 /// Watch a dock directory and ingest every MP4 once it settles.

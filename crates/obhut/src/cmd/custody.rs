@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use obhut_core::group::{self, GroupDescriptor, ShareEnvelope};
-use obhut_core::identity::{self, PublicIdentity};
+use obhut_core::identity::{self, PersonSecret, PublicIdentity};
 use obhut_core::labels;
 use obhut_core::rng::os_rng;
 
@@ -118,24 +118,7 @@ pub fn run(g: &Global, args: &Args) -> anyhow::Result<()> {
 }
 
 fn init(g: &Global, a: &InitArgs) -> anyhow::Result<()> {
-    let n = u16::try_from(a.custodians.len())
-        .ok()
-        .filter(|n| *n <= group::MAX_CUSTODIANS)
-        .ok_or_else(|| {
-            fail(
-                format!(
-                    "{} custodians given; a group has at most 255",
-                    a.custodians.len()
-                ),
-                "pass at most 255 --custodian files",
-            )
-        })?;
-    if a.threshold == 0 || a.threshold > n {
-        return Err(fail(
-            format!("--threshold {} with {n} custodian(s)", a.threshold),
-            format!("choose --threshold between 1 and {n} (the number of --custodian files)"),
-        ));
-    }
+    check_threshold(a.threshold, a.custodians.len())?;
     let mut people = Vec::with_capacity(a.custodians.len());
     for path in &a.custodians {
         let p = files::parse(
@@ -146,37 +129,11 @@ fn init(g: &Global, a: &InitArgs) -> anyhow::Result<()> {
         )?;
         people.push(p);
     }
-    let group_path = a.out.join("group.obgd");
-    let share_paths: Vec<PathBuf> = (1..=n)
-        .map(|i| a.out.join(format!("share-{i}.obse")))
-        .collect();
-    std::fs::create_dir_all(&a.out).hint(
-        format!("cannot create the directory {}", a.out.display()),
-        "check --out",
-    )?;
-    files::check_new(&group_path, "--out", g.force)?;
-    for p in &share_paths {
-        files::check_new(p, "--out", g.force)?;
-    }
-    let (descriptor, envelopes) = group::deal(&a.name, a.threshold, n, &people, &mut os_rng())
-        .map_err(|e| match e {
-            obhut_core::Error::Custody(reason) => fail(
-                format!("cannot create the group: {reason}"),
-                "check --name, --threshold and that each --custodian file is a different person",
-            ),
-            other => anyhow::Error::new(other).context("cannot create the group"),
-        })?;
-    // Shares first, descriptor last: a complete descriptor means a complete ceremony.
-    for (env, path) in envelopes.iter().zip(&share_paths) {
-        files::write(path, &env.to_bytes(), "--out", g.force, Mode::Private)?;
-    }
-    files::write(
-        &group_path,
-        &descriptor.to_bytes(),
-        "--out",
-        g.force,
-        Mode::Public,
-    )?;
+    let Dealt {
+        descriptor,
+        group_path,
+        share_paths,
+    } = deal_to_dir(&a.name, a.threshold, &people, &a.out, g.force)?;
 
     g.note(format!(
         "custody group \"{}\" ({} of {}), id {}",
@@ -213,10 +170,122 @@ fn init(g: &Global, a: &InitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// n, if `threshold` of `count` custodians makes a group.
+fn check_threshold(threshold: u16, count: usize) -> anyhow::Result<u16> {
+    let n = u16::try_from(count)
+        .ok()
+        .filter(|n| *n <= group::MAX_CUSTODIANS)
+        .ok_or_else(|| {
+            fail(
+                format!("{count} custodians given; a group has at most 255"),
+                "pass at most 255 --custodian files",
+            )
+        })?;
+    if threshold == 0 || threshold > n {
+        return Err(fail(
+            format!("--threshold {threshold} with {n} custodian(s)"),
+            format!("choose --threshold between 1 and {n} (the number of --custodian files)"),
+        ));
+    }
+    Ok(n)
+}
+
+/// What the dealer ceremony wrote.
+#[derive(Debug)]
+pub struct Dealt {
+    /// The new descriptor, not yet signed.
+    pub descriptor: GroupDescriptor,
+    /// `DIR/group.obgd`.
+    pub group_path: PathBuf,
+    /// `DIR/share-<i>.obse`, custodian i at position i − 1.
+    pub share_paths: Vec<PathBuf>,
+}
+
+/// The dealer ceremony of `obhut custody init`: a k-of-n group for `people`
+/// (custodians 1..n in that order), each share sealed to its custodian in
+/// `out/share-<i>.obse`, then the unsigned descriptor in `out/group.obgd`.
+/// The group secret and the shares are forgotten when this returns.
+pub fn deal_to_dir(
+    name: &str,
+    threshold: u16,
+    people: &[PublicIdentity],
+    out: &Path,
+    force: bool,
+) -> anyhow::Result<Dealt> {
+    let n = check_threshold(threshold, people.len())?;
+    let group_path = out.join("group.obgd");
+    let share_paths: Vec<PathBuf> = (1..=n)
+        .map(|i| out.join(format!("share-{i}.obse")))
+        .collect();
+    std::fs::create_dir_all(out).hint(
+        format!("cannot create the directory {}", out.display()),
+        "check --out",
+    )?;
+    files::check_new(&group_path, "--out", force)?;
+    for p in &share_paths {
+        files::check_new(p, "--out", force)?;
+    }
+    let (descriptor, envelopes) =
+        group::deal(name, threshold, n, people, &mut os_rng()).map_err(|e| match e {
+            obhut_core::Error::Custody(reason) => fail(
+                format!("cannot create the group: {reason}"),
+                "check --name, --threshold and that each --custodian file is a different person",
+            ),
+            other => anyhow::Error::new(other).context("cannot create the group"),
+        })?;
+    // Shares first, descriptor last: a complete descriptor means a complete ceremony.
+    for (env, path) in envelopes.iter().zip(&share_paths) {
+        files::write(path, &env.to_bytes(), "--out", force, Mode::Private)?;
+    }
+    files::write(
+        &group_path,
+        &descriptor.to_bytes(),
+        "--out",
+        force,
+        Mode::Public,
+    )?;
+    Ok(Dealt {
+        descriptor,
+        group_path,
+        share_paths,
+    })
+}
+
 fn sign(g: &Global, a: &SignArgs) -> anyhow::Result<()> {
-    let mut descriptor = load::group(&a.group, "--group")?;
+    let (descriptor, envelope) = read_for_signing(&a.group, &a.share)?;
+    let me = keys::person(g, &a.identity, "--identity")?;
+    let signed = sign_and_write(&a.group, &a.share, &a.identity, descriptor, &envelope, &me)?;
+    g.note(format!(
+        "custodian {} ({}) checked its share and signed {}",
+        signed.index,
+        me.public().fingerprint(),
+        a.group.display()
+    ));
+    if signed.pins() {
+        g.note(format!(
+            "{} of {} custodians have signed; the group pins (devices can seal to it)",
+            signed.valid, signed.size
+        ));
+    } else {
+        g.note(format!(
+            "{} of {} custodians have signed; {} more needed before devices can seal to it",
+            signed.valid,
+            signed.size,
+            usize::from(signed.threshold).saturating_sub(signed.valid)
+        ));
+    }
+    Ok(())
+}
+
+/// Read a descriptor and a share envelope for `custody sign`, refusing a
+/// share of another group or generation (before any passphrase is asked).
+pub fn read_for_signing(
+    group: &Path,
+    share: &Path,
+) -> anyhow::Result<(GroupDescriptor, ShareEnvelope)> {
+    let descriptor = load::group(group, "--group")?;
     let envelope = files::parse(
-        &a.share,
+        share,
         "--share",
         "your share envelope (share-<i>.obse from `obhut custody init`)",
         ShareEnvelope::from_bytes,
@@ -226,31 +295,65 @@ fn sign(g: &Global, a: &SignArgs) -> anyhow::Result<()> {
         return Err(fail(
             format!(
                 "{} is a share of group {} (generation {}), but {} is group {} (generation {})",
-                a.share.display(),
+                share.display(),
                 envelope.group_id,
                 envelope.generation,
-                a.group.display(),
+                group.display(),
                 descriptor.group_id(),
                 descriptor.generation()
             ),
             "pass the share-<i>.obse written with this group.obgd",
         ));
     }
-    let me = keys::person(g, &a.identity, "--identity")?;
+    Ok((descriptor, envelope))
+}
+
+/// The state of a descriptor after one more custodian signed it.
+#[derive(Debug, Clone, Copy)]
+pub struct Signed {
+    /// The custodian who signed.
+    pub index: u16,
+    /// Valid signatures now on the descriptor.
+    pub valid: usize,
+    /// k.
+    pub threshold: u16,
+    /// n.
+    pub size: u16,
+}
+
+impl Signed {
+    /// Whether k custodians have signed (devices can pin the group).
+    pub fn pins(&self) -> bool {
+        self.valid >= usize::from(self.threshold)
+    }
+}
+
+/// What a custodian does in `custody sign` once its key is unlocked: open
+/// the share, check it against the descriptor's verification share (so the
+/// dealer did not cheat), sign, and replace `group_path` atomically.
+/// `share_path` and `identity_path` name the files in messages.
+pub fn sign_and_write(
+    group_path: &Path,
+    share_path: &Path,
+    identity_path: &Path,
+    mut descriptor: GroupDescriptor,
+    envelope: &ShareEnvelope,
+    me: &PersonSecret,
+) -> anyhow::Result<Signed> {
     let next = format!(
         "check that {} is your share (custodian {}) and {} your identity; if they are, the dealer gave you a bad share: do not sign, and tell the other custodians",
-        a.share.display(),
+        share_path.display(),
         envelope.index,
-        a.identity.display()
+        identity_path.display()
     );
     let share = envelope
-        .open(&me, &descriptor)
-        .hint(format!("cannot open {}", a.share.display()), &next)?;
-    group::sign_descriptor(&mut descriptor, &share, &me)
+        .open(me, &descriptor)
+        .hint(format!("cannot open {}", share_path.display()), &next)?;
+    group::sign_descriptor(&mut descriptor, &share, me)
         .hint("refusing to sign the descriptor", &next)?;
     drop(share);
     files::write(
-        &a.group,
+        group_path,
         &descriptor.to_bytes(),
         "--group",
         true,
@@ -260,26 +363,12 @@ fn sign(g: &Global, a: &SignArgs) -> anyhow::Result<()> {
         .verify_signatures(0)
         .map(|s| s.len())
         .unwrap_or(0);
-    g.note(format!(
-        "custodian {} ({}) checked its share and signed {}",
-        envelope.index,
-        me.public().fingerprint(),
-        a.group.display()
-    ));
-    let k = descriptor.threshold() as usize;
-    if valid >= k {
-        g.note(format!(
-            "{valid} of {} custodians have signed; the group pins (devices can seal to it)",
-            descriptor.size()
-        ));
-    } else {
-        g.note(format!(
-            "{valid} of {} custodians have signed; {} more needed before devices can seal to it",
-            descriptor.size(),
-            k - valid
-        ));
-    }
-    Ok(())
+    Ok(Signed {
+        index: envelope.index,
+        valid,
+        threshold: descriptor.threshold(),
+        size: descriptor.size(),
+    })
 }
 
 /// The state of one custodian's signature.

@@ -64,21 +64,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         &a.device,
         &expected,
     )
-    .map_err(|e| match e {
-        AgentError::GroupMismatch { .. } => fail(
-            e,
-            "do not ingest to this vault: it is not offering the custody group you expect. Check --vault and compare --group-fingerprint with `obhut custody show` from the custodians",
-        ),
-        AgentError::GroupNotPinned(_) => fail(
-            e,
-            "the custodians must sign the descriptor (`obhut custody sign`) and the vault admin upload the signed one",
-        ),
-        AgentError::AlreadyEnrolled { .. } => fail(
-            e,
-            "use another --state directory, or remove this one to enrol again",
-        ),
-        other => agent_error(other),
-    })?;
+    .map_err(enrol_error)?;
     g.note(format!(
         "enrolled device {} with {}: custody group \"{}\" {} ({} of {}, signed by custodians {:?}), retention class {}",
         hex::encode(device.sign.verify_key().to_bytes()),
@@ -93,4 +79,23 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     g.note(format!("state directory: {}", state_path.display()));
     println!("{}", done.group);
     Ok(())
+}
+
+/// An enrolment error with the next step (shared with `obhut demo`).
+pub fn enrol_error(e: AgentError) -> anyhow::Error {
+    match e {
+        AgentError::GroupMismatch { .. } => fail(
+            e,
+            "do not ingest to this vault: it is not offering the custody group you expect. Check --vault and compare --group-fingerprint with `obhut custody show` from the custodians",
+        ),
+        AgentError::GroupNotPinned(_) => fail(
+            e,
+            "the custodians must sign the descriptor (`obhut custody sign`) and the vault admin upload the signed one",
+        ),
+        AgentError::AlreadyEnrolled { .. } => fail(
+            e,
+            "use another --state directory, or remove this one to enrol again",
+        ),
+        other => agent_error(other),
+    }
 }

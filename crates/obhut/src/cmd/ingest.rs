@@ -1,9 +1,9 @@
 //! `obhut ingest`: take files into custody at the enrolled vault now.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use indicatif::ProgressBar;
-use obhut_agent::ingest::{Agent, Progress};
+use obhut_agent::ingest::{Agent, IngestOptions, Outcome, Progress};
 use obhut_agent::state::StateDir;
 use obhut_core::ids::RecordingId;
 
@@ -102,14 +102,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("."));
         let opts = a.after.options(&dir);
-        let p = Bar {
-            bar: progress::bytes(g, 0, "ingest"),
-            g,
-        };
-        let o = agent
-            .ingest(f, &opts, &p)
-            .map_err(|e| agent_error(e).context(format!("cannot ingest {}", f.display())))?;
-        p.bar.finish_and_clear();
+        let o = ingest_file(g, &mut agent, f, &opts)?;
         g.note(format!(
             "{}: {} segment(s) stored at {} ({} uploaded now), every receipt verified; original {}",
             f.display(),
@@ -121,4 +114,24 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         println!("{}", o.recording);
     }
     Ok(())
+}
+
+/// Ingest one file with a progress bar (on a terminal, without --quiet):
+/// the agent cuts, seals, uploads and verifies every receipt under the
+/// vault key pinned at enrolment before it returns.
+pub fn ingest_file(
+    g: &Global,
+    agent: &mut Agent<'_>,
+    file: &Path,
+    opts: &IngestOptions,
+) -> anyhow::Result<Outcome> {
+    let p = Bar {
+        bar: progress::bytes(g, 0, "ingest"),
+        g,
+    };
+    let o = agent
+        .ingest(file, opts, &p)
+        .map_err(|e| agent_error(e).context(format!("cannot ingest {}", file.display())))?;
+    p.bar.finish_and_clear();
+    Ok(o)
 }

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod agent;
 pub mod custody;
+pub mod demo;
 pub mod enrol;
 pub mod ingest;
 pub mod keygen;

@@ -6,6 +6,7 @@
 //! `./obhut.toml` if present), defaults (`./obhut-data`, `./obhut-keys`,
 //! `127.0.0.1:8700`).
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -90,7 +91,8 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     rt.block_on(serve(config))
 }
 
-fn init_logging(g: &Global) {
+/// JSON log lines on stderr (RUST_LOG filters; `-v` means debug).
+pub fn init_logging(g: &Global) {
     use tracing_subscriber::EnvFilter;
     let default = if g.verbose > 0 { "debug" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
@@ -131,55 +133,107 @@ fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
     }
 }
 
-async fn serve(config: ServerConfig) -> anyhow::Result<()> {
-    let _lock = lock_data_dir(&config.data_dir)?;
-    let keystore = Keystore::open(&config.keys_dir).next_step(
-        "pass --keys DIR (a directory only the vault's user can read, not inside --data)",
-    )?;
-    let (index, blobs, report) = obhut_store::open_embedded(&config.data_dir)
-        .await
-        .next_step("check --data; see the message above")?;
-    if report.temporary_removed > 0 {
-        tracing::info!(
-            count = report.temporary_removed,
-            "removed unfinished uploads from tmp/"
-        );
-    }
-    if !report.orphan_blobs.is_empty() {
-        tracing::warn!(
-            count = report.orphan_blobs.len(),
-            "blobs without index rows (crash between rename and commit); re-adopted when the device re-uploads"
-        );
-    }
-    if !report.missing_blobs.is_empty() {
-        tracing::error!(
-            count = report.missing_blobs.len(),
-            "index rows whose blob is missing: data loss; restore blobs/ from backup"
-        );
-    }
-    let listener = tokio::net::TcpListener::bind(config.listen).await.hint(
-        format!("listening on {}", config.listen),
-        "pass another --listen ADDR (port 0 picks a free one)",
-    )?;
-    let addr = listener.local_addr().context("reading the bound address")?;
-    let app = Arc::new(App::new(
-        index,
-        blobs,
-        keystore,
-        config,
-        Arc::new(SystemClock),
-    ));
-    tracing::info!(%addr, "vault listening");
-    println!("obhut vault listening on http://{addr}");
-    obhut_server::serve(app.clone(), listener, shutdown_signal())
-        .await
-        .context("serving")?;
-    app.index.close().await;
-    tracing::info!("vault stopped");
-    Ok(())
+/// The embedded vault: SQLite index and directory blobs.
+pub type EmbeddedApp = App<obhut_store::sqlite::SqliteIndex, obhut_store::dir::DirBlobStore>;
+
+/// A vault opened on its stores and bound to its address, not yet serving.
+/// `obhut serve` and `obhut demo` start the vault through this one path.
+pub struct Vault {
+    app: Arc<EmbeddedApp>,
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    _lock: std::fs::File,
 }
 
-async fn shutdown_signal() {
+impl Vault {
+    /// Lock the data directory, open the keystore and the embedded stores
+    /// (reporting what the startup check found), and bind `config.listen`.
+    pub async fn open(config: ServerConfig) -> anyhow::Result<Vault> {
+        let lock = lock_data_dir(&config.data_dir)?;
+        let keystore = Keystore::open(&config.keys_dir).next_step(
+            "pass --keys DIR (a directory only the vault's user can read, not inside --data)",
+        )?;
+        let (index, blobs, report) = obhut_store::open_embedded(&config.data_dir)
+            .await
+            .next_step("check --data; see the message above")?;
+        if report.temporary_removed > 0 {
+            tracing::info!(
+                count = report.temporary_removed,
+                "removed unfinished uploads from tmp/"
+            );
+        }
+        if !report.orphan_blobs.is_empty() {
+            tracing::warn!(
+                count = report.orphan_blobs.len(),
+                "blobs without index rows (crash between rename and commit); re-adopted when the device re-uploads"
+            );
+        }
+        if !report.missing_blobs.is_empty() {
+            tracing::error!(
+                count = report.missing_blobs.len(),
+                "index rows whose blob is missing: data loss; restore blobs/ from backup"
+            );
+        }
+        let listener = tokio::net::TcpListener::bind(config.listen).await.hint(
+            format!("listening on {}", config.listen),
+            "pass another --listen ADDR (port 0 picks a free one)",
+        )?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let app = Arc::new(App::new(
+            index,
+            blobs,
+            keystore,
+            config,
+            Arc::new(SystemClock),
+        ));
+        Ok(Vault {
+            app,
+            listener,
+            addr,
+            _lock: lock,
+        })
+    }
+
+    /// The address it is bound to (the real port if `listen` asked for 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state: the index an admin command works on, the keystore.
+    pub fn app(&self) -> &Arc<EmbeddedApp> {
+        &self.app
+    }
+
+    /// Serve until `shutdown` resolves, then close the index cleanly. The
+    /// data directory stays locked until this returns.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Vault {
+            app,
+            listener,
+            addr,
+            _lock,
+        } = self;
+        tracing::info!(%addr, "vault listening");
+        obhut_server::serve(app.clone(), listener, shutdown)
+            .await
+            .context("serving")?;
+        app.index.close().await;
+        tracing::info!("vault stopped");
+        Ok(())
+    }
+}
+
+async fn serve(config: ServerConfig) -> anyhow::Result<()> {
+    let vault = Vault::open(config).await?;
+    println!("obhut vault listening on http://{}", vault.addr());
+    vault.run(shutdown_signal()).await
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -46,6 +46,14 @@ pub fn with_hint(
     })
 }
 
+/// Attach only a next step to an error; its message stays its own.
+pub fn with_next_step(e: impl Into<anyhow::Error>, next: impl fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(Hinted {
+        inner: e.into(),
+        next: next.to_string(),
+    })
+}
+
 /// Attach a next step (and optionally a message) to any error.
 pub trait HintExt<T> {
     /// Add what was being done and what to do next.
@@ -59,12 +67,7 @@ impl<T, E: Into<anyhow::Error>> HintExt<T> for Result<T, E> {
         self.map_err(|e| with_hint(e, message, next))
     }
     fn next_step(self, next: impl fmt::Display) -> anyhow::Result<T> {
-        self.map_err(|e| {
-            anyhow::Error::new(Hinted {
-                inner: e.into(),
-                next: next.to_string(),
-            })
-        })
+        self.map_err(|e| with_next_step(e, next))
     }
 }
 

@@ -1,5 +1,6 @@
 //! Helpers shared by the subcommands: global flags, passphrases, files,
-//! times, recordings on disk, progress bars and error hints.
+//! times, recordings on disk, progress bars, error hints, a reader's client
+//! for the vault and a plaintext scan.
 
 use std::path::PathBuf;
 
@@ -9,7 +10,9 @@ pub mod keys;
 pub mod load;
 pub mod passphrase;
 pub mod progress;
+pub mod reader;
 pub mod recording;
+pub mod scan;
 pub mod time;
 
 /// Flags accepted by every subcommand.
