@@ -8,10 +8,13 @@
 //! ([`obhut_core::vault::segment_upload_digest`]) so that the headers can
 //! go out before the record exists; nothing here holds a blob in memory.
 //!
-//! Why `ureq`: the agent uploads one segment at a time from a sealing
-//! thread, so a synchronous client that pulls the body from a `Read` is the
-//! whole need; `ureq` does that without an async runtime, and its rustls
-//! build uses the `ring` provider (no C toolchain beyond `cc`).
+//! Why `ureq`: the agent seals on one thread and streams each segment's
+//! upload from a thread of its own ([`VaultClient::start_segment_stream`];
+//! a few segments are in flight at once, each on its own connection from
+//! the agent's pool), so a synchronous client that pulls the body from a
+//! `Read` is the whole need; `ureq` does that without an async runtime,
+//! and its rustls build uses the `ring` provider (no C toolchain beyond
+//! `cc`).
 
 use std::io::Read;
 use std::time::Duration;
@@ -56,6 +59,28 @@ pub struct Uploaded {
     pub receipt: Vec<u8>,
     /// 200: an idempotent retry of a stored segment.
     pub already_stored: bool,
+}
+
+/// A segment upload running on a thread (and connection) of its own,
+/// started by [`VaultClient::start_segment_stream`]. Dropping the handle
+/// abandons the answer, not the upload: the thread ends when the vault
+/// answers or the connection fails.
+#[derive(Debug)]
+pub struct UploadHandle {
+    rx: std::sync::mpsc::Receiver<Result<Uploaded>>,
+    what: String,
+}
+
+impl UploadHandle {
+    /// Wait for the vault's answer (the receipt, not yet verified).
+    pub fn wait(self) -> Result<Uploaded> {
+        self.rx.recv().unwrap_or_else(|_| {
+            Err(Error::Protocol {
+                what: self.what,
+                reason: "the upload thread stopped without an answer".into(),
+            })
+        })
+    }
 }
 
 /// A client bound to one vault and one device key.
@@ -166,12 +191,8 @@ impl<'k> VaultClient<'k> {
         ]
     }
 
-    fn transport(&self, path: &str) -> impl FnOnce(ureq::Error) -> Error {
-        let url = format!("{}{}", self.base, path);
-        move |e| Error::Transport {
-            url,
-            source: Box::new(e),
-        }
+    fn transport(&self, path: &str) -> impl FnOnce(ureq::Error) -> Error + use<> {
+        transport_error(&self.base, path)
     }
 
     /// Read a response: its status and body (bounded), or the vault's
@@ -183,29 +204,7 @@ impl<'k> VaultClient<'k> {
         resp: ureq::http::Response<ureq::Body>,
         ok: &[u16],
     ) -> Result<(u16, Vec<u8>)> {
-        let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_vec()
-            .map_err(self.transport(path))?;
-        if ok.contains(&status) {
-            return Ok((status, body));
-        }
-        let (kind, message) = match serde_json::from_slice::<ErrorBody>(&body) {
-            Ok(e) => (e.error, e.message),
-            Err(_) => (
-                "unknown".to_owned(),
-                String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
-            ),
-        };
-        Err(Error::Vault {
-            what: what.into(),
-            status,
-            kind,
-            message,
-        })
+        finish_response(&self.base, what, path, resp, ok)
     }
 
     fn get(&self, path: &str, ok: &[u16]) -> Result<(u16, Vec<u8>)> {
@@ -396,29 +395,103 @@ impl<'k> VaultClient<'k> {
         body: impl Read + Send + 'static,
         blob_len: u64,
     ) -> Result<Uploaded> {
+        self.start_segment_stream(segment, body, blob_len)?.wait()
+    }
+
+    /// [`VaultClient::put_segment_stream`] on a thread of its own: signs
+    /// the request here, then sends it and reads the answer there, so the
+    /// caller can seal the next segment (into another upload, on another
+    /// pooled connection) while the vault verifies, stores and answers
+    /// this one (docs/vault.md §4, the upload window). The body is read on
+    /// that thread; [`UploadHandle::wait`] gives the answer.
+    pub fn start_segment_stream(
+        &self,
+        segment: SegmentRef,
+        body: impl Read + Send + 'static,
+        blob_len: u64,
+    ) -> Result<UploadHandle> {
         let path = segment_upload_path(segment);
         let what = format!("PUT {path}");
         let total = segment_upload_len(blob_len).ok_or_else(|| Error::Protocol {
             what: what.clone(),
             reason: "segment too large".into(),
         })?;
-        let mut req = self
-            .agent
-            .put(format!("{}{}", self.base, path))
-            .header("Content-Type", "application/octet-stream")
-            .header("Content-Length", total.to_string());
         let digest = segment_upload_digest(segment.recording, segment.index, total);
-        for (k, v) in self.auth("PUT", &path, &digest) {
-            req = req.header(k, v);
-        }
-        let resp = req
-            .send(ureq::SendBody::from_owned_reader(body))
-            .map_err(self.transport(&path))?;
-        let (status, body) = self.finish(&what, &path, resp, &[200, 201])?;
-        Ok(Uploaded {
-            receipt: receipt_from_json(&what, &body)?,
-            already_stored: status == 200,
-        })
+        let auth = self.auth("PUT", &path, &digest);
+        let agent = self.agent.clone();
+        let base = self.base.clone();
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let w = what.clone();
+        std::thread::Builder::new()
+            .name(format!("obhut-upload-{}", segment.index))
+            .spawn(move || {
+                let run = || -> Result<Uploaded> {
+                    let mut req = agent
+                        .put(format!("{base}{path}"))
+                        .header("Content-Type", "application/octet-stream")
+                        .header("Content-Length", total.to_string());
+                    for (k, v) in auth {
+                        req = req.header(k, v);
+                    }
+                    let resp = req
+                        .send(ureq::SendBody::from_owned_reader(body))
+                        .map_err(transport_error(&base, &path))?;
+                    let (status, body) = finish_response(&base, &w, &path, resp, &[200, 201])?;
+                    Ok(Uploaded {
+                        receipt: receipt_from_json(&w, &body)?,
+                        already_stored: status == 200,
+                    })
+                };
+                // Nobody may be waiting any more (an abandoned upload).
+                let _ = tx.send(run());
+            })
+            .map_err(|e| Error::Io {
+                op: "start an upload thread for",
+                path: what.clone().into(),
+                source: e,
+            })?;
+        Ok(UploadHandle { rx, what })
+    }
+}
+
+/// [`VaultClient::finish`] without the client (upload threads).
+fn finish_response(
+    base: &str,
+    what: &str,
+    path: &str,
+    resp: ureq::http::Response<ureq::Body>,
+    ok: &[u16],
+) -> Result<(u16, Vec<u8>)> {
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_vec()
+        .map_err(transport_error(base, path))?;
+    if ok.contains(&status) {
+        return Ok((status, body));
+    }
+    let (kind, message) = match serde_json::from_slice::<ErrorBody>(&body) {
+        Ok(e) => (e.error, e.message),
+        Err(_) => (
+            "unknown".to_owned(),
+            String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+        ),
+    };
+    Err(Error::Vault {
+        what: what.into(),
+        status,
+        kind,
+        message,
+    })
+}
+
+fn transport_error(base: &str, path: &str) -> impl FnOnce(ureq::Error) -> Error + use<> {
+    let url = format!("{base}{path}");
+    move |e| Error::Transport {
+        url,
+        source: Box::new(e),
     }
 }
 

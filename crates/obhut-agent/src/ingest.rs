@@ -10,31 +10,57 @@
 //! not its content (§2), and the blob's length is a function of the
 //! plaintext length ([`obhut_core::segment::blob_len`]), so the headers go
 //! out before sealing starts. Each segment is then sealed exactly once,
-//! with fresh randomness from the OS, by a sealing thread that writes the
-//! ciphertext into a bounded pipe ([`crate::pipe`]) feeding the HTTP body.
-//! When the source is exhausted the thread checks that it read the planned
-//! number of bytes from an unchanged file, signs the record (which commits
-//! to the BLAKE3 hash computed while sealing), journals it as pending and
-//! only then writes it into the pipe as the trailer. The vault verifies
-//! the record against the path, the device and the blob it received
-//! before anything becomes durable (§4), so a stream that fails or is cut
-//! at any point leaves nothing stored. Every key and nonce is used for
-//! exactly one ciphertext, and the device's crypto cost is one AES-GCM and
-//! one BLAKE3 pass over the plaintext.
+//! with fresh randomness from the OS, into a bounded pipe ([`crate::pipe`])
+//! feeding the HTTP body, which a thread of its own sends
+//! ([`crate::client::VaultClient::start_segment_stream`]). When the source
+//! is exhausted the agent checks that it read the planned number of bytes
+//! from an unchanged file, signs the record (which commits to the BLAKE3
+//! hash computed while sealing), journals it as pending and only then
+//! writes it into the pipe as the trailer. The vault verifies the record
+//! against the path, the device and the blob it received before anything
+//! becomes durable (§4), so a stream that fails or is cut at any point
+//! leaves nothing stored. Every key and nonce is used for exactly one
+//! ciphertext, and the device's crypto cost is one AES-GCM and one BLAKE3
+//! pass over the plaintext.
+//!
+//! ## Pipeline
+//!
+//! A segment costs the device sealing and sending, and the vault
+//! verifying, fsyncing, committing and answering; done one after the other
+//! the device and the vault mostly wait for each other. So up to
+//! [`PIPELINE`] segments are in flight (§4, the upload window): as soon as
+//! segment i's record is journaled and sent as its trailer, the agent
+//! seals segment i+1, chained on record i, into a second upload on a
+//! second connection, while the vault still stores and acknowledges i.
+//! The vault holds i+1, staged and checked, until i is published, so
+//! segments still become visible strictly in order and an acknowledgement
+//! still means durable. Acknowledgements are taken in index order: each
+//! receipt is verified before the segment counts as acknowledged. When
+//! the oldest upload fails, the later ones are abandoned (their records
+//! stay pending) and the run fails or retries from a fresh reconcile. A
+//! vault without the window refuses the second upload in flight as
+//! out-of-order; the run then goes on one segment at a time.
 //!
 //! ## Resume
 //!
-//! The journal durably holds a segment's record as "pending" before the
+//! The journal durably holds each segment's record as pending before the
 //! record's first byte is sent, so the vault can never have stored a
-//! segment whose record the journal lacks. On every (re)start the agent
-//! asks `/head` and reconciles: a vault at `next_index = acked` resumes at
-//! `acked` (a pending record it never stored is forgotten, and the segment
-//! is re-sealed afresh with a new key); a vault one ahead whose head hash
-//! is the pending record's has stored it, so its receipt is fetched
+//! segment whose record the journal lacks. An acknowledgement needs no
+//! journal write of its own (see `land`): the journal may lag the vault,
+//! never lead it. On every (re)start the agent asks `/head` and
+//! reconciles: a vault at `next_index = acked` resumes at `acked` (pending
+//! records it does not hold stay pending, in case an upload of one still
+//! arrives, and those segments are re-sealed afresh with new keys); a
+//! vault ahead must be ahead by pending records only — walking back from
+//! its head hash through their `prev` links to the last acknowledged
+//! record identifies each of them, and each one's receipt is fetched
 //! (`GET /v1/receipts`) and verified; anything else (the vault lost
 //! acknowledged segments, or holds segments this device never journaled)
-//! is [`Error::VaultDiverged`] and nothing is disposed of.
+//! is [`Error::VaultDiverged`] and nothing is disposed of. A `409` on an
+//! upload (the trace of an earlier, cut-off upload stored meanwhile)
+//! leads to another reconcile within the run's attempts.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -49,12 +75,23 @@ use obhut_core::record::SegmentRecord;
 use obhut_core::segment::{self, SegmentKind};
 use obhut_core::vault::IngestReceipt;
 
-use crate::client::VaultClient;
+use crate::client::{UploadHandle, VaultClient};
 use crate::cut::{self, CutOptions};
 use crate::error::{Error, Result};
-use crate::journal::{FileId, Journal, Pending, PlannedSegment, Source, b64};
+use crate::journal::{self, FileId, Journal, PlannedSegment, Source};
 use crate::pipe;
 use crate::state::{Enrolment, StateDir};
+
+/// Segments in flight at once (module docs, "Pipeline"): the upload window
+/// W of docs/vault.md §4, which a vault accepts (`index < next_index + W`).
+/// Segments are sealed one after the other, so while segment i+1 streams,
+/// segment i is made durable and acknowledged at the vault: two in flight
+/// hide the vault's durable writes (and the agent's wait for the receipt)
+/// behind the next segment's sealing and sending. A third gained nothing
+/// measurable (issue #4's 256 MiB ingest on loopback, `scripts/bench-vault`)
+/// and would cost another pipe of [`pipe::DEPTH`] × [`pipe::CHUNK`] bytes,
+/// thread and connection here and another staged blob at the vault.
+pub const PIPELINE: usize = 2;
 
 /// What to do with an original once every segment has a verified receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +179,10 @@ pub struct Agent<'a> {
     device: &'a SignKey,
     client: VaultClient<'a>,
     epochs: Vec<EpochPublic>,
+    /// Segments in flight for the ingest under way: [`PIPELINE`], or 1
+    /// after a vault refused the oldest upload in flight as out of order
+    /// (a vault without the upload window).
+    window: usize,
 }
 
 impl std::fmt::Debug for Agent<'_> {
@@ -185,6 +226,7 @@ impl<'a> Agent<'a> {
             device,
             client,
             epochs,
+            window: PIPELINE,
         })
     }
 
@@ -277,7 +319,7 @@ impl<'a> Agent<'a> {
             .saturating_sub(i64::try_from(duration).unwrap_or(i64::MAX));
         let recording = RecordingId::random(&mut obhut_core::rng::os_rng());
         let j = Journal {
-            version: 1,
+            version: journal::VERSION,
             source: id,
             sidecar,
             recording_id: recording.to_string(),
@@ -285,7 +327,7 @@ impl<'a> Agent<'a> {
             plan,
             acked: Vec::new(),
             last_record: None,
-            pending: None,
+            pending: Vec::new(),
             complete: false,
             disposed: None,
         };
@@ -310,13 +352,26 @@ impl<'a> Agent<'a> {
         if !j.complete {
             let mut attempt = 0;
             let mut backoff = opts.backoff;
+            self.window = PIPELINE;
             loop {
                 attempt += 1;
                 let done: u64 = j.plan.iter().take(j.acked.len()).map(|p| p.len).sum();
                 progress.start(&source, recording, j.plan.len(), total, done);
                 match self.upload_remaining(&jpath, &mut j, recording, progress, &mut uploaded) {
                     Ok(()) => break,
-                    Err(e) if e.is_transient() && attempt < opts.attempts.max(1) => {
+                    Err(e)
+                        if (e.is_transient() || reconcile_and_retry(&e))
+                            && attempt < opts.attempts.max(1) =>
+                    {
+                        if is_out_of_order(&e) && self.window > 1 {
+                            // The oldest upload in flight was refused although
+                            // its predecessor was acknowledged: a vault
+                            // without the upload window (docs/vault.md §4,
+                            // before draft 2's window), or one that kept it
+                            // waiting past its bound. One at a time from here.
+                            self.window = 1;
+                            progress.note("the vault refused a pipelined segment; uploading one segment at a time");
+                        }
                         progress.note(&format!("{e}; retrying in {} s", backoff.as_secs_f32()));
                         std::thread::sleep(backoff);
                         backoff = (backoff * 2).min(Duration::from_secs(60));
@@ -348,7 +403,7 @@ impl<'a> Agent<'a> {
     }
 
     /// Reconcile with `/head`, then seal and upload every segment from the
-    /// vault's next index.
+    /// vault's next index, up to [`PIPELINE`] at once (module docs).
     fn upload_remaining(
         &mut self,
         jpath: &Path,
@@ -358,68 +413,171 @@ impl<'a> Agent<'a> {
         uploaded: &mut usize,
     ) -> Result<()> {
         self.reconcile(jpath, j, recording)?;
-        while j.acked.len() < j.plan.len() {
-            let index = u32::try_from(j.acked.len()).map_err(|_| Error::Cut {
+        let mut flight: VecDeque<InFlight> = VecDeque::with_capacity(self.window);
+        let r = self.pump(jpath, j, recording, progress, uploaded, &mut flight);
+        if r.is_err() {
+            // Whatever is still in flight is abandoned: its thread ends
+            // when the vault answers (a successor of a failed segment is
+            // refused once the vault's wait bound passes) or the
+            // connection drops. Its record stays pending, so if the vault
+            // stores it after all, the next reconcile recognises it. The
+            // journal is saved (best effort) so that the acknowledgements
+            // so far are on disk; nothing depends on it (module docs).
+            drop(flight);
+            let _ = j.save(jpath);
+        }
+        r
+    }
+
+    /// The pipeline: launch segments while fewer than [`PIPELINE`] (the
+    /// window) are in flight, else land the oldest; acknowledgements land
+    /// in index order.
+    fn pump(
+        &mut self,
+        jpath: &Path,
+        j: &mut Journal,
+        recording: RecordingId,
+        progress: &dyn Progress,
+        uploaded: &mut usize,
+        flight: &mut VecDeque<InFlight>,
+    ) -> Result<()> {
+        // The chain link of the next segment: the last record signed, which
+        // may still be in flight.
+        let mut last = j.last_record(jpath)?;
+        loop {
+            let next = j.acked.len() + flight.len();
+            let all_launched = next == j.plan.len();
+            if flight.len() >= self.window || (all_launched && !flight.is_empty()) {
+                if let Some(f) = flight.pop_front() {
+                    self.land(jpath, j, f, progress, uploaded)?;
+                }
+                continue;
+            }
+            if all_launched {
+                return Ok(());
+            }
+            let index = u32::try_from(next).map_err(|_| Error::Cut {
                 path: j.source.path.clone(),
                 reason: "more than 2^32 segments".into(),
             })?;
-            let already = self.upload_one(jpath, j, recording, index, progress)?;
-            if !already {
-                *uploaded += 1;
+            match self.launch(jpath, j, recording, index, last.as_ref(), progress) {
+                Ok(f) => {
+                    last = Some(f.record.clone());
+                    flight.push_back(f);
+                }
+                Err(e) => {
+                    // The earlier segments in flight do not depend on this
+                    // one: take their answers first (an earlier failure is
+                    // the more fundamental cause).
+                    while let Some(f) = flight.pop_front() {
+                        self.land(jpath, j, f, progress, uploaded)?;
+                    }
+                    return Err(e);
+                }
             }
-            progress.segment(index, j.plan.len(), already);
         }
-        Ok(())
+    }
+
+    /// Wait for the oldest upload in flight and acknowledge it.
+    ///
+    /// The acknowledgement is recorded in memory only, with no journal
+    /// write of its own: the next durable write (the next segment's pending
+    /// record, which must be durable anyway, or completion) carries it. A
+    /// crash before then loses nothing: the journal on disk still holds
+    /// the record as pending, and the next run's reconcile finds the vault
+    /// ahead by exactly that record's hash and fetches and verifies its
+    /// receipt again (`GET /v1/receipts`), which is what this write would
+    /// have saved. Nothing is disposed of before the durable completion
+    /// write, which includes every acknowledgement.
+    fn land(
+        &self,
+        jpath: &Path,
+        j: &mut Journal,
+        f: InFlight,
+        progress: &dyn Progress,
+        uploaded: &mut usize,
+    ) -> Result<()> {
+        let segment = f.record.segment_ref();
+        match f.upload.wait() {
+            Ok(up) => {
+                self.check_receipt(segment, &up.receipt, &f.record.record_hash())?;
+                j.ack(jpath, &f.record, &up.receipt)?;
+                if !up.already_stored {
+                    *uploaded += 1;
+                }
+                progress.segment(segment.index, j.plan.len(), up.already_stored);
+                Ok(())
+            }
+            Err(e) => {
+                if refused_outright(&e) {
+                    j.forget_pending(jpath, &f.record.record_hash())?;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Bring the journal in line with the vault's head (module docs).
     fn reconcile(&self, jpath: &Path, j: &mut Journal, recording: RecordingId) -> Result<()> {
         let acked = j.acked.len();
         let head = self.client.head(recording)?;
-        let vault_next = head.as_ref().map_or(0, |h| h.next_index as usize);
+        let (vault_next, head_hash) = head.as_ref().map_or((0, [0; 32]), |h| {
+            (h.next_index as usize, h.head_record_hash)
+        });
         let diverged = |reason: String| Error::VaultDiverged { recording, reason };
         if vault_next < acked {
             return Err(diverged(format!(
                 "the vault holds {vault_next} segment(s) but acknowledged {acked}"
             )));
         }
+        let base = match acked {
+            0 => [0; 32],
+            n => j.acked_hash(jpath, n - 1)?,
+        };
         if vault_next == acked {
-            if acked > 0 {
-                let h = head
-                    .as_ref()
-                    .map(|h| h.head_record_hash)
-                    .unwrap_or_default();
-                if h != j.acked_hash(jpath, acked - 1)? {
-                    return Err(diverged(format!(
-                        "segment {} differs from the acknowledged one",
-                        acked - 1
-                    )));
-                }
+            if acked > 0 && head_hash != base {
+                return Err(diverged(format!(
+                    "segment {} differs from the acknowledged one",
+                    acked - 1
+                )));
             }
-            if j.pending.take().is_some() {
-                j.save(jpath)?;
-            }
+            // Pending records the vault does not hold stay pending: an
+            // upload of one may still be on its way, and if the vault stores
+            // it, the next reconcile recognises it. These indices are sealed
+            // afresh (new keys).
             return Ok(());
         }
-        // The vault is ahead: only by the pending segment, with its hash.
-        let pending = j.pending_record(jpath)?;
-        match (pending, head) {
-            (Some(rec), Some(h))
-                if vault_next == acked + 1
-                    && rec.segment_ref().index as usize == acked
-                    && rec.record_hash() == h.head_record_hash =>
-            {
-                let index = rec.segment_ref().index;
-                let receipt = self.client.receipt(recording, index)?;
-                self.check_receipt(rec.segment_ref(), &receipt, &rec.record_hash())?;
-                j.ack(&rec, &receipt);
-                j.save(jpath)?;
-                Ok(())
-            }
-            _ => Err(diverged(format!(
-                "the vault holds {vault_next} segment(s), this device acknowledged {acked} and sealed no other"
-            ))),
+        // The vault is ahead: only by records this device journaled as
+        // pending. Walk back from its head through their chain links (the
+        // vault stores a segment only after its predecessor) to the last
+        // acknowledged record.
+        let pending = j.pending_records(jpath)?;
+        let mut stored = Vec::with_capacity(vault_next - acked);
+        let mut want = head_hash;
+        for k in (acked..vault_next).rev() {
+            let rec = pending
+                .iter()
+                .find(|r| r.segment_ref().index as usize == k && r.record_hash() == want)
+                .ok_or_else(|| {
+                    diverged(format!(
+                        "the vault holds {vault_next} segment(s), this device acknowledged {acked} and sealed no record that is the vault's segment {k}"
+                    ))
+                })?;
+            want = *rec.prev_record_hash();
+            stored.push(rec.clone());
         }
+        if want != base {
+            return Err(diverged(format!(
+                "the vault's segment {acked} does not follow the acknowledged ones"
+            )));
+        }
+        for rec in stored.iter().rev() {
+            let segment = rec.segment_ref();
+            let receipt = self.client.receipt(recording, segment.index)?;
+            self.check_receipt(segment, &receipt, &rec.record_hash())?;
+            j.ack(jpath, rec, &receipt)?;
+        }
+        j.save(jpath)
     }
 
     fn check_receipt(
@@ -485,17 +643,20 @@ impl<'a> Agent<'a> {
         Ok(())
     }
 
-    /// Seal segment `index` once, straight into its upload, with its
-    /// signed record as the upload's trailer (module docs). Returns whether
-    /// the vault already held it.
-    fn upload_one(
+    /// Seal segment `index` once, straight into its upload (started on a
+    /// thread of its own), chained on `last` (the last record signed, maybe
+    /// still in flight); journal its record as pending, durably, then send
+    /// it as the upload's trailer (module docs). Returns the segment in
+    /// flight; an error means its record was never sent.
+    fn launch(
         &mut self,
         jpath: &Path,
         j: &mut Journal,
         recording: RecordingId,
         index: u32,
+        last: Option<&SegmentRecord>,
         progress: &dyn Progress,
-    ) -> Result<bool> {
+    ) -> Result<InFlight> {
         let p = *j.plan.get(index as usize).ok_or_else(|| Error::Journal {
             path: jpath.to_owned(),
             reason: "index beyond the plan".into(),
@@ -522,7 +683,6 @@ impl<'a> Agent<'a> {
         };
         let epoch_idx = self.epoch_for(capture_utc_ms)?;
         let epoch = &self.epochs[epoch_idx];
-        let last = j.last_record(jpath)?;
         let file = match p.source {
             Source::Main => j.source.clone(),
             Source::Sidecar => j.sidecar.clone().ok_or_else(|| Error::Journal {
@@ -545,7 +705,7 @@ impl<'a> Agent<'a> {
             inner: input.take(p.len),
             progress,
         };
-        let mut sealer = match &last {
+        let mut sealer = match last {
             None => RecordingSealer::new(self.device, &self.group, epoch, recording),
             Some(l) => RecordingSealer::resume(self.device, &self.group, epoch, l)
                 .map_err(Error::core("cannot continue the chain"))?,
@@ -554,83 +714,97 @@ impl<'a> Agent<'a> {
         // Known before sealing: the blob's length depends only on the
         // plaintext's, so Content-Length (signed) goes out first.
         let blob_len = segment::blob_len(p.len);
-        let client = &self.client;
+        let (mut w, reader) = pipe::pipe();
+        let upload = self
+            .client
+            .start_segment_stream(segment, reader, blob_len)?;
 
-        let (uploaded, sealed) = std::thread::scope(|s| {
-            let (writer, reader) = pipe::pipe();
-            let j = &mut *j;
-            let file = &file;
-            let sealer_thread = s.spawn(move || -> Result<SegmentRecord> {
-                let mut w = writer;
-                let run = || -> Result<SegmentRecord> {
-                    let sealed = sealer
-                        .seal_at(index, spec, input, &mut w, &mut obhut_core::rng::os_rng())
-                        .map_err(Error::core(format!("cannot seal {segment}")))?;
-                    if sealed.plaintext_len != p.len {
-                        return Err(Error::SourceChanged {
-                            path: file.path.clone(),
-                            recording,
-                            reason: "fewer bytes than planned",
-                        });
-                    }
-                    if FileId::of(&file.path)? != *file {
-                        return Err(Error::SourceChanged {
-                            path: file.path.clone(),
-                            recording,
-                            reason: "it changed while being sealed",
-                        });
-                    }
-                    let record = sealer
-                        .sign_next(&sealed, is_final)
-                        .map_err(Error::core(format!("cannot sign {segment}")))?;
-                    let record_bytes = record.to_bytes();
-                    // Pending before the trailer's first byte leaves.
-                    j.pending = Some(Pending {
-                        index,
-                        record: b64(&record_bytes),
-                    });
-                    j.save(jpath)?;
-                    std::io::Write::write_all(&mut w, &record_bytes)
-                        .map_err(Error::io("stream", &file.path))?;
-                    Ok(record)
-                };
-                match run() {
-                    Ok(record) => {
-                        w.finish().map_err(Error::io("stream", &file.path))?;
-                        Ok(record)
-                    }
-                    Err(e) => {
-                        w.fail(e.to_string());
-                        Err(e)
-                    }
-                }
-            });
-            let up = client.put_segment_stream(segment, reader, blob_len);
-            let sealed = sealer_thread.join().unwrap_or_else(|_| {
-                Err(Error::Protocol {
-                    what: format!("sealing {segment}"),
-                    reason: "the sealing thread panicked".into(),
-                })
-            });
-            (up, sealed)
-        });
-        let (up, record) = match (uploaded, sealed) {
-            (Ok(up), Ok(record)) => (up, record),
-            // The sealer stopped on its own (the source changed, the
-            // journal could not be written): that is the cause, and the
-            // upload it aborted stored nothing.
-            (_, Err(e)) if !matches!(e, Error::Core { .. }) => return Err(e),
-            // A broken upload stops the sealer (its pipe closes), so the
-            // upload's error is the cause.
-            (Err(e), _) => return Err(e),
-            (Ok(_), Err(e)) => return Err(e),
+        let sealed = (|| -> Result<SegmentRecord> {
+            let sealed = sealer
+                .seal_at(index, spec, input, &mut w, &mut obhut_core::rng::os_rng())
+                .map_err(Error::core(format!("cannot seal {segment}")))?;
+            if sealed.plaintext_len != p.len {
+                return Err(Error::SourceChanged {
+                    path: file.path.clone(),
+                    recording,
+                    reason: "fewer bytes than planned",
+                });
+            }
+            if FileId::of(&file.path)? != file {
+                return Err(Error::SourceChanged {
+                    path: file.path.clone(),
+                    recording,
+                    reason: "it changed while being sealed",
+                });
+            }
+            sealer
+                .sign_next(&sealed, is_final)
+                .map_err(Error::core(format!("cannot sign {segment}")))
+        })();
+        let record = match sealed {
+            Ok(r) => r,
+            Err(e) => {
+                w.fail(e.to_string());
+                let up = upload.wait();
+                return Err(match (e, up) {
+                    // The sealer stopped on its own (the source changed):
+                    // that is the cause, and the upload it aborted stored
+                    // nothing.
+                    (e, _) if !matches!(e, Error::Core { .. }) => e,
+                    // A broken upload stops the sealer (its pipe closes),
+                    // so the upload's error is the cause.
+                    (_, Err(up)) => up,
+                    (e, Ok(_)) => e,
+                });
+            }
         };
-        let record_hash = record.record_hash();
-        self.check_receipt(segment, &up.receipt, &record_hash)?;
-        j.ack(&record, &up.receipt);
-        j.save(jpath)?;
-        Ok(up.already_stored)
+        // Pending, durably, before the trailer's first byte leaves.
+        j.add_pending(&record);
+        if let Err(e) = j.save(jpath) {
+            w.fail(e.to_string());
+            let _ = upload.wait();
+            j.forget_pending(jpath, &record.record_hash())?;
+            return Err(e);
+        }
+        // From here the record may reach the vault: whatever happens to the
+        // trailer, the upload's answer (or its absence) decides, in `land`.
+        if std::io::Write::write_all(&mut w, &record.to_bytes()).is_ok() {
+            let _ = w.finish();
+        }
+        Ok(InFlight { record, upload })
     }
+}
+
+/// A segment whose record is pending and whose upload is running.
+struct InFlight {
+    record: SegmentRecord,
+    upload: UploadHandle,
+}
+
+/// Whether the vault itself refused an upload (a §4 error answer, which
+/// it gives only without storing), as opposed to a failure that leaves
+/// the upload's fate unknown (a cut connection, a proxy's 5xx): only then
+/// can the record never be stored.
+fn refused_outright(e: &Error) -> bool {
+    matches!(e, Error::Vault { status, kind, .. } if (400..500).contains(status) && kind != "unknown")
+}
+
+/// A vault's `409 out-of-order` for a segment upload.
+fn is_out_of_order(e: &Error) -> bool {
+    matches!(e, Error::Vault { status: 409, kind, what, .. }
+        if kind == "out-of-order" && what.starts_with("PUT "))
+}
+
+/// Whether a failed run should reconcile and try again although the
+/// failure is not transient: a `409` from an upload of this recording can
+/// be the trace of an earlier upload of this device that was cut off on
+/// its way and stored meanwhile (a successor in flight refused because
+/// its predecessor failed; a fresh segment losing to a stored one). The
+/// next attempt's reconcile recognises a stored pending record, or
+/// reports a real divergence ([`Error::VaultDiverged`]).
+fn reconcile_and_retry(e: &Error) -> bool {
+    matches!(e, Error::Vault { status: 409, kind, what, .. }
+        if (kind == "out-of-order" || kind == "chain-conflict") && what.starts_with("PUT "))
 }
 
 /// A reader that reports the bytes it reads.

@@ -11,16 +11,27 @@
 //! - per acknowledged segment, its record hash and the vault's receipt;
 //! - the signed record of the last acknowledged segment (the chain link
 //!   [`obhut_core::device::RecordingSealer::resume`] continues from);
-//! - the record of the segment being uploaded ("pending"), written once
-//!   the segment is sealed and *before* the record is sent as the upload's
-//!   trailer (the vault cannot store a segment before it has the record),
-//!   so that if the vault stored it but the receipt never arrived, the
-//!   agent recognises it at `/head` and fetches the receipt instead of
-//!   sealing a conflicting segment.
+//! - the records sealed and sent (or about to be) whose fate is not yet
+//!   known ("pending", in index order): every segment in flight, written
+//!   once the segment is sealed and *before* the record is sent as the
+//!   upload's trailer (the vault cannot store a segment before it has the
+//!   record), so that whatever the vault stored but never acknowledged is
+//!   recognised at `/head` by its hash and its receipt fetched, instead of
+//!   sealing a conflicting segment. A record stays pending until its index
+//!   is acknowledged (with it or another record) or the vault refused its
+//!   upload outright ([`Journal::forget_pending`]); an upload cut off on
+//!   the way may still be stored later, and a later reconcile recognises
+//!   it. [`Journal::prune`] drops those that can no longer be stored
+//!   because their chain link can no longer be the vault's head.
 //!
-//! Order for segment i: blob_i sealed into the upload → journal(pending =
-//! record_i) → record_i sent as the trailer → verify receipt →
-//! journal(acked += (hash_i, receipt_i), last = record_i, pending = none).
+//! Order for segment i (up to [`crate::ingest::PIPELINE`] segments in
+//! flight, docs/vault.md §4): blob_i sealed into the upload →
+//! journal(pending += record_i), durable → record_i sent as the trailer →
+//! (segment i+1 starts) → the vault's answer, receipt verified → acked +=
+//! (hash_i, receipt_i), last = record_i, pending −= record_i, in memory
+//! only: the next durable write (the next segment's pending record, or
+//! completion) carries it, and a crash before that loses only what `/head`
+//! and `GET /v1/receipts` give back (module docs of `ingest`, "Resume").
 //! Every journal write is [`write_durable`].
 
 use std::path::{Path, PathBuf};
@@ -115,6 +126,28 @@ pub struct Pending {
     pub record: String,
 }
 
+/// The journal format this agent writes (2: `pending` is a list; version
+/// 1, with one optional pending record, is read too).
+pub const VERSION: u32 = 2;
+
+/// `pending` as version 2 writes it (a list) or version 1 did (`null` or
+/// one record).
+fn pending_any_version<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<Pending>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        List(Vec<Pending>),
+        One(Pending),
+    }
+    Ok(match Option::<Either>::deserialize(d)? {
+        None => Vec::new(),
+        Some(Either::One(p)) => vec![p],
+        Some(Either::List(v)) => v,
+    })
+}
+
 /// The journal of one recording.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Journal {
@@ -134,8 +167,10 @@ pub struct Journal {
     pub acked: Vec<Acked>,
     /// The record of segment acked.len() − 1 (base64), if any.
     pub last_record: Option<String>,
-    /// The record being uploaded.
-    pub pending: Option<Pending>,
+    /// Records sealed and sent, or about to be, whose segment is not yet
+    /// acknowledged, in index order (module docs).
+    #[serde(default, deserialize_with = "pending_any_version")]
+    pub pending: Vec<Pending>,
     /// Every segment acknowledged and every receipt re-verified.
     pub complete: bool,
     /// What was done with the original after completion, if anything.
@@ -168,12 +203,17 @@ impl Journal {
             path: path.to_owned(),
             reason: e.to_string(),
         })?;
-        if j.version != 1 {
+        if j.version != 1 && j.version != VERSION {
             return Err(Error::Journal {
                 path: path.to_owned(),
-                reason: format!("version {} (this agent reads version 1)", j.version),
+                reason: format!(
+                    "version {} (this agent reads versions 1 and {VERSION})",
+                    j.version
+                ),
             });
         }
+        let mut j = j;
+        j.version = VERSION;
         Ok(Some(j))
     }
 
@@ -214,22 +254,91 @@ impl Journal {
         }
     }
 
-    /// The pending record, signature re-verified.
-    pub fn pending_record(&self, path: &Path) -> Result<Option<SegmentRecord>> {
-        match &self.pending {
-            None => Ok(None),
-            Some(p) => {
+    /// The pending records in journal order, signatures re-verified.
+    pub fn pending_records(&self, path: &Path) -> Result<Vec<SegmentRecord>> {
+        let rid = self.recording(path)?;
+        self.pending
+            .iter()
+            .map(|p| {
                 let bytes = B64
                     .decode(&p.record)
-                    .map_err(|_| Self::damaged(path, "pending record is not base64"))?;
+                    .map_err(|_| Self::damaged(path, "a pending record is not base64"))?;
                 let r = SegmentRecord::from_bytes(&bytes)
                     .map_err(|e| Self::damaged(path, format!("pending record: {e}")))?;
-                if r.segment_ref().index != p.index {
-                    return Err(Self::damaged(path, "pending record has another index"));
+                if r.segment_ref().index != p.index || r.segment_ref().recording != rid {
+                    return Err(Self::damaged(
+                        path,
+                        "a pending record names another segment",
+                    ));
                 }
-                Ok(Some(r))
+                Ok(r)
+            })
+            .collect()
+    }
+
+    /// Journal `record` as pending (kept in index order; the caller saves
+    /// before sending it).
+    pub fn add_pending(&mut self, record: &SegmentRecord) {
+        let index = record.segment_ref().index;
+        let at = self.pending.partition_point(|p| p.index <= index);
+        self.pending.insert(
+            at,
+            Pending {
+                index,
+                record: b64(&record.to_bytes()),
+            },
+        );
+    }
+
+    /// The vault refused the upload of the pending record `record_hash`
+    /// outright: it can never be stored. Forget it and what chains on it.
+    pub fn forget_pending(&mut self, path: &Path, record_hash: &[u8; 32]) -> Result<()> {
+        let records = self.pending_records(path)?;
+        let keep: Vec<Pending> = self
+            .pending
+            .iter()
+            .zip(&records)
+            .filter(|(_, r)| r.record_hash() != *record_hash)
+            .map(|(p, _)| p.clone())
+            .collect();
+        self.pending = keep;
+        self.prune(path)
+    }
+
+    /// Drop the pending records that can no longer be stored: those at an
+    /// acknowledged index, and those whose `prev` is neither the last
+    /// acknowledged record (for the next index) nor a pending record one
+    /// index below (the vault stores a segment only after its predecessor).
+    pub fn prune(&mut self, path: &Path) -> Result<()> {
+        let acked = self.acked.len();
+        let head = match acked {
+            0 => [0u8; 32],
+            n => self.acked_hash(path, n - 1)?,
+        };
+        let records = self.pending_records(path)?;
+        let mut order: Vec<usize> = (0..records.len()).collect();
+        order.sort_by_key(|&i| records[i].segment_ref().index);
+        let mut level = acked;
+        let mut below: Vec<[u8; 32]> = vec![head];
+        let mut at_level: Vec<[u8; 32]> = Vec::new();
+        let mut keep = Vec::new();
+        for i in order {
+            let r = &records[i];
+            let index = r.segment_ref().index as usize;
+            if index < acked {
+                continue;
+            }
+            while level < index {
+                below = std::mem::take(&mut at_level);
+                level += 1;
+            }
+            if below.contains(r.prev_record_hash()) {
+                at_level.push(r.record_hash());
+                keep.push(self.pending[i].clone());
             }
         }
+        self.pending = keep;
+        Ok(())
     }
 
     /// Record hash of acknowledged segment `i`.
@@ -254,14 +363,18 @@ impl Journal {
             .map_err(|_| Self::damaged(path, "receipt is not base64"))
     }
 
-    /// Record segment `record` as acknowledged with `receipt`.
-    pub fn ack(&mut self, record: &SegmentRecord, receipt: &[u8]) {
+    /// Record segment `record` as acknowledged with `receipt` (the next
+    /// index), and prune the pending records it rules out.
+    pub fn ack(&mut self, path: &Path, record: &SegmentRecord, receipt: &[u8]) -> Result<()> {
+        if record.segment_ref().index as usize != self.acked.len() {
+            return Err(Self::damaged(path, "acknowledging a segment out of order"));
+        }
         self.acked.push(Acked {
             record_hash: hex::encode(record.record_hash()),
             receipt: b64(receipt),
         });
         self.last_record = Some(b64(&record.to_bytes()));
-        self.pending = None;
+        self.prune(path)
     }
 }
 
@@ -276,7 +389,7 @@ mod tests {
         assert_ne!(p, Journal::path_for(d.path(), Path::new("/dock/clip2.mp4")));
         assert!(Journal::load(&p).unwrap().is_none());
         let mut j = Journal {
-            version: 1,
+            version: VERSION,
             source: FileId {
                 path: "/dock/clip.mp4".into(),
                 len: 10,
@@ -295,16 +408,52 @@ mod tests {
             }],
             acked: vec![],
             last_record: None,
-            pending: None,
+            pending: vec![],
             complete: false,
             disposed: None,
         };
         j.save(&p).unwrap();
         assert_eq!(Journal::load(&p).unwrap(), Some(j.clone()));
-        j.version = 2;
+        j.version = VERSION + 1;
         j.save(&p).unwrap();
         assert!(matches!(Journal::load(&p), Err(Error::Journal { .. })));
         std::fs::write(&p, b"{not json").unwrap();
         assert!(matches!(Journal::load(&p), Err(Error::Journal { .. })));
+    }
+
+    /// A version-1 journal (one optional pending record) left by an older
+    /// agent mid-upload reads as version 2 with a list of pending records.
+    #[test]
+    fn version_1_journals_still_load() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("j.json");
+        let v1 = |pending: &str| {
+            format!(
+                r#"{{"version":1,"source":{{"path":"/dock/a.mp4","len":10,"mtime_ms":5}},
+                "sidecar":null,"recording_id":"{}","capture_utc_ms":1,"plan":[],"acked":[],
+                "last_record":null,"pending":{pending},"complete":false,"disposed":null}}"#,
+                "00".repeat(16)
+            )
+        };
+        std::fs::write(&p, v1("null")).unwrap();
+        let j = Journal::load(&p).unwrap().unwrap();
+        assert_eq!((j.version, j.pending.len()), (VERSION, 0));
+        std::fs::write(&p, v1(r#"{"index":3,"record":"AAAA"}"#)).unwrap();
+        let j = Journal::load(&p).unwrap().unwrap();
+        assert_eq!(
+            j.pending,
+            vec![Pending {
+                index: 3,
+                record: "AAAA".into()
+            }]
+        );
+        j.save(&p).unwrap();
+        let again = Journal::load(&p).unwrap().unwrap();
+        assert_eq!(again, j);
+        assert!(
+            std::fs::read_to_string(&p)
+                .unwrap()
+                .contains("\"version\": 2")
+        );
     }
 }

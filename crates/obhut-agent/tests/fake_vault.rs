@@ -1,8 +1,10 @@
 //! The agent against an in-process fake vault that implements the device
-//! half of docs/vault.md (§2 request signatures, §3 enrolment, §4 ingest)
-//! with fault injection: a connection cut mid-body, a segment stored
-//! whose answer never arrives, a vault that lost acknowledged segments,
-//! and a vault offering another custody group.
+//! half of docs/vault.md (§2 request signatures, §3 enrolment, §4 ingest,
+//! with the upload window: an upload ahead of the head waits, bounded, for
+//! its predecessor) with fault injection: a connection cut mid-body, a
+//! segment stored whose answer never arrives, two segments in flight cut
+//! together, a vault that lost acknowledged segments, and a vault offering
+//! another custody group.
 //!
 //! The fake checks what the real vault checks for a device: every request
 //! signature (for uploads, over the framing: rid, index, Content-Length),
@@ -14,12 +16,13 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use obhut_agent::Error;
 use obhut_agent::enrol::enrol;
-use obhut_agent::ingest::{AfterIngest, Agent, IngestOptions, NoProgress};
+use obhut_agent::ingest::{AfterIngest, Agent, IngestOptions, NoProgress, PIPELINE};
 use obhut_agent::state::StateDir;
 use obhut_core::epoch::{EpochPublic, EpochSecret};
 use obhut_core::group::{self, GroupDescriptor};
@@ -36,34 +39,103 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 const TOKEN: &str = "obhut-enrol-test";
 const CLASS: &str = "bodycam-30d";
 
-/// What the fake does to one upload.
+/// What the fake does to the first upload of one segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Fault {
-    /// Close the connection after this many body bytes of upload #n.
-    CutAfter { upload: usize, bytes: usize },
-    /// Close the connection inside the record trailer of upload #n (after
-    /// the whole blob and this many record bytes).
-    CutInTrailer { upload: usize, bytes: usize },
-    /// Store upload #n, then close without answering.
-    StoreSilently { upload: usize },
+    /// Close the connection after this many body bytes of segment `index`.
+    CutAfter { index: u32, bytes: usize },
+    /// Close the connection inside the record trailer of segment `index`
+    /// (after the whole blob and this many record bytes).
+    CutInTrailer { index: u32, bytes: usize },
+    /// Store segment `index`, then close without answering.
+    StoreSilently { index: u32 },
+    /// Hold segment `index` (its whole body received) until segment
+    /// `index + 1` has arrived whole as well — two segments in flight at
+    /// once — then close both connections without answering, storing
+    /// segment `index` first if `store_first`.
+    CutTwoInFlight { index: u32, store_first: bool },
 }
 
 /// A stored segment: record, blob, receipt.
 type Stored = (SegmentRecord, Vec<u8>, Vec<u8>);
 
-#[derive(Default)]
+/// The vault's upload window (docs/vault.md §4), as the real one.
+const WINDOW: usize = 2;
+
 struct Vault {
     /// rid hex → stored segments in index order.
     recordings: HashMap<String, Vec<Stored>>,
-    uploads: usize,
     fault: Option<Fault>,
+    /// The fault has been applied (each applies once).
+    fired: bool,
+    /// CutTwoInFlight: segment index+1 arrived whole while index was held.
+    second_arrived: bool,
     nonces: Vec<String>,
+    /// Uploads being handled now.
+    busy: usize,
+    /// How long an upload ahead of the head waits for its predecessor.
+    wait: Duration,
+    /// The upload window (1: a vault from before the window).
+    window: usize,
+    /// A pause before each store (a slow disk).
+    store_delay: Duration,
+    /// Uploads refused as out-of-order.
+    out_of_order: usize,
+}
+
+impl Default for Vault {
+    fn default() -> Self {
+        Vault {
+            recordings: HashMap::new(),
+            fault: None,
+            fired: false,
+            second_arrived: false,
+            nonces: Vec::new(),
+            busy: 0,
+            wait: Duration::from_secs(3),
+            window: WINDOW,
+            store_delay: Duration::ZERO,
+            out_of_order: 0,
+        }
+    }
 }
 
 struct Fake {
     url: String,
     state: Arc<Mutex<Vault>>,
+    cv: Arc<Condvar>,
     descriptor: Vec<u8>,
+}
+
+impl Fake {
+    /// Wait until the fake handles no upload (the agent may have abandoned
+    /// some in flight; they end on their own).
+    fn settle(&self) {
+        let g = self.state.lock().unwrap();
+        let (g, t) = self
+            .cv
+            .wait_timeout_while(g, Duration::from_secs(30), |v| v.busy > 0)
+            .unwrap();
+        assert!(!t.timed_out(), "{} uploads still busy", g.busy);
+    }
+}
+
+/// Counts an upload as busy while it lives.
+struct Busy(Arc<Mutex<Vault>>, Arc<Condvar>);
+
+impl Busy {
+    fn new(v: &Arc<Mutex<Vault>>, cv: &Arc<Condvar>) -> Busy {
+        v.lock().unwrap().busy += 1;
+        Busy(v.clone(), cv.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        g.busy -= 1;
+        self.1.notify_all();
+    }
 }
 
 struct World {
@@ -114,7 +186,13 @@ fn err(s: &mut TcpStream, status: u16, kind: &str) {
 }
 
 /// Serve one connection (keep-alive) until it closes.
-fn serve(stream: TcpStream, w: Arc<World>, v: Arc<Mutex<Vault>>, descriptor: Vec<u8>) {
+fn serve(
+    stream: TcpStream,
+    w: Arc<World>,
+    v: Arc<Mutex<Vault>>,
+    cv: Arc<Condvar>,
+    descriptor: Vec<u8>,
+) {
     let mut out = stream.try_clone().unwrap();
     let mut r = BufReader::new(stream);
     loop {
@@ -199,17 +277,52 @@ fn serve(stream: TcpStream, w: Arc<World>, v: Arc<Mutex<Vault>>, descriptor: Vec
                 err(&mut out, 401, "bad-signature");
                 return;
             }
-            let (upload, fault) = {
+            let _busy = Busy::new(&v, &cv);
+            // The fault for this segment, if it has not fired yet.
+            let fault = {
                 let mut g = v.lock().unwrap();
-                g.uploads += 1;
-                (g.uploads, g.fault)
-            };
-            let cut = match fault {
-                Some(Fault::CutAfter { upload: n, bytes }) if n == upload => Some(bytes),
-                Some(Fault::CutInTrailer { upload: n, bytes }) if n == upload => {
-                    Some(blob_len + bytes)
+                let f = g.fault.filter(|_| !g.fired);
+                let hits = match f {
+                    Some(
+                        Fault::CutAfter { index: i, .. }
+                        | Fault::CutInTrailer { index: i, .. }
+                        | Fault::StoreSilently { index: i }
+                        | Fault::CutTwoInFlight { index: i, .. },
+                    ) => i == index,
+                    None => false,
+                };
+                if hits && !matches!(f, Some(Fault::CutTwoInFlight { .. })) {
+                    g.fired = true;
                 }
+                f.filter(|_| hits)
+            };
+            // A vault from before the window checks the index on arrival,
+            // before reading the body.
+            {
+                let mut g = v.lock().unwrap();
+                let have = g.recordings.get(&rid.to_string()).map_or(0, Vec::len);
+                if g.window == 1 && index as usize > have {
+                    g.out_of_order += 1;
+                    drop(g);
+                    let mut sink = vec![0u8; len];
+                    if r.read_exact(&mut sink).is_err() {
+                        return;
+                    }
+                    err(&mut out, 409, "out-of-order");
+                    continue;
+                }
+            }
+            let cut = match fault {
+                Some(Fault::CutAfter { bytes, .. }) => Some(bytes),
+                Some(Fault::CutInTrailer { bytes, .. }) => Some(blob_len + bytes),
                 _ => None,
+            };
+            // CutTwoInFlight, the successor's side: arrived whole while its
+            // predecessor is held; wait for the cut, then close unanswered.
+            let second_of_pair = {
+                let g = v.lock().unwrap();
+                matches!(g.fault, Some(Fault::CutTwoInFlight { index: i, .. }) if i + 1 == index)
+                    && !g.fired
             };
             // The body, blob then record, streamed.
             let mut body = Vec::new();
@@ -226,6 +339,16 @@ fn serve(stream: TcpStream, w: Arc<World>, v: Arc<Mutex<Vault>>, descriptor: Vec
                     Ok(0) | Err(_) => return,
                     Ok(n) => body.extend_from_slice(&buf[..n]),
                 }
+            }
+            if second_of_pair {
+                let mut g = v.lock().unwrap();
+                g.second_arrived = true;
+                cv.notify_all();
+                let _g = cv
+                    .wait_timeout_while(g, Duration::from_secs(20), |g| !g.fired)
+                    .unwrap();
+                let _ = out.shutdown(std::net::Shutdown::Both);
+                return;
             }
             let rec = body.split_off(blob_len);
             let blob = body;
@@ -254,9 +377,47 @@ fn serve(stream: TcpStream, w: Arc<World>, v: Arc<Mutex<Vault>>, descriptor: Vec
                 continue;
             }
             let seg = record.segment_ref();
-            let mut g = v.lock().unwrap();
-            let chain = g.recordings.entry(seg.recording.to_string()).or_default();
             let i = seg.index as usize;
+            if let Some(Fault::CutTwoInFlight { store_first, .. }) = fault {
+                // Hold until the successor has arrived whole: two in flight.
+                let g = v.lock().unwrap();
+                let (mut g, t) = cv
+                    .wait_timeout_while(g, Duration::from_secs(20), |g| !g.second_arrived)
+                    .unwrap();
+                assert!(!t.timed_out(), "the agent never had two segments in flight");
+                if store_first {
+                    let receipt = IngestReceipt::sign(&w.vault, record.record_hash(), 1).to_bytes();
+                    let chain = g.recordings.entry(seg.recording.to_string()).or_default();
+                    assert_eq!(chain.len(), i);
+                    chain.push((record, blob, receipt));
+                }
+                g.fired = true;
+                cv.notify_all();
+                drop(g);
+                let _ = out.shutdown(std::net::Shutdown::Both);
+                return;
+            }
+            let delay = v.lock().unwrap().store_delay;
+            std::thread::sleep(delay);
+            let mut g = v.lock().unwrap();
+            // Within the window ahead of the head: wait (bounded) for the
+            // predecessor, as the real vault does.
+            let deadline = Instant::now() + g.wait;
+            let window = g.window;
+            loop {
+                let have = g
+                    .recordings
+                    .get(&seg.recording.to_string())
+                    .map_or(0, Vec::len);
+                if i <= have || i >= have + window || Instant::now() >= deadline {
+                    break;
+                }
+                g = cv
+                    .wait_timeout(g, deadline.saturating_duration_since(Instant::now()))
+                    .unwrap()
+                    .0;
+            }
+            let chain = g.recordings.entry(seg.recording.to_string()).or_default();
             let (status, receipt) = if i < chain.len() {
                 if chain[i].0 == record {
                     (200, chain[i].2.clone())
@@ -266,6 +427,7 @@ fn serve(stream: TcpStream, w: Arc<World>, v: Arc<Mutex<Vault>>, descriptor: Vec
                     continue;
                 }
             } else if i > chain.len() {
+                g.out_of_order += 1;
                 drop(g);
                 err(&mut out, 409, "out-of-order");
                 continue;
@@ -278,10 +440,11 @@ fn serve(stream: TcpStream, w: Arc<World>, v: Arc<Mutex<Vault>>, descriptor: Vec
                 }
                 let receipt = IngestReceipt::sign(&w.vault, record.record_hash(), 1).to_bytes();
                 chain.push((record, blob, receipt.clone()));
+                cv.notify_all();
                 (201, receipt)
             };
             drop(g);
-            if fault == Some(Fault::StoreSilently { upload }) {
+            if matches!(fault, Some(Fault::StoreSilently { .. })) {
                 let _ = out.shutdown(std::net::Shutdown::Both);
                 return;
             }
@@ -367,16 +530,18 @@ fn start(w: &Arc<World>, descriptor: Vec<u8>) -> Fake {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", l.local_addr().unwrap());
     let state = Arc::new(Mutex::new(Vault::default()));
-    let (w2, s2, d2) = (w.clone(), state.clone(), descriptor.clone());
+    let cv = Arc::new(Condvar::new());
+    let (w2, s2, c2, d2) = (w.clone(), state.clone(), cv.clone(), descriptor.clone());
     std::thread::spawn(move || {
         for c in l.incoming().flatten() {
-            let (w3, s3, d3) = (w2.clone(), s2.clone(), d2.clone());
-            std::thread::spawn(move || serve(c, w3, s3, d3));
+            let (w3, s3, c3, d3) = (w2.clone(), s2.clone(), c2.clone(), d2.clone());
+            std::thread::spawn(move || serve(c, w3, s3, c3, d3));
         }
     });
     Fake {
         url,
         state,
+        cv,
         descriptor,
     }
 }
@@ -501,7 +666,7 @@ fn a_connection_cut_mid_upload_resumes_without_duplicates() {
     dev.enrol(&fake, &w.fingerprint).unwrap();
     let (clip, data) = dev.clip("clip");
     fake.state.lock().unwrap().fault = Some(Fault::CutAfter {
-        upload: 3,
+        index: 2,
         bytes: 20_000,
     });
     let e = dev.ingest(&clip, AfterIngest::Delete).unwrap_err();
@@ -510,6 +675,7 @@ fn a_connection_cut_mid_upload_resumes_without_duplicates() {
         clip.exists(),
         "the original stays until every receipt verifies"
     );
+    fake.settle();
     assert_eq!(stored(&fake).len(), 2);
     let o = dev.ingest(&clip, AfterIngest::Delete).unwrap();
     assert_eq!(o.uploaded, 4);
@@ -524,12 +690,16 @@ fn a_segment_stored_without_an_answer_is_recognised_at_head() {
     let dev = Device::new();
     dev.enrol(&fake, &w.fingerprint).unwrap();
     let (clip, data) = dev.clip("clip");
-    fake.state.lock().unwrap().fault = Some(Fault::StoreSilently { upload: 2 });
+    fake.state.lock().unwrap().fault = Some(Fault::StoreSilently { index: 1 });
     assert!(dev.ingest(&clip, AfterIngest::Keep).is_err());
-    assert_eq!(stored(&fake).len(), 2);
+    // Segments 2 … PIPELINE were in flight behind segment 1 (abandoned by
+    // the agent, stored by the vault after segment 1).
+    fake.settle();
+    let held = (1 + PIPELINE).min(6);
+    assert_eq!(stored(&fake).len(), held);
     let o = dev.ingest(&clip, AfterIngest::Keep).unwrap();
-    // Segment 1's receipt was fetched, not re-uploaded: 4 uploads now.
-    assert_eq!(o.uploaded, 4);
+    // Their receipts were fetched, not re-uploaded.
+    assert_eq!(o.uploaded, 6 - held);
     assert_eq!(o.disposed, "kept");
     assert!(clip.exists());
     check_complete(&fake, data.len());
@@ -547,10 +717,11 @@ fn a_vault_that_lost_acknowledged_segments_is_reported_and_nothing_is_wiped() {
     dev.enrol(&fake, &w.fingerprint).unwrap();
     let (clip, _) = dev.clip("clip");
     fake.state.lock().unwrap().fault = Some(Fault::CutAfter {
-        upload: 4,
+        index: 3,
         bytes: 10,
     });
     assert!(dev.ingest(&clip, AfterIngest::Delete).is_err());
+    fake.settle();
     fake.state.lock().unwrap().recordings.clear();
     let e = dev.ingest(&clip, AfterIngest::Delete).unwrap_err();
     assert!(matches!(e, Error::VaultDiverged { .. }), "{e}");
@@ -595,23 +766,29 @@ fn a_changed_source_starts_a_new_recording() {
     dev.enrol(&fake, &w.fingerprint).unwrap();
     let (clip, _) = dev.clip("clip");
     fake.state.lock().unwrap().fault = Some(Fault::CutAfter {
-        upload: 2,
+        index: 1,
         bytes: 10,
     });
     assert!(dev.ingest(&clip, AfterIngest::Keep).is_err());
+    fake.settle();
     std::fs::write(&clip, b"something else entirely").unwrap();
     let o = dev.ingest(&clip, AfterIngest::Keep).unwrap();
     assert_eq!(o.segments, 2);
     assert_eq!(fake.state.lock().unwrap().recordings.len(), 2);
 }
 
-/// The journal's pending record for `clip`, if any.
-fn pending_record(dev: &Device, clip: &Path) -> Option<SegmentRecord> {
+/// The journal of `clip`.
+fn journal(dev: &Device, clip: &Path) -> obhut_agent::journal::Journal {
     let jpath = obhut_agent::journal::Journal::path_for(&dev.state().join("journal"), clip);
-    let j = obhut_agent::journal::Journal::load(&jpath)
+    obhut_agent::journal::Journal::load(&jpath)
         .unwrap()
-        .expect("a journal");
-    j.pending_record(&jpath).unwrap()
+        .expect("a journal")
+}
+
+/// The journal's pending records for `clip`, in index order.
+fn pending_records(dev: &Device, clip: &Path) -> Vec<SegmentRecord> {
+    let jpath = obhut_agent::journal::Journal::path_for(&dev.state().join("journal"), clip);
+    journal(dev, clip).pending_records(&jpath).unwrap()
 }
 
 #[test]
@@ -621,16 +798,19 @@ fn a_cut_inside_the_record_trailer_reseals_the_segment_afresh() {
     let dev = Device::new();
     dev.enrol(&fake, &w.fingerprint).unwrap();
     let (clip, data) = dev.clip("clip");
-    // Upload 3 (segment 2): the whole blob and 100 bytes of its record.
+    // Segment 2: the whole blob and 100 bytes of its record.
     fake.state.lock().unwrap().fault = Some(Fault::CutInTrailer {
-        upload: 3,
+        index: 2,
         bytes: 100,
     });
     let e = dev.ingest(&clip, AfterIngest::Delete).unwrap_err();
     assert!(e.is_transient(), "{e}");
+    // The segments in flight behind it wait for it in vain and are refused.
+    fake.settle();
     assert_eq!(stored(&fake).len(), 2, "a cut trailer stores nothing");
     // The record was journaled as pending before it was sent.
-    let pending = pending_record(&dev, &clip).expect("segment 2 pending");
+    let pending = pending_records(&dev, &clip);
+    let pending = pending.first().expect("segment 2 pending").clone();
     assert_eq!(pending.segment_ref().index, 2);
     let o = dev.ingest(&clip, AfterIngest::Delete).unwrap();
     assert_eq!(o.uploaded, 4);
@@ -646,6 +826,118 @@ fn a_cut_inside_the_record_trailer_reseals_the_segment_afresh() {
     );
     assert_ne!(again.ciphertext_hash(), pending.ciphertext_hash());
     assert!(!clip.exists());
+}
+
+/// Two segments in flight (the pipeline, docs/vault.md §4) when both
+/// connections are cut: with neither stored, or with the older one stored
+/// but unanswered. The resumed run recognises what the vault holds by its
+/// hash and re-seals the rest afresh: no duplicate, no missing segment.
+#[test]
+fn two_segments_in_flight_cut_together_resume_without_duplicates() {
+    for store_first in [false, true] {
+        let w = Arc::new(world());
+        let fake = start(&w, w.group.to_bytes());
+        let dev = Device::new();
+        dev.enrol(&fake, &w.fingerprint).unwrap();
+        let (clip, data) = dev.clip("clip");
+        fake.state.lock().unwrap().fault = Some(Fault::CutTwoInFlight {
+            index: 2,
+            store_first,
+        });
+        let e = dev.ingest(&clip, AfterIngest::Delete).unwrap_err();
+        assert!(e.is_transient(), "{e}");
+        fake.settle();
+        assert!(fake.state.lock().unwrap().fired, "two were in flight");
+        let held = if store_first { 3 } else { 2 };
+        assert_eq!(stored(&fake).len(), held);
+        assert!(clip.exists());
+        // Both cut records were journaled before they were sent.
+        let cut: Vec<u32> = pending_records(&dev, &clip)
+            .iter()
+            .map(|r| r.segment_ref().index)
+            .collect();
+        assert!(cut.contains(&2) && cut.contains(&3), "{cut:?}");
+        let stored_2 = stored(&fake).get(2).map(|(r, _)| r.record_hash());
+        let o = dev.ingest(&clip, AfterIngest::Delete).unwrap();
+        assert_eq!(o.uploaded, 6 - held, "store_first = {store_first}");
+        check_complete(&fake, data.len());
+        let chain = stored(&fake);
+        if let Some(h) = stored_2 {
+            // Recognised at /head, not sealed again.
+            assert_eq!(chain[2].0.record_hash(), h);
+        }
+        // The journal agrees with the vault, record by record.
+        let j = journal(&dev, &clip);
+        assert!(j.complete && j.pending.is_empty());
+        for (i, (r, _)) in chain.iter().enumerate() {
+            assert_eq!(j.acked[i].record_hash, hex::encode(r.record_hash()));
+        }
+        assert!(!clip.exists());
+    }
+}
+
+/// A cut with two segments in flight, the older one stored but never
+/// answered, is reconciled within the same run (its attempts): the stored
+/// one is recognised by its hash, the other sealed afresh.
+#[test]
+fn a_cut_mid_pipeline_is_reconciled_within_the_run() {
+    let w = Arc::new(world());
+    let fake = start(&w, w.group.to_bytes());
+    let dev = Device::new();
+    dev.enrol(&fake, &w.fingerprint).unwrap();
+    let (clip, data) = dev.clip("clip");
+    // Segment 1 held back until segment 2 is in flight behind it, then
+    // stored and both connections cut.
+    fake.state.lock().unwrap().fault = Some(Fault::CutTwoInFlight {
+        index: 1,
+        store_first: true,
+    });
+    let s = StateDir::open_locked(dev.state()).unwrap();
+    let mut a = Agent::new(&s, &dev.key).unwrap();
+    let mut o = IngestOptions {
+        attempts: 3,
+        backoff: Duration::from_millis(10),
+        ..IngestOptions::default()
+    };
+    o.cut.fallback_segment_bytes = 64 * 1024;
+    // Retried within the run: the reconcile after the cut finds segment 1.
+    let out = a.ingest(&clip, &o, &NoProgress).unwrap();
+    assert_eq!(out.uploaded, 5, "segment 1 recognised, not re-uploaded");
+    fake.settle();
+    check_complete(&fake, data.len());
+}
+
+/// A vault from before the upload window refuses the second segment in
+/// flight as out-of-order; the agent reconciles and carries on one segment
+/// at a time, with no duplicate or missing segment.
+#[test]
+fn a_vault_without_the_window_gets_one_segment_at_a_time() {
+    let w = Arc::new(world());
+    let fake = start(&w, w.group.to_bytes());
+    {
+        let mut g = fake.state.lock().unwrap();
+        g.window = 1;
+        g.store_delay = Duration::from_millis(50);
+    }
+    let dev = Device::new();
+    dev.enrol(&fake, &w.fingerprint).unwrap();
+    let (clip, data) = dev.clip("clip");
+    let s = StateDir::open_locked(dev.state()).unwrap();
+    let mut a = Agent::new(&s, &dev.key).unwrap();
+    let mut o = IngestOptions {
+        attempts: 2,
+        backoff: Duration::from_millis(10),
+        ..IngestOptions::default()
+    };
+    o.cut.fallback_segment_bytes = 64 * 1024;
+    let out = a.ingest(&clip, &o, &NoProgress).unwrap();
+    assert_eq!(out.uploaded, 6);
+    fake.settle();
+    assert!(
+        fake.state.lock().unwrap().out_of_order >= 1,
+        "pipelined first"
+    );
+    check_complete(&fake, data.len());
 }
 
 #[derive(Default)]

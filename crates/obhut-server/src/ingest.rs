@@ -1,7 +1,25 @@
 //! Device endpoints: enrolment (docs/vault.md §3) and ingest (§4).
+//!
+//! ## Pipelined uploads
+//!
+//! A device may send segment i+1 while segment i is still being verified,
+//! fsynced and acknowledged (§4, the upload window): the vault accepts an
+//! upload whose index is ahead of the recording's next index by less than
+//! [`UPLOAD_WINDOW`]. Such an upload is authenticated, streamed into
+//! `tmp/` while hashing and its trailer checked exactly like the next one,
+//! outside the per-recording lock; then, before anything is published, it
+//! waits on the recording's [`tokio::sync::Notify`] (no polling) until its
+//! predecessor is published, and only then checks the chain link and
+//! publishes under the lock. If the predecessor is not published within
+//! the wait bound ([`DEFAULT_PREDECESSOR_WAIT`], see
+//! [`App::set_predecessor_wait`]) the upload is `409 out-of-order` and its
+//! staged blob is removed: nothing becomes visible out of order, a row
+//! still never names a missing blob, and `201` still means durable.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -21,6 +39,7 @@ use obhut_store::{
 };
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::Notify;
 use tokio_util::io::StreamReader;
 
 use crate::App;
@@ -273,6 +292,80 @@ pub async fn receipt<I: IndexStore, B: BlobStore>(
     Ok(Json(receipt_json(&seg)))
 }
 
+/// The upload window W of docs/vault.md §4: an upload of index `i` is
+/// accepted when `i < next_index + W`, so a device may keep W segments in
+/// flight (segment i+1 is sealed and sent while i is verified, fsynced and
+/// acknowledged). Beyond the window an upload is `409 out-of-order` before
+/// a byte of its body is read. 2 is enough: a recording's segments are
+/// published one after the other, so a device gains nothing from more than
+/// one segment arriving while the previous one is made durable, and each
+/// waiting upload holds a staged blob in `tmp/` and a connection. The
+/// agent uses the same W (`obhut_agent::ingest::PIPELINE`).
+pub const UPLOAD_WINDOW: u32 = 2;
+
+/// How long an upload ahead of the head waits, by default, for its
+/// predecessor to be published before it is refused as `out-of-order`.
+pub const DEFAULT_PREDECESSOR_WAIT: Duration = Duration::from_secs(30);
+
+/// Per-recording signals "a segment was published", for uploads waiting on
+/// their predecessor (module docs), and the bound on that wait.
+#[derive(Debug)]
+pub struct UploadOrder {
+    signals: Mutex<HashMap<RecordingId, Weak<Notify>>>,
+    wait_ms: AtomicU64,
+}
+
+impl Default for UploadOrder {
+    fn default() -> Self {
+        UploadOrder {
+            signals: Mutex::new(HashMap::new()),
+            wait_ms: AtomicU64::new(DEFAULT_PREDECESSOR_WAIT.as_millis() as u64),
+        }
+    }
+}
+
+impl UploadOrder {
+    /// The recording's signal, shared by every upload waiting on it.
+    fn signal(&self, id: RecordingId) -> Arc<Notify> {
+        let mut m = self.signals.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get(&id).and_then(Weak::upgrade) {
+            return n;
+        }
+        m.retain(|_, w| w.strong_count() > 0);
+        let n = Arc::new(Notify::new());
+        m.insert(id, Arc::downgrade(&n));
+        n
+    }
+
+    /// Wake every upload waiting on `id` (a segment of it was published).
+    fn published(&self, id: RecordingId) {
+        let n = self
+            .signals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .and_then(Weak::upgrade);
+        if let Some(n) = n {
+            n.notify_waiters();
+        }
+    }
+
+    fn wait(&self) -> Duration {
+        Duration::from_millis(self.wait_ms.load(Ordering::Relaxed))
+    }
+}
+
+impl<I: IndexStore, B: BlobStore> App<I, B> {
+    /// Bound the wait of an upload ahead of the head for its predecessor
+    /// (default [`DEFAULT_PREDECESSOR_WAIT`]); tests shorten it.
+    pub fn set_predecessor_wait(&self, d: Duration) {
+        self.upload_order.wait_ms.store(
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+}
+
 /// Read and discard up to `cap` bytes, so that an early answer does not
 /// cut the client off mid-body (it then reads our JSON error).
 async fn drain(mut r: impl AsyncRead + Unpin, cap: u64) {
@@ -364,6 +457,9 @@ enum Position {
     Next { head_hash: [u8; 32] },
     /// A segment is stored at that index (an upload may only repeat it).
     Stored(Box<SegmentRow>),
+    /// Within the upload window ahead of the next index: its predecessor
+    /// may still be in flight (module docs).
+    Ahead,
 }
 
 async fn position<I: IndexStore, B: BlobStore>(
@@ -384,12 +480,12 @@ async fn position<I: IndexStore, B: BlobStore>(
         Some(h) => (h.next_index, h.head_record_hash),
         None => (0, [0; 32]),
     };
-    if seg.index > next_index {
+    if seg.index >= next_index.saturating_add(UPLOAD_WINDOW) {
         return Err(bad(
             ErrorKind::OutOfOrder,
             format!(
-                "segment {} is ahead of the next index {next_index}; upload from {next_index}",
-                seg.index
+                "segment {} is ahead of the next index {next_index} by {} or more (the upload window); upload from {next_index}",
+                seg.index, UPLOAD_WINDOW
             ),
         ));
     }
@@ -406,7 +502,53 @@ async fn position<I: IndexStore, B: BlobStore>(
             "the recording's final segment is already stored",
         ));
     }
+    if seg.index > next_index {
+        return Ok(Position::Ahead);
+    }
     Ok(Position::Next { head_hash })
+}
+
+/// An upload ahead of the head (already staged and checked): wait, without
+/// holding the recording lock, until its predecessor is published, for at
+/// most the configured bound. Woken by [`UploadOrder::published`], never by
+/// polling; the signal is armed before the head is read, so a publication
+/// between the read and the wait is not missed. Returns once the upload's
+/// index is no longer ahead (the lock step re-checks everything).
+async fn wait_for_predecessor<I: IndexStore, B: BlobStore>(
+    app: &App<I, B>,
+    seg: SegmentRef,
+    device: &obhut_store::DeviceRow,
+) -> ApiResult<()> {
+    let signal = app.upload_order.signal(seg.recording);
+    let bound = app.upload_order.wait();
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
+        let notified = signal.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if !matches!(position(app, seg, device).await?, Position::Ahead) {
+            return Ok(());
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            if !matches!(position(app, seg, device).await?, Position::Ahead) {
+                return Ok(());
+            }
+            let next = app
+                .index
+                .head(seg.recording)
+                .await?
+                .map_or(0, |h| h.next_index);
+            return Err(bad(
+                ErrorKind::OutOfOrder,
+                format!(
+                    "segment {} waited {} ms for segment {} to be stored, which did not arrive; nothing was stored, upload from {next}",
+                    seg.index,
+                    bound.as_millis(),
+                    seg.index - 1
+                ),
+            ));
+        }
+    }
 }
 
 fn stage_error(e: StoreError) -> ApiError {
@@ -611,12 +753,17 @@ async fn ingest_one<I: IndexStore, B: BlobStore>(
 
     // 3. Where: the index against the recording's head (the chain link is
     //    checked under the lock, step 6). Below the head: a retry, read and
-    //    compared, never stored.
-    if let Position::Stored(existing) = position(app, seg, &device).await? {
-        let hash = hash_discard(reader, blob_len).await?;
-        let raw = read_trailer(reader).await?;
-        return repeat_of(*existing, &raw, seg, blob_len, &hash, &device);
-    }
+    //    compared, never stored. At or beyond head + UPLOAD_WINDOW: refused
+    //    here, before reading.
+    let ahead = match position(app, seg, &device).await? {
+        Position::Stored(existing) => {
+            let hash = hash_discard(reader, blob_len).await?;
+            let raw = read_trailer(reader).await?;
+            return repeat_of(*existing, &raw, seg, blob_len, &hash, &device);
+        }
+        Position::Ahead => true,
+        Position::Next { .. } => false,
+    };
 
     // 4. The blob into tmp/ while hashing; 5. the trailer and every check
     //    of the record. Any failure from here on discards the staged blob.
@@ -640,7 +787,15 @@ async fn ingest_one<I: IndexStore, B: BlobStore>(
         }
     };
 
-    // 6. Under the recording lock: nothing else can publish at (recording,
+    // 6. Ahead of the head (pipelined): wait, unlocked and bounded, until
+    //    the predecessor is published; else 409 out-of-order, the staged
+    //    blob removed, nothing visible.
+    if ahead && let Err(e) = wait_for_predecessor(app, seg, &device).await {
+        app.blobs.discard(staged).await;
+        return Err(e);
+    }
+
+    //    Under the recording lock: nothing else can publish at (recording,
     //    index) between this check and the row insert.
     let lock = app.recording_lock(seg.recording);
     let _held = lock.lock().await;
@@ -663,6 +818,12 @@ async fn ingest_one<I: IndexStore, B: BlobStore>(
         Ok(Position::Stored(existing)) => {
             repeat_of(*existing, &raw, seg, blob_len, &staged.hash(), &device).map(Some)
         }
+        // The head moved back (it cannot: rows are never removed by
+        // ingest); refuse rather than publish out of order.
+        Ok(Position::Ahead) => Err(bad(
+            ErrorKind::OutOfOrder,
+            format!("segment {} is ahead of the head", seg.index),
+        )),
         Err(e) => Err(e),
     };
     match linked {
@@ -711,6 +872,8 @@ async fn ingest_one<I: IndexStore, B: BlobStore>(
             retention_class: device.retention_class.clone(),
         })
         .await?;
+    // Wake uploads of this recording waiting on their predecessor (step 6).
+    app.upload_order.published(seg.recording);
     match inserted {
         Inserted::New => {
             app.metrics.ingest_segments.inc();

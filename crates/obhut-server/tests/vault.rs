@@ -3,6 +3,7 @@
 //! refusal must be a clear error and change no stored state.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -14,6 +15,7 @@ use obhut_core::rng::os_rng;
 use obhut_core::segment::SegmentKind;
 use obhut_core::vault::{IngestReceipt, body_sha256, segment_upload_digest, segment_upload_path};
 use obhut_server::ManualClock;
+use obhut_server::ingest::UPLOAD_WINDOW;
 use obhut_server::testkit::{
     HttpResponse, InProcess, Sealed, create_token, http, put_sealed, read_response, seal_recording,
     signed_headers, signed_headers_with_nonce, write_head,
@@ -303,7 +305,11 @@ fn ingest_receipts_head_and_reading() {
 #[test]
 fn refusals_are_clear_and_change_nothing() {
     let w = World::new(200_000);
-    let segs = w.seal(&[media(1000, 1), media(1000, 2), media(1000, 3)], false);
+    // Segment `beyond` is ahead of the head (1, once segment 0 is stored)
+    // by the whole upload window: refused before its body is read.
+    let beyond = 1 + UPLOAD_WINDOW as usize;
+    let payloads: Vec<_> = (0..=beyond).map(|i| media(1000, i as u8 + 1)).collect();
+    let segs = w.seal(&payloads, false);
     assert_eq!(w.put(&segs[0]).status, 201);
     let before = w.state();
     let check = |r: HttpResponse, status: u16, kind: &str| {
@@ -348,18 +354,32 @@ fn refusals_are_clear_and_change_nothing() {
         &w.device,
         false,
         "PUT",
-        &segs[2].path(),
+        &segs[beyond].path(),
         NOW,
         nonce,
-        &segs[2].digest(),
+        &segs[beyond].digest(),
     );
     check(
-        http(w.vault.addr, "PUT", &segs[2].path(), &h, &segs[2].body()).unwrap(),
+        http(
+            w.vault.addr,
+            "PUT",
+            &segs[beyond].path(),
+            &h,
+            &segs[beyond].body(),
+        )
+        .unwrap(),
         409,
         "out-of-order",
     );
     check(
-        http(w.vault.addr, "PUT", &segs[2].path(), &h, &segs[2].body()).unwrap(),
+        http(
+            w.vault.addr,
+            "PUT",
+            &segs[beyond].path(),
+            &h,
+            &segs[beyond].body(),
+        )
+        .unwrap(),
         409,
         "replayed-nonce",
     );
@@ -759,4 +779,137 @@ fn late_footage_gets_the_epoch_covering_its_capture_time() {
             r.json()
         );
     }
+}
+
+/// Files in the vault's `tmp/` (staged uploads), with their sizes.
+fn staged(w: &World) -> Vec<u64> {
+    walk(&w.data.join("tmp"))
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .collect()
+}
+
+/// Pipelining (docs/vault.md §4, the upload window): segment 2 arrives
+/// while the head is at 1. It is received, staged and checked, then waits
+/// — visible nowhere — until segment 1 is published, and is published
+/// after it.
+#[test]
+fn an_upload_one_ahead_waits_and_is_published_after_its_predecessor() {
+    let w = World::new(1 << 20);
+    let segs = w.seal(&[media(5000, 1), media(70_000, 2), media(5000, 3)], false);
+    assert_eq!(w.put(&segs[0]).status, 201);
+    let rid = segs[0].record.segment_ref().recording;
+    let head_path = format!("/v1/recordings/{rid}/head");
+    let before = w.state();
+    std::thread::scope(|sc| {
+        let ahead = sc.spawn(|| w.put(&segs[2]));
+        // Staged whole in tmp/ and waiting.
+        let t0 = Instant::now();
+        while staged(&w) != vec![segs[2].blob.len() as u64] {
+            assert!(t0.elapsed() < Duration::from_secs(20), "never staged");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!ahead.is_finished(), "answered before its predecessor");
+        let head = w.device_get(&w.device, &head_path).json();
+        assert_eq!(head["next_index"], 1, "nothing published out of order");
+        let blobs = w.vault.block_on(w.vault.app.blobs.list()).unwrap();
+        assert_eq!(blobs.len(), 1);
+        // The predecessor arrives: both are stored, in order.
+        let r1 = w.put(&segs[1]);
+        assert_eq!(r1.status, 201, "{:?}", r1.json());
+        let r2 = ahead.join().unwrap();
+        assert_eq!(r2.status, 201, "{:?}", r2.json());
+        assert_eq!(r2.json()["index"], 2);
+    });
+    let head = w.device_get(&w.device, &head_path).json();
+    assert_eq!(head["next_index"], 3);
+    assert_eq!(
+        head["head_record_hash"],
+        hex::encode(segs[2].record.record_hash())
+    );
+    assert!(staged(&w).is_empty());
+    assert_ne!(w.state(), before);
+    for (i, s) in segs.iter().enumerate() {
+        let r = w.device_get(&w.device, &format!("/v1/receipts/{rid}/{i}"));
+        let bytes = B64.decode(r.json()["receipt"].as_str().unwrap()).unwrap();
+        IngestReceipt::from_bytes(&bytes)
+            .unwrap()
+            .verify_for(
+                &w.vault.app.keystore.vault_key().verify_key(),
+                &s.record.record_hash(),
+            )
+            .unwrap();
+    }
+}
+
+/// An upload one ahead whose predecessor never arrives is refused as
+/// out-of-order once the wait bound passes, and leaves nothing: no blob,
+/// no row, no staged file. The segments then upload in order as usual.
+#[test]
+fn an_upload_ahead_whose_predecessor_never_arrives_is_out_of_order() {
+    let w = World::new(1 << 20);
+    w.vault.app.set_predecessor_wait(Duration::from_millis(300));
+    let segs = w.seal(&[media(5000, 1), media(5000, 2), media(5000, 3)], false);
+    assert_eq!(w.put(&segs[0]).status, 201);
+    let before = w.state();
+    let t0 = Instant::now();
+    let r = w.put(&segs[2]);
+    assert!(t0.elapsed() >= Duration::from_millis(300), "it waited");
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not arrive"),
+        "{:?}",
+        r.json()
+    );
+    refused(&w, &before, r, 409, "out-of-order");
+    assert_eq!(w.put(&segs[1]).status, 201);
+    assert_eq!(w.put(&segs[2]).status, 201);
+}
+
+/// An upload ahead of the head by the whole window (or more) is refused
+/// before a byte of its body is read: a body of zeros, which any reading
+/// would refuse as a bad blob or record, is answered out-of-order, as is a
+/// request whose body never comes.
+#[test]
+fn an_upload_beyond_the_window_is_refused_before_reading() {
+    let w = World::new(1 << 20);
+    let n = 1 + UPLOAD_WINDOW as usize;
+    let payloads: Vec<_> = (0..=n).map(|i| media(5000, i as u8)).collect();
+    let segs = w.seal(&payloads, false);
+    assert_eq!(w.put(&segs[0]).status, 201);
+    let before = w.state();
+    // Head 1: index 1 + W is beyond the window, 1 + W − 1 within it.
+    let beyond = &segs[n];
+    let zeros = vec![0u8; beyond.body().len()];
+    let r = w.put_raw(&w.device, beyond.record.segment_ref(), &zeros);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("upload window"),
+        "{:?}",
+        r.json()
+    );
+    refused(&w, &before, r, 409, "out-of-order");
+    // The head only; the body never comes (the writing side closes).
+    let path = beyond.path();
+    let h = signed_headers(&w.device, false, "PUT", &path, NOW, &beyond.digest());
+    let mut s = std::net::TcpStream::connect(w.vault.addr).unwrap();
+    write_head(&mut s, "PUT", &path, &h, beyond.body().len() as u64).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    refused(
+        &w,
+        &before,
+        read_response(&mut s).unwrap(),
+        409,
+        "out-of-order",
+    );
+    // Within the window, the same request is read: its trailer of zeros
+    // is no record.
+    let within = &segs[n - 1];
+    let r = w.put_raw(&w.device, within.record.segment_ref(), &zeros);
+    refused(&w, &before, r, 400, "malformed-record");
 }

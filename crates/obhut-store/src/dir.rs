@@ -9,17 +9,21 @@
 //! `tmp/` and `blobs/` are on the same file system (siblings), so a rename
 //! publishes atomically.
 
-use std::io::SeekFrom;
+use std::io::{SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use obhut_core::ids::RecordingId;
 use obhut_core::segment::ciphertext_hasher;
 use tokio::fs::{self, File, OpenOptions};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::task::JoinHandle;
 
 use crate::{BlobKey, BlobReader, BlobStore, Result, StagedBlob, StoreError};
 
 const INSTANCE_FILE: &str = "INSTANCE";
+/// Bytes per blocking write while staging. An upload owns two such
+/// buffers while it streams (one filling, one being written) and none
+/// once staged.
 const BUF: usize = 64 * 1024;
 
 /// Segment blobs in a local directory.
@@ -38,17 +42,37 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> St
 }
 
 /// fsync a directory so that entries created, renamed or removed in it are
+/// durable (on a blocking thread already).
+fn sync_dir_blocking(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io("syncing directory", dir))
+}
+
+/// Run blocking file-system work on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    op: &'static str,
+    path: &Path,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| join_error(op, path, e))
+}
+
+fn join_error(op: &'static str, path: &Path, e: tokio::task::JoinError) -> StoreError {
+    StoreError::Io {
+        op,
+        path: path.to_owned(),
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
+/// fsync a directory so that entries created, renamed or removed in it are
 /// durable.
 async fn sync_dir(dir: &Path) -> Result<()> {
     let d = dir.to_owned();
-    tokio::task::spawn_blocking(move || std::fs::File::open(&d).and_then(|f| f.sync_all()))
-        .await
-        .map_err(|e| StoreError::Io {
-            op: "syncing directory",
-            path: dir.to_owned(),
-            source: std::io::Error::other(e.to_string()),
-        })?
-        .map_err(io("syncing directory", dir))
+    blocking("syncing directory", dir, move || sync_dir_blocking(&d)).await?
 }
 
 /// Write `bytes` to `path` durably and atomically (small files: the
@@ -111,33 +135,79 @@ impl DirBlobStore {
     }
 
     /// Stream exactly `len` bytes of `source` into `file`, hashing; never
-    /// reads past them. Returns the bytes received (fewer than `len` only
-    /// if the source ended) and their hash.
+    /// reads past them. Returns the file, the bytes received (fewer than
+    /// `len` only if the source ended) and their hash.
+    ///
+    /// The file is written with `std::fs` on the blocking pool, one
+    /// `spawn_blocking` per [`BUF`] bytes, the buffer moved into the write
+    /// and back (no copy). Two buffers per upload: the next one fills from
+    /// the network while the previous one is written. Both are freed when
+    /// this returns, so a staged blob waiting for its record, its lock or
+    /// its fsync holds no buffer. (`tokio::fs::File` copied every write into
+    /// a buffer of its own and kept it until the file was dropped, i.e.
+    /// until publish: at 1,000 uploads in flight, 104 MiB of a 325 MiB heap
+    /// peak — heaptrack, `tokio::io::blocking::Buf::copy_from`.)
     async fn copy_exact<R: AsyncRead + Unpin>(
         mut source: R,
-        file: &mut File,
+        file: std::fs::File,
         tmp: &Path,
         len: u64,
-    ) -> Result<(u64, [u8; 32])> {
-        let mut hasher = ciphertext_hasher();
-        let mut buf = vec![0u8; BUF];
-        let mut total: u64 = 0;
-        while total < len {
-            let want = usize::try_from(len - total).unwrap_or(BUF).min(BUF);
-            let n = source
-                .read(&mut buf[..want])
-                .await
-                .map_err(StoreError::Source)?;
-            if n == 0 {
-                break;
-            }
-            total += n as u64;
-            hasher.update(&buf[..n]);
-            file.write_all(&buf[..n])
-                .await
-                .map_err(io("writing", tmp))?;
+    ) -> Result<(std::fs::File, u64, [u8; 32])> {
+        type Pending = JoinHandle<(std::fs::File, Vec<u8>, std::io::Result<()>)>;
+        /// Wait for a write; the file and the buffer come back.
+        async fn done(w: Pending, tmp: &Path) -> Result<(std::fs::File, Vec<u8>)> {
+            let (file, buf, r) = w.await.map_err(|e| join_error("writing", tmp, e))?;
+            r.map_err(io("writing", tmp))?;
+            Ok((file, buf))
         }
-        Ok((total, *hasher.finalize().as_bytes()))
+        let mut hasher = ciphertext_hasher();
+        let mut file = Some(file);
+        let mut spare = Some(vec![0u8; BUF]);
+        let mut writing: Option<Pending> = None;
+        let mut total: u64 = 0;
+        loop {
+            let mut buf = match spare.take() {
+                Some(b) => b,
+                None => vec![0u8; BUF],
+            };
+            let want = usize::try_from(len - total).unwrap_or(BUF).min(BUF);
+            let mut filled = 0;
+            while filled < want {
+                match source.read(&mut buf[filled..want]).await {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) => {
+                        if let Some(w) = writing.take() {
+                            let _ = w.await;
+                        }
+                        return Err(StoreError::Source(e));
+                    }
+                }
+            }
+            hasher.update(&buf[..filled]);
+            total += filled as u64;
+            if let Some(w) = writing.take() {
+                let (f, b) = done(w, tmp).await?;
+                file = Some(f);
+                spare = Some(b);
+            }
+            let mut f = file
+                .take()
+                .expect("the file is back once no write is in flight");
+            if filled == 0 {
+                return Ok((f, total, *hasher.finalize().as_bytes()));
+            }
+            let write = tokio::task::spawn_blocking(move || {
+                let r = f.write_all(&buf[..filled]);
+                (f, buf, r)
+            });
+            if filled < want || total == len {
+                // The source ended early, or all `len` bytes are in.
+                let (f, _) = done(write, tmp).await?;
+                return Ok((f, total, *hasher.finalize().as_bytes()));
+            }
+            writing = Some(write);
+        }
     }
 }
 
@@ -168,7 +238,7 @@ impl Drop for TmpGuard {
 #[derive(Debug)]
 pub struct DirStaged {
     guard: TmpGuard,
-    file: Option<File>,
+    file: Option<std::fs::File>,
     len: u64,
     hash: [u8; 32],
 }
@@ -239,18 +309,20 @@ impl BlobStore for DirBlobStore {
     /// Nothing is durable or visible yet.
     async fn stage<R: AsyncRead + Send + Unpin>(&self, source: R, len: u64) -> Result<DirStaged> {
         let tmp = self.tmp.join(format!("{}.part", random_name()?));
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .await
-            .map_err(io("creating", &tmp))?;
+        let path = tmp.clone();
+        let file = blocking("creating", &tmp, move || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+        })
+        .await?
+        .map_err(io("creating", &tmp))?;
         let guard = TmpGuard(Some(tmp));
-        let (got, hash) = Self::copy_exact(source, &mut file, guard.path(), len).await?;
+        let (file, got, hash) = Self::copy_exact(source, file, guard.path(), len).await?;
         if got != len {
             return Err(StoreError::WrongLength { expected: len, got });
         }
-        file.flush().await.map_err(io("writing", guard.path()))?;
         Ok(DirStaged {
             guard,
             file: Some(file),
@@ -271,6 +343,8 @@ impl BlobStore for DirBlobStore {
     /// 7. `fsync(blobs/<rid>/)` — the rename is durable.
     ///
     /// Only then may the caller insert the index row (blob before row).
+    ///
+    /// Steps 4–7 run in this order in one blocking task.
     async fn publish(
         &self,
         key: BlobKey,
@@ -280,24 +354,24 @@ impl BlobStore for DirBlobStore {
         if staged.hash != expected_hash {
             return Err(StoreError::HashMismatch);
         }
-        if let Some(file) = staged.file.take() {
-            file.sync_all()
-                .await
-                .map_err(io("syncing", staged.guard.path()))?;
-        }
+        let blobs = self.blobs.clone();
         let dir = self.blobs.join(key.recording.to_string());
-        if fs::metadata(&dir).await.is_err() {
-            fs::create_dir_all(&dir)
-                .await
-                .map_err(io("creating directory", &dir))?;
-            sync_dir(&self.blobs).await?;
-        }
         let dest = self.path_of(key);
-        fs::rename(staged.guard.path(), &dest)
-            .await
-            .map_err(io("renaming into place", &dest))?;
-        staged.guard.disarm();
-        sync_dir(&dir).await
+        let at = dest.clone();
+        blocking("publishing", &at, move || {
+            let tmp = staged.guard.path().to_owned();
+            if let Some(file) = staged.file.take() {
+                file.sync_all().map_err(io("syncing", &tmp))?;
+            }
+            if std::fs::metadata(&dir).is_err() {
+                std::fs::create_dir_all(&dir).map_err(io("creating directory", &dir))?;
+                sync_dir_blocking(&blobs)?;
+            }
+            std::fs::rename(&tmp, &dest).map_err(io("renaming into place", &dest))?;
+            staged.guard.disarm();
+            sync_dir_blocking(&dir)
+        })
+        .await?
     }
 
     async fn discard(&self, mut staged: DirStaged) {
@@ -471,6 +545,57 @@ mod tests {
         assert_eq!(tmp_count(d.path()), 0);
         assert_eq!(s.list().await.unwrap(), vec![key]);
         assert_eq!(std::fs::read(s.path_of(key)).unwrap(), blob);
+    }
+
+    /// A source that hands out at most `step` bytes per read.
+    struct Trickle<'a> {
+        rest: &'a [u8],
+        step: usize,
+    }
+
+    impl AsyncRead for Trickle<'_> {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            out: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            let n = self.rest.len().min(self.step).min(out.remaining());
+            out.put_slice(&self.rest[..n]);
+            self.rest = &self.rest[n..];
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn stage_across_write_chunks() {
+        let d = tempfile::tempdir().unwrap();
+        let s = DirBlobStore::open(d.path()).await.unwrap();
+        let blob: Vec<u8> = (0..3 * BUF + 17).map(|i| (i % 251) as u8).collect();
+        for len in [0, 1, BUF - 1, BUF, BUF + 1, 2 * BUF, 3 * BUF + 17] {
+            for step in [1000, 7, BUF, usize::MAX] {
+                let key = BlobKey {
+                    recording: RecordingId([4; 16]),
+                    index: len as u32,
+                };
+                // A source longer than `len`: exactly `len` bytes are taken.
+                let mut src = Trickle { rest: &blob, step };
+                let staged = s.stage(&mut src, len as u64).await.unwrap();
+                assert_eq!(src.rest.len(), blob.len() - len, "len {len} step {step}");
+                assert_eq!(staged.hash(), hash(&blob[..len]));
+                s.publish(key, staged, hash(&blob[..len])).await.unwrap();
+                assert_eq!(std::fs::read(s.path_of(key)).unwrap(), &blob[..len]);
+            }
+        }
+        // A source that ends on a chunk boundary before `len`.
+        let short = Trickle {
+            rest: &blob[..2 * BUF],
+            step: 1000,
+        };
+        assert!(matches!(
+            s.stage(short, 3 * BUF as u64).await,
+            Err(StoreError::WrongLength { got, .. }) if got == 2 * BUF as u64
+        ));
+        assert_eq!(tmp_count(d.path()), 0);
     }
 
     #[tokio::test]

@@ -583,6 +583,104 @@ fn a_killed_ingest_resumes_with_no_duplicate_or_missing_segment() {
     assert_vault_holds(d, &vault, &clip);
 }
 
+/// Killed mid-pipeline (docs/vault.md §4, the upload window): the journal
+/// on disk holds several records in flight at once. The resumed run finds
+/// whichever of them the vault stored by their hashes, re-seals the rest,
+/// and the vault ends with every segment once and nothing left staged.
+#[test]
+fn an_ingest_killed_with_segments_in_flight_resumes() {
+    let dir = setup();
+    let d = dir.as_path();
+    let vault = Vault::start(d);
+    enrol(d, &vault);
+    fs::create_dir_all(d.join("dock")).unwrap();
+    let clip = d.join("dock/long.mp4");
+    make_mp4(&clip, 40, "640x480");
+    let mut child = cmd(
+        d,
+        &[
+            "ingest",
+            "--state",
+            "state",
+            "--after",
+            "delete",
+            "--segment-ms",
+            "1000",
+            "dock/long.mp4",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let jpath = Journal::path_for(
+        &d.join("state/journal"),
+        &std::path::absolute(&clip).unwrap(),
+    );
+    // Kill it (SIGKILL) once some segments are acknowledged and two or
+    // more records are journaled in flight.
+    let t0 = Instant::now();
+    let mut in_flight = 0;
+    while t0.elapsed() < Duration::from_secs(120) {
+        if let Ok(Some(j)) = Journal::load(&jpath)
+            && j.acked.len() >= 2
+            && j.pending.len() >= 2
+        {
+            child.kill().unwrap();
+            in_flight = j.pending.len();
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.wait();
+    assert!(
+        in_flight >= 2,
+        "the ingest was killed with segments in flight (make the clip longer if it finished first)"
+    );
+    let j = Journal::load(&jpath).unwrap().unwrap();
+    assert!(!j.complete && j.pending.len() >= 2, "{:?}", j.pending.len());
+    assert!(clip.exists(), "nothing deleted before every receipt");
+    // The vault holds nothing the journal does not know: at most the
+    // records journaled in flight beyond the acknowledged ones.
+    let rid = RecordingId::from_hex(&j.recording_id).unwrap();
+    let dev = device(d);
+    let c = VaultClient::new(&vault.url, &dev.sign).unwrap();
+    let held = c.head(rid).unwrap().map_or(0, |h| h.next_index as usize);
+    assert!(
+        held <= j.acked.len() + j.pending.len(),
+        "the vault holds {held}, the journal {} acknowledged and {} in flight",
+        j.acked.len(),
+        j.pending.len()
+    );
+    ok(
+        d,
+        &[
+            "ingest",
+            "--state",
+            "state",
+            "--after",
+            "delete",
+            "dock/long.mp4",
+        ],
+    );
+    assert!(!clip.exists());
+    assert_vault_holds(d, &vault, &clip);
+    let j = journal_of(d, &clip);
+    assert!(j.pending.is_empty(), "nothing left in flight");
+    // The vault dropped the uploads the kill cut off: nothing staged.
+    let t0 = Instant::now();
+    while !walk(&vault.data.join("tmp")).is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "staged uploads left in the vault's tmp/"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_vault_offering_another_group_is_refused_at_enrolment() {
     let dir = setup();
