@@ -7,6 +7,7 @@
 //! obhut-bench seal INPUT DIR THREADS     # seals INPUT as one recording into DIR
 //! obhut-bench seal-mem BYTES THREADS    # the same, memory to sink
 //! obhut-bench open DIR OUTPUT THREADS    # recovers keys (2-of-3) and opens DIR
+//!                                        # (OUTPUT "-": blobs preloaded, memory to sink)
 //! obhut-bench load --vault URL --data DIR --devices N --secs S [--server-pid PID]
 //!                  [--period-secs 10] [--segment-bytes 1048576] [--class C]
 //! ```
