@@ -299,32 +299,15 @@ pub fn open(dir: &Path, output: &Path, threads: usize) -> Result<(), Error> {
     let total: u64 = records.iter().map(SegmentRecord::plaintext_len).sum();
     out.set_len(total)?;
     let start = Instant::now();
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| -> Result<(), Error> {
-        let workers: Vec<_> = (0..threads.max(1))
-            .map(|_| {
-                s.spawn(|| -> Result<(), String> {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(record) = records.get(i) else {
-                            return Ok(());
-                        };
-                        let blob =
-                            File::open(dir.join(format!("{i}.seg"))).map_err(|e| e.to_string())?;
-                        let writer = AtWriter {
-                            file: &out,
-                            at: offsets[i],
-                        };
-                        keys.open_segment(record, blob, writer)
-                            .map_err(|e| e.to_string())?;
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            w.join().map_err(|_| "open worker panicked")??;
-        }
-        Ok(())
+    for_each_segment(threads, records.len(), |i| {
+        let blob = File::open(dir.join(format!("{i}.seg"))).map_err(|e| e.to_string())?;
+        let writer = AtWriter {
+            file: &out,
+            at: offsets[i],
+        };
+        keys.open_segment(&records[i], blob, writer)
+            .map(drop)
+            .map_err(|e| e.to_string())
     })?;
     let elapsed = start.elapsed();
     let mut f = Figure::new(
@@ -373,26 +356,10 @@ fn open_from_memory(
         .collect::<Result<Vec<_>, _>>()?;
     let total: u64 = records.iter().map(SegmentRecord::plaintext_len).sum();
     let start = Instant::now();
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| -> Result<(), Error> {
-        let workers: Vec<_> = (0..threads.max(1))
-            .map(|_| {
-                s.spawn(|| -> Result<(), String> {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let (Some(record), Some(blob)) = (records.get(i), blobs.get(i)) else {
-                            return Ok(());
-                        };
-                        keys.open_segment(record, &blob[..], std::io::sink())
-                            .map_err(|e| e.to_string())?;
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            w.join().map_err(|_| "open worker panicked")??;
-        }
-        Ok(())
+    for_each_segment(threads, records.len(), |i| {
+        keys.open_segment(&records[i], &blobs[i][..], std::io::sink())
+            .map(drop)
+            .map_err(|e| e.to_string())
     })?;
     let mut f = Figure::new(
         &format!("obhut open + verify hash, memory to sink ({threads} thread(s))"),
@@ -402,4 +369,33 @@ fn open_from_memory(
     f.cores = threads;
     f.print();
     Ok(())
+}
+
+/// Run `work(i)` for every segment index `0..count` on `threads` workers
+/// that take the next index as they finish; the first error wins.
+fn for_each_segment(
+    threads: usize,
+    count: usize,
+    work: impl Fn(usize) -> Result<(), String> + Sync,
+) -> Result<(), Error> {
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| -> Result<(), Error> {
+        let workers: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                s.spawn(|| -> Result<(), String> {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= count {
+                            return Ok(());
+                        }
+                        work(i)?;
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().map_err(|_| "open worker panicked")??;
+        }
+        Ok(())
+    })
 }
