@@ -104,10 +104,14 @@ struct Fake {
     url: String,
     state: Arc<Mutex<Vault>>,
     cv: Arc<Condvar>,
-    descriptor: Vec<u8>,
 }
 
 impl Fake {
+    /// Cut the connection after `bytes` body bytes of segment `index`.
+    fn cut_after(&self, index: u32, bytes: usize) {
+        self.state.lock().unwrap().fault = Some(Fault::CutAfter { index, bytes });
+    }
+
     /// Wait until the fake handles no upload (the agent may have abandoned
     /// some in flight; they end on their own).
     fn settle(&self) {
@@ -531,19 +535,14 @@ fn start(w: &Arc<World>, descriptor: Vec<u8>) -> Fake {
     let url = format!("http://{}", l.local_addr().unwrap());
     let state = Arc::new(Mutex::new(Vault::default()));
     let cv = Arc::new(Condvar::new());
-    let (w2, s2, c2, d2) = (w.clone(), state.clone(), cv.clone(), descriptor.clone());
+    let (w2, s2, c2, d2) = (w.clone(), state.clone(), cv.clone(), descriptor);
     std::thread::spawn(move || {
         for c in l.incoming().flatten() {
             let (w3, s3, c3, d3) = (w2.clone(), s2.clone(), c2.clone(), d2.clone());
             std::thread::spawn(move || serve(c, w3, s3, c3, d3));
         }
     });
-    Fake {
-        url,
-        state,
-        cv,
-        descriptor,
-    }
+    Fake { url, state, cv }
 }
 
 struct Device {
@@ -604,6 +603,14 @@ impl Device {
     }
 }
 
+/// A fake vault offering `w`'s group and a device enrolled with it.
+fn enrolled(w: &Arc<World>) -> (Fake, Device) {
+    let fake = start(w, w.group.to_bytes());
+    let dev = Device::new();
+    dev.enrol(&fake, &w.fingerprint).unwrap();
+    (fake, dev)
+}
+
 /// The vault's chain for the only recording: records valid, chained,
 /// indices 0…n−1, last final, and blob bytes as stored.
 fn stored(fake: &Fake) -> Vec<(SegmentRecord, Vec<u8>)> {
@@ -639,9 +646,7 @@ fn check_complete(fake: &Fake, len: usize) {
 #[test]
 fn enrol_then_ingest_stores_every_segment_and_deletes_only_after_receipts() {
     let w = Arc::new(world());
-    let fake = start(&w, w.group.to_bytes());
-    let dev = Device::new();
-    dev.enrol(&fake, &w.fingerprint).unwrap();
+    let (fake, dev) = enrolled(&w);
     let (clip, data) = dev.clip("clip");
     let o = dev.ingest(&clip, AfterIngest::Delete).unwrap();
     assert_eq!((o.segments, o.uploaded), (6, 6));
@@ -661,14 +666,9 @@ fn enrol_then_ingest_stores_every_segment_and_deletes_only_after_receipts() {
 #[test]
 fn a_connection_cut_mid_upload_resumes_without_duplicates() {
     let w = Arc::new(world());
-    let fake = start(&w, w.group.to_bytes());
-    let dev = Device::new();
-    dev.enrol(&fake, &w.fingerprint).unwrap();
+    let (fake, dev) = enrolled(&w);
     let (clip, data) = dev.clip("clip");
-    fake.state.lock().unwrap().fault = Some(Fault::CutAfter {
-        index: 2,
-        bytes: 20_000,
-    });
+    fake.cut_after(2, 20_000);
     let e = dev.ingest(&clip, AfterIngest::Delete).unwrap_err();
     assert!(e.is_transient(), "{e}");
     assert!(
@@ -686,9 +686,7 @@ fn a_connection_cut_mid_upload_resumes_without_duplicates() {
 #[test]
 fn a_segment_stored_without_an_answer_is_recognised_at_head() {
     let w = Arc::new(world());
-    let fake = start(&w, w.group.to_bytes());
-    let dev = Device::new();
-    dev.enrol(&fake, &w.fingerprint).unwrap();
+    let (fake, dev) = enrolled(&w);
     let (clip, data) = dev.clip("clip");
     fake.state.lock().unwrap().fault = Some(Fault::StoreSilently { index: 1 });
     assert!(dev.ingest(&clip, AfterIngest::Keep).is_err());
@@ -712,14 +710,9 @@ fn a_segment_stored_without_an_answer_is_recognised_at_head() {
 #[test]
 fn a_vault_that_lost_acknowledged_segments_is_reported_and_nothing_is_wiped() {
     let w = Arc::new(world());
-    let fake = start(&w, w.group.to_bytes());
-    let dev = Device::new();
-    dev.enrol(&fake, &w.fingerprint).unwrap();
+    let (fake, dev) = enrolled(&w);
     let (clip, _) = dev.clip("clip");
-    fake.state.lock().unwrap().fault = Some(Fault::CutAfter {
-        index: 3,
-        bytes: 10,
-    });
+    fake.cut_after(3, 10);
     assert!(dev.ingest(&clip, AfterIngest::Delete).is_err());
     fake.settle();
     fake.state.lock().unwrap().recordings.clear();
@@ -755,20 +748,14 @@ fn a_vault_offering_another_group_is_refused() {
     let e = dev.enrol(&fake, &w.fingerprint).unwrap_err();
     assert!(matches!(e, Error::GroupNotPinned(_)), "{e}");
     assert!(!dev.state().join("agent.json").exists());
-    let _ = fake.descriptor;
 }
 
 #[test]
 fn a_changed_source_starts_a_new_recording() {
     let w = Arc::new(world());
-    let fake = start(&w, w.group.to_bytes());
-    let dev = Device::new();
-    dev.enrol(&fake, &w.fingerprint).unwrap();
+    let (fake, dev) = enrolled(&w);
     let (clip, _) = dev.clip("clip");
-    fake.state.lock().unwrap().fault = Some(Fault::CutAfter {
-        index: 1,
-        bytes: 10,
-    });
+    fake.cut_after(1, 10);
     assert!(dev.ingest(&clip, AfterIngest::Keep).is_err());
     fake.settle();
     std::fs::write(&clip, b"something else entirely").unwrap();
@@ -794,9 +781,7 @@ fn pending_records(dev: &Device, clip: &Path) -> Vec<SegmentRecord> {
 #[test]
 fn a_cut_inside_the_record_trailer_reseals_the_segment_afresh() {
     let w = Arc::new(world());
-    let fake = start(&w, w.group.to_bytes());
-    let dev = Device::new();
-    dev.enrol(&fake, &w.fingerprint).unwrap();
+    let (fake, dev) = enrolled(&w);
     let (clip, data) = dev.clip("clip");
     // Segment 2: the whole blob and 100 bytes of its record.
     fake.state.lock().unwrap().fault = Some(Fault::CutInTrailer {
@@ -882,9 +867,7 @@ fn two_segments_in_flight_cut_together_resume_without_duplicates() {
 #[test]
 fn a_cut_mid_pipeline_is_reconciled_within_the_run() {
     let w = Arc::new(world());
-    let fake = start(&w, w.group.to_bytes());
-    let dev = Device::new();
-    dev.enrol(&fake, &w.fingerprint).unwrap();
+    let (fake, dev) = enrolled(&w);
     let (clip, data) = dev.clip("clip");
     // Segment 1 held back until segment 2 is in flight behind it, then
     // stored and both connections cut.
@@ -960,9 +943,7 @@ impl obhut_agent::ingest::Progress for Counting {
 #[test]
 fn progress_counts_every_plaintext_byte_once() {
     let w = Arc::new(world());
-    let fake = start(&w, w.group.to_bytes());
-    let dev = Device::new();
-    dev.enrol(&fake, &w.fingerprint).unwrap();
+    let (fake, dev) = enrolled(&w);
     let (clip, data) = dev.clip("clip");
     let sidecar = std::fs::metadata(clip.with_extension("json"))
         .unwrap()

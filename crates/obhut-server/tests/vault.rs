@@ -359,7 +359,8 @@ fn refusals_are_clear_and_change_nothing() {
         nonce,
         &segs[beyond].digest(),
     );
-    check(
+    // The same request twice: refused for its order, then as a replay.
+    let send = || {
         http(
             w.vault.addr,
             "PUT",
@@ -367,22 +368,10 @@ fn refusals_are_clear_and_change_nothing() {
             &h,
             &segs[beyond].body(),
         )
-        .unwrap(),
-        409,
-        "out-of-order",
-    );
-    check(
-        http(
-            w.vault.addr,
-            "PUT",
-            &segs[beyond].path(),
-            &h,
-            &segs[beyond].body(),
-        )
-        .unwrap(),
-        409,
-        "replayed-nonce",
-    );
+        .unwrap()
+    };
+    check(send(), 409, "out-of-order");
+    check(send(), 409, "replayed-nonce");
     // Chain conflict: a second, different sealing of index 0.
     let alt0 = {
         let s = obhut_core::device::RecordingSealer::new(

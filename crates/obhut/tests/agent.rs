@@ -511,6 +511,58 @@ fn walk(p: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Start `obhut ingest --after AFTER --segment-ms 1000 CLIP` and SIGKILL it
+/// as soon as its journal (polled every `poll_ms`) satisfies `ready`.
+/// Returns the journal's path and the journal seen at the kill, or `None`
+/// if the ingest finished first.
+fn kill_ingest_when(
+    d: &Path,
+    clip: &Path,
+    after: &str,
+    poll_ms: u64,
+    ready: impl Fn(&Journal) -> bool,
+) -> (PathBuf, Option<Journal>) {
+    let rel = clip.strip_prefix(d).unwrap().to_str().unwrap();
+    let mut child = cmd(
+        d,
+        &[
+            "ingest",
+            "--state",
+            "state",
+            "--after",
+            after,
+            "--segment-ms",
+            "1000",
+            rel,
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let jpath = Journal::path_for(
+        &d.join("state/journal"),
+        &std::path::absolute(clip).unwrap(),
+    );
+    let t0 = Instant::now();
+    let mut seen = None;
+    while t0.elapsed() < Duration::from_secs(120) {
+        if let Ok(Some(j)) = Journal::load(&jpath)
+            && ready(&j)
+        {
+            child.kill().unwrap();
+            seen = Some(j);
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(poll_ms));
+    }
+    let _ = child.wait();
+    (jpath, seen)
+}
+
 #[test]
 fn a_killed_ingest_resumes_with_no_duplicate_or_missing_segment() {
     let dir = setup();
@@ -520,46 +572,12 @@ fn a_killed_ingest_resumes_with_no_duplicate_or_missing_segment() {
     fs::create_dir_all(d.join("dock")).unwrap();
     let clip = d.join("dock/long.mp4");
     make_mp4(&clip, 60, "640x480");
-    let mut child = cmd(
-        d,
-        &[
-            "ingest",
-            "--state",
-            "state",
-            "--after",
-            "move",
-            "--segment-ms",
-            "1000",
-            "dock/long.mp4",
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
     // Kill it (SIGKILL) once some but not all segments are acknowledged.
-    let jpath = Journal::path_for(
-        &d.join("state/journal"),
-        &std::path::absolute(&clip).unwrap(),
-    );
-    let t0 = Instant::now();
-    let mut killed_at = None;
-    while t0.elapsed() < Duration::from_secs(120) {
-        if let Ok(Some(j)) = Journal::load(&jpath)
-            && j.acked.len() >= 3
-        {
-            child.kill().unwrap();
-            killed_at = Some(j.acked.len());
-            break;
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.wait();
-    let killed_at = killed_at
-        .expect("the ingest was killed mid-upload (make the clip longer if it finished first)");
+    let (jpath, at_kill) = kill_ingest_when(d, &clip, "move", 20, |j| j.acked.len() >= 3);
+    let killed_at = at_kill
+        .expect("the ingest was killed mid-upload (make the clip longer if it finished first)")
+        .acked
+        .len();
     let j = Journal::load(&jpath).unwrap().unwrap();
     assert!(
         j.acked.len() < j.plan.len(),
@@ -596,48 +614,13 @@ fn an_ingest_killed_with_segments_in_flight_resumes() {
     fs::create_dir_all(d.join("dock")).unwrap();
     let clip = d.join("dock/long.mp4");
     make_mp4(&clip, 40, "640x480");
-    let mut child = cmd(
-        d,
-        &[
-            "ingest",
-            "--state",
-            "state",
-            "--after",
-            "delete",
-            "--segment-ms",
-            "1000",
-            "dock/long.mp4",
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let jpath = Journal::path_for(
-        &d.join("state/journal"),
-        &std::path::absolute(&clip).unwrap(),
-    );
     // Kill it (SIGKILL) once some segments are acknowledged and two or
     // more records are journaled in flight.
-    let t0 = Instant::now();
-    let mut in_flight = 0;
-    while t0.elapsed() < Duration::from_secs(120) {
-        if let Ok(Some(j)) = Journal::load(&jpath)
-            && j.acked.len() >= 2
-            && j.pending.len() >= 2
-        {
-            child.kill().unwrap();
-            in_flight = j.pending.len();
-            break;
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let _ = child.wait();
+    let (jpath, at_kill) = kill_ingest_when(d, &clip, "delete", 5, |j| {
+        j.acked.len() >= 2 && j.pending.len() >= 2
+    });
     assert!(
-        in_flight >= 2,
+        at_kill.is_some_and(|j| j.pending.len() >= 2),
         "the ingest was killed with segments in flight (make the clip longer if it finished first)"
     );
     let j = Journal::load(&jpath).unwrap().unwrap();

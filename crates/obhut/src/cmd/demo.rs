@@ -25,6 +25,7 @@ use obhut_core::identity::{DeviceSecret, PersonSecret, PublicIdentity};
 use obhut_core::ids::{Fingerprint, RecordingId};
 use obhut_core::locked::{Content, KdfParams};
 use obhut_core::rng::os_rng;
+use obhut_core::secret::SecretBytes;
 use obhut_core::vault::{IngestReceipt, descriptor_fingerprint};
 use obhut_server::config::{FileConfig, ServerConfig};
 use zeroize::Zeroizing;
@@ -325,6 +326,30 @@ fn write_passphrase(path: &Path) -> anyhow::Result<Zeroizing<String>> {
     Ok(pass)
 }
 
+/// Write a key file and its public half as `obhut keygen` does, locked
+/// under a fresh demo passphrase stored beside it (`NAME.pass`); returns
+/// the public file's path.
+fn write_demo_key(
+    key: &Path,
+    content: Content,
+    secret: &SecretBytes,
+    public: &[u8],
+) -> anyhow::Result<PathBuf> {
+    let pass = write_passphrase(&key.with_extension("pass"))?;
+    write_key_files(
+        key,
+        "the demo's key file",
+        false,
+        content,
+        secret,
+        public,
+        Lock {
+            passphrase: pass.as_bytes(),
+            params: KDF,
+        },
+    )
+}
+
 fn mkdir(path: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(path).hint(
         format!("cannot create {}", path.display()),
@@ -401,18 +426,11 @@ impl<'g> Demo<'g> {
         for name in CUSTODIANS {
             let secret = PersonSecret::generate(&format!("{name} (custodian)"), &mut os_rng());
             let key = dir.join(format!("{name}.key"));
-            let pass = write_passphrase(&dir.join(format!("{name}.pass")))?;
-            let pub_path = write_key_files(
+            let pub_path = write_demo_key(
                 &key,
-                "the demo's key file",
-                false,
                 Content::Person,
                 &secret.to_secret_bytes(),
                 &secret.public().to_bytes(),
-                Lock {
-                    passphrase: pass.as_bytes(),
-                    params: KDF,
-                },
             )?;
             // As `custody init` does: the dealer reads the public files.
             people.push(files::parse(
@@ -546,21 +564,12 @@ impl<'g> Demo<'g> {
         mkdir(&dir)?;
         let secret = DeviceSecret::generate(DEVICE_NAME, &mut os_rng());
         let key = dir.join("cam.key");
-        let pass_path = dir.join("cam.pass");
-        let pass = write_passphrase(&pass_path)?;
-        write_key_files(
+        write_demo_key(
             &key,
-            "the demo's key file",
-            false,
             Content::Device,
             &secret.to_secret_bytes(),
             &secret.public().to_bytes(),
-            Lock {
-                passphrase: pass.as_bytes(),
-                params: KDF,
-            },
         )?;
-        drop(pass);
         self.say(format!(
             "   Camera \"{DEVICE_NAME}\": {} (obhut keygen device), device id {}…",
             self.rel(&key),
@@ -604,7 +613,7 @@ impl<'g> Demo<'g> {
         ));
         Ok(Device {
             secret,
-            pass: pass_path,
+            pass: key.with_extension("pass"),
             state,
             enrolled,
         })
