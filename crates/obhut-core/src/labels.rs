@@ -51,6 +51,8 @@ pub mod magic {
     pub const RESHARE_SUBSHARE: &[u8; 4] = b"OBRS";
     /// The vault's signed ingest receipt (docs/vault.md §4).
     pub const INGEST_RECEIPT: &[u8; 4] = b"OBIR";
+    /// An audit-log entry (docs/format.md §12).
+    pub const LOG_ENTRY: &[u8; 4] = b"OBLE";
 }
 
 /// HKDF info for the custody part `a` of a segment key.
@@ -211,6 +213,7 @@ mod tests {
             RESHARE_DEAL,
             RESHARE_SUBSHARE,
             INGEST_RECEIPT,
+            LOG_ENTRY,
         ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {

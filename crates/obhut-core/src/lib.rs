@@ -30,6 +30,7 @@ pub mod wire;
 
 pub use error::{Error, Result};
 pub mod access;
+pub mod audit;
 pub mod chain;
 pub mod device;
 pub mod epoch;

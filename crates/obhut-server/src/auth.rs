@@ -177,3 +177,25 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         Ok(groups)
     }
 }
+
+impl<I: IndexStore, B: BlobStore> App<I, B> {
+    /// Authenticate a person-signed request (empty body) from an auditor:
+    /// someone an admin allowed to read audit entry bodies.
+    pub async fn authenticate_auditor(&self, parts: &Parts) -> ApiResult<KeyBytes> {
+        let empty = obhut_core::vault::body_sha256(&[]);
+        let s = verify(parts, Signer::Person, &empty, self.clock.now_ms())?;
+        if !self.index.is_auditor(s.key).await? {
+            return Err(ApiError::new(
+                ErrorKind::Forbidden,
+                format!(
+                    "person {} is not an auditor; audit entry bodies hold case data \
+                     (an admin adds auditors with `obhut admin add-auditor`); \
+                     checkpoints, tiles and proofs are public",
+                    hex::encode(s.key)
+                ),
+            ));
+        }
+        self.use_nonce(&s).await?;
+        Ok(s.key)
+    }
+}

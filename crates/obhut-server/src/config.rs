@@ -46,6 +46,11 @@ pub struct FileConfig {
     /// How old a capture time may be for the vault to still issue the epoch
     /// key covering it (late-docked footage), in seconds.
     pub max_capture_age_secs: Option<u64>,
+    /// Audit-log origin (docs/log.md): set once before the first start.
+    pub log_origin: Option<String>,
+    /// Days an audit entry's body is kept (unset: for ever). The tree,
+    /// checkpoints and proofs stay verifiable after pruning.
+    pub log_retention_days: Option<u64>,
 }
 
 /// Configuration errors, each naming the setting.
@@ -111,6 +116,8 @@ impl FileConfig {
             max_segment_bytes,
             epoch_period_secs: BTreeMap::new(),
             max_capture_age_secs: None,
+            log_origin: None,
+            log_retention_days: None,
         })
     }
 
@@ -122,6 +129,8 @@ impl FileConfig {
         self.max_segment_bytes = over.max_segment_bytes.or(self.max_segment_bytes);
         self.epoch_period_secs.extend(over.epoch_period_secs);
         self.max_capture_age_secs = over.max_capture_age_secs.or(self.max_capture_age_secs);
+        self.log_origin = over.log_origin.or(self.log_origin);
+        self.log_retention_days = over.log_retention_days.or(self.log_retention_days);
         self
     }
 }
@@ -143,6 +152,10 @@ pub struct ServerConfig {
     pub default_epoch_period_ms: i64,
     /// Oldest capture time, back from now, for which an epoch is issued (ms).
     pub max_capture_age_ms: i64,
+    /// Audit-log origin; `None`: derived from the log key (docs/log.md).
+    pub log_origin: Option<String>,
+    /// How long audit entry bodies are kept (ms); `None`: for ever.
+    pub log_retention_ms: Option<i64>,
 }
 
 impl ServerConfig {
@@ -190,7 +203,30 @@ impl ServerConfig {
                 reason: "must be between 60 seconds and 10 years",
             });
         }
+        if let Some(o) = &c.log_origin
+            && (o.is_empty()
+                || o.len() > 255
+                || !o.bytes().all(|b| b.is_ascii_graphic())
+                || o.contains('+'))
+        {
+            return Err(ConfigError::Invalid {
+                setting: "log_origin",
+                value: o.clone(),
+                reason: "an origin is 1 to 255 printable ASCII characters without spaces or '+', such as vault.example.org/obhut",
+            });
+        }
+        if let Some(d) = c.log_retention_days
+            && !(1..=36_500).contains(&d)
+        {
+            return Err(ConfigError::Invalid {
+                setting: "log_retention_days",
+                value: d.to_string(),
+                reason: "must be between 1 and 36500 days (leave it unset to keep entries for ever)",
+            });
+        }
         Ok(ServerConfig {
+            log_origin: c.log_origin,
+            log_retention_ms: c.log_retention_days.map(|d| (d * 86_400_000) as i64),
             data_dir: c.data.unwrap_or_else(|| DEFAULT_DATA.into()),
             keys_dir: c.keys.unwrap_or_else(|| DEFAULT_KEYS.into()),
             listen,

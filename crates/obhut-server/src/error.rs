@@ -50,6 +50,8 @@ pub enum ErrorKind {
     BadRequest,
     /// The requested byte range is outside the blob.
     RangeNotSatisfiable,
+    /// Audit entry bodies asked for were pruned (log retention).
+    Pruned,
     /// The store failed; details are in the vault's log.
     Internal,
 }
@@ -78,6 +80,7 @@ impl ErrorKind {
             ErrorKind::UnknownClass => "unknown-class",
             ErrorKind::BadRequest => "bad-request",
             ErrorKind::RangeNotSatisfiable => "range-not-satisfiable",
+            ErrorKind::Pruned => "pruned",
             ErrorKind::Internal => "internal",
         }
     }
@@ -105,6 +108,7 @@ impl ErrorKind {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+            ErrorKind::Pruned => StatusCode::GONE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

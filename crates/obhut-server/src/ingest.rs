@@ -120,10 +120,25 @@ pub async fn enrol<I: IndexStore, B: BlobStore>(
     }
     app.use_nonce(&s).await?;
     let token_hash = body_sha256(r.token.as_bytes());
+    let now = app.clock.now_ms();
     let device = app
         .index
-        .redeem_token(token_hash, s.key, app.clock.now_ms())
+        .redeem_token(token_hash, s.key, now, |d| {
+            obhut_store::NewLogEntry::new(&obhut_core::audit::LogEntry {
+                time_ms: now,
+                actor: obhut_core::audit::Actor {
+                    role: obhut_core::audit::Role::Device,
+                    key: d.device_key,
+                },
+                recording: None,
+                event: obhut_core::audit::Event::DeviceEnrolled {
+                    group_id: d.group_id,
+                    retention_class: d.retention_class.clone(),
+                },
+            })
+        })
         .await?;
+    app.log.wake();
     let group = app
         .index
         .group(device.group_id)
@@ -870,8 +885,20 @@ async fn ingest_one<I: IndexStore, B: BlobStore>(
             device_key: device.device_key,
             group_id: device.group_id,
             retention_class: device.retention_class.clone(),
+            log: app.log_entry(
+                obhut_core::audit::Role::Device,
+                device.device_key,
+                Some(seg.recording),
+                obhut_core::audit::Event::SegmentReceived {
+                    index: seg.index,
+                    record_hash,
+                    blob_len,
+                    capture_utc_ms: fields.capture_utc_ms,
+                },
+            )?,
         })
         .await?;
+    app.log.wake();
     // Wake uploads of this recording waiting on their predecessor (step 6).
     app.upload_order.published(seg.recording);
     match inserted {

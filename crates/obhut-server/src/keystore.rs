@@ -76,6 +76,43 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Ke
 pub struct Keystore {
     dir: PathBuf,
     vault_key: SignKey,
+    log_key: SignKey,
+}
+
+/// An Ed25519 seed file (64 hex digits, mode 0600), created on first use.
+fn load_or_create_key(key_path: &Path) -> Result<SignKey> {
+    if key_path.exists() {
+        let mode = std::fs::metadata(key_path)
+            .map_err(io("reading", key_path))?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeystoreError::Permissions {
+                path: key_path.to_owned(),
+                mode,
+                want: 0o600,
+            });
+        }
+        let text = std::fs::read_to_string(key_path).map_err(io("reading", key_path))?;
+        let mut seed = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut seed).map_err(|_| KeystoreError::Corrupt {
+            path: key_path.to_owned(),
+            reason: "not 64 hex digits",
+        })?;
+        zeroize_string(text);
+        let key = SignKey::from_seed(&Secret32::new(seed));
+        zeroize::Zeroize::zeroize(&mut seed);
+        Ok(key)
+    } else {
+        let k = SignKey::generate(&mut os_rng());
+        let seed = k.seed();
+        let mut text = hex::encode(seed.expose());
+        text.push('\n');
+        write_secret_file(key_path, text.as_bytes())?;
+        zeroize_string(text);
+        Ok(k)
+    }
 }
 
 fn ensure_dir(path: &Path) -> Result<()> {
@@ -126,45 +163,24 @@ impl Keystore {
     pub fn open(dir: &Path) -> Result<Self> {
         ensure_dir(dir)?;
         ensure_dir(&dir.join("epochs"))?;
-        let key_path = dir.join("vault.key");
-        let vault_key = if key_path.exists() {
-            let mode = std::fs::metadata(&key_path)
-                .map_err(io("reading", &key_path))?
-                .permissions()
-                .mode()
-                & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(KeystoreError::Permissions {
-                    path: key_path,
-                    mode,
-                    want: 0o600,
-                });
-            }
-            let text = std::fs::read_to_string(&key_path).map_err(io("reading", &key_path))?;
-            let mut seed = [0u8; 32];
-            hex::decode_to_slice(text.trim(), &mut seed).map_err(|_| KeystoreError::Corrupt {
-                path: key_path.clone(),
-                reason: "not 64 hex digits",
-            })?;
-            SignKey::from_seed(&Secret32::new(seed))
-        } else {
-            let k = SignKey::generate(&mut os_rng());
-            let seed = k.seed();
-            let mut text = hex::encode(seed.expose());
-            text.push('\n');
-            write_secret_file(&key_path, text.as_bytes())?;
-            zeroize_string(text);
-            k
-        };
+        let vault_key = load_or_create_key(&dir.join("vault.key"))?;
+        let log_key = load_or_create_key(&dir.join("log.key"))?;
         Ok(Keystore {
             dir: dir.to_owned(),
             vault_key,
+            log_key,
         })
     }
 
     /// The receipt signing key.
     pub fn vault_key(&self) -> &SignKey {
         &self.vault_key
+    }
+
+    /// The audit log's checkpoint key (`log.key`): separate from the
+    /// receipt key so either can be rotated or moved to hardware alone.
+    pub fn log_key(&self) -> &SignKey {
+        &self.log_key
     }
 
     /// Generate an epoch secret and store it durably; returns it.

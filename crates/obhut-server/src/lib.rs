@@ -26,6 +26,8 @@ pub mod config;
 pub mod error;
 pub mod ingest;
 pub mod keystore;
+pub mod log;
+pub mod log_http;
 pub mod metrics;
 pub mod ops;
 pub mod read;
@@ -61,18 +63,26 @@ pub struct App<I, B> {
     groups: Mutex<HashMap<GroupId, Arc<PinnedGroup>>>,
     /// Pipelined uploads waiting for their predecessor (ingest.rs).
     pub(crate) upload_order: ingest::UploadOrder,
+    /// The audit log (log.rs).
+    pub log: log::LogService,
 }
 
 impl<I: IndexStore, B: BlobStore> App<I, B> {
-    /// Assemble the state.
+    /// Assemble the state. Fails only if the configured `log_origin` is
+    /// not a valid signed-note key name.
     pub fn new(
         index: I,
         blobs: B,
         keystore: Keystore,
         config: ServerConfig,
         clock: Arc<dyn Clock>,
-    ) -> Self {
-        App {
+    ) -> ApiResult<Self> {
+        let origin = config
+            .log_origin
+            .clone()
+            .unwrap_or_else(|| log::default_origin(keystore.log_key()));
+        let log = log::LogService::new(origin, keystore.log_key())?;
+        Ok(App {
             index,
             blobs,
             clock,
@@ -83,7 +93,19 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
             recording_locks: Mutex::new(HashMap::new()),
             groups: Mutex::new(HashMap::new()),
             upload_order: ingest::UploadOrder::default(),
-        }
+            log,
+        })
+    }
+
+    /// The audit entry of an event now.
+    pub fn log_entry(
+        &self,
+        role: obhut_core::audit::Role,
+        key: [u8; 32],
+        recording: Option<RecordingId>,
+        event: obhut_core::audit::Event,
+    ) -> ApiResult<obhut_store::NewLogEntry> {
+        log::entry(self.clock.now_ms(), role, key, recording, event)
     }
 
     /// The per-recording write lock: one upload at a time may run the
@@ -250,6 +272,20 @@ pub fn router<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) -> Router {
             "/v1/recordings/{rid}/segments/{index}/blob",
             get(read::blob::<I, B>),
         )
+        .route("/v1/log/checkpoint", get(log_http::checkpoint::<I, B>))
+        .route(
+            "/v1/log/checkpoints/{size}",
+            get(log_http::checkpoint_at::<I, B>),
+        )
+        .route("/v1/log/key", get(log_http::key::<I, B>))
+        .route("/v1/log/tile/{*path}", get(log_http::tile::<I, B>))
+        .route("/v1/log/proof/inclusion", get(log_http::inclusion::<I, B>))
+        .route(
+            "/v1/log/proof/consistency",
+            get(log_http::consistency::<I, B>),
+        )
+        .route("/v1/log/entries", get(log_http::entries::<I, B>))
+        .route("/v1/log/recordings/{rid}", get(log_http::recording::<I, B>))
         .route("/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz::<I, B>))
@@ -298,9 +334,37 @@ pub async fn serve<I: IndexStore, B: BlobStore>(
             }
         }
     });
+    let integrator = tokio::spawn(run_integrator(app.clone()));
     let r = serve_router(listener, router(app), shutdown).await;
     task.abort();
+    integrator.abort();
     r
+}
+
+/// The single integrator of the audit log: runs when woken by a local
+/// append, and every second for entries other processes sequenced (the
+/// admin CLI); prunes entry bodies past retention hourly.
+async fn run_integrator<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) {
+    let mut last_prune = i64::MIN;
+    loop {
+        if let Err(e) = app.log.integrate(&app.index, app.clock.now_ms()).await {
+            tracing::warn!(error = %e, "integrating the audit log");
+        }
+        let now = app.clock.now_ms();
+        if let Some(retention) = app.config.log_retention_ms
+            && now.saturating_sub(last_prune) >= 3_600_000
+        {
+            last_prune = now;
+            let vault = app.keystore.vault_key().verify_key().to_bytes();
+            if let Err(e) = log::prune(&app.index, &app.log, vault, retention, now).await {
+                tracing::warn!(error = %e, "pruning the audit log");
+            }
+        }
+        tokio::select! {
+            () = app.log.woken() => {}
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+    }
 }
 
 /// The accept loop (what `axum::serve(..).with_graceful_shutdown(..)` does,

@@ -277,13 +277,27 @@ pub async fn create_token(
     class: &str,
     now_ms: i64,
 ) -> String {
-    index
-        .put_group(&GroupRow {
+    let entry = crate::log::entry(
+        now_ms,
+        obhut_core::audit::Role::Operator,
+        [0; 32],
+        None,
+        obhut_core::audit::Event::GroupAdded {
             group_id: group.group_id(),
-            descriptor: group.to_bytes(),
-            fingerprint: descriptor_fingerprint(group).0,
-            added_ms: now_ms,
-        })
+            fingerprint: descriptor_fingerprint(group),
+        },
+    )
+    .expect("audit entry");
+    index
+        .put_group(
+            &GroupRow {
+                group_id: group.group_id(),
+                descriptor: group.to_bytes(),
+                fingerprint: descriptor_fingerprint(group).0,
+                added_ms: now_ms,
+            },
+            &entry,
+        )
         .await
         .expect("storing the group");
     let mut secret = [0u8; 32];
@@ -340,7 +354,7 @@ impl InProcess {
                 .await
                 .expect("bind");
             let addr = listener.local_addr().expect("addr");
-            let app = Arc::new(App::new(index, blobs, keystore, config, clock));
+            let app = Arc::new(App::new(index, blobs, keystore, config, clock).expect("app"));
             let a = app.clone();
             tokio::spawn(async move {
                 let _ = crate::serve(a, listener, async {
@@ -370,4 +384,16 @@ impl Drop for InProcess {
             let _ = tx.send(());
         }
     }
+}
+
+/// An operator's audit entry for tests that change the index directly.
+pub fn operator_entry(now_ms: i64, event: obhut_core::audit::Event) -> obhut_store::NewLogEntry {
+    crate::log::entry(
+        now_ms,
+        obhut_core::audit::Role::Operator,
+        [0; 32],
+        None,
+        event,
+    )
+    .expect("audit entry")
 }

@@ -14,7 +14,8 @@ fn openapi_lists_exactly_the_routes() {
         .skip(1)
         .filter_map(|s| s.trim_start().strip_prefix('"'))
         .filter_map(|s| s.split('"').next())
-        .map(str::to_owned)
+        // axum writes a catch-all segment `{*name}`, OpenAPI `{name}`.
+        .map(|s| s.replace("{*", "{"))
         .collect();
     assert!(routed.len() >= 12, "{routed:?}");
     assert_eq!(documented, routed);

@@ -258,6 +258,13 @@ fn ingest_receipts_head_and_reading() {
             reader.verify_key().to_bytes(),
             w.group.group_id(),
             NOW,
+            &obhut_server::testkit::operator_entry(
+                NOW,
+                obhut_core::audit::Event::ReaderAdded {
+                    person_key: reader.verify_key().to_bytes(),
+                    group_id: w.group.group_id(),
+                },
+            ),
         ))
         .unwrap();
     let list = w.person_get(&reader, "/v1/recordings", &[]);
@@ -454,12 +461,16 @@ fn refusals_are_clear_and_change_nothing() {
     check(w.put(&foreign[0]), 422, "not-enrolled-group");
     // Revoked device.
     w.vault
-        .block_on(
-            w.vault
-                .app
-                .index
-                .revoke_device(w.device.verify_key().to_bytes(), NOW),
-        )
+        .block_on(w.vault.app.index.revoke_device(
+            w.device.verify_key().to_bytes(),
+            NOW,
+            &obhut_server::testkit::operator_entry(
+                NOW,
+                obhut_core::audit::Event::DeviceRevoked {
+                    device_key: w.device.verify_key().to_bytes(),
+                },
+            ),
+        ))
         .unwrap();
     let revoked_before = w.state();
     let r = w.put(&segs[1]);

@@ -32,7 +32,11 @@ use obhut_core::ids::{EpochId, GroupId, RecordingId};
 use tokio::io::AsyncRead;
 
 pub mod dir;
+pub mod log;
 pub mod sqlite;
+mod sqlite_log;
+
+pub use log::{LogEntryRow, LogStore, NewLogEntry, StoredCheckpoint, TileRow};
 
 /// Result alias of this crate.
 pub type Result<T, E = StoreError> = core::result::Result<T, E>;
@@ -113,6 +117,9 @@ pub enum StoreError {
         /// Id in the blob store ("none" if missing).
         blob_id: String,
     },
+    /// An audit entry could not be encoded (over-long field).
+    #[error("audit entry: {0}")]
+    Entry(#[from] obhut_core::Error),
     /// Stored data is not what this version wrote.
     #[error("stored data is corrupt: {0}")]
     Corrupt(&'static str),
@@ -235,6 +242,8 @@ pub struct NewSegment {
     pub group_id: GroupId,
     /// The device's retention class.
     pub retention_class: String,
+    /// Its `segment-received` audit entry, sequenced with the row.
+    pub log: NewLogEntry,
 }
 
 /// The result of [`IndexStore::insert_segment`].
@@ -277,7 +286,7 @@ pub struct RecordingFilter {
 ///
 /// **Visibility.** A committed write is visible to every later call, in
 /// this process and in others opening the same store (the admin CLI).
-pub trait IndexStore: Send + Sync + 'static {
+pub trait IndexStore: LogStore + Send + Sync + 'static {
     /// The instance id shared with the blob store, if set.
     fn instance_id(&self) -> impl Future<Output = Result<Option<String>>> + Send;
     /// Set the instance id (once, when both stores are new).
@@ -285,8 +294,13 @@ pub trait IndexStore: Send + Sync + 'static {
     /// Answer if the store is reachable (`/readyz`).
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;
 
-    /// Add or replace a custody group's descriptor.
-    fn put_group(&self, group: &GroupRow) -> impl Future<Output = Result<()>> + Send;
+    /// Add or replace a custody group's descriptor, sequencing `log` in
+    /// the same transaction.
+    fn put_group(
+        &self,
+        group: &GroupRow,
+        log: &NewLogEntry,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// A custody group by id.
     fn group(&self, id: GroupId) -> impl Future<Output = Result<Option<GroupRow>>> + Send;
 
@@ -295,31 +309,47 @@ pub trait IndexStore: Send + Sync + 'static {
     /// In one transaction: check the token (exists, unexpired, unused or
     /// used by this same device), enrol the device, mark the token used.
     /// Re-enrolling with the same token and key is idempotent; a revoked
-    /// device stays revoked ([`StoreError::Token`]).
+    /// device stays revoked ([`StoreError::Token`]). A new enrolment
+    /// sequences `log(&device)` in the same transaction.
     fn redeem_token(
         &self,
         token_hash: [u8; 32],
         device_key: KeyBytes,
         now_ms: i64,
+        log: impl FnOnce(&DeviceRow) -> Result<NewLogEntry, obhut_core::Error> + Send,
     ) -> impl Future<Output = Result<DeviceRow>> + Send;
     /// A device by key (revoked ones too).
     fn device(&self, key: KeyBytes) -> impl Future<Output = Result<Option<DeviceRow>>> + Send;
     /// All devices.
     fn devices(&self) -> impl Future<Output = Result<Vec<DeviceRow>>> + Send;
     /// Revoke a device; `false` if unknown. Already revoked stays revoked
-    /// with its first revocation time.
+    /// with its first revocation time. A first revocation sequences `log`
+    /// in the same transaction.
     fn revoke_device(
         &self,
         key: KeyBytes,
         now_ms: i64,
+        log: &NewLogEntry,
     ) -> impl Future<Output = Result<bool>> + Send;
-    /// Add a person allowed to read a group's recordings.
+    /// Add a person allowed to read a group's recordings, sequencing `log`
+    /// in the same transaction unless the person already was one.
     fn add_reader(
         &self,
         person_key: KeyBytes,
         group: GroupId,
         now_ms: i64,
+        log: &NewLogEntry,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Let a person read audit entry bodies, sequencing `log` in the same
+    /// transaction unless the person already could.
+    fn add_auditor(
+        &self,
+        person_key: KeyBytes,
+        now_ms: i64,
+        log: &NewLogEntry,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Whether a person may read audit entry bodies.
+    fn is_auditor(&self, person_key: KeyBytes) -> impl Future<Output = Result<bool>> + Send;
     /// The groups a person may read.
     fn reader_groups(
         &self,

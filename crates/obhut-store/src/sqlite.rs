@@ -18,8 +18,9 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
+use crate::sqlite_log::sequence;
 use crate::{
-    DeviceRow, EpochRow, GroupRow, Head, IndexStore, Inserted, KeyBytes, NewSegment,
+    DeviceRow, EpochRow, GroupRow, Head, IndexStore, Inserted, KeyBytes, NewLogEntry, NewSegment,
     RecordingFilter, RecordingRow, Result, SegmentRow, StoreError, TokenRow,
 };
 
@@ -142,7 +143,8 @@ impl IndexStore for SqliteIndex {
         Ok(())
     }
 
-    async fn put_group(&self, g: &GroupRow) -> Result<()> {
+    async fn put_group(&self, g: &GroupRow, log: &NewLogEntry) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO custody_groups (group_id, descriptor, fingerprint, added_ms) VALUES (?, ?, ?, ?)
              ON CONFLICT (group_id) DO UPDATE SET descriptor = excluded.descriptor, fingerprint = excluded.fingerprint",
@@ -151,8 +153,10 @@ impl IndexStore for SqliteIndex {
         .bind(&g.descriptor)
         .bind(&g.fingerprint[..])
         .bind(g.added_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        sequence(&mut tx, std::slice::from_ref(log)).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -191,6 +195,7 @@ impl IndexStore for SqliteIndex {
         token_hash: [u8; 32],
         device_key: KeyBytes,
         now_ms: i64,
+        log: impl FnOnce(&DeviceRow) -> Result<NewLogEntry, obhut_core::Error> + Send,
     ) -> Result<DeviceRow> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let Some(t) = sqlx::query("SELECT * FROM enrol_tokens WHERE token_hash = ?")
@@ -243,14 +248,16 @@ impl IndexStore for SqliteIndex {
             .bind(&token_hash[..])
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok(DeviceRow {
+        let device = DeviceRow {
             device_key,
             group_id,
             retention_class: class,
             enrolled_ms: now_ms,
             revoked_ms: None,
-        })
+        };
+        sequence(&mut tx, &[log(&device)?]).await?;
+        tx.commit().await?;
+        Ok(device)
     }
 
     async fn device(&self, key: KeyBytes) -> Result<Option<DeviceRow>> {
@@ -272,27 +279,78 @@ impl IndexStore for SqliteIndex {
             .collect()
     }
 
-    async fn revoke_device(&self, key: KeyBytes, now_ms: i64) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE devices SET revoked_ms = coalesce(revoked_ms, ?) WHERE device_key = ?",
-        )
-        .bind(now_ms)
-        .bind(&key[..])
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected() > 0)
+    async fn revoke_device(&self, key: KeyBytes, now_ms: i64, log: &NewLogEntry) -> Result<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let revoked: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT revoked_ms FROM devices WHERE device_key = ?")
+                .bind(&key[..])
+                .fetch_optional(&mut *tx)
+                .await?;
+        match revoked {
+            None => return Ok(false),
+            Some(Some(_)) => return Ok(true),
+            Some(None) => {}
+        }
+        sqlx::query("UPDATE devices SET revoked_ms = ? WHERE device_key = ?")
+            .bind(now_ms)
+            .bind(&key[..])
+            .execute(&mut *tx)
+            .await?;
+        sequence(&mut tx, std::slice::from_ref(log)).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
-    async fn add_reader(&self, person_key: KeyBytes, group: GroupId, now_ms: i64) -> Result<()> {
-        sqlx::query(
+    async fn add_reader(
+        &self,
+        person_key: KeyBytes,
+        group: GroupId,
+        now_ms: i64,
+        log: &NewLogEntry,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let r = sqlx::query(
             "INSERT INTO readers (person_key, group_id, added_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(&person_key[..])
         .bind(&group.0[..])
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if r.rows_affected() > 0 {
+            sequence(&mut tx, std::slice::from_ref(log)).await?;
+        }
+        tx.commit().await?;
         Ok(())
+    }
+
+    async fn add_auditor(
+        &self,
+        person_key: KeyBytes,
+        now_ms: i64,
+        log: &NewLogEntry,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let r = sqlx::query(
+            "INSERT INTO auditors (person_key, added_ms) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&person_key[..])
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() > 0 {
+            sequence(&mut tx, std::slice::from_ref(log)).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn is_auditor(&self, person_key: KeyBytes) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM auditors WHERE person_key = ?")
+            .bind(&person_key[..])
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
     }
 
     async fn reader_groups(&self, person_key: KeyBytes) -> Result<Vec<GroupId>> {
@@ -571,6 +629,7 @@ impl IndexStore for SqliteIndex {
         .bind(&row.receipt)
         .execute(&mut *tx)
         .await?;
+        sequence(&mut tx, std::slice::from_ref(&s.log)).await?;
         tx.commit().await?;
         Ok(Inserted::New)
     }

@@ -36,6 +36,8 @@ This tool runs every role from a shell, with files or with a vault:
   device: enrol with a vault      obhut enrol
   device: upload footage          obhut ingest, obhut agent --watch DIR
   vault: run the server           obhut serve, obhut admin
+  DPO: witness the audit log      obhut witness init, serve, show
+  auditor: check the log          obhut audit verify, obhut audit log
 
 Passphrases for key files are read from --passphrase-file FILE, else the
 environment variable OBHUT_PASSPHRASE, else asked for on the terminal
@@ -77,6 +79,8 @@ enum Command {
     Agent(cmd::agent::WatchArgs),
     Serve(cmd::serve::Args),
     Admin(cmd::admin::Args),
+    Witness(cmd::witness::Args),
+    Audit(cmd::audit::Args),
 }
 
 fn main() -> ExitCode {
@@ -105,6 +109,8 @@ fn main() -> ExitCode {
         Command::Agent(a) => cmd::agent::run(g, a),
         Command::Serve(a) => cmd::serve::run(g, a),
         Command::Admin(a) => cmd::admin::run(g, a),
+        Command::Witness(a) => cmd::witness::run(g, a),
+        Command::Audit(a) => cmd::audit::run(g, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

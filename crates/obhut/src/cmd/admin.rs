@@ -1,18 +1,23 @@
-//! `obhut admin`: enrolment tokens, revocation, device list, readers.
+//! `obhut admin`: enrolment tokens, revocation, device list, readers,
+//! auditors.
 //!
 //! These commands open the vault's SQLite index directly (WAL mode lets
 //! them run while `obhut serve` does; the server sees each change on its
-//! next request). They never touch blobs or `tmp/`.
+//! next request). They never touch blobs or `tmp/`. Every change is
+//! sequenced into the audit log in its own transaction, attributed to the
+//! operator role (the console has no person key; whoever can write the
+//! database is the operator, and the log makes their changes visible).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
+use obhut_core::audit::{Actor, Event, LogEntry, Role};
 use obhut_core::group::PinnedGroup;
 use obhut_core::identity::PublicIdentity;
 use obhut_core::ids::GroupId;
 use obhut_core::vault::{body_sha256, descriptor_fingerprint};
 use obhut_server::config::FileConfig;
-use obhut_store::{GroupRow, IndexStore, TokenRow};
+use obhut_store::{GroupRow, IndexStore, NewLogEntry, TokenRow};
 
 use super::serve::{StoreArgs, load_config};
 use crate::util::hint::{HintExt, fail};
@@ -23,7 +28,7 @@ const TOKEN_VALID_MS: i64 = 24 * 3_600_000;
 
 /// `obhut admin`.
 #[derive(Debug, clap::Args)]
-#[command(about = "Administer the vault: enrolment tokens, revocation, devices, readers")]
+#[command(about = "Administer the vault: enrolment tokens, revocation, devices, readers, auditors")]
 pub struct Args {
     #[command(flatten)]
     pub store: StoreArgs,
@@ -60,10 +65,31 @@ pub enum AdminCommand {
         #[arg(long, value_name = "ID")]
         group: String,
     },
+    /// Allow a person to read audit entry bodies (which hold case data):
+    /// a data-protection officer or an oversight body. Checkpoints, tiles
+    /// and proofs are public and need no role.
+    AddAuditor {
+        /// The person's public identity file (from `obhut keygen person`)
+        #[arg(long, value_name = "FILE")]
+        identity: PathBuf,
+    },
 }
 
 fn now_ms() -> i64 {
     obhut_server::Clock::now_ms(&obhut_server::SystemClock)
+}
+
+/// The audit entry of an operator's change, stamped now.
+fn operator_entry(now: i64, event: Event) -> anyhow::Result<NewLogEntry> {
+    Ok(NewLogEntry::new(&LogEntry {
+        time_ms: now,
+        actor: Actor {
+            role: Role::Operator,
+            key: [0; 32],
+        },
+        recording: None,
+        event,
+    })?)
 }
 
 /// Run `obhut admin`.
@@ -111,7 +137,9 @@ async fn run_on(
                     "pass the 64 hex digits shown by `obhut admin devices`",
                 )
             })?;
-            if !index.revoke_device(key, now_ms()).await? {
+            let now = now_ms();
+            let entry = operator_entry(now, Event::DeviceRevoked { device_key: key })?;
+            if !index.revoke_device(key, now, &entry).await? {
                 return Err(fail(
                     format!("no enrolled device {device}"),
                     "list devices with `obhut admin devices`",
@@ -149,6 +177,16 @@ async fn run_on(
             add_reader(index, &id, gid).await?;
             g.note(format!("{} may read group {gid}", id.name));
         }
+        AdminCommand::AddAuditor { identity } => {
+            let id = files::parse(
+                identity,
+                "--identity",
+                "a public identity (from `obhut keygen person`)",
+                PublicIdentity::from_bytes,
+            )?;
+            add_auditor(index, &id).await?;
+            g.note(format!("{} may read audit entries", id.name));
+        }
     }
     Ok(())
 }
@@ -175,13 +213,23 @@ pub async fn create_enrol_token(
 ) -> anyhow::Result<String> {
     check_retention_class(retention_class)?;
     let now = now_ms();
+    let fingerprint = descriptor_fingerprint(pinned);
     index
-        .put_group(&GroupRow {
-            group_id: pinned.group_id(),
-            descriptor: pinned.to_bytes(),
-            fingerprint: descriptor_fingerprint(pinned).0,
-            added_ms: now,
-        })
+        .put_group(
+            &GroupRow {
+                group_id: pinned.group_id(),
+                descriptor: pinned.to_bytes(),
+                fingerprint: fingerprint.0,
+                added_ms: now,
+            },
+            &operator_entry(
+                now,
+                Event::GroupAdded {
+                    group_id: pinned.group_id(),
+                    fingerprint,
+                },
+            )?,
+        )
         .await?;
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("OS randomness: {e}"))?;
@@ -211,8 +259,29 @@ pub async fn add_reader(
             "create an enrolment token for the group first (obhut admin enrol-token)",
         ));
     }
-    index
-        .add_reader(person.sign_key.to_bytes(), gid, now_ms())
-        .await?;
+    let now = now_ms();
+    let key = person.sign_key.to_bytes();
+    let entry = operator_entry(
+        now,
+        Event::ReaderAdded {
+            person_key: key,
+            group_id: gid,
+        },
+    )?;
+    index.add_reader(key, gid, now, &entry).await?;
+    Ok(())
+}
+
+/// `obhut admin add-auditor`: let `person` read audit entry bodies.
+pub async fn add_auditor(index: &impl IndexStore, person: &PublicIdentity) -> anyhow::Result<()> {
+    let now = now_ms();
+    let key = person.sign_key.to_bytes();
+    let entry = operator_entry(
+        now,
+        Event::Admin {
+            action: format!("auditor added: {} ({})", person.name, hex::encode(key)),
+        },
+    )?;
+    index.add_auditor(key, now, &entry).await?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod audit;
 pub mod custody;
 pub mod demo;
 pub mod enrol;
@@ -14,3 +15,4 @@ pub mod seal;
 pub mod serve;
 pub mod unseal;
 pub mod verify;
+pub mod witness;

@@ -191,13 +191,14 @@ impl Vault {
             "pass another --listen ADDR (port 0 picks a free one)",
         )?;
         let addr = listener.local_addr().context("reading the bound address")?;
-        let app = Arc::new(App::new(
-            index,
-            blobs,
-            keystore,
-            config,
-            Arc::new(SystemClock),
-        ));
+        let app = Arc::new(
+            App::new(index, blobs, keystore, config, Arc::new(SystemClock))
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .hint(
+                    "starting the audit log",
+                    "set log_origin in obhut.toml to a name such as vault.example.org/obhut",
+                )?,
+        );
         Ok(Vault {
             app,
             listener,

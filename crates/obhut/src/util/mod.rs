@@ -8,6 +8,7 @@ pub mod files;
 pub mod hint;
 pub mod keys;
 pub mod load;
+pub mod logclient;
 pub mod passphrase;
 pub mod progress;
 pub mod reader;

@@ -73,8 +73,24 @@ impl<'k> Reader<'k> {
     }
 
     /// A person-signed GET of `path` (which must include any base path of
-    /// the vault's URL; the demo's vault has none).
+    /// the vault's URL; the demo's vault has none); 200 only.
     fn get(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        let (status, body) = self.get_any(path)?;
+        if status != 200 {
+            let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+            return Err(fail(
+                format!(
+                    "GET {}{path}: the vault answered {status}: {text}",
+                    self.base
+                ),
+                "the person must be registered as a reader of the group (obhut admin add-reader)",
+            ));
+        }
+        Ok(body)
+    }
+
+    /// A person-signed GET of `path`: status and body, whatever the status.
+    pub fn get_any(&self, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
         let mut nonce = [0u8; 16];
         getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("OS randomness: {e}"))?;
         let nonce = hex::encode(nonce);
@@ -106,14 +122,7 @@ impl<'k> Reader<'k> {
             .limit(MAX_ANSWER)
             .read_to_vec()
             .with_context(|| format!("GET {url}: reading the answer"))?;
-        if status != 200 {
-            let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
-            return Err(fail(
-                format!("GET {url}: the vault answered {status}: {text}"),
-                "the person must be registered as a reader of the group (obhut admin add-reader)",
-            ));
-        }
-        Ok(body)
+        Ok((status, body))
     }
 
     /// `GET /v1/recordings`: the recordings of the groups this person may

@@ -1,0 +1,650 @@
+//! Audit-log entries (docs/format.md §12): the bytes the vault appends to
+//! its transparency log for every event, and that `obhut audit` decodes.
+//!
+//! An entry says who (an actor's role and key), when (the vault's UTC
+//! clock, milliseconds), which recording, and what happened. Access events
+//! embed the signed objects themselves (the requester's [`AccessRequest`]
+//! with purpose, justification, legal basis, case reference and recipients),
+//! so the log alone carries the fields of Directive 2016/680 Art. 25 /
+//! §76 BDSG and a reader need not trust the vault's word for them.
+//!
+//! Entries are not signed: the log's checkpoints sign the tree over them.
+//!
+//! [`AccessRequest`]: crate::request::AccessRequest
+
+use core::fmt;
+
+use crate::error::{Error, Result};
+use crate::ids::{Fingerprint, GroupId, RecordingId};
+use crate::labels::{SUITE_V1, VERSION, magic};
+use crate::wire::{Reader, Writer};
+
+/// Largest encoded entry: C2SP tlog-tiles entry bundles carry a 16-bit
+/// length.
+pub const MAX_ENTRY_LEN: usize = 65_535;
+/// Longest free text (reasons, admin actions).
+pub const MAX_TEXT_LEN: usize = 4096;
+/// Longest retention-class name.
+pub const MAX_CLASS_LEN: usize = 64;
+/// Largest embedded signed object.
+pub const MAX_EMBEDDED_LEN: usize = 60 * 1024;
+
+const ENTRY: &str = "log entry";
+
+/// Who caused an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The vault itself (its receipt key).
+    Vault,
+    /// An enrolled device (its Ed25519 key).
+    Device,
+    /// A person: custodian, requester, auditor or admin (identity signing key).
+    Person,
+    /// An operator at the vault's console (`obhut admin`), identified by the
+    /// vault key because the console has no person key of its own.
+    Operator,
+}
+
+impl Role {
+    fn to_u8(self) -> u8 {
+        match self {
+            Role::Vault => 0,
+            Role::Device => 1,
+            Role::Person => 2,
+            Role::Operator => 3,
+        }
+    }
+    fn from_u8(v: u8) -> Result<Self> {
+        Ok(match v {
+            0 => Role::Vault,
+            1 => Role::Device,
+            2 => Role::Person,
+            3 => Role::Operator,
+            _ => {
+                return Err(Error::Malformed {
+                    what: ENTRY,
+                    reason: "unknown actor role",
+                });
+            }
+        })
+    }
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Vault => "vault",
+            Role::Device => "device",
+            Role::Person => "person",
+            Role::Operator => "operator",
+        }
+    }
+}
+
+/// The actor of an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Actor {
+    /// Which kind of key.
+    pub role: Role,
+    /// The Ed25519 public key.
+    pub key: [u8; 32],
+}
+
+/// What happened. The tag byte of each variant is its position in
+/// docs/format.md §12's table and never changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A custody group's signed descriptor was registered.
+    GroupAdded {
+        /// The group.
+        group_id: GroupId,
+        /// Fingerprint of the descriptor.
+        fingerprint: Fingerprint,
+    },
+    /// A device enrolled (the actor is the device).
+    DeviceEnrolled {
+        /// Its custody group.
+        group_id: GroupId,
+        /// Its retention class.
+        retention_class: String,
+    },
+    /// A device was revoked.
+    DeviceRevoked {
+        /// The device.
+        device_key: [u8; 32],
+    },
+    /// A person was allowed to read a group's ciphertext index.
+    ReaderAdded {
+        /// The person.
+        person_key: [u8; 32],
+        /// The group.
+        group_id: GroupId,
+    },
+    /// A segment was stored (the actor is the device; recording set).
+    SegmentReceived {
+        /// Segment index.
+        index: u32,
+        /// Record hash of the device-signed record.
+        record_hash: [u8; 32],
+        /// Ciphertext length.
+        blob_len: u64,
+        /// Device capture time (UTC ms).
+        capture_utc_ms: i64,
+    },
+    /// A requester asked for access: the signed request, whole.
+    AccessRequested {
+        /// Encoded signed `AccessRequest`.
+        request: Vec<u8>,
+    },
+    /// A custodian approved a logged request.
+    Approved {
+        /// Hash of the request.
+        request_hash: [u8; 32],
+        /// The request's log index.
+        request_index: u64,
+        /// Number of segments the custodian resolved the scope to.
+        segments: u32,
+        /// Hash of the custodian's signed partial (what was sent).
+        partial_hash: [u8; 32],
+    },
+    /// A custodian denied a logged request; the request ends.
+    Denied {
+        /// Hash of the request.
+        request_hash: [u8; 32],
+        /// The request's log index.
+        request_index: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The vault released epoch parts for a grant.
+    Released {
+        /// Hash of the request.
+        request_hash: [u8; 32],
+        /// The request's log index.
+        request_index: u64,
+        /// Number of segments whose epoch part was released.
+        segments: u32,
+    },
+    /// A requester opened footage of a grant.
+    Opened {
+        /// Hash of the request.
+        request_hash: [u8; 32],
+        /// Segments opened.
+        segments: u32,
+    },
+    /// An administrative action without a more specific kind.
+    Admin {
+        /// What was done, in words.
+        action: String,
+    },
+    /// Entry bodies older than a bound were pruned (their leaf hashes stay).
+    LogPruned {
+        /// Entries before this index were considered.
+        before_index: u64,
+        /// Bodies removed.
+        count: u64,
+    },
+}
+
+impl Event {
+    fn tag(&self) -> u8 {
+        match self {
+            Event::GroupAdded { .. } => 1,
+            Event::DeviceEnrolled { .. } => 2,
+            Event::DeviceRevoked { .. } => 3,
+            Event::ReaderAdded { .. } => 4,
+            Event::SegmentReceived { .. } => 5,
+            Event::AccessRequested { .. } => 6,
+            Event::Approved { .. } => 7,
+            Event::Denied { .. } => 8,
+            Event::Released { .. } => 9,
+            Event::Opened { .. } => 10,
+            Event::Admin { .. } => 11,
+            Event::LogPruned { .. } => 12,
+        }
+    }
+
+    /// Short kebab-case name (stored beside the entry for filtering).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::GroupAdded { .. } => "group-added",
+            Event::DeviceEnrolled { .. } => "device-enrolled",
+            Event::DeviceRevoked { .. } => "device-revoked",
+            Event::ReaderAdded { .. } => "reader-added",
+            Event::SegmentReceived { .. } => "segment-received",
+            Event::AccessRequested { .. } => "access-requested",
+            Event::Approved { .. } => "approved",
+            Event::Denied { .. } => "denied",
+            Event::Released { .. } => "released",
+            Event::Opened { .. } => "opened",
+            Event::Admin { .. } => "admin",
+            Event::LogPruned { .. } => "log-pruned",
+        }
+    }
+
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            Event::GroupAdded {
+                group_id,
+                fingerprint,
+            } => {
+                w.bytes(&group_id.0).bytes(&fingerprint.0);
+            }
+            Event::DeviceEnrolled {
+                group_id,
+                retention_class,
+            } => {
+                w.bytes(&group_id.0).string(retention_class);
+            }
+            Event::DeviceRevoked { device_key } => {
+                w.bytes(device_key);
+            }
+            Event::ReaderAdded {
+                person_key,
+                group_id,
+            } => {
+                w.bytes(person_key).bytes(&group_id.0);
+            }
+            Event::SegmentReceived {
+                index,
+                record_hash,
+                blob_len,
+                capture_utc_ms,
+            } => {
+                w.u32(*index)
+                    .bytes(record_hash)
+                    .u64(*blob_len)
+                    .i64(*capture_utc_ms);
+            }
+            Event::AccessRequested { request } => {
+                w.var_bytes(request);
+            }
+            Event::Approved {
+                request_hash,
+                request_index,
+                segments,
+                partial_hash,
+            } => {
+                w.bytes(request_hash)
+                    .u64(*request_index)
+                    .u32(*segments)
+                    .bytes(partial_hash);
+            }
+            Event::Denied {
+                request_hash,
+                request_index,
+                reason,
+            } => {
+                w.bytes(request_hash).u64(*request_index).string(reason);
+            }
+            Event::Released {
+                request_hash,
+                request_index,
+                segments,
+            } => {
+                w.bytes(request_hash).u64(*request_index).u32(*segments);
+            }
+            Event::Opened {
+                request_hash,
+                segments,
+            } => {
+                w.bytes(request_hash).u32(*segments);
+            }
+            Event::Admin { action } => {
+                w.string(action);
+            }
+            Event::LogPruned {
+                before_index,
+                count,
+            } => {
+                w.u64(*before_index).u64(*count);
+            }
+        }
+    }
+
+    fn read(tag: u8, r: &mut Reader<'_>) -> Result<Self> {
+        let text = |r: &mut Reader<'_>, f| r.string(f, MAX_TEXT_LEN).map(str::to_owned);
+        Ok(match tag {
+            1 => Event::GroupAdded {
+                group_id: GroupId(r.array("group_id")?),
+                fingerprint: Fingerprint(r.array("fingerprint")?),
+            },
+            2 => Event::DeviceEnrolled {
+                group_id: GroupId(r.array("group_id")?),
+                retention_class: r.string("retention_class", MAX_CLASS_LEN)?.to_owned(),
+            },
+            3 => Event::DeviceRevoked {
+                device_key: r.array("device_key")?,
+            },
+            4 => Event::ReaderAdded {
+                person_key: r.array("person_key")?,
+                group_id: GroupId(r.array("group_id")?),
+            },
+            5 => Event::SegmentReceived {
+                index: r.u32("index")?,
+                record_hash: r.array("record_hash")?,
+                blob_len: r.u64("blob_len")?,
+                capture_utc_ms: r.i64("capture_utc_ms")?,
+            },
+            6 => Event::AccessRequested {
+                request: r.var_bytes("request", MAX_EMBEDDED_LEN)?.to_vec(),
+            },
+            7 => Event::Approved {
+                request_hash: r.array("request_hash")?,
+                request_index: r.u64("request_index")?,
+                segments: r.u32("segments")?,
+                partial_hash: r.array("partial_hash")?,
+            },
+            8 => Event::Denied {
+                request_hash: r.array("request_hash")?,
+                request_index: r.u64("request_index")?,
+                reason: text(r, "reason")?,
+            },
+            9 => Event::Released {
+                request_hash: r.array("request_hash")?,
+                request_index: r.u64("request_index")?,
+                segments: r.u32("segments")?,
+            },
+            10 => Event::Opened {
+                request_hash: r.array("request_hash")?,
+                segments: r.u32("segments")?,
+            },
+            11 => Event::Admin {
+                action: text(r, "action")?,
+            },
+            12 => Event::LogPruned {
+                before_index: r.u64("before_index")?,
+                count: r.u64("count")?,
+            },
+            _ => {
+                return Err(Error::Malformed {
+                    what: ENTRY,
+                    reason: "unknown event kind",
+                });
+            }
+        })
+    }
+}
+
+/// One audit-log entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Vault clock when the event was logged (UTC ms).
+    pub time_ms: i64,
+    /// Who.
+    pub actor: Actor,
+    /// The recording concerned, if one.
+    pub recording: Option<RecordingId>,
+    /// What.
+    pub event: Event,
+}
+
+impl LogEntry {
+    /// Canonical encoding (docs/format.md §12). Fails only if the entry
+    /// would exceed [`MAX_ENTRY_LEN`] (an over-long request or text).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut w = Writer::with_preamble(magic::LOG_ENTRY, VERSION, SUITE_V1);
+        w.u8(self.event.tag())
+            .i64(self.time_ms)
+            .u8(self.actor.role.to_u8())
+            .bytes(&self.actor.key);
+        match &self.recording {
+            Some(r) => w.u8(1).bytes(&r.0),
+            None => w.u8(0),
+        };
+        self.event.encode(&mut w);
+        let out = w.into_vec();
+        if out.len() > MAX_ENTRY_LEN {
+            return Err(Error::FieldTooLong {
+                what: ENTRY,
+                field: "entry",
+                len: out.len(),
+                max: MAX_ENTRY_LEN,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Parse an entry.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() > MAX_ENTRY_LEN {
+            return Err(Error::FieldTooLong {
+                what: ENTRY,
+                field: "entry",
+                len: bytes.len(),
+                max: MAX_ENTRY_LEN,
+            });
+        }
+        let mut r = Reader::new(ENTRY, bytes);
+        r.preamble(magic::LOG_ENTRY, VERSION, SUITE_V1)?;
+        let tag = r.u8("kind")?;
+        let time_ms = r.i64("time_ms")?;
+        let role = Role::from_u8(r.u8("role")?)?;
+        let key = r.array("actor")?;
+        let recording = match r.u8("has_recording")? {
+            0 => None,
+            1 => Some(RecordingId(r.array("recording")?)),
+            _ => {
+                return Err(Error::Malformed {
+                    what: ENTRY,
+                    reason: "has_recording is neither 0 nor 1",
+                });
+            }
+        };
+        let event = Event::read(tag, &mut r)?;
+        r.finish()?;
+        Ok(LogEntry {
+            time_ms,
+            actor: Actor { role, key },
+            recording,
+            event,
+        })
+    }
+}
+
+impl fmt::Display for LogEntry {
+    /// One line for people: kind, actor, recording, the event's fields.
+    /// Embedded signed objects are summarised by length; callers that can
+    /// parse them (the CLI) print their fields.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} by {} {}",
+            self.event.kind(),
+            self.actor.role.name(),
+            hex8(&self.actor.key)
+        )?;
+        if let Some(r) = &self.recording {
+            write!(f, " recording {r}")?;
+        }
+        match &self.event {
+            Event::GroupAdded {
+                group_id,
+                fingerprint,
+            } => write!(f, " group {group_id} fingerprint {fingerprint}"),
+            Event::DeviceEnrolled {
+                group_id,
+                retention_class,
+            } => write!(f, " group {group_id} class {retention_class}"),
+            Event::DeviceRevoked { device_key } => write!(f, " device {}", hex8(device_key)),
+            Event::ReaderAdded {
+                person_key,
+                group_id,
+            } => write!(f, " reader {} group {group_id}", hex8(person_key)),
+            Event::SegmentReceived {
+                index,
+                record_hash,
+                blob_len,
+                capture_utc_ms,
+            } => write!(
+                f,
+                " segment {index} record {} {blob_len} bytes captured {capture_utc_ms}",
+                hex8(record_hash)
+            ),
+            Event::AccessRequested { request } => {
+                write!(f, " signed request ({} bytes)", request.len())
+            }
+            Event::Approved {
+                request_hash,
+                request_index,
+                segments,
+                ..
+            } => write!(
+                f,
+                " request {} (log #{request_index}) for {segments} segments",
+                hex8(request_hash)
+            ),
+            Event::Denied {
+                request_hash,
+                request_index,
+                reason,
+            } => write!(
+                f,
+                " request {} (log #{request_index}): {reason:?}",
+                hex8(request_hash)
+            ),
+            Event::Released {
+                request_hash,
+                request_index,
+                segments,
+            } => write!(
+                f,
+                " request {} (log #{request_index}), {segments} epoch parts",
+                hex8(request_hash)
+            ),
+            Event::Opened {
+                request_hash,
+                segments,
+            } => write!(f, " request {} {segments} segments", hex8(request_hash)),
+            Event::Admin { action } => write!(f, ": {action:?}"),
+            Event::LogPruned {
+                before_index,
+                count,
+            } => write!(f, " {count} bodies before #{before_index}"),
+        }
+    }
+}
+
+fn hex8(b: &[u8]) -> String {
+    b.iter().take(8).map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_events() -> Vec<Event> {
+        vec![
+            Event::GroupAdded {
+                group_id: GroupId([1; 16]),
+                fingerprint: Fingerprint([2; 32]),
+            },
+            Event::DeviceEnrolled {
+                group_id: GroupId([1; 16]),
+                retention_class: "bodycam".into(),
+            },
+            Event::DeviceRevoked {
+                device_key: [3; 32],
+            },
+            Event::ReaderAdded {
+                person_key: [4; 32],
+                group_id: GroupId([1; 16]),
+            },
+            Event::SegmentReceived {
+                index: 7,
+                record_hash: [5; 32],
+                blob_len: 1 << 33,
+                capture_utc_ms: -1,
+            },
+            Event::AccessRequested {
+                request: vec![9; 1000],
+            },
+            Event::Approved {
+                request_hash: [6; 32],
+                request_index: 42,
+                segments: 3,
+                partial_hash: [7; 32],
+            },
+            Event::Denied {
+                request_hash: [6; 32],
+                request_index: 42,
+                reason: "no legal basis".into(),
+            },
+            Event::Released {
+                request_hash: [6; 32],
+                request_index: 42,
+                segments: 3,
+            },
+            Event::Opened {
+                request_hash: [6; 32],
+                segments: 3,
+            },
+            Event::Admin {
+                action: "policy changed".into(),
+            },
+            Event::LogPruned {
+                before_index: 10,
+                count: 9,
+            },
+        ]
+    }
+
+    #[test]
+    fn every_event_round_trips_and_truncation_is_refused() {
+        for (i, event) in all_events().into_iter().enumerate() {
+            let e = LogEntry {
+                time_ms: 1_764_000_000_123,
+                actor: Actor {
+                    role: Role::Person,
+                    key: [8; 32],
+                },
+                recording: (i % 2 == 0).then_some(RecordingId([0xaa; 16])),
+                event,
+            };
+            let b = e.to_bytes().unwrap();
+            assert_eq!(LogEntry::from_bytes(&b).unwrap(), e);
+            for cut in 0..b.len() {
+                assert!(LogEntry::from_bytes(&b[..cut]).is_err(), "cut {cut}");
+            }
+            let mut long = b.clone();
+            long.push(0);
+            assert!(LogEntry::from_bytes(&long).is_err());
+            assert!(!e.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn tags_are_distinct_and_unknown_tags_refused() {
+        let tags: Vec<u8> = all_events().iter().map(Event::tag).collect();
+        let mut sorted = tags.clone();
+        sorted.dedup();
+        assert_eq!(tags.len(), sorted.len());
+        let e = LogEntry {
+            time_ms: 0,
+            actor: Actor {
+                role: Role::Vault,
+                key: [0; 32],
+            },
+            recording: None,
+            event: Event::Admin { action: "x".into() },
+        };
+        let mut b = e.to_bytes().unwrap();
+        b[7] = 200;
+        assert!(LogEntry::from_bytes(&b).is_err());
+    }
+
+    #[test]
+    fn oversized_entries_are_refused_on_both_sides() {
+        let e = LogEntry {
+            time_ms: 0,
+            actor: Actor {
+                role: Role::Person,
+                key: [0; 32],
+            },
+            recording: None,
+            event: Event::AccessRequested {
+                request: vec![0; MAX_ENTRY_LEN],
+            },
+        };
+        assert!(e.to_bytes().is_err());
+        assert!(LogEntry::from_bytes(&vec![0; MAX_ENTRY_LEN + 1]).is_err());
+    }
+}

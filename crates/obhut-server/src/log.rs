@@ -1,0 +1,391 @@
+//! The vault's audit log service (docs/log.md §Service): integrates
+//! sequenced entries into the Merkle tree, signs checkpoints with the log
+//! key, and answers proofs.
+//!
+//! Sequencing happens in the store, inside each change's own transaction
+//! ([`obhut_store::LogStore`]); this module is the single integrator. It
+//! keeps the tree's right edge and the partial tiles in memory, reads the
+//! leaf hashes of newly sequenced entries, and commits the grown tiles with
+//! a checkpoint in one transaction — one fsync per batch, which is where
+//! the throughput comes from (BENCHMARKS.md).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use obhut_core::audit::{Actor, Event, LogEntry, Role};
+use obhut_core::ids::RecordingId;
+use obhut_log::tiles::{TILE_HEIGHT, TILE_WIDTH, TileId, TileSource, TileSourceError, tile_width};
+use obhut_log::{
+    Checkpoint, CompactRange, Hash, NoteSigner, SignedCheckpoint, VerifierKey, consistency_proof,
+    inclusion_proof,
+};
+use obhut_store::{IndexStore, LogStore, NewLogEntry, StoredCheckpoint, TileRow};
+use tokio::sync::{Mutex, Notify, watch};
+
+use crate::error::{ApiError, ApiResult, ErrorKind};
+
+/// Most entries integrated under one checkpoint (bounds one transaction).
+pub const MAX_BATCH: u32 = 65_536;
+
+/// The in-memory state of the integrator.
+#[derive(Clone)]
+struct Integrator {
+    compact: CompactRange,
+    /// The right-edge tile of each level that is not yet full.
+    partial: BTreeMap<(u8, u64), Vec<u8>>,
+}
+
+/// The log service.
+pub struct LogService {
+    origin: String,
+    signer: NoteSigner,
+    state: Mutex<Option<Integrator>>,
+    latest: watch::Sender<Option<Arc<StoredCheckpoint>>>,
+    wake: Notify,
+}
+
+impl std::fmt::Debug for LogService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogService")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default origin: stable as long as the log key is.
+pub fn default_origin(log_key: &obhut_core::identity::SignKey) -> String {
+    let pk = log_key.verify_key().to_bytes();
+    format!("obhut/vault-{}", hex::encode(&pk[..8]))
+}
+
+fn internal(what: &str) -> ApiError {
+    tracing::error!(what, "audit log");
+    ApiError::new(ErrorKind::Internal, format!("the audit log: {what}"))
+}
+
+impl LogService {
+    /// A service for `origin`, signing with `log_key`. State loads on the
+    /// first integration.
+    pub fn new(origin: String, log_key: &obhut_core::identity::SignKey) -> ApiResult<Self> {
+        let seed = log_key.seed();
+        let signer = NoteSigner::from_seed(&origin, seed.expose())
+            .map_err(|_| internal("the configured log_origin is not a valid key name"))?;
+        Ok(LogService {
+            origin,
+            signer,
+            state: Mutex::new(None),
+            latest: watch::channel(None).0,
+            wake: Notify::new(),
+        })
+    }
+
+    /// The checkpoint origin.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The log's verifier key (C2SP vkey), for clients to pin.
+    pub fn verifier_key(&self) -> VerifierKey {
+        self.signer.verifier_key()
+    }
+
+    /// Ask the integrator to run soon (after a local append).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Wait for a wake-up (the background task).
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    /// A receiver of the latest checkpoint this process integrated.
+    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<StoredCheckpoint>>> {
+        self.latest.subscribe()
+    }
+
+    async fn load<I: LogStore>(&self, index: &I) -> ApiResult<Integrator> {
+        let Some(cp) = index.log_checkpoint().await? else {
+            return Ok(Integrator {
+                compact: CompactRange::new(),
+                partial: BTreeMap::new(),
+            });
+        };
+        let edge: Vec<Hash> = cp
+            .edge
+            .chunks_exact(32)
+            .map(|c| Hash(c.try_into().unwrap_or([0; 32])))
+            .collect();
+        let compact = CompactRange::from_edge(cp.size, edge)
+            .filter(|_| cp.edge.len() % 32 == 0)
+            .ok_or_else(|| internal("the stored tree edge does not match its checkpoint size"))?;
+        let signed = SignedCheckpoint::open(&cp.note, &self.signer.verifier_key())
+            .map_err(|_| internal("the stored checkpoint is not signed by this vault's log key"))?;
+        if signed.checkpoint.root != compact.root() || signed.checkpoint.size != cp.size {
+            return Err(internal(
+                "the stored tree edge does not hash to the stored checkpoint",
+            ));
+        }
+        let mut partial = BTreeMap::new();
+        for level in 0..8u8 {
+            let shift = u32::from(TILE_HEIGHT) * u32::from(level);
+            let hashes = cp.size >> shift;
+            if hashes == 0 {
+                break;
+            }
+            if hashes % TILE_WIDTH != 0 {
+                let n = hashes / TILE_WIDTH;
+                let mut t = index
+                    .log_tile(level, n)
+                    .await?
+                    .ok_or_else(|| internal("a right-edge tile is missing"))?;
+                t.truncate(((hashes % TILE_WIDTH) * 32) as usize);
+                partial.insert((level, n), t);
+            }
+        }
+        self.latest.send_replace(Some(Arc::new(cp)));
+        Ok(Integrator { compact, partial })
+    }
+
+    /// Integrate every sequenced entry (in batches of at most
+    /// [`MAX_BATCH`]); returns the new size, or `None` if there was
+    /// nothing new.
+    pub async fn integrate<I: LogStore>(&self, index: &I, now_ms: i64) -> ApiResult<Option<u64>> {
+        let mut guard = self.state.lock().await;
+        if guard.is_none() {
+            *guard = Some(self.load(index).await?);
+        }
+        let mut grown = None;
+        loop {
+            let st = guard.as_mut().ok_or_else(|| internal("state"))?;
+            let leaves = index.log_leaf_hashes(st.compact.size(), MAX_BATCH).await?;
+            if leaves.is_empty() {
+                return Ok(grown);
+            }
+            let mut next = st.clone();
+            let mut dirty: BTreeMap<(u8, u64), ()> = BTreeMap::new();
+            let mut bad = false;
+            for leaf in leaves {
+                next.compact.append_visit(Hash(leaf), |level, idx, h| {
+                    if level % TILE_HEIGHT != 0 {
+                        return;
+                    }
+                    let key = (level / TILE_HEIGHT, idx / TILE_WIDTH);
+                    let t = next.partial.entry(key).or_default();
+                    if t.len() as u64 != (idx % TILE_WIDTH) * 32 {
+                        bad = true;
+                    }
+                    t.extend_from_slice(&h.0);
+                    dirty.insert(key, ());
+                });
+            }
+            if bad {
+                return Err(internal("tile positions disagree with the tree size"));
+            }
+            let tiles: Vec<TileRow> = dirty
+                .keys()
+                .filter_map(|k| {
+                    next.partial.get(k).map(|h| TileRow {
+                        level: k.0,
+                        index: k.1,
+                        hashes: h.clone(),
+                    })
+                })
+                .collect();
+            next.partial
+                .retain(|_, h| h.len() < (TILE_WIDTH as usize) * 32);
+            let size = next.compact.size();
+            let note = Checkpoint::new(&self.origin, size, next.compact.root())
+                .and_then(|c| c.sign(&self.signer))
+                .map_err(|_| internal("signing a checkpoint"))?;
+            let cp = StoredCheckpoint {
+                size,
+                time_ms: now_ms,
+                note: note.to_bytes(),
+                edge: next.compact.edge().iter().flat_map(|h| h.0).collect(),
+            };
+            index.log_integrate(&tiles, &cp).await?;
+            *st = next;
+            self.latest.send_replace(Some(Arc::new(cp)));
+            grown = Some(size);
+        }
+    }
+
+    /// Wait until a checkpoint covers entry `index` (integrating if this
+    /// process is the integrator), at most `timeout`.
+    pub async fn checkpoint_covering<I: LogStore>(
+        &self,
+        index: &I,
+        entry: u64,
+        now_ms: i64,
+    ) -> ApiResult<Arc<StoredCheckpoint>> {
+        if let Some(cp) = self.latest.borrow().clone()
+            && cp.size > entry
+        {
+            return Ok(cp);
+        }
+        self.integrate(index, now_ms).await?;
+        match self.latest.borrow().clone() {
+            Some(cp) if cp.size > entry => Ok(cp),
+            _ => Err(ApiError::new(
+                ErrorKind::NotFound,
+                format!("log entry {entry} is not sequenced"),
+            )),
+        }
+    }
+}
+
+/// A tile read through the store, for proofs: a synchronous
+/// [`obhut_log::NodeSource`] cannot await, so proofs are computed against
+/// a cache and retried after fetching whichever tile was missing (a proof
+/// at 10^7 entries touches a handful).
+#[derive(Debug)]
+struct Missing(TileId);
+
+type Fetch<'a> = &'a mut dyn FnMut(&TileId) -> Result<Vec<u8>, Missing>;
+
+async fn with_tiles<I: LogStore, T>(
+    index: &I,
+    size: u64,
+    mut f: impl FnMut(&mut TileSource<Fetch<'_>>) -> Result<T, TileSourceError<Missing>>,
+) -> ApiResult<T> {
+    let mut cache: HashMap<TileId, Vec<u8>> = HashMap::new();
+    for _ in 0..256 {
+        // The synchronous attempt lives in its own scope: nothing that
+        // borrows the cache may be held across the await below.
+        let attempt = {
+            let mut fetch = |t: &TileId| -> Result<Vec<u8>, Missing> {
+                cache.get(t).cloned().ok_or(Missing(*t))
+            };
+            let mut src = TileSource::new(size, &mut fetch as Fetch<'_>);
+            f(&mut src)
+        };
+        let t = match attempt {
+            Ok(v) => return Ok(v),
+            Err(TileSourceError::Fetch(Missing(t))) => t,
+            Err(_) => return Err(internal("a proof asked for a node outside the tree")),
+        };
+        let mut bytes = index
+            .log_tile(t.level, t.index)
+            .await?
+            .ok_or_else(|| internal("a tile of an integrated size is missing"))?;
+        let want = usize::from(t.width) * 32;
+        if bytes.len() < want {
+            return Err(internal(
+                "a stored tile is shorter than its checkpoint says",
+            ));
+        }
+        bytes.truncate(want);
+        cache.insert(t, bytes);
+    }
+    Err(internal("a proof needed too many tiles"))
+}
+
+/// RFC 9162 inclusion proof of leaf `leaf` in the tree of `size`.
+pub async fn prove_inclusion<I: LogStore>(index: &I, leaf: u64, size: u64) -> ApiResult<Vec<Hash>> {
+    if leaf >= size {
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
+            format!("entry {leaf} is not in a tree of {size} entries"),
+        ));
+    }
+    with_tiles(index, size, |src| {
+        inclusion_proof(leaf, size, src).map_err(|e| match e {
+            obhut_log::ProveError::Source(s) => s,
+            _ => TileSourceError::NoSuchNode {
+                level: 0,
+                index: leaf,
+                size,
+            },
+        })
+    })
+    .await
+}
+
+/// RFC 9162 consistency proof from `old` to `size`.
+pub async fn prove_consistency<I: LogStore>(
+    index: &I,
+    old: u64,
+    size: u64,
+) -> ApiResult<Vec<Hash>> {
+    if old > size {
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
+            format!("old size {old} is larger than {size}"),
+        ));
+    }
+    with_tiles(index, size, |src| {
+        consistency_proof(old, size, src).map_err(|e| match e {
+            obhut_log::ProveError::Source(s) => s,
+            _ => TileSourceError::NoSuchNode {
+                level: 0,
+                index: old,
+                size,
+            },
+        })
+    })
+    .await
+}
+
+/// Whether tile `t` exists in a tree of `size` at its stated width.
+pub fn tile_in_tree(t: &TileId, size: u64) -> bool {
+    tile_width(t.level, t.index, size).is_some_and(|w| w >= t.width)
+}
+
+/// Builds the audit entry of an event, stamped with `now_ms`.
+pub fn entry(
+    now_ms: i64,
+    role: Role,
+    key: [u8; 32],
+    recording: Option<RecordingId>,
+    event: Event,
+) -> ApiResult<NewLogEntry> {
+    NewLogEntry::new(&LogEntry {
+        time_ms: now_ms,
+        actor: Actor { role, key },
+        recording,
+        event,
+    })
+    .map_err(|e| ApiError::new(ErrorKind::BadRequest, format!("audit entry: {e}")))
+}
+
+/// One pass of log retention: prune bodies older than `retention_ms`,
+/// logging a `log-pruned` entry with the count in the same transaction.
+pub async fn prune<I: IndexStore>(
+    index: &I,
+    log: &LogService,
+    vault_key: [u8; 32],
+    retention_ms: i64,
+    now_ms: i64,
+) -> ApiResult<u64> {
+    let integrated = log.subscribe().borrow().as_ref().map_or(0, |c| c.size);
+    let n = index
+        .log_prune(
+            now_ms.saturating_sub(retention_ms),
+            integrated,
+            now_ms,
+            |count| {
+                (count > 0)
+                    .then(|| {
+                        entry(
+                            now_ms,
+                            Role::Vault,
+                            vault_key,
+                            None,
+                            Event::LogPruned {
+                                before_index: integrated,
+                                count,
+                            },
+                        )
+                        .ok()
+                    })
+                    .flatten()
+            },
+        )
+        .await?;
+    if n > 0 {
+        tracing::info!(pruned = n, "audit entry bodies pruned (retention)");
+        log.wake();
+    }
+    Ok(n)
+}

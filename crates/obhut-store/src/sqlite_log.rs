@@ -1,0 +1,216 @@
+//! [`LogStore`] on the SQLite index: tables `log_entries`, `log_tiles`,
+//! `log_checkpoints` (schema.sql).
+
+use obhut_core::ids::RecordingId;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+
+use crate::log::{LogEntryRow, LogStore, NewLogEntry, StoredCheckpoint, TileRow};
+use crate::sqlite::SqliteIndex;
+use crate::{Result, StoreError};
+
+fn to_i64(v: u64, what: &'static str) -> Result<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(what))
+}
+
+fn to_u64(v: i64, what: &'static str) -> Result<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(what))
+}
+
+/// Sequence `entries` inside the caller's write transaction (begun with
+/// `BEGIN IMMEDIATE`, so no other writer can take the same index).
+pub(crate) async fn sequence(tx: &mut SqliteConnection, entries: &[NewLogEntry]) -> Result<u64> {
+    let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_entries")
+        .fetch_one(&mut *tx)
+        .await?;
+    for (i, e) in entries.iter().enumerate() {
+        let idx = next
+            .checked_add(i64::try_from(i).map_err(|_| StoreError::Corrupt("batch size"))?)
+            .ok_or(StoreError::Corrupt("log index"))?;
+        sqlx::query(
+            "INSERT INTO log_entries (idx, time_ms, kind, recording_id, body, leaf_hash) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(idx)
+        .bind(e.time_ms)
+        .bind(e.kind)
+        .bind(e.recording.as_ref().map(|r| &r.0[..]))
+        .bind(&e.body)
+        .bind(&e.leaf_hash[..])
+        .execute(&mut *tx)
+        .await?;
+    }
+    to_u64(next, "log index")
+}
+
+fn entry_row(r: &SqliteRow) -> Result<LogEntryRow> {
+    let recording: Option<Vec<u8>> = r.try_get("recording_id")?;
+    Ok(LogEntryRow {
+        index: to_u64(r.try_get("idx")?, "log index")?,
+        time_ms: r.try_get("time_ms")?,
+        kind: r.try_get("kind")?,
+        recording: recording
+            .map(|v| {
+                v.try_into()
+                    .map(RecordingId)
+                    .map_err(|_| StoreError::Corrupt("recording id length"))
+            })
+            .transpose()?,
+        body: r.try_get("body")?,
+        leaf_hash: r
+            .try_get::<Vec<u8>, _>("leaf_hash")?
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("leaf hash length"))?,
+    })
+}
+
+fn checkpoint_row(r: &SqliteRow) -> Result<StoredCheckpoint> {
+    Ok(StoredCheckpoint {
+        size: to_u64(r.try_get("size")?, "checkpoint size")?,
+        time_ms: r.try_get("time_ms")?,
+        note: r.try_get("note")?,
+        edge: r.try_get("edge")?,
+    })
+}
+
+impl LogStore for SqliteIndex {
+    async fn log_append(&self, entries: &[NewLogEntry]) -> Result<u64> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let first = sequence(&mut tx, entries).await?;
+        tx.commit().await?;
+        Ok(first)
+    }
+
+    async fn log_sequenced(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_entries")
+            .fetch_one(self.pool())
+            .await?;
+        to_u64(n, "log size")
+    }
+
+    async fn log_leaf_hashes(&self, from: u64, limit: u32) -> Result<Vec<[u8; 32]>> {
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT leaf_hash FROM log_entries WHERE idx >= ? ORDER BY idx LIMIT ?",
+        )
+        .bind(to_i64(from, "log index")?)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|h| {
+                h.try_into()
+                    .map_err(|_| StoreError::Corrupt("leaf hash length"))
+            })
+            .collect()
+    }
+
+    async fn log_integrate(&self, tiles: &[TileRow], cp: &StoredCheckpoint) -> Result<()> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let latest: Option<i64> = sqlx::query_scalar("SELECT MAX(size) FROM log_checkpoints")
+            .fetch_one(&mut *tx)
+            .await?;
+        let size = to_i64(cp.size, "checkpoint size")?;
+        if latest.is_some_and(|l| l >= size) {
+            return Err(StoreError::Corrupt(
+                "a checkpoint at least this large exists: another integrator is running",
+            ));
+        }
+        for t in tiles {
+            // A tile only ever grows: never let a shorter write replace
+            // hashes another checkpoint already covers.
+            sqlx::query(
+                "INSERT INTO log_tiles (level, idx, hashes) VALUES (?, ?, ?)
+                 ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes
+                 WHERE length(excluded.hashes) > length(log_tiles.hashes)",
+            )
+            .bind(i64::from(t.level))
+            .bind(to_i64(t.index, "tile index")?)
+            .bind(&t.hashes)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("INSERT INTO log_checkpoints (size, time_ms, note, edge) VALUES (?, ?, ?, ?)")
+            .bind(size)
+            .bind(cp.time_ms)
+            .bind(&cp.note)
+            .bind(&cp.edge)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn log_tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>> {
+        Ok(
+            sqlx::query_scalar("SELECT hashes FROM log_tiles WHERE level = ? AND idx = ?")
+                .bind(i64::from(level))
+                .bind(to_i64(index, "tile index")?)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    async fn log_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
+        sqlx::query("SELECT * FROM log_checkpoints ORDER BY size DESC LIMIT 1")
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(checkpoint_row)
+            .transpose()
+    }
+
+    async fn log_checkpoint_at(&self, size: u64) -> Result<Option<StoredCheckpoint>> {
+        sqlx::query("SELECT * FROM log_checkpoints WHERE size = ?")
+            .bind(to_i64(size, "checkpoint size")?)
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(checkpoint_row)
+            .transpose()
+    }
+
+    async fn log_entries(&self, from: u64, limit: u32) -> Result<Vec<LogEntryRow>> {
+        sqlx::query("SELECT * FROM log_entries WHERE idx >= ? ORDER BY idx LIMIT ?")
+            .bind(to_i64(from, "log index")?)
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(entry_row)
+            .collect()
+    }
+
+    async fn log_recording_entries(&self, recording: RecordingId) -> Result<Vec<LogEntryRow>> {
+        sqlx::query("SELECT * FROM log_entries WHERE recording_id = ? ORDER BY idx")
+            .bind(&recording.0[..])
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(entry_row)
+            .collect()
+    }
+
+    async fn log_prune(
+        &self,
+        before_ms: i64,
+        integrated: u64,
+        now_ms: i64,
+        receipt: impl FnOnce(u64) -> Option<NewLogEntry> + Send,
+    ) -> Result<u64> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let r = sqlx::query(
+            "UPDATE log_entries SET body = NULL, pruned_ms = ?
+             WHERE time_ms < ? AND idx < ? AND body IS NOT NULL",
+        )
+        .bind(now_ms)
+        .bind(before_ms)
+        .bind(to_i64(integrated, "log size")?)
+        .execute(&mut *tx)
+        .await?;
+        let n = r.rows_affected();
+        if let Some(e) = receipt(n) {
+            sequence(&mut tx, std::slice::from_ref(&e)).await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,304 @@
+//! `obhut audit` against a real `obhut serve` process, playing the
+//! attacker who controls the vault's database (DESIGN §3 property 3,
+//! docs/log.md §How forks are caught): an old entry rewritten, an entry
+//! dropped, a rollback to a backup, a fork (another history at the same
+//! size), and a checkpoint signed with the wrong key. Each must be caught
+//! by the client, which must also refuse to move its stored state.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use obhut_server::testkit::{custody_group, http};
+
+const BIN: &str = env!("CARGO_BIN_EXE_obhut");
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(dir: &Path) -> Server {
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "serve",
+            "--data",
+            "data",
+            "--keys",
+            "keys",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env_remove("OBHUT_DATA")
+        .env_remove("OBHUT_KEYS")
+        .env_remove("OBHUT_LISTEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn obhut serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    Server { child, addr }
+}
+
+fn obhut(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .env("OBHUT_PASSPHRASE", "correct horse battery staple")
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env_remove("OBHUT_DATA")
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "stdout {}\nstderr {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn refused(o: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success(),
+        "accepted: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+}
+
+fn checkpoint_size(addr: SocketAddr) -> Option<u64> {
+    let r = http(addr, "GET", "/v1/log/checkpoint", &[], &[]).ok()?;
+    (r.status == 200)
+        .then(|| {
+            String::from_utf8_lossy(&r.body)
+                .lines()
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .flatten()
+}
+
+fn wait_size(addr: SocketAddr, size: u64) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while checkpoint_size(addr) != Some(size) {
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint of size {size}: {:?}",
+            checkpoint_size(addr)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn admin_token(dir: &Path) {
+    ok(&obhut(
+        dir,
+        &[
+            "admin",
+            "enrol-token",
+            "--data",
+            "data",
+            "--group",
+            "group.obgd",
+            "--retention-class",
+            "cctv-7d",
+        ],
+    ));
+}
+
+fn sql(dir: &Path, statement: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let index = obhut_store::sqlite::SqliteIndex::open(&dir.join("data/obhut.sqlite"))
+            .await
+            .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+            .execute(index.pool())
+            .await
+            .unwrap();
+        index.close().await;
+    });
+}
+
+#[test]
+fn audit_verify_catches_rewrite_drop_rollback_fork_and_wrong_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("group.obgd"), custody_group().to_bytes()).unwrap();
+    ok(&obhut(
+        dir,
+        &[
+            "keygen",
+            "person",
+            "--name",
+            "dpo",
+            "--out",
+            "dpo.key",
+            "--kdf-fast",
+        ],
+    ));
+    let mut server = start(dir);
+    let url = format!("http://{}", server.addr);
+    let key = http(server.addr, "GET", "/v1/log/key", &[], &[])
+        .unwrap()
+        .json();
+    let vkey = key["vkey"].as_str().unwrap().to_owned();
+
+    // Four changes by the admin CLI, each logged in its own transaction.
+    ok(&obhut(
+        dir,
+        &[
+            "admin",
+            "add-auditor",
+            "--data",
+            "data",
+            "--identity",
+            "dpo.key.pub",
+        ],
+    ));
+    for _ in 0..3 {
+        admin_token(dir);
+    }
+    wait_size(server.addr, 4);
+    let verify = ["audit", "verify", "--vault", &url, "--log-key", &vkey];
+    let full = [&verify[..], &["--full", "--identity", "dpo.key"]].concat();
+    let out = ok(&obhut(dir, &full));
+    assert!(out.starts_with("4 "), "{out}");
+    let state = dir.join("state/obhut/logs");
+    assert_eq!(std::fs::read_dir(&state).unwrap().count(), 1);
+
+    // An old entry rewritten in the database: its body no longer hashes to
+    // its leaf; rewritten with a matching leaf hash, the root differs.
+    sql(dir, "CREATE TABLE saved AS SELECT * FROM log_entries");
+    sql(dir, "UPDATE log_entries SET body = X'00' WHERE idx = 1");
+    refused(&obhut(dir, &full), "entry #1 was rewritten");
+    sql(
+        dir,
+        "UPDATE log_entries SET leaf_hash = (SELECT leaf_hash FROM log_entries WHERE idx = 2) WHERE idx = 1",
+    );
+    sql(
+        dir,
+        "UPDATE log_entries SET body = (SELECT body FROM log_entries WHERE idx = 2) WHERE idx = 1",
+    );
+    refused(&obhut(dir, &full), "an entry was rewritten or dropped");
+
+    // An entry dropped.
+    sql(dir, "DELETE FROM log_entries");
+    sql(
+        dir,
+        "INSERT INTO log_entries SELECT * FROM saved WHERE idx <> 2",
+    );
+    refused(&obhut(dir, &full), "entry #2 is missing");
+    sql(
+        dir,
+        "INSERT INTO log_entries SELECT * FROM saved WHERE idx = 2",
+    );
+    ok(&obhut(dir, &full));
+
+    // A checkpoint signed with another key under the same name.
+    let origin = key["origin"].as_str().unwrap();
+    let forged = obhut_log::NoteSigner::from_seed(origin, &[7; 32])
+        .unwrap()
+        .verifier_key()
+        .to_string();
+    refused(
+        &obhut(
+            dir,
+            &[
+                "audit",
+                "verify",
+                "--vault",
+                &url,
+                "--log-key",
+                &forged,
+                "--state",
+                "other.cp",
+            ],
+        ),
+        "not signed",
+    );
+
+    // Rollback: the operator restores a backup taken at size 4 after the
+    // client saw size 5.
+    drop(server);
+    copy_dir(&dir.join("data"), &dir.join("backup"));
+    server = start(dir);
+    admin_token(dir);
+    wait_size(server.addr, 5);
+    let url = format!("http://{}", server.addr);
+    let verify = ["audit", "verify", "--vault", &url, "--log-key", &vkey];
+    assert!(ok(&obhut(dir, &verify)).starts_with("5 "));
+    let seen = std::fs::read(first_file(&state)).unwrap();
+    drop(server);
+    std::fs::remove_dir_all(dir.join("data")).unwrap();
+    copy_dir(&dir.join("backup"), &dir.join("data"));
+    server = start(dir);
+    wait_size(server.addr, 4);
+    let url = format!("http://{}", server.addr);
+    let verify = ["audit", "verify", "--vault", &url, "--log-key", &vkey];
+    refused(&obhut(dir, &verify), "rollback");
+
+    // Fork: the restored vault grows another history to the same size.
+    admin_token(dir);
+    wait_size(server.addr, 5);
+    let o = obhut(dir, &verify);
+    refused(&o, "do not approve or release anything");
+    // Both signed checkpoints are printed as evidence, and the client's
+    // state did not move.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("checkpoint stored earlier")
+            && err.contains("checkpoint the vault presents now")
+    );
+    assert_eq!(std::fs::read(first_file(&state)).unwrap(), seen);
+}
+
+fn first_file(dir: &Path) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
