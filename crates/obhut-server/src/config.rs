@@ -51,6 +51,29 @@ pub struct FileConfig {
     /// Days an audit entry's body is kept (unset: for ever). The tree,
     /// checkpoints and proofs stay verifiable after pruning.
     pub log_retention_days: Option<u64>,
+    /// Witnesses the vault asks to cosign each checkpoint (`[[witness]]`).
+    #[serde(default)]
+    pub witness: Vec<WitnessFile>,
+}
+
+/// One `[[witness]]` table.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessFile {
+    /// Base URL of the witness (`http://dpo.example:8701`); the vault POSTs
+    /// to `URL/add-checkpoint`.
+    pub url: String,
+    /// The witness's cosignature vkey (type 0x04), from `obhut witness init`.
+    pub vkey: String,
+}
+
+/// A validated witness.
+#[derive(Clone, Debug)]
+pub struct WitnessConfig {
+    /// Base URL.
+    pub url: String,
+    /// Its cosignature key.
+    pub vkey: obhut_log::VerifierKey,
 }
 
 /// Configuration errors, each naming the setting.
@@ -118,6 +141,7 @@ impl FileConfig {
             max_capture_age_secs: None,
             log_origin: None,
             log_retention_days: None,
+            witness: Vec::new(),
         })
     }
 
@@ -131,6 +155,9 @@ impl FileConfig {
         self.max_capture_age_secs = over.max_capture_age_secs.or(self.max_capture_age_secs);
         self.log_origin = over.log_origin.or(self.log_origin);
         self.log_retention_days = over.log_retention_days.or(self.log_retention_days);
+        if !over.witness.is_empty() {
+            self.witness = over.witness;
+        }
         self
     }
 }
@@ -156,6 +183,8 @@ pub struct ServerConfig {
     pub log_origin: Option<String>,
     /// How long audit entry bodies are kept (ms); `None`: for ever.
     pub log_retention_ms: Option<i64>,
+    /// Witnesses asked to cosign every checkpoint.
+    pub witnesses: Vec<WitnessConfig>,
 }
 
 impl ServerConfig {
@@ -224,7 +253,30 @@ impl ServerConfig {
                 reason: "must be between 1 and 36500 days (leave it unset to keep entries for ever)",
             });
         }
+        let mut witnesses = Vec::new();
+        for w in &c.witness {
+            let vkey = obhut_log::VerifierKey::parse(&w.vkey)
+                .ok()
+                .filter(|k| k.alg() == obhut_log::note::ALG_COSIGNATURE_V1)
+                .ok_or_else(|| ConfigError::Invalid {
+                    setting: "witness.vkey",
+                    value: w.vkey.clone(),
+                    reason: "not a cosignature verifier key (the vkey printed by `obhut witness init`)",
+                })?;
+            if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    setting: "witness.url",
+                    value: w.url.clone(),
+                    reason: "must start with http:// or https://",
+                });
+            }
+            witnesses.push(WitnessConfig {
+                url: w.url.trim_end_matches('/').to_owned(),
+                vkey,
+            });
+        }
         Ok(ServerConfig {
+            witnesses,
             log_origin: c.log_origin,
             log_retention_ms: c.log_retention_days.map(|d| (d * 86_400_000) as i64),
             data_dir: c.data.unwrap_or_else(|| DEFAULT_DATA.into()),

@@ -33,6 +33,7 @@ pub mod ops;
 pub mod read;
 #[cfg(feature = "test-util")]
 pub mod testkit;
+pub mod witnessing;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::ServerConfig;
@@ -81,7 +82,7 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
             .log_origin
             .clone()
             .unwrap_or_else(|| log::default_origin(keystore.log_key()));
-        let log = log::LogService::new(origin, keystore.log_key())?;
+        let log = log::LogService::new(origin, keystore.log_key(), &config.witnesses)?;
         Ok(App {
             index,
             blobs,
@@ -347,8 +348,14 @@ pub async fn serve<I: IndexStore, B: BlobStore>(
 async fn run_integrator<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) {
     let mut last_prune = i64::MIN;
     loop {
-        if let Err(e) = app.log.integrate(&app.index, app.clock.now_ms()).await {
-            tracing::warn!(error = %e, "integrating the audit log");
+        match app.log.integrate(&app.index, app.clock.now_ms()).await {
+            Ok(Some(_)) => {
+                if let Err(e) = app.log.cosign_latest(&app.index).await {
+                    tracing::warn!(error = %e, "asking witnesses to cosign");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "integrating the audit log"),
         }
         let now = app.clock.now_ms();
         if let Some(retention) = app.config.log_retention_ms

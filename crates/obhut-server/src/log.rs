@@ -42,6 +42,7 @@ pub struct LogService {
     state: Mutex<Option<Integrator>>,
     latest: watch::Sender<Option<Arc<StoredCheckpoint>>>,
     wake: Notify,
+    witnesses: Vec<crate::witnessing::Witness>,
 }
 
 impl std::fmt::Debug for LogService {
@@ -66,7 +67,11 @@ fn internal(what: &str) -> ApiError {
 impl LogService {
     /// A service for `origin`, signing with `log_key`. State loads on the
     /// first integration.
-    pub fn new(origin: String, log_key: &obhut_core::identity::SignKey) -> ApiResult<Self> {
+    pub fn new(
+        origin: String,
+        log_key: &obhut_core::identity::SignKey,
+        witnesses: &[crate::config::WitnessConfig],
+    ) -> ApiResult<Self> {
         let seed = log_key.seed();
         let signer = NoteSigner::from_seed(&origin, seed.expose())
             .map_err(|_| internal("the configured log_origin is not a valid key name"))?;
@@ -76,6 +81,11 @@ impl LogService {
             state: Mutex::new(None),
             latest: watch::channel(None).0,
             wake: Notify::new(),
+            witnesses: witnesses
+                .iter()
+                .cloned()
+                .map(crate::witnessing::Witness::new)
+                .collect(),
         })
     }
 
@@ -206,9 +216,32 @@ impl LogService {
             };
             index.log_integrate(&tiles, &cp).await?;
             *st = next;
-            self.latest.send_replace(Some(Arc::new(cp)));
+            // With witnesses, a checkpoint is served once they were asked
+            // ([`LogService::cosign_latest`]), so clients requiring
+            // cosignatures are not shown one that cannot have them yet.
+            if self.witnesses.is_empty() {
+                self.latest.send_replace(Some(Arc::new(cp)));
+            }
             grown = Some(size);
         }
+    }
+
+    /// Ask the witnesses to cosign the latest checkpoint, store the
+    /// cosigned note and serve it. Without witnesses, nothing to do.
+    pub async fn cosign_latest<I: LogStore>(&self, index: &I) -> ApiResult<()> {
+        if self.witnesses.is_empty() {
+            return Ok(());
+        }
+        let Some(mut cp) = index.log_checkpoint().await? else {
+            return Ok(());
+        };
+        let note = crate::witnessing::cosign(index, &self.witnesses, &cp).await?;
+        if note != cp.note {
+            index.log_cosigned(cp.size, &note).await?;
+            cp.note = note;
+        }
+        self.latest.send_replace(Some(Arc::new(cp)));
+        Ok(())
     }
 
     /// Wait until a checkpoint covers entry `index` (integrating if this

@@ -115,6 +115,10 @@ pub trait LogStore: Send + Sync + 'static {
         tiles: &[TileRow],
         checkpoint: &StoredCheckpoint,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Replace the note of the checkpoint of `size` by the same checkpoint
+    /// with witness cosignatures added (the caller checked they verify and
+    /// that the log's own signature is unchanged).
+    fn log_cosigned(&self, size: u64, note: &[u8]) -> impl Future<Output = Result<()>> + Send;
     /// The stored hashes of tile `(level, index)`.
     fn log_tile(
         &self,

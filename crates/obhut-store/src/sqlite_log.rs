@@ -139,6 +139,15 @@ impl LogStore for SqliteIndex {
         Ok(())
     }
 
+    async fn log_cosigned(&self, size: u64, note: &[u8]) -> Result<()> {
+        sqlx::query("UPDATE log_checkpoints SET note = ? WHERE size = ?")
+            .bind(note)
+            .bind(to_i64(size, "checkpoint size")?)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     async fn log_tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>> {
         Ok(
             sqlx::query_scalar("SELECT hashes FROM log_tiles WHERE level = ? AND idx = ?")

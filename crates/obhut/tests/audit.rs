@@ -11,6 +11,8 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use obhut_server::testkit::{custody_group, http};
 
 const BIN: &str = env!("CARGO_BIN_EXE_obhut");
@@ -301,4 +303,173 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(e.path(), dest).unwrap();
         }
     }
+}
+
+/// Start `obhut witness serve` in `dir` (state in `dir/w`); returns the
+/// child and its address.
+fn start_witness(dir: &Path) -> Server {
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "witness",
+            "serve",
+            "--dir",
+            "w",
+            "--config",
+            "witness.toml",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn obhut witness serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    Server { child, addr }
+}
+
+fn signature_lines(addr: SocketAddr) -> usize {
+    http(addr, "GET", "/v1/log/checkpoint", &[], &[])
+        .map(|r| {
+            String::from_utf8_lossy(&r.body)
+                .lines()
+                .filter(|l| l.starts_with("— "))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn clients_requiring_a_witness_accept_its_cosignature_and_catch_a_forged_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("group.obgd"), custody_group().to_bytes()).unwrap();
+    // First start creates the log key; the witness is told to follow it.
+    let vault = start(dir);
+    let key = http(vault.addr, "GET", "/v1/log/key", &[], &[])
+        .unwrap()
+        .json();
+    drop(vault);
+    let (origin, vkey) = (
+        key["origin"].as_str().unwrap(),
+        key["vkey"].as_str().unwrap(),
+    );
+    let wvkey = ok(&obhut(
+        dir,
+        &[
+            "witness",
+            "init",
+            "--dir",
+            "w",
+            "--name",
+            "dpo.example/witness",
+        ],
+    ))
+    .trim()
+    .to_owned();
+    std::fs::write(
+        dir.join("witness.toml"),
+        format!("[[log]]\norigin = \"{origin}\"\nvkey = \"{vkey}\"\n"),
+    )
+    .unwrap();
+    let witness = start_witness(dir);
+    // ./obhut.toml is read by `obhut serve` and `obhut admin` alike.
+    std::fs::write(
+        dir.join("obhut.toml"),
+        format!(
+            "[[witness]]\nurl = \"http://{}\"\nvkey = \"{wvkey}\"\n",
+            witness.addr
+        ),
+    )
+    .unwrap();
+    let vault = start(dir);
+    admin_token(dir);
+    admin_token(dir);
+    wait_size(vault.addr, 2);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while signature_lines(vault.addr) < 2 {
+        assert!(Instant::now() < deadline, "no cosigned checkpoint");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("http://{}", vault.addr);
+    let verify = ["audit", "verify", "--vault", &url, "--log-key", vkey];
+    ok(&obhut(
+        dir,
+        &[&verify[..], &["--witness", &wvkey, "--state", "a.cp"]].concat(),
+    ));
+    // Growth is cosigned again, with a consistency proof the witness checks.
+    admin_token(dir);
+    wait_size(vault.addr, 3);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !ok(&obhut(
+        dir,
+        &[&verify[..], &["--witness", &wvkey, "--state", "a.cp"]].concat(),
+    ))
+    .starts_with("3 ")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no cosigned checkpoint of size 3"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // A witness key the vault's witness does not hold (same name).
+    let other = obhut_log::CosignatureSigner::from_seed("dpo.example/witness", &[9; 32])
+        .unwrap()
+        .verifier_key()
+        .to_string();
+    refused(
+        &obhut(
+            dir,
+            &[&verify[..], &["--witness", &other, "--state", "b.cp"]].concat(),
+        ),
+        "witness",
+    );
+
+    // The operator forges the witness's cosignature on the stored
+    // checkpoint: same name and key ID, one bit of the signature changed.
+    let served = http(vault.addr, "GET", "/v1/log/checkpoint", &[], &[])
+        .unwrap()
+        .body;
+    let forged: String = String::from_utf8(served)
+        .unwrap()
+        .lines()
+        .map(|l| match l.strip_prefix("— dpo.example/witness ") {
+            Some(b64) => {
+                let mut raw = B64.decode(b64).unwrap();
+                *raw.last_mut().unwrap() ^= 1;
+                format!("— dpo.example/witness {}\n", B64.encode(raw))
+            }
+            None => format!("{l}\n"),
+        })
+        .collect();
+    drop(vault);
+    sql(
+        dir,
+        &format!(
+            "UPDATE log_checkpoints SET note = X'{}' WHERE size = 3",
+            hex::encode(forged.as_bytes())
+        ),
+    );
+    let vault = start(dir);
+    let url = format!("http://{}", vault.addr);
+    let verify = ["audit", "verify", "--vault", &url, "--log-key", vkey];
+    refused(
+        &obhut(
+            dir,
+            &[&verify[..], &["--witness", &wvkey, "--state", "c.cp"]].concat(),
+        ),
+        "audit log check failed",
+    );
+    drop(witness);
 }
