@@ -27,6 +27,17 @@ pub const DEFAULT_MAX_SEGMENT_BYTES: u64 = 4 << 30;
 /// counted back from now: 30 days. A bodycam docked after a long leave or
 /// a camera that was offline for weeks must still be able to upload.
 pub const DEFAULT_MAX_CAPTURE_AGE_SECS: u64 = 30 * 86_400;
+/// Default purposes an access request may state (docs/access.md §2).
+pub const DEFAULT_ACCESS_PURPOSES: &[&str] = &[
+    "criminal investigation",
+    "prosecution",
+    "internal investigation",
+    "data subject request",
+    "court order",
+    "incident review",
+];
+/// Default longest validity of an access request: 30 days.
+pub const DEFAULT_MAX_GRANT_DAYS: u64 = 30;
 
 /// One layer of raw settings (file, environment or flags).
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -54,6 +65,14 @@ pub struct FileConfig {
     /// Witnesses the vault asks to cosign each checkpoint (`[[witness]]`).
     #[serde(default)]
     pub witness: Vec<WitnessFile>,
+    /// Purposes an access request may state (docs/access.md §2); unset:
+    /// [`DEFAULT_ACCESS_PURPOSES`].
+    pub access_purposes: Option<Vec<String>>,
+    /// Longest an access request may stay valid, in days.
+    pub max_grant_days: Option<u64>,
+    /// Whether a custodian's approval of its own request counts (default
+    /// false: the requester is never one of the k).
+    pub allow_self_approval: Option<bool>,
 }
 
 /// One `[[witness]]` table.
@@ -142,6 +161,9 @@ impl FileConfig {
             log_origin: None,
             log_retention_days: None,
             witness: Vec::new(),
+            access_purposes: None,
+            max_grant_days: None,
+            allow_self_approval: None,
         })
     }
 
@@ -158,6 +180,9 @@ impl FileConfig {
         if !over.witness.is_empty() {
             self.witness = over.witness;
         }
+        self.access_purposes = over.access_purposes.or(self.access_purposes);
+        self.max_grant_days = over.max_grant_days.or(self.max_grant_days);
+        self.allow_self_approval = over.allow_self_approval.or(self.allow_self_approval);
         self
     }
 }
@@ -185,6 +210,13 @@ pub struct ServerConfig {
     pub log_retention_ms: Option<i64>,
     /// Witnesses asked to cosign every checkpoint.
     pub witnesses: Vec<WitnessConfig>,
+    /// Purposes an access request may state.
+    pub access_purposes: Vec<String>,
+    /// Longest an access request may stay valid (ms from when it is
+    /// stored).
+    pub max_grant_ms: i64,
+    /// Whether the requester's own approval counts towards k.
+    pub allow_self_approval: bool,
 }
 
 impl ServerConfig {
@@ -275,7 +307,41 @@ impl ServerConfig {
                 vkey,
             });
         }
+        let access_purposes = c.access_purposes.unwrap_or_else(|| {
+            DEFAULT_ACCESS_PURPOSES
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect()
+        });
+        if access_purposes.is_empty() {
+            return Err(ConfigError::Invalid {
+                setting: "access_purposes",
+                value: "[]".into(),
+                reason: "list at least one purpose (or leave it unset for the defaults)",
+            });
+        }
+        if let Some(p) = access_purposes
+            .iter()
+            .find(|p| p.is_empty() || p.len() > obhut_core::request::MAX_PURPOSE_LEN)
+        {
+            return Err(ConfigError::Invalid {
+                setting: "access_purposes",
+                value: p.clone(),
+                reason: "a purpose has 1 to 256 bytes",
+            });
+        }
+        let max_grant_days = c.max_grant_days.unwrap_or(DEFAULT_MAX_GRANT_DAYS);
+        if !(1..=3660).contains(&max_grant_days) {
+            return Err(ConfigError::Invalid {
+                setting: "max_grant_days",
+                value: max_grant_days.to_string(),
+                reason: "must be between 1 and 3660 days",
+            });
+        }
         Ok(ServerConfig {
+            access_purposes,
+            max_grant_ms: (max_grant_days * 86_400_000) as i64,
+            allow_self_approval: c.allow_self_approval.unwrap_or(false),
             witnesses,
             log_origin: c.log_origin,
             log_retention_ms: c.log_retention_days.map(|d| (d * 86_400_000) as i64),

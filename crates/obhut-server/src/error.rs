@@ -52,6 +52,17 @@ pub enum ErrorKind {
     RangeNotSatisfiable,
     /// Audit entry bodies asked for were pruned (log retention).
     Pruned,
+    /// A state conflict of the access workflow: a second approval by one
+    /// custodian, a change to a denied or released request, an envelope
+    /// other than the one logged (docs/access.md §3).
+    Conflict,
+    /// The access request has expired.
+    Expired,
+    /// The release's preconditions do not hold yet: approvals or envelopes
+    /// missing, entries not yet in a checkpoint.
+    NotReady,
+    /// A recording named by an access request is not in its group.
+    UnknownRecording,
     /// The store failed; details are in the vault's log.
     Internal,
 }
@@ -81,6 +92,10 @@ impl ErrorKind {
             ErrorKind::BadRequest => "bad-request",
             ErrorKind::RangeNotSatisfiable => "range-not-satisfiable",
             ErrorKind::Pruned => "pruned",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Expired => "expired",
+            ErrorKind::NotReady => "not-ready",
+            ErrorKind::UnknownRecording => "unknown-recording",
             ErrorKind::Internal => "internal",
         }
     }
@@ -99,16 +114,19 @@ impl ErrorKind {
             ErrorKind::RevokedDevice | ErrorKind::InvalidToken | ErrorKind::Forbidden => {
                 StatusCode::FORBIDDEN
             }
-            ErrorKind::NotFound | ErrorKind::UnknownClass => StatusCode::NOT_FOUND,
-            ErrorKind::ChainConflict | ErrorKind::OutOfOrder | ErrorKind::ReplayedNonce => {
-                StatusCode::CONFLICT
+            ErrorKind::NotFound | ErrorKind::UnknownClass | ErrorKind::UnknownRecording => {
+                StatusCode::NOT_FOUND
             }
+            ErrorKind::ChainConflict
+            | ErrorKind::OutOfOrder
+            | ErrorKind::ReplayedNonce
+            | ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorKind::NotEnrolledGroup | ErrorKind::UnknownEpoch => {
+            ErrorKind::NotEnrolledGroup | ErrorKind::UnknownEpoch | ErrorKind::NotReady => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
-            ErrorKind::Pruned => StatusCode::GONE,
+            ErrorKind::Pruned | ErrorKind::Expired => StatusCode::GONE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -146,6 +164,11 @@ impl From<StoreError> for ApiError {
             StoreError::OutOfOrder { .. } => ApiError::new(ErrorKind::OutOfOrder, e.to_string()),
             StoreError::Token(_) => ApiError::new(ErrorKind::InvalidToken, e.to_string()),
             StoreError::NotFound(_) => ApiError::new(ErrorKind::NotFound, e.to_string()),
+            StoreError::RequestNotPending { .. }
+            | StoreError::AlreadyApproved { .. }
+            | StoreError::PartialMismatch { .. } => {
+                ApiError::new(ErrorKind::Conflict, e.to_string())
+            }
             StoreError::Source(_) => ApiError::new(
                 ErrorKind::WrongLength,
                 format!("the body ended early or failed: {e}"),

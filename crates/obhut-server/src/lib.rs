@@ -8,7 +8,8 @@
 //!
 //! - [`App`]: the shared state (stores, keystore, clock, metrics);
 //! - [`router`]: the axum router; [`serve`]: bind and run until a signal;
-//! - [`ingest`], [`read`], [`ops`]: the handlers.
+//! - [`ingest`], [`read`], [`access`], [`ops`]: the handlers
+//!   ([`access_api`]: the access workflow's JSON, shared with the CLI).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -20,6 +21,8 @@ use obhut_core::group::PinnedGroup;
 use obhut_core::ids::{EpochId, GroupId, RecordingId};
 use obhut_store::{BlobStore, EpochRow, IndexStore};
 
+pub mod access;
+pub mod access_api;
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -273,6 +276,22 @@ pub fn router<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) -> Router {
             "/v1/recordings/{rid}/segments/{index}/blob",
             get(read::blob::<I, B>),
         )
+        .route(
+            "/v1/requests",
+            get(access::list::<I, B>).post(access::create::<I, B>),
+        )
+        .route("/v1/requests/{hash}", get(access::get_one::<I, B>))
+        .route(
+            "/v1/requests/{hash}/approvals",
+            post(access::approve::<I, B>),
+        )
+        .route(
+            "/v1/requests/{hash}/approvals/{i}/partial",
+            put(access::put_partial::<I, B>).layer(DefaultBodyLimit::max(access::MAX_PARTIAL_BODY)),
+        )
+        .route("/v1/requests/{hash}/denials", post(access::deny::<I, B>))
+        .route("/v1/requests/{hash}/release", post(access::release::<I, B>))
+        .route("/v1/requests/{hash}/opened", post(access::opened::<I, B>))
         .route("/v1/log/checkpoint", get(log_http::checkpoint::<I, B>))
         .route(
             "/v1/log/checkpoints/{size}",

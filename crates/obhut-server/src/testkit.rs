@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use obhut_core::device::{RecordingSealer, SegmentSpec};
 use obhut_core::epoch::EpochPublic;
-use obhut_core::group::{self, PinnedGroup};
+use obhut_core::group::{self, CustodianShare, PinnedGroup};
 use obhut_core::identity::{PersonSecret, SignKey};
 use obhut_core::ids::RecordingId;
 use obhut_core::labels;
@@ -180,18 +180,51 @@ pub fn signed_headers_with_nonce(
 
 /// A 2-of-3 custody group signed by its custodians.
 pub fn custody_group() -> PinnedGroup {
-    let mut rng = os_rng();
-    let custodians: Vec<PersonSecret> = (1..=3)
-        .map(|i| PersonSecret::generate(&format!("c{i}"), &mut rng))
-        .collect();
-    let publics: Vec<_> = custodians.iter().map(PersonSecret::public).collect();
-    let (mut d, envelopes) =
-        group::deal("test", 2, 3, &publics, &mut rng).expect("dealing a 2-of-3 group");
-    for (e, c) in envelopes.iter().zip(&custodians) {
-        let share = e.open(c, &d).expect("opening a share");
-        group::sign_descriptor(&mut d, &share, c).expect("signing the descriptor");
+    TestGroup::new(2, 3).pinned
+}
+
+/// A k-of-n custody group whose custodians' identities and opened shares
+/// the test keeps (to approve access requests), from the real dealer
+/// ceremony and signed by all n.
+pub struct TestGroup {
+    /// Custodian i is `custodians[i − 1]`.
+    pub custodians: Vec<PersonSecret>,
+    /// Their shares, in the same order.
+    pub shares: Vec<CustodianShare>,
+    /// The signed, pinned descriptor.
+    pub pinned: PinnedGroup,
+}
+
+impl TestGroup {
+    /// Deal a k-of-n group.
+    pub fn new(k: u16, n: u16) -> Self {
+        let mut rng = os_rng();
+        let custodians: Vec<PersonSecret> = (1..=n)
+            .map(|i| PersonSecret::generate(&format!("c{i}"), &mut rng))
+            .collect();
+        let publics: Vec<_> = custodians.iter().map(PersonSecret::public).collect();
+        let (mut d, envelopes) =
+            group::deal("test", k, n, &publics, &mut rng).expect("dealing a group");
+        let shares: Vec<CustodianShare> = envelopes
+            .iter()
+            .zip(&custodians)
+            .map(|(e, c)| e.open(c, &d).expect("opening a share"))
+            .collect();
+        for (share, c) in shares.iter().zip(&custodians) {
+            group::sign_descriptor(&mut d, share, c).expect("signing the descriptor");
+        }
+        TestGroup {
+            custodians,
+            shares,
+            pinned: d.pin().expect("pinning a fully signed descriptor"),
+        }
     }
-    d.pin().expect("pinning a fully signed descriptor")
+
+    /// Custodian `index` (1-based): identity and share.
+    pub fn custodian(&self, index: u16) -> (&PersonSecret, &CustodianShare) {
+        let i = usize::from(index) - 1;
+        (&self.custodians[i], &self.shares[i])
+    }
 }
 
 /// A sealed segment: record bytes and blob.
@@ -333,6 +366,25 @@ pub struct InProcess {
 impl InProcess {
     /// Start a vault over `data`/`keys` with `clock`.
     pub fn start(data: &Path, keys: &Path, clock: Arc<dyn Clock>, max_segment_bytes: u64) -> Self {
+        Self::start_with(
+            data,
+            keys,
+            clock,
+            FileConfig {
+                max_segment_bytes: Some(max_segment_bytes),
+                ..FileConfig::default()
+            },
+        )
+    }
+
+    /// Start a vault over `data`/`keys` with `clock` and further settings
+    /// (`data`, `keys` and `listen` of `settings` are replaced).
+    pub fn start_with(
+        data: &Path,
+        keys: &Path,
+        clock: Arc<dyn Clock>,
+        settings: FileConfig,
+    ) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -342,8 +394,7 @@ impl InProcess {
             data: Some(data.to_owned()),
             keys: Some(keys.to_owned()),
             listen: Some("127.0.0.1:0".into()),
-            max_segment_bytes: Some(max_segment_bytes),
-            ..FileConfig::default()
+            ..settings
         })
         .expect("config");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -4,7 +4,9 @@
 //!
 //! - [`IndexStore`]: devices, enrolment tokens, revocation, replay nonces,
 //!   epoch public keys, recordings and segments with their signed record
-//!   bytes. Embedded implementation: [`sqlite::SqliteIndex`].
+//!   bytes; with [`LogStore`] (the audit log) and [`AccessStore`] (access
+//!   requests, approvals, releases) as supertraits. Embedded
+//!   implementation: [`sqlite::SqliteIndex`].
 //! - [`BlobStore`]: segment ciphertexts, written verify-then-publish.
 //!   Embedded implementation: [`dir::DirBlobStore`].
 //!
@@ -31,11 +33,17 @@ use std::path::{Path, PathBuf};
 use obhut_core::ids::{EpochId, GroupId, RecordingId};
 use tokio::io::AsyncRead;
 
+pub mod access;
 pub mod dir;
 pub mod log;
 pub mod sqlite;
+mod sqlite_access;
 mod sqlite_log;
 
+pub use access::{
+    AccessStore, ApprovalRow, DenialRow, NewApproval, NewRequest, RequestInserted, RequestRow,
+    RequestState,
+};
 pub use log::{LogEntryRow, LogStore, NewLogEntry, StoredCheckpoint, TileRow};
 
 /// Result alias of this crate.
@@ -123,6 +131,27 @@ pub enum StoreError {
     /// Stored data is not what this version wrote.
     #[error("stored data is corrupt: {0}")]
     Corrupt(&'static str),
+    /// The access request has ended (or is not yet what the change needs).
+    #[error("the access request is {state}, not pending")]
+    RequestNotPending {
+        /// Its state.
+        state: RequestState,
+    },
+    /// The custodian approved this request before; an approval counts once.
+    #[error("custodian {custodian} already approved this request")]
+    AlreadyApproved {
+        /// Custodian index.
+        custodian: u16,
+    },
+    /// A partial envelope is not the one the custodian's `approved` entry
+    /// committed to.
+    #[error(
+        "the partial envelope's SHA-256 differs from the partial_hash custodian {custodian} logged with its approval"
+    )]
+    PartialMismatch {
+        /// Custodian index.
+        custodian: u16,
+    },
 }
 
 /// A custody group the vault enrols devices into.
@@ -286,7 +315,7 @@ pub struct RecordingFilter {
 ///
 /// **Visibility.** A committed write is visible to every later call, in
 /// this process and in others opening the same store (the admin CLI).
-pub trait IndexStore: LogStore + Send + Sync + 'static {
+pub trait IndexStore: LogStore + AccessStore + Send + Sync + 'static {
     /// The instance id shared with the blob store, if set.
     fn instance_id(&self) -> impl Future<Output = Result<Option<String>>> + Send;
     /// Set the instance id (once, when both stores are new).

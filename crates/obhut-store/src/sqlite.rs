@@ -33,7 +33,7 @@ pub struct SqliteIndex {
     pool: SqlitePool,
 }
 
-fn arr<const N: usize>(v: Vec<u8>, what: &'static str) -> Result<[u8; N]> {
+pub(crate) fn arr<const N: usize>(v: Vec<u8>, what: &'static str) -> Result<[u8; N]> {
     v.try_into().map_err(|_| StoreError::Corrupt(what))
 }
 

@@ -22,16 +22,15 @@ End-to-end encrypted custody for camera footage, offline.
 A device seals footage into segments nobody can open alone: each segment key
 needs a part only k of n custodians can recover together (threshold
 decryption) and a part only the vault's retention-epoch key can unwrap.
-This tool runs every role from a shell, with files or with a vault:
+This tool runs every role from a shell, with a vault or with files:
 
   the whole path, zero setup      obhut demo
   person, device, epoch keys      obhut keygen person|device|epoch
   custody group (k of n)          obhut custody init, custody sign, custody show
-  device: seal a file             obhut seal
-  requester: ask for access       obhut request
-  custodian: approve a request    obhut partial
-  vault: release the epoch part   obhut release
-  requester: open the footage     obhut unseal
+  requester: ask for access       obhut request --vault URL
+  custodian: review requests      obhut pending, obhut approve, obhut deny
+  requester: open the footage     obhut open
+  offline, with files:            obhut seal, obhut partial, obhut release, obhut unseal
   anyone: check a recording       obhut verify
   device: enrol with a vault      obhut enrol
   device: upload footage          obhut ingest, obhut agent --watch DIR
@@ -81,6 +80,10 @@ enum Command {
     Admin(cmd::admin::Args),
     Witness(cmd::witness::Args),
     Audit(cmd::audit::Args),
+    Pending(cmd::review::PendingArgs),
+    Approve(cmd::review::ApproveArgs),
+    Deny(cmd::review::DenyArgs),
+    Open(cmd::open::Args),
 }
 
 fn main() -> ExitCode {
@@ -111,6 +114,10 @@ fn main() -> ExitCode {
         Command::Admin(a) => cmd::admin::run(g, a),
         Command::Witness(a) => cmd::witness::run(g, a),
         Command::Audit(a) => cmd::audit::run(g, a),
+        Command::Pending(a) => cmd::review::pending(g, a),
+        Command::Approve(a) => cmd::review::approve(g, a),
+        Command::Deny(a) => cmd::review::deny(g, a),
+        Command::Open(a) => cmd::open::run(g, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -110,6 +110,31 @@ fn assert_demo_result(dir: &Path, out: &str) -> String {
         !out.contains("obhut-enrol-"),
         "the enrolment token was printed"
     );
+    // The access workflow: the scope opened byte-identical (the demo
+    // compares it with the clip and fails otherwise), the rest sealed, and
+    // every step in the records shown.
+    let opened = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("opened "))
+        .unwrap_or_else(|| panic!("no opened line:\n{out}"));
+    assert!(opened.ends_with("bytes identical"), "{opened}");
+    let sealed: usize = out
+        .split(" segment(s) outside the scope stay sealed")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no sealed count:\n{out}"));
+    assert!(sealed >= 1, "something stays sealed");
+    for kind in [
+        "access-requested by person",
+        "approved by person",
+        "released by vault",
+        "opened by person",
+    ] {
+        assert!(out.contains(kind), "records show {kind}:\n{out}");
+    }
+    let opened_media = dir.join(format!("opened/{rid}.media"));
+    assert!(opened_media.is_file(), "{}", opened_media.display());
     rid
 }
 

@@ -1,5 +1,5 @@
 //! `obhut admin`: enrolment tokens, revocation, device list, readers,
-//! auditors.
+//! requesters, auditors.
 //!
 //! These commands open the vault's SQLite index directly (WAL mode lets
 //! them run while `obhut serve` does; the server sees each change on its
@@ -28,7 +28,9 @@ const TOKEN_VALID_MS: i64 = 24 * 3_600_000;
 
 /// `obhut admin`.
 #[derive(Debug, clap::Args)]
-#[command(about = "Administer the vault: enrolment tokens, revocation, devices, readers, auditors")]
+#[command(
+    about = "Administer the vault: enrolment tokens, revocation, devices, readers, requesters, auditors"
+)]
 pub struct Args {
     #[command(flatten)]
     pub store: StoreArgs,
@@ -58,6 +60,16 @@ pub enum AdminCommand {
     Devices,
     /// Allow a person to read a group's recordings (records and ciphertext).
     AddReader {
+        /// The person's public identity file (from `obhut keygen person`)
+        #[arg(long, value_name = "FILE")]
+        identity: PathBuf,
+        /// Group id (32 hex digits, from `obhut custody show`)
+        #[arg(long, value_name = "ID")]
+        group: String,
+    },
+    /// Allow a person to ask for access to a group's footage (post signed
+    /// access requests, docs/access.md); k custodians still decide.
+    AddRequester {
         /// The person's public identity file (from `obhut keygen person`)
         #[arg(long, value_name = "FILE")]
         identity: PathBuf,
@@ -177,6 +189,22 @@ async fn run_on(
             add_reader(index, &id, gid).await?;
             g.note(format!("{} may read group {gid}", id.name));
         }
+        AdminCommand::AddRequester { identity, group } => {
+            let id = files::parse(
+                identity,
+                "--identity",
+                "a public identity (from `obhut keygen person`)",
+                PublicIdentity::from_bytes,
+            )?;
+            let gid = GroupId::from_hex(group).ok_or_else(|| {
+                fail(
+                    format!("{group:?} is not a group id"),
+                    "pass the 32 hex digits shown by `obhut custody show`",
+                )
+            })?;
+            add_requester(index, &id, gid).await?;
+            g.note(format!("{} may ask for access to group {gid}", id.name));
+        }
         AdminCommand::AddAuditor { identity } => {
             let id = files::parse(
                 identity,
@@ -269,6 +297,36 @@ pub async fn add_reader(
         },
     )?;
     index.add_reader(key, gid, now, &entry).await?;
+    Ok(())
+}
+
+/// `obhut admin add-requester`: let `person` post access requests for
+/// the footage of group `gid` (docs/access.md §1). The vault must know the
+/// group. Logged as an admin action naming the person and the group.
+pub async fn add_requester(
+    index: &impl IndexStore,
+    person: &PublicIdentity,
+    gid: GroupId,
+) -> anyhow::Result<()> {
+    if index.group(gid).await?.is_none() {
+        return Err(fail(
+            format!("the vault knows no group {gid}"),
+            "create an enrolment token for the group first (obhut admin enrol-token)",
+        ));
+    }
+    let now = now_ms();
+    let key = person.sign_key.to_bytes();
+    let entry = operator_entry(
+        now,
+        Event::Admin {
+            action: format!(
+                "requester added: {} ({}) for group {gid}",
+                person.name,
+                hex::encode(key)
+            ),
+        },
+    )?;
+    index.add_requester(key, gid, now, &entry).await?;
     Ok(())
 }
 

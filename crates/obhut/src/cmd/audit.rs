@@ -10,11 +10,11 @@ use base64::engine::general_purpose::STANDARD as B64;
 use obhut_core::audit::{Event, LogEntry};
 use obhut_core::ids::RecordingId;
 use obhut_core::request::AccessRequest;
-use obhut_log::{CompactRange, Hash, VerifierKey, WitnessPolicy, leaf_hash};
+use obhut_log::{CompactRange, Hash, leaf_hash};
 use obhut_server::log_http::{EntriesResponse, EntryJson};
 
 use crate::util::hint::fail;
-use crate::util::logclient::{LogClient, default_state_path};
+use crate::util::logclient::{LogArgs, LogClient};
 use crate::util::reader::Reader;
 use crate::util::{Global, keys, time};
 
@@ -38,27 +38,6 @@ obhut audit log --vault URL --log-key VKEY --identity dpo.key --recording 0f1eâ€
 pub struct Args {
     #[command(subcommand)]
     pub command: AuditCommand,
-}
-
-/// Where the log is and how it is trusted.
-#[derive(Debug, clap::Args)]
-pub struct LogArgs {
-    /// The vault's URL
-    #[arg(long, value_name = "URL")]
-    vault: String,
-    /// The log's verifier key (C2SP vkey, `origin+id+base64`), pinned out of band
-    /// (`GET /v1/log/key` shows it, but take it from your organisation, not the vault)
-    #[arg(long, value_name = "VKEY")]
-    log_key: String,
-    /// Last checkpoint this client accepted (default: ~/.local/state/obhut/logs/ORIGIN.checkpoint)
-    #[arg(long, value_name = "FILE")]
-    state: Option<PathBuf>,
-    /// A witness whose cosignature is required (C2SP vkey); repeat for several
-    #[arg(long = "witness", value_name = "VKEY")]
-    witnesses: Vec<String>,
-    /// How many of the --witness keys must cosign (default: all of them)
-    #[arg(long, value_name = "N")]
-    witnesses_required: Option<usize>,
 }
 
 /// Subcommands of `obhut audit`.
@@ -90,46 +69,6 @@ pub enum AuditCommand {
     },
 }
 
-fn client(a: &LogArgs) -> anyhow::Result<LogClient> {
-    let vkey = VerifierKey::parse(&a.log_key).map_err(|e| {
-        fail(
-            format!(
-                "--log-key {:?} is not a signed-note verifier key: {e}",
-                a.log_key
-            ),
-            "pass the vkey your organisation pinned (name+8 hex+base64)",
-        )
-    })?;
-    let witnesses = a
-        .witnesses
-        .iter()
-        .map(|w| {
-            VerifierKey::parse(w).map_err(|e| {
-                fail(
-                    format!("--witness {w:?} is not a verifier key: {e}"),
-                    "pass the vkey printed by `obhut witness init`",
-                )
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let policy = if witnesses.is_empty() {
-        WitnessPolicy::none()
-    } else {
-        let n = a.witnesses_required.unwrap_or(witnesses.len());
-        WitnessPolicy::new(witnesses, n).map_err(|e| {
-            fail(
-                format!("witness policy: {e}"),
-                "--witnesses-required must be between 1 and the number of --witness keys",
-            )
-        })?
-    };
-    let state = match &a.state {
-        Some(p) => p.clone(),
-        None => default_state_path(vkey.name())?,
-    };
-    Ok(LogClient::new(&a.vault, vkey, policy, state))
-}
-
 /// Run `obhut audit`.
 pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     match &a.command {
@@ -138,7 +77,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
             full,
             identity,
         } => {
-            let c = client(log)?;
+            let c = log.client()?;
             let (prev, now) = c.update()?;
             match &prev {
                 None => g.note(format!(
@@ -174,33 +113,46 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
                     "pass the 32 hex digits shown by the vault's listing",
                 )
             })?;
-            let c = client(log)?;
-            let (_, now) = c.update()?;
+            let c = log.client()?;
             let person = keys::person(g, identity, "--identity")?;
             let reader = Reader::new(&log.vault, &person.sign);
-            let page = fetch(&reader, &format!("/v1/log/recordings/{rid}"))?;
-            let mut shown = 0;
-            for e in page.entries.iter().filter(|e| e.index < now.size) {
-                let body = checked_body(e)?;
-                let proof = c.proof("inclusion", e.index, now.size)?;
-                let leaf = leaf_of(e)?;
-                now.verify_leaf_inclusion(&leaf, e.index, &proof)
-                    .map_err(|err| {
-                        fail(
-                            format!("entry #{} is not in the verified log: {err}", e.index),
-                            "the vault is misbehaving; keep this output and report it",
-                        )
-                    })?;
-                println!("{}", describe(e, body.as_deref())?);
-                shown += 1;
+            let lines = chain_of_custody(&c, &reader, rid)?;
+            for l in &lines {
+                println!("{l}");
             }
             g.note(format!(
-                "{shown} entries about recording {rid}, each proved included in the checkpoint of {} entries",
-                now.size
+                "{} entries about recording {rid}, each proved included in the latest checkpoint",
+                lines.len()
             ));
         }
     }
     Ok(())
+}
+
+/// One recording's chain of custody: every entry about it, each proved
+/// included in a checkpoint consistent with this client's state, one
+/// description per entry (the demo calls this too).
+pub fn chain_of_custody(
+    c: &LogClient,
+    reader: &Reader<'_>,
+    rid: RecordingId,
+) -> anyhow::Result<Vec<String>> {
+    let (_, now) = c.update()?;
+    let page = fetch(reader, &format!("/v1/log/recordings/{rid}"))?;
+    let mut lines = Vec::new();
+    for e in page.entries.iter().filter(|e| e.index < now.size) {
+        let body = checked_body(e)?;
+        let proof = c.proof("inclusion", e.index, now.size)?;
+        now.verify_leaf_inclusion(&leaf_of(e)?, e.index, &proof)
+            .map_err(|err| {
+                fail(
+                    format!("entry #{} is not in the verified log: {err}", e.index),
+                    "the vault is misbehaving; keep this output and report it",
+                )
+            })?;
+        lines.push(describe(e, body.as_deref())?);
+    }
+    Ok(lines)
 }
 
 fn fetch(reader: &Reader<'_>, path: &str) -> anyhow::Result<EntriesResponse> {

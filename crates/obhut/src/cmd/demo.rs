@@ -1,14 +1,14 @@
 //! `obhut demo`: the custody path end to end on one machine, with zero
 //! configuration — custodians and a 2-of-3 custody group, a vault on the
 //! embedded store (in this process, the code path of `obhut serve`), a
-//! device enrolled with a token, a sample clip sealed and ingested, and a
-//! look at what the vault holds.
+//! device enrolled with a token, a sample clip sealed and ingested, a look
+//! at what the vault holds, then the access workflow: a logged request for
+//! 10 seconds, two custodians' approvals, the open, and the records.
 //!
 //! Every step calls the functions the other subcommands call (keygen,
-//! custody init/sign, serve, admin enrol-token/add-reader, enrol, ingest);
-//! nothing runs the binary. The steps are methods of [`Demo`], each taking
-//! what earlier steps produced, so the access workflow (request, k
-//! approvals, open) can be added as further steps once the vault serves it.
+//! custody init/sign, serve, admin, enrol, ingest, request --vault,
+//! approve, open, audit log); nothing runs the binary. The steps are
+//! methods of [`Demo`], each taking what earlier steps produced.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -33,9 +33,11 @@ use zeroize::Zeroizing;
 use super::agent::agent_error;
 use super::keygen::{Lock, write_key_files};
 use super::serve::{EmbeddedApp, Vault};
-use super::{admin, custody, enrol, ingest};
+use super::{admin, audit, custody, enrol, ingest, open, request, review};
+use crate::util::access::AccessClient;
 use crate::util::files::{self, Mode};
 use crate::util::hint::{HintExt, fail, with_hint};
+use crate::util::logclient::LogArgs;
 use crate::util::reader::{self, Reader};
 use crate::util::scan::{self, Needles};
 use crate::util::{Global, load, recording, time};
@@ -43,7 +45,7 @@ use crate::util::{Global, load, recording, time};
 /// Run the whole custody path on this machine, in under a minute.
 #[derive(Debug, clap::Args)]
 #[command(
-    about = "Show the whole custody path on this machine: custodians, vault, device, sealed ingest",
+    about = "Show the whole custody path on this machine: custodians, vault, device, sealed ingest, request, approvals, open, records",
     long_about = "\
 Show Obhut end to end on this machine, with no configuration, in under a
 minute, printing each step in plain words:
@@ -63,13 +65,23 @@ minute, printing each step in plain words:
      and every receipt verified (obhut ingest);
   6. what the vault holds is shown: the recording listing as the reader
      API returns it, and a scan of every file under its data and keys
-     directories for any 64-byte window of the clip and any sidecar value.
+     directories for any 64-byte window of the clip and any sidecar value;
+  7. a requester signs a request for 10 seconds of the recording (purpose,
+     justification, legal basis, case, recipients) and the vault logs it
+     (obhut request --vault);
+  8. two of the three custodians each check the request is in the audit
+     log, resolve the scope from the device-signed records, log their
+     approval and send a proved partial sealed to the requester
+     (obhut approve);
+  9. the requester has the vault release its epoch part (logged), combines
+     the partials and decrypts the scope: byte-identical to the camera's
+     file, with every segment outside it still sealed (obhut open);
+ 10. the data-protection officer reads the recording's chain of custody,
+     each entry proved included in the signed log (obhut audit log).
 
 Custodians' and the camera's key files are locked with random demo
 passphrases stored beside them (NAME.pass), so the other commands can be
-tried on them; real custodians choose their own. Opening footage (request,
-k approvals, open) is not part of the vault yet; README.md shows it with
-the offline tools.
+tried on them; real custodians choose their own.
 
 The working directory is a fresh temporary one, removed at the end, unless
 --dir DIR names one (new or empty; kept). With --keep the vault keeps
@@ -256,6 +268,7 @@ struct Custody {
     custodians: Vec<Custodian>,
     group: PinnedGroup,
     group_path: PathBuf,
+    shares: Vec<PathBuf>,
     fingerprint: Fingerprint,
 }
 
@@ -411,7 +424,7 @@ impl<'g> Demo<'g> {
         let clip = self.sample_clip(a.synthetic_clip)?;
         let ingested = self.ingest(&device, &clip)?;
         self.show_vault(&custody, &vault, &device, &clip, &ingested)?;
-        // Later: request → approve (k custodians) → open, as further steps.
+        self.access(&custody, &vault, &clip, &ingested)?;
         self.summary(&custody, &vault, &device, a);
         Ok(vault)
     }
@@ -499,6 +512,7 @@ impl<'g> Demo<'g> {
         Ok(Custody {
             custodians,
             group,
+            shares: dealt.share_paths.clone(),
             group_path: dealt.group_path,
             fingerprint,
         })
@@ -898,9 +912,230 @@ impl<'g> Demo<'g> {
         Ok(())
     }
 
-    /// Step 7: what happened, and what comes next.
+    /// Steps 7–10: a logged, scoped request; two approvals; the open; the
+    /// records. Each calls what `obhut request --vault`, `obhut approve`,
+    /// `obhut open` and `obhut audit log` call.
+    fn access(
+        &self,
+        custody: &Custody,
+        vault: &RunningVault,
+        clip: &Clip,
+        ingested: &Ingested,
+    ) -> anyhow::Result<()> {
+        use obhut_core::request::{RequestContent, Scope};
+
+        self.heading(7, "A requester asks for 10 seconds of the recording");
+        let requester = PersonSecret::generate("Dana (investigator)", &mut os_rng());
+        let dpo = PersonSecret::generate("data-protection officer", &mut os_rng());
+        let gid = custody.group.group_id();
+        self.rt.block_on(async {
+            admin::add_requester(&vault.app.index, &requester.public(), gid).await?;
+            admin::add_reader(&vault.app.index, &requester.public(), gid).await?;
+            for c in &custody.custodians {
+                admin::add_reader(&vault.app.index, &c.secret.public(), gid).await?;
+            }
+            admin::add_auditor(&vault.app.index, &dpo.public()).await
+        })?;
+        self.say(
+            "   The admin registers Dana as a requester for the group (obhut admin add-requester),",
+        );
+        self.say("   lets the custodians and Dana read its ciphertext index, and makes the data-protection");
+        self.say("   officer an auditor. None of these roles opens anything.");
+        let vkey = vault.app.log.verifier_key().to_string();
+        let log_for = |who: &str| {
+            LogArgs {
+                vault: vault.url.clone(),
+                log_key: vkey.clone(),
+                state: Some(self.dir.join(format!("log-state/{who}.checkpoint"))),
+                witnesses: Vec::new(),
+                witnesses_required: None,
+            }
+            .client()
+        };
+        // Media segments carry media times only for a real MP4.
+        let (from, to) = if clip.synthetic {
+            (0, 10_000)
+        } else {
+            (10_000, 20_000)
+        };
+        let now = time::now_ms();
+        let mut request_id = [0u8; 16];
+        request_id.copy_from_slice(&obhut_core::rng::random_32(&mut os_rng())[..16]);
+        let req = RequestContent {
+            request_id,
+            group_id: gid,
+            generation: custody.group.generation(),
+            scope: vec![Scope::Recording {
+                recording_id: ingested.recording,
+                media_start_ms: from,
+                media_end_ms: to,
+                include_metadata: false,
+            }],
+            purpose: "criminal investigation".into(),
+            justification: "Complaint 17 says the officer used force at 00:10-00:20 of this stop."
+                .into(),
+            legal_basis: "§ 48 BDSG, § 161 StPO".into(),
+            case_ref: "CASE-2026-0017".into(),
+            recipients: vec!["public prosecutor's office Berlin".into()],
+            created_utc_ms: now,
+            expires_utc_ms: now + 7 * 86_400_000,
+        }
+        .sign(&requester)
+        .context("signing the demo request")?;
+        let dana_log = log_for("dana")?;
+        let dana = AccessClient::new(Reader::new(&vault.url, &requester.sign));
+        let logged = request::submit(&dana, &dana_log, &req)?;
+        let hash = hex::encode(req.request_hash());
+        for line in request::describe(&req).lines() {
+            self.say(format!("   {line}"));
+        }
+        self.say(format!(
+            "   Signed by Dana and sent to the vault (obhut request --vault): audit-log entry #{};",
+            logged.log_index
+        ));
+        self.say(
+            "   her client checked the entry is in a checkpoint signed by the vault's log key.",
+        );
+
+        self.heading(8, "Two of the three custodians approve");
+        let envelopes = custody.shares.clone();
+        let mut last_approval = Instant::now();
+        for (c, share) in custody
+            .custodians
+            .iter()
+            .zip(envelopes)
+            .take(usize::from(THRESHOLD))
+        {
+            let envelope = files::parse(
+                &share,
+                "the demo's share",
+                "a share envelope",
+                obhut_core::group::ShareEnvelope::from_bytes,
+            )?;
+            let client = AccessClient::new(Reader::new(&vault.url, &c.secret.sign));
+            let done = review::approve_as(
+                &Global {
+                    quiet: true,
+                    ..self.g.clone()
+                },
+                &client,
+                &log_for(c.name)?,
+                &hash,
+                &custody.group,
+                &envelope,
+                &c.secret,
+                true,
+            )?;
+            last_approval = Instant::now();
+            self.say(format!(
+                "   {} (custodian {}) checked the request's log entry, resolved the scope from the",
+                c.name, done.custodian
+            ));
+            self.say(format!(
+                "   device-signed records to {} segment(s), computed a proved partial for those only, sealed",
+                done.segments
+            ));
+            self.say(format!(
+                "   to Dana's key, logged the approval (entry #{}, inclusion checked), then uploaded it.",
+                done.log_index
+            ));
+        }
+
+        self.heading(9, "Dana opens the scope");
+        let out = self.dir.join("opened");
+        let opened = open::open_as(
+            &Global {
+                quiet: true,
+                ..self.g.clone()
+            },
+            &dana,
+            &dana_log,
+            &hash,
+            &custody.group,
+            &requester,
+            &out,
+            None,
+        )?;
+        let first_byte = last_approval.elapsed();
+        let [rec] = &opened.resolved[..] else {
+            return Err(fail(
+                "one recording expected",
+                "this is a bug in obhut; please report it",
+            ));
+        };
+        let original = std::fs::read(&clip.media).context("reading the sample clip")?;
+        let got = std::fs::read(out.join(format!("{}.media", rec.recording)))
+            .context("reading the opened file")?;
+        let (mut offset, mut same, mut sealed_zero) = (0usize, 0u64, true);
+        for (i, r) in rec.records.iter().enumerate() {
+            if r.header().fields.kind == obhut_core::segment::SegmentKind::Metadata {
+                continue;
+            }
+            let len = usize::try_from(r.plaintext_len()).unwrap_or(usize::MAX);
+            let (a, b) = (
+                got.get(offset..offset + len),
+                original.get(offset..offset + len),
+            );
+            if rec.in_scope.contains(&i) {
+                if a.is_none() || a != b {
+                    return Err(fail(
+                        format!("segment {i} opened differs from the original"),
+                        "this is a bug in obhut; please report it",
+                    ));
+                }
+                same += r.plaintext_len();
+            } else if a.is_some_and(|x| x.iter().any(|&v| v != 0)) {
+                sealed_zero = false;
+            }
+            offset += len;
+        }
+        if !sealed_zero {
+            return Err(fail(
+                "bytes outside the scope were written",
+                "this is a bug in obhut; please report it",
+            ));
+        }
+        self.say("   The vault checked 2 logged approvals and released its epoch part for the scope only");
+        self.say(format!(
+            "   (entry #{}); Dana's client checked that entry, combined the two partials, and decrypted",
+            opened.release_entry
+        ));
+        self.say(format!(
+            "   {} segment(s) into {} — {same} bytes, byte-identical to the camera's file at the same",
+            opened.opened,
+            self.rel(&out.join(format!("{}.media", rec.recording)))
+        ));
+        self.say(format!(
+            "   offsets. {} segment(s) outside the scope stay sealed (zeros there). Last approval to",
+            opened.sealed
+        ));
+        self.say(format!(
+            "   decrypted scope: {:.0} ms.",
+            first_byte.as_secs_f64() * 1000.0
+        ));
+        self.result(format!(
+            "   opened {} segments, {same} bytes identical",
+            opened.opened
+        ));
+
+        self.heading(10, "The records (obhut audit log)");
+        let dpo_client = Reader::new(&vault.url, &dpo.sign);
+        let lines = audit::chain_of_custody(&log_for("dpo")?, &dpo_client, ingested.recording)?;
+        self.say(
+            "   Every entry about the recording, each proved included in the signed log, as the",
+        );
+        self.say("   data-protection officer reads them (who, when, what, why, to whom):");
+        for l in lines {
+            for part in l.lines() {
+                self.say(format!("     {part}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Step 11: what happened, and what comes next.
     fn summary(&self, custody: &Custody, vault: &RunningVault, device: &Device, a: &Args) {
-        self.heading(7, "What just happened");
+        self.heading(11, "What just happened");
         for line in [
             "   The camera sealed every segment before it left: each segment key needs a part only 2 of",
             "   the 3 custodians can recover together and a part only the vault's retention-epoch key",
@@ -912,13 +1147,10 @@ impl<'g> Demo<'g> {
         ] {
             self.say(line);
         }
-        self.say("");
-        self.say("What's next");
         for line in [
-            "   Opening footage through the vault (a logged, scoped request; approvals from 2 of the 3",
-            "   custodians; the vault releasing its epoch part; the requester opening only the segments",
-            "   in scope) comes in a later issue. The offline tools do it today: README.md, \"Quick start",
-            "   (offline)\".",
+            "   Opening took a request that is on record with its purpose, legal basis and case, 2 of 3",
+            "   custodians who each checked it is logged before approving, and a vault release that is",
+            "   logged too; the keys opened the 10 seconds asked for and nothing else.",
         ] {
             self.say(line);
         }

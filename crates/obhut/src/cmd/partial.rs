@@ -62,7 +62,7 @@ pub struct Args {
 }
 
 /// Ask "approve?" on the terminal; `--yes` skips it.
-fn confirm(yes: bool, question: &str) -> anyhow::Result<()> {
+pub fn confirm(yes: bool, question: &str) -> anyhow::Result<()> {
     if yes {
         return Ok(());
     }

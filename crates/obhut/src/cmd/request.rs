@@ -7,8 +7,13 @@ use obhut_core::ids::RecordingId;
 use obhut_core::request::{self, AccessRequest, RequestContent, Scope};
 use obhut_core::rng::os_rng;
 
+use obhut_core::audit::Event;
+
+use crate::util::access::{AccessClient, confirm_logged};
 use crate::util::files::{self, Mode};
 use crate::util::hint::{HintExt, fail};
+use crate::util::logclient::LogArgs;
+use crate::util::reader::Reader;
 use crate::util::recording::Recording;
 use crate::util::{Global, keys, load, printable, time};
 
@@ -50,8 +55,23 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     group: PathBuf,
     /// The recording: its id (32 hex digits) or its directory.
-    #[arg(long, value_name = "ID|DIR")]
-    recording: String,
+    #[arg(
+        long,
+        value_name = "ID|DIR",
+        required_unless_present = "device",
+        conflicts_with = "device"
+    )]
+    recording: Option<String>,
+    /// Instead of a recording: every recording of this device (64 hex
+    /// digits) captured in [--from, --to) UTC.
+    #[arg(long, value_name = "KEY", requires_all = ["from", "to"])]
+    device: Option<String>,
+    /// With --device: start of the capture time range (UTC, e.g. 2026-12-01T10:00:00Z).
+    #[arg(long, value_name = "TIME", value_parser = time::parse_instant)]
+    from: Option<i64>,
+    /// With --device: end of the capture time range (exclusive).
+    #[arg(long, value_name = "TIME", value_parser = time::parse_instant)]
+    to: Option<i64>,
     /// Start of the media time range, ms from the recording's start.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     from_ms: u64,
@@ -82,6 +102,15 @@ pub struct Args {
     /// Where to write the signed request.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    /// Submit the request to this vault and check that it is logged.
+    #[arg(long, value_name = "URL", requires = "log_key")]
+    vault: Option<String>,
+    /// The vault's audit-log key (C2SP vkey, pinned out of band); with --vault.
+    #[arg(long, value_name = "VKEY")]
+    log_key: Option<String>,
+    /// Last log checkpoint this client accepted (default under ~/.local/state/obhut/logs/).
+    #[arg(long, value_name = "FILE")]
+    log_state: Option<PathBuf>,
 }
 
 fn recording_id(arg: &str) -> anyhow::Result<RecordingId> {
@@ -103,14 +132,7 @@ fn recording_id(arg: &str) -> anyhow::Result<RecordingId> {
 pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     files::check_new(&a.out, "--out", g.force)?;
     let group = load::pinned_group(&a.group, "--group")?;
-    let recording_id = recording_id(&a.recording)?;
-    let to_ms = a.to_ms.unwrap_or(u64::MAX);
-    if to_ms <= a.from_ms {
-        return Err(fail(
-            format!("--to-ms {to_ms} is not after --from-ms {}", a.from_ms),
-            "media times are half-open [--from-ms, --to-ms); give a non-empty range",
-        ));
-    }
+    let scope = scope(a)?;
     let created = time::now_ms();
     let expires = created.checked_add(a.expires_in).ok_or_else(|| {
         fail(
@@ -124,12 +146,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         request_id,
         group_id: group.group_id(),
         generation: group.generation(),
-        scope: vec![Scope::Recording {
-            recording_id,
-            media_start_ms: a.from_ms,
-            media_end_ms: to_ms,
-            include_metadata: a.include_metadata,
-        }],
+        scope: vec![scope],
         purpose: a.purpose.clone(),
         justification: a.justification.clone(),
         legal_basis: a.legal_basis.clone(),
@@ -155,12 +172,102 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     if !g.quiet {
         eprint!("{}", describe(&req));
     }
-    g.note(format!(
-        "wrote {}; give it to the custodians (`obhut partial`) and the vault (`obhut release`). Request hash:",
-        a.out.display()
-    ));
+    if let (Some(vault), Some(log_key)) = (&a.vault, &a.log_key) {
+        let log = LogArgs {
+            vault: vault.clone(),
+            log_key: log_key.clone(),
+            state: a.log_state.clone(),
+            witnesses: Vec::new(),
+            witnesses_required: None,
+        }
+        .client()?;
+        let client = AccessClient::new(Reader::new(vault, &me.sign));
+        let logged = submit(&client, &log, &req)?;
+        g.note(format!(
+            "submitted to {vault}: logged as entry #{} (inclusion verified); custodians see it with `obhut pending`. Request hash:",
+            logged.log_index
+        ));
+    } else {
+        g.note(format!(
+            "wrote {}; give it to the custodians (`obhut partial`) and the vault (`obhut release`), or submit it with --vault. Request hash:",
+            a.out.display()
+        ));
+    }
     println!("{}", hex::encode(req.request_hash()));
     Ok(())
+}
+
+/// Submit `req` to the vault and check its entry is in the log (the demo
+/// calls this too).
+pub fn submit(
+    client: &AccessClient<'_>,
+    log: &crate::util::logclient::LogClient,
+    req: &AccessRequest,
+) -> anyhow::Result<obhut_server::access_api::Logged> {
+    let logged = client.submit(req)?;
+    let bytes = req.to_bytes();
+    confirm_logged(
+        log,
+        &logged,
+        "your request",
+        |e| matches!(&e.event, Event::AccessRequested { request } if *request == bytes),
+    )?;
+    Ok(logged)
+}
+
+/// The scope from the flags: one recording's media time range, or one
+/// device's capture time range.
+fn scope(a: &Args) -> anyhow::Result<Scope> {
+    if let (Some(device), Some(from), Some(to)) = (&a.device, a.from, a.to) {
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(device, &mut key).map_err(|_| {
+            fail(
+                format!("--device {device:?} is not a device key"),
+                "pass the 64 hex digits shown by `obhut admin devices`",
+            )
+        })?;
+        let device_key =
+            obhut_core::identity::VerifyKey::from_bytes(&key, "device key", "--device").map_err(
+                |e| {
+                    fail(
+                        format!("--device {device}: {e}"),
+                        "pass the 64 hex digits shown by `obhut admin devices`",
+                    )
+                },
+            )?;
+        if to <= from {
+            return Err(fail(
+                "--to is not after --from",
+                "capture times are half-open [--from, --to); give a non-empty range",
+            ));
+        }
+        return Ok(Scope::Device {
+            device_key,
+            utc_start_ms: from,
+            utc_end_ms: to,
+            include_metadata: a.include_metadata,
+        });
+    }
+    let recording = a.recording.as_deref().ok_or_else(|| {
+        fail(
+            "no scope",
+            "pass --recording ID, or --device KEY --from TIME --to TIME",
+        )
+    })?;
+    let recording_id = recording_id(recording)?;
+    let to_ms = a.to_ms.unwrap_or(u64::MAX);
+    if to_ms <= a.from_ms {
+        return Err(fail(
+            format!("--to-ms {to_ms} is not after --from-ms {}", a.from_ms),
+            "media times are half-open [--from-ms, --to-ms); give a non-empty range",
+        ));
+    }
+    Ok(Scope::Recording {
+        recording_id,
+        media_start_ms: a.from_ms,
+        media_end_ms: to_ms,
+        include_metadata: a.include_metadata,
+    })
 }
 
 /// A request in full, for people (custodians read this before approving).

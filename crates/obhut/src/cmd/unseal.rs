@@ -78,7 +78,7 @@ pub struct Args {
     range: Option<(u64, Option<u64>)>,
 }
 
-fn parse_range(s: &str) -> Result<(u64, Option<u64>), String> {
+pub fn parse_range(s: &str) -> Result<(u64, Option<u64>), String> {
     let bad = || format!("`{s}` is not a byte range; write START-END (END exclusive) or START-");
     let (a, b) = s.split_once('-').ok_or_else(bad)?;
     let start: u64 = a.trim().parse().map_err(|_| bad())?;

@@ -13,6 +13,71 @@ use obhut_server::log_http::ProofResponse;
 use super::hint::fail;
 use super::reader::get_plain;
 
+/// Where the log is and how it is trusted.
+#[derive(Debug, clap::Args)]
+pub struct LogArgs {
+    /// The vault's URL
+    #[arg(long, value_name = "URL")]
+    pub vault: String,
+    /// The log's verifier key (C2SP vkey, `origin+id+base64`), pinned out of band
+    /// (`GET /v1/log/key` shows it, but take it from your organisation, not the vault)
+    #[arg(long, value_name = "VKEY")]
+    pub log_key: String,
+    /// Last checkpoint this client accepted (default: ~/.local/state/obhut/logs/ORIGIN.checkpoint)
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// A witness whose cosignature is required (C2SP vkey); repeat for several
+    #[arg(long = "witness", value_name = "VKEY")]
+    pub witnesses: Vec<String>,
+    /// How many of the --witness keys must cosign (default: all of them)
+    #[arg(long, value_name = "N")]
+    pub witnesses_required: Option<usize>,
+}
+
+impl LogArgs {
+    /// The client these flags describe.
+    pub fn client(&self) -> anyhow::Result<LogClient> {
+        let a = self;
+        let vkey = VerifierKey::parse(&a.log_key).map_err(|e| {
+            fail(
+                format!(
+                    "--log-key {:?} is not a signed-note verifier key: {e}",
+                    a.log_key
+                ),
+                "pass the vkey your organisation pinned (name+8 hex+base64)",
+            )
+        })?;
+        let witnesses = a
+            .witnesses
+            .iter()
+            .map(|w| {
+                VerifierKey::parse(w).map_err(|e| {
+                    fail(
+                        format!("--witness {w:?} is not a verifier key: {e}"),
+                        "pass the vkey printed by `obhut witness init`",
+                    )
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let policy = if witnesses.is_empty() {
+            WitnessPolicy::none()
+        } else {
+            let n = a.witnesses_required.unwrap_or(witnesses.len());
+            WitnessPolicy::new(witnesses, n).map_err(|e| {
+                fail(
+                    format!("witness policy: {e}"),
+                    "--witnesses-required must be between 1 and the number of --witness keys",
+                )
+            })?
+        };
+        let state = match &a.state {
+            Some(p) => p.clone(),
+            None => default_state_path(vkey.name())?,
+        };
+        Ok(LogClient::new(&a.vault, vkey, policy, state))
+    }
+}
+
 /// One log as this client trusts it, and where its state lives.
 #[derive(Debug)]
 pub struct LogClient {

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+pub mod access;
 pub mod files;
 pub mod hint;
 pub mod keys;
@@ -14,6 +15,7 @@ pub mod progress;
 pub mod reader;
 pub mod recording;
 pub mod scan;
+pub mod scope;
 pub mod time;
 
 /// Flags accepted by every subcommand.

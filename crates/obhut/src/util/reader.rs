@@ -91,16 +91,76 @@ impl<'k> Reader<'k> {
 
     /// A person-signed GET of `path`: status and body, whatever the status.
     pub fn get_any(&self, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+        self.send("GET", path, &[], &[])
+    }
+
+    /// A person-signed request: `method path` with `body` and extra
+    /// `headers`; status and answer, whatever the status.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        headers: &[(&str, String)],
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
         let mut nonce = [0u8; 16];
         getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("OS randomness: {e}"))?;
         let nonce = hex::encode(nonce);
         let time = super::time::now_ms();
-        let msg = request_message("GET", path, time, &nonce, &body_sha256(b""));
+        let msg = request_message(method, path, time, &nonce, &body_sha256(body));
         let sig = self
             .person
             .sign(obhut_core::labels::PERSON_REQUEST_SIG, &msg);
         let url = format!("{}{path}", self.base);
-        let resp = self
+        let mut req = ureq::http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header(
+                "Obhut-Person",
+                hex::encode(self.person.verify_key().to_bytes()),
+            )
+            .header("Obhut-Time", time.to_string())
+            .header("Obhut-Nonce", nonce)
+            .header("Obhut-Signature", hex::encode(sig));
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let req = req
+            .body(body.to_vec())
+            .with_context(|| format!("{method} {url}: building the request"))?;
+        let resp = self.agent.run(req).hint(
+            format!("{method} {url}"),
+            "check that the vault is running and the URL is right",
+        )?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .with_config()
+            .limit(MAX_ANSWER)
+            .read_to_vec()
+            .with_context(|| format!("{method} {url}: reading the answer"))?;
+        Ok((status, body))
+    }
+
+    /// A segment's ciphertext, streamed (`GET …/blob`), or bytes
+    /// `[start, end)` of it (`Range`).
+    pub fn blob(
+        &self,
+        rid: RecordingId,
+        index: u32,
+        range: Option<(u64, u64)>,
+    ) -> anyhow::Result<Box<dyn std::io::Read + Send>> {
+        let path = format!("/v1/recordings/{rid}/segments/{index}/blob");
+        let mut nonce = [0u8; 16];
+        getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("OS randomness: {e}"))?;
+        let nonce = hex::encode(nonce);
+        let time = super::time::now_ms();
+        let msg = request_message("GET", &path, time, &nonce, &body_sha256(b""));
+        let sig = self
+            .person
+            .sign(obhut_core::labels::PERSON_REQUEST_SIG, &msg);
+        let url = format!("{}{path}", self.base);
+        let mut req = self
             .agent
             .get(&url)
             .header(
@@ -109,20 +169,22 @@ impl<'k> Reader<'k> {
             )
             .header("Obhut-Time", time.to_string())
             .header("Obhut-Nonce", nonce)
-            .header("Obhut-Signature", hex::encode(sig))
-            .call()
-            .hint(
-                format!("GET {url}"),
-                "check that the vault is running and the URL is right",
-            )?;
+            .header("Obhut-Signature", hex::encode(sig));
+        if let Some((start, end)) = range {
+            req = req.header("Range", format!("bytes={start}-{}", end.saturating_sub(1)));
+        }
+        let resp = req.call().hint(
+            format!("GET {url}"),
+            "check that the vault is running and the URL is right",
+        )?;
         let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .with_config()
-            .limit(MAX_ANSWER)
-            .read_to_vec()
-            .with_context(|| format!("GET {url}: reading the answer"))?;
-        Ok((status, body))
+        if !(status == 200 || status == 206) {
+            return Err(fail(
+                format!("GET {url}: the vault answered {status}"),
+                "reading ciphertext needs the reader role for the group (obhut admin add-reader)",
+            ));
+        }
+        Ok(Box::new(resp.into_body().into_reader()))
     }
 
     /// `GET /v1/recordings`: the recordings of the groups this person may

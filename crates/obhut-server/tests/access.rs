@@ -1,0 +1,963 @@
+//! The access workflow over loopback HTTP (docs/access.md): a requester
+//! asks, k custodians approve and upload partials sealed to the requester,
+//! the vault releases `b` for exactly the scope, and the requester opens
+//! segments byte-identical to the capture. Each adversarial test fails if
+//! the property it names breaks; every step must be an audit entry
+//! carrying who, when, what, why and to whom.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use obhut_core::access::{GrantKeys, records_in_scope};
+use obhut_core::audit::{Event, LogEntry, Role};
+use obhut_core::epoch::{EpochPublic, EpochRelease};
+use obhut_core::identity::{PersonSecret, SignKey};
+use obhut_core::ids::RecordingId;
+use obhut_core::partial::{PartialEnvelope, custodian_partial, records_from_bytes};
+use obhut_core::record::SegmentRecord;
+use obhut_core::request::{AccessRequest, GrantRef, RequestContent, Scope};
+use obhut_core::rng::os_rng;
+use obhut_core::segment::SegmentKind;
+use obhut_core::vault::body_sha256;
+use obhut_server::ManualClock;
+use obhut_server::access_api::{Logged, ReleaseJson, RequestJson, RequestList};
+use obhut_server::config::FileConfig;
+use obhut_server::testkit::{
+    HttpResponse, InProcess, Sealed, TestGroup, create_token, http, operator_entry, put_sealed,
+    seal_recording, signed_headers,
+};
+use obhut_store::{AccessStore, IndexStore, LogStore, RequestState};
+
+const NOW: i64 = 1_790_000_000_000;
+const CLASS: &str = "bodycam-30d";
+const DAY: i64 = 86_400_000;
+
+struct World {
+    _dir: tempfile::TempDir,
+    vault: InProcess,
+    clock: Arc<ManualClock>,
+    group: TestGroup,
+    device: SignKey,
+    rid: RecordingId,
+    segs: Vec<Sealed>,
+    plaintexts: Vec<Vec<u8>>,
+    requester: PersonSecret,
+}
+
+fn media(i: u8) -> Vec<u8> {
+    (0..70_000u32)
+        .map(|j| (j.wrapping_mul(31) as u8) ^ i)
+        .collect()
+}
+
+impl World {
+    /// A vault with a 2-of-3 group, one device that uploaded a complete
+    /// recording of three 10-second media segments, the custodians
+    /// registered as readers (they fetch records), and a registered
+    /// requester (also a reader: it fetches ciphertext to open).
+    fn new() -> World {
+        Self::with(FileConfig::default())
+    }
+
+    fn with(settings: FileConfig) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(NOW));
+        let vault = InProcess::start_with(
+            &dir.path().join("data"),
+            &dir.path().join("keys"),
+            clock.clone(),
+            FileConfig {
+                max_segment_bytes: Some(1 << 20),
+                ..settings
+            },
+        );
+        let group = TestGroup::new(2, 3);
+        let mut w = World {
+            _dir: dir,
+            vault,
+            clock,
+            group,
+            device: SignKey::generate(&mut os_rng()),
+            rid: RecordingId([0; 16]),
+            segs: Vec::new(),
+            plaintexts: Vec::new(),
+            requester: PersonSecret::generate("investigator", &mut os_rng()),
+        };
+        w.enrol_and_upload();
+        for c in &w.group.custodians {
+            w.add_reader(&c.sign);
+        }
+        let requester = w.requester.sign.clone();
+        w.add_reader(&requester);
+        w.add_requester(&requester);
+        w
+    }
+
+    fn now(&self) -> i64 {
+        obhut_server::Clock::now_ms(&*self.clock)
+    }
+
+    fn enrol_and_upload(&mut self) {
+        let token = self.vault.block_on(create_token(
+            &self.vault.app.index,
+            &self.group.pinned,
+            CLASS,
+            NOW,
+        ));
+        let body = serde_json::to_vec(&serde_json::json!({
+            "token": token,
+            "device_key": hex::encode(self.device.verify_key().to_bytes()),
+        }))
+        .unwrap();
+        let h = signed_headers(
+            &self.device,
+            false,
+            "POST",
+            "/v1/enrol",
+            self.now(),
+            &body_sha256(&body),
+        );
+        let r = http(self.vault.addr, "POST", "/v1/enrol", &h, &body).unwrap();
+        assert_eq!(r.status, 200, "{:?}", r.json());
+        let e = http(
+            self.vault.addr,
+            "GET",
+            "/v1/epochs?class=bodycam-30d",
+            &[],
+            &[],
+        )
+        .unwrap();
+        let epoch = EpochPublic::from_bytes(
+            &B64.decode(e.json()["current"]["public"].as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        self.plaintexts = (0..3).map(media).collect();
+        let payloads: Vec<_> = self
+            .plaintexts
+            .iter()
+            .map(|p| (SegmentKind::Media, p.clone()))
+            .collect();
+        self.segs = seal_recording(
+            &self.device,
+            &self.group.pinned,
+            &epoch,
+            NOW - 60_000,
+            &payloads,
+            true,
+        );
+        for s in &self.segs {
+            let r = put_sealed(self.vault.addr, &self.device, s, self.now()).unwrap();
+            assert_eq!(r.status, 201, "{:?}", r.json());
+        }
+        self.rid = self.segs[0].record.segment_ref().recording;
+    }
+
+    fn add_reader(&self, who: &SignKey) {
+        let key = who.verify_key().to_bytes();
+        let gid = self.group.pinned.group_id();
+        self.vault
+            .block_on(self.vault.app.index.add_reader(
+                key,
+                gid,
+                NOW,
+                &operator_entry(
+                    NOW,
+                    Event::ReaderAdded {
+                        person_key: key,
+                        group_id: gid,
+                    },
+                ),
+            ))
+            .unwrap();
+    }
+
+    fn add_requester(&self, who: &SignKey) {
+        let key = who.verify_key().to_bytes();
+        self.vault
+            .block_on(self.vault.app.index.add_requester(
+                key,
+                self.group.pinned.group_id(),
+                NOW,
+                &operator_entry(
+                    NOW,
+                    Event::Admin {
+                        action: "requester added".into(),
+                    },
+                ),
+            ))
+            .unwrap();
+    }
+
+    fn call(&self, key: &SignKey, method: &str, path: &str, body: &[u8]) -> HttpResponse {
+        let h = signed_headers(key, true, method, path, self.now(), &body_sha256(body));
+        http(self.vault.addr, method, path, &h, body).unwrap()
+    }
+
+    fn custodian(&self, i: u16) -> &SignKey {
+        &self.group.custodian(i).0.sign
+    }
+
+    /// Segments 1 and 2 (media 10 s … 25 s), signed by the requester.
+    fn request_content(&self) -> RequestContent {
+        RequestContent {
+            request_id: rand_id(),
+            group_id: self.group.pinned.group_id(),
+            generation: self.group.pinned.generation(),
+            scope: vec![Scope::Recording {
+                recording_id: self.rid,
+                media_start_ms: 12_000,
+                media_end_ms: 25_000,
+                include_metadata: false,
+            }],
+            purpose: "criminal investigation".into(),
+            justification: "assault reported at 14:02 near the main entrance".into(),
+            legal_basis: "StPO §94".into(),
+            case_ref: "2026-K-0042".into(),
+            recipients: vec!["public prosecutor Berlin".into(), "defence counsel".into()],
+            created_utc_ms: self.now(),
+            expires_utc_ms: self.now() + DAY,
+        }
+    }
+
+    fn request(&self) -> AccessRequest {
+        self.request_content().sign(&self.requester).unwrap()
+    }
+
+    fn post_request_as(&self, key: &SignKey, r: &AccessRequest) -> HttpResponse {
+        self.call(key, "POST", "/v1/requests", &r.to_bytes())
+    }
+
+    /// Post `r` as its requester; 201 and the grant's log index.
+    fn post_request(&self, r: &AccessRequest) -> u64 {
+        let resp = self.post_request_as(&self.requester.sign, r);
+        assert_eq!(resp.status, 201, "{:?}", resp.json());
+        serde_json::from_slice::<Logged>(&resp.body)
+            .unwrap()
+            .log_index
+    }
+
+    fn path(r: &AccessRequest, rest: &str) -> String {
+        format!("/v1/requests/{}{rest}", hex::encode(r.request_hash()))
+    }
+
+    fn get_request(&self, key: &SignKey, r: &AccessRequest) -> RequestJson {
+        let resp = self.call(key, "GET", &Self::path(r, ""), &[]);
+        assert_eq!(resp.status, 200, "{:?}", resp.json());
+        serde_json::from_slice(&resp.body).unwrap()
+    }
+
+    /// Custodian `i` resolves the scope from the records it fetched (as a
+    /// reader) and computes its partial envelope.
+    fn partial(&self, i: u16, r: &AccessRequest, grant_index: u64) -> Vec<u8> {
+        let (me, share) = self.group.custodian(i);
+        let resp = self.call(
+            &me.sign,
+            "GET",
+            &format!("/v1/recordings/{}/records", self.rid),
+            &[],
+        );
+        assert_eq!(resp.status, 200, "{:?}", resp.json());
+        let raw: Vec<Vec<u8>> = resp.json()["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| B64.decode(v.as_str().unwrap()).unwrap())
+            .collect();
+        let records = records_from_bytes(&raw).unwrap();
+        let in_scope: Vec<SegmentRecord> =
+            records_in_scope(r, &records).into_iter().cloned().collect();
+        custodian_partial(
+            me,
+            share,
+            &self.group.pinned,
+            r,
+            &GrantRef::new(grant_index, r),
+            &in_scope,
+            self.now(),
+            &mut os_rng(),
+        )
+        .unwrap()
+        .to_bytes()
+    }
+
+    fn approve_with(&self, i: u16, r: &AccessRequest, envelope: &[u8]) -> HttpResponse {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "partial_hash": hex::encode(body_sha256(envelope)),
+            "segments": 2,
+        }))
+        .unwrap();
+        self.call(
+            self.custodian(i),
+            "POST",
+            &Self::path(r, "/approvals"),
+            &body,
+        )
+    }
+
+    fn upload(&self, i: u16, r: &AccessRequest, envelope: &[u8]) -> HttpResponse {
+        self.call(
+            self.custodian(i),
+            "PUT",
+            &Self::path(r, &format!("/approvals/{i}/partial")),
+            envelope,
+        )
+    }
+
+    /// Custodian `i` approves and uploads its envelope.
+    fn approve(&self, i: u16, r: &AccessRequest, grant_index: u64) -> Logged {
+        let env = self.partial(i, r, grant_index);
+        let a = self.approve_with(i, r, &env);
+        assert_eq!(a.status, 201, "{:?}", a.json());
+        let u = self.upload(i, r, &env);
+        assert_eq!(u.status, 204, "{:?}", u.json());
+        serde_json::from_slice(&a.body).unwrap()
+    }
+
+    fn release_as(&self, key: &SignKey, r: &AccessRequest) -> HttpResponse {
+        self.call(key, "POST", &Self::path(r, "/release"), &[])
+    }
+
+    fn deny(&self, i: u16, r: &AccessRequest, reason: &str) -> HttpResponse {
+        let body = serde_json::to_vec(&serde_json::json!({ "reason": reason })).unwrap();
+        self.call(self.custodian(i), "POST", &Self::path(r, "/denials"), &body)
+    }
+
+    fn entries(&self) -> Vec<LogEntry> {
+        let rows = self
+            .vault
+            .block_on(self.vault.app.index.log_entries(0, 10_000))
+            .unwrap();
+        rows.iter()
+            .map(|r| LogEntry::from_bytes(r.body.as_ref().unwrap()).unwrap())
+            .collect()
+    }
+
+    fn kinds(&self, kind: &str) -> usize {
+        self.entries()
+            .iter()
+            .filter(|e| e.event.kind() == kind)
+            .count()
+    }
+
+    fn sequenced(&self) -> u64 {
+        self.vault
+            .block_on(self.vault.app.index.log_sequenced())
+            .unwrap()
+    }
+
+    fn state(&self, r: &AccessRequest) -> RequestState {
+        self.vault
+            .block_on(self.vault.app.index.request(r.request_hash()))
+            .unwrap()
+            .unwrap()
+            .state
+    }
+}
+
+fn rand_id() -> [u8; 16] {
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).unwrap();
+    id
+}
+
+fn refused(r: &HttpResponse, status: u16, kind: &str) {
+    assert_eq!(r.status, status, "{:?}", r.json());
+    assert_eq!(r.kind(), kind, "{:?}", r.json());
+}
+
+/// Decode a `Logged` answer's entry and check it is the stored one.
+fn entry_of(w: &World, l: &Logged) -> LogEntry {
+    let body = B64.decode(&l.entry).unwrap();
+    let stored = w
+        .vault
+        .block_on(w.vault.app.index.log_entries(l.log_index, 1))
+        .unwrap();
+    assert_eq!(stored[0].body.as_deref(), Some(&body[..]));
+    LogEntry::from_bytes(&body).unwrap()
+}
+
+#[test]
+fn the_whole_flow_releases_exactly_the_scope_and_opens_byte_identical() {
+    let w = World::new();
+    let req = w.request();
+    let req_resp = w.post_request_as(&w.requester.sign, &req);
+    assert_eq!(req_resp.status, 201, "{:?}", req_resp.json());
+    let logged: Logged = serde_json::from_slice(&req_resp.body).unwrap();
+    let grant = logged.log_index;
+    // The same request again is answered from what was stored.
+    let again = w.post_request_as(&w.requester.sign, &req);
+    assert_eq!(again.status, 200, "{:?}", again.json());
+    assert_eq!(
+        serde_json::from_slice::<Logged>(&again.body).unwrap(),
+        logged
+    );
+    assert_eq!(w.kinds("access-requested"), 1);
+
+    // Custodians see it pending, in full.
+    let list = w.call(w.custodian(3), "GET", "/v1/requests?state=pending", &[]);
+    assert_eq!(list.status, 200, "{:?}", list.json());
+    let list: RequestList = serde_json::from_slice(&list.body).unwrap();
+    assert_eq!(list.requests.len(), 1);
+    assert_eq!(list.requests[0].request, B64.encode(req.to_bytes()));
+    assert_eq!(list.requests[0].state, "pending");
+    let mine = w.call(&w.requester.sign, "GET", "/v1/requests", &[]);
+    assert_eq!(mine.json()["requests"].as_array().unwrap().len(), 1);
+
+    let a1 = w.approve(1, &req, grant);
+    let a3 = w.approve(3, &req, grant);
+    let got = w.get_request(&w.requester.sign, &req);
+    assert_eq!(got.approvals.len(), 2);
+    assert!(got.approvals.iter().all(|a| a.partial_uploaded));
+    assert_eq!(got.logged, logged);
+
+    let rel = w.release_as(&w.requester.sign, &req);
+    assert_eq!(rel.status, 200, "{:?}", rel.json());
+    let rel: ReleaseJson = serde_json::from_slice(&rel.body).unwrap();
+    assert_eq!(w.state(&req), RequestState::Released);
+    let release = EpochRelease::from_bytes(&B64.decode(&rel.release).unwrap()).unwrap();
+    let raw: Vec<Vec<u8>> = rel.records.iter().map(|r| B64.decode(r).unwrap()).collect();
+    let records = records_from_bytes(&raw).unwrap();
+    // Exactly segments 1 and 2: the scope, resolved from device-signed records.
+    let indices: Vec<u32> = records.iter().map(|r| r.segment_ref().index).collect();
+    assert_eq!(indices, [1, 2]);
+    assert_eq!(release.entries.len(), 2);
+    assert_eq!(release.grant_log_index, grant);
+    let partials: Vec<PartialEnvelope> = rel
+        .partials
+        .iter()
+        .map(|p| PartialEnvelope::from_bytes(&B64.decode(p).unwrap()).unwrap())
+        .collect();
+    assert_eq!(partials.len(), 2);
+
+    // The requester combines and opens: byte-identical plaintext.
+    let refs: Vec<&SegmentRecord> = records.iter().collect();
+    let keys = GrantKeys::recover(
+        &w.group.pinned,
+        &req,
+        &GrantRef::new(grant, &req),
+        &refs,
+        &partials,
+        &release,
+        &w.requester,
+    )
+    .unwrap();
+    for rec in &records {
+        let i = rec.segment_ref().index;
+        let blob = w.call(
+            &w.requester.sign,
+            "GET",
+            &format!("/v1/recordings/{}/segments/{i}/blob", w.rid),
+            &[],
+        );
+        assert_eq!(blob.status, 200);
+        let mut out = Vec::new();
+        keys.open_segment(rec, &blob.body[..], &mut out).unwrap();
+        assert_eq!(out, w.plaintexts[i as usize], "segment {i}");
+    }
+    // Segment 0 is outside the scope: no key for it.
+    assert!(keys.opener(&w.segs[0].record).is_err());
+
+    let opened = w.call(
+        &w.requester.sign,
+        "POST",
+        &World::path(&req, "/opened"),
+        br#"{"segments":2}"#,
+    );
+    assert_eq!(opened.status, 201, "{:?}", opened.json());
+    let opened: Logged = serde_json::from_slice(&opened.body).unwrap();
+
+    // A second release call answers the stored release; nothing new is logged.
+    let before = w.sequenced();
+    let rel2 = w.release_as(&w.requester.sign, &req);
+    assert_eq!(rel2.status, 200, "{:?}", rel2.json());
+    let rel2: ReleaseJson = serde_json::from_slice(&rel2.body).unwrap();
+    assert_eq!(rel2, rel);
+    assert_eq!(w.sequenced(), before);
+
+    // Art. 25: who, when, what, why and to whom, from the log alone.
+    let requested = entry_of(&w, &logged);
+    assert_eq!(requested.actor.role, Role::Person);
+    assert_eq!(
+        requested.actor.key,
+        w.requester.sign.verify_key().to_bytes()
+    );
+    assert_eq!(requested.time_ms, NOW);
+    assert_eq!(requested.recording, Some(w.rid));
+    let Event::AccessRequested { request } = &requested.event else {
+        panic!("{requested:?}")
+    };
+    let embedded = AccessRequest::from_bytes(request).unwrap();
+    assert_eq!(embedded, req);
+    assert_eq!(embedded.purpose, "criminal investigation");
+    assert_eq!(
+        embedded.justification,
+        "assault reported at 14:02 near the main entrance"
+    );
+    assert_eq!(embedded.legal_basis, "StPO §94");
+    assert_eq!(embedded.case_ref, "2026-K-0042");
+    assert_eq!(
+        embedded.recipients,
+        ["public prosecutor Berlin", "defence counsel"]
+    );
+    for (a, i) in [(&a1, 1u16), (&a3, 3)] {
+        let e = entry_of(&w, a);
+        assert_eq!(e.actor.role, Role::Person);
+        assert_eq!(e.actor.key, w.custodian(i).verify_key().to_bytes());
+        let Event::Approved {
+            request_hash,
+            request_index,
+            segments,
+            ..
+        } = e.event
+        else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            (request_hash, request_index, segments),
+            (req.request_hash(), grant, 2)
+        );
+    }
+    let released = entry_of(&w, &rel.logged);
+    assert_eq!(released.actor.role, Role::Vault);
+    assert_eq!(
+        released.event,
+        Event::Released {
+            request_hash: req.request_hash(),
+            request_index: grant,
+            segments: 2
+        }
+    );
+    let o = entry_of(&w, &opened);
+    assert_eq!(o.actor.key, w.requester.sign.verify_key().to_bytes());
+    assert_eq!(
+        o.event,
+        Event::Opened {
+            request_hash: req.request_hash(),
+            segments: 2
+        }
+    );
+    // Order in the log: request, approvals, release, opened.
+    assert!(grant < a1.log_index && a3.log_index < rel.logged.log_index);
+    assert!(rel.logged.log_index < opened.log_index);
+}
+
+#[test]
+fn k_minus_one_approvals_release_nothing() {
+    let w = World::new();
+    let req = w.request();
+    let grant = w.post_request(&req);
+    w.approve(2, &req, grant);
+    let r = w.release_as(&w.requester.sign, &req);
+    refused(&r, 422, "not-ready");
+    assert!(r.json()["message"].as_str().unwrap().contains("1 of 2"));
+    // A second approval whose envelope was not uploaded does not count.
+    let env = w.partial(3, &req, grant);
+    assert_eq!(w.approve_with(3, &req, &env).status, 201);
+    let r = w.release_as(&w.requester.sign, &req);
+    refused(&r, 422, "not-ready");
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("custodian(s) 3")
+    );
+    assert_eq!(w.kinds("released"), 0);
+    assert_eq!(w.state(&req), RequestState::Pending);
+    // Once it is uploaded, the release goes through.
+    assert_eq!(w.upload(3, &req, &env).status, 204);
+    assert_eq!(w.release_as(&w.requester.sign, &req).status, 200);
+    assert_eq!(w.kinds("released"), 1);
+}
+
+#[test]
+fn a_custodian_of_another_group_cannot_approve_deny_or_read() {
+    let w = World::new();
+    let other = TestGroup::new(2, 3);
+    w.vault
+        .block_on(create_token(&w.vault.app.index, &other.pinned, CLASS, NOW));
+    let req = w.request();
+    let grant = w.post_request(&req);
+    let outsider = &other.custodian(1).0.sign;
+    let body = serde_json::to_vec(&serde_json::json!({
+        "partial_hash": hex::encode([7u8; 32]),
+        "segments": 2,
+    }))
+    .unwrap();
+    let before = w.sequenced();
+    refused(
+        &w.call(outsider, "POST", &World::path(&req, "/approvals"), &body),
+        403,
+        "forbidden",
+    );
+    refused(
+        &w.call(
+            outsider,
+            "POST",
+            &World::path(&req, "/denials"),
+            br#"{"reason":"no"}"#,
+        ),
+        403,
+        "forbidden",
+    );
+    refused(
+        &w.call(outsider, "GET", &World::path(&req, ""), &[]),
+        403,
+        "forbidden",
+    );
+    // Uploading as custodian 1 of this group with another group's key.
+    let env = w.partial(1, &req, grant);
+    refused(
+        &w.call(
+            outsider,
+            "PUT",
+            &World::path(&req, "/approvals/1/partial"),
+            &env,
+        ),
+        403,
+        "forbidden",
+    );
+    // The outsider's own list does not show this group's requests.
+    let list = w.call(outsider, "GET", "/v1/requests", &[]);
+    assert_eq!(list.status, 200, "{:?}", list.json());
+    assert!(list.json()["requests"].as_array().unwrap().is_empty());
+    assert_eq!(w.sequenced(), before);
+    assert!(
+        w.vault
+            .block_on(w.vault.app.index.approvals(req.request_hash()))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_requester_may_not_approve_its_own_request() {
+    let w = World::new();
+    // Custodian 1 is also a requester and asks.
+    let c1 = w.group.custodian(1).0;
+    w.add_requester(&c1.sign);
+    let req = w.request_content().sign(c1).unwrap();
+    let resp = w.post_request_as(&c1.sign, &req);
+    assert_eq!(resp.status, 201, "{:?}", resp.json());
+    let grant = serde_json::from_slice::<Logged>(&resp.body)
+        .unwrap()
+        .log_index;
+    let env = w.partial(1, &req, grant);
+    let before = w.sequenced();
+    let r = w.approve_with(1, &req, &env);
+    refused(&r, 403, "forbidden");
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("allow_self_approval")
+    );
+    assert_eq!(w.sequenced(), before);
+    // One other approval is k − 1: nothing is released.
+    w.approve(2, &req, grant);
+    refused(&w.release_as(&c1.sign, &req), 422, "not-ready");
+    assert_eq!(w.kinds("released"), 0);
+}
+
+#[test]
+fn with_allow_self_approval_the_requesters_approval_counts() {
+    let w = World::with(FileConfig {
+        allow_self_approval: Some(true),
+        ..FileConfig::default()
+    });
+    let c1 = w.group.custodian(1).0;
+    w.add_requester(&c1.sign);
+    let req = w.request_content().sign(c1).unwrap();
+    let resp = w.post_request_as(&c1.sign, &req);
+    assert_eq!(resp.status, 201, "{:?}", resp.json());
+    let grant = serde_json::from_slice::<Logged>(&resp.body)
+        .unwrap()
+        .log_index;
+    w.approve(1, &req, grant);
+    w.approve(2, &req, grant);
+    let r = w.release_as(&c1.sign, &req);
+    assert_eq!(r.status, 200, "{:?}", r.json());
+}
+
+#[test]
+fn the_same_custodian_approving_twice_counts_once() {
+    let w = World::new();
+    let req = w.request();
+    let grant = w.post_request(&req);
+    w.approve(1, &req, grant);
+    let before = w.sequenced();
+    let env = w.partial(1, &req, grant);
+    refused(&w.approve_with(1, &req, &env), 409, "conflict");
+    assert_eq!(w.sequenced(), before);
+    assert_eq!(w.kinds("approved"), 1);
+    let got = w.get_request(w.custodian(2), &req);
+    assert_eq!(got.approvals.len(), 1);
+    refused(&w.release_as(&w.requester.sign, &req), 422, "not-ready");
+}
+
+#[test]
+fn an_envelope_other_than_the_logged_one_is_refused() {
+    let w = World::new();
+    let req = w.request();
+    let grant = w.post_request(&req);
+    let logged_env = w.partial(2, &req, grant);
+    assert_eq!(w.approve_with(2, &req, &logged_env).status, 201);
+    // Another valid envelope of the same custodian (fresh randomness).
+    let other_env = w.partial(2, &req, grant);
+    assert_ne!(other_env, logged_env);
+    refused(&w.upload(2, &req, &other_env), 409, "conflict");
+    let got = w.get_request(w.custodian(2), &req);
+    assert!(!got.approvals[0].partial_uploaded);
+    // Custodian 2's envelope uploaded by custodian 3 on its own path.
+    refused(&w.upload(3, &req, &logged_env), 400, "bad-request");
+    assert_eq!(w.upload(2, &req, &logged_env).status, 204);
+    // Re-uploading the same bytes is idempotent; other bytes still refused.
+    assert_eq!(w.upload(2, &req, &logged_env).status, 204);
+    refused(&w.upload(2, &req, &other_env), 409, "conflict");
+}
+
+#[test]
+fn a_denied_request_is_not_released() {
+    let w = World::new();
+    let req = w.request();
+    let grant = w.post_request(&req);
+    w.approve(1, &req, grant);
+    w.approve(2, &req, grant);
+    let d = w.deny(3, &req, "not proportionate to the offence");
+    assert_eq!(d.status, 201, "{:?}", d.json());
+    let d: Logged = serde_json::from_slice(&d.body).unwrap();
+    let e = entry_of(&w, &d);
+    assert_eq!(e.actor.key, w.custodian(3).verify_key().to_bytes());
+    assert_eq!(
+        e.event,
+        Event::Denied {
+            request_hash: req.request_hash(),
+            request_index: grant,
+            reason: "not proportionate to the offence".into()
+        }
+    );
+    refused(&w.release_as(&w.requester.sign, &req), 409, "conflict");
+    assert_eq!(w.kinds("released"), 0);
+    assert_eq!(w.state(&req), RequestState::Denied);
+    // Further approvals and denials are refused too.
+    refused(&w.deny(1, &req, "also no"), 409, "conflict");
+    let got = w.get_request(&w.requester.sign, &req);
+    assert_eq!(got.state, "denied");
+    assert_eq!(got.denial.unwrap().custodian, 3);
+}
+
+#[test]
+fn an_expired_request_releases_nothing() {
+    let w = World::new();
+    let mut content = w.request_content();
+    content.expires_utc_ms = NOW + 3_600_000;
+    let req = content.sign(&w.requester).unwrap();
+    let grant = w.post_request(&req);
+    w.approve(1, &req, grant);
+    w.approve(2, &req, grant);
+    w.clock.advance(2 * 3_600_000);
+    refused(&w.release_as(&w.requester.sign, &req), 410, "expired");
+    assert_eq!(w.kinds("released"), 0);
+    assert_eq!(w.state(&req), RequestState::Pending);
+    // Approving an expired request is refused as well.
+    refused(&w.approve_with(3, &req, b"any envelope"), 410, "expired");
+}
+
+#[test]
+fn a_released_request_is_not_released_again_after_expiry() {
+    let w = World::new();
+    let mut content = w.request_content();
+    content.expires_utc_ms = NOW + 3_600_000;
+    let req = content.sign(&w.requester).unwrap();
+    let grant = w.post_request(&req);
+    w.approve(1, &req, grant);
+    w.approve(2, &req, grant);
+    assert_eq!(w.release_as(&w.requester.sign, &req).status, 200);
+    w.clock.advance(2 * 3_600_000);
+    refused(&w.release_as(&w.requester.sign, &req), 410, "expired");
+}
+
+#[test]
+fn an_unknown_recording_in_a_request_changes_nothing() {
+    let w = World::new();
+    let mut content = w.request_content();
+    content.scope.push(Scope::Recording {
+        recording_id: RecordingId([0xee; 16]),
+        media_start_ms: 0,
+        media_end_ms: 10_000,
+        include_metadata: false,
+    });
+    let req = content.sign(&w.requester).unwrap();
+    let before = w.sequenced();
+    refused(
+        &w.post_request_as(&w.requester.sign, &req),
+        404,
+        "unknown-recording",
+    );
+    assert_eq!(w.sequenced(), before);
+    assert!(
+        w.vault
+            .block_on(w.vault.app.index.request(req.request_hash()))
+            .unwrap()
+            .is_none()
+    );
+    // An unknown device too.
+    let mut content = w.request_content();
+    content.scope = vec![Scope::Device {
+        device_key: SignKey::generate(&mut os_rng()).verify_key(),
+        utc_start_ms: NOW - DAY,
+        utc_end_ms: NOW,
+        include_metadata: false,
+    }];
+    let req = content.sign(&w.requester).unwrap();
+    refused(
+        &w.post_request_as(&w.requester.sign, &req),
+        404,
+        "not-found",
+    );
+    assert_eq!(w.sequenced(), before);
+}
+
+#[test]
+fn only_registered_requesters_post_their_own_requests() {
+    let w = World::new();
+    let before = w.sequenced();
+    // Not a requester (a custodian and reader, but never registered).
+    let c2 = w.group.custodian(2).0;
+    let req = w.request_content().sign(c2).unwrap();
+    refused(&w.post_request_as(&c2.sign, &req), 403, "forbidden");
+    // A registered requester posting a request someone else signed.
+    refused(
+        &w.post_request_as(&w.requester.sign, &req),
+        403,
+        "forbidden",
+    );
+    // Someone else posting the requester's request.
+    refused(&w.post_request_as(&c2.sign, &w.request()), 403, "forbidden");
+    // A stranger may not list requests.
+    let stranger = SignKey::generate(&mut os_rng());
+    refused(
+        &w.call(&stranger, "GET", "/v1/requests", &[]),
+        403,
+        "forbidden",
+    );
+    assert_eq!(w.sequenced(), before);
+    assert!(
+        w.vault
+            .block_on(
+                w.vault
+                    .app
+                    .index
+                    .requests_by_requester(c2.sign.verify_key().to_bytes(), None)
+            )
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn the_vaults_policy_on_purpose_and_validity_is_enforced() {
+    let w = World::new();
+    let before = w.sequenced();
+    let mut content = w.request_content();
+    content.purpose = "curiosity".into();
+    let r = w.post_request_as(&w.requester.sign, &content.sign(&w.requester).unwrap());
+    refused(&r, 400, "bad-request");
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("criminal investigation")
+    );
+    let mut content = w.request_content();
+    content.expires_utc_ms = NOW + 31 * DAY;
+    let r = w.post_request_as(&w.requester.sign, &content.sign(&w.requester).unwrap());
+    refused(&r, 400, "bad-request");
+    assert!(r.json()["message"].as_str().unwrap().contains("30 days"));
+    assert_eq!(w.sequenced(), before);
+}
+
+#[test]
+fn only_the_requester_may_ask_for_the_release() {
+    let w = World::new();
+    let req = w.request();
+    let grant = w.post_request(&req);
+    w.approve(1, &req, grant);
+    w.approve(2, &req, grant);
+    let before = w.sequenced();
+    refused(&w.release_as(w.custodian(1), &req), 403, "forbidden");
+    let stranger = SignKey::generate(&mut os_rng());
+    refused(&w.release_as(&stranger, &req), 403, "forbidden");
+    refused(
+        &w.call(
+            w.custodian(1),
+            "POST",
+            &World::path(&req, "/opened"),
+            br#"{"segments":2}"#,
+        ),
+        403,
+        "forbidden",
+    );
+    assert_eq!(w.sequenced(), before);
+    assert_eq!(w.state(&req), RequestState::Pending);
+    assert_eq!(w.release_as(&w.requester.sign, &req).status, 200);
+}
+
+#[test]
+fn a_device_scope_covers_the_devices_footage_in_the_window() {
+    let w = World::new();
+    let mut content = w.request_content();
+    // Capture times: NOW − 60 s + 10 s·i; the window holds segment 2 only.
+    content.scope = vec![Scope::Device {
+        device_key: w.device.verify_key(),
+        utc_start_ms: NOW - 39_000,
+        utc_end_ms: NOW - 30_000,
+        include_metadata: false,
+    }];
+    let req = content.sign(&w.requester).unwrap();
+    let grant = w.post_request(&req);
+    for i in [2u16, 3] {
+        let env = w.partial(i, &req, grant);
+        let body = serde_json::to_vec(&serde_json::json!({
+            "partial_hash": hex::encode(body_sha256(&env)),
+            "segments": 1,
+        }))
+        .unwrap();
+        let a = w.call(
+            w.custodian(i),
+            "POST",
+            &World::path(&req, "/approvals"),
+            &body,
+        );
+        assert_eq!(a.status, 201, "{:?}", a.json());
+        assert_eq!(w.upload(i, &req, &env).status, 204);
+    }
+    let rel = w.release_as(&w.requester.sign, &req);
+    assert_eq!(rel.status, 200, "{:?}", rel.json());
+    let rel: ReleaseJson = serde_json::from_slice(&rel.body).unwrap();
+    let raw: Vec<Vec<u8>> = rel.records.iter().map(|r| B64.decode(r).unwrap()).collect();
+    let records = records_from_bytes(&raw).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].segment_ref().index, 2);
+    let release = EpochRelease::from_bytes(&B64.decode(&rel.release).unwrap()).unwrap();
+    let partials: Vec<PartialEnvelope> = rel
+        .partials
+        .iter()
+        .map(|p| PartialEnvelope::from_bytes(&B64.decode(p).unwrap()).unwrap())
+        .collect();
+    let keys = GrantKeys::recover(
+        &w.group.pinned,
+        &req,
+        &GrantRef::new(grant, &req),
+        &[&records[0]],
+        &partials,
+        &release,
+        &w.requester,
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    keys.open_segment(&records[0], &w.segs[2].blob[..], &mut out)
+        .unwrap();
+    assert_eq!(out, w.plaintexts[2]);
+}

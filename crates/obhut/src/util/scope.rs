@@ -1,0 +1,88 @@
+//! Resolving an access request's scope to segments from the
+//! device-signed records themselves (docs/access.md §2): custodians before
+//! approving, requesters before opening. The vault only ships bytes; every
+//! record's signature and each recording's chain are checked here.
+
+use obhut_core::access;
+use obhut_core::chain;
+use obhut_core::group::PinnedGroup;
+use obhut_core::ids::RecordingId;
+use obhut_core::record::SegmentRecord;
+use obhut_core::request::{AccessRequest, Scope};
+
+use super::hint::{HintExt, fail};
+use super::reader::Reader;
+
+/// One recording of the scope: all its records (verified chain) and which
+/// of them the request covers.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The recording.
+    pub recording: RecordingId,
+    /// Every record, in index order.
+    pub records: Vec<SegmentRecord>,
+    /// Indexes (into `records`) of the covered ones.
+    pub in_scope: Vec<usize>,
+}
+
+impl Resolved {
+    /// The covered records.
+    pub fn covered(&self) -> impl Iterator<Item = &SegmentRecord> {
+        self.in_scope.iter().map(|&i| &self.records[i])
+    }
+}
+
+/// The recordings a request names (for device scopes: every recording of
+/// the device the vault lists), each with its records and covered segments.
+pub fn resolve(
+    reader: &Reader<'_>,
+    request: &AccessRequest,
+    group: &PinnedGroup,
+) -> anyhow::Result<Vec<Resolved>> {
+    let mut ids: Vec<RecordingId> = Vec::new();
+    for s in &request.scope {
+        match s {
+            Scope::Recording { recording_id, .. } => ids.push(*recording_id),
+            Scope::Device { device_key, .. } => {
+                let key = hex::encode(device_key.to_bytes());
+                for r in reader.recordings()?.recordings {
+                    if r.device_key == key
+                        && let Some(id) = RecordingId::from_hex(&r.recording_id)
+                    {
+                        ids.push(id);
+                    }
+                }
+            }
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    let group_key = group.group_key();
+    let mut out = Vec::new();
+    for id in ids {
+        let records = reader.records(id)?;
+        chain::verify_chain(&records, std::slice::from_ref(&group_key)).hint(
+            format!("the records of recording {id} from the vault do not verify"),
+            "the vault is misbehaving or the recording is damaged; do not go on, and report it",
+        )?;
+        let covered = access::records_in_scope(request, &records);
+        let in_scope: Vec<usize> = records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| covered.iter().any(|c| c.record_hash() == r.record_hash()))
+            .map(|(i, _)| i)
+            .collect();
+        out.push(Resolved {
+            recording: id,
+            records,
+            in_scope,
+        });
+    }
+    if out.iter().all(|r| r.in_scope.is_empty()) {
+        return Err(fail(
+            "the request covers no segment of the recordings it names",
+            "check the scope: media times are from the recording's start, capture times UTC",
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,345 @@
+//! The access workflow as people run it (docs/access.md): `obhut serve`,
+//! a device that ingested a real MP4, a requester's `obhut request
+//! --vault`, custodians' `obhut pending | approve | deny`, and the
+//! requester's `obhut open` — whole scope byte-identical to the capture,
+//! `--range` of the scope, segments outside it sealed; k−1 approvals and
+//! a denied request open nothing; every step is in the audit log.
+
+use std::fs;
+use std::path::Path;
+
+use obhut_core::ids::RecordingId;
+
+mod support;
+use support::*;
+
+fn fails(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    assert!(
+        !out.status.success(),
+        "obhut {args:?} unexpectedly succeeded\nstdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stderr)
+}
+
+fn log_key(vault: &Vault) -> String {
+    let r = http_get(&vault.addr, "/v1/log/key").expect("GET /v1/log/key");
+    let body = &r[r.find("\r\n\r\n").expect("a body") + 4..];
+    let v: serde_json::Value = serde_json::from_str(body.trim()).expect("JSON");
+    v["vkey"].as_str().expect("vkey").to_owned()
+}
+
+/// A request for media [from, to) of `rid`, submitted; returns its hash.
+fn request(
+    d: &Path,
+    vault: &Vault,
+    vkey: &str,
+    rid: &str,
+    from: &str,
+    to: &str,
+    out: &str,
+) -> String {
+    let o = ok(
+        d,
+        &[
+            "request",
+            "--identity",
+            "req.key",
+            "--group",
+            "custody/group.obgd",
+            "--recording",
+            rid,
+            "--from-ms",
+            from,
+            "--to-ms",
+            to,
+            "--purpose",
+            "criminal investigation",
+            "--justification",
+            "complaint 17 concerns this stop",
+            "--legal-basis",
+            "§ 48 BDSG",
+            "--case",
+            "CASE-17",
+            "--recipient",
+            "prosecutor",
+            "--out",
+            out,
+            "--vault",
+            &vault.url,
+            "--log-key",
+            vkey,
+            "--log-state",
+            "req.cp",
+        ],
+    );
+    let hash = o.trim().to_owned();
+    assert_eq!(hash.len(), 64, "{o}");
+    hash
+}
+
+fn approve(d: &Path, vault: &Vault, vkey: &str, who: &str, share: u32, hash: &str) -> String {
+    ok(
+        d,
+        &[
+            "approve",
+            hash,
+            "--vault",
+            &vault.url,
+            "--log-key",
+            vkey,
+            "--state",
+            &format!("{who}.cp"),
+            "--identity",
+            &format!("{who}.key"),
+            "--share",
+            &format!("custody/share-{share}.obse"),
+            "--group",
+            "custody/group.obgd",
+            "--yes",
+        ],
+    )
+}
+
+fn open_args<'a>(vault: &'a Vault, vkey: &'a str, hash: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "open",
+        hash,
+        "--vault",
+        &vault.url,
+        "--log-key",
+        vkey,
+        "--state",
+        "req.cp",
+        "--identity",
+        "req.key",
+        "--group",
+        "custody/group.obgd",
+        "--out",
+        out,
+    ]
+}
+
+#[test]
+fn request_approve_open_byte_identical_scope_and_refusals() {
+    let dir = setup();
+    let d = dir.as_path();
+    ok(
+        d,
+        &[
+            "keygen",
+            "person",
+            "--name",
+            "requester",
+            "--out",
+            "req.key",
+            "--kdf-fast",
+        ],
+    );
+    let vault = Vault::start(d);
+    let vkey = log_key(&vault);
+    let token = vault.token(d, "custody/group.obgd");
+    let fpr = fingerprint(d, "custody/group.obgd");
+    ok(
+        d,
+        &[
+            "enrol",
+            "--vault",
+            &vault.url,
+            "--token",
+            &token,
+            "--device",
+            "cam.key",
+            "--group-fingerprint",
+            &fpr,
+            "--state",
+            "state",
+        ],
+    );
+    fs::create_dir_all(d.join("dock")).unwrap();
+    make_mp4(&d.join("dock/clip.mp4"), 20, "320x240");
+    let original = fs::read(d.join("dock/clip.mp4")).unwrap();
+    let rid = ok(
+        d,
+        &[
+            "ingest",
+            "--state",
+            "state",
+            "--segment-ms",
+            "2000",
+            "dock/clip.mp4",
+        ],
+    )
+    .trim()
+    .to_owned();
+    assert!(RecordingId::from_hex(&rid).is_some(), "{rid}");
+    let gid = ok(d, &["custody", "show", "--group", "custody/group.obgd"])
+        .lines()
+        .find_map(|l| l.strip_prefix("group id:").map(|s| s.trim().to_owned()))
+        .expect("a group id");
+    let admin = |args: &[&str]| {
+        let mut a = vec!["admin", "--data", "vault-data", "--keys", "vault-keys"];
+        a.extend_from_slice(args);
+        ok(d, &a)
+    };
+    admin(&[
+        "add-requester",
+        "--identity",
+        "req.key.pub",
+        "--group",
+        &gid,
+    ]);
+    for who in ["req", "alice", "bob", "carol"] {
+        admin(&[
+            "add-reader",
+            "--identity",
+            &format!("{who}.key.pub"),
+            "--group",
+            &gid,
+        ]);
+    }
+
+    // A request nobody may make: not a requester.
+    let e = fails(
+        d,
+        &[
+            "request",
+            "--identity",
+            "alice.key",
+            "--group",
+            "custody/group.obgd",
+            "--recording",
+            &rid,
+            "--purpose",
+            "criminal investigation",
+            "--justification",
+            "x",
+            "--legal-basis",
+            "x",
+            "--case",
+            "x",
+            "--out",
+            "bad.obar",
+            "--vault",
+            &vault.url,
+            "--log-key",
+            &vkey,
+            "--log-state",
+            "alice.cp",
+        ],
+    );
+    assert!(e.contains("forbidden"), "{e}");
+
+    // Media 4 s – 8 s: a few segments of ten.
+    let hash = request(d, &vault, &vkey, &rid, "4000", "8000", "req.obar");
+    let pending = ok(
+        d,
+        &["pending", "--vault", &vault.url, "--identity", "alice.key"],
+    );
+    assert!(
+        pending.contains(&hash) && pending.contains("complaint 17") && pending.contains("CASE-17"),
+        "{pending}"
+    );
+
+    // One approval of two: nothing opens.
+    approve(d, &vault, &vkey, "alice", 1, &hash);
+    let e = fails(d, &open_args(&vault, &vkey, &hash, "early"));
+    assert!(e.contains("not-ready"), "{e}");
+    assert!(!d.join("early").exists() || fs::read_dir(d.join("early")).unwrap().next().is_none());
+    // The same custodian again counts once.
+    let e = fails(
+        d,
+        &[
+            "approve",
+            &hash,
+            "--vault",
+            &vault.url,
+            "--log-key",
+            &vkey,
+            "--state",
+            "alice.cp",
+            "--identity",
+            "alice.key",
+            "--share",
+            "custody/share-1.obse",
+            "--group",
+            "custody/group.obgd",
+            "--yes",
+        ],
+    );
+    assert!(e.contains("conflict") || e.contains("already"), "{e}");
+
+    approve(d, &vault, &vkey, "bob", 2, &hash);
+    ok(d, &open_args(&vault, &vkey, &hash, "opened"));
+    let got = fs::read(d.join(format!("opened/{rid}.media"))).unwrap();
+    assert_eq!(got.len(), original.len(), "laid out like the original");
+    let same = got
+        .iter()
+        .zip(&original)
+        .filter(|(a, b)| a == b && **a != 0)
+        .count();
+    let zeros = got.iter().filter(|&&b| b == 0).count();
+    assert!(
+        same > 0 && zeros > 0,
+        "part of the file opened, the rest sealed"
+    );
+    // Every non-zero byte is the original's: the scope is byte-identical.
+    assert!(got.iter().zip(&original).all(|(a, b)| *a == 0 || a == b));
+
+    // --range: only bytes of the scope, identical to the original's.
+    let first = got.iter().position(|&b| b != 0).unwrap();
+    let range = format!("{}-{}", first, first + 1000);
+    let mut args = open_args(&vault, &vkey, &hash, "ranged");
+    args.extend_from_slice(&["--range", &range]);
+    ok(d, &args);
+    let r = fs::read(d.join(format!("ranged/{rid}.range"))).unwrap();
+    assert_eq!(r, original[first..first + 1000]);
+
+    // A denied request opens nothing, even with approvals afterwards refused.
+    let denied = request(d, &vault, &vkey, &rid, "0", "2000", "req2.obar");
+    ok(
+        d,
+        &[
+            "deny",
+            &denied,
+            "--vault",
+            &vault.url,
+            "--log-key",
+            &vkey,
+            "--state",
+            "carol.cp",
+            "--identity",
+            "carol.key",
+            "--reason",
+            "no legal basis for this part",
+        ],
+    );
+    let e = fails(
+        d,
+        &[
+            "approve",
+            &denied,
+            "--vault",
+            &vault.url,
+            "--log-key",
+            &vkey,
+            "--state",
+            "alice.cp",
+            "--identity",
+            "alice.key",
+            "--share",
+            "custody/share-1.obse",
+            "--group",
+            "custody/group.obgd",
+            "--yes",
+        ],
+    );
+    assert!(e.contains("denied"), "{e}");
+    let e = fails(d, &open_args(&vault, &vkey, &denied, "denied"));
+    assert!(
+        e.contains("denied") || e.contains("conflict") || e.contains("forbidden"),
+        "{e}"
+    );
+}

@@ -1,0 +1,264 @@
+//! What the end-to-end tests of the binary share: running `obhut` with a
+//! passphrase, ffmpeg clips, an `obhut serve` process on a free port, and
+//! the keys and custody groups most tests start from.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_obhut");
+pub const PASS: &str = "correct horse battery staple";
+pub const CLASS: &str = "bodycam-30d";
+
+pub fn cmd(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir)
+        .args(args)
+        .env("OBHUT_PASSPHRASE", PASS)
+        .env_remove("OBHUT_STATE")
+        .stdin(Stdio::null());
+    c
+}
+
+pub fn run(dir: &Path, args: &[&str]) -> Output {
+    cmd(dir, args).output().expect("run the obhut binary")
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[track_caller]
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    assert!(
+        out.status.success(),
+        "obhut {args:?} failed\nstdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+pub fn make_mp4(path: &Path, seconds: u32, size: &str) {
+    let status = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg(format!("testsrc=duration={seconds}:size={size}:rate=25"))
+        .args(["-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .status()
+        .expect("ffmpeg is needed (apt-get install ffmpeg; ./scripts/test does this)");
+    assert!(status.success(), "ffmpeg failed making {}", path.display());
+}
+
+/// A vault process on a free loopback port; killed on drop.
+pub struct Vault {
+    pub child: Child,
+    pub url: String,
+    pub addr: String,
+    pub data: PathBuf,
+}
+
+impl Drop for Vault {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+pub fn http_get(addr: &str, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+impl Vault {
+    pub fn start(dir: &Path) -> Vault {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let data = dir.join("vault-data");
+        let child = cmd(
+            dir,
+            &[
+                "serve",
+                "--data",
+                "vault-data",
+                "--keys",
+                "vault-keys",
+                "--listen",
+                &addr,
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn obhut serve");
+        let v = Vault {
+            child,
+            url: format!("http://{addr}"),
+            addr,
+            data,
+        };
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(60) {
+            if http_get(&v.addr, "/healthz").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("obhut serve did not answer /healthz on {}", v.addr);
+    }
+
+    pub fn token(&self, dir: &Path, group: &str) -> String {
+        let out = ok(
+            dir,
+            &[
+                "admin",
+                "enrol-token",
+                "--data",
+                "vault-data",
+                "--keys",
+                "vault-keys",
+                "--group",
+                group,
+                "--retention-class",
+                CLASS,
+            ],
+        );
+        out.lines()
+            .find(|l| l.starts_with("obhut-enrol-"))
+            .unwrap_or_else(|| panic!("no token printed: {out}"))
+            .trim()
+            .to_owned()
+    }
+}
+
+/// Keys, two signed custody groups (2 of 3), a device key.
+pub fn setup() -> PathBuf {
+    let dir = tempfile::Builder::new()
+        .prefix("obhut-agent-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap()
+        .keep();
+    let d = dir.as_path();
+    for who in ["alice", "bob", "carol"] {
+        ok(
+            d,
+            &[
+                "keygen",
+                "person",
+                "--name",
+                who,
+                "--out",
+                &format!("{who}.key"),
+                "--kdf-fast",
+            ],
+        );
+    }
+    ok(
+        d,
+        &[
+            "keygen",
+            "device",
+            "--name",
+            "bodycam-0042",
+            "--out",
+            "cam.key",
+            "--kdf-fast",
+        ],
+    );
+    for g in ["custody", "other"] {
+        ok(
+            d,
+            &[
+                "custody",
+                "init",
+                "--name",
+                g,
+                "--threshold",
+                "2",
+                "--custodian",
+                "alice.key.pub",
+                "--custodian",
+                "bob.key.pub",
+                "--custodian",
+                "carol.key.pub",
+                "--out",
+                g,
+            ],
+        );
+        for (i, who) in ["alice", "bob"].iter().enumerate() {
+            ok(
+                d,
+                &[
+                    "custody",
+                    "sign",
+                    "--group",
+                    &format!("{g}/group.obgd"),
+                    "--identity",
+                    &format!("{who}.key"),
+                    "--share",
+                    &format!("{g}/share-{}.obse", i + 1),
+                ],
+            );
+        }
+    }
+    dir
+}
+
+/// The fingerprint `obhut custody show` publishes.
+pub fn fingerprint(dir: &Path, group: &str) -> String {
+    let out = ok(dir, &["custody", "show", "--group", group]);
+    out.lines()
+        .find_map(|l| l.strip_prefix("fingerprint:"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no fingerprint in:\n{out}"))
+        .to_owned()
+}
+
+pub fn enrol(dir: &Path, vault: &Vault) {
+    let token = vault.token(dir, "custody/group.obgd");
+    let f = fingerprint(dir, "custody/group.obgd");
+    ok(
+        dir,
+        &[
+            "enrol",
+            "--vault",
+            &vault.url,
+            "--token",
+            &token,
+            "--device",
+            "cam.key",
+            "--group-fingerprint",
+            &f,
+            "--state",
+            "state",
+        ],
+    );
+}
