@@ -343,3 +343,194 @@ fn request_approve_open_byte_identical_scope_and_refusals() {
         "{e}"
     );
 }
+
+/// A vault that tampers with what it serves: another requester key, a
+/// wider scope, a substituted segment record. Each is caught by the
+/// custodian's client before anything is computed, and nothing is logged
+/// as approved.
+#[test]
+fn a_tampering_vault_gets_no_approval() {
+    let dir = setup();
+    let d = dir.as_path();
+    ok(
+        d,
+        &[
+            "keygen",
+            "person",
+            "--name",
+            "requester",
+            "--out",
+            "req.key",
+            "--kdf-fast",
+        ],
+    );
+    let vault = Vault::start(d);
+    let vkey = log_key(&vault);
+    let token = vault.token(d, "custody/group.obgd");
+    let fpr = fingerprint(d, "custody/group.obgd");
+    ok(
+        d,
+        &[
+            "enrol",
+            "--vault",
+            &vault.url,
+            "--token",
+            &token,
+            "--device",
+            "cam.key",
+            "--group-fingerprint",
+            &fpr,
+            "--state",
+            "state",
+        ],
+    );
+    fs::create_dir_all(d.join("dock")).unwrap();
+    make_mp4(&d.join("dock/clip.mp4"), 10, "160x120");
+    let rid = ok(
+        d,
+        &[
+            "ingest",
+            "--state",
+            "state",
+            "--segment-ms",
+            "2000",
+            "dock/clip.mp4",
+        ],
+    )
+    .trim()
+    .to_owned();
+    let gid = ok(d, &["custody", "show", "--group", "custody/group.obgd"])
+        .lines()
+        .find_map(|l| l.strip_prefix("group id:").map(|s| s.trim().to_owned()))
+        .expect("a group id");
+    for (cmd, who) in [("add-requester", "req"), ("add-reader", "alice")] {
+        ok(
+            d,
+            &[
+                "admin",
+                "--data",
+                "vault-data",
+                "--keys",
+                "vault-keys",
+                cmd,
+                "--identity",
+                &format!("{who}.key.pub"),
+                "--group",
+                &gid,
+            ],
+        );
+    }
+    let db = d.join("vault-data/obhut.sqlite");
+    let approve_refused = |hash: &str, needles: &[&str], before: u64| {
+        let e = fails(
+            d,
+            &[
+                "approve",
+                hash,
+                "--vault",
+                &vault.url,
+                "--log-key",
+                &vkey,
+                "--state",
+                "alice.cp",
+                "--identity",
+                "alice.key",
+                "--share",
+                "custody/share-1.obse",
+                "--group",
+                "custody/group.obgd",
+                "--yes",
+            ],
+        );
+        assert!(
+            needles.iter().any(|n| e.contains(n)),
+            "expected one of {needles:?}: {e}"
+        );
+        // Nothing was sequenced since the request: no approval logged.
+        assert_eq!(
+            sequenced(&db),
+            before,
+            "a refused approval logged something"
+        );
+    };
+
+    // Another requester key: the vault serves a request signed by a key
+    // of its choosing (carol's here) in place of the logged one.
+    let hash = request(d, &vault, &vkey, &rid, "0", "4000", "req.obar");
+    let logged_before = sequenced(&db);
+    ok(
+        d,
+        &[
+            "request",
+            "--identity",
+            "carol.key",
+            "--group",
+            "custody/group.obgd",
+            "--recording",
+            &rid,
+            "--from-ms",
+            "0",
+            "--to-ms",
+            "4000",
+            "--purpose",
+            "criminal investigation",
+            "--justification",
+            "complaint 17 concerns this stop",
+            "--legal-basis",
+            "§ 48 BDSG",
+            "--case",
+            "CASE-17",
+            "--recipient",
+            "prosecutor",
+            "--out",
+            "swapped.obar",
+        ],
+    );
+    let original = fs::read(d.join("req.obar")).unwrap();
+    let swapped = fs::read(d.join("swapped.obar")).unwrap();
+    let set = |bytes: &[u8]| {
+        sql(
+            &db,
+            &format!(
+                "UPDATE access_requests SET request = X'{}' WHERE request_hash = X'{hash}'",
+                hex::encode(bytes)
+            ),
+        );
+    };
+    set(&swapped);
+    approve_refused(&hash, &["not the one asked for"], logged_before);
+
+    // A wider scope: the signed bytes changed, the signature fails (our
+    // vault already refuses to serve it; a malicious one would, and the
+    // custodian's client would refuse it).
+    let mut wider = original.clone();
+    let at = wider.len() - 100;
+    wider[at] ^= 0x01;
+    set(&wider);
+    approve_refused(&hash, &["does not verify", "does not parse"], logged_before);
+
+    // A substituted segment record: the chain breaks.
+    set(&original);
+    sql(
+        &db,
+        &format!(
+            "UPDATE segments SET record = (SELECT record FROM segments WHERE recording_id = X'{rid}' AND idx = 2) \
+         WHERE recording_id = X'{rid}' AND idx = 1"
+        ),
+    );
+    approve_refused(&hash, &["do not verify"], logged_before);
+}
+
+/// Entries sequenced in the vault's log.
+fn sequenced(db: &Path) -> u64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let index = obhut_store::sqlite::SqliteIndex::open(db).await.unwrap();
+        let n = obhut_store::LogStore::log_sequenced(&index).await.unwrap();
+        index.close().await;
+        n
+    })
+}

@@ -15,6 +15,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use obhut_server::testkit::{custody_group, http};
 
+#[allow(dead_code)]
+mod support;
+
 const BIN: &str = env!("CARGO_BIN_EXE_obhut");
 
 struct Server {
@@ -134,20 +137,7 @@ fn admin_token(dir: &Path) {
 }
 
 fn sql(dir: &Path, statement: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let index = obhut_store::sqlite::SqliteIndex::open(&dir.join("data/obhut.sqlite"))
-            .await
-            .unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
-            .execute(index.pool())
-            .await
-            .unwrap();
-        index.close().await;
-    });
+    support::sql(&dir.join("data/obhut.sqlite"), statement);
 }
 
 #[test]

@@ -262,3 +262,21 @@ pub fn enrol(dir: &Path, vault: &Vault) {
         ],
     );
 }
+
+/// Run one SQL statement on the vault index at `db` while the server runs
+/// (WAL lets a second connection write): tests play an operator who edits
+/// the database directly.
+pub fn sql(db: &Path, statement: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let index = obhut_store::sqlite::SqliteIndex::open(db).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+            .execute(index.pool())
+            .await
+            .unwrap();
+        index.close().await;
+    });
+}
