@@ -961,3 +961,68 @@ fn a_device_scope_covers_the_devices_footage_in_the_window() {
         .unwrap();
     assert_eq!(out, w.plaintexts[2]);
 }
+
+/// Property 2 against the operator: after a complete grant, everything
+/// the vault holds — every stored partial envelope, the stored release,
+/// and every epoch key in its keystore — opens no segment. The operator
+/// gets `b` for every segment, but the envelopes and the release open only
+/// with the requester's key, and `b` with any `a` but the real one fails
+/// the key commitment.
+#[test]
+fn everything_the_vault_holds_opens_no_segment() {
+    use obhut_core::error::{Error, SegmentFailure};
+    use obhut_core::segment::SegmentOpener;
+
+    let w = World::new();
+    let req = w.request();
+    let grant = w.post_request(&req);
+    w.approve(1, &req, grant);
+    w.approve(2, &req, grant);
+    let rel = w.release_as(&w.requester.sign, &req);
+    assert_eq!(rel.status, 200, "{:?}", rel.json());
+    // What the vault stored for the grant, read back from its own store.
+    let stored: ReleaseJson = serde_json::from_slice(&w.release_as(&w.requester.sign, &req).body)
+        .expect("the stored release");
+    let operator = PersonSecret::generate("operator", &mut os_rng());
+    for p in &stored.partials {
+        let env = PartialEnvelope::from_bytes(&B64.decode(p).unwrap()).unwrap();
+        assert!(
+            env.open(&operator.kem).is_err(),
+            "a partial opened for the operator"
+        );
+    }
+    let release = EpochRelease::from_bytes(&B64.decode(&stored.release).unwrap()).unwrap();
+    assert!(release.open(&operator, grant, &req.request_hash()).is_err());
+    // Every segment of the recording, in scope or not.
+    for s in &w.segs {
+        let f = &s.record.header().fields;
+        let epoch = w
+            .vault
+            .app
+            .keystore
+            .epoch(f.epoch_wrap.epoch_id)
+            .expect("the operator holds the epoch key");
+        let b = epoch
+            .unwrap(
+                &f.epoch_wrap,
+                f.recording_id,
+                &f.device_key,
+                f.segment_index,
+            )
+            .expect("the operator recovers b");
+        for guess in [[0u8; 32], [0xff; 32], b.expose().to_owned()] {
+            let a = obhut_core::secret::Secret32::new(guess);
+            let err = SegmentOpener::from_header(s.record.header(), &a, &b).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::Segment {
+                        failure: SegmentFailure::KeyCommitment,
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        }
+    }
+}
