@@ -1026,3 +1026,82 @@ fn everything_the_vault_holds_opens_no_segment() {
         }
     }
 }
+
+/// An approval replayed onto another request: custodian 1's envelope for
+/// request A, committed and uploaded for request B, is refused by the
+/// vault; and were a vault to hand it over anyway, the requester's
+/// combine refuses a partial bound to another grant.
+#[test]
+fn an_approval_replayed_onto_another_request_is_refused() {
+    let w = World::new();
+    let a = w.request();
+    let grant_a = w.post_request(&a);
+    let env_a = w.partial(1, &a, grant_a);
+    assert_eq!(w.approve_with(1, &a, &env_a).status, 201);
+    assert_eq!(w.upload(1, &a, &env_a).status, 204);
+    let b = w.request();
+    let grant_b = w.post_request(&b);
+    let before = w.sequenced();
+    // The replayed commitment is logged (it is only a hash), the envelope
+    // itself is refused: it names request A.
+    assert_eq!(w.approve_with(1, &b, &env_a).status, 201);
+    refused(&w.upload(1, &b, &env_a), 400, "bad-request");
+    assert_eq!(w.sequenced(), before + 1);
+    let got = w.get_request(w.custodian(1), &b);
+    assert!(!got.approvals[0].partial_uploaded);
+    // The requester's side: A's partial with a genuine one for B.
+    let env_b = w.partial(2, &b, grant_b);
+    let envelopes = [
+        PartialEnvelope::from_bytes(&env_a).unwrap(),
+        PartialEnvelope::from_bytes(&env_b).unwrap(),
+    ];
+    let records: Vec<SegmentRecord> = w.segs.iter().map(|s| s.record.clone()).collect();
+    let in_scope = records_in_scope(&b, &records);
+    // The partials are combined before the release is opened: an empty
+    // release is enough to see the combine refuse.
+    let err = GrantKeys::recover(
+        &w.group.pinned,
+        &b,
+        &GrantRef::new(grant_b, &b),
+        &in_scope,
+        &envelopes,
+        &EpochRelease {
+            grant_log_index: grant_b,
+            request_hash: b.request_hash(),
+            requester_fpr: b.requester_fingerprint(),
+            entries: Vec::new(),
+        },
+        &w.requester,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("custodian 1"), "{err}");
+}
+
+/// Malformed or oversized input changes nothing: no row, no log entry.
+#[test]
+fn a_malformed_request_changes_nothing() {
+    let w = World::new();
+    let before = w.sequenced();
+    let mut bytes = w.request().to_bytes();
+    for body in [
+        vec![],
+        b"not a request".to_vec(),
+        bytes[..bytes.len() / 2].to_vec(),
+    ] {
+        let r = w.call(&w.requester.sign, "POST", "/v1/requests", &body);
+        assert_eq!(r.status, 400, "{:?}", r.json());
+    }
+    bytes.push(0);
+    let r = w.call(&w.requester.sign, "POST", "/v1/requests", &bytes);
+    assert_eq!(r.status, 400, "{:?}", r.json());
+    let r = w.call(
+        &w.requester.sign,
+        "POST",
+        "/v1/requests",
+        &vec![0u8; 2 << 20],
+    );
+    assert!(r.status == 413 || r.status == 400, "{:?}", r.json());
+    assert_eq!(w.sequenced(), before);
+    let list = w.call(&w.requester.sign, "GET", "/v1/requests", &[]);
+    assert_eq!(list.json()["requests"].as_array().unwrap().len(), 0);
+}

@@ -17,27 +17,38 @@ fn to_u64(v: i64, what: &'static str) -> Result<u64> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(what))
 }
 
+/// Rows per `INSERT` when sequencing a batch.
+const ROWS_PER_INSERT: usize = 256;
+
 /// Sequence `entries` inside the caller's write transaction (begun with
 /// `BEGIN IMMEDIATE`, so no other writer can take the same index).
 pub(crate) async fn sequence(tx: &mut SqliteConnection, entries: &[NewLogEntry]) -> Result<u64> {
     let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_entries")
         .fetch_one(&mut *tx)
         .await?;
-    for (i, e) in entries.iter().enumerate() {
-        let idx = next
-            .checked_add(i64::try_from(i).map_err(|_| StoreError::Corrupt("batch size"))?)
+    // Many rows per statement: each statement is a round trip to sqlx's
+    // SQLite worker thread, which is most of the cost of a row
+    // (BENCHMARKS.md, audit log). 6 parameters a row, far below SQLite's
+    // limit of 32,766.
+    let mut idx = next;
+    for chunk in entries.chunks(ROWS_PER_INSERT) {
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO log_entries (idx, time_ms, kind, recording_id, body, leaf_hash) ",
+        );
+        let mut row_idx = idx;
+        q.push_values(chunk, |mut b, e| {
+            b.push_bind(row_idx)
+                .push_bind(e.time_ms)
+                .push_bind(e.kind)
+                .push_bind(e.recording.as_ref().map(|r| r.0.to_vec()))
+                .push_bind(e.body.clone())
+                .push_bind(e.leaf_hash.to_vec());
+            row_idx += 1;
+        });
+        q.build().execute(&mut *tx).await?;
+        idx = idx
+            .checked_add(i64::try_from(chunk.len()).map_err(|_| StoreError::Corrupt("batch size"))?)
             .ok_or(StoreError::Corrupt("log index"))?;
-        sqlx::query(
-            "INSERT INTO log_entries (idx, time_ms, kind, recording_id, body, leaf_hash) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(idx)
-        .bind(e.time_ms)
-        .bind(e.kind)
-        .bind(e.recording.as_ref().map(|r| &r.0[..]))
-        .bind(&e.body)
-        .bind(&e.leaf_hash[..])
-        .execute(&mut *tx)
-        .await?;
     }
     to_u64(next, "log index")
 }

@@ -243,6 +243,46 @@ fn request_approve_open_byte_identical_scope_and_refusals() {
         "{pending}"
     );
 
+    // A wrong passphrase or a missing share: a clear error, nothing logged.
+    let db = d.join("vault-data/obhut.sqlite");
+    let before = sequenced(&db);
+    let approve_alice = |share: &str| {
+        vec![
+            "approve".to_owned(),
+            hash.clone(),
+            "--vault".into(),
+            vault.url.clone(),
+            "--log-key".into(),
+            vkey.clone(),
+            "--state".into(),
+            "alice.cp".into(),
+            "--identity".into(),
+            "alice.key".into(),
+            "--share".into(),
+            share.to_owned(),
+            "--group".into(),
+            "custody/group.obgd".into(),
+            "--yes".into(),
+        ]
+    };
+    let args = approve_alice("custody/share-1.obse");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = cmd(d, &args)
+        .env("OBHUT_PASSPHRASE", "not the passphrase")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("passphrase"),
+        "{}",
+        text(&out.stderr)
+    );
+    let args = approve_alice("custody/share-9.obse");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let e = fails(d, &args);
+    assert!(e.contains("share-9.obse"), "{e}");
+    assert_eq!(sequenced(&db), before, "a failed approve logged something");
+
     // One approval of two: nothing opens.
     approve(d, &vault, &vkey, "alice", 1, &hash);
     let e = fails(d, &open_args(&vault, &vkey, &hash, "early"));

@@ -1119,6 +1119,13 @@ impl<'g> Demo<'g> {
         ));
 
         self.heading(10, "The records (obhut audit log)");
+        // The `opened` report was just sequenced; let the vault integrate it
+        // so the officer's checkpoint covers it.
+        self.rt.block_on(vault.app.log.checkpoint_covering(
+            &vault.app.index,
+            opened.opened_entry,
+            time::now_ms(),
+        ))?;
         let dpo_client = Reader::new(&vault.url, &dpo.sign);
         let lines = audit::chain_of_custody(&log_for("dpo")?, &dpo_client, ingested.recording)?;
         self.say(
