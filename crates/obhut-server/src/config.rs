@@ -220,6 +220,27 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// The settings that decide who may do what and how long things are
+    /// kept, as one canonical line: logged whenever it changes (docs/log.md).
+    pub fn policy(&self) -> String {
+        let witnesses: Vec<String> = self.witnesses.iter().map(|w| w.vkey.to_string()).collect();
+        format!(
+            "access_purposes={:?}; max_grant_days={}; allow_self_approval={}; log_retention_days={}; witnesses={:?}; epoch_period_secs={:?} (default {}); max_capture_age_secs={}",
+            self.access_purposes,
+            self.max_grant_ms / 86_400_000,
+            self.allow_self_approval,
+            self.log_retention_ms
+                .map_or_else(|| "forever".to_owned(), |m| (m / 86_400_000).to_string()),
+            witnesses,
+            self.epoch_period_ms
+                .iter()
+                .map(|(c, ms)| (c.as_str(), ms / 1000))
+                .collect::<Vec<_>>(),
+            self.default_epoch_period_ms / 1000,
+            self.max_capture_age_ms / 1000,
+        )
+    }
+
     /// Validate merged layers, filling defaults.
     pub fn from_layers(c: FileConfig) -> Result<Self, ConfigError> {
         let listen_s = c.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());

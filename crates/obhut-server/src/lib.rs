@@ -101,6 +101,32 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         })
     }
 
+    /// Log the policy in effect ([`ServerConfig::policy`]) if it differs
+    /// from the last one logged. Failures are logged, not fatal: the vault
+    /// still serves, and the next start tries again.
+    pub async fn record_policy(&self) {
+        let policy = self.config.policy();
+        let entry = self.log_entry(
+            obhut_core::audit::Role::Vault,
+            self.keystore.vault_key().verify_key().to_bytes(),
+            None,
+            obhut_core::audit::Event::Admin {
+                action: format!("policy in effect: {policy}"),
+            },
+        );
+        match entry {
+            Ok(entry) => match self.index.record_policy(&policy, &entry).await {
+                Ok(true) => {
+                    tracing::info!(%policy, "policy changed; logged");
+                    self.log.wake();
+                }
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "recording the policy"),
+            },
+            Err(e) => tracing::error!(error = %e, "the policy does not fit an audit entry"),
+        }
+    }
+
     /// The audit entry of an event now.
     pub fn log_entry(
         &self,
@@ -340,6 +366,7 @@ pub async fn serve<I: IndexStore, B: BlobStore>(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    app.record_policy().await;
     // Epochs ahead of time, then hourly.
     if let Err(e) = app.ensure_all_epochs().await {
         tracing::warn!(error = %e, "creating epochs at startup");

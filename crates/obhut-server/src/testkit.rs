@@ -406,6 +406,9 @@ impl InProcess {
                 .expect("bind");
             let addr = listener.local_addr().expect("addr");
             let app = Arc::new(App::new(index, blobs, keystore, config, clock).expect("app"));
+            // As `serve` does first; here before the test touches the index,
+            // so entry indexes are deterministic.
+            app.record_policy().await;
             let a = app.clone();
             tokio::spawn(async move {
                 let _ = crate::serve(a, listener, async {

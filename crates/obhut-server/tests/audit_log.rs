@@ -202,13 +202,14 @@ fn every_change_is_logged_and_the_log_verifies_from_bodies_proofs_and_tiles() {
     w.make_auditor();
     let (device, rid) = w.ingest();
     let cp = w.settled_checkpoint();
-    // auditor + group + enrolment + 3 segments (the replay logged nothing).
-    assert_eq!(cp.checkpoint.size, 6);
+    // policy (at start) + auditor + group + enrolment + 3 segments (the
+    // replay logged nothing).
+    assert_eq!(cp.checkpoint.size, 7);
 
     // Full audit: rebuild the tree from the bodies.
     w.make_auditor();
     let entries = w.entries();
-    assert_eq!(entries.len(), 6);
+    assert_eq!(entries.len(), 7);
     let kinds: Vec<&'static str> = entries
         .iter()
         .map(|(_, b, _)| {
@@ -221,6 +222,7 @@ fn every_change_is_logged_and_the_log_verifies_from_bodies_proofs_and_tiles() {
     assert_eq!(
         kinds,
         [
+            "admin",
             "admin",
             "group-added",
             "device-enrolled",
@@ -237,24 +239,24 @@ fn every_change_is_logged_and_the_log_verifies_from_bodies_proofs_and_tiles() {
         obhut_log::hash::root_from_leaf_hashes(&leaves),
         cp.checkpoint.root
     );
-    let enrolled = LogEntry::from_bytes(entries[2].1.as_ref().unwrap()).unwrap();
+    let enrolled = LogEntry::from_bytes(entries[3].1.as_ref().unwrap()).unwrap();
     assert_eq!(enrolled.actor.key, device.verify_key().to_bytes());
-    let seg = LogEntry::from_bytes(entries[4].1.as_ref().unwrap()).unwrap();
+    let seg = LogEntry::from_bytes(entries[5].1.as_ref().unwrap()).unwrap();
     assert_eq!(seg.recording, Some(rid));
 
     // Inclusion of every entry and consistency from every earlier size.
     for (i, leaf) in leaves.iter().enumerate() {
-        let p = w.proof(&format!("/v1/log/proof/inclusion?index={i}&size=6"));
-        verify_inclusion(leaf, i as u64, 6, &p, &cp.checkpoint.root).unwrap();
+        let p = w.proof(&format!("/v1/log/proof/inclusion?index={i}&size=7"));
+        verify_inclusion(leaf, i as u64, 7, &p, &cp.checkpoint.root).unwrap();
     }
-    for old in 1..6u64 {
+    for old in 1..7u64 {
         let old_root = obhut_log::hash::root_from_leaf_hashes(&leaves[..old as usize]);
-        let p = w.proof(&format!("/v1/log/proof/consistency?old={old}&size=6"));
-        verify_consistency(old, 6, &old_root, &cp.checkpoint.root, &p).unwrap();
+        let p = w.proof(&format!("/v1/log/proof/consistency?old={old}&size=7"));
+        verify_consistency(old, 7, &old_root, &cp.checkpoint.root, &p).unwrap();
     }
 
     // Tiles: a client builds the same proof from the public tiles alone.
-    let mut src = TileSource::new(6, |t: &TileId| -> Result<Vec<u8>, String> {
+    let mut src = TileSource::new(7, |t: &TileId| -> Result<Vec<u8>, String> {
         let r = w.get(&format!("/v1/log/{}", t.path()));
         if r.status == 200 {
             Ok(r.body.clone())
@@ -262,8 +264,8 @@ fn every_change_is_logged_and_the_log_verifies_from_bodies_proofs_and_tiles() {
             Err(format!("{} → {}", t.path(), r.status))
         }
     });
-    let p = inclusion_proof(4, 6, &mut src).unwrap();
-    verify_inclusion(&leaves[4], 4, 6, &p, &cp.checkpoint.root).unwrap();
+    let p = inclusion_proof(5, 7, &mut src).unwrap();
+    verify_inclusion(&leaves[5], 5, 7, &p, &cp.checkpoint.root).unwrap();
 
     // Chain of custody of one recording.
     let r = w.get_as(&w.auditor, &format!("/v1/log/recordings/{rid}"));
@@ -304,11 +306,12 @@ fn a_restarted_vault_resumes_the_same_tree() {
     let first = {
         let v = InProcess::start(&data, &keys, clock.clone(), 1 << 20);
         let group = obhut_server::testkit::custody_group();
-        for _ in 0..300 {
+        for _ in 0..299 {
             v.block_on(create_token(&v.app.index, &group, CLASS, NOW));
         }
         v.block_on(v.app.log.integrate(&v.app.index, NOW)).unwrap();
         let cp = v.block_on(v.app.index.log_checkpoint()).unwrap().unwrap();
+        // The policy logged at start, and 299 changes.
         assert_eq!(cp.size, 300);
         cp
     };
@@ -319,6 +322,7 @@ fn a_restarted_vault_resumes_the_same_tree() {
     }
     v.block_on(v.app.log.integrate(&v.app.index, NOW)).unwrap();
     let cp = v.block_on(v.app.index.log_checkpoint()).unwrap().unwrap();
+    // The same policy again is not logged again.
     assert_eq!(cp.size, 303);
     let vkey = v.app.log.verifier_key();
     let old = SignedCheckpoint::open(&first.note, &vkey).unwrap();
@@ -340,10 +344,11 @@ fn retention_prunes_bodies_but_not_the_tree() {
         1 << 20,
     );
     let group = obhut_server::testkit::custody_group();
-    for _ in 0..5 {
+    for _ in 0..4 {
         v.block_on(create_token(&v.app.index, &group, CLASS, NOW));
     }
     v.block_on(v.app.log.integrate(&v.app.index, NOW)).unwrap();
+    // The policy logged at start and 4 changes.
     let before = v.block_on(v.app.index.log_entries(0, 100)).unwrap();
     clock.advance(2 * 86_400_000);
     let later = obhut_server::Clock::now_ms(&*clock);
@@ -398,4 +403,44 @@ fn retention_prunes_bodies_but_not_the_tree() {
         .unwrap();
     assert_eq!(n, 0);
     assert_eq!(v.block_on(v.app.index.log_sequenced()).unwrap(), 6);
+}
+
+#[test]
+fn a_policy_change_is_logged_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, keys) = (dir.path().join("data"), dir.path().join("keys"));
+    let clock = Arc::new(ManualClock::new(NOW));
+    let policies = |v: &InProcess| -> Vec<String> {
+        v.block_on(v.app.index.log_entries(0, 100))
+            .unwrap()
+            .iter()
+            .filter_map(
+                |e| match LogEntry::from_bytes(e.body.as_ref()?).ok()?.event {
+                    Event::Admin { action } => {
+                        action.strip_prefix("policy in effect: ").map(str::to_owned)
+                    }
+                    _ => None,
+                },
+            )
+            .collect()
+    };
+    drop(InProcess::start(&data, &keys, clock.clone(), 1 << 20));
+    // Restarted with the same settings: nothing new.
+    drop(InProcess::start(&data, &keys, clock.clone(), 1 << 20));
+    // With another one: logged.
+    let v = InProcess::start_with(
+        &data,
+        &keys,
+        clock,
+        obhut_server::config::FileConfig {
+            max_grant_days: Some(3),
+            ..Default::default()
+        },
+    );
+    let p = policies(&v);
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert!(
+        p[0].contains("max_grant_days=30") && p[1].contains("max_grant_days=3;"),
+        "{p:#?}"
+    );
 }

@@ -377,6 +377,14 @@ pub trait IndexStore: LogStore + AccessStore + Send + Sync + 'static {
         now_ms: i64,
         log: &NewLogEntry,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Record the vault's policy (configuration that decides who may do
+    /// what): if `policy` differs from the last recorded one, store it and
+    /// sequence `log` in the same transaction; returns whether it changed.
+    fn record_policy(
+        &self,
+        policy: &str,
+        log: &NewLogEntry,
+    ) -> impl Future<Output = Result<bool>> + Send;
     /// Whether a person may read audit entry bodies.
     fn is_auditor(&self, person_key: KeyBytes) -> impl Future<Output = Result<bool>> + Send;
     /// The groups a person may read.

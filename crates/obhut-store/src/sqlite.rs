@@ -345,6 +345,27 @@ impl IndexStore for SqliteIndex {
         Ok(())
     }
 
+    async fn record_policy(&self, policy: &str, log: &NewLogEntry) -> Result<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let last: Option<String> =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'policy'")
+                .fetch_optional(&mut *tx)
+                .await?;
+        if last.as_deref() == Some(policy) {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('policy', ?)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(policy)
+        .execute(&mut *tx)
+        .await?;
+        sequence(&mut tx, std::slice::from_ref(log)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn is_auditor(&self, person_key: KeyBytes) -> Result<bool> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM auditors WHERE person_key = ?")
             .bind(&person_key[..])

@@ -163,7 +163,8 @@ fn audit_verify_catches_rewrite_drop_rollback_fork_and_wrong_key() {
         .json();
     let vkey = key["vkey"].as_str().unwrap().to_owned();
 
-    // Four changes by the admin CLI, each logged in its own transaction.
+    // Four changes by the admin CLI, each logged in its own transaction,
+    // after the policy the vault logged at its first start.
     ok(&obhut(
         dir,
         &[
@@ -178,11 +179,11 @@ fn audit_verify_catches_rewrite_drop_rollback_fork_and_wrong_key() {
     for _ in 0..3 {
         admin_token(dir);
     }
-    wait_size(server.addr, 4);
+    wait_size(server.addr, 5);
     let verify = ["audit", "verify", "--vault", &url, "--log-key", &vkey];
     let full = [&verify[..], &["--full", "--identity", "dpo.key"]].concat();
     let out = ok(&obhut(dir, &full));
-    assert!(out.starts_with("4 "), "{out}");
+    assert!(out.starts_with("5 "), "{out}");
     let state = dir.join("state/obhut/logs");
     assert_eq!(std::fs::read_dir(&state).unwrap().count(), 1);
 
@@ -243,23 +244,23 @@ fn audit_verify_catches_rewrite_drop_rollback_fork_and_wrong_key() {
     copy_dir(&dir.join("data"), &dir.join("backup"));
     server = start(dir);
     admin_token(dir);
-    wait_size(server.addr, 5);
+    wait_size(server.addr, 6);
     let url = format!("http://{}", server.addr);
     let verify = ["audit", "verify", "--vault", &url, "--log-key", &vkey];
-    assert!(ok(&obhut(dir, &verify)).starts_with("5 "));
+    assert!(ok(&obhut(dir, &verify)).starts_with("6 "));
     let seen = std::fs::read(first_file(&state)).unwrap();
     drop(server);
     std::fs::remove_dir_all(dir.join("data")).unwrap();
     copy_dir(&dir.join("backup"), &dir.join("data"));
     server = start(dir);
-    wait_size(server.addr, 4);
+    wait_size(server.addr, 5);
     let url = format!("http://{}", server.addr);
     let verify = ["audit", "verify", "--vault", &url, "--log-key", &vkey];
     refused(&obhut(dir, &verify), "rollback");
 
     // Fork: the restored vault grows another history to the same size.
     admin_token(dir);
-    wait_size(server.addr, 5);
+    wait_size(server.addr, 6);
     let o = obhut(dir, &verify);
     refused(&o, "do not approve or release anything");
     // Both signed checkpoints are printed as evidence, and the client's
@@ -383,7 +384,7 @@ fn clients_requiring_a_witness_accept_its_cosignature_and_catch_a_forged_one() {
     let vault = start(dir);
     admin_token(dir);
     admin_token(dir);
-    wait_size(vault.addr, 2);
+    wait_size(vault.addr, 4);
     let deadline = Instant::now() + Duration::from_secs(15);
     while signature_lines(vault.addr) < 2 {
         assert!(Instant::now() < deadline, "no cosigned checkpoint");
@@ -397,17 +398,17 @@ fn clients_requiring_a_witness_accept_its_cosignature_and_catch_a_forged_one() {
     ));
     // Growth is cosigned again, with a consistency proof the witness checks.
     admin_token(dir);
-    wait_size(vault.addr, 3);
+    wait_size(vault.addr, 5);
     let deadline = Instant::now() + Duration::from_secs(15);
     while !ok(&obhut(
         dir,
         &[&verify[..], &["--witness", &wvkey, "--state", "a.cp"]].concat(),
     ))
-    .starts_with("3 ")
+    .starts_with("5 ")
     {
         assert!(
             Instant::now() < deadline,
-            "no cosigned checkpoint of size 3"
+            "no cosigned checkpoint of size 5"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -446,7 +447,7 @@ fn clients_requiring_a_witness_accept_its_cosignature_and_catch_a_forged_one() {
     sql(
         dir,
         &format!(
-            "UPDATE log_checkpoints SET note = X'{}' WHERE size = 3",
+            "UPDATE log_checkpoints SET note = X'{}' WHERE size = 5",
             hex::encode(forged.as_bytes())
         ),
     );
