@@ -122,10 +122,18 @@ fn open_args<'a>(vault: &'a Vault, vkey: &'a str, hash: &'a str, out: &'a str) -
     ]
 }
 
-#[test]
-fn request_approve_open_byte_identical_scope_and_refusals() {
-    let dir = setup();
-    let d = dir.as_path();
+/// Keys (custodians, a requester, a camera), a vault, the camera enrolled
+/// and a real MP4 of `seconds` ingested in 2-second segments, the requester
+/// registered and everyone a reader. Returns the vault, its log key, the
+/// recording id and the original file.
+struct Ingested {
+    vault: Vault,
+    vkey: String,
+    rid: String,
+    original: Vec<u8>,
+}
+
+fn ingested(d: &Path, seconds: u32, readers: &[&str]) -> Ingested {
     ok(
         d,
         &[
@@ -159,7 +167,7 @@ fn request_approve_open_byte_identical_scope_and_refusals() {
         ],
     );
     fs::create_dir_all(d.join("dock")).unwrap();
-    make_mp4(&d.join("dock/clip.mp4"), 20, "320x240");
+    make_mp4(&d.join("dock/clip.mp4"), seconds, "320x240");
     let original = fs::read(d.join("dock/clip.mp4")).unwrap();
     let rid = ok(
         d,
@@ -191,7 +199,7 @@ fn request_approve_open_byte_identical_scope_and_refusals() {
         "--group",
         &gid,
     ]);
-    for who in ["req", "alice", "bob", "carol"] {
+    for who in readers {
         admin(&[
             "add-reader",
             "--identity",
@@ -200,7 +208,24 @@ fn request_approve_open_byte_identical_scope_and_refusals() {
             &gid,
         ]);
     }
+    Ingested {
+        vault,
+        vkey,
+        rid,
+        original,
+    }
+}
 
+#[test]
+fn request_approve_open_byte_identical_scope_and_refusals() {
+    let dir = setup();
+    let d = dir.as_path();
+    let Ingested {
+        vault,
+        vkey,
+        rid,
+        original,
+    } = ingested(d, 20, &["req", "alice", "bob", "carol"]);
     // A request nobody may make: not a requester.
     let e = fails(
         d,
@@ -392,74 +417,9 @@ fn request_approve_open_byte_identical_scope_and_refusals() {
 fn a_tampering_vault_gets_no_approval() {
     let dir = setup();
     let d = dir.as_path();
-    ok(
-        d,
-        &[
-            "keygen",
-            "person",
-            "--name",
-            "requester",
-            "--out",
-            "req.key",
-            "--kdf-fast",
-        ],
-    );
-    let vault = Vault::start(d);
-    let vkey = log_key(&vault);
-    let token = vault.token(d, "custody/group.obgd");
-    let fpr = fingerprint(d, "custody/group.obgd");
-    ok(
-        d,
-        &[
-            "enrol",
-            "--vault",
-            &vault.url,
-            "--token",
-            &token,
-            "--device",
-            "cam.key",
-            "--group-fingerprint",
-            &fpr,
-            "--state",
-            "state",
-        ],
-    );
-    fs::create_dir_all(d.join("dock")).unwrap();
-    make_mp4(&d.join("dock/clip.mp4"), 10, "160x120");
-    let rid = ok(
-        d,
-        &[
-            "ingest",
-            "--state",
-            "state",
-            "--segment-ms",
-            "2000",
-            "dock/clip.mp4",
-        ],
-    )
-    .trim()
-    .to_owned();
-    let gid = ok(d, &["custody", "show", "--group", "custody/group.obgd"])
-        .lines()
-        .find_map(|l| l.strip_prefix("group id:").map(|s| s.trim().to_owned()))
-        .expect("a group id");
-    for (cmd, who) in [("add-requester", "req"), ("add-reader", "alice")] {
-        ok(
-            d,
-            &[
-                "admin",
-                "--data",
-                "vault-data",
-                "--keys",
-                "vault-keys",
-                cmd,
-                "--identity",
-                &format!("{who}.key.pub"),
-                "--group",
-                &gid,
-            ],
-        );
-    }
+    let Ingested {
+        vault, vkey, rid, ..
+    } = ingested(d, 10, &["alice"]);
     let db = d.join("vault-data/obhut.sqlite");
     let approve_refused = |hash: &str, needles: &[&str], before: u64| {
         let e = fails(
@@ -563,14 +523,7 @@ fn a_tampering_vault_gets_no_approval() {
 
 /// Entries sequenced in the vault's log.
 fn sequenced(db: &Path) -> u64 {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let index = obhut_store::sqlite::SqliteIndex::open(db).await.unwrap();
-        let n = obhut_store::LogStore::log_sequenced(&index).await.unwrap();
-        index.close().await;
-        n
+    support::with_index(db, |index| async move {
+        obhut_store::LogStore::log_sequenced(&index).await.unwrap()
     })
 }

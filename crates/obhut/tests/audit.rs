@@ -5,10 +5,9 @@
 //! size), and a checkpoint signed with the wrong key. Each must be caught
 //! by the client, which must also refuse to move its stored state.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -19,22 +18,12 @@ mod support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_obhut");
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::Listening as Server;
 
 fn start(dir: &Path) -> Server {
-    let mut child = Command::new(BIN)
-        .current_dir(dir)
-        .args([
+    support::spawn_listening(
+        dir,
+        &[
             "serve",
             "--data",
             "data",
@@ -42,25 +31,8 @@ fn start(dir: &Path) -> Server {
             "keys",
             "--listen",
             "127.0.0.1:0",
-        ])
-        .env_remove("OBHUT_DATA")
-        .env_remove("OBHUT_KEYS")
-        .env_remove("OBHUT_LISTEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn obhut serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    Server { child, addr }
+        ],
+    )
 }
 
 fn obhut(dir: &Path, args: &[&str]) -> Output {
@@ -295,12 +267,11 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Start `obhut witness serve` in `dir` (state in `dir/w`); returns the
-/// child and its address.
+/// Start `obhut witness serve` in `dir` (state in `dir/w`).
 fn start_witness(dir: &Path) -> Server {
-    let mut child = Command::new(BIN)
-        .current_dir(dir)
-        .args([
+    support::spawn_listening(
+        dir,
+        &[
             "witness",
             "serve",
             "--dir",
@@ -309,22 +280,8 @@ fn start_witness(dir: &Path) -> Server {
             "witness.toml",
             "--listen",
             "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn obhut witness serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    Server { child, addr }
+        ],
+    )
 }
 
 fn signature_lines(addr: SocketAddr) -> usize {

@@ -94,15 +94,15 @@ impl<'k> Reader<'k> {
         self.send("GET", path, &[], &[])
     }
 
-    /// A person-signed request: `method path` with `body` and extra
-    /// `headers`; status and answer, whatever the status.
-    pub fn send(
+    /// `method path` with `body` and extra `headers`, signed as this person
+    /// (docs/vault.md §2), sent; the response whatever its status.
+    fn call(
         &self,
         method: &str,
         path: &str,
         body: &[u8],
         headers: &[(&str, String)],
-    ) -> anyhow::Result<(u16, Vec<u8>)> {
+    ) -> anyhow::Result<(String, ureq::http::Response<ureq::Body>)> {
         let mut nonce = [0u8; 16];
         getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("OS randomness: {e}"))?;
         let nonce = hex::encode(nonce);
@@ -132,6 +132,19 @@ impl<'k> Reader<'k> {
             format!("{method} {url}"),
             "check that the vault is running and the URL is right",
         )?;
+        Ok((url, resp))
+    }
+
+    /// A person-signed request: `method path` with `body` and extra
+    /// `headers`; status and answer, whatever the status.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        headers: &[(&str, String)],
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
+        let (url, resp) = self.call(method, path, body, headers)?;
         let status = resp.status().as_u16();
         let body = resp
             .into_body()
@@ -151,32 +164,11 @@ impl<'k> Reader<'k> {
         range: Option<(u64, u64)>,
     ) -> anyhow::Result<Box<dyn std::io::Read + Send>> {
         let path = format!("/v1/recordings/{rid}/segments/{index}/blob");
-        let mut nonce = [0u8; 16];
-        getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("OS randomness: {e}"))?;
-        let nonce = hex::encode(nonce);
-        let time = super::time::now_ms();
-        let msg = request_message("GET", &path, time, &nonce, &body_sha256(b""));
-        let sig = self
-            .person
-            .sign(obhut_core::labels::PERSON_REQUEST_SIG, &msg);
-        let url = format!("{}{path}", self.base);
-        let mut req = self
-            .agent
-            .get(&url)
-            .header(
-                "Obhut-Person",
-                hex::encode(self.person.verify_key().to_bytes()),
-            )
-            .header("Obhut-Time", time.to_string())
-            .header("Obhut-Nonce", nonce)
-            .header("Obhut-Signature", hex::encode(sig));
-        if let Some((start, end)) = range {
-            req = req.header("Range", format!("bytes={start}-{}", end.saturating_sub(1)));
-        }
-        let resp = req.call().hint(
-            format!("GET {url}"),
-            "check that the vault is running and the URL is right",
-        )?;
+        let headers: Vec<(&str, String)> = range
+            .map(|(start, end)| ("Range", format!("bytes={start}-{}", end.saturating_sub(1))))
+            .into_iter()
+            .collect();
+        let (url, resp) = self.call("GET", &path, &[], &headers)?;
         let status = resp.status().as_u16();
         if !(status == 200 || status == 206) {
             return Err(fail(

@@ -263,20 +263,74 @@ pub fn enrol(dir: &Path, vault: &Vault) {
     );
 }
 
-/// Run one SQL statement on the vault index at `db` while the server runs
-/// (WAL lets a second connection write): tests play an operator who edits
-/// the database directly.
-pub fn sql(db: &Path, statement: &str) {
+/// Open the vault index at `db` beside the running server (WAL lets a
+/// second connection in) and run `f` on it: tests play an operator who
+/// reads or edits the database directly.
+pub fn with_index<T, F: std::future::Future<Output = T>>(
+    db: &Path,
+    f: impl FnOnce(obhut_store::sqlite::SqliteIndex) -> F,
+) -> T {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
         let index = obhut_store::sqlite::SqliteIndex::open(db).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+        let out = f(index.clone()).await;
+        index.close().await;
+        out
+    })
+}
+
+/// Run one SQL statement on the vault index at `db`.
+pub fn sql(db: &Path, statement: &str) {
+    let statement = statement.to_owned();
+    with_index(db, |index| async move {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
             .execute(index.pool())
             .await
             .unwrap();
-        index.close().await;
     });
+}
+
+/// A server process (`obhut serve`, `obhut witness serve`) on a port it
+/// chose, found from the `http://ADDR` at the end of its first stdout line;
+/// killed on drop.
+pub struct Listening {
+    pub child: Child,
+    pub addr: std::net::SocketAddr,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Spawn `obhut ARGS` in `dir` (listening on 127.0.0.1:0) and wait for
+/// the address it prints.
+pub fn spawn_listening(dir: &Path, args: &[&str]) -> Listening {
+    use std::io::BufRead as _;
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .env_remove("OBHUT_DATA")
+        .env_remove("OBHUT_KEYS")
+        .env_remove("OBHUT_LISTEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn obhut {args:?}: {e}"));
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    Listening { child, addr }
 }
