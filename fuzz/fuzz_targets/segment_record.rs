@@ -5,11 +5,15 @@
 
 use libfuzzer_sys::fuzz_target;
 use obhut_core::record::SegmentRecord;
+use obhut_core::request::SegmentFacts;
 
 fuzz_target!(|data: &[u8]| {
+    // The unverified peek never panics, and agrees with a verified parse.
+    let peeked = SegmentFacts::peek_record(data);
     if let Some(r) =
         obhut_fuzz::roundtrip!(data, SegmentRecord::from_bytes, SegmentRecord::to_bytes)
     {
         let _ = (r.record_hash(), r.blob_len());
+        assert_eq!(peeked.ok(), Some(SegmentFacts::from(&r.header().fields)));
     }
 });

@@ -10,13 +10,26 @@
 //!                                        # (OUTPUT "-": blobs preloaded, memory to sink)
 //! obhut-bench load --vault URL --data DIR --devices N --secs S [--server-pid PID]
 //!                  [--period-secs 10] [--segment-bytes 1048576] [--class C]
+//! obhut-bench log [--dir PARENT] [--unbatched 2000] [--entries 200000]
+//!                 [--producers 64,1024] [--batch 1,64,1024] [--trials 200]
+//!                 [--proof-entries 10000000] [--proof-samples 1000]
+//! obhut-bench access [--dir target/bench-access] [--hours 10] [--segment-kib 256]
+//!                    [--trials 20] [--cold-trials 0] [--wide-trials 5]
+//!                    [--scope-at-secs S] [--scope-secs 60] [--wide-secs 600]
 //! ```
 //!
 //! `load` (run through `scripts/bench-vault`) simulates N enrolled devices
-//! uploading to a real `obhut serve` process: see `load.rs`.
+//! uploading to a real `obhut serve` process: see `load.rs`. `log` (run
+//! through `scripts/bench-log`) measures the audit log's append path,
+//! integration, checkpoint latency and proofs on the embedded store: see
+//! `logbench.rs`. `access` (run through `scripts/bench-access`) measures
+//! last approval → first decrypted byte of a 1-minute scope in a 10-hour
+//! recording, the bytes read for it and custodian CPU: see `accessbench.rs`.
 
+mod accessbench;
 mod flow;
 mod load;
+mod logbench;
 mod primitives;
 
 use std::time::Duration;
@@ -65,7 +78,7 @@ pub fn peak_rss_mib() -> u64 {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: obhut-bench primitives BYTES | seal INPUT DIR THREADS | seal-mem BYTES THREADS | open DIR OUTPUT THREADS\n       obhut-bench load --vault URL --data DIR --devices N --secs S [--server-pid PID] [--period-secs P] [--segment-bytes B] [--class C]"
+        "usage: obhut-bench primitives BYTES | seal INPUT DIR THREADS | seal-mem BYTES THREADS | open DIR OUTPUT THREADS\n       obhut-bench load --vault URL --data DIR --devices N --secs S [--server-pid PID] [--period-secs P] [--segment-bytes B] [--class C]\n       obhut-bench log [--dir PARENT] [--unbatched N] [--entries N] [--producers C,..] [--batch B,..] [--trials N] [--proof-entries N] [--proof-samples N]\n       obhut-bench access [--dir PARENT] [--hours H] [--segment-kib K] [--trials N] [--cold-trials N] [--wide-trials N] [--scope-at-secs S] [--scope-secs S] [--wide-secs S]"
     );
     std::process::exit(2)
 }
@@ -97,6 +110,20 @@ fn main() {
             Ok(a) => load::run(&a).map_err(|e| e as Box<dyn std::error::Error>),
             Err(e) => {
                 eprintln!("obhut-bench load: {e}");
+                usage()
+            }
+        },
+        ["log", flags @ ..] => match logbench::LogArgs::parse(flags) {
+            Ok(a) => logbench::run(&a).map_err(|e| e as Box<dyn std::error::Error>),
+            Err(e) => {
+                eprintln!("obhut-bench log: {e}");
+                usage()
+            }
+        },
+        ["access", flags @ ..] => match accessbench::AccessArgs::parse(flags) {
+            Ok(a) => accessbench::run(&a).map_err(|e| e as Box<dyn std::error::Error>),
+            Err(e) => {
+                eprintln!("obhut-bench access: {e}");
                 usage()
             }
         },

@@ -17,7 +17,9 @@ use crate::wire::{Reader, Writer};
 /// Encoded length of a segment record.
 pub const RECORD_LEN: usize = 7 + HEADER_LEN + 8 + 32 + 32 + 1 + 64;
 
-const SEGMENT_RECORD: &str = "segment record";
+/// What errors about segment records name.
+pub(crate) const SEGMENT_RECORD_WHAT: &str = "segment record";
+const SEGMENT_RECORD: &str = SEGMENT_RECORD_WHAT;
 
 /// A segment record whose device signature has been verified (or which
 /// this process signed).

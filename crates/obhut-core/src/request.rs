@@ -82,6 +82,34 @@ pub struct SegmentFacts {
     pub capture_utc_ms: i64,
 }
 
+impl SegmentFacts {
+    /// The facts of an encoded segment record (docs/format.md §7.1, §6.1),
+    /// read at their fixed places **without verifying anything**: no
+    /// signature, no point. For *selecting* among records that were
+    /// verified when they were stored (the vault resolving a scope over a
+    /// 10-hour recording reads 3,600 of them); whatever is selected must be
+    /// parsed with [`crate::record::SegmentRecord::from_bytes`] before it
+    /// is used, and the selection checked again on the parsed records.
+    pub fn peek_record(bytes: &[u8]) -> Result<SegmentFacts> {
+        let mut r = Reader::new(crate::record::SEGMENT_RECORD_WHAT, bytes);
+        r.preamble(magic::SEGMENT_RECORD, VERSION, SUITE_V1)?;
+        r.preamble(magic::SEGMENT_HEADER, VERSION, SUITE_V1)?;
+        let kind = r.u8("kind")?;
+        let recording_id = RecordingId(r.array("recording_id")?);
+        let device_key = r.array("device_key")?;
+        let _segment_index = r.u32("segment_index")?;
+        let _chunk_size = r.u32("chunk_size")?;
+        Ok(SegmentFacts {
+            kind,
+            recording_id,
+            device_key,
+            media_start_ms: r.u64("media_start_ms")?,
+            media_end_ms: r.u64("media_end_ms")?,
+            capture_utc_ms: r.i64("capture_utc_ms")?,
+        })
+    }
+}
+
 impl From<&crate::segment::HeaderFields> for SegmentFacts {
     fn from(fields: &crate::segment::HeaderFields) -> Self {
         SegmentFacts {

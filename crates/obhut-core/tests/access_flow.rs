@@ -13,7 +13,7 @@ use obhut_core::identity::{DeviceSecret, PersonSecret};
 use obhut_core::ids::{EpochId, RecordingId};
 use obhut_core::partial::{PartialEnvelope, custodian_partial};
 use obhut_core::record::SegmentRecord;
-use obhut_core::request::{AccessRequest, GrantRef, RequestContent, Scope};
+use obhut_core::request::{AccessRequest, GrantRef, RequestContent, Scope, SegmentFacts};
 use obhut_core::rng::os_rng;
 use obhut_core::segment::{SegmentKind, SegmentOpener};
 
@@ -466,5 +466,20 @@ fn nothing_the_vault_stores_contains_plaintext() {
             "{:?} leaked",
             String::from_utf8_lossy(needle)
         );
+    }
+}
+
+/// `SegmentFacts::peek_record` reads exactly what the verified parse
+/// gives, for every record and kind, and refuses truncated input.
+#[test]
+fn peeked_facts_equal_the_verified_ones() {
+    let w = world();
+    for r in &w.records {
+        let bytes = r.to_bytes();
+        let peeked = SegmentFacts::peek_record(&bytes).unwrap();
+        assert_eq!(peeked, SegmentFacts::from(&r.header().fields));
+        for cut in [0, 6, 13, 30, 94] {
+            assert!(SegmentFacts::peek_record(&bytes[..cut]).is_err(), "cut {cut}");
+        }
     }
 }

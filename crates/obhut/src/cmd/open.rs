@@ -140,7 +140,7 @@ pub fn open_as(
 
     // The scope from the device-signed records, checked against what the
     // vault released.
-    let resolved = scope::resolve(client.reader(), &req, group)?;
+    let resolved = scope::resolve(client.reader(), &req)?;
     let mine: Vec<&SegmentRecord> = resolved.iter().flat_map(|r| r.covered()).collect();
     let shipped = records_from_bytes(
         &release

@@ -227,7 +227,7 @@ pub fn approve_as(
     if req.is_expired(now) {
         return Err(expired(&req));
     }
-    let resolved = scope::resolve(client.reader(), &req, group)?;
+    let resolved = scope::resolve(client.reader(), &req)?;
     let records: Vec<_> = resolved.iter().flat_map(|r| r.covered().cloned()).collect();
     if !g.quiet {
         eprint!("{}", describe(&req));

@@ -205,6 +205,9 @@ pub fn confirm_logged(
         ));
     }
     let deadline = Instant::now() + LOG_WAIT;
+    // The vault integrates within milliseconds of a local change: ask again
+    // soon, then back off.
+    let mut pause = Duration::from_millis(5);
     let state = loop {
         let (_, state) = log.update()?;
         if state.size > logged.log_index {
@@ -219,7 +222,8 @@ pub fn confirm_logged(
                 "the vault is not integrating its log; do not go on, and tell its operator",
             ));
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(200));
     };
     let proof = log.proof("inclusion", logged.log_index, state.size)?;
     state

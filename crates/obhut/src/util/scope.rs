@@ -1,11 +1,13 @@
 //! Resolving an access request's scope to segments from the
 //! device-signed records themselves (docs/access.md §2): custodians before
 //! approving, requesters before opening. The vault only ships bytes; every
-//! record's signature and each recording's chain are checked here.
+//! record's signature and each recording's chain are checked here. The
+//! capsules' validity proofs of the segments in scope are the custodian's
+//! (checked by `custodian_partial` against the pinned group); a requester
+//! needs none: a wrong capsule only fails to open.
 
 use obhut_core::access;
 use obhut_core::chain;
-use obhut_core::group::PinnedGroup;
 use obhut_core::ids::RecordingId;
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, Scope};
@@ -34,11 +36,7 @@ impl Resolved {
 
 /// The recordings a request names (for device scopes: every recording of
 /// the device the vault lists), each with its records and covered segments.
-pub fn resolve(
-    reader: &Reader<'_>,
-    request: &AccessRequest,
-    group: &PinnedGroup,
-) -> anyhow::Result<Vec<Resolved>> {
+pub fn resolve(reader: &Reader<'_>, request: &AccessRequest) -> anyhow::Result<Vec<Resolved>> {
     let mut ids: Vec<RecordingId> = Vec::new();
     for s in &request.scope {
         match s {
@@ -57,11 +55,10 @@ pub fn resolve(
     }
     ids.sort();
     ids.dedup();
-    let group_key = group.group_key();
     let mut out = Vec::new();
     for id in ids {
         let records = reader.records(id)?;
-        chain::verify_chain(&records, std::slice::from_ref(&group_key)).hint(
+        chain::verify_chain_structure(&records).hint(
             format!("the records of recording {id} from the vault do not verify"),
             "the vault is misbehaving or the recording is damaged; do not go on, and report it",
         )?;
