@@ -11,7 +11,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(n) = Note::parse(data) {
         assert_eq!(n.to_bytes(), data, "note re-encoding changed the input");
         if let Ok(c) = Checkpoint::parse_text(n.text()) {
-            assert_eq!(c.to_text(), n.text(), "checkpoint re-encoding changed the text");
+            assert_eq!(
+                c.to_text(),
+                n.text(),
+                "checkpoint re-encoding changed the text"
+            );
         }
     }
     let key = NoteSigner::from_seed("example.com/log", &[1; 32])

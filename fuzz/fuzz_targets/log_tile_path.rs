@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 use obhut_log::tiles::TileId;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok((t, entries)) = TileId::parse_path(s) {
         let again = if entries { t.entries_path() } else { t.path() };
         assert_eq!(again, s, "re-encoding changed the path");

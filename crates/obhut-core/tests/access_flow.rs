@@ -479,7 +479,10 @@ fn peeked_facts_equal_the_verified_ones() {
         let peeked = SegmentFacts::peek_record(&bytes).unwrap();
         assert_eq!(peeked, SegmentFacts::from(&r.header().fields));
         for cut in [0, 6, 13, 30, 94] {
-            assert!(SegmentFacts::peek_record(&bytes[..cut]).is_err(), "cut {cut}");
+            assert!(
+                SegmentFacts::peek_record(&bytes[..cut]).is_err(),
+                "cut {cut}"
+            );
         }
     }
 }

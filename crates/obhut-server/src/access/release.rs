@@ -122,7 +122,10 @@ async fn records_for<I: IndexStore, B: BlobStore>(
     }
     let damaged = |e: obhut_core::Error| {
         tracing::error!(error = %e, "a stored segment record does not parse");
-        err(ErrorKind::Internal, "a stored segment record does not verify")
+        err(
+            ErrorKind::Internal,
+            "a stored segment record does not verify",
+        )
     };
     let facts: Vec<SegmentFacts> = stored
         .iter()
