@@ -20,8 +20,9 @@
 //! (`--scope-at-secs`, default the middle) approved by two custodians
 //! (pairs rotate). Each custodian, as `obhut approve` does: fetches all
 //! records (`GET /v1/recordings/{rid}/records`), checks every device
-//! signature and the chain (`verify_chain_structure`; `custodian_partial`
-//! checks the capsule proofs of the scope),
+//! record and the chain, authenticated by the final record's signature
+//! (`records_from_chain`; `custodian_partial` checks the scope's capsule
+//! proofs),
 //! resolves the scope (`records_in_scope`), computes `custodian_partial`,
 //! POSTs the approval and PUTs the envelope. The clock starts when the last
 //! envelope upload returns, then:
@@ -58,7 +59,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use obhut_core::access::{GrantKeys, records_in_scope};
 use obhut_core::audit::Event;
-use obhut_core::chain::verify_chain_structure;
+use obhut_core::chain::records_from_chain;
 use obhut_core::device::{RecordingSealer, SegmentSpec};
 use obhut_core::epoch::{EpochPublic, EpochRelease};
 use obhut_core::identity::{PersonSecret, SignKey};
@@ -553,9 +554,9 @@ fn ingest(
 struct Approval {
     /// `GET …/records` (wall).
     fetch: Duration,
-    /// JSON, base64, device signatures (`records_from_bytes`), CPU.
+    /// JSON and base64, CPU.
     parse_cpu: Duration,
-    /// `verify_chain_structure` (links, order, final flag), CPU.
+    /// `records_from_chain` (every record parsed, links, the final signature), CPU.
     chain_cpu: Duration,
     /// `records_in_scope`, CPU.
     scope_cpu: Duration,
@@ -592,11 +593,11 @@ fn fetch_records(
         .iter()
         .map(|r| b64(r))
         .collect::<Result<Vec<_>, _>>()?;
-    let records = records_from_bytes(&raw)?;
     let c1 = thread_cpu();
-    // As `obhut` does since the capsule proofs of the scope are checked by
-    // `custodian_partial` (custodians) and not needed to open (requesters).
-    verify_chain_structure(&records)?;
+    // As `obhut` does: the chain's structure, authenticated by the final
+    // record's signature (`records_from_chain`); the scope's capsule proofs
+    // are checked by `custodian_partial` and not needed to open.
+    let (records, _) = records_from_chain(&raw)?;
     let c2 = thread_cpu();
     Ok((records, fetch, c1 - c0, c2 - c1))
 }
@@ -1306,7 +1307,7 @@ fn report(
     println!("### Custodian CPU (one approval = one custodian; calling thread's CPU time)");
     println!();
     println!(
-        "| scope | approvals | segments | custodian_partial CPU median ms | per segment µs | records fetch (wall) ms | parse + signatures CPU ms | chain + capsule proofs CPU ms | records_in_scope CPU ms | POST approval + PUT envelope ms |"
+        "| scope | approvals | segments | custodian_partial CPU median ms | per segment µs | records fetch (wall) ms | JSON + base64 CPU ms | records_from_chain CPU ms | records_in_scope CPU ms | POST approval + PUT envelope ms |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let cust = |name: &str, v: &[&Trial]| -> Option<(usize, Duration)> {

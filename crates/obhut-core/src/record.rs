@@ -92,6 +92,15 @@ impl SegmentRecord {
     /// that does not verify strictly
     /// ([`SegmentFailure::BadSignature`], naming the segment).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let rec = Self::parse_unverified(bytes)?;
+        rec.verify_signature()?;
+        Ok(rec)
+    }
+
+    /// Everything [`SegmentRecord::from_bytes`] checks but the signature.
+    /// Crate-private: a record parsed this way must be authenticated
+    /// another way before it leaves the crate ([`crate::chain::records_from_chain`]).
+    pub(crate) fn parse_unverified(bytes: &[u8]) -> Result<Self> {
         let mut r = Reader::new(SEGMENT_RECORD, bytes);
         r.preamble(magic::SEGMENT_RECORD, VERSION, SUITE_V1)?;
         let header = SegmentHeader::from_bytes(r.take(HEADER_LEN, "header")?)?;
@@ -102,22 +111,8 @@ impl SegmentRecord {
         let ciphertext_hash = r.array("ciphertext_hash")?;
         let prev_record_hash = r.array("prev_record_hash")?;
         let is_final = r.bool("final")?;
-        let body_len = r.position();
         let signature = r.array::<64>("signature")?;
         r.finish()?;
-        header
-            .fields
-            .device_key
-            .verify(
-                labels::SEGMENT_RECORD_SIG,
-                &bytes[..body_len],
-                &signature,
-                SEGMENT_RECORD,
-            )
-            .map_err(|_| Error::Segment {
-                segment: header.segment_ref(),
-                failure: SegmentFailure::BadSignature,
-            })?;
         Ok(SegmentRecord {
             header,
             plaintext_len,
@@ -126,6 +121,24 @@ impl SegmentRecord {
             is_final,
             signature,
         })
+    }
+
+    /// The device signature over the record's body, checked strictly
+    /// under the header's device key.
+    pub(crate) fn verify_signature(&self) -> Result<()> {
+        self.header
+            .fields
+            .device_key
+            .verify(
+                labels::SEGMENT_RECORD_SIG,
+                &self.body(),
+                &self.signature,
+                SEGMENT_RECORD,
+            )
+            .map_err(|_| Error::Segment {
+                segment: self.header.segment_ref(),
+                failure: SegmentFailure::BadSignature,
+            })
     }
 
     /// `Digest("obhut/v1/record-hash", record)`: the chain link to this

@@ -486,3 +486,61 @@ fn peeked_facts_equal_the_verified_ones() {
         }
     }
 }
+
+/// `chain::records_from_chain` authenticates a whole recording with the
+/// final record's signature: equal to record-by-record parsing on a good
+/// chain; any change to an earlier record — even with every later `prev`
+/// link recomputed to match — ends at the final signature, which fails.
+#[test]
+fn a_chain_is_authenticated_by_its_final_signature() {
+    use obhut_core::chain::records_from_chain;
+    use obhut_core::error::ChainFailure;
+    const PLAINTEXT_LEN_AT: usize = 7 + 1452;
+    const PREV_AT: usize = 7 + 1452 + 8 + 32;
+    const SIG_AT: usize = PREV_AT + 32 + 1;
+
+    let w = world();
+    let good: Vec<Vec<u8>> = w.records.iter().map(SegmentRecord::to_bytes).collect();
+    assert!(good.len() >= 3);
+    let (parsed, _) = records_from_chain(&good).unwrap();
+    assert_eq!(parsed, w.records);
+
+    // A changed middle record breaks the next link.
+    let mut bad = good.clone();
+    bad[1][PLAINTEXT_LEN_AT + 7] ^= 1;
+    assert!(matches!(
+        records_from_chain(&bad).unwrap_err(),
+        Error::Chain(ChainFailure::BrokenLink(2))
+    ));
+    // So does a changed signature of a middle record (it is hashed too).
+    let mut bad = good.clone();
+    bad[1][SIG_AT] ^= 1;
+    assert!(records_from_chain(&bad).is_err());
+
+    // Every later link recomputed: only the final signature stands in the
+    // way, and it fails.
+    let record_hash = |b: &[u8]| obhut_core::labels::digest(obhut_core::labels::RECORD_HASH, &[b]);
+    let mut forged = good.clone();
+    forged[1][PLAINTEXT_LEN_AT + 7] ^= 1;
+    for i in 2..forged.len() {
+        let h = record_hash(&forged[i - 1]);
+        forged[i][PREV_AT..PREV_AT + 32].copy_from_slice(&h);
+    }
+    let last = forged.len() - 1;
+    let err = records_from_chain(&forged).unwrap_err();
+    assert!(
+        matches!(err, Error::Segment { segment, failure: SegmentFailure::BadSignature } if segment.index as usize == last),
+        "{err}"
+    );
+    // And the final record's own signature is checked.
+    let mut bad = good.clone();
+    bad[last][SIG_AT + 10] ^= 1;
+    assert!(matches!(
+        records_from_chain(&bad).unwrap_err(),
+        Error::Segment {
+            failure: SegmentFailure::BadSignature,
+            ..
+        }
+    ));
+    assert!(records_from_chain::<Vec<u8>>(&[]).is_err());
+}

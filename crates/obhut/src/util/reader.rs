@@ -192,6 +192,20 @@ impl<'k> Reader<'k> {
     /// `obhut_core::chain::verify_chain`.
     pub fn records(&self, rid: RecordingId) -> anyhow::Result<Vec<SegmentRecord>> {
         let path = format!("/v1/recordings/{rid}/records");
+        self.raw_records(rid)?
+            .iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                SegmentRecord::from_bytes(bytes)
+                    .with_context(|| format!("GET {path}: record {i} does not verify"))
+            })
+            .collect()
+    }
+
+    /// `GET /v1/recordings/{rid}/records`, the records' bytes unparsed
+    /// (for `obhut_core::chain::records_from_chain`).
+    pub fn raw_records(&self, rid: RecordingId) -> anyhow::Result<Vec<Vec<u8>>> {
+        let path = format!("/v1/recordings/{rid}/records");
         let body = self.get(&path)?;
         let list: RecordsResponse = serde_json::from_slice(&body)
             .with_context(|| format!("GET {path}: the answer is not the documented JSON"))?;
@@ -199,11 +213,8 @@ impl<'k> Reader<'k> {
             .iter()
             .enumerate()
             .map(|(i, b64)| {
-                let bytes = B64
-                    .decode(b64)
-                    .with_context(|| format!("GET {path}: record {i} is not base64"))?;
-                SegmentRecord::from_bytes(&bytes)
-                    .with_context(|| format!("GET {path}: record {i} does not verify"))
+                B64.decode(b64)
+                    .with_context(|| format!("GET {path}: record {i} is not base64"))
             })
             .collect()
     }

@@ -1,7 +1,8 @@
 //! Resolving an access request's scope to segments from the
 //! device-signed records themselves (docs/access.md §2): custodians before
-//! approving, requesters before opening. The vault only ships bytes; every
-//! record's signature and each recording's chain are checked here. The
+//! approving, requesters before opening. The vault only ships bytes; each
+//! recording's chain is checked here and authenticated by its final
+//! record's signature (`chain::records_from_chain`). The
 //! capsules' validity proofs of the segments in scope are the custodian's
 //! (checked by `custodian_partial` against the pinned group); a requester
 //! needs none: a wrong capsule only fails to open.
@@ -57,8 +58,10 @@ pub fn resolve(reader: &Reader<'_>, request: &AccessRequest) -> anyhow::Result<V
     ids.dedup();
     let mut out = Vec::new();
     for id in ids {
-        let records = reader.records(id)?;
-        chain::verify_chain_structure(&records).hint(
+        // The whole chain at once: one signature authenticates it (the
+        // final record's, through the hash links), not one per record.
+        let raw = reader.raw_records(id)?;
+        let (records, _) = chain::records_from_chain(&raw).hint(
             format!("the records of recording {id} from the vault do not verify"),
             "the vault is misbehaving or the recording is damaged; do not go on, and report it",
         )?;
@@ -66,7 +69,8 @@ pub fn resolve(reader: &Reader<'_>, request: &AccessRequest) -> anyhow::Result<V
         let in_scope: Vec<usize> = records
             .iter()
             .enumerate()
-            .filter(|(_, r)| covered.iter().any(|c| c.record_hash() == r.record_hash()))
+            // `records_in_scope` returns references into `records`.
+            .filter(|(_, r)| covered.iter().any(|c| std::ptr::eq(*c, *r)))
             .map(|(i, _)| i)
             .collect();
         out.push(Resolved {
