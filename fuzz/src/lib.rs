@@ -554,5 +554,73 @@ pub fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
             raw,
         ],
     ));
+    // The audit log's parsers (obhut-log, obhut-core audit).
+    let log_key = obhut_log::NoteSigner::from_seed("example.com/log", &[7; 32]).expect("a key name");
+    let mut tree = obhut_log::MemoryTree::new();
+    for i in 0u8..5 {
+        tree.append_entry(&[i]);
+    }
+    let note = obhut_log::Checkpoint::new("example.com/log", 5, tree.root())
+        .and_then(|c| c.sign(&log_key))
+        .expect("a checkpoint")
+        .to_bytes();
+    out.push(("log_note", vec![note.clone()]));
+    let proof = tree.consistency_proof(3, 5).expect("a proof");
+    out.push((
+        "log_witness_request",
+        vec![
+            obhut_log::witness::AddCheckpoint {
+                old_size: 3,
+                proof,
+                checkpoint: note.clone(),
+            }
+            .to_bytes(),
+            obhut_log::witness::AddCheckpoint {
+                old_size: 0,
+                proof: Vec::new(),
+                checkpoint: note,
+            }
+            .to_bytes(),
+        ],
+    ));
+    out.push((
+        "log_tile_path",
+        ["tile/0/000", "tile/1/x001/x234/067.p/17", "tile/entries/x002/345.p/5"]
+            .iter()
+            .map(|p| p.as_bytes().to_vec())
+            .collect(),
+    ));
+    let entry = |event| obhut_core::audit::LogEntry {
+        time_ms: 1_790_000_000_000,
+        actor: obhut_core::audit::Actor {
+            role: obhut_core::audit::Role::Person,
+            key: [3; 32],
+        },
+        recording: Some(obhut_core::ids::RecordingId([4; 16])),
+        event,
+    };
+    out.push((
+        "log_entry",
+        [
+            obhut_core::audit::Event::SegmentReceived {
+                index: 7,
+                record_hash: [5; 32],
+                blob_len: 1 << 20,
+                capture_utc_ms: 1_790_000_000_000,
+            },
+            obhut_core::audit::Event::Denied {
+                request_hash: [6; 32],
+                request_index: 42,
+                reason: "no legal basis".into(),
+            },
+            obhut_core::audit::Event::Admin {
+                action: "policy in effect: …".into(),
+            },
+        ]
+        .into_iter()
+        .map(|e| entry(e).to_bytes().expect("a small entry"))
+        .collect(),
+    ));
+
     out
 }
