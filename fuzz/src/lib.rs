@@ -555,7 +555,8 @@ pub fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         ],
     ));
     // The audit log's parsers (obhut-log, obhut-core audit).
-    let log_key = obhut_log::NoteSigner::from_seed("example.com/log", &[7; 32]).expect("a key name");
+    let log_key =
+        obhut_log::NoteSigner::from_seed("example.com/log", &[7; 32]).expect("a key name");
     let mut tree = obhut_log::MemoryTree::new();
     for i in 0u8..5 {
         tree.append_entry(&[i]);
@@ -585,10 +586,14 @@ pub fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
     ));
     out.push((
         "log_tile_path",
-        ["tile/0/000", "tile/1/x001/x234/067.p/17", "tile/entries/x002/345.p/5"]
-            .iter()
-            .map(|p| p.as_bytes().to_vec())
-            .collect(),
+        [
+            "tile/0/000",
+            "tile/1/x001/x234/067.p/17",
+            "tile/entries/x002/345.p/5",
+        ]
+        .iter()
+        .map(|p| p.as_bytes().to_vec())
+        .collect(),
     ));
     let entry = |event| obhut_core::audit::LogEntry {
         time_ms: 1_790_000_000_000,
