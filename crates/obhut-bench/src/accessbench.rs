@@ -51,7 +51,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -1006,47 +1006,6 @@ fn drop_caches() -> Result<(), Error> {
 // ---------------------------------------------------------------------------
 // Machine.
 
-/// "CPU model, N cores, M GiB RAM; kernel".
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map_or("unknown CPU", |(_, m)| m.trim())
-        .to_owned();
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let mem_gib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb / (1 << 20));
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!(
-        "{model}, {cores} cores, {mem_gib} GiB RAM; Linux {}",
-        kernel.trim()
-    )
-}
-
-/// (device, mount point, filesystem type) holding `dir`, from /proc/mounts.
-fn filesystem(dir: &Path) -> (String, String, String) {
-    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    mounts
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() >= 3 && dir.starts_with(f[1]))
-                .then(|| (f[0].to_owned(), f[1].to_owned(), f[2].to_owned()))
-        })
-        .max_by_key(|(_, m, _)| m.len())
-        .unwrap_or_else(|| ("?".into(), "?".into(), "?".into()))
-}
-
 // ---------------------------------------------------------------------------
 // Run and report.
 
@@ -1056,8 +1015,8 @@ pub fn run(a: &AccessArgs) -> Result<(), Error> {
     let work = tempfile::Builder::new()
         .prefix("obhut-access-bench.")
         .tempdir_in(&a.dir)?;
-    let (dev, mount, fstype) = filesystem(work.path());
-    println!("machine: {}", machine());
+    let (dev, mount, fstype) = crate::filesystem(work.path());
+    println!("machine: {}", crate::machine());
     println!(
         "disk: {} ({dev} {fstype}, mounted at {mount})",
         work.path().display()

@@ -76,6 +76,47 @@ pub fn peak_rss_mib() -> u64 {
         .map_or(0, |kb| kb / 1024)
 }
 
+/// "CPU model, N cores, M GiB RAM; kernel".
+pub fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU", |(_, m)| m.trim())
+        .to_owned();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / (1 << 20));
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{model}, {cores} cores, {mem_gib} GiB RAM; Linux {}",
+        kernel.trim()
+    )
+}
+
+/// (device, mount point, filesystem type) holding `dir`, from /proc/mounts.
+pub fn filesystem(dir: &std::path::Path) -> (String, String, String) {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 3 && dir.starts_with(f[1]))
+                .then(|| (f[0].to_owned(), f[1].to_owned(), f[2].to_owned()))
+        })
+        .max_by_key(|(_, m, _)| m.len())
+        .unwrap_or_else(|| ("?".into(), "?".into(), "?".into()))
+}
+
 fn usage() -> ! {
     eprintln!(
         "usage: obhut-bench primitives BYTES | seal INPUT DIR THREADS | seal-mem BYTES THREADS | open DIR OUTPUT THREADS\n       obhut-bench load --vault URL --data DIR --devices N --secs S [--server-pid PID] [--period-secs P] [--segment-bytes B] [--class C]\n       obhut-bench log [--dir PARENT] [--unbatched N] [--entries N] [--producers C,..] [--batch B,..] [--trials N] [--proof-entries N] [--proof-samples N]\n       obhut-bench access [--dir PARENT] [--hours H] [--segment-kib K] [--trials N] [--cold-trials N] [--wide-trials N] [--scope-at-secs S] [--scope-secs S] [--wide-secs S]"
