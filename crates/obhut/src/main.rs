@@ -1,4 +1,5 @@
-//! `obhut`: the offline command-line tool over `obhut-core`.
+//! `obhut`: one binary, a subcommand per role (vault, device, custodian,
+//! requester, auditor, witness), over the library crates.
 //!
 //! The binary is glue: every subcommand is a module under [`cmd`] with its
 //! own clap `Args` and a `run` function; the cryptography and formats live in
@@ -14,10 +15,10 @@ mod util;
 
 use util::Global;
 
-const ABOUT: &str = "End-to-end encrypted custody for camera footage (offline tool)";
+const ABOUT: &str = "End-to-end encrypted custody for camera footage";
 
 const LONG_ABOUT: &str = "\
-End-to-end encrypted custody for camera footage, offline.
+End-to-end encrypted custody for camera footage.
 
 A device seals footage into segments nobody can open alone: each segment key
 needs a part only k of n custodians can recover together (threshold
@@ -43,7 +44,7 @@ environment variable OBHUT_PASSPHRASE, else asked for on the terminal
 (without echo). They are never printed or logged.
 
 Run `obhut <command> --help` for each step; README.md has a complete
-walk-through (\"Quick start (offline)\").";
+walk-through (\"With a vault\", \"Quick start (offline)\").";
 
 /// Command line of `obhut`.
 #[derive(Debug, Parser)]
