@@ -350,11 +350,49 @@ fn request_approve_open_byte_identical_scope_and_refusals() {
         same > 0 && zeros > 0,
         "part of the file opened, the rest sealed"
     );
-    // Every non-zero byte is the original's: the scope is byte-identical.
-    assert!(got.iter().zip(&original).all(|(a, b)| *a == 0 || a == b));
+    // Every non-zero byte is the original's — the scope is byte-identical —
+    // but for the `free` box header laid over the sealed start so that a
+    // demuxer steps over it.
+    assert_eq!(
+        &got[4..8],
+        b"free",
+        "a free box over the sealed first segment"
+    );
+    assert!(
+        got[8..]
+            .iter()
+            .zip(&original[8..])
+            .all(|(a, b)| *a == 0 || a == b)
+    );
+    // And it plays: the container index is in scope, so ffmpeg decodes the
+    // approved window (media 4.1–7.6 s) from the opened file into exactly
+    // the frames it decodes from the original. (Probing the sealed start
+    // prints decoder errors; the frames of the scope are what count.)
+    let frames = |file: &Path| -> Vec<String> {
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-ss", "4.1", "-t", "3.5", "-i"])
+            .arg(file)
+            .args(["-f", "framemd5", "-"])
+            .output()
+            .expect("ffmpeg is needed (./scripts/test installs it)");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.rsplit(',').next().unwrap_or("").trim().to_owned())
+            .collect()
+    };
+    let scope_frames = frames(&d.join(format!("opened/{rid}.media")));
+    assert!(
+        scope_frames.len() >= 80,
+        "{} frames decoded",
+        scope_frames.len()
+    );
+    assert_eq!(scope_frames, frames(&d.join("dock/clip.mp4")));
 
     // --range: only bytes of the scope, identical to the original's.
-    let first = got.iter().position(|&b| b != 0).unwrap();
+    // The first opened byte after the `free` header over the sealed start.
+    let first = 8 + got[8..].iter().position(|&b| b != 0).unwrap();
     let range = format!("{}-{}", first, first + 1000);
     let mut args = open_args(&vault, &vkey, &hash, "ranged");
     args.extend_from_slice(&["--range", &range]);

@@ -32,9 +32,10 @@ scope into --out DIR.
 
 For each recording in scope, DIR/<recording>.media is laid out like the
 original file: every segment in scope at its original offset, byte-identical
-to what the device captured, and zeros where segments stay sealed (so a
-player that reads the container index can play the scope; a request for a
-whole recording gives a byte-identical copy of the original). A metadata
+to what the device captured, and zeros where segments stay sealed, with a
+`free` box header over a sealed start so that a player reading the container
+index plays the scope (e.g. `ffmpeg -ss 10 -i DIR/<recording>.media …`). A
+request for a whole recording gives a byte-identical copy of the original. A metadata
 segment in scope goes to DIR/<recording>.metadata.
 
 --range START-END (with a single recording in scope) decrypts only bytes
@@ -278,11 +279,78 @@ fn open_recording(
         .file()
         .set_len(offset)
         .hint("cannot write the output", "check --out")?;
+    // `free` box headers over holes a demuxer would otherwise walk into
+    // (obhut-media's crate docs, "Rebuilding a playable clip").
+    for (at, header) in hole_headers(rec) {
+        let f = media.file();
+        f.seek(SeekFrom::Start(at))
+            .and_then(|_| f.write_all(&header))
+            .hint("cannot write the output", "check --out")?;
+    }
     media.commit()?;
     if let Some(m) = metadata {
         m.commit()?;
     }
     Ok(opened)
+}
+
+/// Where the sparse file needs a `free` box header so that an MP4 demuxer
+/// walking the top-level boxes steps over sealed segments, as
+/// `obhut_media::CutPlan::hole_headers` computes it from the device's
+/// plan, here from the records (the requester has no plan):
+/// - index segment last (a progressive MP4 with `moov` at the end, as most
+///   cameras and ffmpeg write it) and the first segment sealed: one header
+///   at 0 spanning up to the index (the `ftyp` and `mdat` headers were in
+///   that first segment; players find samples through `moov`);
+/// - index segment first (a fragmented MP4's init segment): one header at
+///   the start of each run of sealed media segments, spanning the run
+///   (fragments are top-level boxes).
+///
+/// Not handled: a progressive MP4 with `moov` first whose first media
+/// segment is sealed (its `mdat` header is lost; such a scope opens
+/// byte-identical but does not play without the first segment).
+fn hole_headers(rec: &scope::Resolved) -> Vec<(u64, Vec<u8>)> {
+    let mut spans = Vec::new();
+    let mut offset = 0u64;
+    for (i, r) in rec.records.iter().enumerate().filter(|(_, r)| is_media(r)) {
+        let len = r.plaintext_len();
+        let index = r.header().fields.kind == SegmentKind::ContainerIndex;
+        spans.push((offset, offset + len, index, rec.in_scope.contains(&i)));
+        offset += len;
+    }
+    let free = |start: u64, end: u64| -> Option<(u64, Vec<u8>)> {
+        let size = end - start;
+        let header = match u32::try_from(size) {
+            Ok(s) => [&s.to_be_bytes()[..], b"free"].concat(),
+            Err(_) => [&1u32.to_be_bytes()[..], b"free", &size.to_be_bytes()].concat(),
+        };
+        (header.len() as u64 <= size).then_some((start, header))
+    };
+    let mut out = Vec::new();
+    match spans.iter().position(|s| s.2) {
+        Some(ix) if ix + 1 == spans.len() && ix > 0 => {
+            if !spans[0].3 {
+                out.extend(free(0, spans[ix].0));
+            }
+        }
+        Some(0) => {
+            let mut i = 1;
+            while i < spans.len() {
+                if spans[i].3 {
+                    i += 1;
+                    continue;
+                }
+                let mut j = i;
+                while j + 1 < spans.len() && !spans[j + 1].3 {
+                    j += 1;
+                }
+                out.extend(free(spans[i].0, spans[j].1));
+                i = j + 1;
+            }
+        }
+        _ => {}
+    }
+    out
 }
 
 /// Bytes [start, end) of one recording, reading only the chunks needed
