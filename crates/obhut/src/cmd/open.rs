@@ -328,10 +328,8 @@ fn hole_headers(rec: &scope::Resolved) -> Vec<(u64, Vec<u8>)> {
     };
     let mut out = Vec::new();
     match spans.iter().position(|s| s.2) {
-        Some(ix) if ix + 1 == spans.len() && ix > 0 => {
-            if !spans[0].3 {
-                out.extend(free(0, spans[ix].0));
-            }
+        Some(ix) if ix + 1 == spans.len() && ix > 0 && !spans[0].3 => {
+            out.extend(free(0, spans[ix].0));
         }
         Some(0) => {
             let mut i = 1;
