@@ -274,6 +274,17 @@ pub async fn create_enrol_token(
     Ok(token)
 }
 
+/// Refuse a role for a group the vault does not know.
+async fn require_group(index: &impl IndexStore, gid: GroupId) -> anyhow::Result<()> {
+    if index.group(gid).await?.is_none() {
+        return Err(fail(
+            format!("the vault knows no group {gid}"),
+            "create an enrolment token for the group first (obhut admin enrol-token)",
+        ));
+    }
+    Ok(())
+}
+
 /// `obhut admin add-reader`: let `person` read the recordings of group
 /// `gid` (records and ciphertext, never keys). The vault must know the group.
 pub async fn add_reader(
@@ -281,12 +292,7 @@ pub async fn add_reader(
     person: &PublicIdentity,
     gid: GroupId,
 ) -> anyhow::Result<()> {
-    if index.group(gid).await?.is_none() {
-        return Err(fail(
-            format!("the vault knows no group {gid}"),
-            "create an enrolment token for the group first (obhut admin enrol-token)",
-        ));
-    }
+    require_group(index, gid).await?;
     let now = now_ms();
     let key = person.sign_key.to_bytes();
     let entry = operator_entry(
@@ -308,12 +314,7 @@ pub async fn add_requester(
     person: &PublicIdentity,
     gid: GroupId,
 ) -> anyhow::Result<()> {
-    if index.group(gid).await?.is_none() {
-        return Err(fail(
-            format!("the vault knows no group {gid}"),
-            "create an enrolment token for the group first (obhut admin enrol-token)",
-        ));
-    }
+    require_group(index, gid).await?;
     let now = now_ms();
     let key = person.sign_key.to_bytes();
     let entry = operator_entry(
