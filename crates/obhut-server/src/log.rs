@@ -244,8 +244,9 @@ impl LogService {
         Ok(())
     }
 
-    /// Wait until a checkpoint covers entry `index` (integrating if this
-    /// process is the integrator), at most `timeout`.
+    /// A signed checkpoint covering entry `entry`: the latest one if it
+    /// does, else after integrating what is sequenced now; `NotFound` if
+    /// the entry is not sequenced.
     pub async fn checkpoint_covering<I: LogStore>(
         &self,
         index: &I,
