@@ -80,27 +80,36 @@ fn request(
     hash
 }
 
+/// `obhut approve HASH` as custodian `who` with the share file `share`.
+fn approve_args(vault: &Vault, vkey: &str, who: &str, share: &str, hash: &str) -> Vec<String> {
+    [
+        "approve",
+        hash,
+        "--vault",
+        &vault.url,
+        "--log-key",
+        vkey,
+        "--state",
+        &format!("{who}.cp"),
+        "--identity",
+        &format!("{who}.key"),
+        "--share",
+        share,
+        "--group",
+        "custody/group.obgd",
+        "--yes",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
 fn approve(d: &Path, vault: &Vault, vkey: &str, who: &str, share: u32, hash: &str) -> String {
-    ok(
-        d,
-        &[
-            "approve",
-            hash,
-            "--vault",
-            &vault.url,
-            "--log-key",
-            vkey,
-            "--state",
-            &format!("{who}.cp"),
-            "--identity",
-            &format!("{who}.key"),
-            "--share",
-            &format!("custody/share-{share}.obse"),
-            "--group",
-            "custody/group.obgd",
-            "--yes",
-        ],
-    )
+    let share = format!("custody/share-{share}.obse");
+    ok(d, &strs(&approve_args(vault, vkey, who, &share, hash)))
 }
 
 fn open_args<'a>(vault: &'a Vault, vkey: &'a str, hash: &'a str, out: &'a str) -> Vec<&'a str> {
@@ -271,28 +280,8 @@ fn request_approve_open_byte_identical_scope_and_refusals() {
     // A wrong passphrase or a missing share: a clear error, nothing logged.
     let db = d.join("vault-data/obhut.sqlite");
     let before = sequenced(&db);
-    let approve_alice = |share: &str| {
-        vec![
-            "approve".to_owned(),
-            hash.clone(),
-            "--vault".into(),
-            vault.url.clone(),
-            "--log-key".into(),
-            vkey.clone(),
-            "--state".into(),
-            "alice.cp".into(),
-            "--identity".into(),
-            "alice.key".into(),
-            "--share".into(),
-            share.to_owned(),
-            "--group".into(),
-            "custody/group.obgd".into(),
-            "--yes".into(),
-        ]
-    };
-    let args = approve_alice("custody/share-1.obse");
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = cmd(d, &args)
+    let args = approve_args(&vault, &vkey, "alice", "custody/share-1.obse", &hash);
+    let out = cmd(d, &strs(&args))
         .env("OBHUT_PASSPHRASE", "not the passphrase")
         .output()
         .unwrap();
@@ -302,9 +291,8 @@ fn request_approve_open_byte_identical_scope_and_refusals() {
         "{}",
         text(&out.stderr)
     );
-    let args = approve_alice("custody/share-9.obse");
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let e = fails(d, &args);
+    let args = approve_args(&vault, &vkey, "alice", "custody/share-9.obse", &hash);
+    let e = fails(d, &strs(&args));
     assert!(e.contains("share-9.obse"), "{e}");
     assert_eq!(sequenced(&db), before, "a failed approve logged something");
 
@@ -316,23 +304,13 @@ fn request_approve_open_byte_identical_scope_and_refusals() {
     // The same custodian again counts once.
     let e = fails(
         d,
-        &[
-            "approve",
-            &hash,
-            "--vault",
-            &vault.url,
-            "--log-key",
+        &strs(&approve_args(
+            &vault,
             &vkey,
-            "--state",
-            "alice.cp",
-            "--identity",
-            "alice.key",
-            "--share",
+            "alice",
             "custody/share-1.obse",
-            "--group",
-            "custody/group.obgd",
-            "--yes",
-        ],
+            &hash,
+        )),
     );
     assert!(e.contains("conflict") || e.contains("already"), "{e}");
 
@@ -421,23 +399,13 @@ fn request_approve_open_byte_identical_scope_and_refusals() {
     );
     let e = fails(
         d,
-        &[
-            "approve",
-            &denied,
-            "--vault",
-            &vault.url,
-            "--log-key",
+        &strs(&approve_args(
+            &vault,
             &vkey,
-            "--state",
-            "alice.cp",
-            "--identity",
-            "alice.key",
-            "--share",
+            "alice",
             "custody/share-1.obse",
-            "--group",
-            "custody/group.obgd",
-            "--yes",
-        ],
+            &denied,
+        )),
     );
     assert!(e.contains("denied"), "{e}");
     let e = fails(d, &open_args(&vault, &vkey, &denied, "denied"));
@@ -462,23 +430,13 @@ fn a_tampering_vault_gets_no_approval() {
     let approve_refused = |hash: &str, needles: &[&str], before: u64| {
         let e = fails(
             d,
-            &[
-                "approve",
-                hash,
-                "--vault",
-                &vault.url,
-                "--log-key",
+            &strs(&approve_args(
+                &vault,
                 &vkey,
-                "--state",
-                "alice.cp",
-                "--identity",
-                "alice.key",
-                "--share",
+                "alice",
                 "custody/share-1.obse",
-                "--group",
-                "custody/group.obgd",
-                "--yes",
-            ],
+                hash,
+            )),
         );
         assert!(
             needles.iter().any(|n| e.contains(n)),

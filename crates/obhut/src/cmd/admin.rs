@@ -174,49 +174,44 @@ async fn run_on(
             }
         }
         AdminCommand::AddReader { identity, group } => {
-            let id = files::parse(
-                identity,
-                "--identity",
-                "a public identity (from `obhut keygen person`)",
-                PublicIdentity::from_bytes,
-            )?;
-            let gid = GroupId::from_hex(group).ok_or_else(|| {
-                fail(
-                    format!("{group:?} is not a group id"),
-                    "pass the 32 hex digits shown by `obhut custody show`",
-                )
-            })?;
+            let id = person_file(identity)?;
+            let gid = group_id(group)?;
             add_reader(index, &id, gid).await?;
             g.note(format!("{} may read group {gid}", id.name));
         }
         AdminCommand::AddRequester { identity, group } => {
-            let id = files::parse(
-                identity,
-                "--identity",
-                "a public identity (from `obhut keygen person`)",
-                PublicIdentity::from_bytes,
-            )?;
-            let gid = GroupId::from_hex(group).ok_or_else(|| {
-                fail(
-                    format!("{group:?} is not a group id"),
-                    "pass the 32 hex digits shown by `obhut custody show`",
-                )
-            })?;
+            let id = person_file(identity)?;
+            let gid = group_id(group)?;
             add_requester(index, &id, gid).await?;
             g.note(format!("{} may ask for access to group {gid}", id.name));
         }
         AdminCommand::AddAuditor { identity } => {
-            let id = files::parse(
-                identity,
-                "--identity",
-                "a public identity (from `obhut keygen person`)",
-                PublicIdentity::from_bytes,
-            )?;
+            let id = person_file(identity)?;
             add_auditor(index, &id).await?;
             g.note(format!("{} may read audit entries", id.name));
         }
     }
     Ok(())
+}
+
+/// `--identity FILE`: a person's public identity.
+fn person_file(path: &std::path::Path) -> anyhow::Result<PublicIdentity> {
+    files::parse(
+        path,
+        "--identity",
+        "a public identity (from `obhut keygen person`)",
+        PublicIdentity::from_bytes,
+    )
+}
+
+/// `--group ID`: a group id in hex.
+fn group_id(group: &str) -> anyhow::Result<GroupId> {
+    GroupId::from_hex(group).ok_or_else(|| {
+        fail(
+            format!("{group:?} is not a group id"),
+            "pass the 32 hex digits shown by `obhut custody show`",
+        )
+    })
 }
 
 /// Refuse a retention class the vault cannot name (1 to 64 bytes).
