@@ -1004,23 +1004,11 @@ fn drop_caches() -> Result<(), Error> {
 }
 
 // ---------------------------------------------------------------------------
-// Machine.
-
-// ---------------------------------------------------------------------------
 // Run and report.
 
 /// Run the benchmark; prints Markdown.
 pub fn run(a: &AccessArgs) -> Result<(), Error> {
-    std::fs::create_dir_all(&a.dir)?;
-    let work = tempfile::Builder::new()
-        .prefix("obhut-access-bench.")
-        .tempdir_in(&a.dir)?;
-    let (dev, mount, fstype) = crate::filesystem(work.path());
-    println!("machine: {}", crate::machine());
-    println!(
-        "disk: {} ({dev} {fstype}, mounted at {mount})",
-        work.path().display()
-    );
+    let (work, _) = crate::work_dir(&a.dir, "obhut-access-bench.")?;
     println!(
         "load average at start: {}",
         std::fs::read_to_string("/proc/loadavg")

@@ -742,16 +742,7 @@ async fn proofs(a: &LogArgs, work: &Path) -> Result<(), Error> {
 
 /// Run every section; prints Markdown.
 pub fn run(a: &LogArgs) -> Result<(), Error> {
-    std::fs::create_dir_all(&a.dir)?;
-    let work = tempfile::Builder::new()
-        .prefix("obhut-log-bench.")
-        .tempdir_in(&a.dir)?;
-    let (dev, mount, fstype) = crate::filesystem(work.path());
-    println!("machine: {}", crate::machine());
-    println!(
-        "disk: {} ({dev} {fstype}, mounted at {mount})",
-        work.path().display()
-    );
+    let (work, fstype) = crate::work_dir(&a.dir, "obhut-log-bench.")?;
     if fstype == "tmpfs" || fstype == "ramfs" {
         eprintln!("warning: {fstype} has no real fsync; pass --dir on a disk");
     }

@@ -117,6 +117,24 @@ pub fn filesystem(dir: &std::path::Path) -> (String, String, String) {
         .unwrap_or_else(|| ("?".into(), "?".into(), "?".into()))
 }
 
+/// A fresh working directory under `parent` (on the disk being measured),
+/// after printing the machine and the filesystem it is on; returns it and
+/// the filesystem type.
+pub fn work_dir(
+    parent: &std::path::Path,
+    prefix: &str,
+) -> std::io::Result<(tempfile::TempDir, String)> {
+    std::fs::create_dir_all(parent)?;
+    let work = tempfile::Builder::new().prefix(prefix).tempdir_in(parent)?;
+    let (dev, mount, fstype) = filesystem(work.path());
+    println!("machine: {}", machine());
+    println!(
+        "disk: {} ({dev} {fstype}, mounted at {mount})",
+        work.path().display()
+    );
+    Ok((work, fstype))
+}
+
 fn usage() -> ! {
     eprintln!(
         "usage: obhut-bench primitives BYTES | seal INPUT DIR THREADS | seal-mem BYTES THREADS | open DIR OUTPUT THREADS\n       obhut-bench load --vault URL --data DIR --devices N --secs S [--server-pid PID] [--period-secs P] [--segment-bytes B] [--class C]\n       obhut-bench log [--dir PARENT] [--unbatched N] [--entries N] [--producers C,..] [--batch B,..] [--trials N] [--proof-entries N] [--proof-samples N]\n       obhut-bench access [--dir PARENT] [--hours H] [--segment-kib K] [--trials N] [--cold-trials N] [--wide-trials N] [--scope-at-secs S] [--scope-secs S] [--wide-secs S]"
