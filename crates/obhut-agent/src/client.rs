@@ -68,12 +68,32 @@ pub struct Uploaded {
 #[derive(Debug)]
 pub struct UploadHandle {
     rx: std::sync::mpsc::Receiver<Result<Uploaded>>,
+    answer: Option<Result<Uploaded>>,
     what: String,
 }
 
 impl UploadHandle {
+    /// Whether the upload has ended (its answer is in, or its thread
+    /// stopped), so that [`UploadHandle::wait`] returns at once.
+    pub fn is_done(&mut self) -> bool {
+        if self.answer.is_some() {
+            return true;
+        }
+        match self.rx.try_recv() {
+            Ok(a) => {
+                self.answer = Some(a);
+                true
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => false,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => true,
+        }
+    }
+
     /// Wait for the vault's answer (the receipt, not yet verified).
     pub fn wait(self) -> Result<Uploaded> {
+        if let Some(a) = self.answer {
+            return a;
+        }
         self.rx.recv().unwrap_or_else(|_| {
             Err(Error::Protocol {
                 what: self.what,
@@ -450,7 +470,11 @@ impl<'k> VaultClient<'k> {
                 path: what.clone().into(),
                 source: e,
             })?;
-        Ok(UploadHandle { rx, what })
+        Ok(UploadHandle {
+            rx,
+            answer: None,
+            what,
+        })
     }
 }
 

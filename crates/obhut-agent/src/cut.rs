@@ -26,7 +26,7 @@ impl Default for CutOptions {
     fn default() -> Self {
         CutOptions {
             target_segment_ms: 2_000,
-            fallback_segment_bytes: 4 << 20,
+            fallback_segment_bytes: obhut_media::FALLBACK_BYTES,
         }
     }
 }

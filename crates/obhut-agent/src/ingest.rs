@@ -15,8 +15,10 @@
 //! ([`crate::client::VaultClient::start_segment_stream`]). When the source
 //! is exhausted the agent checks that it read the planned number of bytes
 //! from an unchanged file, signs the record (which commits to the BLAKE3
-//! hash computed while sealing), journals it as pending and only then
-//! writes it into the pipe as the trailer. The vault verifies the record
+//! hash computed while sealing) and hands the journal, with the record
+//! pending, to the journal writer thread ([`crate::journal_writer`]),
+//! which writes it durably and only then writes the record into the pipe
+//! as the trailer; the sealer meanwhile starts on the next segment. The vault verifies the record
 //! against the path, the device and the blob it received before anything
 //! becomes durable (§4), so a stream that fails or is cut at any point
 //! leaves nothing stored. Every key and nonce is used for exactly one
@@ -29,9 +31,9 @@
 //! verifying, fsyncing, committing and answering; done one after the other
 //! the device and the vault mostly wait for each other. So up to
 //! [`PIPELINE`] segments are in flight (§4, the upload window): as soon as
-//! segment i's record is journaled and sent as its trailer, the agent
-//! seals segment i+1, chained on record i, into a second upload on a
-//! second connection, while the vault still stores and acknowledges i.
+//! segment i's record is signed, the agent seals segment i+1, chained on
+//! record i, into another upload on another connection, while record i is
+//! journaled and sent and the vault stores and acknowledges i.
 //! The vault holds i+1, staged and checked, until i is published, so
 //! segments still become visible strictly in order and an acknowledgement
 //! still means durable. Acknowledgements are taken in index order: each
@@ -79,19 +81,20 @@ use crate::client::{UploadHandle, VaultClient};
 use crate::cut::{self, CutOptions};
 use crate::error::{Error, Result};
 use crate::journal::{self, FileId, Journal, PlannedSegment, Source};
+use crate::journal_writer::JournalWriter;
 use crate::pipe;
 use crate::state::{Enrolment, StateDir};
 
 /// Segments in flight at once (module docs, "Pipeline"): the upload window
 /// W of docs/vault.md §4, which a vault accepts (`index < next_index + W`).
 /// Segments are sealed one after the other, so while segment i+1 streams,
-/// segment i is made durable and acknowledged at the vault: two in flight
-/// hide the vault's durable writes (and the agent's wait for the receipt)
-/// behind the next segment's sealing and sending. A third gained nothing
-/// measurable (issue #4's 256 MiB ingest on loopback, `scripts/bench-vault`)
-/// and would cost another pipe of [`pipe::DEPTH`] × [`pipe::CHUNK`] bytes,
-/// thread and connection here and another staged blob at the vault.
-pub const PIPELINE: usize = 2;
+/// segments before it are fsynced, published and acknowledged at the
+/// vault. With 2 the sealer still waited for acknowledgements; 4 measured
+/// about 20 % faster on issue #4's 1 GiB ingest with 4 MiB segments
+/// (`scripts/bench-vault`). Each costs a pipe of [`pipe::DEPTH`] ×
+/// [`pipe::CHUNK`] bytes, a thread and a connection here and a staged blob
+/// at the vault.
+pub const PIPELINE: usize = 4;
 
 /// What to do with an original once every segment has a verified receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +186,9 @@ pub struct Agent<'a> {
     /// after a vault refused the oldest upload in flight as out of order
     /// (a vault without the upload window).
     window: usize,
+    /// Every journal write of an ingest, in order; the sealer does not
+    /// wait for the pending record's write (module docs, "Pipeline").
+    journal_writer: JournalWriter,
 }
 
 impl std::fmt::Debug for Agent<'_> {
@@ -227,6 +233,7 @@ impl<'a> Agent<'a> {
             client,
             epochs,
             window: PIPELINE,
+            journal_writer: JournalWriter::spawn()?,
         })
     }
 
@@ -331,7 +338,7 @@ impl<'a> Agent<'a> {
             complete: false,
             disposed: None,
         };
-        j.save(&jpath)?;
+        self.journal_writer.save(&j, &jpath)?;
         Ok((jpath, j))
     }
 
@@ -381,7 +388,7 @@ impl<'a> Agent<'a> {
             }
             self.verify_all(&jpath, &j, recording)?;
             j.complete = true;
-            j.save(&jpath)?;
+            self.journal_writer.save(&j, &jpath)?;
         }
         let disposed = match &j.disposed {
             Some(d) => d.clone(),
@@ -390,7 +397,7 @@ impl<'a> Agent<'a> {
                 self.verify_all(&jpath, &j, recording)?;
                 let d = dispose(&j, &opts.after)?;
                 j.disposed = Some(d.clone());
-                j.save(&jpath)?;
+                self.journal_writer.save(&j, &jpath)?;
                 d
             }
         };
@@ -413,69 +420,123 @@ impl<'a> Agent<'a> {
         uploaded: &mut usize,
     ) -> Result<()> {
         self.reconcile(jpath, j, recording)?;
-        let mut flight: VecDeque<InFlight> = VecDeque::with_capacity(self.window);
-        let r = self.pump(jpath, j, recording, progress, uploaded, &mut flight);
-        if r.is_err() {
-            // Whatever is still in flight is abandoned: its thread ends
-            // when the vault answers (a successor of a failed segment is
-            // refused once the vault's wait bound passes) or the
-            // connection drops. Its record stays pending, so if the vault
-            // stores it after all, the next reconcile recognises it. The
-            // journal is saved (best effort) so that the acknowledgements
-            // so far are on disk; nothing depends on it (module docs).
+        // Sealing threads borrow the device key and the progress reporter,
+        // so they run in a scope: an error returns only once every sealing
+        // thread has stopped (each ends when its segment is sealed or its
+        // upload stops reading).
+        let r = std::thread::scope(|scope| {
+            let mut flight = Flight::default();
+            let r = self.pump(scope, jpath, j, recording, progress, uploaded, &mut flight);
+            // On error whatever is still in flight is abandoned: a sealed
+            // segment whose record was never signed is never completed
+            // (its pipe is dropped unfinished, so its upload fails), and
+            // an upload whose record was sent ends when the vault answers
+            // (a successor of a failed segment is refused once the vault's
+            // wait bound passes) or the connection drops. Its record stays
+            // pending, so if the vault stores it after all, the next
+            // reconcile recognises it.
             drop(flight);
-            let _ = j.save(jpath);
+            r
+        });
+        if r.is_err() {
+            // Best effort, so that the acknowledgements so far are on
+            // disk; nothing depends on it (module docs).
+            let _ = self.journal_writer.save(j, jpath);
         }
         r
     }
 
-    /// The pipeline: launch segments while fewer than [`PIPELINE`] (the
-    /// window) are in flight, else land the oldest; acknowledgements land
-    /// in index order.
-    fn pump(
+    /// The pipeline: up to [`PIPELINE`] (the window) segments in flight, up
+    /// to [`Agent::sealers`] of them being sealed at once on threads of
+    /// their own; records signed strictly in index order as their sealing
+    /// ends (each chains on the one before), acknowledgements landed in
+    /// index order.
+    #[allow(clippy::too_many_arguments)]
+    fn pump<'s, 'e>(
         &mut self,
+        scope: &'s std::thread::Scope<'s, 'e>,
         jpath: &Path,
         j: &mut Journal,
         recording: RecordingId,
-        progress: &dyn Progress,
+        progress: &'s dyn Progress,
         uploaded: &mut usize,
-        flight: &mut VecDeque<InFlight>,
-    ) -> Result<()> {
-        // The chain link of the next segment: the last record signed, which
+        flight: &mut Flight<'s>,
+    ) -> Result<()>
+    where
+        'a: 's,
+    {
+        // The chain link of the next record: the last record signed, which
         // may still be in flight.
         let mut last = j.last_record(jpath)?;
+        let sealers = self.sealers();
         loop {
+            // Answers already in free their place in the window at once,
+            // instead of after the next signature.
+            while flight.sent.front_mut().is_some_and(|f| f.upload.is_done()) {
+                if let Some(f) = flight.sent.pop_front() {
+                    self.land(jpath, j, f, progress, uploaded)?;
+                }
+            }
             let next = j.acked.len() + flight.len();
             let all_launched = next == j.plan.len();
-            if flight.len() >= self.window || (all_launched && !flight.is_empty()) {
-                if let Some(f) = flight.pop_front() {
-                    self.land(jpath, j, f, progress, uploaded)?;
+            if !all_launched && flight.len() < self.window && flight.sealing.len() < sealers {
+                let index = u32::try_from(next).map_err(|_| Error::Cut {
+                    path: j.source.path.clone(),
+                    reason: "more than 2^32 segments".into(),
+                })?;
+                match self.launch(scope, jpath, j, recording, index, progress) {
+                    Ok(s) => flight.sealing.push_back(s),
+                    Err(e) => return Err(self.drain(jpath, j, flight, progress, uploaded, e)),
                 }
                 continue;
             }
-            if all_launched {
-                return Ok(());
-            }
-            let index = u32::try_from(next).map_err(|_| Error::Cut {
-                path: j.source.path.clone(),
-                reason: "more than 2^32 segments".into(),
-            })?;
-            match self.launch(jpath, j, recording, index, last.as_ref(), progress) {
-                Ok(f) => {
-                    last = Some(f.record.clone());
-                    flight.push_back(f);
-                }
-                Err(e) => {
-                    // The earlier segments in flight do not depend on this
-                    // one: take their answers first (an earlier failure is
-                    // the more fundamental cause).
-                    while let Some(f) = flight.pop_front() {
-                        self.land(jpath, j, f, progress, uploaded)?;
+            if let Some(s) = flight.sealing.pop_front() {
+                match self.sign(jpath, j, recording, s, last.as_ref()) {
+                    Ok(f) => {
+                        last = Some(f.record.clone());
+                        flight.sent.push_back(f);
                     }
-                    return Err(e);
+                    Err(e) => return Err(self.drain(jpath, j, flight, progress, uploaded, e)),
                 }
+                continue;
+            }
+            match flight.sent.pop_front() {
+                Some(f) => self.land(jpath, j, f, progress, uploaded)?,
+                None => return Ok(()),
             }
         }
+    }
+
+    /// After `e` (a segment that could not be launched or signed): the
+    /// segments before it do not depend on it, so take their answers first
+    /// (an earlier failure is the more fundamental cause); segments after
+    /// it are abandoned unsigned.
+    fn drain(
+        &mut self,
+        jpath: &Path,
+        j: &mut Journal,
+        flight: &mut Flight<'_>,
+        progress: &dyn Progress,
+        uploaded: &mut usize,
+        e: Error,
+    ) -> Error {
+        flight.sealing.clear();
+        while let Some(f) = flight.sent.pop_front() {
+            if let Err(earlier) = self.land(jpath, j, f, progress, uploaded) {
+                return earlier;
+            }
+        }
+        e
+    }
+
+    /// Threads sealing at once: the machine's cores, at most the window.
+    /// Sealing is the device's CPU-bound part (AES-GCM and BLAKE3 over
+    /// every byte); segments are independent until their records are
+    /// signed, so a second core seals the next segment instead of idling.
+    fn sealers(&self) -> usize {
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .clamp(1, self.window.max(1))
     }
 
     /// Wait for the oldest upload in flight and acknowledge it.
@@ -577,7 +638,7 @@ impl<'a> Agent<'a> {
             self.check_receipt(segment, &receipt, &rec.record_hash())?;
             j.ack(jpath, rec, &receipt)?;
         }
-        j.save(jpath)
+        self.journal_writer.save(j, jpath)
     }
 
     fn check_receipt(
@@ -643,20 +704,21 @@ impl<'a> Agent<'a> {
         Ok(())
     }
 
-    /// Seal segment `index` once, straight into its upload (started on a
-    /// thread of its own), chained on `last` (the last record signed, maybe
-    /// still in flight); journal its record as pending, durably, then send
-    /// it as the upload's trailer (module docs). Returns the segment in
-    /// flight; an error means its record was never sent.
-    fn launch(
+    /// Start segment `index`: its upload on a thread (and connection) of
+    /// its own, and its sealing, straight into that upload, on a scoped
+    /// thread. Nothing is signed yet ([`Agent::sign`] does that, in order).
+    fn launch<'s, 'e>(
         &mut self,
+        scope: &'s std::thread::Scope<'s, 'e>,
         jpath: &Path,
-        j: &mut Journal,
+        j: &Journal,
         recording: RecordingId,
         index: u32,
-        last: Option<&SegmentRecord>,
-        progress: &dyn Progress,
-    ) -> Result<InFlight> {
+        progress: &'s dyn Progress,
+    ) -> Result<Sealing<'s>>
+    where
+        'a: 's,
+    {
         let p = *j.plan.get(index as usize).ok_or_else(|| Error::Journal {
             path: jpath.to_owned(),
             reason: "index beyond the plan".into(),
@@ -682,7 +744,7 @@ impl<'a> Agent<'a> {
             is_final,
         };
         let epoch_idx = self.epoch_for(capture_utc_ms)?;
-        let epoch = &self.epochs[epoch_idx];
+        let epoch = self.epochs[epoch_idx].clone();
         let file = match p.source {
             Source::Main => j.source.clone(),
             Source::Sidecar => j.sidecar.clone().ok_or_else(|| Error::Journal {
@@ -705,11 +767,6 @@ impl<'a> Agent<'a> {
             inner: input.take(p.len),
             progress,
         };
-        let mut sealer = match last {
-            None => RecordingSealer::new(self.device, &self.group, epoch, recording),
-            Some(l) => RecordingSealer::resume(self.device, &self.group, epoch, l)
-                .map_err(Error::core("cannot continue the chain"))?,
-        };
         let segment = SegmentRef { recording, index };
         // Known before sealing: the blob's length depends only on the
         // plaintext's, so Content-Length (signed) goes out first.
@@ -718,12 +775,80 @@ impl<'a> Agent<'a> {
         let upload = self
             .client
             .start_segment_stream(segment, reader, blob_len)?;
+        let device: &'a SignKey = self.device;
+        let group = self.group.clone();
+        let epoch_for_sign = epoch.clone();
+        let sealing = std::thread::Builder::new()
+            .name(format!("obhut-seal-{index}"))
+            .spawn_scoped(scope, move || {
+                let sealer = RecordingSealer::new(device, &group, &epoch, recording);
+                match sealer.seal_at(index, spec, input, &mut w, &mut obhut_core::rng::os_rng()) {
+                    Ok(sealed) => Ok((sealed, w)),
+                    Err(e) => {
+                        w.fail(e.to_string());
+                        Err(e)
+                    }
+                }
+            })
+            .map_err(|e| Error::Io {
+                op: "start a sealing thread for",
+                path: segment.to_string().into(),
+                source: e,
+            })?;
+        Ok(Sealing {
+            segment,
+            planned_len: p.len,
+            is_final,
+            file,
+            epoch: epoch_for_sign,
+            sealing,
+            upload,
+        })
+    }
 
-        let sealed = (|| -> Result<SegmentRecord> {
-            let sealed = sealer
-                .seal_at(index, spec, input, &mut w, &mut obhut_core::rng::os_rng())
-                .map_err(Error::core(format!("cannot seal {segment}")))?;
-            if sealed.plaintext_len != p.len {
+    /// Wait for segment `s` to be sealed, check its source, sign its record
+    /// chained on `last` (the last record signed, maybe still in flight),
+    /// and hand the journal with the record pending to the journal writer,
+    /// which sends the record as the upload's trailer once it is durable
+    /// (module docs). Returns the segment in flight; an error means its
+    /// record was never sent.
+    fn sign<'s>(
+        &mut self,
+        jpath: &Path,
+        j: &mut Journal,
+        recording: RecordingId,
+        s: Sealing<'s>,
+        last: Option<&SegmentRecord>,
+    ) -> Result<InFlight> {
+        let Sealing {
+            segment,
+            planned_len,
+            is_final,
+            file,
+            epoch,
+            sealing,
+            upload,
+        } = s;
+        let sealed = sealing.join().unwrap_or_else(|_| {
+            Err(obhut_core::Error::Malformed {
+                what: "sealing thread",
+                reason: "it panicked",
+            })
+        });
+        let (sealed, w) = match sealed {
+            Ok(x) => x,
+            Err(e) => {
+                let up = upload.wait();
+                return Err(match (e, up) {
+                    // A broken upload stops the sealer (its pipe closes),
+                    // so the upload's error is the cause.
+                    (_, Err(up)) => up,
+                    (e, Ok(_)) => Error::core(format!("cannot seal {segment}"))(e),
+                });
+            }
+        };
+        let signed = (|| -> Result<SegmentRecord> {
+            if sealed.plaintext_len != planned_len {
                 return Err(Error::SourceChanged {
                     path: file.path.clone(),
                     recording,
@@ -737,42 +862,69 @@ impl<'a> Agent<'a> {
                     reason: "it changed while being sealed",
                 });
             }
-            sealer
+            let mut signer = match last {
+                None => RecordingSealer::new(self.device, &self.group, &epoch, recording),
+                Some(l) => RecordingSealer::resume(self.device, &self.group, &epoch, l)
+                    .map_err(Error::core("cannot continue the chain"))?,
+            };
+            signer
                 .sign_next(&sealed, is_final)
                 .map_err(Error::core(format!("cannot sign {segment}")))
         })();
-        let record = match sealed {
+        let record = match signed {
             Ok(r) => r,
             Err(e) => {
                 w.fail(e.to_string());
-                let up = upload.wait();
-                return Err(match (e, up) {
-                    // The sealer stopped on its own (the source changed):
-                    // that is the cause, and the upload it aborted stored
-                    // nothing.
-                    (e, _) if !matches!(e, Error::Core { .. }) => e,
-                    // A broken upload stops the sealer (its pipe closes),
-                    // so the upload's error is the cause.
-                    (_, Err(up)) => up,
-                    (e, Ok(_)) => e,
-                });
+                let _ = upload.wait();
+                // The sealer's own finding (the source changed) is the
+                // cause, and the upload it aborted stored nothing.
+                return Err(e);
             }
         };
-        // Pending, durably, before the trailer's first byte leaves.
+        // Pending, durably, before the trailer's first byte leaves: the
+        // journal writer writes this snapshot, then sends the trailer (or,
+        // if the write fails, fails the upload), while this thread goes on.
+        // Whatever happens, the upload's answer (or its absence) decides,
+        // in `land`.
         j.add_pending(&record);
-        if let Err(e) = j.save(jpath) {
-            w.fail(e.to_string());
+        if let Err(e) = self
+            .journal_writer
+            .save_then_send(j, jpath, w, record.to_bytes())
+        {
             let _ = upload.wait();
             j.forget_pending(jpath, &record.record_hash())?;
             return Err(e);
         }
-        // From here the record may reach the vault: whatever happens to the
-        // trailer, the upload's answer (or its absence) decides, in `land`.
-        if std::io::Write::write_all(&mut w, &record.to_bytes()).is_ok() {
-            let _ = w.finish();
-        }
         Ok(InFlight { record, upload })
     }
+}
+
+/// Segments in flight, oldest first: those still being sealed (no record
+/// yet), then those whose record was signed and sent.
+#[derive(Default)]
+struct Flight<'s> {
+    sent: VecDeque<InFlight>,
+    sealing: VecDeque<Sealing<'s>>,
+}
+
+impl Flight<'_> {
+    fn len(&self) -> usize {
+        self.sent.len() + self.sealing.len()
+    }
+}
+
+/// A segment being sealed on a thread of its own, its upload running.
+struct Sealing<'s> {
+    segment: SegmentRef,
+    planned_len: u64,
+    is_final: bool,
+    file: FileId,
+    epoch: EpochPublic,
+    sealing: std::thread::ScopedJoinHandle<
+        's,
+        obhut_core::Result<(obhut_core::segment::SealedSegment, pipe::PipeWriter)>,
+    >,
+    upload: UploadHandle,
 }
 
 /// A segment whose record is pending and whose upload is running.

@@ -25,9 +25,10 @@
 //!   because their chain link can no longer be the vault's head.
 //!
 //! Order for segment i (up to [`crate::ingest::PIPELINE`] segments in
-//! flight, docs/vault.md §4): blob_i sealed into the upload →
-//! journal(pending += record_i), durable → record_i sent as the trailer →
-//! (segment i+1 starts) → the vault's answer, receipt verified → acked +=
+//! flight, docs/vault.md §4): blob_i sealed into the upload → (segment
+//! i+1 starts) and, on the journal writer thread, journal(pending +=
+//! record_i), durable → record_i sent as the trailer → the vault's
+//! answer, receipt verified → acked +=
 //! (hash_i, receipt_i), last = record_i, pending −= record_i, in memory
 //! only: the next durable write (the next segment's pending record, or
 //! completion) carries it, and a crash before that loses only what `/head`
@@ -217,13 +218,19 @@ impl Journal {
         Ok(Some(j))
     }
 
-    /// Write durably (temp, fsync, rename, fsync dir).
+    /// Write durably (temp, fsync, rename, fsync dir). An ingest saves
+    /// through its [`crate::journal_writer::JournalWriter`] instead, which
+    /// keeps its writes in order.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Journal {
+        write_durable(path, &self.to_json(path)?)
+    }
+
+    /// The file's bytes (`path` names it in errors).
+    pub fn to_json(&self, path: &Path) -> Result<Vec<u8>> {
+        serde_json::to_vec_pretty(self).map_err(|e| Error::Journal {
             path: path.to_owned(),
             reason: e.to_string(),
-        })?;
-        write_durable(path, &json)
+        })
     }
 
     fn damaged(path: &Path, reason: impl Into<String>) -> Error {

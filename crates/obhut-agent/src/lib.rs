@@ -21,6 +21,7 @@ pub mod enrol;
 pub mod error;
 pub mod ingest;
 pub mod journal;
+pub mod journal_writer;
 pub mod pipe;
 pub mod state;
 pub mod watch;

@@ -15,8 +15,10 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 /// Bytes per message.
 pub const CHUNK: usize = 64 * 1024;
-/// Messages in flight.
-pub const DEPTH: usize = 4;
+/// Messages in flight: 1 MiB, so the sealer rides out the upload thread's
+/// and the vault's short stalls instead of waiting on each (4 measured
+/// about 5 % slower on the 1 GiB ingest of `scripts/bench-vault`).
+pub const DEPTH: usize = 16;
 
 enum Msg {
     Data(Vec<u8>),

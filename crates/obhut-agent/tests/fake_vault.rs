@@ -690,11 +690,16 @@ fn a_segment_stored_without_an_answer_is_recognised_at_head() {
     let (clip, data) = dev.clip("clip");
     fake.state.lock().unwrap().fault = Some(Fault::StoreSilently { index: 1 });
     assert!(dev.ingest(&clip, AfterIngest::Keep).is_err());
-    // Segments 2 … PIPELINE were in flight behind segment 1 (abandoned by
-    // the agent, stored by the vault after segment 1).
+    // Segment 1 is stored; those behind it whose records were already
+    // sent when its upload failed (at most PIPELINE − 1: abandoned by the
+    // agent, stored by the vault after segment 1) are stored too, those
+    // still being sealed never complete. How many depends on timing.
     fake.settle();
-    let held = (1 + PIPELINE).min(6);
-    assert_eq!(stored(&fake).len(), held);
+    let held = stored(&fake).len();
+    assert!(
+        (2..=(1 + PIPELINE).min(6)).contains(&held),
+        "{held} segments stored"
+    );
     let o = dev.ingest(&clip, AfterIngest::Keep).unwrap();
     // Their receipts were fetched, not re-uploaded.
     assert_eq!(o.uploaded, 6 - held);

@@ -116,8 +116,13 @@ pub use error::{FourCc, MediaError};
 
 use boxes::{Bx, TopBox};
 
-/// Size of the pieces an opaque (non-MP4) recording is cut into: 4 MiB.
-pub const FALLBACK_BYTES: u64 = 4 << 20;
+/// Size of the pieces an opaque (non-MP4) recording is cut into: 16 MiB.
+/// Without media times there is no time scope to cut for, and random
+/// access works by chunk inside a segment (format.md §6), so the size only
+/// trades the fixed cost of each segment (a capsule with its proof, a
+/// signed record, an upload, a receipt) against the bytes a cut-off upload
+/// sends again; 16 MiB amortises the one and bounds the other.
+pub const FALLBACK_BYTES: u64 = 16 << 20;
 
 /// What a cut holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -299,7 +299,8 @@ fn per_sample_sizes_and_chunk_runs() {
 
 #[test]
 fn not_mp4_and_no_video_are_opaque() {
-    let noise: Vec<u8> = (0..10u32 << 20)
+    let len = u32::try_from(2 * FALLBACK_BYTES + (2 << 20)).expect("small");
+    let noise: Vec<u8> = (0..len)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
     let p = plan_bytes(&noise, 2000).expect("plan");

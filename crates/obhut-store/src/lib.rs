@@ -510,6 +510,20 @@ pub trait BlobStore: Send + Sync + 'static {
         len: u64,
     ) -> impl Future<Output = Result<Self::Staged>> + Send;
 
+    /// Make a staged blob's bytes durable ahead of [`BlobStore::publish`]
+    /// (the fsync of phase 2), so that the caller can overlap that wait
+    /// with other work: the vault syncs an upload while its predecessor is
+    /// still being published, and keeps only the publication itself under
+    /// the recording's lock. Optional: `publish` makes the bytes durable
+    /// itself when this was not called; a store with nothing to do here
+    /// keeps the default. Nothing becomes visible. On error the staged
+    /// bytes cannot be trusted (a failed fsync is never retried): discard
+    /// them.
+    fn sync_staged(&self, staged: &mut Self::Staged) -> impl Future<Output = Result<()>> + Send {
+        let _ = staged;
+        async { Ok(()) }
+    }
+
     /// Publish a staged blob under `key` if its hash is `expected_hash`
     /// (else [`StoreError::HashMismatch`] and it is discarded): fsync,
     /// atomic publish (replacing an orphan of an earlier crash under the
