@@ -10,15 +10,15 @@
 //! not its content (§2), and the blob's length is a function of the
 //! plaintext length ([`obhut_core::segment::blob_len`]), so the headers go
 //! out before sealing starts. Each segment is then sealed exactly once,
-//! with fresh randomness from the OS, into a bounded pipe ([`crate::pipe`])
-//! feeding the HTTP body, which a thread of its own sends
-//! ([`crate::client::VaultClient::start_segment_stream`]). When the source
-//! is exhausted the agent checks that it read the planned number of bytes
-//! from an unchanged file, signs the record (which commits to the BLAKE3
-//! hash computed while sealing) and hands the journal, with the record
-//! pending, to the journal writer thread ([`crate::journal_writer`]),
-//! which writes it durably and only then writes the record into the pipe
-//! as the trailer; the sealer meanwhile starts on the next segment. The vault verifies the record
+//! with fresh randomness from the OS, by the thread that sends its HTTP
+//! body ([`crate::client::VaultClient::start_segment_stream`]): the body
+//! ([`crate::body`]) seals the plaintext chunk by chunk as the connection
+//! takes it. When the blob is complete the agent checks that it read the
+//! planned number of bytes from an unchanged file, signs the record (which
+//! commits to the BLAKE3 hash computed while sealing) and hands the
+//! journal, with the record pending, to the journal writer thread
+//! ([`crate::journal_writer`]), which writes it durably and only then
+//! gives the record to the body as its trailer. The vault verifies the record
 //! against the path, the device and the blob it received before anything
 //! becomes durable (§4), so a stream that fails or is cut at any point
 //! leaves nothing stored. Every key and nonce is used for exactly one
@@ -30,10 +30,12 @@
 //! A segment costs the device sealing and sending, and the vault
 //! verifying, fsyncing, committing and answering; done one after the other
 //! the device and the vault mostly wait for each other. So up to
-//! [`PIPELINE`] segments are in flight (§4, the upload window): as soon as
-//! segment i's record is signed, the agent seals segment i+1, chained on
-//! record i, into another upload on another connection, while record i is
-//! journaled and sent and the vault stores and acknowledges i.
+//! [`PIPELINE`] segments are in flight (§4, the upload window), each
+//! sealed and sent by its own upload thread on its own connection, at once:
+//! segments are independent until their records are signed, which the
+//! agent does strictly in index order (record i+1 chains on record i) as
+//! each blob is complete, while earlier records are journaled and sent
+//! and the vault stores and acknowledges earlier segments.
 //! The vault holds i+1, staged and checked, until i is published, so
 //! segments still become visible strictly in order and an acknowledgement
 //! still means durable. Acknowledgements are taken in index order: each
@@ -77,23 +79,22 @@ use obhut_core::record::SegmentRecord;
 use obhut_core::segment::{self, SegmentKind};
 use obhut_core::vault::IngestReceipt;
 
+use crate::body;
 use crate::client::{UploadHandle, VaultClient};
 use crate::cut::{self, CutOptions};
 use crate::error::{Error, Result};
 use crate::journal::{self, FileId, Journal, PlannedSegment, Source};
 use crate::journal_writer::JournalWriter;
-use crate::pipe;
 use crate::state::{Enrolment, StateDir};
 
 /// Segments in flight at once (module docs, "Pipeline"): the upload window
 /// W of docs/vault.md §4, which a vault accepts (`index < next_index + W`).
-/// Segments are sealed one after the other, so while segment i+1 streams,
-/// segments before it are fsynced, published and acknowledged at the
-/// vault. With 2 the sealer still waited for acknowledgements; 4 measured
+/// Segments are sealed and sent at once, each by its upload thread, while
+/// earlier ones are fsynced, published and acknowledged at the vault (which
+/// publishes them in order). With 2 the agent still waited for acknowledgements; 4 measured
 /// about 20 % faster on issue #4's 1 GiB ingest with 4 MiB segments
-/// (`scripts/bench-vault`). Each costs a pipe of [`pipe::DEPTH`] ×
-/// [`pipe::CHUNK`] bytes, a thread and a connection here and a staged blob
-/// at the vault.
+/// (`scripts/bench-vault`). Each costs a thread (sealing and sending), two
+/// 64 KiB buffers and a connection here and a staged blob at the vault.
 pub const PIPELINE: usize = 4;
 
 /// What to do with an original once every segment has a verified receipt.
@@ -186,8 +187,8 @@ pub struct Agent<'a> {
     /// after a vault refused the oldest upload in flight as out of order
     /// (a vault without the upload window).
     window: usize,
-    /// Every journal write of an ingest, in order; the sealer does not
-    /// wait for the pending record's write (module docs, "Pipeline").
+    /// Every journal write of an ingest, in order; signing the next record
+    /// does not wait for the pending record's write (module docs).
     journal_writer: JournalWriter,
 }
 
@@ -420,78 +421,62 @@ impl<'a> Agent<'a> {
         uploaded: &mut usize,
     ) -> Result<()> {
         self.reconcile(jpath, j, recording)?;
-        // Sealing threads borrow the device key and the progress reporter,
-        // so they run in a scope: an error returns only once every sealing
-        // thread has stopped (each ends when its segment is sealed or its
-        // upload stops reading).
-        let r = std::thread::scope(|scope| {
-            let mut flight = Flight::default();
-            let r = self.pump(scope, jpath, j, recording, progress, uploaded, &mut flight);
-            // On error whatever is still in flight is abandoned: a sealed
-            // segment whose record was never signed is never completed
-            // (its pipe is dropped unfinished, so its upload fails), and
-            // an upload whose record was sent ends when the vault answers
-            // (a successor of a failed segment is refused once the vault's
-            // wait bound passes) or the connection drops. Its record stays
-            // pending, so if the vault stores it after all, the next
-            // reconcile recognises it.
-            drop(flight);
-            r
-        });
+        let mut flight = Flight::default();
+        let r = self.pump(jpath, j, recording, progress, uploaded, &mut flight);
         if r.is_err() {
-            // Best effort, so that the acknowledgements so far are on
-            // disk; nothing depends on it (module docs).
+            // Whatever is still in flight is abandoned: a segment whose
+            // record was never signed never completes (its body fails when
+            // its trailer sender is dropped), and an upload whose record
+            // was sent ends when the vault answers (a successor of a failed
+            // segment is refused once the vault's wait bound passes) or
+            // the connection drops. Its record stays pending, so if the
+            // vault stores it after all, the next reconcile recognises it.
+            // The journal is saved (best effort) so that the
+            // acknowledgements so far are on disk; nothing depends on it
+            // (module docs).
+            drop(flight);
             let _ = self.journal_writer.save(j, jpath);
         }
         r
     }
 
-    /// The pipeline: up to [`PIPELINE`] (the window) segments in flight, up
-    /// to [`Agent::sealers`] of them being sealed at once on threads of
-    /// their own; records signed strictly in index order as their sealing
-    /// ends (each chains on the one before), acknowledgements landed in
-    /// index order.
-    #[allow(clippy::too_many_arguments)]
-    fn pump<'s, 'e>(
+    /// The pipeline: up to [`PIPELINE`] (the window) segments in flight,
+    /// each sealed by its own upload thread as it is sent; records signed
+    /// strictly in index order as each blob is complete (each chains on the
+    /// one before); acknowledgements landed in index order.
+    fn pump(
         &mut self,
-        scope: &'s std::thread::Scope<'s, 'e>,
         jpath: &Path,
         j: &mut Journal,
         recording: RecordingId,
-        progress: &'s dyn Progress,
+        progress: &dyn Progress,
         uploaded: &mut usize,
-        flight: &mut Flight<'s>,
-    ) -> Result<()>
-    where
-        'a: 's,
-    {
+        flight: &mut Flight,
+    ) -> Result<()> {
         // The chain link of the next record: the last record signed, which
         // may still be in flight.
         let mut last = j.last_record(jpath)?;
-        let sealers = self.sealers();
         loop {
-            // Answers already in free their place in the window at once,
-            // instead of after the next signature.
+            // Answers already in free their place in the window at once.
             while flight.sent.front_mut().is_some_and(|f| f.upload.is_done()) {
                 if let Some(f) = flight.sent.pop_front() {
                     self.land(jpath, j, f, progress, uploaded)?;
                 }
             }
             let next = j.acked.len() + flight.len();
-            let all_launched = next == j.plan.len();
-            if !all_launched && flight.len() < self.window && flight.sealing.len() < sealers {
+            if next < j.plan.len() && flight.len() < self.window {
                 let index = u32::try_from(next).map_err(|_| Error::Cut {
                     path: j.source.path.clone(),
                     reason: "more than 2^32 segments".into(),
                 })?;
-                match self.launch(scope, jpath, j, recording, index, progress) {
+                match self.launch(jpath, j, recording, index) {
                     Ok(s) => flight.sealing.push_back(s),
                     Err(e) => return Err(self.drain(jpath, j, flight, progress, uploaded, e)),
                 }
                 continue;
             }
             if let Some(s) = flight.sealing.pop_front() {
-                match self.sign(jpath, j, recording, s, last.as_ref()) {
+                match self.sign(jpath, j, recording, s, last.as_ref(), progress) {
                     Ok(f) => {
                         last = Some(f.record.clone());
                         flight.sent.push_back(f);
@@ -515,7 +500,7 @@ impl<'a> Agent<'a> {
         &mut self,
         jpath: &Path,
         j: &mut Journal,
-        flight: &mut Flight<'_>,
+        flight: &mut Flight,
         progress: &dyn Progress,
         uploaded: &mut usize,
         e: Error,
@@ -527,16 +512,6 @@ impl<'a> Agent<'a> {
             }
         }
         e
-    }
-
-    /// Threads sealing at once: the machine's cores, at most the window.
-    /// Sealing is the device's CPU-bound part (AES-GCM and BLAKE3 over
-    /// every byte); segments are independent until their records are
-    /// signed, so a second core seals the next segment instead of idling.
-    fn sealers(&self) -> usize {
-        std::thread::available_parallelism()
-            .map_or(1, std::num::NonZero::get)
-            .clamp(1, self.window.max(1))
     }
 
     /// Wait for the oldest upload in flight and acknowledge it.
@@ -704,21 +679,17 @@ impl<'a> Agent<'a> {
         Ok(())
     }
 
-    /// Start segment `index`: its upload on a thread (and connection) of
-    /// its own, and its sealing, straight into that upload, on a scoped
-    /// thread. Nothing is signed yet ([`Agent::sign`] does that, in order).
-    fn launch<'s, 'e>(
+    /// Start segment `index`: its capsule, the wrap of b and its keys now,
+    /// then its upload on a thread (and connection) of its own, which seals
+    /// the blob as it sends it ([`crate::body`]). Nothing is signed yet
+    /// ([`Agent::sign`] does that, in order).
+    fn launch(
         &mut self,
-        scope: &'s std::thread::Scope<'s, 'e>,
         jpath: &Path,
         j: &Journal,
         recording: RecordingId,
         index: u32,
-        progress: &'s dyn Progress,
-    ) -> Result<Sealing<'s>>
-    where
-        'a: 's,
-    {
+    ) -> Result<Sealing> {
         let p = *j.plan.get(index as usize).ok_or_else(|| Error::Journal {
             path: jpath.to_owned(),
             reason: "index beyond the plan".into(),
@@ -744,7 +715,7 @@ impl<'a> Agent<'a> {
             is_final,
         };
         let epoch_idx = self.epoch_for(capture_utc_ms)?;
-        let epoch = self.epochs[epoch_idx].clone();
+        let epoch = &self.epochs[epoch_idx];
         let file = match p.source {
             Source::Main => j.source.clone(),
             Source::Sidecar => j.sidecar.clone().ok_or_else(|| Error::Journal {
@@ -763,62 +734,47 @@ impl<'a> Agent<'a> {
         input
             .seek(SeekFrom::Start(p.offset))
             .map_err(Error::io("seek", &file.path))?;
-        let input = Counted {
-            inner: input.take(p.len),
-            progress,
-        };
         let segment = SegmentRef { recording, index };
+        let blob = RecordingSealer::new(self.device, &self.group, epoch, recording)
+            .seal_reader(
+                index,
+                spec,
+                input.take(p.len),
+                &mut obhut_core::rng::os_rng(),
+            )
+            .map_err(Error::core(format!("cannot seal {segment}")))?;
+        let (body, sealed, trailer) = body::upload_body(blob);
         // Known before sealing: the blob's length depends only on the
         // plaintext's, so Content-Length (signed) goes out first.
-        let blob_len = segment::blob_len(p.len);
-        let (mut w, reader) = pipe::pipe();
         let upload = self
             .client
-            .start_segment_stream(segment, reader, blob_len)?;
-        let device: &'a SignKey = self.device;
-        let group = self.group.clone();
-        let epoch_for_sign = epoch.clone();
-        let sealing = std::thread::Builder::new()
-            .name(format!("obhut-seal-{index}"))
-            .spawn_scoped(scope, move || {
-                let sealer = RecordingSealer::new(device, &group, &epoch, recording);
-                match sealer.seal_at(index, spec, input, &mut w, &mut obhut_core::rng::os_rng()) {
-                    Ok(sealed) => Ok((sealed, w)),
-                    Err(e) => {
-                        w.fail(e.to_string());
-                        Err(e)
-                    }
-                }
-            })
-            .map_err(|e| Error::Io {
-                op: "start a sealing thread for",
-                path: segment.to_string().into(),
-                source: e,
-            })?;
+            .start_segment_stream(segment, body, segment::blob_len(p.len))?;
         Ok(Sealing {
             segment,
             planned_len: p.len,
             is_final,
             file,
-            epoch: epoch_for_sign,
-            sealing,
+            epoch: epoch_idx,
+            sealed,
+            trailer,
             upload,
         })
     }
 
-    /// Wait for segment `s` to be sealed, check its source, sign its record
-    /// chained on `last` (the last record signed, maybe still in flight),
-    /// and hand the journal with the record pending to the journal writer,
-    /// which sends the record as the upload's trailer once it is durable
-    /// (module docs). Returns the segment in flight; an error means its
-    /// record was never sent.
-    fn sign<'s>(
+    /// Wait until segment `s`'s blob is sealed and sent, check its source,
+    /// sign its record chained on `last` (the last record signed, maybe
+    /// still in flight), and hand the journal with the record pending to
+    /// the journal writer, which gives the record to the upload as its
+    /// trailer once it is durable (module docs). Returns the segment in
+    /// flight; an error means its record was never sent.
+    fn sign(
         &mut self,
         jpath: &Path,
         j: &mut Journal,
         recording: RecordingId,
-        s: Sealing<'s>,
+        s: Sealing,
         last: Option<&SegmentRecord>,
+        progress: &dyn Progress,
     ) -> Result<InFlight> {
         let Sealing {
             segment,
@@ -826,26 +782,20 @@ impl<'a> Agent<'a> {
             is_final,
             file,
             epoch,
-            sealing,
+            sealed,
+            trailer,
             upload,
         } = s;
-        let sealed = sealing.join().unwrap_or_else(|_| {
-            Err(obhut_core::Error::Malformed {
-                what: "sealing thread",
-                reason: "it panicked",
-            })
-        });
-        let (sealed, w) = match sealed {
-            Ok(x) => x,
-            Err(e) => {
-                let up = upload.wait();
-                return Err(match (e, up) {
-                    // A broken upload stops the sealer (its pipe closes),
-                    // so the upload's error is the cause.
-                    (_, Err(up)) => up,
-                    (e, Ok(_)) => Error::core(format!("cannot seal {segment}"))(e),
-                });
-            }
+        let Some(sealed) = sealed.wait() else {
+            // The upload stopped before the end of the blob: a broken
+            // connection, or the source could not be read; its answer says.
+            return Err(match upload.wait() {
+                Err(e) => e,
+                Ok(_) => Error::Protocol {
+                    what: format!("PUT {segment}"),
+                    reason: "the vault answered before the whole segment was sent".into(),
+                },
+            });
         };
         let signed = (|| -> Result<SegmentRecord> {
             if sealed.plaintext_len != planned_len {
@@ -862,9 +812,10 @@ impl<'a> Agent<'a> {
                     reason: "it changed while being sealed",
                 });
             }
+            let epoch = &self.epochs[epoch];
             let mut signer = match last {
-                None => RecordingSealer::new(self.device, &self.group, &epoch, recording),
-                Some(l) => RecordingSealer::resume(self.device, &self.group, &epoch, l)
+                None => RecordingSealer::new(self.device, &self.group, epoch, recording),
+                Some(l) => RecordingSealer::resume(self.device, &self.group, epoch, l)
                     .map_err(Error::core("cannot continue the chain"))?,
             };
             signer
@@ -874,22 +825,23 @@ impl<'a> Agent<'a> {
         let record = match signed {
             Ok(r) => r,
             Err(e) => {
-                w.fail(e.to_string());
+                trailer.fail(e.to_string());
                 let _ = upload.wait();
                 // The sealer's own finding (the source changed) is the
                 // cause, and the upload it aborted stored nothing.
                 return Err(e);
             }
         };
+        progress.bytes(sealed.plaintext_len);
         // Pending, durably, before the trailer's first byte leaves: the
-        // journal writer writes this snapshot, then sends the trailer (or,
-        // if the write fails, fails the upload), while this thread goes on.
-        // Whatever happens, the upload's answer (or its absence) decides,
-        // in `land`.
+        // journal writer writes this snapshot, then gives the upload its
+        // trailer (or, if the write fails, fails it), while this thread
+        // goes on. Whatever happens, the upload's answer (or its absence)
+        // decides, in `land`.
         j.add_pending(&record);
         if let Err(e) = self
             .journal_writer
-            .save_then_send(j, jpath, w, record.to_bytes())
+            .save_then_send(j, jpath, trailer, record.to_bytes())
         {
             let _ = upload.wait();
             j.forget_pending(jpath, &record.record_hash())?;
@@ -899,31 +851,30 @@ impl<'a> Agent<'a> {
     }
 }
 
-/// Segments in flight, oldest first: those still being sealed (no record
-/// yet), then those whose record was signed and sent.
+/// Segments in flight, oldest first: those still being sealed and sent
+/// (no record yet), after those whose record was signed and sent.
 #[derive(Default)]
-struct Flight<'s> {
+struct Flight {
     sent: VecDeque<InFlight>,
-    sealing: VecDeque<Sealing<'s>>,
+    sealing: VecDeque<Sealing>,
 }
 
-impl Flight<'_> {
+impl Flight {
     fn len(&self) -> usize {
         self.sent.len() + self.sealing.len()
     }
 }
 
-/// A segment being sealed on a thread of its own, its upload running.
-struct Sealing<'s> {
+/// A segment whose upload is running and sealing its blob.
+struct Sealing {
     segment: SegmentRef,
     planned_len: u64,
     is_final: bool,
     file: FileId,
-    epoch: EpochPublic,
-    sealing: std::thread::ScopedJoinHandle<
-        's,
-        obhut_core::Result<(obhut_core::segment::SealedSegment, pipe::PipeWriter)>,
-    >,
+    /// Index into the agent's epochs.
+    epoch: usize,
+    sealed: body::SealedReceiver<obhut_core::segment::SealedSegment>,
+    trailer: body::TrailerSender,
     upload: UploadHandle,
 }
 
@@ -957,20 +908,6 @@ fn is_out_of_order(e: &Error) -> bool {
 fn reconcile_and_retry(e: &Error) -> bool {
     matches!(e, Error::Vault { status: 409, kind, what, .. }
         if (kind == "out-of-order" || kind == "chain-conflict") && what.starts_with("PUT "))
-}
-
-/// A reader that reports the bytes it reads.
-struct Counted<'p, R> {
-    inner: R,
-    progress: &'p dyn Progress,
-}
-
-impl<R: Read> Read for Counted<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.progress.bytes(n as u64);
-        Ok(n)
-    }
 }
 
 /// Dispose of the original and its sidecar per `after`. Each removal or

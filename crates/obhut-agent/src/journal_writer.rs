@@ -1,12 +1,13 @@
-//! Durable journal writes off the sealing thread (`ingest`, "Pipeline").
+//! Durable journal writes off the signing path (`ingest`, "Pipeline").
 //!
 //! A segment's record must be durable in the journal before its first byte
-//! is sent as the upload's trailer, but nothing requires the *sealer* to
-//! wait for that write: the next segment only needs the record in memory
-//! (its chain link). So the sealer hands the journal, serialised, together
-//! with the upload's pipe and the trailer to one writer thread, and starts
-//! sealing the next segment at once. The thread writes each snapshot
-//! durably ([`write_durable`]) and only then sends its trailer; if the
+//! is sent as the upload's trailer, but nothing requires the agent to wait
+//! for that write before signing the next record: that only needs the
+//! record in memory (its chain link). So the agent hands the journal,
+//! serialised, together with the upload's trailer sender
+//! ([`crate::body::TrailerSender`]) and the record to one writer thread,
+//! and goes on at once. The thread writes each snapshot durably
+//! ([`write_durable`]) and only then gives the upload its trailer; if the
 //! write fails, it fails the upload instead, so a record that is not
 //! journaled is never sent.
 //!
@@ -16,20 +17,22 @@
 //! same queue and waits for its turn, so it can never be overtaken by an
 //! older snapshot still queued.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
 
+use crate::body::TrailerSender;
 use crate::error::{Error, Result};
 use crate::journal::Journal;
-use crate::pipe::PipeWriter;
 use crate::state::write_durable;
 
 /// What to do once a snapshot is durable.
 enum Then {
-    /// Send the record as the upload's trailer, then end the stream.
-    SendTrailer { pipe: PipeWriter, trailer: Vec<u8> },
+    /// Send the record as the upload's trailer.
+    SendTrailer {
+        upload: TrailerSender,
+        trailer: Vec<u8>,
+    },
     /// Report the write's outcome to a waiting caller.
     Report(SyncSender<Result<()>>),
 }
@@ -95,28 +98,27 @@ impl JournalWriter {
         }
     }
 
-    /// Write `journal` durably to `path` (in order), then write `trailer`
-    /// into `pipe` and finish it; if the write fails, fail the pipe with
-    /// the reason instead, so the upload stops without its record. Returns
-    /// at once.
+    /// Write `journal` durably to `path` (in order), then give `trailer`
+    /// to `upload` to send; if the write fails, fail the upload with the
+    /// reason instead, so it stops without its record. Returns at once.
     pub fn save_then_send(
         &self,
         journal: &Journal,
         path: &Path,
-        pipe: PipeWriter,
+        upload: TrailerSender,
         trailer: Vec<u8>,
     ) -> Result<()> {
         let json = match journal.to_json(path) {
             Ok(j) => j,
             Err(e) => {
-                pipe.fail(format!("the journal could not be serialised: {e}"));
+                upload.fail(format!("the journal could not be serialised: {e}"));
                 return Err(e);
             }
         };
         let job = Job {
             path: path.to_owned(),
             json,
-            then: Then::SendTrailer { pipe, trailer },
+            then: Then::SendTrailer { upload, trailer },
         };
         if let Err(job) = self.submit(job) {
             finish(job);
@@ -144,15 +146,11 @@ fn finish(job: Job) {
         Then::Report(tx) => {
             let _ = tx.send(written);
         }
-        Then::SendTrailer { mut pipe, trailer } => match written {
+        Then::SendTrailer { upload, trailer } => match written {
             // From here the record may reach the vault: the upload's
             // answer (or its absence) decides (`ingest`, `land`).
-            Ok(()) => {
-                if pipe.write_all(&trailer).is_ok() {
-                    let _ = pipe.finish();
-                }
-            }
-            Err(e) => pipe.fail(format!(
+            Ok(()) => upload.send(trailer),
+            Err(e) => upload.fail(format!(
                 "the record was not sent because the journal could not be written: {e}"
             )),
         },
@@ -172,7 +170,8 @@ impl Drop for JournalWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
+    use crate::body::{FakeBlob, upload_body};
+    use std::io::{Cursor, Read};
 
     fn journal(n: u32) -> Journal {
         Journal {
@@ -201,17 +200,20 @@ mod tests {
         let w = JournalWriter::spawn().unwrap();
         let mut readers = Vec::new();
         for n in 0..20 {
-            let (pw, pr) = crate::pipe::pipe();
-            w.save_then_send(&journal(n), &path, pw, vec![n as u8; 3])
+            let (body, sealed, trailer) = upload_body(FakeBlob(Cursor::new(Vec::new())));
+            w.save_then_send(&journal(n), &path, trailer, vec![n as u8; 3])
                 .unwrap();
-            readers.push(pr);
+            readers.push((body, sealed));
         }
         w.save(&journal(99), &path).unwrap();
         assert_eq!(Journal::load(&path).unwrap().unwrap().source.len, 99);
-        for (n, mut r) in readers.into_iter().enumerate() {
-            let mut got = Vec::new();
-            r.read_to_end(&mut got).unwrap();
-            assert_eq!(got, vec![n as u8; 3]);
+        for (n, (mut body, sealed)) in readers.into_iter().enumerate() {
+            let t = std::thread::spawn(move || {
+                let mut got = Vec::new();
+                body.read_to_end(&mut got).map(|_| got)
+            });
+            assert_eq!(sealed.wait(), Some(0));
+            assert_eq!(t.join().unwrap().unwrap(), vec![n as u8; 3]);
         }
     }
 
@@ -220,11 +222,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("missing-dir").join("j.json");
         let w = JournalWriter::spawn().unwrap();
-        let (pw, mut pr) = crate::pipe::pipe();
-        w.save_then_send(&journal(1), &path, pw, b"RECORD".to_vec())
+        let (mut body, _sealed, trailer) = upload_body(FakeBlob(Cursor::new(Vec::new())));
+        w.save_then_send(&journal(1), &path, trailer, b"RECORD".to_vec())
             .unwrap();
         let mut got = Vec::new();
-        let err = pr.read_to_end(&mut got).unwrap_err();
+        let err = body.read_to_end(&mut got).unwrap_err();
         assert!(got.is_empty(), "no trailer byte may leave");
         assert!(
             err.to_string().contains("journal could not be written"),

@@ -15,6 +15,7 @@
 //! request signatures and receipts (`obhut-core`, RFC 8032). Each segment
 //! is sealed once, streaming, with randomness from the OS.
 
+pub mod body;
 pub mod client;
 pub mod cut;
 pub mod enrol;
@@ -22,7 +23,6 @@ pub mod error;
 pub mod ingest;
 pub mod journal;
 pub mod journal_writer;
-pub mod pipe;
 pub mod state;
 pub mod watch;
 

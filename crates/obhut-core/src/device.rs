@@ -15,7 +15,9 @@ use crate::ids::RecordingId;
 use crate::kem::{self, CapsuleContext, GroupKey};
 use crate::record::SegmentRecord;
 use crate::secret::Secret32;
-use crate::segment::{HeaderFields, SealedSegment, SegmentKind, seal_payload};
+use crate::segment::{
+    HeaderFields, SealedSegment, SealingReader, SegmentKind, seal_payload, seal_payload_reader,
+};
 
 /// What the device says about one segment before sealing it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +130,36 @@ impl<'a> RecordingSealer<'a> {
         blob: impl Write,
         rng: &mut impl rand_core::CryptoRng,
     ) -> Result<SealedSegment> {
+        let (fields, a, b) = self.fields_at(index, spec, rng)?;
+        seal_payload(fields, &a, &b, plaintext, blob)
+        // a and b drop (and zeroize) here.
+    }
+
+    /// [`RecordingSealer::seal_at`] in pull form: the capsule, the wrap of
+    /// b and the keys now, then a reader of the blob that seals
+    /// `plaintext` as it is read ([`SealingReader`]), e.g. by the thread
+    /// that uploads it. Sign its [`SealingReader::sealed`] in order with
+    /// [`RecordingSealer::sign_next`].
+    pub fn seal_reader<R: Read>(
+        &self,
+        index: u32,
+        spec: SegmentSpec,
+        plaintext: R,
+        rng: &mut impl rand_core::CryptoRng,
+    ) -> Result<SealingReader<R>> {
+        let (fields, a, b) = self.fields_at(index, spec, rng)?;
+        seal_payload_reader(fields, &a, &b, plaintext)
+        // a and b drop (and zeroize) here.
+    }
+
+    /// The header fields of segment `index` with a fresh capsule (its a)
+    /// and a fresh b wrapped to the epoch.
+    fn fields_at(
+        &self,
+        index: u32,
+        spec: SegmentSpec,
+        rng: &mut impl rand_core::CryptoRng,
+    ) -> Result<(HeaderFields, Secret32, Secret32)> {
         if self.finished {
             return Err(Error::Malformed {
                 what: "recording",
@@ -157,8 +189,7 @@ impl<'a> RecordingSealer<'a> {
             capsule,
             epoch_wrap,
         };
-        seal_payload(fields, &a, &b, plaintext, blob)
-        // a and b drop (and zeroize) here.
+        Ok((fields, a, b))
     }
 
     /// Sign the record of the next segment in order, linking it to the

@@ -414,6 +414,128 @@ pub fn seal_payload<R: Read, W: Write>(
     })
 }
 
+/// The pull form of [`seal_payload`]: the blob (header, then the sealed
+/// chunks) as a reader, sealing `plaintext` chunk by chunk as it is read
+/// and hashing every blob byte it serves. Lets the thread that sends a
+/// blob also seal it, with no pipe between a sealer and a sender. Memory
+/// is constant (one chunk buffer and one output buffer). Once `read`
+/// returned 0, [`SealingReader::sealed`] gives the segment's description;
+/// a read error (the plaintext's, or sealing's) ends it for good.
+pub struct SealingReader<R: Read> {
+    header: SegmentHeader,
+    plaintext: R,
+    enc: Option<StreamEncryptor<Vec<u8>>>,
+    /// Blob bytes produced and not yet served (the header first).
+    out: Vec<u8>,
+    served: usize,
+    hasher: blake3::Hasher,
+    sealed: Option<SealedSegment>,
+    failed: bool,
+}
+
+impl<R: Read> core::fmt::Debug for SealingReader<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "SealingReader({})", self.header.segment_ref())
+    }
+}
+
+/// Start sealing a payload as a reader ([`SealingReader`]): derive the keys
+/// from `a`, `b` and the header fields, as [`seal_payload`] does. The caller
+/// zeroizes `a` and `b` (dropping the [`Secret32`]s does); the reader keeps
+/// only the chunk cipher.
+pub fn seal_payload_reader<R: Read>(
+    fields: HeaderFields,
+    a: &Secret32,
+    b: &Secret32,
+    plaintext: R,
+) -> Result<SealingReader<R>> {
+    fields.validate()?;
+    let keys = SegmentKeys::derive(a, b, &fields);
+    let header = SegmentHeader {
+        key_commitment: *keys.commitment(),
+        fields,
+    };
+    let out = header.to_bytes();
+    let mut hasher = ciphertext_hasher();
+    hasher.update(&out);
+    let enc = StreamEncryptor::new(keys.chunk_cipher(), Vec::with_capacity(SEALED_CHUNK_LEN));
+    drop(keys);
+    Ok(SealingReader {
+        header,
+        plaintext,
+        enc: Some(enc),
+        out,
+        served: 0,
+        hasher,
+        sealed: None,
+        failed: false,
+    })
+}
+
+impl<R: Read> SealingReader<R> {
+    /// The segment's header.
+    pub fn header(&self) -> &SegmentHeader {
+        &self.header
+    }
+
+    /// The sealed segment (plaintext length and ciphertext hash), once the
+    /// whole blob was read.
+    pub fn sealed(&self) -> Option<&SealedSegment> {
+        self.sealed.as_ref()
+    }
+
+    /// Produce the next blob bytes into `out`; false once everything was.
+    fn refill(&mut self) -> Result<bool> {
+        let Some(enc) = self.enc.as_mut() else {
+            return Ok(false);
+        };
+        // Reuse the served buffer as the encryptor's output.
+        self.out.clear();
+        std::mem::swap(enc.output_mut(), &mut self.out);
+        self.served = 0;
+        let more = enc.step(&mut self.plaintext)?;
+        std::mem::swap(enc.output_mut(), &mut self.out);
+        if !more {
+            let Some(enc) = self.enc.take() else {
+                return Ok(false);
+            };
+            let (last, plaintext_len) = enc.finish()?;
+            self.out = last;
+            self.hasher.update(&self.out);
+            self.sealed = Some(SealedSegment {
+                header: self.header.clone(),
+                plaintext_len,
+                ciphertext_hash: *self.hasher.finalize().as_bytes(),
+            });
+            return Ok(true);
+        }
+        self.hasher.update(&self.out);
+        Ok(true)
+    }
+}
+
+impl<R: Read> Read for SealingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.failed {
+            return Err(std::io::Error::other("sealing failed earlier"));
+        }
+        while self.served == self.out.len() {
+            match self.refill() {
+                Ok(true) => {}
+                Ok(false) => return Ok(0),
+                Err(e) => {
+                    self.failed = true;
+                    return Err(std::io::Error::other(e.to_string()));
+                }
+            }
+        }
+        let n = (self.out.len() - self.served).min(buf.len());
+        buf[..n].copy_from_slice(&self.out[self.served..self.served + n]);
+        self.served += n;
+        Ok(n)
+    }
+}
+
 /// Where [`SegmentOpener::read_range`] fetches blob bytes from: anything
 /// that can fill a buffer from a blob offset. Implemented for every
 /// `Read + Seek`; wrap a closure in [`FnSource`] for other stores (e.g. an

@@ -254,7 +254,17 @@ impl<W: Write> StreamEncryptor<W> {
     /// Add all plaintext from `reader` until it reports end of input,
     /// reading straight into the chunk buffer. Returns the bytes read.
     pub fn copy_from(&mut self, reader: &mut impl Read) -> Result<u64> {
-        let mut total = 0u64;
+        let before = self.plaintext_len + self.filled as u64;
+        while self.step(reader)? {}
+        Ok(self.plaintext_len + self.filled as u64 - before)
+    }
+
+    /// Read plaintext from `reader`, straight into the chunk buffer, until
+    /// one chunk has been written to the output (`Ok(true)`) or the input
+    /// ended (`Ok(false)`; only [`StreamEncryptor::finish`] writes more).
+    /// The pull form of [`StreamEncryptor::copy_from`]: a caller serving
+    /// the output as a reader calls it whenever it has served everything.
+    pub fn step(&mut self, reader: &mut impl Read) -> Result<bool> {
         loop {
             if self.filled == CHUNK_SIZE {
                 // Look ahead into the tag area: if anything follows, the
@@ -262,7 +272,7 @@ impl<W: Write> StreamEncryptor<W> {
                 let n = read_some(reader, &mut self.buf[CHUNK_SIZE..])
                     .map_err(io_error("reading plaintext"))?;
                 if n == 0 {
-                    return Ok(total);
+                    return Ok(false);
                 }
                 let mut ahead = [0u8; TAG_LEN];
                 ahead[..n].copy_from_slice(&self.buf[CHUNK_SIZE..CHUNK_SIZE + n]);
@@ -270,17 +280,20 @@ impl<W: Write> StreamEncryptor<W> {
                 self.buf[..n].copy_from_slice(&ahead[..n]);
                 ahead.zeroize();
                 self.filled = n;
-                total += n as u64;
-                continue;
+                return Ok(true);
             }
             let n = read_some(reader, &mut self.buf[self.filled..CHUNK_SIZE])
                 .map_err(io_error("reading plaintext"))?;
             if n == 0 {
-                return Ok(total);
+                return Ok(false);
             }
             self.filled += n;
-            total += n as u64;
         }
+    }
+
+    /// The output, e.g. to take what was written so far.
+    pub fn output_mut(&mut self) -> &mut W {
+        &mut self.out
     }
 
     /// Encrypt the buffered chunk in place, append its tag, write both.

@@ -13,7 +13,7 @@ use obhut_core::record::SegmentRecord;
 use obhut_core::secret::Secret32;
 use obhut_core::segment::{
     FnSource, HEADER_LEN, SegmentHeader, SegmentKeys, SegmentOpener, blob_len, ciphertext_hasher,
-    seal_payload,
+    seal_payload, seal_payload_reader,
 };
 use obhut_core::stream::{CHUNK_SIZE, SEALED_CHUNK_LEN, StreamEncryptor};
 use proptest::prelude::*;
@@ -236,6 +236,76 @@ impl Read for Trickle<'_> {
         self.data = &self.data[n..];
         Ok(n)
     }
+}
+
+/// The pull form serves exactly the bytes the push form writes, whatever
+/// the read sizes on either side, and describes the same segment.
+#[test]
+fn the_sealing_reader_gives_the_blob_seal_payload_writes() {
+    let rec = Recording::new();
+    let (fields, a, b) = rec.fields(0);
+    for len in [
+        0,
+        1,
+        CHUNK_SIZE - 1,
+        CHUNK_SIZE,
+        CHUNK_SIZE + 1,
+        3 * CHUNK_SIZE + 5,
+    ] {
+        let pt = data(len, 13);
+        let seg = seal_with(fields.clone(), a.clone(), b.clone(), pt.clone());
+        for out_piece in [1usize, 4093, 1 << 20] {
+            let mut r = seal_payload_reader(
+                fields.clone(),
+                &a,
+                &b,
+                Trickle {
+                    data: &pt,
+                    calls: 0,
+                },
+            )
+            .unwrap();
+            assert!(r.sealed().is_none(), "nothing is sealed before the end");
+            let mut blob = Vec::new();
+            let mut buf = vec![0u8; out_piece];
+            loop {
+                match r.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => blob.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            assert_eq!(blob, seg.blob, "len {len}, reads of {out_piece}");
+            assert_eq!(r.sealed(), Some(&seg.sealed));
+            assert_eq!(r.read(&mut buf).unwrap(), 0, "stays at its end");
+        }
+    }
+}
+
+/// A failing plaintext source fails the reader, for good.
+#[test]
+fn the_sealing_reader_fails_with_its_source() {
+    struct Broken(usize);
+    impl Read for Broken {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0 == 0 {
+                return Err(std::io::Error::other("disk gone"));
+            }
+            let n = self.0.min(buf.len());
+            buf[..n].fill(7);
+            self.0 -= n;
+            Ok(n)
+        }
+    }
+    let rec = Recording::new();
+    let (fields, a, b) = rec.fields(0);
+    let mut r = seal_payload_reader(fields, &a, &b, Broken(CHUNK_SIZE * 2)).unwrap();
+    let mut sink = Vec::new();
+    let e = r.read_to_end(&mut sink).unwrap_err();
+    assert!(e.to_string().contains("disk gone"), "{e}");
+    assert!(r.read(&mut [0u8; 16]).is_err());
+    assert!(r.sealed().is_none());
 }
 
 #[test]

