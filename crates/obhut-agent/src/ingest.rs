@@ -42,8 +42,8 @@
 //! receipt is verified before the segment counts as acknowledged. When
 //! the oldest upload fails, the later ones are abandoned (their records
 //! stay pending) and the run fails or retries from a fresh reconcile. A
-//! vault without the window refuses the second upload in flight as
-//! out-of-order; the run then goes on one segment at a time.
+//! vault without the window, or with a smaller one, refuses the uploads
+//! beyond it as out-of-order; the run then goes on one segment at a time.
 //!
 //! ## Resume
 //!

@@ -225,6 +225,10 @@ struct Trickle<'a> {
     data: &'a [u8],
     calls: usize,
 }
+
+fn trickle(data: &[u8]) -> Trickle<'_> {
+    Trickle { data, calls: 0 }
+}
 impl Read for Trickle<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.calls += 1;
@@ -255,16 +259,7 @@ fn the_sealing_reader_gives_the_blob_seal_payload_writes() {
         let pt = data(len, 13);
         let seg = seal_with(fields.clone(), a.clone(), b.clone(), pt.clone());
         for out_piece in [1usize, 4093, 1 << 20] {
-            let mut r = seal_payload_reader(
-                fields.clone(),
-                &a,
-                &b,
-                Trickle {
-                    data: &pt,
-                    calls: 0,
-                },
-            )
-            .unwrap();
+            let mut r = seal_payload_reader(fields.clone(), &a, &b, trickle(&pt)).unwrap();
             assert!(r.sealed().is_none(), "nothing is sealed before the end");
             let mut blob = Vec::new();
             let mut buf = vec![0u8; out_piece];
@@ -317,17 +312,7 @@ fn sealing_is_deterministic_and_independent_of_read_sizes() {
         let seg = seal_with(fields.clone(), a.clone(), b.clone(), pt.clone());
         // Trickling reader.
         let mut blob = Vec::new();
-        let sealed = seal_payload(
-            fields.clone(),
-            &a,
-            &b,
-            Trickle {
-                data: &pt,
-                calls: 0,
-            },
-            &mut blob,
-        )
-        .unwrap();
+        let sealed = seal_payload(fields.clone(), &a, &b, trickle(&pt), &mut blob).unwrap();
         assert_eq!(blob, seg.blob, "len {len}");
         assert_eq!(sealed, seg.sealed);
         // Pushing plaintext in odd pieces through the encryptor.
@@ -342,13 +327,7 @@ fn sealing_is_deterministic_and_independent_of_read_sizes() {
         // Opening through a trickling reader.
         let mut out = Vec::new();
         seg.opener()
-            .open_stream(
-                Trickle {
-                    data: &seg.blob,
-                    calls: 0,
-                },
-                &mut out,
-            )
+            .open_stream(trickle(&seg.blob), &mut out)
             .unwrap();
         assert_eq!(out, pt);
     }
