@@ -784,7 +784,7 @@ async fn ingest_one<I: IndexStore, B: BlobStore>(
 
     // 4. The blob into tmp/ while hashing; 5. the trailer and every check
     //    of the record. Any failure from here on discards the staged blob.
-    let staged = app
+    let mut staged = app
         .blobs
         .stage(&mut *reader, blob_len)
         .await
@@ -803,7 +803,6 @@ async fn ingest_one<I: IndexStore, B: BlobStore>(
             return Err(e);
         }
     };
-    let mut staged = staged;
     //    The verified bytes to stable storage now, outside the recording
     //    lock: a pipelined upload's fsync overlaps its predecessor's
     //    publication, and the lock covers only rename, directory fsync

@@ -582,6 +582,16 @@ mod tests {
         assert_eq!(tmp_count(d.path()), 0);
         assert_eq!(s.list().await.unwrap(), vec![key]);
         assert_eq!(std::fs::read(s.path_of(key)).unwrap(), blob);
+        // Synced ahead of publication (twice is once): still invisible
+        // until published, then published like any other.
+        let other = BlobKey { index: 4, ..key };
+        let mut staged = s.stage(&blob[..], 150_000).await.unwrap();
+        s.sync_staged(&mut staged).await.unwrap();
+        s.sync_staged(&mut staged).await.unwrap();
+        assert_eq!(s.list().await.unwrap(), vec![key], "synced is not visible");
+        s.publish(other, staged, hash(&blob)).await.unwrap();
+        assert_eq!(tmp_count(d.path()), 0);
+        assert_eq!(std::fs::read(s.path_of(other)).unwrap(), blob);
     }
 
     /// A source that hands out at most `step` bytes per read.
