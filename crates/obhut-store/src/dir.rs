@@ -145,7 +145,11 @@ impl DirBlobStore {
     /// runs on the blocking pool ([`BlobStore::sync_staged`], `publish`).
     /// A `spawn_blocking` per write cost more than the write: the 1 GiB
     /// ingest of `scripts/bench-vault` took 28 % less vault CPU (1.45 →
-    /// 1.05 s) and ran 10 % faster written inline. One buffer per upload,
+    /// 1.05 s) and ran 10 % faster written inline. The price: when the
+    /// disk falls far behind, the kernel throttles the writer (and
+    /// `start_writeback` waits for queue room), which here stalls a tokio
+    /// worker instead of a pool thread; the N = 1,000 load bench kept its
+    /// p99 at 8–60 ms with it. One buffer per upload,
     /// freed when this returns, so a staged blob waiting for its record,
     /// its lock or its fsync holds none. (`tokio::fs::File` copied every
     /// write into a buffer of its own and kept it until the file was
