@@ -92,6 +92,15 @@ fn to_i64(v: u64, what: &'static str) -> Result<i64> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt(what))
 }
 
+/// A per-group role granted to a person ([`SqliteIndex::grant_group_role`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum GroupRole {
+    /// May list and fetch the group's recordings.
+    Reader,
+    /// May ask for access to the group's footage.
+    Requester,
+}
+
 impl SqliteIndex {
     /// Open (creating if missing) and migrate.
     pub async fn open(path: &Path) -> Result<Self> {
@@ -113,6 +122,38 @@ impl SqliteIndex {
     /// The connection pool (tests, `obhut check`).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Give `person_key` `role` in `group`, once: the row and its log entry
+    /// in one transaction; a repeat changes nothing and logs nothing.
+    pub(crate) async fn grant_group_role(
+        &self,
+        role: GroupRole,
+        person_key: KeyBytes,
+        group: GroupId,
+        now_ms: i64,
+        log: &NewLogEntry,
+    ) -> Result<()> {
+        let insert = match role {
+            GroupRole::Reader => {
+                "INSERT INTO readers (person_key, group_id, added_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+            }
+            GroupRole::Requester => {
+                "INSERT INTO requesters (person_key, group_id, added_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+            }
+        };
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let r = sqlx::query(insert)
+            .bind(&person_key[..])
+            .bind(&group.0[..])
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() > 0 {
+            sequence(&mut tx, std::slice::from_ref(log)).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Close the pool, checkpointing the WAL.
@@ -308,20 +349,8 @@ impl IndexStore for SqliteIndex {
         now_ms: i64,
         log: &NewLogEntry,
     ) -> Result<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let r = sqlx::query(
-            "INSERT INTO readers (person_key, group_id, added_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(&person_key[..])
-        .bind(&group.0[..])
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() > 0 {
-            sequence(&mut tx, std::slice::from_ref(log)).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.grant_group_role(GroupRole::Reader, person_key, group, now_ms, log)
+            .await
     }
 
     async fn add_auditor(

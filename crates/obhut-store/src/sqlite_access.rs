@@ -12,7 +12,7 @@ use crate::access::{
     AccessStore, ApprovalRow, DenialRow, NewApproval, NewRequest, RequestInserted, RequestRow,
     RequestState,
 };
-use crate::sqlite::{SqliteIndex, arr};
+use crate::sqlite::{GroupRole, SqliteIndex, arr};
 use crate::sqlite_log::sequence;
 use crate::{KeyBytes, NewLogEntry, Result, StoreError};
 
@@ -106,20 +106,8 @@ impl AccessStore for SqliteIndex {
         now_ms: i64,
         log: &NewLogEntry,
     ) -> Result<()> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let r = sqlx::query(
-            "INSERT INTO requesters (person_key, group_id, added_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(&person_key[..])
-        .bind(&group.0[..])
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() > 0 {
-            sequence(&mut tx, std::slice::from_ref(log)).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.grant_group_role(GroupRole::Requester, person_key, group, now_ms, log)
+            .await
     }
 
     async fn is_requester(&self, person_key: KeyBytes, group: GroupId) -> Result<bool> {
