@@ -55,6 +55,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::samples::Samples;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use obhut_core::access::{GrantKeys, records_in_scope};
@@ -209,32 +210,6 @@ fn read_bytes() -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
-}
-
-/// Sorted samples with nearest-rank percentiles.
-struct Samples(Vec<Duration>);
-
-impl Samples {
-    fn new(mut v: Vec<Duration>) -> Self {
-        v.sort();
-        Samples(v)
-    }
-    fn pct(&self, p: f64) -> Duration {
-        if self.0.is_empty() {
-            return Duration::ZERO;
-        }
-        let i = ((self.0.len() as f64 * p).ceil() as usize).clamp(1, self.0.len()) - 1;
-        self.0[i]
-    }
-    fn median(&self) -> Duration {
-        self.pct(0.5)
-    }
-    fn p95(&self) -> Duration {
-        self.pct(0.95)
-    }
-    fn max(&self) -> Duration {
-        self.0.last().copied().unwrap_or_default()
-    }
 }
 
 fn ms(d: Duration) -> String {

@@ -43,6 +43,7 @@ use obhut_core::segment::SegmentKind;
 use obhut_core::vault::IngestReceipt;
 
 use crate::peak_rss_mib;
+use crate::samples::percentile;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -455,14 +456,6 @@ fn error_kind(e: &obhut_agent::Error) -> String {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
 fn report(
     a: &LoadArgs,
     per_device: usize,
@@ -567,15 +560,6 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentiles_are_nearest_rank() {
-        let d: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(percentile(&d, 0.5), Duration::from_millis(50));
-        assert_eq!(percentile(&d, 0.99), Duration::from_millis(99));
-        assert_eq!(percentile(&d[..1], 0.99), Duration::from_millis(1));
-        assert_eq!(percentile(&[], 0.5), Duration::ZERO);
-    }
 
     #[test]
     fn flags_parse() {

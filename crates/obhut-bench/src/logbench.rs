@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::samples::Samples;
 use obhut_core::audit::{Actor, Event, LogEntry, Role};
 use obhut_core::ids::RecordingId;
 use obhut_log::{CompactRange, Hash, SignedCheckpoint, verify_consistency, verify_inclusion};
@@ -242,29 +243,6 @@ fn segment_entry(device: u64, seg: u32) -> NewLogEntry {
         },
     })
     .expect("a SegmentReceived entry is far below the size limit")
-}
-
-/// Sorted samples with median and percentiles.
-struct Samples(Vec<Duration>);
-
-impl Samples {
-    fn new(mut v: Vec<Duration>) -> Self {
-        v.sort();
-        Samples(v)
-    }
-    fn pct(&self, p: f64) -> Duration {
-        if self.0.is_empty() {
-            return Duration::ZERO;
-        }
-        let i = ((self.0.len() as f64 * p).ceil() as usize).clamp(1, self.0.len()) - 1;
-        self.0[i]
-    }
-    fn median(&self) -> Duration {
-        self.pct(0.5)
-    }
-    fn p99(&self) -> Duration {
-        self.pct(0.99)
-    }
 }
 
 fn ms(d: Duration) -> String {

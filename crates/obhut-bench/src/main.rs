@@ -31,6 +31,7 @@ mod flow;
 mod load;
 mod logbench;
 mod primitives;
+mod samples;
 
 use std::time::Duration;
 
