@@ -473,11 +473,6 @@ pub fn seal_payload_reader<R: Read>(
 }
 
 impl<R: Read> SealingReader<R> {
-    /// The segment's header.
-    pub fn header(&self) -> &SegmentHeader {
-        &self.header
-    }
-
     /// The sealed segment (plaintext length and ciphertext hash), once the
     /// whole blob was read.
     pub fn sealed(&self) -> Option<&SealedSegment> {
