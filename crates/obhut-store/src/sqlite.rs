@@ -28,9 +28,19 @@ use crate::{
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The SQLite index.
+///
+/// Two pools: every write goes through the one connection of `writer`,
+/// so writers of this process queue for it in order (an async wait)
+/// instead of meeting at SQLite's file lock, whose busy handler sleeps
+/// in steps of 1 ms and more while the lock is held: uploads pipelined
+/// behind each other used to collide there on every segment.
+/// `readers` serve the reads, in parallel, and cannot write
+/// (`query_only`). Another process (the admin CLI) still meets the
+/// server at the file lock (`BEGIN IMMEDIATE`, the busy timeout).
 #[derive(Debug, Clone)]
 pub struct SqliteIndex {
-    pool: SqlitePool,
+    readers: SqlitePool,
+    writer: SqlitePool,
 }
 
 pub(crate) fn arr<const N: usize>(v: Vec<u8>, what: &'static str) -> Result<[u8; N]> {
@@ -111,17 +121,34 @@ impl SqliteIndex {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts)
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
             .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(SqliteIndex { pool })
+        MIGRATOR.run(&writer).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts.pragma("query_only", "ON"))
+            .await?;
+        Ok(SqliteIndex { readers, writer })
     }
 
-    /// The connection pool (tests, `obhut check`).
+    /// The writing connection (tests, `obhut check`): it may read and
+    /// write.
     pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+        &self.writer
+    }
+
+    /// The reading connections (they refuse writes).
+    pub(crate) fn readers(&self) -> &SqlitePool {
+        &self.readers
+    }
+
+    /// A write transaction on the writing connection. `BEGIN IMMEDIATE`
+    /// takes SQLite's write lock at once, so another process writing at
+    /// the same moment is met here, not halfway through.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Give `person_key` `role` in `group`, once: the row and its log entry
@@ -142,7 +169,7 @@ impl SqliteIndex {
                 "INSERT INTO requesters (person_key, group_id, added_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
             }
         };
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query(insert)
             .bind(&person_key[..])
             .bind(&group.0[..])
@@ -158,7 +185,8 @@ impl SqliteIndex {
 
     /// Close the pool, checkpointing the WAL.
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.readers.close().await;
+        self.writer.close().await;
     }
 }
 
@@ -166,7 +194,7 @@ impl IndexStore for SqliteIndex {
     async fn instance_id(&self) -> Result<Option<String>> {
         Ok(
             sqlx::query_scalar("SELECT value FROM meta WHERE key = 'instance_id'")
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.readers)
                 .await?,
         )
     }
@@ -174,18 +202,18 @@ impl IndexStore for SqliteIndex {
     async fn set_instance_id(&self, id: &str) -> Result<()> {
         sqlx::query("INSERT INTO meta (key, value) VALUES ('instance_id', ?)")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
         Ok(())
     }
 
     async fn put_group(&self, g: &GroupRow, log: &NewLogEntry) -> Result<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO custody_groups (group_id, descriptor, fingerprint, added_ms) VALUES (?, ?, ?, ?)
              ON CONFLICT (group_id) DO UPDATE SET descriptor = excluded.descriptor, fingerprint = excluded.fingerprint",
@@ -204,7 +232,7 @@ impl IndexStore for SqliteIndex {
     async fn group(&self, id: GroupId) -> Result<Option<GroupRow>> {
         let Some(r) = sqlx::query("SELECT * FROM custody_groups WHERE group_id = ?")
             .bind(&id.0[..])
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.readers)
             .await?
         else {
             return Ok(None);
@@ -226,7 +254,7 @@ impl IndexStore for SqliteIndex {
         .bind(&t.retention_class)
         .bind(t.created_ms)
         .bind(t.expires_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -238,7 +266,7 @@ impl IndexStore for SqliteIndex {
         now_ms: i64,
         log: impl FnOnce(&DeviceRow) -> Result<NewLogEntry, obhut_core::Error> + Send,
     ) -> Result<DeviceRow> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         let Some(t) = sqlx::query("SELECT * FROM enrol_tokens WHERE token_hash = ?")
             .bind(&token_hash[..])
             .fetch_optional(&mut *tx)
@@ -304,7 +332,7 @@ impl IndexStore for SqliteIndex {
     async fn device(&self, key: KeyBytes) -> Result<Option<DeviceRow>> {
         sqlx::query("SELECT * FROM devices WHERE device_key = ?")
             .bind(&key[..])
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.readers)
             .await?
             .as_ref()
             .map(device_row)
@@ -313,7 +341,7 @@ impl IndexStore for SqliteIndex {
 
     async fn devices(&self) -> Result<Vec<DeviceRow>> {
         sqlx::query("SELECT * FROM devices ORDER BY enrolled_ms, device_key")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.readers)
             .await?
             .iter()
             .map(device_row)
@@ -321,7 +349,7 @@ impl IndexStore for SqliteIndex {
     }
 
     async fn revoke_device(&self, key: KeyBytes, now_ms: i64, log: &NewLogEntry) -> Result<bool> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         let revoked: Option<Option<i64>> =
             sqlx::query_scalar("SELECT revoked_ms FROM devices WHERE device_key = ?")
                 .bind(&key[..])
@@ -359,7 +387,7 @@ impl IndexStore for SqliteIndex {
         now_ms: i64,
         log: &NewLogEntry,
     ) -> Result<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "INSERT INTO auditors (person_key, added_ms) VALUES (?, ?) ON CONFLICT DO NOTHING",
         )
@@ -375,7 +403,7 @@ impl IndexStore for SqliteIndex {
     }
 
     async fn record_policy(&self, policy: &str, log: &NewLogEntry) -> Result<bool> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         let last: Option<String> =
             sqlx::query_scalar("SELECT value FROM meta WHERE key = 'policy'")
                 .fetch_optional(&mut *tx)
@@ -398,7 +426,7 @@ impl IndexStore for SqliteIndex {
     async fn is_auditor(&self, person_key: KeyBytes) -> Result<bool> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM auditors WHERE person_key = ?")
             .bind(&person_key[..])
-            .fetch_one(&self.pool)
+            .fetch_one(&self.readers)
             .await?;
         Ok(n > 0)
     }
@@ -407,7 +435,7 @@ impl IndexStore for SqliteIndex {
         let rows: Vec<Vec<u8>> =
             sqlx::query_scalar("SELECT group_id FROM readers WHERE person_key = ?")
                 .bind(&person_key[..])
-                .fetch_all(&self.pool)
+                .fetch_all(&self.readers)
                 .await?;
         rows.into_iter()
             .map(|g| Ok(GroupId(arr(g, "group id length")?)))
@@ -421,7 +449,7 @@ impl IndexStore for SqliteIndex {
         expires_ms: i64,
         now_ms: i64,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM nonces WHERE expires_ms < ?")
             .bind(now_ms)
             .execute(&mut *tx)
@@ -447,7 +475,7 @@ impl IndexStore for SqliteIndex {
         .bind(e.not_before)
         .bind(e.not_after)
         .bind(&e.public)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -455,7 +483,7 @@ impl IndexStore for SqliteIndex {
     async fn epoch(&self, id: EpochId) -> Result<Option<EpochRow>> {
         sqlx::query("SELECT * FROM epochs WHERE epoch_id = ?")
             .bind(&id.0[..])
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.readers)
             .await?
             .as_ref()
             .map(epoch_row)
@@ -466,7 +494,7 @@ impl IndexStore for SqliteIndex {
         sqlx::query("SELECT * FROM epochs WHERE retention_class = ? AND not_before = ?")
             .bind(class)
             .bind(not_before)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.readers)
             .await?
             .as_ref()
             .map(epoch_row)
@@ -480,7 +508,7 @@ impl IndexStore for SqliteIndex {
              ORDER BY 1",
         )
         .bind(now_ms)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.readers)
         .await?)
     }
 
@@ -489,7 +517,7 @@ impl IndexStore for SqliteIndex {
             "SELECT idx, record_hash FROM segments WHERE recording_id = ? ORDER BY idx DESC LIMIT 1",
         )
         .bind(&id.0[..])
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.readers)
         .await?;
         let Some(r) = r else { return Ok(None) };
         let idx = u32::try_from(r.try_get::<i64, _>("idx")?)
@@ -503,7 +531,7 @@ impl IndexStore for SqliteIndex {
     async fn recording(&self, id: RecordingId) -> Result<Option<RecordingRow>> {
         sqlx::query("SELECT * FROM recordings WHERE recording_id = ?")
             .bind(&id.0[..])
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.readers)
             .await?
             .as_ref()
             .map(recording_row)
@@ -523,7 +551,7 @@ impl IndexStore for SqliteIndex {
         .bind(f.device.as_ref().map(|d| d.to_vec()))
         .bind(f.from_ms)
         .bind(f.to_ms)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.readers)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -539,7 +567,7 @@ impl IndexStore for SqliteIndex {
         sqlx::query("SELECT * FROM segments WHERE recording_id = ? AND idx = ?")
             .bind(&id.0[..])
             .bind(i64::from(index))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.readers)
             .await?
             .as_ref()
             .map(segment_row)
@@ -549,7 +577,7 @@ impl IndexStore for SqliteIndex {
     async fn segments(&self, id: RecordingId) -> Result<Vec<SegmentRow>> {
         sqlx::query("SELECT * FROM segments WHERE recording_id = ? ORDER BY idx")
             .bind(&id.0[..])
-            .fetch_all(&self.pool)
+            .fetch_all(&self.readers)
             .await?
             .iter()
             .map(segment_row)
@@ -558,7 +586,7 @@ impl IndexStore for SqliteIndex {
 
     async fn segment_keys(&self) -> Result<Vec<(RecordingId, u32)>> {
         let rows = sqlx::query("SELECT recording_id, idx FROM segments")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.readers)
             .await?;
         rows.iter()
             .map(|r| {
@@ -574,7 +602,7 @@ impl IndexStore for SqliteIndex {
     async fn insert_segment(&self, s: &NewSegment) -> Result<Inserted> {
         let row = &s.row;
         let rid = &row.recording_id.0[..];
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         if let Some(existing) =
             sqlx::query("SELECT * FROM segments WHERE recording_id = ? AND idx = ?")
                 .bind(rid)
@@ -682,5 +710,59 @@ impl IndexStore for SqliteIndex {
         sequence(&mut tx, std::slice::from_ref(&s.log)).await?;
         tx.commit().await?;
         Ok(Inserted::New)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn index() -> (tempfile::TempDir, SqliteIndex) {
+        let d = tempfile::tempdir().unwrap();
+        let index = SqliteIndex::open(&d.path().join("obhut.sqlite"))
+            .await
+            .unwrap();
+        (d, index)
+    }
+
+    #[tokio::test]
+    async fn the_reading_connections_refuse_writes() {
+        let (_d, index) = index().await;
+        let e = sqlx::query("INSERT INTO meta (key, value) VALUES ('x', 'y')")
+            .execute(index.readers())
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("readonly"), "{e}");
+        // What the writer commits, a reader sees.
+        index.set_instance_id("written").await.unwrap();
+        assert_eq!(
+            index.instance_id().await.unwrap().as_deref(),
+            Some("written")
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writers_of_one_process_all_commit() {
+        let (_d, index) = index().await;
+        let tasks: Vec<_> = (0u8..64)
+            .map(|i| {
+                let index = index.clone();
+                tokio::spawn(async move {
+                    let mut nonce = [0u8; 16];
+                    nonce[0] = i;
+                    index.use_nonce([7; 32], nonce, i64::MAX, 0).await
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap().unwrap(), "every nonce is fresh");
+        }
+        // And a repeat is seen by the next writer.
+        assert!(
+            !index
+                .use_nonce([7; 32], [0; 16], i64::MAX, 0)
+                .await
+                .unwrap()
+        );
     }
 }

@@ -92,7 +92,7 @@ impl AccessStore for SqliteIndex {
     async fn group_ids(&self) -> Result<Vec<GroupId>> {
         let rows: Vec<Vec<u8>> =
             sqlx::query_scalar("SELECT group_id FROM custody_groups ORDER BY added_ms, group_id")
-                .fetch_all(self.pool())
+                .fetch_all(self.readers())
                 .await?;
         rows.into_iter()
             .map(|g| Ok(GroupId(arr(g, "group id length")?)))
@@ -116,13 +116,13 @@ impl AccessStore for SqliteIndex {
         )
         .bind(&person_key[..])
         .bind(&group.0[..])
-        .fetch_one(self.pool())
+        .fetch_one(self.readers())
         .await?;
         Ok(n > 0)
     }
 
     async fn insert_request(&self, r: &NewRequest, log: &NewLogEntry) -> Result<RequestInserted> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         if let Some(existing) = sqlx::query("SELECT * FROM access_requests WHERE request_hash = ?")
             .bind(&r.request_hash[..])
             .fetch_optional(&mut *tx)
@@ -151,7 +151,7 @@ impl AccessStore for SqliteIndex {
     async fn request(&self, hash: [u8; 32]) -> Result<Option<RequestRow>> {
         sqlx::query("SELECT * FROM access_requests WHERE request_hash = ?")
             .bind(&hash[..])
-            .fetch_optional(self.pool())
+            .fetch_optional(self.readers())
             .await?
             .as_ref()
             .map(request_row)
@@ -170,7 +170,7 @@ impl AccessStore for SqliteIndex {
             )
             .bind(&g.0[..])
             .bind(state.map(RequestState::as_str))
-            .fetch_all(self.pool())
+            .fetch_all(self.readers())
             .await?;
             for r in &rows {
                 out.push(request_row(r)?);
@@ -190,7 +190,7 @@ impl AccessStore for SqliteIndex {
         )
         .bind(&requester[..])
         .bind(state.map(RequestState::as_str))
-        .fetch_all(self.pool())
+        .fetch_all(self.readers())
         .await?
         .iter()
         .map(request_row)
@@ -200,7 +200,7 @@ impl AccessStore for SqliteIndex {
     }
 
     async fn add_approval(&self, a: &NewApproval, log: &NewLogEntry) -> Result<u64> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         require_pending(&mut tx, &a.request_hash).await?;
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM approvals WHERE request_hash = ? AND custodian = ?",
@@ -234,7 +234,7 @@ impl AccessStore for SqliteIndex {
     async fn approvals(&self, hash: [u8; 32]) -> Result<Vec<ApprovalRow>> {
         sqlx::query("SELECT * FROM approvals WHERE request_hash = ? ORDER BY custodian")
             .bind(&hash[..])
-            .fetch_all(self.pool())
+            .fetch_all(self.readers())
             .await?
             .iter()
             .map(approval_row)
@@ -242,7 +242,7 @@ impl AccessStore for SqliteIndex {
     }
 
     async fn put_partial(&self, hash: [u8; 32], custodian: u16, envelope: &[u8]) -> Result<bool> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         let Some(row) =
             sqlx::query("SELECT * FROM approvals WHERE request_hash = ? AND custodian = ?")
                 .bind(&hash[..])
@@ -278,7 +278,7 @@ impl AccessStore for SqliteIndex {
         reason: &str,
         log: &NewLogEntry,
     ) -> Result<u64> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         require_pending(&mut tx, &hash).await?;
         let index = sequence(&mut tx, std::slice::from_ref(log)).await?;
         sqlx::query("UPDATE access_requests SET state = 'denied' WHERE request_hash = ?")
@@ -301,7 +301,7 @@ impl AccessStore for SqliteIndex {
     async fn denial(&self, hash: [u8; 32]) -> Result<Option<DenialRow>> {
         let Some(r) = sqlx::query("SELECT * FROM denials WHERE request_hash = ?")
             .bind(&hash[..])
-            .fetch_optional(self.pool())
+            .fetch_optional(self.readers())
             .await?
         else {
             return Ok(None);
@@ -320,7 +320,7 @@ impl AccessStore for SqliteIndex {
         release: &[u8],
         log: &NewLogEntry,
     ) -> Result<u64> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         require_pending(&mut tx, &hash).await?;
         let index = sequence(&mut tx, std::slice::from_ref(log)).await?;
         sqlx::query(

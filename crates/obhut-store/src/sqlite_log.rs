@@ -85,7 +85,7 @@ fn checkpoint_row(r: &SqliteRow) -> Result<StoredCheckpoint> {
 
 impl LogStore for SqliteIndex {
     async fn log_append(&self, entries: &[NewLogEntry]) -> Result<u64> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         let first = sequence(&mut tx, entries).await?;
         tx.commit().await?;
         Ok(first)
@@ -93,7 +93,7 @@ impl LogStore for SqliteIndex {
 
     async fn log_sequenced(&self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_entries")
-            .fetch_one(self.pool())
+            .fetch_one(self.readers())
             .await?;
         to_u64(n, "log size")
     }
@@ -104,7 +104,7 @@ impl LogStore for SqliteIndex {
         )
         .bind(to_i64(from, "log index")?)
         .bind(i64::from(limit))
-        .fetch_all(self.pool())
+        .fetch_all(self.readers())
         .await?;
         rows.into_iter()
             .map(|h| {
@@ -115,7 +115,7 @@ impl LogStore for SqliteIndex {
     }
 
     async fn log_integrate(&self, tiles: &[TileRow], cp: &StoredCheckpoint) -> Result<()> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         let latest: Option<i64> = sqlx::query_scalar("SELECT MAX(size) FROM log_checkpoints")
             .fetch_one(&mut *tx)
             .await?;
@@ -164,14 +164,14 @@ impl LogStore for SqliteIndex {
             sqlx::query_scalar("SELECT hashes FROM log_tiles WHERE level = ? AND idx = ?")
                 .bind(i64::from(level))
                 .bind(to_i64(index, "tile index")?)
-                .fetch_optional(self.pool())
+                .fetch_optional(self.readers())
                 .await?,
         )
     }
 
     async fn log_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
         sqlx::query("SELECT * FROM log_checkpoints ORDER BY size DESC LIMIT 1")
-            .fetch_optional(self.pool())
+            .fetch_optional(self.readers())
             .await?
             .as_ref()
             .map(checkpoint_row)
@@ -181,7 +181,7 @@ impl LogStore for SqliteIndex {
     async fn log_checkpoint_at(&self, size: u64) -> Result<Option<StoredCheckpoint>> {
         sqlx::query("SELECT * FROM log_checkpoints WHERE size = ?")
             .bind(to_i64(size, "checkpoint size")?)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.readers())
             .await?
             .as_ref()
             .map(checkpoint_row)
@@ -192,7 +192,7 @@ impl LogStore for SqliteIndex {
         sqlx::query("SELECT * FROM log_entries WHERE idx >= ? ORDER BY idx LIMIT ?")
             .bind(to_i64(from, "log index")?)
             .bind(i64::from(limit))
-            .fetch_all(self.pool())
+            .fetch_all(self.readers())
             .await?
             .iter()
             .map(entry_row)
@@ -202,7 +202,7 @@ impl LogStore for SqliteIndex {
     async fn log_recording_entries(&self, recording: RecordingId) -> Result<Vec<LogEntryRow>> {
         sqlx::query("SELECT * FROM log_entries WHERE recording_id = ? ORDER BY idx")
             .bind(&recording.0[..])
-            .fetch_all(self.pool())
+            .fetch_all(self.readers())
             .await?
             .iter()
             .map(entry_row)
@@ -216,7 +216,7 @@ impl LogStore for SqliteIndex {
         now_ms: i64,
         receipt: impl FnOnce(u64) -> Option<NewLogEntry> + Send,
     ) -> Result<u64> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "UPDATE log_entries SET body = NULL, pruned_ms = ?
              WHERE time_ms < ? AND idx < ? AND body IS NOT NULL",
