@@ -268,6 +268,50 @@ pub fn chain_pool() -> &'static [SegmentRecord] {
 }
 
 // ---------------------------------------------------------------------------
+// The agent's journal for `journal_log`.
+
+/// A fresh journal of recording R1 (`chain_pool()[0..4]`'s), nothing
+/// sealed yet.
+pub fn fixture_journal() -> obhut_agent::journal::Journal {
+    let source = obhut_agent::journal::FileId {
+        path: "/dock/clip.mp4".into(),
+        len: 1,
+        mtime_ms: 0,
+    };
+    obhut_agent::journal::Journal::new(source, None, RecordingId([0x01; 16]), 0, Vec::new())
+}
+
+/// The log of R1's four segments each pending, then acknowledged (the
+/// last one's acknowledgement cut short, as a crash mid-append leaves it),
+/// and one pending record forgotten.
+fn journal_log_seeds() -> Vec<Vec<u8>> {
+    use obhut_agent::journal::JournalWrite;
+    let path = std::path::Path::new("seed.json");
+    let pool = chain_pool();
+    let mut j = fixture_journal();
+    let mut log = Vec::new();
+    let take = |j: &mut obhut_agent::journal::Journal, log: &mut Vec<u8>| {
+        if let JournalWrite::Append { lines, .. } = j.take_write(path, false).expect("writes") {
+            log.extend_from_slice(&lines);
+        }
+    };
+    for r in &pool[..4] {
+        j.add_pending(r);
+        j.ack(path, r, b"receipt").expect("in order");
+        take(&mut j, &mut log);
+    }
+    let whole = log.clone();
+    let torn = log[..log.len() - 9].to_vec();
+    let mut f = fixture_journal();
+    let mut forgot = Vec::new();
+    f.add_pending(&pool[0]);
+    f.forget_pending(path, &pool[0].record_hash())
+        .expect("forgets");
+    take(&mut f, &mut forgot);
+    vec![whole, torn, forgot]
+}
+
+// ---------------------------------------------------------------------------
 // Seeds.
 
 /// Seed inputs per target: `(target, seeds)`.
@@ -275,6 +319,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
     let mut rng = DetRng::new("seeds");
     let rng = &mut rng;
     let mut out: Vec<(&'static str, Vec<Vec<u8>>)> = Vec::new();
+    out.push(("journal_log", journal_log_seeds()));
 
     let alice = PersonSecret::generate("alice", rng);
     let bob = PersonSecret::generate("", rng);

@@ -83,7 +83,7 @@ use crate::body;
 use crate::client::{UploadHandle, VaultClient};
 use crate::cut::{self, CutOptions};
 use crate::error::{Error, Result};
-use crate::journal::{self, FileId, Journal, PlannedSegment, Source};
+use crate::journal::{FileId, Journal, PlannedSegment, Source};
 use crate::journal_writer::JournalWriter;
 use crate::state::{Enrolment, StateDir};
 
@@ -326,20 +326,8 @@ impl<'a> Agent<'a> {
             .mtime_ms
             .saturating_sub(i64::try_from(duration).unwrap_or(i64::MAX));
         let recording = RecordingId::random(&mut obhut_core::rng::os_rng());
-        let j = Journal {
-            version: journal::VERSION,
-            source: id,
-            sidecar,
-            recording_id: recording.to_string(),
-            capture_utc_ms,
-            plan,
-            acked: Vec::new(),
-            last_record: None,
-            pending: Vec::new(),
-            complete: false,
-            disposed: None,
-        };
-        self.journal_writer.save(&j, &jpath)?;
+        let mut j = Journal::new(id, sidecar, recording, capture_utc_ms, plan);
+        self.journal_writer.snapshot(&mut j, &jpath)?;
         Ok((jpath, j))
     }
 
@@ -389,7 +377,7 @@ impl<'a> Agent<'a> {
             }
             self.verify_all(&jpath, &j, recording)?;
             j.complete = true;
-            self.journal_writer.save(&j, &jpath)?;
+            self.journal_writer.snapshot(&mut j, &jpath)?;
         }
         let disposed = match &j.disposed {
             Some(d) => d.clone(),
@@ -398,7 +386,7 @@ impl<'a> Agent<'a> {
                 self.verify_all(&jpath, &j, recording)?;
                 let d = dispose(&j, &opts.after)?;
                 j.disposed = Some(d.clone());
-                self.journal_writer.save(&j, &jpath)?;
+                self.journal_writer.snapshot(&mut j, &jpath)?;
                 d
             }
         };
@@ -435,7 +423,7 @@ impl<'a> Agent<'a> {
             // acknowledgements so far are on disk; nothing depends on it
             // (module docs).
             drop(flight);
-            let _ = self.journal_writer.save(j, jpath);
+            let _ = self.journal_writer.snapshot(j, jpath);
         }
         r
     }
@@ -834,7 +822,7 @@ impl<'a> Agent<'a> {
         };
         progress.bytes(sealed.plaintext_len);
         // Pending, durably, before the trailer's first byte leaves: the
-        // journal writer writes this snapshot, then gives the upload its
+        // journal writer appends this change, then gives the upload its
         // trailer (or, if the write fails, fails it), while this thread
         // goes on. Whatever happens, the upload's answer (or its absence)
         // decides, in `land`.

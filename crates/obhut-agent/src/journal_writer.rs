@@ -3,30 +3,35 @@
 //! A segment's record must be durable in the journal before its first byte
 //! is sent as the upload's trailer, but nothing requires the agent to wait
 //! for that write before signing the next record: that only needs the
-//! record in memory (its chain link). So the agent hands the journal,
-//! serialised, together with the upload's trailer sender
-//! ([`crate::body::TrailerSender`]) and the record to one writer thread,
-//! and goes on at once. The thread writes each snapshot durably
-//! ([`write_durable`]) and only then gives the upload its trailer; if the
+//! record in memory (its chain link). So the agent hands the journal's
+//! write ([`Journal::take_write`]: the changes since the last one, as log
+//! lines, or now and then the whole journal), together with the upload's
+//! trailer sender ([`crate::body::TrailerSender`]) and the record, to one
+//! writer thread, and goes on at once. The thread makes the write durable
+//! ([`write_journal`]) and only then gives the upload its trailer; if the
 //! write fails, it fails the upload instead, so a record that is not
 //! journaled is never sent.
 //!
-//! Snapshots are written in the order they were handed over, and each is
-//! the whole journal at that moment, so the file on disk only ever moves
-//! forward. A synchronous save ([`JournalWriter::save`]) goes through the
+//! Writes are performed in the order they were handed over, so the log
+//! only ever grows by whole changes in order. After an append fails, a
+//! change is missing from the log, so later appends are refused until a
+//! snapshot (which holds every change) succeeds: the journal on disk stays
+//! one the next run can load. A synchronous write
+//! ([`JournalWriter::save`], [`JournalWriter::snapshot`]) goes through the
 //! same queue and waits for its turn, so it can never be overtaken by an
-//! older snapshot still queued.
+//! older write still queued.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
 
 use crate::body::TrailerSender;
 use crate::error::{Error, Result};
-use crate::journal::Journal;
-use crate::state::write_durable;
+use crate::journal::{Journal, JournalWrite, write_journal};
 
-/// What to do once a snapshot is durable.
+/// What to do once a write is durable.
 enum Then {
     /// Send the record as the upload's trailer.
     SendTrailer {
@@ -39,14 +44,16 @@ enum Then {
 
 struct Job {
     path: PathBuf,
-    json: Vec<u8>,
+    write: JournalWrite,
     then: Then,
 }
 
-/// One thread writing journal snapshots in order.
+/// One thread writing journal changes in order.
 pub struct JournalWriter {
     jobs: Option<Sender<Job>>,
     thread: Option<JoinHandle<()>>,
+    /// An append failed and no snapshot has succeeded since.
+    broken: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for JournalWriter {
@@ -59,9 +66,11 @@ impl JournalWriter {
     /// Start the writer thread.
     pub fn spawn() -> Result<Self> {
         let (tx, rx) = channel::<Job>();
+        let broken = Arc::new(AtomicBool::new(false));
+        let b = broken.clone();
         let thread = std::thread::Builder::new()
             .name("obhut-journal".into())
-            .spawn(move || run(rx))
+            .spawn(move || run(rx, &b))
             .map_err(|e| Error::Io {
                 op: "start the journal writer thread",
                 path: PathBuf::new(),
@@ -70,6 +79,7 @@ impl JournalWriter {
         Ok(JournalWriter {
             jobs: Some(tx),
             thread: Some(thread),
+            broken,
         })
     }
 
@@ -80,36 +90,48 @@ impl JournalWriter {
         }
     }
 
-    /// Write `journal` durably to `path` after every snapshot handed over
-    /// before it, and wait for the outcome.
-    pub fn save(&self, journal: &Journal, path: &Path) -> Result<()> {
-        let json = journal.to_json(path)?;
+    /// Make `journal`'s changes durable at `path` after every write handed
+    /// over before, and wait for the outcome.
+    pub fn save(&self, journal: &mut Journal, path: &Path) -> Result<()> {
+        let write = journal.take_write(path, false)?;
+        self.wait_for(path, write)
+    }
+
+    /// Write the whole of `journal` to `path` (and drop its log) after
+    /// every write handed over before, and wait for the outcome.
+    pub fn snapshot(&self, journal: &mut Journal, path: &Path) -> Result<()> {
+        let write = journal.take_write(path, true)?;
+        self.wait_for(path, write)
+    }
+
+    fn wait_for(&self, path: &Path, write: JournalWrite) -> Result<()> {
         let (tx, rx) = sync_channel(1);
         let job = Job {
             path: path.to_owned(),
-            json,
+            write,
             then: Then::Report(tx),
         };
         match self.submit(job) {
             Ok(()) => rx.recv().unwrap_or_else(|_| Err(stopped(path))),
             // The thread is gone (it never panics on its own; be safe):
             // write here, in order, since nothing else can be queued.
-            Err(job) => write_durable(&job.path, &job.json),
+            Err(job) => finish(job, &self.broken),
         }
     }
 
-    /// Write `journal` durably to `path` (in order), then give `trailer`
-    /// to `upload` to send; if the write fails, fail the upload with the
-    /// reason instead, so it stops without its record. Returns at once.
+    /// Make `journal`'s changes durable at `path` (in order), then give
+    /// `trailer` to `upload` to send; if the write fails, fail the upload
+    /// with the reason instead, so it stops without its record. Returns at
+    /// once.
     pub fn save_then_send(
         &self,
-        journal: &Journal,
+        journal: &mut Journal,
         path: &Path,
         upload: TrailerSender,
         trailer: Vec<u8>,
     ) -> Result<()> {
-        let json = match journal.to_json(path) {
-            Ok(j) => j,
+        let write = match journal.take_write(path, false) {
+            Ok(w) => w,
             Err(e) => {
                 upload.fail(format!("the journal could not be serialised: {e}"));
                 return Err(e);
@@ -117,11 +139,11 @@ impl JournalWriter {
         };
         let job = Job {
             path: path.to_owned(),
-            json,
+            write,
             then: Then::SendTrailer { upload, trailer },
         };
         if let Err(job) = self.submit(job) {
-            finish(job);
+            let _ = finish(job, &self.broken);
         }
         Ok(())
     }
@@ -134,14 +156,30 @@ fn stopped(path: &Path) -> Error {
     }
 }
 
-fn run(rx: Receiver<Job>) {
+fn run(rx: Receiver<Job>, broken: &AtomicBool) {
     while let Ok(job) = rx.recv() {
-        finish(job);
+        let _ = finish(job, broken);
     }
 }
 
-fn finish(job: Job) {
-    let written = write_durable(&job.path, &job.json);
+/// Perform one job; its outcome goes where the job says and is returned.
+fn finish(job: Job, broken: &AtomicBool) -> Result<()> {
+    let written = match &job.write {
+        JournalWrite::Append { .. } if broken.load(Ordering::Relaxed) => Err(Error::Journal {
+            path: job.path.clone(),
+            reason: "an earlier journal write failed; only a whole new journal can follow".into(),
+        }),
+        w => {
+            let r = write_journal(&job.path, w);
+            match (w, &r) {
+                (JournalWrite::Snapshot { .. }, Ok(())) => broken.store(false, Ordering::Relaxed),
+                (JournalWrite::Append { .. }, Err(_)) => broken.store(true, Ordering::Relaxed),
+                _ => {}
+            }
+            r
+        }
+    };
+    let outcome = written.as_ref().map(|_| ()).map_err(|e| e.to_string());
     match job.then {
         Then::Report(tx) => {
             let _ = tx.send(written);
@@ -155,10 +193,14 @@ fn finish(job: Job) {
             )),
         },
     }
+    outcome.map_err(|reason| Error::Journal {
+        path: job.path,
+        reason,
+    })
 }
 
 impl Drop for JournalWriter {
-    /// Let every queued snapshot be written, then stop the thread.
+    /// Let every queued write be performed, then stop the thread.
     fn drop(&mut self) {
         drop(self.jobs.take());
         if let Some(t) = self.thread.take() {
@@ -171,42 +213,44 @@ impl Drop for JournalWriter {
 mod tests {
     use super::*;
     use crate::body::{FakeBlob, upload_body};
+    use crate::journal::test_records;
+    use obhut_core::record::SegmentRecord;
     use std::io::{Cursor, Read};
 
-    fn journal(n: u32) -> Journal {
-        Journal {
-            version: crate::journal::VERSION,
-            source: crate::journal::FileId {
-                path: PathBuf::from("/x"),
-                len: u64::from(n),
-                mtime_ms: 0,
-            },
-            sidecar: None,
-            recording_id: "00".repeat(16),
-            capture_utc_ms: 0,
-            plan: Vec::new(),
-            acked: Vec::new(),
-            last_record: None,
-            pending: Vec::new(),
-            complete: false,
-            disposed: None,
-        }
+    fn journal(records: &[SegmentRecord]) -> Journal {
+        let source = crate::journal::FileId {
+            path: PathBuf::from("/x"),
+            len: 0,
+            mtime_ms: 0,
+        };
+        Journal::new(
+            source,
+            None,
+            records[0].segment_ref().recording,
+            0,
+            Vec::new(),
+        )
     }
 
     #[test]
-    fn snapshots_land_in_order_and_trailers_follow_their_write() {
+    fn writes_land_in_order_and_trailers_follow_their_write() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.json");
+        let records = test_records::chain(20);
+        let mut j = journal(&records);
         let w = JournalWriter::spawn().unwrap();
+        w.snapshot(&mut j, &path).unwrap();
         let mut readers = Vec::new();
-        for n in 0..20 {
+        for (n, r) in records.iter().enumerate() {
             let (body, sealed, trailer) = upload_body(FakeBlob(Cursor::new(Vec::new())));
-            w.save_then_send(&journal(n), &path, trailer, vec![n as u8; 3])
+            j.add_pending(r);
+            w.save_then_send(&mut j, &path, trailer, vec![n as u8; 3])
                 .unwrap();
             readers.push((body, sealed));
         }
-        w.save(&journal(99), &path).unwrap();
-        assert_eq!(Journal::load(&path).unwrap().unwrap().source.len, 99);
+        w.save(&mut j, &path).unwrap();
+        assert_eq!(Journal::load(&path).unwrap().unwrap(), j);
+        assert_eq!(j.pending.len(), 20);
         for (n, (mut body, sealed)) in readers.into_iter().enumerate() {
             let t = std::thread::spawn(move || {
                 let mut got = Vec::new();
@@ -221,9 +265,12 @@ mod tests {
     fn a_failed_write_fails_the_upload_instead_of_sending_the_record() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("missing-dir").join("j.json");
+        let records = test_records::chain(2);
+        let mut j = journal(&records);
         let w = JournalWriter::spawn().unwrap();
         let (mut body, _sealed, trailer) = upload_body(FakeBlob(Cursor::new(Vec::new())));
-        w.save_then_send(&journal(1), &path, trailer, b"RECORD".to_vec())
+        j.add_pending(&records[0]);
+        w.save_then_send(&mut j, &path, trailer, b"RECORD".to_vec())
             .unwrap();
         let mut got = Vec::new();
         let err = body.read_to_end(&mut got).unwrap_err();
@@ -232,6 +279,38 @@ mod tests {
             err.to_string().contains("journal could not be written"),
             "{err}"
         );
-        assert!(w.save(&journal(2), &path).is_err());
+        j.add_pending(&records[1]);
+        assert!(w.save(&mut j, &path).is_err());
+    }
+
+    /// After a failed append a change is missing from the log: appending
+    /// later ones would leave a journal with a gap, which no run could load.
+    #[test]
+    fn after_a_failed_append_only_a_snapshot_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.json");
+        let records = test_records::chain(3);
+        let mut j = journal(&records);
+        let w = JournalWriter::spawn().unwrap();
+        w.snapshot(&mut j, &path).unwrap();
+        // The log's name is taken by a directory: the append fails.
+        let log = j.log_path(&path);
+        std::fs::create_dir(&log).unwrap();
+        j.add_pending(&records[0]);
+        assert!(w.save(&mut j, &path).is_err());
+        std::fs::remove_dir(&log).unwrap();
+        j.add_pending(&records[1]);
+        let e = w.save(&mut j, &path).unwrap_err();
+        assert!(
+            e.to_string().contains("earlier journal write failed"),
+            "{e}"
+        );
+        assert!(!log.exists(), "nothing appended after the failure");
+        w.snapshot(&mut j, &path).unwrap();
+        j.add_pending(&records[2]);
+        w.save(&mut j, &path).unwrap();
+        let loaded = Journal::load(&path).unwrap().unwrap();
+        assert_eq!(loaded, j);
+        assert_eq!(loaded.pending.len(), 3);
     }
 }

@@ -5,14 +5,18 @@
 //!                           vault receipt key, retention class, group fingerprint
 //! STATE/group.obgd          the pinned custody-group descriptor
 //! STATE/epochs/<id>.obep    cached retention-epoch public keys
-//! STATE/journal/<key>.json  per-recording progress (journal.rs)
+//! STATE/journal/<key>.json  per-recording progress (journal.rs), and
+//! STATE/journal/<key>.<recording>.log  its changes since, appended
 //! STATE/lock                held (flock) by the one agent using STATE
 //! ```
 //!
-//! Every file here is written by [`write_durable`]: the new content goes to
-//! a fresh temporary file in the same directory, which is fsynced, renamed
-//! over the target, and the directory fsynced. A crash leaves either the
-//! old or the new file, never a torn one.
+//! Every file here but the journal logs is written by [`write_durable`]:
+//! the new content goes to a fresh temporary file in the same directory,
+//! which is fsynced, renamed over the target, and the directory fsynced. A
+//! crash leaves either the old or the new file, never a torn one. A
+//! journal log only grows by whole lines, each made durable before
+//! anything depends on it; its last line may be torn by a crash, which
+//! loading recognises (journal.rs).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;

@@ -334,6 +334,17 @@ fn a_killed_ingest_resumes_with_no_duplicate_or_missing_segment() {
         j.plan.len()
     );
     assert!(clip.exists(), "nothing moved before every receipt");
+    // A crash in the middle of a journal append leaves its log's last line
+    // torn; that change was never durable, and the resume ignores it.
+    {
+        use std::io::Write;
+        let mut log = fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(j.log_path(&jpath))
+            .unwrap();
+        log.write_all(b"0123456789abcdef {\"seq\":").unwrap();
+    }
     ok(
         d,
         &[
