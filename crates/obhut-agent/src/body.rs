@@ -14,7 +14,7 @@
 //! a record and the vault stores nothing.
 
 use std::io::{self, Read};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, sync_channel};
 
 use obhut_core::segment::{SealedSegment, SealingReader};
 
@@ -44,10 +44,15 @@ pub struct UploadBody<B: SealedBlob> {
     sealed: Option<SyncSender<B::Sealed>>,
     trailer_rx: Receiver<Trailer>,
     trailer: Option<(Vec<u8>, usize)>,
+    wake: Option<Sender<()>>,
 }
 
 /// The agent's side: what was sealed, once the blob is sent.
-pub struct SealedReceiver<S>(Receiver<S>);
+pub struct SealedReceiver<S> {
+    rx: Receiver<S>,
+    got: Option<S>,
+    stopped: bool,
+}
 
 /// The agent's side: the record to send as the trailer, or why not.
 #[derive(Debug)]
@@ -65,17 +70,56 @@ pub fn upload_body<B: SealedBlob>(
             sealed: Some(sealed_tx),
             trailer_rx,
             trailer: None,
+            wake: None,
         },
-        SealedReceiver(sealed_rx),
+        SealedReceiver {
+            rx: sealed_rx,
+            got: None,
+            stopped: false,
+        },
         TrailerSender(trailer_tx),
     )
 }
 
+impl<B: SealedBlob> UploadBody<B> {
+    /// Also send `wake` a token once the blob is sealed, so that an agent
+    /// waiting for any of several uploads learns of it.
+    pub fn with_wake(mut self, wake: Sender<()>) -> Self {
+        self.wake = Some(wake);
+        self
+    }
+}
+
 impl<S> SealedReceiver<S> {
+    /// Whether [`SealedReceiver::wait`] would return at once (the blob is
+    /// sealed, or the upload stopped before).
+    pub fn ready(&mut self) -> bool {
+        if self.got.is_some() || self.stopped {
+            return true;
+        }
+        match self.rx.try_recv() {
+            Ok(s) => {
+                self.got = Some(s);
+                true
+            }
+            Err(TryRecvError::Empty) => false,
+            Err(TryRecvError::Disconnected) => {
+                self.stopped = true;
+                true
+            }
+        }
+    }
+
     /// Wait until the whole blob was sealed and sent; `None` if the upload
     /// stopped before (its answer says why).
-    pub fn wait(&self) -> Option<S> {
-        self.0.recv().ok()
+    pub fn wait(&mut self) -> Option<S> {
+        if let Some(s) = self.got.take() {
+            return Some(s);
+        }
+        if self.stopped {
+            return None;
+        }
+        self.rx.recv().ok()
     }
 }
 
@@ -112,6 +156,9 @@ impl<B: SealedBlob> Read for UploadBody<B> {
                 .ok_or_else(|| io::Error::other("the blob ended without a sealed segment"))?;
             tx.send(sealed)
                 .map_err(|_| io::Error::other("the agent stopped before signing the record"))?;
+            if let Some(w) = &self.wake {
+                let _ = w.send(());
+            }
         }
         match self.trailer_rx.recv() {
             Ok(Trailer::Send(t)) => {
@@ -150,13 +197,27 @@ impl SealedBlob for FakeBlob {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_sealed_blob_wakes_the_agent_and_is_ready() {
+        let (wake_tx, wake_rx) = std::sync::mpsc::channel();
+        let (body, mut sealed, trailer) = upload_body(blob(1000));
+        let mut body = body.with_wake(wake_tx);
+        assert!(!sealed.ready(), "nothing read yet");
+        let t = std::thread::spawn(move || body.read_to_end(&mut Vec::new()));
+        wake_rx.recv().unwrap();
+        assert!(sealed.ready());
+        assert_eq!(sealed.wait(), Some(1000));
+        trailer.send(b"R".to_vec());
+        assert_eq!(t.join().unwrap().unwrap(), 1001);
+    }
+
     fn blob(len: usize) -> FakeBlob {
         FakeBlob(io::Cursor::new(vec![5u8; len]))
     }
 
     #[test]
     fn the_trailer_follows_the_blob_only_when_given() {
-        let (mut body, sealed, trailer) = upload_body(blob(100_000));
+        let (mut body, mut sealed, trailer) = upload_body(blob(100_000));
         let t = std::thread::spawn(move || {
             let mut all = Vec::new();
             body.read_to_end(&mut all).map(|_| all)
@@ -170,14 +231,14 @@ mod tests {
 
     #[test]
     fn a_refused_or_dropped_trailer_fails_the_body() {
-        let (mut body, sealed, trailer) = upload_body(blob(10));
+        let (mut body, mut sealed, trailer) = upload_body(blob(10));
         let t = std::thread::spawn(move || body.read_to_end(&mut Vec::new()));
         assert_eq!(sealed.wait(), Some(10));
         trailer.fail("the journal could not be written");
         let e = t.join().unwrap().unwrap_err();
         assert!(e.to_string().contains("journal"), "{e}");
 
-        let (mut body, sealed, trailer) = upload_body(blob(10));
+        let (mut body, mut sealed, trailer) = upload_body(blob(10));
         drop(trailer);
         let t = std::thread::spawn(move || body.read_to_end(&mut Vec::new()));
         assert_eq!(sealed.wait(), Some(10));
@@ -186,8 +247,9 @@ mod tests {
 
     #[test]
     fn an_upload_that_stops_early_hands_over_nothing() {
-        let (body, sealed, _trailer) = upload_body(blob(10));
+        let (body, mut sealed, _trailer) = upload_body(blob(10));
         drop(body);
+        assert!(sealed.ready());
         assert_eq!(sealed.wait(), None);
     }
 }

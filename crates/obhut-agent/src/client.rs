@@ -415,7 +415,8 @@ impl<'k> VaultClient<'k> {
         body: impl Read + Send + 'static,
         blob_len: u64,
     ) -> Result<Uploaded> {
-        self.start_segment_stream(segment, body, blob_len)?.wait()
+        self.start_segment_stream(segment, body, blob_len, None)?
+            .wait()
     }
 
     /// [`VaultClient::put_segment_stream`] on a thread of its own: signs
@@ -423,12 +424,15 @@ impl<'k> VaultClient<'k> {
     /// caller can seal the next segment (into another upload, on another
     /// pooled connection) while the vault verifies, stores and answers
     /// this one (docs/vault.md §4, the upload window). The body is read on
-    /// that thread; [`UploadHandle::wait`] gives the answer.
+    /// that thread; [`UploadHandle::wait`] gives the answer. Once the
+    /// answer is in, `wake` (if given) gets a token, so that a caller
+    /// waiting for any of several uploads learns of it.
     pub fn start_segment_stream(
         &self,
         segment: SegmentRef,
         body: impl Read + Send + 'static,
         blob_len: u64,
+        wake: Option<std::sync::mpsc::Sender<()>>,
     ) -> Result<UploadHandle> {
         let path = segment_upload_path(segment);
         let what = format!("PUT {path}");
@@ -464,6 +468,9 @@ impl<'k> VaultClient<'k> {
                 };
                 // Nobody may be waiting any more (an abandoned upload).
                 let _ = tx.send(run());
+                if let Some(w) = wake {
+                    let _ = w.send(());
+                }
             })
             .map_err(|e| Error::Io {
                 op: "start an upload thread for",

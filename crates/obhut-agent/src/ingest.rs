@@ -68,6 +68,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Duration;
 
 use obhut_core::device::{RecordingSealer, SegmentSpec};
@@ -190,6 +191,10 @@ pub struct Agent<'a> {
     /// Every journal write of an ingest, in order; signing the next record
     /// does not wait for the pending record's write (module docs).
     journal_writer: JournalWriter,
+    /// Every upload sends a token here when its blob is sealed and when
+    /// its answer is in; the pipeline waits on it when it has nothing to do.
+    wake_tx: Sender<()>,
+    wake_rx: Receiver<()>,
 }
 
 impl std::fmt::Debug for Agent<'_> {
@@ -225,6 +230,7 @@ impl<'a> Agent<'a> {
         let vault_key = enrolment.vault_key()?;
         let client = VaultClient::new(&enrolment.vault_url, device)?;
         let epochs = state.epochs()?;
+        let (wake_tx, wake_rx) = channel();
         Ok(Agent {
             state,
             enrolment,
@@ -235,6 +241,8 @@ impl<'a> Agent<'a> {
             epochs,
             window: PIPELINE,
             journal_writer: JournalWriter::spawn()?,
+            wake_tx,
+            wake_rx,
         })
     }
 
@@ -431,7 +439,11 @@ impl<'a> Agent<'a> {
     /// The pipeline: up to [`PIPELINE`] (the window) segments in flight,
     /// each sealed by its own upload thread as it is sent; records signed
     /// strictly in index order as each blob is complete (each chains on the
-    /// one before); acknowledgements landed in index order.
+    /// one before); acknowledgements landed in index order. With nothing
+    /// to do it waits for any upload to report (its blob sealed, or its
+    /// answer in), not for one in particular: an answer then frees its
+    /// place in the window at once, even while an older blob is still
+    /// being sealed, and the next segment starts.
     fn pump(
         &mut self,
         jpath: &Path,
@@ -445,7 +457,6 @@ impl<'a> Agent<'a> {
         // may still be in flight.
         let mut last = j.last_record(jpath)?;
         loop {
-            // Answers already in free their place in the window at once.
             while flight.sent.front_mut().is_some_and(|f| f.upload.is_done()) {
                 if let Some(f) = flight.sent.pop_front() {
                     self.land(jpath, j, f, progress, uploaded)?;
@@ -463,7 +474,10 @@ impl<'a> Agent<'a> {
                 }
                 continue;
             }
-            if let Some(s) = flight.sealing.pop_front() {
+            if flight.sealing.front_mut().is_some_and(Sealing::ready) {
+                let Some(s) = flight.sealing.pop_front() else {
+                    continue;
+                };
                 match self.sign(jpath, j, recording, s, last.as_ref(), progress) {
                     Ok(f) => {
                         last = Some(f.record.clone());
@@ -473,10 +487,15 @@ impl<'a> Agent<'a> {
                 }
                 continue;
             }
-            match flight.sent.pop_front() {
-                Some(f) => self.land(jpath, j, f, progress, uploaded)?,
-                None => return Ok(()),
+            if flight.len() == 0 {
+                return Ok(());
             }
+            // Every state checked above is kept by its channel, and every
+            // change to it sends a token after it happened: a token taken
+            // here, or one that arrived before the checks, only makes the
+            // loop look again. The agent holds a sender, so this never
+            // fails.
+            let _ = self.wake_rx.recv();
         }
     }
 
@@ -732,11 +751,15 @@ impl<'a> Agent<'a> {
             )
             .map_err(Error::core(format!("cannot seal {segment}")))?;
         let (body, sealed, trailer) = body::upload_body(blob);
+        let body = body.with_wake(self.wake_tx.clone());
         // Known before sealing: the blob's length depends only on the
         // plaintext's, so Content-Length (signed) goes out first.
-        let upload = self
-            .client
-            .start_segment_stream(segment, body, segment::blob_len(p.len))?;
+        let upload = self.client.start_segment_stream(
+            segment,
+            body,
+            segment::blob_len(p.len),
+            Some(self.wake_tx.clone()),
+        )?;
         Ok(Sealing {
             segment,
             planned_len: p.len,
@@ -770,7 +793,7 @@ impl<'a> Agent<'a> {
             is_final,
             file,
             epoch,
-            sealed,
+            mut sealed,
             trailer,
             upload,
         } = s;
@@ -864,6 +887,14 @@ struct Sealing {
     sealed: body::SealedReceiver<obhut_core::segment::SealedSegment>,
     trailer: body::TrailerSender,
     upload: UploadHandle,
+}
+
+impl Sealing {
+    /// Whether [`Agent::sign`] would go on at once: the blob is sealed, or
+    /// the upload stopped before the end of it.
+    fn ready(&mut self) -> bool {
+        self.sealed.ready() || self.upload.is_done()
+    }
 }
 
 /// A segment whose record is pending and whose upload is running.

@@ -251,7 +251,7 @@ mod tests {
         w.save(&mut j, &path).unwrap();
         assert_eq!(Journal::load(&path).unwrap().unwrap(), j);
         assert_eq!(j.pending.len(), 20);
-        for (n, (mut body, sealed)) in readers.into_iter().enumerate() {
+        for (n, (mut body, mut sealed)) in readers.into_iter().enumerate() {
             let t = std::thread::spawn(move || {
                 let mut got = Vec::new();
                 body.read_to_end(&mut got).map(|_| got)
