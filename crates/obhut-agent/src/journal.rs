@@ -833,6 +833,17 @@ mod tests {
         )
     }
 
+    /// A journal of `n` signed records' recording, saved in a new
+    /// directory (kept alive by the first element).
+    fn started(n: usize) -> (tempfile::TempDir, PathBuf, Vec<SegmentRecord>, Journal) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("j.json");
+        let records = test_records::chain(n);
+        let mut j = fresh(&records);
+        j.save(&p).unwrap();
+        (d, p, records, j)
+    }
+
     /// Pend and acknowledge `records[range]`, each change written as the
     /// journal decides (appended, or a snapshot when due).
     fn pend_and_ack(j: &mut Journal, p: &Path, records: &[SegmentRecord]) {
@@ -848,11 +859,7 @@ mod tests {
 
     #[test]
     fn changes_are_appended_to_the_log_and_replayed_on_load() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("j.json");
-        let records = test_records::chain(6);
-        let mut j = fresh(&records);
-        j.save(&p).unwrap();
+        let (_d, p, records, mut j) = started(6);
         let snapshot = std::fs::read(&p).unwrap();
         pend_and_ack(&mut j, &p, &records[..5]);
         j.add_pending(&records[5]);
@@ -876,11 +883,7 @@ mod tests {
 
     #[test]
     fn a_torn_last_line_is_ignored_and_the_next_write_is_a_snapshot() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("j.json");
-        let records = test_records::chain(3);
-        let mut j = fresh(&records);
-        j.save(&p).unwrap();
+        let (_d, p, records, mut j) = started(3);
         pend_and_ack(&mut j, &p, &records[..2]);
         let before = Journal::load(&p).unwrap().unwrap();
         j.add_pending(&records[2]);
@@ -909,11 +912,7 @@ mod tests {
 
     #[test]
     fn a_damaged_line_before_good_ones_or_a_gap_is_an_error() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("j.json");
-        let records = test_records::chain(3);
-        let mut j = fresh(&records);
-        j.save(&p).unwrap();
+        let (_d, p, records, mut j) = started(3);
         pend_and_ack(&mut j, &p, &records);
         let log = j.log_path(&p);
         let full = std::fs::read(&log).unwrap();
@@ -937,12 +936,8 @@ mod tests {
 
     #[test]
     fn the_log_is_compacted_once_it_outgrows_the_snapshot() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("j.json");
         // About 4.6 KB of log per segment (a pending record and its ack).
-        let records = test_records::chain(80);
-        let mut j = fresh(&records);
-        j.save(&p).unwrap();
+        let (_d, p, records, mut j) = started(80);
         let mut snapshots = 0;
         for r in &records {
             j.add_pending(r);
@@ -961,11 +956,7 @@ mod tests {
 
     #[test]
     fn changes_already_in_the_snapshot_are_skipped_and_other_recordings_logs_ignored() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("j.json");
-        let records = test_records::chain(4);
-        let mut j = fresh(&records);
-        j.save(&p).unwrap();
+        let (_d, p, records, mut j) = started(4);
         pend_and_ack(&mut j, &p, &records[..2]);
         let log = j.log_path(&p);
         let old_log = std::fs::read(&log).unwrap();

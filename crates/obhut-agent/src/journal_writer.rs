@@ -232,14 +232,29 @@ mod tests {
         )
     }
 
-    #[test]
-    fn writes_land_in_order_and_trailers_follow_their_write() {
+    /// A writer and a journal of `n` signed records' recording, written
+    /// whole in a new directory (kept alive by the first element).
+    fn started(
+        n: usize,
+    ) -> (
+        tempfile::TempDir,
+        PathBuf,
+        Vec<SegmentRecord>,
+        Journal,
+        JournalWriter,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.json");
-        let records = test_records::chain(20);
+        let records = test_records::chain(n);
         let mut j = journal(&records);
         let w = JournalWriter::spawn().unwrap();
         w.snapshot(&mut j, &path).unwrap();
+        (dir, path, records, j, w)
+    }
+
+    #[test]
+    fn writes_land_in_order_and_trailers_follow_their_write() {
+        let (_dir, path, records, mut j, w) = started(20);
         let mut readers = Vec::new();
         for (n, r) in records.iter().enumerate() {
             let (body, sealed, trailer) = upload_body(FakeBlob(Cursor::new(Vec::new())));
@@ -287,12 +302,7 @@ mod tests {
     /// later ones would leave a journal with a gap, which no run could load.
     #[test]
     fn after_a_failed_append_only_a_snapshot_is_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j.json");
-        let records = test_records::chain(3);
-        let mut j = journal(&records);
-        let w = JournalWriter::spawn().unwrap();
-        w.snapshot(&mut j, &path).unwrap();
+        let (_dir, path, records, mut j, w) = started(3);
         // The log's name is taken by a directory: the append fails.
         let log = j.log_path(&path);
         std::fs::create_dir(&log).unwrap();
