@@ -59,8 +59,12 @@ enum Fault {
 /// A stored segment: record, blob, receipt.
 type Stored = (SegmentRecord, Vec<u8>, Vec<u8>);
 
-/// The vault's upload window (docs/vault.md §4), as the real one.
-const WINDOW: usize = 2;
+/// The vault's upload window (docs/vault.md §4), as the real one
+/// (`obhut_server::ingest::UPLOAD_WINDOW`; the agent keeps as many in
+/// flight). It was 2 here after the real vault's went to 4, so the agent's
+/// third and fourth uploads met a smaller window than any real vault has,
+/// and the tests that cut a segment passed or failed by timing.
+const WINDOW: usize = 4;
 
 struct Vault {
     /// rid hex → stored segments in index order.
@@ -300,12 +304,13 @@ fn serve(
                 }
                 f.filter(|_| hits)
             };
-            // A vault from before the window checks the index on arrival,
-            // before reading the body.
+            // Beyond the window on arrival: refused before the body is
+            // read, as the real vault does (for a vault from before the
+            // window, anything but the next index).
             {
                 let mut g = v.lock().unwrap();
                 let have = g.recordings.get(&rid.to_string()).map_or(0, Vec::len);
-                if g.window == 1 && index as usize > have {
+                if index as usize >= have + g.window {
                     g.out_of_order += 1;
                     drop(g);
                     let mut sink = vec![0u8; len];
@@ -895,37 +900,40 @@ fn a_cut_mid_pipeline_is_reconciled_within_the_run() {
     check_complete(&fake, data.len());
 }
 
-/// A vault from before the upload window refuses the second segment in
-/// flight as out-of-order; the agent reconciles and carries on one segment
-/// at a time, with no duplicate or missing segment.
+/// A vault with a smaller window than the agent's (1: from before the
+/// window; 2: draft 2 before W = 4) refuses the uploads beyond it as
+/// out-of-order; the agent reconciles and carries on one segment at a
+/// time, with no duplicate or missing segment.
 #[test]
-fn a_vault_without_the_window_gets_one_segment_at_a_time() {
-    let w = Arc::new(world());
-    let fake = start(&w, w.group.to_bytes());
-    {
-        let mut g = fake.state.lock().unwrap();
-        g.window = 1;
-        g.store_delay = Duration::from_millis(50);
+fn a_vault_with_a_smaller_window_gets_one_segment_at_a_time() {
+    for window in [1, 2] {
+        let w = Arc::new(world());
+        let fake = start(&w, w.group.to_bytes());
+        {
+            let mut g = fake.state.lock().unwrap();
+            g.window = window;
+            g.store_delay = Duration::from_millis(50);
+        }
+        let dev = Device::new();
+        dev.enrol(&fake, &w.fingerprint).unwrap();
+        let (clip, data) = dev.clip("clip");
+        let s = StateDir::open_locked(dev.state()).unwrap();
+        let mut a = Agent::new(&s, &dev.key).unwrap();
+        let mut o = IngestOptions {
+            attempts: 2,
+            backoff: Duration::from_millis(10),
+            ..IngestOptions::default()
+        };
+        o.cut.fallback_segment_bytes = 64 * 1024;
+        let out = a.ingest(&clip, &o, &NoProgress).unwrap();
+        assert_eq!(out.uploaded, 6, "window {window}");
+        fake.settle();
+        assert!(
+            fake.state.lock().unwrap().out_of_order >= 1,
+            "pipelined first (window {window})"
+        );
+        check_complete(&fake, data.len());
     }
-    let dev = Device::new();
-    dev.enrol(&fake, &w.fingerprint).unwrap();
-    let (clip, data) = dev.clip("clip");
-    let s = StateDir::open_locked(dev.state()).unwrap();
-    let mut a = Agent::new(&s, &dev.key).unwrap();
-    let mut o = IngestOptions {
-        attempts: 2,
-        backoff: Duration::from_millis(10),
-        ..IngestOptions::default()
-    };
-    o.cut.fallback_segment_bytes = 64 * 1024;
-    let out = a.ingest(&clip, &o, &NoProgress).unwrap();
-    assert_eq!(out.uploaded, 6);
-    fake.settle();
-    assert!(
-        fake.state.lock().unwrap().out_of_order >= 1,
-        "pipelined first"
-    );
-    check_complete(&fake, data.len());
 }
 
 #[derive(Default)]
