@@ -493,9 +493,11 @@ impl<'a> Agent<'a> {
             // Every state checked above is kept by its channel, and every
             // change to it sends a token after it happened: a token taken
             // here, or one that arrived before the checks, only makes the
-            // loop look again. The agent holds a sender, so this never
-            // fails.
+            // loop look again, so the tokens queued behind it are dropped
+            // too (they would otherwise pile up over a long-running agent's
+            // uploads). The agent holds a sender, so this never fails.
             let _ = self.wake_rx.recv();
+            while self.wake_rx.try_recv().is_ok() {}
         }
     }
 

@@ -460,8 +460,7 @@ impl Journal {
     /// depends on it.
     pub fn take_write(&mut self, path: &Path, snapshot: bool) -> Result<JournalWrite> {
         let log = self.log_path(path);
-        let unsaved = std::mem::take(&mut self.disk.unsaved);
-        let log_len = self.disk.log_len + unsaved.len() as u64;
+        let log_len = self.disk.log_len + self.disk.unsaved.len() as u64;
         if snapshot || self.disk.torn || log_len > self.disk.snapshot_len.max(COMPACT_AT) {
             let json = self.to_json(path)?;
             self.disk = OnDisk {
@@ -473,7 +472,7 @@ impl Journal {
         self.disk.log_len = log_len;
         Ok(JournalWrite::Append {
             log,
-            lines: unsaved,
+            lines: std::mem::take(&mut self.disk.unsaved),
         })
     }
 
