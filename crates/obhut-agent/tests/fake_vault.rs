@@ -596,11 +596,22 @@ impl Device {
         p: &Path,
         after: AfterIngest,
     ) -> obhut_agent::Result<obhut_agent::ingest::Outcome> {
+        self.ingest_with(p, after, 1)
+    }
+
+    /// As `ingest`, with `attempts` for transient failures, 10 ms apart.
+    fn ingest_with(
+        &self,
+        p: &Path,
+        after: AfterIngest,
+        attempts: u32,
+    ) -> obhut_agent::Result<obhut_agent::ingest::Outcome> {
         let s = StateDir::open_locked(self.state())?;
         let mut a = Agent::new(&s, &self.key)?;
         let mut o = IngestOptions {
             after,
-            attempts: 1,
+            attempts,
+            backoff: Duration::from_millis(10),
             ..IngestOptions::default()
         };
         o.cut.fallback_segment_bytes = 64 * 1024;
@@ -885,16 +896,8 @@ fn a_cut_mid_pipeline_is_reconciled_within_the_run() {
         index: 1,
         store_first: true,
     });
-    let s = StateDir::open_locked(dev.state()).unwrap();
-    let mut a = Agent::new(&s, &dev.key).unwrap();
-    let mut o = IngestOptions {
-        attempts: 3,
-        backoff: Duration::from_millis(10),
-        ..IngestOptions::default()
-    };
-    o.cut.fallback_segment_bytes = 64 * 1024;
     // Retried within the run: the reconcile after the cut finds segment 1.
-    let out = a.ingest(&clip, &o, &NoProgress).unwrap();
+    let out = dev.ingest_with(&clip, AfterIngest::Keep, 3).unwrap();
     assert_eq!(out.uploaded, 5, "segment 1 recognised, not re-uploaded");
     fake.settle();
     check_complete(&fake, data.len());
@@ -917,15 +920,7 @@ fn a_vault_with_a_smaller_window_gets_one_segment_at_a_time() {
         let dev = Device::new();
         dev.enrol(&fake, &w.fingerprint).unwrap();
         let (clip, data) = dev.clip("clip");
-        let s = StateDir::open_locked(dev.state()).unwrap();
-        let mut a = Agent::new(&s, &dev.key).unwrap();
-        let mut o = IngestOptions {
-            attempts: 2,
-            backoff: Duration::from_millis(10),
-            ..IngestOptions::default()
-        };
-        o.cut.fallback_segment_bytes = 64 * 1024;
-        let out = a.ingest(&clip, &o, &NoProgress).unwrap();
+        let out = dev.ingest_with(&clip, AfterIngest::Keep, 2).unwrap();
         assert_eq!(out.uploaded, 6, "window {window}");
         fake.settle();
         assert!(
