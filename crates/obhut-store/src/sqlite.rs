@@ -176,11 +176,7 @@ impl SqliteIndex {
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
-        if r.rows_affected() > 0 {
-            sequence(&mut tx, std::slice::from_ref(log)).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        commit_logged_if_new(tx, r.rows_affected() > 0, log).await
     }
 
     /// Close the pool, checkpointing the WAL.
@@ -188,6 +184,20 @@ impl SqliteIndex {
         self.readers.close().await;
         self.writer.close().await;
     }
+}
+
+/// Commit a grant's transaction, with its log entry only if the grant is
+/// new: a repeat changes nothing and logs nothing.
+async fn commit_logged_if_new(
+    mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    new: bool,
+    log: &NewLogEntry,
+) -> Result<()> {
+    if new {
+        sequence(&mut tx, std::slice::from_ref(log)).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 impl IndexStore for SqliteIndex {
@@ -395,11 +405,7 @@ impl IndexStore for SqliteIndex {
         .bind(now_ms)
         .execute(&mut *tx)
         .await?;
-        if r.rows_affected() > 0 {
-            sequence(&mut tx, std::slice::from_ref(log)).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        commit_logged_if_new(tx, r.rows_affected() > 0, log).await
     }
 
     async fn record_policy(&self, policy: &str, log: &NewLogEntry) -> Result<bool> {
