@@ -190,6 +190,16 @@ impl DirBlobStore {
     }
 }
 
+/// A staged blob whose file an earlier failed fsync closed: it can only
+/// be discarded.
+fn closed_by_failure(tmp: PathBuf) -> StoreError {
+    StoreError::Io {
+        op: "syncing",
+        path: tmp,
+        source: std::io::Error::other("the staged file was closed by an earlier failure"),
+    }
+}
+
 /// Ask the kernel to start writing `len` bytes at `offset` of `file` to
 /// the disk now, without waiting (Linux `sync_file_range(2)` with
 /// `SYNC_FILE_RANGE_WRITE` only). Without it a staged blob's pages stay
@@ -347,11 +357,7 @@ impl BlobStore for DirBlobStore {
         }
         let tmp = staged.guard.path().to_owned();
         let Some(file) = staged.file.take() else {
-            return Err(StoreError::Io {
-                op: "syncing",
-                path: tmp,
-                source: std::io::Error::other("the staged file was closed by an earlier failure"),
-            });
+            return Err(closed_by_failure(tmp));
         };
         let file = blocking("syncing", &tmp, move || file.sync_all().map(|()| file))
             .await?
@@ -395,13 +401,7 @@ impl BlobStore for DirBlobStore {
                 Some(file) if !staged.synced => file.sync_all().map_err(io("syncing", &tmp))?,
                 Some(_) => {}
                 None => {
-                    return Err(StoreError::Io {
-                        op: "syncing",
-                        path: tmp,
-                        source: std::io::Error::other(
-                            "the staged file was closed by an earlier failure",
-                        ),
-                    });
+                    return Err(closed_by_failure(tmp));
                 }
             }
             if std::fs::metadata(&dir).is_err() {
