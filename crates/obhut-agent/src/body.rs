@@ -204,7 +204,9 @@ mod tests {
         let mut body = body.with_wake(wake_tx);
         assert!(!sealed.ready(), "nothing read yet");
         let t = std::thread::spawn(move || body.read_to_end(&mut Vec::new()));
-        wake_rx.recv().unwrap();
+        wake_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("a token once the blob is sealed");
         assert!(sealed.ready());
         assert_eq!(sealed.wait(), Some(1000));
         trailer.send(b"R".to_vec());
