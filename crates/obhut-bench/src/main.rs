@@ -155,7 +155,6 @@ fn main() {
         ["primitives", bytes] => {
             let n = num(bytes);
             primitives::aead(n).print();
-            primitives::aead_aws_lc(n).print();
             primitives::hash(n).print();
             primitives::aead_then_hash(n).print();
             Ok(())

@@ -10,8 +10,7 @@
 //! production [`rng::os_rng`], which fails closed).
 //!
 //! Standards used, each through a vetted crate:
-//! - AES-256-GCM (NIST SP 800-38D) in the STREAM construction — `aws-lc-rs`
-//!   to seal, `aes-gcm` to open (docs/format.md §2);
+//! - AES-256-GCM (NIST SP 800-38D) in the STREAM construction — `aes-gcm`;
 //! - BLAKE3 for ciphertext hashes — `blake3`;
 //! - SHA-256 / HKDF-SHA256 (RFC 5869) for structure digests and key
 //!   derivation — `sha2`, `hkdf`;

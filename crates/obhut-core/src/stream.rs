@@ -73,20 +73,11 @@ pub fn chunk_nonce(index: u64, last: bool) -> [u8; 12] {
 /// The AES-256-GCM key schedule of one segment's payload key, bound to its
 /// header hash and the segment it belongs to (for error messages).
 ///
-/// The payload key bytes are not kept: only two expanded key schedules of
-/// the same key, both wiped on drop — `aes-gcm`'s (its `zeroize` feature)
-/// for opening, AWS-LC's for sealing (`EVP_AEAD_CTX_free` →
-/// `OPENSSL_free`, which cleanses the allocation). Sealing uses AWS-LC for
-/// speed (its stitched AES-GCM is several times faster on a device's
-/// core); opening uses `aes-gcm`, which checks the tag before it decrypts,
-/// so a chunk that fails as the final chunk is still intact for the retry
-/// as a non-final one ([`decrypt_stream`]); AWS-LC may overwrite it. Both
-/// are AES-256-GCM (NIST SP 800-38D): every round trip in the tests seals
-/// with one and opens with the other, and docs/vectors pins the bytes.
-/// `Debug` shows only the segment.
+/// The payload key bytes are not kept: only the expanded key schedule, which
+/// `aes-gcm` (with its `zeroize` feature) wipes on drop. `Debug` shows only
+/// the segment.
 pub struct ChunkCipher {
     aead: Aes256Gcm,
-    seal_key: aws_lc_rs::aead::LessSafeKey,
     aad: [u8; 32],
     segment: SegmentRef,
 }
@@ -101,14 +92,8 @@ impl ChunkCipher {
     /// Key schedule for `payload_key`, authenticating `header_hash` with
     /// every chunk. `segment` names the segment in errors.
     pub fn new(payload_key: &Secret32, header_hash: [u8; 32], segment: SegmentRef) -> Self {
-        let seal_key =
-            aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, payload_key.expose())
-                .map(aws_lc_rs::aead::LessSafeKey::new)
-                // A 32-byte key is always valid for AES-256-GCM.
-                .unwrap_or_else(|_| unreachable!("AES-256-GCM takes 32-byte keys"));
         ChunkCipher {
             aead: Aes256Gcm::new(payload_key.expose().into()),
-            seal_key,
             aad: header_hash,
             segment,
         }
@@ -141,17 +126,15 @@ impl ChunkCipher {
         if index >= MAX_CHUNKS {
             return Err(too_long());
         }
-        let nonce = aws_lc_rs::aead::Nonce::assume_unique_for_key(chunk_nonce(index, last));
+        let nonce = chunk_nonce(index, last);
         let tag = self
-            .seal_key
-            .seal_in_place_separate_tag(nonce, aws_lc_rs::aead::Aad::from(&self.aad), chunk)
+            .aead
+            .encrypt_inout_detached(&nonce.into(), &self.aad, chunk.into())
             .map_err(|_| Error::Malformed {
                 what: "segment payload",
                 reason: "AES-GCM refused the chunk",
             })?;
-        let mut out = [0u8; TAG_LEN];
-        out.copy_from_slice(tag.as_ref());
-        Ok(out)
+        Ok(tag.into())
     }
 
     /// Authenticate and, only if that succeeds, decrypt chunk `index` in
