@@ -51,6 +51,14 @@ pub struct EnrolAnswer {
     pub retention_class: String,
 }
 
+/// The bytes an upload hands the socket per write, and the size of the
+/// buffer ureq reads a request body into: four sealed chunks, so that each
+/// read seals four chunks in place in it
+/// ([`obhut_core::segment::SealingReader`]), with no copy through the
+/// sealer's own buffer, and hashes them in one BLAKE3 update. (ureq's
+/// default, 128 KiB, is 32 bytes short of two sealed chunks.)
+const UPLOAD_WRITE: usize = 4 * obhut_core::stream::SEALED_CHUNK_LEN;
+
 /// An upload's outcome: the receipt bytes and whether the vault already
 /// held the segment (200) rather than storing it now (201).
 #[derive(Debug, Clone)]
@@ -175,6 +183,7 @@ impl<'k> VaultClient<'k> {
             .timeout_per_read(Some(Duration::from_secs(120)))
             .timeout_per_write(Some(Duration::from_secs(120)))
             .max_redirects(0)
+            .output_buffer_size(UPLOAD_WRITE)
             .build();
         Ok(VaultClient {
             agent: ureq::Agent::new_with_config(config),

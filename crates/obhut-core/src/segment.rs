@@ -421,6 +421,12 @@ pub fn seal_payload<R: Read, W: Write>(
 /// is constant (one chunk buffer and one output buffer). Once `read`
 /// returned 0, [`SealingReader::sealed`] gives the segment's description;
 /// a read error (the plaintext's, or sealing's) ends it for good.
+///
+/// A caller's buffer with room for a whole sealed chunk gets the chunk
+/// sealed in it: the plaintext is read into it and encrypted in place,
+/// with no copy through the output buffer, and the bytes served by one
+/// `read` are hashed in one BLAKE3 update. Smaller buffers are served
+/// from the output buffer. The blob is the same either way.
 pub struct SealingReader<R: Read> {
     header: SegmentHeader,
     plaintext: R,
@@ -428,6 +434,8 @@ pub struct SealingReader<R: Read> {
     /// Blob bytes produced and not yet served (the header first).
     out: Vec<u8>,
     served: usize,
+    /// Set once the final chunk is produced.
+    plaintext_len: Option<u64>,
     hasher: blake3::Hasher,
     sealed: Option<SealedSegment>,
     failed: bool,
@@ -456,8 +464,6 @@ pub fn seal_payload_reader<R: Read>(
         fields,
     };
     let out = header.to_bytes();
-    let mut hasher = ciphertext_hasher();
-    hasher.update(&out);
     let enc = StreamEncryptor::new(keys.chunk_cipher(), Vec::with_capacity(SEALED_CHUNK_LEN));
     drop(keys);
     Ok(SealingReader {
@@ -466,7 +472,8 @@ pub fn seal_payload_reader<R: Read>(
         enc: Some(enc),
         out,
         served: 0,
-        hasher,
+        plaintext_len: None,
+        hasher: ciphertext_hasher(),
         sealed: None,
         failed: false,
     })
@@ -479,10 +486,43 @@ impl<R: Read> SealingReader<R> {
         self.sealed.as_ref()
     }
 
-    /// Produce the next blob bytes into `out`; false once everything was.
-    fn refill(&mut self) -> Result<bool> {
+    /// Copy pending output bytes into `buf`; returns how many.
+    fn drain_out(&mut self, buf: &mut [u8]) -> usize {
+        let n = (self.out.len() - self.served).min(buf.len());
+        buf[..n].copy_from_slice(&self.out[self.served..self.served + n]);
+        self.served += n;
+        n
+    }
+
+    /// Fill `buf` with the next blob bytes: pending output first, then
+    /// whole chunks sealed in place while they fit, else the next chunk
+    /// through the output buffer. Returns 0 only at the end of the blob.
+    fn serve(&mut self, buf: &mut [u8]) -> Result<usize> {
+        let mut n = self.drain_out(buf);
+        while self.served == self.out.len() {
+            let Some(enc) = self.enc.as_mut() else {
+                break;
+            };
+            if let Some(dst) = buf[n..].first_chunk_mut::<SEALED_CHUNK_LEN>() {
+                if enc.seal_next_into(&mut self.plaintext, dst)? {
+                    n += SEALED_CHUNK_LEN;
+                    continue;
+                }
+                self.finish_stream()?;
+            } else if n > 0 {
+                break;
+            } else {
+                self.refill()?;
+            }
+            n += self.drain_out(&mut buf[n..]);
+        }
+        Ok(n)
+    }
+
+    /// Produce the next sealed chunk into the (drained) output buffer.
+    fn refill(&mut self) -> Result<()> {
         let Some(enc) = self.enc.as_mut() else {
-            return Ok(false);
+            return Ok(());
         };
         // Reuse the served buffer as the encryptor's output.
         self.out.clear();
@@ -491,21 +531,22 @@ impl<R: Read> SealingReader<R> {
         let more = enc.step(&mut self.plaintext)?;
         std::mem::swap(enc.output_mut(), &mut self.out);
         if !more {
-            let Some(enc) = self.enc.take() else {
-                return Ok(false);
-            };
-            let (last, plaintext_len) = enc.finish()?;
-            self.out = last;
-            self.hasher.update(&self.out);
-            self.sealed = Some(SealedSegment {
-                header: self.header.clone(),
-                plaintext_len,
-                ciphertext_hash: *self.hasher.finalize().as_bytes(),
-            });
-            return Ok(true);
+            self.finish_stream()?;
         }
-        self.hasher.update(&self.out);
-        Ok(true)
+        Ok(())
+    }
+
+    /// The input ended: the final chunk into the (drained) output buffer.
+    fn finish_stream(&mut self) -> Result<()> {
+        let Some(mut enc) = self.enc.take() else {
+            return Ok(());
+        };
+        enc.output_mut().clear();
+        let (last, plaintext_len) = enc.finish()?;
+        self.out = last;
+        self.served = 0;
+        self.plaintext_len = Some(plaintext_len);
+        Ok(())
     }
 }
 
@@ -514,19 +555,27 @@ impl<R: Read> Read for SealingReader<R> {
         if self.failed {
             return Err(std::io::Error::other("sealing failed earlier"));
         }
-        while self.served == self.out.len() {
-            match self.refill() {
-                Ok(true) => {}
-                Ok(false) => return Ok(0),
-                Err(e) => {
-                    self.failed = true;
-                    return Err(std::io::Error::other(e.to_string()));
-                }
-            }
+        if buf.is_empty() {
+            return Ok(0);
         }
-        let n = (self.out.len() - self.served).min(buf.len());
-        buf[..n].copy_from_slice(&self.out[self.served..self.served + n]);
-        self.served += n;
+        let n = match self.serve(buf) {
+            Ok(n) => n,
+            Err(e) => {
+                self.failed = true;
+                return Err(std::io::Error::other(e.to_string()));
+            }
+        };
+        if n > 0 {
+            self.hasher.update(&buf[..n]);
+        } else if self.sealed.is_none()
+            && let Some(plaintext_len) = self.plaintext_len
+        {
+            self.sealed = Some(SealedSegment {
+                header: self.header.clone(),
+                plaintext_len,
+                ciphertext_hash: *self.hasher.finalize().as_bytes(),
+            });
+        }
         Ok(n)
     }
 }

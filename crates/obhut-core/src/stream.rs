@@ -180,6 +180,24 @@ pub(crate) fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Resu
     Ok(filled)
 }
 
+/// Fill `dst[from..CHUNK_SIZE]` from `reader`, then, if the chunk is
+/// full, read up to `TAG_LEN` bytes of look-ahead into the tag area.
+/// Returns the chunk bytes held and the look-ahead bytes read (0 when the
+/// input ended).
+fn fill_with_look_ahead(
+    reader: &mut impl Read,
+    dst: &mut [u8; SEALED_CHUNK_LEN],
+    from: usize,
+) -> Result<(usize, usize)> {
+    let filled = from
+        + read_full(reader, &mut dst[from..CHUNK_SIZE]).map_err(io_error("reading plaintext"))?;
+    if filled < CHUNK_SIZE {
+        return Ok((filled, 0));
+    }
+    let ahead = read_some(reader, &mut dst[CHUNK_SIZE..]).map_err(io_error("reading plaintext"))?;
+    Ok((filled, ahead))
+}
+
 /// One `read` call, retried on `Interrupted`.
 fn read_some(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     loop {
@@ -289,6 +307,55 @@ impl<W: Write> StreamEncryptor<W> {
             }
             self.filled += n;
         }
+    }
+
+    /// Seal the next chunk straight into `dst` (ciphertext ‖ tag), reading
+    /// its plaintext from `reader` into `dst` itself, when more input
+    /// follows it (so it is not the last): the pull form's way around a
+    /// copy through the output ([`crate::segment::SealingReader`] seals
+    /// into its caller's buffer). Returns false when the input ended
+    /// first: what was read is then held back for
+    /// [`StreamEncryptor::finish`], and the plaintext that passed through
+    /// `dst` is wiped from it. On an error `dst` is wiped as well.
+    pub fn seal_next_into(
+        &mut self,
+        reader: &mut impl Read,
+        dst: &mut [u8; SEALED_CHUNK_LEN],
+    ) -> Result<bool> {
+        // Bytes of this chunk that an earlier look-ahead read.
+        let carried = self.filled;
+        dst[..carried].copy_from_slice(&self.buf[..carried]);
+        let (filled, ahead) = match fill_with_look_ahead(reader, dst, carried) {
+            Ok(x) => x,
+            Err(e) => {
+                dst.zeroize();
+                return Err(e);
+            }
+        };
+        if ahead == 0 {
+            self.buf[..filled].copy_from_slice(&dst[..filled]);
+            self.filled = filled;
+            dst[..filled].zeroize();
+            return Ok(false);
+        }
+        let mut next = [0u8; TAG_LEN];
+        next[..ahead].copy_from_slice(&dst[CHUNK_SIZE..CHUNK_SIZE + ahead]);
+        let (chunk, tag_area) = dst.split_at_mut(CHUNK_SIZE);
+        let tag = match self.cipher.seal_chunk(self.next_chunk, false, chunk) {
+            Ok(t) => t,
+            Err(e) => {
+                next.zeroize();
+                dst.zeroize();
+                return Err(e);
+            }
+        };
+        tag_area.copy_from_slice(&tag);
+        self.buf[..ahead].copy_from_slice(&next[..ahead]);
+        next.zeroize();
+        self.filled = ahead;
+        self.plaintext_len += CHUNK_SIZE as u64;
+        self.next_chunk += 1;
+        Ok(true)
     }
 
     /// The output, e.g. to take what was written so far.

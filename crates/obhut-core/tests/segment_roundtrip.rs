@@ -258,7 +258,16 @@ fn the_sealing_reader_gives_the_blob_seal_payload_writes() {
     ] {
         let pt = data(len, 13);
         let seg = seal_with(fields.clone(), a.clone(), b.clone(), pt.clone());
-        for out_piece in [1usize, 4093, 1 << 20] {
+        for out_piece in [
+            1usize,
+            4093,
+            SEALED_CHUNK_LEN - 1,
+            SEALED_CHUNK_LEN,
+            SEALED_CHUNK_LEN + 7,
+            2 * SEALED_CHUNK_LEN,
+            4 * SEALED_CHUNK_LEN,
+            1 << 20,
+        ] {
             let mut r = seal_payload_reader(fields.clone(), &a, &b, trickle(&pt)).unwrap();
             assert!(r.sealed().is_none(), "nothing is sealed before the end");
             let mut blob = Vec::new();
@@ -274,6 +283,36 @@ fn the_sealing_reader_gives_the_blob_seal_payload_writes() {
             assert_eq!(blob, seg.blob, "len {len}, reads of {out_piece}");
             assert_eq!(r.sealed(), Some(&seg.sealed));
             assert_eq!(r.read(&mut buf).unwrap(), 0, "stays at its end");
+        }
+    }
+}
+
+/// Reads that switch between buffers with and without room for a whole
+/// sealed chunk (sealed in place, or through the reader's own buffer)
+/// still give the blob, byte for byte, and its hash.
+#[test]
+fn the_sealing_reader_mixes_in_place_and_buffered_chunks() {
+    let rec = Recording::new();
+    let (fields, a, b) = rec.fields(0);
+    for len in [2 * CHUNK_SIZE, 2 * CHUNK_SIZE + 1, 7 * CHUNK_SIZE + 4099] {
+        let pt = data(len, 17);
+        let seg = seal_with(fields.clone(), a.clone(), b.clone(), pt.clone());
+        for pattern in [
+            &[SEALED_CHUNK_LEN, 5, 2 * SEALED_CHUNK_LEN + 3, 1][..],
+            &[700, SEALED_CHUNK_LEN + 1, SEALED_CHUNK_LEN - 1][..],
+        ] {
+            let mut r = seal_payload_reader(fields.clone(), &a, &b, trickle(&pt)).unwrap();
+            let mut blob = Vec::new();
+            for &size in pattern.iter().cycle() {
+                let mut buf = vec![0u8; size];
+                let n = r.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                blob.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(blob, seg.blob, "len {len}, reads {pattern:?}");
+            assert_eq!(r.sealed(), Some(&seg.sealed));
         }
     }
 }
