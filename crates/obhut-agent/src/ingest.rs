@@ -66,7 +66,6 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Duration;
@@ -86,6 +85,7 @@ use crate::cut::{self, CutOptions};
 use crate::error::{Error, Result};
 use crate::journal::{FileId, Journal, PlannedSegment, Source};
 use crate::journal_writer::JournalWriter;
+use crate::read_ahead::ReadAhead;
 use crate::state::{Enrolment, StateDir};
 
 /// Segments in flight at once (module docs, "Pipeline"): the upload window
@@ -739,18 +739,12 @@ impl<'a> Agent<'a> {
                 reason: "its length or modification time changed",
             });
         }
-        let mut input = File::open(&file.path).map_err(Error::io("open", &file.path))?;
-        input
-            .seek(SeekFrom::Start(p.offset))
-            .map_err(Error::io("seek", &file.path))?;
+        let input = File::open(&file.path).map_err(Error::io("open", &file.path))?;
+        let input =
+            ReadAhead::start(input, p.offset, p.len).map_err(Error::io("read", &file.path))?;
         let segment = SegmentRef { recording, index };
         let blob = RecordingSealer::new(self.device, &self.group, epoch, recording)
-            .seal_reader(
-                index,
-                spec,
-                input.take(p.len),
-                &mut obhut_core::rng::os_rng(),
-            )
+            .seal_reader(index, spec, input, &mut obhut_core::rng::os_rng())
             .map_err(Error::core(format!("cannot seal {segment}")))?;
         let (body, sealed, trailer) = body::upload_body(blob);
         let body = body.with_wake(self.wake_tx.clone());

@@ -23,6 +23,7 @@ pub mod error;
 pub mod ingest;
 pub mod journal;
 pub mod journal_writer;
+pub mod read_ahead;
 pub mod state;
 pub mod watch;
 
