@@ -226,6 +226,15 @@ fn start_writeback(file: &std::fs::File, offset: u64, len: usize) {
 #[cfg(not(target_os = "linux"))]
 fn start_writeback(_file: &std::fs::File, _offset: u64, _len: usize) {}
 
+/// Make a staged blob's bytes durable (`fsync`), then drop its pages from
+/// the page cache ([`drop_cached`]): the one way both `sync_staged` and
+/// `publish` sync a blob.
+fn sync_blob(file: &std::fs::File) -> std::io::Result<()> {
+    file.sync_all()?;
+    drop_cached(file);
+    Ok(())
+}
+
 /// Drop a synced blob's pages from the page cache
 /// (`posix_fadvise(DONTNEED)`; they are clean, so this only frees them).
 /// A vault writes each blob once and reads it rarely (an access grant, a
@@ -378,17 +387,9 @@ impl BlobStore for DirBlobStore {
         let Some(file) = staged.file.take() else {
             return Err(closed_by_failure(tmp));
         };
-        let file = blocking(
-            "syncing",
-            &tmp,
-            move || -> std::io::Result<std::fs::File> {
-                file.sync_all()?;
-                drop_cached(&file);
-                Ok(file)
-            },
-        )
-        .await?
-        .map_err(io("syncing", &tmp))?;
+        let file = blocking("syncing", &tmp, move || sync_blob(&file).map(|()| file))
+            .await?
+            .map_err(io("syncing", &tmp))?;
         staged.file = Some(file);
         staged.synced = true;
         Ok(())
@@ -425,10 +426,7 @@ impl BlobStore for DirBlobStore {
         blocking("publishing", &at, move || {
             let tmp = staged.guard.path().to_owned();
             match staged.file.take() {
-                Some(file) if !staged.synced => {
-                    file.sync_all().map_err(io("syncing", &tmp))?;
-                    drop_cached(&file);
-                }
+                Some(file) if !staged.synced => sync_blob(&file).map_err(io("syncing", &tmp))?,
                 Some(_) => {}
                 None => {
                     return Err(closed_by_failure(tmp));
