@@ -30,6 +30,10 @@ pub const BLOCK: usize = 256 * 1024;
 /// Blocks read and not yet taken, at most.
 pub const DEPTH: usize = 4;
 
+/// The page size the page-cache hint rounds to (larger pages only leave a
+/// few more cached).
+const PAGE: u64 = 4096;
+
 type Buffer = Zeroizing<Vec<u8>>;
 
 /// A block the reader thread filled: `buf[..len]`.
@@ -106,7 +110,12 @@ fn read_range(
         let want = usize::try_from(left).unwrap_or(BLOCK).min(BLOCK);
         match read_full(&mut file, &mut buf[..want]) {
             Ok(len) => {
-                drop_cached(&file, at, len);
+                // After the first block, from the start of the page the
+                // block shares with the previous one (read in full by now):
+                // the kernel drops only whole pages inside the range, so an
+                // unaligned segment would otherwise keep one page per block.
+                let from = if at > offset { at - at % PAGE } else { at };
+                drop_cached(&file, from, (at - from) as usize + len);
                 if filled.send(Ok(Filled { buf, len })).is_err() || len < want {
                     return;
                 }
