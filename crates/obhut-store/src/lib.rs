@@ -31,7 +31,9 @@
 //! values they take and return live by concern in `rows` (index),
 //! [`log`] and [`access`], the error in `error`; the startup check
 //! written against the traits in `consistency`; the embedded engines in
-//! [`sqlite`] and [`dir`], opened together by `embedded`.
+//! [`sqlite`] and [`dir`], opened together by `embedded`. With the
+//! feature `test-util`, `contract` holds the suite every implementation
+//! must pass and a fault-injecting blob store.
 
 use std::future::Future;
 
@@ -40,6 +42,8 @@ use tokio::io::AsyncRead;
 
 pub mod access;
 mod consistency;
+#[cfg(feature = "test-util")]
+pub mod contract;
 pub mod dir;
 mod embedded;
 mod error;
