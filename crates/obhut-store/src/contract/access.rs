@@ -3,20 +3,12 @@
 //! forward; one approval per custodian; an envelope only with its logged
 //! hash.
 
-use std::future::Future;
-
 use obhut_core::vault::body_sha256;
 
-use super::{GROUP, case, entry, put_group};
+use super::{Fresh, GROUP, case, entry, put_group};
 use crate::{IndexStore, NewApproval, NewRequest, RequestInserted, RequestState, StoreError};
 
-pub(super) async fn run<S, G, F, Fut>(fresh: &F)
-where
-    S: IndexStore,
-    G: Send + 'static,
-    F: Fn() -> Fut,
-    Fut: Future<Output = (G, S)>,
-{
+pub(super) async fn run<S: IndexStore>(fresh: &impl Fresh<S>) {
     case(
         "requests, approvals and releases keep their invariants",
         fresh,

@@ -2,22 +2,14 @@
 //! discarded, dropped or refused ones leave nothing; publication replaces
 //! an orphan under the same key; reads of ranges and of missing keys.
 
-use std::future::Future;
-
 use obhut_core::ids::RecordingId;
 use obhut_core::segment::ciphertext_hasher;
 use tokio::io::AsyncReadExt;
 
-use super::case;
+use super::{Fresh, case};
 use crate::{BlobKey, BlobStore, StagedBlob, StoreError};
 
-pub(super) async fn run<B, G, F, Fut>(fresh: &F)
-where
-    B: BlobStore,
-    G: Send + 'static,
-    F: Fn() -> Fut,
-    Fut: Future<Output = (G, B)>,
-{
+pub(super) async fn run<B: BlobStore>(fresh: &impl Fresh<B>) {
     case("instance id is unset, then set", fresh, instance_id).await;
     case(
         "a staged blob is invisible until published",

@@ -1,22 +1,16 @@
 //! [`IndexStore`]'s own contract: instance id, groups, tokens and devices,
 //! people, nonces, epochs, recordings and segments.
 
-use std::future::Future;
-
 use obhut_core::ids::RecordingId;
 
-use super::{CLASS, EPOCH, GROUP, OTHER_GROUP, case, enrol, entry, put_epoch, put_group, segment};
+use super::{
+    CLASS, EPOCH, Fresh, GROUP, OTHER_GROUP, case, enrol, entry, put_epoch, put_group, segment,
+};
 use crate::{
     EpochRow, GroupRow, Head, IndexStore, Inserted, RecordingFilter, StoreError, TokenRow,
 };
 
-pub(super) async fn run<S, G, F, Fut>(fresh: &F)
-where
-    S: IndexStore,
-    G: Send + 'static,
-    F: Fn() -> Fut,
-    Fut: Future<Output = (G, S)>,
-{
+pub(super) async fn run<S: IndexStore>(fresh: &impl Fresh<S>) {
     case("instance id is unset, then set", fresh, instance_id).await;
     case("groups are added, replaced and logged", fresh, groups).await;
     case("a token enrols one device, idempotently", fresh, tokens).await;

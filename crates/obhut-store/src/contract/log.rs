@@ -2,21 +2,14 @@
 //! integration (tiles and checkpoints, only ever forward), cosignatures,
 //! pruning with its receipt.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use obhut_core::ids::RecordingId;
 
-use super::{case, entry, entry_about};
+use super::{Fresh, case, entry, entry_about};
 use crate::{IndexStore, StoreError, StoredCheckpoint, TileRow};
 
-pub(super) async fn run<S, G, F, Fut>(fresh: &F)
-where
-    S: IndexStore,
-    G: Send + 'static,
-    F: Fn() -> Fut,
-    Fut: Future<Output = (G, S)>,
-{
+pub(super) async fn run<S: IndexStore>(fresh: &impl Fresh<S>) {
     case("entries are numbered densely in order", fresh, sequencing).await;
     case("a large batch is sequenced whole", fresh, large_batch).await;
     case("concurrent appends never share an index", fresh, concurrent).await;

@@ -5,8 +5,8 @@
 //! `test-util`, enabled from dev-dependencies only.
 //!
 //! Each suite runs every case on a fresh store from the caller's `fresh`
-//! closure, which returns the store and a guard kept alive while the case
-//! runs (a temporary directory, a database to drop). A violated contract
+//! closure ([`Fresh`]), which returns the store and a guard kept alive
+//! while the case runs (a temporary directory, a database to drop). A violated contract
 //! panics naming the case. Cases are small: each checks one promise of the
 //! trait docs, through the traits only.
 //!
@@ -31,45 +31,50 @@ mod log;
 
 pub use faults::{Fault, FaultyBlobStore};
 
-/// Run every contract case of [`IndexStore`], [`crate::LogStore`] and
-/// [`crate::AccessStore`], each on a store from `fresh` (with a guard the
-/// suite drops after the case).
-pub async fn index_store<S, G, F, Fut>(fresh: F)
+/// Makes the fresh stores a suite runs its cases on: a closure returning
+/// a future of `(guard, store)`, the guard kept alive while the case runs
+/// (a temporary directory, a database to drop). Every such closure is one.
+pub trait Fresh<S> {
+    /// Kept alive while a case runs on the store.
+    type Guard: Send + 'static;
+    /// A store no case has touched.
+    fn fresh(&self) -> impl Future<Output = (Self::Guard, S)>;
+}
+
+impl<S, G, F, Fut> Fresh<S> for F
 where
-    S: IndexStore,
     G: Send + 'static,
     F: Fn() -> Fut,
     Fut: Future<Output = (G, S)>,
 {
+    type Guard = G;
+    fn fresh(&self) -> impl Future<Output = (G, S)> {
+        self()
+    }
+}
+
+/// Run every contract case of [`IndexStore`], [`crate::LogStore`] and
+/// [`crate::AccessStore`], each on a store from `fresh`.
+pub async fn index_store<S: IndexStore>(fresh: impl Fresh<S>) {
     index::run(&fresh).await;
     log::run(&fresh).await;
     access::run(&fresh).await;
 }
 
-/// Run every contract case of [`BlobStore`], each on a store from `fresh`
-/// (with a guard the suite drops after the case).
-pub async fn blob_store<B, G, F, Fut>(fresh: F)
-where
-    B: BlobStore,
-    G: Send + 'static,
-    F: Fn() -> Fut,
-    Fut: Future<Output = (G, B)>,
-{
+/// Run every contract case of [`BlobStore`], each on a store from `fresh`.
+pub async fn blob_store<B: BlobStore>(fresh: impl Fresh<B>) {
     blob::run(&fresh).await;
 }
 
 /// Run `case` on a fresh store; re-raise its panic naming the case. The
 /// case runs as a task of its own so that its panic is caught here.
-async fn case<S, G, F, Fut, C, CFut>(name: &'static str, fresh: &F, case: C)
+async fn case<S, C, CFut>(name: &'static str, fresh: &impl Fresh<S>, case: C)
 where
     S: Send + 'static,
-    G: Send + 'static,
-    F: Fn() -> Fut,
-    Fut: Future<Output = (G, S)>,
     C: FnOnce(S) -> CFut,
     CFut: Future<Output = ()> + Send + 'static,
 {
-    let (guard, store) = fresh().await;
+    let (guard, store) = fresh.fresh().await;
     let outcome = tokio::spawn(case(store)).await;
     drop(guard);
     if let Err(e) = outcome {
