@@ -23,7 +23,7 @@ use obhut_core::vault::{
 };
 use obhut_store::dir::DirBlobStore;
 use obhut_store::sqlite::SqliteIndex;
-use obhut_store::{GroupRow, IndexStore, TokenRow};
+use obhut_store::{BlobStore, GroupRow, IndexStore, TokenRow};
 
 use crate::config::{FileConfig, ServerConfig};
 use crate::keystore::Keystore;
@@ -352,12 +352,14 @@ pub async fn create_token(
 /// The embedded app type.
 pub type EmbeddedApp = App<SqliteIndex, DirBlobStore>;
 
-/// An in-process vault on a real loopback listener, with its own runtime.
-pub struct InProcess {
+/// An in-process vault on a real loopback listener, with its own runtime;
+/// on the embedded stores unless started with
+/// [`InProcess::start_wrapped`].
+pub struct InProcess<I = SqliteIndex, B = DirBlobStore> {
     /// Listening address.
     pub addr: SocketAddr,
     /// The shared state (query the stores directly).
-    pub app: Arc<EmbeddedApp>,
+    pub app: Arc<App<I, B>>,
     /// The runtime serving it.
     pub rt: tokio::runtime::Runtime,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -385,6 +387,21 @@ impl InProcess {
         clock: Arc<dyn Clock>,
         settings: FileConfig,
     ) -> Self {
+        InProcess::start_wrapped(data, keys, clock, settings, |index, blobs| (index, blobs))
+    }
+}
+
+impl<I: IndexStore, B: BlobStore> InProcess<I, B> {
+    /// [`InProcess::start_with`] on the embedded stores of `data` as
+    /// `wrap` returns them, e.g. with a fault-injecting blob store
+    /// (`obhut_store::contract::FaultyBlobStore`) around the directory.
+    pub fn start_wrapped(
+        data: &Path,
+        keys: &Path,
+        clock: Arc<dyn Clock>,
+        settings: FileConfig,
+        wrap: impl FnOnce(SqliteIndex, DirBlobStore) -> (I, B),
+    ) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -400,6 +417,7 @@ impl InProcess {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (app, addr) = rt.block_on(async {
             let (index, blobs, _) = obhut_store::open_embedded(data).await.expect("stores");
+            let (index, blobs) = wrap(index, blobs);
             let keystore = Keystore::open(keys).expect("keystore");
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
@@ -432,7 +450,7 @@ impl InProcess {
     }
 }
 
-impl Drop for InProcess {
+impl<I, B> Drop for InProcess<I, B> {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

@@ -26,285 +26,48 @@
 //!
 //! [`open_embedded`] opens both embedded stores and checks they belong
 //! together (the instance id stored on both sides).
+//!
+//! **Layout.** This file holds the traits and their contracts only. The
+//! values they take and return live by concern in `rows` (index),
+//! [`log`] and [`access`], the error in `error`; the startup check
+//! written against the traits in `consistency`; the embedded engines in
+//! [`sqlite`] and [`dir`], opened together by `embedded`. With the
+//! feature `test-util`, `contract` holds the suite every implementation
+//! must pass and a fault-injecting blob store.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
 
 use obhut_core::ids::{EpochId, GroupId, RecordingId};
 use tokio::io::AsyncRead;
 
 pub mod access;
+mod consistency;
+#[cfg(feature = "test-util")]
+pub mod contract;
 pub mod dir;
+mod embedded;
+mod error;
 pub mod log;
+mod rows;
 pub mod sqlite;
-mod sqlite_access;
-mod sqlite_log;
 
 pub use access::{
-    AccessStore, ApprovalRow, DenialRow, NewApproval, NewRequest, RequestInserted, RequestRow,
-    RequestState,
+    ApprovalRow, DenialRow, NewApproval, NewRequest, RequestInserted, RequestRow, RequestState,
 };
-pub use log::{LogEntryRow, LogStore, NewLogEntry, StoredCheckpoint, TileRow};
+pub use consistency::{Consistency, check_consistency};
+pub use embedded::{open_embedded, open_embedded_shared};
+pub use error::StoreError;
+pub use log::{LogEntryRow, NewLogEntry, StoredCheckpoint, TileRow};
+pub use rows::{
+    BlobKey, BlobReader, DeviceRow, EpochRow, GroupRow, Head, Inserted, NewSegment,
+    RecordingFilter, RecordingRow, SegmentRow, TokenRow,
+};
 
 /// Result alias of this crate.
 pub type Result<T, E = StoreError> = core::result::Result<T, E>;
 
 /// A 32-byte Ed25519 public key as stored (device or person).
 pub type KeyBytes = [u8; 32];
-
-/// Everything storage can report. Variants a caller acts on carry data.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The index database failed.
-    #[error("index database: {0}")]
-    Db(#[from] sqlx::Error),
-    /// The index database's schema could not be brought up to date.
-    #[error(
-        "index database schema: {0}. If it was written by a newer obhut, run that version (or restore a backup made before the upgrade)"
-    )]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    /// A file-system operation failed.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The path concerned.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// Reading the upload stream failed (client went away, body error).
-    #[error("reading the upload: {0}")]
-    Source(std::io::Error),
-    /// The blob is not `expected` bytes long (`got` counts up to the first
-    /// byte past `expected`).
-    #[error("blob is {got} bytes, the record says {expected}")]
-    WrongLength {
-        /// Length from the record.
-        expected: u64,
-        /// Bytes received (at most expected + 1).
-        got: u64,
-    },
-    /// The blob's BLAKE3 ciphertext hash differs from the record's.
-    #[error("blob hash does not match the record's ciphertext_hash")]
-    HashMismatch,
-    /// Another record is stored at that position, or `prev` does not link.
-    #[error("chain conflict at index {index}: {reason}")]
-    ChainConflict {
-        /// Segment index.
-        index: u32,
-        /// What does not match.
-        reason: &'static str,
-    },
-    /// The segment skips ahead of the recording's next index.
-    #[error("segment {index} is ahead of the recording's next index {next_index}")]
-    OutOfOrder {
-        /// Segment index sent.
-        index: u32,
-        /// The next index the vault expects.
-        next_index: u32,
-    },
-    /// A row the operation needs does not exist.
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    /// The enrolment token cannot be used.
-    #[error("enrolment token {0}")]
-    Token(&'static str),
-    /// The index and the blob directory belong to different vaults.
-    #[error(
-        "the index ({index_path}) has instance id {index_id} but the blob store ({blob_path}) has {blob_id}; they belong to different vaults. Point --data at the directory that holds both, or restore the matching backup"
-    )]
-    InstanceMismatch {
-        /// Index database path.
-        index_path: PathBuf,
-        /// Id in the index.
-        index_id: String,
-        /// Blob store path.
-        blob_path: PathBuf,
-        /// Id in the blob store ("none" if missing).
-        blob_id: String,
-    },
-    /// An audit entry could not be encoded (over-long field).
-    #[error("audit entry: {0}")]
-    Entry(#[from] obhut_core::Error),
-    /// Stored data is not what this version wrote.
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(&'static str),
-    /// The access request has ended (or is not yet what the change needs).
-    #[error("the access request is {state}, not pending")]
-    RequestNotPending {
-        /// Its state.
-        state: RequestState,
-    },
-    /// The custodian approved this request before; an approval counts once.
-    #[error("custodian {custodian} already approved this request")]
-    AlreadyApproved {
-        /// Custodian index.
-        custodian: u16,
-    },
-    /// A partial envelope is not the one the custodian's `approved` entry
-    /// committed to.
-    #[error(
-        "the partial envelope's SHA-256 differs from the partial_hash custodian {custodian} logged with its approval"
-    )]
-    PartialMismatch {
-        /// Custodian index.
-        custodian: u16,
-    },
-}
-
-/// A custody group the vault enrols devices into.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GroupRow {
-    /// Group id (from the descriptor).
-    pub group_id: GroupId,
-    /// The descriptor with its custodian signatures (format.md §4.1).
-    pub descriptor: Vec<u8>,
-    /// Descriptor fingerprint (docs/vault.md §3).
-    pub fingerprint: [u8; 32],
-    /// When the admin added it.
-    pub added_ms: i64,
-}
-
-/// A one-time enrolment token; only its SHA-256 is stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TokenRow {
-    /// SHA-256 of the token string.
-    pub token_hash: [u8; 32],
-    /// Group the device will be enrolled in.
-    pub group_id: GroupId,
-    /// Retention class of the device's footage.
-    pub retention_class: String,
-    /// Creation time.
-    pub created_ms: i64,
-    /// Not usable at or after this time.
-    pub expires_ms: i64,
-}
-
-/// An enrolled device.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeviceRow {
-    /// Ed25519 public key (the device id).
-    pub device_key: KeyBytes,
-    /// Custody group its segments must be sealed to.
-    pub group_id: GroupId,
-    /// Retention class of its footage.
-    pub retention_class: String,
-    /// Enrolment time.
-    pub enrolled_ms: i64,
-    /// Revocation time, if revoked.
-    pub revoked_ms: Option<i64>,
-}
-
-/// A retention epoch's public key (the secret stays in the keystore).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EpochRow {
-    /// Epoch id.
-    pub epoch_id: EpochId,
-    /// Retention class.
-    pub retention_class: String,
-    /// Start of the capture-time period (UTC ms, inclusive).
-    pub not_before: i64,
-    /// End (exclusive).
-    pub not_after: i64,
-    /// `EpochPublic::to_bytes()`.
-    pub public: Vec<u8>,
-}
-
-/// A recording's minimal metadata (docs/vault.md §5).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RecordingRow {
-    /// Recording id.
-    pub recording_id: RecordingId,
-    /// Capturing device.
-    pub device_key: KeyBytes,
-    /// Custody group.
-    pub group_id: GroupId,
-    /// Retention class.
-    pub retention_class: String,
-    /// Capture time of segment 0 (UTC ms). Listings round it to the hour.
-    pub first_capture_ms: i64,
-    /// Stored segments.
-    pub segment_count: u32,
-    /// Stored ciphertext bytes.
-    pub total_bytes: u64,
-    /// Whether the final segment is stored.
-    pub complete: bool,
-}
-
-/// A stored segment.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SegmentRow {
-    /// Recording id.
-    pub recording_id: RecordingId,
-    /// Segment index.
-    pub index: u32,
-    /// The device-signed record, verbatim.
-    pub record: Vec<u8>,
-    /// Its record hash.
-    pub record_hash: [u8; 32],
-    /// Blob length.
-    pub blob_len: u64,
-    /// Capture time from the header.
-    pub capture_ms: i64,
-    /// Epoch the header's wrap names.
-    pub epoch_id: EpochId,
-    /// When it became durable.
-    pub received_ms: i64,
-    /// The vault's signed receipt (`IngestReceipt::to_bytes()`).
-    pub receipt: Vec<u8>,
-}
-
-/// What a caller knows about a verified segment it is about to insert.
-#[derive(Clone, Debug)]
-pub struct NewSegment {
-    /// The row to insert.
-    pub row: SegmentRow,
-    /// The record's `prev_record_hash`.
-    pub prev_record_hash: [u8; 32],
-    /// The record's final flag.
-    pub is_final: bool,
-    /// The uploading device (owner of the recording).
-    pub device_key: KeyBytes,
-    /// The device's group.
-    pub group_id: GroupId,
-    /// The device's retention class.
-    pub retention_class: String,
-    /// Its `segment-received` audit entry, sequenced with the row.
-    pub log: NewLogEntry,
-}
-
-/// The result of [`IndexStore::insert_segment`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Inserted {
-    /// A new row was committed.
-    New,
-    /// A byte-identical record was already stored; this is that row.
-    Existing(SegmentRow),
-}
-
-/// Where a recording's chain stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Head {
-    /// Index the next segment must have.
-    pub next_index: u32,
-    /// Record hash of segment `next_index − 1`.
-    pub head_record_hash: [u8; 32],
-}
-
-/// Filter of [`IndexStore::list_recordings`].
-#[derive(Clone, Debug, Default)]
-pub struct RecordingFilter {
-    /// Only this device's.
-    pub device: Option<KeyBytes>,
-    /// Only these groups' (a reader's groups).
-    pub groups: Vec<GroupId>,
-    /// First capture at or after (UTC ms).
-    pub from_ms: Option<i64>,
-    /// First capture before (UTC ms).
-    pub to_ms: Option<i64>,
-}
 
 /// The index: transactional rows (docs/vault.md §6).
 ///
@@ -338,8 +101,10 @@ pub trait IndexStore: LogStore + AccessStore + Send + Sync + 'static {
     /// In one transaction: check the token (exists, unexpired, unused or
     /// used by this same device), enrol the device, mark the token used.
     /// Re-enrolling with the same token and key is idempotent; a revoked
-    /// device stays revoked ([`StoreError::Token`]). A new enrolment
-    /// sequences `log(&device)` in the same transaction.
+    /// device stays revoked and an enrolled one is not moved to another
+    /// group or class ([`StoreError::Token`]). A new enrolment sequences
+    /// `log(&device)` in the same transaction; if `log` fails, nothing
+    /// is stored ([`StoreError::Entry`]).
     fn redeem_token(
         &self,
         token_hash: [u8; 32],
@@ -446,17 +211,203 @@ pub trait IndexStore: LogStore + AccessStore + Send + Sync + 'static {
     fn insert_segment(&self, seg: &NewSegment) -> impl Future<Output = Result<Inserted>> + Send;
 }
 
-/// Names one segment's blob.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BlobKey {
-    /// Recording id.
-    pub recording: RecordingId,
-    /// Segment index.
-    pub index: u32,
+/// The audit log's storage (docs/log.md §Service): entries, hash tiles and
+/// signed checkpoints, behind [`LogStore`].
+///
+/// Two steps, as in Sunlight and Tessera. **Sequencing** gives an entry its
+/// index durably, in the same transaction as the change it records (a
+/// segment row, an enrolment), so no change is ever stored without its
+/// entry and no entry without its change. **Integration** (the vault's log
+/// service) reads the leaf hashes of sequenced entries in order, extends
+/// the tree, and commits the new tiles with a checkpoint signed over them,
+/// in one transaction. Any process may sequence (the admin CLI does);
+/// one integrates.
+///
+/// Same durability and visibility contract as [`IndexStore`].
+pub trait LogStore: Send + Sync + 'static {
+    /// Sequence `entries` in one transaction, in order; returns the index
+    /// of the first. Empty input sequences nothing and returns the size.
+    /// Indexes are dense and follow commit order: the first entry is 0,
+    /// each next one the previous plus one, and a batch takes consecutive
+    /// indexes that no concurrent writer shares (the same holds for the
+    /// entries other methods sequence with their change).
+    fn log_append(&self, entries: &[NewLogEntry]) -> impl Future<Output = Result<u64>> + Send;
+    /// Number of sequenced entries.
+    fn log_sequenced(&self) -> impl Future<Output = Result<u64>> + Send;
+    /// Leaf hashes of entries `[from, from + limit)` that exist, in order.
+    fn log_leaf_hashes(
+        &self,
+        from: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<[u8; 32]>>> + Send;
+    /// In one transaction: write (insert or widen) `tiles` and insert
+    /// `checkpoint`. Refused ([`StoreError::Corrupt`]) unless the
+    /// checkpoint is larger than the latest, so two integrators cannot
+    /// interleave.
+    fn log_integrate(
+        &self,
+        tiles: &[TileRow],
+        checkpoint: &StoredCheckpoint,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Replace the note of the checkpoint of `size` by the same checkpoint
+    /// with witness cosignatures added (the caller checked they verify and
+    /// that the log's own signature is unchanged).
+    fn log_cosigned(&self, size: u64, note: &[u8]) -> impl Future<Output = Result<()>> + Send;
+    /// The stored hashes of tile `(level, index)`.
+    fn log_tile(
+        &self,
+        level: u8,
+        index: u64,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
+    /// The latest checkpoint.
+    fn log_checkpoint(&self) -> impl Future<Output = Result<Option<StoredCheckpoint>>> + Send;
+    /// The checkpoint of exactly `size`, if one was signed.
+    fn log_checkpoint_at(
+        &self,
+        size: u64,
+    ) -> impl Future<Output = Result<Option<StoredCheckpoint>>> + Send;
+    /// Entries `[from, from + limit)` that exist.
+    fn log_entries(
+        &self,
+        from: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<LogEntryRow>>> + Send;
+    /// Every entry about one recording, in log order.
+    fn log_recording_entries(
+        &self,
+        recording: RecordingId,
+    ) -> impl Future<Output = Result<Vec<LogEntryRow>>> + Send;
+    /// Log retention: drop the bodies of entries logged before `before_ms`
+    /// with an index below `integrated` (the tree keeps their leaf hashes),
+    /// and sequence `receipt` (built from the count by the caller's
+    /// closure) in the same transaction. Returns the number pruned.
+    fn log_prune(
+        &self,
+        before_ms: i64,
+        integrated: u64,
+        now_ms: i64,
+        receipt: impl FnOnce(u64) -> Option<NewLogEntry> + Send,
+    ) -> impl Future<Output = Result<u64>> + Send;
 }
 
-/// A byte range of a blob, ready to stream.
-pub type BlobReader = Box<dyn AsyncRead + Send + Unpin>;
+/// Storage of the access workflow (docs/access.md): requesters, signed
+/// access requests, custodians' approvals with their partial envelopes,
+/// denials and releases, behind [`AccessStore`].
+///
+/// **Invariants** (each kept inside one write transaction):
+///
+/// 1. Every change that the log records — a requester added, a request
+///    stored, an approval, a denial, a release — sequences its audit entry
+///    in the same transaction, and the row keeps the entry's index.
+/// 2. A request's state moves only `pending → denied` or
+///    `pending → released`; approvals and denials are only added to a
+///    pending request.
+/// 3. A custodian approves a request at most once
+///    ([`StoreError::AlreadyApproved`]).
+/// 4. An approval's envelope is stored only if its SHA-256 is the
+///    `partial_hash` the custodian's `approved` entry committed to, and
+///    never replaced by other bytes ([`StoreError::PartialMismatch`]).
+///
+/// Same durability and visibility contract as [`IndexStore`]. Methods
+/// that change state take the audit entry of the change and sequence it in
+/// the same transaction (invariant 1); they return its index.
+pub trait AccessStore: Send + Sync + 'static {
+    /// Every custody group's id (to find the groups a person is a
+    /// custodian of).
+    fn group_ids(&self) -> impl Future<Output = Result<Vec<GroupId>>> + Send;
+
+    /// Allow a person to ask for access to a group's footage, sequencing
+    /// `log` in the same transaction unless the person already could.
+    fn add_requester(
+        &self,
+        person_key: KeyBytes,
+        group: GroupId,
+        now_ms: i64,
+        log: &NewLogEntry,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Whether a person may ask for access to `group`'s footage.
+    fn is_requester(
+        &self,
+        person_key: KeyBytes,
+        group: GroupId,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Store a pending request and sequence `log` (its `access-requested`
+    /// entry) in one transaction. A request already stored under the same
+    /// hash is returned as [`RequestInserted::Existing`] and nothing is
+    /// sequenced.
+    fn insert_request(
+        &self,
+        request: &NewRequest,
+        log: &NewLogEntry,
+    ) -> impl Future<Output = Result<RequestInserted>> + Send;
+    /// One request.
+    fn request(&self, hash: [u8; 32]) -> impl Future<Output = Result<Option<RequestRow>>> + Send;
+    /// The requests of `groups` (in `state` if given), newest first.
+    fn requests_for_groups(
+        &self,
+        groups: &[GroupId],
+        state: Option<RequestState>,
+    ) -> impl Future<Output = Result<Vec<RequestRow>>> + Send;
+    /// The requests a requester made (in `state` if given), newest first.
+    fn requests_by_requester(
+        &self,
+        requester: KeyBytes,
+        state: Option<RequestState>,
+    ) -> impl Future<Output = Result<Vec<RequestRow>>> + Send;
+
+    /// Add a custodian's approval and sequence `log` (its `approved`
+    /// entry) in one transaction. Refused with
+    /// [`StoreError::NotFound`] for an unknown request,
+    /// [`StoreError::RequestNotPending`] unless it is pending, and
+    /// [`StoreError::AlreadyApproved`] if this custodian approved
+    /// before. Returns the entry's index.
+    fn add_approval(
+        &self,
+        approval: &NewApproval,
+        log: &NewLogEntry,
+    ) -> impl Future<Output = Result<u64>> + Send;
+    /// The approvals of a request, by custodian index.
+    fn approvals(&self, hash: [u8; 32]) -> impl Future<Output = Result<Vec<ApprovalRow>>> + Send;
+    /// Store custodian `custodian`'s partial envelope for a request:
+    /// refused with [`StoreError::NotFound`] without an approval,
+    /// [`StoreError::PartialMismatch`] if SHA-256(`envelope`) is not
+    /// the approval's `partial_hash` (so a second, different envelope is
+    /// refused too), and [`StoreError::RequestNotPending`] for a
+    /// first upload to a request that has ended. Re-uploading the stored
+    /// bytes changes nothing. Returns whether the envelope was stored now.
+    /// Not logged: the `approved` entry already holds its hash.
+    fn put_partial(
+        &self,
+        hash: [u8; 32],
+        custodian: u16,
+        envelope: &[u8],
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Deny a pending request (it ends) and sequence `log` (its `denied`
+    /// entry) in one transaction; refused like
+    /// [`AccessStore::add_approval`]. Returns the entry's index.
+    fn deny(
+        &self,
+        hash: [u8; 32],
+        custodian: u16,
+        reason: &str,
+        log: &NewLogEntry,
+    ) -> impl Future<Output = Result<u64>> + Send;
+    /// The denial of a request, if any.
+    fn denial(&self, hash: [u8; 32]) -> impl Future<Output = Result<Option<DenialRow>>> + Send;
+
+    /// Mark a pending request released with `release` (the encoded
+    /// `EpochRelease`) and sequence `log` (its `released` entry) in one
+    /// transaction; [`StoreError::RequestNotPending`] unless it is
+    /// pending (e.g. a concurrent release won). Returns the entry's index.
+    fn mark_released(
+        &self,
+        hash: [u8; 32],
+        release: &[u8],
+        log: &NewLogEntry,
+    ) -> impl Future<Output = Result<u64>> + Send;
+}
 
 /// A blob streamed into a store's private temporary location by
 /// [`BlobStore::stage`]: complete and hashed, but neither durable nor
@@ -586,113 +537,4 @@ pub trait BlobStore: Send + Sync + 'static {
     fn delete(&self, key: BlobKey) -> impl Future<Output = Result<bool>> + Send;
     /// Every stored blob.
     fn list(&self) -> impl Future<Output = Result<Vec<BlobKey>>> + Send;
-}
-
-/// What [`check_consistency`] found.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Consistency {
-    /// Temporary files removed.
-    pub temporary_removed: usize,
-    /// Blobs without an index row (crash between rename and commit);
-    /// re-adopted when the device re-uploads the record.
-    pub orphan_blobs: Vec<BlobKey>,
-    /// Index rows whose blob is missing (must never happen; data loss).
-    pub missing_blobs: Vec<BlobKey>,
-}
-
-/// Startup check (docs/vault.md §1.2): establish or compare the instance
-/// id on both sides (refusing a mismatch), remove temporary leftovers, and
-/// report orphan and missing blobs.
-pub async fn check_consistency(
-    index: &impl IndexStore,
-    blobs: &impl BlobStore,
-    index_path: &Path,
-    blob_path: &Path,
-) -> Result<Consistency> {
-    let a = index.instance_id().await?;
-    let b = blobs.instance_id().await?;
-    match (a, b) {
-        (Some(a), Some(b)) if a == b => {}
-        (None, None) => {
-            let id = new_instance_id()?;
-            // Blob side first: an index row is never written before the
-            // state it describes (same order as segments).
-            blobs.set_instance_id(&id).await?;
-            index.set_instance_id(&id).await?;
-        }
-        (a, b) => {
-            return Err(StoreError::InstanceMismatch {
-                index_path: index_path.to_owned(),
-                index_id: a.unwrap_or_else(|| "none".into()),
-                blob_path: blob_path.to_owned(),
-                blob_id: b.unwrap_or_else(|| "none".into()),
-            });
-        }
-    }
-    let temporary_removed = blobs.clean_temporary().await?;
-    let rows: std::collections::BTreeSet<BlobKey> = index
-        .segment_keys()
-        .await?
-        .into_iter()
-        .map(|(recording, index)| BlobKey { recording, index })
-        .collect();
-    let stored: std::collections::BTreeSet<BlobKey> = blobs.list().await?.into_iter().collect();
-    Ok(Consistency {
-        temporary_removed,
-        orphan_blobs: stored.difference(&rows).copied().collect(),
-        missing_blobs: rows.difference(&stored).copied().collect(),
-    })
-}
-
-fn new_instance_id() -> Result<String> {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(|e| StoreError::Io {
-        op: "drawing a random instance id",
-        path: PathBuf::new(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
-    Ok(hex::encode(b))
-}
-
-/// The embedded stores in `data_dir`: `obhut.sqlite` and `blobs/` + `tmp/`.
-pub async fn open_embedded(
-    data_dir: &Path,
-) -> Result<(sqlite::SqliteIndex, dir::DirBlobStore, Consistency)> {
-    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
-        op: "creating the data directory",
-        path: data_dir.to_owned(),
-        source,
-    })?;
-    let db_path = data_dir.join("obhut.sqlite");
-    let index = sqlite::SqliteIndex::open(&db_path).await?;
-    let blobs = dir::DirBlobStore::open(data_dir).await?;
-    let report = check_consistency(&index, &blobs, &db_path, blobs.root()).await?;
-    Ok((index, blobs, report))
-}
-
-/// Open the embedded stores of a vault that may be running (the admin
-/// CLI): no clean-up, no orphan scan (the server owns `tmp/`), and the
-/// instance ids must already match. Refuses a directory without a vault.
-pub async fn open_embedded_shared(
-    data_dir: &Path,
-) -> Result<(sqlite::SqliteIndex, dir::DirBlobStore)> {
-    let db_path = data_dir.join("obhut.sqlite");
-    if !db_path.exists() {
-        return Err(StoreError::NotFound(
-            "vault index (obhut.sqlite) in the data directory; start `obhut serve` once with this --data to create it, or pass the right --data",
-        ));
-    }
-    let index = sqlite::SqliteIndex::open(&db_path).await?;
-    let blobs = dir::DirBlobStore::open(data_dir).await?;
-    let a = index.instance_id().await?;
-    let b = blobs.instance_id().await?;
-    if a.is_none() || a != b {
-        return Err(StoreError::InstanceMismatch {
-            index_path: db_path,
-            index_id: a.unwrap_or_else(|| "none".into()),
-            blob_path: blobs.root().to_owned(),
-            blob_id: b.unwrap_or_else(|| "none".into()),
-        });
-    }
-    Ok((index, blobs))
 }

@@ -1,16 +1,5 @@
-//! The audit log's storage (docs/log.md §Service): entries, hash tiles and
-//! signed checkpoints, behind [`LogStore`].
-//!
-//! Two steps, as in Sunlight and Tessera. **Sequencing** gives an entry its
-//! index durably, in the same transaction as the change it records (a
-//! segment row, an enrolment), so no change is ever stored without its
-//! entry and no entry without its change. **Integration** (the vault's log
-//! service) reads the leaf hashes of sequenced entries in order, extends
-//! the tree, and commits the new tiles with a checkpoint signed over them,
-//! in one transaction. Any process may sequence (the admin CLI does);
-//! one integrates.
-
-use std::future::Future;
+//! The audit log's rows (docs/log.md §Service): entries, hash tiles and
+//! signed checkpoints, as [`crate::LogStore`] takes and returns them.
 
 use obhut_core::audit::LogEntry;
 use obhut_core::ids::RecordingId;
@@ -90,68 +79,4 @@ pub struct TileRow {
     pub index: u64,
     /// Concatenated 32-byte hashes, at most 256.
     pub hashes: Vec<u8>,
-}
-
-/// Storage of the audit log. Same durability and visibility contract as
-/// [`crate::IndexStore`].
-pub trait LogStore: Send + Sync + 'static {
-    /// Sequence `entries` in one transaction, in order; returns the index
-    /// of the first. Empty input sequences nothing and returns the size.
-    fn log_append(&self, entries: &[NewLogEntry]) -> impl Future<Output = Result<u64>> + Send;
-    /// Number of sequenced entries.
-    fn log_sequenced(&self) -> impl Future<Output = Result<u64>> + Send;
-    /// Leaf hashes of entries `[from, from + limit)` that exist, in order.
-    fn log_leaf_hashes(
-        &self,
-        from: u64,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<[u8; 32]>>> + Send;
-    /// In one transaction: write (insert or widen) `tiles` and insert
-    /// `checkpoint`. Refused ([`crate::StoreError::Corrupt`]) unless the
-    /// checkpoint is larger than the latest, so two integrators cannot
-    /// interleave.
-    fn log_integrate(
-        &self,
-        tiles: &[TileRow],
-        checkpoint: &StoredCheckpoint,
-    ) -> impl Future<Output = Result<()>> + Send;
-    /// Replace the note of the checkpoint of `size` by the same checkpoint
-    /// with witness cosignatures added (the caller checked they verify and
-    /// that the log's own signature is unchanged).
-    fn log_cosigned(&self, size: u64, note: &[u8]) -> impl Future<Output = Result<()>> + Send;
-    /// The stored hashes of tile `(level, index)`.
-    fn log_tile(
-        &self,
-        level: u8,
-        index: u64,
-    ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
-    /// The latest checkpoint.
-    fn log_checkpoint(&self) -> impl Future<Output = Result<Option<StoredCheckpoint>>> + Send;
-    /// The checkpoint of exactly `size`, if one was signed.
-    fn log_checkpoint_at(
-        &self,
-        size: u64,
-    ) -> impl Future<Output = Result<Option<StoredCheckpoint>>> + Send;
-    /// Entries `[from, from + limit)` that exist.
-    fn log_entries(
-        &self,
-        from: u64,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<LogEntryRow>>> + Send;
-    /// Every entry about one recording, in log order.
-    fn log_recording_entries(
-        &self,
-        recording: RecordingId,
-    ) -> impl Future<Output = Result<Vec<LogEntryRow>>> + Send;
-    /// Log retention: drop the bodies of entries logged before `before_ms`
-    /// with an index below `integrated` (the tree keeps their leaf hashes),
-    /// and sequence `receipt` (built from the count by the caller's
-    /// closure) in the same transaction. Returns the number pruned.
-    fn log_prune(
-        &self,
-        before_ms: i64,
-        integrated: u64,
-        now_ms: i64,
-        receipt: impl FnOnce(u64) -> Option<NewLogEntry> + Send,
-    ) -> impl Future<Output = Result<u64>> + Send;
 }

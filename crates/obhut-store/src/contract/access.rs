@@ -1,51 +1,26 @@
-//! The access tables' invariants (src/access.rs): each change and its
-//! audit entry commit together or not at all; states only move forward;
-//! one approval per custodian; an envelope only with its logged hash.
+//! [`crate::AccessStore`]'s contract (its invariants 1–4): each change
+//! and its audit entry commit together or not at all; states only move
+//! forward; one approval per custodian; an envelope only with its logged
+//! hash.
 
-use obhut_core::audit::{Actor, Event, LogEntry, Role};
-use obhut_core::ids::GroupId;
 use obhut_core::vault::body_sha256;
-use obhut_store::sqlite::SqliteIndex;
-use obhut_store::{
-    AccessStore, GroupRow, IndexStore, LogStore, NewApproval, NewLogEntry, NewRequest,
-    RequestInserted, RequestState, StoreError,
-};
 
-const GROUP: GroupId = GroupId([7; 16]);
+use super::{Fresh, GROUP, case, entry, put_group};
+use crate::{IndexStore, NewApproval, NewRequest, RequestInserted, RequestState, StoreError};
 
-fn entry(what: &str) -> NewLogEntry {
-    NewLogEntry::new(&LogEntry {
-        time_ms: 1,
-        actor: Actor {
-            role: Role::Operator,
-            key: [0; 32],
-        },
-        recording: None,
-        event: Event::Admin {
-            action: what.into(),
-        },
-    })
-    .unwrap()
-}
-
-async fn store() -> (tempfile::TempDir, SqliteIndex) {
-    let d = tempfile::tempdir().unwrap();
-    let index = SqliteIndex::open(&d.path().join("obhut.sqlite"))
-        .await
-        .unwrap();
-    index
-        .put_group(
-            &GroupRow {
-                group_id: GROUP,
-                descriptor: vec![1],
-                fingerprint: [2; 32],
-                added_ms: 0,
-            },
-            &entry("group"),
-        )
-        .await
-        .unwrap();
-    (d, index)
+pub(super) async fn run<S: IndexStore>(fresh: &impl Fresh<S>) {
+    case(
+        "requests, approvals and releases keep their invariants",
+        fresh,
+        requests_approvals_and_releases,
+    )
+    .await;
+    case(
+        "a denial ends the request",
+        fresh,
+        a_denial_ends_the_request,
+    )
+    .await;
 }
 
 fn request(hash: u8) -> NewRequest {
@@ -69,14 +44,13 @@ fn approval(hash: u8, custodian: u16, envelope: &[u8]) -> NewApproval {
     }
 }
 
-#[tokio::test]
-async fn requests_approvals_and_releases_keep_their_invariants() {
-    let (_d, s) = store().await;
-    s.add_requester([9; 32], GROUP, 1, &entry("requester"))
+async fn requests_approvals_and_releases(s: impl IndexStore) {
+    put_group(&s, GROUP).await;
+    s.add_requester([9; 32], GROUP, 1, &entry(101))
         .await
         .unwrap();
     // Adding again logs nothing.
-    s.add_requester([9; 32], GROUP, 2, &entry("requester"))
+    s.add_requester([9; 32], GROUP, 2, &entry(102))
         .await
         .unwrap();
     assert_eq!(s.log_sequenced().await.unwrap(), 2);
@@ -84,14 +58,13 @@ async fn requests_approvals_and_releases_keep_their_invariants() {
     assert!(!s.is_requester([8; 32], GROUP).await.unwrap());
     assert_eq!(s.group_ids().await.unwrap(), [GROUP]);
 
-    let RequestInserted::New(idx) = s.insert_request(&request(1), &entry("req")).await.unwrap()
+    let RequestInserted::New(idx) = s.insert_request(&request(1), &entry(103)).await.unwrap()
     else {
         panic!("new")
     };
     assert_eq!(idx, 2);
     // The same request again: the stored row, nothing sequenced.
-    let RequestInserted::Existing(row) =
-        s.insert_request(&request(1), &entry("req")).await.unwrap()
+    let RequestInserted::Existing(row) = s.insert_request(&request(1), &entry(104)).await.unwrap()
     else {
         panic!("existing")
     };
@@ -100,10 +73,10 @@ async fn requests_approvals_and_releases_keep_their_invariants() {
     assert_eq!(s.log_sequenced().await.unwrap(), 3);
 
     let a = approval(1, 1, b"envelope one");
-    assert_eq!(s.add_approval(&a, &entry("a1")).await.unwrap(), 3);
+    assert_eq!(s.add_approval(&a, &entry(105)).await.unwrap(), 3);
     // A second approval by custodian 1 is refused and logs nothing.
     assert!(matches!(
-        s.add_approval(&a, &entry("a1 again")).await,
+        s.add_approval(&a, &entry(106)).await,
         Err(StoreError::AlreadyApproved { custodian: 1 })
     ));
     assert_eq!(s.log_sequenced().await.unwrap(), 4);
@@ -125,7 +98,7 @@ async fn requests_approvals_and_releases_keep_their_invariants() {
     assert_eq!(approvals[0].segments, 3);
 
     let rel = s
-        .mark_released([1; 32], b"release", &entry("released"))
+        .mark_released([1; 32], b"release", &entry(107))
         .await
         .unwrap();
     let row = s.request([1; 32]).await.unwrap().unwrap();
@@ -135,31 +108,30 @@ async fn requests_approvals_and_releases_keep_their_invariants() {
     // Released is final: no second release, approval or denial, no entry.
     let before = s.log_sequenced().await.unwrap();
     assert!(matches!(
-        s.mark_released([1; 32], b"again", &entry("x")).await,
+        s.mark_released([1; 32], b"again", &entry(108)).await,
         Err(StoreError::RequestNotPending {
             state: RequestState::Released
         })
     ));
     assert!(matches!(
-        s.add_approval(&approval(1, 2, b"e2"), &entry("x")).await,
+        s.add_approval(&approval(1, 2, b"e2"), &entry(109)).await,
         Err(StoreError::RequestNotPending { .. })
     ));
     assert!(matches!(
-        s.deny([1; 32], 2, "no", &entry("x")).await,
+        s.deny([1; 32], 2, "no", &entry(110)).await,
         Err(StoreError::RequestNotPending { .. })
     ));
     assert_eq!(s.log_sequenced().await.unwrap(), before);
 }
 
-#[tokio::test]
-async fn a_denial_ends_the_request() {
-    let (_d, s) = store().await;
-    s.insert_request(&request(2), &entry("req")).await.unwrap();
-    s.add_approval(&approval(2, 1, b"e1"), &entry("a1"))
+async fn a_denial_ends_the_request(s: impl IndexStore) {
+    put_group(&s, GROUP).await;
+    s.insert_request(&request(2), &entry(111)).await.unwrap();
+    s.add_approval(&approval(2, 1, b"e1"), &entry(112))
         .await
         .unwrap();
     let idx = s
-        .deny([2; 32], 3, "not proportionate", &entry("denied"))
+        .deny([2; 32], 3, "not proportionate", &entry(113))
         .await
         .unwrap();
     let d = s.denial([2; 32]).await.unwrap().unwrap();
@@ -177,11 +149,11 @@ async fn a_denial_ends_the_request() {
         })
     ));
     assert!(matches!(
-        s.mark_released([2; 32], b"r", &entry("x")).await,
+        s.mark_released([2; 32], b"r", &entry(114)).await,
         Err(StoreError::RequestNotPending { .. })
     ));
     assert!(matches!(
-        s.deny([9; 32], 3, "?", &entry("x")).await,
+        s.deny([9; 32], 3, "?", &entry(115)).await,
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(

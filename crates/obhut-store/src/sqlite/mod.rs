@@ -18,11 +18,18 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
-use crate::sqlite_log::sequence;
 use crate::{
     DeviceRow, EpochRow, GroupRow, Head, IndexStore, Inserted, KeyBytes, NewLogEntry, NewSegment,
     RecordingFilter, RecordingRow, Result, SegmentRow, StoreError, TokenRow,
 };
+
+mod access;
+mod column;
+mod log;
+mod sequence;
+
+use column::{arr, to_i64};
+use sequence::sequence;
 
 /// The embedded migrations (`crates/obhut-store/migrations`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -41,10 +48,6 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct SqliteIndex {
     readers: SqlitePool,
     writer: SqlitePool,
-}
-
-pub(crate) fn arr<const N: usize>(v: Vec<u8>, what: &'static str) -> Result<[u8; N]> {
-    v.try_into().map_err(|_| StoreError::Corrupt(what))
 }
 
 fn device_row(r: &SqliteRow) -> Result<DeviceRow> {
@@ -98,13 +101,9 @@ fn segment_row(r: &SqliteRow) -> Result<SegmentRow> {
     })
 }
 
-fn to_i64(v: u64, what: &'static str) -> Result<i64> {
-    i64::try_from(v).map_err(|_| StoreError::Corrupt(what))
-}
-
 /// A per-group role granted to a person ([`SqliteIndex::grant_group_role`]).
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum GroupRole {
+enum GroupRole {
     /// May list and fetch the group's recordings.
     Reader,
     /// May ask for access to the group's footage.
@@ -140,20 +139,20 @@ impl SqliteIndex {
     }
 
     /// The reading connections (they refuse writes).
-    pub(crate) fn readers(&self) -> &SqlitePool {
+    fn readers(&self) -> &SqlitePool {
         &self.readers
     }
 
     /// A write transaction on the writing connection. `BEGIN IMMEDIATE`
     /// takes SQLite's write lock at once, so another process writing at
     /// the same moment is met here, not halfway through.
-    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Give `person_key` `role` in `group`, once: the row and its log entry
     /// in one transaction; a repeat changes nothing and logs nothing.
-    pub(crate) async fn grant_group_role(
+    async fn grant_group_role(
         &self,
         role: GroupRole,
         person_key: KeyBytes,

@@ -8,21 +8,13 @@ use obhut_core::ids::GroupId;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
-use crate::access::{
-    AccessStore, ApprovalRow, DenialRow, NewApproval, NewRequest, RequestInserted, RequestRow,
-    RequestState,
+use super::column::{arr, to_i64, to_u64};
+use super::sequence::sequence;
+use super::{GroupRole, SqliteIndex};
+use crate::{
+    AccessStore, ApprovalRow, DenialRow, KeyBytes, NewApproval, NewLogEntry, NewRequest,
+    RequestInserted, RequestRow, RequestState, Result, StoreError,
 };
-use crate::sqlite::{GroupRole, SqliteIndex, arr};
-use crate::sqlite_log::sequence;
-use crate::{KeyBytes, NewLogEntry, Result, StoreError};
-
-fn to_u64(v: i64, what: &'static str) -> Result<u64> {
-    u64::try_from(v).map_err(|_| StoreError::Corrupt(what))
-}
-
-fn to_i64(v: u64, what: &'static str) -> Result<i64> {
-    i64::try_from(v).map_err(|_| StoreError::Corrupt(what))
-}
 
 fn custodian_index(v: i64) -> Result<u16> {
     u16::try_from(v).map_err(|_| StoreError::Corrupt("custodian index"))

@@ -2,56 +2,13 @@
 //! `log_checkpoints` (schema.sql).
 
 use obhut_core::ids::RecordingId;
+use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
 
-use crate::log::{LogEntryRow, LogStore, NewLogEntry, StoredCheckpoint, TileRow};
-use crate::sqlite::SqliteIndex;
-use crate::{Result, StoreError};
-
-fn to_i64(v: u64, what: &'static str) -> Result<i64> {
-    i64::try_from(v).map_err(|_| StoreError::Corrupt(what))
-}
-
-fn to_u64(v: i64, what: &'static str) -> Result<u64> {
-    u64::try_from(v).map_err(|_| StoreError::Corrupt(what))
-}
-
-/// Rows per `INSERT` when sequencing a batch.
-const ROWS_PER_INSERT: usize = 256;
-
-/// Sequence `entries` inside the caller's write transaction (begun with
-/// `BEGIN IMMEDIATE`, so no other writer can take the same index).
-pub(crate) async fn sequence(tx: &mut SqliteConnection, entries: &[NewLogEntry]) -> Result<u64> {
-    let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_entries")
-        .fetch_one(&mut *tx)
-        .await?;
-    // Many rows per statement: each statement is a round trip to sqlx's
-    // SQLite worker thread, which is most of the cost of a row
-    // (BENCHMARKS.md, audit log). 6 parameters a row, far below SQLite's
-    // limit of 32,766.
-    let mut idx = next;
-    for chunk in entries.chunks(ROWS_PER_INSERT) {
-        let mut q = sqlx::QueryBuilder::new(
-            "INSERT INTO log_entries (idx, time_ms, kind, recording_id, body, leaf_hash) ",
-        );
-        let mut row_idx = idx;
-        q.push_values(chunk, |mut b, e| {
-            b.push_bind(row_idx)
-                .push_bind(e.time_ms)
-                .push_bind(e.kind)
-                .push_bind(e.recording.as_ref().map(|r| r.0.to_vec()))
-                .push_bind(e.body.clone())
-                .push_bind(e.leaf_hash.to_vec());
-            row_idx += 1;
-        });
-        q.build().execute(&mut *tx).await?;
-        idx = idx
-            .checked_add(i64::try_from(chunk.len()).map_err(|_| StoreError::Corrupt("batch size"))?)
-            .ok_or(StoreError::Corrupt("log index"))?;
-    }
-    to_u64(next, "log index")
-}
+use super::SqliteIndex;
+use super::column::{to_i64, to_u64};
+use super::sequence::sequence;
+use crate::{LogEntryRow, LogStore, NewLogEntry, Result, StoreError, StoredCheckpoint, TileRow};
 
 fn entry_row(r: &SqliteRow) -> Result<LogEntryRow> {
     let recording: Option<Vec<u8>> = r.try_get("recording_id")?;

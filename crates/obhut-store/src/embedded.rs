@@ -1,0 +1,48 @@
+//! The embedded engines opened together: the SQLite index
+//! (`DATA/obhut.sqlite`, [`SqliteIndex`]) and the blob directory
+//! (`DATA/blobs/`, `DATA/tmp/`, [`DirBlobStore`]).
+
+use std::path::Path;
+
+use crate::dir::DirBlobStore;
+use crate::sqlite::SqliteIndex;
+use crate::{BlobStore, Consistency, IndexStore, Result, StoreError, check_consistency};
+
+/// The embedded stores in `data_dir`: `obhut.sqlite` and `blobs/` + `tmp/`.
+pub async fn open_embedded(data_dir: &Path) -> Result<(SqliteIndex, DirBlobStore, Consistency)> {
+    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
+        op: "creating the data directory",
+        path: data_dir.to_owned(),
+        source,
+    })?;
+    let db_path = data_dir.join("obhut.sqlite");
+    let index = SqliteIndex::open(&db_path).await?;
+    let blobs = DirBlobStore::open(data_dir).await?;
+    let report = check_consistency(&index, &blobs, &db_path, blobs.root()).await?;
+    Ok((index, blobs, report))
+}
+
+/// Open the embedded stores of a vault that may be running (the admin
+/// CLI): no clean-up, no orphan scan (the server owns `tmp/`), and the
+/// instance ids must already match. Refuses a directory without a vault.
+pub async fn open_embedded_shared(data_dir: &Path) -> Result<(SqliteIndex, DirBlobStore)> {
+    let db_path = data_dir.join("obhut.sqlite");
+    if !db_path.exists() {
+        return Err(StoreError::NotFound(
+            "vault index (obhut.sqlite) in the data directory; start `obhut serve` once with this --data to create it, or pass the right --data",
+        ));
+    }
+    let index = SqliteIndex::open(&db_path).await?;
+    let blobs = DirBlobStore::open(data_dir).await?;
+    let a = index.instance_id().await?;
+    let b = blobs.instance_id().await?;
+    if a.is_none() || a != b {
+        return Err(StoreError::InstanceMismatch {
+            index_path: db_path,
+            index_id: a.unwrap_or_else(|| "none".into()),
+            blob_path: blobs.root().to_owned(),
+            blob_id: b.unwrap_or_else(|| "none".into()),
+        });
+    }
+    Ok((index, blobs))
+}

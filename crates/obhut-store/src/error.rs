@@ -1,0 +1,107 @@
+//! [`StoreError`]: everything storage can report.
+
+use std::path::PathBuf;
+
+use crate::RequestState;
+
+/// Everything storage can report. Variants a caller acts on carry data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The index database failed.
+    #[error("index database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The index database's schema could not be brought up to date.
+    #[error(
+        "index database schema: {0}. If it was written by a newer obhut, run that version (or restore a backup made before the upgrade)"
+    )]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A file-system operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The path concerned.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Reading the upload stream failed (client went away, body error).
+    #[error("reading the upload: {0}")]
+    Source(std::io::Error),
+    /// The blob is not `expected` bytes long (`got` counts up to the first
+    /// byte past `expected`).
+    #[error("blob is {got} bytes, the record says {expected}")]
+    WrongLength {
+        /// Length from the record.
+        expected: u64,
+        /// Bytes received (at most expected + 1).
+        got: u64,
+    },
+    /// The blob's BLAKE3 ciphertext hash differs from the record's.
+    #[error("blob hash does not match the record's ciphertext_hash")]
+    HashMismatch,
+    /// Another record is stored at that position, or `prev` does not link.
+    #[error("chain conflict at index {index}: {reason}")]
+    ChainConflict {
+        /// Segment index.
+        index: u32,
+        /// What does not match.
+        reason: &'static str,
+    },
+    /// The segment skips ahead of the recording's next index.
+    #[error("segment {index} is ahead of the recording's next index {next_index}")]
+    OutOfOrder {
+        /// Segment index sent.
+        index: u32,
+        /// The next index the vault expects.
+        next_index: u32,
+    },
+    /// A row the operation needs does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The enrolment token cannot be used.
+    #[error("enrolment token {0}")]
+    Token(&'static str),
+    /// The index and the blob directory belong to different vaults.
+    #[error(
+        "the index ({index_path}) has instance id {index_id} but the blob store ({blob_path}) has {blob_id}; they belong to different vaults. Point --data at the directory that holds both, or restore the matching backup"
+    )]
+    InstanceMismatch {
+        /// Index database path.
+        index_path: PathBuf,
+        /// Id in the index.
+        index_id: String,
+        /// Blob store path.
+        blob_path: PathBuf,
+        /// Id in the blob store ("none" if missing).
+        blob_id: String,
+    },
+    /// An audit entry could not be encoded (over-long field).
+    #[error("audit entry: {0}")]
+    Entry(#[from] obhut_core::Error),
+    /// Stored data is not what this version wrote.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(&'static str),
+    /// The access request has ended (or is not yet what the change needs).
+    #[error("the access request is {state}, not pending")]
+    RequestNotPending {
+        /// Its state.
+        state: RequestState,
+    },
+    /// The custodian approved this request before; an approval counts once.
+    #[error("custodian {custodian} already approved this request")]
+    AlreadyApproved {
+        /// Custodian index.
+        custodian: u16,
+    },
+    /// A partial envelope is not the one the custodian's `approved` entry
+    /// committed to.
+    #[error(
+        "the partial envelope's SHA-256 differs from the partial_hash custodian {custodian} logged with its approval"
+    )]
+    PartialMismatch {
+        /// Custodian index.
+        custodian: u16,
+    },
+}
