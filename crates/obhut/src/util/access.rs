@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use obhut_api::access::{
+    ApproveBody, DenyBody, Logged, OpenedBody, ReleaseJson, RequestJson, RequestList,
+};
 use obhut_core::audit::LogEntry;
 use obhut_core::request::AccessRequest;
 use obhut_log::{TrustedState, leaf_hash};
-use obhut_server::access_api::{
-    ApproveBody, DenyBody, Logged, OpenedBody, ReleaseJson, RequestJson, RequestList,
-};
 use serde::de::DeserializeOwned;
 
 use super::hint::fail;
