@@ -112,3 +112,22 @@ impl IntoResponse for ApiError {
 
 /// Result alias of the handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `status` ends in a wildcard (the kinds are non-exhaustive): a kind
+    /// added to obhut-api without a status here would be a 500.
+    #[test]
+    fn every_known_kind_has_its_own_status() {
+        for k in ErrorKind::KNOWN {
+            let s = status(k);
+            assert_eq!(
+                s == StatusCode::INTERNAL_SERVER_ERROR,
+                *k == ErrorKind::Internal,
+                "{k} is {s}"
+            );
+        }
+    }
+}
