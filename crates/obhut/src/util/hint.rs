@@ -13,6 +13,13 @@ pub struct Hinted {
     next: String,
 }
 
+impl Hinted {
+    /// The next step.
+    pub fn next(&self) -> &str {
+        &self.next
+    }
+}
+
 impl fmt::Display for Hinted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The outermost message only; causes follow through `source`.
@@ -28,10 +35,16 @@ impl std::error::Error for Hinted {
 
 /// A new error: what is wrong, and what to do about it.
 pub fn fail(message: impl fmt::Display, next: impl fmt::Display) -> anyhow::Error {
-    anyhow::Error::new(Hinted {
+    anyhow::Error::new(hinted(message, next))
+}
+
+/// [`fail`]'s error as a value, for a library that takes a caller's error
+/// (`obhut_client::Error::Caller`).
+pub fn hinted(message: impl fmt::Display, next: impl fmt::Display) -> Hinted {
+    Hinted {
         inner: anyhow::anyhow!("{message}"),
         next: next.to_string(),
-    })
+    }
 }
 
 /// Wrap an error with what was being done and the next step.
@@ -71,14 +84,21 @@ impl<T, E: Into<anyhow::Error>> HintExt<T> for Result<T, E> {
     }
 }
 
-/// The hints in an error chain, outermost first, without repeats.
-pub fn hints(e: &anyhow::Error) -> Vec<&str> {
-    let mut out: Vec<&str> = Vec::new();
+/// The hints in an error chain, outermost first, without repeats: a
+/// [`Hinted`]'s, or the next step after an `obhut_client::Error`.
+pub fn hints(e: &anyhow::Error) -> Vec<std::borrow::Cow<'_, str>> {
+    let mut out: Vec<std::borrow::Cow<'_, str>> = Vec::new();
     for cause in e.chain() {
-        if let Some(h) = cause.downcast_ref::<Hinted>()
-            && !out.contains(&h.next.as_str())
+        let next = match cause.downcast_ref::<Hinted>() {
+            Some(h) => Some(std::borrow::Cow::Borrowed(h.next.as_str())),
+            None => cause
+                .downcast_ref::<obhut_client::Error>()
+                .and_then(super::clienthint::next_step),
+        };
+        if let Some(n) = next
+            && !out.contains(&n)
         {
-            out.push(&h.next);
+            out.push(n);
         }
     }
     out
