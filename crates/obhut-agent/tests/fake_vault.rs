@@ -60,7 +60,7 @@ enum Fault {
 type Stored = (SegmentRecord, Vec<u8>, Vec<u8>);
 
 /// The vault's upload window (docs/vault.md §4), as the real one
-/// (`obhut_server::ingest::UPLOAD_WINDOW`; the agent keeps as many in
+/// (`obhut_api::ingest::UPLOAD_WINDOW`; the agent keeps as many in
 /// flight). It was 2 here after the real vault's went to 4, so the agent's
 /// third and fourth uploads met a smaller window than any real vault has,
 /// and the tests that cut a segment passed or failed by timing.

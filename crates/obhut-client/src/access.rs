@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use obhut_api::ErrorKind;
+use obhut_api::access::{
+    ApproveBody, DenyBody, Logged, OpenedBody, ReleaseJson, RequestJson, RequestList,
+};
 use obhut_core::audit::{Event, LogEntry};
 use obhut_core::group::GroupDescriptor;
 use obhut_core::request::AccessRequest;
 use obhut_log::{TrustedState, leaf_hash};
-use obhut_server::access_api::{
-    ApproveBody, DenyBody, Logged, OpenedBody, ReleaseJson, RequestJson, RequestList,
-};
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
@@ -61,7 +62,7 @@ impl<'k> AccessClient<'k> {
                 method: method.into(),
                 path: path.into(),
                 status,
-                kind: v["error"].as_str().unwrap_or("").to_owned(),
+                kind: ErrorKind::parse(v["error"].as_str().unwrap_or("")),
                 message: v["message"]
                     .as_str()
                     .map(str::to_owned)

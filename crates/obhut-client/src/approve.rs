@@ -6,6 +6,7 @@
 //! resolved from the device-signed records; the partial leaves only after
 //! the approval itself is proved logged.
 
+use obhut_api::access::{ApproveBody, Logged, RequestJson};
 use obhut_core::audit::Event;
 use obhut_core::group::{CustodianShare, PinnedGroup, ShareEnvelope};
 use obhut_core::identity::PersonSecret;
@@ -13,7 +14,6 @@ use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, GrantRef};
 use obhut_core::rng::os_rng;
 use obhut_core::vault::body_sha256;
-use obhut_server::access_api::{ApproveBody, Logged, RequestJson};
 
 use crate::access::{AccessClient, confirm_logged, logged_request, parse_request};
 use crate::error::{Action, Error, Result};

@@ -5,10 +5,10 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use obhut_api::log::{EntriesResponse, EntryJson};
 use obhut_core::audit::LogEntry;
 use obhut_core::ids::RecordingId;
 use obhut_log::{CompactRange, Hash, leaf_hash};
-use obhut_server::log_http::{EntriesResponse, EntryJson};
 
 use crate::error::{Endpoint, Error, Result};
 use crate::log::{LogClient, Proof};

@@ -92,7 +92,7 @@ pub enum Error {
         /// The HTTP status.
         status: u16,
         /// The vault's error kind (`forbidden`, `not-ready`, …).
-        kind: String,
+        kind: obhut_api::ErrorKind,
         /// The vault's message.
         message: String,
     },

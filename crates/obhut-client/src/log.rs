@@ -7,8 +7,8 @@
 
 use std::sync::Mutex;
 
+use obhut_api::log::ProofResponse;
 use obhut_log::{Hash, TrustedLog, TrustedState, VerifierKey, WitnessPolicy};
-use obhut_server::log_http::ProofResponse;
 
 use crate::error::{Endpoint, Error, Result};
 use crate::reader::get_plain;

@@ -8,6 +8,7 @@
 use std::fs::File;
 use std::io::Write;
 
+use obhut_api::access::{Logged, ReleaseJson};
 use obhut_core::access::GrantKeys;
 use obhut_core::audit::Event;
 use obhut_core::epoch::EpochRelease;
@@ -16,7 +17,6 @@ use obhut_core::identity::PersonSecret;
 use obhut_core::partial::{PartialEnvelope, records_from_bytes};
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, GrantRef};
-use obhut_server::access_api::{Logged, ReleaseJson};
 
 use crate::access::{AccessClient, b64, check_group, confirm_logged, parse_request};
 use crate::assemble::{Assembled, Layout, Progress, VaultBlobs, assemble, assemble_range};

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use obhut_api::log::KeyResponse;
 use obhut_client::Error;
 use obhut_client::access::{AccessClient, submit};
 use obhut_client::approve::{Share, approve_as, deny_as, pending};
@@ -27,7 +28,6 @@ use obhut_core::vault::body_sha256;
 use obhut_log::{VerifierKey, WitnessPolicy};
 use obhut_server::SystemClock;
 use obhut_server::config::FileConfig;
-use obhut_server::log_http::KeyResponse;
 use obhut_server::testkit::{
     InProcess, Sealed, TestGroup, create_token, http, operator_entry, put_sealed, seal_recording,
     signed_headers,

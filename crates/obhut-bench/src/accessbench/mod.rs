@@ -61,6 +61,8 @@ use std::time::{Duration, Instant};
 use crate::samples::Samples;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use obhut_api::access::{ApproveBody, Logged};
+use obhut_api::read::RecordsResponse;
 use obhut_client::access::{AccessClient, confirm_logged, logged_request};
 use obhut_client::log::LogClient;
 use obhut_client::open::Released;
@@ -76,8 +78,6 @@ use obhut_core::rng::os_rng;
 use obhut_core::segment::{FnSource, SegmentKind};
 use obhut_core::vault::body_sha256;
 use obhut_server::SystemClock;
-use obhut_server::access_api::{ApproveBody, Logged};
-use obhut_server::read::RecordsResponse;
 use obhut_server::testkit::{HttpResponse, InProcess, TestGroup, http};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;

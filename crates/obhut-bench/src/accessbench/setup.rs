@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use obhut_api::log::KeyResponse;
 use obhut_client::log::{LogClient, MemoryCheckpoint};
 use obhut_core::audit::Event;
 use obhut_core::device::{RecordingSealer, SegmentSpec};
@@ -17,7 +18,6 @@ use obhut_core::vault::body_sha256;
 use obhut_log::{VerifierKey, WitnessPolicy};
 use obhut_server::SystemClock;
 use obhut_server::config::FileConfig;
-use obhut_server::log_http::KeyResponse;
 use obhut_server::testkit::{
     InProcess, Sealed, TestGroup, create_token, http, operator_entry, put_sealed, signed_headers,
 };

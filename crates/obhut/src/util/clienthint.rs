@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 
+use obhut_api::ErrorKind;
 use obhut_client::Error;
 use obhut_client::error::{Action, Endpoint};
 use obhut_log::client::ClientError;
@@ -15,17 +16,19 @@ const KEEP: &str = "the vault is misbehaving; keep this output and report it";
 const DO_NOT_APPROVE: &str = "the vault is misbehaving; do not approve, and report it";
 
 /// What to do next after a refusal, by the vault's error kind.
-fn refused(kind: &str) -> &'static str {
+fn refused(kind: &ErrorKind) -> &'static str {
     match kind {
-        "forbidden" => {
+        ErrorKind::Forbidden => {
             "check your role: requesters are added with `obhut admin add-requester`, custodians are those in the group descriptor"
         }
-        "not-ready" => "wait for more custodians to approve (`obhut pending` shows the approvals)",
-        "expired" => "the request has expired; make a new one with `obhut request`",
-        "not-found" | "unknown-recording" => {
+        ErrorKind::NotReady => {
+            "wait for more custodians to approve (`obhut pending` shows the approvals)"
+        }
+        ErrorKind::Expired => "the request has expired; make a new one with `obhut request`",
+        ErrorKind::NotFound | ErrorKind::UnknownRecording => {
             "check the request hash and the recording or device ids"
         }
-        "conflict" => "the request changed state meanwhile; see `obhut pending`",
+        ErrorKind::Conflict => "the request changed state meanwhile; see `obhut pending`",
         _ => "the message above names what the vault refused",
     }
 }
