@@ -187,7 +187,7 @@ impl World {
                 media_end_ms: to_ms,
                 include_metadata: false,
             }],
-            purpose: "test".into(),
+            purpose: "criminal investigation".into(),
             justification: "test".into(),
             legal_basis: "test".into(),
             case_ref: "T-1".into(),
