@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 
-pub mod clienthint;
 pub mod entry;
 pub mod files;
 pub mod hint;
