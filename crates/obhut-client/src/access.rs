@@ -238,7 +238,7 @@ pub fn confirm_logged(
         .verify_leaf_inclusion(&leaf_hash(&bytes), logged.log_index, &proof)
         .map_err(|failure| Error::NotIncluded {
             what: what.into(),
-            failure,
+            failure: Box::new(failure),
         })?;
     Ok(Confirmed {
         entry,

@@ -43,7 +43,7 @@ pub fn chain_of_custody(
         now.verify_leaf_inclusion(&leaf_of(e)?, e.index, &proof)
             .map_err(|failure| Error::EntryNotIncluded {
                 index: e.index,
-                failure,
+                failure: Box::new(failure),
             })?;
         let entry = body
             .map(|b| {

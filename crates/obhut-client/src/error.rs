@@ -191,7 +191,7 @@ pub enum Error {
         /// What the entry is.
         what: String,
         /// Why.
-        failure: ClientError,
+        failure: Box<ClientError>,
     },
     /// A hash of a proof is not base64 of 32 bytes.
     #[error("GET {path}: a proof hash is not base64 of 32 bytes")]
@@ -205,7 +205,7 @@ pub enum Error {
     #[error("the audit log check failed: {failure}{}", evidence(.stored.as_deref(), .presented))]
     LogCheck {
         /// What failed.
-        failure: ClientError,
+        failure: Box<ClientError>,
         /// The checkpoint stored earlier, if any.
         stored: Option<Vec<u8>>,
         /// The checkpoint the vault presents now.
@@ -217,7 +217,7 @@ pub enum Error {
         /// Where it is stored.
         store: String,
         /// Why.
-        failure: ClientError,
+        failure: Box<ClientError>,
     },
     /// A store or source the caller supplied failed (the checkpoint store,
     /// a file of ciphertext): its own error, which says what and where.
@@ -357,7 +357,7 @@ pub enum Error {
         /// The entry.
         index: u64,
         /// Why.
-        failure: ClientError,
+        failure: Box<ClientError>,
     },
     /// An entry is missing from the vault's answer.
     #[error("entry #{expected} is missing (the vault skipped from #{expected} to #{got})")]

@@ -113,7 +113,7 @@ impl LogClient {
                 .verify_checkpoint(&bytes)
                 .map_err(|failure| Error::StoredCheckpoint {
                     store: self.store.describe(),
-                    failure,
+                    failure: Box::new(failure),
                 })?;
         Ok(Some(TrustedState {
             size: sc.checkpoint.size,
@@ -148,7 +148,7 @@ impl LogClient {
         let prev = self.load_state()?;
         let note = self.get("/v1/log/checkpoint")?;
         let attack = |failure, prev: Option<&TrustedState>| Error::LogCheck {
-            failure,
+            failure: Box::new(failure),
             stored: prev.map(|p| p.checkpoint.clone()),
             presented: note.clone(),
         };
