@@ -24,7 +24,7 @@
 //! integration, checkpoint latency and proofs on the embedded store: see
 //! `logbench.rs`. `access` (run through `scripts/bench-access`) measures
 //! last approval → first decrypted byte of a 1-minute scope in a 10-hour
-//! recording, the bytes read for it and custodian CPU: see `accessbench.rs`.
+//! recording, the bytes read for it and custodian CPU: see `accessbench/`.
 
 mod accessbench;
 mod flow;

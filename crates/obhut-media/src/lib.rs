@@ -235,6 +235,30 @@ impl CutPlan {
 }
 
 impl CutPlan {
+    /// The plan of a file as someone who holds only its cuts (a requester
+    /// with the signed records, not the file) can rebuild it: `cuts` in file
+    /// order, contiguous from 0. The container index's position gives the
+    /// layout: last, a progressive MP4 with `moov` at the end (as most
+    /// cameras and ffmpeg write it); first, a fragmented MP4's init segment
+    /// (a progressive MP4 with `moov` first looks the same from its cuts and
+    /// is taken as fragmented); elsewhere or absent, opaque.
+    pub fn from_cuts(cuts: Vec<Cut>) -> CutPlan {
+        let index = cuts.iter().position(|c| c.kind == CutKind::ContainerIndex);
+        let kind = match index {
+            Some(0) => PlanKind::Mp4Fragmented,
+            Some(ix) if ix + 1 == cuts.len() => PlanKind::Mp4Progressive,
+            _ => PlanKind::Opaque,
+        };
+        CutPlan {
+            kind,
+            opaque: (kind == PlanKind::Opaque).then_some(OpaqueReason::Requested),
+            len: cuts.last().map_or(0, |c| c.range.end),
+            cuts,
+        }
+    }
+}
+
+impl CutPlan {
     /// For rebuilding a scope in a sparse file (crate docs): the bytes to
     /// write besides the `selected` cuts themselves (indices into
     /// [`CutPlan::cuts`]), as `(offset, bytes)`: `free` box headers where a

@@ -525,3 +525,48 @@ fn hostile_fragment_sample_count_is_refused() {
         vec![(0, 2000), (2000, 4000)]
     );
 }
+
+/// A requester rebuilds the plan from the signed records' cuts alone
+/// (`CutPlan::from_cuts`): the index's position gives the layout, and the
+/// hole headers are those a planner's plan gives.
+#[test]
+fn plans_rebuilt_from_cuts_place_the_same_hole_headers() {
+    use obhut_media::{Cut, CutPlan};
+    let cut = |start: u64, end: u64, kind: CutKind| Cut {
+        range: start..end,
+        kind,
+        media_start_ms: 0,
+        media_end_ms: 0,
+    };
+    let free = |size: u64| [&(size as u32).to_be_bytes()[..], b"free"].concat();
+    // moov last: the first cut sealed gets a header spanning up to moov.
+    let moov_last = CutPlan::from_cuts(vec![
+        cut(0, 100, CutKind::Media),
+        cut(100, 200, CutKind::Media),
+        cut(200, 260, CutKind::ContainerIndex),
+    ]);
+    assert_eq!(moov_last.kind(), PlanKind::Mp4Progressive);
+    assert_eq!(moov_last.file_len(), 260);
+    assert_eq!(moov_last.hole_headers(&[1, 2]), vec![(0, free(200))]);
+    assert!(moov_last.hole_headers(&[0, 1, 2]).is_empty());
+    // Init segment first: each run of sealed fragments gets one header.
+    let fragmented = CutPlan::from_cuts(vec![
+        cut(0, 50, CutKind::ContainerIndex),
+        cut(50, 150, CutKind::Media),
+        cut(150, 250, CutKind::Media),
+        cut(250, 350, CutKind::Media),
+        cut(350, 450, CutKind::Media),
+    ]);
+    assert_eq!(fragmented.kind(), PlanKind::Mp4Fragmented);
+    assert_eq!(
+        fragmented.hole_headers(&[0, 3]),
+        vec![(50, free(200)), (350, free(100))]
+    );
+    // No index: opaque pieces, nothing to step over.
+    let opaque = CutPlan::from_cuts(vec![
+        cut(0, 10, CutKind::Media),
+        cut(10, 20, CutKind::Media),
+    ]);
+    assert_eq!(opaque.kind(), PlanKind::Opaque);
+    assert!(opaque.hole_headers(&[1]).is_empty());
+}

@@ -81,9 +81,9 @@ enum Command {
     Admin(cmd::admin::Args),
     Witness(cmd::witness::Args),
     Audit(cmd::audit::Args),
-    Pending(cmd::review::PendingArgs),
-    Approve(cmd::review::ApproveArgs),
-    Deny(cmd::review::DenyArgs),
+    Pending(cmd::pending::Args),
+    Approve(cmd::approve::Args),
+    Deny(cmd::deny::Args),
     Open(cmd::open::Args),
 }
 
@@ -115,9 +115,9 @@ fn main() -> ExitCode {
         Command::Admin(a) => cmd::admin::run(g, a),
         Command::Witness(a) => cmd::witness::run(g, a),
         Command::Audit(a) => cmd::audit::run(g, a),
-        Command::Pending(a) => cmd::review::pending(g, a),
-        Command::Approve(a) => cmd::review::approve(g, a),
-        Command::Deny(a) => cmd::review::deny(g, a),
+        Command::Pending(a) => cmd::pending::run(g, a),
+        Command::Approve(a) => cmd::approve::run(g, a),
+        Command::Deny(a) => cmd::deny::run(g, a),
         Command::Open(a) => cmd::open::run(g, a),
     };
     match result {

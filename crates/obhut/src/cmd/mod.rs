@@ -2,17 +2,19 @@
 
 pub mod admin;
 pub mod agent;
+pub mod approve;
 pub mod audit;
 pub mod custody;
 pub mod demo;
+pub mod deny;
 pub mod enrol;
 pub mod ingest;
 pub mod keygen;
 pub mod open;
 pub mod partial;
+pub mod pending;
 pub mod release;
 pub mod request;
-pub mod review;
 pub mod seal;
 pub mod serve;
 pub mod unseal;

@@ -3,17 +3,16 @@
 //! segments in scope, taken from the device-signed records of the recording
 //! (never from a list in the request), proved and sealed to the requester.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use obhut_core::group::ShareEnvelope;
 use obhut_core::request::GrantRef;
 use obhut_core::rng::os_rng;
 
-use crate::cmd::request::{describe, expired};
 use crate::util::files::{self, Mode};
-use crate::util::hint::{HintExt, fail};
+use crate::util::hint::HintExt;
 use crate::util::recording::{self, Recording};
+use crate::util::request::{confirm, describe, expired};
 use crate::util::{Global, keys, load, time};
 
 /// Approve a request as a custodian: compute your partial decryption.
@@ -59,33 +58,6 @@ pub struct Args {
     /// Where to write your partial (an envelope only the requester can open).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-}
-
-/// Ask "approve?" on the terminal; `--yes` skips it.
-pub fn confirm(yes: bool, question: &str) -> anyhow::Result<()> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(fail(
-            "refusing to approve without confirmation: standard input is not a terminal",
-            "review the request (run this command on a terminal), then pass --yes to approve from a script",
-        ));
-    }
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).hint(
-        "cannot read the answer",
-        "pass --yes to approve without asking",
-    )?;
-    match answer.trim() {
-        "y" | "Y" | "yes" | "YES" | "Yes" => Ok(()),
-        _ => Err(fail(
-            "not approved; no partial was computed",
-            "run the command again and answer y to approve",
-        )),
-    }
 }
 
 /// Run `obhut partial`.

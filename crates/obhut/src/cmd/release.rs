@@ -11,10 +11,10 @@ use obhut_core::error::{Error, RefusalReason, SegmentFailure};
 use obhut_core::request::GrantRef;
 use obhut_core::rng::os_rng;
 
-use crate::cmd::request::expired;
 use crate::util::files::{self, Mode};
 use crate::util::hint::{fail, with_hint};
 use crate::util::recording::Recording;
+use crate::util::request::expired;
 use crate::util::{Global, keys, load, time};
 
 /// Release the epoch part of the segments in scope (the vault's role).

@@ -3,31 +3,18 @@
 
 use std::path::{Path, PathBuf};
 
+use obhut_client::access::{AccessClient, submit};
+use obhut_client::reader::Reader;
 use obhut_core::ids::RecordingId;
-use obhut_core::request::{self, AccessRequest, RequestContent, Scope};
+use obhut_core::request::{self, RequestContent, Scope};
 use obhut_core::rng::os_rng;
 
-use obhut_core::audit::Event;
-
-use crate::util::access::{AccessClient, confirm_logged};
 use crate::util::files::{self, Mode};
 use crate::util::hint::{HintExt, fail};
 use crate::util::logclient::LogArgs;
-use crate::util::reader::Reader;
 use crate::util::recording::Recording;
-use crate::util::{Global, keys, load, printable, time};
-
-/// What `--request` takes.
-pub const REQUEST_FILE: &str = "an access request (req.obar from `obhut request`)";
-
-/// The error for a request past its expiry (checked before any passphrase
-/// is asked for; the core refuses it again).
-pub fn expired(req: &AccessRequest) -> anyhow::Error {
-    fail(
-        format!("the request expired at {}", time::show(req.expires_utc_ms)),
-        "ask the requester for a new request",
-    )
-}
+use crate::util::request::describe;
+use crate::util::{Global, keys, load, time};
 
 /// Ask the custodians for access to a recording (the requester's role).
 #[derive(Debug, clap::Args)]
@@ -197,24 +184,6 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Submit `req` to the vault and check its entry is in the log (the demo
-/// calls this too).
-pub fn submit(
-    client: &AccessClient<'_>,
-    log: &crate::util::logclient::LogClient,
-    req: &AccessRequest,
-) -> anyhow::Result<obhut_api::access::Logged> {
-    let logged = client.submit(req)?;
-    let bytes = req.to_bytes();
-    confirm_logged(
-        log,
-        &logged,
-        "your request",
-        |e| matches!(&e.event, Event::AccessRequested { request } if *request == bytes),
-    )?;
-    Ok(logged)
-}
-
 /// The scope from the flags: one recording's media time range, or one
 /// device's capture time range.
 fn scope(a: &Args) -> anyhow::Result<Scope> {
@@ -268,78 +237,4 @@ fn scope(a: &Args) -> anyhow::Result<Scope> {
         media_end_ms: to_ms,
         include_metadata: a.include_metadata,
     })
-}
-
-/// A request in full, for people (custodians read this before approving).
-pub fn describe(req: &AccessRequest) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    let _ = writeln!(s, "access request {}", hex::encode(req.request_hash()));
-    let _ = writeln!(s, "  requester:     {}", req.requester_fingerprint());
-    let _ = writeln!(
-        s,
-        "  custody group: {} (generation {})",
-        req.group_id, req.generation
-    );
-    for scope in &req.scope {
-        match scope {
-            Scope::Recording {
-                recording_id,
-                media_start_ms,
-                media_end_ms,
-                include_metadata,
-            } => {
-                let end = if *media_end_ms == u64::MAX {
-                    "end".to_owned()
-                } else {
-                    time::show_media(*media_end_ms)
-                };
-                let _ = writeln!(
-                    s,
-                    "  scope:         recording {recording_id}, media time {}–{end}{}",
-                    time::show_media(*media_start_ms),
-                    if *include_metadata {
-                        ", with metadata"
-                    } else {
-                        ", no metadata"
-                    }
-                );
-            }
-            Scope::Device {
-                device_key,
-                utc_start_ms,
-                utc_end_ms,
-                include_metadata,
-            } => {
-                let _ = writeln!(
-                    s,
-                    "  scope:         device {}, captured {} – {}{}",
-                    hex::encode(device_key.to_bytes()),
-                    time::show(*utc_start_ms),
-                    time::show(*utc_end_ms),
-                    if *include_metadata {
-                        ", with metadata"
-                    } else {
-                        ", no metadata"
-                    }
-                );
-            }
-        }
-    }
-    let _ = writeln!(s, "  purpose:       {}", printable(&req.purpose));
-    for (i, line) in req.justification.split('\n').enumerate() {
-        let label = if i == 0 { "justification:" } else { "" };
-        let _ = writeln!(s, "  {label:<14} {}", printable(line));
-    }
-    let _ = writeln!(s, "  legal basis:   {}", printable(&req.legal_basis));
-    let _ = writeln!(s, "  case:          {}", printable(&req.case_ref));
-    if req.recipients.is_empty() {
-        let _ = writeln!(s, "  recipients:    (none named)");
-    }
-    for r in &req.recipients {
-        let _ = writeln!(s, "  recipient:     {}", printable(r));
-    }
-    let _ = writeln!(s, "  created:       {}", time::show(req.created_utc_ms));
-    let _ = writeln!(s, "  expires:       {}", time::show(req.expires_utc_ms));
-    s
 }

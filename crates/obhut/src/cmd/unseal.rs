@@ -3,24 +3,25 @@
 //! for the epoch part `b`, and decrypt the segments in scope
 //! (docs/format.md §8.4, §5.1, §6).
 
-use std::collections::HashSet;
 use std::fs::File;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use obhut_client::assemble::{self, Blobs, Layout, Progress};
+use obhut_client::scope::{Resolved, is_media};
 use obhut_core::Error;
 use obhut_core::access::GrantKeys;
 use obhut_core::epoch::EpochRelease;
 use obhut_core::error::{PartialFailure, SegmentFailure};
-use obhut_core::ids::SegmentRef;
 use obhut_core::partial::PartialEnvelope;
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::GrantRef;
-use obhut_core::segment::{HEADER_LEN, SegmentKind};
+use obhut_core::segment::{HEADER_LEN, RangeSource};
 
 use crate::util::files::{self, Mode, Output};
-use crate::util::hint::{HintExt, fail, with_hint};
+use crate::util::hint::{fail, hinted, with_hint};
 use crate::util::recording::{self, Recording};
+use crate::util::request::parse_range;
 use crate::util::{Global, keys, load, progress};
 
 /// Open the segments a request covers (the requester's role).
@@ -78,27 +79,6 @@ pub struct Args {
     range: Option<(u64, Option<u64>)>,
 }
 
-pub fn parse_range(s: &str) -> Result<(u64, Option<u64>), String> {
-    let bad = || format!("`{s}` is not a byte range; write START-END (END exclusive) or START-");
-    let (a, b) = s.split_once('-').ok_or_else(bad)?;
-    let start: u64 = a.trim().parse().map_err(|_| bad())?;
-    let end = match b.trim() {
-        "" => None,
-        e => Some(e.parse::<u64>().map_err(|_| bad())?),
-    };
-    if end.is_some_and(|e| e <= start) {
-        return Err(format!("`{s}`: END must be after START"));
-    }
-    Ok((start, end))
-}
-
-fn open_blob(path: &Path) -> anyhow::Result<File> {
-    File::open(path).hint(
-        format!("cannot open {}", path.display()),
-        "the recording directory is incomplete; restore the blob from another copy",
-    )
-}
-
 const DAMAGED: &str = "the blob is damaged or altered; run `obhut verify` on --recording, and restore it from another copy";
 
 /// A core error from opening the segment in `path`, with the next step.
@@ -123,48 +103,58 @@ fn open_error(e: Error, path: &Path) -> anyhow::Error {
     with_hint(e, message, next)
 }
 
-/// Decrypt a whole segment to `out`; the core checks the blob's length and
-/// hash against the signed record.
-fn open_whole(
-    keys: &GrantKeys,
-    rec: &SegmentRecord,
-    path: &Path,
-    out: impl Write,
-) -> anyhow::Result<()> {
-    let blob = BufReader::with_capacity(1 << 20, open_blob(path)?);
-    keys.open_segment(rec, blob, out)
-        .map_err(|e| open_error(e, path))?;
-    Ok(())
+/// The ciphertext of `--recording`: one file per segment.
+struct RecordingBlobs<'r>(&'r Recording);
+
+impl RecordingBlobs<'_> {
+    fn open(&self, r: &SegmentRecord) -> obhut_client::Result<File> {
+        let path = self.0.blob_path(r.segment_ref().index);
+        File::open(&path).map_err(|_| {
+            obhut_client::Error::Caller(Box::new(hinted(
+                format!("cannot open {}", path.display()),
+                "the recording directory is incomplete; restore the blob from another copy",
+            )))
+        })
+    }
 }
 
-/// Decrypt bytes `start..end` of a segment, reading only the chunks needed.
-fn open_range(
-    keys: &GrantKeys,
-    rec: &SegmentRecord,
-    path: &Path,
-    start: u64,
-    end: u64,
-    out: &mut impl Write,
-) -> anyhow::Result<()> {
-    let mut blob = open_blob(path)?;
-    // Decryption uses the signed record's header; a blob whose own header
-    // differs is damaged all the same, and refused as a whole open would.
-    let mut header = [0u8; HEADER_LEN];
-    blob.read_exact(&mut header)
-        .hint(format!("cannot read {}", path.display()), DAMAGED)?;
-    if header[..] != rec.header().to_bytes()[..] {
-        return Err(fail(
-            format!(
-                "{}: the header of {} differs from its signed record",
-                rec.segment_ref(),
-                path.display()
-            ),
-            DAMAGED,
-        ));
+impl Blobs for RecordingBlobs<'_> {
+    fn whole(&mut self, r: &SegmentRecord) -> obhut_client::Result<Box<dyn Read + '_>> {
+        Ok(Box::new(BufReader::with_capacity(1 << 20, self.open(r)?)))
     }
-    keys.read_range(rec, &mut blob, start, end, out)
-        .map_err(|e| open_error(e, path))?;
-    Ok(())
+
+    fn ranged(&mut self, r: &SegmentRecord) -> obhut_client::Result<Box<dyn RangeSource + '_>> {
+        let path = self.0.blob_path(r.segment_ref().index);
+        let damaged =
+            |message: String| obhut_client::Error::Caller(Box::new(hinted(message, DAMAGED)));
+        let mut blob = self.open(r)?;
+        // Decryption uses the signed record's header; a blob whose own header
+        // differs is damaged all the same, and refused as a whole open would.
+        let mut header = [0u8; HEADER_LEN];
+        blob.read_exact(&mut header)
+            .map_err(|e| damaged(format!("cannot read {}: {e}", path.display())))?;
+        if header[..] != r.header().to_bytes()[..] {
+            return Err(damaged(format!(
+                "{}: the header of {} differs from its signed record",
+                r.segment_ref(),
+                path.display()
+            )));
+        }
+        Ok(Box::new(blob))
+    }
+}
+
+/// The progress bar, and a line per segment with `-v`.
+struct Bar<'g>(&'g Global, indicatif::ProgressBar);
+
+impl Progress for Bar<'_> {
+    fn bytes(&mut self, n: u64) {
+        self.1.inc(n);
+    }
+    fn opened(&mut self, r: &SegmentRecord) {
+        self.1
+            .suspend(|| self.0.detail(format!("opened {}", recording::describe(r))));
+    }
 }
 
 /// A core error from combining the partials and opening the release, with
@@ -228,10 +218,6 @@ fn recover_error(e: Error, a: &Args) -> anyhow::Error {
     with_hint(e, message, next)
 }
 
-fn is_media(rec: &SegmentRecord) -> bool {
-    rec.header().fields.kind != SegmentKind::Metadata
-}
-
 /// Run `obhut unseal`.
 pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     files::check_new(&a.out, "--out", g.force)?;
@@ -250,63 +236,18 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         files::check_new(&metadata_out, "--metadata-out", g.force)?;
     }
 
-    // Which bytes of which segments: offsets into the recording's media.
-    let mut offset = 0u64;
-    let mut media: Vec<(&SegmentRecord, u64)> = Vec::new();
-    for r in rec.records.iter().filter(|r| is_media(r)) {
-        media.push((r, offset));
-        offset += r.plaintext_len();
-    }
-    let media_len = offset;
-    let scope_set: HashSet<SegmentRef> = in_scope.iter().map(|r| r.segment_ref()).collect();
-    // (record, start, end) within each segment, in order.
-    let mut work: Vec<(&SegmentRecord, u64, u64)> = Vec::new();
-    match a.range {
-        None => {
-            for r in in_scope.iter().filter(|r| is_media(r)) {
-                work.push((r, 0, r.plaintext_len()));
-            }
-        }
-        Some((start, end)) => {
-            let end = end.unwrap_or(media_len);
-            if start >= media_len || end > media_len {
-                return Err(fail(
-                    format!("--range {start}-{end} is outside the recording's {media_len} bytes"),
-                    format!("give a range within 0-{media_len}"),
-                ));
-            }
-            for (r, seg_start) in &media {
-                let seg_end = seg_start + r.plaintext_len();
-                if seg_end <= start || *seg_start >= end {
-                    continue;
-                }
-                if !scope_set.contains(&r.segment_ref()) {
-                    let covered: Vec<String> = media
-                        .iter()
-                        .filter(|(m, _)| scope_set.contains(&m.segment_ref()))
-                        .map(|(m, o)| format!("{}-{}", o, o + m.plaintext_len()))
-                        .collect();
-                    return Err(fail(
-                        format!(
-                            "bytes {}-{} of --range lie in segment {}, which the request does not cover",
-                            start.max(*seg_start),
-                            end.min(seg_end),
-                            r.segment_ref().index
-                        ),
-                        format!(
-                            "the request covers bytes {}; narrow --range",
-                            covered.join(", ")
-                        ),
-                    ));
-                }
-                work.push((
-                    r,
-                    start.max(*seg_start) - seg_start,
-                    end.min(seg_end) - seg_start,
-                ));
-            }
-        }
-    }
+    let resolved = Resolved::new(rec.summary.recording_id, rec.records.clone(), &request);
+    let total = match a.range {
+        Some((start, end)) => assemble::check_range(&resolved, start, end)?
+            .iter()
+            .map(|(_, s, e)| e - s)
+            .sum(),
+        None => in_scope
+            .iter()
+            .filter(|r| is_media(r))
+            .map(|r| r.plaintext_len())
+            .sum(),
+    };
 
     // Count distinct custodians before asking for a passphrase.
     let mut envelopes = Vec::with_capacity(a.partials.len());
@@ -364,38 +305,52 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     .map_err(|e| recover_error(e, a))?;
     drop(me);
 
-    let total: u64 = work.iter().map(|(_, s, e)| e - s).sum();
-    let bar = progress::bytes(g, total, "opening");
+    let mut bar = Bar(g, progress::bytes(g, total, "opening"));
     let mut out = Output::create(&a.out, "--out", g.force, Mode::Private)?;
-    {
-        let mut w = bar.wrap_write(std::io::BufWriter::with_capacity(1 << 20, out.file()));
-        for (r, start, end) in &work {
-            let path = rec.blob_path(r.segment_ref().index);
-            if a.range.is_none() {
-                open_whole(&keys, r, &path, &mut w)?;
-            } else {
-                open_range(&keys, r, &path, *start, *end, &mut w)?;
-            }
-            bar.suspend(|| g.detail(format!("opened {}", recording::describe(r))));
+    let mut meta_out = if has_metadata {
+        Some(Output::create(
+            &metadata_out,
+            "--metadata-out",
+            g.force,
+            Mode::Private,
+        )?)
+    } else {
+        None
+    };
+    let blobs = &mut RecordingBlobs(&rec);
+    let done = match a.range {
+        None => assemble::assemble(
+            &keys,
+            &resolved,
+            Layout::Packed,
+            blobs,
+            out.file(),
+            meta_out
+                .as_mut()
+                .map(|m| m.file() as &mut dyn std::io::Write),
+            &mut bar,
+        ),
+        Some((start, end)) => {
+            assemble::assemble_range(&keys, &resolved, start, end, blobs, out.file(), &mut bar)
         }
-        w.flush()
-            .hint(format!("cannot write {}", a.out.display()), "check --out")?;
     }
-    bar.finish_and_clear();
-    let mut meta_out = None;
-    if has_metadata {
-        let mut m = Output::create(&metadata_out, "--metadata-out", g.force, Mode::Private)?;
-        for r in in_scope.iter().filter(|r| !is_media(r)) {
-            let path = rec.blob_path(r.segment_ref().index);
-            open_whole(&keys, r, &path, m.file())?;
+    .map_err(|e| match e {
+        obhut_client::Error::Segment { segment, source } => {
+            open_error(source, &rec.blob_path(segment.index))
         }
-        meta_out = Some(m);
-    }
+        obhut_client::Error::Write(e) => with_hint(
+            e,
+            format!("cannot write {}", a.out.display()),
+            "check --out",
+        ),
+        e => e.into(),
+    })?;
+    bar.1.finish_and_clear();
     out.commit()?;
     if let Some(m) = meta_out {
         m.commit()?;
     }
-    let opened = work.len();
+    let opened = done.media_segments;
     let sealed = rec.records.len() - in_scope.len();
     g.note(format!(
         "opened {opened} segment(s), {total} bytes, to {}{}; {sealed} segment(s) outside the request stay sealed",
@@ -407,19 +362,4 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         }
     ));
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range("0-10").unwrap(), (0, Some(10)));
-        assert_eq!(parse_range("5-").unwrap(), (5, None));
-        assert!(parse_range("10-5").is_err());
-        assert!(parse_range("10-10").is_err());
-        assert!(parse_range("x-5").is_err());
-        assert!(parse_range("5").is_err());
-    }
 }

@@ -4,13 +4,26 @@
 //! A [`Hinted`] error sits in an `anyhow` chain like any other; [`report`]
 //! prints the whole chain on one line and every hint found in it below.
 
+use std::borrow::Cow;
 use std::fmt;
+
+use obhut_api::ErrorKind;
+use obhut_client::Error as ClientErr;
+use obhut_client::error::{Action, Endpoint};
+use obhut_log::client::ClientError;
 
 /// An error with the next step a person can take.
 #[derive(Debug)]
 pub struct Hinted {
     inner: anyhow::Error,
     next: String,
+}
+
+impl Hinted {
+    /// The next step.
+    pub fn next(&self) -> &str {
+        &self.next
+    }
 }
 
 impl fmt::Display for Hinted {
@@ -28,10 +41,16 @@ impl std::error::Error for Hinted {
 
 /// A new error: what is wrong, and what to do about it.
 pub fn fail(message: impl fmt::Display, next: impl fmt::Display) -> anyhow::Error {
-    anyhow::Error::new(Hinted {
+    anyhow::Error::new(hinted(message, next))
+}
+
+/// [`fail`]'s error as a value, for a library that takes a caller's error
+/// (`obhut_client::Error::Caller`).
+pub fn hinted(message: impl fmt::Display, next: impl fmt::Display) -> Hinted {
+    Hinted {
         inner: anyhow::anyhow!("{message}"),
         next: next.to_string(),
-    })
+    }
 }
 
 /// Wrap an error with what was being done and the next step.
@@ -71,14 +90,19 @@ impl<T, E: Into<anyhow::Error>> HintExt<T> for Result<T, E> {
     }
 }
 
-/// The hints in an error chain, outermost first, without repeats.
-pub fn hints(e: &anyhow::Error) -> Vec<&str> {
-    let mut out: Vec<&str> = Vec::new();
+/// The hints in an error chain, outermost first, without repeats: a
+/// [`Hinted`]'s, or the next step after an `obhut_client::Error`.
+pub fn hints(e: &anyhow::Error) -> Vec<Cow<'_, str>> {
+    let mut out: Vec<Cow<'_, str>> = Vec::new();
     for cause in e.chain() {
-        if let Some(h) = cause.downcast_ref::<Hinted>()
-            && !out.contains(&h.next.as_str())
+        let next = match cause.downcast_ref::<Hinted>() {
+            Some(h) => Some(Cow::Borrowed(h.next.as_str())),
+            None => cause.downcast_ref::<ClientErr>().and_then(client_next_step),
+        };
+        if let Some(n) = next
+            && !out.contains(&n)
         {
-            out.push(&h.next);
+            out.push(n);
         }
     }
     out
@@ -95,6 +119,149 @@ pub fn report(e: &anyhow::Error, verbose: bool) {
             eprintln!("  cause {depth}: {cause}");
         }
     }
+}
+
+// --- the next step after each error of `obhut_client` (the texts `obhut`
+// has always printed): the client says what went wrong, the CLI which
+// command or flag to try.
+
+const REPORT: &str = "the vault is misbehaving; report it";
+const STOP: &str = "the vault is misbehaving; do not go on, and report it";
+const KEEP: &str = "the vault is misbehaving; keep this output and report it";
+const DO_NOT_APPROVE: &str = "the vault is misbehaving; do not approve, and report it";
+
+/// What to do next after a refusal, by the vault's error kind.
+fn refused(kind: &ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Forbidden => {
+            "check your role: requesters are added with `obhut admin add-requester`, custodians are those in the group descriptor"
+        }
+        ErrorKind::NotReady => {
+            "wait for more custodians to approve (`obhut pending` shows the approvals)"
+        }
+        ErrorKind::Expired => "the request has expired; make a new one with `obhut request`",
+        ErrorKind::NotFound | ErrorKind::UnknownRecording => {
+            "check the request hash and the recording or device ids"
+        }
+        ErrorKind::Conflict => "the request changed state meanwhile; see `obhut pending`",
+        _ => "the message above names what the vault refused",
+    }
+}
+
+/// A log check refused: what it means for the person.
+fn log_check(e: &ClientError) -> &'static str {
+    match e {
+        ClientError::Rollback { .. }
+        | ClientError::Fork { .. }
+        | ClientError::Inconsistent { .. } => {
+            "do not approve or release anything; keep both checkpoints above (two signed, inconsistent checkpoints prove the vault misbehaved) and tell your data-protection officer"
+        }
+        ClientError::NotSignedByLog { .. } | ClientError::WrongOrigin { .. } => {
+            "check --log-key is the vkey your organisation pinned for this vault; if it is, the answer did not come from the vault's log"
+        }
+        ClientError::NotEnoughWitnesses { .. } => {
+            "the checkpoint lacks the witness cosignatures your policy requires; check the witnesses are running and followed by the vault"
+        }
+        _ => "the vault is misbehaving or damaged; keep this output and report it",
+    }
+}
+
+/// The next step after `e`, if there is one to say.
+pub fn client_next_step(e: &ClientErr) -> Option<Cow<'_, str>> {
+    let s: &'static str = match e {
+        ClientErr::Unreachable { .. } => "check that the vault is running and the URL is right",
+        ClientErr::Status { endpoint, .. } => match endpoint {
+            Endpoint::Reader => {
+                "the person must be registered as a reader of the group (obhut admin add-reader)"
+            }
+            Endpoint::Blob => {
+                "reading ciphertext needs the reader role for the group (obhut admin add-reader)"
+            }
+            Endpoint::Log => "check the vault URL; the log may still be empty",
+            Endpoint::Entries => {
+                "entry bodies need an auditor identity (obhut admin add-auditor --identity YOU.pub)"
+            }
+            _ => "the message above names what the vault answered",
+        },
+        ClientErr::Refused { kind, .. } => refused(kind),
+        ClientErr::PartialUpload { .. } => {
+            "your approval is logged; run `obhut approve` again to upload the partial"
+        }
+        ClientErr::NotBase64 { .. }
+        | ClientErr::ProofHash { .. }
+        | ClientErr::ReleaseRecords(_)
+        | ClientErr::PartialInvalid(_)
+        | ClientErr::ReleaseInvalid(_)
+        | ClientErr::LeafHash { .. }
+        | ClientErr::EntryInvalid { .. } => REPORT,
+        ClientErr::Chain { .. } => {
+            "the vault is misbehaving or the recording is damaged; do not go on, and report it"
+        }
+        ClientErr::RequestInvalid(_) | ClientErr::OtherRequest { .. } => DO_NOT_APPROVE,
+        ClientErr::EntryUndecodable { .. }
+        | ClientErr::WrongEntry { .. }
+        | ClientErr::NotIncluded { .. } => STOP,
+        ClientErr::NotIntegrated { .. } => {
+            "the vault is not integrating its log; do not go on, and tell its operator"
+        }
+        ClientErr::LogCheck { failure, .. } => log_check(failure),
+        ClientErr::StoredCheckpoint { .. } => {
+            "the state file belongs to another log or was altered; pass the right --log-key or --state"
+        }
+        ClientErr::Caller(inner) => {
+            return inner
+                .downcast_ref::<Hinted>()
+                .map(|h| Cow::Borrowed(h.next()));
+        }
+        ClientErr::ReleaseMismatch { .. } | ClientErr::EntryNotIncluded { .. } => KEEP,
+        ClientErr::OtherGroup { .. } => "pass the group descriptor the request names as --group",
+        ClientErr::Expired { .. } => "ask the requester for a new request",
+        ClientErr::NotPending { action, .. } => match action {
+            Action::Approve => "nothing to approve",
+            Action::Deny => "nothing to deny",
+        },
+        ClientErr::NotConfirmed => "run the command again and answer y to approve",
+        ClientErr::NotRequester => {
+            "open with the identity that signed the request: keys are encrypted to it only"
+        }
+        ClientErr::EmptyScope => {
+            "check the scope: media times are from the recording's start, capture times UTC"
+        }
+        ClientErr::Share(_) => {
+            "pass your own share-<i>.obse for this group as --share, with your identity as --identity"
+        }
+        ClientErr::Partial(_) => "the reason above names what failed",
+        ClientErr::Recover(_) => {
+            "a partial or the release does not fit this request; the message names which"
+        }
+        ClientErr::Segment { .. } => "the message names what failed",
+        ClientErr::RangeOutside { len, .. } => {
+            return Some(Cow::Owned(format!("give a range within 0-{len}")));
+        }
+        ClientErr::RangeNotCovered { covered, .. } => {
+            let covered: Vec<String> = covered.iter().map(|(s, e)| format!("{s}-{e}")).collect();
+            return Some(Cow::Owned(format!(
+                "the request covers bytes {}; narrow --range",
+                covered.join(", ")
+            )));
+        }
+        ClientErr::RangeNeedsOneRecording => "open without --range, or request one recording",
+        ClientErr::Write(_) => "check --out",
+        ClientErr::Rewritten { .. } => {
+            "keep this output; the stored entry differs from the one the log committed to"
+        }
+        ClientErr::EntryMissing { .. } => {
+            "an entry was dropped from the vault's store; keep this output and report it"
+        }
+        ClientErr::EntriesShort { .. } => {
+            "entries were dropped from the vault's store; keep this output and report it"
+        }
+        ClientErr::RootMismatch { .. } => {
+            "keep this output; the stored entries differ from what the log key signed"
+        }
+        _ => return None,
+    };
+    Some(Cow::Borrowed(s))
 }
 
 #[cfg(test)]
@@ -116,5 +283,28 @@ mod tests {
         let e = fail("no partials", "pass --partial");
         assert_eq!(format!("{e:#}"), "no partials");
         assert_eq!(hints(&e), vec!["pass --partial"]);
+    }
+
+    #[test]
+    fn a_client_error_gets_the_next_step_the_cli_gives_it() {
+        let e = anyhow::Error::new(obhut_client::Error::NotConfirmed).context("approving");
+        assert_eq!(
+            hints(&e),
+            vec!["run the command again and answer y to approve"]
+        );
+        let e = anyhow::Error::new(obhut_client::Error::RangeOutside {
+            start: 5,
+            end: 50,
+            len: 10,
+        });
+        assert_eq!(
+            format!("{e:#}"),
+            "--range 5-50 is outside the recording's 10 bytes"
+        );
+        assert_eq!(hints(&e), vec!["give a range within 0-10"]);
+        let inner = hinted("reading s.checkpoint: denied", "check --state");
+        let e = anyhow::Error::new(obhut_client::Error::Caller(Box::new(inner)));
+        assert_eq!(format!("{e:#}"), "reading s.checkpoint: denied");
+        assert_eq!(hints(&e), vec!["check --state"]);
     }
 }

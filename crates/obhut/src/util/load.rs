@@ -9,6 +9,9 @@ use obhut_core::request::AccessRequest;
 use super::files;
 use super::hint::fail;
 
+/// What `--request` takes.
+pub const REQUEST_FILE: &str = "an access request (req.obar from `obhut request`)";
+
 /// What `--group` takes.
 pub const GROUP_FILE: &str = "a group descriptor (group.obgd from `obhut custody init`)";
 
@@ -47,27 +50,31 @@ pub fn pinned_group(path: &Path, flag: &str) -> anyhow::Result<PinnedGroup> {
 
 /// Parse `--request` (the signature is checked while parsing).
 pub fn request(path: &Path) -> anyhow::Result<AccessRequest> {
-    files::parse(
-        path,
-        "--request",
-        crate::cmd::request::REQUEST_FILE,
-        AccessRequest::from_bytes,
-    )
+    files::parse(path, "--request", REQUEST_FILE, AccessRequest::from_bytes)
 }
 
 /// Refuse a request addressed to another custody group or generation.
 pub fn check_request_group(request: &AccessRequest, group: &GroupDescriptor) -> anyhow::Result<()> {
-    if request.group_id != group.group_id() || request.generation != group.generation() {
-        return Err(fail(
+    obhut_client::access::check_group(request, group).map_err(other_group)
+}
+
+/// The client's refusal of a request for another group, naming `--group`.
+pub fn other_group(e: obhut_client::Error) -> anyhow::Error {
+    match e {
+        obhut_client::Error::OtherGroup {
+            request_group,
+            request_generation,
+            group,
+            generation,
+        } => fail(
             format!(
-                "the request is for custody group {} (generation {}), --group is {} (generation {})",
-                request.group_id,
-                request.generation,
-                group.group_id(),
-                group.generation()
+                "the request is for custody group {request_group} (generation {request_generation}), --group is {group} (generation {generation})"
             ),
             "pass the group descriptor the request names as --group",
-        ));
+        ),
+        obhut_client::Error::Expired { expires_utc_ms } => {
+            super::request::expired_at(expires_utc_ms)
+        }
+        other => other.into(),
     }
-    Ok(())
 }

@@ -1,17 +1,13 @@
-//! A client of the vault's audit log (docs/log.md §What clients store):
-//! keeps the last checkpoint it accepted in a state file and moves forward
-//! only along consistency proofs, so a rewritten or dropped entry, a
-//! rollback or a fork between clients is caught. Custodians, requesters
-//! and `obhut audit` use it.
+//! The flags that say where the vault's audit log is and how it is
+//! trusted, and where the client keeps the last checkpoint it accepted (a
+//! state file): they build an `obhut_client::log::LogClient`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use obhut_api::log::ProofResponse;
-use obhut_log::client::ClientError;
-use obhut_log::{Hash, TrustedLog, TrustedState, VerifierKey, WitnessPolicy};
+use obhut_client::log::{CheckpointStore, LogClient};
+use obhut_log::{VerifierKey, WitnessPolicy};
 
-use super::hint::fail;
-use super::reader::get_plain;
+use super::hint::{fail, hinted};
 
 /// Where the log is and how it is trusted.
 #[derive(Debug, clap::Args)]
@@ -74,16 +70,13 @@ impl LogArgs {
             Some(p) => p.clone(),
             None => default_state_path(vkey.name())?,
         };
-        Ok(LogClient::new(&a.vault, vkey, policy, state))
+        Ok(LogClient::new(
+            &a.vault,
+            vkey,
+            policy,
+            Box::new(StateFile(state)),
+        ))
     }
-}
-
-/// One log as this client trusts it, and where its state lives.
-#[derive(Debug)]
-pub struct LogClient {
-    base: String,
-    trusted: TrustedLog,
-    state_path: PathBuf,
 }
 
 /// The default state file of `origin`: `$XDG_STATE_HOME/obhut/logs/` (or
@@ -114,155 +107,50 @@ pub fn default_state_path(origin: &str) -> anyhow::Result<PathBuf> {
     Ok(base.join("obhut/logs").join(format!("{safe}.checkpoint")))
 }
 
-impl LogClient {
-    /// A client of the log at `base_url` whose checkpoints `log_key`
-    /// signs (its name is the origin), with `policy` for witnesses.
-    pub fn new(
-        base_url: &str,
-        log_key: VerifierKey,
-        policy: WitnessPolicy,
-        state_path: PathBuf,
-    ) -> Self {
-        let origin = log_key.name().to_owned();
-        LogClient {
-            base: base_url.trim_end_matches('/').to_owned(),
-            trusted: TrustedLog::new(&origin, log_key, policy),
-            state_path,
+/// The last checkpoint accepted, in a file (`--state`).
+#[derive(Debug)]
+pub struct StateFile(pub PathBuf);
+
+impl CheckpointStore for StateFile {
+    fn load(&self) -> obhut_client::Result<Option<Vec<u8>>> {
+        match std::fs::read(&self.0) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(obhut_client::Error::Caller(Box::new(hinted(
+                format!("reading {}: {e}", self.0.display()),
+                "check the permissions of the state file (--state)",
+            )))),
         }
     }
 
-    /// The state file.
-    pub fn state_path(&self) -> &Path {
-        &self.state_path
-    }
-
-    fn get(&self, path: &str) -> anyhow::Result<String> {
-        let (status, body) = get_plain(&format!("{}{path}", self.base))?;
-        if status != 200 {
-            return Err(fail(
-                format!("GET {path}: the vault answered {status}: {}", body.trim()),
-                "check the vault URL; the log may still be empty",
-            ));
-        }
-        Ok(body)
-    }
-
-    /// The stored state, re-verified (a state file edited by hand is
-    /// refused, not trusted).
-    pub fn load_state(&self) -> anyhow::Result<Option<TrustedState>> {
-        let bytes = match std::fs::read(&self.state_path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(fail(
-                    format!("reading {}: {e}", self.state_path.display()),
-                    "check the permissions of the state file (--state)",
-                ));
-            }
+    fn save(&self, checkpoint: &[u8]) -> obhut_client::Result<()> {
+        let caller = |e: anyhow::Error| {
+            obhut_client::Error::Caller(Box::new(hinted(
+                format!("{e:#}"),
+                super::hint::hints(&e)
+                    .first()
+                    .map_or("check --state", |h| h.as_ref()),
+            )))
         };
-        let sc = self.trusted.verify_checkpoint(&bytes).map_err(|e| {
-            fail(
-                format!("the stored checkpoint {} does not verify: {e}", self.state_path.display()),
-                "the state file belongs to another log or was altered; pass the right --log-key or --state",
-            )
-        })?;
-        Ok(Some(TrustedState {
-            size: sc.checkpoint.size,
-            root: sc.checkpoint.root,
-            checkpoint: bytes,
-        }))
-    }
-
-    fn save(&self, s: &TrustedState) -> anyhow::Result<()> {
-        if let Some(dir) = self.state_path.parent() {
+        if let Some(dir) = self.0.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
-                fail(
+                caller(fail(
                     format!("creating {}: {e}", dir.display()),
                     "pass --state FILE in a writable directory",
-                )
+                ))
             })?;
         }
         super::files::write(
-            &self.state_path,
-            &s.checkpoint,
+            &self.0,
+            checkpoint,
             "--state",
             true,
             super::files::Mode::Public,
         )
+        .map_err(caller)
     }
 
-    /// An RFC 9162 proof from the vault.
-    pub fn proof(&self, kind: &str, index: u64, size: u64) -> anyhow::Result<Vec<Hash>> {
-        let key = if kind == "inclusion" { "index" } else { "old" };
-        let path = format!("/v1/log/proof/{kind}?{key}={index}&size={size}");
-        let body = self.get(&path)?;
-        let p: ProofResponse = serde_json::from_str(&body).map_err(|e| {
-            fail(
-                format!("GET {path}: not the documented JSON ({e})"),
-                "check the vault URL",
-            )
-        })?;
-        p.proof
-            .iter()
-            .map(|h| {
-                Hash::from_base64(h).ok_or_else(|| {
-                    fail(
-                        format!("GET {path}: a proof hash is not base64 of 32 bytes"),
-                        "the vault is misbehaving; report it",
-                    )
-                })
-            })
-            .collect()
+    fn describe(&self) -> String {
+        self.0.display().to_string()
     }
-
-    /// Fetch the vault's latest checkpoint and accept it only if it is
-    /// signed by the pinned key (and enough witnesses) and consistent with
-    /// the stored one; store it. Returns (previous, new).
-    pub fn update(&self) -> anyhow::Result<(Option<TrustedState>, TrustedState)> {
-        let prev = self.load_state()?;
-        let note = self.get("/v1/log/checkpoint")?;
-        let sc = self
-            .trusted
-            .verify_checkpoint(note.as_bytes())
-            .map_err(|e| attack(&e, None, &note))?;
-        let proof = match &prev {
-            Some(p) if p.size > 0 && p.size < sc.checkpoint.size => {
-                self.proof("consistency", p.size, sc.checkpoint.size)?
-            }
-            _ => Vec::new(),
-        };
-        let next = self
-            .trusted
-            .update(prev.as_ref(), note.as_bytes(), &proof)
-            .map_err(|e| attack(&e, prev.as_ref(), &note))?;
-        self.save(&next)?;
-        Ok((prev, next))
-    }
-}
-
-/// An update refused: say what it means and keep both notes as evidence.
-fn attack(e: &ClientError, prev: Option<&TrustedState>, got: &str) -> anyhow::Error {
-    let evidence = prev
-        .map(|p| {
-            format!(
-                "\n--- checkpoint stored earlier ---\n{}--- checkpoint the vault presents now ---\n{got}",
-                String::from_utf8_lossy(&p.checkpoint)
-            )
-        })
-        .unwrap_or_default();
-    let next = match e {
-        ClientError::Rollback { .. }
-        | ClientError::Fork { .. }
-        | ClientError::Inconsistent { .. } => {
-            "do not approve or release anything; keep both checkpoints above (two signed, inconsistent checkpoints prove the vault misbehaved) and tell your data-protection officer"
-        }
-        ClientError::NotSignedByLog { .. } | ClientError::WrongOrigin { .. } => {
-            "check --log-key is the vkey your organisation pinned for this vault; if it is, the answer did not come from the vault's log"
-        }
-        ClientError::NotEnoughWitnesses { .. } => {
-            "the checkpoint lacks the witness cosignatures your policy requires; check the witnesses are running and followed by the vault"
-        }
-        _ => "the vault is misbehaving or damaged; keep this output and report it",
-    };
-    fail(format!("the audit log check failed: {e}{evidence}"), next)
 }

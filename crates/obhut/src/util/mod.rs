@@ -1,21 +1,21 @@
 //! Helpers shared by the subcommands: global flags, passphrases, files,
-//! times, recordings on disk, progress bars, error hints, a reader's client
-//! for the vault and a plaintext scan.
+//! times, recordings on disk, progress bars, error hints (also for the
+//! client's errors), the log flags, request helpers and a plaintext scan.
 
 use std::path::PathBuf;
 
-pub mod access;
+pub mod entry;
 pub mod files;
 pub mod hint;
 pub mod keys;
 pub mod load;
 pub mod logclient;
+pub mod open;
 pub mod passphrase;
 pub mod progress;
-pub mod reader;
 pub mod recording;
+pub mod request;
 pub mod scan;
-pub mod scope;
 pub mod time;
 
 /// Flags accepted by every subcommand.

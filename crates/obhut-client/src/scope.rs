@@ -2,23 +2,24 @@
 //! device-signed records themselves (docs/access.md §2): custodians before
 //! approving, requesters before opening. The vault only ships bytes; each
 //! recording's chain is checked here and authenticated by its final
-//! record's signature (`chain::records_from_chain`). The
-//! capsules' validity proofs of the segments in scope are the custodian's
-//! (checked by `custodian_partial` against the pinned group); a requester
-//! needs none: a wrong capsule only fails to open.
+//! record's signature (`chain::records_from_chain`). The capsules'
+//! validity proofs of the segments in scope are the custodian's (checked
+//! by `custodian_partial` against the pinned group); a requester needs
+//! none: a wrong capsule only fails to open.
 
 use obhut_core::access;
 use obhut_core::chain;
 use obhut_core::ids::RecordingId;
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, Scope};
+use obhut_core::segment::SegmentKind;
 
-use super::hint::{HintExt, fail};
-use super::reader::Reader;
+use crate::error::{Error, Result};
+use crate::reader::Reader;
 
 /// One recording of the scope: all its records (verified chain) and which
 /// of them the request covers.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Resolved {
     /// The recording.
     pub recording: RecordingId,
@@ -29,15 +30,52 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    /// `records` with the covered ones among them (`records_in_scope`
+    /// returns references into `records`).
+    pub fn new(
+        recording: RecordingId,
+        records: Vec<SegmentRecord>,
+        request: &AccessRequest,
+    ) -> Self {
+        let covered = access::records_in_scope(request, &records);
+        let in_scope: Vec<usize> = records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| covered.iter().any(|c| std::ptr::eq(*c, *r)))
+            .map(|(i, _)| i)
+            .collect();
+        Resolved {
+            recording,
+            records,
+            in_scope,
+        }
+    }
+
     /// The covered records.
     pub fn covered(&self) -> impl Iterator<Item = &SegmentRecord> {
         self.in_scope.iter().map(|&i| &self.records[i])
     }
+
+    /// Whether the request covers the recording's metadata segment.
+    pub fn covers_metadata(&self) -> bool {
+        self.covered().any(|r| !is_media(r))
+    }
+
+    /// Records outside the request (they stay sealed).
+    pub fn sealed(&self) -> usize {
+        self.records.len() - self.in_scope.len()
+    }
+}
+
+/// A segment of the recording's media file (media or container index), as
+/// opposed to its metadata segment.
+pub fn is_media(r: &SegmentRecord) -> bool {
+    r.header().fields.kind != SegmentKind::Metadata
 }
 
 /// The recordings a request names (for device scopes: every recording of
 /// the device the vault lists), each with its records and covered segments.
-pub fn resolve(reader: &Reader<'_>, request: &AccessRequest) -> anyhow::Result<Vec<Resolved>> {
+pub fn resolve(reader: &Reader<'_>, request: &AccessRequest) -> Result<Vec<Resolved>> {
     let mut ids: Vec<RecordingId> = Vec::new();
     for s in &request.scope {
         match s {
@@ -61,29 +99,14 @@ pub fn resolve(reader: &Reader<'_>, request: &AccessRequest) -> anyhow::Result<V
         // The whole chain at once: one signature authenticates it (the
         // final record's, through the hash links), not one per record.
         let raw = reader.raw_records(id)?;
-        let (records, _) = chain::records_from_chain(&raw).hint(
-            format!("the records of recording {id} from the vault do not verify"),
-            "the vault is misbehaving or the recording is damaged; do not go on, and report it",
-        )?;
-        let covered = access::records_in_scope(request, &records);
-        let in_scope: Vec<usize> = records
-            .iter()
-            .enumerate()
-            // `records_in_scope` returns references into `records`.
-            .filter(|(_, r)| covered.iter().any(|c| std::ptr::eq(*c, *r)))
-            .map(|(i, _)| i)
-            .collect();
-        out.push(Resolved {
+        let (records, _) = chain::records_from_chain(&raw).map_err(|source| Error::Chain {
             recording: id,
-            records,
-            in_scope,
-        });
+            source,
+        })?;
+        out.push(Resolved::new(id, records, request));
     }
     if out.iter().all(|r| r.in_scope.is_empty()) {
-        return Err(fail(
-            "the request covers no segment of the recordings it names",
-            "check the scope: media times are from the recording's start, capture times UTC",
-        ));
+        return Err(Error::EmptyScope);
     }
     Ok(out)
 }

@@ -1,12 +1,10 @@
-//! A reader's view of a vault (docs/vault.md §5): person-signed requests
-//! to the reader API, as a custodian or auditor registered with
-//! `obhut admin add-reader` makes them. Sessions and roles come with the
-//! access issue; until then every request carries the §2 headers with
-//! `Obhut-Person` and the context `obhut/v1/person-request`.
+//! A person's signed calls to a vault (docs/vault.md §2, §5): the reader
+//! API, as a custodian, requester or auditor registered with the vault
+//! makes them. Every request carries the §2 headers with `Obhut-Person`
+//! and the context `obhut/v1/person-request`.
 
 use std::time::Duration;
 
-use anyhow::Context as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use obhut_api::read::{ListResponse, RecordsResponse};
@@ -15,7 +13,7 @@ use obhut_core::ids::RecordingId;
 use obhut_core::record::SegmentRecord;
 use obhut_core::vault::{body_sha256, request_message};
 
-use super::hint::{HintExt, fail};
+use crate::error::{Endpoint, Error, Result};
 
 /// Largest answer read (a listing or a recording's records).
 const MAX_ANSWER: u64 = 16 << 20;
@@ -45,20 +43,32 @@ fn agent() -> ureq::Agent {
     )
 }
 
-/// `GET url` without authentication (`/healthz`, `/readyz`): the status
-/// and the body as text.
-pub fn get_plain(url: &str) -> anyhow::Result<(u16, String)> {
-    let resp = agent()
-        .get(url)
-        .call()
-        .with_context(|| format!("GET {url}"))?;
+/// Milliseconds since the Unix epoch (the signed requests' `Obhut-Time`).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `GET url` without authentication (`/healthz`, `/readyz`, the log): the
+/// status and the body as text.
+pub fn get_plain(url: &str) -> Result<(u16, String)> {
+    let resp = agent().get(url).call().map_err(|e| Error::Unreachable {
+        method: "GET".into(),
+        url: url.into(),
+        source: Box::new(e),
+    })?;
     let status = resp.status().as_u16();
     let body = resp
         .into_body()
         .with_config()
         .limit(1 << 20)
         .read_to_string()
-        .with_context(|| format!("GET {url}: reading the answer"))?;
+        .map_err(|e| Error::ReadAnswer {
+            method: "GET".into(),
+            url: url.into(),
+            source: Box::new(e),
+        })?;
     Ok((status, body))
 }
 
@@ -72,25 +82,28 @@ impl<'k> Reader<'k> {
         }
     }
 
+    /// The vault's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// A person-signed GET of `path` (which must include any base path of
-    /// the vault's URL; the demo's vault has none); 200 only.
-    fn get(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+    /// the vault's URL); 200 only.
+    fn get(&self, path: &str) -> Result<Vec<u8>> {
         let (status, body) = self.get_any(path)?;
         if status != 200 {
-            let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
-            return Err(fail(
-                format!(
-                    "GET {}{path}: the vault answered {status}: {text}",
-                    self.base
-                ),
-                "the person must be registered as a reader of the group (obhut admin add-reader)",
-            ));
+            return Err(Error::Status {
+                endpoint: Endpoint::Reader,
+                target: format!("{}{path}", self.base),
+                status,
+                body: Some(String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned()),
+            });
         }
         Ok(body)
     }
 
     /// A person-signed GET of `path`: status and body, whatever the status.
-    pub fn get_any(&self, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+    pub fn get_any(&self, path: &str) -> Result<(u16, Vec<u8>)> {
         self.send("GET", path, &[], &[])
     }
 
@@ -102,11 +115,11 @@ impl<'k> Reader<'k> {
         path: &str,
         body: &[u8],
         headers: &[(&str, String)],
-    ) -> anyhow::Result<(String, ureq::http::Response<ureq::Body>)> {
+    ) -> Result<(String, ureq::http::Response<ureq::Body>)> {
         let mut nonce = [0u8; 16];
-        getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("OS randomness: {e}"))?;
+        getrandom::fill(&mut nonce).map_err(|e| Error::Randomness(e.to_string()))?;
         let nonce = hex::encode(nonce);
-        let time = super::time::now_ms();
+        let time = now_ms();
         let msg = request_message(method, path, time, &nonce, &body_sha256(body));
         let sig = self
             .person
@@ -125,13 +138,16 @@ impl<'k> Reader<'k> {
         for (k, v) in headers {
             req = req.header(*k, v);
         }
-        let req = req
-            .body(body.to_vec())
-            .with_context(|| format!("{method} {url}: building the request"))?;
-        let resp = self.agent.run(req).hint(
-            format!("{method} {url}"),
-            "check that the vault is running and the URL is right",
-        )?;
+        let req = req.body(body.to_vec()).map_err(|e| Error::BuildRequest {
+            method: method.into(),
+            url: url.clone(),
+            source: e,
+        })?;
+        let resp = self.agent.run(req).map_err(|e| Error::Unreachable {
+            method: method.into(),
+            url: url.clone(),
+            source: Box::new(e),
+        })?;
         Ok((url, resp))
     }
 
@@ -143,7 +159,7 @@ impl<'k> Reader<'k> {
         path: &str,
         body: &[u8],
         headers: &[(&str, String)],
-    ) -> anyhow::Result<(u16, Vec<u8>)> {
+    ) -> Result<(u16, Vec<u8>)> {
         let (url, resp) = self.call(method, path, body, headers)?;
         let status = resp.status().as_u16();
         let body = resp
@@ -151,7 +167,11 @@ impl<'k> Reader<'k> {
             .with_config()
             .limit(MAX_ANSWER)
             .read_to_vec()
-            .with_context(|| format!("{method} {url}: reading the answer"))?;
+            .map_err(|e| Error::ReadAnswer {
+                method: method.into(),
+                url,
+                source: Box::new(e),
+            })?;
         Ok((status, body))
     }
 
@@ -162,7 +182,7 @@ impl<'k> Reader<'k> {
         rid: RecordingId,
         index: u32,
         range: Option<(u64, u64)>,
-    ) -> anyhow::Result<Box<dyn std::io::Read + Send>> {
+    ) -> Result<Box<dyn std::io::Read + Send>> {
         let path = format!("/v1/recordings/{rid}/segments/{index}/blob");
         let headers: Vec<(&str, String)> = range
             .map(|(start, end)| ("Range", format!("bytes={start}-{}", end.saturating_sub(1))))
@@ -171,50 +191,62 @@ impl<'k> Reader<'k> {
         let (url, resp) = self.call("GET", &path, &[], &headers)?;
         let status = resp.status().as_u16();
         if !(status == 200 || status == 206) {
-            return Err(fail(
-                format!("GET {url}: the vault answered {status}"),
-                "reading ciphertext needs the reader role for the group (obhut admin add-reader)",
-            ));
+            return Err(Error::Status {
+                endpoint: Endpoint::Blob,
+                target: url,
+                status,
+                body: None,
+            });
         }
         Ok(Box::new(resp.into_body().into_reader()))
     }
 
     /// `GET /v1/recordings`: the recordings of the groups this person may
     /// read, minimal metadata only.
-    pub fn recordings(&self) -> anyhow::Result<ListResponse> {
+    pub fn recordings(&self) -> Result<ListResponse> {
         let body = self.get("/v1/recordings")?;
-        serde_json::from_slice(&body)
-            .context("GET /v1/recordings: the answer is not the documented JSON")
+        serde_json::from_slice(&body).map_err(|e| Error::Json {
+            method: "GET".into(),
+            target: "/v1/recordings".into(),
+            source: e,
+        })
     }
 
     /// `GET /v1/recordings/{rid}/records`: the device-signed records, each
     /// parsed (so its signature checked); chain them with
     /// `obhut_core::chain::verify_chain`.
-    pub fn records(&self, rid: RecordingId) -> anyhow::Result<Vec<SegmentRecord>> {
+    pub fn records(&self, rid: RecordingId) -> Result<Vec<SegmentRecord>> {
         let path = format!("/v1/recordings/{rid}/records");
         self.raw_records(rid)?
             .iter()
             .enumerate()
-            .map(|(i, bytes)| {
-                SegmentRecord::from_bytes(bytes)
-                    .with_context(|| format!("GET {path}: record {i} does not verify"))
+            .map(|(index, bytes)| {
+                SegmentRecord::from_bytes(bytes).map_err(|source| Error::Record {
+                    path: path.clone(),
+                    index,
+                    source,
+                })
             })
             .collect()
     }
 
     /// `GET /v1/recordings/{rid}/records`, the records' bytes unparsed
     /// (for `obhut_core::chain::records_from_chain`).
-    pub fn raw_records(&self, rid: RecordingId) -> anyhow::Result<Vec<Vec<u8>>> {
+    pub fn raw_records(&self, rid: RecordingId) -> Result<Vec<Vec<u8>>> {
         let path = format!("/v1/recordings/{rid}/records");
         let body = self.get(&path)?;
-        let list: RecordsResponse = serde_json::from_slice(&body)
-            .with_context(|| format!("GET {path}: the answer is not the documented JSON"))?;
+        let list: RecordsResponse = serde_json::from_slice(&body).map_err(|e| Error::Json {
+            method: "GET".into(),
+            target: path.clone(),
+            source: e,
+        })?;
         list.records
             .iter()
             .enumerate()
             .map(|(i, b64)| {
-                B64.decode(b64)
-                    .with_context(|| format!("GET {path}: record {i} is not base64"))
+                B64.decode(b64).map_err(|_| Error::NotBase64 {
+                    field: format!("record {i} of {path}"),
+                })
             })
             .collect()
     }

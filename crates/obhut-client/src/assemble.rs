@@ -1,0 +1,301 @@
+//! The one scope assembler: the segments of a grant, decrypted and laid
+//! out as a file. `obhut open` (ciphertext from the vault) and `obhut
+//! unseal` (ciphertext from files) both call it; only where the ciphertext
+//! comes from ([`Blobs`]) and the [`Layout`] they write differ. MP4 hole
+//! headers come from `obhut-media` ([`CutPlan::hole_headers`]).
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+
+use obhut_core::access::GrantKeys;
+use obhut_core::record::SegmentRecord;
+use obhut_core::segment::{FnSource, RangeSource, SegmentKind};
+use obhut_media::{Cut, CutKind, CutPlan};
+
+use crate::error::{Error, Result};
+use crate::reader::Reader;
+use crate::scope::{Resolved, is_media};
+
+/// How the media segments in scope are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// As the original file: every segment in scope at its original
+    /// offset, zeros (a sparse hole) where segments stay sealed, with the
+    /// `free` box headers `obhut-media` places so that a player reading
+    /// the container index plays the scope; the original's length. A whole
+    /// recording gives a byte-identical copy.
+    Original,
+    /// The segments in scope back to back, in order. A whole recording
+    /// gives a byte-identical copy.
+    Packed,
+}
+
+/// Where the ciphertext of a segment comes from.
+pub trait Blobs {
+    /// The whole blob of `record`'s segment.
+    fn whole(&mut self, record: &SegmentRecord) -> Result<Box<dyn Read + '_>>;
+    /// Random access to the blob of `record`'s segment (range reads).
+    fn ranged(&mut self, record: &SegmentRecord) -> Result<Box<dyn RangeSource + '_>>;
+}
+
+/// Told about progress while assembling.
+pub trait Progress {
+    /// `n` more plaintext bytes written.
+    fn bytes(&mut self, n: u64) {
+        let _ = n;
+    }
+    /// A segment opened.
+    fn opened(&mut self, record: &SegmentRecord) {
+        let _ = record;
+    }
+}
+
+impl Progress for () {}
+
+/// What [`assemble`] or [`assemble_range`] wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Assembled {
+    /// Media (and container-index) segments opened.
+    pub media_segments: u32,
+    /// Metadata segments opened.
+    pub metadata_segments: u32,
+    /// Plaintext bytes written to the media output.
+    pub bytes: u64,
+}
+
+impl Assembled {
+    /// All segments opened.
+    pub fn segments(&self) -> u32 {
+        self.media_segments + self.metadata_segments
+    }
+}
+
+/// Counts what goes through to the progress.
+struct Counting<'p, W> {
+    inner: W,
+    progress: &'p mut dyn Progress,
+}
+
+impl<W: Write> Write for Counting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.progress.bytes(n as u64);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn open_whole(
+    keys: &GrantKeys,
+    blobs: &mut impl Blobs,
+    r: &SegmentRecord,
+    out: impl Write,
+) -> Result<()> {
+    let blob = blobs.whole(r)?;
+    keys.open_segment(r, blob, out)
+        .map_err(|source| Error::Segment {
+            segment: r.segment_ref(),
+            source,
+        })?;
+    Ok(())
+}
+
+/// Decrypt the segments of `rec` in scope into `media` in `layout`, and
+/// its metadata segment (if in scope) into `metadata` (if given). On
+/// error the outputs hold partial plaintext: discard them.
+pub fn assemble(
+    keys: &GrantKeys,
+    rec: &Resolved,
+    layout: Layout,
+    blobs: &mut impl Blobs,
+    media: &mut File,
+    mut metadata: Option<&mut dyn Write>,
+    progress: &mut dyn Progress,
+) -> Result<Assembled> {
+    let mut done = Assembled::default();
+    let mut offset = 0u64;
+    {
+        // One buffered writer for the packed layout, one per segment (after
+        // a seek) for the original one.
+        let mut packed = BufWriter::with_capacity(1 << 20, &mut *media);
+        for (i, r) in rec.records.iter().enumerate() {
+            let covered = rec.in_scope.contains(&i);
+            if !is_media(r) {
+                if let (true, Some(m)) = (covered, metadata.as_deref_mut()) {
+                    open_whole(keys, blobs, r, &mut *m)?;
+                    done.metadata_segments += 1;
+                    progress.opened(r);
+                }
+                continue;
+            }
+            if covered {
+                match layout {
+                    Layout::Packed => {
+                        let w = Counting {
+                            inner: &mut packed,
+                            progress: &mut *progress,
+                        };
+                        open_whole(keys, blobs, r, w)?;
+                    }
+                    Layout::Original => {
+                        let f = packed.get_mut();
+                        f.seek(SeekFrom::Start(offset)).map_err(Error::Write)?;
+                        let mut w = Counting {
+                            inner: BufWriter::with_capacity(1 << 20, &mut **f),
+                            progress: &mut *progress,
+                        };
+                        open_whole(keys, blobs, r, &mut w)?;
+                        w.flush().map_err(Error::Write)?;
+                    }
+                }
+                done.media_segments += 1;
+                done.bytes += r.plaintext_len();
+                progress.opened(r);
+            }
+            offset += r.plaintext_len();
+        }
+        packed.flush().map_err(Error::Write)?;
+    }
+    if layout == Layout::Original {
+        // Sealed segments at the end still count for the original's length.
+        media.set_len(offset).map_err(Error::Write)?;
+        for (at, header) in hole_headers(rec) {
+            media
+                .seek(SeekFrom::Start(at))
+                .and_then(|_| media.write_all(&header))
+                .map_err(Error::Write)?;
+        }
+    }
+    Ok(done)
+}
+
+/// The `free` box headers of the original layout: `obhut-media`'s, for
+/// the plan rebuilt from the records (the requester has no file to plan;
+/// `CutPlan::from_cuts` says how the layout is told from the cuts).
+fn hole_headers(rec: &Resolved) -> Vec<(u64, Vec<u8>)> {
+    let mut cuts = Vec::new();
+    let mut selected = Vec::new();
+    let mut offset = 0u64;
+    for (i, r) in rec.records.iter().enumerate().filter(|(_, r)| is_media(r)) {
+        let f = &r.header().fields;
+        let len = r.plaintext_len();
+        if rec.in_scope.contains(&i) {
+            selected.push(cuts.len());
+        }
+        cuts.push(Cut {
+            range: offset..offset + len,
+            kind: if f.kind == SegmentKind::ContainerIndex {
+                CutKind::ContainerIndex
+            } else {
+                CutKind::Media
+            },
+            media_start_ms: f.media_start_ms,
+            media_end_ms: f.media_end_ms,
+        });
+        offset += len;
+    }
+    CutPlan::from_cuts(cuts).hole_headers(&selected)
+}
+
+/// The media segments of `rec` that bytes `[start, end)` (`end`: the
+/// media's end if `None`) touch, each with its own `[start, end)`; refused
+/// unless the whole range lies in segments in scope.
+pub fn check_range(
+    rec: &Resolved,
+    start: u64,
+    end: Option<u64>,
+) -> Result<Vec<(&SegmentRecord, u64, u64)>> {
+    let mut offset = 0u64;
+    let mut spans = Vec::new();
+    for (i, r) in rec.records.iter().enumerate().filter(|(_, r)| is_media(r)) {
+        spans.push((rec.in_scope.contains(&i), r, offset));
+        offset += r.plaintext_len();
+    }
+    let len = offset;
+    let end = end.unwrap_or(len);
+    if start >= len || end > len {
+        return Err(Error::RangeOutside { start, end, len });
+    }
+    let wanted: Vec<_> = spans
+        .iter()
+        .filter(|(_, r, s)| s + r.plaintext_len() > start && *s < end)
+        .collect();
+    if let Some((_, r, s)) = wanted.iter().find(|(covered, ..)| !covered) {
+        return Err(Error::RangeNotCovered {
+            start: start.max(*s),
+            end: end.min(s + r.plaintext_len()),
+            segment: r.segment_ref().index,
+            covered: spans
+                .iter()
+                .filter(|(covered, ..)| *covered)
+                .map(|(_, r, s)| (*s, s + r.plaintext_len()))
+                .collect(),
+        });
+    }
+    Ok(wanted
+        .into_iter()
+        .map(|(_, r, s)| (*r, start.max(*s) - s, end.min(s + r.plaintext_len()) - s))
+        .collect())
+}
+
+/// Decrypt bytes `[start, end)` (`end`: the media's end if `None`) of the
+/// media of `rec` into `out`, reading only the chunks that cover them.
+/// The whole range must lie in segments in scope ([`check_range`]); that
+/// is checked before anything is read.
+pub fn assemble_range(
+    keys: &GrantKeys,
+    rec: &Resolved,
+    start: u64,
+    end: Option<u64>,
+    blobs: &mut impl Blobs,
+    out: &mut dyn Write,
+    progress: &mut dyn Progress,
+) -> Result<Assembled> {
+    let wanted = check_range(rec, start, end)?;
+    let mut done = Assembled::default();
+    let mut w = Counting {
+        inner: BufWriter::new(out),
+        progress,
+    };
+    for (r, a, b) in wanted {
+        let mut source = blobs.ranged(r)?;
+        let mut source = FnSource(|at: u64, buf: &mut [u8]| source.read_exact_at(at, buf));
+        keys.read_range(r, &mut source, a, b, &mut w)
+            .map_err(|source| Error::Segment {
+                segment: r.segment_ref(),
+                source,
+            })?;
+        done.media_segments += 1;
+        done.bytes += b - a;
+        w.progress.opened(r);
+    }
+    w.flush().map_err(Error::Write)?;
+    Ok(done)
+}
+
+/// Ciphertext from the vault: each blob streamed, ranges as HTTP Range
+/// requests.
+#[derive(Debug)]
+pub struct VaultBlobs<'r, 'k>(pub &'r Reader<'k>);
+
+impl Blobs for VaultBlobs<'_, '_> {
+    fn whole(&mut self, r: &SegmentRecord) -> Result<Box<dyn Read + '_>> {
+        let seg = r.segment_ref();
+        Ok(self.0.blob(seg.recording, seg.index, None)?)
+    }
+
+    fn ranged(&mut self, r: &SegmentRecord) -> Result<Box<dyn RangeSource + '_>> {
+        let seg = r.segment_ref();
+        let reader = self.0;
+        Ok(Box::new(FnSource(
+            move |at: u64, buf: &mut [u8]| -> std::io::Result<()> {
+                let mut body = reader
+                    .blob(seg.recording, seg.index, Some((at, at + buf.len() as u64)))
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                body.read_exact(buf)
+            },
+        )))
+    }
+}

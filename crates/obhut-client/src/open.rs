@@ -1,0 +1,233 @@
+//! The requester's last steps at a vault (docs/access.md §2 steps 3–4):
+//! prove the request is logged, have the vault release (logged before
+//! anything is decrypted), resolve the scope from the device-signed
+//! records and check it against what was released, combine k partials
+//! with the epoch parts; then open the scope ([`Grant::open_recording`],
+//! [`Grant::open_range`]) and report it opened.
+
+use std::fs::File;
+use std::io::Write;
+
+use obhut_api::access::{Logged, ReleaseJson};
+use obhut_core::access::GrantKeys;
+use obhut_core::audit::Event;
+use obhut_core::epoch::EpochRelease;
+use obhut_core::group::PinnedGroup;
+use obhut_core::identity::PersonSecret;
+use obhut_core::partial::{PartialEnvelope, records_from_bytes};
+use obhut_core::record::SegmentRecord;
+use obhut_core::request::{AccessRequest, GrantRef};
+
+use crate::access::{AccessClient, b64, check_group, confirm_logged, parse_request};
+use crate::assemble::{Assembled, Layout, Progress, VaultBlobs, assemble, assemble_range};
+use crate::error::{Error, Result};
+use crate::log::LogClient;
+use crate::scope::{self, Resolved};
+
+/// What the vault released for a request, decoded.
+#[derive(Debug)]
+pub struct Released {
+    /// The records the vault says are in scope (signatures checked).
+    pub records: Vec<SegmentRecord>,
+    /// The custodians' partials.
+    pub partials: Vec<PartialEnvelope>,
+    /// The epoch parts, sealed to the requester.
+    pub epoch: EpochRelease,
+    /// The release's log entry.
+    pub logged: Logged,
+}
+
+impl Released {
+    /// Decode the vault's answer to `POST …/release`.
+    pub fn decode(release: &ReleaseJson) -> Result<Self> {
+        let raw = release
+            .records
+            .iter()
+            .map(|r| b64("record", r))
+            .collect::<Result<Vec<_>>>()?;
+        let records = records_from_bytes(&raw).map_err(Error::ReleaseRecords)?;
+        let partials = release
+            .partials
+            .iter()
+            .map(|p| {
+                PartialEnvelope::from_bytes(&b64("partial", p)?).map_err(Error::PartialInvalid)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let epoch = EpochRelease::from_bytes(&b64("release", &release.release)?)
+            .map_err(Error::ReleaseInvalid)?;
+        Ok(Released {
+            records,
+            partials,
+            epoch,
+            logged: release.logged.clone(),
+        })
+    }
+
+    /// Refuse a release of other segments than `mine` (the scope resolved
+    /// from the device-signed records).
+    pub fn check_scope(&self, mine: &[&SegmentRecord]) -> Result<()> {
+        let mut a: Vec<_> = mine.iter().map(|r| r.record_hash()).collect();
+        let mut b: Vec<_> = self
+            .records
+            .iter()
+            .map(SegmentRecord::record_hash)
+            .collect();
+        a.sort();
+        b.sort();
+        if a != b {
+            return Err(Error::ReleaseMismatch {
+                released: b.len(),
+                covered: a.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The segment keys of `records` from the partials and the epoch parts.
+    pub fn recover(
+        &self,
+        group: &PinnedGroup,
+        request: &AccessRequest,
+        request_index: u64,
+        records: &[&SegmentRecord],
+        me: &PersonSecret,
+    ) -> Result<GrantKeys> {
+        let grant = GrantRef::new(request_index, request);
+        GrantKeys::recover(
+            group,
+            request,
+            &grant,
+            records,
+            &self.partials,
+            &self.epoch,
+            me,
+        )
+        .map_err(Error::Recover)
+    }
+}
+
+/// A released grant, ready to open.
+#[derive(Debug)]
+pub struct Grant {
+    /// The request (64 hex digits).
+    pub request_hash: String,
+    /// The request.
+    pub request: AccessRequest,
+    /// The segment keys of the scope.
+    pub keys: GrantKeys,
+    /// The recordings in scope, with their records and covered segments.
+    pub resolved: Vec<Resolved>,
+    /// Log index of the release.
+    pub release_entry: u64,
+}
+
+/// The requester's steps 3–4 up to the keys, as `me`: the request proved
+/// logged, the release made and proved logged, the scope resolved and
+/// checked against the release, the keys recovered.
+pub fn open_as(
+    client: &AccessClient<'_>,
+    log: &LogClient,
+    request_hash: &str,
+    group: &PinnedGroup,
+    me: &PersonSecret,
+) -> Result<Grant> {
+    let rj = client.get(request_hash)?;
+    let req = parse_request(&rj, Some(request_hash))?;
+    check_group(&req, group.descriptor())?;
+    if me.public().fingerprint() != req.requester_fingerprint() {
+        return Err(Error::NotRequester);
+    }
+    let bytes = req.to_bytes();
+    confirm_logged(
+        log,
+        &rj.logged,
+        "your request",
+        |e| matches!(&e.event, Event::AccessRequested { request } if *request == bytes),
+    )?;
+
+    // The release: logged before anything is decrypted.
+    let release = client.release(request_hash)?;
+    let rh = req.request_hash();
+    let request_index = rj.logged.log_index;
+    confirm_logged(log, &release.logged, "the release", |e| {
+        matches!(&e.event, Event::Released { request_hash: h, request_index: i, .. }
+            if *h == rh && *i == request_index)
+    })?;
+
+    // The scope from the device-signed records, checked against what the
+    // vault released.
+    let resolved = scope::resolve(client.reader(), &req)?;
+    let mine: Vec<&SegmentRecord> = resolved.iter().flat_map(|r| r.covered()).collect();
+    let released = Released::decode(&release)?;
+    released.check_scope(&mine)?;
+    let keys = released.recover(group, &req, request_index, &mine, me)?;
+    Ok(Grant {
+        request_hash: request_hash.to_owned(),
+        request: req,
+        keys,
+        resolved,
+        release_entry: release.logged.log_index,
+    })
+}
+
+impl Grant {
+    /// Each covered segment of `rec` at its original offset in `media`
+    /// ([`Layout::Original`]); its metadata segment, if covered, into
+    /// `metadata`.
+    pub fn open_recording(
+        &self,
+        client: &AccessClient<'_>,
+        rec: &Resolved,
+        media: &mut File,
+        metadata: Option<&mut dyn Write>,
+        progress: &mut dyn Progress,
+    ) -> Result<Assembled> {
+        assemble(
+            &self.keys,
+            rec,
+            Layout::Original,
+            &mut VaultBlobs(client.reader()),
+            media,
+            metadata,
+            progress,
+        )
+    }
+
+    /// Bytes `[start, end)` of the one recording in scope, fetching and
+    /// decrypting only the chunks that cover them (HTTP Range requests).
+    pub fn open_range(
+        &self,
+        client: &AccessClient<'_>,
+        start: u64,
+        end: Option<u64>,
+        out: &mut dyn Write,
+    ) -> Result<Assembled> {
+        let [rec] = &self.resolved[..] else {
+            return Err(Error::RangeNeedsOneRecording);
+        };
+        assemble_range(
+            &self.keys,
+            rec,
+            start,
+            end,
+            &mut VaultBlobs(client.reader()),
+            out,
+            &mut (),
+        )
+    }
+
+    /// Report `segments` opened (`POST …/opened`; logged).
+    pub fn report_opened(&self, client: &AccessClient<'_>, segments: u32) -> Result<Logged> {
+        client.opened(&self.request_hash, segments)
+    }
+
+    /// Segments of the scoped recordings left sealed.
+    pub fn sealed(&self) -> usize {
+        self.resolved.iter().map(Resolved::sealed).sum()
+    }
+
+    /// All covered records.
+    pub fn covered(&self) -> impl Iterator<Item = &SegmentRecord> {
+        self.resolved.iter().flat_map(Resolved::covered)
+    }
+}

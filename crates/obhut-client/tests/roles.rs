@@ -1,0 +1,408 @@
+//! The requester, custodian and auditor roles against a real vault in
+//! this process: a custodian who does not confirm sends and logs nothing;
+//! k approvals open the scope; the one assembler writes the same bytes
+//! whether the ciphertext comes from the vault or from the device's files.
+
+use std::io::{Read, Seek};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use obhut_api::log::KeyResponse;
+use obhut_client::Error;
+use obhut_client::access::{AccessClient, submit};
+use obhut_client::approve::{Share, approve_as, deny_as, pending};
+use obhut_client::assemble::{self, Blobs, Layout};
+use obhut_client::log::{LogClient, MemoryCheckpoint};
+use obhut_client::open::open_as;
+use obhut_client::reader::Reader;
+use obhut_core::audit::Event;
+use obhut_core::epoch::EpochPublic;
+use obhut_core::identity::{PersonSecret, SignKey};
+use obhut_core::ids::RecordingId;
+use obhut_core::record::SegmentRecord;
+use obhut_core::request::{AccessRequest, RequestContent, Scope};
+use obhut_core::rng::os_rng;
+use obhut_core::segment::{RangeSource, SegmentKind};
+use obhut_core::vault::body_sha256;
+use obhut_log::{VerifierKey, WitnessPolicy};
+use obhut_server::SystemClock;
+use obhut_server::config::FileConfig;
+use obhut_server::testkit::{
+    InProcess, Sealed, TestGroup, create_token, http, operator_entry, put_sealed, seal_recording,
+    signed_headers,
+};
+use obhut_store::{AccessStore, IndexStore};
+
+const CLASS: &str = "bodycam-30d";
+
+fn now() -> i64 {
+    obhut_server::Clock::now_ms(&SystemClock)
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    _vault: InProcess,
+    url: String,
+    vkey: VerifierKey,
+    group: TestGroup,
+    rid: RecordingId,
+    segs: Vec<Sealed>,
+    plaintexts: Vec<Vec<u8>>,
+    requester: PersonSecret,
+}
+
+impl World {
+    /// A vault with a 2-of-3 group; a device uploaded three 10-second
+    /// media segments and a container index (last); custodians and the
+    /// requester are readers, the requester a requester.
+    fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = InProcess::start_with(
+            &dir.path().join("data"),
+            &dir.path().join("keys"),
+            Arc::new(SystemClock),
+            FileConfig::default(),
+        );
+        let group = TestGroup::new(2, 3);
+        let device = SignKey::generate(&mut os_rng());
+        let token = vault.block_on(create_token(&vault.app.index, &group.pinned, CLASS, now()));
+        let body = serde_json::to_vec(&serde_json::json!({
+            "token": token,
+            "device_key": hex::encode(device.verify_key().to_bytes()),
+        }))
+        .unwrap();
+        let h = signed_headers(
+            &device,
+            false,
+            "POST",
+            "/v1/enrol",
+            now(),
+            &body_sha256(&body),
+        );
+        let r = http(vault.addr, "POST", "/v1/enrol", &h, &body).unwrap();
+        assert_eq!(r.status, 200, "{:?}", r.json());
+        let e = http(vault.addr, "GET", "/v1/epochs?class=bodycam-30d", &[], &[]).unwrap();
+        let epoch = EpochPublic::from_bytes(
+            &B64.decode(e.json()["current"]["public"].as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        let plaintexts: Vec<Vec<u8>> = (0..4u8)
+            .map(|i| {
+                (0..70_000u32)
+                    .map(|j| (j.wrapping_mul(31) as u8) ^ i)
+                    .collect()
+            })
+            .collect();
+        let payloads: Vec<_> = plaintexts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let kind = if i == 3 {
+                    SegmentKind::ContainerIndex
+                } else {
+                    SegmentKind::Media
+                };
+                (kind, p.clone())
+            })
+            .collect();
+        let segs = seal_recording(
+            &device,
+            &group.pinned,
+            &epoch,
+            now() - 60_000,
+            &payloads,
+            true,
+        );
+        for s in &segs {
+            let r = put_sealed(vault.addr, &device, s, now()).unwrap();
+            assert_eq!(r.status, 201, "{:?}", r.json());
+        }
+        let requester = PersonSecret::generate("investigator", &mut os_rng());
+        let gid = group.pinned.group_id();
+        for c in group.custodians.iter().chain([&requester]) {
+            let key = c.sign.verify_key().to_bytes();
+            let entry = operator_entry(
+                now(),
+                Event::ReaderAdded {
+                    person_key: key,
+                    group_id: gid,
+                },
+            );
+            vault
+                .block_on(vault.app.index.add_reader(key, gid, now(), &entry))
+                .unwrap();
+        }
+        let key = requester.sign.verify_key().to_bytes();
+        let entry = operator_entry(
+            now(),
+            Event::Admin {
+                action: "requester added".into(),
+            },
+        );
+        vault
+            .block_on(vault.app.index.add_requester(key, gid, now(), &entry))
+            .unwrap();
+        let kr = http(vault.addr, "GET", "/v1/log/key", &[], &[]).unwrap();
+        let kr: KeyResponse = serde_json::from_slice(&kr.body).unwrap();
+        World {
+            _dir: dir,
+            url: format!("http://{}", vault.addr),
+            _vault: vault,
+            vkey: VerifierKey::parse(&kr.vkey).unwrap(),
+            group,
+            rid: segs[0].record.segment_ref().recording,
+            segs,
+            plaintexts,
+            requester,
+        }
+    }
+
+    fn log(&self) -> LogClient {
+        LogClient::new(
+            &self.url,
+            self.vkey.clone(),
+            WitnessPolicy::none(),
+            Box::new(MemoryCheckpoint::default()),
+        )
+    }
+
+    fn client<'k>(&self, who: &'k PersonSecret) -> AccessClient<'k> {
+        AccessClient::new(Reader::new(&self.url, &who.sign))
+    }
+
+    /// A logged request for media `[from_ms, to_ms)` of the recording.
+    fn request(&self, from_ms: u64, to_ms: u64) -> (AccessRequest, String) {
+        let mut id = [0u8; 16];
+        rand_id(&mut id);
+        let t = now();
+        let req = RequestContent {
+            request_id: id,
+            group_id: self.group.pinned.group_id(),
+            generation: self.group.pinned.generation(),
+            scope: vec![Scope::Recording {
+                recording_id: self.rid,
+                media_start_ms: from_ms,
+                media_end_ms: to_ms,
+                include_metadata: false,
+            }],
+            purpose: "criminal investigation".into(),
+            justification: "test".into(),
+            legal_basis: "test".into(),
+            case_ref: "T-1".into(),
+            recipients: vec![],
+            created_utc_ms: t,
+            expires_utc_ms: t + 86_400_000,
+        }
+        .sign(&self.requester)
+        .unwrap();
+        submit(&self.client(&self.requester), &self.log(), &req).unwrap();
+        let hash = hex::encode(req.request_hash());
+        (req, hash)
+    }
+
+    fn approve(&self, i: u16, hash: &str) {
+        let (me, share) = self.group.custodian(i);
+        approve_as(
+            &self.client(me),
+            &self.log(),
+            hash,
+            &self.group.pinned,
+            Share::Open(share),
+            me,
+            |_| true,
+        )
+        .unwrap();
+    }
+}
+
+fn rand_id(id: &mut [u8; 16]) {
+    id.copy_from_slice(&obhut_core::rng::random_32(&mut os_rng())[..16]);
+}
+
+/// The device's own ciphertext, as `obhut unseal` reads it from files.
+struct Files<'a>(&'a [Sealed]);
+
+impl Blobs for Files<'_> {
+    fn whole(&mut self, r: &SegmentRecord) -> obhut_client::Result<Box<dyn Read + '_>> {
+        let i = r.segment_ref().index as usize;
+        Ok(Box::new(&self.0[i].blob[..]))
+    }
+    fn ranged(&mut self, r: &SegmentRecord) -> obhut_client::Result<Box<dyn RangeSource + '_>> {
+        let i = r.segment_ref().index as usize;
+        Ok(Box::new(std::io::Cursor::new(&self.0[i].blob[..])))
+    }
+}
+
+fn read_all(f: &mut std::fs::File) -> Vec<u8> {
+    let mut v = Vec::new();
+    f.rewind().unwrap();
+    f.read_to_end(&mut v).unwrap();
+    v
+}
+
+#[test]
+fn a_custodian_who_does_not_confirm_sends_and_logs_nothing() {
+    let w = World::new();
+    let (_, hash) = w.request(0, 30_000);
+    let (me, share) = w.group.custodian(1);
+    let log = w.log();
+    let (_, before) = log.update().unwrap();
+    let mut asked = 0;
+    let e = approve_as(
+        &w.client(me),
+        &log,
+        &hash,
+        &w.group.pinned,
+        Share::Open(share),
+        me,
+        |review| {
+            asked += 1;
+            assert_eq!(
+                review.records.len(),
+                4,
+                "three media segments and the index"
+            );
+            false
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::NotConfirmed), "{e}");
+    assert_eq!(asked, 1);
+    let (_, after) = log.update().unwrap();
+    assert_eq!(after.size, before.size, "nothing was logged");
+    let rj = w.client(me).get(&hash).unwrap();
+    assert_eq!(rj.state, "pending");
+    assert!(rj.approvals.is_empty(), "nothing was sent");
+    let list = pending(&w.client(me), false).unwrap();
+    assert!(list.iter().any(|(rj, _)| rj.request_hash == hash));
+}
+
+#[test]
+fn the_same_grant_assembles_the_same_bytes_from_the_vault_and_from_files() {
+    let w = World::new();
+    let log = w.log();
+    // The whole recording, and the middle segment (with the index).
+    for (from, to) in [(0, 30_000), (10_000, 20_000)] {
+        let (_, hash) = w.request(from, to);
+        w.approve(1, &hash);
+        w.approve(3, &hash);
+        let client = w.client(&w.requester);
+        let grant = open_as(&client, &log, &hash, &w.group.pinned, &w.requester).unwrap();
+        let [rec] = &grant.resolved[..] else {
+            panic!("one recording")
+        };
+        for layout in [Layout::Original, Layout::Packed] {
+            let mut from_vault = tempfile::tempfile().unwrap();
+            let mut from_files = tempfile::tempfile().unwrap();
+            let a = match layout {
+                Layout::Original => grant
+                    .open_recording(&client, rec, &mut from_vault, None, &mut ())
+                    .unwrap(),
+                _ => assemble::assemble(
+                    &grant.keys,
+                    rec,
+                    layout,
+                    &mut assemble::VaultBlobs(client.reader()),
+                    &mut from_vault,
+                    None,
+                    &mut (),
+                )
+                .unwrap(),
+            };
+            let b = assemble::assemble(
+                &grant.keys,
+                rec,
+                layout,
+                &mut Files(&w.segs),
+                &mut from_files,
+                None,
+                &mut (),
+            )
+            .unwrap();
+            assert_eq!(a, b);
+            let (got, files) = (read_all(&mut from_vault), read_all(&mut from_files));
+            assert!(
+                got == files,
+                "{layout:?}: the vault's and the files' bytes differ"
+            );
+            let original: Vec<u8> = w.plaintexts.concat();
+            let scope: Vec<u8> = rec
+                .in_scope
+                .iter()
+                .flat_map(|&i| w.plaintexts[i].clone())
+                .collect();
+            match layout {
+                Layout::Original => {
+                    assert_eq!(got.len(), original.len(), "laid out like the original");
+                    for &i in &rec.in_scope {
+                        let at: usize = w.plaintexts[..i].iter().map(Vec::len).sum();
+                        assert!(got[at..at + w.plaintexts[i].len()] == w.plaintexts[i][..]);
+                    }
+                }
+                _ => assert!(got == scope, "the segments in scope, back to back"),
+            }
+            if rec.in_scope.len() == rec.records.len() {
+                assert!(
+                    got == original,
+                    "{layout:?}: a whole recording is the original"
+                );
+            }
+        }
+        // A range inside the scope, from either source.
+        let start: u64 = w.plaintexts[..rec.in_scope[0]]
+            .iter()
+            .map(|p| p.len() as u64)
+            .sum();
+        let mut v = Vec::new();
+        grant
+            .open_range(&client, start + 5, Some(start + 500), &mut v)
+            .unwrap();
+        let mut f = Vec::new();
+        assemble::assemble_range(
+            &grant.keys,
+            rec,
+            start + 5,
+            Some(start + 500),
+            &mut Files(&w.segs),
+            &mut f,
+            &mut (),
+        )
+        .unwrap();
+        assert_eq!(v, f);
+        assert_eq!(
+            v,
+            w.plaintexts.concat()[start as usize + 5..start as usize + 500]
+        );
+        grant.report_opened(&client, 1).unwrap();
+    }
+}
+
+#[test]
+fn a_denied_request_cannot_be_approved_or_opened() {
+    let w = World::new();
+    let (_, hash) = w.request(0, 30_000);
+    let (me, share) = w.group.custodian(2);
+    deny_as(&w.client(me), &w.log(), &hash, "no legal basis").unwrap();
+    let e = approve_as(
+        &w.client(me),
+        &w.log(),
+        &hash,
+        &w.group.pinned,
+        Share::Open(share),
+        me,
+        |_| panic!("not asked for a request that is not pending"),
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::NotPending { .. }), "{e}");
+    let e = open_as(
+        &w.client(&w.requester),
+        &w.log(),
+        &hash,
+        &w.group.pinned,
+        &w.requester,
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::Refused { .. }), "{e}");
+}
