@@ -14,11 +14,9 @@ use std::sync::Arc;
 
 use obhut_core::audit::{Actor, Event, LogEntry, Role};
 use obhut_core::ids::RecordingId;
-use obhut_log::tiles::{TILE_HEIGHT, TILE_WIDTH, TileId, TileSource, TileSourceError, tile_width};
-use obhut_log::{
-    Checkpoint, CompactRange, Hash, NoteSigner, SignedCheckpoint, VerifierKey, consistency_proof,
-    inclusion_proof,
-};
+use obhut_log::tile_proofs;
+use obhut_log::tiles::{TILE_HEIGHT, TILE_WIDTH, TileId};
+use obhut_log::{Checkpoint, CompactRange, Hash, NoteSigner, SignedCheckpoint, VerifierKey};
 use obhut_store::{IndexStore, LogStore, NewLogEntry, StoredCheckpoint, TileRow};
 use tokio::sync::{Mutex, Notify, watch};
 
@@ -269,36 +267,15 @@ impl LogService {
     }
 }
 
-/// A tile read through the store, for proofs: a synchronous
-/// [`obhut_log::NodeSource`] cannot await, so proofs are computed against
-/// a cache and retried after fetching whichever tile was missing (a proof
-/// at 10^7 entries touches a handful).
-#[derive(Debug)]
-struct Missing(TileId);
-
-type Fetch<'a> = &'a mut dyn FnMut(&TileId) -> Result<Vec<u8>, Missing>;
-
-async fn with_tiles<I: LogStore, T>(
+/// Reads the hash tiles a proof needs from the store, each cut to the width
+/// the tree of the proof gives it (a partial tile grows in place; a proof
+/// for an older checkpoint reads its older width).
+async fn fetch_tiles<I: LogStore>(
     index: &I,
-    size: u64,
-    mut f: impl FnMut(&mut TileSource<Fetch<'_>>) -> Result<T, TileSourceError<Missing>>,
-) -> ApiResult<T> {
-    let mut cache: HashMap<TileId, Vec<u8>> = HashMap::new();
-    for _ in 0..256 {
-        // The synchronous attempt lives in its own scope: nothing that
-        // borrows the cache may be held across the await below.
-        let attempt = {
-            let mut fetch = |t: &TileId| -> Result<Vec<u8>, Missing> {
-                cache.get(t).cloned().ok_or(Missing(*t))
-            };
-            let mut src = TileSource::new(size, &mut fetch as Fetch<'_>);
-            f(&mut src)
-        };
-        let t = match attempt {
-            Ok(v) => return Ok(v),
-            Err(TileSourceError::Fetch(Missing(t))) => t,
-            Err(_) => return Err(internal("a proof asked for a node outside the tree")),
-        };
+    tiles: &[TileId],
+) -> ApiResult<HashMap<TileId, Vec<u8>>> {
+    let mut fetched = HashMap::with_capacity(tiles.len());
+    for t in tiles {
         let mut bytes = index
             .log_tile(t.level, t.index)
             .await?
@@ -310,12 +287,25 @@ async fn with_tiles<I: LogStore, T>(
             ));
         }
         bytes.truncate(want);
-        cache.insert(t, bytes);
+        fetched.insert(*t, bytes);
     }
-    Err(internal("a proof needed too many tiles"))
+    Ok(fetched)
 }
 
-/// RFC 9162 inclusion proof of leaf `leaf` in the tree of `size`.
+/// A tile a proof read that [`fetch_tiles`] was not asked for: the tiles
+/// named by `obhut_log::tile_proofs` and those read disagree (a bug).
+#[derive(Debug)]
+struct NotFetched;
+
+/// A failed proof from tiles: sizes were checked by the caller and the tiles
+/// it reads were fetched, so this is the vault's fault.
+fn proof_failed<E>(_: obhut_log::ProveError<E>) -> ApiError {
+    internal("a proof asked for a node outside the tree")
+}
+
+/// RFC 9162 inclusion proof of leaf `leaf` in the tree of `size`: the tiles
+/// it needs are named by [`tile_proofs::inclusion_tiles`], read from the
+/// store, and handed to the pure [`tile_proofs::prove_inclusion`].
 pub async fn prove_inclusion<I: LogStore>(index: &I, leaf: u64, size: u64) -> ApiResult<Vec<Hash>> {
     if leaf >= size {
         return Err(ApiError::new(
@@ -323,20 +313,17 @@ pub async fn prove_inclusion<I: LogStore>(index: &I, leaf: u64, size: u64) -> Ap
             format!("entry {leaf} is not in a tree of {size} entries"),
         ));
     }
-    with_tiles(index, size, |src| {
-        inclusion_proof(leaf, size, src).map_err(|e| match e {
-            obhut_log::ProveError::Source(s) => s,
-            _ => TileSourceError::NoSuchNode {
-                level: 0,
-                index: leaf,
-                size,
-            },
-        })
+    let needed = tile_proofs::inclusion_tiles(leaf, size).map_err(proof_failed)?;
+    let tiles = fetch_tiles(index, &needed).await?;
+    tile_proofs::prove_inclusion(leaf, size, |t: &TileId| {
+        tiles.get(t).cloned().ok_or(NotFetched)
     })
-    .await
+    .map_err(proof_failed)
 }
 
-/// RFC 9162 consistency proof from `old` to `size`.
+/// RFC 9162 consistency proof from `old` to `size`, as
+/// [`prove_inclusion`] with [`tile_proofs::consistency_tiles`] and
+/// [`tile_proofs::prove_consistency`].
 pub async fn prove_consistency<I: LogStore>(
     index: &I,
     old: u64,
@@ -348,22 +335,12 @@ pub async fn prove_consistency<I: LogStore>(
             format!("old size {old} is larger than {size}"),
         ));
     }
-    with_tiles(index, size, |src| {
-        consistency_proof(old, size, src).map_err(|e| match e {
-            obhut_log::ProveError::Source(s) => s,
-            _ => TileSourceError::NoSuchNode {
-                level: 0,
-                index: old,
-                size,
-            },
-        })
+    let needed = tile_proofs::consistency_tiles(old, size).map_err(proof_failed)?;
+    let tiles = fetch_tiles(index, &needed).await?;
+    tile_proofs::prove_consistency(old, size, |t: &TileId| {
+        tiles.get(t).cloned().ok_or(NotFetched)
     })
-    .await
-}
-
-/// Whether tile `t` exists in a tree of `size` at its stated width.
-pub fn tile_in_tree(t: &TileId, size: u64) -> bool {
-    tile_width(t.level, t.index, size).is_some_and(|w| w >= t.width)
+    .map_err(proof_failed)
 }
 
 /// Builds the audit entry of an event, stamped with `now_ms`.

@@ -10,14 +10,14 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use obhut_log::tiles::{TileId, encode_bundle};
+use obhut_log::tiles::{TileId, encode_bundle, tile_in_tree};
 use obhut_store::{BlobStore, IndexStore, LogEntryRow, StoredCheckpoint};
 use serde::{Deserialize, Serialize};
 
 use crate::App;
 use crate::error::{ApiError, ApiResult, ErrorKind};
 use crate::ingest::parse_rid;
-use crate::log::{prove_consistency, prove_inclusion, tile_in_tree};
+use crate::log::{prove_consistency, prove_inclusion};
 
 /// Most entries per `GET /v1/log/entries`.
 pub const MAX_ENTRIES_PER_PAGE: u32 = 1000;
