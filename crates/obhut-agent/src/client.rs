@@ -20,6 +20,10 @@ use std::io::Read;
 use std::time::Duration;
 
 use base64::Engine;
+use obhut_api::ErrorBody;
+use obhut_api::ingest::{
+    EnrolRequest, EnrolResponse, EpochsResponse, HeadResponse, ReceiptResponse,
+};
 use obhut_core::epoch::EpochPublic;
 use obhut_core::identity::SignKey;
 use obhut_core::ids::{RecordingId, SegmentRef};
@@ -27,7 +31,7 @@ use obhut_core::record::SegmentRecord;
 use obhut_core::vault::{
     body_sha256, request_message, segment_upload_digest, segment_upload_len, segment_upload_path,
 };
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 
@@ -127,11 +131,12 @@ impl std::fmt::Debug for VaultClient<'_> {
     }
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: String,
-    #[serde(default)]
-    message: String,
+/// Parse the JSON answer to `what`.
+fn answer<T: DeserializeOwned>(what: &str, body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| Error::Protocol {
+        what: what.into(),
+        reason: e.to_string(),
+    })
 }
 
 /// Decode a binary field the vault sends as base64 (descriptors, epoch
@@ -250,10 +255,10 @@ impl<'k> VaultClient<'k> {
     pub fn enrol(&self, token: &str) -> Result<EnrolAnswer> {
         const PATH: &str = "/v1/enrol";
         let what = format!("POST {PATH}");
-        let body = serde_json::to_vec(&serde_json::json!({
-            "token": token,
-            "device_key": hex::encode(self.device.verify_key().to_bytes()),
-        }))
+        let body = serde_json::to_vec(&EnrolRequest {
+            token: token.to_owned(),
+            device_key: hex::encode(self.device.verify_key().to_bytes()),
+        })
         .map_err(|e| Error::Protocol {
             what: what.clone(),
             reason: e.to_string(),
@@ -267,16 +272,7 @@ impl<'k> VaultClient<'k> {
         }
         let resp = req.send(&body[..]).map_err(self.transport(PATH))?;
         let (_, body) = self.finish(&what, PATH, resp, &[200, 201])?;
-        #[derive(Deserialize)]
-        struct Answer {
-            descriptor: String,
-            vault_key: String,
-            retention_class: String,
-        }
-        let a: Answer = serde_json::from_slice(&body).map_err(|e| Error::Protocol {
-            what: what.clone(),
-            reason: e.to_string(),
-        })?;
+        let a: EnrolResponse = answer(&what, &body)?;
         Ok(EnrolAnswer {
             descriptor: decode_bin(&what, "descriptor", &a.descriptor)?,
             vault_key: hex32(&what, "vault_key", &a.vault_key)?,
@@ -299,32 +295,13 @@ impl<'k> VaultClient<'k> {
     fn fetch_epochs(&self, path: String) -> Result<Vec<EpochPublic>> {
         let what = format!("GET {path}");
         let (_, body) = self.get(&path, &[200])?;
-        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::Protocol {
-            what: what.clone(),
-            reason: e.to_string(),
-        })?;
-        // {"epochs": [..]} or {"current": .., "next": ..}; entries are
-        // base64 strings or objects with a "public" / "key" field.
-        let mut items: Vec<&serde_json::Value> = Vec::new();
-        if let Some(a) = v.get("epochs").and_then(|a| a.as_array()) {
-            items.extend(a);
-        }
-        for k in ["current", "next", "covering"] {
-            if let Some(x) = v.get(k).filter(|x| !x.is_null()) {
-                items.push(x);
-            }
-        }
+        let e: EpochsResponse = answer(&what, &body)?;
         let mut out = Vec::new();
-        for item in items {
-            let s = item
-                .as_str()
-                .or_else(|| item.get("public").and_then(|x| x.as_str()))
-                .or_else(|| item.get("key").and_then(|x| x.as_str()))
-                .ok_or_else(|| Error::Protocol {
-                    what: what.clone(),
-                    reason: "an epoch entry is not a base64 string".into(),
-                })?;
-            let bytes = decode_bin(&what, "epoch", s)?;
+        for epoch in [Some(e.current), Some(e.next), e.covering]
+            .into_iter()
+            .flatten()
+        {
+            let bytes = decode_bin(&what, "epoch", &epoch.public)?;
             out.push(EpochPublic::from_bytes(&bytes).map_err(Error::core(what.clone()))?);
         }
         Ok(out)
@@ -336,29 +313,10 @@ impl<'k> VaultClient<'k> {
         let what = format!("GET {path}");
         match self.get(&path, &[200]) {
             Ok((_, body)) => {
-                #[derive(Deserialize)]
-                struct H {
-                    next_index: u32,
-                    #[serde(default)]
-                    head_record_hash: Option<String>,
-                }
-                let h: H = serde_json::from_slice(&body).map_err(|e| Error::Protocol {
-                    what: what.clone(),
-                    reason: e.to_string(),
-                })?;
-                let head_record_hash = match (&h.head_record_hash, h.next_index) {
-                    (Some(s), _) => hex32(&what, "head_record_hash", s)?,
-                    (None, 0) => [0; 32],
-                    (None, _) => {
-                        return Err(Error::Protocol {
-                            what,
-                            reason: "no head_record_hash".into(),
-                        });
-                    }
-                };
+                let h: HeadResponse = answer(&what, &body)?;
                 Ok(Some(Head {
                     next_index: h.next_index,
-                    head_record_hash,
+                    head_record_hash: hex32(&what, "head_record_hash", &h.head_record_hash)?,
                 }))
             }
             Err(Error::Vault { status: 404, .. }) => Ok(None),
@@ -513,9 +471,10 @@ fn finish_response(
         return Ok((status, body));
     }
     let (kind, message) = match serde_json::from_slice::<ErrorBody>(&body) {
-        Ok(e) => (e.error, e.message),
+        Ok(e) => (Some(e.error), e.message),
+        // Not the vault's JSON (a proxy's page, a crash): show its start.
         Err(_) => (
-            "unknown".to_owned(),
+            None,
             String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
         ),
     };
@@ -536,14 +495,7 @@ fn transport_error(base: &str, path: &str) -> impl FnOnce(ureq::Error) -> Error 
 }
 
 fn receipt_from_json(what: &str, body: &[u8]) -> Result<Vec<u8>> {
-    #[derive(Deserialize)]
-    struct R {
-        receipt: String,
-    }
-    let r: R = serde_json::from_slice(body).map_err(|e| Error::Protocol {
-        what: what.into(),
-        reason: e.to_string(),
-    })?;
+    let r: ReceiptResponse = answer(what, body)?;
     decode_bin(what, "receipt", &r.receipt)
 }
 

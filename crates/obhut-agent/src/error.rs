@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use obhut_api::ErrorKind;
 use obhut_core::ids::{Fingerprint, RecordingId, SegmentRef};
 
 /// Result alias for the agent.
@@ -31,14 +32,19 @@ pub enum Error {
         source: Box<ureq::Error>,
     },
     /// The vault answered with an error (docs/vault.md §4 error kinds).
-    #[error("the vault refused {what}: {status} {kind}: {message}")]
+    #[error(
+        "the vault refused {what}: {status} {}: {message}",
+        kind.as_ref().map_or("unknown", ErrorKind::as_str)
+    )]
     Vault {
         /// The request, e.g. "PUT /v1/recordings/{rid}/segments/3".
         what: String,
         /// HTTP status.
         status: u16,
-        /// The error kind from the JSON body, e.g. `chain-conflict`.
-        kind: String,
+        /// The error kind from the JSON body, e.g. `chain-conflict`;
+        /// `None` when the answer was not the vault's JSON error body (a
+        /// proxy's page, a crash), shown as `unknown`.
+        kind: Option<ErrorKind>,
         /// The vault's message.
         message: String,
     },

@@ -70,6 +70,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Duration;
 
+use obhut_api::ErrorKind;
+use obhut_api::ingest::UPLOAD_WINDOW;
 use obhut_core::device::{RecordingSealer, SegmentSpec};
 use obhut_core::epoch::EpochPublic;
 use obhut_core::group::PinnedGroup;
@@ -96,7 +98,7 @@ use crate::state::{Enrolment, StateDir};
 /// about 20 % faster on issue #4's 1 GiB ingest with 4 MiB segments
 /// (`scripts/bench-vault`). Each costs a thread (sealing and sending), two
 /// 64 KiB buffers and a connection here and a staged blob at the vault.
-pub const PIPELINE: usize = 4;
+pub const PIPELINE: usize = UPLOAD_WINDOW as usize;
 
 /// What to do with an original once every segment has a verified receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -904,13 +906,13 @@ struct InFlight {
 /// the upload's fate unknown (a cut connection, a proxy's 5xx): only then
 /// can the record never be stored.
 fn refused_outright(e: &Error) -> bool {
-    matches!(e, Error::Vault { status, kind, .. } if (400..500).contains(status) && kind != "unknown")
+    matches!(e, Error::Vault { status, kind: Some(_), .. } if (400..500).contains(status))
 }
 
 /// A vault's `409 out-of-order` for a segment upload.
 fn is_out_of_order(e: &Error) -> bool {
-    matches!(e, Error::Vault { status: 409, kind, what, .. }
-        if kind == "out-of-order" && what.starts_with("PUT "))
+    matches!(e, Error::Vault { status: 409, kind: Some(ErrorKind::OutOfOrder), what, .. }
+        if what.starts_with("PUT "))
 }
 
 /// Whether a failed run should reconcile and try again although the
@@ -921,8 +923,12 @@ fn is_out_of_order(e: &Error) -> bool {
 /// next attempt's reconcile recognises a stored pending record, or
 /// reports a real divergence ([`Error::VaultDiverged`]).
 fn reconcile_and_retry(e: &Error) -> bool {
-    matches!(e, Error::Vault { status: 409, kind, what, .. }
-        if (kind == "out-of-order" || kind == "chain-conflict") && what.starts_with("PUT "))
+    matches!(e, Error::Vault {
+            status: 409,
+            kind: Some(ErrorKind::OutOfOrder | ErrorKind::ChainConflict),
+            what,
+            ..
+        } if what.starts_with("PUT "))
 }
 
 /// Dispose of the original and its sidecar per `after`. Each removal or

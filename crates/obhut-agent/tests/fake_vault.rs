@@ -24,6 +24,8 @@ use obhut_agent::Error;
 use obhut_agent::enrol::enrol;
 use obhut_agent::ingest::{AfterIngest, Agent, IngestOptions, NoProgress, PIPELINE};
 use obhut_agent::state::StateDir;
+use obhut_api::ingest::{EnrolResponse, EpochJson, EpochsResponse, HeadResponse, ReceiptResponse};
+use obhut_api::{ErrorBody, ErrorKind};
 use obhut_core::epoch::{EpochPublic, EpochSecret};
 use obhut_core::group::{self, GroupDescriptor};
 use obhut_core::identity::{PersonSecret, SignKey, VerifyKey};
@@ -60,7 +62,7 @@ enum Fault {
 type Stored = (SegmentRecord, Vec<u8>, Vec<u8>);
 
 /// The vault's upload window (docs/vault.md §4), as the real one
-/// (`obhut_server::ingest::UPLOAD_WINDOW`; the agent keeps as many in
+/// (`obhut_api::ingest::UPLOAD_WINDOW`; the agent keeps as many in
 /// flight). It was 2 here after the real vault's went to 4, so the agent's
 /// third and fourth uploads met a smaller window than any real vault has,
 /// and the tests that cut a segment passed or failed by timing.
@@ -185,11 +187,39 @@ fn respond(s: &mut TcpStream, status: u16, body: &serde_json::Value) {
     );
 }
 
-fn err(s: &mut TcpStream, status: u16, kind: &str) {
+/// A receipt answer, the real vault's JSON.
+fn receipt_json(record: &SegmentRecord, receipt: &[u8]) -> serde_json::Value {
+    let seg = record.segment_ref();
+    serde_json::to_value(ReceiptResponse {
+        receipt: B64.encode(receipt),
+        recording_id: seg.recording.to_string(),
+        index: seg.index,
+        record_hash: hex::encode(record.record_hash()),
+        received_utc_ms: 1,
+    })
+    .unwrap()
+}
+
+/// An epoch as the real vault lists it.
+fn epoch_json(e: &EpochPublic) -> EpochJson {
+    EpochJson {
+        epoch_id: e.epoch_id.to_string(),
+        not_before: e.not_before,
+        not_after: e.not_after,
+        public: B64.encode(e.to_bytes()),
+    }
+}
+
+fn err(s: &mut TcpStream, status: u16, kind: ErrorKind) {
+    let message = kind.to_string();
     respond(
         s,
         status,
-        &serde_json::json!({"error": kind, "message": kind}),
+        &serde_json::to_value(ErrorBody {
+            error: kind,
+            message,
+        })
+        .unwrap(),
     );
 }
 
@@ -259,7 +289,7 @@ fn serve(
             let nonce = h("obhut-nonce");
             if nonce.len() != 32 || g.nonces.contains(&nonce) {
                 drop(g);
-                err(&mut out, 409, "replayed-nonce");
+                err(&mut out, 409, ErrorKind::ReplayedNonce);
                 return;
             }
             g.nonces.push(nonce);
@@ -277,12 +307,12 @@ fn serve(
             && let Some((rid, index)) = upload_target
         {
             let Some(blob_len) = len.checked_sub(RECORD_LEN) else {
-                err(&mut out, 400, "wrong-length");
+                err(&mut out, 400, ErrorKind::WrongLength);
                 return;
             };
             // Authenticated before a byte of the body is read.
             if !auth_ok(&segment_upload_digest(rid, index, len as u64)) {
-                err(&mut out, 401, "bad-signature");
+                err(&mut out, 401, ErrorKind::BadSignature);
                 return;
             }
             let _busy = Busy::new(&v, &cv);
@@ -317,7 +347,7 @@ fn serve(
                     if r.read_exact(&mut sink).is_err() {
                         return;
                     }
-                    err(&mut out, 409, "out-of-order");
+                    err(&mut out, 409, ErrorKind::OutOfOrder);
                     continue;
                 }
             }
@@ -362,7 +392,7 @@ fn serve(
             let rec = body.split_off(blob_len);
             let blob = body;
             let Ok(record) = SegmentRecord::from_bytes(&rec) else {
-                err(&mut out, 400, "malformed-record");
+                err(&mut out, 400, ErrorKind::MalformedRecord);
                 continue;
             };
             if record.segment_ref()
@@ -372,17 +402,17 @@ fn serve(
                 })
                 || hex::encode(record.header().fields.device_key.to_bytes()) != device_hex
             {
-                err(&mut out, 400, "malformed-record");
+                err(&mut out, 400, ErrorKind::MalformedRecord);
                 continue;
             }
             if blob.len() as u64 != record.blob_len() {
-                err(&mut out, 400, "wrong-length");
+                err(&mut out, 400, ErrorKind::WrongLength);
                 continue;
             }
             let mut hasher = obhut_core::segment::ciphertext_hasher();
             hasher.update(&blob);
             if hasher.finalize().as_bytes() != record.ciphertext_hash() {
-                err(&mut out, 400, "hash-mismatch");
+                err(&mut out, 400, ErrorKind::HashMismatch);
                 continue;
             }
             let seg = record.segment_ref();
@@ -427,24 +457,25 @@ fn serve(
                     .0;
             }
             let chain = g.recordings.entry(seg.recording.to_string()).or_default();
+            let answered = record.clone();
             let (status, receipt) = if i < chain.len() {
                 if chain[i].0 == record {
                     (200, chain[i].2.clone())
                 } else {
                     drop(g);
-                    err(&mut out, 409, "chain-conflict");
+                    err(&mut out, 409, ErrorKind::ChainConflict);
                     continue;
                 }
             } else if i > chain.len() {
                 g.out_of_order += 1;
                 drop(g);
-                err(&mut out, 409, "out-of-order");
+                err(&mut out, 409, ErrorKind::OutOfOrder);
                 continue;
             } else {
                 let prev = chain.last().map_or([0; 32], |c| c.0.record_hash());
                 if *record.prev_record_hash() != prev {
                     drop(g);
-                    err(&mut out, 409, "chain-conflict");
+                    err(&mut out, 409, ErrorKind::ChainConflict);
                     continue;
                 }
                 let receipt = IngestReceipt::sign(&w.vault, record.record_hash(), 1).to_bytes();
@@ -457,11 +488,7 @@ fn serve(
                 let _ = out.shutdown(std::net::Shutdown::Both);
                 return;
             }
-            respond(
-                &mut out,
-                status,
-                &serde_json::json!({"receipt": B64.encode(receipt)}),
-            );
+            respond(&mut out, status, &receipt_json(&answered, &receipt));
             continue;
         }
         let mut body = vec![0u8; len];
@@ -469,7 +496,7 @@ fn serve(
             return;
         }
         if !auth_ok(&body_sha256(&body)) {
-            err(&mut out, 401, "bad-signature");
+            err(&mut out, 401, ErrorKind::BadSignature);
             continue;
         }
         let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -477,24 +504,31 @@ fn serve(
             ("POST", ["v1", "enrol"]) => {
                 let j: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                 if j["token"] != TOKEN || j["device_key"] != device_hex {
-                    err(&mut out, 401, "bad-token");
+                    err(&mut out, 401, ErrorKind::InvalidToken);
                     continue;
                 }
-                respond(
-                    &mut out,
-                    201,
-                    &serde_json::json!({
-                        "descriptor": B64.encode(&descriptor),
-                        "vault_key": hex::encode(w.vault.verify_key().to_bytes()),
-                        "retention_class": CLASS,
-                    }),
-                );
+                let offered = GroupDescriptor::from_bytes(&descriptor).unwrap();
+                let answer = EnrolResponse {
+                    device_key: device_hex.clone(),
+                    group_id: offered.group_id().to_string(),
+                    retention_class: CLASS.to_owned(),
+                    descriptor: B64.encode(&descriptor),
+                    fingerprint: descriptor_fingerprint(&offered).to_string(),
+                    vault_key: hex::encode(w.vault.verify_key().to_bytes()),
+                };
+                respond(&mut out, 201, &serde_json::to_value(answer).unwrap());
             }
             ("GET", ["v1", q]) if q.starts_with("epochs?class=") => {
                 respond(
                     &mut out,
                     200,
-                    &serde_json::json!({"class": CLASS, "current": {"public": B64.encode(w.epoch.to_bytes())}, "next": {"public": B64.encode(w.epoch.to_bytes())}}),
+                    &serde_json::to_value(EpochsResponse {
+                        class: CLASS.to_owned(),
+                        current: epoch_json(&w.epoch),
+                        next: epoch_json(&w.epoch),
+                        covering: None,
+                    })
+                    .unwrap(),
                 );
             }
             ("GET", ["v1", "recordings", rid, "head"]) => {
@@ -502,13 +536,16 @@ fn serve(
                 match g.recordings.get(*rid).filter(|c| !c.is_empty()) {
                     None => {
                         drop(g);
-                        err(&mut out, 404, "unknown-recording");
+                        err(&mut out, 404, ErrorKind::UnknownRecording);
                     }
                     Some(c) => {
-                        let body = serde_json::json!({
-                            "next_index": c.len(),
-                            "head_record_hash": hex::encode(c.last().map(|x| x.0.record_hash()).unwrap_or_default()),
-                        });
+                        let body = serde_json::to_value(HeadResponse {
+                            next_index: u32::try_from(c.len()).unwrap(),
+                            head_record_hash: hex::encode(
+                                c.last().map(|x| x.0.record_hash()).unwrap_or_default(),
+                            ),
+                        })
+                        .unwrap();
                         drop(g);
                         respond(&mut out, 200, &body);
                     }
@@ -516,21 +553,19 @@ fn serve(
             }
             ("GET", ["v1", "receipts", rid, i]) => {
                 let g = v.lock().unwrap();
-                let rc = i
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| g.recordings.get(*rid)?.get(i).map(|x| x.2.clone()));
+                let rc = i.parse::<usize>().ok().and_then(|i| {
+                    g.recordings
+                        .get(*rid)?
+                        .get(i)
+                        .map(|x| (x.0.clone(), x.2.clone()))
+                });
                 drop(g);
                 match rc {
-                    Some(rc) => respond(
-                        &mut out,
-                        200,
-                        &serde_json::json!({"receipt": B64.encode(rc)}),
-                    ),
-                    None => err(&mut out, 404, "unknown-segment"),
+                    Some((record, rc)) => respond(&mut out, 200, &receipt_json(&record, &rc)),
+                    None => err(&mut out, 404, ErrorKind::NotFound),
                 }
             }
-            _ => err(&mut out, 404, "not-found"),
+            _ => err(&mut out, 404, ErrorKind::NotFound),
         }
     }
 }

@@ -58,6 +58,9 @@ use std::time::{Duration, Instant};
 use crate::samples::Samples;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use obhut_api::access::{Logged, ReleaseJson, RequestJson};
+use obhut_api::log::{KeyResponse, ProofResponse};
+use obhut_api::read::RecordsResponse;
 use obhut_core::access::{GrantKeys, records_in_scope};
 use obhut_core::audit::Event;
 use obhut_core::chain::records_from_chain;
@@ -74,10 +77,7 @@ use obhut_core::stream::SEALED_CHUNK_LEN;
 use obhut_core::vault::body_sha256;
 use obhut_log::{Hash, TrustedLog, TrustedState, VerifierKey, WitnessPolicy, leaf_hash};
 use obhut_server::SystemClock;
-use obhut_server::access_api::{Logged, ReleaseJson, RequestJson};
 use obhut_server::config::FileConfig;
-use obhut_server::log_http::{KeyResponse, ProofResponse};
-use obhut_server::read::RecordsResponse;
 use obhut_server::testkit::{
     HttpResponse, InProcess, Sealed, TestGroup, create_token, http, operator_entry, put_sealed,
     signed_headers,

@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use obhut_agent::client::VaultClient;
+use obhut_api::ErrorKind;
 use obhut_core::device::{RecordingSealer, SegmentSpec};
 use obhut_core::epoch::EpochPublic;
 use obhut_core::group::PinnedGroup;
@@ -443,7 +444,10 @@ fn upload(dev: &Device, seg: Presealed) -> (Duration, Result<(), String>) {
 /// transport failure.
 fn error_kind(e: &obhut_agent::Error) -> String {
     match e {
-        obhut_agent::Error::Vault { status, kind, .. } => format!("{status} {kind}"),
+        obhut_agent::Error::Vault { status, kind, .. } => format!(
+            "{status} {}",
+            kind.as_ref().map_or("unknown", ErrorKind::as_str)
+        ),
         obhut_agent::Error::Transport { source, .. } => {
             let s = source.to_string();
             let s = s.split(':').next().unwrap_or("").trim();

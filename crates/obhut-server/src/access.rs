@@ -23,6 +23,10 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use obhut_api::ErrorKind;
+use obhut_api::access::{
+    ApprovalJson, ApproveBody, DenialJson, DenyBody, Logged, OpenedBody, RequestJson, RequestList,
+};
 use obhut_core::audit::{self, Event, Role};
 use obhut_core::group::PinnedGroup;
 use obhut_core::ids::{GroupId, RecordingId};
@@ -36,11 +40,8 @@ use obhut_store::{
 use serde::Deserialize;
 
 use crate::App;
-use crate::access_api::{
-    ApprovalJson, ApproveBody, DenialJson, DenyBody, Logged, OpenedBody, RequestJson, RequestList,
-};
 use crate::auth::{Signed, Signer, verify};
-use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::error::{ApiError, ApiResult};
 
 mod release;
 pub use release::release;

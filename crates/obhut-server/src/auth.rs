@@ -5,13 +5,14 @@
 
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use obhut_api::ErrorKind;
 use obhut_core::identity::VerifyKey;
 use obhut_core::labels;
 use obhut_core::vault::request_message;
 use obhut_store::{BlobStore, IndexStore, KeyBytes};
 
 use crate::App;
-use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::error::{ApiError, ApiResult};
 
 /// Accepted clock difference between a request and the vault (ms).
 pub const WINDOW_MS: i64 = 300_000;

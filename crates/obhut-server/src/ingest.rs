@@ -29,6 +29,11 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::TryStreamExt;
+use obhut_api::ErrorKind;
+use obhut_api::ingest::{
+    EnrolRequest, EnrolResponse, EpochJson, EpochsQuery, EpochsResponse, HeadResponse,
+    ReceiptResponse, UPLOAD_WINDOW,
+};
 use obhut_core::ids::{RecordingId, SegmentRef};
 use obhut_core::kem::verify_capsule_proof;
 use obhut_core::record::{RECORD_LEN, SegmentRecord};
@@ -37,42 +42,13 @@ use obhut_core::vault::{IngestReceipt, SEGMENT_TRAILER_LEN, body_sha256, segment
 use obhut_store::{
     BlobKey, BlobStore, IndexStore, Inserted, NewSegment, SegmentRow, StagedBlob, StoreError,
 };
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::Notify;
 use tokio_util::io::StreamReader;
 
 use crate::App;
-use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::error::{ApiError, ApiResult};
 use crate::metrics::KindLabel;
-
-/// `POST /v1/enrol` body.
-#[derive(Debug, Deserialize)]
-pub struct EnrolRequest {
-    /// `obhut-enrol-<64 hex>`.
-    pub token: String,
-    /// The device's Ed25519 key (64 hex digits); equals `Obhut-Device`.
-    pub device_key: String,
-}
-
-/// `POST /v1/enrol` answer.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct EnrolResponse {
-    /// The device's key (hex).
-    pub device_key: String,
-    /// Custody group id (hex).
-    pub group_id: String,
-    /// Retention class.
-    pub retention_class: String,
-    /// Group descriptor with signatures (base64 of `to_bytes()`); the
-    /// device pins it only if it verifies and its fingerprint is the one
-    /// the custodians published.
-    pub descriptor: String,
-    /// The vault's fingerprint of the descriptor (hex; informative only).
-    pub fingerprint: String,
-    /// The vault's receipt key (hex); the device pins it.
-    pub vault_key: String,
-}
 
 pub(crate) fn bad(kind: ErrorKind, m: impl Into<String>) -> ApiError {
     ApiError::new(kind, m)
@@ -157,42 +133,6 @@ pub async fn enrol<I: IndexStore, B: BlobStore>(
     }))
 }
 
-/// `GET /v1/epochs?class=C[&at=T]` query.
-#[derive(Debug, Deserialize)]
-pub struct EpochsQuery {
-    /// Retention class.
-    pub class: String,
-    /// A capture time (UTC ms) whose epoch is wanted as well.
-    pub at: Option<i64>,
-}
-
-/// One epoch public key.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct EpochJson {
-    /// Epoch id (hex).
-    pub epoch_id: String,
-    /// Start (UTC ms, inclusive).
-    pub not_before: i64,
-    /// End (UTC ms, exclusive).
-    pub not_after: i64,
-    /// `EpochPublic::to_bytes()`, base64.
-    pub public: String,
-}
-
-/// `GET /v1/epochs` answer.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct EpochsResponse {
-    /// Retention class.
-    pub class: String,
-    /// The epoch covering now.
-    pub current: EpochJson,
-    /// The following one.
-    pub next: EpochJson,
-    /// The epoch covering `at`, when asked for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub covering: Option<EpochJson>,
-}
-
 fn epoch_json(e: obhut_store::EpochRow) -> EpochJson {
     EpochJson {
         epoch_id: e.epoch_id.to_string(),
@@ -226,15 +166,6 @@ pub async fn epochs<I: IndexStore, B: BlobStore>(
     }))
 }
 
-/// `GET /v1/recordings/{rid}/head` answer.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct HeadResponse {
-    /// Index the next segment must have.
-    pub next_index: u32,
-    /// Record hash of segment `next_index − 1` (hex).
-    pub head_record_hash: String,
-}
-
 /// `GET /v1/recordings/{rid}/head` (device-signed; own recordings only).
 pub async fn head<I: IndexStore, B: BlobStore>(
     State(app): State<Arc<App<I, B>>>,
@@ -259,22 +190,6 @@ pub async fn head<I: IndexStore, B: BlobStore>(
         next_index: h.next_index,
         head_record_hash: hex::encode(h.head_record_hash),
     }))
-}
-
-/// Receipt answer of `PUT /v1/recordings/{rid}/segments/{index}` and
-/// `GET /v1/receipts/…`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ReceiptResponse {
-    /// `IngestReceipt::to_bytes()`, base64.
-    pub receipt: String,
-    /// Recording id (hex).
-    pub recording_id: String,
-    /// Segment index.
-    pub index: u32,
-    /// Record hash (hex).
-    pub record_hash: String,
-    /// When the segment became durable (UTC ms).
-    pub received_utc_ms: i64,
 }
 
 fn receipt_json(s: &SegmentRow) -> ReceiptResponse {
@@ -306,19 +221,6 @@ pub async fn receipt<I: IndexStore, B: BlobStore>(
     let seg = seg.ok_or_else(|| bad(ErrorKind::NotFound, "no such stored segment"))?;
     Ok(Json(receipt_json(&seg)))
 }
-
-/// The upload window W of docs/vault.md §4: an upload of index `i` is
-/// accepted when `i < next_index + W`, so a device may keep W segments in
-/// flight (segment i+1 is sealed and sent while i is verified, fsynced and
-/// acknowledged). Beyond the window an upload is `409 out-of-order` before
-/// a byte of its body is read. Segments are published one after the other,
-/// but each upload's own fsync runs before it waits for its predecessor
-/// (step 6), so several arriving behind the one being published keep the
-/// disk and both sides busy: 4 measured about 20 % faster than 2 on the
-/// 1 GiB ingest of `scripts/bench-vault` (4 MiB segments; BENCHMARKS.md).
-/// Each waiting upload holds a staged blob in `tmp/` and a connection. The
-/// agent uses the same W (`obhut_agent::ingest::PIPELINE`).
-pub const UPLOAD_WINDOW: u32 = 4;
 
 /// How long an upload ahead of the head waits, by default, for its
 /// predecessor to be published before it is refused as `out-of-order`.
@@ -423,7 +325,7 @@ pub async fn put_segment<I: IndexStore, B: BlobStore>(
             app.metrics
                 .ingest_errors
                 .get_or_create(&KindLabel {
-                    kind: e.kind.as_str(),
+                    kind: e.kind.as_str().to_owned(),
                 })
                 .inc();
             tracing::info!(error = e.kind.as_str(), "segment refused");

@@ -9,7 +9,8 @@
 //! - [`App`]: the shared state (stores, keystore, clock, metrics);
 //! - [`router`]: the axum router; [`serve`]: bind and run until a signal;
 //! - [`ingest`], [`read`], [`access`], [`ops`]: the handlers
-//!   ([`access_api`]: the access workflow's JSON, shared with the CLI).
+//!   (their JSON bodies and error kinds are obhut-api's, shared with the
+//!   clients).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -17,12 +18,12 @@ use std::sync::{Arc, Mutex, Weak};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
+use obhut_api::ErrorKind;
 use obhut_core::group::PinnedGroup;
 use obhut_core::ids::{EpochId, GroupId, RecordingId};
 use obhut_store::{BlobStore, EpochRow, IndexStore};
 
 pub mod access;
-pub mod access_api;
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -40,7 +41,7 @@ pub mod witnessing;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::ServerConfig;
-pub use error::{ApiError, ErrorKind};
+pub use error::ApiError;
 
 use error::ApiResult;
 use keystore::Keystore;

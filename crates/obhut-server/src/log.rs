@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use obhut_api::ErrorKind;
 use obhut_core::audit::{Actor, Event, LogEntry, Role};
 use obhut_core::ids::RecordingId;
 use obhut_log::tile_proofs;
@@ -20,7 +21,7 @@ use obhut_log::{Checkpoint, CompactRange, Hash, NoteSigner, SignedCheckpoint, Ve
 use obhut_store::{IndexStore, LogStore, NewLogEntry, StoredCheckpoint, TileRow};
 use tokio::sync::{Mutex, Notify, watch};
 
-use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::error::{ApiError, ApiResult};
 
 /// Most entries integrated under one checkpoint (bounds one transaction).
 pub const MAX_BATCH: u32 = 65_536;

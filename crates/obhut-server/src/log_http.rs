@@ -10,17 +10,18 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use obhut_api::ErrorKind;
+use obhut_api::log::{
+    EntriesQuery, EntriesResponse, EntryJson, KeyResponse, MAX_ENTRIES_PER_PAGE, ProofQuery,
+    ProofResponse,
+};
 use obhut_log::tiles::{TileId, encode_bundle, tile_in_tree};
 use obhut_store::{BlobStore, IndexStore, LogEntryRow, StoredCheckpoint};
-use serde::{Deserialize, Serialize};
 
 use crate::App;
-use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::error::{ApiError, ApiResult};
 use crate::ingest::parse_rid;
 use crate::log::{prove_consistency, prove_inclusion};
-
-/// Most entries per `GET /v1/log/entries`.
-pub const MAX_ENTRIES_PER_PAGE: u32 = 1000;
 
 async fn latest<I: IndexStore, B: BlobStore>(app: &App<I, B>) -> ApiResult<Arc<StoredCheckpoint>> {
     if let Some(cp) = app.log.subscribe().borrow().clone() {
@@ -56,15 +57,6 @@ pub async fn checkpoint_at<I: IndexStore, B: BlobStore>(
         ApiError::new(ErrorKind::NotFound, format!("no checkpoint of size {size}"))
     })?;
     Ok(note(cp.note))
-}
-
-/// `GET /v1/log/key`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct KeyResponse {
-    /// Checkpoint origin.
-    pub origin: String,
-    /// The log key as a C2SP vkey, to pin.
-    pub vkey: String,
 }
 
 /// `GET /v1/log/key`: origin and vkey (pin them out of band; this answer
@@ -146,27 +138,6 @@ fn bodies(rows: &[LogEntryRow]) -> ApiResult<Vec<&[u8]>> {
         .collect()
 }
 
-/// Query of the proof endpoints.
-#[derive(Debug, Deserialize)]
-pub struct ProofQuery {
-    /// Leaf index (inclusion) or old size (consistency).
-    #[serde(alias = "old")]
-    pub index: u64,
-    /// Tree size; default: the latest checkpoint's.
-    pub size: Option<u64>,
-}
-
-/// A proof.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ProofResponse {
-    /// Leaf index or old size.
-    pub index: u64,
-    /// Tree size the proof is for.
-    pub size: u64,
-    /// The proof hashes, base64, in RFC 9162 order.
-    pub proof: Vec<String>,
-}
-
 async fn proof_size<I: IndexStore, B: BlobStore>(
     app: &App<I, B>,
     q: &ProofQuery,
@@ -208,41 +179,6 @@ pub async fn consistency<I: IndexStore, B: BlobStore>(
         size,
         proof: proof.iter().map(|h| h.to_base64()).collect(),
     }))
-}
-
-/// One entry as served to auditors.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct EntryJson {
-    /// Index in the log.
-    pub index: u64,
-    /// Logged at (UTC ms).
-    pub time_ms: i64,
-    /// Kind name.
-    pub kind: String,
-    /// The encoded entry, base64; absent once pruned.
-    pub body: Option<String>,
-    /// Leaf hash, hex.
-    pub leaf_hash: String,
-}
-
-/// A page of entries.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct EntriesResponse {
-    /// The entries.
-    pub entries: Vec<EntryJson>,
-    /// Size of the latest checkpoint (entries beyond it are not yet
-    /// integrated and not served).
-    pub checkpoint_size: u64,
-}
-
-/// Query of `GET /v1/log/entries`.
-#[derive(Debug, Deserialize)]
-pub struct EntriesQuery {
-    /// First index.
-    #[serde(default)]
-    pub from: u64,
-    /// How many (at most [`MAX_ENTRIES_PER_PAGE`]).
-    pub count: Option<u32>,
 }
 
 fn entries_json(rows: Vec<LogEntryRow>, size: u64) -> EntriesResponse {

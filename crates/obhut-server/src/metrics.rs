@@ -11,7 +11,7 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
     /// The error kind (`chain-conflict`, …).
-    pub kind: &'static str,
+    pub kind: String,
 }
 
 /// The vault's metrics.

@@ -8,10 +8,11 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use obhut_api::ErrorKind;
 use obhut_store::{BlobStore, IndexStore};
 
 use crate::App;
-use crate::error::{ApiError, ErrorKind};
+use crate::error::ApiError;
 
 /// The OpenAPI 3.1 description, maintained by hand beside the code;
 /// `tests/openapi.rs` checks it covers every route.

@@ -10,57 +10,17 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use obhut_api::ErrorKind;
+use obhut_api::read::{ListQuery, ListResponse, RecordingJson, RecordsResponse};
 use obhut_core::ids::GroupId;
 use obhut_store::{BlobKey, BlobStore, IndexStore, RecordingFilter, RecordingRow};
-use serde::{Deserialize, Serialize};
 use tokio_util::io::ReaderStream;
 
 use crate::App;
-use crate::error::{ApiResult, ErrorKind};
+use crate::error::ApiResult;
 use crate::ingest::{bad, parse_rid};
 
 const HOUR_MS: i64 = 3_600_000;
-
-/// `GET /v1/recordings` query.
-#[derive(Debug, Default, Deserialize)]
-pub struct ListQuery {
-    /// Device key (hex).
-    pub device: Option<String>,
-    /// Group id (hex).
-    pub group: Option<String>,
-    /// First capture at or after (UTC ms).
-    pub from: Option<i64>,
-    /// First capture before (UTC ms).
-    pub to: Option<i64>,
-}
-
-/// One recording, minimal metadata only.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct RecordingJson {
-    /// Recording id (hex).
-    pub recording_id: String,
-    /// Device key (hex).
-    pub device_key: String,
-    /// Group id (hex).
-    pub group_id: String,
-    /// Retention class.
-    pub retention_class: String,
-    /// First capture time rounded down to the hour (UTC ms).
-    pub first_capture_hour_ms: i64,
-    /// Stored segments.
-    pub segment_count: u32,
-    /// Stored ciphertext bytes.
-    pub total_bytes: u64,
-    /// Whether the final segment is stored.
-    pub complete: bool,
-}
-
-/// `GET /v1/recordings` answer.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ListResponse {
-    /// Matching recordings.
-    pub recordings: Vec<RecordingJson>,
-}
 
 fn recording_json(r: RecordingRow) -> RecordingJson {
     RecordingJson {
@@ -109,13 +69,6 @@ pub async fn list<I: IndexStore, B: BlobStore>(
     Ok(Json(ListResponse {
         recordings: rows.into_iter().map(recording_json).collect(),
     }))
-}
-
-/// `GET /v1/recordings/{rid}/records` answer.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct RecordsResponse {
-    /// The signed records in index order, base64.
-    pub records: Vec<String>,
 }
 
 async fn readable<I: IndexStore, B: BlobStore>(

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use obhut_api::access::{Logged, ReleaseJson, RequestJson, RequestList};
 use obhut_core::access::{GrantKeys, records_in_scope};
 use obhut_core::audit::{Event, LogEntry, Role};
 use obhut_core::epoch::{EpochPublic, EpochRelease};
@@ -21,7 +22,6 @@ use obhut_core::rng::os_rng;
 use obhut_core::segment::SegmentKind;
 use obhut_core::vault::body_sha256;
 use obhut_server::ManualClock;
-use obhut_server::access_api::{Logged, ReleaseJson, RequestJson, RequestList};
 use obhut_server::config::FileConfig;
 use obhut_server::testkit::{
     HttpResponse, InProcess, Sealed, TestGroup, create_token, http, operator_entry, put_sealed,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use obhut_api::ingest::UPLOAD_WINDOW;
 use obhut_core::epoch::EpochPublic;
 use obhut_core::group::PinnedGroup;
 use obhut_core::identity::SignKey;
@@ -15,7 +16,6 @@ use obhut_core::rng::os_rng;
 use obhut_core::segment::SegmentKind;
 use obhut_core::vault::{IngestReceipt, body_sha256, segment_upload_digest, segment_upload_path};
 use obhut_server::ManualClock;
-use obhut_server::ingest::UPLOAD_WINDOW;
 use obhut_server::testkit::{
     HttpResponse, InProcess, Sealed, create_token, http, put_sealed, read_response, seal_recording,
     signed_headers, signed_headers_with_nonce, write_head,

@@ -10,6 +10,8 @@ use axum::Json;
 use axum::extract::{Path, Request, State};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use obhut_api::ErrorKind;
+use obhut_api::access::ReleaseJson;
 use obhut_core::access::{records_in_scope, release_for_grant};
 use obhut_core::audit::{Event, Role};
 use obhut_core::epoch::{EpochRelease, EpochSecret};
@@ -23,8 +25,7 @@ use super::{
     Ctx, err, load, logged_new, logged_stored, not_expired, read_signed, require_requester,
 };
 use crate::App;
-use crate::access_api::ReleaseJson;
-use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::error::{ApiError, ApiResult};
 
 /// The approvals a release counts, given the segment count the scope
 /// resolved to (`None`: not resolved yet): by a custodian listed at its

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use obhut_api::log::{EntriesResponse, EntryJson};
 use obhut_core::audit::{Event, LogEntry};
 use obhut_core::ids::RecordingId;
 use obhut_core::request::AccessRequest;
 use obhut_log::{CompactRange, Hash, leaf_hash};
-use obhut_server::log_http::{EntriesResponse, EntryJson};
 
 use crate::util::hint::fail;
 use crate::util::logclient::{LogArgs, LogClient};

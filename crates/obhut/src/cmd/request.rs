@@ -203,7 +203,7 @@ pub fn submit(
     client: &AccessClient<'_>,
     log: &crate::util::logclient::LogClient,
     req: &AccessRequest,
-) -> anyhow::Result<obhut_server::access_api::Logged> {
+) -> anyhow::Result<obhut_api::access::Logged> {
     let logged = client.submit(req)?;
     let bytes = req.to_bytes();
     confirm_logged(

@@ -6,12 +6,12 @@
 
 use std::path::PathBuf;
 
+use obhut_api::access::{ApproveBody, RequestJson};
 use obhut_core::audit::Event;
 use obhut_core::group::{PinnedGroup, ShareEnvelope};
 use obhut_core::request::{AccessRequest, GrantRef};
 use obhut_core::rng::os_rng;
 use obhut_core::vault::body_sha256;
-use obhut_server::access_api::{ApproveBody, RequestJson};
 
 use crate::cmd::request::{describe, expired};
 use crate::util::access::{AccessClient, b64, confirm_logged};

@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use obhut_api::access::{
+    ApproveBody, DenyBody, Logged, OpenedBody, ReleaseJson, RequestJson, RequestList,
+};
+use obhut_api::{ErrorBody, ErrorKind};
 use obhut_core::audit::LogEntry;
 use obhut_core::request::AccessRequest;
 use obhut_log::{TrustedState, leaf_hash};
-use obhut_server::access_api::{
-    ApproveBody, DenyBody, Logged, OpenedBody, ReleaseJson, RequestJson, RequestList,
-};
 use serde::de::DeserializeOwned;
 
 use super::hint::fail;
@@ -29,18 +30,21 @@ pub struct AccessClient<'k> {
     reader: Reader<'k>,
 }
 
-/// What to do next after a refusal, by the vault's error kind.
-fn next_step(kind: &str) -> &'static str {
+/// What to do next after a refusal, by the vault's error kind (`None`:
+/// the answer was not the vault's JSON error body).
+fn next_step(kind: Option<&ErrorKind>) -> &'static str {
     match kind {
-        "forbidden" => {
+        Some(ErrorKind::Forbidden) => {
             "check your role: requesters are added with `obhut admin add-requester`, custodians are those in the group descriptor"
         }
-        "not-ready" => "wait for more custodians to approve (`obhut pending` shows the approvals)",
-        "expired" => "the request has expired; make a new one with `obhut request`",
-        "not-found" | "unknown-recording" => {
+        Some(ErrorKind::NotReady) => {
+            "wait for more custodians to approve (`obhut pending` shows the approvals)"
+        }
+        Some(ErrorKind::Expired) => "the request has expired; make a new one with `obhut request`",
+        Some(ErrorKind::NotFound | ErrorKind::UnknownRecording) => {
             "check the request hash and the recording or device ids"
         }
-        "conflict" => "the request changed state meanwhile; see `obhut pending`",
+        Some(ErrorKind::Conflict) => "the request changed state meanwhile; see `obhut pending`",
         _ => "the message above names what the vault refused",
     }
 }
@@ -72,14 +76,17 @@ impl<'k> AccessClient<'k> {
             self.reader
                 .send(method, path, body, &[("Content-Type", ct.to_owned())])?;
         if !(200..300).contains(&status) {
-            let v: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_default();
-            let kind = v["error"].as_str().unwrap_or("");
-            let message = v["message"]
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| String::from_utf8_lossy(&answer).into_owned());
+            let refusal: Option<ErrorBody> = serde_json::from_slice(&answer).ok();
+            let kind = refusal.as_ref().map(|r| &r.error);
+            let message = match &refusal {
+                Some(r) if !r.message.is_empty() => r.message.clone(),
+                _ => String::from_utf8_lossy(&answer).into_owned(),
+            };
             return Err(fail(
-                format!("{method} {path}: the vault refused ({status} {kind}): {message}"),
+                format!(
+                    "{method} {path}: the vault refused ({status} {}): {message}",
+                    kind.map_or("", ErrorKind::as_str)
+                ),
                 next_step(kind),
             ));
         }

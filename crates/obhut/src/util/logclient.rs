@@ -6,9 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
+use obhut_api::log::ProofResponse;
 use obhut_log::client::ClientError;
 use obhut_log::{Hash, TrustedLog, TrustedState, VerifierKey, WitnessPolicy};
-use obhut_server::log_http::ProofResponse;
 
 use super::hint::fail;
 use super::reader::get_plain;

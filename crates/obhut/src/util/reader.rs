@@ -9,11 +9,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use obhut_api::read::{ListResponse, RecordsResponse};
 use obhut_core::identity::SignKey;
 use obhut_core::ids::RecordingId;
 use obhut_core::record::SegmentRecord;
 use obhut_core::vault::{body_sha256, request_message};
-use obhut_server::read::{ListResponse, RecordsResponse};
 
 use super::hint::{HintExt, fail};
 

@@ -1,6 +1,7 @@
-//! The access workflow's JSON (docs/access.md §3), shared by the vault's
-//! handlers (`access.rs`) and the `obhut` CLI. Binary structures travel as
-//! standard base64 of their docs/format.md encodings; hashes as hex.
+//! The access workflow's JSON (docs/access.md §3), served by the vault's
+//! access handlers and read by requesters and custodians. Binary
+//! structures travel as standard base64 of their docs/format.md encodings;
+//! hashes as hex.
 
 use serde::{Deserialize, Serialize};
 
