@@ -1,6 +1,7 @@
 //! The vault's audit log service (docs/log.md §Service): integrates
 //! sequenced entries into the Merkle tree, signs checkpoints with the log
-//! key, and answers proofs.
+//! key, asks witnesses to cosign them, and prunes old entry bodies. Proofs
+//! are answered in `proofs.rs`, the HTTP endpoints in `http.rs`.
 //!
 //! Sequencing happens in the store, inside each change's own transaction
 //! ([`obhut_store::LogStore`]); this module is the single integrator. It
@@ -9,18 +10,19 @@
 //! a checkpoint in one transaction — one fsync per batch, which is where
 //! the throughput comes from (BENCHMARKS.md).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use obhut_api::ErrorKind;
 use obhut_core::audit::{Actor, Event, LogEntry, Role};
 use obhut_core::ids::RecordingId;
-use obhut_log::tile_proofs;
-use obhut_log::tiles::{TILE_HEIGHT, TILE_WIDTH, TileId};
+use obhut_log::tiles::{TILE_HEIGHT, TILE_WIDTH};
 use obhut_log::{Checkpoint, CompactRange, Hash, NoteSigner, SignedCheckpoint, VerifierKey};
 use obhut_store::{IndexStore, LogStore, NewLogEntry, StoredCheckpoint, TileRow};
 use tokio::sync::{Mutex, Notify, watch};
 
+use super::proofs::internal;
+use super::witnessing;
 use crate::error::{ApiError, ApiResult};
 
 /// Most entries integrated under one checkpoint (bounds one transaction).
@@ -41,7 +43,7 @@ pub struct LogService {
     state: Mutex<Option<Integrator>>,
     latest: watch::Sender<Option<Arc<StoredCheckpoint>>>,
     wake: Notify,
-    witnesses: Vec<crate::witnessing::Witness>,
+    witnesses: Vec<witnessing::Witness>,
 }
 
 impl std::fmt::Debug for LogService {
@@ -56,11 +58,6 @@ impl std::fmt::Debug for LogService {
 pub fn default_origin(log_key: &obhut_core::identity::SignKey) -> String {
     let pk = log_key.verify_key().to_bytes();
     format!("obhut/vault-{}", hex::encode(&pk[..8]))
-}
-
-fn internal(what: &str) -> ApiError {
-    tracing::error!(what, "audit log");
-    ApiError::new(ErrorKind::Internal, format!("the audit log: {what}"))
 }
 
 impl LogService {
@@ -83,7 +80,7 @@ impl LogService {
             witnesses: witnesses
                 .iter()
                 .cloned()
-                .map(crate::witnessing::Witness::new)
+                .map(witnessing::Witness::new)
                 .collect(),
         })
     }
@@ -234,7 +231,7 @@ impl LogService {
         let Some(mut cp) = index.log_checkpoint().await? else {
             return Ok(());
         };
-        let note = crate::witnessing::cosign(index, &self.witnesses, &cp).await?;
+        let note = witnessing::cosign(index, &self.witnesses, &cp).await?;
         if note != cp.note {
             index.log_cosigned(cp.size, &note).await?;
             cp.note = note;
@@ -266,82 +263,6 @@ impl LogService {
             )),
         }
     }
-}
-
-/// Reads the hash tiles a proof needs from the store, each cut to the width
-/// the tree of the proof gives it (a partial tile grows in place; a proof
-/// for an older checkpoint reads its older width).
-async fn fetch_tiles<I: LogStore>(
-    index: &I,
-    tiles: &[TileId],
-) -> ApiResult<HashMap<TileId, Vec<u8>>> {
-    let mut fetched = HashMap::with_capacity(tiles.len());
-    for t in tiles {
-        let mut bytes = index
-            .log_tile(t.level, t.index)
-            .await?
-            .ok_or_else(|| internal("a tile of an integrated size is missing"))?;
-        let want = usize::from(t.width) * 32;
-        if bytes.len() < want {
-            return Err(internal(
-                "a stored tile is shorter than its checkpoint says",
-            ));
-        }
-        bytes.truncate(want);
-        fetched.insert(*t, bytes);
-    }
-    Ok(fetched)
-}
-
-/// A tile a proof read that [`fetch_tiles`] was not asked for: the tiles
-/// named by `obhut_log::tile_proofs` and those read disagree (a bug).
-#[derive(Debug)]
-struct NotFetched;
-
-/// A failed proof from tiles: sizes were checked by the caller and the tiles
-/// it reads were fetched, so this is the vault's fault.
-fn proof_failed<E>(_: obhut_log::ProveError<E>) -> ApiError {
-    internal("a proof asked for a node outside the tree")
-}
-
-/// RFC 9162 inclusion proof of leaf `leaf` in the tree of `size`: the tiles
-/// it needs are named by [`tile_proofs::inclusion_tiles`], read from the
-/// store, and handed to the pure [`tile_proofs::prove_inclusion`].
-pub async fn prove_inclusion<I: LogStore>(index: &I, leaf: u64, size: u64) -> ApiResult<Vec<Hash>> {
-    if leaf >= size {
-        return Err(ApiError::new(
-            ErrorKind::BadRequest,
-            format!("entry {leaf} is not in a tree of {size} entries"),
-        ));
-    }
-    let needed = tile_proofs::inclusion_tiles(leaf, size).map_err(proof_failed)?;
-    let tiles = fetch_tiles(index, &needed).await?;
-    tile_proofs::prove_inclusion(leaf, size, |t: &TileId| {
-        tiles.get(t).cloned().ok_or(NotFetched)
-    })
-    .map_err(proof_failed)
-}
-
-/// RFC 9162 consistency proof from `old` to `size`, as
-/// [`prove_inclusion`] with [`tile_proofs::consistency_tiles`] and
-/// [`tile_proofs::prove_consistency`].
-pub async fn prove_consistency<I: LogStore>(
-    index: &I,
-    old: u64,
-    size: u64,
-) -> ApiResult<Vec<Hash>> {
-    if old > size {
-        return Err(ApiError::new(
-            ErrorKind::BadRequest,
-            format!("old size {old} is larger than {size}"),
-        ));
-    }
-    let needed = tile_proofs::consistency_tiles(old, size).map_err(proof_failed)?;
-    let tiles = fetch_tiles(index, &needed).await?;
-    tile_proofs::prove_consistency(old, size, |t: &TileId| {
-        tiles.get(t).cloned().ok_or(NotFetched)
-    })
-    .map_err(proof_failed)
 }
 
 /// Builds the audit entry of an event, stamped with `now_ms`.
