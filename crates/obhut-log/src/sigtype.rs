@@ -3,7 +3,7 @@
 //! signed-note, type 0x01) and timestamped witness cosignatures (C2SP
 //! tlog-cosignature, `cosignature/v1`, type 0x04).
 //!
-//! Notes ([`crate::note`]) verify through [`verify`]; the cosigner
+//! Notes ([`crate::note`]) verify through `verify` here; the cosigner
 //! ([`crate::cosignature`]) signs [`signed_message_v1`]. Both build on this
 //! module, which knows neither notes nor signers.
 

@@ -16,7 +16,7 @@
 //!    only be seen when the wait re-checks the head at its deadline.
 //! 3. **Epoch creation** ([`Sequencing::lock_epochs`]): one task at a time
 //!    checks for, creates and stores the epoch of a class and period, so
-//!    two uploads cannot create two epochs for one period.
+//!    two requests cannot create two epoch keys for one class and period.
 //! 4. **The audit log's single integrator**: [`crate::log::LogService`]
 //!    keeps the tree's right edge and partial tiles in memory behind its
 //!    own mutex and is the only writer of tiles and checkpoints;
