@@ -9,7 +9,7 @@
 //! `compact.Range` and tessera's integrate step use.
 
 use crate::hash::{Hash, leaf_hash, node_hash};
-use crate::tree::NodeSource;
+use crate::node::NodeSource;
 
 /// The right edge of a tree `[0, size)`: one perfect-subtree root per set
 /// bit of `size`, largest (leftmost) first.

@@ -5,12 +5,10 @@
 
 use std::fmt;
 
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer as _, SigningKey};
 
 use crate::note::{ALG_COSIGNATURE_V1, NoteError, NoteSignature, VerifierKey, is_valid_key_name};
-
-/// Largest timestamp: "It MUST NOT exceed 2^63 - 1".
-pub const MAX_TIMESTAMP: u64 = (1u64 << 63) - 1;
+pub use crate::sigtype::{MAX_TIMESTAMP, signed_message_v1};
 
 /// Why a cosignature could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,36 +20,6 @@ pub enum CosignError {
     /// The text is not a valid note text.
     #[error(transparent)]
     Note(#[from] NoteError),
-}
-
-/// tlog-cosignature §Ed25519 signed message: "two newline (U+000A)
-/// terminated lines (one header line and one timestamp line) followed by the
-/// whole note body of the cosigned checkpoint (including the final newline,
-/// but not including any signature lines)". "The header line MUST be the
-/// fixed string `cosignature/v1`"; "The timestamp line MUST consist of the
-/// string `time`, a single space (0x20), and `timestamped_signature.timestamp`
-/// encoded as an ASCII decimal with no leading zeroes."
-pub fn signed_message_v1(checkpoint_text: &str, timestamp: u64) -> Vec<u8> {
-    format!("cosignature/v1\ntime {timestamp}\n{checkpoint_text}").into_bytes()
-}
-
-/// Verifies a `timestamped_signature` ("u64 timestamp; opaque
-/// ed25519_signature[64]", timestamp big-endian per RFC 8446 §3.3) over
-/// `text`; returns the timestamp.
-pub(crate) fn verify_v1(key: &VerifyingKey, text: &str, sig: &[u8]) -> Option<u64> {
-    let sig: &[u8; 72] = sig.try_into().ok()?;
-    let (ts, s) = sig.split_at(8);
-    let timestamp = u64::from_be_bytes(ts.try_into().ok()?);
-    if timestamp > MAX_TIMESTAMP {
-        return None;
-    }
-    let s: [u8; 64] = s.try_into().ok()?;
-    key.verify_strict(
-        &signed_message_v1(text, timestamp),
-        &Signature::from_bytes(&s),
-    )
-    .ok()?;
-    Some(timestamp)
 }
 
 /// A witness's cosigning key (type 0x04). The key ID is "`SHA-256(<name> ||

@@ -10,10 +10,11 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-use crate::cosignature;
+use crate::sigtype;
+pub use crate::sigtype::{ALG_COSIGNATURE_V1, ALG_ED25519};
 
 /// Most signatures a note may carry. signed-note §Format: "Verifiers SHOULD
 /// apply a maximum limit to the number of signatures in a note ... but MUST
@@ -22,14 +23,6 @@ pub const MAX_SIGNATURES: usize = 100;
 
 /// Largest note we parse, in bytes (16 post-quantum signatures fit).
 pub const MAX_NOTE_SIZE: usize = 256 * 1024;
-
-/// signed-note §Signature types: "`0x01` — Ed25519 signatures as specified
-/// by this document."
-pub const ALG_ED25519: u8 = 0x01;
-
-/// signed-note §Signature types: "`0x04` — Timestamped Ed25519 witness
-/// cosignatures, as specified by c2sp.org/tlog-cosignature."
-pub const ALG_COSIGNATURE_V1: u8 = 0x04;
 
 /// Why a note, a signature line or a key was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -456,20 +449,9 @@ impl VerifierKey {
 
     /// Verifies `sig` over note `text`. `Some(None)` for a valid plain
     /// signature, `Some(Some(t))` for a valid cosignature made at time `t`,
-    /// `None` if invalid. Uses `verify_strict` (RFC 8032 §5.1.7 with
-    /// canonical, non-small-order checks).
+    /// `None` if invalid ([`sigtype`] holds each type's check).
     pub(crate) fn verify_raw(&self, text: &str, sig: &[u8]) -> Option<Option<u64>> {
-        match self.alg {
-            ALG_ED25519 => {
-                let s: [u8; 64] = sig.try_into().ok()?;
-                self.key
-                    .verify_strict(text.as_bytes(), &Signature::from_bytes(&s))
-                    .ok()?;
-                Some(None)
-            }
-            ALG_COSIGNATURE_V1 => cosignature::verify_v1(&self.key, text, sig).map(Some),
-            _ => None,
-        }
+        sigtype::verify(self.alg, &self.key, text, sig)
     }
 }
 

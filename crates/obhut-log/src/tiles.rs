@@ -10,7 +10,7 @@
 use std::ops::Range;
 
 use crate::hash::{HASH_LEN, Hash, node_hash};
-use crate::tree::NodeSource;
+use crate::node::NodeSource;
 
 /// Tree levels per tile level ("a tile represents the entire subtree of
 /// height 8").
@@ -211,6 +211,13 @@ pub fn tile_width(level: u8, index: u64, size: u64) -> Option<u16> {
         return None;
     }
     Some(avail.min(u128::from(TILE_WIDTH)) as u16)
+}
+
+/// Whether tile `t` exists in a tree of `size` leaves at its stated width
+/// (a partial tile may be asked for at any width up to the current one:
+/// tlog-tiles keeps serving the partial tiles of published checkpoints).
+pub fn tile_in_tree(t: &TileId, size: u64) -> bool {
+    tile_width(t.level, t.index, size).is_some_and(|w| w >= t.width)
 }
 
 /// The tiles a tree of `size` leaves is published as, after growing from
@@ -480,5 +487,28 @@ mod tests {
         assert!(decode_bundle(&b, 2).is_err());
         assert!(decode_bundle(&b[..b.len() - 1], 3).is_err());
         assert!(encode_bundle(&[vec![0u8; 70_000]]).is_err());
+    }
+
+    #[test]
+    fn tiles_in_tree() {
+        let full = |level, index| TileId {
+            level,
+            index,
+            width: 256,
+        };
+        let partial = |level, index, width| TileId {
+            level,
+            index,
+            width,
+        };
+        assert!(tile_in_tree(&full(0, 0), 256));
+        assert!(!tile_in_tree(&full(0, 1), 300));
+        assert!(tile_in_tree(&partial(0, 1, 44), 300));
+        assert!(tile_in_tree(&partial(0, 1, 10), 300));
+        assert!(!tile_in_tree(&partial(0, 1, 45), 300));
+        assert!(tile_in_tree(&partial(1, 0, 1), 300));
+        assert!(!tile_in_tree(&partial(1, 0, 2), 300));
+        assert!(!tile_in_tree(&partial(2, 0, 1), 300));
+        assert!(!tile_in_tree(&partial(0, 0, 1), 0));
     }
 }

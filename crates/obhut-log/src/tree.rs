@@ -15,23 +15,7 @@ use std::convert::Infallible;
 
 use crate::compact::CompactRange;
 use crate::hash::Hash;
-
-/// Where proof generation gets node hashes from.
-pub trait NodeSource {
-    /// Why a node could not be read (missing tile, I/O failure upstream).
-    type Error;
-
-    /// The hash of the perfect subtree at `(level, index)`, which covers
-    /// leaves `[index << level, (index + 1) << level)`.
-    fn node(&mut self, level: u8, index: u64) -> Result<Hash, Self::Error>;
-}
-
-impl<E, F: FnMut(u8, u64) -> Result<Hash, E>> NodeSource for F {
-    type Error = E;
-    fn node(&mut self, level: u8, index: u64) -> Result<Hash, E> {
-        self(level, index)
-    }
-}
+pub use crate::node::NodeSource;
 
 /// Proof generation failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -4,8 +4,9 @@
 //! numbers are 1-based, ours are 0-based indexes). The same data is in
 //! google/certificate-transparency's `merkle_tree_test.cc`.
 
+use obhut_log::tiles::TileId;
 use obhut_log::{
-    Hash, MemoryTree, ProofError, consistency_proof, inclusion_proof, leaf_hash,
+    Hash, MemoryTree, ProofError, consistency_proof, inclusion_proof, leaf_hash, tile_proofs,
     verify_consistency, verify_inclusion,
 };
 
@@ -171,6 +172,46 @@ fn consistency_proofs_generated_and_verified() {
         );
         assert_eq!(consistency_proof(old, new, &mut t.source()).unwrap(), proof);
         verify_consistency(old, new, &root(old), &root(new), &proof).unwrap();
+    }
+}
+
+/// The same vectors through the tiled path (what the vault serves): the
+/// tiles each proof names, read from the reference tree's one partial
+/// level-0 tile at the width of the proof's tree.
+#[test]
+fn vectors_through_tiles() {
+    let t = reference_tree();
+    let tile = |size: u64| {
+        let mut src = t.source();
+        let bytes: Vec<u8> = (0..size).flat_map(|i| src(0, i).unwrap().0).collect();
+        let id = TileId {
+            level: 0,
+            index: 0,
+            width: size as u16,
+        };
+        move |want: &TileId| {
+            if *want == id {
+                Ok(bytes.clone())
+            } else {
+                Err(*want)
+            }
+        }
+    };
+    for (index, size, proof) in inclusion_vectors() {
+        let need = tile_proofs::inclusion_tiles(index, size).unwrap();
+        assert!(need.len() <= 1, "{index}/{size}: {need:?}");
+        assert_eq!(
+            tile_proofs::prove_inclusion(index, size, tile(size)).unwrap(),
+            proof,
+            "tiled {index}/{size}"
+        );
+    }
+    for (old, new, proof) in consistency_vectors() {
+        assert_eq!(
+            tile_proofs::prove_consistency(old, new, tile(new)).unwrap(),
+            proof,
+            "tiled {old}->{new}"
+        );
     }
 }
 

@@ -39,7 +39,7 @@ use obhut_store::{
 };
 use serde::Deserialize;
 
-use crate::App;
+use crate::app::App;
 use crate::auth::{Signed, Signer, verify};
 use crate::error::{ApiError, ApiResult};
 
@@ -213,7 +213,7 @@ pub async fn create<I: IndexStore, B: BlobStore>(
     State(app): State<Arc<App<I, B>>>,
     req: Request,
 ) -> ApiResult<Response> {
-    let (_, s, body) = read_signed(&app, req, crate::MAX_JSON_BODY).await?;
+    let (_, s, body) = read_signed(&app, req, crate::params::MAX_JSON_BODY).await?;
     if body.len() > audit::MAX_EMBEDDED_LEN {
         return Err(err(
             ErrorKind::TooLarge,
@@ -462,7 +462,7 @@ pub async fn approve<I: IndexStore, B: BlobStore>(
     Path(hash): Path<String>,
     req: Request,
 ) -> ApiResult<Response> {
-    let (_, s, body) = read_signed(&app, req, crate::MAX_JSON_BODY).await?;
+    let (_, s, body) = read_signed(&app, req, crate::params::MAX_JSON_BODY).await?;
     let ctx = load(&app, &hash).await?;
     let custodian = require_custodian(&ctx, &s.key)?;
     if s.key == ctx.row.requester_key && !app.config.allow_self_approval {
@@ -596,7 +596,7 @@ pub async fn deny<I: IndexStore, B: BlobStore>(
     Path(hash): Path<String>,
     req: Request,
 ) -> ApiResult<Response> {
-    let (_, s, body) = read_signed(&app, req, crate::MAX_JSON_BODY).await?;
+    let (_, s, body) = read_signed(&app, req, crate::params::MAX_JSON_BODY).await?;
     let ctx = load(&app, &hash).await?;
     let custodian = require_custodian(&ctx, &s.key)?;
     app.use_nonce(&s).await?;
@@ -644,7 +644,7 @@ pub async fn opened<I: IndexStore, B: BlobStore>(
     Path(hash): Path<String>,
     req: Request,
 ) -> ApiResult<Response> {
-    let (_, s, body) = read_signed(&app, req, crate::MAX_JSON_BODY).await?;
+    let (_, s, body) = read_signed(&app, req, crate::params::MAX_JSON_BODY).await?;
     let ctx = load(&app, &hash).await?;
     require_requester(&ctx, &s.key, "report what it opened")?;
     app.use_nonce(&s).await?;

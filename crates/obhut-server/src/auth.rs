@@ -11,7 +11,7 @@ use obhut_core::labels;
 use obhut_core::vault::request_message;
 use obhut_store::{BlobStore, IndexStore, KeyBytes};
 
-use crate::App;
+use crate::app::App;
 use crate::error::{ApiError, ApiResult};
 
 /// Accepted clock difference between a request and the vault (ms).

@@ -1,4 +1,6 @@
-//! Device endpoints: enrolment (docs/vault.md §3) and ingest (§4).
+//! Device ingest (docs/vault.md §4): segment uploads, the recording's
+//! head and stored receipts. Enrolment (§3) is in `enrol.rs`, epochs in
+//! `epochs.rs`.
 //!
 //! ## Pipelined uploads
 //!
@@ -8,33 +10,31 @@
 //! [`UPLOAD_WINDOW`]. Such an upload is authenticated, streamed into
 //! `tmp/` while hashing and its trailer checked exactly like the next one,
 //! outside the per-recording lock; then, before anything is published, it
-//! waits on the recording's [`tokio::sync::Notify`] (no polling) until its
-//! predecessor is published, and only then checks the chain link and
-//! publishes under the lock. If the predecessor is not published within
-//! the wait bound ([`DEFAULT_PREDECESSOR_WAIT`], see
-//! [`App::set_predecessor_wait`]) the upload is `409 out-of-order` and its
-//! staged blob is removed: nothing becomes visible out of order, a row
-//! still never names a missing blob, and `201` still means durable.
+//! waits for a signal (no polling) until its predecessor is published, and
+//! only then checks the chain link and publishes under the lock. If the
+//! predecessor is not published within the wait bound
+//! ([`DEFAULT_PREDECESSOR_WAIT`], see [`App::set_predecessor_wait`]) the
+//! upload is `409 out-of-order` and its staged blob is removed: nothing
+//! becomes visible out of order, a row still never names a missing blob,
+//! and `201` still means durable. The lock and the signal assume one vault
+//! process ([`crate::sequencing`]).
+//!
+//! [`DEFAULT_PREDECESSOR_WAIT`]: crate::sequencing::DEFAULT_PREDECESSOR_WAIT
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::TryStreamExt;
 use obhut_api::ErrorKind;
-use obhut_api::ingest::{
-    EnrolRequest, EnrolResponse, EpochJson, EpochsQuery, EpochsResponse, HeadResponse,
-    ReceiptResponse, UPLOAD_WINDOW,
-};
-use obhut_core::ids::{RecordingId, SegmentRef};
+use obhut_api::ingest::{HeadResponse, ReceiptResponse, UPLOAD_WINDOW};
+use obhut_core::ids::SegmentRef;
 use obhut_core::kem::verify_capsule_proof;
 use obhut_core::record::{RECORD_LEN, SegmentRecord};
 use obhut_core::segment;
@@ -43,128 +43,13 @@ use obhut_store::{
     BlobKey, BlobStore, IndexStore, Inserted, NewSegment, SegmentRow, StagedBlob, StoreError,
 };
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::sync::Notify;
 use tokio_util::io::StreamReader;
 
-use crate::App;
+use crate::app::App;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::KindLabel;
-
-pub(crate) fn bad(kind: ErrorKind, m: impl Into<String>) -> ApiError {
-    ApiError::new(kind, m)
-}
-
-pub(crate) fn parse_rid(s: &str) -> ApiResult<RecordingId> {
-    RecordingId::from_hex(s)
-        .ok_or_else(|| bad(ErrorKind::BadRequest, "recording id is not 32 hex digits"))
-}
-
-/// `POST /v1/enrol`.
-pub async fn enrol<I: IndexStore, B: BlobStore>(
-    State(app): State<Arc<App<I, B>>>,
-    req: Request,
-) -> ApiResult<Json<EnrolResponse>> {
-    let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, crate::MAX_JSON_BODY)
-        .await
-        .map_err(|_| bad(ErrorKind::TooLarge, "the enrolment body exceeds 64 KiB"))?;
-    let s = crate::auth::verify(
-        &parts,
-        crate::auth::Signer::Device,
-        &body_sha256(&body),
-        app.clock.now_ms(),
-    )?;
-    let r: EnrolRequest = serde_json::from_slice(&body)
-        .map_err(|e| bad(ErrorKind::BadRequest, format!("enrolment body: {e}")))?;
-    if r.device_key != hex::encode(s.key) {
-        return Err(bad(
-            ErrorKind::BadSignature,
-            "device_key differs from the Obhut-Device header",
-        ));
-    }
-    let token_hex = r.token.strip_prefix("obhut-enrol-").ok_or_else(|| {
-        bad(
-            ErrorKind::InvalidToken,
-            "the token does not start with obhut-enrol-",
-        )
-    })?;
-    if token_hex.len() != 64 || !token_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad(
-            ErrorKind::InvalidToken,
-            "the token is not obhut-enrol- followed by 64 hex digits",
-        ));
-    }
-    app.use_nonce(&s).await?;
-    let token_hash = body_sha256(r.token.as_bytes());
-    let now = app.clock.now_ms();
-    let device = app
-        .index
-        .redeem_token(token_hash, s.key, now, |d| {
-            obhut_store::NewLogEntry::new(&obhut_core::audit::LogEntry {
-                time_ms: now,
-                actor: obhut_core::audit::Actor {
-                    role: obhut_core::audit::Role::Device,
-                    key: d.device_key,
-                },
-                recording: None,
-                event: obhut_core::audit::Event::DeviceEnrolled {
-                    group_id: d.group_id,
-                    retention_class: d.retention_class.clone(),
-                },
-            })
-        })
-        .await?;
-    app.log.wake();
-    let group = app
-        .index
-        .group(device.group_id)
-        .await?
-        .ok_or_else(|| bad(ErrorKind::Internal, "the token's custody group is missing"))?;
-    // Epochs for the class now, so the device can seal right away.
-    app.ensure_epochs(&device.retention_class).await?;
-    tracing::info!(device = %hex::encode(s.key), group = %device.group_id, class = %device.retention_class, "device enrolled");
-    Ok(Json(EnrolResponse {
-        device_key: hex::encode(s.key),
-        group_id: device.group_id.to_string(),
-        retention_class: device.retention_class,
-        descriptor: B64.encode(&group.descriptor),
-        fingerprint: hex::encode(group.fingerprint),
-        vault_key: hex::encode(app.keystore.vault_key().verify_key().to_bytes()),
-    }))
-}
-
-fn epoch_json(e: obhut_store::EpochRow) -> EpochJson {
-    EpochJson {
-        epoch_id: e.epoch_id.to_string(),
-        not_before: e.not_before,
-        not_after: e.not_after,
-        public: B64.encode(&e.public),
-    }
-}
-
-/// `GET /v1/epochs?class=C[&at=T]` (public keys; no authentication).
-pub async fn epochs<I: IndexStore, B: BlobStore>(
-    State(app): State<Arc<App<I, B>>>,
-    Query(q): Query<EpochsQuery>,
-) -> ApiResult<Json<EpochsResponse>> {
-    if !app.class_known(&q.class).await? {
-        return Err(bad(
-            ErrorKind::UnknownClass,
-            format!("retention class {:?} is not served by this vault", q.class),
-        ));
-    }
-    let (cur, next) = app.ensure_epochs(&q.class).await?;
-    let covering = match q.at {
-        Some(t) => Some(epoch_json(app.ensure_epoch_covering(&q.class, t).await?)),
-        None => None,
-    };
-    Ok(Json(EpochsResponse {
-        class: q.class,
-        current: epoch_json(cur),
-        next: epoch_json(next),
-        covering,
-    }))
-}
+use crate::params::{bad, parse_rid};
+use crate::sequencing::Waited;
 
 /// `GET /v1/recordings/{rid}/head` (device-signed; own recordings only).
 pub async fn head<I: IndexStore, B: BlobStore>(
@@ -220,69 +105,6 @@ pub async fn receipt<I: IndexStore, B: BlobStore>(
     };
     let seg = seg.ok_or_else(|| bad(ErrorKind::NotFound, "no such stored segment"))?;
     Ok(Json(receipt_json(&seg)))
-}
-
-/// How long an upload ahead of the head waits, by default, for its
-/// predecessor to be published before it is refused as `out-of-order`.
-pub const DEFAULT_PREDECESSOR_WAIT: Duration = Duration::from_secs(30);
-
-/// Per-recording signals "a segment was published", for uploads waiting on
-/// their predecessor (module docs), and the bound on that wait.
-#[derive(Debug)]
-pub struct UploadOrder {
-    signals: Mutex<HashMap<RecordingId, Weak<Notify>>>,
-    wait_ms: AtomicU64,
-}
-
-impl Default for UploadOrder {
-    fn default() -> Self {
-        UploadOrder {
-            signals: Mutex::new(HashMap::new()),
-            wait_ms: AtomicU64::new(DEFAULT_PREDECESSOR_WAIT.as_millis() as u64),
-        }
-    }
-}
-
-impl UploadOrder {
-    /// The recording's signal, shared by every upload waiting on it.
-    fn signal(&self, id: RecordingId) -> Arc<Notify> {
-        let mut m = self.signals.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = m.get(&id).and_then(Weak::upgrade) {
-            return n;
-        }
-        m.retain(|_, w| w.strong_count() > 0);
-        let n = Arc::new(Notify::new());
-        m.insert(id, Arc::downgrade(&n));
-        n
-    }
-
-    /// Wake every upload waiting on `id` (a segment of it was published).
-    fn published(&self, id: RecordingId) {
-        let n = self
-            .signals
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-            .and_then(Weak::upgrade);
-        if let Some(n) = n {
-            n.notify_waiters();
-        }
-    }
-
-    fn wait(&self) -> Duration {
-        Duration::from_millis(self.wait_ms.load(Ordering::Relaxed))
-    }
-}
-
-impl<I: IndexStore, B: BlobStore> App<I, B> {
-    /// Bound the wait of an upload ahead of the head for its predecessor
-    /// (default [`DEFAULT_PREDECESSOR_WAIT`]); tests shorten it.
-    pub fn set_predecessor_wait(&self, d: Duration) {
-        self.upload_order.wait_ms.store(
-            u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
-    }
 }
 
 /// Read and discard up to `cap` bytes, so that an early answer does not
@@ -429,45 +251,39 @@ async fn position<I: IndexStore, B: BlobStore>(
 
 /// An upload ahead of the head (already staged and checked): wait, without
 /// holding the recording lock, until its predecessor is published, for at
-/// most the configured bound. Woken by [`UploadOrder::published`], never by
-/// polling; the signal is armed before the head is read, so a publication
-/// between the read and the wait is not missed. Returns once the upload's
-/// index is no longer ahead (the lock step re-checks everything).
+/// most the configured bound ([`crate::sequencing::Sequencing::wait_for_predecessor`]: woken
+/// on publication, never by polling). Returns once the upload's index is no
+/// longer ahead (the lock step re-checks everything).
 async fn wait_for_predecessor<I: IndexStore, B: BlobStore>(
     app: &App<I, B>,
     seg: SegmentRef,
     device: &obhut_store::DeviceRow,
 ) -> ApiResult<()> {
-    let signal = app.upload_order.signal(seg.recording);
-    let bound = app.upload_order.wait();
-    let deadline = tokio::time::Instant::now() + bound;
-    loop {
-        let notified = signal.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if !matches!(position(app, seg, device).await?, Position::Ahead) {
-            return Ok(());
-        }
-        if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            if !matches!(position(app, seg, device).await?, Position::Ahead) {
-                return Ok(());
-            }
-            let next = app
-                .index
-                .head(seg.recording)
-                .await?
-                .map_or(0, |h| h.next_index);
-            return Err(bad(
-                ErrorKind::OutOfOrder,
-                format!(
-                    "segment {} waited {} ms for segment {} to be stored, which did not arrive; nothing was stored, upload from {next}",
-                    seg.index,
-                    bound.as_millis(),
-                    seg.index - 1
-                ),
-            ));
-        }
-    }
+    let ahead = || async move {
+        Ok::<_, ApiError>(matches!(position(app, seg, device).await?, Position::Ahead))
+    };
+    let bound = match app
+        .sequencing
+        .wait_for_predecessor(seg.recording, ahead)
+        .await?
+    {
+        Waited::Ready => return Ok(()),
+        Waited::TimedOut { bound } => bound,
+    };
+    let next = app
+        .index
+        .head(seg.recording)
+        .await?
+        .map_or(0, |h| h.next_index);
+    Err(bad(
+        ErrorKind::OutOfOrder,
+        format!(
+            "segment {} waited {} ms for segment {} to be stored, which did not arrive; nothing was stored, upload from {next}",
+            seg.index,
+            bound.as_millis(),
+            seg.index - 1
+        ),
+    ))
 }
 
 fn stage_error(e: StoreError) -> ApiError {
@@ -724,8 +540,7 @@ async fn ingest_one<I: IndexStore, B: BlobStore>(
 
     //    Under the recording lock: nothing else can publish at (recording,
     //    index) between this check and the row insert.
-    let lock = app.recording_lock(seg.recording);
-    let _held = lock.lock().await;
+    let _held = app.sequencing.lock_recording(seg.recording).await;
     let linked = match position(app, seg, &device).await {
         Ok(Position::Next { head_hash: now }) => {
             if record.prev_record_hash() == &now {
@@ -813,7 +628,7 @@ async fn ingest_one<I: IndexStore, B: BlobStore>(
         .await?;
     app.log.wake();
     // Wake uploads of this recording waiting on their predecessor (step 6).
-    app.upload_order.published(seg.recording);
+    app.sequencing.published(seg.recording);
     match inserted {
         Inserted::New => {
             app.metrics.ingest_segments.inc();

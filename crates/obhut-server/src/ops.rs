@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use obhut_api::ErrorKind;
 use obhut_store::{BlobStore, IndexStore};
 
-use crate::App;
+use crate::app::App;
 use crate::error::ApiError;
 
 /// The OpenAPI 3.1 description, maintained by hand beside the code;

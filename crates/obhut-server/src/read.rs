@@ -16,9 +16,9 @@ use obhut_core::ids::GroupId;
 use obhut_store::{BlobKey, BlobStore, IndexStore, RecordingFilter, RecordingRow};
 use tokio_util::io::ReaderStream;
 
-use crate::App;
+use crate::app::App;
 use crate::error::ApiResult;
-use crate::ingest::{bad, parse_rid};
+use crate::params::{bad, parse_rid};
 
 const HOUR_MS: i64 = 3_600_000;
 

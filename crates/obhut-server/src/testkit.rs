@@ -25,9 +25,10 @@ use obhut_store::dir::DirBlobStore;
 use obhut_store::sqlite::SqliteIndex;
 use obhut_store::{BlobStore, GroupRow, IndexStore, TokenRow};
 
+use crate::app::App;
+use crate::clock::Clock;
 use crate::config::{FileConfig, ServerConfig};
 use crate::keystore::Keystore;
-use crate::{App, Clock};
 
 /// An HTTP answer.
 #[derive(Debug)]

@@ -24,7 +24,7 @@ use obhut_store::{ApprovalRow, BlobStore, IndexStore, RecordingFilter, RequestSt
 use super::{
     Ctx, err, load, logged_new, logged_stored, not_expired, read_signed, require_requester,
 };
-use crate::App;
+use crate::app::App;
 use crate::error::{ApiError, ApiResult};
 
 /// The approvals a release counts, given the segment count the scope
@@ -168,7 +168,7 @@ pub async fn release<I: IndexStore, B: BlobStore>(
     Path(hash): Path<String>,
     req: Request,
 ) -> ApiResult<Json<ReleaseJson>> {
-    let (_, s, _) = read_signed(&app, req, crate::MAX_JSON_BODY).await?;
+    let (_, s, _) = read_signed(&app, req, crate::params::MAX_JSON_BODY).await?;
     let ctx = load(&app, &hash).await?;
     require_requester(&ctx, &s.key, "ask for its release")?;
     app.use_nonce(&s).await?;

@@ -15,13 +15,13 @@ use obhut_api::log::{
     EntriesQuery, EntriesResponse, EntryJson, KeyResponse, MAX_ENTRIES_PER_PAGE, ProofQuery,
     ProofResponse,
 };
-use obhut_log::tiles::{TileId, encode_bundle};
+use obhut_log::tiles::{TileId, encode_bundle, tile_in_tree};
 use obhut_store::{BlobStore, IndexStore, LogEntryRow, StoredCheckpoint};
 
-use crate::App;
+use super::proofs::{prove_consistency, prove_inclusion};
+use crate::app::App;
 use crate::error::{ApiError, ApiResult};
-use crate::ingest::parse_rid;
-use crate::log::{prove_consistency, prove_inclusion, tile_in_tree};
+use crate::params::parse_rid;
 
 async fn latest<I: IndexStore, B: BlobStore>(app: &App<I, B>) -> ApiResult<Arc<StoredCheckpoint>> {
     if let Some(cp) = app.log.subscribe().borrow().clone() {

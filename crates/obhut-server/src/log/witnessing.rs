@@ -13,9 +13,9 @@ use obhut_log::witness::AddCheckpoint;
 use obhut_log::{Note, NoteSignature};
 use obhut_store::{LogStore, StoredCheckpoint};
 
+use super::proofs::prove_consistency;
 use crate::config::WitnessConfig;
 use crate::error::ApiResult;
-use crate::log::prove_consistency;
 
 /// Largest witness answer read.
 const MAX_ANSWER: u64 = 64 * 1024;

@@ -1,6 +1,7 @@
 //! The vault's audit log service (docs/log.md §Service): integrates
 //! sequenced entries into the Merkle tree, signs checkpoints with the log
-//! key, and answers proofs.
+//! key, asks witnesses to cosign them, and prunes old entry bodies. Proofs
+//! are answered in `proofs.rs`, the HTTP endpoints in `http.rs`.
 //!
 //! Sequencing happens in the store, inside each change's own transaction
 //! ([`obhut_store::LogStore`]); this module is the single integrator. It
@@ -9,20 +10,19 @@
 //! a checkpoint in one transaction — one fsync per batch, which is where
 //! the throughput comes from (BENCHMARKS.md).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use obhut_api::ErrorKind;
 use obhut_core::audit::{Actor, Event, LogEntry, Role};
 use obhut_core::ids::RecordingId;
-use obhut_log::tiles::{TILE_HEIGHT, TILE_WIDTH, TileId, TileSource, TileSourceError, tile_width};
-use obhut_log::{
-    Checkpoint, CompactRange, Hash, NoteSigner, SignedCheckpoint, VerifierKey, consistency_proof,
-    inclusion_proof,
-};
+use obhut_log::tiles::{TILE_HEIGHT, TILE_WIDTH};
+use obhut_log::{Checkpoint, CompactRange, Hash, NoteSigner, SignedCheckpoint, VerifierKey};
 use obhut_store::{IndexStore, LogStore, NewLogEntry, StoredCheckpoint, TileRow};
 use tokio::sync::{Mutex, Notify, watch};
 
+use super::proofs::internal;
+use super::witnessing;
 use crate::error::{ApiError, ApiResult};
 
 /// Most entries integrated under one checkpoint (bounds one transaction).
@@ -43,7 +43,7 @@ pub struct LogService {
     state: Mutex<Option<Integrator>>,
     latest: watch::Sender<Option<Arc<StoredCheckpoint>>>,
     wake: Notify,
-    witnesses: Vec<crate::witnessing::Witness>,
+    witnesses: Vec<witnessing::Witness>,
 }
 
 impl std::fmt::Debug for LogService {
@@ -58,11 +58,6 @@ impl std::fmt::Debug for LogService {
 pub fn default_origin(log_key: &obhut_core::identity::SignKey) -> String {
     let pk = log_key.verify_key().to_bytes();
     format!("obhut/vault-{}", hex::encode(&pk[..8]))
-}
-
-fn internal(what: &str) -> ApiError {
-    tracing::error!(what, "audit log");
-    ApiError::new(ErrorKind::Internal, format!("the audit log: {what}"))
 }
 
 impl LogService {
@@ -85,7 +80,7 @@ impl LogService {
             witnesses: witnesses
                 .iter()
                 .cloned()
-                .map(crate::witnessing::Witness::new)
+                .map(witnessing::Witness::new)
                 .collect(),
         })
     }
@@ -236,7 +231,7 @@ impl LogService {
         let Some(mut cp) = index.log_checkpoint().await? else {
             return Ok(());
         };
-        let note = crate::witnessing::cosign(index, &self.witnesses, &cp).await?;
+        let note = witnessing::cosign(index, &self.witnesses, &cp).await?;
         if note != cp.note {
             index.log_cosigned(cp.size, &note).await?;
             cp.note = note;
@@ -268,103 +263,6 @@ impl LogService {
             )),
         }
     }
-}
-
-/// A tile read through the store, for proofs: a synchronous
-/// [`obhut_log::NodeSource`] cannot await, so proofs are computed against
-/// a cache and retried after fetching whichever tile was missing (a proof
-/// at 10^7 entries touches a handful).
-#[derive(Debug)]
-struct Missing(TileId);
-
-type Fetch<'a> = &'a mut dyn FnMut(&TileId) -> Result<Vec<u8>, Missing>;
-
-async fn with_tiles<I: LogStore, T>(
-    index: &I,
-    size: u64,
-    mut f: impl FnMut(&mut TileSource<Fetch<'_>>) -> Result<T, TileSourceError<Missing>>,
-) -> ApiResult<T> {
-    let mut cache: HashMap<TileId, Vec<u8>> = HashMap::new();
-    for _ in 0..256 {
-        // The synchronous attempt lives in its own scope: nothing that
-        // borrows the cache may be held across the await below.
-        let attempt = {
-            let mut fetch = |t: &TileId| -> Result<Vec<u8>, Missing> {
-                cache.get(t).cloned().ok_or(Missing(*t))
-            };
-            let mut src = TileSource::new(size, &mut fetch as Fetch<'_>);
-            f(&mut src)
-        };
-        let t = match attempt {
-            Ok(v) => return Ok(v),
-            Err(TileSourceError::Fetch(Missing(t))) => t,
-            Err(_) => return Err(internal("a proof asked for a node outside the tree")),
-        };
-        let mut bytes = index
-            .log_tile(t.level, t.index)
-            .await?
-            .ok_or_else(|| internal("a tile of an integrated size is missing"))?;
-        let want = usize::from(t.width) * 32;
-        if bytes.len() < want {
-            return Err(internal(
-                "a stored tile is shorter than its checkpoint says",
-            ));
-        }
-        bytes.truncate(want);
-        cache.insert(t, bytes);
-    }
-    Err(internal("a proof needed too many tiles"))
-}
-
-/// RFC 9162 inclusion proof of leaf `leaf` in the tree of `size`.
-pub async fn prove_inclusion<I: LogStore>(index: &I, leaf: u64, size: u64) -> ApiResult<Vec<Hash>> {
-    if leaf >= size {
-        return Err(ApiError::new(
-            ErrorKind::BadRequest,
-            format!("entry {leaf} is not in a tree of {size} entries"),
-        ));
-    }
-    with_tiles(index, size, |src| {
-        inclusion_proof(leaf, size, src).map_err(|e| match e {
-            obhut_log::ProveError::Source(s) => s,
-            _ => TileSourceError::NoSuchNode {
-                level: 0,
-                index: leaf,
-                size,
-            },
-        })
-    })
-    .await
-}
-
-/// RFC 9162 consistency proof from `old` to `size`.
-pub async fn prove_consistency<I: LogStore>(
-    index: &I,
-    old: u64,
-    size: u64,
-) -> ApiResult<Vec<Hash>> {
-    if old > size {
-        return Err(ApiError::new(
-            ErrorKind::BadRequest,
-            format!("old size {old} is larger than {size}"),
-        ));
-    }
-    with_tiles(index, size, |src| {
-        consistency_proof(old, size, src).map_err(|e| match e {
-            obhut_log::ProveError::Source(s) => s,
-            _ => TileSourceError::NoSuchNode {
-                level: 0,
-                index: old,
-                size,
-            },
-        })
-    })
-    .await
-}
-
-/// Whether tile `t` exists in a tree of `size` at its stated width.
-pub fn tile_in_tree(t: &TileId, size: u64) -> bool {
-    tile_width(t.level, t.index, size).is_some_and(|w| w >= t.width)
 }
 
 /// Builds the audit entry of an event, stamped with `now_ms`.
