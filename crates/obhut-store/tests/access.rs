@@ -21,8 +21,8 @@ fn entry(what: &str) -> NewLogEntry {
             key: [0; 32],
         },
         recording: None,
-        event: Event::Admin {
-            action: what.into(),
+        event: Event::PolicyInEffect {
+            policy: what.into(),
         },
     })
     .unwrap()
