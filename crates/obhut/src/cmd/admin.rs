@@ -20,7 +20,7 @@ use obhut_server::config::FileConfig;
 use obhut_store::{GroupRow, IndexStore, NewLogEntry, TokenRow};
 
 use crate::util::hint::{HintExt, fail};
-use super::serve::{StoreArgs, load_config};
+use crate::util::vault::{StoreArgs, load_config};
 use crate::util::{Global, files, load};
 
 /// Validity of an enrolment token.

@@ -30,16 +30,17 @@ use obhut_core::vault::{IngestReceipt, descriptor_fingerprint};
 use obhut_server::config::{FileConfig, ServerConfig};
 use zeroize::Zeroizing;
 
-use super::agent::agent_error;
-use super::keygen::{Lock, write_key_files};
-use super::serve::{EmbeddedApp, Vault};
 use super::{admin, audit, custody, enrol, ingest, open, request, review};
 use crate::util::access::AccessClient;
+use crate::util::agent::agent_error;
 use crate::util::files::{self, Mode};
 use crate::util::hint::{HintExt, fail, with_hint};
+use crate::util::keyfiles::{Lock, write_key_files};
 use crate::util::logclient::LogArgs;
+use crate::util::logging::init_logging;
 use crate::util::reader::{self, Reader};
 use crate::util::scan::{self, Needles};
+use crate::util::vault::{EmbeddedApp, Vault, shutdown_signal};
 use crate::util::{Global, load, recording, time};
 
 /// Run the whole custody path on this machine, in under a minute.
@@ -531,7 +532,7 @@ impl<'g> Demo<'g> {
         })
         .context("the demo's vault configuration")?;
         if self.g.verbose > 0 {
-            super::serve::init_logging(self.g);
+            init_logging(self.g);
         }
         let vault = self.rt.block_on(Vault::open(config))?;
         let url = format!("http://{}", vault.addr());
@@ -1218,7 +1219,7 @@ impl<'g> Demo<'g> {
         ));
         self.result(format!("vault URL: {}", vault.url));
         self.say("Press Ctrl-C to stop it.");
-        self.rt.block_on(super::serve::shutdown_signal());
+        self.rt.block_on(shutdown_signal());
         self.stop_vault(vault)
     }
 }

@@ -1,15 +1,19 @@
 //! Helpers shared by the subcommands: global flags, passphrases, files,
-//! times, recordings on disk, progress bars, error hints, a reader's client
-//! for the vault and a plaintext scan.
+//! key files, times, recordings on disk, progress bars, error hints, a
+//! reader's client for the vault, a plaintext scan, the embedded vault,
+//! logging, and the device agent's state and errors.
 
 use std::path::PathBuf;
 
 pub mod access;
+pub mod agent;
 pub mod files;
 pub mod hint;
+pub mod keyfiles;
 pub mod keys;
 pub mod load;
 pub mod logclient;
+pub mod logging;
 pub mod passphrase;
 pub mod progress;
 pub mod reader;
@@ -17,6 +21,7 @@ pub mod recording;
 pub mod scan;
 pub mod scope;
 pub mod time;
+pub mod vault;
 
 /// Flags accepted by every subcommand.
 #[derive(Debug, Clone, clap::Args)]
