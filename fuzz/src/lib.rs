@@ -278,7 +278,14 @@ pub fn fixture_journal() -> obhut_agent::journal::Journal {
         len: 1,
         mtime_ms: 0,
     };
-    obhut_agent::journal::Journal::new(source, None, RecordingId([0x01; 16]), 0, Vec::new())
+    obhut_agent::journal::Journal::new(
+        "fixture.json".into(),
+        source,
+        None,
+        RecordingId([0x01; 16]),
+        0,
+        Vec::new(),
+    )
 }
 
 /// The log of R1's four segments each pending, then acknowledged (the
@@ -286,18 +293,17 @@ pub fn fixture_journal() -> obhut_agent::journal::Journal {
 /// and one pending record forgotten.
 fn journal_log_seeds() -> Vec<Vec<u8>> {
     use obhut_agent::journal::JournalWrite;
-    let path = std::path::Path::new("seed.json");
     let pool = chain_pool();
     let mut j = fixture_journal();
     let mut log = Vec::new();
     let take = |j: &mut obhut_agent::journal::Journal, log: &mut Vec<u8>| {
-        if let JournalWrite::Append { lines, .. } = j.take_write(path, false).expect("writes") {
+        if let JournalWrite::Append { lines, .. } = j.take_write(false).expect("writes") {
             log.extend_from_slice(&lines);
         }
     };
     for r in &pool[..4] {
         j.add_pending(r);
-        j.ack(path, r, b"receipt").expect("in order");
+        j.ack(r, b"receipt").expect("in order");
         take(&mut j, &mut log);
     }
     let whole = log.clone();
@@ -305,7 +311,7 @@ fn journal_log_seeds() -> Vec<Vec<u8>> {
     let mut f = fixture_journal();
     let mut forgot = Vec::new();
     f.add_pending(&pool[0]);
-    f.forget_pending(path, &pool[0].record_hash())
+    f.forget_pending(&pool[0].record_hash())
         .expect("forgets");
     take(&mut f, &mut forgot);
     vec![whole, torn, forgot]

@@ -176,3 +176,22 @@ impl Error {
         move |source| Error::Core { what, source }
     }
 }
+
+/// A durable write's failure, in the words the agent has always used.
+impl From<obhut_durable::Error> for Error {
+    fn from(e: obhut_durable::Error) -> Self {
+        use obhut_durable::Step;
+        let op = match e.step {
+            Step::Create => "create",
+            Step::Write => "write",
+            Step::Sync => "fsync",
+            Step::Rename => "rename into place",
+            Step::SyncDir => "fsync directory",
+        };
+        Error::Io {
+            op,
+            path: e.path,
+            source: e.source,
+        }
+    }
+}

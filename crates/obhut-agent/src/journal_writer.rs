@@ -43,7 +43,6 @@ enum Then {
 }
 
 struct Job {
-    path: PathBuf,
     write: JournalWrite,
     then: Then,
 }
@@ -90,47 +89,45 @@ impl JournalWriter {
         }
     }
 
-    /// Make `journal`'s changes durable at `path` after every write handed
-    /// over before, and wait for the outcome.
-    pub fn save(&self, journal: &mut Journal, path: &Path) -> Result<()> {
-        let write = journal.take_write(path, false)?;
-        self.wait_for(path, write)
+    /// Make `journal`'s changes durable after every write handed over
+    /// before, and wait for the outcome.
+    pub fn save(&self, journal: &mut Journal) -> Result<()> {
+        let write = journal.take_write(false)?;
+        self.wait_for(write)
     }
 
-    /// Write the whole of `journal` to `path` (and drop its log) after
-    /// every write handed over before, and wait for the outcome.
-    pub fn snapshot(&self, journal: &mut Journal, path: &Path) -> Result<()> {
-        let write = journal.take_write(path, true)?;
-        self.wait_for(path, write)
+    /// Write the whole of `journal` (and drop its log) after every write
+    /// handed over before, and wait for the outcome.
+    pub fn snapshot(&self, journal: &mut Journal) -> Result<()> {
+        let write = journal.take_write(true)?;
+        self.wait_for(write)
     }
 
-    fn wait_for(&self, path: &Path, write: JournalWrite) -> Result<()> {
+    fn wait_for(&self, write: JournalWrite) -> Result<()> {
         let (tx, rx) = sync_channel(1);
+        let path = write.path().to_owned();
         let job = Job {
-            path: path.to_owned(),
             write,
             then: Then::Report(tx),
         };
         match self.submit(job) {
-            Ok(()) => rx.recv().unwrap_or_else(|_| Err(stopped(path))),
+            Ok(()) => rx.recv().unwrap_or_else(|_| Err(stopped(&path))),
             // The thread is gone (it never panics on its own; be safe):
             // write here, in order, since nothing else can be queued.
             Err(job) => finish(job, &self.broken),
         }
     }
 
-    /// Make `journal`'s changes durable at `path` (in order), then give
-    /// `trailer` to `upload` to send; if the write fails, fail the upload
-    /// with the reason instead, so it stops without its record. Returns at
-    /// once.
+    /// Make `journal`'s changes durable (in order), then give `trailer` to
+    /// `upload` to send; if the write fails, fail the upload with the
+    /// reason instead, so it stops without its record. Returns at once.
     pub fn save_then_send(
         &self,
         journal: &mut Journal,
-        path: &Path,
         upload: TrailerSender,
         trailer: Vec<u8>,
     ) -> Result<()> {
-        let write = match journal.take_write(path, false) {
+        let write = match journal.take_write(false) {
             Ok(w) => w,
             Err(e) => {
                 upload.fail(format!("the journal could not be serialised: {e}"));
@@ -138,7 +135,6 @@ impl JournalWriter {
             }
         };
         let job = Job {
-            path: path.to_owned(),
             write,
             then: Then::SendTrailer { upload, trailer },
         };
@@ -166,11 +162,11 @@ fn run(rx: Receiver<Job>, broken: &AtomicBool) {
 fn finish(job: Job, broken: &AtomicBool) -> Result<()> {
     let written = match &job.write {
         JournalWrite::Append { .. } if broken.load(Ordering::Relaxed) => Err(Error::Journal {
-            path: job.path.clone(),
+            path: job.write.path().to_owned(),
             reason: "an earlier journal write failed; only a whole new journal can follow".into(),
         }),
         w => {
-            let r = write_journal(&job.path, w);
+            let r = write_journal(w);
             match (w, &r) {
                 (JournalWrite::Snapshot { .. }, Ok(())) => broken.store(false, Ordering::Relaxed),
                 (JournalWrite::Append { .. }, Err(_)) => broken.store(true, Ordering::Relaxed),
@@ -194,7 +190,7 @@ fn finish(job: Job, broken: &AtomicBool) -> Result<()> {
         },
     }
     outcome.map_err(|reason| Error::Journal {
-        path: job.path,
+        path: job.write.path().to_owned(),
         reason,
     })
 }
@@ -217,13 +213,14 @@ mod tests {
     use obhut_core::record::SegmentRecord;
     use std::io::{Cursor, Read};
 
-    fn journal(records: &[SegmentRecord]) -> Journal {
+    fn journal(path: &Path, records: &[SegmentRecord]) -> Journal {
         let source = crate::journal::FileId {
             path: PathBuf::from("/x"),
             len: 0,
             mtime_ms: 0,
         };
         Journal::new(
+            path.to_owned(),
             source,
             None,
             records[0].segment_ref().recording,
@@ -246,9 +243,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.json");
         let records = test_records::chain(n);
-        let mut j = journal(&records);
+        let mut j = journal(&path, &records);
         let w = JournalWriter::spawn().unwrap();
-        w.snapshot(&mut j, &path).unwrap();
+        w.snapshot(&mut j).unwrap();
         (dir, path, records, j, w)
     }
 
@@ -259,11 +256,10 @@ mod tests {
         for (n, r) in records.iter().enumerate() {
             let (body, sealed, trailer) = upload_body(FakeBlob(Cursor::new(Vec::new())));
             j.add_pending(r);
-            w.save_then_send(&mut j, &path, trailer, vec![n as u8; 3])
-                .unwrap();
+            w.save_then_send(&mut j, trailer, vec![n as u8; 3]).unwrap();
             readers.push((body, sealed));
         }
-        w.save(&mut j, &path).unwrap();
+        w.save(&mut j).unwrap();
         assert_eq!(Journal::load(&path).unwrap().unwrap(), j);
         assert_eq!(j.pending.len(), 20);
         for (n, (mut body, mut sealed)) in readers.into_iter().enumerate() {
@@ -281,11 +277,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("missing-dir").join("j.json");
         let records = test_records::chain(2);
-        let mut j = journal(&records);
+        let mut j = journal(&path, &records);
         let w = JournalWriter::spawn().unwrap();
         let (mut body, _sealed, trailer) = upload_body(FakeBlob(Cursor::new(Vec::new())));
         j.add_pending(&records[0]);
-        w.save_then_send(&mut j, &path, trailer, b"RECORD".to_vec())
+        w.save_then_send(&mut j, trailer, b"RECORD".to_vec())
             .unwrap();
         let mut got = Vec::new();
         let err = body.read_to_end(&mut got).unwrap_err();
@@ -295,7 +291,7 @@ mod tests {
             "{err}"
         );
         j.add_pending(&records[1]);
-        assert!(w.save(&mut j, &path).is_err());
+        assert!(w.save(&mut j).is_err());
     }
 
     /// After a failed append a change is missing from the log: appending
@@ -304,21 +300,21 @@ mod tests {
     fn after_a_failed_append_only_a_snapshot_is_written() {
         let (_dir, path, records, mut j, w) = started(3);
         // The log's name is taken by a directory: the append fails.
-        let log = j.log_path(&path);
+        let log = j.log_path();
         std::fs::create_dir(&log).unwrap();
         j.add_pending(&records[0]);
-        assert!(w.save(&mut j, &path).is_err());
+        assert!(w.save(&mut j).is_err());
         std::fs::remove_dir(&log).unwrap();
         j.add_pending(&records[1]);
-        let e = w.save(&mut j, &path).unwrap_err();
+        let e = w.save(&mut j).unwrap_err();
         assert!(
             e.to_string().contains("earlier journal write failed"),
             "{e}"
         );
         assert!(!log.exists(), "nothing appended after the failure");
-        w.snapshot(&mut j, &path).unwrap();
+        w.snapshot(&mut j).unwrap();
         j.add_pending(&records[2]);
-        w.save(&mut j, &path).unwrap();
+        w.save(&mut j).unwrap();
         let loaded = Journal::load(&path).unwrap().unwrap();
         assert_eq!(loaded, j);
         assert_eq!(loaded.pending.len(), 3);

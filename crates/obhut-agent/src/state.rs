@@ -10,16 +10,14 @@
 //! STATE/lock                held (flock) by the one agent using STATE
 //! ```
 //!
-//! Every file here but the journal logs is written by [`write_durable`]:
-//! the new content goes to a fresh temporary file in the same directory,
-//! which is fsynced, renamed over the target, and the directory fsynced. A
-//! crash leaves either the old or the new file, never a torn one. A
+//! Every file here but the journal logs is written by [`write_durable`]
+//! (the crash analysis is in [`obhut_durable`]): a crash leaves either the
+//! old or the new file, never a torn one. A
 //! journal log only grows by whole lines, each made durable before
 //! anything depends on it; its last line may be torn by a crash, which
 //! loading recognises (journal.rs).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use obhut_core::epoch::EpochPublic;
@@ -199,44 +197,16 @@ impl StateDir {
     }
 }
 
-/// Replace `path` with `bytes` durably. Syscalls, in order:
-/// `open(dir/.name.tmp-RANDOM, O_CREAT|O_EXCL)`, `write`, `fsync(file)`,
-/// `rename(tmp, path)`, `fsync(dir)`. After a failed fsync the temporary
-/// file is removed and the error returned (never retried on the same file).
+/// Replace `path` with `bytes` durably ([`obhut_durable::write_atomic`]:
+/// O_EXCL temporary, write, fsync, rename, fsync dir; mode 0666 less the
+/// umask, inside the 0700 state directory).
 pub fn write_durable(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut rnd = [0u8; 8];
-    rand_core::Rng::fill_bytes(&mut obhut_core::rng::os_rng(), &mut rnd);
-    let tmp = dir.join(format!(".{name}.tmp-{}", hex::encode(rnd)));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(Error::io("create", &tmp))?;
-        f.write_all(bytes).map_err(Error::io("write", &tmp))?;
-        f.sync_all().map_err(Error::io("fsync", &tmp))?;
-        fs::rename(&tmp, path).map_err(Error::io("rename into place", path))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result?;
-    sync_dir(&dir)
+    Ok(obhut_durable::write_atomic(path, bytes, 0o666)?)
 }
 
 /// fsync a directory, making renames and unlinks in it durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(Error::io("fsync directory", dir))
+    Ok(obhut_durable::sync_dir(dir)?)
 }
 
 #[cfg(test)]

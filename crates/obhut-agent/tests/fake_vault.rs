@@ -830,8 +830,7 @@ fn journal(dev: &Device, clip: &Path) -> obhut_agent::journal::Journal {
 
 /// The journal's pending records for `clip`, in index order.
 fn pending_records(dev: &Device, clip: &Path) -> Vec<SegmentRecord> {
-    let jpath = obhut_agent::journal::Journal::path_for(&dev.state().join("journal"), clip);
-    journal(dev, clip).pending_records(&jpath).unwrap()
+    journal(dev, clip).pending_records().unwrap()
 }
 
 #[test]

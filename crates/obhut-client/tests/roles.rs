@@ -137,8 +137,10 @@ impl World {
         let key = requester.sign.verify_key().to_bytes();
         let entry = operator_entry(
             now(),
-            Event::Admin {
-                action: "requester added".into(),
+            Event::RequesterAdded {
+                person_key: key,
+                name: "requester".into(),
+                group_id: gid,
             },
         );
         vault

@@ -22,7 +22,7 @@ use crate::wire::{Reader, Writer};
 /// Largest encoded entry: C2SP tlog-tiles entry bundles carry a 16-bit
 /// length.
 pub const MAX_ENTRY_LEN: usize = 65_535;
-/// Longest free text (reasons, admin actions).
+/// Longest free text (reasons, policies).
 pub const MAX_TEXT_LEN: usize = 4096;
 /// Longest retention-class name.
 pub const MAX_CLASS_LEN: usize = 64;
@@ -170,17 +170,36 @@ pub enum Event {
         /// Segments opened.
         segments: u32,
     },
-    /// An administrative action without a more specific kind.
-    Admin {
-        /// What was done, in words.
-        action: String,
-    },
     /// Entry bodies older than a bound were pruned (their leaf hashes stay).
     LogPruned {
         /// Entries before this index were considered.
         before_index: u64,
         /// Bodies removed.
         count: u64,
+    },
+    /// A person was allowed to post access requests for a group's footage
+    /// (`obhut admin add-requester`, docs/access.md §1).
+    RequesterAdded {
+        /// The person's identity signing key.
+        person_key: [u8; 32],
+        /// The name in the person's public identity.
+        name: String,
+        /// The group.
+        group_id: GroupId,
+    },
+    /// A person was allowed to read audit entry bodies (`obhut admin
+    /// add-auditor`).
+    AuditorAdded {
+        /// The person's identity signing key.
+        person_key: [u8; 32],
+        /// The name in the person's public identity.
+        name: String,
+    },
+    /// The vault's policy settings in effect (logged at a start when they
+    /// differ from the last ones logged, docs/log.md).
+    PolicyInEffect {
+        /// The settings, as `ServerConfig::policy` words them.
+        policy: String,
     },
 }
 
@@ -197,8 +216,11 @@ impl Event {
             Event::Denied { .. } => 8,
             Event::Released { .. } => 9,
             Event::Opened { .. } => 10,
-            Event::Admin { .. } => 11,
+            // 11 was the free-text `admin` entry of draft 1; never reused.
             Event::LogPruned { .. } => 12,
+            Event::RequesterAdded { .. } => 13,
+            Event::AuditorAdded { .. } => 14,
+            Event::PolicyInEffect { .. } => 15,
         }
     }
 
@@ -215,8 +237,10 @@ impl Event {
             Event::Denied { .. } => "denied",
             Event::Released { .. } => "released",
             Event::Opened { .. } => "opened",
-            Event::Admin { .. } => "admin",
             Event::LogPruned { .. } => "log-pruned",
+            Event::RequesterAdded { .. } => "requester-added",
+            Event::AuditorAdded { .. } => "auditor-added",
+            Event::PolicyInEffect { .. } => "policy-in-effect",
         }
     }
 
@@ -288,14 +312,24 @@ impl Event {
             } => {
                 w.bytes(request_hash).u32(*segments);
             }
-            Event::Admin { action } => {
-                w.string(action);
-            }
             Event::LogPruned {
                 before_index,
                 count,
             } => {
                 w.u64(*before_index).u64(*count);
+            }
+            Event::RequesterAdded {
+                person_key,
+                name,
+                group_id,
+            } => {
+                w.bytes(person_key).string(name).bytes(&group_id.0);
+            }
+            Event::AuditorAdded { person_key, name } => {
+                w.bytes(person_key).string(name);
+            }
+            Event::PolicyInEffect { policy } => {
+                w.string(policy);
             }
         }
     }
@@ -347,12 +381,21 @@ impl Event {
                 request_hash: r.array("request_hash")?,
                 segments: r.u32("segments")?,
             },
-            11 => Event::Admin {
-                action: text(r, "action")?,
-            },
             12 => Event::LogPruned {
                 before_index: r.u64("before_index")?,
                 count: r.u64("count")?,
+            },
+            13 => Event::RequesterAdded {
+                person_key: r.array("person_key")?,
+                name: text(r, "name")?,
+                group_id: GroupId(r.array("group_id")?),
+            },
+            14 => Event::AuditorAdded {
+                person_key: r.array("person_key")?,
+                name: text(r, "name")?,
+            },
+            15 => Event::PolicyInEffect {
+                policy: text(r, "policy")?,
             },
             _ => {
                 return Err(Error::Malformed {
@@ -514,11 +557,23 @@ impl fmt::Display for LogEntry {
                 request_hash,
                 segments,
             } => write!(f, " request {} {segments} segments", hex8(request_hash)),
-            Event::Admin { action } => write!(f, ": {action:?}"),
             Event::LogPruned {
                 before_index,
                 count,
             } => write!(f, " {count} bodies before #{before_index}"),
+            Event::RequesterAdded {
+                person_key,
+                name,
+                group_id,
+            } => write!(
+                f,
+                " requester {name:?} ({}) group {group_id}",
+                hex8(person_key)
+            ),
+            Event::AuditorAdded { person_key, name } => {
+                write!(f, " auditor {name:?} ({})", hex8(person_key))
+            }
+            Event::PolicyInEffect { policy } => write!(f, ": {policy}"),
         }
     }
 }
@@ -577,12 +632,21 @@ mod tests {
                 request_hash: [6; 32],
                 segments: 3,
             },
-            Event::Admin {
-                action: "policy changed".into(),
-            },
             Event::LogPruned {
                 before_index: 10,
                 count: 9,
+            },
+            Event::RequesterAdded {
+                person_key: [10; 32],
+                name: "Erika Requester".into(),
+                group_id: GroupId([1; 16]),
+            },
+            Event::AuditorAdded {
+                person_key: [11; 32],
+                name: "Dana Auditor".into(),
+            },
+            Event::PolicyInEffect {
+                policy: "max_grant_days=30".into(),
             },
         ]
     }
@@ -624,11 +688,84 @@ mod tests {
                 key: [0; 32],
             },
             recording: None,
-            event: Event::Admin { action: "x".into() },
+            event: Event::PolicyInEffect { policy: "x".into() },
         };
         let mut b = e.to_bytes().unwrap();
-        b[7] = 200;
-        assert!(LogEntry::from_bytes(&b).is_err());
+        // 11 (the retired free-text admin entry), 16 (after the last) and
+        // far beyond are all unknown.
+        for tag in [0, 11, 16, 200] {
+            b[7] = tag;
+            assert!(
+                matches!(
+                    LogEntry::from_bytes(&b),
+                    Err(Error::Malformed {
+                        reason: "unknown event kind",
+                        ..
+                    })
+                ),
+                "tag {tag}"
+            );
+        }
+    }
+
+    /// Each admin event's fields, tag and kind as docs/format.md §12
+    /// states them.
+    #[test]
+    fn admin_events_encode_as_specified() {
+        let entry = |event| LogEntry {
+            time_ms: 5,
+            actor: Actor {
+                role: Role::Operator,
+                key: [0; 32],
+            },
+            recording: None,
+            event,
+        };
+        // Preamble 7 bytes, kind, time 8, role 1, actor 32, has_recording 1.
+        const FIELDS: usize = 7 + 1 + 8 + 1 + 32 + 1;
+        let str_of = |s: &str| {
+            let mut v = (s.len() as u32).to_be_bytes().to_vec();
+            v.extend_from_slice(s.as_bytes());
+            v
+        };
+        let cases = [
+            (
+                Event::RequesterAdded {
+                    person_key: [3; 32],
+                    name: "Erika".into(),
+                    group_id: GroupId([4; 16]),
+                },
+                13,
+                "requester-added",
+                [&[3u8; 32][..], &str_of("Erika"), &[4; 16]].concat(),
+            ),
+            (
+                Event::AuditorAdded {
+                    person_key: [5; 32],
+                    name: "Dana".into(),
+                },
+                14,
+                "auditor-added",
+                [&[5u8; 32][..], &str_of("Dana")].concat(),
+            ),
+            (
+                Event::PolicyInEffect {
+                    policy: "p=1".into(),
+                },
+                15,
+                "policy-in-effect",
+                str_of("p=1"),
+            ),
+        ];
+        for (event, tag, kind, fields) in cases {
+            assert_eq!(event.kind(), kind);
+            let e = entry(event);
+            let b = e.to_bytes().unwrap();
+            assert_eq!(b[7], tag, "{kind}");
+            assert_eq!(&b[FIELDS..], &fields[..], "{kind}");
+            assert_eq!(LogEntry::from_bytes(&b).unwrap(), e);
+            assert!(e.to_string().starts_with(kind), "{e}");
+        }
     }
 
     #[test]

@@ -79,8 +79,8 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
             obhut_core::audit::Role::Vault,
             self.keystore.vault_key().verify_key().to_bytes(),
             None,
-            obhut_core::audit::Event::Admin {
-                action: format!("policy in effect: {policy}"),
+            obhut_core::audit::Event::PolicyInEffect {
+                policy: policy.clone(),
             },
         );
         match entry {

@@ -9,12 +9,12 @@
 //!     <id>.key     0600  EpochSecret::to_secret_bytes()
 //! ```
 //!
-//! Files are written tmp → fsync → rename → fsync(dir), like blobs.
+//! Files are written tmp → fsync → rename → fsync(dir) ([`obhut_durable`]),
+//! like blobs.
 //! Destroying `epochs/<id>.key` (every copy) is what makes an epoch's
 //! footage unrecoverable (DESIGN §3.6).
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use obhut_core::epoch::EpochSecret;
@@ -138,24 +138,18 @@ fn ensure_dir(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// tmp (O_EXCL, 0600) → write → fsync → rename → fsync(dir).
+/// tmp (O_EXCL, 0600) → write → fsync → rename → fsync(dir)
+/// ([`obhut_durable`]). The temporary name is fixed (`NAME.tmp`) and a
+/// leftover of a crash removed first: it holds key material, which must
+/// not outlive the key it was written for.
 fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io("creating", &tmp))?;
-    f.write_all(bytes).map_err(io("writing", &tmp))?;
-    f.sync_all().map_err(io("syncing", &tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io("renaming", path))?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io("syncing directory", dir))
+    obhut_durable::write_atomic_via(&tmp, path, bytes, 0o600).map_err(|e| KeystoreError::Io {
+        op: e.step.as_str(),
+        path: e.path,
+        source: e.source,
+    })
 }
 
 impl Keystore {

@@ -182,8 +182,10 @@ impl World {
                 NOW,
                 &operator_entry(
                     NOW,
-                    Event::Admin {
-                        action: "requester added".into(),
+                    Event::RequesterAdded {
+                        person_key: key,
+                        name: "requester".into(),
+                        group_id: self.group.pinned.group_id(),
                     },
                 ),
             ))

@@ -84,8 +84,9 @@ impl World {
                 NOW,
                 &obhut_server::testkit::operator_entry(
                     NOW,
-                    Event::Admin {
-                        action: "auditor added".into(),
+                    Event::AuditorAdded {
+                        person_key: key,
+                        name: "auditor".into(),
                     },
                 ),
             ))
@@ -222,8 +223,8 @@ fn every_change_is_logged_and_the_log_verifies_from_bodies_proofs_and_tiles() {
     assert_eq!(
         kinds,
         [
-            "admin",
-            "admin",
+            "policy-in-effect",
+            "auditor-added",
             "group-added",
             "device-enrolled",
             "segment-received",
@@ -416,9 +417,7 @@ fn a_policy_change_is_logged_once() {
             .iter()
             .filter_map(
                 |e| match LogEntry::from_bytes(e.body.as_ref()?).ok()?.event {
-                    Event::Admin { action } => {
-                        action.strip_prefix("policy in effect: ").map(str::to_owned)
-                    }
+                    Event::PolicyInEffect { policy } => Some(policy),
                     _ => None,
                 },
             )

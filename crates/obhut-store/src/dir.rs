@@ -9,13 +9,14 @@
 //! `tmp/` and `blobs/` are on the same file system (siblings), so a rename
 //! publishes atomically.
 
-use std::io::{SeekFrom, Write};
+use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 
 use obhut_core::ids::RecordingId;
 use obhut_core::segment::ciphertext_hasher;
-use tokio::fs::{self, File, OpenOptions};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use obhut_durable::{Staged, Step, Synced};
+use tokio::fs::{self, File};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
 
 use crate::{BlobKey, BlobReader, BlobStore, Result, StagedBlob, StoreError};
 
@@ -42,12 +43,23 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> St
     }
 }
 
+/// A durable write's failure ([`obhut_durable`]) in this module's words.
+fn durable(e: obhut_durable::Error) -> StoreError {
+    let op = match e.step {
+        Step::Rename => "renaming into place",
+        step => step.as_str(),
+    };
+    StoreError::Io {
+        op,
+        path: e.path,
+        source: e.source,
+    }
+}
+
 /// fsync a directory so that entries created, renamed or removed in it are
 /// durable (on a blocking thread already).
 fn sync_dir_blocking(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(io("syncing directory", dir))
+    obhut_durable::sync_dir(dir).map_err(durable)
 }
 
 /// Run blocking file-system work on tokio's blocking pool.
@@ -77,26 +89,15 @@ async fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// Write `bytes` to `path` durably and atomically (small files: the
-/// instance id). Same sequence as [`BlobStore::stage`] then
-/// [`BlobStore::publish`].
+/// instance id), staged in `tmp_dir` like a blob
+/// ([`obhut_durable::write_atomic_via`]).
 async fn write_durable(tmp_dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = tmp_dir.join(format!("{}.part", random_name()?));
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .await
-        .map_err(io("creating", &tmp))?;
-    f.write_all(bytes).await.map_err(io("writing", &tmp))?;
-    f.sync_all().await.map_err(io("syncing", &tmp))?;
-    drop(f);
-    fs::rename(&tmp, path)
-        .await
-        .map_err(io("renaming into place", path))?;
-    if let Some(parent) = path.parent() {
-        sync_dir(parent).await?;
-    }
-    Ok(())
+    let (target, bytes) = (path.to_owned(), bytes.to_vec());
+    blocking("writing", path, move || {
+        obhut_durable::write_atomic_via(&tmp, &target, &bytes, 0o666).map_err(durable)
+    })
+    .await?
 }
 
 fn random_name() -> Result<String> {
@@ -157,10 +158,9 @@ impl DirBlobStore {
     /// a 325 MiB heap peak — heaptrack, `tokio::io::blocking::Buf::copy_from`.)
     async fn copy_exact<R: AsyncRead + Unpin>(
         mut source: R,
-        mut file: std::fs::File,
-        tmp: &Path,
+        mut file: Staged,
         len: u64,
-    ) -> Result<(std::fs::File, u64, [u8; 32])> {
+    ) -> Result<(Staged, u64, [u8; 32])> {
         let mut hasher = ciphertext_hasher();
         let mut buf = vec![0u8; usize::try_from(len).unwrap_or(BUF).min(BUF)];
         let mut total: u64 = 0;
@@ -179,8 +179,8 @@ impl DirBlobStore {
                 }
             }
             hasher.update(&buf[..filled]);
-            file.write_all(&buf[..filled]).map_err(io("writing", tmp))?;
-            start_writeback(&file, total, filled);
+            file.write_all(&buf[..filled]).map_err(durable)?;
+            start_writeback(file.file(), total, filled);
             total += filled as u64;
             if filled < want {
                 break;
@@ -226,13 +226,14 @@ fn start_writeback(file: &std::fs::File, offset: u64, len: usize) {
 #[cfg(not(target_os = "linux"))]
 fn start_writeback(_file: &std::fs::File, _offset: u64, _len: usize) {}
 
-/// Make a staged blob's bytes durable (`fsync`), then drop its pages from
-/// the page cache ([`drop_cached`]): the one way both `sync_staged` and
-/// `publish` sync a blob.
-fn sync_blob(file: &std::fs::File) -> std::io::Result<()> {
-    file.sync_all()?;
-    drop_cached(file);
-    Ok(())
+/// Make a staged blob's bytes durable (`fsync`; on failure the file is
+/// abandoned, [`obhut_durable`]), then drop its pages from the page cache
+/// ([`drop_cached`]): the one way both `sync_staged` and `publish` sync a
+/// blob.
+fn sync_blob(staged: Staged) -> Result<Synced> {
+    let synced = staged.sync().map_err(durable)?;
+    drop_cached(synced.file());
+    Ok(synced)
 }
 
 /// Drop a synced blob's pages from the page cache
@@ -254,38 +255,27 @@ fn drop_cached(file: &std::fs::File) {
 #[cfg(not(target_os = "linux"))]
 fn drop_cached(_file: &std::fs::File) {}
 
-/// Removes a temporary file when dropped, unless disarmed.
-#[derive(Debug)]
-struct TmpGuard(Option<PathBuf>);
-
-impl TmpGuard {
-    fn path(&self) -> &Path {
-        self.0.as_deref().unwrap_or(Path::new(""))
-    }
-    fn disarm(&mut self) -> Option<PathBuf> {
-        self.0.take()
-    }
-}
-
-impl Drop for TmpGuard {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            // One unlink; startup clean-up catches what this misses.
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
 /// A blob staged in `DATA/tmp/<random>.part` ([`BlobStore::stage`]). The
-/// file is removed when this is dropped unless it was published.
+/// file is removed when this is dropped unless it was published (one
+/// unlink; startup clean-up catches what that misses).
 #[derive(Debug)]
 pub struct DirStaged {
-    guard: TmpGuard,
-    file: Option<std::fs::File>,
+    file: StagedFile,
+    /// The temporary file, named in errors.
+    tmp: PathBuf,
     len: u64,
     hash: [u8; 32],
+}
+
+/// Where a staged blob's file is in the durable write.
+#[derive(Debug)]
+enum StagedFile {
+    /// Written, not yet synced.
+    Written(Staged),
     /// Its bytes are on stable storage ([`BlobStore::sync_staged`]).
-    synced: bool,
+    Synced(Synced),
+    /// An earlier failure closed (and removed) it.
+    Closed,
 }
 
 impl StagedBlob for DirStaged {
@@ -355,43 +345,34 @@ impl BlobStore for DirBlobStore {
     async fn stage<R: AsyncRead + Send + Unpin>(&self, source: R, len: u64) -> Result<DirStaged> {
         let tmp = self.tmp.join(format!("{}.part", random_name()?));
         let path = tmp.clone();
-        let file = blocking("creating", &tmp, move || {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-        })
-        .await?
-        .map_err(io("creating", &tmp))?;
-        let guard = TmpGuard(Some(tmp));
-        let (file, got, hash) = Self::copy_exact(source, file, guard.path(), len).await?;
+        let file = blocking("creating", &tmp, move || Staged::create(&path, 0o666))
+            .await?
+            .map_err(durable)?;
+        let (file, got, hash) = Self::copy_exact(source, file, len).await?;
         if got != len {
             return Err(StoreError::WrongLength { expected: len, got });
         }
         Ok(DirStaged {
-            guard,
-            file: Some(file),
+            file: StagedFile::Written(file),
+            tmp,
             len,
             hash,
-            synced: false,
         })
     }
 
     /// Step 4 of phase 2 ahead of time: `fsync(file)`. On failure the file
-    /// is closed and the blob can only be discarded.
+    /// is closed and removed, and the blob can only be discarded.
     async fn sync_staged(&self, staged: &mut DirStaged) -> Result<()> {
-        if staged.synced {
-            return Ok(());
-        }
-        let tmp = staged.guard.path().to_owned();
-        let Some(file) = staged.file.take() else {
-            return Err(closed_by_failure(tmp));
+        let file = match std::mem::replace(&mut staged.file, StagedFile::Closed) {
+            StagedFile::Written(file) => file,
+            StagedFile::Synced(synced) => {
+                staged.file = StagedFile::Synced(synced);
+                return Ok(());
+            }
+            StagedFile::Closed => return Err(closed_by_failure(staged.tmp.clone())),
         };
-        let file = blocking("syncing", &tmp, move || sync_blob(&file).map(|()| file))
-            .await?
-            .map_err(io("syncing", &tmp))?;
-        staged.file = Some(file);
-        staged.synced = true;
+        let synced = blocking("syncing", &staged.tmp, move || sync_blob(file)).await??;
+        staged.file = StagedFile::Synced(synced);
         Ok(())
     }
 
@@ -424,30 +405,23 @@ impl BlobStore for DirBlobStore {
         let dest = self.path_of(key);
         let at = dest.clone();
         blocking("publishing", &at, move || {
-            let tmp = staged.guard.path().to_owned();
-            match staged.file.take() {
-                Some(file) if !staged.synced => sync_blob(&file).map_err(io("syncing", &tmp))?,
-                Some(_) => {}
-                None => {
-                    return Err(closed_by_failure(tmp));
-                }
-            }
+            let synced = match std::mem::replace(&mut staged.file, StagedFile::Closed) {
+                StagedFile::Written(file) => sync_blob(file)?,
+                StagedFile::Synced(synced) => synced,
+                StagedFile::Closed => return Err(closed_by_failure(staged.tmp.clone())),
+            };
             if std::fs::metadata(&dir).is_err() {
                 std::fs::create_dir_all(&dir).map_err(io("creating directory", &dir))?;
                 sync_dir_blocking(&blobs)?;
             }
-            std::fs::rename(&tmp, &dest).map_err(io("renaming into place", &dest))?;
-            staged.guard.disarm();
-            sync_dir_blocking(&dir)
+            synced.publish(&dest).map_err(durable)
         })
         .await?
     }
 
-    async fn discard(&self, mut staged: DirStaged) {
-        drop(staged.file.take());
-        if let Some(p) = staged.guard.disarm() {
-            let _ = fs::remove_file(p).await;
-        }
+    async fn discard(&self, staged: DirStaged) {
+        // Dropping the staged file removes it.
+        drop(staged);
     }
 
     async fn len(&self, key: BlobKey) -> Result<Option<u64>> {

@@ -98,9 +98,7 @@ fn check_private(path: &Path) -> Result<(), KeyError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), KeyError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io("syncing directory", dir))
+    obhut_durable::sync_dir(dir).map_err(|e| io("syncing directory", dir)(e.source))
 }
 
 /// Creates witness directory `dir` (0700) if needed and a new key named

@@ -8,9 +8,11 @@
 //! it, so it is also evidence: a later checkpoint from the same log key that
 //! is inconsistent with it proves the log forked.
 //!
-//! Writing one file ([`WitnessState::store`]):
+//! Writing one file ([`WitnessState::store`], through
+//! [`obhut_durable::write_atomic_via`], which has the crash analysis):
 //!
-//! 1. create `state/<hex>.tmp` (truncating a leftover), mode 0600;
+//! 1. create `state/<hex>.tmp` with O_EXCL (open removed any leftover),
+//!    mode 0600;
 //! 2. write the note, `fsync` the file;
 //! 3. `rename` it over `state/<hex>`;
 //! 4. `fsync` the `state/` directory.
@@ -26,7 +28,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -276,25 +277,21 @@ impl WitnessState {
         let name = file_name(origin);
         let path = self.dir.join(&name);
         let tmp = self.dir.join(format!("{name}{TMP_SUFFIX}"));
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io("creating", &tmp))?;
-        f.write_all(note).map_err(io("writing", &tmp))?;
-        f.sync_all().map_err(io("syncing", &tmp))?;
-        drop(f);
-        fs::rename(&tmp, &path).map_err(io("renaming", &path))?;
-        sync_dir(&self.dir)
+        obhut_durable::write_atomic_via(&tmp, &path, note, 0o600).map_err(durable)
+    }
+}
+
+/// A durable write's failure as a [`StateError::Io`].
+fn durable(e: obhut_durable::Error) -> StateError {
+    StateError::Io {
+        op: e.step.as_str(),
+        path: e.path,
+        error: e.source,
     }
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StateError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io("syncing directory", dir))
+    obhut_durable::sync_dir(dir).map_err(durable)
 }
 
 #[cfg(test)]

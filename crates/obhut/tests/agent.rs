@@ -341,7 +341,7 @@ fn a_killed_ingest_resumes_with_no_duplicate_or_missing_segment() {
         let mut log = fs::OpenOptions::new()
             .append(true)
             .create(true)
-            .open(j.log_path(&jpath))
+            .open(j.log_path())
             .unwrap();
         log.write_all(b"0123456789abcdef {\"seq\":").unwrap();
     }

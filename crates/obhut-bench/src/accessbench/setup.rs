@@ -144,8 +144,10 @@ impl World {
             t,
             &operator_entry(
                 t,
-                Event::Admin {
-                    action: "requester added".into(),
+                Event::RequesterAdded {
+                    person_key: k,
+                    name: "requester".into(),
+                    group_id: gid,
                 },
             ),
         ))?;

@@ -19,8 +19,8 @@ use obhut_core::vault::{body_sha256, descriptor_fingerprint};
 use obhut_server::config::FileConfig;
 use obhut_store::{GroupRow, IndexStore, NewLogEntry, TokenRow};
 
-use super::serve::{StoreArgs, load_config};
 use crate::util::hint::{HintExt, fail};
+use crate::util::vault::{StoreArgs, load_config};
 use crate::util::{Global, files, load};
 
 /// Validity of an enrolment token.
@@ -303,7 +303,8 @@ pub async fn add_reader(
 
 /// `obhut admin add-requester`: let `person` post access requests for
 /// the footage of group `gid` (docs/access.md §1). The vault must know the
-/// group. Logged as an admin action naming the person and the group.
+/// group. Logged as a `requester-added` entry naming the person and the
+/// group.
 pub async fn add_requester(
     index: &impl IndexStore,
     person: &PublicIdentity,
@@ -314,12 +315,10 @@ pub async fn add_requester(
     let key = person.sign_key.to_bytes();
     let entry = operator_entry(
         now,
-        Event::Admin {
-            action: format!(
-                "requester added: {} ({}) for group {gid}",
-                person.name,
-                hex::encode(key)
-            ),
+        Event::RequesterAdded {
+            person_key: key,
+            name: person.name.clone(),
+            group_id: gid,
         },
     )?;
     index.add_requester(key, gid, now, &entry).await?;
@@ -332,8 +331,9 @@ pub async fn add_auditor(index: &impl IndexStore, person: &PublicIdentity) -> an
     let key = person.sign_key.to_bytes();
     let entry = operator_entry(
         now,
-        Event::Admin {
-            action: format!("auditor added: {} ({})", person.name, hex::encode(key)),
+        Event::AuditorAdded {
+            person_key: key,
+            name: person.name.clone(),
         },
     )?;
     index.add_auditor(key, now, &entry).await?;

@@ -6,7 +6,7 @@ use obhut_agent::Error as AgentError;
 use obhut_agent::enrol::{enrol, parse_fingerprint};
 use obhut_agent::state::StateDir;
 
-use crate::cmd::agent::{StateArgs, agent_error};
+use crate::util::agent::{StateArgs, agent_error};
 use crate::util::hint::fail;
 use crate::util::{Global, keys};
 

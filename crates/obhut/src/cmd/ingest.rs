@@ -7,7 +7,7 @@ use obhut_agent::ingest::{Agent, IngestOptions, Outcome, Progress};
 use obhut_agent::state::StateDir;
 use obhut_core::ids::RecordingId;
 
-use crate::cmd::agent::{AfterArgs, StateArgs, agent_error};
+use crate::util::agent::{AfterArgs, StateArgs, agent_error};
 use crate::util::{Global, keys, progress};
 
 /// Seal and upload files to the enrolled vault, resuming earlier attempts.

@@ -1,17 +1,18 @@
 //! `obhut keygen`: new person, device and retention-epoch keys, each as a
 //! passphrase-locked secret file plus a `.pub` file to hand out.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use obhut_core::epoch::{EpochPublic, EpochSecret};
 use obhut_core::identity::{DeviceSecret, MAX_NAME_LEN, PersonSecret};
 use obhut_core::ids::EpochId;
-use obhut_core::locked::{self, Content, KdfParams};
+use obhut_core::locked::{Content, KdfParams};
 use obhut_core::rng::os_rng;
 use obhut_core::secret::SecretBytes;
 
-use crate::util::files::{self, Mode};
-use crate::util::hint::{HintExt, fail};
+use crate::util::files;
+use crate::util::hint::fail;
+use crate::util::keyfiles::{Lock, write_key_files};
 use crate::util::{Global, passphrase, time};
 
 /// Create keys: a person's identity, a device's signing key, or a
@@ -166,40 +167,6 @@ fn write_pair(
             params,
         },
     )
-}
-
-/// How a key file is locked: the passphrase and the Argon2id cost.
-pub struct Lock<'a> {
-    /// The passphrase (never printed).
-    pub passphrase: &'a [u8],
-    /// The KDF cost ([`KdfParams::DEFAULT`] unless a test or demo says otherwise).
-    pub params: KdfParams,
-}
-
-/// Lock `secret` under `passphrase` and write it to `path` (0600), and the
-/// public half to `path`.pub (0644): the files `obhut keygen` writes, for
-/// every caller that makes keys (`keygen`, `demo`). Returns the .pub path.
-pub fn write_key_files(
-    path: &Path,
-    flag: &str,
-    force: bool,
-    content: Content,
-    secret: &SecretBytes,
-    public: &[u8],
-    lock: Lock<'_>,
-) -> anyhow::Result<PathBuf> {
-    let pub_path = files::pub_path(path);
-    let locked = locked::lock(content, secret, lock.passphrase, lock.params, &mut os_rng())
-        .next_step("this is a bug in obhut; please report it")?;
-    files::write(path, &locked, flag, force, Mode::Private)?;
-    files::write(
-        &pub_path,
-        public,
-        &format!("{flag} (PATH.pub)"),
-        force,
-        Mode::Public,
-    )?;
-    Ok(pub_path)
 }
 
 fn person(g: &Global, a: &PersonArgs) -> anyhow::Result<()> {

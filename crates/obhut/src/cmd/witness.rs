@@ -197,7 +197,7 @@ fn serve(g: &Global, a: &ServeArgs) -> anyhow::Result<()> {
         )
     })?;
     // JSON lines on stderr, like the vault's.
-    super::serve::init_logging(g);
+    crate::util::logging::init_logging(g);
     let state = WitnessState::open(&a.dir).map_err(|e| {
         let next = match &e {
             StateError::Locked { .. } => {
@@ -229,7 +229,7 @@ fn serve(g: &Global, a: &ServeArgs) -> anyhow::Result<()> {
         let addr = listener.local_addr().context("reading the bound address")?;
         tracing::info!(%addr, vkey = %witness.verifier_key(), "witness listening");
         println!("obhut witness listening on http://{addr}");
-        obhut_witness::serve(listener, witness, super::serve::shutdown_signal())
+        obhut_witness::serve(listener, witness, crate::util::vault::shutdown_signal())
             .await
             .context("serving")?;
         tracing::info!("witness stopped");

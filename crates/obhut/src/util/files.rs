@@ -2,9 +2,9 @@
 //!
 //! Inputs are read whole (they are small structures) with a size cap, so that
 //! passing a video where a descriptor is expected fails fast with a message
-//! naming the flag. Outputs are written atomically: a temporary file in the
-//! destination directory, then a rename, so that a failed command leaves no
-//! partial output behind.
+//! naming the flag. Outputs are written atomically ([`obhut_durable`]): a
+//! temporary file in the destination directory, then a rename, so that a
+//! failed command leaves no partial output behind.
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -106,7 +106,7 @@ pub enum Mode {
 /// directory until [`Output::commit`] renames it into place. Dropped without
 /// commit, it is deleted.
 pub struct Output {
-    tmp: tempfile::NamedTempFile,
+    tmp: obhut_durable::Staged,
     path: PathBuf,
     flag: String,
     force: bool,
@@ -125,9 +125,8 @@ impl Output {
     pub fn create(path: &Path, flag: &str, force: bool, mode: Mode) -> anyhow::Result<Self> {
         check_new(path, flag, force)?;
         let dir = parent_of(path);
-        let tmp = tempfile::Builder::new()
-            .prefix(".obhut-tmp-")
-            .tempfile_in(dir)
+        let tmp = obhut_durable::Staged::beside(path, 0o600)
+            .map_err(|e| e.source)
             .hint(
                 format!("cannot create a file in {} (for {flag})", dir.display()),
                 format!("check that the directory of {flag} exists and is writable"),
@@ -143,12 +142,12 @@ impl Output {
 
     /// The file being written.
     pub fn file(&mut self) -> &mut File {
-        self.tmp.as_file_mut()
+        self.tmp.file_mut()
     }
 
     /// Make the file durable and move it into place. Sequence: write (done),
-    /// fsync the file, set its mode, rename over (or, without `--force`,
-    /// link without clobbering) the destination, fsync the directory.
+    /// set its mode, fsync the file, rename over (or, without `--force`,
+    /// rename without clobbering) the destination, fsync the directory.
     pub fn commit(self) -> anyhow::Result<()> {
         let Output {
             tmp,
@@ -158,33 +157,39 @@ impl Output {
             mode,
         } = self;
         let what = || format!("cannot write {} (given as {flag})", path.display());
-        tmp.as_file().flush().with_context(what)?;
-        tmp.as_file().sync_all().with_context(what)?;
+        let mut tmp = tmp;
+        tmp.file_mut().flush().with_context(what)?;
         {
             use std::os::unix::fs::PermissionsExt;
+            // Exactly these bits, whatever the umask.
             let bits = match mode {
                 Mode::Public => 0o644,
                 Mode::Private => 0o600,
             };
-            fs::set_permissions(tmp.path(), fs::Permissions::from_mode(bits)).with_context(what)?;
+            tmp.file()
+                .set_permissions(fs::Permissions::from_mode(bits))
+                .with_context(what)?;
         }
-        let persisted = if force {
-            tmp.persist(&path).map(drop)
+        let synced = tmp.sync().map_err(|e| e.source).with_context(what)?;
+        let published = if force {
+            synced.publish(&path)
         } else {
-            tmp.persist_noclobber(&path).map(drop)
+            synced.publish_new(&path)
         };
-        persisted.map_err(|e| e.error).hint(
-            what(),
-            format!("check {flag}; pass --force to overwrite an existing file"),
-        )?;
-        sync_dir(parent_of(&path)).with_context(what)?;
-        Ok(())
+        match published {
+            Ok(()) => Ok(()),
+            Err(e) if e.step == obhut_durable::Step::SyncDir => Err(e.source).with_context(what),
+            Err(e) => Err(e.source).hint(
+                what(),
+                format!("check {flag}; pass --force to overwrite an existing file"),
+            ),
+        }
     }
 }
 
 /// fsync a directory so that a rename in it is durable.
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
+    obhut_durable::sync_dir(dir).map_err(|e| e.source)
 }
 
 /// Write `bytes` to `path` atomically (see [`Output::commit`]).

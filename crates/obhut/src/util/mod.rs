@@ -1,15 +1,20 @@
 //! Helpers shared by the subcommands: global flags, passphrases, files,
-//! times, recordings on disk, progress bars, error hints (also for the
-//! client's errors), the log flags, request helpers and a plaintext scan.
+//! key files, times, recordings on disk, progress bars, error hints (also
+//! for the client's errors), the log flags, request helpers, a plaintext
+//! scan, the embedded vault, logging, and the device agent's state and
+//! errors.
 
 use std::path::PathBuf;
 
+pub mod agent;
 pub mod entry;
 pub mod files;
 pub mod hint;
+pub mod keyfiles;
 pub mod keys;
 pub mod load;
 pub mod logclient;
+pub mod logging;
 pub mod open;
 pub mod passphrase;
 pub mod progress;
@@ -17,6 +22,7 @@ pub mod recording;
 pub mod request;
 pub mod scan;
 pub mod time;
+pub mod vault;
 
 /// Flags accepted by every subcommand.
 #[derive(Debug, Clone, clap::Args)]

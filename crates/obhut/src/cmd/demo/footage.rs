@@ -92,8 +92,8 @@ impl Demo<'_> {
         })?;
         let mut receipted = Vec::with_capacity(journal.acked.len());
         for i in 0..journal.acked.len() {
-            let hash = journal.acked_hash(&jpath, i).map_err(agent_error)?;
-            let bytes = journal.acked_receipt(&jpath, i).map_err(agent_error)?;
+            let hash = journal.acked_hash(i).map_err(agent_error)?;
+            let bytes = journal.acked_receipt(i).map_err(agent_error)?;
             IngestReceipt::from_bytes(&bytes)
                 .and_then(|r| r.verify_for(&device.enrolled.vault_key, &hash))
                 .hint(

@@ -34,9 +34,9 @@ use obhut_core::vault::{IngestReceipt, descriptor_fingerprint};
 use obhut_server::config::{FileConfig, ServerConfig};
 use zeroize::Zeroizing;
 
-use crate::cmd::agent::agent_error;
-use crate::cmd::keygen::{Lock, write_key_files};
-use crate::cmd::serve::{EmbeddedApp, Vault};
+use crate::util::agent::agent_error;
+use crate::util::keyfiles::{Lock, write_key_files};
+use crate::util::vault::{EmbeddedApp, Vault, shutdown_signal};
 use crate::cmd::{admin, custody, enrol, ingest};
 use crate::util::files::{self, Mode};
 use crate::util::hint::{HintExt, fail, with_hint};
@@ -503,7 +503,7 @@ impl<'g> Demo<'g> {
         ));
         self.result(format!("vault URL: {}", vault.url));
         self.say("Press Ctrl-C to stop it.");
-        self.rt.block_on(crate::cmd::serve::shutdown_signal());
+        self.rt.block_on(shutdown_signal());
         self.stop_vault(vault)
     }
 }

@@ -105,7 +105,7 @@ impl Demo<'_> {
         })
         .context("the demo's vault configuration")?;
         if self.g.verbose > 0 {
-            crate::cmd::serve::init_logging(self.g);
+            crate::util::logging::init_logging(self.g);
         }
         let vault = self.rt.block_on(Vault::open(config))?;
         let url = format!("http://{}", vault.addr());

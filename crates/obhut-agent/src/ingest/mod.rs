@@ -63,32 +63,31 @@
 //! is [`Error::VaultDiverged`] and nothing is disposed of. A `409` on an
 //! upload (the trace of an earlier, cut-off upload stored meanwhile)
 //! leads to another reconcile within the run's attempts.
+//!
+//! The pipeline itself (launching, signing and landing segments in flight)
+//! is in `pipeline.rs`.
 
-use std::collections::VecDeque;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Duration;
 
 use obhut_api::ErrorKind;
 use obhut_api::ingest::UPLOAD_WINDOW;
-use obhut_core::device::{RecordingSealer, SegmentSpec};
 use obhut_core::epoch::EpochPublic;
 use obhut_core::group::PinnedGroup;
 use obhut_core::identity::{SignKey, VerifyKey};
 use obhut_core::ids::{RecordingId, SegmentRef};
-use obhut_core::record::SegmentRecord;
-use obhut_core::segment::{self, SegmentKind};
+use obhut_core::segment::SegmentKind;
 use obhut_core::vault::IngestReceipt;
 
-use crate::body;
-use crate::client::{UploadHandle, VaultClient};
+use crate::client::VaultClient;
 use crate::cut::{self, CutOptions};
 use crate::error::{Error, Result};
 use crate::journal::{FileId, Journal, PlannedSegment, Source};
 use crate::journal_writer::JournalWriter;
-use crate::read_ahead::ReadAhead;
 use crate::state::{Enrolment, StateDir};
+
+mod pipeline;
 
 /// Segments in flight at once (module docs, "Pipeline"): the upload window
 /// W of docs/vault.md §4, which a vault accepts (`index < next_index + W`).
@@ -281,7 +280,7 @@ impl<'a> Agent<'a> {
         source: &Path,
         opts: &IngestOptions,
         progress: &dyn Progress,
-    ) -> Result<(PathBuf, Journal)> {
+    ) -> Result<Journal> {
         let jpath = Journal::path_for(&self.state.journal_dir(), source);
         let id = FileId::of(source)?;
         let sidecar_path = sidecar_of(source, &opts.sidecar_extension);
@@ -292,7 +291,7 @@ impl<'a> Agent<'a> {
         };
         if let Some(j) = Journal::load(&jpath)? {
             if j.source == id && (j.complete || j.sidecar == sidecar) {
-                return Ok((jpath, j));
+                return Ok(j);
             }
             // Another file now lives at this path (or the file changed):
             // keep the old journal for the record and start afresh.
@@ -336,9 +335,9 @@ impl<'a> Agent<'a> {
             .mtime_ms
             .saturating_sub(i64::try_from(duration).unwrap_or(i64::MAX));
         let recording = RecordingId::random(&mut obhut_core::rng::os_rng());
-        let mut j = Journal::new(id, sidecar, recording, capture_utc_ms, plan);
-        self.journal_writer.snapshot(&mut j, &jpath)?;
-        Ok((jpath, j))
+        let mut j = Journal::new(jpath, id, sidecar, recording, capture_utc_ms, plan);
+        self.journal_writer.snapshot(&mut j)?;
+        Ok(j)
     }
 
     /// Ingest `source` (and its sidecar): the whole §4 procedure, resuming
@@ -351,8 +350,8 @@ impl<'a> Agent<'a> {
         progress: &dyn Progress,
     ) -> Result<Outcome> {
         let source = std::path::absolute(source).map_err(Error::io("resolve", source))?;
-        let (jpath, mut j) = self.journal_for(&source, opts, progress)?;
-        let recording = j.recording(&jpath)?;
+        let mut j = self.journal_for(&source, opts, progress)?;
+        let recording = j.recording()?;
         let total: u64 = j.plan.iter().map(|p| p.len).sum();
         let mut uploaded = 0;
         if !j.complete {
@@ -363,7 +362,7 @@ impl<'a> Agent<'a> {
                 attempt += 1;
                 let done: u64 = j.plan.iter().take(j.acked.len()).map(|p| p.len).sum();
                 progress.start(&source, recording, j.plan.len(), total, done);
-                match self.upload_remaining(&jpath, &mut j, recording, progress, &mut uploaded) {
+                match self.upload_remaining(&mut j, recording, progress, &mut uploaded) {
                     Ok(()) => break,
                     Err(e)
                         if (e.is_transient() || reconcile_and_retry(&e))
@@ -385,18 +384,18 @@ impl<'a> Agent<'a> {
                     Err(e) => return Err(e),
                 }
             }
-            self.verify_all(&jpath, &j, recording)?;
+            self.verify_all(&j, recording)?;
             j.complete = true;
-            self.journal_writer.snapshot(&mut j, &jpath)?;
+            self.journal_writer.snapshot(&mut j)?;
         }
         let disposed = match &j.disposed {
             Some(d) => d.clone(),
             None => {
                 // Verify before wipe: re-check every receipt from the journal.
-                self.verify_all(&jpath, &j, recording)?;
+                self.verify_all(&j, recording)?;
                 let d = dispose(&j, &opts.after)?;
                 j.disposed = Some(d.clone());
-                self.journal_writer.snapshot(&mut j, &jpath)?;
+                self.journal_writer.snapshot(&mut j)?;
                 d
             }
         };
@@ -408,164 +407,8 @@ impl<'a> Agent<'a> {
         })
     }
 
-    /// Reconcile with `/head`, then seal and upload every segment from the
-    /// vault's next index, up to [`PIPELINE`] at once (module docs).
-    fn upload_remaining(
-        &mut self,
-        jpath: &Path,
-        j: &mut Journal,
-        recording: RecordingId,
-        progress: &dyn Progress,
-        uploaded: &mut usize,
-    ) -> Result<()> {
-        self.reconcile(jpath, j, recording)?;
-        let mut flight = Flight::default();
-        let r = self.pump(jpath, j, recording, progress, uploaded, &mut flight);
-        if r.is_err() {
-            // Whatever is still in flight is abandoned: a segment whose
-            // record was never signed never completes (its body fails when
-            // its trailer sender is dropped), and an upload whose record
-            // was sent ends when the vault answers (a successor of a failed
-            // segment is refused once the vault's wait bound passes) or
-            // the connection drops. Its record stays pending, so if the
-            // vault stores it after all, the next reconcile recognises it.
-            // The journal is saved (best effort) so that the
-            // acknowledgements so far are on disk; nothing depends on it
-            // (module docs).
-            drop(flight);
-            let _ = self.journal_writer.snapshot(j, jpath);
-        }
-        r
-    }
-
-    /// The pipeline: up to [`PIPELINE`] (the window) segments in flight,
-    /// each sealed by its own upload thread as it is sent; records signed
-    /// strictly in index order as each blob is complete (each chains on the
-    /// one before); acknowledgements landed in index order. With nothing
-    /// to do it waits for any upload to report (its blob sealed, or its
-    /// answer in), not for one in particular: an answer then frees its
-    /// place in the window at once, even while an older blob is still
-    /// being sealed, and the next segment starts.
-    fn pump(
-        &mut self,
-        jpath: &Path,
-        j: &mut Journal,
-        recording: RecordingId,
-        progress: &dyn Progress,
-        uploaded: &mut usize,
-        flight: &mut Flight,
-    ) -> Result<()> {
-        // The chain link of the next record: the last record signed, which
-        // may still be in flight.
-        let mut last = j.last_record(jpath)?;
-        loop {
-            while flight.sent.front_mut().is_some_and(|f| f.upload.is_done()) {
-                if let Some(f) = flight.sent.pop_front() {
-                    self.land(jpath, j, f, progress, uploaded)?;
-                }
-            }
-            let next = j.acked.len() + flight.len();
-            if next < j.plan.len() && flight.len() < self.window {
-                let index = u32::try_from(next).map_err(|_| Error::Cut {
-                    path: j.source.path.clone(),
-                    reason: "more than 2^32 segments".into(),
-                })?;
-                match self.launch(jpath, j, recording, index) {
-                    Ok(s) => flight.sealing.push_back(s),
-                    Err(e) => return Err(self.drain(jpath, j, flight, progress, uploaded, e)),
-                }
-                continue;
-            }
-            if flight.sealing.front_mut().is_some_and(Sealing::ready) {
-                let Some(s) = flight.sealing.pop_front() else {
-                    continue;
-                };
-                match self.sign(jpath, j, recording, s, last.as_ref(), progress) {
-                    Ok(f) => {
-                        last = Some(f.record.clone());
-                        flight.sent.push_back(f);
-                    }
-                    Err(e) => return Err(self.drain(jpath, j, flight, progress, uploaded, e)),
-                }
-                continue;
-            }
-            if flight.len() == 0 {
-                return Ok(());
-            }
-            // Every state checked above is kept by its channel, and every
-            // change to it sends a token after it happened: a token taken
-            // here, or one that arrived before the checks, only makes the
-            // loop look again, so the tokens queued behind it are dropped
-            // too (they would otherwise pile up over a long-running agent's
-            // uploads). The agent holds a sender, so this never fails.
-            let _ = self.wake_rx.recv();
-            while self.wake_rx.try_recv().is_ok() {}
-        }
-    }
-
-    /// After `e` (a segment that could not be launched or signed): the
-    /// segments before it do not depend on it, so take their answers first
-    /// (an earlier failure is the more fundamental cause); segments after
-    /// it are abandoned unsigned.
-    fn drain(
-        &mut self,
-        jpath: &Path,
-        j: &mut Journal,
-        flight: &mut Flight,
-        progress: &dyn Progress,
-        uploaded: &mut usize,
-        e: Error,
-    ) -> Error {
-        flight.sealing.clear();
-        while let Some(f) = flight.sent.pop_front() {
-            if let Err(earlier) = self.land(jpath, j, f, progress, uploaded) {
-                return earlier;
-            }
-        }
-        e
-    }
-
-    /// Wait for the oldest upload in flight and acknowledge it.
-    ///
-    /// The acknowledgement is recorded in memory only, with no journal
-    /// write of its own: the next durable write (the next segment's pending
-    /// record, which must be durable anyway, or completion) carries it. A
-    /// crash before then loses nothing: the journal on disk still holds
-    /// the record as pending, and the next run's reconcile finds the vault
-    /// ahead by exactly that record's hash and fetches and verifies its
-    /// receipt again (`GET /v1/receipts`), which is what this write would
-    /// have saved. Nothing is disposed of before the durable completion
-    /// write, which includes every acknowledgement.
-    fn land(
-        &self,
-        jpath: &Path,
-        j: &mut Journal,
-        f: InFlight,
-        progress: &dyn Progress,
-        uploaded: &mut usize,
-    ) -> Result<()> {
-        let segment = f.record.segment_ref();
-        match f.upload.wait() {
-            Ok(up) => {
-                self.check_receipt(segment, &up.receipt, &f.record.record_hash())?;
-                j.ack(jpath, &f.record, &up.receipt)?;
-                if !up.already_stored {
-                    *uploaded += 1;
-                }
-                progress.segment(segment.index, j.plan.len(), up.already_stored);
-                Ok(())
-            }
-            Err(e) => {
-                if refused_outright(&e) {
-                    j.forget_pending(jpath, &f.record.record_hash())?;
-                }
-                Err(e)
-            }
-        }
-    }
-
     /// Bring the journal in line with the vault's head (module docs).
-    fn reconcile(&self, jpath: &Path, j: &mut Journal, recording: RecordingId) -> Result<()> {
+    fn reconcile(&self, j: &mut Journal, recording: RecordingId) -> Result<()> {
         let acked = j.acked.len();
         let head = self.client.head(recording)?;
         let (vault_next, head_hash) = head.as_ref().map_or((0, [0; 32]), |h| {
@@ -579,7 +422,7 @@ impl<'a> Agent<'a> {
         }
         let base = match acked {
             0 => [0; 32],
-            n => j.acked_hash(jpath, n - 1)?,
+            n => j.acked_hash(n - 1)?,
         };
         if vault_next == acked {
             if acked > 0 && head_hash != base {
@@ -598,7 +441,7 @@ impl<'a> Agent<'a> {
         // pending. Walk back from its head through their chain links (the
         // vault stores a segment only after its predecessor) to the last
         // acknowledged record.
-        let pending = j.pending_records(jpath)?;
+        let pending = j.pending_records()?;
         let mut stored = Vec::with_capacity(vault_next - acked);
         let mut want = head_hash;
         for k in (acked..vault_next).rev() {
@@ -622,9 +465,9 @@ impl<'a> Agent<'a> {
             let segment = rec.segment_ref();
             let receipt = self.client.receipt(recording, segment.index)?;
             self.check_receipt(segment, &receipt, &rec.record_hash())?;
-            j.ack(jpath, rec, &receipt)?;
+            j.ack(rec, &receipt)?;
         }
-        self.journal_writer.save(j, jpath)
+        self.journal_writer.save(j)
     }
 
     fn check_receipt(
@@ -647,10 +490,10 @@ impl<'a> Agent<'a> {
     /// Verify before wipe: every planned segment acknowledged, each receipt
     /// verifying under the pinned vault key for that segment's record hash,
     /// and the last record final.
-    fn verify_all(&self, jpath: &Path, j: &Journal, recording: RecordingId) -> Result<()> {
+    fn verify_all(&self, j: &Journal, recording: RecordingId) -> Result<()> {
         if j.acked.len() != j.plan.len() {
             return Err(Error::Journal {
-                path: jpath.to_owned(),
+                path: j.path().to_owned(),
                 reason: format!(
                     "{} of {} segments acknowledged",
                     j.acked.len(),
@@ -663,14 +506,10 @@ impl<'a> Agent<'a> {
                 recording,
                 index: u32::try_from(i).unwrap_or(u32::MAX),
             };
-            self.check_receipt(
-                segment,
-                &j.acked_receipt(jpath, i)?,
-                &j.acked_hash(jpath, i)?,
-            )?;
+            self.check_receipt(segment, &j.acked_receipt(i)?, &j.acked_hash(i)?)?;
         }
-        let last = j.last_record(jpath)?.ok_or_else(|| Error::Journal {
-            path: jpath.to_owned(),
+        let last = j.last_record()?.ok_or_else(|| Error::Journal {
+            path: j.path().to_owned(),
             reason: "no last record".into(),
         })?;
         if !last.is_final()
@@ -679,226 +518,16 @@ impl<'a> Agent<'a> {
                 != j.acked
                     .len()
                     .checked_sub(1)
-                    .map(|i| j.acked_hash(jpath, i))
+                    .map(|i| j.acked_hash(i))
                     .transpose()?
         {
             return Err(Error::Journal {
-                path: jpath.to_owned(),
+                path: j.path().to_owned(),
                 reason: "the last acknowledged record is not the recording's final one".into(),
             });
         }
         Ok(())
     }
-
-    /// Start segment `index`: its capsule, the wrap of b and its keys now,
-    /// then its upload on a thread (and connection) of its own, which seals
-    /// the blob as it sends it ([`crate::body`]). Nothing is signed yet
-    /// ([`Agent::sign`] does that, in order).
-    fn launch(
-        &mut self,
-        jpath: &Path,
-        j: &Journal,
-        recording: RecordingId,
-        index: u32,
-    ) -> Result<Sealing> {
-        let p = *j.plan.get(index as usize).ok_or_else(|| Error::Journal {
-            path: jpath.to_owned(),
-            reason: "index beyond the plan".into(),
-        })?;
-        let kind = p.segment_kind().ok_or_else(|| Error::Journal {
-            path: jpath.to_owned(),
-            reason: format!("unknown segment kind {}", p.kind),
-        })?;
-        let is_final = index as usize + 1 == j.plan.len();
-        let media_offset = if kind == SegmentKind::Metadata {
-            0
-        } else {
-            p.media_start_ms
-        };
-        let capture_utc_ms = j
-            .capture_utc_ms
-            .saturating_add(i64::try_from(media_offset).unwrap_or(i64::MAX));
-        let spec = SegmentSpec {
-            kind,
-            media_start_ms: p.media_start_ms,
-            media_end_ms: p.media_end_ms,
-            capture_utc_ms,
-            is_final,
-        };
-        let epoch_idx = self.epoch_for(capture_utc_ms)?;
-        let epoch = &self.epochs[epoch_idx];
-        let file = match p.source {
-            Source::Main => j.source.clone(),
-            Source::Sidecar => j.sidecar.clone().ok_or_else(|| Error::Journal {
-                path: jpath.to_owned(),
-                reason: "a sidecar segment without a sidecar".into(),
-            })?,
-        };
-        if FileId::of(&file.path)? != file {
-            return Err(Error::SourceChanged {
-                path: file.path,
-                recording,
-                reason: "its length or modification time changed",
-            });
-        }
-        let input = File::open(&file.path).map_err(Error::io("open", &file.path))?;
-        let input =
-            ReadAhead::start(input, p.offset, p.len).map_err(Error::io("read", &file.path))?;
-        let segment = SegmentRef { recording, index };
-        let blob = RecordingSealer::new(self.device, &self.group, epoch, recording)
-            .seal_reader(index, spec, input, &mut obhut_core::rng::os_rng())
-            .map_err(Error::core(format!("cannot seal {segment}")))?;
-        let (body, sealed, trailer) = body::upload_body(blob);
-        let body = body.with_wake(self.wake_tx.clone());
-        // Known before sealing: the blob's length depends only on the
-        // plaintext's, so Content-Length (signed) goes out first.
-        let upload = self.client.start_segment_stream(
-            segment,
-            body,
-            segment::blob_len(p.len),
-            Some(self.wake_tx.clone()),
-        )?;
-        Ok(Sealing {
-            segment,
-            planned_len: p.len,
-            is_final,
-            file,
-            epoch: epoch_idx,
-            sealed,
-            trailer,
-            upload,
-        })
-    }
-
-    /// Wait until segment `s`'s blob is sealed and sent, check its source,
-    /// sign its record chained on `last` (the last record signed, maybe
-    /// still in flight), and hand the journal with the record pending to
-    /// the journal writer, which gives the record to the upload as its
-    /// trailer once it is durable (module docs). Returns the segment in
-    /// flight; an error means its record was never sent.
-    fn sign(
-        &mut self,
-        jpath: &Path,
-        j: &mut Journal,
-        recording: RecordingId,
-        s: Sealing,
-        last: Option<&SegmentRecord>,
-        progress: &dyn Progress,
-    ) -> Result<InFlight> {
-        let Sealing {
-            segment,
-            planned_len,
-            is_final,
-            file,
-            epoch,
-            mut sealed,
-            trailer,
-            upload,
-        } = s;
-        let Some(sealed) = sealed.wait() else {
-            // The upload stopped before the end of the blob: a broken
-            // connection, or the source could not be read; its answer says.
-            return Err(match upload.wait() {
-                Err(e) => e,
-                Ok(_) => Error::Protocol {
-                    what: format!("PUT {segment}"),
-                    reason: "the vault answered before the whole segment was sent".into(),
-                },
-            });
-        };
-        let signed = (|| -> Result<SegmentRecord> {
-            if sealed.plaintext_len != planned_len {
-                return Err(Error::SourceChanged {
-                    path: file.path.clone(),
-                    recording,
-                    reason: "fewer bytes than planned",
-                });
-            }
-            if FileId::of(&file.path)? != file {
-                return Err(Error::SourceChanged {
-                    path: file.path.clone(),
-                    recording,
-                    reason: "it changed while being sealed",
-                });
-            }
-            let epoch = &self.epochs[epoch];
-            let mut signer = match last {
-                None => RecordingSealer::new(self.device, &self.group, epoch, recording),
-                Some(l) => RecordingSealer::resume(self.device, &self.group, epoch, l)
-                    .map_err(Error::core("cannot continue the chain"))?,
-            };
-            signer
-                .sign_next(&sealed, is_final)
-                .map_err(Error::core(format!("cannot sign {segment}")))
-        })();
-        let record = match signed {
-            Ok(r) => r,
-            Err(e) => {
-                trailer.fail(e.to_string());
-                let _ = upload.wait();
-                // The sealer's own finding (the source changed) is the
-                // cause, and the upload it aborted stored nothing.
-                return Err(e);
-            }
-        };
-        progress.bytes(sealed.plaintext_len);
-        // Pending, durably, before the trailer's first byte leaves: the
-        // journal writer appends this change, then gives the upload its
-        // trailer (or, if the write fails, fails it), while this thread
-        // goes on. Whatever happens, the upload's answer (or its absence)
-        // decides, in `land`.
-        j.add_pending(&record);
-        if let Err(e) = self
-            .journal_writer
-            .save_then_send(j, jpath, trailer, record.to_bytes())
-        {
-            let _ = upload.wait();
-            j.forget_pending(jpath, &record.record_hash())?;
-            return Err(e);
-        }
-        Ok(InFlight { record, upload })
-    }
-}
-
-/// Segments in flight, oldest first: those still being sealed and sent
-/// (no record yet), after those whose record was signed and sent.
-#[derive(Default)]
-struct Flight {
-    sent: VecDeque<InFlight>,
-    sealing: VecDeque<Sealing>,
-}
-
-impl Flight {
-    fn len(&self) -> usize {
-        self.sent.len() + self.sealing.len()
-    }
-}
-
-/// A segment whose upload is running and sealing its blob.
-struct Sealing {
-    segment: SegmentRef,
-    planned_len: u64,
-    is_final: bool,
-    file: FileId,
-    /// Index into the agent's epochs.
-    epoch: usize,
-    sealed: body::SealedReceiver<obhut_core::segment::SealedSegment>,
-    trailer: body::TrailerSender,
-    upload: UploadHandle,
-}
-
-impl Sealing {
-    /// Whether [`Agent::sign`] would go on at once: the blob is sealed, or
-    /// the upload stopped before the end of it.
-    fn ready(&mut self) -> bool {
-        self.sealed.ready() || self.upload.is_done()
-    }
-}
-
-/// A segment whose record is pending and whose upload is running.
-struct InFlight {
-    record: SegmentRecord,
-    upload: UploadHandle,
 }
 
 /// Whether the vault itself refused an upload (a §4 error answer, which
