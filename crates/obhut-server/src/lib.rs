@@ -108,21 +108,11 @@ pub fn router<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) -> Router {
 }
 
 /// Upper bound of each connection's HTTP/1 read buffer (and write queue),
-/// hyper's `max_buf_size`.
-///
-/// hyper grows a connection's read buffer while a body streams in, doubling
-/// up to its default of 408 KiB, and keeps that size for the life of the
-/// connection: between requests it reserves the grown size again to watch
-/// for the next one. Devices keep their connection open between uploads,
-/// so with `axum::serve` (which cannot set this) an idle device cost up to
-/// 408 KiB: at 1,000 devices uploading 1 MiB every 10 s, 96 % of the
-/// server's peak heap (heaptrack: 419 of 437 MiB, all from
-/// `Buffered::poll_read_from_io`), RSS 460 MiB after 60 s. The store
-/// writes blobs in 64 KiB chunks (obhut-store `dir.rs`); 64 KiB bounds
-/// 1,000 idle connections to 64 MiB (RSS 91 MiB in the same run) at the
-/// same single-upload throughput. 16 KiB saved another 50 MiB at 1,000
-/// devices but cost about 10 % of single-upload throughput (more reads per
-/// MiB). Request heads are far smaller (signed headers, under 1 KiB).
+/// hyper's `max_buf_size`. hyper's default lets an idle keep-alive
+/// connection hold up to 408 KiB; 64 KiB (the store's write size) bounds
+/// 1,000 idle devices to 64 MiB at the same single-upload throughput (RSS
+/// 460 → 91 MiB in the N = 1,000 load bench). History: BENCHMARKS.md,
+/// "Tuning decisions".
 pub const CONN_BUF_MAX: usize = 64 * 1024;
 
 /// Bind `listener` and serve until `shutdown` resolves.

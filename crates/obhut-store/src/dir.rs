@@ -142,20 +142,12 @@ impl DirBlobStore {
     ///
     /// Each [`BUF`] bytes are written with `std::fs` right here, on the
     /// async task: a write into the page cache costs about what hashing
-    /// the same bytes does, and the wait for the disk is the fsync, which
-    /// runs on the blocking pool ([`BlobStore::sync_staged`], `publish`).
-    /// A `spawn_blocking` per write cost more than the write: the 1 GiB
-    /// ingest of `scripts/bench-vault` took 28 % less vault CPU (1.45 →
-    /// 1.05 s) and ran 10 % faster written inline. The price: when the
-    /// disk falls far behind, the kernel throttles the writer (and
-    /// `start_writeback` waits for queue room), which here stalls a tokio
-    /// worker instead of a pool thread; the N = 1,000 load bench kept its
-    /// p99 at 8–60 ms with it. One buffer per upload,
-    /// freed when this returns, so a staged blob waiting for its record,
-    /// its lock or its fsync holds none. (`tokio::fs::File` copied every
-    /// write into a buffer of its own and kept it until the file was
-    /// dropped, i.e. until publish: at 1,000 uploads in flight, 104 MiB of
-    /// a 325 MiB heap peak — heaptrack, `tokio::io::blocking::Buf::copy_from`.)
+    /// them does, and the wait for the disk is the fsync, which runs on the
+    /// blocking pool ([`BlobStore::sync_staged`], `publish`). Inline writes
+    /// took 28 % less vault CPU than a `spawn_blocking` per write; the price
+    /// is a stalled tokio worker when the disk falls far behind. One buffer
+    /// per upload, freed when this returns. History: BENCHMARKS.md,
+    /// "Tuning decisions".
     async fn copy_exact<R: AsyncRead + Unpin>(
         mut source: R,
         mut file: Staged,

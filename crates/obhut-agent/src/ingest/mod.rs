@@ -91,12 +91,11 @@ mod pipeline;
 
 /// Segments in flight at once (module docs, "Pipeline"): the upload window
 /// W of docs/vault.md §4, which a vault accepts (`index < next_index + W`).
-/// Segments are sealed and sent at once, each by its upload thread, while
-/// earlier ones are fsynced, published and acknowledged at the vault (which
-/// publishes them in order). With 2 the agent still waited for acknowledgements; 4 measured
-/// about 20 % faster on issue #4's 1 GiB ingest with 4 MiB segments
-/// (`scripts/bench-vault`). Each costs a thread (sealing and sending), two
-/// 64 KiB buffers and a connection here and a staged blob at the vault.
+/// Segments are sealed and sent at once while earlier ones are fsynced,
+/// published and acknowledged at the vault; 4 measured about 20 % faster
+/// than 2 on a 1 GiB ingest (`scripts/bench-vault`). Each costs a thread,
+/// two 64 KiB buffers and a connection here and a staged blob at the
+/// vault. History: BENCHMARKS.md, "Tuning decisions".
 pub const PIPELINE: usize = UPLOAD_WINDOW as usize;
 
 /// What to do with an original once every segment has a verified receipt.

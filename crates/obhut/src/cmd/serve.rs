@@ -36,14 +36,10 @@ pub struct Args {
 }
 
 /// Threads of tokio's blocking pool (default 512). The vault's blocking
-/// work is file I/O: 64 KiB writes into the page cache (CPU-bound, as many
-/// at once as there are cores) and fsyncs (one disk; ext4 commits
-/// concurrent fsyncs together, so a few dozen gain all there is to gain).
-/// With 1,000 uploads arriving within a second the default pool grew to
-/// 220 threads (390 before staging used `std::fs`), each with its own stack
-/// and perhaps a malloc arena; with this cap the server ran 71 threads in
-/// all at the same throughput and RSS. Tasks beyond the cap wait in
-/// tokio's queue, in order.
+/// work is file I/O, and a few dozen concurrent fsyncs gain all there is to
+/// gain: with 1,000 uploads arriving at once the default pool grew to 220
+/// threads; with 64 the server ran 71 threads at the same throughput and
+/// RSS. History: BENCHMARKS.md, "Tuning decisions".
 const MAX_BLOCKING_THREADS: usize = 64;
 
 /// Run `obhut serve`.
