@@ -1,4 +1,4 @@
-//! The whole path in one process, with the attackers of DESIGN §3 playing
+//! The whole path in one process, with the attackers of docs/threat-model.md playing
 //! against it: device seals → requester asks → k custodians answer → vault
 //! releases b → requester opens exactly the scope. Each adversarial test
 //! fails if its property breaks.

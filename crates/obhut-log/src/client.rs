@@ -1,7 +1,7 @@
 //! Client-side log state: what a custodian, requester, auditor or witness
 //! remembers about a log, and the checks that move it forward.
 //!
-//! DESIGN.md property 3 ("No secret access"): a custodian's client refuses
+//! docs/threat-model.md P3 ("No secret access"): a custodian's client refuses
 //! to release "unless it has verified the request's inclusion in the log
 //! against a checkpoint consistent with every checkpoint it has seen
 //! before". Every checkpoint a client accepts passes [`TrustedLog::update`]

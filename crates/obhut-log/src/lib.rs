@@ -1,7 +1,7 @@
 //! # obhut-log
 //!
-//! The pure part of Obhut's tamper-evident audit log (DESIGN.md §5,
-//! property 3; `docs/log.md`): used by the vault's log service and by every
+//! The pure part of Obhut's tamper-evident audit log (docs/threat-model.md
+//! P3; `docs/log.md`): used by the vault's log service and by every
 //! client — custodians, requesters, auditors, `obhut audit verify` and
 //! witnesses. No I/O, no async: node hashes and tiles come in through
 //! caller-supplied closures ([`NodeSource`], [`tiles::TileSource`],

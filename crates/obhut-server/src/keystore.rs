@@ -12,7 +12,7 @@
 //! Files are written tmp → fsync → rename → fsync(dir) ([`obhut_durable`]),
 //! like blobs.
 //! Destroying `epochs/<id>.key` (every copy) is what makes an epoch's
-//! footage unrecoverable (DESIGN §3.6).
+//! footage unrecoverable (docs/threat-model.md P6).
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};

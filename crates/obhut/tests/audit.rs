@@ -1,5 +1,5 @@
 //! `obhut audit` against a real `obhut serve` process, playing the
-//! attacker who controls the vault's database (DESIGN §3 property 3,
+//! attacker who controls the vault's database (docs/threat-model.md P3,
 //! docs/log.md §How forks are caught): an old entry rewritten, an entry
 //! dropped, a rollback to a backup, a fork (another history at the same
 //! size), and a checkpoint signed with the wrong key. Each must be caught

@@ -1,7 +1,7 @@
 //! The vault as a real `obhut serve` process on loopback: enrolment with a
 //! token from `obhut admin`, ingest of real sealed segments, `kill -9` in
 //! the middle of a large upload, restart, and a scan of every file the
-//! server wrote for plaintext and descriptive metadata (DESIGN §3.1, §3.8).
+//! server wrote for plaintext and descriptive metadata (docs/threat-model.md P1, P8).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
