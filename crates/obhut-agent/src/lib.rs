@@ -23,6 +23,7 @@
 pub mod body;
 pub mod client;
 pub mod cut;
+pub mod dock;
 pub mod enrol;
 pub mod error;
 pub mod ingest;

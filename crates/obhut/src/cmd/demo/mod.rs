@@ -35,8 +35,8 @@ use obhut_server::config::{FileConfig, ServerConfig};
 use obhut_store::scan::{self, Needles};
 use zeroize::Zeroizing;
 
-use crate::cmd::{admin, custody, enrol, ingest};
-use crate::util::agent::agent_error;
+use crate::cmd::{admin, custody};
+use crate::util::agent::{agent_error, enrol_error, ingest_file};
 use crate::util::files::{self, Mode};
 use crate::util::hint::{HintExt, fail, with_hint};
 use crate::util::keyfiles::{Lock, write_key_files};
