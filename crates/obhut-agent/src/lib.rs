@@ -8,8 +8,13 @@
 //! segments, and disposing of an original only after every segment has a
 //! receipt that verifies under the vault key pinned at enrolment.
 //!
-//! The binary (`obhut enrol`, `obhut ingest`, `obhut agent`) is glue over
-//! this crate; the formats and cryptography are `obhut-core`'s.
+//! Offline, [`seal_dir`] seals a file into a recording directory (the
+//! device's role without a vault, `obhut seal`) and names that directory's
+//! files.
+//!
+//! The binary (`obhut seal`, `obhut enrol`, `obhut ingest`, `obhut agent`)
+//! is glue over this crate; the formats and cryptography are
+//! `obhut-core`'s.
 //!
 //! Standards: HTTP/1.1 over TLS 1.2/1.3 (rustls) via `ureq`; Ed25519
 //! request signatures and receipts (`obhut-core`, RFC 8032). Each segment
@@ -18,12 +23,14 @@
 pub mod body;
 pub mod client;
 pub mod cut;
+pub mod dock;
 pub mod enrol;
 pub mod error;
 pub mod ingest;
 pub mod journal;
 pub mod journal_writer;
 pub mod read_ahead;
+pub mod seal_dir;
 pub mod state;
 pub mod watch;
 

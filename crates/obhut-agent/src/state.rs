@@ -33,6 +33,19 @@ const EPOCHS: &str = "epochs";
 const JOURNAL: &str = "journal";
 const LOCK: &str = "lock";
 
+/// The state directory when none is given: `$OBHUT_STATE`, else
+/// `$XDG_STATE_HOME/obhut`, else `~/.local/state/obhut`; `None` when none
+/// of these variables (nor `HOME`) is set.
+pub fn default_dir() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("OBHUT_STATE") {
+        return Some(PathBuf::from(p));
+    }
+    if let Some(p) = std::env::var_os("XDG_STATE_HOME") {
+        return Some(PathBuf::from(p).join("obhut"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state/obhut"))
+}
+
 /// What enrolment records (`agent.json`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Enrolment {

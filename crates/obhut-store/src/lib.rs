@@ -33,7 +33,9 @@
 //! written against the traits in `consistency`; the embedded engines in
 //! [`sqlite`] and [`dir`], opened together by `embedded`. With the
 //! feature `test-util`, `contract` holds the suite every implementation
-//! must pass and a fault-injecting blob store.
+//! must pass and a fault-injecting blob store. [`scan`] checks what a
+//! store wrote from outside: it looks for plaintext in every file under
+//! the store's directories (property P1, no plaintext at rest).
 
 use std::future::Future;
 
@@ -49,6 +51,7 @@ mod embedded;
 mod error;
 pub mod log;
 mod rows;
+pub mod scan;
 pub mod sqlite;
 
 pub use access::{

@@ -1,8 +1,9 @@
 //! `obhut agent`: watch a dock directory and ingest every MP4 that settles.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use obhut_agent::dock::{Dock, Event};
 use obhut_agent::ingest::{Agent, Progress};
 use obhut_agent::state::StateDir;
 use obhut_agent::watch::Watcher;
@@ -79,14 +80,12 @@ pub fn run(g: &Global, a: &WatchArgs) -> anyhow::Result<()> {
     let mut agent = Agent::new(&state, &device.sign).map_err(agent_error)?;
     let opts = a.after.options(&a.watch);
     let sidecar = opts.sidecar_extension.clone();
-    let mut watcher = Watcher::new(
+    let mut dock = Dock::new(Watcher::new(
         &a.watch,
         &["mp4", "mov", "m4v"],
         &sidecar,
         Duration::from_secs(a.settle),
-    );
-    // Files that failed permanently wait this long before another try.
-    let mut retry_at: std::collections::HashMap<PathBuf, (Instant, Duration)> = Default::default();
+    ));
     g.note(format!(
         "watching {} (settle {} s); vault {}",
         a.watch.display(),
@@ -95,43 +94,29 @@ pub fn run(g: &Global, a: &WatchArgs) -> anyhow::Result<()> {
     ));
     let progress = Lines(g);
     loop {
-        let now = Instant::now();
-        let ready = watcher.scan(now).map_err(agent_error)?;
-        let mut pending = false;
-        for p in ready {
-            if retry_at.get(&p).is_some_and(|(t, _)| *t > now) {
-                pending = true;
-                continue;
-            }
-            match agent.ingest(&p, &opts, &progress) {
-                Ok(o) => {
-                    g.note(format!(
-                        "{}: recording {} complete ({} segments, {} uploaded now), original {}",
-                        p.display(),
-                        o.recording,
-                        o.segments,
-                        o.uploaded,
-                        o.disposed
-                    ));
-                    retry_at.remove(&p);
-                    watcher.mark_done(&p);
-                }
-                Err(e) => {
-                    pending = true;
-                    let wait = retry_at.get(&p).map_or(Duration::from_secs(5), |(_, w)| {
-                        (*w * 2).min(Duration::from_secs(300))
-                    });
-                    eprintln!(
-                        "error: {}: {e} (retrying in {} s)",
-                        p.display(),
-                        wait.as_secs()
-                    );
-                    retry_at.insert(p.clone(), (Instant::now() + wait, wait));
-                    watcher.forget(&p);
-                }
-            }
-        }
-        if a.once && !pending && watcher.is_idle() {
+        let pending = dock
+            .pass(&mut agent, &opts, &progress, |event| match event {
+                Event::Ingested { path, outcome: o } => g.note(format!(
+                    "{}: recording {} complete ({} segments, {} uploaded now), original {}",
+                    path.display(),
+                    o.recording,
+                    o.segments,
+                    o.uploaded,
+                    o.disposed
+                )),
+                Event::Failed {
+                    path,
+                    error,
+                    retry_in,
+                } => eprintln!(
+                    "error: {}: {error} (retrying in {} s)",
+                    path.display(),
+                    retry_in.as_secs()
+                ),
+                _ => {}
+            })
+            .map_err(agent_error)?;
+        if a.once && !pending && dock.is_idle() {
             return Ok(());
         }
         std::thread::sleep(Duration::from_secs(a.poll.max(1)));

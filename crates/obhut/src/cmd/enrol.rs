@@ -2,11 +2,10 @@
 
 use std::path::PathBuf;
 
-use obhut_agent::Error as AgentError;
 use obhut_agent::enrol::{enrol, parse_fingerprint};
 use obhut_agent::state::StateDir;
 
-use crate::util::agent::{StateArgs, agent_error};
+use crate::util::agent::{StateArgs, agent_error, enrol_error};
 use crate::util::hint::fail;
 use crate::util::{Global, keys};
 
@@ -79,23 +78,4 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     g.note(format!("state directory: {}", state_path.display()));
     println!("{}", done.group);
     Ok(())
-}
-
-/// An enrolment error with the next step (shared with `obhut demo`).
-pub fn enrol_error(e: AgentError) -> anyhow::Error {
-    match e {
-        AgentError::GroupMismatch { .. } => fail(
-            e,
-            "do not ingest to this vault: it is not offering the custody group you expect. Check --vault and compare --group-fingerprint with `obhut custody show` from the custodians",
-        ),
-        AgentError::GroupNotPinned(_) => fail(
-            e,
-            "the custodians must sign the descriptor (`obhut custody sign`) and the vault admin upload the signed one",
-        ),
-        AgentError::AlreadyEnrolled { .. } => fail(
-            e,
-            "use another --state directory, or remove this one to enrol again",
-        ),
-        other => agent_error(other),
-    }
 }

@@ -1,14 +1,12 @@
 //! `obhut ingest`: take files into custody at the enrolled vault now.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use indicatif::ProgressBar;
-use obhut_agent::ingest::{Agent, IngestOptions, Outcome, Progress};
+use obhut_agent::ingest::Agent;
 use obhut_agent::state::StateDir;
-use obhut_core::ids::RecordingId;
 
-use crate::util::agent::{AfterArgs, StateArgs, agent_error};
-use crate::util::{Global, keys, progress};
+use crate::util::agent::{AfterArgs, StateArgs, agent_error, ingest_file};
+use crate::util::{Global, keys};
 
 /// Seal and upload files to the enrolled vault, resuming earlier attempts.
 #[derive(Debug, clap::Args)]
@@ -40,55 +38,6 @@ pub struct Args {
     state: StateArgs,
 }
 
-struct Bar<'g> {
-    bar: ProgressBar,
-    g: &'g Global,
-}
-
-impl Progress for Bar<'_> {
-    fn start(
-        &self,
-        source: &std::path::Path,
-        recording: RecordingId,
-        segments: usize,
-        bytes: u64,
-        done: u64,
-    ) {
-        self.bar.set_length(bytes);
-        self.bar.set_position(done);
-        self.bar.set_message(
-            source
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        );
-        self.bar.suspend(|| {
-            self.g.detail(format!(
-                "{}: recording {recording}, {segments} segment(s)",
-                source.display()
-            ))
-        });
-    }
-    fn bytes(&self, n: u64) {
-        self.bar.inc(n);
-    }
-    fn segment(&self, index: u32, of: usize, already: bool) {
-        self.bar.suspend(|| {
-            self.g.detail(format!(
-                "  segment {index} of {of} stored, receipt verified{}",
-                if already {
-                    " (the vault already had it)"
-                } else {
-                    ""
-                }
-            ))
-        });
-    }
-    fn note(&self, msg: &str) {
-        self.bar.suspend(|| self.g.note(msg));
-    }
-}
-
 /// Run `obhut ingest`.
 pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     let state = StateDir::open_locked(a.state.path()?).map_err(agent_error)?;
@@ -114,24 +63,4 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         println!("{}", o.recording);
     }
     Ok(())
-}
-
-/// Ingest one file with a progress bar (on a terminal, without --quiet):
-/// the agent cuts, seals, uploads and verifies every receipt under the
-/// vault key pinned at enrolment before it returns.
-pub fn ingest_file(
-    g: &Global,
-    agent: &mut Agent<'_>,
-    file: &Path,
-    opts: &IngestOptions,
-) -> anyhow::Result<Outcome> {
-    let p = Bar {
-        bar: progress::bytes(g, 0, "ingest"),
-        g,
-    };
-    let o = agent
-        .ingest(file, opts, &p)
-        .map_err(|e| agent_error(e).context(format!("cannot ingest {}", file.display())))?;
-    p.bar.finish_and_clear();
-    Ok(o)
 }

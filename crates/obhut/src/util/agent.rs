@@ -1,14 +1,19 @@
-//! What `obhut agent`, `obhut enrol` and `obhut ingest` share: the device's
-//! state directory ([`StateArgs`]), what to do with originals
-//! ([`AfterArgs`]) and the agent's errors with a next step
-//! ([`agent_error`]).
+//! What `obhut agent`, `obhut enrol`, `obhut ingest` and `obhut demo`
+//! share: the device's state directory ([`StateArgs`]), what to do with
+//! originals ([`AfterArgs`]), ingesting a file with a progress bar
+//! ([`ingest_file`]) and the agent's errors with a next step
+//! ([`agent_error`], [`enrol_error`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use indicatif::ProgressBar;
 use obhut_agent::Error as AgentError;
-use obhut_agent::ingest::{AfterIngest, IngestOptions};
+use obhut_agent::ingest::{AfterIngest, Agent, IngestOptions, Outcome, Progress};
+use obhut_agent::state;
+use obhut_core::ids::RecordingId;
 
 use super::hint::{fail, with_next_step};
+use super::{Global, progress};
 
 /// Where the device's state lives.
 #[derive(Debug, Clone, clap::Args)]
@@ -22,22 +27,15 @@ pub struct StateArgs {
 impl StateArgs {
     /// The directory to use.
     pub fn path(&self) -> anyhow::Result<PathBuf> {
-        if let Some(p) = &self.state {
-            return Ok(p.clone());
+        match &self.state {
+            Some(p) => Ok(p.clone()),
+            None => state::default_dir().ok_or_else(|| {
+                fail(
+                    "no state directory: neither --state, OBHUT_STATE, XDG_STATE_HOME nor HOME is set",
+                    "pass --state DIR",
+                )
+            }),
         }
-        if let Some(p) = std::env::var_os("OBHUT_STATE") {
-            return Ok(PathBuf::from(p));
-        }
-        if let Some(p) = std::env::var_os("XDG_STATE_HOME") {
-            return Ok(PathBuf::from(p).join("obhut"));
-        }
-        if let Some(h) = std::env::var_os("HOME") {
-            return Ok(PathBuf::from(h).join(".local/state/obhut"));
-        }
-        Err(fail(
-            "no state directory: neither --state, OBHUT_STATE, XDG_STATE_HOME nor HOME is set",
-            "pass --state DIR",
-        ))
     }
 }
 
@@ -103,4 +101,86 @@ pub fn agent_error(e: AgentError) -> anyhow::Error {
         _ => "run again with -v for details; ingest resumes where it stopped",
     };
     with_next_step(e, next)
+}
+
+/// An enrolment error with the next step (`obhut enrol`, `obhut demo`).
+pub fn enrol_error(e: AgentError) -> anyhow::Error {
+    match e {
+        AgentError::GroupMismatch { .. } => fail(
+            e,
+            "do not ingest to this vault: it is not offering the custody group you expect. Check --vault and compare --group-fingerprint with `obhut custody show` from the custodians",
+        ),
+        AgentError::GroupNotPinned(_) => fail(
+            e,
+            "the custodians must sign the descriptor (`obhut custody sign`) and the vault admin upload the signed one",
+        ),
+        AgentError::AlreadyEnrolled { .. } => fail(
+            e,
+            "use another --state directory, or remove this one to enrol again",
+        ),
+        other => agent_error(other),
+    }
+}
+
+/// Progress on a bar, each segment as a detail line.
+struct Bar<'g> {
+    bar: ProgressBar,
+    g: &'g Global,
+}
+
+impl Progress for Bar<'_> {
+    fn start(&self, source: &Path, recording: RecordingId, segments: usize, bytes: u64, done: u64) {
+        self.bar.set_length(bytes);
+        self.bar.set_position(done);
+        self.bar.set_message(
+            source
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        self.bar.suspend(|| {
+            self.g.detail(format!(
+                "{}: recording {recording}, {segments} segment(s)",
+                source.display()
+            ))
+        });
+    }
+    fn bytes(&self, n: u64) {
+        self.bar.inc(n);
+    }
+    fn segment(&self, index: u32, of: usize, already: bool) {
+        self.bar.suspend(|| {
+            self.g.detail(format!(
+                "  segment {index} of {of} stored, receipt verified{}",
+                if already {
+                    " (the vault already had it)"
+                } else {
+                    ""
+                }
+            ))
+        });
+    }
+    fn note(&self, msg: &str) {
+        self.bar.suspend(|| self.g.note(msg));
+    }
+}
+
+/// Ingest one file with a progress bar (on a terminal, without --quiet):
+/// the agent cuts, seals, uploads and verifies every receipt under the
+/// vault key pinned at enrolment before it returns.
+pub fn ingest_file(
+    g: &Global,
+    agent: &mut Agent<'_>,
+    file: &Path,
+    opts: &IngestOptions,
+) -> anyhow::Result<Outcome> {
+    let p = Bar {
+        bar: progress::bytes(g, 0, "ingest"),
+        g,
+    };
+    let o = agent
+        .ingest(file, opts, &p)
+        .map_err(|e| agent_error(e).context(format!("cannot ingest {}", file.display())))?;
+    p.bar.finish_and_clear();
+    Ok(o)
 }

@@ -187,11 +187,6 @@ impl Output {
     }
 }
 
-/// fsync a directory so that a rename in it is durable.
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    obhut_durable::sync_dir(dir).map_err(|e| e.source)
-}
-
 /// Write `bytes` to `path` atomically (see [`Output::commit`]).
 pub fn write(path: &Path, bytes: &[u8], flag: &str, force: bool, mode: Mode) -> anyhow::Result<()> {
     let mut out = Output::create(path, flag, force, mode)?;

@@ -1,8 +1,7 @@
 //! Helpers shared by the subcommands: global flags, passphrases, files,
 //! key files, times, recordings on disk, progress bars, error hints (also
-//! for the client's errors), the log flags, request helpers, a plaintext
-//! scan, the embedded vault, logging, and the device agent's state and
-//! errors.
+//! for the client's errors), the log flags, request helpers, the embedded
+//! vault, logging, and the device agent's state and errors.
 
 use std::path::PathBuf;
 
@@ -20,7 +19,6 @@ pub mod passphrase;
 pub mod progress;
 pub mod recording;
 pub mod request;
-pub mod scan;
 pub mod time;
 pub mod vault;
 

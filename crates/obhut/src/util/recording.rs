@@ -1,7 +1,8 @@
-//! A recording on disk, as `obhut seal` writes it: one directory holding
-//! `NNNNNN.seg` (the sealed blob of segment N) and `NNNNNN.rec` (its
-//! device-signed record) for every segment, plus `group.obgd`, a copy of the
-//! descriptor the device sealed to.
+//! A recording on disk, as `obhut seal` writes it
+//! (`obhut_agent::seal_dir`): one directory holding `NNNNNN.seg` (the
+//! sealed blob of segment N) and `NNNNNN.rec` (its device-signed record)
+//! for every segment, plus `group.obgd`, a copy of the descriptor the
+//! device sealed to.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,27 +18,8 @@ use super::files;
 use super::hint::{HintExt, fail};
 use super::time;
 
-/// File name of segment `index`'s blob.
-pub fn blob_name(index: u32) -> String {
-    format!("{index:06}.seg")
-}
-
-/// File name of segment `index`'s record.
-pub fn record_name(index: u32) -> String {
-    format!("{index:06}.rec")
-}
-
-/// Name of the descriptor copy `seal` leaves in the recording directory.
-pub const GROUP_COPY: &str = "group.obgd";
-
-/// The segment index a file name stands for, if it is `<digits>.<ext>`.
-pub fn index_of(name: &str, ext: &str) -> Option<u32> {
-    let stem = name.strip_suffix(ext)?.strip_suffix('.')?;
-    if stem.is_empty() || !stem.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    stem.parse().ok()
-}
+// The directory's names are the writer's (`obhut_agent::seal_dir`).
+pub use obhut_agent::seal_dir::{GROUP_COPY, blob_name, index_of, record_name};
 
 /// The `.rec` files of a directory, by the index in their name, sorted.
 pub fn record_files(dir: &Path, flag: &str) -> anyhow::Result<Vec<(u32, PathBuf)>> {
@@ -172,21 +154,4 @@ pub fn describe(rec: &SegmentRecord) -> String {
         time::show_media(f.media_end_ms),
         rec.plaintext_len()
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_names_round_trip() {
-        assert_eq!(blob_name(7), "000007.seg");
-        assert_eq!(index_of(&record_name(123), "rec"), Some(123));
-        assert_eq!(index_of("7.rec", "rec"), Some(7));
-        assert_eq!(index_of("group.obgd", "rec"), None);
-        assert_eq!(index_of(".rec", "rec"), None);
-        assert_eq!(index_of("+1.rec", "rec"), None);
-        assert_eq!(index_of("99999999999.rec", "rec"), None);
-        assert_eq!(index_of("000001.seg", "rec"), None);
-    }
 }

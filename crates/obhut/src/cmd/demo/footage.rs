@@ -79,7 +79,7 @@ impl Demo<'_> {
         // Several segments for the synthetic file too.
         opts.cut.fallback_segment_bytes = 512 << 10;
         let t0 = Instant::now();
-        let out = ingest::ingest_file(self.g, &mut agent, &clip.media, &opts)?;
+        let out = ingest_file(self.g, &mut agent, &clip.media, &opts)?;
         let secs = t0.elapsed().as_secs_f64();
         // What the device kept: a receipt per segment; check them again.
         let source = std::path::absolute(&clip.media).context("resolving the clip's path")?;

@@ -32,15 +32,15 @@ use obhut_core::rng::os_rng;
 use obhut_core::secret::SecretBytes;
 use obhut_core::vault::{IngestReceipt, descriptor_fingerprint};
 use obhut_server::config::{FileConfig, ServerConfig};
+use obhut_store::scan::{self, Needles};
 use zeroize::Zeroizing;
 
-use crate::cmd::{admin, custody, enrol, ingest};
-use crate::util::agent::agent_error;
+use crate::cmd::{admin, custody};
+use crate::util::agent::{agent_error, enrol_error, ingest_file};
 use crate::util::files::{self, Mode};
 use crate::util::hint::{HintExt, fail, with_hint};
 use crate::util::keyfiles::{Lock, write_key_files};
 use crate::util::logclient::LogArgs;
-use crate::util::scan::{self, Needles};
 use crate::util::vault::{EmbeddedApp, Vault, shutdown_signal};
 use crate::util::{Global, entry, load, open, recording, request, time};
 use obhut_client::access::AccessClient;

@@ -185,7 +185,7 @@ impl Demo<'_> {
             &key,
             &custody.fingerprint,
         )
-        .map_err(enrol::enrol_error)?;
+        .map_err(enrol_error)?;
         drop(token);
         self.say(format!(
             "   The camera presented it (obhut enrol --group-fingerprint {}…) and got the group's",

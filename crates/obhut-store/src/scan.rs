@@ -1,7 +1,9 @@
 //! Looking for plaintext where only ciphertext should be: does any 64-byte
 //! window of a file (a clip), or any of a set of strings (a sidecar's
 //! values), occur in the files under some directories (a vault's data and
-//! keys)? Used by `obhut demo` to show what the vault holds.
+//! keys)? It checks what a store wrote: `obhut demo` uses it to show what
+//! the vault holds (property P1, no plaintext at rest), and an operator's
+//! check can run it over a vault's directories the same way.
 //!
 //! Every window of the needle file is indexed by a rolling hash (sorted,
 //! binary-searched); every position of every scanned file is hashed the same
@@ -11,7 +13,42 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+/// A scan that could not run: the needle is too large, or a file or
+/// directory could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScanError {
+    /// The data to look for is larger than the index can address.
+    #[error("the file to look for is larger than 4 GiB")]
+    NeedleTooLarge {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A directory could not be listed.
+    #[error("listing {} to scan it", dir.display())]
+    List {
+        /// The directory.
+        dir: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A directory entry's type could not be read.
+    #[error("reading {}", path.display())]
+    FileType {
+        /// The entry.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A file could not be read.
+    #[error("reading {} to scan it", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
 
 /// Window length.
 pub const WINDOW: usize = 64;
@@ -95,9 +132,9 @@ pub struct Report {
 impl Needles {
     /// Every 64-byte window of `data` (at most 4 GiB), and `strings`, each
     /// with a label for reports (the label, not the string, is printed).
-    pub fn new(data: Vec<u8>, strings: Vec<(String, Vec<u8>)>) -> anyhow::Result<Self> {
+    pub fn new(data: Vec<u8>, strings: Vec<(String, Vec<u8>)>) -> Result<Self, ScanError> {
         if u32::try_from(data.len()).is_err() {
-            anyhow::bail!("the file to look for is larger than 4 GiB");
+            return Err(ScanError::NeedleTooLarge { len: data.len() });
         }
         let mut windows = Vec::with_capacity(data.len().saturating_sub(WINDOW - 1));
         let mut filler = 0;
@@ -175,12 +212,14 @@ impl Needles {
 
     /// Read every file under `dirs` (recursively; symbolic links are not
     /// followed) and look for the needles.
-    pub fn scan(&self, dirs: &[&Path]) -> anyhow::Result<Report> {
+    pub fn scan(&self, dirs: &[&Path]) -> Result<Report, ScanError> {
         let mut report = Report::default();
         for dir in dirs {
             for file in files_under(dir)? {
-                let hay = std::fs::read(&file)
-                    .with_context(|| format!("reading {} to scan it", file.display()))?;
+                let hay = std::fs::read(&file).map_err(|source| ScanError::Read {
+                    path: file.clone(),
+                    source,
+                })?;
                 report.files += 1;
                 report.bytes += hay.len() as u64;
                 report.findings.extend(self.find_in(&hay, &file, 10));
@@ -191,17 +230,21 @@ impl Needles {
 }
 
 /// The regular files under `dir`, sorted.
-pub fn files_under(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>, ScanError> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_owned()];
     while let Some(d) = todo.pop() {
-        let entries =
-            std::fs::read_dir(&d).with_context(|| format!("listing {} to scan it", d.display()))?;
+        let list = |source| ScanError::List {
+            dir: d.clone(),
+            source,
+        };
+        let entries = std::fs::read_dir(&d).map_err(list)?;
         for e in entries {
-            let e = e.with_context(|| format!("listing {} to scan it", d.display()))?;
-            let t = e
-                .file_type()
-                .with_context(|| format!("reading {}", e.path().display()))?;
+            let e = e.map_err(list)?;
+            let t = e.file_type().map_err(|source| ScanError::FileType {
+                path: e.path(),
+                source,
+            })?;
             if t.is_dir() {
                 todo.push(e.path());
             } else if t.is_file() {
