@@ -8,10 +8,11 @@
 
 use anyhow::Context;
 use obhut_server::config::{FileConfig, ServerConfig};
+use obhut_server::embedded::{Vault, shutdown_signal};
 
 use crate::util::Global;
 use crate::util::logging::init_logging;
-use crate::util::vault::{StoreArgs, Vault, load_config, shutdown_signal};
+use crate::util::vault::{StoreArgs, load_config, vault_error};
 
 /// `obhut serve`.
 #[derive(Debug, clap::Args)]
@@ -66,7 +67,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
 }
 
 async fn serve(config: ServerConfig) -> anyhow::Result<()> {
-    let vault = Vault::open(config).await?;
+    let vault = Vault::open(config).await.map_err(vault_error)?;
     println!("obhut vault listening on http://{}", vault.addr());
-    vault.run(shutdown_signal()).await
+    vault.run(shutdown_signal()).await.map_err(vault_error)
 }

@@ -229,7 +229,7 @@ fn serve(g: &Global, a: &ServeArgs) -> anyhow::Result<()> {
         let addr = listener.local_addr().context("reading the bound address")?;
         tracing::info!(%addr, vkey = %witness.verifier_key(), "witness listening");
         println!("obhut witness listening on http://{addr}");
-        obhut_witness::serve(listener, witness, crate::util::vault::shutdown_signal())
+        obhut_witness::serve(listener, witness, obhut_server::embedded::shutdown_signal())
             .await
             .context("serving")?;
         tracing::info!("witness stopped");
