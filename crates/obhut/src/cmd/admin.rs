@@ -198,7 +198,6 @@ fn group_id(group: &str) -> anyhow::Result<GroupId> {
     })
 }
 
-
 /// The next step after a refused change.
 fn admin_error(e: AdminError) -> anyhow::Error {
     let next = match &e {

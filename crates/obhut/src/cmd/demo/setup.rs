@@ -115,9 +115,7 @@ impl Demo<'_> {
             // A dropped sender (the demo failed) stops the vault too.
             let _ = stop.await;
         });
-        let task = self
-            .rt
-            .spawn(async move { run.await.map_err(vault_error) });
+        let task = self.rt.spawn(async move { run.await.map_err(vault_error) });
         let running = RunningVault {
             url,
             data,
