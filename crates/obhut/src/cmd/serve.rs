@@ -36,17 +36,6 @@ pub struct Args {
     pub max_segment_bytes: Option<u64>,
 }
 
-/// Threads of tokio's blocking pool (default 512). The vault's blocking
-/// work is file I/O: 64 KiB writes into the page cache (CPU-bound, as many
-/// at once as there are cores) and fsyncs (one disk; ext4 commits
-/// concurrent fsyncs together, so a few dozen gain all there is to gain).
-/// With 1,000 uploads arriving within a second the default pool grew to
-/// 220 threads (390 before staging used `std::fs`), each with its own stack
-/// and perhaps a malloc arena; with this cap the server ran 71 threads in
-/// all at the same throughput and RSS. Tasks beyond the cap wait in
-/// tokio's queue, in order.
-const MAX_BLOCKING_THREADS: usize = 64;
-
 /// Run `obhut serve`.
 pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     let config = load_config(
@@ -58,11 +47,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         },
     )?;
     init_logging(g);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .max_blocking_threads(MAX_BLOCKING_THREADS)
-        .build()
-        .context("starting the async runtime")?;
+    let rt = obhut_server::embedded::runtime().context("starting the async runtime")?;
     rt.block_on(serve(config))
 }
 
