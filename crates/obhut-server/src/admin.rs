@@ -206,3 +206,49 @@ pub async fn add_auditor(
     index.add_auditor(key, now, &entry).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use obhut_core::identity::PersonSecret;
+    use obhut_core::rng::os_rng;
+
+    use super::*;
+    use crate::ManualClock;
+
+    #[test]
+    fn a_retention_class_has_1_to_64_bytes() {
+        assert!(check_retention_class("bodycam-30d").is_ok());
+        assert!(matches!(
+            check_retention_class(""),
+            Err(AdminError::RetentionClass { .. })
+        ));
+        let long = "x".repeat(obhut_core::epoch::MAX_CLASS_LEN + 1);
+        assert!(matches!(
+            check_retention_class(&long),
+            Err(AdminError::RetentionClass { class }) if class == long
+        ));
+    }
+
+    #[tokio::test]
+    async fn roles_need_a_known_group_and_revocation_a_known_device() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (index, _blobs, _) = obhut_store::open_embedded(dir.path()).await.expect("open");
+        let clock = ManualClock::new(1_000);
+        let person = PersonSecret::generate("reader", &mut os_rng()).public();
+        let gid = GroupId::from_hex("00112233445566778899aabbccddeeff").expect("hex");
+        assert!(matches!(
+            add_reader(&index, &clock, &person, gid).await,
+            Err(AdminError::UnknownGroup(g)) if g == gid
+        ));
+        assert!(matches!(
+            add_requester(&index, &clock, &person, gid).await,
+            Err(AdminError::UnknownGroup(_))
+        ));
+        assert!(matches!(
+            revoke_device(&index, &clock, [7; 32]).await,
+            Err(AdminError::UnknownDevice(k)) if k == [7; 32]
+        ));
+        add_auditor(&index, &clock, &person).await.expect("auditor");
+        index.close().await;
+    }
+}
