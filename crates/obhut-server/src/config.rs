@@ -1,7 +1,7 @@
 //! Server configuration in two stages: [`FileConfig`] (raw values from
-//! `obhut.toml`, environment and flags, each optional) merged by the binary,
-//! then [`ServerConfig::from_layers`] validates into the config the server
-//! runs with.
+//! `obhut.toml`, environment and flags, each optional) merged by
+//! [`ServerConfig::load`], then [`ServerConfig::from_layers`] validates
+//! into the config the server runs with.
 //!
 //! Precedence, highest first: command-line flags, `OBHUT_*` environment
 //! variables, the config file (`--config FILE`, else `./obhut.toml` if it
@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+/// The config file read when none is given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "obhut.toml";
 /// Default data directory.
 pub const DEFAULT_DATA: &str = "./obhut-data";
 /// Default keystore directory.
@@ -127,6 +129,25 @@ pub enum ConfigError {
     },
 }
 
+/// A layer of [`ServerConfig::load`] refused; the message is the
+/// [`ConfigError`]'s own, the variant says which layer to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The config file that was named.
+    #[error(transparent)]
+    File(ConfigError),
+    /// [`DEFAULT_CONFIG_FILE`], read because none was named and it exists.
+    #[error(transparent)]
+    DefaultFile(ConfigError),
+    /// An `OBHUT_*` environment variable.
+    #[error(transparent)]
+    Env(ConfigError),
+    /// The merged settings (from any layer) do not validate.
+    #[error(transparent)]
+    Invalid(ConfigError),
+}
+
 impl FileConfig {
     /// Read a TOML config file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
@@ -239,6 +260,27 @@ impl ServerConfig {
             self.default_epoch_period_ms / 1000,
             self.max_capture_age_ms / 1000,
         )
+    }
+
+    /// Merge the layers, lowest precedence first: the config file (`file`,
+    /// else [`DEFAULT_CONFIG_FILE`] in the working directory if it exists),
+    /// the environment (`env`, e.g. `|k| std::env::var(k).ok()`), then
+    /// `flags`; then validate.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+        flags: FileConfig,
+    ) -> Result<Self, LoadError> {
+        let file = match file {
+            Some(p) => FileConfig::from_file(p).map_err(LoadError::File)?,
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                FileConfig::from_file(Path::new(DEFAULT_CONFIG_FILE))
+                    .map_err(LoadError::DefaultFile)?
+            }
+            None => FileConfig::default(),
+        };
+        let env = FileConfig::from_env(env).map_err(LoadError::Env)?;
+        Self::from_layers(file.overridden_by(env).overridden_by(flags)).map_err(LoadError::Invalid)
     }
 
     /// Validate merged layers, filling defaults.

@@ -9,11 +9,14 @@
 //! - [`App`] ([`app`]): the shared state (stores, keystore, clock,
 //!   metrics, the audit log);
 //! - [`router`]: the axum router; [`serve`]: bind and run until a signal;
+//!   [`embedded`]: the vault on the embedded store, as `obhut serve` runs it;
 //! - [`enrol`], [`epochs`], [`ingest`], [`read`], [`access`], [`ops`] and
 //!   [`log::http`]: the handlers (their JSON bodies and error kinds are
 //!   obhut-api's, shared with the clients);
 //! - [`log`]: the audit log's integrator, proofs and witness client;
-//! - [`sequencing`]: the locks and signals that assume one vault process.
+//! - [`sequencing`]: the locks and signals that assume one vault process;
+//! - [`admin`]: the operator's changes (tokens, revocation, roles), made
+//!   on the store beside a running vault.
 
 use std::sync::Arc;
 
@@ -23,10 +26,12 @@ use axum::routing::{get, post, put};
 use obhut_store::{BlobStore, IndexStore};
 
 pub mod access;
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod embedded;
 pub mod enrol;
 pub mod epochs;
 pub mod error;

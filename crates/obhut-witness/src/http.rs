@@ -45,6 +45,72 @@ pub async fn serve(
         .await
 }
 
+/// Why the witness could not listen or stopped serving.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The listen address could not be bound.
+    #[error("listening on {addr}")]
+    Bind {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The bound listener did not say its address.
+    #[error("reading the bound address")]
+    LocalAddr(#[source] std::io::Error),
+    /// Serving failed.
+    #[error("serving")]
+    Serve(#[source] std::io::Error),
+}
+
+/// A witness bound to its address, not yet serving.
+pub struct Server {
+    witness: Arc<Witness>,
+    listener: tokio::net::TcpListener,
+    addr: std::net::SocketAddr,
+}
+
+impl Server {
+    /// Bind `listen` (port 0 picks a free one) for `witness`.
+    pub async fn bind(
+        witness: Arc<Witness>,
+        listen: std::net::SocketAddr,
+    ) -> Result<Self, ServeError> {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(ServeError::LocalAddr)?;
+        tracing::info!(%addr, vkey = %witness.verifier_key(), "witness listening");
+        Ok(Server {
+            witness,
+            listener,
+            addr,
+        })
+    }
+
+    /// The address it is bound to.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// [`serve`] until `shutdown` resolves.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        serve(self.listener, self.witness, shutdown)
+            .await
+            .map_err(ServeError::Serve)?;
+        tracing::info!("witness stopped");
+        Ok(())
+    }
+}
+
 async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: Bytes) -> Response {
     // The decision ends in an fsync: keep it off the async workers.
     let outcome = tokio::task::spawn_blocking(move || witness.add_checkpoint(&body)).await;

@@ -47,7 +47,7 @@ pub mod state;
 mod witness;
 
 pub use config::{ConfigError, WitnessConfig};
-pub use http::{MAX_BODY_BYTES, router, serve};
+pub use http::{MAX_BODY_BYTES, ServeError, Server, router, serve};
 pub use key::KeyError;
 pub use state::{Latest, StateError, WitnessState};
 pub use witness::{AddError, Clock, SystemClock, Witness, request_body};

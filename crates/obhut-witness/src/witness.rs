@@ -126,6 +126,25 @@ impl Witness {
         }
     }
 
+    /// [`Witness::new`] over the state of the witness directory `dir`,
+    /// opened (and locked, [`WitnessState::open`]) here; logs what it
+    /// cosigned last and which logs it follows.
+    pub fn open(
+        dir: &std::path::Path,
+        config: WitnessConfig,
+        signer: CosignatureSigner,
+        clock: Box<dyn Clock>,
+    ) -> Result<Self, StateError> {
+        let state = WitnessState::open(dir)?;
+        for (origin, latest) in state.all() {
+            tracing::info!(origin = %origin, size = latest.size, "latest cosigned checkpoint");
+        }
+        for log in &config.logs {
+            tracing::info!(origin = %log.origin, keys = log.keys.len(), "following log");
+        }
+        Ok(Witness::new(config, signer, state, clock))
+    }
+
     /// The witness's vkey (type 0x04), which clients pin.
     pub fn verifier_key(&self) -> &VerifierKey {
         self.signer.verifier_key()

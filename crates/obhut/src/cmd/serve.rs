@@ -8,10 +8,11 @@
 
 use anyhow::Context;
 use obhut_server::config::{FileConfig, ServerConfig};
+use obhut_server::embedded::{Vault, shutdown_signal};
 
 use crate::util::Global;
 use crate::util::logging::init_logging;
-use crate::util::vault::{StoreArgs, Vault, load_config, shutdown_signal};
+use crate::util::vault::{StoreArgs, load_config, vault_error};
 
 /// `obhut serve`.
 #[derive(Debug, clap::Args)]
@@ -35,13 +36,6 @@ pub struct Args {
     pub max_segment_bytes: Option<u64>,
 }
 
-/// Threads of tokio's blocking pool (default 512). The vault's blocking
-/// work is file I/O, and a few dozen concurrent fsyncs gain all there is to
-/// gain: with 1,000 uploads arriving at once the default pool grew to 220
-/// threads; with 64 the server ran 71 threads at the same throughput and
-/// RSS. History: BENCHMARKS.md, "Tuning decisions".
-const MAX_BLOCKING_THREADS: usize = 64;
-
 /// Run `obhut serve`.
 pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     let config = load_config(
@@ -53,16 +47,12 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         },
     )?;
     init_logging(g);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .max_blocking_threads(MAX_BLOCKING_THREADS)
-        .build()
-        .context("starting the async runtime")?;
+    let rt = obhut_server::embedded::runtime().context("starting the async runtime")?;
     rt.block_on(serve(config))
 }
 
 async fn serve(config: ServerConfig) -> anyhow::Result<()> {
-    let vault = Vault::open(config).await?;
+    let vault = Vault::open(config).await.map_err(vault_error)?;
     println!("obhut vault listening on http://{}", vault.addr());
-    vault.run(shutdown_signal()).await
+    vault.run(shutdown_signal()).await.map_err(vault_error)
 }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use obhut_witness::{
-    ConfigError, KeyError, StateError, SystemClock, Witness, WitnessConfig, WitnessState, key,
+    ConfigError, KeyError, ServeError, Server, StateError, SystemClock, Witness, WitnessConfig,
+    WitnessState, key,
 };
 
 use crate::util::hint::{HintExt, fail, with_hint, with_next_step};
@@ -198,7 +199,7 @@ fn serve(g: &Global, a: &ServeArgs) -> anyhow::Result<()> {
     })?;
     // JSON lines on stderr, like the vault's.
     crate::util::logging::init_logging(g);
-    let state = WitnessState::open(&a.dir).map_err(|e| {
+    let witness = Witness::open(&a.dir, config, signer, Box::new(SystemClock)).map_err(|e| {
         let next = match &e {
             StateError::Locked { .. } => {
                 "another obhut witness serve uses this directory; stop it first".to_owned()
@@ -210,30 +211,23 @@ fn serve(g: &Global, a: &ServeArgs) -> anyhow::Result<()> {
         };
         with_hint(e, "opening the witness state", next)
     })?;
-    for (origin, latest) in state.all() {
-        tracing::info!(origin = %origin, size = latest.size, "latest cosigned checkpoint");
-    }
-    for log in &config.logs {
-        tracing::info!(origin = %log.origin, keys = log.keys.len(), "following log");
-    }
-    let witness = Arc::new(Witness::new(config, signer, state, Box::new(SystemClock)));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen).await.hint(
-            format!("listening on {listen}"),
-            "pass another --listen ADDR (port 0 picks a free one)",
-        )?;
-        let addr = listener.local_addr().context("reading the bound address")?;
-        tracing::info!(%addr, vkey = %witness.verifier_key(), "witness listening");
-        println!("obhut witness listening on http://{addr}");
-        obhut_witness::serve(listener, witness, crate::util::vault::shutdown_signal())
+        let server = Server::bind(Arc::new(witness), listen)
             .await
-            .context("serving")?;
-        tracing::info!("witness stopped");
-        anyhow::Ok(())
+            .map_err(|e| match e {
+                ServeError::Bind { .. } => {
+                    with_next_step(e, "pass another --listen ADDR (port 0 picks a free one)")
+                }
+                e => e.into(),
+            })?;
+        println!("obhut witness listening on http://{}", server.addr());
+        Ok(server
+            .run(obhut_server::embedded::shutdown_signal())
+            .await?)
     })
 }
 

@@ -22,12 +22,25 @@ impl Demo<'_> {
         let dpo = PersonSecret::generate("data-protection officer", &mut os_rng());
         let gid = custody.group.group_id();
         self.rt.block_on(async {
-            admin::add_requester(&vault.app.index, &requester.public(), gid).await?;
-            admin::add_reader(&vault.app.index, &requester.public(), gid).await?;
+            admin::add_requester(
+                &vault.app.index,
+                &*vault.app.clock,
+                &requester.public(),
+                gid,
+            )
+            .await?;
+            admin::add_reader(
+                &vault.app.index,
+                &*vault.app.clock,
+                &requester.public(),
+                gid,
+            )
+            .await?;
             for c in &custody.custodians {
-                admin::add_reader(&vault.app.index, &c.secret.public(), gid).await?;
+                admin::add_reader(&vault.app.index, &*vault.app.clock, &c.secret.public(), gid)
+                    .await?;
             }
-            admin::add_auditor(&vault.app.index, &dpo.public()).await
+            admin::add_auditor(&vault.app.index, &*vault.app.clock, &dpo.public()).await
         })?;
         self.say(
             "   The admin registers Dana as a requester for the group (obhut admin add-requester),",

@@ -153,6 +153,7 @@ impl Demo<'_> {
             .ok_or_else(|| fail("no custodians", "this is a bug in obhut; please report it"))?;
         self.rt.block_on(admin::add_reader(
             &vault.app.index,
+            &*vault.app.clock,
             &reader.secret.public(),
             custody.group.group_id(),
         ))?;

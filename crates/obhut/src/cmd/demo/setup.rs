@@ -107,14 +107,15 @@ impl Demo<'_> {
         if self.g.verbose > 0 {
             crate::util::logging::init_logging(self.g);
         }
-        let vault = self.rt.block_on(Vault::open(config))?;
+        let vault = self.rt.block_on(Vault::open(config)).map_err(vault_error)?;
         let url = format!("http://{}", vault.addr());
         let app = vault.app().clone();
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let task = self.rt.spawn(vault.run(async move {
+        let run = vault.run(async move {
             // A dropped sender (the demo failed) stops the vault too.
             let _ = stop.await;
-        }));
+        });
+        let task = self.rt.spawn(async move { run.await.map_err(vault_error) });
         let running = RunningVault {
             url,
             data,
@@ -169,6 +170,7 @@ impl Demo<'_> {
         ));
         let token = Zeroizing::new(self.rt.block_on(admin::create_enrol_token(
             &vault.app.index,
+            &*vault.app.clock,
             &custody.group,
             CLASS,
         ))?);
