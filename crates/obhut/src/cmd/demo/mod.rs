@@ -42,7 +42,7 @@ use crate::util::keyfiles::{Lock, write_key_files};
 use crate::util::logclient::LogArgs;
 use crate::util::scan::{self, Needles};
 use crate::util::vault::{EmbeddedApp, Vault, shutdown_signal};
-use crate::util::{Global, entry, load, open, recording, request, time};
+use crate::util::{Global, entry, load, open, request, time};
 use obhut_client::access::AccessClient;
 use obhut_client::approve::Share;
 use obhut_client::reader::{self, Reader};
