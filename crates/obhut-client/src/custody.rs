@@ -254,3 +254,89 @@ pub fn bad_signatures(d: &GroupDescriptor) -> Vec<u16> {
         .map(|c| c.index)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// Files in memory: (bytes, private) by path.
+    #[derive(Default)]
+    struct Memory(BTreeMap<PathBuf, (Vec<u8>, bool)>);
+
+    impl Files for Memory {
+        type Error = String;
+        fn create_dir(&mut self, _dir: &Path) -> Result<(), String> {
+            Ok(())
+        }
+        fn check_new(&mut self, path: &Path) -> Result<(), String> {
+            match self.0.contains_key(path) {
+                true => Err(format!("{} exists", path.display())),
+                false => Ok(()),
+            }
+        }
+        fn write(&mut self, path: &Path, bytes: &[u8], private: bool) -> Result<(), String> {
+            self.0.insert(path.to_owned(), (bytes.to_vec(), private));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn deal_sign_and_pin() {
+        let people: Vec<PersonSecret> = (1..=3)
+            .map(|i| PersonSecret::generate(&format!("c{i}"), &mut os_rng()))
+            .collect();
+        let public: Vec<_> = people.iter().map(PersonSecret::public).collect();
+        let mut files = Memory::default();
+        let out = Path::new("custody");
+        let dealt = deal_to_dir("evidence", 2, &public, out, &mut files).unwrap();
+        assert_eq!(dealt.share_paths.len(), 3);
+        assert!(files.0[&dealt.share_paths[0]].1, "shares are private");
+        assert!(!files.0[&dealt.group_path].1, "the descriptor is public");
+        // A second ceremony into the same directory is refused before dealing.
+        assert!(matches!(
+            deal_to_dir("evidence", 2, &public, out, &mut files),
+            Err(CeremonyError::Files(_))
+        ));
+
+        for (i, me) in people.iter().enumerate().take(2) {
+            let d = GroupDescriptor::from_bytes(&files.0[&dealt.group_path].0).unwrap();
+            let env = ShareEnvelope::from_bytes(&files.0[&dealt.share_paths[i]].0).unwrap();
+            check_share(&d, &env).unwrap();
+            let signed = sign_and_write(&dealt.group_path, d, &env, me, &mut files).unwrap();
+            assert_eq!(signed.valid, i + 1);
+            assert_eq!(signed.pins(), i == 1);
+        }
+        let d = GroupDescriptor::from_bytes(&files.0[&dealt.group_path].0).unwrap();
+        assert!(d.pin().is_ok());
+        assert!(bad_signatures(&d).is_empty());
+
+        // Custodian 3 cannot open custodian 1's share.
+        let env = ShareEnvelope::from_bytes(&files.0[&dealt.share_paths[0]].0).unwrap();
+        assert!(matches!(
+            sign_and_write(&dealt.group_path, d, &env, &people[2], &mut files),
+            Err(CeremonyError::Custody(CustodyError::ShareOpen {
+                index: 1,
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn thresholds() {
+        assert_eq!(check_threshold(2, 3).unwrap(), 3);
+        assert!(matches!(
+            check_threshold(0, 3),
+            Err(CustodyError::Threshold { threshold: 0, n: 3 })
+        ));
+        assert!(matches!(
+            check_threshold(4, 3),
+            Err(CustodyError::Threshold { threshold: 4, n: 3 })
+        ));
+        assert!(matches!(
+            check_threshold(1, 256),
+            Err(CustodyError::TooManyCustodians { count: 256 })
+        ));
+    }
+}
