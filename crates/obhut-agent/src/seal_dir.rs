@@ -36,27 +36,7 @@ use obhut_core::rng::os_rng;
 use obhut_core::segment::SegmentKind;
 use obhut_core::stream::MAX_PLAINTEXT_LEN;
 
-/// File name of segment `index`'s blob.
-pub fn blob_name(index: u32) -> String {
-    format!("{index:06}.seg")
-}
-
-/// File name of segment `index`'s record.
-pub fn record_name(index: u32) -> String {
-    format!("{index:06}.rec")
-}
-
-/// Name of the descriptor copy left in the recording directory.
-pub const GROUP_COPY: &str = "group.obgd";
-
-/// The segment index a file name stands for, if it is `<digits>.<ext>`.
-pub fn index_of(name: &str, ext: &str) -> Option<u32> {
-    let stem = name.strip_suffix(ext)?.strip_suffix('.')?;
-    if stem.is_empty() || !stem.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    stem.parse().ok()
-}
+pub use obhut_core::dir_names::{GROUP_COPY, blob_name, index_of, record_name};
 
 /// Which input an error concerns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -652,17 +632,5 @@ mod tests {
         assert_eq!(empty[0].len, 0);
         assert_eq!((empty[0].media_start_ms, empty[0].media_end_ms), (0, 0));
         assert_eq!(plan(8, 4, None).len(), 2);
-    }
-
-    #[test]
-    fn file_names_round_trip() {
-        assert_eq!(blob_name(7), "000007.seg");
-        assert_eq!(index_of(&record_name(123), "rec"), Some(123));
-        assert_eq!(index_of("7.rec", "rec"), Some(7));
-        assert_eq!(index_of("group.obgd", "rec"), None);
-        assert_eq!(index_of(".rec", "rec"), None);
-        assert_eq!(index_of("+1.rec", "rec"), None);
-        assert_eq!(index_of("99999999999.rec", "rec"), None);
-        assert_eq!(index_of("000001.seg", "rec"), None);
     }
 }

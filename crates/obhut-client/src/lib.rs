@@ -16,7 +16,11 @@
 //! - [`open`]: the release, the keys, the scope opened;
 //! - [`assemble`]: the one scope assembler (`obhut open` and `obhut
 //!   unseal` both write through it);
-//! - [`audit`]: chains of custody and full audits.
+//! - [`audit`]: chains of custody and full audits;
+//! - [`recording_dir`]: a recording directory as `obhut seal` writes it,
+//!   offline: its names, loading it, its ciphertext, checking it
+//!   ([`verify`]);
+//! - [`custody`]: the custody group's dealer ceremony and signatures.
 //!
 //! Errors are [`Error`]: what went wrong, with the data (the vault's
 //! status and error kind, the segment, the log entry); a front end adds
@@ -27,10 +31,13 @@ pub mod access;
 pub mod approve;
 pub mod assemble;
 pub mod audit;
+pub mod custody;
 pub mod error;
 pub mod log;
 pub mod open;
 pub mod reader;
+pub mod recording_dir;
 pub mod scope;
+pub mod verify;
 
 pub use error::{Error, Result};

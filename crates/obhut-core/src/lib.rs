@@ -33,6 +33,7 @@ pub mod access;
 pub mod audit;
 pub mod chain;
 pub mod device;
+pub mod dir_names;
 pub mod epoch;
 pub mod group;
 pub mod hpke_wrap;

@@ -4,13 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-use obhut_core::group::{self, GroupDescriptor, ShareEnvelope};
+use obhut_client::custody::{
+    self, CeremonyError, CustodyError, Dealt, Files, Signed, check_share, signature_state,
+};
+use obhut_core::group::{GroupDescriptor, ShareEnvelope};
 use obhut_core::identity::{self, PersonSecret, PublicIdentity};
-use obhut_core::labels;
-use obhut_core::rng::os_rng;
 
 use crate::util::files::{self, Mode};
-use crate::util::hint::{HintExt, fail};
+use crate::util::hint::{HintExt, fail, with_hint};
 use crate::util::{Global, keys, load};
 
 /// Create, sign and inspect custody groups (k of n custodians).
@@ -118,7 +119,8 @@ pub fn run(g: &Global, args: &Args) -> anyhow::Result<()> {
 }
 
 fn init(g: &Global, a: &InitArgs) -> anyhow::Result<()> {
-    check_threshold(a.threshold, a.custodians.len())?;
+    custody::check_threshold(a.threshold, a.custodians.len())
+        .map_err(|e| custody_error(e.into()))?;
     let mut people = Vec::with_capacity(a.custodians.len());
     for path in &a.custodians {
         let p = files::parse(
@@ -170,85 +172,54 @@ fn init(g: &Global, a: &InitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// n, if `threshold` of `count` custodians makes a group.
-fn check_threshold(threshold: u16, count: usize) -> anyhow::Result<u16> {
-    let n = u16::try_from(count)
-        .ok()
-        .filter(|n| *n <= group::MAX_CUSTODIANS)
-        .ok_or_else(|| {
-            fail(
-                format!("{count} custodians given; a group has at most 255"),
-                "pass at most 255 --custodian files",
-            )
-        })?;
-    if threshold == 0 || threshold > n {
-        return Err(fail(
+/// The CLI's files for a ceremony: atomic writes, refusing to overwrite
+/// without --force, messages naming `flag`.
+pub struct CliFiles {
+    /// The option that named the files.
+    pub flag: &'static str,
+    /// Overwrite existing files.
+    pub force: bool,
+}
+
+impl Files for CliFiles {
+    type Error = anyhow::Error;
+    fn create_dir(&mut self, dir: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir).hint(
+            format!("cannot create the directory {}", dir.display()),
+            format!("check {}", self.flag),
+        )
+    }
+    fn check_new(&mut self, path: &Path) -> anyhow::Result<()> {
+        files::check_new(path, self.flag, self.force)
+    }
+    fn write(&mut self, path: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()> {
+        let mode = if private { Mode::Private } else { Mode::Public };
+        files::write(path, bytes, self.flag, self.force, mode)
+    }
+}
+
+/// A custody step's error with the next step.
+fn custody_error(e: CeremonyError<anyhow::Error>) -> anyhow::Error {
+    let e = match e {
+        CeremonyError::Files(e) => return e,
+        CeremonyError::Custody(e) => e,
+    };
+    match e {
+        CustodyError::TooManyCustodians { count } => fail(
+            format!("{count} custodians given; a group has at most 255"),
+            "pass at most 255 --custodian files",
+        ),
+        CustodyError::Threshold { threshold, n } => fail(
             format!("--threshold {threshold} with {n} custodian(s)"),
             format!("choose --threshold between 1 and {n} (the number of --custodian files)"),
-        ));
+        ),
+        CustodyError::Deal(obhut_core::Error::Custody(reason)) => fail(
+            format!("cannot create the group: {reason}"),
+            "check --name, --threshold and that each --custodian file is a different person",
+        ),
+        CustodyError::Deal(other) => anyhow::Error::new(other).context("cannot create the group"),
+        other => other.into(),
     }
-    Ok(n)
-}
-
-/// What the dealer ceremony wrote.
-#[derive(Debug)]
-pub struct Dealt {
-    /// The new descriptor, not yet signed.
-    pub descriptor: GroupDescriptor,
-    /// `DIR/group.obgd`.
-    pub group_path: PathBuf,
-    /// `DIR/share-<i>.obse`, custodian i at position i − 1.
-    pub share_paths: Vec<PathBuf>,
-}
-
-/// The dealer ceremony of `obhut custody init`: a k-of-n group for `people`
-/// (custodians 1..n in that order), each share sealed to its custodian in
-/// `out/share-<i>.obse`, then the unsigned descriptor in `out/group.obgd`.
-/// The group secret and the shares are forgotten when this returns.
-pub fn deal_to_dir(
-    name: &str,
-    threshold: u16,
-    people: &[PublicIdentity],
-    out: &Path,
-    force: bool,
-) -> anyhow::Result<Dealt> {
-    let n = check_threshold(threshold, people.len())?;
-    let group_path = out.join("group.obgd");
-    let share_paths: Vec<PathBuf> = (1..=n)
-        .map(|i| out.join(format!("share-{i}.obse")))
-        .collect();
-    std::fs::create_dir_all(out).hint(
-        format!("cannot create the directory {}", out.display()),
-        "check --out",
-    )?;
-    files::check_new(&group_path, "--out", force)?;
-    for p in &share_paths {
-        files::check_new(p, "--out", force)?;
-    }
-    let (descriptor, envelopes) =
-        group::deal(name, threshold, n, people, &mut os_rng()).map_err(|e| match e {
-            obhut_core::Error::Custody(reason) => fail(
-                format!("cannot create the group: {reason}"),
-                "check --name, --threshold and that each --custodian file is a different person",
-            ),
-            other => anyhow::Error::new(other).context("cannot create the group"),
-        })?;
-    // Shares first, descriptor last: a complete descriptor means a complete ceremony.
-    for (env, path) in envelopes.iter().zip(&share_paths) {
-        files::write(path, &env.to_bytes(), "--out", force, Mode::Private)?;
-    }
-    files::write(
-        &group_path,
-        &descriptor.to_bytes(),
-        "--out",
-        force,
-        Mode::Public,
-    )?;
-    Ok(Dealt {
-        descriptor,
-        group_path,
-        share_paths,
-    })
 }
 
 fn sign(g: &Global, a: &SignArgs) -> anyhow::Result<()> {
@@ -290,17 +261,18 @@ pub fn read_for_signing(
         "your share envelope (share-<i>.obse from `obhut custody init`)",
         ShareEnvelope::from_bytes,
     )?;
-    if envelope.group_id != descriptor.group_id() || envelope.generation != descriptor.generation()
+    if let Err(CustodyError::OtherGroup {
+        share_group,
+        share_generation,
+        group: id,
+        generation,
+    }) = check_share(&descriptor, &envelope)
     {
         return Err(fail(
             format!(
-                "{} is a share of group {} (generation {}), but {} is group {} (generation {})",
+                "{} is a share of group {share_group} (generation {share_generation}), but {} is group {id} (generation {generation})",
                 share.display(),
-                envelope.group_id,
-                envelope.generation,
                 group.display(),
-                descriptor.group_id(),
-                descriptor.generation()
             ),
             "pass the share-<i>.obse written with this group.obgd",
         ));
@@ -308,95 +280,62 @@ pub fn read_for_signing(
     Ok((descriptor, envelope))
 }
 
-/// The state of a descriptor after one more custodian signed it.
-#[derive(Debug, Clone, Copy)]
-pub struct Signed {
-    /// The custodian who signed.
-    pub index: u16,
-    /// Valid signatures now on the descriptor.
-    pub valid: usize,
-    /// k.
-    pub threshold: u16,
-    /// n.
-    pub size: u16,
-}
-
-impl Signed {
-    /// Whether k custodians have signed (devices can pin the group).
-    pub fn pins(&self) -> bool {
-        self.valid >= usize::from(self.threshold)
-    }
-}
-
-/// What a custodian does in `custody sign` once its key is unlocked: open
-/// the share, check it against the descriptor's verification share (so the
-/// dealer did not cheat), sign, and replace `group_path` atomically.
-/// `share_path` and `identity_path` name the files in messages.
+/// What a custodian does in `custody sign` once its key is unlocked
+/// ([`obhut_client::custody::sign_and_write`]). `share_path` and
+/// `identity_path` name the files in messages.
 pub fn sign_and_write(
     group_path: &Path,
     share_path: &Path,
     identity_path: &Path,
-    mut descriptor: GroupDescriptor,
+    descriptor: GroupDescriptor,
     envelope: &ShareEnvelope,
     me: &PersonSecret,
 ) -> anyhow::Result<Signed> {
-    let next = format!(
-        "check that {} is your share (custodian {}) and {} your identity; if they are, the dealer gave you a bad share: do not sign, and tell the other custodians",
-        share_path.display(),
-        envelope.index,
-        identity_path.display()
-    );
-    let share = envelope
-        .open(me, &descriptor)
-        .hint(format!("cannot open {}", share_path.display()), &next)?;
-    group::sign_descriptor(&mut descriptor, &share, me)
-        .hint("refusing to sign the descriptor", &next)?;
-    drop(share);
-    files::write(
-        group_path,
-        &descriptor.to_bytes(),
-        "--group",
-        true,
-        Mode::Public,
-    )?;
-    let valid = descriptor
-        .verify_signatures(0)
-        .map(|s| s.len())
-        .unwrap_or(0);
-    Ok(Signed {
-        index: envelope.index,
-        valid,
-        threshold: descriptor.threshold(),
-        size: descriptor.size(),
+    let mut files = CliFiles {
+        flag: "--group",
+        force: true,
+    };
+    let next = || {
+        format!(
+            "check that {} is your share (custodian {}) and {} your identity; if they are, the dealer gave you a bad share: do not sign, and tell the other custodians",
+            share_path.display(),
+            envelope.index,
+            identity_path.display()
+        )
+    };
+    custody::sign_and_write(group_path, descriptor, envelope, me, &mut files).map_err(|e| match e {
+        CeremonyError::Custody(CustodyError::ShareOpen { source, .. }) => with_hint(
+            source,
+            format!("cannot open {}", share_path.display()),
+            next(),
+        ),
+        CeremonyError::Custody(CustodyError::Sign(source)) => {
+            with_hint(source, "refusing to sign the descriptor", next())
+        }
+        e => custody_error(e),
     })
 }
 
-/// The state of one custodian's signature.
-fn signature_state(d: &GroupDescriptor, index: u16, body: &[u8]) -> Option<bool> {
-    let sig = d.signatures().iter().find(|s| s.index == index)?;
-    let c = d.custodian(index)?;
-    Some(
-        c.sign_key
-            .verify(
-                labels::GROUP_DESCRIPTOR_SIG,
-                body,
-                &sig.signature,
-                "group descriptor",
-            )
-            .is_ok(),
-    )
+/// The dealer ceremony of `obhut custody init`
+/// ([`obhut_client::custody::deal_to_dir`]), writing as `--out`.
+pub fn deal_to_dir(
+    name: &str,
+    threshold: u16,
+    people: &[PublicIdentity],
+    out: &Path,
+    force: bool,
+) -> anyhow::Result<Dealt> {
+    let mut files = CliFiles {
+        flag: "--out",
+        force,
+    };
+    custody::deal_to_dir(name, threshold, people, out, &mut files).map_err(custody_error)
 }
 
 fn show(_g: &Global, a: &ShowArgs) -> anyhow::Result<()> {
     let d = load::group(&a.group, "--group")?;
     print!("{}", describe(&d, &a.group));
-    let body = d.signed_body();
-    let bad: Vec<u16> = d
-        .custodians()
-        .iter()
-        .filter(|c| signature_state(&d, c.index, &body) == Some(false))
-        .map(|c| c.index)
-        .collect();
+    let bad = custody::bad_signatures(&d);
     if let Some(first) = bad.first() {
         return Err(fail(
             format!(

@@ -11,7 +11,7 @@ use obhut_core::rng::os_rng;
 
 use crate::util::files::{self, Mode};
 use crate::util::hint::HintExt;
-use crate::util::recording::{self, Recording};
+use crate::util::recording;
 use crate::util::request::{confirm, describe, expired};
 use crate::util::{Global, keys, load, time};
 
@@ -77,8 +77,8 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         return Err(expired(&request));
     }
     let group_key = group.group_key();
-    let rec = Recording::load(&a.recording, "--recording", Some(&group_key))?;
-    let in_scope = rec.in_scope(&request, "--recording")?;
+    let rec = recording::load(&a.recording, "--recording", Some(&group_key))?;
+    let in_scope = recording::in_scope(&rec, &request, "--recording")?;
 
     if !g.quiet {
         eprint!("{}", describe(&request));

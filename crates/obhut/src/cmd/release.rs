@@ -13,7 +13,7 @@ use obhut_core::rng::os_rng;
 
 use crate::util::files::{self, Mode};
 use crate::util::hint::{fail, with_hint};
-use crate::util::recording::Recording;
+use crate::util::recording;
 use crate::util::request::expired;
 use crate::util::{Global, keys, load, time};
 
@@ -69,8 +69,8 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let rec = Recording::load(&a.recording, "--recording", group_key.as_ref())?;
-    let in_scope = rec.in_scope(&request, "--recording")?;
+    let rec = recording::load(&a.recording, "--recording", group_key.as_ref())?;
+    let in_scope = recording::in_scope(&rec, &request, "--recording")?;
     let epoch = keys::epoch(g, &a.epoch, "--epoch")?;
     let grant = GrantRef::new(a.log_index, &request);
     let release = access::release_for_grant(

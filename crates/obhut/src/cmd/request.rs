@@ -12,7 +12,7 @@ use obhut_core::rng::os_rng;
 use crate::util::files::{self, Mode};
 use crate::util::hint::{HintExt, fail};
 use crate::util::logclient::LogArgs;
-use crate::util::recording::Recording;
+use crate::util::recording;
 use crate::util::request::describe;
 use crate::util::{Global, keys, load, time};
 
@@ -106,7 +106,7 @@ fn recording_id(arg: &str) -> anyhow::Result<RecordingId> {
     }
     let dir = Path::new(arg);
     if dir.is_dir() {
-        let rec = Recording::load(dir, "--recording", None)?;
+        let rec = recording::load(dir, "--recording", None)?;
         return Ok(rec.summary.recording_id);
     }
     Err(fail(

@@ -3,11 +3,9 @@
 //! for the epoch part `b`, and decrypt the segments in scope
 //! (docs/format.md §8.4, §5.1, §6).
 
-use std::fs::File;
-use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use obhut_client::assemble::{self, Blobs, Layout, Progress};
+use obhut_client::assemble::{self, Layout, Progress};
 use obhut_client::scope::{Resolved, is_media};
 use obhut_core::Error;
 use obhut_core::access::GrantKeys;
@@ -16,11 +14,10 @@ use obhut_core::error::{PartialFailure, SegmentFailure};
 use obhut_core::partial::PartialEnvelope;
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::GrantRef;
-use obhut_core::segment::{HEADER_LEN, RangeSource};
 
 use crate::util::files::{self, Mode, Output};
-use crate::util::hint::{fail, hinted, with_hint};
-use crate::util::recording::{self, Recording};
+use crate::util::hint::{fail, with_hint};
+use crate::util::recording;
 use crate::util::request::parse_range;
 use crate::util::{Global, keys, load, progress};
 
@@ -79,7 +76,7 @@ pub struct Args {
     range: Option<(u64, Option<u64>)>,
 }
 
-const DAMAGED: &str = "the blob is damaged or altered; run `obhut verify` on --recording, and restore it from another copy";
+use crate::util::hint::BLOB_DAMAGED as DAMAGED;
 
 /// A core error from opening the segment in `path`, with the next step.
 fn open_error(e: Error, path: &Path) -> anyhow::Error {
@@ -101,47 +98,6 @@ fn open_error(e: Error, path: &Path) -> anyhow::Error {
         _ => (format!("cannot decrypt {}", path.display()), DAMAGED),
     };
     with_hint(e, message, next)
-}
-
-/// The ciphertext of `--recording`: one file per segment.
-struct RecordingBlobs<'r>(&'r Recording);
-
-impl RecordingBlobs<'_> {
-    fn open(&self, r: &SegmentRecord) -> obhut_client::Result<File> {
-        let path = self.0.blob_path(r.segment_ref().index);
-        File::open(&path).map_err(|_| {
-            obhut_client::Error::Caller(Box::new(hinted(
-                format!("cannot open {}", path.display()),
-                "the recording directory is incomplete; restore the blob from another copy",
-            )))
-        })
-    }
-}
-
-impl Blobs for RecordingBlobs<'_> {
-    fn whole(&mut self, r: &SegmentRecord) -> obhut_client::Result<Box<dyn Read + '_>> {
-        Ok(Box::new(BufReader::with_capacity(1 << 20, self.open(r)?)))
-    }
-
-    fn ranged(&mut self, r: &SegmentRecord) -> obhut_client::Result<Box<dyn RangeSource + '_>> {
-        let path = self.0.blob_path(r.segment_ref().index);
-        let damaged =
-            |message: String| obhut_client::Error::Caller(Box::new(hinted(message, DAMAGED)));
-        let mut blob = self.open(r)?;
-        // Decryption uses the signed record's header; a blob whose own header
-        // differs is damaged all the same, and refused as a whole open would.
-        let mut header = [0u8; HEADER_LEN];
-        blob.read_exact(&mut header)
-            .map_err(|e| damaged(format!("cannot read {}: {e}", path.display())))?;
-        if header[..] != r.header().to_bytes()[..] {
-            return Err(damaged(format!(
-                "{}: the header of {} differs from its signed record",
-                r.segment_ref(),
-                path.display()
-            )));
-        }
-        Ok(Box::new(blob))
-    }
 }
 
 /// The progress bar, and a line per segment with `-v`.
@@ -224,8 +180,8 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     let group = load::pinned_group(&a.group, "--group")?;
     let request = load::request(&a.request)?;
     load::check_request_group(&request, &group)?;
-    let rec = Recording::load(&a.recording, "--recording", Some(&group.group_key()))?;
-    let in_scope = rec.in_scope(&request, "--recording")?;
+    let rec = recording::load(&a.recording, "--recording", Some(&group.group_key()))?;
+    let in_scope = recording::in_scope(&rec, &request, "--recording")?;
     let has_metadata = in_scope.iter().any(|r| !is_media(r)) && a.range.is_none();
     let metadata_out = a.metadata_out.clone().unwrap_or_else(|| {
         let mut s = a.out.as_os_str().to_owned();
@@ -317,7 +273,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     } else {
         None
     };
-    let blobs = &mut RecordingBlobs(&rec);
+    let blobs = &mut rec.blobs();
     let done = match a.range {
         None => assemble::assemble(
             &keys,

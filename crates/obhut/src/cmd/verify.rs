@@ -1,14 +1,10 @@
 //! `obhut verify`: check a recording without keys (docs/format.md §7.2) and
 //! print a report per segment; fail naming the first bad segment.
 
-use std::collections::BTreeSet;
-use std::fs::File;
-use std::io::BufReader;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use obhut_core::chain;
-use obhut_core::kem::{self, GroupKey};
-use obhut_core::record::SegmentRecord;
+use obhut_client::verify::{Problem, check_dir};
+use obhut_core::kem::GroupKey;
 
 use crate::util::hint::{HintExt, fail};
 use crate::util::recording::{self, GROUP_COPY};
@@ -76,71 +72,21 @@ fn group_key(a: &Args) -> anyhow::Result<(Option<GroupKey>, String)> {
     }
 }
 
-/// Result of the checks on one segment.
-struct Line {
-    index: u32,
-    text: String,
-    failure: Option<String>,
-}
-
-/// A core error without the "recording … segment …:" prefix (the report
-/// line already names the segment).
-fn reason(e: &obhut_core::Error) -> String {
-    match e {
-        obhut_core::Error::Segment { failure, .. } => failure.to_string(),
+/// A segment's problem as a report line says it.
+fn problem_text(p: &Problem) -> String {
+    match p {
+        Problem::RecordUnreadable(e) => format!("record: {}", files::read_error_text(e, "DIR")),
         other => other.to_string(),
     }
 }
 
-const INCOMPLETE: &str = "incomplete: the last segment present is not marked final";
-
 /// Run `obhut verify`.
 pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     let (group, group_note) = group_key(a)?;
-    let rec_files = recording::record_files(&a.dir, "DIR")?;
-    let mut indices: BTreeSet<u32> = rec_files.iter().map(|(i, _)| *i).collect();
-    for e in
-        std::fs::read_dir(&a.dir).hint(format!("cannot read {}", a.dir.display()), "check DIR")?
-    {
-        let e = e.hint(format!("cannot read {}", a.dir.display()), "check DIR")?;
-        if let Some(i) = e
-            .file_name()
-            .to_str()
-            .and_then(|n| recording::index_of(n, "seg"))
-        {
-            indices.insert(i);
-        }
-    }
-    let last = indices.last().copied().unwrap_or(0);
+    let report =
+        check_dir(&a.dir, group.as_ref()).map_err(|e| recording::dir_error(e, &a.dir, "DIR"))?;
 
-    let mut records: Vec<SegmentRecord> = Vec::new();
-    let mut lines: Vec<Line> = Vec::new();
-    let mut prev: Option<Option<[u8; 32]>> = None; // None: before segment 0; Some(None): predecessor bad
-    let mut first: Option<(obhut_core::ids::RecordingId, [u8; 32])> = None;
-    let (mut parsed, mut parsed_bytes) = (0u32, 0u64);
-    for index in 0..=last {
-        let rec_path = a.dir.join(recording::record_name(index));
-        let (text, failure, hash) = check_segment(
-            &a.dir,
-            index,
-            last,
-            &rec_path,
-            group.as_ref(),
-            prev,
-            &mut first,
-            &mut records,
-            &mut parsed,
-            &mut parsed_bytes,
-        );
-        prev = Some(hash);
-        lines.push(Line {
-            index,
-            text,
-            failure,
-        });
-    }
-
-    let (rid, dev) = first.map_or(
+    let (rid, dev) = report.first.map_or(
         ("(unknown)".to_owned(), "(unknown)".to_owned()),
         |(r, d)| (r.to_string(), hex::encode(d)),
     );
@@ -148,52 +94,52 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         println!("recording {rid}");
         println!("device    {dev}");
         println!(
-            "segments  {} present, {parsed} with readable records ({parsed_bytes} plaintext bytes)",
-            last + 1
+            "segments  {} present, {} with readable records ({} plaintext bytes)",
+            report.segments.len(),
+            report.parsed,
+            report.parsed_bytes
         );
         println!("capsule proofs: {group_note}");
-        for l in &lines {
-            match &l.failure {
-                None => println!("{}  ok", l.text),
-                Some(f) => println!("{}  FAILED: {f}", l.text),
+        for s in &report.segments {
+            let text = match &s.record {
+                Some(r) => recording::describe(r),
+                None => format!("segment {:>4}", s.index),
+            };
+            match &s.problem {
+                None => println!("{text}  ok"),
+                Some(p) => println!("{text}  FAILED: {}", problem_text(p)),
             }
         }
     }
-    if let Some(bad) = lines.iter().find(|l| l.failure.is_some()) {
-        let count = lines.iter().filter(|l| l.failure.is_some()).count();
+    if let Some((index, problem)) = report.first_bad() {
+        let count = report.bad_count();
         return Err(fail(
             format!(
-                "recording {rid} in {}: segment {} is bad: {}{}",
+                "recording {rid} in {}: segment {index} is bad: {}{}",
                 a.dir.display(),
-                bad.index,
-                bad.failure.as_deref().unwrap_or_default(),
+                problem_text(problem),
                 if count > 1 {
                     format!(" ({} bad segments in all)", count)
                 } else {
                     String::new()
                 }
             ),
-            if bad.failure.as_deref() == Some(INCOMPLETE) {
+            if matches!(problem, Problem::Incomplete) {
                 format!(
-                    "the recording is incomplete: segments after {} are missing (or sealing was interrupted); copy the rest of the recording into {}",
-                    bad.index,
+                    "the recording is incomplete: segments after {index} are missing (or sealing was interrupted); copy the rest of the recording into {}",
                     a.dir.display()
                 )
             } else {
                 format!(
                     "the segment's blob or record was altered or damaged; restore {} and {} from another copy of the recording",
-                    recording::blob_name(bad.index),
-                    recording::record_name(bad.index)
+                    recording::blob_name(index),
+                    recording::record_name(index)
                 )
             },
         ));
     }
     // Cross-check with the core's verifier over the whole chain.
-    match &group {
-        Some(k) => chain::verify_chain(&records, std::slice::from_ref(k)),
-        None => chain::verify_chain_structure(&records),
-    }
-    .hint(
+    report.verify_chain(group.as_ref()).hint(
         format!("recording in {}", a.dir.display()),
         "the recording was altered; restore it from another copy",
     )?;
@@ -201,102 +147,4 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         println!("result: ok, the recording is complete and unaltered");
     }
     Ok(())
-}
-
-/// Check segment `index`; returns the report line, the failure if any, and
-/// the record hash (for the next segment's link) if the record is usable.
-#[allow(clippy::too_many_arguments)]
-fn check_segment(
-    dir: &Path,
-    index: u32,
-    last: u32,
-    rec_path: &Path,
-    group: Option<&GroupKey>,
-    prev: Option<Option<[u8; 32]>>,
-    first: &mut Option<(obhut_core::ids::RecordingId, [u8; 32])>,
-    records: &mut Vec<SegmentRecord>,
-    parsed: &mut u32,
-    parsed_bytes: &mut u64,
-) -> (String, Option<String>, Option<[u8; 32]>) {
-    let unnamed = format!("segment {index:>4}");
-    if !rec_path.exists() {
-        return (
-            unnamed,
-            Some(format!(
-                "record {} is missing",
-                recording::record_name(index)
-            )),
-            None,
-        );
-    }
-    let rec = match files::read(rec_path, "DIR")
-        .and_then(|b| SegmentRecord::from_bytes(&b).map_err(anyhow::Error::new))
-    {
-        Ok(r) => r,
-        Err(e) => {
-            let why = match e.downcast_ref::<obhut_core::Error>() {
-                Some(core) => reason(core),
-                None => format!("{e:#}"),
-            };
-            return (unnamed, Some(format!("record: {why}")), None);
-        }
-    };
-    *parsed += 1;
-    *parsed_bytes += rec.plaintext_len();
-    let text = recording::describe(&rec);
-    let hash = rec.record_hash();
-    let f = &rec.header().fields;
-    let bad = |reason: String| (text.clone(), Some(reason), Some(hash));
-    if f.segment_index != index {
-        return bad(format!(
-            "{} holds the record of segment {}",
-            recording::record_name(index),
-            f.segment_index
-        ));
-    }
-    let me = (f.recording_id, f.device_key.to_bytes());
-    match first {
-        None => *first = Some(me),
-        Some(first) if *first != me => {
-            return bad("belongs to another recording or device than segment 0".to_owned());
-        }
-        Some(_) => {}
-    }
-    match prev {
-        None if rec.prev_record_hash() != &[0u8; 32] => {
-            return bad("segment 0 must have an all-zero previous-record hash".to_owned());
-        }
-        Some(Some(p)) if rec.prev_record_hash() != &p => {
-            return bad(format!(
-                "previous-record hash does not match segment {}",
-                index - 1
-            ));
-        }
-        _ => {}
-    }
-    if rec.is_final() && index != last {
-        return bad("marked final, but later segments exist".to_owned());
-    }
-    if !rec.is_final() && index == last {
-        return bad(INCOMPLETE.to_owned());
-    }
-    if let Some(k) = group
-        && let Err(e) = kem::verify_capsule_proof(&f.capsule, k, &f.capsule_context())
-    {
-        return bad(format!("capsule: {}", reason(&e)));
-    }
-    let blob_path = dir.join(recording::blob_name(index));
-    let blob = match File::open(&blob_path) {
-        Ok(b) => b,
-        Err(e) => return bad(format!("blob {}: {e}", recording::blob_name(index))),
-    };
-    if let Err(e) = chain::verify_blob(&rec, BufReader::with_capacity(1 << 20, blob)) {
-        return bad(format!(
-            "blob {}: {}",
-            recording::blob_name(index),
-            reason(&e)
-        ));
-    }
-    records.push(rec);
-    (text, None, Some(hash))
 }

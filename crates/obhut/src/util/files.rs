@@ -7,39 +7,62 @@
 //! failed command leaves no partial output behind.
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::hint::{HintExt, fail};
+use obhut_client::recording_dir::{MAX_STRUCTURE_FILE, ReadError, read_structure};
 
-/// Largest structure file read whole (a partial envelope is ≤ 16 MiB).
-const MAX_STRUCTURE_FILE: u64 = 32 * 1024 * 1024;
+use super::hint::{HintExt, fail, with_hint};
 
-/// Read an input file of at most 32 MiB. `flag` names where the path came
-/// from, for the error message.
+/// Read an input file of at most 32 MiB
+/// ([`obhut_client::recording_dir::read_structure`]). `flag` names where
+/// the path came from, for the error message.
 pub fn read(path: &Path, flag: &str) -> anyhow::Result<Vec<u8>> {
-    let f = File::open(path).hint(
-        format!("cannot open {} (given as {flag})", path.display()),
-        format!("check the path given to {flag}"),
-    )?;
-    let mut buf = Vec::new();
-    f.take(MAX_STRUCTURE_FILE + 1).read_to_end(&mut buf).hint(
-        format!("cannot read {} (given as {flag})", path.display()),
-        format!("check the path given to {flag}"),
-    )?;
-    if buf.len() as u64 > MAX_STRUCTURE_FILE {
-        return Err(fail(
-            format!(
-                "{} (given as {flag}) is larger than {} MiB, too large for an Obhut structure",
-                path.display(),
-                MAX_STRUCTURE_FILE >> 20
-            ),
-            format!("check the path given to {flag}"),
-        ));
+    read_structure(path).map_err(|e| read_error(e, flag))
+}
+
+/// What went wrong reading an input given as `flag`, and the next step.
+fn read_message(e: &ReadError, flag: &str) -> (String, String) {
+    let next = format!("check the path given to {flag}");
+    let message = match e {
+        ReadError::Open { path, .. } => {
+            format!("cannot open {} (given as {flag})", path.display())
+        }
+        ReadError::Read { path, .. } => {
+            format!("cannot read {} (given as {flag})", path.display())
+        }
+        ReadError::TooLarge { path } => format!(
+            "{} (given as {flag}) is larger than {} MiB, too large for an Obhut structure",
+            path.display(),
+            MAX_STRUCTURE_FILE >> 20
+        ),
+        other => other.to_string(),
+    };
+    (message, next)
+}
+
+/// A failed read of an input given as `flag`, with the next step.
+pub fn read_error(e: ReadError, flag: &str) -> anyhow::Error {
+    let (message, next) = read_message(&e, flag);
+    match e {
+        ReadError::Open { source, .. } | ReadError::Read { source, .. } => {
+            with_hint(source, message, next)
+        }
+        _ => fail(message, next),
     }
-    Ok(buf)
+}
+
+/// [`read_error`] as one line (`message: cause`), for a report.
+pub fn read_error_text(e: &ReadError, flag: &str) -> String {
+    let (message, _) = read_message(e, flag);
+    match e {
+        ReadError::Open { source, .. } | ReadError::Read { source, .. } => {
+            format!("{message}: {source}")
+        }
+        _ => message,
+    }
 }
 
 /// Read and parse an input file. `expected` says what the flag takes, e.g.

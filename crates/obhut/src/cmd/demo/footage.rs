@@ -216,7 +216,7 @@ impl Demo<'_> {
         }
         let mut kinds: Vec<(&str, usize)> = Vec::new();
         for r in &records {
-            let k = recording::kind_name(r.header().fields.kind);
+            let k = obhut_client::recording_dir::kind_name(r.header().fields.kind);
             match kinds.iter_mut().find(|(n, _)| *n == k) {
                 Some((_, c)) => *c += 1,
                 None => kinds.push((k, 1)),
