@@ -123,6 +123,14 @@ pub fn parse_range(h: &str, len: u64) -> Option<(u64, u64)> {
     (start < end && start < len).then_some((start, end))
 }
 
+/// Bytes read from the blob store per piece of a blob answer. Each read is
+/// a trip through the blocking pool: with `ReaderStream`'s default of 4 KiB
+/// a 256 KiB segment took 64 trips, and fetching a 1-minute scope whole
+/// took twice as long (59.5 → 28.7 ms in bench-access). 64 KiB is the
+/// store's write size and [`crate::CONN_BUF_MAX`]. History: BENCHMARKS.md,
+/// "Tuning decisions".
+const BLOB_READ_BUF: usize = 64 * 1024;
+
 /// `GET /v1/recordings/{rid}/segments/{i}/blob`, honouring `Range`.
 pub async fn blob<I: IndexStore, B: BlobStore>(
     State(app): State<Arc<App<I, B>>>,
@@ -166,7 +174,8 @@ pub async fn blob<I: IndexStore, B: BlobStore>(
         }
     };
     let reader = app.blobs.get_range(key, start, end).await?;
-    let mut resp = Response::new(Body::from_stream(ReaderStream::new(reader)));
+    let stream = ReaderStream::with_capacity(reader, BLOB_READ_BUF);
+    let mut resp = Response::new(Body::from_stream(stream));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(
