@@ -41,7 +41,8 @@ const PARTIAL: &str = "partial decryption";
 const PARTIAL_ENVELOPE: &str = "partial envelope";
 
 /// One segment of a partial: R from the segment's record and D = s_i·R.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+/// `Debug` leaves D out: k of them recover the segment's part a.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct PartialEntry {
     /// The segment.
     pub segment: SegmentRef,
@@ -49,6 +50,15 @@ pub struct PartialEntry {
     pub r: RistrettoPoint,
     /// D = s_i·R.
     pub d: RistrettoPoint,
+}
+
+impl core::fmt::Debug for PartialEntry {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PartialEntry")
+            .field("segment", &self.segment)
+            .field("r", &self.r.compress())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A custodian's partial decryption for one grant (§8.2). Parsing checks
@@ -709,12 +719,37 @@ pub fn combine(
         out.push((*segment, kem::derive_a(&s_r, capsule, &group_key.key)));
         s_r.zeroize();
     }
+    for (_, d) in &mut valid {
+        d.zeroize();
+    }
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_leaves_out_the_partial_decryptions() {
+        let d = RistrettoPoint::mul_base(&Scalar::from(7u64));
+        let entry = PartialEntry {
+            segment: SegmentRef {
+                recording: crate::ids::RecordingId([1; 16]),
+                index: 3,
+            },
+            r: RistrettoPoint::mul_base(&Scalar::from(5u64)),
+            d,
+        };
+        let shown = format!("{entry:?}");
+        assert!(shown.contains("index: 3"), "{shown}");
+        for encoding in [
+            hex::encode(d.compress().as_bytes()),
+            format!("{:?}", d.compress()),
+            format!("{d:?}"),
+        ] {
+            assert!(!shown.contains(&encoding), "{shown}");
+        }
+    }
 
     #[test]
     fn lagrange_coefficients_interpolate_at_zero() {
