@@ -15,11 +15,11 @@
 //!   temporary directory, so it runs here once more. `./scripts/test` is
 //!   the command that runs this test, so it is not run; `.ci/run` must call
 //!   exactly it.
-//! - "Quick start (offline)": in a fresh directory with `bash -euo
-//!   pipefail`, `obhut` (this build) first on PATH, `OBHUT_PASSPHRASE` set
-//!   as the README tells scripts to, and a real `clip.mp4` made with ffmpeg
-//!   beforehand, as the README asks the reader to bring one.
-//! - "With a vault": excluded for now (placeholders, see [`SECTIONS`]).
+//! - "Quick start (offline)", then "With a vault" in the same fresh
+//!   directory: each with `bash -euo pipefail`, `obhut` (this build) first
+//!   on PATH, `OBHUT_PASSPHRASE` set as the README tells scripts to, and a
+//!   real `clip.mp4` made with ffmpeg beforehand, as the README asks the
+//!   reader to bring one.
 //! - "Test" (`./scripts/test`): excluded, as above.
 
 use std::fs;
@@ -44,10 +44,14 @@ const SECTIONS: &[(&str, &str)] = &[
         "checked line by line; `obhut demo` run by readme_demo_line_runs_as_obhut_demo, \
          `./scripts/test` checked by readme_scripts_test_is_what_ci_runs",
     ),
-    (QUICK_START, "run by readme_quick_start_runs_as_written"),
-    // Excluded, for now: its placeholders (GROUP_ID, RID, VKEY, URL, REQ)
-    // and `obhut serve` in the foreground cannot run as written.
-    (WITH_A_VAULT, "excluded: not runnable as written yet"),
+    (
+        QUICK_START,
+        "run by readme_quick_start_then_vault_run_as_written",
+    ),
+    (
+        WITH_A_VAULT,
+        "run by readme_quick_start_then_vault_run_as_written, after the quick start",
+    ),
     // Excluded: `./scripts/test` runs this very test (running it here
     // would recurse, and it installs packages); it is checked to be the
     // block's only command and what `.ci/run` calls.
@@ -294,13 +298,22 @@ fn readme_scripts_test_is_what_ci_runs() {
 }
 
 #[test]
-fn readme_quick_start_runs_as_written() {
+fn readme_quick_start_then_vault_run_as_written() {
     let quick = block(QUICK_START);
+    let vault = block(WITH_A_VAULT);
     assert_eq!(
         quick.commands().last().copied(),
         Some("cmp clip.mp4 opened.mp4"),
         "{}: it ends by showing the opened file is the clip",
         quick.name()
+    );
+    assert!(
+        vault
+            .commands()
+            .iter()
+            .any(|c| c.starts_with("cmp clip.mp4 ")),
+        "{}: it shows the opened file is the clip (`cmp clip.mp4 …`)",
+        vault.name()
     );
 
     let tmp = tempfile::Builder::new()
@@ -320,6 +333,7 @@ fn readme_quick_start_runs_as_written() {
         "{}: opened.mp4 is the clip",
         quick.name()
     );
+    shell.run(&vault, Duration::from_secs(120));
 }
 
 /// Where README blocks run: `work` (fresh, the reader's directory), a
