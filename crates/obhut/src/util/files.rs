@@ -11,8 +11,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-
 use obhut_client::recording_dir::{MAX_STRUCTURE_FILE, ReadError, read_structure};
+use obhut_core::labels::magic;
 
 use super::hint::{HintExt, fail, with_hint};
 
@@ -75,7 +75,7 @@ pub fn parse<T>(
 ) -> anyhow::Result<T> {
     let bytes = read(path, flag)?;
     parse(&bytes).hint(
-        match sniff(&bytes) {
+        match magic::describe(&bytes) {
             Some(kind) => format!(
                 "cannot use {} (given as {flag}); the file holds {kind}",
                 path.display()
@@ -84,24 +84,6 @@ pub fn parse<T>(
         },
         format!("{flag} takes {expected}"),
     )
-}
-
-/// What kind of Obhut file `bytes` is, from its magic (docs/format.md §1.3).
-pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
-    Some(match bytes.get(..4)? {
-        b"OBSH" => "a sealed segment (blob)",
-        b"OBSR" => "a segment record",
-        b"OBGD" => "a group descriptor",
-        b"OBSE" => "a share envelope",
-        b"OBID" => "a person's public identity",
-        b"OBDP" => "a device public key",
-        b"OBLK" => "a locked secret key",
-        b"OBEP" => "a retention-epoch public key",
-        b"OBAR" => "an access request",
-        b"OBPE" => "a partial-decryption envelope",
-        b"OBER" => "an epoch release",
-        _ => return None,
-    })
 }
 
 /// Refuse to overwrite an existing output unless `--force`. Called before
