@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use obhut_client::recording_dir::{MAX_STRUCTURE_FILE, ReadError, read_structure};
 use obhut_core::labels::magic;
+use obhut_durable::Step;
 
 use super::hint::{HintExt, fail, with_hint};
 
@@ -125,17 +126,34 @@ fn parent_of(path: &Path) -> &Path {
     }
 }
 
+/// A durable write of `path` (given as `flag`) that failed, with the next
+/// step for the step that failed.
+pub fn durable_error(e: obhut_durable::Error, path: &Path, flag: &str) -> anyhow::Error {
+    let what = format!("cannot write {} (given as {flag})", path.display());
+    match e.step {
+        Step::Create => with_hint(
+            e.source,
+            format!(
+                "cannot create a file in {} (for {flag})",
+                parent_of(path).display()
+            ),
+            format!("check that the directory of {flag} exists and is writable"),
+        ),
+        Step::Rename => with_hint(
+            e.source,
+            what,
+            format!("check {flag}; pass --force to overwrite an existing file"),
+        ),
+        _ => anyhow::Error::new(e.source).context(what),
+    }
+}
+
 impl Output {
     /// Start writing `path` (after [`check_new`]).
     pub fn create(path: &Path, flag: &str, force: bool, mode: Mode) -> anyhow::Result<Self> {
         check_new(path, flag, force)?;
-        let dir = parent_of(path);
-        let tmp = obhut_durable::Staged::beside(path, 0o600)
-            .map_err(|e| e.source)
-            .hint(
-                format!("cannot create a file in {} (for {flag})", dir.display()),
-                format!("check that the directory of {flag} exists and is writable"),
-            )?;
+        let tmp =
+            obhut_durable::Staged::beside(path, 0o600).map_err(|e| durable_error(e, path, flag))?;
         Ok(Output {
             tmp,
             path: path.to_owned(),
@@ -175,20 +193,13 @@ impl Output {
                 .set_permissions(fs::Permissions::from_mode(bits))
                 .with_context(what)?;
         }
-        let synced = tmp.sync().map_err(|e| e.source).with_context(what)?;
+        let synced = tmp.sync().map_err(|e| durable_error(e, &path, &flag))?;
         let published = if force {
             synced.publish(&path)
         } else {
             synced.publish_new(&path)
         };
-        match published {
-            Ok(()) => Ok(()),
-            Err(e) if e.step == obhut_durable::Step::SyncDir => Err(e.source).with_context(what),
-            Err(e) => Err(e.source).hint(
-                what(),
-                format!("check {flag}; pass --force to overwrite an existing file"),
-            ),
-        }
+        published.map_err(|e| durable_error(e, &path, &flag))
     }
 }
 
