@@ -47,16 +47,11 @@ impl Demo<'_> {
    lets the custodians and Dana read its ciphertext index, and makes the data-protection
    officer an auditor. None of these roles opens anything.",
         );
-        let vkey = vault.app.log.verifier_key().to_string();
+        // Each person's client pins the log key and keeps its own state file.
         let log_for = |who: &str| {
-            LogArgs {
-                vault: vault.url.clone(),
-                log_key: vkey.clone(),
-                state: Some(self.dir.join(format!("log-state/{who}.checkpoint"))),
-                witnesses: Vec::new(),
-                witnesses_required: None,
-            }
-            .client()
+            let state = StateFile::new(self.dir.join(format!("log-state/{who}.checkpoint")));
+            let (key, policy) = (vault.app.log.verifier_key(), WitnessPolicy::none());
+            LogClient::new(&vault.url, key, policy, Box::new(state))
         };
         // Media segments carry media times only for a real MP4.
         let (from, to) = if clip.synthetic {
@@ -88,7 +83,7 @@ impl Demo<'_> {
         }
         .sign(&requester)
         .context("signing the demo request")?;
-        let dana_log = log_for("dana")?;
+        let dana_log = log_for("dana");
         let dana = AccessClient::new(Reader::new(&vault.url, &requester.sign));
         let logged = obhut_client::access::submit(&dana, &dana_log, &req)?;
         let hash = hex::encode(req.request_hash());
@@ -120,7 +115,7 @@ impl Demo<'_> {
             // As `obhut approve --yes --quiet`: no prompt.
             let done = obhut_client::approve::approve_as(
                 &client,
-                &log_for(c.name)?,
+                &log_for(c.name),
                 &hash,
                 &custody.group,
                 Share::Sealed(&envelope),
@@ -225,7 +220,7 @@ impl Demo<'_> {
         ))?;
         let dpo_client = Reader::new(&vault.url, &dpo.sign);
         let lines: Vec<String> = obhut_client::audit::chain_of_custody(
-            &log_for("dpo")?,
+            &log_for("dpo"),
             &dpo_client,
             ingested.recording,
         )?

@@ -29,6 +29,7 @@ use obhut_core::locked::{Content, KdfParams};
 use obhut_core::rng::os_rng;
 use obhut_core::secret::SecretBytes;
 use obhut_core::vault::descriptor_fingerprint;
+use obhut_log::WitnessPolicy;
 use obhut_server::admin;
 use obhut_server::config::{FileConfig, ServerConfig};
 use obhut_server::embedded::{EmbeddedApp, Vault, shutdown_signal};
@@ -40,11 +41,11 @@ use crate::util::agent::{agent_error, enrol_error, ingest_file};
 use crate::util::files::{self, Mode};
 use crate::util::hint::{HintExt, fail, with_hint};
 use crate::util::keyfiles::{Lock, write_key_files};
-use crate::util::logclient::LogArgs;
 use crate::util::vault::vault_error;
 use crate::util::{Global, entry, load, open, request, time};
 use obhut_client::access::AccessClient;
 use obhut_client::approve::Share;
+use obhut_client::log::{LogClient, StateFile};
 use obhut_client::reader::{self, Reader};
 
 /// Run the whole custody path on this machine, in under a minute.
@@ -321,16 +322,12 @@ impl Clip {
     }
 }
 
-/// A random passphrase for a demo key file (never printed).
-fn demo_passphrase() -> anyhow::Result<Zeroizing<String>> {
+/// Write a random demo passphrase (never printed) to `path` (0600) and
+/// return it.
+fn write_passphrase(path: &Path) -> anyhow::Result<Zeroizing<String>> {
     let mut b = Zeroizing::new([0u8; 24]);
     getrandom::fill(&mut *b).map_err(|e| anyhow::anyhow!("OS randomness: {e}"))?;
-    Ok(Zeroizing::new(hex::encode(*b)))
-}
-
-/// Write a demo passphrase to `path` (0600) and return its bytes.
-fn write_passphrase(path: &Path) -> anyhow::Result<Zeroizing<String>> {
-    let pass = demo_passphrase()?;
+    let pass = Zeroizing::new(hex::encode(*b));
     let mut line = Zeroizing::new(pass.as_bytes().to_vec());
     line.push(b'\n');
     files::write(
