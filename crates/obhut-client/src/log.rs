@@ -92,14 +92,7 @@ impl StateFile {
         let mut tmp = obhut_durable::Staged::beside(&self.0, 0o644)?;
         tmp.write_all(checkpoint)?;
         // Readable by anyone whatever the umask: a checkpoint is public.
-        use std::os::unix::fs::PermissionsExt;
-        tmp.file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(|source| obhut_durable::Error {
-                step: obhut_durable::Step::Write,
-                path: tmp.path().to_owned(),
-                source,
-            })?;
+        tmp.set_mode(0o644)?;
         tmp.sync()?.publish(&self.0)
     }
 }

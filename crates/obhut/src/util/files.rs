@@ -182,17 +182,12 @@ impl Output {
         let what = || format!("cannot write {} (given as {flag})", path.display());
         let mut tmp = tmp;
         tmp.file_mut().flush().with_context(what)?;
-        {
-            use std::os::unix::fs::PermissionsExt;
-            // Exactly these bits, whatever the umask.
-            let bits = match mode {
-                Mode::Public => 0o644,
-                Mode::Private => 0o600,
-            };
-            tmp.file()
-                .set_permissions(fs::Permissions::from_mode(bits))
-                .with_context(what)?;
-        }
+        let bits = match mode {
+            Mode::Public => 0o644,
+            Mode::Private => 0o600,
+        };
+        tmp.set_mode(bits)
+            .map_err(|e| durable_error(e, &path, &flag))?;
         let synced = tmp.sync().map_err(|e| durable_error(e, &path, &flag))?;
         let published = if force {
             synced.publish(&path)
