@@ -361,6 +361,30 @@ pub enum Error {
     /// Writing the output failed.
     #[error("cannot write the output")]
     Write(#[source] std::io::Error),
+    /// The directory for the opened files could not be created.
+    #[error("cannot create {}", dir.display())]
+    OutputDir {
+        /// The directory.
+        dir: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An output file exists, and the caller did not allow replacing it.
+    #[error("{} already exists", path.display())]
+    OutputExists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A step of an output file's durable write failed.
+    #[error("cannot write {}", path.display())]
+    Output {
+        /// The file.
+        path: PathBuf,
+        /// Which step, and what the OS said.
+        #[source]
+        source: obhut_durable::Error,
+    },
 
     // --- the audit log's entries ----------------------------------------
     /// An entry's leaf hash is not 64 hex digits.

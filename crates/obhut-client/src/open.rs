@@ -3,10 +3,12 @@
 //! anything is decrypted), resolve the scope from the device-signed
 //! records and check it against what was released, combine k partials
 //! with the epoch parts; then open the scope ([`Grant::open_recording`],
-//! [`Grant::open_range`]) and report it opened.
+//! [`Grant::open_range`]) and report it opened, or do both into a
+//! directory ([`Grant::write_to_dir`]).
 
 use std::fs::File;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use obhut_api::access::{Logged, ReleaseJson};
 use obhut_core::access::GrantKeys;
@@ -216,6 +218,72 @@ impl Grant {
         )
     }
 
+    /// Decrypt the scope into `dir` (created if missing), then report it
+    /// opened: for each recording `DIR/<recording>.media` laid out like the
+    /// original ([`Grant::open_recording`]) and `DIR/<recording>.metadata`
+    /// for a covered metadata segment, or with `range` only those bytes of
+    /// the one recording in `DIR/<recording>.range`. Each file is private
+    /// (0600) and appears whole or not at all; an existing one is refused
+    /// unless `overwrite`. The opening is reported (and logged) only once
+    /// every file is in place.
+    pub fn write_to_dir(
+        &self,
+        client: &AccessClient<'_>,
+        dir: &Path,
+        range: Option<(u64, Option<u64>)>,
+        overwrite: bool,
+        progress: &mut dyn Progress,
+    ) -> Result<Opened> {
+        std::fs::create_dir_all(dir).map_err(|source| Error::OutputDir {
+            dir: dir.to_owned(),
+            source,
+        })?;
+        let file = |rec: &Resolved, ext: &str| {
+            OutputFile::create(dir.join(format!("{}.{ext}", rec.recording)), overwrite)
+        };
+        let mut opened = 0;
+        match range {
+            Some((start, end)) => {
+                let [one] = &self.resolved[..] else {
+                    return Err(Error::RangeNeedsOneRecording);
+                };
+                let mut out = file(one, "range")?;
+                opened = self
+                    .open_range(client, start, end, out.tmp.file_mut())?
+                    .segments();
+                out.commit(overwrite)?;
+            }
+            None => {
+                for rec in &self.resolved {
+                    let mut media = file(rec, "media")?;
+                    let mut metadata = match rec.covers_metadata() {
+                        true => Some(file(rec, "metadata")?),
+                        false => None,
+                    };
+                    let done = self.open_recording(
+                        client,
+                        rec,
+                        media.tmp.file_mut(),
+                        metadata
+                            .as_mut()
+                            .map(|m| m.tmp.file_mut() as &mut dyn Write),
+                        progress,
+                    )?;
+                    opened += done.segments();
+                    media.commit(overwrite)?;
+                    if let Some(m) = metadata {
+                        m.commit(overwrite)?;
+                    }
+                }
+            }
+        }
+        let logged = self.report_opened(client, opened)?;
+        Ok(Opened {
+            opened,
+            opened_entry: logged.log_index,
+        })
+    }
+
     /// Report `segments` opened (`POST …/opened`; logged).
     pub fn report_opened(&self, client: &AccessClient<'_>, segments: u32) -> Result<Logged> {
         client.opened(&self.request_hash, segments)
@@ -229,5 +297,47 @@ impl Grant {
     /// All covered records.
     pub fn covered(&self) -> impl Iterator<Item = &SegmentRecord> {
         self.resolved.iter().flat_map(Resolved::covered)
+    }
+}
+
+/// What [`Grant::write_to_dir`] did.
+#[derive(Debug)]
+pub struct Opened {
+    /// Segments decrypted.
+    pub opened: u32,
+    /// Log index of the `opened` report.
+    pub opened_entry: u64,
+}
+
+/// A file [`Grant::write_to_dir`] writes: staged beside its path until
+/// every byte is in, then published whole; dropped unpublished, removed.
+struct OutputFile {
+    path: PathBuf,
+    tmp: obhut_durable::Staged,
+}
+
+impl OutputFile {
+    fn create(path: PathBuf, overwrite: bool) -> Result<Self> {
+        if !overwrite && std::fs::symlink_metadata(&path).is_ok() {
+            return Err(Error::OutputExists { path });
+        }
+        match obhut_durable::Staged::beside(&path, 0o600) {
+            Ok(tmp) => Ok(OutputFile { path, tmp }),
+            Err(source) => Err(Error::Output { path, source }),
+        }
+    }
+
+    /// Private whatever the umask, synced, then renamed into place (without
+    /// `overwrite`, never over a file that appeared meanwhile).
+    fn commit(self, overwrite: bool) -> Result<()> {
+        let OutputFile { path, tmp } = self;
+        let published = tmp.set_mode(0o600).and_then(|()| tmp.sync()).and_then(|s| {
+            if overwrite {
+                s.publish(&path)
+            } else {
+                s.publish_new(&path)
+            }
+        });
+        published.map_err(|source| Error::Output { path, source })
     }
 }

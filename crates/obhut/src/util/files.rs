@@ -91,12 +91,17 @@ pub fn parse<T>(
 /// any work, so a mistake costs nothing.
 pub fn check_new(path: &Path, flag: &str, force: bool) -> anyhow::Result<()> {
     if !force && fs::symlink_metadata(path).is_ok() {
-        return Err(fail(
-            format!("{} already exists (given as {flag})", path.display()),
-            format!("choose another {flag}, remove the file, or pass --force to overwrite it"),
-        ));
+        return Err(exists_error(path, flag));
     }
     Ok(())
+}
+
+/// The refusal to overwrite `path` (given as `flag`) without `--force`.
+pub fn exists_error(path: &Path, flag: &str) -> anyhow::Error {
+    fail(
+        format!("{} already exists (given as {flag})", path.display()),
+        format!("choose another {flag}, remove the file, or pass --force to overwrite it"),
+    )
 }
 
 /// Who may read an output file.
