@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use obhut_api::access::{Logged, ReleaseJson};
 use obhut_core::access::GrantKeys;
@@ -24,6 +24,7 @@ use crate::access::{AccessClient, b64, check_group, confirm_logged, parse_reques
 use crate::assemble::{Assembled, Layout, Progress, VaultBlobs, assemble, assemble_range};
 use crate::error::{Error, Result};
 use crate::log::LogClient;
+use crate::output::{OutputFile, PRIVATE};
 use crate::scope::{self, Resolved};
 
 /// What the vault released for a request, decoded.
@@ -239,7 +240,8 @@ impl Grant {
             source,
         })?;
         let file = |rec: &Resolved, ext: &str| {
-            OutputFile::create(dir.join(format!("{}.{ext}", rec.recording)), overwrite)
+            let path = dir.join(format!("{}.{ext}", rec.recording));
+            OutputFile::create(path, overwrite, PRIVATE)
         };
         let mut opened = 0;
         match range {
@@ -248,10 +250,8 @@ impl Grant {
                     return Err(Error::RangeNeedsOneRecording);
                 };
                 let mut out = file(one, "range")?;
-                opened = self
-                    .open_range(client, start, end, out.tmp.file_mut())?
-                    .segments();
-                out.commit(overwrite)?;
+                opened = self.open_range(client, start, end, out.file())?.segments();
+                out.commit()?;
             }
             None => {
                 for rec in &self.resolved {
@@ -263,16 +263,14 @@ impl Grant {
                     let done = self.open_recording(
                         client,
                         rec,
-                        media.tmp.file_mut(),
-                        metadata
-                            .as_mut()
-                            .map(|m| m.tmp.file_mut() as &mut dyn Write),
+                        media.file(),
+                        metadata.as_mut().map(|m| m.file() as &mut dyn Write),
                         progress,
                     )?;
                     opened += done.segments();
-                    media.commit(overwrite)?;
+                    media.commit()?;
                     if let Some(m) = metadata {
-                        m.commit(overwrite)?;
+                        m.commit()?;
                     }
                 }
             }
@@ -307,37 +305,4 @@ pub struct Opened {
     pub opened: u32,
     /// Log index of the `opened` report.
     pub opened_entry: u64,
-}
-
-/// A file [`Grant::write_to_dir`] writes: staged beside its path until
-/// every byte is in, then published whole; dropped unpublished, removed.
-struct OutputFile {
-    path: PathBuf,
-    tmp: obhut_durable::Staged,
-}
-
-impl OutputFile {
-    fn create(path: PathBuf, overwrite: bool) -> Result<Self> {
-        if !overwrite && std::fs::symlink_metadata(&path).is_ok() {
-            return Err(Error::OutputExists { path });
-        }
-        match obhut_durable::Staged::beside(&path, 0o600) {
-            Ok(tmp) => Ok(OutputFile { path, tmp }),
-            Err(source) => Err(Error::Output { path, source }),
-        }
-    }
-
-    /// Private whatever the umask, synced, then renamed into place (without
-    /// `overwrite`, never over a file that appeared meanwhile).
-    fn commit(self, overwrite: bool) -> Result<()> {
-        let OutputFile { path, tmp } = self;
-        let published = tmp.set_mode(0o600).and_then(|()| tmp.sync()).and_then(|s| {
-            if overwrite {
-                s.publish(&path)
-            } else {
-                s.publish_new(&path)
-            }
-        });
-        published.map_err(|source| Error::Output { path, source })
-    }
 }
