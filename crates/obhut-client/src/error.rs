@@ -466,13 +466,13 @@ pub enum StateFileError {
         source: std::io::Error,
     },
     /// A step of the durable write failed.
-    #[error("cannot write {}", path.display())]
+    #[error("cannot write {}: {failure}", path.display())]
     Write {
         /// The state file.
         path: PathBuf,
-        /// Which step, and what the OS said.
-        #[source]
-        source: obhut_durable::Error,
+        /// Which step, and what the OS said (in the message, which would
+        /// otherwise show the OS error twice).
+        failure: obhut_durable::Error,
     },
 }
 

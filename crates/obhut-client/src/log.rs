@@ -117,10 +117,10 @@ impl CheckpointStore for StateFile {
                 source,
             })?;
         }
-        self.write(checkpoint).map_err(|source| {
+        self.write(checkpoint).map_err(|failure| {
             StateFileError::Write {
                 path: self.0.clone(),
-                source,
+                failure,
             }
             .into()
         })

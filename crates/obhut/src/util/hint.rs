@@ -205,7 +205,9 @@ pub fn client_next_step(e: &ClientErr) -> Option<Cow<'_, str>> {
         ClientErr::StateFile(e) => match e {
             StateFileError::Read { .. } => "check the permissions of the state file (--state)",
             StateFileError::CreateDir { .. } => "pass --state FILE in a writable directory",
-            StateFileError::Write { source, .. } if source.step == obhut_durable::Step::Create => {
+            StateFileError::Write { failure, .. }
+                if failure.step == obhut_durable::Step::Create =>
+            {
                 "check that the directory of --state exists and is writable"
             }
             _ => "check --state",
