@@ -13,6 +13,8 @@ use obhut_core::identity::{PersonSecret, PublicIdentity};
 use obhut_core::labels;
 use obhut_core::rng::os_rng;
 
+use crate::output::{OutputFile, PRIVATE, PUBLIC};
+
 /// Where a ceremony's files go. Each call names one file; an error is the
 /// front end's own and is handed back unchanged ([`CeremonyError::Files`]).
 pub trait Files {
@@ -25,6 +27,39 @@ pub trait Files {
     /// Write `bytes` to `path` atomically and durably; `private`: readable
     /// by its owner only (a share), else by anyone (a descriptor).
     fn write(&mut self, path: &Path, bytes: &[u8], private: bool) -> Result<(), Self::Error>;
+}
+
+/// A ceremony's files on disk, each written whole and durably (0600 for
+/// a share, 0644 for a descriptor, whatever the umask); an existing file
+/// is refused unless `overwrite`.
+#[derive(Debug, Clone, Copy)]
+pub struct DirFiles {
+    /// Replace existing files.
+    pub overwrite: bool,
+}
+
+impl Files for DirFiles {
+    type Error = crate::Error;
+    fn create_dir(&mut self, dir: &Path) -> crate::Result<()> {
+        std::fs::create_dir_all(dir).map_err(|source| crate::Error::OutputDir {
+            dir: dir.to_owned(),
+            source,
+        })
+    }
+    fn check_new(&mut self, path: &Path) -> crate::Result<()> {
+        if !self.overwrite && std::fs::symlink_metadata(path).is_ok() {
+            return Err(crate::Error::OutputExists {
+                path: path.to_owned(),
+            });
+        }
+        Ok(())
+    }
+    fn write(&mut self, path: &Path, bytes: &[u8], private: bool) -> crate::Result<()> {
+        let mode = if private { PRIVATE } else { PUBLIC };
+        let mut out = OutputFile::create(path.to_owned(), self.overwrite, mode)?;
+        out.write_all(bytes)?;
+        out.commit()
+    }
 }
 
 /// Why a custody step refused or failed.
@@ -321,6 +356,28 @@ mod tests {
                 ..
             }))
         ));
+    }
+
+    #[test]
+    fn a_ceremony_on_disk_writes_private_shares_and_refuses_to_overwrite() {
+        use std::os::unix::fs::PermissionsExt;
+        let public: Vec<_> = (1..=2)
+            .map(|i| PersonSecret::generate(&format!("c{i}"), &mut os_rng()).public())
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("custody");
+        let mut files = DirFiles { overwrite: false };
+        let dealt = deal_to_dir("evidence", 2, &public, &out, &mut files).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dealt.share_paths[0]), 0o600);
+        assert_eq!(mode(&dealt.group_path), 0o644);
+        let d = GroupDescriptor::from_bytes(&std::fs::read(&dealt.group_path).unwrap()).unwrap();
+        assert_eq!(d.group_id(), dealt.descriptor.group_id());
+        assert!(matches!(
+            deal_to_dir("evidence", 2, &public, &out, &mut files),
+            Err(CeremonyError::Files(crate::Error::OutputExists { .. }))
+        ));
+        assert_eq!(std::fs::read_dir(&out).unwrap().count(), 3);
     }
 
     #[test]

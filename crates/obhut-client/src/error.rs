@@ -3,6 +3,8 @@
 //! failed). Texts say what is wrong; the next step (which flag, which
 //! command) is the front end's (the CLI's `util/hint.rs`).
 
+use std::path::PathBuf;
+
 use obhut_core::ids::{RecordingId, SegmentRef};
 use obhut_log::client::ClientError;
 
@@ -223,6 +225,10 @@ pub enum Error {
     /// a file of ciphertext): its own error, which says what and where.
     #[error("{0}")]
     Caller(Box<dyn std::error::Error + Send + Sync>),
+    /// The state file ([`crate::log::StateFile`]) could not be read or
+    /// written.
+    #[error(transparent)]
+    StateFile(#[from] StateFileError),
     /// The release's records do not verify.
     #[error("the release's records do not verify")]
     ReleaseRecords(#[source] obhut_core::Error),
@@ -355,6 +361,30 @@ pub enum Error {
     /// Writing the output failed.
     #[error("cannot write the output")]
     Write(#[source] std::io::Error),
+    /// The directory for the opened files could not be created.
+    #[error("cannot create {}", dir.display())]
+    OutputDir {
+        /// The directory.
+        dir: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An output file exists, and the caller did not allow replacing it.
+    #[error("{} already exists", path.display())]
+    OutputExists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A step of an output file's durable write failed.
+    #[error("cannot write {}", path.display())]
+    Output {
+        /// The file.
+        path: PathBuf,
+        /// Which step, and what the OS said.
+        #[source]
+        source: obhut_durable::Error,
+    },
 
     // --- the audit log's entries ----------------------------------------
     /// An entry's leaf hash is not 64 hex digits.
@@ -410,6 +440,39 @@ pub enum Error {
         computed: String,
         /// The root signed (base64).
         signed: String,
+    },
+}
+
+/// Why a [`crate::log::StateFile`] could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateFileError {
+    /// The file exists but cannot be read.
+    #[error("reading {}", path.display())]
+    Read {
+        /// The state file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Its directory could not be created.
+    #[error("creating {}", dir.display())]
+    CreateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A step of the durable write failed.
+    #[error("cannot write {}: {failure}", path.display())]
+    Write {
+        /// The state file.
+        path: PathBuf,
+        /// Which step, and what the OS said (in the message, which would
+        /// otherwise show the OS error twice).
+        failure: obhut_durable::Error,
     },
 }
 

@@ -35,6 +35,7 @@ pub mod custody;
 pub mod error;
 pub mod log;
 pub mod open;
+mod output;
 pub mod reader;
 pub mod recording_dir;
 pub mod scope;

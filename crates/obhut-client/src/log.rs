@@ -3,14 +3,17 @@
 //! consistency proofs, so a rewritten or dropped entry, a rollback or a
 //! fork between clients is caught. Custodians, requesters and auditors
 //! use it. Where the checkpoint is kept is the caller's
-//! ([`CheckpointStore`]): a file for the CLI, memory for a benchmark.
+//! ([`CheckpointStore`]): a file ([`StateFile`], at
+//! [`default_state_path`] unless the person chose one), memory for a
+//! benchmark.
 
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use obhut_api::log::ProofResponse;
 use obhut_log::{Hash, TrustedLog, TrustedState, VerifierKey, WitnessPolicy};
 
-use crate::error::{Endpoint, Error, Result};
+use crate::error::{Endpoint, Error, Result, StateFileError};
 use crate::reader::get_plain;
 
 /// Where a client keeps the last checkpoint it accepted.
@@ -39,6 +42,92 @@ impl CheckpointStore for MemoryCheckpoint {
     }
     fn describe(&self) -> String {
         "(in memory)".into()
+    }
+}
+
+/// The default state file of the log `origin`: `$XDG_STATE_HOME/obhut/logs/`
+/// (or `~/.local/state/obhut/logs/`), one file per origin, its name the
+/// origin with every character but ASCII letters, digits, `-` and `.`
+/// replaced by `_`. `None` if neither variable is set.
+pub fn default_state_path(origin: &str) -> Option<PathBuf> {
+    let base = match std::env::var_os("XDG_STATE_HOME") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => PathBuf::from(std::env::var_os("HOME")?).join(".local/state"),
+    };
+    Some(base.join("obhut/logs").join(state_file_name(origin)))
+}
+
+fn state_file_name(origin: &str) -> String {
+    let safe: String = origin
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}.checkpoint")
+}
+
+/// The last checkpoint accepted, in a file: absent until the first
+/// checkpoint is accepted, then replaced whole by each later one
+/// ([`obhut_durable`]), so a crash leaves the old checkpoint or the new.
+#[derive(Debug)]
+pub struct StateFile(PathBuf);
+
+impl StateFile {
+    /// The state kept at `path` (its directory is created on the first save).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        StateFile(path.into())
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn write(&self, checkpoint: &[u8]) -> std::result::Result<(), obhut_durable::Error> {
+        let mut tmp = obhut_durable::Staged::beside(&self.0, 0o644)?;
+        tmp.write_all(checkpoint)?;
+        // Readable by anyone whatever the umask: a checkpoint is public.
+        tmp.set_mode(0o644)?;
+        tmp.sync()?.publish(&self.0)
+    }
+}
+
+impl CheckpointStore for StateFile {
+    fn load(&self) -> Result<Option<Vec<u8>>> {
+        match std::fs::read(&self.0) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StateFileError::Read {
+                path: self.0.clone(),
+                source,
+            }
+            .into()),
+        }
+    }
+
+    fn save(&self, checkpoint: &[u8]) -> Result<()> {
+        if let Some(dir) = self.0.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StateFileError::CreateDir {
+                dir: dir.to_owned(),
+                source,
+            })?;
+        }
+        self.write(checkpoint).map_err(|failure| {
+            StateFileError::Write {
+                path: self.0.clone(),
+                failure,
+            }
+            .into()
+        })
+    }
+
+    fn describe(&self) -> String {
+        self.0.display().to_string()
     }
 }
 
@@ -168,5 +257,51 @@ impl LogClient {
             .map_err(|e| attack(e, prev.as_ref()))?;
         self.store.save(&next.checkpoint)?;
         Ok((prev, next))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_file_is_absent_until_saved_then_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateFile::new(dir.path().join("logs/a.checkpoint"));
+        assert_eq!(state.load().unwrap(), None);
+        state.save(b"first").unwrap();
+        state.save(b"second").unwrap();
+        assert_eq!(state.load().unwrap().as_deref(), Some(&b"second"[..]));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(state.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644);
+        // Nothing but the state file is left in its directory.
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("logs")).unwrap().count(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_state_file_that_cannot_be_read_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the file should be: reading it fails.
+        let state = StateFile::new(dir.path());
+        assert!(matches!(
+            state.load(),
+            Err(Error::StateFile(StateFileError::Read { .. }))
+        ));
+    }
+
+    #[test]
+    fn state_file_names_keep_only_safe_characters() {
+        assert_eq!(
+            state_file_name("obhut.example/vault-3f2a"),
+            "obhut.example_vault-3f2a.checkpoint"
+        );
+        assert_eq!(state_file_name("../x y"), ".._x_y.checkpoint");
     }
 }

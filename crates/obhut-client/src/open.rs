@@ -3,10 +3,12 @@
 //! anything is decrypted), resolve the scope from the device-signed
 //! records and check it against what was released, combine k partials
 //! with the epoch parts; then open the scope ([`Grant::open_recording`],
-//! [`Grant::open_range`]) and report it opened.
+//! [`Grant::open_range`]) and report it opened, or do both into a
+//! directory ([`Grant::write_to_dir`]).
 
 use std::fs::File;
 use std::io::Write;
+use std::path::Path;
 
 use obhut_api::access::{Logged, ReleaseJson};
 use obhut_core::access::GrantKeys;
@@ -22,6 +24,7 @@ use crate::access::{AccessClient, b64, check_group, confirm_logged, parse_reques
 use crate::assemble::{Assembled, Layout, Progress, VaultBlobs, assemble, assemble_range};
 use crate::error::{Error, Result};
 use crate::log::LogClient;
+use crate::output::{OutputFile, PRIVATE};
 use crate::scope::{self, Resolved};
 
 /// What the vault released for a request, decoded.
@@ -216,6 +219,69 @@ impl Grant {
         )
     }
 
+    /// Decrypt the scope into `dir` (created if missing), then report it
+    /// opened: for each recording `DIR/<recording>.media` laid out like the
+    /// original ([`Grant::open_recording`]) and `DIR/<recording>.metadata`
+    /// for a covered metadata segment, or with `range` only those bytes of
+    /// the one recording in `DIR/<recording>.range`. Each file is private
+    /// (0600) and appears whole or not at all; an existing one is refused
+    /// unless `overwrite`. The opening is reported (and logged) only once
+    /// every file is in place.
+    pub fn write_to_dir(
+        &self,
+        client: &AccessClient<'_>,
+        dir: &Path,
+        range: Option<(u64, Option<u64>)>,
+        overwrite: bool,
+        progress: &mut dyn Progress,
+    ) -> Result<Opened> {
+        std::fs::create_dir_all(dir).map_err(|source| Error::OutputDir {
+            dir: dir.to_owned(),
+            source,
+        })?;
+        let file = |rec: &Resolved, ext: &str| {
+            let path = dir.join(format!("{}.{ext}", rec.recording));
+            OutputFile::create(path, overwrite, PRIVATE)
+        };
+        let mut opened = 0;
+        match range {
+            Some((start, end)) => {
+                let [one] = &self.resolved[..] else {
+                    return Err(Error::RangeNeedsOneRecording);
+                };
+                let mut out = file(one, "range")?;
+                opened = self.open_range(client, start, end, out.file())?.segments();
+                out.commit()?;
+            }
+            None => {
+                for rec in &self.resolved {
+                    let mut media = file(rec, "media")?;
+                    let mut metadata = match rec.covers_metadata() {
+                        true => Some(file(rec, "metadata")?),
+                        false => None,
+                    };
+                    let done = self.open_recording(
+                        client,
+                        rec,
+                        media.file(),
+                        metadata.as_mut().map(|m| m.file() as &mut dyn Write),
+                        progress,
+                    )?;
+                    opened += done.segments();
+                    media.commit()?;
+                    if let Some(m) = metadata {
+                        m.commit()?;
+                    }
+                }
+            }
+        }
+        let logged = self.report_opened(client, opened)?;
+        Ok(Opened {
+            opened,
+            opened_entry: logged.log_index,
+        })
+    }
+
     /// Report `segments` opened (`POST …/opened`; logged).
     pub fn report_opened(&self, client: &AccessClient<'_>, segments: u32) -> Result<Logged> {
         client.opened(&self.request_hash, segments)
@@ -230,4 +296,13 @@ impl Grant {
     pub fn covered(&self) -> impl Iterator<Item = &SegmentRecord> {
         self.resolved.iter().flat_map(Resolved::covered)
     }
+}
+
+/// What [`Grant::write_to_dir`] did.
+#[derive(Debug)]
+pub struct Opened {
+    /// Segments decrypted.
+    pub opened: u32,
+    /// Log index of the `opened` report.
+    pub opened_entry: u64,
 }

@@ -382,6 +382,44 @@ fn the_same_grant_assembles_the_same_bytes_from_the_vault_and_from_files() {
 }
 
 #[test]
+fn a_grant_written_to_a_directory_is_private_whole_and_reported_once_written() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let log = w.log();
+    let (_, hash) = w.request(0, 30_000);
+    w.approve(1, &hash);
+    w.approve(3, &hash);
+    let client = w.client(&w.requester);
+    let grant = open_as(&client, &log, &hash, &w.group.pinned, &w.requester).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("opened");
+    let done = grant
+        .write_to_dir(&client, &dir, None, false, &mut ())
+        .unwrap();
+    assert_eq!(done.opened as usize, w.segs.len());
+    assert!(
+        done.opened_entry > grant.release_entry,
+        "reported after the release"
+    );
+    let media = dir.join(format!("{}.media", w.rid));
+    assert!(std::fs::read(&media).unwrap() == w.plaintexts.concat());
+    let mode = std::fs::metadata(&media).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // Without overwrite an existing file is refused, and nothing is added.
+    assert!(matches!(
+        grant.write_to_dir(&client, &dir, None, false, &mut ()),
+        Err(Error::OutputExists { path }) if path == media
+    ));
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    // A range goes to its own file.
+    grant
+        .write_to_dir(&client, &dir, Some((5, Some(500))), false, &mut ())
+        .unwrap();
+    let range = std::fs::read(dir.join(format!("{}.range", w.rid))).unwrap();
+    assert!(range == w.plaintexts.concat()[5..500]);
+}
+
+#[test]
 fn a_denied_request_cannot_be_approved_or_opened() {
     let w = World::new();
     let (_, hash) = w.request(0, 30_000);

@@ -53,6 +53,27 @@ pub mod magic {
     pub const INGEST_RECEIPT: &[u8; 4] = b"OBIR";
     /// An audit-log entry (docs/format.md §12).
     pub const LOG_ENTRY: &[u8; 4] = b"OBLE";
+
+    /// What the file starting with `bytes` holds, for a person who passed
+    /// the wrong file ("a group descriptor"): only the structures people
+    /// hand around as files; `None` for anything else.
+    pub fn describe(bytes: &[u8]) -> Option<&'static str> {
+        let magic: &[u8; 4] = bytes.get(..4)?.try_into().ok()?;
+        Some(match magic {
+            SEGMENT_HEADER => "a sealed segment (blob)",
+            SEGMENT_RECORD => "a segment record",
+            GROUP_DESCRIPTOR => "a group descriptor",
+            SHARE_ENVELOPE => "a share envelope",
+            PUBLIC_IDENTITY => "a person's public identity",
+            DEVICE_PUBLIC => "a device public key",
+            LOCKED_KEY => "a locked secret key",
+            EPOCH_PUBLIC => "a retention-epoch public key",
+            ACCESS_REQUEST => "an access request",
+            PARTIAL_ENVELOPE => "a partial-decryption envelope",
+            EPOCH_RELEASE => "an epoch release",
+            _ => return None,
+        })
+    }
 }
 
 /// HKDF info for the custody part `a` of a segment key.
@@ -188,6 +209,19 @@ mod tests {
                 assert_ne!(a, b);
             }
         }
+    }
+
+    #[test]
+    fn files_are_described_by_their_magic() {
+        assert_eq!(magic::describe(b"OBGD\x01rest"), Some("a group descriptor"));
+        assert_eq!(
+            magic::describe(magic::EPOCH_RELEASE),
+            Some("an epoch release")
+        );
+        // Plaintexts inside envelopes are never files a person holds.
+        assert_eq!(magic::describe(magic::SHARE), None);
+        assert_eq!(magic::describe(b"OBG"), None);
+        assert_eq!(magic::describe(b"\x00\x00\x00\x18ftypisom"), None);
     }
 
     #[test]

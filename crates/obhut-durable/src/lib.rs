@@ -243,6 +243,24 @@ impl Staged {
         file.write_all(bytes).map_err(err(Step::Write, &self.path))
     }
 
+    /// Part of step 2: set the file's permission bits to exactly `mode`,
+    /// whatever the umask took away at step 1 (a public file that must stay
+    /// readable by others; a private one whatever the umask granted).
+    pub fn set_mode(&self, mode: u32) -> Result<(), Error> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            self.file()
+                .set_permissions(std::fs::Permissions::from_mode(mode))
+                .map_err(err(Step::Write, &self.path))
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = mode;
+            Ok(())
+        }
+    }
+
     /// Step 3: fsync the file. On failure the file is closed and removed
     /// (module docs, "Why a failed fsync means abandon"): write a new one
     /// to try again.
@@ -341,6 +359,20 @@ fn link_then_unlink(from: &Path, to: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use std::fs;
+
+    #[cfg(unix)]
+    #[test]
+    fn set_mode_gives_exactly_the_bits_asked_for() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("public");
+        // Created 0600, as a umask of 077 would leave a 0644 file.
+        let staged = Staged::beside(&target, 0o600).unwrap();
+        staged.set_mode(0o644).unwrap();
+        staged.sync().unwrap().publish(&target).unwrap();
+        let mode = fs::metadata(&target).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644);
+    }
 
     fn names(dir: &Path) -> Vec<String> {
         let mut v: Vec<String> = fs::read_dir(dir)

@@ -171,6 +171,10 @@ pub struct Outcome {
     pub segments: usize,
     /// Segments this run uploaded.
     pub uploaded: usize,
+    /// The record hash of each segment, in order: each has a receipt that
+    /// verified under the vault key pinned at enrolment, the last one
+    /// before the original was disposed of.
+    pub receipted: Vec<[u8; 32]>,
     /// What happened to the original: "deleted", "moved to …", "kept".
     pub disposed: String,
 }
@@ -403,6 +407,9 @@ impl<'a> Agent<'a> {
             segments: j.plan.len(),
             uploaded,
             disposed,
+            receipted: (0..j.acked.len())
+                .map(|i| j.acked_hash(i))
+                .collect::<Result<_>>()?,
         })
     }
 

@@ -4,14 +4,15 @@
 
 use std::path::{Path, PathBuf};
 
+use obhut_client::Error as ClientErr;
 use obhut_client::custody::{
-    self, CeremonyError, CustodyError, Dealt, Files, Signed, check_share, signature_state,
+    self, CeremonyError, CustodyError, Dealt, DirFiles, Signed, check_share, signature_state,
 };
 use obhut_core::group::{GroupDescriptor, ShareEnvelope};
 use obhut_core::identity::{self, PersonSecret, PublicIdentity};
 
-use crate::util::files::{self, Mode};
-use crate::util::hint::{HintExt, fail, with_hint};
+use crate::util::files;
+use crate::util::hint::{fail, with_hint};
 use crate::util::{Global, keys, load};
 
 /// Create, sign and inspect custody groups (k of n custodians).
@@ -120,7 +121,7 @@ pub fn run(g: &Global, args: &Args) -> anyhow::Result<()> {
 
 fn init(g: &Global, a: &InitArgs) -> anyhow::Result<()> {
     custody::check_threshold(a.threshold, a.custodians.len())
-        .map_err(|e| custody_error(e.into()))?;
+        .map_err(|e| custody_error(e.into(), "--out"))?;
     let mut people = Vec::with_capacity(a.custodians.len());
     for path in &a.custodians {
         let p = files::parse(
@@ -172,36 +173,20 @@ fn init(g: &Global, a: &InitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The CLI's files for a ceremony: atomic writes, refusing to overwrite
-/// without --force, messages naming `flag`.
-pub struct CliFiles {
-    /// The option that named the files.
-    pub flag: &'static str,
-    /// Overwrite existing files.
-    pub force: bool,
-}
-
-impl Files for CliFiles {
-    type Error = anyhow::Error;
-    fn create_dir(&mut self, dir: &Path) -> anyhow::Result<()> {
-        std::fs::create_dir_all(dir).hint(
-            format!("cannot create the directory {}", dir.display()),
-            format!("check {}", self.flag),
-        )
-    }
-    fn check_new(&mut self, path: &Path) -> anyhow::Result<()> {
-        files::check_new(path, self.flag, self.force)
-    }
-    fn write(&mut self, path: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()> {
-        let mode = if private { Mode::Private } else { Mode::Public };
-        files::write(path, bytes, self.flag, self.force, mode)
-    }
-}
-
-/// A custody step's error with the next step.
-fn custody_error(e: CeremonyError<anyhow::Error>) -> anyhow::Error {
+/// A custody step's error with the next step; a file's names `flag`.
+fn custody_error(e: CeremonyError<ClientErr>, flag: &str) -> anyhow::Error {
     let e = match e {
-        CeremonyError::Files(e) => return e,
+        CeremonyError::Files(ClientErr::OutputDir { dir, source }) => {
+            let what = format!("cannot create the directory {}", dir.display());
+            return with_hint(source, what, format!("check {flag}"));
+        }
+        CeremonyError::Files(ClientErr::OutputExists { path }) => {
+            return files::exists_error(&path, flag);
+        }
+        CeremonyError::Files(ClientErr::Output { path, source }) => {
+            return files::durable_error(source, &path, flag);
+        }
+        CeremonyError::Files(other) => return other.into(),
         CeremonyError::Custody(e) => e,
     };
     match e {
@@ -291,10 +276,7 @@ pub fn sign_and_write(
     envelope: &ShareEnvelope,
     me: &PersonSecret,
 ) -> anyhow::Result<Signed> {
-    let mut files = CliFiles {
-        flag: "--group",
-        force: true,
-    };
+    let mut files = DirFiles { overwrite: true };
     let next = || {
         format!(
             "check that {} is your share (custodian {}) and {} your identity; if they are, the dealer gave you a bad share: do not sign, and tell the other custodians",
@@ -312,7 +294,7 @@ pub fn sign_and_write(
         CeremonyError::Custody(CustodyError::Sign(source)) => {
             with_hint(source, "refusing to sign the descriptor", next())
         }
-        e => custody_error(e),
+        e => custody_error(e, "--group"),
     })
 }
 
@@ -325,11 +307,9 @@ pub fn deal_to_dir(
     out: &Path,
     force: bool,
 ) -> anyhow::Result<Dealt> {
-    let mut files = CliFiles {
-        flag: "--out",
-        force,
-    };
-    custody::deal_to_dir(name, threshold, people, out, &mut files).map_err(custody_error)
+    let mut files = DirFiles { overwrite: force };
+    custody::deal_to_dir(name, threshold, people, out, &mut files)
+        .map_err(|e| custody_error(e, "--out"))
 }
 
 fn show(_g: &Global, a: &ShowArgs) -> anyhow::Result<()> {

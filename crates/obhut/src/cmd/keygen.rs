@@ -137,15 +137,17 @@ fn check_name(name: &str, max: usize, flag: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Write the locked secret and the public file; refuses to overwrite either
-/// (before asking for a passphrase) unless `--force`.
+/// Write the locked secret and the public file, and say which is which
+/// (`what`: the secret's and the public file's description); refuses to
+/// overwrite either (before asking for a passphrase) unless `--force`.
 fn write_pair(
     g: &Global,
     out: &OutArgs,
     content: Content,
     secret: &SecretBytes,
     public: &[u8],
-) -> anyhow::Result<PathBuf> {
+    what: [&str; 2],
+) -> anyhow::Result<()> {
     let pub_path = files::pub_path(&out.out);
     files::check_new(&out.out, "--out", g.force)?;
     files::check_new(&pub_path, "--out (PATH.pub)", g.force)?;
@@ -155,36 +157,28 @@ fn write_pair(
     } else {
         KdfParams::DEFAULT
     };
-    write_key_files(
-        &out.out,
-        "--out",
-        g.force,
-        content,
-        secret,
-        public,
-        Lock {
-            passphrase: pass.expose(),
-            params,
-        },
-    )
+    let lock = Lock {
+        passphrase: pass.expose(),
+        params,
+    };
+    write_key_files(&out.out, "--out", g.force, content, secret, public, lock)?;
+    g.note(format!(
+        "wrote {} ({}) and {} ({})",
+        out.out.display(),
+        what[0],
+        pub_path.display(),
+        what[1]
+    ));
+    Ok(())
 }
 
 fn person(g: &Global, a: &PersonArgs) -> anyhow::Result<()> {
     check_name(&a.name, MAX_NAME_LEN, "--name")?;
     let secret = PersonSecret::generate(&a.name, &mut os_rng());
     let public = secret.public();
-    let pub_path = write_pair(
-        g,
-        &a.out,
-        Content::Person,
-        &secret.to_secret_bytes(),
-        &public.to_bytes(),
-    )?;
-    g.note(format!(
-        "wrote {} (locked person identity) and {} (public identity to hand out)",
-        a.out.out.display(),
-        pub_path.display()
-    ));
+    let what = ["locked person identity", "public identity to hand out"];
+    let (s, p) = (secret.to_secret_bytes(), public.to_bytes());
+    write_pair(g, &a.out, Content::Person, &s, &p, what)?;
     g.note("fingerprint (compare it out of band before trusting the .pub file):");
     println!("{}", public.fingerprint());
     Ok(())
@@ -194,18 +188,9 @@ fn device(g: &Global, a: &DeviceArgs) -> anyhow::Result<()> {
     check_name(&a.name, MAX_NAME_LEN, "--name")?;
     let secret = DeviceSecret::generate(&a.name, &mut os_rng());
     let public = secret.public();
-    let pub_path = write_pair(
-        g,
-        &a.out,
-        Content::Device,
-        &secret.to_secret_bytes(),
-        &public.to_bytes(),
-    )?;
-    g.note(format!(
-        "wrote {} (locked device key) and {} (device public key)",
-        a.out.out.display(),
-        pub_path.display()
-    ));
+    let what = ["locked device key", "device public key"];
+    let (s, p) = (secret.to_secret_bytes(), public.to_bytes());
+    write_pair(g, &a.out, Content::Device, &s, &p, what)?;
     g.note("device id:");
     println!("{}", hex::encode(public.sign_key.to_bytes()));
     Ok(())
@@ -226,18 +211,12 @@ fn epoch(g: &Global, a: &EpochArgs) -> anyhow::Result<()> {
     let mut rng = os_rng();
     let secret = EpochSecret::generate(EpochId::random(&mut rng), &mut rng);
     let public: EpochPublic = secret.public(&a.class, a.not_before, a.not_after);
-    let pub_path = write_pair(
-        g,
-        &a.out,
-        Content::Epoch,
-        &secret.to_secret_bytes(),
-        &public.to_bytes(),
-    )?;
-    g.note(format!(
-        "wrote {} (locked epoch secret: keep it in the vault's keystore only) and {} (epoch public key for devices)",
-        a.out.out.display(),
-        pub_path.display()
-    ));
+    let what = [
+        "locked epoch secret: keep it in the vault's keystore only",
+        "epoch public key for devices",
+    ];
+    let (s, p) = (secret.to_secret_bytes(), public.to_bytes());
+    write_pair(g, &a.out, Content::Epoch, &s, &p, what)?;
     g.note(format!(
         "class {}, captures in [{}, {})",
         a.class,

@@ -9,7 +9,6 @@ use obhut_agent::seal_dir::{self, Input, SealError, SealJob, SealOptions, SealPr
 use obhut_core::epoch::EpochPublic;
 use obhut_core::record::SegmentRecord;
 use obhut_core::stream::MAX_PLAINTEXT_LEN;
-use obhut_durable::Step;
 
 use crate::util::files;
 use crate::util::hint::{fail, with_hint, with_next_step};
@@ -176,25 +175,7 @@ fn seal_error(a: &Args, e: SealError) -> anyhow::Error {
             with_next_step(e, "seal a file that is not being written to")
         }
         SealError::Sign(core) => with_next_step(core, "this is a bug in obhut; please report it"),
-        SealError::GroupCopy { path, source } => {
-            let what = format!("cannot write {} (given as --out)", path.display());
-            match source.step {
-                Step::Create => with_hint(
-                    source.source,
-                    format!(
-                        "cannot create a file in {} (for --out)",
-                        path.parent().unwrap_or(&path).display()
-                    ),
-                    "check that the directory of --out exists and is writable",
-                ),
-                Step::Rename => with_hint(
-                    source.source,
-                    what,
-                    "check --out; pass --force to overwrite an existing file",
-                ),
-                _ => anyhow::Error::new(source.source).context(what),
-            }
-        }
+        SealError::GroupCopy { path, source } => files::durable_error(source, &path, "--out"),
         SealError::ReplaceEmpty { .. } => with_next_step(e, "remove it, or choose another --out"),
         SealError::SyncParent { source, .. } => {
             with_hint(source, "cannot sync the parent of --out", "check --out")

@@ -38,38 +38,27 @@ pub struct Args {
 
 /// The group key for capsule proofs, and how it was found.
 fn group_key(a: &Args) -> anyhow::Result<(Option<GroupKey>, String)> {
-    if let Some(p) = &a.group {
-        let g = load::pinned_group(p, "--group")?;
-        return Ok((
-            Some(g.group_key()),
-            format!(
-                "checked against {} (group {}, pinned)",
-                p.display(),
-                g.group_id()
-            ),
-        ));
-    }
     let copy = a.dir.join(GROUP_COPY);
-    if !copy.exists() {
-        return Ok((
-            None,
-            "NOT checked (no --group, and no group.obgd in DIR)".to_owned(),
-        ));
-    }
-    match load::pinned_group(&copy, "DIR/group.obgd") {
-        Ok(g) => Ok((
-            Some(g.group_key()),
-            format!(
-                "checked against {} (group {}, pinned)",
-                copy.display(),
-                g.group_id()
-            ),
-        )),
-        Err(e) => Ok((
-            None,
-            format!("NOT checked ({} does not pin: {e:#})", copy.display()),
-        )),
-    }
+    let (path, pinned) = match &a.group {
+        Some(p) => (p, load::pinned_group(p, "--group")?),
+        None if !copy.exists() => {
+            let note = "NOT checked (no --group, and no group.obgd in DIR)";
+            return Ok((None, note.to_owned()));
+        }
+        None => match load::pinned_group(&copy, "DIR/group.obgd") {
+            Ok(g) => (&copy, g),
+            Err(e) => {
+                let note = format!("NOT checked ({} does not pin: {e:#})", copy.display());
+                return Ok((None, note));
+            }
+        },
+    };
+    let note = format!(
+        "checked against {} (group {}, pinned)",
+        path.display(),
+        pinned.group_id()
+    );
+    Ok((Some(pinned.group_key()), note))
 }
 
 /// A segment's problem as a report line says it.

@@ -11,8 +11,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-
 use obhut_client::recording_dir::{MAX_STRUCTURE_FILE, ReadError, read_structure};
+use obhut_core::labels::magic;
+use obhut_durable::Step;
 
 use super::hint::{HintExt, fail, with_hint};
 
@@ -75,7 +76,7 @@ pub fn parse<T>(
 ) -> anyhow::Result<T> {
     let bytes = read(path, flag)?;
     parse(&bytes).hint(
-        match sniff(&bytes) {
+        match magic::describe(&bytes) {
             Some(kind) => format!(
                 "cannot use {} (given as {flag}); the file holds {kind}",
                 path.display()
@@ -86,34 +87,21 @@ pub fn parse<T>(
     )
 }
 
-/// What kind of Obhut file `bytes` is, from its magic (docs/format.md §1.3).
-pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
-    Some(match bytes.get(..4)? {
-        b"OBSH" => "a sealed segment (blob)",
-        b"OBSR" => "a segment record",
-        b"OBGD" => "a group descriptor",
-        b"OBSE" => "a share envelope",
-        b"OBID" => "a person's public identity",
-        b"OBDP" => "a device public key",
-        b"OBLK" => "a locked secret key",
-        b"OBEP" => "a retention-epoch public key",
-        b"OBAR" => "an access request",
-        b"OBPE" => "a partial-decryption envelope",
-        b"OBER" => "an epoch release",
-        _ => return None,
-    })
-}
-
 /// Refuse to overwrite an existing output unless `--force`. Called before
 /// any work, so a mistake costs nothing.
 pub fn check_new(path: &Path, flag: &str, force: bool) -> anyhow::Result<()> {
     if !force && fs::symlink_metadata(path).is_ok() {
-        return Err(fail(
-            format!("{} already exists (given as {flag})", path.display()),
-            format!("choose another {flag}, remove the file, or pass --force to overwrite it"),
-        ));
+        return Err(exists_error(path, flag));
     }
     Ok(())
+}
+
+/// The refusal to overwrite `path` (given as `flag`) without `--force`.
+pub fn exists_error(path: &Path, flag: &str) -> anyhow::Error {
+    fail(
+        format!("{} already exists (given as {flag})", path.display()),
+        format!("choose another {flag}, remove the file, or pass --force to overwrite it"),
+    )
 }
 
 /// Who may read an output file.
@@ -143,17 +131,34 @@ fn parent_of(path: &Path) -> &Path {
     }
 }
 
+/// A durable write of `path` (given as `flag`) that failed, with the next
+/// step for the step that failed.
+pub fn durable_error(e: obhut_durable::Error, path: &Path, flag: &str) -> anyhow::Error {
+    let what = format!("cannot write {} (given as {flag})", path.display());
+    match e.step {
+        Step::Create => with_hint(
+            e.source,
+            format!(
+                "cannot create a file in {} (for {flag})",
+                parent_of(path).display()
+            ),
+            format!("check that the directory of {flag} exists and is writable"),
+        ),
+        Step::Rename => with_hint(
+            e.source,
+            what,
+            format!("check {flag}; pass --force to overwrite an existing file"),
+        ),
+        _ => anyhow::Error::new(e.source).context(what),
+    }
+}
+
 impl Output {
     /// Start writing `path` (after [`check_new`]).
     pub fn create(path: &Path, flag: &str, force: bool, mode: Mode) -> anyhow::Result<Self> {
         check_new(path, flag, force)?;
-        let dir = parent_of(path);
-        let tmp = obhut_durable::Staged::beside(path, 0o600)
-            .map_err(|e| e.source)
-            .hint(
-                format!("cannot create a file in {} (for {flag})", dir.display()),
-                format!("check that the directory of {flag} exists and is writable"),
-            )?;
+        let tmp =
+            obhut_durable::Staged::beside(path, 0o600).map_err(|e| durable_error(e, path, flag))?;
         Ok(Output {
             tmp,
             path: path.to_owned(),
@@ -182,31 +187,19 @@ impl Output {
         let what = || format!("cannot write {} (given as {flag})", path.display());
         let mut tmp = tmp;
         tmp.file_mut().flush().with_context(what)?;
-        {
-            use std::os::unix::fs::PermissionsExt;
-            // Exactly these bits, whatever the umask.
-            let bits = match mode {
-                Mode::Public => 0o644,
-                Mode::Private => 0o600,
-            };
-            tmp.file()
-                .set_permissions(fs::Permissions::from_mode(bits))
-                .with_context(what)?;
-        }
-        let synced = tmp.sync().map_err(|e| e.source).with_context(what)?;
+        let bits = match mode {
+            Mode::Public => 0o644,
+            Mode::Private => 0o600,
+        };
+        tmp.set_mode(bits)
+            .map_err(|e| durable_error(e, &path, &flag))?;
+        let synced = tmp.sync().map_err(|e| durable_error(e, &path, &flag))?;
         let published = if force {
             synced.publish(&path)
         } else {
             synced.publish_new(&path)
         };
-        match published {
-            Ok(()) => Ok(()),
-            Err(e) if e.step == obhut_durable::Step::SyncDir => Err(e.source).with_context(what),
-            Err(e) => Err(e.source).hint(
-                what(),
-                format!("check {flag}; pass --force to overwrite an existing file"),
-            ),
-        }
+        published.map_err(|e| durable_error(e, &path, &flag))
     }
 }
 

@@ -9,7 +9,7 @@ use std::fmt;
 
 use obhut_api::ErrorKind;
 use obhut_client::Error as ClientErr;
-use obhut_client::error::{Action, Endpoint};
+use obhut_client::error::{Action, Endpoint, StateFileError};
 use obhut_log::client::ClientError;
 
 /// The next step when a blob of a recording directory is damaged.
@@ -20,13 +20,6 @@ pub const BLOB_DAMAGED: &str = "the blob is damaged or altered; run `obhut verif
 pub struct Hinted {
     inner: anyhow::Error,
     next: String,
-}
-
-impl Hinted {
-    /// The next step.
-    pub fn next(&self) -> &str {
-        &self.next
-    }
 }
 
 impl fmt::Display for Hinted {
@@ -44,16 +37,10 @@ impl std::error::Error for Hinted {
 
 /// A new error: what is wrong, and what to do about it.
 pub fn fail(message: impl fmt::Display, next: impl fmt::Display) -> anyhow::Error {
-    anyhow::Error::new(hinted(message, next))
-}
-
-/// [`fail`]'s error as a value, for a library that takes a caller's error
-/// (`obhut_client::Error::Caller`).
-pub fn hinted(message: impl fmt::Display, next: impl fmt::Display) -> Hinted {
-    Hinted {
+    anyhow::Error::new(Hinted {
         inner: anyhow::anyhow!("{message}"),
         next: next.to_string(),
-    }
+    })
 }
 
 /// Wrap an error with what was being done and the next step.
@@ -215,11 +202,16 @@ pub fn client_next_step(e: &ClientErr) -> Option<Cow<'_, str>> {
             "the recording directory is incomplete; restore the blob from another copy"
         }
         ClientErr::BlobRead { .. } | ClientErr::BlobHeader { .. } => BLOB_DAMAGED,
-        ClientErr::Caller(inner) => {
-            return inner
-                .downcast_ref::<Hinted>()
-                .map(|h| Cow::Borrowed(h.next()));
-        }
+        ClientErr::StateFile(e) => match e {
+            StateFileError::Read { .. } => "check the permissions of the state file (--state)",
+            StateFileError::CreateDir { .. } => "pass --state FILE in a writable directory",
+            StateFileError::Write { failure, .. }
+                if failure.step == obhut_durable::Step::Create =>
+            {
+                "check that the directory of --state exists and is writable"
+            }
+            _ => "check --state",
+        },
         ClientErr::ReleaseMismatch { .. } | ClientErr::EntryNotIncluded { .. } => KEEP,
         ClientErr::OtherGroup { .. } => "pass the group descriptor the request names as --group",
         ClientErr::Expired { .. } => "ask the requester for a new request",
@@ -309,9 +301,14 @@ mod tests {
             "--range 5-50 is outside the recording's 10 bytes"
         );
         assert_eq!(hints(&e), vec!["give a range within 0-10"]);
-        let inner = hinted("reading s.checkpoint: denied", "check --state");
-        let e = anyhow::Error::new(obhut_client::Error::Caller(Box::new(inner)));
+        let e = anyhow::Error::new(obhut_client::Error::from(StateFileError::Read {
+            path: "s.checkpoint".into(),
+            source: std::io::Error::other("denied"),
+        }));
         assert_eq!(format!("{e:#}"), "reading s.checkpoint: denied");
-        assert_eq!(hints(&e), vec!["check --state"]);
+        assert_eq!(
+            hints(&e),
+            vec!["check the permissions of the state file (--state)"]
+        );
     }
 }

@@ -32,7 +32,7 @@ fn unlock(g: &Global, path: &Path, flag: &str, want: Content) -> anyhow::Result<
     );
     let file = files::read(path, flag)?;
     let content = locked::content_of(&file).map_err(|e| {
-        let holds = files::sniff(&file)
+        let holds = obhut_core::labels::magic::describe(&file)
             .map(|k| format!("; the file holds {k}"))
             .unwrap_or_default();
         fail(

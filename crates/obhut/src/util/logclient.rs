@@ -1,13 +1,14 @@
 //! The flags that say where the vault's audit log is and how it is
 //! trusted, and where the client keeps the last checkpoint it accepted (a
-//! state file): they build an `obhut_client::log::LogClient`.
+//! state file, `obhut_client::log::StateFile`): they build an
+//! `obhut_client::log::LogClient`.
 
 use std::path::PathBuf;
 
-use obhut_client::log::{CheckpointStore, LogClient};
+use obhut_client::log::{LogClient, StateFile, default_state_path};
 use obhut_log::{VerifierKey, WitnessPolicy};
 
-use super::hint::{fail, hinted};
+use super::hint::fail;
 
 /// Where the log is and how it is trusted.
 #[derive(Debug, clap::Args)]
@@ -68,89 +69,18 @@ impl LogArgs {
         };
         let state = match &a.state {
             Some(p) => p.clone(),
-            None => default_state_path(vkey.name())?,
+            None => default_state_path(vkey.name()).ok_or_else(|| {
+                fail(
+                    "neither XDG_STATE_HOME nor HOME is set",
+                    "pass --state FILE for the last checkpoint this client saw",
+                )
+            })?,
         };
         Ok(LogClient::new(
             &a.vault,
             vkey,
             policy,
-            Box::new(StateFile(state)),
+            Box::new(StateFile::new(state)),
         ))
-    }
-}
-
-/// The default state file of `origin`: `$XDG_STATE_HOME/obhut/logs/` (or
-/// `~/.local/state/obhut/logs/`), one file per origin.
-pub fn default_state_path(origin: &str) -> anyhow::Result<PathBuf> {
-    let base = match std::env::var_os("XDG_STATE_HOME") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => {
-            let home = std::env::var_os("HOME").ok_or_else(|| {
-                fail(
-                    "neither XDG_STATE_HOME nor HOME is set",
-                    "pass --state FILE for the last checkpoint this client saw",
-                )
-            })?;
-            PathBuf::from(home).join(".local/state")
-        }
-    };
-    let safe: String = origin
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    Ok(base.join("obhut/logs").join(format!("{safe}.checkpoint")))
-}
-
-/// The last checkpoint accepted, in a file (`--state`).
-#[derive(Debug)]
-pub struct StateFile(pub PathBuf);
-
-impl CheckpointStore for StateFile {
-    fn load(&self) -> obhut_client::Result<Option<Vec<u8>>> {
-        match std::fs::read(&self.0) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(obhut_client::Error::Caller(Box::new(hinted(
-                format!("reading {}: {e}", self.0.display()),
-                "check the permissions of the state file (--state)",
-            )))),
-        }
-    }
-
-    fn save(&self, checkpoint: &[u8]) -> obhut_client::Result<()> {
-        let caller = |e: anyhow::Error| {
-            obhut_client::Error::Caller(Box::new(hinted(
-                format!("{e:#}"),
-                super::hint::hints(&e)
-                    .first()
-                    .map_or("check --state", |h| h.as_ref()),
-            )))
-        };
-        if let Some(dir) = self.0.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                caller(fail(
-                    format!("creating {}: {e}", dir.display()),
-                    "pass --state FILE in a writable directory",
-                ))
-            })?;
-        }
-        super::files::write(
-            &self.0,
-            checkpoint,
-            "--state",
-            true,
-            super::files::Mode::Public,
-        )
-        .map_err(caller)
-    }
-
-    fn describe(&self) -> String {
-        self.0.display().to_string()
     }
 }

@@ -43,20 +43,15 @@ impl Demo<'_> {
             admin::add_auditor(&vault.app.index, &*vault.app.clock, &dpo.public()).await
         })?;
         self.say(
-            "   The admin registers Dana as a requester for the group (obhut admin add-requester),",
+            "   The admin registers Dana as a requester for the group (obhut admin add-requester),
+   lets the custodians and Dana read its ciphertext index, and makes the data-protection
+   officer an auditor. None of these roles opens anything.",
         );
-        self.say("   lets the custodians and Dana read its ciphertext index, and makes the data-protection");
-        self.say("   officer an auditor. None of these roles opens anything.");
-        let vkey = vault.app.log.verifier_key().to_string();
+        // Each person's client pins the log key and keeps its own state file.
         let log_for = |who: &str| {
-            LogArgs {
-                vault: vault.url.clone(),
-                log_key: vkey.clone(),
-                state: Some(self.dir.join(format!("log-state/{who}.checkpoint"))),
-                witnesses: Vec::new(),
-                witnesses_required: None,
-            }
-            .client()
+            let state = StateFile::new(self.dir.join(format!("log-state/{who}.checkpoint")));
+            let (key, policy) = (vault.app.log.verifier_key(), WitnessPolicy::none());
+            LogClient::new(&vault.url, key, policy, Box::new(state))
         };
         // Media segments carry media times only for a real MP4.
         let (from, to) = if clip.synthetic {
@@ -88,7 +83,7 @@ impl Demo<'_> {
         }
         .sign(&requester)
         .context("signing the demo request")?;
-        let dana_log = log_for("dana")?;
+        let dana_log = log_for("dana");
         let dana = AccessClient::new(Reader::new(&vault.url, &requester.sign));
         let logged = obhut_client::access::submit(&dana, &dana_log, &req)?;
         let hash = hex::encode(req.request_hash());
@@ -96,12 +91,10 @@ impl Demo<'_> {
             self.say(format!("   {line}"));
         }
         self.say(format!(
-            "   Signed by Dana and sent to the vault (obhut request --vault): audit-log entry #{};",
+            "   Signed by Dana and sent to the vault (obhut request --vault): audit-log entry #{};
+   her client checked the entry is in a checkpoint signed by the vault's log key.",
             logged.log_index
         ));
-        self.say(
-            "   her client checked the entry is in a checkpoint signed by the vault's log key.",
-        );
 
         self.heading(8, "Two of the three custodians approve");
         let envelopes = custody.shares.clone();
@@ -122,7 +115,7 @@ impl Demo<'_> {
             // As `obhut approve --yes --quiet`: no prompt.
             let done = obhut_client::approve::approve_as(
                 &client,
-                &log_for(c.name)?,
+                &log_for(c.name),
                 &hash,
                 &custody.group,
                 Share::Sealed(&envelope),
@@ -131,16 +124,10 @@ impl Demo<'_> {
             )?;
             last_approval = Instant::now();
             self.say(format!(
-                "   {} (custodian {}) checked the request's log entry, resolved the scope from the",
-                c.name, done.custodian
-            ));
-            self.say(format!(
-                "   device-signed records to {} segment(s), computed a proved partial for those only, sealed",
-                done.segments
-            ));
-            self.say(format!(
-                "   to Dana's key, logged the approval (entry #{}, inclusion checked), then uploaded it.",
-                done.log_index
+                "   {} (custodian {}) checked the request's log entry, resolved the scope from the
+   device-signed records to {} segment(s), computed a proved partial for those only, sealed
+   to Dana's key, logged the approval (entry #{}, inclusion checked), then uploaded it.",
+                c.name, done.custodian, done.segments, done.log_index
             ));
         }
 
@@ -206,22 +193,16 @@ impl Demo<'_> {
                 "this is a bug in obhut; please report it",
             ));
         }
-        self.say("   The vault checked 2 logged approvals and released its epoch part for the scope only");
         self.say(format!(
-            "   (entry #{}); Dana's client checked that entry, combined the two partials, and decrypted",
-            grant.release_entry
-        ));
-        self.say(format!(
-            "   {} segment(s) into {} — {same} bytes, byte-identical to the camera's file at the same",
+            "   The vault checked 2 logged approvals and released its epoch part for the scope only
+   (entry #{}); Dana's client checked that entry, combined the two partials, and decrypted
+   {} segment(s) into {} — {same} bytes, byte-identical to the camera's file at the same
+   offsets. {} segment(s) outside the scope stay sealed (zeros there). Last approval to
+   decrypted scope: {:.0} ms.",
+            grant.release_entry,
             opened.opened,
-            self.rel(&out.join(format!("{}.media", rec.recording)))
-        ));
-        self.say(format!(
-            "   offsets. {} segment(s) outside the scope stay sealed (zeros there). Last approval to",
-            grant.sealed()
-        ));
-        self.say(format!(
-            "   decrypted scope: {:.0} ms.",
+            self.rel(&out.join(format!("{}.media", rec.recording))),
+            grant.sealed(),
             first_byte.as_secs_f64() * 1000.0
         ));
         self.result(format!(
@@ -239,7 +220,7 @@ impl Demo<'_> {
         ))?;
         let dpo_client = Reader::new(&vault.url, &dpo.sign);
         let lines: Vec<String> = obhut_client::audit::chain_of_custody(
-            &log_for("dpo")?,
+            &log_for("dpo"),
             &dpo_client,
             ingested.recording,
         )?
@@ -247,9 +228,9 @@ impl Demo<'_> {
         .map(entry::describe)
         .collect();
         self.say(
-            "   Every entry about the recording, each proved included in the signed log, as the",
+            "   Every entry about the recording, each proved included in the signed log, as the
+   data-protection officer reads them (who, when, what, why, to whom):",
         );
-        self.say("   data-protection officer reads them (who, when, what, why, to whom):");
         for l in lines {
             for part in l.lines() {
                 self.say(format!("     {part}"));

@@ -19,10 +19,10 @@ impl Demo<'_> {
             Ok(()) => {
                 let len = std::fs::metadata(&mp4).map(|m| m.len()).unwrap_or(0);
                 self.say(format!(
-                    "   ffmpeg made {}: a {CLIP_SECONDS} s test pattern and 440 Hz tone, 640x360 H.264 + AAC,",
+                    "   ffmpeg made {}: a {CLIP_SECONDS} s test pattern and 440 Hz tone, 640x360 H.264 + AAC,
+   a keyframe every second, {len} bytes.",
                     self.rel(&mp4)
                 ));
-                self.say(format!("   a keyframe every second, {len} bytes."));
                 mp4.clone()
             }
             Err(why) => {
@@ -36,14 +36,14 @@ impl Demo<'_> {
                     false,
                     Mode::Public,
                 )?;
-                self.say(format!("   No MP4: {why}."));
                 self.say(format!(
-                    "   Using a synthetic file instead: {}, {} random bytes. It is sealed and checked",
+                    "   No MP4: {why}.
+   Using a synthetic file instead: {}, {} random bytes. It is sealed and checked
+   the same way, but cut into fixed byte ranges instead of at keyframes (install
+   ffmpeg to see a real MP4 cut at keyframes).",
                     self.rel(&bin),
                     bytes.len()
                 ));
-                self.say("   the same way, but cut into fixed byte ranges instead of at keyframes (install");
-                self.say("   ffmpeg to see a real MP4 cut at keyframes).");
                 bin
             }
         };
@@ -81,58 +81,27 @@ impl Demo<'_> {
         let t0 = Instant::now();
         let out = ingest_file(self.g, &mut agent, &clip.media, &opts)?;
         let secs = t0.elapsed().as_secs_f64();
-        // What the device kept: a receipt per segment; check them again.
-        let source = std::path::absolute(&clip.media).context("resolving the clip's path")?;
-        let jpath = Journal::path_for(&device.state.journal_dir(), &source);
-        let journal = Journal::load(&jpath).map_err(agent_error)?.ok_or_else(|| {
-            fail(
-                "the agent kept no journal for the clip",
-                "this is a bug in obhut; please report it",
-            )
-        })?;
-        let mut receipted = Vec::with_capacity(journal.acked.len());
-        for i in 0..journal.acked.len() {
-            let hash = journal.acked_hash(i).map_err(agent_error)?;
-            let bytes = journal.acked_receipt(i).map_err(agent_error)?;
-            IngestReceipt::from_bytes(&bytes)
-                .and_then(|r| r.verify_for(&device.enrolled.vault_key, &hash))
-                .hint(
-                    format!("the receipt for segment {i} does not verify"),
-                    "do not trust this vault with the footage; this is a bug or an attack",
-                )?;
-            receipted.push(hash);
-        }
+        let cut = if clip.synthetic {
+            "file into byte ranges"
+        } else {
+            "MP4 at keyframes"
+        };
         self.say(format!(
-            "   Recording {} (obhut ingest): {} segments, {} bytes in {secs:.1} s.",
+            "   Recording {} (obhut ingest): {} segments, {} bytes in {secs:.1} s.
+   The agent cut the {cut} and sealed each segment straight into its upload;
+   the sidecar went last, as the metadata segment. Each segment key is forgotten once sealed.
+   Receipts: {} of {} verified under the vault key pinned at enrolment, so the original
+   may now be deleted (obhut ingest --after delete; the demo keeps it).",
             out.recording,
             out.segments,
-            clip.plaintext_len()
-        ));
-        self.say(format!(
-            "   The agent cut the {} and sealed each segment straight into its upload;",
-            if clip.synthetic {
-                "file into byte ranges"
-            } else {
-                "MP4 at keyframes"
-            }
-        ));
-        self.say("   the sidecar went last, as the metadata segment. Each segment key is forgotten once sealed.");
-        self.say(format!(
-            "   Receipts: {} of {} verified under the vault key pinned at enrolment, so the original",
-            receipted.len(),
+            clip.plaintext_len(),
+            out.receipted.len(),
             out.segments
         ));
-        self.say("   may now be deleted (obhut ingest --after delete; the demo keeps it).");
-        if receipted.len() != out.segments {
-            return Err(fail(
-                format!("{} receipts for {} segments", receipted.len(), out.segments),
-                "this is a bug in obhut; please report it",
-            ));
-        }
         self.result(format!("   recording {}", out.recording));
         Ok(Ingested {
             recording: out.recording,
-            receipted,
+            receipted: out.receipted,
         })
     }
 
@@ -158,11 +127,8 @@ impl Demo<'_> {
             custody.group.group_id(),
         ))?;
         self.say(format!(
-            "   The admin lets {} read the group's recordings (obhut admin add-reader).",
-            reader.name
-        ));
-        self.say(format!(
-            "   GET /v1/recordings, signed by {}, answers:",
+            "   The admin lets {0} read the group's recordings (obhut admin add-reader).
+   GET /v1/recordings, signed by {0}, answers:",
             reader.name
         ));
         let client = Reader::new(&vault.url, &reader.secret.sign);
@@ -182,16 +148,14 @@ impl Demo<'_> {
                     "this is a bug in obhut; please report it",
                 )
             })?;
-        self.say(
-            "   That is the whole index: ids, retention class, first capture rounded to the hour",
-        );
         self.say(format!(
-            "   ({}), segment count and stored bytes ({} for {} bytes of plaintext).",
+            "   That is the whole index: ids, retention class, first capture rounded to the hour
+   ({}), segment count and stored bytes ({} for {} bytes of plaintext).
+   No file name, officer, place or tag.",
             time::show(ours.first_capture_hour_ms),
             ours.total_bytes,
             clip.plaintext_len()
         ));
-        self.say("   No file name, officer, place or tag.");
         if !ours.complete
             || ours.device_key != hex::encode(device.secret.sign.verify_key().to_bytes())
         {
@@ -224,38 +188,33 @@ impl Demo<'_> {
         }
         let kinds: Vec<String> = kinds.iter().map(|(k, c)| format!("{c} {k}")).collect();
         self.say(format!(
-            "   GET …/records: {} records ({}), each signed by the camera,",
+            "   GET …/records: {} records ({}), each signed by the camera,
+   chained to the one before, its capsule proof valid for the pinned group, and the record
+   a receipt names.",
             summary.segment_count,
             kinds.join(", ")
         ));
-        self.say("   chained to the one before, its capsule proof valid for the pinned group, and the record");
-        self.say("   a receipt names.");
 
         let clip_bytes = std::fs::read(&clip.media)
             .with_context(|| format!("reading {}", clip.media.display()))?;
         let needles = Needles::new(clip_bytes, clip.strings.clone())?;
         let report = needles.scan(&[&vault.data, &vault.keys])?;
-        self.say(format!(
-            "   Plaintext scan of every file under {} and {}:",
-            self.rel(&vault.data),
-            self.rel(&vault.keys)
-        ));
         let filler = match needles.filler_windows() {
             0 => String::new(),
             n => format!(" (and {n} runs of one repeated byte, not evidence, left out)"),
         };
         self.say(format!(
-            "     looked for every {}-byte window of the clip ({}){filler}",
+            "   Plaintext scan of every file under {} and {}:
+     looked for every {}-byte window of the clip ({}){filler}
+     and {} values from the sidecar (officer, unit, start time, GPS coordinates, tags)
+     scanned {} files, {} bytes",
+            self.rel(&vault.data),
+            self.rel(&vault.keys),
             scan::WINDOW,
-            needles.window_count()
-        ));
-        self.say(format!(
-            "     and {} values from the sidecar (officer, unit, start time, GPS coordinates, tags)",
-            needles.string_count()
-        ));
-        self.say(format!(
-            "     scanned {} files, {} bytes",
-            report.files, report.bytes
+            needles.window_count(),
+            needles.string_count(),
+            report.files,
+            report.bytes
         ));
         if !report.findings.is_empty() {
             for f in &report.findings {

@@ -20,9 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use obhut_agent::enrol::Enrolled;
 use obhut_agent::ingest::{Agent, IngestOptions};
-use obhut_agent::journal::Journal;
 use obhut_agent::state::StateDir;
 use obhut_core::group::PinnedGroup;
 use obhut_core::identity::{DeviceSecret, PersonSecret, PublicIdentity};
@@ -30,7 +28,8 @@ use obhut_core::ids::{Fingerprint, RecordingId};
 use obhut_core::locked::{Content, KdfParams};
 use obhut_core::rng::os_rng;
 use obhut_core::secret::SecretBytes;
-use obhut_core::vault::{IngestReceipt, descriptor_fingerprint};
+use obhut_core::vault::descriptor_fingerprint;
+use obhut_log::WitnessPolicy;
 use obhut_server::admin;
 use obhut_server::config::{FileConfig, ServerConfig};
 use obhut_server::embedded::{EmbeddedApp, Vault, shutdown_signal};
@@ -42,11 +41,11 @@ use crate::util::agent::{agent_error, enrol_error, ingest_file};
 use crate::util::files::{self, Mode};
 use crate::util::hint::{HintExt, fail, with_hint};
 use crate::util::keyfiles::{Lock, write_key_files};
-use crate::util::logclient::LogArgs;
 use crate::util::vault::vault_error;
 use crate::util::{Global, entry, load, open, request, time};
 use obhut_client::access::AccessClient;
 use obhut_client::approve::Share;
+use obhut_client::log::{LogClient, StateFile};
 use obhut_client::reader::{self, Reader};
 
 /// Run the whole custody path on this machine, in under a minute.
@@ -294,7 +293,6 @@ struct Device {
     secret: DeviceSecret,
     pass: PathBuf,
     state: StateDir,
-    enrolled: Enrolled,
 }
 
 /// Step 4's result.
@@ -324,16 +322,12 @@ impl Clip {
     }
 }
 
-/// A random passphrase for a demo key file (never printed).
-fn demo_passphrase() -> anyhow::Result<Zeroizing<String>> {
+/// Write a random demo passphrase (never printed) to `path` (0600) and
+/// return it.
+fn write_passphrase(path: &Path) -> anyhow::Result<Zeroizing<String>> {
     let mut b = Zeroizing::new([0u8; 24]);
     getrandom::fill(&mut *b).map_err(|e| anyhow::anyhow!("OS randomness: {e}"))?;
-    Ok(Zeroizing::new(hex::encode(*b)))
-}
-
-/// Write a demo passphrase to `path` (0600) and return its bytes.
-fn write_passphrase(path: &Path) -> anyhow::Result<Zeroizing<String>> {
-    let pass = demo_passphrase()?;
+    let pass = Zeroizing::new(hex::encode(*b));
     let mut line = Zeroizing::new(pass.as_bytes().to_vec());
     line.push(b'\n');
     files::write(
@@ -409,8 +403,7 @@ impl<'g> Demo<'g> {
     }
 
     fn heading(&self, n: u32, title: &str) {
-        self.say("");
-        self.say(format!("{n}. {title}"));
+        self.say(format!("\n{n}. {title}"));
     }
 
     /// `path` relative to the working directory, for shorter lines.
@@ -439,34 +432,26 @@ impl<'g> Demo<'g> {
     /// Step 11: what happened, and what comes next.
     fn summary(&self, custody: &Custody, vault: &RunningVault, device: &Device, a: &Args) {
         self.heading(11, "What just happened");
-        for line in [
-            "   The camera sealed every segment before it left: each segment key needs a part only 2 of",
-            "   the 3 custodians can recover together and a part only the vault's retention-epoch key",
-            "   unwraps. The vault cannot open the footage, the camera no longer can, and no custodian",
-            "   can alone. The camera pinned the custody group by its fingerprint and the custodians'",
-            "   signatures, so a vault offering another group key would have been refused. The vault",
-            "   checked every signature, chain link, capsule proof and hash before storing, and signed a",
-            "   receipt per segment; it holds ciphertext, signed records and a minimal index.",
-        ] {
-            self.say(line);
-        }
-        for line in [
-            "   Opening took a request that is on record with its purpose, legal basis and case, 2 of 3",
-            "   custodians who each checked it is logged before approving, and a vault release that is",
-            "   logged too; the keys opened the 10 seconds asked for and nothing else.",
-        ] {
-            self.say(line);
-        }
+        self.say(
+            "   The camera sealed every segment before it left: each segment key needs a part only 2 of
+   the 3 custodians can recover together and a part only the vault's retention-epoch key
+   unwraps. The vault cannot open the footage, the camera no longer can, and no custodian
+   can alone. The camera pinned the custody group by its fingerprint and the custodians'
+   signatures, so a vault offering another group key would have been refused. The vault
+   checked every signature, chain link, capsule proof and hash before storing, and signed a
+   receipt per segment; it holds ciphertext, signed records and a minimal index.
+   Opening took a request that is on record with its purpose, legal basis and case, 2 of 3
+   custodians who each checked it is logged before approving, and a vault release that is
+   logged too; the keys opened the 10 seconds asked for and nothing else.",
+        );
         let kept = a.keep || a.dir.is_some();
         let d = self.dir.display();
         if kept {
-            self.say("   Try, in another shell:");
             self.say(format!(
-                "     obhut custody show --group {}",
-                custody.group_path.display()
-            ));
-            self.say(format!(
-                "     obhut ingest --state {} --passphrase-file {} OTHER.mp4",
+                "   Try, in another shell:
+     obhut custody show --group {}
+     obhut ingest --state {} --passphrase-file {} OTHER.mp4",
+                custody.group_path.display(),
                 device.state.root().display(),
                 device.pass.display()
             ));
@@ -478,9 +463,9 @@ impl<'g> Demo<'g> {
                 ));
             }
         } else {
-            self.say("   To keep the keys, the vault and the clip and try the other commands on them, run");
             self.say(format!(
-                "   `obhut demo --dir DIR` or `obhut demo --keep`; {d} is removed now."
+                "   To keep the keys, the vault and the clip and try the other commands on them, run
+   `obhut demo --dir DIR` or `obhut demo --keep`; {d} is removed now."
             ));
         }
     }
@@ -491,16 +476,14 @@ impl<'g> Demo<'g> {
         self.rt
             .block_on(vault.task)
             .context("the vault's task failed")??;
-        self.say("");
-        self.say("Vault stopped.");
+        self.say("\nVault stopped.");
         Ok(())
     }
 
     /// `--keep`: serve until Ctrl-C or SIGTERM, then stop.
     fn keep_running(&self, vault: RunningVault) -> anyhow::Result<()> {
-        self.say("");
         self.say(format!(
-            "The vault keeps running; the working directory {} stays.",
+            "\nThe vault keeps running; the working directory {} stays.",
             self.dir.display()
         ));
         self.result(format!("vault URL: {}", vault.url));

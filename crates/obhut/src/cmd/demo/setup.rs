@@ -33,13 +33,13 @@ impl Demo<'_> {
             ));
             custodians.push(Custodian { name, secret, key });
         }
-        self.say("   Each identity (obhut keygen person) is an Ed25519 signing key and an X-Wing");
         self.say(format!(
-            "   (post-quantum) decryption key, locked with Argon2id ({} MiB) under a random demo",
+            "   Each identity (obhut keygen person) is an Ed25519 signing key and an X-Wing
+   (post-quantum) decryption key, locked with Argon2id ({} MiB) under a random demo
+   passphrase stored beside it (NAME.pass). Real custodians choose their own passphrases
+   and keep them away from their key files.",
             KDF.m_kib / 1024
         ));
-        self.say("   passphrase stored beside it (NAME.pass). Real custodians choose their own passphrases");
-        self.say("   and keep them away from their key files.");
 
         let dealt = custody::deal_to_dir(
             GROUP_NAME,
@@ -53,10 +53,10 @@ impl Demo<'_> {
             dealt.descriptor.group_id(),
         ));
         self.say(format!(
-            "   Any {THRESHOLD} of the {} must approve to open footage. Each share is sealed to its",
+            "   Any {THRESHOLD} of the {} must approve to open footage. Each share is sealed to its
+   custodian; the group secret is forgotten.",
             CUSTODIANS.len()
         ));
-        self.say("   custodian; the group secret is forgotten.");
         for (c, share) in custodians
             .iter()
             .zip(&dealt.share_paths)
@@ -175,9 +175,9 @@ impl Demo<'_> {
             CLASS,
         ))?);
         self.say(format!(
-            "   The admin made a one-time enrolment token for the group and class {CLASS}, valid 24 h"
+            "   The admin made a one-time enrolment token for the group and class {CLASS}, valid 24 h
+   (obhut admin enrol-token; the vault keeps only its hash; the token is a secret, not shown)."
         ));
-        self.say("   (obhut admin enrol-token; the vault keeps only its hash; the token is a secret, not shown).");
         let state = StateDir::open_locked(dir.join("state")).map_err(agent_error)?;
         let enrolled = obhut_agent::enrol::enrol(
             &state,
@@ -190,26 +190,19 @@ impl Demo<'_> {
         .map_err(enrol_error)?;
         drop(token);
         self.say(format!(
-            "   The camera presented it (obhut enrol --group-fingerprint {}…) and got the group's",
-            short(&custody.fingerprint.to_string())
-        ));
-        self.say(format!(
-            "   descriptor; it pinned group {} only after checking",
-            enrolled.group
-        ));
-        self.say(format!(
-            "   that fingerprint and the signatures of custodians {:?}. It also pinned the vault's",
-            enrolled.signers
-        ));
-        self.say(format!(
-            "   receipt key {}…",
+            "   The camera presented it (obhut enrol --group-fingerprint {}…) and got the group's
+   descriptor; it pinned group {} only after checking
+   that fingerprint and the signatures of custodians {:?}. It also pinned the vault's
+   receipt key {}…",
+            short(&custody.fingerprint.to_string()),
+            enrolled.group,
+            enrolled.signers,
             short(&hex::encode(enrolled.vault_key.to_bytes()))
         ));
         Ok(Device {
             secret,
             pass: key.with_extension("pass"),
             state,
-            enrolled,
         })
     }
 }
