@@ -1,0 +1,127 @@
+//! Issue 16, hostile clients: the real server on a loopback listener
+//! over SQLite and a blob directory, sent what a careless or hostile
+//! client sends: signed times at the ends of i64, numbers past i64 in
+//! paths, requests axum refuses before a handler runs. Every answer is a
+//! JSON error with a kind, and nothing replays.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use obhut_core::audit::Event;
+use obhut_core::identity::SignKey;
+use obhut_core::rng::os_rng;
+use obhut_core::vault::body_sha256;
+use obhut_server::ManualClock;
+use obhut_server::testkit::{
+    HttpResponse, InProcess, custody_group, http, operator_entry, signed_headers_with_nonce,
+};
+use obhut_store::IndexStore;
+
+const NOW: i64 = 1_790_000_000_000;
+
+struct World {
+    _dir: tempfile::TempDir,
+    vault: InProcess,
+    reader: SignKey,
+}
+
+impl World {
+    fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(NOW));
+        let vault = InProcess::start(
+            &dir.path().join("data"),
+            &dir.path().join("keys"),
+            clock,
+            1 << 20,
+        );
+        let reader = SignKey::generate(&mut os_rng());
+        let group = custody_group();
+        let index = &vault.app.index;
+        vault.block_on(async {
+            obhut_server::testkit::create_token(index, &group, "c", NOW).await;
+            let (key, group_id) = (reader.verify_key().to_bytes(), group.group_id());
+            let entry = operator_entry(
+                NOW,
+                Event::ReaderAdded {
+                    person_key: key,
+                    group_id,
+                },
+            );
+            index.add_reader(key, group_id, NOW, &entry).await.unwrap();
+        });
+        World {
+            _dir: dir,
+            vault,
+            reader,
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.vault.addr
+    }
+
+    /// `GET path` as the reader, signed at `time_ms` with `nonce`.
+    fn read_at(&self, path: &str, time_ms: i64, nonce: &str) -> HttpResponse {
+        let h = signed_headers_with_nonce(
+            &self.reader,
+            true,
+            "GET",
+            path,
+            time_ms,
+            nonce,
+            &body_sha256(&[]),
+        );
+        http(self.addr(), "GET", path, &h, &[]).expect("an answer")
+    }
+}
+
+fn assert_kind(r: &HttpResponse, status: u16, kind: &str, what: &str) {
+    assert_eq!(
+        (r.status, r.kind().as_str()),
+        (status, kind),
+        "{what}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert!(
+        !r.json()["message"].as_str().unwrap_or("").is_empty(),
+        "{what}: a message for people"
+    );
+}
+
+/// Issue 16, item 3: a signed `Obhut-Time` near −2⁶³ overflowed the
+/// window check (`abs` of i64::MIN); in a release build the request
+/// passed and its nonce expired at once, so it replayed forever.
+#[test]
+fn issue16_signed_times_at_the_ends_of_i64_are_stale_every_time() {
+    let w = World::new();
+    let nonce = "0123456789abcdef0123456789abcdef";
+    for t in [
+        i64::MIN,
+        i64::MIN + 1,
+        i64::MIN + 300_000,
+        -1,
+        0,
+        NOW - 300_001,
+        NOW + 300_001,
+        i64::MAX - 300_000,
+        i64::MAX,
+    ] {
+        for attempt in 0..3 {
+            let r = w.read_at("/v1/recordings", t, nonce);
+            assert_kind(
+                &r,
+                401,
+                "stale-time",
+                &format!("time {t}, attempt {attempt}"),
+            );
+        }
+    }
+    // The window's edges are inside it, and a nonce is still used once.
+    for (i, t) in [NOW - 300_000, NOW, NOW + 300_000].into_iter().enumerate() {
+        let nonce = format!("{i:032x}");
+        assert_eq!(w.read_at("/v1/recordings", t, &nonce).status, 200, "{t}");
+        let again = w.read_at("/v1/recordings", t, &nonce);
+        assert_kind(&again, 409, "replayed-nonce", &format!("replay at {t}"));
+    }
+}
