@@ -1,10 +1,11 @@
 //! Signed requests (docs/vault.md §2): `Obhut-Device` (or `Obhut-Person`),
 //! `Obhut-Time`, `Obhut-Nonce`, `Obhut-Signature` over
 //! [`obhut_core::vault::request_message`]. Checks in order: headers parse,
-//! time within ±300 s, signature, key known (caller), nonce unused.
+//! time within ±300 s, signature, key known (caller), nonce unused
+//! (in memory for reads, durably for writes: `replay.rs`).
 
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
 use obhut_api::ErrorKind;
 use obhut_core::identity::VerifyKey;
 use obhut_core::labels;
@@ -13,6 +14,7 @@ use obhut_store::{BlobStore, IndexStore, KeyBytes};
 
 use crate::app::App;
 use crate::error::{ApiError, ApiResult};
+use crate::replay::Taken;
 
 /// Accepted clock difference between a request and the vault (ms).
 pub const WINDOW_MS: i64 = 300_000;
@@ -33,6 +35,8 @@ pub struct Signed {
     pub key: KeyBytes,
     nonce: [u8; 16],
     time_ms: i64,
+    /// A read (GET, HEAD): its nonce is kept in memory, not on disk.
+    read: bool,
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> ApiResult<&'a str> {
@@ -131,24 +135,55 @@ pub fn verify(
         key,
         nonce,
         time_ms,
+        read: matches!(parts.method, Method::GET | Method::HEAD),
     })
 }
 
 impl<I: IndexStore, B: BlobStore> App<I, B> {
-    /// Use the request's nonce once (kept until the window has passed).
+    /// Use the request's nonce once (kept until the window has passed): a
+    /// read's in memory, unless it must be durable, a write's durably
+    /// (the design and its argument: `replay.rs`).
     pub async fn use_nonce(&self, s: &Signed) -> ApiResult<()> {
         let now = self.clock.now_ms();
-        let fresh = self
-            .index
-            .use_nonce(s.key, s.nonce, s.time_ms.saturating_add(WINDOW_MS), now)
-            .await?;
-        if !fresh {
+        if s.read && s.time_ms < self.replay.floor() {
             return Err(ApiError::new(
-                ErrorKind::ReplayedNonce,
-                "this request's nonce was already used; send a fresh nonce",
+                ErrorKind::StaleTime,
+                "this read was signed before the vault (re)started; sign it again with the current time",
             ));
         }
-        Ok(())
+        let replayed = || {
+            ApiError::new(
+                ErrorKind::ReplayedNonce,
+                "this request's nonce was already used; send a fresh nonce",
+            )
+        };
+        let taken = self.replay.take(s.key, s.nonce, s.time_ms, now);
+        if taken == Taken::Replayed {
+            return Err(replayed());
+        }
+        let durable = !s.read || s.time_ms > now || taken == Taken::Full;
+        let fresh = if durable {
+            self.index
+                .use_nonce(s.key, s.nonce, s.time_ms.saturating_add(WINDOW_MS), now)
+                .await
+        } else {
+            // A read signed ahead of the clock by an earlier process may
+            // have been recorded durably only.
+            self.index
+                .nonce_seen(s.key, s.nonce)
+                .await
+                .map(|seen| !seen)
+        };
+        match fresh {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(replayed()),
+            Err(e) => {
+                if taken == Taken::Fresh {
+                    self.replay.give_back(s.key, s.nonce);
+                }
+                Err(e.into())
+            }
+        }
     }
 
     /// A device request: signature, enrolled and not revoked, nonce.

@@ -1,15 +1,16 @@
 //! Operations endpoints (docs/vault.md §7) and the request log.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use obhut_api::ErrorKind;
 use obhut_store::{BlobStore, IndexStore};
+use tokio::io::AsyncReadExt;
 
 use crate::app::App;
 use crate::error::ApiError;
@@ -28,22 +29,106 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: index and blob store answer.
+/// The outcome of the vault's last write request, for `/readyz`
+/// (issue 16): a write that failed for the store (`507`, `500`) marks the
+/// vault not ready, with the size of what it tried to write; a write that
+/// succeeds, or a probe of that size (`readyz`), clears it.
+///
+/// Why remember, when each store's `ping` already probes a write: a probe
+/// is small, and a disk with 100 KiB left takes it while every upload
+/// fails. Why probe at the failed size rather than wait for the next
+/// successful write: a load balancer that takes a not-ready vault out of
+/// rotation sends it no write, so a flag only a write clears would never
+/// clear.
+#[derive(Debug, Default)]
+pub struct WriteHealth {
+    failed: Mutex<Option<u64>>,
+}
+
+impl WriteHealth {
+    fn failed(&self, bytes: u64) {
+        *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(bytes);
+    }
+
+    fn succeeded(&self) {
+        *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn last_failed(&self) -> Option<u64> {
+        *self.failed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The largest probe `/readyz` stages after a failed write: enough to
+/// tell "full" from "has room for a segment" without writing gigabytes
+/// every few seconds when a huge upload failed.
+const MAX_PROBE: u64 = 64 << 20;
+
+/// Remember the outcome of every write request ([`WriteHealth`]). Reads
+/// (GET, HEAD) change nothing: they need no write (docs/vault.md §2).
+pub async fn track_writes<I: IndexStore, B: BlobStore>(
+    State(app): State<Arc<App<I, B>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let write = !matches!(req.method(), &Method::GET | &Method::HEAD);
+    let bytes = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    let resp = next.run(req).await;
+    if write {
+        match resp.extensions().get::<ErrorKind>() {
+            Some(ErrorKind::InsufficientStorage | ErrorKind::Internal) => app.writes.failed(bytes),
+            None if resp.status().is_success() => app.writes.succeeded(),
+            _ => {}
+        }
+    }
+    resp
+}
+
+/// `GET /readyz`: index and blob store answer and take writes. Each
+/// store's `ping` probes a small write (a row, a file, written and
+/// removed), and after a failed write request the blob store stages as
+/// many bytes as that request carried ([`WriteHealth`]): "not ready"
+/// while the disk is full or a device fails writes, "ready" again as soon
+/// as such a write succeeds.
 pub async fn readyz<I: IndexStore, B: BlobStore>(State(app): State<Arc<App<I, B>>>) -> Response {
     let index = app.index.ping().await;
     let blobs = app.blobs.ping().await;
-    match (index, blobs) {
-        (Ok(()), Ok(())) => "ready\n".into_response(),
-        (i, b) => {
-            if let Err(e) = &i {
-                tracing::warn!(error = %e, "index not ready");
-            }
-            if let Err(e) = &b {
-                tracing::warn!(error = %e, "blob store not ready");
+    let retry = match app.writes.last_failed() {
+        Some(bytes) if index.is_ok() && blobs.is_ok() => Some(probe(&app.blobs, bytes).await),
+        _ => None,
+    };
+    match (index, blobs, retry) {
+        (Ok(()), Ok(()), None | Some(Ok(()))) => {
+            app.writes.succeeded();
+            "ready\n".into_response()
+        }
+        (i, b, r) => {
+            for (what, e) in [
+                ("index", i),
+                ("blob store", b),
+                ("failed write", r.unwrap_or(Ok(()))),
+            ] {
+                if let Err(e) = e {
+                    tracing::warn!(error = %e, "{what} not ready");
+                }
             }
             (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
         }
     }
+}
+
+/// Stage `bytes` zeros (at most [`MAX_PROBE`]) the way an upload is
+/// staged, make them durable, and throw them away.
+async fn probe<B: BlobStore>(blobs: &B, bytes: u64) -> Result<(), obhut_store::StoreError> {
+    let n = bytes.clamp(1, MAX_PROBE);
+    let mut staged = blobs.stage(tokio::io::repeat(0).take(n), n).await?;
+    let synced = blobs.sync_staged(&mut staged).await;
+    blobs.discard(staged).await;
+    synced
 }
 
 /// `GET /metrics`: Prometheus text format.

@@ -20,8 +20,9 @@ use obhut_store::IndexStore;
 const NOW: i64 = 1_790_000_000_000;
 
 struct World {
-    _dir: tempfile::TempDir,
-    vault: InProcess,
+    dir: tempfile::TempDir,
+    vault: Option<InProcess>,
+    clock: Arc<ManualClock>,
     reader: SignKey,
 }
 
@@ -32,7 +33,7 @@ impl World {
         let vault = InProcess::start(
             &dir.path().join("data"),
             &dir.path().join("keys"),
-            clock,
+            clock.clone(),
             1 << 20,
         );
         let reader = SignKey::generate(&mut os_rng());
@@ -51,14 +52,28 @@ impl World {
             index.add_reader(key, group_id, NOW, &entry).await.unwrap();
         });
         World {
-            _dir: dir,
-            vault,
+            dir,
+            vault: Some(vault),
+            clock,
             reader,
         }
     }
 
     fn addr(&self) -> SocketAddr {
-        self.vault.addr
+        self.vault.as_ref().expect("the vault runs").addr
+    }
+
+    /// Stop the vault (its memory is gone) and start it again at `now_ms`
+    /// over the same data.
+    fn restart(&mut self, now_ms: i64) {
+        self.vault = None;
+        self.clock.set(now_ms);
+        self.vault = Some(InProcess::start(
+            &self.dir.path().join("data"),
+            &self.dir.path().join("keys"),
+            self.clock.clone(),
+            1 << 20,
+        ));
     }
 
     /// `GET path` as the reader, signed at `time_ms` with `nonce`.
@@ -118,10 +133,49 @@ fn issue16_signed_times_at_the_ends_of_i64_are_stale_every_time() {
         }
     }
     // The window's edges are inside it, and a nonce is still used once.
-    for (i, t) in [NOW - 300_000, NOW, NOW + 300_000].into_iter().enumerate() {
+    // (Reads signed before the vault started are refused: replay.rs.)
+    let now = NOW + 300_000;
+    w.clock.set(now);
+    for (i, t) in [now - 300_000, now, now + 300_000].into_iter().enumerate() {
         let nonce = format!("{i:032x}");
         assert_eq!(w.read_at("/v1/recordings", t, &nonce).status, 200, "{t}");
         let again = w.read_at("/v1/recordings", t, &nonce);
         assert_kind(&again, 409, "replayed-nonce", &format!("replay at {t}"));
     }
+}
+
+/// Issue 16, item 2: reads are remembered in memory, not on disk; a
+/// restart forgets the memory but must not let a read replay. A read
+/// signed before the restart is stale; one signed ahead of the clock was
+/// recorded durably and stays a replay; a clock set back across a restart
+/// does not lower the floor (replay.rs).
+#[test]
+fn a_restart_does_not_reopen_the_replay_window() {
+    let mut w = World::new();
+    let path = "/v1/recordings";
+    let (now_nonce, ahead_nonce) = ("a".repeat(32), "b".repeat(32));
+    assert_eq!(w.read_at(path, NOW, &now_nonce).status, 200);
+    assert_eq!(w.read_at(path, NOW + 200_000, &ahead_nonce).status, 200);
+    let again = w.read_at(path, NOW, &now_nonce);
+    assert_kind(&again, 409, "replayed-nonce", "a replay before the restart");
+
+    w.restart(NOW + 10_000);
+    let r = w.read_at(path, NOW, &now_nonce);
+    assert_kind(&r, 401, "stale-time", "a read signed before the restart");
+    let r = w.read_at(path, NOW + 200_000, &ahead_nonce);
+    assert_kind(&r, 409, "replayed-nonce", "a read signed ahead, replayed");
+    w.clock.set(NOW + 250_000);
+    let r = w.read_at(path, NOW + 200_000, &ahead_nonce);
+    assert_kind(
+        &r,
+        409,
+        "replayed-nonce",
+        "the same, once the clock passed it",
+    );
+
+    // The clock goes back 70 s across a restart: the floor does not.
+    w.restart(NOW - 60_000);
+    let r = w.read_at(path, NOW, "c".repeat(32).as_str());
+    assert_kind(&r, 401, "stale-time", "signed before the recorded start");
+    assert_eq!(w.read_at(path, NOW + 10_000, &"d".repeat(32)).status, 200);
 }
