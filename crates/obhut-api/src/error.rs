@@ -87,6 +87,9 @@ error_kinds! {
     UnknownClass = "unknown-class",
     /// A malformed request (JSON, query, path).
     BadRequest = "bad-request",
+    /// The path exists, the method does not (e.g. `DELETE` of a
+    /// recording).
+    MethodNotAllowed = "method-not-allowed",
     /// The requested byte range is outside the blob.
     RangeNotSatisfiable = "range-not-satisfiable",
     /// Audit entry bodies asked for were pruned (log retention).
@@ -178,7 +181,7 @@ mod tests {
 
     #[test]
     fn every_known_kind_round_trips_through_its_wire_string() {
-        assert_eq!(ErrorKind::KNOWN.len(), 27);
+        assert_eq!(ErrorKind::KNOWN.len(), 28);
         for k in ErrorKind::KNOWN {
             assert!(!matches!(k, ErrorKind::Unknown(_)));
             assert_eq!(&ErrorKind::parse(k.as_str()), k);

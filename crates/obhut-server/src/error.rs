@@ -31,6 +31,7 @@ pub fn status(kind: &ErrorKind) -> StatusCode {
         | ErrorKind::ReplayedNonce
         | ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorKind::NotEnrolledGroup | ErrorKind::UnknownEpoch | ErrorKind::NotReady => {
             StatusCode::UNPROCESSABLE_ENTITY
         }

@@ -109,6 +109,7 @@ pub fn router<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) -> Router {
         .route("/metrics", get(ops::metrics::<I, B>))
         .fallback(ops::not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(axum::middleware::from_fn(ops::json_errors))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             ops::track_writes::<I, B>,

@@ -148,6 +148,55 @@ pub async fn not_found() -> ApiError {
     ApiError::new(ErrorKind::NotFound, "no such endpoint (see /openapi.json)")
 }
 
+/// What axum answers on its own, before a handler runs (a path parameter
+/// that does not parse, a query or JSON body it cannot read, a body over
+/// the limit, a method the route lacks), as the API's JSON error with a
+/// kind: clients act on the kind, and axum's answers are plain text or
+/// empty. The kind fixes the status ([`crate::error::status`]), so a
+/// few statuses change: 415 and 422 from axum's extractors are
+/// `400 bad-request`. Answers that carry a kind already pass unchanged.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    // 503 is `/readyz`'s "not ready", for load balancers, not clients.
+    if !(status.is_client_error() || status == StatusCode::INTERNAL_SERVER_ERROR)
+        || resp.extensions().get::<ErrorKind>().is_some()
+    {
+        return resp;
+    }
+    let kind = match status {
+        StatusCode::NOT_FOUND => ErrorKind::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorKind::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::TooLarge,
+        StatusCode::RANGE_NOT_SATISFIABLE => ErrorKind::RangeNotSatisfiable,
+        s if s.is_client_error() => ErrorKind::BadRequest,
+        _ => ErrorKind::Internal,
+    };
+    let allow = resp.headers().get(header::ALLOW).cloned();
+    // axum's own text says what it could not read; keep it, bounded.
+    let text = axum::body::to_bytes(resp.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = match (&kind, text.is_empty()) {
+        (ErrorKind::MethodNotAllowed, _) => format!(
+            "this path does not take that method{} (see /openapi.json)",
+            allow
+                .as_ref()
+                .and_then(|a| a.to_str().ok())
+                .map(|a| format!("; it takes {a}"))
+                .unwrap_or_default()
+        ),
+        (_, false) => text,
+        (_, true) => format!("the request was refused ({status})"),
+    };
+    let mut r = ApiError::new(kind, message).into_response();
+    if let Some(a) = allow {
+        r.headers_mut().insert(header::ALLOW, a);
+    }
+    r
+}
+
 static REQUEST_ID: AtomicU64 = AtomicU64::new(1);
 
 /// One log line per request: id, method, path (ids only; the query is

@@ -179,3 +179,120 @@ fn a_restart_does_not_reopen_the_replay_window() {
     assert_kind(&r, 401, "stale-time", "signed before the recorded start");
     assert_eq!(w.read_at(path, NOW + 10_000, &"d".repeat(32)).status, 200);
 }
+
+/// Issue 16, item 4: a checkpoint size past i64::MAX answered 500 and
+/// logged "stored data is corrupt"; axum's own refusals (a path parameter
+/// that does not parse, a bad query, a body over the limit, a method the
+/// route lacks) answered plain text or nothing. Every error is
+/// now the API's JSON with a kind, and none of these is a 500.
+#[test]
+fn issue16_every_refusal_is_json_with_a_kind() {
+    let w = World::new();
+    let rid = "00112233445566778899aabbccddeeff";
+    let big = "9223372036854775808"; // i64::MAX + 1
+    let cases: &[(&str, String, Vec<u8>, u16, &str)] = &[
+        (
+            "GET",
+            format!("/v1/log/checkpoints/{big}"),
+            vec![],
+            404,
+            "not-found",
+        ),
+        (
+            "GET",
+            format!("/v1/log/checkpoints/{}", u64::MAX),
+            vec![],
+            404,
+            "not-found",
+        ),
+        (
+            "GET",
+            "/v1/log/checkpoints/-1".into(),
+            vec![],
+            400,
+            "bad-request",
+        ),
+        (
+            "GET",
+            "/v1/log/checkpoints/x".into(),
+            vec![],
+            400,
+            "bad-request",
+        ),
+        (
+            "GET",
+            format!("/v1/log/checkpoints/{big}0"),
+            vec![],
+            400,
+            "bad-request",
+        ),
+        (
+            "GET",
+            format!("/v1/receipts/{rid}/x"),
+            vec![],
+            400,
+            "bad-request",
+        ),
+        (
+            "GET",
+            format!("/v1/receipts/{rid}/4294967296"),
+            vec![],
+            400,
+            "bad-request",
+        ),
+        (
+            "GET",
+            "/v1/log/proof/inclusion?index=x".into(),
+            vec![],
+            400,
+            "bad-request",
+        ),
+        (
+            "GET",
+            "/v1/log/entries?from=-1".into(),
+            vec![],
+            400,
+            "bad-request",
+        ),
+        (
+            "DELETE",
+            "/v1/recordings".into(),
+            vec![],
+            405,
+            "method-not-allowed",
+        ),
+        (
+            "PUT",
+            "/v1/log/checkpoint".into(),
+            vec![],
+            405,
+            "method-not-allowed",
+        ),
+        ("GET", "/v1/nothing-here".into(), vec![], 404, "not-found"),
+        (
+            "POST",
+            "/v1/enrol".into(),
+            vec![b' '; 200_000],
+            413,
+            "too-large",
+        ),
+    ];
+    for (method, path, body, status, kind) in cases {
+        let r = http(w.addr(), method, path, &[], body).expect("an answer");
+        assert_kind(&r, *status, kind, &format!("{method} {path}"));
+    }
+    // Proofs and tiles past i64::MAX: refused, never a 500.
+    for path in [
+        format!("/v1/log/proof/inclusion?index={big}"),
+        format!("/v1/log/proof/inclusion?index=0&size={big}"),
+        format!("/v1/log/proof/consistency?old=1&size={big}"),
+        format!("/v1/log/proof/consistency?old={big}"),
+        format!("/v1/log/tile/0/x{big}"),
+        format!("/v1/log/tile/0/{}", u64::MAX),
+        format!("/v1/log/tile/entries/{big}"),
+    ] {
+        let r = http(w.addr(), "GET", &path, &[], &[]).expect("an answer");
+        assert!(r.status >= 400 && r.status < 500, "{path}: {}", r.status);
+        assert!(!r.kind().is_empty(), "{path}: a kind");
+    }
+}
