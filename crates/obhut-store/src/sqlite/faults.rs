@@ -100,3 +100,81 @@ impl SqliteIndex {
         set_max_pages(&mut conn, NO_LIMIT).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::IndexStore;
+    use crate::sqlite::SqliteIndex;
+
+    async fn index() -> (tempfile::TempDir, SqliteIndex) {
+        let d = tempfile::tempdir().unwrap();
+        let index = SqliteIndex::open(&d.path().join("obhut.sqlite"))
+            .await
+            .unwrap();
+        (d, index)
+    }
+
+    /// Issue 16, item 1: one failed COMMIT left the single writing
+    /// connection inside a transaction as sqlx counts it, so every later
+    /// write failed ("cannot start a transaction within a transaction")
+    /// until a restart.
+    #[tokio::test]
+    async fn issue16_a_failed_commit_rolls_back_and_the_next_write_succeeds() {
+        let (_d, index) = index().await;
+        let key = [1; 32];
+        assert!(index.use_nonce(key, [1; 16], i64::MAX, 0).await.unwrap());
+        index.fail_next_commits(1);
+        let e = index
+            .use_nonce(key, [2; 16], i64::MAX, 0)
+            .await
+            .unwrap_err();
+        assert_eq!(index.failed_commits(), 1, "the commit failed: {e}");
+        assert!(!e.is_out_of_space(), "{e}");
+        // Nothing of the failed write stayed, and writing goes on.
+        assert!(
+            index.use_nonce(key, [2; 16], i64::MAX, 0).await.unwrap(),
+            "the failed write was rolled back"
+        );
+        for n in 3..20u8 {
+            assert!(index.use_nonce(key, [n; 16], i64::MAX, 0).await.unwrap());
+        }
+        // Several failures in a row, and writes of every shape after them.
+        index.fail_next_commits(3);
+        for n in 20..23u8 {
+            assert!(index.use_nonce(key, [n; 16], i64::MAX, 0).await.is_err());
+        }
+        index.set_instance_id("after the faults").await.unwrap();
+        assert!(!index.use_nonce(key, [19; 16], i64::MAX, 0).await.unwrap());
+        assert!(index.use_nonce(key, [20; 16], i64::MAX, 0).await.unwrap());
+    }
+
+    /// A full database fails writes with an error that says so, keeps
+    /// answering reads, and takes writes again once space is back.
+    #[tokio::test]
+    async fn a_full_database_refuses_writes_as_out_of_space_then_recovers() {
+        let (_d, index) = index().await;
+        index.set_instance_id("full").await.unwrap();
+        index.fill_up().await.unwrap();
+        let mut refused = None;
+        for n in 0..10_000u32 {
+            let mut nonce = [0; 16];
+            nonce[..4].copy_from_slice(&n.to_be_bytes());
+            match index.use_nonce([2; 32], nonce, i64::MAX, 0).await {
+                Ok(fresh) => assert!(fresh),
+                Err(e) => {
+                    refused = Some((n, e));
+                    break;
+                }
+            }
+        }
+        let (n, e) = refused.expect("a full database refuses a write");
+        assert!(e.is_out_of_space(), "{e}");
+        assert!(index.ping().await.is_err(), "not ready while full");
+        assert_eq!(index.instance_id().await.unwrap().as_deref(), Some("full"));
+        index.free_space().await.unwrap();
+        let mut nonce = [0; 16];
+        nonce[..4].copy_from_slice(&n.to_be_bytes());
+        assert!(index.use_nonce([2; 32], nonce, i64::MAX, 0).await.unwrap());
+        index.ping().await.unwrap();
+    }
+}
