@@ -41,7 +41,7 @@ pub struct App<I, B> {
     /// The audit log (log/service.rs).
     pub log: LogService,
     /// The outcome of the last write request, for `/readyz`.
-    pub(crate) writes: crate::ops::WriteHealth,
+    pub(crate) writes: crate::write_health::WriteHealth,
     /// The nonces of recent reads (replay.rs).
     pub replay: crate::replay::ReplayGuard,
 }
@@ -70,7 +70,7 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
             groups: Mutex::new(HashMap::new()),
             sequencing: Sequencing::default(),
             log,
-            writes: crate::ops::WriteHealth::default(),
+            writes: crate::write_health::WriteHealth::default(),
             replay: crate::replay::ReplayGuard::new(clock.now_ms()),
             clock,
         })

@@ -16,8 +16,7 @@ use crate::app::App;
 use crate::error::{ApiError, ApiResult};
 use crate::replay::Taken;
 
-/// Accepted clock difference between a request and the vault (ms).
-pub const WINDOW_MS: i64 = 300_000;
+pub use crate::replay::WINDOW_MS;
 
 /// Who signs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -283,6 +282,15 @@ mod tests {
         ]
     }
 
+    fn verify_at(parts: &Parts, now: i64) -> ApiResult<Signed> {
+        verify(
+            parts,
+            Signer::Person,
+            &obhut_core::vault::body_sha256(&[]),
+            now,
+        )
+    }
+
     fn signed_parts(key: &SignKey, time_header: &str, time_signed: i64) -> Parts {
         let nonce = "00112233445566778899aabbccddeeff";
         let digest = obhut_core::vault::body_sha256(&[]);
@@ -310,13 +318,7 @@ mod tests {
                     continue;
                 }
                 let parts = signed_parts(&key, &t.to_string(), t);
-                let e = verify(
-                    &parts,
-                    Signer::Person,
-                    &obhut_core::vault::body_sha256(&[]),
-                    now,
-                )
-                .expect_err("outside the window");
+                let e = verify_at(&parts, now).expect_err("outside the window");
                 assert_eq!(e.kind, ErrorKind::StaleTime, "t = {t}, now = {now}");
             }
         }
@@ -327,13 +329,7 @@ mod tests {
         let key = SignKey::generate(&mut os_rng());
         for t in [NOW - WINDOW_MS, NOW, NOW + WINDOW_MS] {
             let parts = signed_parts(&key, &t.to_string(), t);
-            let s = verify(
-                &parts,
-                Signer::Person,
-                &obhut_core::vault::body_sha256(&[]),
-                NOW,
-            )
-            .expect("inside the window");
+            let s = verify_at(&parts, NOW).expect("inside the window");
             assert_eq!(s.time_ms, t);
         }
     }
@@ -362,7 +358,7 @@ mod tests {
             let key = SignKey::generate(&mut os_rng());
             let header = if use_junk { junk } else { t.to_string() };
             let parts = signed_parts(&key, &header, t);
-            match verify(&parts, Signer::Person, &obhut_core::vault::body_sha256(&[]), NOW) {
+            match verify_at(&parts, NOW) {
                 Ok(s) => prop_assert!(s.time_ms.abs_diff(NOW) <= WINDOW_MS.unsigned_abs()),
                 Err(e) => prop_assert!(
                     [ErrorKind::StaleTime, ErrorKind::BadSignature].contains(&e.kind),

@@ -1,7 +1,7 @@
 //! Operations endpoints (docs/vault.md §7) and the request log.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{Request, State};
@@ -29,43 +29,14 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// The outcome of the vault's last write request, for `/readyz`
-/// (issue 16): a write that failed for the store (`507`, `500`) marks the
-/// vault not ready, with the size of what it tried to write; a write that
-/// succeeds, or a probe of that size (`readyz`), clears it.
-///
-/// Why remember, when each store's `ping` already probes a write: a probe
-/// is small, and a disk with 100 KiB left takes it while every upload
-/// fails. Why probe at the failed size rather than wait for the next
-/// successful write: a load balancer that takes a not-ready vault out of
-/// rotation sends it no write, so a flag only a write clears would never
-/// clear.
-#[derive(Debug, Default)]
-pub struct WriteHealth {
-    failed: Mutex<Option<u64>>,
-}
-
-impl WriteHealth {
-    fn failed(&self, bytes: u64) {
-        *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(bytes);
-    }
-
-    fn succeeded(&self) {
-        *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    }
-
-    fn last_failed(&self) -> Option<u64> {
-        *self.failed.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
 /// The largest probe `/readyz` stages after a failed write: enough to
 /// tell "full" from "has room for a segment" without writing gigabytes
 /// every few seconds when a huge upload failed.
 const MAX_PROBE: u64 = 64 << 20;
 
-/// Remember the outcome of every write request ([`WriteHealth`]). Reads
-/// (GET, HEAD) change nothing: they need no write (docs/vault.md §2).
+/// Remember the outcome of every write request
+/// ([`crate::write_health::WriteHealth`]). Reads (GET, HEAD) change
+/// nothing: they need no write (docs/vault.md §2.1).
 pub async fn track_writes<I: IndexStore, B: BlobStore>(
     State(app): State<Arc<App<I, B>>>,
     req: Request,
@@ -91,9 +62,10 @@ pub async fn track_writes<I: IndexStore, B: BlobStore>(
 /// `GET /readyz`: index and blob store answer and take writes. Each
 /// store's `ping` probes a small write (a row, a file, written and
 /// removed), and after a failed write request the blob store stages as
-/// many bytes as that request carried ([`WriteHealth`]): "not ready"
-/// while the disk is full or a device fails writes, "ready" again as soon
-/// as such a write succeeds.
+/// many bytes as that request carried
+/// ([`crate::write_health::WriteHealth`]): "not ready" while the disk is
+/// full or a device fails writes, "ready" again as soon as such a write
+/// succeeds.
 pub async fn readyz<I: IndexStore, B: BlobStore>(State(app): State<Arc<App<I, B>>>) -> Response {
     let index = app.index.ping().await;
     let blobs = app.blobs.ping().await;

@@ -38,7 +38,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use obhut_store::KeyBytes;
 
-use crate::auth::WINDOW_MS;
+/// Accepted clock difference between a request and the vault (ms).
+pub const WINDOW_MS: i64 = 300_000;
 
 /// The most (key, nonce) pairs remembered at once: about 20 MiB. Reads
 /// past this many within one window are recorded durably instead.

@@ -91,19 +91,6 @@ impl World {
     }
 }
 
-fn assert_kind(r: &HttpResponse, status: u16, kind: &str, what: &str) {
-    assert_eq!(
-        (r.status, r.kind().as_str()),
-        (status, kind),
-        "{what}: {}",
-        String::from_utf8_lossy(&r.body)
-    );
-    assert!(
-        !r.json()["message"].as_str().unwrap_or("").is_empty(),
-        "{what}: a message for people"
-    );
-}
-
 /// Issue 16, item 3: a signed `Obhut-Time` near −2⁶³ overflowed the
 /// window check (`abs` of i64::MIN); in a release build the request
 /// passed and its nonce expired at once, so it replayed forever.
@@ -124,12 +111,7 @@ fn issue16_signed_times_at_the_ends_of_i64_are_stale_every_time() {
     ] {
         for attempt in 0..3 {
             let r = w.read_at("/v1/recordings", t, nonce);
-            assert_kind(
-                &r,
-                401,
-                "stale-time",
-                &format!("time {t}, attempt {attempt}"),
-            );
+            r.assert_error(401, "stale-time", &format!("time {t}, attempt {attempt}"));
         }
     }
     // The window's edges are inside it, and a nonce is still used once.
@@ -140,7 +122,7 @@ fn issue16_signed_times_at_the_ends_of_i64_are_stale_every_time() {
         let nonce = format!("{i:032x}");
         assert_eq!(w.read_at("/v1/recordings", t, &nonce).status, 200, "{t}");
         let again = w.read_at("/v1/recordings", t, &nonce);
-        assert_kind(&again, 409, "replayed-nonce", &format!("replay at {t}"));
+        again.assert_error(409, "replayed-nonce", &format!("replay at {t}"));
     }
 }
 
@@ -157,26 +139,21 @@ fn a_restart_does_not_reopen_the_replay_window() {
     assert_eq!(w.read_at(path, NOW, &now_nonce).status, 200);
     assert_eq!(w.read_at(path, NOW + 200_000, &ahead_nonce).status, 200);
     let again = w.read_at(path, NOW, &now_nonce);
-    assert_kind(&again, 409, "replayed-nonce", "a replay before the restart");
+    again.assert_error(409, "replayed-nonce", "a replay before the restart");
 
     w.restart(NOW + 10_000);
     let r = w.read_at(path, NOW, &now_nonce);
-    assert_kind(&r, 401, "stale-time", "a read signed before the restart");
+    r.assert_error(401, "stale-time", "a read signed before the restart");
     let r = w.read_at(path, NOW + 200_000, &ahead_nonce);
-    assert_kind(&r, 409, "replayed-nonce", "a read signed ahead, replayed");
+    r.assert_error(409, "replayed-nonce", "a read signed ahead, replayed");
     w.clock.set(NOW + 250_000);
     let r = w.read_at(path, NOW + 200_000, &ahead_nonce);
-    assert_kind(
-        &r,
-        409,
-        "replayed-nonce",
-        "the same, once the clock passed it",
-    );
+    r.assert_error(409, "replayed-nonce", "the same, once the clock passed it");
 
     // The clock goes back 70 s across a restart: the floor does not.
     w.restart(NOW - 60_000);
     let r = w.read_at(path, NOW, "c".repeat(32).as_str());
-    assert_kind(&r, 401, "stale-time", "signed before the recorded start");
+    r.assert_error(401, "stale-time", "signed before the recorded start");
     assert_eq!(w.read_at(path, NOW + 10_000, &"d".repeat(32)).status, 200);
 }
 
@@ -279,7 +256,7 @@ fn issue16_every_refusal_is_json_with_a_kind() {
     ];
     for (method, path, body, status, kind) in cases {
         let r = http(w.addr(), method, path, &[], body).expect("an answer");
-        assert_kind(&r, *status, kind, &format!("{method} {path}"));
+        r.assert_error(*status, kind, &format!("{method} {path}"));
     }
     // Proofs and tiles past i64::MAX: refused, never a 500.
     for path in [

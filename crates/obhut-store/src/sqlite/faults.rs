@@ -104,15 +104,7 @@ impl SqliteIndex {
 #[cfg(test)]
 mod tests {
     use crate::IndexStore;
-    use crate::sqlite::SqliteIndex;
-
-    async fn index() -> (tempfile::TempDir, SqliteIndex) {
-        let d = tempfile::tempdir().unwrap();
-        let index = SqliteIndex::open(&d.path().join("obhut.sqlite"))
-            .await
-            .unwrap();
-        (d, index)
-    }
+    use crate::sqlite::tests::index;
 
     /// Issue 16, item 1: one failed COMMIT left the single writing
     /// connection inside a transaction as sqlx counts it, so every later

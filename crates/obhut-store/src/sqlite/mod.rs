@@ -819,7 +819,7 @@ impl IndexStore for SqliteIndex {
 mod tests {
     use super::*;
 
-    async fn index() -> (tempfile::TempDir, SqliteIndex) {
+    pub(super) async fn index() -> (tempfile::TempDir, SqliteIndex) {
         let d = tempfile::tempdir().unwrap();
         let index = SqliteIndex::open(&d.path().join("obhut.sqlite"))
             .await
