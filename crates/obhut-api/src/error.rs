@@ -87,6 +87,9 @@ error_kinds! {
     UnknownClass = "unknown-class",
     /// A malformed request (JSON, query, path).
     BadRequest = "bad-request",
+    /// The path exists, the method does not (e.g. `DELETE` of a
+    /// recording).
+    MethodNotAllowed = "method-not-allowed",
     /// The requested byte range is outside the blob.
     RangeNotSatisfiable = "range-not-satisfiable",
     /// Audit entry bodies asked for were pruned (log retention).
@@ -102,6 +105,9 @@ error_kinds! {
     NotReady = "not-ready",
     /// A recording named by an access request is not in its group.
     UnknownRecording = "unknown-recording",
+    /// The vault's storage is full (disk, quota, database): nothing was
+    /// stored; the same request succeeds once the operator frees space.
+    InsufficientStorage = "insufficient-storage",
     /// The store failed; details are in the vault's log.
     Internal = "internal",
 }
@@ -175,7 +181,7 @@ mod tests {
 
     #[test]
     fn every_known_kind_round_trips_through_its_wire_string() {
-        assert_eq!(ErrorKind::KNOWN.len(), 26);
+        assert_eq!(ErrorKind::KNOWN.len(), 28);
         for k in ErrorKind::KNOWN {
             assert!(!matches!(k, ErrorKind::Unknown(_)));
             assert_eq!(&ErrorKind::parse(k.as_str()), k);

@@ -40,6 +40,10 @@ pub struct App<I, B> {
     pub(crate) sequencing: Sequencing,
     /// The audit log (log/service.rs).
     pub log: LogService,
+    /// The outcome of the last write request, for `/readyz`.
+    pub(crate) writes: crate::write_health::WriteHealth,
+    /// The nonces of recent reads (replay.rs).
+    pub replay: crate::replay::ReplayGuard,
 }
 
 impl<I: IndexStore, B: BlobStore> App<I, B> {
@@ -60,14 +64,27 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         Ok(App {
             index,
             blobs,
-            clock,
             config,
             keystore,
             metrics: metrics::Metrics::new(),
             groups: Mutex::new(HashMap::new()),
             sequencing: Sequencing::default(),
             log,
+            writes: crate::write_health::WriteHealth::default(),
+            replay: crate::replay::ReplayGuard::new(clock.now_ms()),
+            clock,
         })
+    }
+
+    /// Record this process's start durably and raise the replay floor to
+    /// it (replay.rs). If the write fails (a full disk at startup), the
+    /// floor stays at the clock's reading when the state was made: a clock
+    /// set back across this restart is then not caught.
+    pub async fn record_start(&self) {
+        match self.index.record_start(self.clock.now_ms()).await {
+            Ok(start) => self.replay.raise_floor(start),
+            Err(e) => tracing::warn!(error = %e, "recording the vault's start"),
+        }
     }
 
     /// Log the policy in effect ([`ServerConfig::policy`]) if it differs

@@ -31,11 +31,13 @@ pub fn status(kind: &ErrorKind) -> StatusCode {
         | ErrorKind::ReplayedNonce
         | ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorKind::NotEnrolledGroup | ErrorKind::UnknownEpoch | ErrorKind::NotReady => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
         ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
         ErrorKind::Pruned | ErrorKind::Expired => StatusCode::GONE,
+        ErrorKind::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         // The vault never answers with a kind it does not know
         // (`ErrorKind::Unknown` is a client's reading of a newer vault);
@@ -86,6 +88,16 @@ impl From<StoreError> for ApiError {
                 ErrorKind::WrongLength,
                 format!("the body ended early or failed: {e}"),
             ),
+            // Before the catch-all: a full disk is the operator's to fix
+            // and the client's to retry, not an unexplained 500.
+            full if full.is_out_of_space() => {
+                tracing::error!(error = %full, "storage full");
+                ApiError::new(
+                    ErrorKind::InsufficientStorage,
+                    "the vault's storage is full; nothing was stored. Retry once the \
+                     operator has freed space (the vault's log names the store)",
+                )
+            }
             other => {
                 tracing::error!(error = %other, "store failure");
                 ApiError::new(

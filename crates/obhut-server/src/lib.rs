@@ -42,9 +42,11 @@ pub mod metrics;
 pub mod ops;
 mod params;
 pub mod read;
+pub mod replay;
 pub mod sequencing;
 #[cfg(feature = "test-util")]
 pub mod testkit;
+mod write_health;
 
 pub use app::App;
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -108,6 +110,11 @@ pub fn router<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) -> Router {
         .route("/metrics", get(ops::metrics::<I, B>))
         .fallback(ops::not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(axum::middleware::from_fn(ops::json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            ops::track_writes::<I, B>,
+        ))
         .layer(axum::middleware::from_fn(ops::log_request))
         .with_state(app)
 }
@@ -126,6 +133,7 @@ pub async fn serve<I: IndexStore, B: BlobStore>(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    app.record_start().await;
     app.record_policy().await;
     // Epochs ahead of time, then hourly.
     if let Err(e) = app.ensure_all_epochs().await {

@@ -5,11 +5,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use obhut_api::ErrorKind;
 use obhut_store::{BlobStore, IndexStore};
+use tokio::io::AsyncReadExt;
 
 use crate::app::App;
 use crate::error::ApiError;
@@ -28,22 +29,78 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: index and blob store answer.
+/// The largest probe `/readyz` stages after a failed write: enough to
+/// tell "full" from "has room for a segment" without writing gigabytes
+/// every few seconds when a huge upload failed.
+const MAX_PROBE: u64 = 64 << 20;
+
+/// Remember the outcome of every write request
+/// ([`crate::write_health::WriteHealth`]). Reads (GET, HEAD) change
+/// nothing: they need no write (docs/vault.md §2.1).
+pub async fn track_writes<I: IndexStore, B: BlobStore>(
+    State(app): State<Arc<App<I, B>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let write = !matches!(req.method(), &Method::GET | &Method::HEAD);
+    let bytes = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    let resp = next.run(req).await;
+    if write {
+        match resp.extensions().get::<ErrorKind>() {
+            Some(ErrorKind::InsufficientStorage | ErrorKind::Internal) => app.writes.failed(bytes),
+            None if resp.status().is_success() => app.writes.succeeded(),
+            _ => {}
+        }
+    }
+    resp
+}
+
+/// `GET /readyz`: index and blob store answer and take writes. Each
+/// store's `ping` probes a small write (a row, a file, written and
+/// removed), and after a failed write request the blob store stages as
+/// many bytes as that request carried
+/// ([`crate::write_health::WriteHealth`]): "not ready" while the disk is
+/// full or a device fails writes, "ready" again as soon as such a write
+/// succeeds.
 pub async fn readyz<I: IndexStore, B: BlobStore>(State(app): State<Arc<App<I, B>>>) -> Response {
     let index = app.index.ping().await;
     let blobs = app.blobs.ping().await;
-    match (index, blobs) {
-        (Ok(()), Ok(())) => "ready\n".into_response(),
-        (i, b) => {
-            if let Err(e) = &i {
-                tracing::warn!(error = %e, "index not ready");
-            }
-            if let Err(e) = &b {
-                tracing::warn!(error = %e, "blob store not ready");
+    let retry = match app.writes.last_failed() {
+        Some(bytes) if index.is_ok() && blobs.is_ok() => Some(probe(&app.blobs, bytes).await),
+        _ => None,
+    };
+    match (index, blobs, retry) {
+        (Ok(()), Ok(()), None | Some(Ok(()))) => {
+            app.writes.succeeded();
+            "ready\n".into_response()
+        }
+        (i, b, r) => {
+            for (what, e) in [
+                ("index", i),
+                ("blob store", b),
+                ("failed write", r.unwrap_or(Ok(()))),
+            ] {
+                if let Err(e) = e {
+                    tracing::warn!(error = %e, "{what} not ready");
+                }
             }
             (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
         }
     }
+}
+
+/// Stage `bytes` zeros (at most [`MAX_PROBE`]) the way an upload is
+/// staged, make them durable, and throw them away.
+async fn probe<B: BlobStore>(blobs: &B, bytes: u64) -> Result<(), obhut_store::StoreError> {
+    let n = bytes.clamp(1, MAX_PROBE);
+    let mut staged = blobs.stage(tokio::io::repeat(0).take(n), n).await?;
+    let synced = blobs.sync_staged(&mut staged).await;
+    blobs.discard(staged).await;
+    synced
 }
 
 /// `GET /metrics`: Prometheus text format.
@@ -61,6 +118,55 @@ pub async fn metrics<I: IndexStore, B: BlobStore>(State(app): State<Arc<App<I, B
 /// Unknown paths.
 pub async fn not_found() -> ApiError {
     ApiError::new(ErrorKind::NotFound, "no such endpoint (see /openapi.json)")
+}
+
+/// What axum answers on its own, before a handler runs (a path parameter
+/// that does not parse, a query or JSON body it cannot read, a body over
+/// the limit, a method the route lacks), as the API's JSON error with a
+/// kind: clients act on the kind, and axum's answers are plain text or
+/// empty. The kind fixes the status ([`crate::error::status`]), so a
+/// few statuses change: 415 and 422 from axum's extractors are
+/// `400 bad-request`. Answers that carry a kind already pass unchanged.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    // 503 is `/readyz`'s "not ready", for load balancers, not clients.
+    if !(status.is_client_error() || status == StatusCode::INTERNAL_SERVER_ERROR)
+        || resp.extensions().get::<ErrorKind>().is_some()
+    {
+        return resp;
+    }
+    let kind = match status {
+        StatusCode::NOT_FOUND => ErrorKind::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorKind::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::TooLarge,
+        StatusCode::RANGE_NOT_SATISFIABLE => ErrorKind::RangeNotSatisfiable,
+        s if s.is_client_error() => ErrorKind::BadRequest,
+        _ => ErrorKind::Internal,
+    };
+    let allow = resp.headers().get(header::ALLOW).cloned();
+    // axum's own text says what it could not read; keep it, bounded.
+    let text = axum::body::to_bytes(resp.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = match (&kind, text.is_empty()) {
+        (ErrorKind::MethodNotAllowed, _) => format!(
+            "this path does not take that method{} (see /openapi.json)",
+            allow
+                .as_ref()
+                .and_then(|a| a.to_str().ok())
+                .map(|a| format!("; it takes {a}"))
+                .unwrap_or_default()
+        ),
+        (_, false) => text,
+        (_, true) => format!("the request was refused ({status})"),
+    };
+    let mut r = ApiError::new(kind, message).into_response();
+    if let Some(a) = allow {
+        r.headers_mut().insert(header::ALLOW, a);
+    }
+    r
 }
 
 static REQUEST_ID: AtomicU64 = AtomicU64::new(1);

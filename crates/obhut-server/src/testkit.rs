@@ -48,6 +48,22 @@ impl HttpResponse {
     pub fn kind(&self) -> String {
         self.json()["error"].as_str().unwrap_or("").to_owned()
     }
+
+    /// Assert an error answer of `status` and `kind` with a message for
+    /// people (`what` names the case in the failure).
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, kind: &str, what: &str) {
+        assert_eq!(
+            (self.status, self.kind().as_str()),
+            (status, kind),
+            "{what}: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert!(
+            !self.json()["message"].as_str().unwrap_or("").is_empty(),
+            "{what}: a message for people"
+        );
+    }
 }
 
 /// Send one request (`Connection: close`) and read the whole answer.

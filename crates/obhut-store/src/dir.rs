@@ -307,7 +307,27 @@ impl BlobStore for DirBlobStore {
         fs::metadata(&self.tmp)
             .await
             .map_err(io("checking", &self.tmp))?;
-        Ok(())
+        // A write probe, as a blob is written (create, write, fsync) and
+        // then removed: a full disk or a failing device shows here rather
+        // than only in the next upload. 64 KiB, the store's write size: a
+        // disk with less free space cannot take a segment either. The name
+        // is one `clean_temporary` removes if the process dies meanwhile.
+        let probe = self.tmp.join(format!("{}.probe", random_name()?));
+        blocking("probing writes", &probe.clone(), move || {
+            use std::io::Write;
+            let r = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&probe)
+                .and_then(|mut f| {
+                    f.write_all(&[0u8; 64 * 1024])?;
+                    f.sync_data()
+                });
+            let removed = std::fs::remove_file(&probe);
+            r.map_err(io("probing writes in", &probe))?;
+            removed.map_err(io("removing the write probe", &probe))
+        })
+        .await?
     }
 
     async fn clean_temporary(&self) -> Result<usize> {

@@ -105,3 +105,38 @@ pub enum StoreError {
         custodian: u16,
     },
 }
+
+/// `SQLITE_FULL`: the primary result code (the low byte of an extended
+/// one) when a write needs space the disk (or `max_page_count`) lacks.
+const SQLITE_FULL: i64 = 13;
+/// `ENOSPC` and `EDQUOT` (Linux): no space, or the quota is used up.
+const ENOSPC: i32 = 28;
+const EDQUOT: i32 = 122;
+
+impl StoreError {
+    /// Whether the store failed because its storage is full (`ENOSPC`,
+    /// a quota, `SQLITE_FULL`): an operator frees space and the same
+    /// write then succeeds. The vault answers these with
+    /// `507 insufficient-storage` rather than `500 internal`.
+    pub fn is_out_of_space(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(e)) => e
+                .code()
+                .and_then(|c| c.parse::<i64>().ok())
+                .is_some_and(|c| c & 0xff == SQLITE_FULL),
+            StoreError::Db(sqlx::Error::Io(e)) | StoreError::Io { source: e, .. } => {
+                io_out_of_space(e)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn io_out_of_space(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+        || matches!(e.raw_os_error(), Some(ENOSPC | EDQUOT))
+        || e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+            .is_some_and(io_out_of_space)
+}

@@ -86,7 +86,10 @@ pub trait IndexStore: LogStore + AccessStore + Send + Sync + 'static {
     fn instance_id(&self) -> impl Future<Output = Result<Option<String>>> + Send;
     /// Set the instance id (once, when both stores are new).
     fn set_instance_id(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
-    /// Answer if the store is reachable (`/readyz`).
+    /// Answer if the store is reachable and takes writes now (`/readyz`):
+    /// `Err` while a write would fail for want of space or an I/O error
+    /// ([`StoreError::is_out_of_space`] tells the first), `Ok` again once
+    /// writes succeed. May write (a probe that leaves nothing behind).
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;
 
     /// Add or replace a custody group's descriptor, sequencing `log` in
@@ -170,6 +173,20 @@ pub trait IndexStore: LogStore + AccessStore + Send + Sync + 'static {
         expires_ms: i64,
         now_ms: i64,
     ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Whether (key, nonce) was recorded by [`IndexStore::use_nonce`] and
+    /// not yet forgotten. Reads only: the vault checks the nonces of read
+    /// requests against memory and this, so a read needs no write.
+    fn nonce_seen(
+        &self,
+        key: KeyBytes,
+        nonce: [u8; 16],
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Record that a vault process starts at `now_ms`: store the later of
+    /// `now_ms` and the start recorded before, and return it. The vault
+    /// refuses read requests signed before it (their nonces were kept in
+    /// the memory of a process that is gone; docs/vault.md §2).
+    fn record_start(&self, now_ms: i64) -> impl Future<Output = Result<i64>> + Send;
 
     /// Store an epoch's public key.
     fn put_epoch(&self, epoch: &EpochRow) -> impl Future<Output = Result<()>> + Send;
@@ -448,7 +465,8 @@ pub trait BlobStore: Send + Sync + 'static {
     fn instance_id(&self) -> impl Future<Output = Result<Option<String>>> + Send;
     /// Set the instance id durably.
     fn set_instance_id(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
-    /// Answer if the store is reachable (`/readyz`).
+    /// Answer if the store is reachable and takes writes now (`/readyz`),
+    /// as [`IndexStore::ping`]; a probe leaves nothing behind.
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;
     /// Remove leftovers of interrupted puts; returns how many.
     fn clean_temporary(&self) -> impl Future<Output = Result<usize>> + Send;

@@ -13,6 +13,7 @@
 //! | [`Fault::Sync`] | `sync_staged` | the staged blob, untrusted (the caller must discard it) |
 //! | [`Fault::Publish`] | `publish` | nothing: the rename failed, the staged bytes are gone |
 //! | [`Fault::AfterPublish`] | `publish` | the blob, published: the process "died" before it could answer |
+//! | [`Fault::Full`] | `stage`, `publish`; `ping` while armed | nothing: the disk is full (`ENOSPC`) |
 //!
 //! [`Fault::AfterPublish`] is a crash between blob and row: the caller
 //! sees an error, so it never commits the index row, yet the blob is
@@ -37,14 +38,19 @@ pub enum Fault {
     /// After the publication landed: the blob is visible, the caller gets
     /// an error ([`BlobStore::publish`]).
     AfterPublish,
+    /// The disk is full: writing or publishing fails with `ENOSPC`, and
+    /// [`BlobStore::ping`] fails while any is armed (arm `usize::MAX`, then
+    /// [`FaultyBlobStore::disarm`] to free the space).
+    Full,
 }
 
 impl Fault {
-    const ALL: [Fault; 4] = [
+    const ALL: [Fault; 5] = [
         Fault::Write,
         Fault::Sync,
         Fault::Publish,
         Fault::AfterPublish,
+        Fault::Full,
     ];
 
     fn slot(self) -> usize {
@@ -53,23 +59,30 @@ impl Fault {
             Fault::Sync => 1,
             Fault::Publish => 2,
             Fault::AfterPublish => 3,
+            Fault::Full => 4,
         }
     }
 
     fn error(self) -> StoreError {
-        let (op, what) = match self {
-            Fault::Write => ("writing the staged blob", "injected write fault"),
-            Fault::Sync => ("syncing the staged blob", "injected fsync fault"),
-            Fault::Publish => ("renaming into place", "injected rename fault"),
+        let other = std::io::Error::other;
+        let (op, source) = match self {
+            Fault::Write => ("writing the staged blob", other("injected write fault")),
+            Fault::Sync => ("syncing the staged blob", other("injected fsync fault")),
+            Fault::Publish => ("renaming into place", other("injected rename fault")),
             Fault::AfterPublish => (
                 "answering after the publication",
-                "injected crash between blob and row",
+                other("injected crash between blob and row"),
+            ),
+            // ENOSPC, as the kernel reports a full disk.
+            Fault::Full => (
+                "writing the staged blob",
+                std::io::Error::from_raw_os_error(28),
             ),
         };
         StoreError::Io {
             op,
             path: "faulty-blob-store".into(),
-            source: std::io::Error::other(what),
+            source,
         }
     }
 }
@@ -78,8 +91,8 @@ impl Fault {
 /// [`FaultyBlobStore`] (the test keeps one, the server owns another).
 #[derive(Debug, Default)]
 struct Switchboard {
-    armed: [AtomicUsize; 4],
-    injected: [AtomicUsize; 4],
+    armed: [AtomicUsize; 5],
+    injected: [AtomicUsize; 5],
 }
 
 /// Wraps a [`BlobStore`]; operations fail while a [`Fault`] of their kind
@@ -155,6 +168,9 @@ impl<B: BlobStore> BlobStore for FaultyBlobStore<B> {
     }
 
     async fn ping(&self) -> Result<()> {
+        if self.faults.armed[Fault::Full.slot()].load(Ordering::SeqCst) > 0 {
+            return Err(Fault::Full.error());
+        }
         self.inner.ping().await
     }
 
@@ -164,9 +180,11 @@ impl<B: BlobStore> BlobStore for FaultyBlobStore<B> {
 
     async fn stage<R: AsyncRead + Send + Unpin>(&self, source: R, len: u64) -> Result<B::Staged> {
         let staged = self.inner.stage(source, len).await?;
-        if self.fires(Fault::Write) {
-            self.inner.discard(staged).await;
-            return Err(Fault::Write.error());
+        for fault in [Fault::Write, Fault::Full] {
+            if self.fires(fault) {
+                self.inner.discard(staged).await;
+                return Err(fault.error());
+            }
         }
         Ok(staged)
     }
@@ -184,9 +202,11 @@ impl<B: BlobStore> BlobStore for FaultyBlobStore<B> {
         staged: B::Staged,
         expected_hash: [u8; 32],
     ) -> Result<()> {
-        if self.fires(Fault::Publish) {
-            self.inner.discard(staged).await;
-            return Err(Fault::Publish.error());
+        for fault in [Fault::Publish, Fault::Full] {
+            if self.fires(fault) {
+                self.inner.discard(staged).await;
+                return Err(fault.error());
+            }
         }
         self.inner.publish(key, staged, expected_hash).await?;
         if self.fires(Fault::AfterPublish) {

@@ -229,6 +229,17 @@ async fn nonces(s: impl IndexStore) {
     // Once expired it is forgotten, and may come again.
     assert!(s.use_nonce(k, n, 300, 200).await.unwrap());
     assert!(!s.use_nonce(k, n, 300, 250).await.unwrap());
+    assert!(s.nonce_seen(k, n).await.unwrap(), "seen, by a read");
+    assert!(!s.nonce_seen(k, [9; 16]).await.unwrap());
+    assert!(!s.nonce_seen([9; 32], n).await.unwrap(), "per key");
+    // The start a vault records only moves forward.
+    assert_eq!(s.record_start(1_000).await.unwrap(), 1_000);
+    assert_eq!(s.record_start(2_000).await.unwrap(), 2_000);
+    assert_eq!(
+        s.record_start(1_500).await.unwrap(),
+        2_000,
+        "a clock set back"
+    );
 }
 
 async fn epochs(s: impl IndexStore) {

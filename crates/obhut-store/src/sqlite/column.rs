@@ -13,6 +13,14 @@ pub(super) fn to_i64(v: u64, what: &'static str) -> Result<i64> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt(what))
 }
 
+/// A count or index a caller looks up (it may come from the wire): one
+/// past `i64::MAX` names no row, so the lookup finds nothing (`None`)
+/// rather than calling the store corrupt (issue 16: `GET
+/// /v1/log/checkpoints/9223372036854775808` answered 500).
+pub(super) fn lookup_i64(v: u64) -> Option<i64> {
+    i64::try_from(v).ok()
+}
+
 /// A stored `INTEGER` back into a count or index.
 pub(super) fn to_u64(v: i64, what: &'static str) -> Result<u64> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(what))

@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::SqliteIndex;
-use super::column::{to_i64, to_u64};
+use super::column::{lookup_i64, to_i64, to_u64};
 use super::sequence::sequence;
 use crate::{LogEntryRow, LogStore, NewLogEntry, Result, StoreError, StoredCheckpoint, TileRow};
 
@@ -56,10 +56,13 @@ impl LogStore for SqliteIndex {
     }
 
     async fn log_leaf_hashes(&self, from: u64, limit: u32) -> Result<Vec<[u8; 32]>> {
+        let Some(from) = lookup_i64(from) else {
+            return Ok(Vec::new());
+        };
         let rows: Vec<Vec<u8>> = sqlx::query_scalar(
             "SELECT leaf_hash FROM log_entries WHERE idx >= ? ORDER BY idx LIMIT ?",
         )
-        .bind(to_i64(from, "log index")?)
+        .bind(from)
         .bind(i64::from(limit))
         .fetch_all(self.readers())
         .await?;
@@ -117,10 +120,13 @@ impl LogStore for SqliteIndex {
     }
 
     async fn log_tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>> {
+        let Some(index) = lookup_i64(index) else {
+            return Ok(None);
+        };
         Ok(
             sqlx::query_scalar("SELECT hashes FROM log_tiles WHERE level = ? AND idx = ?")
                 .bind(i64::from(level))
-                .bind(to_i64(index, "tile index")?)
+                .bind(index)
                 .fetch_optional(self.readers())
                 .await?,
         )
@@ -136,8 +142,11 @@ impl LogStore for SqliteIndex {
     }
 
     async fn log_checkpoint_at(&self, size: u64) -> Result<Option<StoredCheckpoint>> {
+        let Some(size) = lookup_i64(size) else {
+            return Ok(None);
+        };
         sqlx::query("SELECT * FROM log_checkpoints WHERE size = ?")
-            .bind(to_i64(size, "checkpoint size")?)
+            .bind(size)
             .fetch_optional(self.readers())
             .await?
             .as_ref()
@@ -146,8 +155,11 @@ impl LogStore for SqliteIndex {
     }
 
     async fn log_entries(&self, from: u64, limit: u32) -> Result<Vec<LogEntryRow>> {
+        let Some(from) = lookup_i64(from) else {
+            return Ok(Vec::new());
+        };
         sqlx::query("SELECT * FROM log_entries WHERE idx >= ? ORDER BY idx LIMIT ?")
-            .bind(to_i64(from, "log index")?)
+            .bind(from)
             .bind(i64::from(limit))
             .fetch_all(self.readers())
             .await?

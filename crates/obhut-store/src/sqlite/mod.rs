@@ -12,11 +12,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use obhut_core::ids::{EpochId, GroupId, RecordingId};
-use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
+use sqlx::{Connection, Row};
 
 use crate::{
     DeviceRow, EpochRow, GroupRow, Head, IndexStore, Inserted, KeyBytes, NewLogEntry, NewSegment,
@@ -25,6 +25,8 @@ use crate::{
 
 mod access;
 mod column;
+#[cfg(feature = "test-util")]
+mod faults;
 mod log;
 mod sequence;
 
@@ -44,10 +46,35 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// `readers` serve the reads, in parallel, and cannot write
 /// (`query_only`). Another process (the admin CLI) still meets the
 /// server at the file lock (`BEGIN IMMEDIATE`, the busy timeout).
+///
+/// **After a failed write** the connection must not stay wedged (issue
+/// 16): when a COMMIT fails (disk full, an I/O error), SQLite may already
+/// have rolled the transaction back, sqlx's ROLLBACK on drop then fails
+/// ("no transaction is active"), and sqlx still counts the connection as
+/// inside a transaction, so every later `BEGIN IMMEDIATE` was refused —
+/// one failed commit made every write, and so every authenticated
+/// request, fail until a restart. The writer pool therefore checks each
+/// connection it takes back ([`writer_is_clean`]) and closes one that is
+/// still in a transaction; the next write opens a fresh connection.
 #[derive(Debug, Clone)]
 pub struct SqliteIndex {
     readers: SqlitePool,
     writer: SqlitePool,
+    /// Faults tests inject into the writing connection (`faults.rs`).
+    #[cfg(feature = "test-util")]
+    faults: std::sync::Arc<faults::WriteFaults>,
+}
+
+/// Whether a writing connection handed back to the pool may serve the
+/// next write: not left inside a transaction. The ping first lets the
+/// connection's worker run the ROLLBACK a dropped transaction queued
+/// (commands run in order), so a transaction that was rolled back is not
+/// taken for one still open.
+async fn writer_is_clean(
+    conn: &mut sqlx::SqliteConnection,
+) -> std::result::Result<bool, sqlx::Error> {
+    conn.ping().await?;
+    Ok(!conn.is_in_transaction())
 }
 
 fn device_row(r: &SqliteRow) -> Result<DeviceRow> {
@@ -120,16 +147,35 @@ impl SqliteIndex {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        #[cfg(feature = "test-util")]
+        let faults = std::sync::Arc::new(faults::WriteFaults::default());
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(opts.clone())
-            .await?;
+            .after_release(|conn, _| Box::pin(writer_is_clean(conn)));
+        #[cfg(feature = "test-util")]
+        let writer = {
+            let f = faults.clone();
+            writer.after_connect(move |conn, _| {
+                let f = f.clone();
+                Box::pin(async move {
+                    f.install(conn)
+                        .await
+                        .map_err(|e| sqlx::Error::Configuration(e.to_string().into()))
+                })
+            })
+        };
+        let writer = writer.connect_with(opts.clone()).await?;
         MIGRATOR.run(&writer).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts.pragma("query_only", "ON"))
             .await?;
-        Ok(SqliteIndex { readers, writer })
+        Ok(SqliteIndex {
+            readers,
+            writer,
+            #[cfg(feature = "test-util")]
+            faults,
+        })
     }
 
     /// The writing connection (tests, `obhut check`): it may read and
@@ -218,6 +264,23 @@ impl IndexStore for SqliteIndex {
 
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.readers).await?;
+        // A write probe: a row big enough to need pages (8 KiB) is written
+        // and removed in one committed transaction, so the commit appends
+        // to the WAL and fails as a real write would — on a full disk, a
+        // full database, an I/O error. A read alone (or a rolled-back
+        // write, which never reaches the disk) said "ready" while every
+        // write failed (issue 16).
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('write-probe', hex(zeroblob(4096)))
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM meta WHERE key = 'write-probe'")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -471,6 +534,40 @@ impl IndexStore for SqliteIndex {
         Ok(r.rows_affected() == 1)
     }
 
+    async fn nonce_seen(&self, key: KeyBytes, nonce: [u8; 16]) -> Result<bool> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM nonces WHERE device_key = ? AND nonce = ?")
+                .bind(&key[..])
+                .bind(&nonce[..])
+                .fetch_one(&self.readers)
+                .await?;
+        Ok(n > 0)
+    }
+
+    async fn record_start(&self, now_ms: i64) -> Result<i64> {
+        let mut tx = self.begin_write().await?;
+        let before: Option<String> =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'started_ms'")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let before = before
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| StoreError::Corrupt("started_ms"))
+            })
+            .transpose()?;
+        let start = before.map_or(now_ms, |b| b.max(now_ms));
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('started_ms', ?)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(start.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(start)
+    }
+
     async fn put_epoch(&self, e: &EpochRow) -> Result<()> {
         sqlx::query(
             "INSERT INTO epochs (epoch_id, retention_class, not_before, not_after, public) VALUES (?, ?, ?, ?, ?)",
@@ -722,7 +819,7 @@ impl IndexStore for SqliteIndex {
 mod tests {
     use super::*;
 
-    async fn index() -> (tempfile::TempDir, SqliteIndex) {
+    pub(super) async fn index() -> (tempfile::TempDir, SqliteIndex) {
         let d = tempfile::tempdir().unwrap();
         let index = SqliteIndex::open(&d.path().join("obhut.sqlite"))
             .await

@@ -134,6 +134,9 @@ fn refused(kind: &ErrorKind) -> &'static str {
             "check the request hash and the recording or device ids"
         }
         ErrorKind::Conflict => "the request changed state meanwhile; see `obhut pending`",
+        ErrorKind::InsufficientStorage => {
+            "the vault's disk is full and nothing was stored; ask its operator to free space, then try again"
+        }
         _ => "the message above names what the vault refused",
     }
 }
