@@ -46,7 +46,7 @@ pub mod replay;
 pub mod sequencing;
 #[cfg(feature = "test-util")]
 pub mod testkit;
-mod write_health;
+pub mod write_health;
 
 pub use app::App;
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -65,8 +65,20 @@ pub async fn track_writes<I: IndexStore, B: BlobStore>(
 /// many bytes as that request carried
 /// ([`crate::write_health::WriteHealth`]): "not ready" while the disk is
 /// full or a device fails writes, "ready" again as soon as such a write
-/// succeeds.
+/// succeeds. Anonymous callers share one verdict a second
+/// ([`crate::write_health::PROBE_REUSE`]), so health checks cannot turn
+/// into a stream of disk writes.
 pub async fn readyz<I: IndexStore, B: BlobStore>(State(app): State<Arc<App<I, B>>>) -> Response {
+    if app.writes.verdict(probe_all(&app)).await {
+        "ready\n".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+/// The probes behind a `/readyz` verdict (reused for
+/// [`crate::write_health::PROBE_REUSE`]).
+async fn probe_all<I: IndexStore, B: BlobStore>(app: &App<I, B>) -> bool {
     let index = app.index.ping().await;
     let blobs = app.blobs.ping().await;
     let retry = match app.writes.last_failed() {
@@ -76,7 +88,7 @@ pub async fn readyz<I: IndexStore, B: BlobStore>(State(app): State<Arc<App<I, B>
     match (index, blobs, retry) {
         (Ok(()), Ok(()), None | Some(Ok(()))) => {
             app.writes.succeeded();
-            "ready\n".into_response()
+            true
         }
         (i, b, r) => {
             for (what, e) in [
@@ -88,7 +100,7 @@ pub async fn readyz<I: IndexStore, B: BlobStore>(State(app): State<Arc<App<I, B>
                     tracing::warn!(error = %e, "{what} not ready");
                 }
             }
-            (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+            false
         }
     }
 }
