@@ -28,7 +28,6 @@ use obhut_store::{BlobStore, GroupRow, IndexStore, TokenRow};
 use crate::app::App;
 use crate::clock::Clock;
 use crate::config::{FileConfig, ServerConfig};
-use crate::keystore::Keystore;
 
 /// An HTTP answer.
 #[derive(Debug)]
@@ -417,9 +416,13 @@ impl<I: IndexStore, B: BlobStore> InProcess<I, B> {
         .expect("config");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (app, addr) = rt.block_on(async {
-            let (index, blobs, _) = obhut_store::open_embedded(data).await.expect("stores");
-            let (index, blobs) = wrap(index, blobs);
-            let keystore = Keystore::open(keys).expect("keystore");
+            // As `obhut serve --init`: a new vault the first time, the
+            // same one when a test restarts it on the same directories.
+            let opened = crate::embedded::open_stores(data, keys, crate::embedded::Start::Init)
+                .await
+                .expect("stores and keystore");
+            let (index, blobs) = wrap(opened.index, opened.blobs);
+            let keystore = opened.keystore;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind");

@@ -29,7 +29,7 @@ pub async fn open_embedded_shared(data_dir: &Path) -> Result<(SqliteIndex, DirBl
     let db_path = data_dir.join("obhut.sqlite");
     if !db_path.exists() {
         return Err(StoreError::NotFound(
-            "vault index (obhut.sqlite) in the data directory; start `obhut serve` once with this --data to create it, or pass the right --data",
+            "vault index (obhut.sqlite) in the data directory; create it with `obhut serve --init --data DIR --keys KEYS`, or pass the right --data",
         ));
     }
     let index = SqliteIndex::open(&db_path).await?;

@@ -20,11 +20,13 @@ const BIN: &str = env!("CARGO_BIN_EXE_obhut");
 
 use support::Listening as Server;
 
+/// `obhut serve` on `dir/data` and `dir/keys`, made by `--init` if new.
 fn start(dir: &Path) -> Server {
     support::spawn_listening(
         dir,
         &[
             "serve",
+            "--init",
             "--data",
             "data",
             "--keys",
