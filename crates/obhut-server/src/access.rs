@@ -82,6 +82,7 @@ async fn read_signed<I: IndexStore, B: BlobStore>(
     let s = verify(
         &parts,
         Signer::Person,
+        &app.identity(Signer::Person),
         &body_sha256(&body),
         app.clock.now_ms(),
     )?;

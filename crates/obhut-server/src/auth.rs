@@ -58,10 +58,13 @@ fn hex_array<const N: usize>(s: &str, name: &str) -> ApiResult<[u8; N]> {
     Ok(out)
 }
 
-/// Verify headers, time and signature of a request with `body_digest`.
+/// Verify headers, time and signature of a request with `body_digest`,
+/// signed for the vault `vault` ([`App::identity`]; zeros for an
+/// enrolment, [`obhut_core::vault::ENROL_VAULT`]).
 pub fn verify(
     parts: &Parts,
     signer: Signer,
+    vault: &[u8; 32],
     body_digest: &[u8; 32],
     now_ms: i64,
 ) -> ApiResult<Signed> {
@@ -102,11 +105,19 @@ pub fn verify(
         .uri
         .path_and_query()
         .map_or(parts.uri.path(), |p| p.as_str());
-    let msg = request_message(parts.method.as_str(), path, time_ms, nonce_s, body_digest);
+    let msg = request_message(
+        vault,
+        parts.method.as_str(),
+        path,
+        time_ms,
+        nonce_s,
+        body_digest,
+    );
     vk.verify(label, &msg, &sig, "request").map_err(|_| {
         ApiError::new(
             ErrorKind::BadSignature,
-            "the request signature does not verify",
+            "the request signature does not verify (signed for another vault, or altered); \
+             a device signs for the vault key it pinned at enrolment, a person for the --log-key given",
         )
     })?;
     Ok(Signed {
@@ -117,6 +128,16 @@ pub fn verify(
 }
 
 impl<I: IndexStore, B: BlobStore> App<I, B> {
+    /// The identity `signer`s bind their requests to (docs/vault.md §2):
+    /// the key each kind of client already pins, the receipt key for
+    /// devices and the audit-log key for people.
+    pub fn identity(&self, signer: Signer) -> [u8; 32] {
+        match signer {
+            Signer::Device => self.keystore.vault_key().verify_key().to_bytes(),
+            Signer::Person => self.keystore.log_key().verify_key().to_bytes(),
+        }
+    }
+
     /// Use the request's nonce once (kept until the window has passed).
     pub async fn use_nonce(&self, s: &Signed) -> ApiResult<()> {
         let now = self.clock.now_ms();
@@ -139,7 +160,13 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         parts: &Parts,
         body_digest: &[u8; 32],
     ) -> ApiResult<obhut_store::DeviceRow> {
-        let s = verify(parts, Signer::Device, body_digest, self.clock.now_ms())?;
+        let s = verify(
+            parts,
+            Signer::Device,
+            &self.identity(Signer::Device),
+            body_digest,
+            self.clock.now_ms(),
+        )?;
         let device = self.index.device(s.key).await?.ok_or_else(|| {
             ApiError::new(
                 ErrorKind::UnknownDevice,
@@ -163,7 +190,13 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         parts: &Parts,
     ) -> ApiResult<Vec<obhut_core::ids::GroupId>> {
         let empty = obhut_core::vault::body_sha256(&[]);
-        let s = verify(parts, Signer::Person, &empty, self.clock.now_ms())?;
+        let s = verify(
+            parts,
+            Signer::Person,
+            &self.identity(Signer::Person),
+            &empty,
+            self.clock.now_ms(),
+        )?;
         let groups = self.index.reader_groups(s.key).await?;
         if groups.is_empty() {
             return Err(ApiError::new(
@@ -184,7 +217,13 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
     /// someone an admin allowed to read audit entry bodies.
     pub async fn authenticate_auditor(&self, parts: &Parts) -> ApiResult<KeyBytes> {
         let empty = obhut_core::vault::body_sha256(&[]);
-        let s = verify(parts, Signer::Person, &empty, self.clock.now_ms())?;
+        let s = verify(
+            parts,
+            Signer::Person,
+            &self.identity(Signer::Person),
+            &empty,
+            self.clock.now_ms(),
+        )?;
         if !self.index.is_auditor(s.key).await? {
             return Err(ApiError::new(
                 ErrorKind::Forbidden,

@@ -29,6 +29,7 @@ pub async fn enrol<I: IndexStore, B: BlobStore>(
     let s = crate::auth::verify(
         &parts,
         crate::auth::Signer::Device,
+        &obhut_core::vault::ENROL_VAULT,
         &body_sha256(&body),
         app.clock.now_ms(),
     )?;

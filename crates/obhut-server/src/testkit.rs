@@ -121,8 +121,50 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The four authentication headers of docs/vault.md §2, with a fresh nonce.
+/// The identities a vault's clients sign their requests for
+/// (docs/vault.md §2; [`obhut_core::vault::request_message`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VaultIds {
+    /// The receipt key: what devices sign for.
+    pub vault_key: [u8; 32],
+    /// The audit-log key: what people sign for.
+    pub log_key: [u8; 32],
+}
+
+impl VaultIds {
+    /// What an enrolment is signed for (no vault pinned yet).
+    pub const ENROL: VaultIds = VaultIds {
+        vault_key: obhut_core::vault::ENROL_VAULT,
+        log_key: obhut_core::vault::ENROL_VAULT,
+    };
+
+    /// The ids of the vault whose keys are in the keystore `keys`, read
+    /// from the key files (for a vault in another process).
+    pub fn from_keystore(keys: &Path) -> VaultIds {
+        let read = |name: &str| {
+            let text = std::fs::read_to_string(keys.join(name)).expect("key file");
+            let mut seed = [0u8; 32];
+            hex::decode_to_slice(text.trim(), &mut seed).expect("hex seed");
+            SignKey::from_seed(&obhut_core::secret::Secret32::new(seed))
+                .verify_key()
+                .to_bytes()
+        };
+        VaultIds {
+            vault_key: read("vault.key"),
+            log_key: read("log.key"),
+        }
+    }
+
+    /// What a person (`true`) or a device signs for.
+    pub fn for_signer(&self, person: bool) -> [u8; 32] {
+        if person { self.log_key } else { self.vault_key }
+    }
+}
+
+/// The four authentication headers of docs/vault.md §2, with a fresh
+/// nonce, for the vault `ids`.
 pub fn signed_headers(
+    ids: &VaultIds,
     key: &SignKey,
     person: bool,
     method: &str,
@@ -133,6 +175,7 @@ pub fn signed_headers(
     let mut n = [0u8; 16];
     getrandom::fill(&mut n).expect("OS randomness");
     signed_headers_with_nonce(
+        ids,
         key,
         person,
         method,
@@ -144,7 +187,12 @@ pub fn signed_headers(
 }
 
 /// [`signed_headers`] with a chosen nonce (replay tests).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each is one field of the signed message; tests spell them out"
+)]
 pub fn signed_headers_with_nonce(
+    ids: &VaultIds,
     key: &SignKey,
     person: bool,
     method: &str,
@@ -160,7 +208,14 @@ pub fn signed_headers_with_nonce(
     };
     let sig = key.sign(
         label,
-        &request_message(method, path, time_ms, nonce, body_digest),
+        &request_message(
+            &ids.for_signer(person),
+            method,
+            path,
+            time_ms,
+            nonce,
+            body_digest,
+        ),
     );
     vec![
         (
@@ -260,12 +315,13 @@ impl Sealed {
 /// answer.
 pub fn put_sealed(
     addr: SocketAddr,
+    ids: &VaultIds,
     key: &SignKey,
     s: &Sealed,
     time_ms: i64,
 ) -> std::io::Result<HttpResponse> {
     let path = s.path();
-    let h = signed_headers(key, false, "PUT", &path, time_ms, &s.digest());
+    let h = signed_headers(ids, key, false, "PUT", &path, time_ms, &s.digest());
     http(addr, "PUT", &path, &h, &s.body())
 }
 
@@ -392,6 +448,15 @@ impl InProcess {
 }
 
 impl<I: IndexStore, B: BlobStore> InProcess<I, B> {
+    /// What this vault's clients sign for.
+    pub fn ids(&self) -> VaultIds {
+        use crate::auth::Signer;
+        VaultIds {
+            vault_key: self.app.identity(Signer::Device),
+            log_key: self.app.identity(Signer::Person),
+        }
+    }
+
     /// [`InProcess::start_with`] on the embedded stores of `data` as
     /// `wrap` returns them, e.g. with a fault-injecting blob store
     /// (`obhut_store::contract::FaultyBlobStore`) around the directory.

@@ -22,7 +22,8 @@ use obhut_log::{
 };
 use obhut_server::ManualClock;
 use obhut_server::testkit::{
-    HttpResponse, InProcess, create_token, http, put_sealed, seal_recording, signed_headers,
+    HttpResponse, InProcess, VaultIds, create_token, http, put_sealed, seal_recording,
+    signed_headers,
 };
 use obhut_store::{IndexStore, LogStore};
 
@@ -72,7 +73,15 @@ impl World {
     }
 
     fn get_as(&self, key: &SignKey, path: &str) -> HttpResponse {
-        let h = signed_headers(key, true, "GET", path, self.now(), &body_sha256(&[]));
+        let h = signed_headers(
+            &self.vault.ids(),
+            key,
+            true,
+            "GET",
+            path,
+            self.now(),
+            &body_sha256(&[]),
+        );
         http(self.vault.addr, "GET", path, &h, &[]).unwrap()
     }
 
@@ -106,6 +115,7 @@ impl World {
         }))
         .unwrap();
         let h = signed_headers(
+            &VaultIds::ENROL,
             &device,
             false,
             "POST",
@@ -134,11 +144,18 @@ impl World {
             true,
         );
         for s in &segs {
-            let r = put_sealed(self.vault.addr, &device, s, self.now()).unwrap();
+            let r = put_sealed(self.vault.addr, &self.vault.ids(), &device, s, self.now()).unwrap();
             assert_eq!(r.status, 201, "{:?}", r.json());
         }
         // A replayed upload is answered from the stored row, not logged twice.
-        let r = put_sealed(self.vault.addr, &device, &segs[0], self.now()).unwrap();
+        let r = put_sealed(
+            self.vault.addr,
+            &self.vault.ids(),
+            &device,
+            &segs[0],
+            self.now(),
+        )
+        .unwrap();
         assert_eq!(r.status, 200);
         (device, segs[0].record.segment_ref().recording)
     }

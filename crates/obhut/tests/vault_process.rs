@@ -17,8 +17,8 @@ use obhut_core::rng::os_rng;
 use obhut_core::segment::SegmentKind;
 use obhut_core::vault::body_sha256;
 use obhut_server::testkit::{
-    HttpResponse, Sealed, custody_group, http, put_sealed, seal_recording, signed_headers,
-    write_head,
+    HttpResponse, Sealed, VaultIds, custody_group, http, put_sealed, seal_recording,
+    signed_headers, write_head,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_obhut");
@@ -79,8 +79,8 @@ fn now_ms() -> i64 {
     obhut_server::Clock::now_ms(&obhut_server::SystemClock)
 }
 
-fn put(addr: SocketAddr, device: &SignKey, s: &Sealed) -> HttpResponse {
-    put_sealed(addr, device, s, now_ms()).unwrap()
+fn put(addr: SocketAddr, ids: &VaultIds, device: &SignKey, s: &Sealed) -> HttpResponse {
+    put_sealed(addr, ids, device, s, now_ms()).unwrap()
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -106,6 +106,7 @@ fn real_process_kill9_restart_and_no_plaintext_at_rest() {
     let group = custody_group();
     std::fs::write(dir.join("group.obgd"), group.to_bytes()).unwrap();
     let mut server = start(dir, &log, true);
+    let ids = VaultIds::from_keystore(&dir.join("keys"));
 
     // The admin CLI works on the store while the server runs.
     let out = Command::new(BIN)
@@ -133,6 +134,7 @@ fn real_process_kill9_restart_and_no_plaintext_at_rest() {
     let device = SignKey::generate(&mut os_rng());
     let body = serde_json_body(&token, &device);
     let h = signed_headers(
+        &VaultIds::ENROL,
         &device,
         false,
         "POST",
@@ -177,7 +179,7 @@ fn real_process_kill9_restart_and_no_plaintext_at_rest() {
     );
     let rid = segs[0].record.segment_ref().recording;
     for s in &segs[..2] {
-        assert_eq!(put(server.addr, &device, s).status, 201);
+        assert_eq!(put(server.addr, &ids, &device, s).status, 201);
     }
 
     // Start the large upload (blob first, record last), send half, then
@@ -185,7 +187,15 @@ fn real_process_kill9_restart_and_no_plaintext_at_rest() {
     let body = segs[2].body();
     let path = segs[2].path();
     let mut stream = TcpStream::connect(server.addr).unwrap();
-    let h = signed_headers(&device, false, "PUT", &path, now_ms(), &segs[2].digest());
+    let h = signed_headers(
+        &ids,
+        &device,
+        false,
+        "PUT",
+        &path,
+        now_ms(),
+        &segs[2].digest(),
+    );
     write_head(&mut stream, "PUT", &path, &h, body.len() as u64).unwrap();
     stream.write_all(&body[..body.len() / 2]).unwrap();
     stream.flush().unwrap();
@@ -213,6 +223,7 @@ fn real_process_kill9_restart_and_no_plaintext_at_rest() {
     assert!(files_under(&tmp_dir).is_empty(), "restart cleans tmp/");
     let head_path = format!("/v1/recordings/{rid}/head");
     let h = signed_headers(
+        &ids,
         &device,
         false,
         "GET",
@@ -231,8 +242,8 @@ fn real_process_kill9_restart_and_no_plaintext_at_rest() {
     assert_eq!(std::fs::read(blobs.join("1.seg")).unwrap(), segs[1].blob);
     assert!(!blobs.join("2.seg").exists());
     // The device resumes from next_index.
-    assert_eq!(put(server.addr, &device, &segs[2]).status, 201);
-    assert_eq!(put(server.addr, &device, &segs[2]).status, 200);
+    assert_eq!(put(server.addr, &ids, &device, &segs[2]).status, 201);
+    assert_eq!(put(server.addr, &ids, &device, &segs[2]).status, 200);
 
     // No plaintext or metadata anywhere the server wrote, running or not.
     let mut needles: Vec<Vec<u8>> = vec![
