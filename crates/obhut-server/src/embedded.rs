@@ -353,6 +353,9 @@ impl Vault {
             App::new(index, blobs, keystore, config, Arc::new(SystemClock))
                 .map_err(EmbeddedError::AuditLog)?,
         );
+        // Before the vault says it listens, so that what it logs at start
+        // precedes anything a client or the admin CLI does.
+        crate::startup(&app).await;
         Ok(Vault {
             app,
             listener,

@@ -493,9 +493,9 @@ impl<I: IndexStore, B: BlobStore> InProcess<I, B> {
                 .expect("bind");
             let addr = listener.local_addr().expect("addr");
             let app = Arc::new(App::new(index, blobs, keystore, config, clock).expect("app"));
-            // As `serve` does first; here before the test touches the index,
-            // so entry indexes are deterministic.
-            app.record_policy().await;
+            // As `Vault::open` does; before the test touches the index, so
+            // entry indexes are deterministic.
+            crate::startup(&app).await;
             let a = app.clone();
             tokio::spawn(async move {
                 let _ = crate::serve(a, listener, async {

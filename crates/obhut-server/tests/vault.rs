@@ -542,6 +542,9 @@ fn time_moves_nonces_expire_and_tokens_are_one_time() {
     // Epochs roll over with the clock: the next period's epoch becomes current.
     let e1 = w.get("/v1/epochs?class=bodycam-30d").json();
     w.clock.advance(86_400_000);
+    // The hourly schedule makes the new next period's epoch (an anonymous
+    // request makes none).
+    w.vault.block_on(w.vault.app.ensure_all_epochs()).unwrap();
     let e2 = w.get("/v1/epochs?class=bodycam-30d").json();
     assert_eq!(e1["next"]["epoch_id"], e2["current"]["epoch_id"]);
     assert_eq!(w.get("/v1/epochs?class=nope").kind(), "unknown-class");
@@ -771,13 +774,17 @@ fn a_retry_of_a_stored_segment_is_read_and_compared() {
 
 /// Footage recorded days ago (a bodycam docked after a long shift that
 /// crossed midnight, a camera offline over a weekend) is sealed to the
-/// epoch of its capture time, which the vault issues on request; a capture
-/// time beyond `max_capture_age` or in the far future is refused by name.
+/// epoch of its capture time, which the vault makes when the enrolled
+/// device asks with a signed request; a capture time beyond
+/// `max_capture_age` or in the far future is refused by name.
 #[test]
 fn late_footage_gets_the_epoch_covering_its_capture_time() {
     let w = World::new(1 << 20);
     let three_days_ago = NOW - 3 * 86_400_000;
-    let r = w.get(&format!("/v1/epochs?class={CLASS}&at={three_days_ago}"));
+    let r = w.device_get(
+        &w.device,
+        &format!("/v1/epochs?class={CLASS}&at={three_days_ago}"),
+    );
     assert_eq!(r.status, 200, "{:?}", r.json());
     let covering = &r.json()["covering"];
     let nb = covering["not_before"].as_i64().unwrap();
@@ -789,6 +796,7 @@ fn late_footage_gets_the_epoch_covering_its_capture_time() {
         "/v1/epochs?class={CLASS}&at={}",
         three_days_ago + 1
     ));
+    assert_eq!(again.status, 200, "anonymous: it now exists");
     assert_eq!(again.json()["covering"]["epoch_id"], covering["epoch_id"]);
 
     let old_epoch =

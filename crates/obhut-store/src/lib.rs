@@ -171,8 +171,13 @@ pub trait IndexStore: LogStore + AccessStore + Send + Sync + 'static {
         now_ms: i64,
     ) -> impl Future<Output = Result<bool>> + Send;
 
-    /// Store an epoch's public key.
-    fn put_epoch(&self, epoch: &EpochRow) -> impl Future<Output = Result<()>> + Send;
+    /// Store an epoch's public key, sequencing `log` (its `epoch-created`
+    /// entry) in the same transaction.
+    fn put_epoch(
+        &self,
+        epoch: &EpochRow,
+        log: &NewLogEntry,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// An epoch by id.
     fn epoch(&self, id: EpochId) -> impl Future<Output = Result<Option<EpochRow>>> + Send;
     /// The epoch of `class` starting at `not_before`.
