@@ -659,6 +659,33 @@ pub async fn opened<I: IndexStore, B: BlobStore>(
             ),
         ));
     }
+    // The log records what the requester says it opened; it cannot have
+    // opened more than was released (issue 16: 4,294,967,295 was logged).
+    let released = match ctx
+        .row
+        .release
+        .as_deref()
+        .map(obhut_core::epoch::EpochRelease::from_bytes)
+    {
+        Some(Ok(r)) => r.entries.len(),
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "a stored release does not parse");
+            return Err(err(
+                ErrorKind::Internal,
+                "the stored release does not parse",
+            ));
+        }
+        None => 0,
+    };
+    if usize::try_from(b.segments).map_or(true, |n| n > released) {
+        return Err(err(
+            ErrorKind::BadRequest,
+            format!(
+                "segments {} is more than the {released} segments released for this request",
+                b.segments
+            ),
+        ));
+    }
     let entry = app.log_entry(
         Role::Person,
         s.key,

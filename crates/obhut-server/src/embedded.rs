@@ -149,15 +149,21 @@ pub enum EmbeddedError {
 /// Hold an exclusive lock on `DATA/lock` for the server's lifetime: two
 /// servers on one data directory would break the write order.
 fn lock_data_dir(dir: &Path) -> Result<std::fs::File, EmbeddedError> {
-    std::fs::create_dir_all(dir).map_err(|source| EmbeddedError::CreateDataDir {
-        path: dir.to_owned(),
-        source,
+    use std::os::unix::fs::OpenOptionsExt;
+    // 0700: the index holds case numbers and justifications.
+    obhut_store::create_private_dir(dir).map_err(|e| match e {
+        StoreError::Io { source, .. } => EmbeddedError::CreateDataDir {
+            path: dir.to_owned(),
+            source,
+        },
+        other => EmbeddedError::Store(other),
     })?;
     let path = dir.join("lock");
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|source| EmbeddedError::OpenLock {
             path: path.clone(),

@@ -477,6 +477,26 @@ fn the_whole_flow_releases_exactly_the_scope_and_opens_byte_identical() {
     // Segment 0 is outside the scope: no key for it.
     assert!(keys.opener(&w.segs[0].record).is_err());
 
+    // Issue 16: a count beyond what was released (2 segments) is refused
+    // and logs nothing.
+    let before = w.sequenced();
+    for n in ["3", "4294967295"] {
+        let r = w.call(
+            &w.requester.sign,
+            "POST",
+            &World::path(&req, "/opened"),
+            format!(r#"{{"segments":{n}}}"#).as_bytes(),
+        );
+        assert_eq!(r.status, 400, "{n}: {:?}", r.json());
+        assert_eq!(r.kind(), "bad-request");
+        assert!(
+            r.json()["message"]
+                .as_str()
+                .unwrap()
+                .contains("2 segments released")
+        );
+    }
+    assert_eq!(w.sequenced(), before);
     let opened = w.call(
         &w.requester.sign,
         "POST",

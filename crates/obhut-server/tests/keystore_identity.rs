@@ -215,3 +215,35 @@ fn another_vaults_keystore_is_refused() {
     open(&data_a, &keys_a, Start::Init).expect("bind A's own keys");
     open(&data_a, &keys_a, Start::Existing).expect("bound");
 }
+
+/// Issue 16: the data directory and the index were world-readable though
+/// they hold case numbers and justifications.
+#[test]
+fn a_new_vault_is_readable_by_its_user_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let (data, keys) = dirs(&t, "a");
+    init_vault(&data, &keys);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for dir in [&data, &keys, &keys.join("epochs")] {
+        assert_eq!(mode(dir), 0o700, "{}", dir.display());
+    }
+    let mut files = vec![
+        data.join("obhut.sqlite"),
+        data.join("lock"),
+        keys.join("vault.key"),
+        keys.join("log.key"),
+        keys.join("instance"),
+    ];
+    // The index's WAL and shared-memory files, while it is open.
+    let v = open(&data, &keys, Start::Existing).expect("reopen");
+    for extra in ["obhut.sqlite-wal", "obhut.sqlite-shm"] {
+        if data.join(extra).exists() {
+            files.push(data.join(extra));
+        }
+    }
+    for f in &files {
+        assert_eq!(mode(f), 0o600, "{}", f.display());
+    }
+    drop(v);
+}

@@ -58,7 +58,7 @@ pub use access::{
     ApprovalRow, DenialRow, NewApproval, NewRequest, RequestInserted, RequestRow, RequestState,
 };
 pub use consistency::{Consistency, check_consistency};
-pub use embedded::{open_embedded, open_embedded_shared};
+pub use embedded::{create_private_dir, open_embedded, open_embedded_shared};
 pub use error::StoreError;
 pub use log::{LogEntryRow, NewLogEntry, StoredCheckpoint, TileRow};
 pub use rows::{
