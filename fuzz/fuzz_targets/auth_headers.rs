@@ -44,10 +44,12 @@ fuzz_target!(|data: &[u8]| {
         (Signer::Device, "obhut-device", labels::DEVICE_REQUEST_SIG)
     };
     let digest = body_sha256(&[]);
+    // The vault the request is signed for (docs/vault.md §2).
+    let vault = [7u8; 32];
     let nonce_s = String::from_utf8_lossy(nonce).into_owned();
     let sig = match std::str::from_utf8(time).ok().and_then(|t| t.parse::<i64>().ok()) {
         Some(t) if flags & 1 != 0 => {
-            key().sign(label, &request_message("GET", "/v1/x", t, &nonce_s, &digest))
+            key().sign(label, &request_message(&vault, "GET", "/v1/x", t, &nonce_s, &digest))
         }
         _ => [0u8; 64],
     };
@@ -61,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
         return; // not a valid header value at all: hyper never hands it on
     };
     let (parts, ()) = req.into_parts();
-    if verify(&parts, signer, &digest, now).is_ok() {
+    if verify(&parts, signer, &vault, &digest, now).is_ok() {
         let t: i64 = std::str::from_utf8(time)
             .expect("verified, so ASCII")
             .parse()

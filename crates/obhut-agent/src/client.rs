@@ -120,6 +120,7 @@ pub struct VaultClient<'k> {
     agent: ureq::Agent,
     base: String,
     base_path: String,
+    vault: [u8; 32],
     device: &'k SignKey,
 }
 
@@ -168,8 +169,10 @@ fn now_ms() -> i64 {
 
 impl<'k> VaultClient<'k> {
     /// A client for the vault at `base_url` (e.g. `https://vault:8443`),
-    /// signing as `device`.
-    pub fn new(base_url: &str, device: &'k SignKey) -> Result<Self> {
+    /// signing as `device` for the vault whose receipt key is `vault`
+    /// (pinned at enrolment; [`obhut_core::vault::ENROL_VAULT`] to enrol),
+    /// so that no other vault accepts its requests (docs/vault.md §2).
+    pub fn new(base_url: &str, vault: [u8; 32], device: &'k SignKey) -> Result<Self> {
         let base = base_url.trim_end_matches('/').to_owned();
         let rest = base
             .strip_prefix("https://")
@@ -194,6 +197,7 @@ impl<'k> VaultClient<'k> {
             agent: ureq::Agent::new_with_config(config),
             base,
             base_path,
+            vault,
             device,
         })
     }
@@ -210,7 +214,7 @@ impl<'k> VaultClient<'k> {
         let nonce = hex::encode(nonce);
         let time = now_ms();
         let full_path = format!("{}{}", self.base_path, path_and_query);
-        let msg = request_message(method, &full_path, time, &nonce, body_digest);
+        let msg = request_message(&self.vault, method, &full_path, time, &nonce, body_digest);
         let sig = self
             .device
             .sign(obhut_core::labels::DEVICE_REQUEST_SIG, &msg);
@@ -531,11 +535,11 @@ mod tests {
     #[test]
     fn base_path_is_kept_for_signing() {
         let k = SignKey::generate(&mut obhut_core::rng::os_rng());
-        let c = VaultClient::new("https://vault.example/obhut/", &k).unwrap();
+        let c = VaultClient::new("https://vault.example/obhut/", [0; 32], &k).unwrap();
         assert_eq!(c.base_path, "/obhut");
         assert_eq!(c.base, "https://vault.example/obhut");
-        let c = VaultClient::new("http://127.0.0.1:8080", &k).unwrap();
+        let c = VaultClient::new("http://127.0.0.1:8080", [0; 32], &k).unwrap();
         assert_eq!(c.base_path, "");
-        assert!(VaultClient::new("ftp://x", &k).is_err());
+        assert!(VaultClient::new("ftp://x", [0; 32], &k).is_err());
     }
 }

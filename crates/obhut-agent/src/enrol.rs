@@ -81,7 +81,9 @@ pub fn enrol(
             device: e.device_id,
         });
     }
-    let client = VaultClient::new(vault_url, device)?;
+    // No vault is pinned yet: the enrolment is signed for none, and the
+    // one-time token, known to one vault only, binds it to that vault.
+    let client = VaultClient::new(vault_url, obhut_core::vault::ENROL_VAULT, device)?;
     let answer = client.enrol(token)?;
     let pinned = check_descriptor(&answer.descriptor, expected)?;
     let vault_key = VerifyKey::from_bytes(&answer.vault_key, "vault key", "vault_key")

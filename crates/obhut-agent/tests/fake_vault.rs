@@ -275,7 +275,14 @@ fn serve(
             let Ok(key) = VerifyKey::from_bytes(&dk, "device", "key") else {
                 return false;
             };
-            let msg = request_message(&method, &path, time, &h("obhut-nonce"), digest);
+            // As the real vault (docs/vault.md §2): an enrolment is signed
+            // for no vault, everything else for this vault's receipt key.
+            let vault = if path == "/v1/enrol" {
+                obhut_core::vault::ENROL_VAULT
+            } else {
+                w.vault.verify_key().to_bytes()
+            };
+            let msg = request_message(&vault, &method, &path, time, &h("obhut-nonce"), digest);
             key.verify(
                 obhut_core::labels::DEVICE_REQUEST_SIG,
                 &msg,
@@ -1030,7 +1037,7 @@ fn a_presealed_segment_uploads_with_put_segment() {
         .seal_segment(spec, &[7u8; 100_000][..], &mut blob, &mut os_rng())
         .unwrap();
     let (rb, rh, len) = (record.to_bytes(), record.record_hash(), blob.len() as u64);
-    let c = VaultClient::new(&fake.url, &key).unwrap();
+    let c = VaultClient::new(&fake.url, w.vault.verify_key().to_bytes(), &key).unwrap();
     let cur = |b: &Vec<u8>| std::io::Cursor::new(b.clone());
     // A record hash or blob length that is not the record's: refused here.
     assert!(c.put_segment(&rb, &[0; 32], cur(&blob), len).is_err());

@@ -219,8 +219,10 @@ fn enrol_all(
                         let Some(key) = keys.get(i) else {
                             return Ok(done);
                         };
-                        let client = VaultClient::new(&a.vault, key).map_err(|e| e.to_string())?;
-                        let answer = client
+                        let enrolling =
+                            VaultClient::new(&a.vault, obhut_core::vault::ENROL_VAULT, key)
+                                .map_err(|e| e.to_string())?;
+                        let answer = enrolling
                             .enrol(&tokens[i])
                             .map_err(|e| format!("enrolling device {i}: {e}"))?;
                         // The device pins the group as the agent does.
@@ -229,6 +231,9 @@ fn enrol_all(
                         let vault_key =
                             VerifyKey::from_bytes(&answer.vault_key, "vault key", "vault_key")
                                 .map_err(|e| e.to_string())?;
+                        // From now on signed for the vault it pinned.
+                        let client = VaultClient::new(&a.vault, answer.vault_key, key)
+                            .map_err(|e| e.to_string())?;
                         done.push((i, Device { client, vault_key }));
                     }
                 })

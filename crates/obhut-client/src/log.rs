@@ -173,6 +173,12 @@ impl LogClient {
         }
     }
 
+    /// The identity a person's requests to this log's vault are signed
+    /// for ([`crate::reader::vault_identity`] of the pinned log key).
+    pub fn vault_identity(&self) -> [u8; 32] {
+        crate::reader::vault_identity(self.trusted.log_key())
+    }
+
     /// Where the state is kept.
     pub fn store(&self) -> &dyn CheckpointStore {
         &*self.store

@@ -18,10 +18,11 @@ use crate::error::{Endpoint, Error, Result};
 /// Largest answer read (a listing or a recording's records).
 const MAX_ANSWER: u64 = 16 << 20;
 
-/// A client signing as one person.
+/// A client signing as one person, for one vault.
 pub struct Reader<'k> {
     agent: ureq::Agent,
     base: String,
+    vault: [u8; 32],
     person: &'k SignKey,
 }
 
@@ -72,12 +73,23 @@ pub fn get_plain(url: &str) -> Result<(u16, String)> {
     Ok((status, body))
 }
 
+/// The identity a person's requests are signed for: the public key of the
+/// vault's audit-log verifier key (C2SP vkey), which people pin out of band
+/// (docs/vault.md §2).
+pub fn vault_identity(log_key: &obhut_log::VerifierKey) -> [u8; 32] {
+    log_key.public_key().to_bytes()
+}
+
 impl<'k> Reader<'k> {
-    /// A reader of the vault at `base_url` (`http://127.0.0.1:8700`).
-    pub fn new(base_url: &str, person: &'k SignKey) -> Self {
+    /// A reader of the vault at `base_url` (`http://127.0.0.1:8700`) whose
+    /// audit-log key is `log_key` (the Ed25519 key of the `--log-key` the
+    /// person pinned, [`vault_identity`]): every request is signed for that
+    /// vault and no other accepts it (docs/vault.md §2).
+    pub fn new(base_url: &str, log_key: [u8; 32], person: &'k SignKey) -> Self {
         Reader {
             agent: agent(),
             base: base_url.trim_end_matches('/').to_owned(),
+            vault: log_key,
             person,
         }
     }
@@ -120,7 +132,7 @@ impl<'k> Reader<'k> {
         getrandom::fill(&mut nonce).map_err(|e| Error::Randomness(e.to_string()))?;
         let nonce = hex::encode(nonce);
         let time = now_ms();
-        let msg = request_message(method, path, time, &nonce, &body_sha256(body));
+        let msg = request_message(&self.vault, method, path, time, &nonce, &body_sha256(body));
         let sig = self
             .person
             .sign(obhut_core::labels::PERSON_REQUEST_SIG, &msg);

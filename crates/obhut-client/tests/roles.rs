@@ -15,7 +15,7 @@ use obhut_client::approve::{Share, approve_as, deny_as, pending};
 use obhut_client::assemble::{self, Blobs, Layout};
 use obhut_client::log::{LogClient, MemoryCheckpoint};
 use obhut_client::open::open_as;
-use obhut_client::reader::Reader;
+use obhut_client::reader::{Reader, vault_identity};
 use obhut_core::audit::Event;
 use obhut_core::epoch::EpochPublic;
 use obhut_core::identity::{PersonSecret, SignKey};
@@ -29,8 +29,8 @@ use obhut_log::{VerifierKey, WitnessPolicy};
 use obhut_server::SystemClock;
 use obhut_server::config::FileConfig;
 use obhut_server::testkit::{
-    InProcess, Sealed, TestGroup, create_token, http, operator_entry, put_sealed, seal_recording,
-    signed_headers,
+    InProcess, Sealed, TestGroup, VaultIds, create_token, http, operator_entry, put_sealed,
+    seal_recording, signed_headers,
 };
 use obhut_store::{AccessStore, IndexStore};
 
@@ -73,6 +73,7 @@ impl World {
         }))
         .unwrap();
         let h = signed_headers(
+            &VaultIds::ENROL,
             &device,
             false,
             "POST",
@@ -116,7 +117,7 @@ impl World {
             true,
         );
         for s in &segs {
-            let r = put_sealed(vault.addr, &device, s, now()).unwrap();
+            let r = put_sealed(vault.addr, &vault.ids(), &device, s, now()).unwrap();
             assert_eq!(r.status, 201, "{:?}", r.json());
         }
         let requester = PersonSecret::generate("investigator", &mut os_rng());
@@ -171,7 +172,11 @@ impl World {
     }
 
     fn client<'k>(&self, who: &'k PersonSecret) -> AccessClient<'k> {
-        AccessClient::new(Reader::new(&self.url, &who.sign))
+        AccessClient::new(Reader::new(
+            &self.url,
+            vault_identity(&self.vkey),
+            &who.sign,
+        ))
     }
 
     /// A logged request for media `[from_ms, to_ms)` of the recording.

@@ -15,7 +15,7 @@
 use core::fmt;
 
 use crate::error::{Error, Result};
-use crate::ids::{Fingerprint, GroupId, RecordingId};
+use crate::ids::{EpochId, Fingerprint, GroupId, RecordingId};
 use crate::labels::{SUITE_V1, VERSION, magic};
 use crate::wire::{Reader, Writer};
 
@@ -201,6 +201,19 @@ pub enum Event {
         /// The settings, as `ServerConfig::policy` words them.
         policy: String,
     },
+    /// The vault made a retention epoch's key pair (on its schedule: the
+    /// current and next period of each class; docs/vault.md §8), so every
+    /// key that can open footage is accounted for in the log.
+    EpochCreated {
+        /// The epoch.
+        epoch_id: EpochId,
+        /// Its retention class.
+        retention_class: String,
+        /// Start of its period (UTC ms).
+        not_before: i64,
+        /// End of its period (UTC ms, exclusive).
+        not_after: i64,
+    },
 }
 
 impl Event {
@@ -221,6 +234,7 @@ impl Event {
             Event::RequesterAdded { .. } => 13,
             Event::AuditorAdded { .. } => 14,
             Event::PolicyInEffect { .. } => 15,
+            Event::EpochCreated { .. } => 16,
         }
     }
 
@@ -241,6 +255,7 @@ impl Event {
             Event::RequesterAdded { .. } => "requester-added",
             Event::AuditorAdded { .. } => "auditor-added",
             Event::PolicyInEffect { .. } => "policy-in-effect",
+            Event::EpochCreated { .. } => "epoch-created",
         }
     }
 
@@ -331,6 +346,17 @@ impl Event {
             Event::PolicyInEffect { policy } => {
                 w.string(policy);
             }
+            Event::EpochCreated {
+                epoch_id,
+                retention_class,
+                not_before,
+                not_after,
+            } => {
+                w.bytes(&epoch_id.0)
+                    .string(retention_class)
+                    .i64(*not_before)
+                    .i64(*not_after);
+            }
         }
     }
 
@@ -396,6 +422,12 @@ impl Event {
             },
             15 => Event::PolicyInEffect {
                 policy: text(r, "policy")?,
+            },
+            16 => Event::EpochCreated {
+                epoch_id: EpochId(r.array("epoch_id")?),
+                retention_class: r.string("retention_class", MAX_CLASS_LEN)?.to_owned(),
+                not_before: r.i64("not_before")?,
+                not_after: r.i64("not_after")?,
             },
             _ => {
                 return Err(Error::Malformed {
@@ -574,6 +606,15 @@ impl fmt::Display for LogEntry {
                 write!(f, " auditor {name:?} ({})", hex8(person_key))
             }
             Event::PolicyInEffect { policy } => write!(f, ": {policy}"),
+            Event::EpochCreated {
+                epoch_id,
+                retention_class,
+                not_before,
+                not_after,
+            } => write!(
+                f,
+                " epoch {epoch_id} class {retention_class} [{not_before}, {not_after})"
+            ),
         }
     }
 }
@@ -648,6 +689,12 @@ mod tests {
             Event::PolicyInEffect {
                 policy: "max_grant_days=30".into(),
             },
+            Event::EpochCreated {
+                epoch_id: EpochId([12; 16]),
+                retention_class: "bodycam-30d".into(),
+                not_before: 1_764_000_000_000,
+                not_after: 1_764_086_400_000,
+            },
         ]
     }
 
@@ -691,9 +738,9 @@ mod tests {
             event: Event::PolicyInEffect { policy: "x".into() },
         };
         let mut b = e.to_bytes().unwrap();
-        // 11 (the retired free-text admin entry), 16 (after the last) and
+        // 11 (the retired free-text admin entry), 17 (after the last) and
         // far beyond are all unknown.
-        for tag in [0, 11, 16, 200] {
+        for tag in [0, 11, 17, 200] {
             b[7] = tag;
             assert!(
                 matches!(
@@ -755,6 +802,23 @@ mod tests {
                 15,
                 "policy-in-effect",
                 str_of("p=1"),
+            ),
+            (
+                Event::EpochCreated {
+                    epoch_id: EpochId([6; 16]),
+                    retention_class: "c".into(),
+                    not_before: 1,
+                    not_after: 2,
+                },
+                16,
+                "epoch-created",
+                [
+                    &[6u8; 16][..],
+                    &str_of("c"),
+                    &1i64.to_be_bytes(),
+                    &2i64.to_be_bytes(),
+                ]
+                .concat(),
             ),
         ];
         for (event, tag, kind, fields) in cases {

@@ -126,12 +126,20 @@ pub const XWING_SEED: &[u8] = b"obhut/v1/xwing-seed";
 pub const RESHARE_DEAL_SIG: &[u8] = b"obhut/v1/reshare-deal";
 /// HPKE info of a resharing sub-share sent to a new custodian (§4.3).
 pub const RESHARE_SUBSHARE_INFO: &[u8] = b"obhut/v1/reshare-subshare";
-/// Signature context of a device's authenticated HTTP request (docs/vault.md §2).
-pub const DEVICE_REQUEST_SIG: &[u8] = b"obhut/v1/device-request";
+/// Signature context of a device's authenticated HTTP request, bound to
+/// one vault (docs/vault.md §2). Replaces `obhut/v1/device-request`
+/// ([`RETIRED`]), whose message named no vault.
+pub const DEVICE_REQUEST_SIG: &[u8] = b"obhut/v1/device-request-v2";
 /// Signature context of the vault's ingest receipt (docs/vault.md §4).
 pub const INGEST_RECEIPT_SIG: &[u8] = b"obhut/v1/ingest-receipt";
-/// Signature context of a person's authenticated HTTP request (docs/vault.md §5).
-pub const PERSON_REQUEST_SIG: &[u8] = b"obhut/v1/person-request";
+/// Signature context of a person's authenticated HTTP request, bound to
+/// one vault (docs/vault.md §2, §5). Replaces `obhut/v1/person-request`
+/// ([`RETIRED`]).
+pub const PERSON_REQUEST_SIG: &[u8] = b"obhut/v1/person-request-v2";
+/// Labels no longer used, never to be reused for anything else: a
+/// signature made under one of them must not verify under a new meaning
+/// (docs/format.md §1.3).
+pub const RETIRED: &[&[u8]] = &[b"obhut/v1/device-request", b"obhut/v1/person-request"];
 /// `Digest` of a segment upload's declared framing (recording, index,
 /// Content-Length): the `body_digest` a device signs for
 /// `PUT /v1/recordings/{rid}/segments/{index}` (docs/vault.md §2).
@@ -208,6 +216,7 @@ mod tests {
             for b in &ALL[i + 1..] {
                 assert_ne!(a, b);
             }
+            assert!(!RETIRED.contains(a), "{}", String::from_utf8_lossy(a));
         }
     }
 

@@ -21,10 +21,19 @@ pub const INGEST_RECEIPT_LEN: usize = 7 + 32 + 32 + 8 + 64;
 const INGEST_RECEIPT: &str = "ingest receipt";
 
 /// The bytes a device (or person) signs for one HTTP request (§2):
-/// `method ‖ 0x00 ‖ path-and-query ‖ 0x00 ‖ time (decimal) ‖ 0x00 ‖ nonce
-/// (hex, as sent) ‖ 0x00 ‖ body_digest`. The signature context is
-/// [`labels::DEVICE_REQUEST_SIG`] or [`labels::PERSON_REQUEST_SIG`].
+/// `vault [32] ‖ method ‖ 0x00 ‖ path-and-query ‖ 0x00 ‖ time (decimal) ‖
+/// 0x00 ‖ nonce (hex, as sent) ‖ 0x00 ‖ body_digest`. The signature
+/// context is [`labels::DEVICE_REQUEST_SIG`] or
+/// [`labels::PERSON_REQUEST_SIG`].
+///
+/// `vault` is the identity of the vault the request is meant for, as the
+/// signer pinned it: the vault's receipt key for a device (pinned at
+/// enrolment), its audit-log key for a person (`--log-key`), all zeros
+/// for an enrolment (the device has pinned no vault yet; the one-time
+/// token binds it to one vault). A request signed for one vault does not
+/// verify at another.
 pub fn request_message(
+    vault: &[u8; 32],
     method: &str,
     path_and_query: &str,
     time_ms: i64,
@@ -32,8 +41,10 @@ pub fn request_message(
     body_digest: &[u8; 32],
 ) -> Vec<u8> {
     let time = time_ms.to_string();
-    let mut m =
-        Vec::with_capacity(method.len() + path_and_query.len() + time.len() + nonce_hex.len() + 36);
+    let mut m = Vec::with_capacity(
+        32 + method.len() + path_and_query.len() + time.len() + nonce_hex.len() + 36,
+    );
+    m.extend_from_slice(vault);
     for part in [
         method.as_bytes(),
         path_and_query.as_bytes(),
@@ -46,6 +57,10 @@ pub fn request_message(
     m.extend_from_slice(body_digest);
     m
 }
+
+/// The `vault` of [`request_message`] for `POST /v1/enrol`: the device
+/// has pinned no vault yet (docs/vault.md §2).
+pub const ENROL_VAULT: [u8; 32] = [0; 32];
 
 /// SHA-256 of a request body: the `body_digest` of every request except a
 /// segment upload, whose digest is [`segment_upload_digest`].
@@ -212,10 +227,11 @@ mod tests {
 
     #[test]
     fn request_message_layout() {
-        let m = request_message("PUT", "/v1/enrol", 12, "ab", &[1; 32]);
-        assert_eq!(&m[..17], b"PUT\0/v1/enrol\x0012\0");
-        assert_eq!(&m[17..20], b"ab\0");
-        assert_eq!(&m[20..], &[1; 32]);
+        let m = request_message(&[9; 32], "PUT", "/v1/enrol", 12, "ab", &[1; 32]);
+        assert_eq!(&m[..32], &[9; 32]);
+        assert_eq!(&m[32..49], b"PUT\0/v1/enrol\x0012\0");
+        assert_eq!(&m[49..52], b"ab\0");
+        assert_eq!(&m[52..], &[1; 32]);
     }
 
     #[test]

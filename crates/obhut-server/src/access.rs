@@ -82,6 +82,7 @@ async fn read_signed<I: IndexStore, B: BlobStore>(
     let s = verify(
         &parts,
         Signer::Person,
+        &app.identity(Signer::Person),
         &body_sha256(&body),
         app.clock.now_ms(),
     )?;
@@ -655,6 +656,33 @@ pub async fn opened<I: IndexStore, B: BlobStore>(
             format!(
                 "the request is {}; only a released request can be opened",
                 ctx.row.state
+            ),
+        ));
+    }
+    // The log records what the requester says it opened; it cannot have
+    // opened more than was released (issue 16: 4,294,967,295 was logged).
+    let released = match ctx
+        .row
+        .release
+        .as_deref()
+        .map(obhut_core::epoch::EpochRelease::from_bytes)
+    {
+        Some(Ok(r)) => r.entries.len(),
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "a stored release does not parse");
+            return Err(err(
+                ErrorKind::Internal,
+                "the stored release does not parse",
+            ));
+        }
+        None => 0,
+    };
+    if usize::try_from(b.segments).map_or(true, |n| n > released) {
+        return Err(err(
+            ErrorKind::BadRequest,
+            format!(
+                "segments {} is more than the {released} segments released for this request",
+                b.segments
             ),
         ));
     }

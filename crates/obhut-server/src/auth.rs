@@ -87,10 +87,13 @@ pub fn check_time(time_ms: i64, now_ms: i64) -> ApiResult<()> {
     Ok(())
 }
 
-/// Verify headers, time and signature of a request with `body_digest`.
+/// Verify headers, time and signature of a request with `body_digest`,
+/// signed for the vault `vault` ([`App::identity`]; zeros for an
+/// enrolment, [`obhut_core::vault::ENROL_VAULT`]).
 pub fn verify(
     parts: &Parts,
     signer: Signer,
+    vault: &[u8; 32],
     body_digest: &[u8; 32],
     now_ms: i64,
 ) -> ApiResult<Signed> {
@@ -123,11 +126,19 @@ pub fn verify(
         .uri
         .path_and_query()
         .map_or(parts.uri.path(), |p| p.as_str());
-    let msg = request_message(parts.method.as_str(), path, time_ms, nonce_s, body_digest);
+    let msg = request_message(
+        vault,
+        parts.method.as_str(),
+        path,
+        time_ms,
+        nonce_s,
+        body_digest,
+    );
     vk.verify(label, &msg, &sig, "request").map_err(|_| {
         ApiError::new(
             ErrorKind::BadSignature,
-            "the request signature does not verify",
+            "the request signature does not verify (signed for another vault, or altered); \
+             a device signs for the vault key it pinned at enrolment, a person for the --log-key given",
         )
     })?;
     Ok(Signed {
@@ -139,6 +150,16 @@ pub fn verify(
 }
 
 impl<I: IndexStore, B: BlobStore> App<I, B> {
+    /// The identity `signer`s bind their requests to (docs/vault.md §2):
+    /// the key each kind of client already pins, the receipt key for
+    /// devices and the audit-log key for people.
+    pub fn identity(&self, signer: Signer) -> [u8; 32] {
+        match signer {
+            Signer::Device => self.keystore.vault_key().verify_key().to_bytes(),
+            Signer::Person => self.keystore.log_key().verify_key().to_bytes(),
+        }
+    }
+
     /// Use the request's nonce once (kept until the window has passed): a
     /// read's in memory, unless it must be durable, a write's durably
     /// (the design and its argument: `replay.rs`).
@@ -191,7 +212,13 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         parts: &Parts,
         body_digest: &[u8; 32],
     ) -> ApiResult<obhut_store::DeviceRow> {
-        let s = verify(parts, Signer::Device, body_digest, self.clock.now_ms())?;
+        let s = verify(
+            parts,
+            Signer::Device,
+            &self.identity(Signer::Device),
+            body_digest,
+            self.clock.now_ms(),
+        )?;
         let device = self.index.device(s.key).await?.ok_or_else(|| {
             ApiError::new(
                 ErrorKind::UnknownDevice,
@@ -215,7 +242,13 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         parts: &Parts,
     ) -> ApiResult<Vec<obhut_core::ids::GroupId>> {
         let empty = obhut_core::vault::body_sha256(&[]);
-        let s = verify(parts, Signer::Person, &empty, self.clock.now_ms())?;
+        let s = verify(
+            parts,
+            Signer::Person,
+            &self.identity(Signer::Person),
+            &empty,
+            self.clock.now_ms(),
+        )?;
         let groups = self.index.reader_groups(s.key).await?;
         if groups.is_empty() {
             return Err(ApiError::new(
@@ -236,7 +269,13 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
     /// someone an admin allowed to read audit entry bodies.
     pub async fn authenticate_auditor(&self, parts: &Parts) -> ApiResult<KeyBytes> {
         let empty = obhut_core::vault::body_sha256(&[]);
-        let s = verify(parts, Signer::Person, &empty, self.clock.now_ms())?;
+        let s = verify(
+            parts,
+            Signer::Person,
+            &self.identity(Signer::Person),
+            &empty,
+            self.clock.now_ms(),
+        )?;
         if !self.index.is_auditor(s.key).await? {
             return Err(ApiError::new(
                 ErrorKind::Forbidden,
@@ -263,6 +302,8 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_790_000_000_000;
+    /// The vault these tests' requests are signed for.
+    const VAULT: [u8; 32] = [7; 32];
 
     /// Extreme and boundary values of a time taken from the wire.
     fn extreme() -> impl Strategy<Value = i64> {
@@ -286,6 +327,7 @@ mod tests {
         verify(
             parts,
             Signer::Person,
+            &VAULT,
             &obhut_core::vault::body_sha256(&[]),
             now,
         )
@@ -294,7 +336,7 @@ mod tests {
     fn signed_parts(key: &SignKey, time_header: &str, time_signed: i64) -> Parts {
         let nonce = "00112233445566778899aabbccddeeff";
         let digest = obhut_core::vault::body_sha256(&[]);
-        let msg = request_message("GET", "/v1/recordings", time_signed, nonce, &digest);
+        let msg = request_message(&VAULT, "GET", "/v1/recordings", time_signed, nonce, &digest);
         let sig = key.sign(labels::PERSON_REQUEST_SIG, &msg);
         let (parts, ()) = Request::get("/v1/recordings")
             .header("obhut-person", hex::encode(key.verify_key().to_bytes()))

@@ -8,11 +8,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use obhut_store::StoreError;
+use obhut_store::dir::DirBlobStore;
+use obhut_store::sqlite::SqliteIndex;
+use obhut_store::{Consistency, IndexStore, LogStore, StoreError};
 
 use crate::config::ServerConfig;
 use crate::error::ApiError;
-use crate::keystore::{Keystore, KeystoreError};
+use crate::keystore::{Keystore, KeystoreError, Probe};
 use crate::{App, SystemClock};
 
 /// The embedded vault: SQLite index and directory blobs.
@@ -52,6 +54,73 @@ pub enum EmbeddedError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Neither directory holds a vault and `--init` was not given.
+    #[error(
+        "no vault in {} and {}: a vault's keys are made once, explicitly. Run `obhut serve --init` to create a new vault there; to serve an existing one, pass its --data and --keys",
+        data.display(),
+        keys.display()
+    )]
+    NotInitialised {
+        /// The data directory.
+        data: PathBuf,
+        /// The keystore.
+        keys: PathBuf,
+    },
+    /// The data directory holds a vault but its keystore is gone.
+    #[error(
+        "the keystore {} {state}, but {} holds the vault with instance id {instance}: without its keys the vault cannot sign receipts its devices accept nor checkpoints that extend its log. Restore {} from the keystore backup, or pass the right --keys; --init does not replace the keys of an existing vault",
+        keys.display(),
+        data.display(),
+        keys.display()
+    )]
+    KeystoreMissing {
+        /// The keystore.
+        keys: PathBuf,
+        /// "does not exist" or "is empty".
+        state: &'static str,
+        /// The data directory.
+        data: PathBuf,
+        /// Its instance id.
+        instance: String,
+    },
+    /// The keystore is bound to a vault whose data directory is not here.
+    #[error(
+        "{} holds no vault index, but the keystore {} belongs to the vault with instance id {instance}: pass that vault's --data (or restore it from backup); to create a new vault, use an empty --keys directory with --init",
+        data.display(),
+        keys.display()
+    )]
+    DataMissing {
+        /// The data directory.
+        data: PathBuf,
+        /// The keystore.
+        keys: PathBuf,
+        /// The keystore's instance id.
+        instance: String,
+    },
+    /// The keystore holds keys but names no data directory.
+    #[error(
+        "the keystore {} holds keys but no instance file, so nothing shows they are the keys of {}. If they are (a keystore written before instance ids, or an interrupted --init), run `obhut serve --init` once to bind them; it checks them against the audit log. Otherwise pass this vault's --keys",
+        keys.display(),
+        data.display()
+    )]
+    KeystoreUnbound {
+        /// The keystore.
+        keys: PathBuf,
+        /// The data directory.
+        data: PathBuf,
+    },
+    /// `--init` found keys that do not sign the stored audit log.
+    #[error(
+        "the keystore {}'s log.key did not sign the latest checkpoint in {}: these are another vault's keys. Pass this vault's --keys",
+        keys.display(),
+        data.display()
+    )]
+    KeysDoNotSignLog {
+        /// The keystore.
+        keys: PathBuf,
+        /// The data directory.
+        data: PathBuf,
+    },
     /// The keystore did not open.
     #[error(transparent)]
     Keystore(#[from] KeystoreError),
@@ -80,15 +149,21 @@ pub enum EmbeddedError {
 /// Hold an exclusive lock on `DATA/lock` for the server's lifetime: two
 /// servers on one data directory would break the write order.
 fn lock_data_dir(dir: &Path) -> Result<std::fs::File, EmbeddedError> {
-    std::fs::create_dir_all(dir).map_err(|source| EmbeddedError::CreateDataDir {
-        path: dir.to_owned(),
-        source,
+    use std::os::unix::fs::OpenOptionsExt;
+    // 0700: the index holds case numbers and justifications.
+    obhut_store::create_private_dir(dir).map_err(|e| match e {
+        StoreError::Io { source, .. } => EmbeddedError::CreateDataDir {
+            path: dir.to_owned(),
+            source,
+        },
+        other => EmbeddedError::Store(other),
     })?;
     let path = dir.join("lock");
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|source| EmbeddedError::OpenLock {
             path: path.clone(),
@@ -103,6 +178,135 @@ fn lock_data_dir(dir: &Path) -> Result<std::fs::File, EmbeddedError> {
     }
 }
 
+/// Whether opening may create a vault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Start {
+    /// Serve the vault the directories hold; refuse if they hold none
+    /// (`obhut serve`).
+    Existing,
+    /// As [`Start::Existing`], except that a new data directory beside an
+    /// absent or empty keystore becomes a new vault with new keys, and an
+    /// unbound keystore whose log key signed the stored log is bound
+    /// (`obhut serve --init`, `obhut demo`).
+    Init,
+}
+
+/// The stores and keystore of one vault, checked to belong together.
+pub struct Opened {
+    /// The index.
+    pub index: SqliteIndex,
+    /// The blobs.
+    pub blobs: DirBlobStore,
+    /// What the stores' startup check found.
+    pub report: Consistency,
+    /// The keystore, bound to the stores' instance id.
+    pub keystore: Keystore,
+}
+
+/// Refuse, before anything is created, a start that would make a vault
+/// without `--init`, or a new one beside another vault's keys.
+fn check_before_create(data: &Path, keys: &Path, start: Start) -> Result<Probe, EmbeddedError> {
+    let probe = Keystore::probe(keys)?;
+    if data.join("obhut.sqlite").exists() {
+        return Ok(probe);
+    }
+    match (&probe, start) {
+        (p, Start::Init) if p.is_empty() => Ok(probe),
+        (Probe::Bound(id), _) => Err(EmbeddedError::DataMissing {
+            data: data.to_owned(),
+            keys: keys.to_owned(),
+            instance: id.clone(),
+        }),
+        (Probe::Unbound, Start::Init) => Err(EmbeddedError::KeystoreUnbound {
+            keys: keys.to_owned(),
+            data: data.to_owned(),
+        }),
+        _ => Err(EmbeddedError::NotInitialised {
+            data: data.to_owned(),
+            keys: keys.to_owned(),
+        }),
+    }
+}
+
+/// Open the embedded stores of `data` and the keystore `keys`, checking
+/// that the keystore belongs to the data directory (the instance id in
+/// `KEYS/instance` is the stores', docs/vault.md §6); with [`Start::Init`]
+/// make or bind the keys where [`Start`] says. The caller holds the data
+/// directory's lock.
+pub async fn open_stores(data: &Path, keys: &Path, start: Start) -> Result<Opened, EmbeddedError> {
+    let probe = check_before_create(data, keys, start)?;
+    let (index, blobs, report) = obhut_store::open_embedded(data).await?;
+    let instance = index.instance_id().await?.ok_or(StoreError::NotFound(
+        "the index's instance id after its startup check",
+    ))?;
+    let keystore = match probe {
+        Probe::Bound(_) => Keystore::open(keys, &instance)?,
+        // Nothing was ever logged, so no device holds a receipt and no
+        // auditor a checkpoint: a new vault, or an --init cut short after
+        // the stores were made.
+        p if p.is_empty() && start == Start::Init && index.log_sequenced().await? == 0 => {
+            tracing::info!(keys = %keys.display(), instance, "created the vault's keys");
+            Keystore::create(keys, &instance)?
+        }
+        p if p.is_empty() => {
+            return Err(EmbeddedError::KeystoreMissing {
+                keys: keys.to_owned(),
+                state: if p == Probe::Absent {
+                    "does not exist"
+                } else {
+                    "is empty"
+                },
+                data: data.to_owned(),
+                instance,
+            });
+        }
+        _ if start == Start::Init => {
+            let ks = Keystore::load_unbound(keys)?;
+            if let Some(c) = index.log_checkpoint().await?
+                && !signs(&c.note, ks.log_key())
+            {
+                return Err(EmbeddedError::KeysDoNotSignLog {
+                    keys: keys.to_owned(),
+                    data: data.to_owned(),
+                });
+            }
+            tracing::info!(keys = %keys.display(), instance, "bound the keystore to the data directory");
+            ks.bind(&instance)?
+        }
+        _ => {
+            return Err(EmbeddedError::KeystoreUnbound {
+                keys: keys.to_owned(),
+                data: data.to_owned(),
+            });
+        }
+    };
+    Ok(Opened {
+        index,
+        blobs,
+        report,
+        keystore,
+    })
+}
+
+/// Whether `log_key` signed the checkpoint `note` (under the note's own
+/// origin, which the configuration may have changed since).
+fn signs(note: &[u8], log_key: &obhut_core::identity::SignKey) -> bool {
+    let Ok(parsed) = obhut_log::Note::parse(note) else {
+        return false;
+    };
+    let Some(origin) = parsed.text().lines().next() else {
+        return false;
+    };
+    let seed = log_key.seed();
+    let Ok(signer) = obhut_log::NoteSigner::from_seed(origin, seed.expose()) else {
+        return false;
+    };
+    parsed
+        .verify(&[signer.verifier_key()])
+        .is_ok_and(|v| !v.is_empty())
+}
+
 /// A vault opened on its stores and bound to its address, not yet serving.
 /// `obhut serve` and `obhut demo` start the vault through this one path.
 pub struct Vault {
@@ -113,12 +317,19 @@ pub struct Vault {
 }
 
 impl Vault {
-    /// Lock the data directory, open the keystore and the embedded stores
-    /// (logging what the startup check found), and bind `config.listen`.
-    pub async fn open(config: ServerConfig) -> Result<Vault, EmbeddedError> {
+    /// Lock the data directory, open the embedded stores and the keystore
+    /// that belongs to them ([`open_stores`]; logging what the startup
+    /// check found), and bind `config.listen`.
+    pub async fn open(config: ServerConfig, start: Start) -> Result<Vault, EmbeddedError> {
+        // Before the lock, which creates the data directory.
+        check_before_create(&config.data_dir, &config.keys_dir, start)?;
         let lock = lock_data_dir(&config.data_dir)?;
-        let keystore = Keystore::open(&config.keys_dir)?;
-        let (index, blobs, report) = obhut_store::open_embedded(&config.data_dir).await?;
+        let Opened {
+            index,
+            blobs,
+            report,
+            keystore,
+        } = open_stores(&config.data_dir, &config.keys_dir, start).await?;
         if report.temporary_removed > 0 {
             tracing::info!(
                 count = report.temporary_removed,
@@ -148,6 +359,9 @@ impl Vault {
             App::new(index, blobs, keystore, config, Arc::new(SystemClock))
                 .map_err(EmbeddedError::AuditLog)?,
         );
+        // Before the vault says it listens, so that what it logs at start
+        // precedes anything a client or the admin CLI does.
+        crate::startup(&app).await;
         Ok(Vault {
             app,
             listener,

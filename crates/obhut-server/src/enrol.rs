@@ -29,6 +29,7 @@ pub async fn enrol<I: IndexStore, B: BlobStore>(
     let s = crate::auth::verify(
         &parts,
         crate::auth::Signer::Device,
+        &obhut_core::vault::ENROL_VAULT,
         &body_sha256(&body),
         app.clock.now_ms(),
     )?;
@@ -52,7 +53,9 @@ pub async fn enrol<I: IndexStore, B: BlobStore>(
             "the token is not obhut-enrol- followed by 64 hex digits",
         ));
     }
-    app.use_nonce(&s).await?;
+    // The token is checked (and redeemed) before the nonce is written: a
+    // bogus token writes nothing (issue 16). A replay of a redeemed
+    // token's request redeems nothing anew and is then refused here.
     let token_hash = body_sha256(r.token.as_bytes());
     let now = app.clock.now_ms();
     let device = app
@@ -73,6 +76,7 @@ pub async fn enrol<I: IndexStore, B: BlobStore>(
         })
         .await?;
     app.log.wake();
+    app.use_nonce(&s).await?;
     let group = app
         .index
         .group(device.group_id)

@@ -1,16 +1,29 @@
-//! Retention epochs: the vault makes each class's epoch keys ahead of time
-//! (key file first, then the public row) and serves their public halves at
+//! Retention epochs: the vault makes each class's epoch keys on its own
+//! schedule (key file first, then the public row and its `epoch-created`
+//! audit entry in one transaction) and serves their public halves at
 //! `GET /v1/epochs` (docs/vault.md §3, §8), so devices can seal.
+//!
+//! Nothing unauthenticated makes an epoch (issue 16: anonymous calls with
+//! `at` made the vault write key files and rows at will). The schedule
+//! gives each class the epochs of the current and the next period (at
+//! start, hourly, and when a device enrols with its token); an anonymous
+//! `GET /v1/epochs` only reads. A device-signed one, from an enrolled
+//! device of that class, may also make the epoch covering a capture time
+//! within the policy's window (`max_capture_age_secs`), for footage from a
+//! period the schedule did not cover (the vault was down, or the class
+//! was new); it is logged with the device as actor.
 
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use obhut_api::ErrorKind;
 use obhut_api::ingest::{EpochJson, EpochsQuery, EpochsResponse};
+use obhut_core::audit::{Event, Role};
 use obhut_core::ids::EpochId;
+use obhut_core::vault::body_sha256;
 use obhut_store::{BlobStore, EpochRow, IndexStore};
 
 use crate::app::App;
@@ -26,20 +39,46 @@ fn epoch_json(e: obhut_store::EpochRow) -> EpochJson {
     }
 }
 
-/// `GET /v1/epochs?class=C[&at=T]` (public keys; no authentication).
+/// Who an epoch is made for: the vault's schedule, or a device.
+pub type Actor = (Role, [u8; 32]);
+
+/// `GET /v1/epochs?class=C[&at=T]` (public keys). Anonymous: reads only.
+/// Device-signed (docs/vault.md §2) by an enrolled device of class C: may
+/// make the epochs it asks for (module docs).
 pub async fn epochs<I: IndexStore, B: BlobStore>(
     State(app): State<Arc<App<I, B>>>,
-    Query(q): Query<EpochsQuery>,
+    req: Request,
 ) -> ApiResult<Json<EpochsResponse>> {
+    let (parts, _) = req.into_parts();
+    let Query(q) = Query::<EpochsQuery>::try_from_uri(&parts.uri)
+        .map_err(|e| bad(ErrorKind::BadRequest, format!("query: {e}")))?;
     if !app.class_known(&q.class).await? {
         return Err(bad(
             ErrorKind::UnknownClass,
             format!("retention class {:?} is not served by this vault", q.class),
         ));
     }
-    let (cur, next) = app.ensure_epochs(&q.class).await?;
+    let device = if parts.headers.contains_key("obhut-device") {
+        Some(app.authenticate_device(&parts, &body_sha256(&[])).await?)
+    } else {
+        None
+    };
+    let maker: Option<Actor> = device
+        .filter(|d| d.retention_class == q.class)
+        .map(|d| (Role::Device, d.device_key));
+    let (cur, next) = match maker {
+        Some(actor) => app.ensure_epochs_as(&q.class, actor).await?,
+        None => {
+            let period = app.config.period_of(&q.class);
+            let start = app.clock.now_ms().div_euclid(period) * period;
+            (
+                app.stored_epoch(&q.class, start).await?,
+                app.stored_epoch(&q.class, start + period).await?,
+            )
+        }
+    };
     let covering = match q.at {
-        Some(t) => Some(epoch_json(app.ensure_epoch_covering(&q.class, t).await?)),
+        Some(t) => Some(epoch_json(app.epoch_covering(&q.class, t, maker).await?)),
         None => None,
     };
     Ok(Json(EpochsResponse {
@@ -52,26 +91,60 @@ pub async fn epochs<I: IndexStore, B: BlobStore>(
 
 impl<I: IndexStore, B: BlobStore> App<I, B> {
     /// Make sure the epochs of `class` for the period containing `now` and
-    /// the next one exist (key file first, then the public row). Returns
-    /// (current, next).
+    /// the next one exist (key file first, then the public row with its
+    /// audit entry). Returns (current, next). The schedule's and
+    /// enrolment's: logged with the vault as actor.
     pub async fn ensure_epochs(&self, class: &str) -> ApiResult<(EpochRow, EpochRow)> {
+        let actor = (
+            Role::Vault,
+            self.keystore.vault_key().verify_key().to_bytes(),
+        );
+        self.ensure_epochs_as(class, actor).await
+    }
+
+    /// [`App::ensure_epochs`], logged with `actor` as the one who caused
+    /// any epoch made.
+    async fn ensure_epochs_as(&self, class: &str, actor: Actor) -> ApiResult<(EpochRow, EpochRow)> {
         let _guard = self.sequencing.lock_epochs().await;
         let period = self.config.period_of(class);
         let start = self.clock.now_ms().div_euclid(period) * period;
-        let cur = self.ensure_epoch_locked(class, start, period).await?;
+        let cur = self
+            .ensure_epoch_locked(class, start, period, actor)
+            .await?;
         let next = self
-            .ensure_epoch_locked(class, start + period, period)
+            .ensure_epoch_locked(class, start + period, period, actor)
             .await?;
         Ok((cur, next))
     }
 
-    /// The epoch of `class` covering capture time `t`, made if missing, for
-    /// footage recorded earlier and uploaded now (a bodycam docked after a
-    /// shift that crossed midnight, a camera offline for days). Refused for
-    /// `t` older than `max_capture_age` or later than the end of the next
-    /// period (a device clock that runs ahead).
-    pub async fn ensure_epoch_covering(&self, class: &str, t: i64) -> ApiResult<EpochRow> {
-        let _guard = self.sequencing.lock_epochs().await;
+    /// The stored epoch of `class` starting at `not_before`, or
+    /// `422 unknown-epoch` saying that it is made on the schedule.
+    async fn stored_epoch(&self, class: &str, not_before: i64) -> ApiResult<EpochRow> {
+        self.index.epoch_at(class, not_before).await?.ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::UnknownEpoch,
+                format!(
+                    "the vault has no epoch of class {class:?} starting at {not_before} (UTC ms) yet; \
+                     it makes each class's epochs for the current and the next period at start and \
+                     hourly: retry later"
+                ),
+            )
+        })
+    }
+
+    /// The stored epoch of `class` covering capture time `t`, for footage
+    /// recorded earlier and uploaded now (a bodycam docked after a shift
+    /// that crossed midnight, a camera offline for days). Refused for `t`
+    /// older than `max_capture_age` or later than the end of the next
+    /// period (a device clock that runs ahead). A missing one is made only
+    /// for `maker` (an authenticated device of the class); otherwise
+    /// `422 unknown-epoch`.
+    pub async fn epoch_covering(
+        &self,
+        class: &str,
+        t: i64,
+        maker: Option<Actor>,
+    ) -> ApiResult<EpochRow> {
         let period = self.config.period_of(class);
         let now = self.clock.now_ms();
         let start = now.div_euclid(period) * period;
@@ -90,7 +163,21 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
             ));
         }
         let nb = t.div_euclid(period) * period;
-        self.ensure_epoch_locked(class, nb, period).await
+        if let Some(actor) = maker {
+            let _guard = self.sequencing.lock_epochs().await;
+            return self.ensure_epoch_locked(class, nb, period, actor).await;
+        }
+        self.index.epoch_at(class, nb).await?.ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::UnknownEpoch,
+                format!(
+                    "the vault has no epoch of class {class:?} for the period of capture time {t} \
+                     (UTC ms), from {nb}: it makes epochs on its schedule (the current and the next \
+                     period) and for the enrolled devices of the class that ask with a signed \
+                     request, never for anonymous ones; retry later, or ask as the device"
+                ),
+            )
+        })
     }
 
     /// The epoch of `class` starting at `not_before`, created if missing.
@@ -101,6 +188,7 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         class: &str,
         not_before: i64,
         period: i64,
+        (role, key): Actor,
     ) -> ApiResult<EpochRow> {
         if let Some(e) = self.index.epoch_at(class, not_before).await? {
             return Ok(e);
@@ -109,11 +197,23 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         getrandom::fill(&mut id)
             .map_err(|_| ApiError::new(ErrorKind::Internal, "no OS randomness"))?;
         let id = EpochId(id);
+        let not_after = not_before + period;
+        let entry = self.log_entry(
+            role,
+            key,
+            None,
+            Event::EpochCreated {
+                epoch_id: id,
+                retention_class: class.to_owned(),
+                not_before,
+                not_after,
+            },
+        )?;
+        // Key file first: a row never names a key the keystore lacks.
         let secret = self.keystore.create_epoch(id).map_err(|e| {
             tracing::error!(error = %e, "keystore failure");
             ApiError::new(ErrorKind::Internal, "the vault's keystore failed")
         })?;
-        let not_after = not_before + period;
         let public = secret.public(class, not_before, not_after);
         let row = EpochRow {
             epoch_id: id,
@@ -122,7 +222,8 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
             not_after,
             public: public.to_bytes(),
         };
-        self.index.put_epoch(&row).await?;
+        self.index.put_epoch(&row, &entry).await?;
+        self.log.wake();
         tracing::info!(epoch = %id, class, not_before, "epoch created");
         Ok(row)
     }
@@ -141,7 +242,8 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
             .any(|c| c == class))
     }
 
-    /// Create the epochs of every known class ahead of time.
+    /// Create the epochs of every known class ahead of time (the
+    /// schedule: at start and hourly).
     pub async fn ensure_all_epochs(&self) -> ApiResult<()> {
         let mut classes: Vec<String> = self.config.epoch_period_ms.keys().cloned().collect();
         classes.extend(self.index.known_classes(self.clock.now_ms()).await?);

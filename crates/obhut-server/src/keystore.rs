@@ -5,12 +5,23 @@
 //! ```text
 //! KEYS/            0700
 //!   vault.key      0600  Ed25519 receipt key: 64 hex digits of the seed
+//!   log.key        0600  Ed25519 checkpoint key, the same
 //!   epochs/        0700
 //!     <id>.key     0600  EpochSecret::to_secret_bytes()
+//!   instance       0600  the data directory's instance id (hex), written last
 //! ```
 //!
 //! Files are written tmp → fsync → rename → fsync(dir) ([`obhut_durable`]),
 //! like blobs.
+//!
+//! Keys are made only by [`Keystore::create`] (`obhut serve --init`), never
+//! on a plain start: a vault that quietly made new keys for a missing
+//! keystore would sign receipts its devices refuse and checkpoints its
+//! auditors cannot verify. `instance` holds the id the index and the blob
+//! store share (`obhut_store::check_consistency`), so a keystore is opened
+//! only beside its own data directory ([`Keystore::open`]), as Moonfire NVR
+//! checks its sample-file directories against its database. It is written
+//! after both keys, so a keystore with an `instance` file is complete.
 //! Destroying `epochs/<id>.key` (every copy) is what makes an epoch's
 //! footage unrecoverable (docs/threat-model.md P6).
 
@@ -47,6 +58,26 @@ pub enum KeystoreError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// `instance` names another vault's data directory.
+    #[error(
+        "the keystore {dir} belongs to the vault with instance id {keystore_id}, not to the data directory with {data_id}; pass the --keys of this --data (or the --data of this keystore)"
+    )]
+    Foreign {
+        /// The keystore.
+        dir: PathBuf,
+        /// The id in `KEYS/instance`.
+        keystore_id: String,
+        /// The data directory's id.
+        data_id: String,
+    },
+    /// A bound keystore lacks one of its keys.
+    #[error(
+        "keystore {path} is missing. Restore the keystore from its backup; never replace a key with a new one while devices hold receipts and auditors hold checkpoints"
+    )]
+    MissingKey {
+        /// The missing file.
+        path: PathBuf,
+    },
     /// Permissions let others read the keys.
     #[error(
         "keystore {path} has mode {mode:o}; run `chmod {want:o} {path}` (keys must not be readable by others)"
@@ -79,9 +110,40 @@ pub struct Keystore {
     log_key: SignKey,
 }
 
-/// An Ed25519 seed file (64 hex digits, mode 0600), created on first use.
-fn load_or_create_key(key_path: &Path) -> Result<SignKey> {
-    if key_path.exists() {
+/// What a keystore directory holds, before anything is opened or made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// The directory does not exist.
+    Absent,
+    /// It exists and holds neither key nor `instance`.
+    Empty,
+    /// Keys but no `instance`: written before instance ids, or an
+    /// interrupted `--init`.
+    Unbound,
+    /// `instance` with this id.
+    Bound(String),
+}
+
+impl Probe {
+    /// Whether the keystore holds nothing to lose.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Probe::Absent | Probe::Empty)
+    }
+}
+
+const INSTANCE: &str = "instance";
+const VAULT_KEY: &str = "vault.key";
+const LOG_KEY: &str = "log.key";
+
+/// An Ed25519 seed file (64 hex digits, mode 0600); its absence is an
+/// error ([`KeystoreError::MissingKey`]).
+fn load_key(key_path: &Path) -> Result<SignKey> {
+    if !key_path.exists() {
+        return Err(KeystoreError::MissingKey {
+            path: key_path.to_owned(),
+        });
+    }
+    {
         let mode = std::fs::metadata(key_path)
             .map_err(io("reading", key_path))?
             .permissions()
@@ -104,15 +166,18 @@ fn load_or_create_key(key_path: &Path) -> Result<SignKey> {
         let key = SignKey::from_seed(&Secret32::new(seed));
         zeroize::Zeroize::zeroize(&mut seed);
         Ok(key)
-    } else {
-        let k = SignKey::generate(&mut os_rng());
-        let seed = k.seed();
-        let mut text = hex::encode(seed.expose());
-        text.push('\n');
-        write_secret_file(key_path, text.as_bytes())?;
-        zeroize_string(text);
-        Ok(k)
     }
+}
+
+/// A new Ed25519 seed file (64 hex digits, mode 0600).
+fn create_key(key_path: &Path) -> Result<SignKey> {
+    let k = SignKey::generate(&mut os_rng());
+    let seed = k.seed();
+    let mut text = hex::encode(seed.expose());
+    text.push('\n');
+    write_secret_file(key_path, text.as_bytes())?;
+    zeroize_string(text);
+    Ok(k)
 }
 
 fn ensure_dir(path: &Path) -> Result<()> {
@@ -153,17 +218,95 @@ fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 impl Keystore {
-    /// Open `dir`, creating it and the vault key on first start.
-    pub fn open(dir: &Path) -> Result<Self> {
+    /// What `dir` holds (nothing is created).
+    pub fn probe(dir: &Path) -> Result<Probe> {
+        if !dir.exists() {
+            return Ok(Probe::Absent);
+        }
+        let instance = dir.join(INSTANCE);
+        if instance.exists() {
+            let text = std::fs::read_to_string(&instance).map_err(io("reading", &instance))?;
+            let id = text.trim();
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(KeystoreError::Corrupt {
+                    path: instance,
+                    reason: "not an instance id (hex digits)",
+                });
+            }
+            return Ok(Probe::Bound(id.to_owned()));
+        }
+        if dir.join(VAULT_KEY).exists() || dir.join(LOG_KEY).exists() {
+            Ok(Probe::Unbound)
+        } else {
+            Ok(Probe::Empty)
+        }
+    }
+
+    /// Open the keystore of the data directory whose instance id is
+    /// `instance`: refused if `dir` is bound to another one
+    /// ([`KeystoreError::Foreign`]) or misses a key
+    /// ([`KeystoreError::MissingKey`]). The caller has checked with
+    /// [`Keystore::probe`] that `dir` is bound.
+    pub fn open(dir: &Path, instance: &str) -> Result<Self> {
+        match Keystore::probe(dir)? {
+            Probe::Bound(id) if id == instance => {}
+            Probe::Bound(id) => {
+                return Err(KeystoreError::Foreign {
+                    dir: dir.to_owned(),
+                    keystore_id: id,
+                    data_id: instance.to_owned(),
+                });
+            }
+            _ => {
+                return Err(KeystoreError::MissingKey {
+                    path: dir.join(INSTANCE),
+                });
+            }
+        }
+        Keystore::load(dir)
+    }
+
+    /// Load the keys of `dir` without looking at `instance`: for
+    /// binding an unbound keystore ([`Keystore::bind`]) once its keys are
+    /// shown to be the vault's.
+    pub fn load_unbound(dir: &Path) -> Result<Self> {
         ensure_dir(dir)?;
         ensure_dir(&dir.join("epochs"))?;
-        let vault_key = load_or_create_key(&dir.join("vault.key"))?;
-        let log_key = load_or_create_key(&dir.join("log.key"))?;
+        let vault_key = load_key(&dir.join(VAULT_KEY))?;
+        let log_key = load_key(&dir.join(LOG_KEY))?;
         Ok(Keystore {
             dir: dir.to_owned(),
             vault_key,
             log_key,
         })
+    }
+
+    fn load(dir: &Path) -> Result<Self> {
+        Keystore::load_unbound(dir)
+    }
+
+    /// Make the keys of a new vault in `dir` (absent or empty) and bind
+    /// them to `instance`: both keys first, `instance` last, each written
+    /// durably, so that an interrupted run leaves a keystore
+    /// [`Probe::Unbound`] or [`Probe::Empty`], never a bound one with a key
+    /// missing.
+    pub fn create(dir: &Path, instance: &str) -> Result<Self> {
+        ensure_dir(dir)?;
+        ensure_dir(&dir.join("epochs"))?;
+        for name in [VAULT_KEY, LOG_KEY] {
+            let path = dir.join(name);
+            if !path.exists() {
+                create_key(&path)?;
+            }
+        }
+        Keystore::load(dir)?.bind(instance)
+    }
+
+    /// Write `instance` into the keystore: from now on it opens only
+    /// beside that data directory.
+    pub fn bind(self, instance: &str) -> Result<Self> {
+        write_secret_file(&self.dir.join(INSTANCE), format!("{instance}\n").as_bytes())?;
+        Ok(self)
     }
 
     /// The receipt signing key.

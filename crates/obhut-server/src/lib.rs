@@ -127,21 +127,30 @@ pub fn router<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) -> Router {
 /// "Tuning decisions".
 pub const CONN_BUF_MAX: usize = 64 * 1024;
 
-/// Bind `listener` and serve until `shutdown` resolves.
+/// What a vault does once before it serves: record its start (the floor
+/// of the read-replay window, `replay.rs`), log the policy in effect and
+/// make the epochs of every served class for the current and the next
+/// period (the first run of the schedule [`serve`] repeats hourly).
+/// Failures are logged, not fatal.
+pub async fn startup<I: IndexStore, B: BlobStore>(app: &App<I, B>) {
+    app.record_start().await;
+    app.record_policy().await;
+    if let Err(e) = app.ensure_all_epochs().await {
+        tracing::warn!(error = %e, "creating epochs at startup");
+    }
+}
+
+/// Bind `listener` and serve until `shutdown` resolves. The caller has run
+/// [`startup`]; the epoch schedule runs again every hour.
 pub async fn serve<I: IndexStore, B: BlobStore>(
     app: Arc<App<I, B>>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    app.record_start().await;
-    app.record_policy().await;
-    // Epochs ahead of time, then hourly.
-    if let Err(e) = app.ensure_all_epochs().await {
-        tracing::warn!(error = %e, "creating epochs at startup");
-    }
     let ticker = app.clone();
     let task = tokio::spawn(async move {
-        let mut t = tokio::time::interval(std::time::Duration::from_secs(3600));
+        let hour = std::time::Duration::from_secs(3600);
+        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + hour, hour);
         loop {
             t.tick().await;
             if let Err(e) = ticker.ensure_all_epochs().await {

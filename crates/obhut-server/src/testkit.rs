@@ -28,7 +28,6 @@ use obhut_store::{BlobStore, GroupRow, IndexStore, TokenRow};
 use crate::app::App;
 use crate::clock::Clock;
 use crate::config::{FileConfig, ServerConfig};
-use crate::keystore::Keystore;
 
 /// An HTTP answer.
 #[derive(Debug)]
@@ -138,8 +137,50 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The four authentication headers of docs/vault.md §2, with a fresh nonce.
+/// The identities a vault's clients sign their requests for
+/// (docs/vault.md §2; [`obhut_core::vault::request_message`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VaultIds {
+    /// The receipt key: what devices sign for.
+    pub vault_key: [u8; 32],
+    /// The audit-log key: what people sign for.
+    pub log_key: [u8; 32],
+}
+
+impl VaultIds {
+    /// What an enrolment is signed for (no vault pinned yet).
+    pub const ENROL: VaultIds = VaultIds {
+        vault_key: obhut_core::vault::ENROL_VAULT,
+        log_key: obhut_core::vault::ENROL_VAULT,
+    };
+
+    /// The ids of the vault whose keys are in the keystore `keys`, read
+    /// from the key files (for a vault in another process).
+    pub fn from_keystore(keys: &Path) -> VaultIds {
+        let read = |name: &str| {
+            let text = std::fs::read_to_string(keys.join(name)).expect("key file");
+            let mut seed = [0u8; 32];
+            hex::decode_to_slice(text.trim(), &mut seed).expect("hex seed");
+            SignKey::from_seed(&obhut_core::secret::Secret32::new(seed))
+                .verify_key()
+                .to_bytes()
+        };
+        VaultIds {
+            vault_key: read("vault.key"),
+            log_key: read("log.key"),
+        }
+    }
+
+    /// What a person (`true`) or a device signs for.
+    pub fn for_signer(&self, person: bool) -> [u8; 32] {
+        if person { self.log_key } else { self.vault_key }
+    }
+}
+
+/// The four authentication headers of docs/vault.md §2, with a fresh
+/// nonce, for the vault `ids`.
 pub fn signed_headers(
+    ids: &VaultIds,
     key: &SignKey,
     person: bool,
     method: &str,
@@ -150,6 +191,7 @@ pub fn signed_headers(
     let mut n = [0u8; 16];
     getrandom::fill(&mut n).expect("OS randomness");
     signed_headers_with_nonce(
+        ids,
         key,
         person,
         method,
@@ -161,7 +203,12 @@ pub fn signed_headers(
 }
 
 /// [`signed_headers`] with a chosen nonce (replay tests).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each is one field of the signed message; tests spell them out"
+)]
 pub fn signed_headers_with_nonce(
+    ids: &VaultIds,
     key: &SignKey,
     person: bool,
     method: &str,
@@ -177,7 +224,14 @@ pub fn signed_headers_with_nonce(
     };
     let sig = key.sign(
         label,
-        &request_message(method, path, time_ms, nonce, body_digest),
+        &request_message(
+            &ids.for_signer(person),
+            method,
+            path,
+            time_ms,
+            nonce,
+            body_digest,
+        ),
     );
     vec![
         (
@@ -277,12 +331,13 @@ impl Sealed {
 /// answer.
 pub fn put_sealed(
     addr: SocketAddr,
+    ids: &VaultIds,
     key: &SignKey,
     s: &Sealed,
     time_ms: i64,
 ) -> std::io::Result<HttpResponse> {
     let path = s.path();
-    let h = signed_headers(key, false, "PUT", &path, time_ms, &s.digest());
+    let h = signed_headers(ids, key, false, "PUT", &path, time_ms, &s.digest());
     http(addr, "PUT", &path, &h, &s.body())
 }
 
@@ -409,6 +464,15 @@ impl InProcess {
 }
 
 impl<I: IndexStore, B: BlobStore> InProcess<I, B> {
+    /// What this vault's clients sign for.
+    pub fn ids(&self) -> VaultIds {
+        use crate::auth::Signer;
+        VaultIds {
+            vault_key: self.app.identity(Signer::Device),
+            log_key: self.app.identity(Signer::Person),
+        }
+    }
+
     /// [`InProcess::start_with`] on the embedded stores of `data` as
     /// `wrap` returns them, e.g. with a fault-injecting blob store
     /// (`obhut_store::contract::FaultyBlobStore`) around the directory.
@@ -433,17 +497,21 @@ impl<I: IndexStore, B: BlobStore> InProcess<I, B> {
         .expect("config");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (app, addr) = rt.block_on(async {
-            let (index, blobs, _) = obhut_store::open_embedded(data).await.expect("stores");
-            let (index, blobs) = wrap(index, blobs);
-            let keystore = Keystore::open(keys).expect("keystore");
+            // As `obhut serve --init`: a new vault the first time, the
+            // same one when a test restarts it on the same directories.
+            let opened = crate::embedded::open_stores(data, keys, crate::embedded::Start::Init)
+                .await
+                .expect("stores and keystore");
+            let (index, blobs) = wrap(opened.index, opened.blobs);
+            let keystore = opened.keystore;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind");
             let addr = listener.local_addr().expect("addr");
             let app = Arc::new(App::new(index, blobs, keystore, config, clock).expect("app"));
-            // As `serve` does first; here before the test touches the index,
-            // so entry indexes are deterministic.
-            app.record_policy().await;
+            // As `Vault::open` does; before the test touches the index, so
+            // entry indexes are deterministic.
+            crate::startup(&app).await;
             let a = app.clone();
             tokio::spawn(async move {
                 let _ = crate::serve(a, listener, async {

@@ -24,8 +24,8 @@ use obhut_core::vault::body_sha256;
 use obhut_server::ManualClock;
 use obhut_server::config::FileConfig;
 use obhut_server::testkit::{
-    HttpResponse, InProcess, Sealed, TestGroup, create_token, http, operator_entry, put_sealed,
-    seal_recording, signed_headers,
+    HttpResponse, InProcess, Sealed, TestGroup, VaultIds, create_token, http, operator_entry,
+    put_sealed, seal_recording, signed_headers,
 };
 use obhut_store::{AccessStore, IndexStore, LogStore, RequestState};
 
@@ -111,6 +111,7 @@ impl World {
         }))
         .unwrap();
         let h = signed_headers(
+            &VaultIds::ENROL,
             &self.device,
             false,
             "POST",
@@ -148,7 +149,14 @@ impl World {
             true,
         );
         for s in &self.segs {
-            let r = put_sealed(self.vault.addr, &self.device, s, self.now()).unwrap();
+            let r = put_sealed(
+                self.vault.addr,
+                &self.vault.ids(),
+                &self.device,
+                s,
+                self.now(),
+            )
+            .unwrap();
             assert_eq!(r.status, 201, "{:?}", r.json());
         }
         self.rid = self.segs[0].record.segment_ref().recording;
@@ -193,7 +201,15 @@ impl World {
     }
 
     fn call(&self, key: &SignKey, method: &str, path: &str, body: &[u8]) -> HttpResponse {
-        let h = signed_headers(key, true, method, path, self.now(), &body_sha256(body));
+        let h = signed_headers(
+            &self.vault.ids(),
+            key,
+            true,
+            method,
+            path,
+            self.now(),
+            &body_sha256(body),
+        );
         http(self.vault.addr, method, path, &h, body).unwrap()
     }
 
@@ -461,6 +477,26 @@ fn the_whole_flow_releases_exactly_the_scope_and_opens_byte_identical() {
     // Segment 0 is outside the scope: no key for it.
     assert!(keys.opener(&w.segs[0].record).is_err());
 
+    // Issue 16: a count beyond what was released (2 segments) is refused
+    // and logs nothing.
+    let before = w.sequenced();
+    for n in ["3", "4294967295"] {
+        let r = w.call(
+            &w.requester.sign,
+            "POST",
+            &World::path(&req, "/opened"),
+            format!(r#"{{"segments":{n}}}"#).as_bytes(),
+        );
+        assert_eq!(r.status, 400, "{n}: {:?}", r.json());
+        assert_eq!(r.kind(), "bad-request");
+        assert!(
+            r.json()["message"]
+                .as_str()
+                .unwrap()
+                .contains("2 segments released")
+        );
+    }
+    assert_eq!(w.sequenced(), before);
     let opened = w.call(
         &w.requester.sign,
         "POST",

@@ -22,7 +22,8 @@ use obhut_log::{
 };
 use obhut_server::ManualClock;
 use obhut_server::testkit::{
-    HttpResponse, InProcess, create_token, http, put_sealed, seal_recording, signed_headers,
+    HttpResponse, InProcess, VaultIds, create_token, http, put_sealed, seal_recording,
+    signed_headers,
 };
 use obhut_store::{IndexStore, LogStore};
 
@@ -72,7 +73,15 @@ impl World {
     }
 
     fn get_as(&self, key: &SignKey, path: &str) -> HttpResponse {
-        let h = signed_headers(key, true, "GET", path, self.now(), &body_sha256(&[]));
+        let h = signed_headers(
+            &self.vault.ids(),
+            key,
+            true,
+            "GET",
+            path,
+            self.now(),
+            &body_sha256(&[]),
+        );
         http(self.vault.addr, "GET", path, &h, &[]).unwrap()
     }
 
@@ -106,6 +115,7 @@ impl World {
         }))
         .unwrap();
         let h = signed_headers(
+            &VaultIds::ENROL,
             &device,
             false,
             "POST",
@@ -134,11 +144,18 @@ impl World {
             true,
         );
         for s in &segs {
-            let r = put_sealed(self.vault.addr, &device, s, self.now()).unwrap();
+            let r = put_sealed(self.vault.addr, &self.vault.ids(), &device, s, self.now()).unwrap();
             assert_eq!(r.status, 201, "{:?}", r.json());
         }
         // A replayed upload is answered from the stored row, not logged twice.
-        let r = put_sealed(self.vault.addr, &device, &segs[0], self.now()).unwrap();
+        let r = put_sealed(
+            self.vault.addr,
+            &self.vault.ids(),
+            &device,
+            &segs[0],
+            self.now(),
+        )
+        .unwrap();
         assert_eq!(r.status, 200);
         (device, segs[0].record.segment_ref().recording)
     }
@@ -203,14 +220,14 @@ fn every_change_is_logged_and_the_log_verifies_from_bodies_proofs_and_tiles() {
     w.make_auditor();
     let (device, rid) = w.ingest();
     let cp = w.settled_checkpoint();
-    // policy (at start) + auditor + group + enrolment + 3 segments (the
-    // replay logged nothing).
-    assert_eq!(cp.checkpoint.size, 7);
+    // policy (at start) + auditor + group + enrolment + the class's two
+    // epochs (made at enrolment) + 3 segments (the replay logged nothing).
+    assert_eq!(cp.checkpoint.size, 9);
 
     // Full audit: rebuild the tree from the bodies.
     w.make_auditor();
     let entries = w.entries();
-    assert_eq!(entries.len(), 7);
+    assert_eq!(entries.len(), 9);
     let kinds: Vec<&'static str> = entries
         .iter()
         .map(|(_, b, _)| {
@@ -227,6 +244,8 @@ fn every_change_is_logged_and_the_log_verifies_from_bodies_proofs_and_tiles() {
             "auditor-added",
             "group-added",
             "device-enrolled",
+            "epoch-created",
+            "epoch-created",
             "segment-received",
             "segment-received",
             "segment-received"
@@ -242,22 +261,22 @@ fn every_change_is_logged_and_the_log_verifies_from_bodies_proofs_and_tiles() {
     );
     let enrolled = LogEntry::from_bytes(entries[3].1.as_ref().unwrap()).unwrap();
     assert_eq!(enrolled.actor.key, device.verify_key().to_bytes());
-    let seg = LogEntry::from_bytes(entries[5].1.as_ref().unwrap()).unwrap();
+    let seg = LogEntry::from_bytes(entries[7].1.as_ref().unwrap()).unwrap();
     assert_eq!(seg.recording, Some(rid));
 
     // Inclusion of every entry and consistency from every earlier size.
     for (i, leaf) in leaves.iter().enumerate() {
-        let p = w.proof(&format!("/v1/log/proof/inclusion?index={i}&size=7"));
-        verify_inclusion(leaf, i as u64, 7, &p, &cp.checkpoint.root).unwrap();
+        let p = w.proof(&format!("/v1/log/proof/inclusion?index={i}&size=9"));
+        verify_inclusion(leaf, i as u64, 9, &p, &cp.checkpoint.root).unwrap();
     }
-    for old in 1..7u64 {
+    for old in 1..9u64 {
         let old_root = obhut_log::hash::root_from_leaf_hashes(&leaves[..old as usize]);
-        let p = w.proof(&format!("/v1/log/proof/consistency?old={old}&size=7"));
-        verify_consistency(old, 7, &old_root, &cp.checkpoint.root, &p).unwrap();
+        let p = w.proof(&format!("/v1/log/proof/consistency?old={old}&size=9"));
+        verify_consistency(old, 9, &old_root, &cp.checkpoint.root, &p).unwrap();
     }
 
     // Tiles: a client builds the same proof from the public tiles alone.
-    let mut src = TileSource::new(7, |t: &TileId| -> Result<Vec<u8>, String> {
+    let mut src = TileSource::new(9, |t: &TileId| -> Result<Vec<u8>, String> {
         let r = w.get(&format!("/v1/log/{}", t.path()));
         if r.status == 200 {
             Ok(r.body.clone())
@@ -265,8 +284,8 @@ fn every_change_is_logged_and_the_log_verifies_from_bodies_proofs_and_tiles() {
             Err(format!("{} → {}", t.path(), r.status))
         }
     });
-    let p = inclusion_proof(5, 7, &mut src).unwrap();
-    verify_inclusion(&leaves[5], 5, 7, &p, &cp.checkpoint.root).unwrap();
+    let p = inclusion_proof(7, 9, &mut src).unwrap();
+    verify_inclusion(&leaves[7], 7, 9, &p, &cp.checkpoint.root).unwrap();
 
     // Chain of custody of one recording.
     let r = w.get_as(&w.auditor, &format!("/v1/log/recordings/{rid}"));
@@ -323,15 +342,16 @@ fn a_restarted_vault_resumes_the_same_tree() {
     }
     v.block_on(v.app.log.integrate(&v.app.index, NOW)).unwrap();
     let cp = v.block_on(v.app.index.log_checkpoint()).unwrap().unwrap();
-    // The same policy again is not logged again.
-    assert_eq!(cp.size, 303);
+    // The same policy again is not logged again; the schedule's first run
+    // made the tokens' class's two epochs.
+    assert_eq!(cp.size, 305);
     let vkey = v.app.log.verifier_key();
     let old = SignedCheckpoint::open(&first.note, &vkey).unwrap();
     let new = SignedCheckpoint::open(&cp.note, &vkey).unwrap();
     let p = v
-        .block_on(obhut_server::log::prove_consistency(&v.app.index, 300, 303))
+        .block_on(obhut_server::log::prove_consistency(&v.app.index, 300, 305))
         .unwrap();
-    verify_consistency(300, 303, &old.checkpoint.root, &new.checkpoint.root, &p).unwrap();
+    verify_consistency(300, 305, &old.checkpoint.root, &new.checkpoint.root, &p).unwrap();
 }
 
 #[test]

@@ -25,7 +25,7 @@ use obhut_core::vault::body_sha256;
 use obhut_server::ManualClock;
 use obhut_server::config::FileConfig;
 use obhut_server::testkit::{
-    HttpResponse, InProcess, Sealed, create_token, custody_group, http, operator_entry,
+    HttpResponse, InProcess, Sealed, VaultIds, create_token, custody_group, http, operator_entry,
     read_response, seal_recording, signed_headers, write_head,
 };
 use obhut_store::contract::{Fault, FaultyBlobStore};
@@ -71,6 +71,7 @@ impl World {
         }))
         .unwrap();
         let h = signed_headers(
+            &VaultIds::ENROL,
             &w.device,
             false,
             "POST",
@@ -130,6 +131,10 @@ impl World {
         self.vault().addr
     }
 
+    fn ids(&self) -> VaultIds {
+        self.vault().ids()
+    }
+
     fn blobs(&self) -> &Faulty {
         &self.vault().app.blobs
     }
@@ -159,7 +164,15 @@ impl World {
     /// Upload `s` and read the answer, failing if none comes in time.
     fn put(&self, s: &Sealed) -> HttpResponse {
         let path = s.path();
-        let h = signed_headers(&self.device, false, "PUT", &path, NOW, &s.digest());
+        let h = signed_headers(
+            &self.ids(),
+            &self.device,
+            false,
+            "PUT",
+            &path,
+            NOW,
+            &s.digest(),
+        );
         let mut c = TcpStream::connect(self.addr()).unwrap();
         c.set_read_timeout(Some(DEADLINE)).unwrap();
         let body = s.body();
@@ -172,7 +185,15 @@ impl World {
     /// The blob of segment `index` as the reader fetches it.
     fn read_blob(&self, rid: RecordingId, index: u32) -> HttpResponse {
         let path = format!("/v1/recordings/{rid}/segments/{index}/blob");
-        let h = signed_headers(&self.reader, true, "GET", &path, NOW, &body_sha256(&[]));
+        let h = signed_headers(
+            &self.ids(),
+            &self.reader,
+            true,
+            "GET",
+            &path,
+            NOW,
+            &body_sha256(&[]),
+        );
         http(self.addr(), "GET", &path, &h, &[]).unwrap()
     }
 

@@ -78,7 +78,9 @@ impl World {
 
     /// `GET path` as the reader, signed at `time_ms` with `nonce`.
     fn read_at(&self, path: &str, time_ms: i64, nonce: &str) -> HttpResponse {
+        let ids = self.vault.as_ref().expect("the vault runs").ids();
         let h = signed_headers_with_nonce(
+            &ids,
             &self.reader,
             true,
             "GET",

@@ -35,8 +35,8 @@ use obhut_core::vault::body_sha256;
 use obhut_server::ManualClock;
 use obhut_server::config::FileConfig;
 use obhut_server::testkit::{
-    HttpResponse, InProcess, Sealed, create_token, custody_group, http, operator_entry, put_sealed,
-    seal_recording, signed_headers,
+    HttpResponse, InProcess, Sealed, VaultIds, create_token, custody_group, http, operator_entry,
+    put_sealed, seal_recording, signed_headers,
 };
 use obhut_store::contract::{Fault, FaultyBlobStore};
 use obhut_store::dir::DirBlobStore;
@@ -82,6 +82,7 @@ impl World {
         }))
         .unwrap();
         let h = signed_headers(
+            &VaultIds::ENROL,
             &device,
             false,
             "POST",
@@ -147,17 +148,26 @@ impl World {
     }
 
     fn put(&self, s: &Sealed) -> HttpResponse {
-        put_sealed(self.addr(), &self.device, s, NOW).expect("an answer")
+        put_sealed(self.addr(), &self.vault.ids(), &self.device, s, NOW).expect("an answer")
     }
 
     fn read_blob(&self, rid: RecordingId, index: u32) -> HttpResponse {
         let path = format!("/v1/recordings/{rid}/segments/{index}/blob");
-        let h = signed_headers(&self.reader, true, "GET", &path, NOW, &body_sha256(&[]));
+        let h = signed_headers(
+            &self.vault.ids(),
+            &self.reader,
+            true,
+            "GET",
+            &path,
+            NOW,
+            &body_sha256(&[]),
+        );
         http(self.addr(), "GET", &path, &h, &[]).expect("an answer")
     }
 
     fn list(&self) -> HttpResponse {
         let h = signed_headers(
+            &self.vault.ids(),
             &self.reader,
             true,
             "GET",

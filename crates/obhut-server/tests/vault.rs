@@ -17,8 +17,8 @@ use obhut_core::segment::SegmentKind;
 use obhut_core::vault::{IngestReceipt, body_sha256, segment_upload_digest, segment_upload_path};
 use obhut_server::ManualClock;
 use obhut_server::testkit::{
-    HttpResponse, InProcess, Sealed, create_token, http, put_sealed, read_response, seal_recording,
-    signed_headers, signed_headers_with_nonce, write_head,
+    HttpResponse, InProcess, Sealed, VaultIds, create_token, http, put_sealed, read_response,
+    seal_recording, signed_headers, signed_headers_with_nonce, write_head,
 };
 use obhut_store::{BlobStore, IndexStore, RecordingFilter};
 
@@ -80,6 +80,7 @@ impl World {
         }))
         .unwrap();
         let h = signed_headers(
+            &VaultIds::ENROL,
             &self.device,
             false,
             "POST",
@@ -99,18 +100,34 @@ impl World {
     }
 
     fn device_get(&self, key: &SignKey, path: &str) -> HttpResponse {
-        let h = signed_headers(key, false, "GET", path, self.clock_now(), &body_sha256(&[]));
+        let h = signed_headers(
+            &self.vault.ids(),
+            key,
+            false,
+            "GET",
+            path,
+            self.clock_now(),
+            &body_sha256(&[]),
+        );
         http(self.vault.addr, "GET", path, &h, &[]).unwrap()
     }
 
     fn person_get(&self, key: &SignKey, path: &str, extra: &[(String, String)]) -> HttpResponse {
-        let mut h = signed_headers(key, true, "GET", path, self.clock_now(), &body_sha256(&[]));
+        let mut h = signed_headers(
+            &self.vault.ids(),
+            key,
+            true,
+            "GET",
+            path,
+            self.clock_now(),
+            &body_sha256(&[]),
+        );
         h.extend_from_slice(extra);
         http(self.vault.addr, "GET", path, &h, &[]).unwrap()
     }
 
     fn put_as(&self, key: &SignKey, s: &Sealed) -> HttpResponse {
-        put_sealed(self.vault.addr, key, s, self.clock_now()).unwrap()
+        put_sealed(self.vault.addr, &self.vault.ids(), key, s, self.clock_now()).unwrap()
     }
 
     /// PUT `body` at `seg`'s path, correctly signed for its length.
@@ -127,7 +144,15 @@ impl World {
         digest: &[u8; 32],
         body: &[u8],
     ) -> HttpResponse {
-        let h = signed_headers(key, false, "PUT", path, self.clock_now(), digest);
+        let h = signed_headers(
+            &self.vault.ids(),
+            key,
+            false,
+            "PUT",
+            path,
+            self.clock_now(),
+            digest,
+        );
         http(self.vault.addr, "PUT", path, &h, body).unwrap()
     }
 
@@ -342,6 +367,7 @@ fn refusals_are_clear_and_change_nothing() {
     );
     // Stale time.
     let h = signed_headers(
+        &w.vault.ids(),
         &w.device,
         false,
         "PUT",
@@ -358,6 +384,7 @@ fn refusals_are_clear_and_change_nothing() {
     // its replay is refused as a replay.
     let nonce = "00112233445566778899aabbccddeeff";
     let h = signed_headers_with_nonce(
+        &w.vault.ids(),
         &w.device,
         false,
         "PUT",
@@ -493,6 +520,7 @@ fn time_moves_nonces_expire_and_tokens_are_one_time() {
     let nonce = "ffeeddccbbaa99887766554433221100";
     let path = segs[0].path();
     let h = signed_headers_with_nonce(
+        &w.vault.ids(),
         &w.device,
         false,
         "PUT",
@@ -514,6 +542,9 @@ fn time_moves_nonces_expire_and_tokens_are_one_time() {
     // Epochs roll over with the clock: the next period's epoch becomes current.
     let e1 = w.get("/v1/epochs?class=bodycam-30d").json();
     w.clock.advance(86_400_000);
+    // The hourly schedule makes the new next period's epoch (an anonymous
+    // request makes none).
+    w.vault.block_on(w.vault.app.ensure_all_epochs()).unwrap();
     let e2 = w.get("/v1/epochs?class=bodycam-30d").json();
     assert_eq!(e1["next"]["epoch_id"], e2["current"]["epoch_id"]);
     assert_eq!(w.get("/v1/epochs?class=nope").kind(), "unknown-class");
@@ -598,7 +629,15 @@ fn a_content_length_that_disagrees_with_the_trailer_is_wrong_length() {
     }
     // A body without Content-Length (chunked) cannot be signed.
     let path = segs[0].path();
-    let h = signed_headers(&w.device, false, "PUT", &path, NOW, &segs[0].digest());
+    let h = signed_headers(
+        &w.vault.ids(),
+        &w.device,
+        false,
+        "PUT",
+        &path,
+        NOW,
+        &segs[0].digest(),
+    );
     let mut s = std::net::TcpStream::connect(w.vault.addr).unwrap();
     let mut head = format!(
         "PUT {path} HTTP/1.1\r\nHost: vault\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n"
@@ -628,7 +667,15 @@ fn a_body_cut_before_the_trailer_leaves_nothing() {
     let path = s0.path();
     // Cut after the whole blob, inside the trailer, and mid-blob.
     for sent in [s0.blob.len(), s0.blob.len() + 800, s0.blob.len() / 2] {
-        let h = signed_headers(&w.device, false, "PUT", &path, NOW, &s0.digest());
+        let h = signed_headers(
+            &w.vault.ids(),
+            &w.device,
+            false,
+            "PUT",
+            &path,
+            NOW,
+            &s0.digest(),
+        );
         let mut s = std::net::TcpStream::connect(w.vault.addr).unwrap();
         write_head(&mut s, "PUT", &path, &h, body.len() as u64).unwrap();
         std::io::Write::write_all(&mut s, &body[..sent]).unwrap();
@@ -666,7 +713,15 @@ fn a_signature_for_one_content_length_does_not_cover_another() {
     let before = w.state();
     // Headers signed for segment 1's real Content-Length …
     let path = segs[1].path();
-    let h = signed_headers(&w.device, false, "PUT", &path, NOW, &segs[1].digest());
+    let h = signed_headers(
+        &w.vault.ids(),
+        &w.device,
+        false,
+        "PUT",
+        &path,
+        NOW,
+        &segs[1].digest(),
+    );
     // … replayed with another Content-Length (a blob padded by 16 bytes).
     let blob = &segs[1].blob;
     let padded = [&blob[..], &[0; 16], &segs[1].record.to_bytes()].concat();
@@ -719,13 +774,17 @@ fn a_retry_of_a_stored_segment_is_read_and_compared() {
 
 /// Footage recorded days ago (a bodycam docked after a long shift that
 /// crossed midnight, a camera offline over a weekend) is sealed to the
-/// epoch of its capture time, which the vault issues on request; a capture
-/// time beyond `max_capture_age` or in the far future is refused by name.
+/// epoch of its capture time, which the vault makes when the enrolled
+/// device asks with a signed request; a capture time beyond
+/// `max_capture_age` or in the far future is refused by name.
 #[test]
 fn late_footage_gets_the_epoch_covering_its_capture_time() {
     let w = World::new(1 << 20);
     let three_days_ago = NOW - 3 * 86_400_000;
-    let r = w.get(&format!("/v1/epochs?class={CLASS}&at={three_days_ago}"));
+    let r = w.device_get(
+        &w.device,
+        &format!("/v1/epochs?class={CLASS}&at={three_days_ago}"),
+    );
     assert_eq!(r.status, 200, "{:?}", r.json());
     let covering = &r.json()["covering"];
     let nb = covering["not_before"].as_i64().unwrap();
@@ -737,6 +796,7 @@ fn late_footage_gets_the_epoch_covering_its_capture_time() {
         "/v1/epochs?class={CLASS}&at={}",
         three_days_ago + 1
     ));
+    assert_eq!(again.status, 200, "anonymous: it now exists");
     assert_eq!(again.json()["covering"]["epoch_id"], covering["epoch_id"]);
 
     let old_epoch =
@@ -896,7 +956,15 @@ fn an_upload_beyond_the_window_is_refused_before_reading() {
     refused(&w, &before, r, 409, "out-of-order");
     // The head only; the body never comes (the writing side closes).
     let path = beyond.path();
-    let h = signed_headers(&w.device, false, "PUT", &path, NOW, &beyond.digest());
+    let h = signed_headers(
+        &w.vault.ids(),
+        &w.device,
+        false,
+        "PUT",
+        &path,
+        NOW,
+        &beyond.digest(),
+    );
     let mut s = std::net::TcpStream::connect(w.vault.addr).unwrap();
     write_head(&mut s, "PUT", &path, &h, beyond.body().len() as u64).unwrap();
     s.shutdown(std::net::Shutdown::Write).unwrap();

@@ -9,13 +9,14 @@ use crate::sqlite::SqliteIndex;
 use crate::{BlobStore, Consistency, IndexStore, Result, StoreError, check_consistency};
 
 /// The embedded stores in `data_dir`: `obhut.sqlite` and `blobs/` + `tmp/`.
+///
+/// A new data directory is made 0700 and a new index file 0600 (SQLite
+/// gives its `-wal` and `-shm` files the index file's mode): they hold
+/// case numbers, justifications and who asked for what.
 pub async fn open_embedded(data_dir: &Path) -> Result<(SqliteIndex, DirBlobStore, Consistency)> {
-    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
-        op: "creating the data directory",
-        path: data_dir.to_owned(),
-        source,
-    })?;
+    create_private_dir(data_dir)?;
     let db_path = data_dir.join("obhut.sqlite");
+    create_private_file(&db_path)?;
     let index = SqliteIndex::open(&db_path).await?;
     let blobs = DirBlobStore::open(data_dir).await?;
     let report = check_consistency(&index, &blobs, &db_path, blobs.root()).await?;
@@ -29,7 +30,7 @@ pub async fn open_embedded_shared(data_dir: &Path) -> Result<(SqliteIndex, DirBl
     let db_path = data_dir.join("obhut.sqlite");
     if !db_path.exists() {
         return Err(StoreError::NotFound(
-            "vault index (obhut.sqlite) in the data directory; start `obhut serve` once with this --data to create it, or pass the right --data",
+            "vault index (obhut.sqlite) in the data directory; create it with `obhut serve --init --data DIR --keys KEYS`, or pass the right --data",
         ));
     }
     let index = SqliteIndex::open(&db_path).await?;
@@ -45,4 +46,42 @@ pub async fn open_embedded_shared(data_dir: &Path) -> Result<(SqliteIndex, DirBl
         });
     }
     Ok((index, blobs))
+}
+
+/// `dir` and any missing parents, mode 0700 (an existing one is left as
+/// it is).
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| StoreError::Io {
+            op: "creating the data directory",
+            path: dir.to_owned(),
+            source,
+        })
+}
+
+/// An empty `path`, mode 0600, unless it exists (SQLite takes an empty
+/// file for an empty database).
+fn create_private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::Io {
+            op: "creating the index file",
+            path: path.to_owned(),
+            source,
+        }),
+    }
 }

@@ -58,7 +58,7 @@ pub use access::{
     ApprovalRow, DenialRow, NewApproval, NewRequest, RequestInserted, RequestRow, RequestState,
 };
 pub use consistency::{Consistency, check_consistency};
-pub use embedded::{open_embedded, open_embedded_shared};
+pub use embedded::{create_private_dir, open_embedded, open_embedded_shared};
 pub use error::StoreError;
 pub use log::{LogEntryRow, NewLogEntry, StoredCheckpoint, TileRow};
 pub use rows::{
@@ -188,8 +188,13 @@ pub trait IndexStore: LogStore + AccessStore + Send + Sync + 'static {
     /// the memory of a process that is gone; docs/vault.md §2).
     fn record_start(&self, now_ms: i64) -> impl Future<Output = Result<i64>> + Send;
 
-    /// Store an epoch's public key.
-    fn put_epoch(&self, epoch: &EpochRow) -> impl Future<Output = Result<()>> + Send;
+    /// Store an epoch's public key, sequencing `log` (its `epoch-created`
+    /// entry) in the same transaction.
+    fn put_epoch(
+        &self,
+        epoch: &EpochRow,
+        log: &NewLogEntry,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// An epoch by id.
     fn epoch(&self, id: EpochId) -> impl Future<Output = Result<Option<EpochRow>>> + Send;
     /// The epoch of `class` starting at `not_before`.

@@ -270,7 +270,15 @@ fn request_approve_open_byte_identical_scope_and_refusals() {
     let hash = request(d, &vault, &vkey, &rid, "4000", "8000", "req.obar");
     let pending = ok(
         d,
-        &["pending", "--vault", &vault.url, "--identity", "alice.key"],
+        &[
+            "pending",
+            "--vault",
+            &vault.url,
+            "--log-key",
+            &vkey,
+            "--identity",
+            "alice.key",
+        ],
     );
     assert!(
         pending.contains(&hash) && pending.contains("complaint 17") && pending.contains("CASE-17"),

@@ -29,6 +29,17 @@ fn device(dir: &Path) -> DeviceSecret {
     DeviceSecret::from_secret_bytes(s.expose()).unwrap()
 }
 
+/// The vault key the device pinned at enrolment (what it signs for).
+fn pinned_vault_key(dir: &Path) -> [u8; 32] {
+    obhut_agent::state::StateDir::open(dir.join("state"))
+        .unwrap()
+        .enrolment()
+        .unwrap()
+        .vault_key()
+        .unwrap()
+        .to_bytes()
+}
+
 fn journal_of(dir: &Path, source: &Path) -> Journal {
     let p = Journal::path_for(
         &dir.join("state/journal"),
@@ -46,7 +57,7 @@ fn assert_vault_holds(dir: &Path, vault: &Vault, source: &Path) -> RecordingId {
     assert!(j.complete, "journal complete");
     let rid = RecordingId::from_hex(&j.recording_id).unwrap();
     let dev = device(dir);
-    let c = VaultClient::new(&vault.url, &dev.sign).unwrap();
+    let c = VaultClient::new(&vault.url, pinned_vault_key(dir), &dev.sign).unwrap();
     let head = c.head(rid).unwrap().expect("the vault knows the recording");
     assert_eq!(
         head.next_index as usize,
@@ -146,7 +157,10 @@ fn reader_records(
         .unwrap()
         .as_millis() as i64;
     let nonce = hex::encode(rand_nonce());
+    // Signed for this vault: the public key of its log key (what people pin).
+    let log_key = obhut_server::testkit::VaultIds::from_keystore(&dir.join("vault-keys")).log_key;
     let msg = obhut_core::vault::request_message(
+        &log_key,
         "GET",
         &path,
         time,
@@ -390,7 +404,7 @@ fn an_ingest_killed_with_segments_in_flight_resumes() {
     // records journaled in flight beyond the acknowledged ones.
     let rid = RecordingId::from_hex(&j.recording_id).unwrap();
     let dev = device(d);
-    let c = VaultClient::new(&vault.url, &dev.sign).unwrap();
+    let c = VaultClient::new(&vault.url, pinned_vault_key(d), &dev.sign).unwrap();
     let held = c.head(rid).unwrap().map_or(0, |h| h.next_index as usize);
     assert!(
         held <= j.acked.len() + j.pending.len(),

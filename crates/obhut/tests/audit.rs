@@ -20,11 +20,13 @@ const BIN: &str = env!("CARGO_BIN_EXE_obhut");
 
 use support::Listening as Server;
 
+/// `obhut serve` on `dir/data` and `dir/keys`, made by `--init` if new.
 fn start(dir: &Path) -> Server {
     support::spawn_listening(
         dir,
         &[
             "serve",
+            "--init",
             "--data",
             "data",
             "--keys",
@@ -210,29 +212,30 @@ fn audit_verify_catches_rewrite_drop_rollback_fork_and_wrong_key() {
         "not signed",
     );
 
-    // Rollback: the operator restores a backup taken at size 4 after the
-    // client saw size 5.
+    // Rollback: the operator restores a backup taken at size 5 after the
+    // client saw size 8 (the restarted vault's schedule made the tokens'
+    // class's two epochs, then one more token).
     drop(server);
     copy_dir(&dir.join("data"), &dir.join("backup"));
     server = start(dir);
     admin_token(dir);
-    wait_size(server.addr, 6);
+    wait_size(server.addr, 8);
     let url = format!("http://{}", server.addr);
     let verify = ["audit", "verify", "--vault", &url, "--log-key", &vkey];
-    assert!(ok(&obhut(dir, &verify)).starts_with("6 "));
+    assert!(ok(&obhut(dir, &verify)).starts_with("8 "));
     let seen = std::fs::read(first_file(&state)).unwrap();
     drop(server);
     std::fs::remove_dir_all(dir.join("data")).unwrap();
     copy_dir(&dir.join("backup"), &dir.join("data"));
     server = start(dir);
-    wait_size(server.addr, 5);
+    wait_size(server.addr, 7);
     let url = format!("http://{}", server.addr);
     let verify = ["audit", "verify", "--vault", &url, "--log-key", &vkey];
     refused(&obhut(dir, &verify), "rollback");
 
     // Fork: the restored vault grows another history to the same size.
     admin_token(dir);
-    wait_size(server.addr, 6);
+    wait_size(server.addr, 8);
     let o = obhut(dir, &verify);
     refused(&o, "do not approve or release anything");
     // Both signed checkpoints are printed as evidence, and the client's

@@ -17,8 +17,8 @@ use obhut_core::rng::os_rng;
 use obhut_core::segment::SegmentKind;
 use obhut_core::vault::body_sha256;
 use obhut_server::testkit::{
-    HttpResponse, Sealed, custody_group, http, put_sealed, seal_recording, signed_headers,
-    write_head,
+    HttpResponse, Sealed, VaultIds, custody_group, http, put_sealed, seal_recording,
+    signed_headers, write_head,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_obhut");
@@ -30,7 +30,8 @@ struct Server {
     addr: SocketAddr,
 }
 
-fn start(dir: &Path, log: &Path) -> Server {
+/// `obhut serve` on `dir/data` and `dir/keys`; `init` the first time.
+fn start(dir: &Path, log: &Path, init: bool) -> Server {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -47,6 +48,7 @@ fn start(dir: &Path, log: &Path) -> Server {
             "--listen",
             "127.0.0.1:0",
         ])
+        .args(init.then_some("--init"))
         .env_remove("OBHUT_DATA")
         .env_remove("OBHUT_KEYS")
         .env_remove("OBHUT_LISTEN")
@@ -77,8 +79,8 @@ fn now_ms() -> i64 {
     obhut_server::Clock::now_ms(&obhut_server::SystemClock)
 }
 
-fn put(addr: SocketAddr, device: &SignKey, s: &Sealed) -> HttpResponse {
-    put_sealed(addr, device, s, now_ms()).unwrap()
+fn put(addr: SocketAddr, ids: &VaultIds, device: &SignKey, s: &Sealed) -> HttpResponse {
+    put_sealed(addr, ids, device, s, now_ms()).unwrap()
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -103,7 +105,8 @@ fn real_process_kill9_restart_and_no_plaintext_at_rest() {
     let log = dir.join("server.log");
     let group = custody_group();
     std::fs::write(dir.join("group.obgd"), group.to_bytes()).unwrap();
-    let mut server = start(dir, &log);
+    let mut server = start(dir, &log, true);
+    let ids = VaultIds::from_keystore(&dir.join("keys"));
 
     // The admin CLI works on the store while the server runs.
     let out = Command::new(BIN)
@@ -131,6 +134,7 @@ fn real_process_kill9_restart_and_no_plaintext_at_rest() {
     let device = SignKey::generate(&mut os_rng());
     let body = serde_json_body(&token, &device);
     let h = signed_headers(
+        &VaultIds::ENROL,
         &device,
         false,
         "POST",
@@ -175,7 +179,7 @@ fn real_process_kill9_restart_and_no_plaintext_at_rest() {
     );
     let rid = segs[0].record.segment_ref().recording;
     for s in &segs[..2] {
-        assert_eq!(put(server.addr, &device, s).status, 201);
+        assert_eq!(put(server.addr, &ids, &device, s).status, 201);
     }
 
     // Start the large upload (blob first, record last), send half, then
@@ -183,7 +187,15 @@ fn real_process_kill9_restart_and_no_plaintext_at_rest() {
     let body = segs[2].body();
     let path = segs[2].path();
     let mut stream = TcpStream::connect(server.addr).unwrap();
-    let h = signed_headers(&device, false, "PUT", &path, now_ms(), &segs[2].digest());
+    let h = signed_headers(
+        &ids,
+        &device,
+        false,
+        "PUT",
+        &path,
+        now_ms(),
+        &segs[2].digest(),
+    );
     write_head(&mut stream, "PUT", &path, &h, body.len() as u64).unwrap();
     stream.write_all(&body[..body.len() / 2]).unwrap();
     stream.flush().unwrap();
@@ -207,10 +219,11 @@ fn real_process_kill9_restart_and_no_plaintext_at_rest() {
         "the partial upload was in tmp/"
     );
 
-    let server = start(dir, &log);
+    let server = start(dir, &log, false);
     assert!(files_under(&tmp_dir).is_empty(), "restart cleans tmp/");
     let head_path = format!("/v1/recordings/{rid}/head");
     let h = signed_headers(
+        &ids,
         &device,
         false,
         "GET",
@@ -229,8 +242,8 @@ fn real_process_kill9_restart_and_no_plaintext_at_rest() {
     assert_eq!(std::fs::read(blobs.join("1.seg")).unwrap(), segs[1].blob);
     assert!(!blobs.join("2.seg").exists());
     // The device resumes from next_index.
-    assert_eq!(put(server.addr, &device, &segs[2]).status, 201);
-    assert_eq!(put(server.addr, &device, &segs[2]).status, 200);
+    assert_eq!(put(server.addr, &ids, &device, &segs[2]).status, 201);
+    assert_eq!(put(server.addr, &ids, &device, &segs[2]).status, 200);
 
     // No plaintext or metadata anywhere the server wrote, running or not.
     let mut needles: Vec<Vec<u8>> = vec![
@@ -276,4 +289,82 @@ fn serde_json_body(token: &str, device: &SignKey) -> Vec<u8> {
         hex::encode(device.verify_key().to_bytes())
     )
     .into_bytes()
+}
+
+/// `obhut serve` once more on `dir`: its exit status and stderr, for a
+/// start that must be refused (it would serve forever otherwise; the
+/// timeout turns that into a failure).
+fn serve_refused(dir: &Path, extra: &[&str]) -> String {
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "serve",
+            "--data",
+            "data",
+            "--keys",
+            "keys",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .env_remove("OBHUT_DATA")
+        .env_remove("OBHUT_KEYS")
+        .env_remove("OBHUT_LISTEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn obhut serve");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("obhut serve {extra:?} started instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Issue 16: with its keystore missing, the vault made new keys and said
+/// ready. `obhut serve` now refuses (naming the problem and the fix), and
+/// keys are made only by `--init`.
+#[test]
+fn serve_refuses_a_missing_keystore_and_makes_keys_only_with_init() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let err = serve_refused(dir, &[]);
+    assert!(
+        err.contains("no vault in") && err.contains("--init"),
+        "{err}"
+    );
+    assert!(!dir.join("data").exists() && !dir.join("keys").exists());
+
+    let log = dir.join("server.log");
+    let mut server = start(dir, &log, true);
+    // Until the vault has logged (its policy) and signed a checkpoint: from
+    // then on its keys are irreplaceable.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !http(server.addr, "GET", "/v1/log/checkpoint", &[], &[]).is_ok_and(|r| r.status == 200) {
+        assert!(Instant::now() < deadline, "no checkpoint");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+
+    std::fs::rename(dir.join("keys"), dir.join("keys-backup")).unwrap();
+    for extra in [&[][..], &["--init"][..]] {
+        let err = serve_refused(dir, extra);
+        assert!(
+            err.contains("does not exist") && err.contains("Restore"),
+            "{extra:?}: {err}"
+        );
+    }
+    assert!(!dir.join("keys").join("vault.key").exists());
+    std::fs::rename(dir.join("keys-backup"), dir.join("keys")).unwrap();
+    let mut server = start(dir, &log, false);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
 }

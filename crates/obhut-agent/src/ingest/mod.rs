@@ -232,7 +232,7 @@ impl<'a> Agent<'a> {
         }
         let group = state.pinned_group()?;
         let vault_key = enrolment.vault_key()?;
-        let client = VaultClient::new(&enrolment.vault_url, device)?;
+        let client = VaultClient::new(&enrolment.vault_url, vault_key.to_bytes(), device)?;
         let epochs = state.epochs()?;
         let (wake_tx, wake_rx) = channel();
         Ok(Agent {

@@ -263,7 +263,7 @@ impl World {
 
     /// A client of the vault signing as `key`.
     fn client<'k>(&self, key: &'k SignKey) -> AccessClient<'k> {
-        AccessClient::new(Reader::new(&self.url(), key))
+        AccessClient::new(Reader::new(&self.url(), self.vault.ids().log_key, key))
     }
 }
 
@@ -300,7 +300,7 @@ fn fetch_records(
 ) -> Result<(Vec<SegmentRecord>, Duration, Duration, Duration), Error> {
     let path = format!("/v1/recordings/{}/records", w.rid);
     let t = Instant::now();
-    let (status, body) = Reader::new(&w.url(), key).get_any(&path)?;
+    let (status, body) = Reader::new(&w.url(), w.vault.ids().log_key, key).get_any(&path)?;
     if status != 200 {
         return Err(format!("records: HTTP {status}").into());
     }

@@ -19,7 +19,8 @@ use obhut_log::{VerifierKey, WitnessPolicy};
 use obhut_server::SystemClock;
 use obhut_server::config::FileConfig;
 use obhut_server::testkit::{
-    InProcess, Sealed, TestGroup, create_token, http, operator_entry, put_sealed, signed_headers,
+    InProcess, Sealed, TestGroup, VaultIds, create_token, http, operator_entry, put_sealed,
+    signed_headers,
 };
 use obhut_store::{AccessStore, IndexStore};
 
@@ -61,6 +62,7 @@ impl World {
             "device_key": hex::encode(device.verify_key().to_bytes()),
         }))?;
         let h = signed_headers(
+            &VaultIds::ENROL,
             &device,
             false,
             "POST",
@@ -239,8 +241,8 @@ fn ingest(
         let mut records = Vec::with_capacity(n as usize);
         let mut bytes = 0u64;
         for s in rx {
-            let r =
-                put_sealed(vault.addr, device, &s, now_ms()).map_err(|e| format!("upload: {e}"))?;
+            let r = put_sealed(vault.addr, &vault.ids(), device, &s, now_ms())
+                .map_err(|e| format!("upload: {e}"))?;
             if r.status != 201 {
                 return Err(format!(
                     "upload of segment {}: HTTP {}: {}",

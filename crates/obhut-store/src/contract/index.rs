@@ -251,7 +251,7 @@ async fn epochs(s: impl IndexStore) {
         public: vec![4; 40],
     };
     assert_eq!(s.epoch(EPOCH).await.unwrap(), None);
-    s.put_epoch(&row).await.unwrap();
+    s.put_epoch(&row, &entry(0)).await.unwrap();
     assert_eq!(s.epoch(EPOCH).await.unwrap().as_ref(), Some(&row));
     assert_eq!(s.epoch_at(CLASS, 1000).await.unwrap().as_ref(), Some(&row));
     assert_eq!(s.epoch_at(CLASS, 2000).await.unwrap(), None);

@@ -160,13 +160,16 @@ async fn enrol(s: &impl IndexStore, device: KeyBytes, group: GroupId) {
 
 /// Store the epoch segments name.
 async fn put_epoch(s: &impl IndexStore) {
-    s.put_epoch(&EpochRow {
-        epoch_id: EPOCH,
-        retention_class: CLASS.to_owned(),
-        not_before: 0,
-        not_after: i64::MAX,
-        public: vec![4; 8],
-    })
+    s.put_epoch(
+        &EpochRow {
+            epoch_id: EPOCH,
+            retention_class: CLASS.to_owned(),
+            not_before: 0,
+            not_after: i64::MAX,
+            public: vec![4; 8],
+        },
+        &entry(0),
+    )
     .await
     .expect("put_epoch");
 }

@@ -568,7 +568,8 @@ impl IndexStore for SqliteIndex {
         Ok(start)
     }
 
-    async fn put_epoch(&self, e: &EpochRow) -> Result<()> {
+    async fn put_epoch(&self, e: &EpochRow, log: &NewLogEntry) -> Result<()> {
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO epochs (epoch_id, retention_class, not_before, not_after, public) VALUES (?, ?, ?, ?, ?)",
         )
@@ -577,9 +578,9 @@ impl IndexStore for SqliteIndex {
         .bind(e.not_before)
         .bind(e.not_after)
         .bind(&e.public)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        commit_logged_if_new(tx, true, log).await
     }
 
     async fn epoch(&self, id: EpochId) -> Result<Option<EpochRow>> {

@@ -63,7 +63,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     )?;
     let log = a.log.client()?;
     let me = keys::person(g, &a.identity, "--identity")?;
-    let client = AccessClient::new(Reader::new(&a.log.vault, &me.sign));
+    let client = AccessClient::new(Reader::new(&a.log.vault, log.vault_identity(), &me.sign));
     let done = approve_as(g, &client, &log, &a.request, &group, &envelope, &me, a.yes)?;
     g.note(format!(
         "custodian {} approved request {} for {} segment(s): approval logged as entry #{} (inclusion verified), partial uploaded (only the requester can open it)",

@@ -89,7 +89,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
             if *full {
                 let id = identity.as_ref().context("--full needs --identity")?;
                 let person = keys::person(g, id, "--identity")?;
-                let reader = Reader::new(&log.vault, &person.sign);
+                let reader = Reader::new(&log.vault, c.vault_identity(), &person.sign);
                 let pruned = rebuild(&reader, now.size, &now.root)?;
                 g.note(format!(
                     "rebuilt the tree from {} entries ({pruned} pruned by retention, checked by their leaf hashes): the root matches",
@@ -111,7 +111,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
             })?;
             let c = log.client()?;
             let person = keys::person(g, identity, "--identity")?;
-            let reader = Reader::new(&log.vault, &person.sign);
+            let reader = Reader::new(&log.vault, c.vault_identity(), &person.sign);
             let lines: Vec<String> = chain_of_custody(&c, &reader, rid)?
                 .iter()
                 .map(describe)

@@ -34,7 +34,7 @@ pub struct Args {
 pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     let log = a.log.client()?;
     let me = keys::person(g, &a.identity, "--identity")?;
-    let client = AccessClient::new(Reader::new(&a.log.vault, &me.sign));
+    let client = AccessClient::new(Reader::new(&a.log.vault, log.vault_identity(), &me.sign));
     let logged = obhut_client::approve::deny_as(&client, &log, &a.request, &a.reason)?;
     g.note(format!(
         "request {} denied: logged as entry #{} (inclusion verified); nothing will be released for it",

@@ -57,7 +57,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     let group = load::pinned_group(&a.group, "--group")?;
     let log = a.log.client()?;
     let me = keys::person(g, &a.identity, "--identity")?;
-    let client = AccessClient::new(Reader::new(&a.log.vault, &me.sign));
+    let client = AccessClient::new(Reader::new(&a.log.vault, log.vault_identity(), &me.sign));
     let grant = obhut_client::open::open_as(&client, &log, &a.request, &group, &me)
         .map_err(load::other_group)?;
     let o = open::write_grant(g, &client, &grant, &a.out, a.range)?;

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use obhut_client::access::AccessClient;
-use obhut_client::reader::Reader;
+use obhut_client::reader::{Reader, vault_identity};
 
+use crate::util::hint::fail;
 use crate::util::request::describe;
 use crate::util::{Global, keys};
 
@@ -17,11 +18,15 @@ or your own (as a requester), in full: scope, purpose, justification, legal
 basis, case, recipients, expiry, and the approvals so far.
 
 Example:
-  obhut pending --vault http://127.0.0.1:8700 --identity alice.key")]
+  obhut pending --vault http://127.0.0.1:8700 --log-key VKEY --identity alice.key")]
 pub struct Args {
     /// The vault's URL.
     #[arg(long, value_name = "URL")]
     vault: String,
+    /// The vault's audit-log key (C2SP vkey, pinned out of band): your
+    /// requests are signed for the vault it names and no other
+    #[arg(long, value_name = "VKEY")]
+    log_key: String,
     /// Your locked identity.
     #[arg(long, value_name = "KEY")]
     identity: PathBuf,
@@ -32,8 +37,17 @@ pub struct Args {
 
 /// Run `obhut pending`.
 pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
+    let vkey = obhut_log::VerifierKey::parse(&a.log_key).map_err(|e| {
+        fail(
+            format!(
+                "--log-key {:?} is not a signed-note verifier key: {e}",
+                a.log_key
+            ),
+            "pass the vkey your organisation pinned (name+8 hex+base64)",
+        )
+    })?;
     let me = keys::person(g, &a.identity, "--identity")?;
-    let client = AccessClient::new(Reader::new(&a.vault, &me.sign));
+    let client = AccessClient::new(Reader::new(&a.vault, vault_identity(&vkey), &me.sign));
     let list = obhut_client::approve::pending(&client, a.all)?;
     if list.is_empty() {
         g.note("no requests");

@@ -168,7 +168,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
             witnesses_required: None,
         }
         .client()?;
-        let client = AccessClient::new(Reader::new(vault, &me.sign));
+        let client = AccessClient::new(Reader::new(vault, log.vault_identity(), &me.sign));
         let logged = submit(&client, &log, &req)?;
         g.note(format!(
             "submitted to {vault}: logged as entry #{} (inclusion verified); custodians see it with `obhut pending`. Request hash:",

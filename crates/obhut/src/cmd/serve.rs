@@ -8,7 +8,7 @@
 
 use anyhow::Context;
 use obhut_server::config::{FileConfig, ServerConfig};
-use obhut_server::embedded::{Vault, shutdown_signal};
+use obhut_server::embedded::{Start, Vault, shutdown_signal};
 
 use crate::util::Global;
 use crate::util::logging::init_logging;
@@ -23,7 +23,10 @@ readers list recordings and fetch records and ciphertext. The vault never holds 
 that opens footage.\n\nSettings, highest precedence first: flags, OBHUT_* environment \
 variables (OBHUT_DATA, OBHUT_KEYS, OBHUT_LISTEN, OBHUT_MAX_SEGMENT_BYTES), the config \
 file (--config FILE, else ./obhut.toml if present), defaults. Logs are JSON lines on \
-stderr (RUST_LOG filters)."
+stderr (RUST_LOG filters).\n\nA new vault is made once, with --init: it creates the data \
+directory and the keystore (vault.key, log.key) and binds them to each other. Without --init \
+the vault serves only the vault its directories hold, and refuses to start if the keystore \
+is missing, empty or another vault's."
 )]
 pub struct Args {
     #[command(flatten)]
@@ -34,6 +37,10 @@ pub struct Args {
     /// Largest segment blob accepted, in bytes [default: 4 GiB]
     #[arg(long, value_name = "BYTES")]
     pub max_segment_bytes: Option<u64>,
+    /// Create the vault (new keys) if --data and --keys hold none; on an existing vault
+    /// this only starts it, and it never replaces a vault's keys
+    #[arg(long)]
+    pub init: bool,
 }
 
 /// Run `obhut serve`.
@@ -48,11 +55,12 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     )?;
     init_logging(g);
     let rt = obhut_server::embedded::runtime().context("starting the async runtime")?;
-    rt.block_on(serve(config))
+    let start = if a.init { Start::Init } else { Start::Existing };
+    rt.block_on(serve(config, start))
 }
 
-async fn serve(config: ServerConfig) -> anyhow::Result<()> {
-    let vault = Vault::open(config).await.map_err(vault_error)?;
+async fn serve(config: ServerConfig, start: Start) -> anyhow::Result<()> {
+    let vault = Vault::open(config, start).await.map_err(vault_error)?;
     println!("obhut vault listening on http://{}", vault.addr());
     vault.run(shutdown_signal()).await.map_err(vault_error)
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use obhut_server::config::{FileConfig, LoadError, ServerConfig};
 use obhut_server::embedded::EmbeddedError;
+use obhut_server::keystore::KeystoreError;
 
 use super::hint::with_next_step;
 
@@ -49,6 +50,15 @@ pub fn vault_error(e: EmbeddedError) -> anyhow::Error {
             "pass a writable --data DIR"
         }
         EmbeddedError::InUse { .. } => "stop the other server, or pass another --data DIR",
+        // Their messages already name the problem and the fix.
+        EmbeddedError::NotInitialised { .. }
+        | EmbeddedError::KeystoreMissing { .. }
+        | EmbeddedError::DataMissing { .. }
+        | EmbeddedError::KeystoreUnbound { .. }
+        | EmbeddedError::KeysDoNotSignLog { .. }
+        | EmbeddedError::Keystore(
+            KeystoreError::Foreign { .. } | KeystoreError::MissingKey { .. },
+        ) => return e.into(),
         EmbeddedError::Keystore(_) => {
             "pass --keys DIR (a directory only the vault's user can read, not inside --data)"
         }

@@ -107,6 +107,7 @@ impl Vault {
             dir,
             &[
                 "serve",
+                "--init",
                 "--data",
                 "vault-data",
                 "--keys",

@@ -48,6 +48,8 @@ impl Demo<'_> {
    officer an auditor. None of these roles opens anything.",
         );
         // Each person's client pins the log key and keeps its own state file.
+        // What people's requests are signed for: the log key they pin.
+        let vault_id = obhut_client::reader::vault_identity(&vault.app.log.verifier_key());
         let log_for = |who: &str| {
             let state = StateFile::new(self.dir.join(format!("log-state/{who}.checkpoint")));
             let (key, policy) = (vault.app.log.verifier_key(), WitnessPolicy::none());
@@ -84,7 +86,7 @@ impl Demo<'_> {
         .sign(&requester)
         .context("signing the demo request")?;
         let dana_log = log_for("dana");
-        let dana = AccessClient::new(Reader::new(&vault.url, &requester.sign));
+        let dana = AccessClient::new(Reader::new(&vault.url, vault_id, &requester.sign));
         let logged = obhut_client::access::submit(&dana, &dana_log, &req)?;
         let hash = hex::encode(req.request_hash());
         for line in request::describe(&req).lines() {
@@ -111,7 +113,7 @@ impl Demo<'_> {
                 "a share envelope",
                 obhut_core::group::ShareEnvelope::from_bytes,
             )?;
-            let client = AccessClient::new(Reader::new(&vault.url, &c.secret.sign));
+            let client = AccessClient::new(Reader::new(&vault.url, vault_id, &c.secret.sign));
             // As `obhut approve --yes --quiet`: no prompt.
             let done = obhut_client::approve::approve_as(
                 &client,
@@ -218,7 +220,7 @@ impl Demo<'_> {
             opened.opened_entry,
             time::now_ms(),
         ))?;
-        let dpo_client = Reader::new(&vault.url, &dpo.sign);
+        let dpo_client = Reader::new(&vault.url, vault_id, &dpo.sign);
         let lines: Vec<String> = obhut_client::audit::chain_of_custody(
             &log_for("dpo"),
             &dpo_client,

@@ -131,7 +131,8 @@ impl Demo<'_> {
    GET /v1/recordings, signed by {0}, answers:",
             reader.name
         ));
-        let client = Reader::new(&vault.url, &reader.secret.sign);
+        let vault_id = obhut_client::reader::vault_identity(&vault.app.log.verifier_key());
+        let client = Reader::new(&vault.url, vault_id, &reader.secret.sign);
         let list = client.recordings()?;
         let shown = serde_json::to_string_pretty(&list).context("formatting the listing")?;
         for line in shown.lines() {

@@ -32,7 +32,7 @@ use obhut_core::vault::descriptor_fingerprint;
 use obhut_log::WitnessPolicy;
 use obhut_server::admin;
 use obhut_server::config::{FileConfig, ServerConfig};
-use obhut_server::embedded::{EmbeddedApp, Vault, shutdown_signal};
+use obhut_server::embedded::{EmbeddedApp, Start, Vault, shutdown_signal};
 use obhut_store::scan::{self, Needles};
 use zeroize::Zeroizing;
 

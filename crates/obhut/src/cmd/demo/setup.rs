@@ -107,7 +107,10 @@ impl Demo<'_> {
         if self.g.verbose > 0 {
             crate::util::logging::init_logging(self.g);
         }
-        let vault = self.rt.block_on(Vault::open(config)).map_err(vault_error)?;
+        let vault = self
+            .rt
+            .block_on(Vault::open(config, Start::Init))
+            .map_err(vault_error)?;
         let url = format!("http://{}", vault.addr());
         let app = vault.app().clone();
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
