@@ -102,6 +102,12 @@ error_kinds! {
     NotReady = "not-ready",
     /// A recording named by an access request is not in its group.
     UnknownRecording = "unknown-recording",
+    /// Too many unauthenticated requests from one source (enrolment,
+    /// epochs, the log): wait `Retry-After` seconds.
+    RateLimited = "rate-limited",
+    /// The vault holds as many connections as it may: retry after
+    /// `Retry-After` seconds.
+    Overloaded = "overloaded",
     /// The store failed; details are in the vault's log.
     Internal = "internal",
 }
@@ -175,7 +181,7 @@ mod tests {
 
     #[test]
     fn every_known_kind_round_trips_through_its_wire_string() {
-        assert_eq!(ErrorKind::KNOWN.len(), 26);
+        assert_eq!(ErrorKind::KNOWN.len(), 28);
         for k in ErrorKind::KNOWN {
             assert!(!matches!(k, ErrorKind::Unknown(_)));
             assert_eq!(&ErrorKind::parse(k.as_str()), k);
@@ -194,7 +200,7 @@ mod tests {
 
     #[test]
     fn unknown_strings_parse_as_the_unknown_kind_and_keep_the_string() {
-        for s in ["rate-limited", "", "Out-Of-Order", "out-of-order "] {
+        for s in ["slow-down", "", "Out-Of-Order", "out-of-order "] {
             let k = ErrorKind::parse(s);
             match &k {
                 ErrorKind::Unknown(u) => assert_eq!(u.as_str(), s),

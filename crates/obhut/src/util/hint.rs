@@ -147,6 +147,9 @@ fn refused(kind: &ErrorKind) -> &'static str {
             "check the request hash and the recording or device ids"
         }
         ErrorKind::Conflict => "the request changed state meanwhile; see `obhut pending`",
+        ErrorKind::RateLimited | ErrorKind::Overloaded => {
+            "the vault is busy; try again in a minute"
+        }
         _ => "the message above names what the vault refused",
     }
 }
