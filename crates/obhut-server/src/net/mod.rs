@@ -147,7 +147,9 @@ pub(crate) async fn serve_listener(
     use hyper_util::server::graceful::GracefulShutdown;
 
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.max_buf_size(CONN_BUF_MAX);
+    // hyper's own header timer would also be the idle timeout (it runs
+    // from the moment a connection waits for a head); watch.rs keeps both.
+    http.max_buf_size(CONN_BUF_MAX).header_read_timeout(None);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(l.max_connections));
     let refusals = Arc::new(Semaphore::new(REFUSALS_MAX));
