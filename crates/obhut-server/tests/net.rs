@@ -58,6 +58,39 @@ fn closed_by_vault(s: &mut TcpStream) -> bool {
     false
 }
 
+/// Send `pieces` one after the other, `pause` apart, until the vault ends
+/// the exchange: `Some(true)` if it answered (bytes before the close),
+/// `Some(false)` if it closed without a word, `None` if it let the
+/// trickle go on for [`LIVENESS`].
+fn trickled(
+    s: &mut TcpStream,
+    pieces: impl Iterator<Item = Vec<u8>>,
+    pause: Duration,
+) -> Option<bool> {
+    s.set_read_timeout(Some(pause)).unwrap();
+    let until = Instant::now() + LIVENESS;
+    let mut buf = [0u8; 4096];
+    for piece in pieces {
+        if Instant::now() > until {
+            return None;
+        }
+        if s.write_all(&piece).is_err() {
+            return Some(false);
+        }
+        match s.read(&mut buf) {
+            Ok(0) => return Some(false),
+            Ok(_) => return Some(true),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return Some(false),
+        }
+    }
+    None
+}
+
 /// A keep-alive `GET` on `s`; the status (the answers read here are short
 /// and carry a Content-Length).
 fn keep_alive_get(s: &mut TcpStream, path: &str) -> u16 {
@@ -95,42 +128,14 @@ fn a_silent_connection_and_a_trickled_head_end_at_the_header_timeout() {
 
     // A head trickled a line every 200 ms never completes.
     let mut trickle = TcpStream::connect(vault.addr).unwrap();
-    trickle
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let until = Instant::now() + LIVENESS;
-    let mut buf = [0u8; 256];
-    let mut closed = false;
     trickle.write_all(b"GET /healthz HTTP/1.1\r\n").unwrap();
-    for i in 0.. {
-        if Instant::now() > until {
-            break;
-        }
-        if trickle
-            .write_all(format!("X-{i}: y\r\n").as_bytes())
-            .is_err()
-        {
-            closed = true;
-            break;
-        }
-        match trickle.read(&mut buf) {
-            Ok(0) => {
-                closed = true;
-                break;
-            }
-            Ok(_) => panic!("answered an unfinished head"),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => {
-                closed = true;
-                break;
-            }
-        }
-    }
-    assert!(closed, "a trickled head kept its connection");
+    let lines = (0..).map(|i| format!("X-{i}: y\r\n").into_bytes());
+    let ended = trickled(&mut trickle, lines, Duration::from_millis(200));
+    assert_eq!(
+        ended,
+        Some(false),
+        "a trickled head kept its connection or was answered"
+    );
 
     // The header timeout is not the idle timeout: a keep-alive connection
     // idle for longer than the head's second is still served.
@@ -186,37 +191,9 @@ fn a_trickled_body_is_cut_off_below_the_lowest_rate() {
     let mut s = TcpStream::connect(vault.addr).unwrap();
     obhut_server::testkit::write_head(&mut s, "PUT", &path, &h, body.len() as u64).unwrap();
     // 100 bytes every 500 ms: never a gap, far below 32 KiB/s.
-    s.set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    let until = Instant::now() + LIVENESS;
-    let mut buf = [0u8; 4096];
-    let mut closed = false;
-    for chunk in body.chunks(100) {
-        if Instant::now() > until {
-            break;
-        }
-        if s.write_all(chunk).is_err() {
-            closed = true;
-            break;
-        }
-        match s.read(&mut buf) {
-            Ok(_) => {
-                // An answer (the body ended early) or the close.
-                closed = true;
-                break;
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => {
-                closed = true;
-                break;
-            }
-        }
-    }
-    assert!(closed, "a trickled body kept its connection");
+    let pieces = body.chunks(100).map(<[u8]>::to_vec);
+    let ended = trickled(&mut s, pieces, Duration::from_millis(500));
+    assert!(ended.is_some(), "a trickled body kept its connection");
     // Nothing was stored.
     let stored = vault.block_on(obhut_store::IndexStore::segment_keys(&vault.app.index));
     assert!(stored.unwrap().is_empty());
