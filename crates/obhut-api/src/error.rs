@@ -108,6 +108,12 @@ error_kinds! {
     /// The vault's storage is full (disk, quota, database): nothing was
     /// stored; the same request succeeds once the operator frees space.
     InsufficientStorage = "insufficient-storage",
+    /// Too many unauthenticated requests from one source (enrolment,
+    /// epochs, the log): wait `Retry-After` seconds.
+    RateLimited = "rate-limited",
+    /// The vault holds as many connections as it may: retry after
+    /// `Retry-After` seconds.
+    Overloaded = "overloaded",
     /// The store failed; details are in the vault's log.
     Internal = "internal",
 }
@@ -181,7 +187,7 @@ mod tests {
 
     #[test]
     fn every_known_kind_round_trips_through_its_wire_string() {
-        assert_eq!(ErrorKind::KNOWN.len(), 28);
+        assert_eq!(ErrorKind::KNOWN.len(), 30);
         for k in ErrorKind::KNOWN {
             assert!(!matches!(k, ErrorKind::Unknown(_)));
             assert_eq!(&ErrorKind::parse(k.as_str()), k);
@@ -200,7 +206,7 @@ mod tests {
 
     #[test]
     fn unknown_strings_parse_as_the_unknown_kind_and_keep_the_string() {
-        for s in ["rate-limited", "", "Out-Of-Order", "out-of-order "] {
+        for s in ["slow-down", "", "Out-Of-Order", "out-of-order "] {
             let k = ErrorKind::parse(s);
             match &k {
                 ErrorKind::Unknown(u) => assert_eq!(u.as_str(), s),

@@ -10,6 +10,8 @@
 //!                                        # (OUTPUT "-": blobs preloaded, memory to sink)
 //! obhut-bench load --vault URL --data DIR --devices N --secs S [--server-pid PID]
 //!                  [--period-secs 10] [--segment-bytes 1048576] [--class C]
+//! obhut-bench flood --vault URL --ops URL [--connections 10000] [--secs 30]
+//!                   [--server-pid PID]
 //! obhut-bench log [--dir PARENT] [--unbatched 2000] [--entries 200000]
 //!                 [--producers 64,1024] [--batch 1,64,1024] [--trials 200]
 //!                 [--proof-entries 10000000] [--proof-samples 1000]
@@ -19,7 +21,9 @@
 //! ```
 //!
 //! `load` (run through `scripts/bench-vault`) simulates N enrolled devices
-//! uploading to a real `obhut serve` process: see `load.rs`. `log` (run
+//! uploading to a real `obhut serve` process: see `load.rs`; `flood` (run
+//! by the same script after it) measures `/healthz` under a flood of
+//! silent connections: see `flood.rs`. `log` (run
 //! through `scripts/bench-log`) measures the audit log's append path,
 //! integration, checkpoint latency and proofs on the embedded store: see
 //! `logbench.rs`. `access` (run through `scripts/bench-access`) measures
@@ -27,6 +31,7 @@
 //! recording, the bytes read for it and custodian CPU: see `accessbench/`.
 
 mod accessbench;
+mod flood;
 mod flow;
 mod load;
 mod logbench;
@@ -171,6 +176,13 @@ fn main() {
             Err(e) => {
                 eprintln!("obhut-bench load: {e}");
                 usage()
+            }
+        },
+        ["flood", flags @ ..] => match flood::FloodArgs::parse(flags) {
+            Ok(a) => flood::run(&a).map_err(|e| e as Box<dyn std::error::Error>),
+            Err(e) => {
+                eprintln!("obhut-bench flood: {e}");
+                std::process::exit(2);
             }
         },
         ["log", flags @ ..] => match logbench::LogArgs::parse(flags) {

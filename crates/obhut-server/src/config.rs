@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::net::{NetConfig, Timeouts};
+
 /// The config file read when none is given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "obhut.toml";
 /// Default data directory.
@@ -75,6 +77,124 @@ pub struct FileConfig {
     /// Whether a custodian's approval of its own request counts (default
     /// false: the requester is never one of the k).
     pub allow_self_approval: Option<bool>,
+    /// Address of the operations listener (`/metrics`, `/healthz`,
+    /// `/readyz`); unset: no operations listener, and no `/metrics`.
+    pub ops_listen: Option<String>,
+    /// Connection limits (`[net]`).
+    #[serde(default)]
+    pub net: NetFile,
+}
+
+/// The `[net]` table: connection limits (docs/vault.md §7), each
+/// optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetFile {
+    /// Connections served at once on the API listener (default: from
+    /// `RLIMIT_NOFILE`).
+    pub max_connections: Option<usize>,
+    /// Seconds to send a request head.
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a keep-alive connection may idle between requests.
+    pub idle_timeout_secs: Option<u64>,
+    /// Longest gap in a request body, or in the client's reading of an
+    /// answer, in seconds.
+    pub body_gap_secs: Option<u64>,
+    /// Lowest average rate of a request body, bytes per second (0: none).
+    pub body_min_rate: Option<u64>,
+    /// Unauthenticated requests per second per source address.
+    pub anon_per_sec: Option<u32>,
+    /// Their burst.
+    pub anon_burst: Option<u32>,
+}
+
+impl NetFile {
+    fn overridden_by(self, over: NetFile) -> NetFile {
+        NetFile {
+            max_connections: over.max_connections.or(self.max_connections),
+            header_timeout_secs: over.header_timeout_secs.or(self.header_timeout_secs),
+            idle_timeout_secs: over.idle_timeout_secs.or(self.idle_timeout_secs),
+            body_gap_secs: over.body_gap_secs.or(self.body_gap_secs),
+            body_min_rate: over.body_min_rate.or(self.body_min_rate),
+            anon_per_sec: over.anon_per_sec.or(self.anon_per_sec),
+            anon_burst: over.anon_burst.or(self.anon_burst),
+        }
+    }
+
+    fn from_env(get: &impl Fn(&str) -> Option<String>) -> Result<NetFile, ConfigError> {
+        Ok(NetFile {
+            max_connections: env_num(get, "OBHUT_NET_MAX_CONNECTIONS")?,
+            header_timeout_secs: env_num(get, "OBHUT_NET_HEADER_TIMEOUT_SECS")?,
+            idle_timeout_secs: env_num(get, "OBHUT_NET_IDLE_TIMEOUT_SECS")?,
+            body_gap_secs: env_num(get, "OBHUT_NET_BODY_GAP_SECS")?,
+            body_min_rate: env_num(get, "OBHUT_NET_BODY_MIN_RATE")?,
+            anon_per_sec: env_num(get, "OBHUT_NET_ANON_PER_SEC")?,
+            anon_burst: env_num(get, "OBHUT_NET_ANON_BURST")?,
+        })
+    }
+
+    fn validate(self) -> Result<NetConfig, ConfigError> {
+        use std::time::Duration;
+        let d = NetConfig::default();
+        let secs = |v: Option<u64>, default: Duration, setting: &'static str| match v {
+            None => Ok(default),
+            Some(s) if (1..=86_400).contains(&s) => Ok(Duration::from_secs(s)),
+            Some(s) => Err(ConfigError::Invalid {
+                setting,
+                value: s.to_string(),
+                reason: "must be between 1 second and 1 day",
+            }),
+        };
+        let nonzero = |v: Option<u32>, default, setting: &'static str| match v {
+            None => Ok(default),
+            Some(n) => std::num::NonZeroU32::new(n).ok_or(ConfigError::Invalid {
+                setting,
+                value: "0".into(),
+                reason: "must be positive",
+            }),
+        };
+        if self.max_connections == Some(0) {
+            return Err(ConfigError::Invalid {
+                setting: "net.max_connections",
+                value: "0".into(),
+                reason: "must be positive (leave it unset to derive it from the open-file limit)",
+            });
+        }
+        Ok(NetConfig {
+            max_connections: self.max_connections,
+            timeouts: Timeouts {
+                header: secs(
+                    self.header_timeout_secs,
+                    d.timeouts.header,
+                    "net.header_timeout_secs",
+                )?,
+                idle: secs(
+                    self.idle_timeout_secs,
+                    d.timeouts.idle,
+                    "net.idle_timeout_secs",
+                )?,
+                body_gap: secs(self.body_gap_secs, d.timeouts.body_gap, "net.body_gap_secs")?,
+                body_min_rate: self.body_min_rate.unwrap_or(d.timeouts.body_min_rate),
+            },
+            anon_per_sec: nonzero(self.anon_per_sec, d.anon_per_sec, "net.anon_per_sec")?,
+            anon_burst: nonzero(self.anon_burst, d.anon_burst, "net.anon_burst")?,
+        })
+    }
+}
+
+/// A whole number from the environment variable `name`, if set.
+fn env_num<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<T>, ConfigError> {
+    match get(name) {
+        None => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| ConfigError::Invalid {
+            setting: name,
+            value: v,
+            reason: "not a whole number",
+        }),
+    }
 }
 
 /// One `[[witness]]` table.
@@ -162,7 +282,8 @@ impl FileConfig {
     }
 
     /// Read `OBHUT_DATA`, `OBHUT_KEYS`, `OBHUT_LISTEN`,
-    /// `OBHUT_MAX_SEGMENT_BYTES` from `get` (the environment in production).
+    /// `OBHUT_MAX_SEGMENT_BYTES`, `OBHUT_OPS_LISTEN` and `OBHUT_NET_*` (the
+    /// `[net]` keys) from `get` (the environment in production).
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let max_segment_bytes = match get("OBHUT_MAX_SEGMENT_BYTES") {
             None => None,
@@ -185,6 +306,8 @@ impl FileConfig {
             access_purposes: None,
             max_grant_days: None,
             allow_self_approval: None,
+            ops_listen: get("OBHUT_OPS_LISTEN"),
+            net: NetFile::from_env(&get)?,
         })
     }
 
@@ -204,6 +327,8 @@ impl FileConfig {
         self.access_purposes = over.access_purposes.or(self.access_purposes);
         self.max_grant_days = over.max_grant_days.or(self.max_grant_days);
         self.allow_self_approval = over.allow_self_approval.or(self.allow_self_approval);
+        self.ops_listen = over.ops_listen.or(self.ops_listen);
+        self.net = self.net.overridden_by(over.net);
         self
     }
 }
@@ -238,6 +363,10 @@ pub struct ServerConfig {
     pub max_grant_ms: i64,
     /// Whether the requester's own approval counts towards k.
     pub allow_self_approval: bool,
+    /// The operations listener's address (`/metrics`, health).
+    pub ops_listen: Option<SocketAddr>,
+    /// Connection limits.
+    pub net: NetConfig,
 }
 
 impl ServerConfig {
@@ -401,7 +530,17 @@ impl ServerConfig {
                 reason: "must be between 1 and 3660 days",
             });
         }
+        let ops_listen = match c.ops_listen {
+            None => None,
+            Some(s) => Some(s.parse().map_err(|_| ConfigError::Invalid {
+                setting: "ops_listen",
+                value: s.clone(),
+                reason: "not an address:port such as 127.0.0.1:9700",
+            })?),
+        };
         Ok(ServerConfig {
+            ops_listen,
+            net: c.net.validate()?,
             access_purposes,
             max_grant_ms: (max_grant_days * 86_400_000) as i64,
             allow_self_approval: c.allow_self_approval.unwrap_or(false),

@@ -313,6 +313,7 @@ pub struct Vault {
     app: Arc<EmbeddedApp>,
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
+    ops: Option<(tokio::net::TcpListener, SocketAddr)>,
     _lock: std::fs::File,
 }
 
@@ -355,6 +356,19 @@ impl Vault {
                 source,
             })?;
         let addr = listener.local_addr().map_err(EmbeddedError::LocalAddr)?;
+        let ops = match config.ops_listen {
+            None => None,
+            Some(ops_addr) => {
+                let l = tokio::net::TcpListener::bind(ops_addr)
+                    .await
+                    .map_err(|source| EmbeddedError::Bind {
+                        addr: ops_addr,
+                        source,
+                    })?;
+                let a = l.local_addr().map_err(EmbeddedError::LocalAddr)?;
+                Some((l, a))
+            }
+        };
         let app = Arc::new(
             App::new(index, blobs, keystore, config, Arc::new(SystemClock))
                 .map_err(EmbeddedError::AuditLog)?,
@@ -366,6 +380,7 @@ impl Vault {
             app,
             listener,
             addr,
+            ops,
             _lock: lock,
         })
     }
@@ -373,6 +388,12 @@ impl Vault {
     /// The address it is bound to (the real port if `listen` asked for 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The operations listener's address (`/metrics`, health), if
+    /// `ops_listen` is set.
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops.as_ref().map(|(_, a)| *a)
     }
 
     /// The shared state: the index an admin change works on, the keystore.
@@ -390,10 +411,15 @@ impl Vault {
             app,
             listener,
             addr,
+            ops,
             _lock,
         } = self;
         tracing::info!(%addr, "vault listening");
-        crate::serve(app.clone(), listener, shutdown)
+        let ops = ops.map(|(l, ops_addr)| {
+            tracing::info!(%ops_addr, "operations listening (metrics, health)");
+            l
+        });
+        crate::serve(app.clone(), listener, ops, shutdown)
             .await
             .map_err(EmbeddedError::Serve)?;
         app.index.close().await;

@@ -38,6 +38,8 @@ pub fn status(kind: &ErrorKind) -> StatusCode {
         ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
         ErrorKind::Pruned | ErrorKind::Expired => StatusCode::GONE,
         ErrorKind::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+        ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         // The vault never answers with a kind it does not know
         // (`ErrorKind::Unknown` is a client's reading of a newer vault);

@@ -39,6 +39,7 @@ pub mod ingest;
 pub mod keystore;
 pub mod log;
 pub mod metrics;
+pub mod net;
 pub mod ops;
 mod params;
 pub mod read;
@@ -54,11 +55,37 @@ pub use config::ServerConfig;
 pub use error::ApiError;
 pub use params::MAX_JSON_BODY;
 
-/// The router of docs/vault.md.
+/// The router of docs/vault.md on the API listener: every endpoint but
+/// `/metrics` (the operations listener's, [`ops_router`]). The
+/// unauthenticated endpoints (enrolment, epochs, the log) are limited per
+/// source ([`net::rate`]).
 pub fn router<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) -> Router {
-    Router::new()
+    let n = app.config.net;
+    let limits = net::rate::SourceLimits::new(n.anon_per_sec, n.anon_burst);
+    let limited = axum::middleware::from_fn_with_state(limits, net::rate::limit);
+    let anonymous = Router::new()
         .route("/v1/enrol", post(enrol::enrol::<I, B>))
         .route("/v1/epochs", get(epochs::epochs::<I, B>))
+        .route("/v1/log/checkpoint", get(log::http::checkpoint::<I, B>))
+        .route(
+            "/v1/log/checkpoints/{size}",
+            get(log::http::checkpoint_at::<I, B>),
+        )
+        .route("/v1/log/key", get(log::http::key::<I, B>))
+        .route("/v1/log/tile/{*path}", get(log::http::tile::<I, B>))
+        .route("/v1/log/proof/inclusion", get(log::http::inclusion::<I, B>))
+        .route(
+            "/v1/log/proof/consistency",
+            get(log::http::consistency::<I, B>),
+        )
+        .route("/v1/log/entries", get(log::http::entries::<I, B>))
+        .route(
+            "/v1/log/recordings/{rid}",
+            get(log::http::recording::<I, B>),
+        )
+        .route_layer(limited);
+    Router::new()
+        .merge(anonymous)
         .route("/v1/recordings/{rid}/head", get(ingest::head::<I, B>))
         .route(
             "/v1/recordings/{rid}/segments/{index}",
@@ -87,27 +114,9 @@ pub fn router<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) -> Router {
         .route("/v1/requests/{hash}/denials", post(access::deny::<I, B>))
         .route("/v1/requests/{hash}/release", post(access::release::<I, B>))
         .route("/v1/requests/{hash}/opened", post(access::opened::<I, B>))
-        .route("/v1/log/checkpoint", get(log::http::checkpoint::<I, B>))
-        .route(
-            "/v1/log/checkpoints/{size}",
-            get(log::http::checkpoint_at::<I, B>),
-        )
-        .route("/v1/log/key", get(log::http::key::<I, B>))
-        .route("/v1/log/tile/{*path}", get(log::http::tile::<I, B>))
-        .route("/v1/log/proof/inclusion", get(log::http::inclusion::<I, B>))
-        .route(
-            "/v1/log/proof/consistency",
-            get(log::http::consistency::<I, B>),
-        )
-        .route("/v1/log/entries", get(log::http::entries::<I, B>))
-        .route(
-            "/v1/log/recordings/{rid}",
-            get(log::http::recording::<I, B>),
-        )
         .route("/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz::<I, B>))
-        .route("/metrics", get(ops::metrics::<I, B>))
         .fallback(ops::not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(axum::middleware::from_fn(ops::json_errors))
@@ -119,13 +128,17 @@ pub fn router<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) -> Router {
         .with_state(app)
 }
 
-/// Upper bound of each connection's HTTP/1 read buffer (and write queue),
-/// hyper's `max_buf_size`. hyper's default lets an idle keep-alive
-/// connection hold up to 408 KiB; 64 KiB (the store's write size) bounds
-/// 1,000 idle devices to 64 MiB at the same single-upload throughput (RSS
-/// 460 → 91 MiB in the N = 1,000 load bench). History: BENCHMARKS.md,
-/// "Tuning decisions".
-pub const CONN_BUF_MAX: usize = 64 * 1024;
+/// The router of the operations listener (`ops_listen`): `/metrics`,
+/// `/healthz`, `/readyz`; kept off the API listener, which anyone who can
+/// reach the vault can reach.
+pub fn ops_router<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) -> Router {
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz::<I, B>))
+        .route("/metrics", get(ops::metrics::<I, B>))
+        .fallback(ops::not_found)
+        .with_state(app)
+}
 
 /// What a vault does once before it serves: record its start (the floor
 /// of the read-replay window, `replay.rs`), log the policy in effect and
@@ -140,11 +153,15 @@ pub async fn startup<I: IndexStore, B: BlobStore>(app: &App<I, B>) {
     }
 }
 
-/// Bind `listener` and serve until `shutdown` resolves. The caller has run
-/// [`startup`]; the epoch schedule runs again every hour.
+pub use net::CONN_BUF_MAX;
+
+/// Serve the API on `listener` (and, if given, [`ops_router`] on `ops`)
+/// until `shutdown` resolves. The caller has run [`startup`]; the epoch
+/// schedule runs again every hour.
 pub async fn serve<I: IndexStore, B: BlobStore>(
     app: Arc<App<I, B>>,
     listener: tokio::net::TcpListener,
+    ops: Option<tokio::net::TcpListener>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let ticker = app.clone();
@@ -159,7 +176,41 @@ pub async fn serve<I: IndexStore, B: BlobStore>(
         }
     });
     let integrator = tokio::spawn(run_integrator(app.clone()));
-    let r = serve_router(listener, router(app), shutdown).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let n = app.config.net;
+    let max_connections = n
+        .max_connections
+        .unwrap_or_else(net::default_max_connections);
+    tracing::info!(max_connections, "connection cap");
+    let ops = ops.map(|listener| {
+        tokio::spawn(net::serve_listener(
+            net::Listener {
+                listener,
+                router: ops_router(app.clone()),
+                max_connections: net::OPS_CONNECTIONS_MAX,
+                refuse: false,
+                timeouts: n.timeouts,
+                metrics: app.metrics.connections("ops"),
+            },
+            stopped.clone(),
+        ))
+    });
+    let api = net::Listener {
+        listener,
+        router: router(app.clone()),
+        max_connections,
+        refuse: true,
+        timeouts: n.timeouts,
+        metrics: app.metrics.connections("api"),
+    };
+    let r = net::serve_listener(api, stopped).await;
+    if let Some(ops) = ops {
+        let _ = ops.await;
+    }
     task.abort();
     integrator.abort();
     r
@@ -195,73 +246,4 @@ async fn run_integrator<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) {
             () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
         }
     }
-}
-
-/// The accept loop (what `axum::serve(..).with_graceful_shutdown(..)` does,
-/// HTTP/1 only, with the connection buffers bounded by [`CONN_BUF_MAX`]):
-/// one task per connection; when `shutdown` resolves, stop accepting, let
-/// requests in flight finish, close idle connections, and return once every
-/// connection has ended.
-async fn serve_router(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use hyper_util::rt::TokioIo;
-    use hyper_util::server::graceful::GracefulShutdown;
-    use hyper_util::service::TowerToHyperService;
-
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.max_buf_size(CONN_BUF_MAX);
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            r = listener.accept() => match r {
-                Ok((stream, _)) => {
-                    // Without TCP_NODELAY a keep-alive client waits out its
-                    // delayed ACK (40 ms on Linux) whenever hyper writes an
-                    // answer's head and body apart: measured as +40 ms per
-                    // call of obhut-client in scripts/bench-access.
-                    if let Err(e) = stream.set_nodelay(true) {
-                        tracing::debug!(error = %e, "setting TCP_NODELAY");
-                    }
-                    stream
-                }
-                Err(e) => {
-                    accept_error(e).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let conn = http.serve_connection(
-            TokioIo::new(stream),
-            TowerToHyperService::new(router.clone()),
-        );
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
-    Ok(())
-}
-
-/// A failed `accept`: a connection that died before it was accepted is
-/// nobody's concern; anything else (EMFILE: out of file descriptors) is
-/// logged and retried after a second, as hyper and axum do.
-async fn accept_error(e: std::io::Error) {
-    use std::io::ErrorKind as K;
-    if matches!(
-        e.kind(),
-        K::ConnectionRefused | K::ConnectionAborted | K::ConnectionReset
-    ) {
-        return;
-    }
-    tracing::error!(error = %e, "accepting a connection");
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
 }

@@ -4,6 +4,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -12,6 +13,22 @@ use prometheus_client::registry::Registry;
 pub struct KindLabel {
     /// The error kind (`chain-conflict`, …).
     pub kind: String,
+}
+
+/// Label of the connection metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabel {
+    /// `api` or `ops`.
+    pub listener: String,
+}
+
+/// One listener's connection metrics (shared handles into the registry).
+#[derive(Clone, Debug)]
+pub struct Connections {
+    /// `obhut_connections_open{listener}`.
+    pub open: Gauge,
+    /// `obhut_connections_refused_total{listener}`: above the cap.
+    pub refused: Counter,
 }
 
 /// The vault's metrics.
@@ -26,6 +43,8 @@ pub struct Metrics {
     pub ingest_errors: Family<KindLabel, Counter>,
     /// `obhut_ingest_seconds`.
     pub ingest_seconds: Histogram,
+    connections_open: Family<ListenerLabel, Gauge>,
+    connections_refused: Family<ListenerLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -62,12 +81,37 @@ impl Metrics {
             "Time to verify and store one segment",
             ingest_seconds.clone(),
         );
+        let connections_open = Family::<ListenerLabel, Gauge>::default();
+        let connections_refused = Family::<ListenerLabel, Counter>::default();
+        registry.register(
+            "connections_open",
+            "Connections being served",
+            connections_open.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections refused above the cap",
+            connections_refused.clone(),
+        );
         Metrics {
             registry,
+            connections_open,
+            connections_refused,
             ingest_bytes,
             ingest_segments,
             ingest_errors,
             ingest_seconds,
+        }
+    }
+
+    /// The connection metrics of `listener` (`api`, `ops`).
+    pub fn connections(&self, listener: &str) -> Connections {
+        let label = ListenerLabel {
+            listener: listener.to_owned(),
+        };
+        Connections {
+            open: self.connections_open.get_or_create(&label).clone(),
+            refused: self.connections_refused.get_or_create(&label).clone(),
         }
     }
 

@@ -15,13 +15,53 @@ use tokio::io::AsyncReadExt;
 use crate::app::App;
 use crate::error::ApiError;
 
-/// The OpenAPI 3.1 description, maintained by hand beside the code;
-/// `tests/openapi.rs` checks it covers every route.
-pub const OPENAPI: &str = include_str!("../openapi.json");
+/// The OpenAPI 3.1 description, maintained by hand beside the code with
+/// every limit it states as a `{{NAME}}` of [`OPENAPI_LIMITS`];
+/// `tests/openapi.rs` checks it covers every route and states no number
+/// of its own.
+pub const OPENAPI_TEMPLATE: &str = include_str!("../openapi.json");
+
+/// The limits the OpenAPI description states, from the constants the code
+/// enforces (the document once said W = 2 while the vault took 4).
+pub const OPENAPI_LIMITS: &[(&str, u64)] = &[
+    ("RECORD_LEN", obhut_core::record::RECORD_LEN as u64),
+    ("HEADER_LEN", obhut_core::segment::HEADER_LEN as u64),
+    ("CHUNK_SIZE", obhut_core::stream::CHUNK_SIZE as u64),
+    ("TAG_LEN", obhut_core::stream::TAG_LEN as u64),
+    ("UPLOAD_WINDOW", obhut_api::ingest::UPLOAD_WINDOW as u64),
+    (
+        "PREDECESSOR_WAIT_SECS",
+        crate::sequencing::DEFAULT_PREDECESSOR_WAIT.as_secs(),
+    ),
+    ("MAX_TEXT_LEN", obhut_core::audit::MAX_TEXT_LEN as u64),
+    (
+        "MAX_ENTRIES_PER_PAGE",
+        obhut_api::log::MAX_ENTRIES_PER_PAGE as u64,
+    ),
+];
+
+/// [`OPENAPI_TEMPLATE`] with [`OPENAPI_LIMITS`] filled in: a `"{{NAME}}"`
+/// JSON value becomes the number, a `{{NAME}}` inside a string its
+/// digits.
+pub fn render_openapi(template: &str) -> String {
+    let mut doc = template.to_owned();
+    for (name, value) in OPENAPI_LIMITS {
+        doc = doc
+            .replace(&format!("\"{{{{{name}}}}}\""), &value.to_string())
+            .replace(&format!("{{{{{name}}}}}"), &value.to_string());
+    }
+    doc
+}
+
+/// The served OpenAPI document, rendered once.
+pub fn openapi_json() -> &'static str {
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| render_openapi(OPENAPI_TEMPLATE))
+}
 
 /// `GET /openapi.json`.
 pub async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    ([(header::CONTENT_TYPE, "application/json")], openapi_json()).into_response()
 }
 
 /// `GET /healthz`: the process answers.

@@ -430,6 +430,8 @@ pub type EmbeddedApp = App<SqliteIndex, DirBlobStore>;
 pub struct InProcess<I = SqliteIndex, B = DirBlobStore> {
     /// Listening address.
     pub addr: SocketAddr,
+    /// The operations listener's address (`/metrics`, health).
+    pub ops_addr: SocketAddr,
     /// The shared state (query the stores directly).
     pub app: Arc<App<I, B>>,
     /// The runtime serving it.
@@ -496,7 +498,7 @@ impl<I: IndexStore, B: BlobStore> InProcess<I, B> {
         })
         .expect("config");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (app, addr) = rt.block_on(async {
+        let (app, addr, ops_addr) = rt.block_on(async {
             // As `obhut serve --init`: a new vault the first time, the
             // same one when a test restarts it on the same directories.
             let opened = crate::embedded::open_stores(data, keys, crate::embedded::Start::Init)
@@ -508,21 +510,26 @@ impl<I: IndexStore, B: BlobStore> InProcess<I, B> {
                 .await
                 .expect("bind");
             let addr = listener.local_addr().expect("addr");
+            let ops = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let ops_addr = ops.local_addr().expect("addr");
             let app = Arc::new(App::new(index, blobs, keystore, config, clock).expect("app"));
             // As `Vault::open` does; before the test touches the index, so
             // entry indexes are deterministic.
             crate::startup(&app).await;
             let a = app.clone();
             tokio::spawn(async move {
-                let _ = crate::serve(a, listener, async {
+                let _ = crate::serve(a, listener, Some(ops), async {
                     let _ = rx.await;
                 })
                 .await;
             });
-            (app, addr)
+            (app, addr, ops_addr)
         });
         InProcess {
             addr,
+            ops_addr,
             app,
             rt,
             shutdown: Some(tx),
@@ -553,4 +560,85 @@ pub fn operator_entry(now_ms: i64, event: obhut_core::audit::Event) -> obhut_sto
         event,
     )
     .expect("audit entry")
+}
+
+/// A device enrolled over HTTP, with the current epoch of its class.
+pub struct Enrolled {
+    /// The device's key.
+    pub device: SignKey,
+    /// The custody group it seals to.
+    pub group: PinnedGroup,
+    /// The current epoch of its class.
+    pub epoch: EpochPublic,
+}
+
+impl Enrolled {
+    /// Register a custody group and a token in `vault`'s index, enrol a new
+    /// device with it through `POST /v1/enrol` and fetch the current epoch
+    /// of `class` through `GET /v1/epochs`, as the agent does.
+    pub fn new<I: IndexStore, B: BlobStore>(
+        vault: &InProcess<I, B>,
+        class: &str,
+        now_ms: i64,
+    ) -> Self {
+        let group = custody_group();
+        let token = vault.block_on(create_token(&vault.app.index, &group, class, now_ms));
+        Self::with_token(vault.addr, group, &token, class, now_ms)
+    }
+
+    /// Enrol a new device of `group` with `token` at the vault `addr`
+    /// and fetch the current epoch of `class`.
+    pub fn with_token(
+        addr: SocketAddr,
+        group: PinnedGroup,
+        token: &str,
+        class: &str,
+        now_ms: i64,
+    ) -> Self {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let device = SignKey::generate(&mut os_rng());
+        let body = serde_json::to_vec(&serde_json::json!({
+            "token": token,
+            "device_key": hex::encode(device.verify_key().to_bytes()),
+        }))
+        .expect("JSON");
+        let h = signed_headers(
+            &VaultIds::ENROL,
+            &device,
+            false,
+            "POST",
+            "/v1/enrol",
+            now_ms,
+            &body_sha256(&body),
+        );
+        let r = http(addr, "POST", "/v1/enrol", &h, &body).expect("enrolling");
+        assert_eq!(r.status, 200, "enrolling: {:?}", r.json());
+        let e = http(addr, "GET", &format!("/v1/epochs?class={class}"), &[], &[]).expect("epochs");
+        assert_eq!(e.status, 200, "epochs: {:?}", e.json());
+        let public = b64
+            .decode(e.json()["current"]["public"].as_str().unwrap_or(""))
+            .expect("base64 epoch");
+        let epoch = EpochPublic::from_bytes(&public).expect("epoch");
+        Enrolled {
+            device,
+            group,
+            epoch,
+        }
+    }
+
+    /// One sealed segment of `len` random bytes, captured at `capture_ms`.
+    pub fn seal(&self, capture_ms: i64, len: usize) -> Sealed {
+        let mut p = vec![0u8; len];
+        getrandom::fill(&mut p).expect("OS randomness");
+        let mut v = seal_recording(
+            &self.device,
+            &self.group,
+            &self.epoch,
+            capture_ms,
+            &[(SegmentKind::Media, p)],
+            true,
+        );
+        v.remove(0)
+    }
 }

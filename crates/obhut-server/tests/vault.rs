@@ -99,6 +99,11 @@ impl World {
         http(self.vault.addr, "GET", path, &[], &[]).unwrap()
     }
 
+    /// A GET on the operations listener.
+    fn ops_get(&self, path: &str) -> HttpResponse {
+        http(self.vault.ops_addr, "GET", path, &[], &[]).unwrap()
+    }
+
     fn device_get(&self, key: &SignKey, path: &str) -> HttpResponse {
         let h = signed_headers(
             &self.vault.ids(),
@@ -326,7 +331,9 @@ fn ingest_receipts_head_and_reading() {
     // Ops endpoints.
     assert_eq!(w.get("/healthz").status, 200);
     assert_eq!(w.get("/readyz").status, 200);
-    let m = String::from_utf8(w.get("/metrics").body).unwrap();
+    // /metrics is the operations listener's, not the API's.
+    assert_eq!(w.get("/metrics").status, 404);
+    let m = String::from_utf8(w.ops_get("/metrics").body).unwrap();
     assert!(m.contains("obhut_ingest_segments_total 3"), "{m}");
     assert!(m.contains("obhut_ingest_bytes_total"));
     assert!(m.contains("obhut_ingest_seconds"));
@@ -504,7 +511,7 @@ fn refusals_are_clear_and_change_nothing() {
     assert_eq!((r.status, r.kind().as_str()), (403, "revoked-device"));
     assert_eq!(w.state(), revoked_before);
     // Metrics counted the refusals by kind.
-    let m = String::from_utf8(w.get("/metrics").body).unwrap();
+    let m = String::from_utf8(w.ops_get("/metrics").body).unwrap();
     assert!(
         m.contains("obhut_ingest_errors_total{kind=\"chain-conflict\"} 1"),
         "{m}"

@@ -659,7 +659,7 @@ pub fn run(a: &AccessArgs) -> Result<(), Error> {
         wides.push(w.trial(n, at, wide, Route::Direct, false)?);
         n += 1;
     }
-    let metrics = http(w.vault.addr, "GET", "/metrics", &[], &[])?;
+    let metrics = http(w.vault.ops_addr, "GET", "/metrics", &[], &[])?;
     report::report(a, &w, total_blob, &direct, &cli, &cold, &wides, &metrics);
     Ok(())
 }

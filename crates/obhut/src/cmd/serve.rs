@@ -62,5 +62,8 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
 async fn serve(config: ServerConfig, start: Start) -> anyhow::Result<()> {
     let vault = Vault::open(config, start).await.map_err(vault_error)?;
     println!("obhut vault listening on http://{}", vault.addr());
+    if let Some(ops) = vault.ops_addr() {
+        println!("operations (metrics, health) on http://{ops}");
+    }
     vault.run(shutdown_signal()).await.map_err(vault_error)
 }

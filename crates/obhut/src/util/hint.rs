@@ -137,6 +137,9 @@ fn refused(kind: &ErrorKind) -> &'static str {
         ErrorKind::InsufficientStorage => {
             "the vault's disk is full and nothing was stored; ask its operator to free space, then try again"
         }
+        ErrorKind::RateLimited | ErrorKind::Overloaded => {
+            "the vault is busy; try again in a minute"
+        }
         _ => "the message above names what the vault refused",
     }
 }
