@@ -40,7 +40,7 @@ use obhut_store::{
 use serde::Deserialize;
 
 use crate::app::App;
-use crate::auth::{Signed, Signer, verify};
+use crate::auth::{Signed, Signer};
 use crate::error::{ApiError, ApiResult};
 
 mod release;
@@ -79,13 +79,7 @@ async fn read_signed<I: IndexStore, B: BlobStore>(
             format!("the body exceeds {limit} bytes"),
         )
     })?;
-    let s = verify(
-        &parts,
-        Signer::Person,
-        &app.identity(Signer::Person),
-        &body_sha256(&body),
-        app.clock.now_ms(),
-    )?;
+    let s = app.verify_signed(&parts, Signer::Person, &body_sha256(&body))?;
     Ok((parts, s, body))
 }
 

@@ -160,6 +160,23 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         }
     }
 
+    /// [`verify`] a request from `signer` with `body_digest`, signed for
+    /// this vault, at the vault's clock (nonce not yet used).
+    pub fn verify_signed(
+        &self,
+        parts: &Parts,
+        signer: Signer,
+        body_digest: &[u8; 32],
+    ) -> ApiResult<Signed> {
+        verify(
+            parts,
+            signer,
+            &self.identity(signer),
+            body_digest,
+            self.clock.now_ms(),
+        )
+    }
+
     /// Use the request's nonce once (kept until the window has passed): a
     /// read's in memory, unless it must be durable, a write's durably
     /// (the design and its argument: `replay.rs`).
@@ -212,13 +229,7 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         parts: &Parts,
         body_digest: &[u8; 32],
     ) -> ApiResult<obhut_store::DeviceRow> {
-        let s = verify(
-            parts,
-            Signer::Device,
-            &self.identity(Signer::Device),
-            body_digest,
-            self.clock.now_ms(),
-        )?;
+        let s = self.verify_signed(parts, Signer::Device, body_digest)?;
         let device = self.index.device(s.key).await?.ok_or_else(|| {
             ApiError::new(
                 ErrorKind::UnknownDevice,
@@ -242,13 +253,7 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         parts: &Parts,
     ) -> ApiResult<Vec<obhut_core::ids::GroupId>> {
         let empty = obhut_core::vault::body_sha256(&[]);
-        let s = verify(
-            parts,
-            Signer::Person,
-            &self.identity(Signer::Person),
-            &empty,
-            self.clock.now_ms(),
-        )?;
+        let s = self.verify_signed(parts, Signer::Person, &empty)?;
         let groups = self.index.reader_groups(s.key).await?;
         if groups.is_empty() {
             return Err(ApiError::new(
@@ -269,13 +274,7 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
     /// someone an admin allowed to read audit entry bodies.
     pub async fn authenticate_auditor(&self, parts: &Parts) -> ApiResult<KeyBytes> {
         let empty = obhut_core::vault::body_sha256(&[]);
-        let s = verify(
-            parts,
-            Signer::Person,
-            &self.identity(Signer::Person),
-            &empty,
-            self.clock.now_ms(),
-        )?;
+        let s = self.verify_signed(parts, Signer::Person, &empty)?;
         if !self.index.is_auditor(s.key).await? {
             return Err(ApiError::new(
                 ErrorKind::Forbidden,
