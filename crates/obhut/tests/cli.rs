@@ -958,3 +958,24 @@ fn help_teaches_every_subcommand() {
     assert_contains(&text(&out.stderr), "Usage: obhut");
     assert_contains(&text(&out.stderr), "unseal");
 }
+
+#[test]
+fn times_are_shown_in_local_time_with_utc_beside() {
+    let d = tempfile::tempdir().unwrap();
+    // The refusal quotes both times back; no key is written.
+    let out = Command::new(BIN)
+        .current_dir(d.path())
+        .env("TZ", "Europe/Berlin")
+        .env("OBHUT_PASSPHRASE", PASS)
+        .stdin(Stdio::null())
+        .args(["keygen", "epoch", "--class", "bodycam-30d", "--kdf-fast"])
+        .args(["--not-before", "2026-06-01T10:00:00Z"])
+        .args(["--not-after", "2026-01-01T00:00:00Z", "--out", "epoch.key"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_contains(&err, "2026-06-01 12:00:00 CEST (10:00:00 UTC)");
+    assert_contains(&err, "2026-01-01 01:00:00 CET (00:00:00 UTC)");
+    assert!(!d.path().join("epoch.key").exists());
+}

@@ -15,7 +15,7 @@ use obhut_store::IndexStore;
 
 use crate::util::hint::{HintExt, fail, with_next_step};
 use crate::util::vault::{StoreArgs, load_config};
-use crate::util::{Global, files, load};
+use crate::util::{Global, files, load, time};
 
 /// `obhut admin`.
 #[derive(Debug, clap::Args)]
@@ -138,16 +138,16 @@ async fn run_on(
             g.note(format!("device {device} revoked"));
         }
         AdminCommand::Devices => {
-            println!("device\tgroup\tretention_class\tenrolled_ms\trevoked_ms");
+            // Tab-separated for scripts, times as people read them.
+            println!("device\tgroup\tretention_class\tenrolled\trevoked");
             for d in index.devices().await? {
                 println!(
                     "{}\t{}\t{}\t{}\t{}",
                     hex::encode(d.device_key),
                     d.group_id,
                     d.retention_class,
-                    d.enrolled_ms,
-                    d.revoked_ms
-                        .map_or_else(|| "-".to_owned(), |r| r.to_string())
+                    time::show(d.enrolled_ms),
+                    d.revoked_ms.map_or_else(|| "-".to_owned(), time::show)
                 );
             }
         }

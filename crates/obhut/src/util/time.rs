@@ -1,5 +1,7 @@
-//! Times on the command line: UTC instants as RFC 3339 or milliseconds since
-//! 1970, durations as a number with a unit (`90s`, `12h`, `7d`, `2w`).
+//! Times on the command line. In: UTC instants as RFC 3339 or milliseconds
+//! since 1970, durations as a number with a unit (`90s`, `12h`, `7d`, `2w`).
+//! Out: the reader's local time with its zone, and UTC beside it, because an
+//! officer reads "14:05 CEST" and a court record is kept in UTC.
 
 /// Parse an instant: RFC 3339 (`2026-11-25T12:00:00Z`, any offset) or an
 /// integer number of milliseconds since 1970-01-01T00:00:00Z.
@@ -45,11 +47,31 @@ pub fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-/// An instant for people: RFC 3339 in UTC, or the raw number if out of range.
+/// An instant for people, in the local time zone (`TZ`, else the system's):
+/// `2026-06-01 12:00:00 CEST (10:00:00 UTC)`, with the UTC date too when it
+/// differs, or just `… UTC` where local time is UTC. Out-of-range values are
+/// shown as the raw number.
 pub fn show(ms: i64) -> String {
-    match jiff::Timestamp::from_millisecond(ms) {
-        Ok(t) => t.to_string(),
-        Err(_) => format!("{ms} ms"),
+    show_in(ms, &jiff::tz::TimeZone::system())
+}
+
+fn show_in(ms: i64, tz: &jiff::tz::TimeZone) -> String {
+    let Ok(t) = jiff::Timestamp::from_millisecond(ms) else {
+        return format!("{ms} ms since 1970 (out of range)");
+    };
+    let utc = t.to_zoned_datetime(jiff::tz::TimeZone::UTC);
+    let local = t.to_zoned_datetime(tz.clone());
+    let date_time = "%Y-%m-%d %H:%M:%S";
+    if local.offset() == jiff::tz::Offset::UTC {
+        return format!("{} UTC", utc.strftime(date_time));
+    }
+    // Zones without an abbreviation in the database give a numeric one
+    // ("+0530"); `%Z` prints whichever is there.
+    let local_text = local.strftime("%Y-%m-%d %H:%M:%S %Z");
+    if local.date() == utc.date() {
+        format!("{local_text} ({} UTC)", utc.strftime("%H:%M:%S"))
+    } else {
+        format!("{local_text} ({} UTC)", utc.strftime(date_time))
     }
 }
 
@@ -76,7 +98,26 @@ mod tests {
         assert_eq!(parse_instant("1970-01-01T00:00:01Z").unwrap(), 1000);
         assert_eq!(parse_instant("1970-01-01T01:00:00+01:00").unwrap(), 0);
         assert!(parse_instant("yesterday").is_err());
-        assert_eq!(show(1000), "1970-01-01T00:00:01Z");
+    }
+
+    #[test]
+    fn instants_are_shown_in_local_time_with_utc_beside() {
+        let utc = jiff::tz::TimeZone::UTC;
+        assert_eq!(show_in(1000, &utc), "1970-01-01 00:00:01 UTC");
+        let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        // 2026-06-01T10:00:00Z: summer time.
+        let june = 1_780_308_000_000;
+        assert_eq!(
+            show_in(june, &berlin),
+            "2026-06-01 12:00:00 CEST (10:00:00 UTC)"
+        );
+        // 2026-12-31T23:30:00Z is already the next day in Berlin.
+        let new_year = 1_798_759_800_000;
+        assert_eq!(
+            show_in(new_year, &berlin),
+            "2027-01-01 00:30:00 CET (2026-12-31 23:30:00 UTC)"
+        );
+        assert!(show_in(i64::MAX, &utc).contains("out of range"));
     }
 
     #[test]
