@@ -221,6 +221,13 @@ pub enum Error {
         /// Why.
         failure: Box<ClientError>,
     },
+    /// Another client of the same checkpoint store saved a newer state
+    /// since this one loaded it, again and again; nothing was overwritten.
+    #[error("another client keeps moving the log state {store}; try again")]
+    StateMoved {
+        /// Where it is stored.
+        store: String,
+    },
     /// A store or source the caller supplied failed (the checkpoint store,
     /// a file of ciphertext): its own error, which says what and where.
     #[error("{0}")]
@@ -461,6 +468,15 @@ pub enum StateFileError {
     CreateDir {
         /// The directory.
         dir: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The lock beside it could not be taken.
+    #[error("cannot lock {}", path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
         /// What the OS said.
         #[source]
         source: std::io::Error,

@@ -6,6 +6,11 @@
 //! ([`CheckpointStore`]): a file ([`StateFile`], at
 //! [`default_state_path`] unless the person chose one), memory for a
 //! benchmark.
+//!
+//! Two clients of one state (a custodian's `pending` and `approve` run at
+//! once, say) must not roll it back: each saves by compare-and-swap, under
+//! a lock, and one that finds the state moved since it loaded starts over
+//! from the newer state rather than overwrite it with an older checkpoint.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -20,8 +25,11 @@ use crate::reader::get_plain;
 pub trait CheckpointStore: Send + Sync {
     /// The stored checkpoint's bytes, if any.
     fn load(&self) -> Result<Option<Vec<u8>>>;
-    /// Replace the stored checkpoint; durable when this returns.
-    fn save(&self, checkpoint: &[u8]) -> Result<()>;
+    /// Replace the stored checkpoint with `checkpoint` if it is still
+    /// `expected` (what the caller loaded; `None`: nothing stored), as one
+    /// step that no other client of the same store can interleave with;
+    /// durable when this returns. [`Error::StateMoved`] if it changed.
+    fn save(&self, expected: Option<&[u8]>, checkpoint: &[u8]) -> Result<()>;
     /// Where it is, for messages (a path).
     fn describe(&self) -> String;
 }
@@ -34,10 +42,16 @@ impl CheckpointStore for MemoryCheckpoint {
     fn load(&self) -> Result<Option<Vec<u8>>> {
         Ok(self.0.lock().map_or(None, |s| s.clone()))
     }
-    fn save(&self, checkpoint: &[u8]) -> Result<()> {
-        if let Ok(mut s) = self.0.lock() {
-            *s = Some(checkpoint.to_vec());
+    fn save(&self, expected: Option<&[u8]>, checkpoint: &[u8]) -> Result<()> {
+        let Ok(mut s) = self.0.lock() else {
+            return Ok(());
+        };
+        if s.as_deref() != expected {
+            return Err(Error::StateMoved {
+                store: self.describe(),
+            });
         }
+        *s = Some(checkpoint.to_vec());
         Ok(())
     }
     fn describe(&self) -> String {
@@ -74,6 +88,9 @@ fn state_file_name(origin: &str) -> String {
 /// The last checkpoint accepted, in a file: absent until the first
 /// checkpoint is accepted, then replaced whole by each later one
 /// ([`obhut_durable`]), so a crash leaves the old checkpoint or the new.
+/// Saves hold an exclusive `flock` on `<file>.lock` beside it: the lock
+/// file, never replaced, is what every process opens, whereas the state
+/// file itself is a new inode after each save.
 #[derive(Debug)]
 pub struct StateFile(PathBuf);
 
@@ -86,6 +103,31 @@ impl StateFile {
     /// Where it is.
     pub fn path(&self) -> &Path {
         &self.0
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        let mut name = self.0.as_os_str().to_owned();
+        name.push(".lock");
+        PathBuf::from(name)
+    }
+
+    /// Hold the lock until the returned file is dropped (closing it
+    /// releases the `flock`; so does the process dying).
+    fn lock(&self) -> std::result::Result<std::fs::File, StateFileError> {
+        let path = self.lock_path();
+        let lock_error = |source| StateFileError::Lock {
+            path: path.clone(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(lock_error)?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| lock_error(e.into()))?;
+        Ok(file)
     }
 
     fn write(&self, checkpoint: &[u8]) -> std::result::Result<(), obhut_durable::Error> {
@@ -110,12 +152,18 @@ impl CheckpointStore for StateFile {
         }
     }
 
-    fn save(&self, checkpoint: &[u8]) -> Result<()> {
+    fn save(&self, expected: Option<&[u8]>, checkpoint: &[u8]) -> Result<()> {
         if let Some(dir) = self.0.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StateFileError::CreateDir {
                 dir: dir.to_owned(),
                 source,
             })?;
+        }
+        let _held = self.lock()?;
+        if self.load()?.as_deref() != expected {
+            return Err(Error::StateMoved {
+                store: self.describe(),
+            });
         }
         self.write(checkpoint).map_err(|failure| {
             StateFileError::Write {
@@ -240,6 +288,19 @@ impl LogClient {
     /// signed by the pinned key (and enough witnesses) and consistent with
     /// the stored one; store it. Returns (previous, new).
     pub fn update(&self) -> Result<(Option<TrustedState>, TrustedState)> {
+        // Another client of the same state may save between our load and
+        // our save; then we go again from its (newer) state. A few rounds
+        // are plenty: each lost round means another client made progress.
+        let mut round = 0;
+        loop {
+            match self.update_once() {
+                Err(Error::StateMoved { .. }) if round < STATE_RACE_ROUNDS => round += 1,
+                done => return done,
+            }
+        }
+    }
+
+    fn update_once(&self) -> Result<(Option<TrustedState>, TrustedState)> {
         let prev = self.load_state()?;
         let note = self.get("/v1/log/checkpoint")?;
         let attack = |failure, prev: Option<&TrustedState>| Error::LogCheck {
@@ -261,10 +322,15 @@ impl LogClient {
             .trusted
             .update(prev.as_ref(), note.as_bytes(), &proof)
             .map_err(|e| attack(e, prev.as_ref()))?;
-        self.store.save(&next.checkpoint)?;
+        let expected = prev.as_ref().map(|p| p.checkpoint.as_slice());
+        self.store.save(expected, &next.checkpoint)?;
         Ok((prev, next))
     }
 }
+
+/// How many times [`LogClient::update`] starts over when another client
+/// moved the state under it.
+const STATE_RACE_ROUNDS: u32 = 8;
 
 #[cfg(test)]
 mod tests {
@@ -275,8 +341,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = StateFile::new(dir.path().join("logs/a.checkpoint"));
         assert_eq!(state.load().unwrap(), None);
-        state.save(b"first").unwrap();
-        state.save(b"second").unwrap();
+        state.save(None, b"first").unwrap();
+        state.save(Some(b"first"), b"second").unwrap();
         assert_eq!(state.load().unwrap().as_deref(), Some(&b"second"[..]));
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(state.path())
@@ -284,11 +350,71 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o644);
-        // Nothing but the state file is left in its directory.
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("logs")).unwrap().count(),
-            1
-        );
+        // Nothing but the state file and its lock is left in its directory.
+        let mut left: Vec<_> = std::fs::read_dir(dir.path().join("logs"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["a.checkpoint", "a.checkpoint.lock"]);
+    }
+
+    #[test]
+    fn a_save_over_a_state_that_moved_is_refused_and_keeps_the_newer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.checkpoint");
+        let (one, other) = (StateFile::new(&path), StateFile::new(&path));
+        one.save(None, b"size 5").unwrap();
+        // Both loaded size 5; the other client saves size 9 first.
+        other.save(Some(b"size 5"), b"size 9").unwrap();
+        // Ours, computed from size 5, would roll the state back.
+        assert!(matches!(
+            one.save(Some(b"size 5"), b"size 7"),
+            Err(Error::StateMoved { .. })
+        ));
+        assert!(matches!(
+            one.save(None, b"size 1"),
+            Err(Error::StateMoved { .. })
+        ));
+        assert_eq!(one.load().unwrap().as_deref(), Some(&b"size 9"[..]));
+        let memory = MemoryCheckpoint::default();
+        memory.save(None, b"size 9").unwrap();
+        assert!(memory.save(None, b"size 7").is_err());
+    }
+
+    #[test]
+    fn concurrent_savers_never_lose_an_increment() {
+        // Each thread reads a counter and saves counter + 1 by
+        // compare-and-swap, retrying when it moved: with the lock and the
+        // comparison, every increment lands exactly once.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.checkpoint");
+        StateFile::new(&path).save(None, b"0").unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let state = StateFile::new(&path);
+                    for _ in 0..25 {
+                        loop {
+                            let seen = state.load().unwrap().unwrap();
+                            let n: u32 = std::str::from_utf8(&seen).unwrap().parse().unwrap();
+                            let next = (n + 1).to_string();
+                            match state.save(Some(&seen), next.as_bytes()) {
+                                Ok(()) => break,
+                                Err(Error::StateMoved { .. }) => continue,
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let end = StateFile::new(&path).load().unwrap().unwrap();
+        assert_eq!(end, b"100");
     }
 
     #[test]

@@ -204,6 +204,9 @@ pub fn client_next_step(e: &ClientErr) -> Option<Cow<'_, str>> {
         ClientErr::StoredCheckpoint { .. } => {
             "the state file belongs to another log or was altered; pass the right --log-key or --state"
         }
+        ClientErr::StateMoved { .. } => {
+            "another obhut command is updating the same log state; run this one again"
+        }
         ClientErr::BlobFile { .. } => {
             "the recording directory is incomplete; restore the blob from another copy"
         }
@@ -211,6 +214,9 @@ pub fn client_next_step(e: &ClientErr) -> Option<Cow<'_, str>> {
         ClientErr::StateFile(e) => match e {
             StateFileError::Read { .. } => "check the permissions of the state file (--state)",
             StateFileError::CreateDir { .. } => "pass --state FILE in a writable directory",
+            StateFileError::Lock { .. } => {
+                "check that the directory of --state is writable (its .lock file is made there)"
+            }
             StateFileError::Write { failure, .. }
                 if failure.step == obhut_durable::Step::Create =>
             {
