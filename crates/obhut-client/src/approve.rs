@@ -159,9 +159,13 @@ pub fn deny_as(
     }
     let logged = client.deny(hash, reason)?;
     let request_hash = req.request_hash();
+    // Logged as ours: a denial the vault attributes to someone else is not
+    // the one we made.
+    let my_key = client.reader().person_key();
     confirm_logged(log, &logged, "your denial", |e| {
-        matches!(&e.event, Event::Denied { request_hash: h, reason: r, .. }
-            if *h == request_hash && r == reason)
+        e.actor.key == my_key
+            && matches!(&e.event, Event::Denied { request_hash: h, reason: r, .. }
+                if *h == request_hash && r == reason)
     })?;
     Ok(logged)
 }

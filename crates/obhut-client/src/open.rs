@@ -230,6 +230,7 @@ impl Grant {
     pub fn write_to_dir(
         &self,
         client: &AccessClient<'_>,
+        log: &LogClient,
         dir: &Path,
         range: Option<(u64, Option<u64>)>,
         overwrite: bool,
@@ -275,16 +276,31 @@ impl Grant {
                 }
             }
         }
-        let logged = self.report_opened(client, opened)?;
+        let logged = self.report_opened(client, log, opened)?;
         Ok(Opened {
             opened,
             opened_entry: logged.log_index,
         })
     }
 
-    /// Report `segments` opened (`POST …/opened`; logged).
-    pub fn report_opened(&self, client: &AccessClient<'_>, segments: u32) -> Result<Logged> {
-        client.opened(&self.request_hash, segments)
+    /// Report `segments` opened (`POST …/opened`) and prove the report
+    /// logged, as ours: an opening the vault acknowledges but leaves out of
+    /// the log (or attributes to someone else) is caught here.
+    pub fn report_opened(
+        &self,
+        client: &AccessClient<'_>,
+        log: &LogClient,
+        segments: u32,
+    ) -> Result<Logged> {
+        let logged = client.opened(&self.request_hash, segments)?;
+        let request_hash = self.request.request_hash();
+        let my_key = client.reader().person_key();
+        confirm_logged(log, &logged, "your report of the opening", |e| {
+            e.actor.key == my_key
+                && matches!(&e.event, Event::Opened { request_hash: h, segments: n }
+                    if *h == request_hash && *n == segments)
+        })?;
+        Ok(logged)
     }
 
     /// Segments of the scoped recordings left sealed.

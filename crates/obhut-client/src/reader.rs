@@ -94,6 +94,11 @@ impl<'k> Reader<'k> {
         }
     }
 
+    /// The public key of the person this reader signs as.
+    pub fn person_key(&self) -> [u8; 32] {
+        self.person.verify_key().to_bytes()
+    }
+
     /// The vault's base URL.
     pub fn base(&self) -> &str {
         &self.base

@@ -382,7 +382,7 @@ fn the_same_grant_assembles_the_same_bytes_from_the_vault_and_from_files() {
             v,
             w.plaintexts.concat()[start as usize + 5..start as usize + 500]
         );
-        grant.report_opened(&client, 1).unwrap();
+        grant.report_opened(&client, &log, 1).unwrap();
     }
 }
 
@@ -399,7 +399,7 @@ fn a_grant_written_to_a_directory_is_private_whole_and_reported_once_written() {
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("opened");
     let done = grant
-        .write_to_dir(&client, &dir, None, false, &mut ())
+        .write_to_dir(&client, &log, &dir, None, false, &mut ())
         .unwrap();
     assert_eq!(done.opened as usize, w.segs.len());
     assert!(
@@ -412,13 +412,13 @@ fn a_grant_written_to_a_directory_is_private_whole_and_reported_once_written() {
     assert_eq!(mode & 0o777, 0o600);
     // Without overwrite an existing file is refused, and nothing is added.
     assert!(matches!(
-        grant.write_to_dir(&client, &dir, None, false, &mut ()),
+        grant.write_to_dir(&client, &log, &dir, None, false, &mut ()),
         Err(Error::OutputExists { path }) if path == media
     ));
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
     // A range goes to its own file.
     grant
-        .write_to_dir(&client, &dir, Some((5, Some(500))), false, &mut ())
+        .write_to_dir(&client, &log, &dir, Some((5, Some(500))), false, &mut ())
         .unwrap();
     let range = std::fs::read(dir.join(format!("{}.range", w.rid))).unwrap();
     assert!(range == w.plaintexts.concat()[5..500]);
@@ -450,4 +450,150 @@ fn a_denied_request_cannot_be_approved_or_opened() {
     )
     .unwrap_err();
     assert!(matches!(e, Error::Refused { .. }), "{e}");
+}
+
+/// A vault that answers `POST …/<verb>` itself with `forged` (an entry it
+/// chose and an index) and passes everything else to the real vault.
+fn answering_itself(
+    vault: std::net::SocketAddr,
+    verb: &'static str,
+    forged: obhut_api::access::Logged,
+) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            let mut parts = line.split_whitespace();
+            let (method, path) = (
+                parts.next().unwrap().to_owned(),
+                parts.next().unwrap().to_owned(),
+            );
+            let (mut headers, mut len) = (Vec::new(), 0);
+            loop {
+                let mut h = String::new();
+                r.read_line(&mut h).unwrap();
+                let h = h.trim_end();
+                if h.is_empty() {
+                    break;
+                }
+                let (k, v) = h.split_once(':').unwrap();
+                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_owned());
+                match k.as_str() {
+                    "content-length" => len = v.parse().unwrap(),
+                    "host" | "connection" => {}
+                    _ => headers.push((k, v)),
+                }
+            }
+            let mut body = vec![0; len];
+            r.read_exact(&mut body).unwrap();
+            let (status, body) = if method == "POST" && path.ends_with(verb) {
+                (200, serde_json::to_vec(&forged).unwrap())
+            } else {
+                let resp = http(vault, &method, &path, &headers, &body).unwrap();
+                (resp.status, resp.body)
+            };
+            let head = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(&body);
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// The vault acknowledges an opening but keeps it out of its log: its
+/// answer is a well-formed `opened` entry that was never appended, at an
+/// index that holds another entry.
+#[test]
+fn an_opening_the_vault_keeps_out_of_its_log_is_caught() {
+    use obhut_core::audit::{Actor, LogEntry, Role};
+    let w = World::new();
+    let log = w.log();
+    let (req, hash) = w.request(0, 30_000);
+    w.approve(1, &hash);
+    w.approve(2, &hash);
+    let client = w.client(&w.requester);
+    let grant = open_as(&client, &log, &hash, &w.group.pinned, &w.requester).unwrap();
+    let forged = LogEntry {
+        time_ms: now(),
+        actor: Actor {
+            role: Role::Person,
+            key: w.requester.sign.verify_key().to_bytes(),
+        },
+        recording: None,
+        event: Event::Opened {
+            request_hash: req.request_hash(),
+            segments: w.segs.len() as u32,
+        },
+    };
+    let forged = obhut_api::access::Logged {
+        log_index: 1,
+        entry: B64.encode(forged.to_bytes().unwrap()),
+    };
+    let proxy = answering_itself(w._vault.addr, "/opened", forged);
+    let through_proxy = AccessClient::new(Reader::new(
+        &proxy,
+        vault_identity(&w.vkey),
+        &w.requester.sign,
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let e = grant
+        .write_to_dir(&through_proxy, &log, out.path(), None, false, &mut ())
+        .unwrap_err();
+    assert!(e.is_attack(), "{e}");
+    assert!(e.to_string().contains("opening"), "{e}");
+}
+
+/// The vault logs a custodian's denial as another custodian's: the entry
+/// is really in the log, its event is the denial asked for, but its actor
+/// is not the person who denied.
+#[test]
+fn a_denial_the_vault_attributes_to_someone_else_is_caught() {
+    use obhut_core::audit::{Actor, LogEntry, Role};
+    use obhut_store::{LogStore, NewLogEntry};
+    let w = World::new();
+    let log = w.log();
+    let (req, hash) = w.request(0, 30_000);
+    let reason = "no legal basis";
+    let misattributed = LogEntry {
+        time_ms: now(),
+        actor: Actor {
+            role: Role::Person,
+            key: w.group.custodians[1].sign.verify_key().to_bytes(),
+        },
+        recording: None,
+        event: Event::Denied {
+            request_hash: req.request_hash(),
+            request_index: w.client(&w.requester).get(&hash).unwrap().logged.log_index,
+            reason: reason.into(),
+        },
+    };
+    let body = misattributed.to_bytes().unwrap();
+    let vault = &w._vault;
+    let first = vault
+        .block_on(
+            vault
+                .app
+                .index
+                .log_append(&[NewLogEntry::new(&misattributed).unwrap()]),
+        )
+        .unwrap();
+    let forged = obhut_api::access::Logged {
+        log_index: first,
+        entry: B64.encode(body),
+    };
+    let proxy = answering_itself(vault.addr, "/denials", forged);
+    let alice = &w.group.custodians[0];
+    let through_proxy =
+        AccessClient::new(Reader::new(&proxy, vault_identity(&w.vkey), &alice.sign));
+    let e = deny_as(&through_proxy, &log, &hash, reason).unwrap_err();
+    assert!(e.is_attack(), "{e}");
+    assert!(e.to_string().contains("denial"), "{e}");
 }

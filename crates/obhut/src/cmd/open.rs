@@ -60,9 +60,9 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     let client = AccessClient::new(Reader::new(&a.log.vault, log.vault_identity(), &me.sign));
     let grant = obhut_client::open::open_as(&client, &log, &a.request, &group, &me)
         .map_err(load::other_group)?;
-    let o = open::write_grant(g, &client, &grant, &a.out, a.range)?;
+    let o = open::write_grant(g, &client, &log, &grant, &a.out, a.range)?;
     g.note(format!(
-        "opened {} segment(s) to {} (release logged, inclusion verified; opening logged as entry #{}); {} segment(s) outside the request stay sealed",
+        "opened {} segment(s) to {} (release logged, inclusion verified; opening logged as entry #{}, inclusion verified); {} segment(s) outside the request stay sealed",
         o.opened,
         a.out.display(),
         o.opened_entry,

@@ -7,6 +7,7 @@ use std::path::Path;
 use obhut_client::Error as ClientErr;
 use obhut_client::access::AccessClient;
 use obhut_client::assemble::Progress;
+use obhut_client::log::LogClient;
 use obhut_client::open::{Grant, Opened};
 use obhut_core::record::SegmentRecord;
 
@@ -24,10 +25,11 @@ impl Progress for Bar {
 }
 
 /// Decrypt `grant`'s scope (or bytes `range` of its one recording) into
-/// `dir`, then report it opened.
+/// `dir`, then report it opened and prove the report logged.
 pub fn write_grant(
     g: &Global,
     client: &AccessClient<'_>,
+    log: &LogClient,
     grant: &Grant,
     dir: &Path,
     range: Option<(u64, Option<u64>)>,
@@ -35,7 +37,7 @@ pub fn write_grant(
     let total: u64 = grant.covered().map(SegmentRecord::plaintext_len).sum();
     let mut bar = Bar(progress::bytes(g, total, "opening"));
     let opened = grant
-        .write_to_dir(client, dir, range, g.force, &mut bar)
+        .write_to_dir(client, log, dir, range, g.force, &mut bar)
         .map_err(|e| match e {
             ClientErr::OutputDir { dir, source } => with_hint(
                 source,

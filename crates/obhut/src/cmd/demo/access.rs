@@ -143,6 +143,7 @@ impl Demo<'_> {
                 ..self.g.clone()
             },
             &dana,
+            &dana_log,
             &grant,
             &out,
             None,
