@@ -227,6 +227,11 @@ impl LogClient {
         crate::reader::vault_identity(self.trusted.log_key())
     }
 
+    /// The pinned key of the log.
+    pub fn log_key(&self) -> &VerifierKey {
+        self.trusted.log_key()
+    }
+
     /// Where the state is kept.
     pub fn store(&self) -> &dyn CheckpointStore {
         &*self.store

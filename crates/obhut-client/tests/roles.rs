@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use obhut_api::log::KeyResponse;
 use obhut_client::Error;
 use obhut_client::access::{AccessClient, submit};
-use obhut_client::approve::{Share, approve_as, deny_as, pending};
+use obhut_client::approve::{Share, Unsent, approve_as, deny_as, pending};
 use obhut_client::assemble::{self, Blobs, Layout};
 use obhut_client::log::{LogClient, MemoryCheckpoint};
 use obhut_client::open::open_as;
@@ -218,9 +218,15 @@ impl World {
             &self.group.pinned,
             Share::Open(share),
             me,
+            &self.unsent(i),
             |_| true,
         )
         .unwrap();
+    }
+
+    /// Where custodian `i` keeps envelopes until the vault has them.
+    fn unsent(&self, i: u16) -> Unsent {
+        Unsent::new(self._dir.path().join(format!("unsent-{i}")))
     }
 }
 
@@ -264,6 +270,7 @@ fn a_custodian_who_does_not_confirm_sends_and_logs_nothing() {
         &w.group.pinned,
         Share::Open(share),
         me,
+        &w.unsent(1),
         |review| {
             asked += 1;
             assert_eq!(
@@ -437,6 +444,7 @@ fn a_denied_request_cannot_be_approved_or_opened() {
         &w.group.pinned,
         Share::Open(share),
         me,
+        &w.unsent(2),
         |_| panic!("not asked for a request that is not pending"),
     )
     .unwrap_err();
@@ -452,12 +460,13 @@ fn a_denied_request_cannot_be_approved_or_opened() {
     assert!(matches!(e, Error::Refused { .. }), "{e}");
 }
 
-/// A vault that answers `POST …/<verb>` itself with `forged` (an entry it
-/// chose and an index) and passes everything else to the real vault.
+/// A vault that answers `<method> …<suffix>` itself with `status` and
+/// `answer` and passes everything else to the real vault.
 fn answering_itself(
     vault: std::net::SocketAddr,
-    verb: &'static str,
-    forged: obhut_api::access::Logged,
+    method_suffix: (&'static str, &'static str),
+    status: u16,
+    answer: Vec<u8>,
 ) -> String {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -491,8 +500,8 @@ fn answering_itself(
             }
             let mut body = vec![0; len];
             r.read_exact(&mut body).unwrap();
-            let (status, body) = if method == "POST" && path.ends_with(verb) {
-                (200, serde_json::to_vec(&forged).unwrap())
+            let (status, body) = if method == method_suffix.0 && path.ends_with(method_suffix.1) {
+                (status, answer.clone())
             } else {
                 let resp = http(vault, &method, &path, &headers, &body).unwrap();
                 (resp.status, resp.body)
@@ -537,7 +546,12 @@ fn an_opening_the_vault_keeps_out_of_its_log_is_caught() {
         log_index: 1,
         entry: B64.encode(forged.to_bytes().unwrap()),
     };
-    let proxy = answering_itself(w._vault.addr, "/opened", forged);
+    let proxy = answering_itself(
+        w._vault.addr,
+        ("POST", "/opened"),
+        200,
+        serde_json::to_vec(&forged).unwrap(),
+    );
     let through_proxy = AccessClient::new(Reader::new(
         &proxy,
         vault_identity(&w.vkey),
@@ -589,11 +603,93 @@ fn a_denial_the_vault_attributes_to_someone_else_is_caught() {
         log_index: first,
         entry: B64.encode(body),
     };
-    let proxy = answering_itself(vault.addr, "/denials", forged);
+    let proxy = answering_itself(
+        vault.addr,
+        ("POST", "/denials"),
+        200,
+        serde_json::to_vec(&forged).unwrap(),
+    );
     let alice = &w.group.custodians[0];
     let through_proxy =
         AccessClient::new(Reader::new(&proxy, vault_identity(&w.vkey), &alice.sign));
     let e = deny_as(&through_proxy, &log, &hash, reason).unwrap_err();
     assert!(e.is_attack(), "{e}");
     assert!(e.to_string().contains("denial"), "{e}");
+}
+
+/// The vault logs a custodian's approval, then fails the upload of the
+/// envelope (a crash, a full disk, the network). The approval commits to
+/// that envelope's hash and a partial is randomised, so only the same
+/// bytes can complete it: the next `approve_as` uploads the kept envelope
+/// without asking again, and the grant opens.
+#[test]
+fn an_approval_whose_upload_failed_is_completed_with_the_same_bytes() {
+    let w = World::new();
+    let log = w.log();
+    let (_, hash) = w.request(0, 30_000);
+    let (me, share) = w.group.custodian(1);
+    let proxy = answering_itself(
+        w._vault.addr,
+        ("PUT", "/partial"),
+        503,
+        br#"{"kind":"unavailable","message":"disk full"}"#.to_vec(),
+    );
+    let through_proxy = AccessClient::new(Reader::new(&proxy, vault_identity(&w.vkey), &me.sign));
+    let unsent = w.unsent(1);
+    let e = approve_as(
+        &through_proxy,
+        &log,
+        &hash,
+        &w.group.pinned,
+        Share::Open(share),
+        me,
+        &unsent,
+        |_| true,
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::PartialUpload { status: 503, .. }), "{e}");
+    assert_eq!(std::fs::read_dir(unsent.dir()).unwrap().count(), 1);
+
+    // Again, straight to the vault: not asked, the kept bytes uploaded.
+    let done = approve_as(
+        &w.client(me),
+        &log,
+        &hash,
+        &w.group.pinned,
+        Share::Open(share),
+        me,
+        &unsent,
+        |_| panic!("an approval already logged is not asked again"),
+    )
+    .unwrap();
+    assert_eq!(done.custodian, 1);
+    assert_eq!(std::fs::read_dir(unsent.dir()).unwrap().count(), 0);
+    w.approve(2, &hash);
+    let requester = w.client(&w.requester);
+    let grant = open_as(&requester, &log, &hash, &w.group.pinned, &w.requester).unwrap();
+    assert_eq!(grant.covered().count(), w.segs.len());
+
+    // Had the kept envelope been lost, the custodian is told so.
+    let (_, other) = w.request(0, 30_000);
+    let (me, share) = w.group.custodian(3);
+    let unsent = w.unsent(3);
+    let through_proxy = AccessClient::new(Reader::new(&proxy, vault_identity(&w.vkey), &me.sign));
+    let approve = |client: &AccessClient<'_>| {
+        approve_as(
+            client,
+            &log,
+            &other,
+            &w.group.pinned,
+            Share::Open(share),
+            me,
+            &unsent,
+            |_| true,
+        )
+    };
+    assert!(approve(&through_proxy).is_err());
+    std::fs::remove_dir_all(unsent.dir()).unwrap();
+    assert!(matches!(
+        approve(&w.client(me)),
+        Err(Error::UnsentLost { custodian: 3, .. })
+    ));
 }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use obhut_client::access::AccessClient;
-use obhut_client::approve::{Approved, Review, Share};
+use obhut_client::approve::{Approved, Review, Share, Unsent};
 use obhut_client::log::LogClient;
 use obhut_client::reader::Reader;
 use obhut_core::group::{PinnedGroup, ShareEnvelope};
@@ -26,9 +26,12 @@ As a custodian, approve an access request at the vault. In order:
   3. the scope is resolved from the device-signed records (signatures and
      chain checked), never from a list the vault hands over;
   4. on your y (or --yes), your partial decryption for those segments only
-     is computed and sealed to the requester's key from the signed request;
+     is computed and sealed to the requester's key from the signed request,
+     and kept beside your log state (STATE.unsent/) until the vault has it;
   5. the approval (the partial's hash) is logged and proved included;
   6. only then is the partial uploaded.
+If step 6 failed, run the same command again: your logged approval is
+completed with the kept partial (the same bytes, which the log commits to).
 
 Example:
   obhut approve 3f2a… --vault http://127.0.0.1:8700 --log-key 'obhut/vault-…+…+…' \\
@@ -64,7 +67,10 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     let log = a.log.client()?;
     let me = keys::person(g, &a.identity, "--identity")?;
     let client = AccessClient::new(Reader::new(&a.log.vault, log.vault_identity(), &me.sign));
-    let done = approve_as(g, &client, &log, &a.request, &group, &envelope, &me, a.yes)?;
+    let unsent = a.log.unsent(&log)?;
+    let done = approve_as(
+        g, &client, &log, &a.request, &group, &envelope, &me, &unsent, a.yes,
+    )?;
     g.note(format!(
         "custodian {} approved request {} for {} segment(s): approval logged as entry #{} (inclusion verified), partial uploaded (only the requester can open it)",
         done.custodian, a.request, done.segments, done.log_index
@@ -83,6 +89,7 @@ pub fn approve_as(
     group: &PinnedGroup,
     envelope: &ShareEnvelope,
     me: &PersonSecret,
+    unsent: &Unsent,
     yes: bool,
 ) -> anyhow::Result<Approved> {
     // The prompt's own refusal (no terminal, no answer), kept for after the
@@ -119,6 +126,7 @@ pub fn approve_as(
         group,
         Share::Sealed(envelope),
         me,
+        unsent,
         ask,
     );
     match done {

@@ -204,6 +204,9 @@ pub fn client_next_step(e: &ClientErr) -> Option<Cow<'_, str>> {
         ClientErr::StoredCheckpoint { .. } => {
             "the state file belongs to another log or was altered; pass the right --log-key or --state"
         }
+        ClientErr::UnsentLost { .. } => {
+            "your approval counts for nothing without its partial: tell the other custodians, who can still approve"
+        }
         ClientErr::StateMoved { .. } => {
             "another obhut command is updating the same log state; run this one again"
         }

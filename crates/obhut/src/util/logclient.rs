@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use obhut_client::approve::Unsent;
 use obhut_client::log::{LogClient, StateFile, default_state_path};
 use obhut_log::{VerifierKey, WitnessPolicy};
 
@@ -67,20 +68,30 @@ impl LogArgs {
                 )
             })?
         };
-        let state = match &a.state {
-            Some(p) => p.clone(),
-            None => default_state_path(vkey.name()).ok_or_else(|| {
-                fail(
-                    "neither XDG_STATE_HOME nor HOME is set",
-                    "pass --state FILE for the last checkpoint this client saw",
-                )
-            })?,
-        };
+        let state = a.state_path(&vkey)?;
         Ok(LogClient::new(
             &a.vault,
             vkey,
             policy,
             Box::new(StateFile::new(state)),
         ))
+    }
+
+    fn state_path(&self, vkey: &VerifierKey) -> anyhow::Result<PathBuf> {
+        match &self.state {
+            Some(p) => Ok(p.clone()),
+            None => default_state_path(vkey.name()).ok_or_else(|| {
+                fail(
+                    "neither XDG_STATE_HOME nor HOME is set",
+                    "pass --state FILE for the last checkpoint this client saw",
+                )
+            }),
+        }
+    }
+
+    /// Where a custodian keeps partial envelopes until the vault has them:
+    /// beside the state file (`STATE.unsent/`).
+    pub fn unsent(&self, log: &LogClient) -> anyhow::Result<Unsent> {
+        Ok(Unsent::beside(&self.state_path(log.log_key())?))
     }
 }

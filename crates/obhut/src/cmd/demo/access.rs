@@ -122,6 +122,7 @@ impl Demo<'_> {
                 &custody.group,
                 Share::Sealed(&envelope),
                 &c.secret,
+                &Unsent::new(self.dir.join(format!("log-state/{}.unsent", c.name))),
                 |_| true,
             )?;
             last_approval = Instant::now();
