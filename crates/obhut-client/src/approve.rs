@@ -39,6 +39,9 @@ pub struct Review<'a> {
     pub log_index: u64,
     /// The segments in scope.
     pub records: &'a [SegmentRecord],
+    /// Recordings in scope without their final segment (still recording,
+    /// or the device stopped): later segments may exist that are not shown.
+    pub unfinished: Vec<obhut_core::ids::RecordingId>,
 }
 
 /// The custodian's share: sealed (opened only once approved) or open.
@@ -165,6 +168,11 @@ pub fn approve_as(
         request: &req,
         log_index: rj.logged.log_index,
         records: &records,
+        unfinished: resolved
+            .iter()
+            .filter(|r| !r.finished)
+            .map(|r| r.recording)
+            .collect(),
     };
     if !confirm(&review) {
         return Err(Error::NotConfirmed);

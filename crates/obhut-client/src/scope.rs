@@ -1,11 +1,14 @@
 //! Resolving an access request's scope to segments from the
 //! device-signed records themselves (docs/access.md §2): custodians before
 //! approving, requesters before opening. The vault only ships bytes; each
-//! recording's chain is checked here and authenticated by its final
-//! record's signature (`chain::records_from_chain`). The capsules'
-//! validity proofs of the segments in scope are the custodian's (checked
-//! by `custodian_partial` against the pinned group); a requester needs
-//! none: a wrong capsule only fails to open.
+//! recording's chain is checked here and authenticated by its last
+//! record's signature (`chain::records_so_far`). A recording without its
+//! final segment (a camera still streaming, a device that died) resolves
+//! too, marked unfinished, since footage that matters most may be the
+//! footage whose camera stopped. The capsules' validity proofs of the
+//! segments in scope are the custodian's (checked by `custodian_partial`
+//! against the pinned group); a requester needs none: a wrong capsule only
+//! fails to open.
 
 use obhut_core::access;
 use obhut_core::chain;
@@ -27,6 +30,10 @@ pub struct Resolved {
     pub records: Vec<SegmentRecord>,
     /// Indexes (into `records`) of the covered ones.
     pub in_scope: Vec<usize>,
+    /// Whether the last record is marked final. An unfinished recording
+    /// may have later segments the vault does not hold yet (or holds back):
+    /// show it to the person deciding.
+    pub finished: bool,
 }
 
 impl Resolved {
@@ -44,10 +51,12 @@ impl Resolved {
             .filter(|(_, r)| covered.iter().any(|c| std::ptr::eq(*c, *r)))
             .map(|(i, _)| i)
             .collect();
+        let finished = records.last().is_some_and(SegmentRecord::is_final);
         Resolved {
             recording,
             records,
             in_scope,
+            finished,
         }
     }
 
@@ -97,9 +106,9 @@ pub fn resolve(reader: &Reader<'_>, request: &AccessRequest) -> Result<Vec<Resol
     let mut out = Vec::new();
     for id in ids {
         // The whole chain at once: one signature authenticates it (the
-        // final record's, through the hash links), not one per record.
+        // last record's, through the hash links), not one per record.
         let raw = reader.raw_records(id)?;
-        let (records, _) = chain::records_from_chain(&raw).map_err(|source| Error::Chain {
+        let (records, _) = chain::records_so_far(&raw).map_err(|source| Error::Chain {
             recording: id,
             source,
         })?;

@@ -57,6 +57,16 @@ impl World {
     /// media segments and a container index (last); custodians and the
     /// requester are readers, the requester a requester.
     fn new() -> World {
+        World::uploading(4)
+    }
+
+    /// The same, but the device uploads only the three media segments: the
+    /// final one (the container index) never arrives.
+    fn unfinished() -> World {
+        World::uploading(3)
+    }
+
+    fn uploading(segments: usize) -> World {
         let dir = tempfile::tempdir().unwrap();
         let vault = InProcess::start_with(
             &dir.path().join("data"),
@@ -116,6 +126,9 @@ impl World {
             &payloads,
             true,
         );
+        let (mut segs, mut plaintexts) = (segs, plaintexts);
+        segs.truncate(segments);
+        plaintexts.truncate(segments);
         for s in &segs {
             let r = put_sealed(vault.addr, &vault.ids(), &device, s, now()).unwrap();
             assert_eq!(r.status, 201, "{:?}", r.json());
@@ -692,4 +705,41 @@ fn an_approval_whose_upload_failed_is_completed_with_the_same_bytes() {
         approve(&w.client(me)),
         Err(Error::UnsentLost { custodian: 3, .. })
     ));
+}
+
+/// A camera that died before sealing its final segment: its recording is
+/// requested, approved (the custodian told it is unfinished) and opened.
+#[test]
+fn a_recording_without_its_final_segment_is_requested_and_opened() {
+    let w = World::unfinished();
+    let log = w.log();
+    let (_, hash) = w.request(0, 30_000);
+    let (me, share) = w.group.custodian(1);
+    let mut told = Vec::new();
+    approve_as(
+        &w.client(me),
+        &log,
+        &hash,
+        &w.group.pinned,
+        Share::Open(share),
+        me,
+        &w.unsent(1),
+        |review| {
+            told = review.unfinished.clone();
+            true
+        },
+    )
+    .unwrap();
+    assert_eq!(told, [w.rid]);
+    w.approve(2, &hash);
+    let client = w.client(&w.requester);
+    let grant = open_as(&client, &log, &hash, &w.group.pinned, &w.requester).unwrap();
+    assert!(!grant.resolved[0].finished);
+    let out = tempfile::tempdir().unwrap();
+    let done = grant
+        .write_to_dir(&client, &log, out.path(), None, false, &mut ())
+        .unwrap();
+    assert_eq!(done.opened, 3);
+    let media = std::fs::read(out.path().join(format!("{}.media", w.rid))).unwrap();
+    assert!(media == w.plaintexts.concat());
 }

@@ -28,8 +28,14 @@ pub struct ChainSummary {
     pub segment_count: u64,
     /// Sum of the segments' plaintext lengths.
     pub plaintext_len: u64,
-    /// Record hash of the final record: commits to the whole recording.
+    /// Record hash of the last record: commits to every record up to it
+    /// (the whole recording when `finished`).
     pub head_record_hash: [u8; 32],
+    /// Whether the last record is marked final. Always true from
+    /// [`verify_chain_structure`] and [`records_from_chain`]; false from
+    /// [`records_so_far`] for a recording still being made, or whose
+    /// device stopped before sealing its last segment.
+    pub finished: bool,
 }
 
 /// Verify a recording's chain of records (§7.2) and every capsule's TDH2
@@ -90,11 +96,36 @@ pub fn verify_chain(records: &[SegmentRecord], groups: &[GroupKey]) -> Result<Ch
 pub fn records_from_chain<B: AsRef<[u8]>>(
     records: &[B],
 ) -> Result<(Vec<SegmentRecord>, ChainSummary)> {
+    authenticate(records, Ending::Final)
+}
+
+/// [`records_from_chain`] for a chain that may not be finished: a camera
+/// still streaming, a device that died before its final segment. The same
+/// checks except that the last record need not be final; the last
+/// record's signature authenticates every record before it through the
+/// links exactly as the final one would. What it cannot say is that no
+/// later segment exists: [`ChainSummary::finished`] tells, and a caller
+/// shows it (a vault could hold back the segments after a point).
+pub fn records_so_far<B: AsRef<[u8]>>(records: &[B]) -> Result<(Vec<SegmentRecord>, ChainSummary)> {
+    authenticate(records, Ending::SoFar)
+}
+
+/// Whether a chain must end with a record marked final.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    Final,
+    SoFar,
+}
+
+fn authenticate<B: AsRef<[u8]>>(
+    records: &[B],
+    ending: Ending,
+) -> Result<(Vec<SegmentRecord>, ChainSummary)> {
     let parsed = records
         .iter()
         .map(|b| SegmentRecord::parse_unverified(b.as_ref()))
         .collect::<Result<Vec<_>>>()?;
-    let summary = verify_chain_structure(&parsed)?;
+    let summary = check_structure(&parsed, ending)?;
     match parsed.last() {
         Some(last) => last.verify_signature()?,
         None => return Err(Error::Chain(ChainFailure::Empty)),
@@ -112,6 +143,10 @@ pub fn records_from_chain<B: AsRef<[u8]>>(
 /// ([`ChainFailure::FinalFlag`]); and finally that the last record is final
 /// ([`ChainFailure::NotFinal`]). An empty list is [`ChainFailure::Empty`].
 pub fn verify_chain_structure(records: &[SegmentRecord]) -> Result<ChainSummary> {
+    check_structure(records, Ending::Final)
+}
+
+fn check_structure(records: &[SegmentRecord], ending: Ending) -> Result<ChainSummary> {
     let chain = |f| Err(Error::Chain(f));
     let Some(first) = records.first() else {
         return chain(ChainFailure::Empty);
@@ -154,7 +189,7 @@ pub fn verify_chain_structure(records: &[SegmentRecord]) -> Result<ChainSummary>
         if rec.is_final() && !last {
             return chain(ChainFailure::FinalFlag(index));
         }
-        if last && !rec.is_final() {
+        if last && !rec.is_final() && ending == Ending::Final {
             return chain(ChainFailure::NotFinal { last: index });
         }
         prev_hash = rec.record_hash();
@@ -166,6 +201,7 @@ pub fn verify_chain_structure(records: &[SegmentRecord]) -> Result<ChainSummary>
         segment_count: records.len() as u64,
         plaintext_len,
         head_record_hash: prev_hash,
+        finished: records.last().is_some_and(SegmentRecord::is_final),
     })
 }
 

@@ -106,6 +106,11 @@ pub fn approve_as(
             for rec in r.records {
                 eprintln!("    {}", recording::describe(rec));
             }
+            for id in &r.unfinished {
+                eprintln!(
+                    "  unfinished:    recording {id} has no final segment (still recording, or the camera stopped): later footage may exist"
+                );
+            }
         }
         let question = format!(
             "Approve, and compute your partial for these {} segment(s)?",

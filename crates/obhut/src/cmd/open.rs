@@ -68,5 +68,11 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         o.opened_entry,
         grant.sealed()
     ));
+    for rec in grant.resolved.iter().filter(|r| !r.finished) {
+        g.note(format!(
+            "recording {} has no final segment (still recording, or the camera stopped): these are its segments so far",
+            rec.recording
+        ));
+    }
     Ok(())
 }
