@@ -1,7 +1,7 @@
 //! The one scope assembler: the segments of a grant, decrypted and laid
-//! out as a file. `obhut open` (ciphertext from the vault) and `obhut
-//! unseal` (ciphertext from files) both call it; only where the ciphertext
-//! comes from ([`Blobs`]) and the [`Layout`] they write differ. MP4 hole
+//! out as a file. `obhut open` calls it with ciphertext from the vault;
+//! where the ciphertext comes from is a [`Blobs`] (tests and benchmarks
+//! also pass the device's own), how it is laid out a [`Layout`]. MP4 hole
 //! headers come from `obhut-media` ([`CutPlan::hole_headers`]).
 
 use std::fs::File;

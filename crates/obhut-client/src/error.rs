@@ -326,32 +326,6 @@ pub enum Error {
         #[source]
         source: obhut_core::Error,
     },
-    /// A segment's blob in a recording directory does not open (the
-    /// directory is incomplete).
-    #[error("cannot open {}", path.display())]
-    BlobFile {
-        /// The blob file.
-        path: std::path::PathBuf,
-        /// What the OS said.
-        io: std::io::Error,
-    },
-    /// A segment's blob in a recording directory cannot be read.
-    #[error("cannot read {}", path.display())]
-    BlobRead {
-        /// The blob file.
-        path: std::path::PathBuf,
-        /// What the OS said.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A blob's own header differs from its signed record.
-    #[error("{segment}: the header of {} differs from its signed record", path.display())]
-    BlobHeader {
-        /// The segment.
-        segment: SegmentRef,
-        /// The blob file.
-        path: std::path::PathBuf,
-    },
     /// A range outside the recording.
     #[error("--range {start}-{end} is outside the recording's {len} bytes")]
     RangeOutside {

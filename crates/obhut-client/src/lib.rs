@@ -14,12 +14,12 @@
 //! - [`approve`]: pending requests, approving (with a confirmation
 //!   callback), denying;
 //! - [`open`]: the release, the keys, the scope opened;
-//! - [`assemble`]: the one scope assembler (`obhut open` and `obhut
-//!   unseal` both write through it);
+//! - [`assemble`]: the one scope assembler (`obhut open` writes through
+//!   it);
 //! - [`audit`]: chains of custody and full audits;
 //! - [`recording_dir`]: a recording directory as `obhut seal` writes it,
-//!   offline: its names, loading it, its ciphertext, checking it
-//!   ([`verify`]);
+//!   offline: its names and checking it ([`verify`]); nothing opens one,
+//!   as key parts are released only against a logged request;
 //! - [`custody`]: the custody group's dealer ceremony and signatures.
 //!
 //! Errors are [`Error`]: what went wrong, with the data (the vault's

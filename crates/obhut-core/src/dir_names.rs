@@ -1,5 +1,5 @@
 //! The names inside a recording directory: `obhut seal` (obhut-agent)
-//! writes one, and every offline verb (obhut-client) reads one. For each
+//! writes one, and `obhut verify` (obhut-client) checks one. For each
 //! segment N, `NNNNNN.seg` holds its sealed blob and `NNNNNN.rec` its
 //! device-signed record; `group.obgd` is a copy of the descriptor the
 //! device sealed to. Writer and readers sit side by side in the layers, so

@@ -23,7 +23,9 @@ End-to-end encrypted custody for camera footage.
 A device seals footage into segments nobody can open alone: each segment key
 needs a part only k of n custodians can recover together (threshold
 decryption) and a part only the vault's retention-epoch key can unwrap.
-This tool runs every role from a shell, with a vault or with files:
+This tool runs every role from a shell. Opening footage always goes through
+a vault's audit log: the request and k approvals are logged before any key
+part is released, and there is no offline path around it.
 
   the whole path, zero setup      obhut demo
   person, device, epoch keys      obhut keygen person|device|epoch
@@ -31,7 +33,7 @@ This tool runs every role from a shell, with a vault or with files:
   requester: ask for access       obhut request --vault URL
   custodian: review requests      obhut pending, obhut approve, obhut deny
   requester: open the footage     obhut open
-  offline, with files:            obhut seal, obhut partial, obhut release, obhut unseal
+  device: seal to files, offline  obhut seal
   anyone: check a recording       obhut verify
   device: enrol with a vault      obhut enrol
   device: upload footage          obhut ingest, obhut agent --watch DIR
@@ -44,7 +46,7 @@ environment variable OBHUT_PASSPHRASE, else asked for on the terminal
 (without echo). They are never printed or logged.
 
 Run `obhut <command> --help` for each step; README.md has a complete
-walk-through (\"With a vault\", \"Quick start (offline)\").";
+walk-through (\"Quick start (offline)\", then \"With a vault\").";
 
 /// Command line of `obhut`.
 #[derive(Debug, Parser)]
@@ -70,9 +72,6 @@ enum Command {
     Custody(cmd::custody::Args),
     Seal(cmd::seal::Args),
     Request(cmd::request::Args),
-    Partial(cmd::partial::Args),
-    Release(cmd::release::Args),
-    Unseal(cmd::unseal::Args),
     Verify(cmd::verify::Args),
     Enrol(cmd::enrol::Args),
     Ingest(cmd::ingest::Args),
@@ -104,9 +103,6 @@ fn main() -> ExitCode {
         Command::Custody(a) => cmd::custody::run(g, a),
         Command::Seal(a) => cmd::seal::run(g, a),
         Command::Request(a) => cmd::request::run(g, a),
-        Command::Partial(a) => cmd::partial::run(g, a),
-        Command::Release(a) => cmd::release::run(g, a),
-        Command::Unseal(a) => cmd::unseal::run(g, a),
         Command::Verify(a) => cmd::verify::run(g, a),
         Command::Enrol(a) => cmd::enrol::run(g, a),
         Command::Ingest(a) => cmd::ingest::run(g, a),

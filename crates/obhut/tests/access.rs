@@ -3,7 +3,11 @@
 //! --vault`, custodians' `obhut pending | approve | deny`, and the
 //! requester's `obhut open` — whole scope byte-identical to the capture,
 //! `--range` of the scope, segments outside it sealed; k−1 approvals and
-//! a denied request open nothing; every step is in the audit log.
+//! a denied request open nothing; every step is in the audit log. This is
+//! the only way to open footage (there is no offline path that skips the
+//! log), so what people can get wrong on the way is tested here too: no
+//! confirmation, a wrong passphrase, a range outside the scope, a file
+//! without media times.
 
 use std::fs;
 use std::path::Path;
@@ -41,40 +45,57 @@ fn request(
     to: &str,
     out: &str,
 ) -> String {
-    let o = ok(
+    request_with(
         d,
-        &[
-            "request",
-            "--identity",
-            "req.key",
-            "--group",
-            "custody/group.obgd",
-            "--recording",
-            rid,
-            "--from-ms",
-            from,
-            "--to-ms",
-            to,
-            "--purpose",
-            "criminal investigation",
-            "--justification",
-            "complaint 17 concerns this stop",
-            "--legal-basis",
-            "§ 48 BDSG",
-            "--case",
-            "CASE-17",
-            "--recipient",
-            "prosecutor",
-            "--out",
-            out,
-            "--vault",
-            &vault.url,
-            "--log-key",
-            vkey,
-            "--log-state",
-            "req.cp",
-        ],
-    );
+        vault,
+        vkey,
+        rid,
+        &["--from-ms", from, "--to-ms", to],
+        out,
+    )
+}
+
+/// A request for `rid` with the scope flags `scope`, submitted; returns
+/// its hash.
+fn request_with(
+    d: &Path,
+    vault: &Vault,
+    vkey: &str,
+    rid: &str,
+    scope: &[&str],
+    out: &str,
+) -> String {
+    let mut args = vec![
+        "request",
+        "--identity",
+        "req.key",
+        "--group",
+        "custody/group.obgd",
+        "--recording",
+        rid,
+    ];
+    args.extend_from_slice(scope);
+    args.extend_from_slice(&[
+        "--purpose",
+        "criminal investigation",
+        "--justification",
+        "complaint 17 concerns this stop",
+        "--legal-basis",
+        "§ 48 BDSG",
+        "--case",
+        "CASE-17",
+        "--recipient",
+        "prosecutor",
+        "--out",
+        out,
+        "--vault",
+        &vault.url,
+        "--log-key",
+        vkey,
+        "--log-state",
+        "req.cp",
+    ]);
+    let o = ok(d, &args);
     let hash = o.trim().to_owned();
     assert_eq!(hash.len(), 64, "{o}");
     hash
@@ -143,6 +164,14 @@ struct Ingested {
 }
 
 fn ingested(d: &Path, seconds: u32, readers: &[&str]) -> Ingested {
+    fs::create_dir_all(d.join("dock")).unwrap();
+    make_mp4(&d.join("dock/clip.mp4"), seconds, "320x240");
+    ingested_file(d, "dock/clip.mp4", readers).0
+}
+
+/// As [`ingested`], for the file `file` (relative to `d`) already in
+/// place; also returns what `obhut ingest` said on stderr.
+fn ingested_file(d: &Path, file: &str, readers: &[&str]) -> (Ingested, String) {
     ok(
         d,
         &[
@@ -175,22 +204,13 @@ fn ingested(d: &Path, seconds: u32, readers: &[&str]) -> Ingested {
             "state",
         ],
     );
-    fs::create_dir_all(d.join("dock")).unwrap();
-    make_mp4(&d.join("dock/clip.mp4"), seconds, "320x240");
-    let original = fs::read(d.join("dock/clip.mp4")).unwrap();
-    let rid = ok(
+    let original = fs::read(d.join(file)).unwrap();
+    let out = run(
         d,
-        &[
-            "ingest",
-            "--state",
-            "state",
-            "--segment-ms",
-            "2000",
-            "dock/clip.mp4",
-        ],
-    )
-    .trim()
-    .to_owned();
+        &["ingest", "--state", "state", "--segment-ms", "2000", file],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rid = text(&out.stdout).trim().to_owned();
     assert!(RecordingId::from_hex(&rid).is_some(), "{rid}");
     let gid = ok(d, &["custody", "show", "--group", "custody/group.obgd"])
         .lines()
@@ -217,12 +237,15 @@ fn ingested(d: &Path, seconds: u32, readers: &[&str]) -> Ingested {
             &gid,
         ]);
     }
-    Ingested {
-        vault,
-        vkey,
-        rid,
-        original,
-    }
+    (
+        Ingested {
+            vault,
+            vkey,
+            rid,
+            original,
+        },
+        text(&out.stderr),
+    )
 }
 
 #[test]
@@ -288,6 +311,24 @@ fn request_approve_open_byte_identical_scope_and_refusals() {
     // A wrong passphrase or a missing share: a clear error, nothing logged.
     let db = d.join("vault-data/obhut.sqlite");
     let before = sequenced(&db);
+    // Without --yes and without a terminal: the request is shown in full
+    // first, then the approval is refused, and nothing is logged or sent.
+    let args = approve_args(&vault, &vkey, "bob", "custody/share-2.obse", &hash);
+    let no_yes: Vec<&str> = strs(&args).into_iter().filter(|a| *a != "--yes").collect();
+    let e = fails(d, &no_yes);
+    for shown in [
+        &format!("access request {hash}")[..],
+        "  purpose:       criminal investigation",
+        "  justification: complaint 17 concerns this stop",
+        "  legal basis:   § 48 BDSG",
+        "  case:          CASE-17",
+        "  recipient:     prosecutor",
+        "in scope:",
+        "error: refusing to approve without confirmation: standard input is not a terminal",
+        "pass --yes",
+    ] {
+        assert!(e.contains(shown), "expected {shown:?} in:\n{e}");
+    }
     let args = approve_args(&vault, &vkey, "alice", "custody/share-1.obse", &hash);
     let out = cmd(d, &strs(&args))
         .env("OBHUT_PASSPHRASE", "not the passphrase")
@@ -323,7 +364,9 @@ fn request_approve_open_byte_identical_scope_and_refusals() {
     assert!(e.contains("conflict") || e.contains("already"), "{e}");
 
     approve(d, &vault, &vkey, "bob", 2, &hash);
-    ok(d, &open_args(&vault, &vkey, &hash, "opened"));
+    let out = run(d, &open_args(&vault, &vkey, &hash, "opened"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let opened_note = text(&out.stderr);
     let got = fs::read(d.join(format!("opened/{rid}.media"))).unwrap();
     assert_eq!(got.len(), original.len(), "laid out like the original");
     let same = got
@@ -377,14 +420,52 @@ fn request_approve_open_byte_identical_scope_and_refusals() {
     assert_eq!(scope_frames, frames(&d.join("dock/clip.mp4")));
 
     // --range: only bytes of the scope, identical to the original's.
-    // The first opened byte after the `free` header over the sealed start.
+    // The first opened byte after the `free` header over the sealed start,
+    // and the start of the sealed run after the scope (4 KiB of zeros is no
+    // H.264 a camera writes).
     let first = 8 + got[8..].iter().position(|&b| b != 0).unwrap();
+    let after = first
+        + got[first..]
+            .windows(4096)
+            .position(|w| w.iter().all(|&b| b == 0))
+            .unwrap();
     let range = format!("{}-{}", first, first + 1000);
     let mut args = open_args(&vault, &vkey, &hash, "ranged");
     args.extend_from_slice(&["--range", &range]);
     ok(d, &args);
     let r = fs::read(d.join(format!("ranged/{rid}.range"))).unwrap();
     assert_eq!(r, original[first..first + 1000]);
+    // Across segments: 4–8 s is at least two 2-second media segments (and
+    // the index), so all but the ends of the scope's bytes cross a segment
+    // boundary.
+    let opened: usize = opened_note
+        .split("opened ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no opened count: {opened_note}"));
+    assert!(
+        opened >= 3,
+        "two media segments and the index: {opened_note}"
+    );
+    let (s, t) = (first + 100, after - 100);
+    let range = format!("{s}-{t}");
+    let mut args = open_args(&vault, &vkey, &hash, "across");
+    args.extend_from_slice(&["--range", &range]);
+    ok(d, &args);
+    let r = fs::read(d.join(format!("across/{rid}.range"))).unwrap();
+    assert!(
+        r == original[s..t],
+        "the range differs from the original's bytes"
+    );
+    // A range reaching into sealed bytes is refused, and writes nothing.
+    let range = format!("0-{}", first + 10);
+    let mut args = open_args(&vault, &vkey, &hash, "outside");
+    args.extend_from_slice(&["--range", &range]);
+    let e = fails(d, &args);
+    assert!(e.contains("which the request does not cover"), "{e}");
+    assert!(e.contains("hint: the request covers bytes "), "{e}");
+    assert!(!d.join(format!("outside/{rid}.range")).exists());
 
     // A denied request opens nothing, even with approvals afterwards refused.
     let denied = request(d, &vault, &vkey, &rid, "0", "2000", "req2.obar");
@@ -523,6 +604,109 @@ fn a_tampering_vault_gets_no_approval() {
         ),
     );
     approve_refused(&hash, &["do not verify"], logged_before);
+}
+
+/// A file the agent cannot cut by time (not an MP4) is sealed as byte
+/// ranges with media time 0..0: a request for the whole recording (with
+/// its sidecar) opens it byte-identical. A wrong passphrase on the way is
+/// refused, names where the passphrase came from without printing it, and
+/// writes and logs nothing.
+#[test]
+fn a_file_without_media_times_opens_whole_and_a_wrong_passphrase_writes_nothing() {
+    let dir = setup();
+    let d = dir.as_path();
+    fs::create_dir_all(d.join("dock")).unwrap();
+    // 3 MiB of a pattern, and a sidecar sealed as the metadata segment.
+    let data: Vec<u8> = (0..(3u32 << 20))
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    fs::write(d.join("dock/data.bin"), &data).unwrap();
+    let sidecar = br#"{"officer":"PC 4711","gps":[[52.52,13.40]]}"#;
+    fs::write(d.join("dock/data.json"), sidecar).unwrap();
+    let (
+        Ingested {
+            vault,
+            vkey,
+            rid,
+            original,
+        },
+        said,
+    ) = ingested_file(d, "dock/data.bin", &["req", "alice", "bob"]);
+    assert_eq!(original, data);
+    assert!(
+        said.contains("sealing it as byte ranges without media times"),
+        "{said}"
+    );
+
+    // The whole recording (no --from-ms/--to-ms), with its metadata.
+    let hash = request_with(d, &vault, &vkey, &rid, &["--include-metadata"], "req.obar");
+    approve(d, &vault, &vkey, "alice", 1, &hash);
+    approve(d, &vault, &vkey, "bob", 2, &hash);
+
+    // A wrong passphrase, from the environment and from a file; then none.
+    let db = d.join("vault-data/obhut.sqlite");
+    let before = sequenced(&db);
+    let args = open_args(&vault, &vkey, &hash, "wrong");
+    let out = cmd(d, &args)
+        .env("OBHUT_PASSPHRASE", "not the passphrase")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let e = text(&out.stderr);
+    assert!(
+        e.contains("error: cannot unlock req.key (given as --identity): wrong passphrase, or the key file is corrupted"),
+        "{e}"
+    );
+    assert!(
+        e.contains(
+            "hint: check the passphrase (read from the environment variable OBHUT_PASSPHRASE)"
+        ),
+        "{e}"
+    );
+    assert!(
+        !e.contains("not the passphrase"),
+        "the passphrase was printed: {e}"
+    );
+    fs::write(d.join("bad.pass"), "hunter2\n").unwrap();
+    let mut with_file = args.clone();
+    with_file.extend_from_slice(&["--passphrase-file", "bad.pass"]);
+    let e = fails(d, &with_file);
+    assert!(e.contains("wrong passphrase"), "{e}");
+    assert!(e.contains("read from --passphrase-file bad.pass"), "{e}");
+    assert!(!e.contains("hunter2"), "the passphrase was printed: {e}");
+    let out = cmd(d, &args)
+        .env_remove("OBHUT_PASSPHRASE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let e = text(&out.stderr);
+    assert!(
+        e.contains("hint: pass --passphrase-file FILE or set OBHUT_PASSPHRASE"),
+        "{e}"
+    );
+    assert!(!d.join("wrong").exists(), "a failed open wrote its --out");
+    let temporary: Vec<_> = fs::read_dir(d)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".obhut-tmp"))
+        .collect();
+    assert!(temporary.is_empty(), "temporary files left: {temporary:?}");
+    assert_eq!(sequenced(&db), before, "a failed open logged something");
+
+    // Every segment opens: the file byte-identical, the sidecar beside it.
+    let out = run(d, &open_args(&vault, &vkey, &hash, "opened"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let note = text(&out.stderr);
+    assert!(
+        note.contains("0 segment(s) outside the request stay sealed"),
+        "{note}"
+    );
+    let got = fs::read(d.join(format!("opened/{rid}.media"))).unwrap();
+    assert!(got == data, "the opened file differs from the original");
+    assert_eq!(
+        fs::read(d.join(format!("opened/{rid}.metadata"))).unwrap(),
+        sidecar
+    );
 }
 
 /// Entries sequenced in the vault's log.

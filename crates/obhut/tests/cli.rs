@@ -1,5 +1,8 @@
-//! End-to-end tests of the `obhut` binary: every role run from a shell in a
-//! temporary directory, on a real MP4 made with ffmpeg.
+//! End-to-end tests of the `obhut` binary without a vault: keys, the
+//! custody group, sealing a real MP4 (made with ffmpeg) and verifying it,
+//! run from a shell in a temporary directory; and that nothing opens
+//! footage without a vault's log. Opening is tested with a vault, in
+//! tests/access.rs.
 //!
 //! The sealed fixture (keys, a 2-of-3 custody group signed by all three
 //! custodians, a 20 s H.264 clip sealed in 16 KiB segments with a metadata
@@ -13,8 +16,6 @@ use std::sync::OnceLock;
 
 const BIN: &str = env!("CARGO_BIN_EXE_obhut");
 const PASS: &str = "correct horse battery staple";
-const SEGMENT_BYTES: u64 = 16 * 1024;
-const DURATION_MS: u64 = 20_000;
 
 /// Run `obhut` in `dir` with `OBHUT_PASSPHRASE` set to `pass` (if any) and
 /// no terminal on stdin.
@@ -156,7 +157,9 @@ fn fixture() -> &'static Fixture {
                 "a fingerprint is 64 hex digits: {fpr}"
             );
         }
-        // The requester's passphrase comes from a file.
+        // The requester's passphrase comes from a file. The requester and
+        // the epoch key play the attackers of
+        // no_key_part_is_released_without_the_log.
         fs::write(d.join("req.pass"), format!("{PASS}\n")).unwrap();
         let out = run_in(
             d,
@@ -271,391 +274,6 @@ fn fixture() -> &'static Fixture {
         );
         Fixture { dir, recording_id }
     })
-}
-
-/// Number of media segments and each one's [start, end) media time, as
-/// `seal` apportions them.
-fn media_plan(len: u64) -> Vec<(u64, u64, u64, u64)> {
-    let count = len.div_ceil(SEGMENT_BYTES);
-    let at = |o: u64| (u128::from(o) * u128::from(DURATION_MS) / u128::from(len)) as u64;
-    (0..count)
-        .map(|i| {
-            let s = i * SEGMENT_BYTES;
-            let e = (s + SEGMENT_BYTES).min(len);
-            let end_ms = if i + 1 == count { DURATION_MS } else { at(e) };
-            (s, e, at(s), end_ms)
-        })
-        .collect()
-}
-
-/// Request (in `w`), two partials, release for the fixture's recording:
-/// leaves req.obar, p-1.obpe, p-3.obpe, release.ober in `w`.
-fn grant(f: &Fixture, w: &Path, scope: &[&str]) {
-    let rec = f.path("rec");
-    grant_for(f, w, &f.recording_id, &rec, scope);
-}
-
-/// As [`grant`], for the recording `recording_id` sealed in `rec`.
-fn grant_for(f: &Fixture, w: &Path, recording_id: &str, rec: &Path, scope: &[&str]) {
-    let group = f.path("custody/group.obgd");
-    let group = group.to_str().unwrap();
-    let rec = rec.to_str().unwrap();
-    let mut args = vec![
-        "request",
-        "--identity",
-        "../../req.key",
-        "--passphrase-file",
-        "../../req.pass",
-        "--group",
-        group,
-        "--recording",
-        recording_id,
-        "--purpose",
-        "complaint review",
-        "--justification",
-        "complaint 17 concerns this traffic stop",
-        "--legal-basis",
-        "Art. 6(1)(e) GDPR",
-        "--case",
-        "CASE-2026-17",
-        "--recipient",
-        "review board",
-        "--expires-in",
-        "2d",
-        "--out",
-        "req.obar",
-    ];
-    args.extend_from_slice(scope);
-    let out = run_in(w, None, &args);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(
-        text(&out.stdout).trim().len(),
-        64,
-        "prints the request hash"
-    );
-    for (i, who) in [(1, "alice"), (3, "carol")] {
-        ok(
-            w,
-            &[
-                "partial",
-                "--identity",
-                &format!("../../{who}.key"),
-                "--share",
-                &format!("../../custody/share-{i}.obse"),
-                "--group",
-                group,
-                "--request",
-                "req.obar",
-                "--recording",
-                rec,
-                "--yes",
-                "--out",
-                &format!("p-{i}.obpe"),
-            ],
-        );
-    }
-    ok(
-        w,
-        &[
-            "release",
-            "--epoch",
-            "../../epoch.key",
-            "--request",
-            "req.obar",
-            "--recording",
-            rec,
-            "--group",
-            group,
-            "--out",
-            "release.ober",
-        ],
-    );
-}
-
-fn unseal_args<'a>(f: &'a Fixture, group: &'a str, rec: &'a str, out: &'a str) -> Vec<&'a str> {
-    let _ = f;
-    vec![
-        "unseal",
-        "--identity",
-        "../../req.key",
-        "--passphrase-file",
-        "../../req.pass",
-        "--group",
-        group,
-        "--request",
-        "req.obar",
-        "--recording",
-        rec,
-        "--partial",
-        "p-1.obpe",
-        "--partial",
-        "p-3.obpe",
-        "--release",
-        "release.ober",
-        "--out",
-        out,
-    ]
-}
-
-#[test]
-fn full_flow_whole_recording_is_byte_identical() {
-    let f = fixture();
-    let w = f.workdir("whole");
-    grant(f, &w, &[]);
-    let group = f.path("custody/group.obgd");
-    let rec = f.path("rec");
-    let args = unseal_args(
-        f,
-        group.to_str().unwrap(),
-        rec.to_str().unwrap(),
-        "clip.mp4",
-    );
-    let out = run_in(&w, None, &args);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let original = fs::read(f.path("clip.mp4")).unwrap();
-    let opened = fs::read(w.join("clip.mp4")).unwrap();
-    assert!(
-        opened == original,
-        "the unsealed MP4 differs from the original"
-    );
-    let media = media_plan(original.len() as u64).len();
-    assert_contains(
-        &text(&out.stderr),
-        &format!(
-            "opened {media} segment(s), {} bytes, to clip.mp4; 1 segment(s) outside the request stay sealed",
-            original.len()
-        ),
-    );
-    // The metadata segment was not asked for.
-    assert!(!w.join("clip.mp4.metadata").exists());
-}
-
-#[test]
-fn scoped_request_opens_only_segments_in_scope() {
-    let f = fixture();
-    let w = f.workdir("scoped");
-    grant(
-        f,
-        &w,
-        &["--from-ms", "5000", "--to-ms", "9000", "--include-metadata"],
-    );
-    let original = fs::read(f.path("clip.mp4")).unwrap();
-    let plan = media_plan(original.len() as u64);
-    let in_scope: Vec<_> = plan.iter().filter(|p| p.2 < 9000 && 5000 < p.3).collect();
-    assert!(!in_scope.is_empty() && in_scope.len() < plan.len());
-    let (from, to) = (in_scope[0].0, in_scope[in_scope.len() - 1].1);
-
-    let group = f.path("custody/group.obgd");
-    let rec = f.path("rec");
-    let (group, rec) = (group.to_str().unwrap(), rec.to_str().unwrap());
-    let out = run_in(&w, None, &unseal_args(f, group, rec, "part.mp4"));
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let part = fs::read(w.join("part.mp4")).unwrap();
-    assert!(
-        part == original[from as usize..to as usize],
-        "the scoped output is not the in-scope segments"
-    );
-    let sealed = plan.len() - in_scope.len();
-    assert_contains(
-        &text(&out.stderr),
-        &format!(
-            "opened {} segment(s), {} bytes, to part.mp4, metadata to part.mp4.metadata; {sealed} segment(s) outside the request stay sealed",
-            in_scope.len(),
-            to - from
-        ),
-    );
-    assert_eq!(
-        fs::read(w.join("part.mp4.metadata")).unwrap(),
-        fs::read(f.path("notes.json")).unwrap()
-    );
-
-    // Bytes outside the scope stay sealed: a range reaching into them is refused.
-    let mut args = unseal_args(f, group, rec, "more.mp4");
-    let range = format!("{}-{}", from.saturating_sub(10), from + 10);
-    args.extend(["--range", &range]);
-    let err = fails(&w, None, &args);
-    assert_contains(&err, "which the request does not cover");
-    assert_contains(&err, &format!("hint: the request covers bytes {from}-"));
-    assert!(!w.join("more.mp4").exists());
-
-    // A range inside the scope decrypts just those bytes.
-    let mut args = unseal_args(f, group, rec, "slice.bin");
-    let range = format!("{}-{}", from + 100, to - 100);
-    args.extend(["--range", &range]);
-    let out = run_in(&w, None, &args);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        fs::read(w.join("slice.bin")).unwrap() == original[from as usize + 100..to as usize - 100]
-    );
-}
-
-#[test]
-fn sealed_without_duration_opens_with_a_whole_recording_request() {
-    let f = fixture();
-    let w = f.workdir("no-duration");
-    // 5 MiB of a pattern in 1 MiB segments, all with media time 0..0.
-    let data: Vec<u8> = (0..(5u32 << 20))
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
-    fs::write(w.join("data.bin"), &data).unwrap();
-    let group = f.path("custody/group.obgd");
-    let group = group.to_str().unwrap();
-    let out = run_in(
-        &w,
-        Some(PASS),
-        &[
-            "seal",
-            "--device",
-            "../../cam.key",
-            "--group",
-            group,
-            "--epoch",
-            "../../epoch.key.pub",
-            "--out",
-            "rec",
-            "--segment-bytes",
-            "1MiB",
-            "data.bin",
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_contains(
-        &text(&out.stderr),
-        "only a whole-recording request (range starting at 0) selects them",
-    );
-    let recording_id = text(&out.stdout).trim().to_owned();
-    assert_eq!(recording_id.len(), 32, "prints the recording id");
-
-    // The whole recording: every segment is in scope, and opens.
-    let rec = w.join("rec");
-    grant_for(f, &w, &recording_id, &rec, &[]);
-    let rec = rec.to_str().unwrap();
-    let out = run_in(&w, None, &unseal_args(f, group, rec, "data.out"));
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        fs::read(w.join("data.out")).unwrap() == data,
-        "the unsealed file differs from the original"
-    );
-    assert_contains(
-        &text(&out.stderr),
-        &format!(
-            "opened 5 segment(s), {} bytes, to data.out; 0 segment(s) outside the request stay sealed",
-            data.len()
-        ),
-    );
-}
-
-#[test]
-fn range_across_segments_matches_the_original_slice() {
-    let f = fixture();
-    let w = f.workdir("range");
-    grant(f, &w, &[]);
-    let original = fs::read(f.path("clip.mp4")).unwrap();
-    let group = f.path("custody/group.obgd");
-    let rec = f.path("rec");
-    let mut args = unseal_args(
-        f,
-        group.to_str().unwrap(),
-        rec.to_str().unwrap(),
-        "slice.bin",
-    );
-    // Crosses the boundary between segments 0 and 2 (16 KiB and 32 KiB).
-    let (s, e) = (SEGMENT_BYTES - 1000, 2 * SEGMENT_BYTES + 77);
-    let range = format!("{s}-{e}");
-    args.extend(["--range", &range]);
-    let out = run_in(&w, None, &args);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(fs::read(w.join("slice.bin")).unwrap() == original[s as usize..e as usize]);
-}
-
-#[test]
-fn one_partial_is_not_enough() {
-    let f = fixture();
-    let w = f.workdir("one-partial");
-    grant(f, &w, &[]);
-    let group = f.path("custody/group.obgd");
-    let rec = f.path("rec");
-    let (group, rec) = (group.to_str().unwrap(), rec.to_str().unwrap());
-    // The same custodian's partial twice still counts once.
-    let args = [
-        "unseal",
-        "--identity",
-        "../../req.key",
-        "--passphrase-file",
-        "../../req.pass",
-        "--group",
-        group,
-        "--request",
-        "req.obar",
-        "--recording",
-        rec,
-        "--partial",
-        "p-1.obpe",
-        "--partial",
-        "p-1.obpe",
-        "--release",
-        "release.ober",
-        "--out",
-        "clip.mp4",
-    ];
-    let err = fails(&w, None, &args);
-    assert_contains(
-        &err,
-        "error: need partials from 2 distinct custodians, have 1 (custodian 1)",
-    );
-    assert_contains(&err, "hint: ask 1 more custodian(s) to run `obhut partial`");
-    assert!(!w.join("clip.mp4").exists());
-}
-
-#[test]
-fn wrong_passphrase_is_refused_and_writes_nothing() {
-    let f = fixture();
-    let w = f.workdir("wrong-pass");
-    grant(f, &w, &[]);
-    let group = f.path("custody/group.obgd");
-    let rec = f.path("rec");
-    let (group, rec) = (group.to_str().unwrap(), rec.to_str().unwrap());
-    let args: Vec<&str> = unseal_args(f, group, rec, "clip.mp4")
-        .into_iter()
-        .filter(|a| *a != "--passphrase-file" && *a != "../../req.pass")
-        .collect();
-    let err = fails(&w, Some("not the passphrase"), &args);
-    assert_contains(
-        &err,
-        "error: cannot unlock ../../req.key (given as --identity): wrong passphrase, or the key file is corrupted",
-    );
-    assert_contains(
-        &err,
-        "hint: check the passphrase (read from the environment variable OBHUT_PASSPHRASE)",
-    );
-    assert!(
-        !err.contains("not the passphrase"),
-        "the passphrase must never be printed"
-    );
-    // From a file, too.
-    fs::write(w.join("bad.pass"), "hunter2\n").unwrap();
-    let mut args = args.clone();
-    args.extend(["--passphrase-file", "bad.pass"]);
-    let err = fails(&w, None, &args);
-    assert_contains(&err, "wrong passphrase");
-    assert_contains(&err, "read from --passphrase-file bad.pass");
-    assert!(!err.contains("hunter2"));
-    assert!(
-        !w.join("clip.mp4").exists(),
-        "no output file after a failure"
-    );
-    let leftovers: Vec<_> = fs::read_dir(&w)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".obhut-tmp"))
-        .collect();
-    assert!(leftovers.is_empty(), "temporary files left behind");
-    // Without any passphrase source and no terminal: say where to put one.
-    let err = fails(&w, None, &args[..args.len() - 2]);
-    assert_contains(
-        &err,
-        "hint: pass --passphrase-file FILE or set OBHUT_PASSPHRASE",
-    );
 }
 
 #[test]
@@ -796,48 +414,6 @@ fn seal_refuses_an_unpinned_group() {
 }
 
 #[test]
-fn partial_shows_the_request_and_needs_yes_without_a_terminal() {
-    let f = fixture();
-    let w = f.workdir("no-yes");
-    grant(f, &w, &[]);
-    let group = f.path("custody/group.obgd");
-    let rec = f.path("rec");
-    let err = fails(
-        &w,
-        Some(PASS),
-        &[
-            "partial",
-            "--identity",
-            "../../bob.key",
-            "--share",
-            "../../custody/share-2.obse",
-            "--group",
-            group.to_str().unwrap(),
-            "--request",
-            "req.obar",
-            "--recording",
-            rec.to_str().unwrap(),
-            "--out",
-            "p-2.obpe",
-        ],
-    );
-    assert_contains(&err, "  purpose:       complaint review");
-    assert_contains(
-        &err,
-        "  justification: complaint 17 concerns this traffic stop",
-    );
-    assert_contains(&err, "  legal basis:   Art. 6(1)(e) GDPR");
-    assert_contains(&err, "  case:          CASE-2026-17");
-    assert_contains(&err, "  recipient:     review board");
-    assert_contains(
-        &err,
-        "error: refusing to approve without confirmation: standard input is not a terminal",
-    );
-    assert_contains(&err, "pass --yes");
-    assert!(!w.join("p-2.obpe").exists());
-}
-
-#[test]
 fn wrong_files_are_named_with_the_flag_that_takes_them() {
     let f = fixture();
     let err = fails(
@@ -914,6 +490,156 @@ fn wrong_files_are_named_with_the_flag_that_takes_them() {
     assert_contains(&err, "pass --force to overwrite it");
 }
 
+/// k custodians, the holder of the retention-epoch secret and the
+/// requester agree to open footage without the log (DESIGN.md property 3):
+/// each has what an offline key release would need (share, epoch secret,
+/// the sealed recording, a signed request), and the binary has no verb
+/// that takes it. `obhut partial`, `release` and `unseal` (an offline path
+/// that released key parts with no log entry, until issue 15) are not
+/// subcommands: each exits with a usage error and writes nothing, and the
+/// help lists none of them.
+#[test]
+fn no_key_part_is_released_without_the_log() {
+    let f = fixture();
+    let w = f.workdir("offline-attack");
+    let group = f.path("custody/group.obgd");
+    let group = group.to_str().unwrap();
+    let rec = f.path("rec");
+    let rec = rec.to_str().unwrap();
+    // A request signed offline is only a file: nothing is asked or logged.
+    let out = run_in(
+        &w,
+        None,
+        &[
+            "request",
+            "--identity",
+            "../../req.key",
+            "--passphrase-file",
+            "../../req.pass",
+            "--group",
+            group,
+            "--recording",
+            &f.recording_id,
+            "--purpose",
+            "none",
+            "--justification",
+            "none",
+            "--legal-basis",
+            "none",
+            "--case",
+            "none",
+            "--out",
+            "req.obar",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let mut attempts: Vec<(Vec<String>, &str)> = Vec::new();
+    for (i, who) in [(1, "alice"), (3, "carol")] {
+        let args = [
+            "partial",
+            "--identity",
+            &format!("../../{who}.key"),
+            "--share",
+            &format!("../../custody/share-{i}.obse"),
+            "--group",
+            group,
+            "--request",
+            "req.obar",
+            "--recording",
+            rec,
+            "--yes",
+            "--out",
+            &format!("p-{i}.obpe"),
+        ];
+        attempts.push((args.map(str::to_owned).to_vec(), "partial"));
+    }
+    let args = [
+        "release",
+        "--epoch",
+        "../../epoch.key",
+        "--request",
+        "req.obar",
+        "--recording",
+        rec,
+        "--group",
+        group,
+        "--out",
+        "release.ober",
+    ];
+    attempts.push((args.map(str::to_owned).to_vec(), "release"));
+    let args = [
+        "unseal",
+        "--identity",
+        "../../req.key",
+        "--passphrase-file",
+        "../../req.pass",
+        "--group",
+        group,
+        "--request",
+        "req.obar",
+        "--recording",
+        rec,
+        "--partial",
+        "p-1.obpe",
+        "--partial",
+        "p-3.obpe",
+        "--release",
+        "release.ober",
+        "--out",
+        "opened.mp4",
+    ];
+    attempts.push((args.map(str::to_owned).to_vec(), "unseal"));
+
+    // Every attempt runs, so that a failure names each verb that worked.
+    let mut released = Vec::new();
+    for (args, verb) in &attempts {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run_in(&w, Some(PASS), &args);
+        let err = text(&out.stderr);
+        if out.status.success() {
+            released.push(format!("`obhut {verb}` succeeded: {err}"));
+        } else {
+            assert_eq!(out.status.code(), Some(2), "a usage error: {err}");
+            assert_contains(&err, &format!("unrecognized subcommand '{verb}'"));
+        }
+    }
+    let mut written: Vec<String> = fs::read_dir(&w)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "req.obar")
+        .collect();
+    written.sort();
+    assert!(
+        released.is_empty() && written.is_empty(),
+        "key parts released without the log:\n{}\nfiles written: {written:?}",
+        released.join("\n")
+    );
+
+    // The help offers none of them.
+    let out = run_in(&w, None, &["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    let commands = help
+        .split("Commands:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no command list:\n{help}"));
+    for verb in ["partial", "release", "unseal"] {
+        assert!(
+            !commands
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(verb)),
+            "`obhut --help` lists `{verb}`:\n{help}"
+        );
+        assert!(
+            !help.contains(&format!("obhut {verb}")),
+            "`obhut --help` mentions `obhut {verb}`:\n{help}"
+        );
+        let out = run_in(&w, None, &["help", verb]);
+        assert!(!out.status.success(), "`obhut help {verb}` has a page");
+    }
+}
+
 #[test]
 fn help_teaches_every_subcommand() {
     let dir = tempfile::tempdir().unwrap();
@@ -929,10 +655,11 @@ fn help_teaches_every_subcommand() {
         &["custody", "show"],
         &["seal"],
         &["request"],
-        &["partial"],
-        &["release"],
-        &["unseal"],
         &["verify"],
+        &["pending"],
+        &["approve"],
+        &["deny"],
+        &["open"],
     ];
     for c in commands {
         let mut args = c.to_vec();
@@ -956,7 +683,7 @@ fn help_teaches_every_subcommand() {
     let out = run_in(dir.path(), None, &[]);
     assert_eq!(out.status.code(), Some(2));
     assert_contains(&text(&out.stderr), "Usage: obhut");
-    assert_contains(&text(&out.stderr), "unseal");
+    assert_contains(&text(&out.stderr), "open");
 }
 
 #[test]

@@ -1,7 +1,8 @@
-//! `obhut request`: the requester's role. Write and sign an access request
-//! for a recording (or a time range of it) to a custody group.
+//! `obhut request`: the requester's role. Sign an access request for a
+//! recording (or a time range of it) to a custody group and submit it to
+//! the vault, which logs it before any custodian sees it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use obhut_client::access::{AccessClient, submit};
 use obhut_client::reader::Reader;
@@ -12,28 +13,34 @@ use obhut_core::rng::os_rng;
 use crate::util::files::{self, Mode};
 use crate::util::hint::{HintExt, fail};
 use crate::util::logclient::LogArgs;
-use crate::util::recording;
 use crate::util::request::describe;
 use crate::util::{Global, keys, load, time};
 
 /// Ask the custodians for access to a recording (the requester's role).
 #[derive(Debug, clap::Args)]
 #[command(long_about = "\
-Write a signed access request: which recording (and which media time range
-of it) you ask to open, why, under which legal basis, for which case, and who
-will see it. Custodians read it in full before approving (`obhut partial`);
-their partials and the vault's release are encrypted to the key in your
---identity, and to nothing else. Prints the request hash.
+Sign an access request and submit it to --vault: which recording (and which
+media time range of it) you ask to open, why, under which legal basis, for
+which case, and who will see it. The vault logs it, and this checks that it
+is logged, before any custodian sees it; custodians read it in full before
+approving (`obhut approve`). Their partials and the vault's release are
+encrypted to the key in your --identity, and to nothing else. Prints the
+request hash, which `obhut open` takes.
 
---recording takes a recording id (32 hex digits) or the recording's
-directory. Without --from-ms/--to-ms the whole recording is asked for.
-Media times are half-open: [--from-ms, --to-ms).
+--recording takes a recording id (32 hex digits, printed by `obhut ingest`).
+Without --from-ms/--to-ms the whole recording is asked for. Media times are
+half-open: [--from-ms, --to-ms).
+
+Without --vault nothing is asked: the signed request is only written to
+--out and shown, a dry run (run again with --vault to ask). No command takes
+that file to release keys: key parts are released for logged requests only.
 
 Example:
-  obhut request --identity req.key --group custody/group.obgd --recording rec/ \\
+  obhut request --identity req.key --group custody/group.obgd --recording 5d1e… \\
       --from-ms 4000 --to-ms 8000 --purpose \"complaint review\" \\
       --justification \"complaint 17 concerns this stop\" --legal-basis \"Art. 6(1)(e) GDPR\" \\
-      --case CASE-2026-17 --recipient \"review board\" --expires-in 7d --out req.obar")]
+      --case CASE-2026-17 --recipient \"review board\" --expires-in 7d --out req.obar \\
+      --vault http://127.0.0.1:8700 --log-key 'obhut/vault-…+…+…'")]
 pub struct Args {
     /// Your locked identity (from `obhut keygen person`); signs the request.
     #[arg(long, value_name = "KEY")]
@@ -41,10 +48,10 @@ pub struct Args {
     /// The custody group descriptor (must be pinned).
     #[arg(long, value_name = "FILE")]
     group: PathBuf,
-    /// The recording: its id (32 hex digits) or its directory.
+    /// The recording: its id (32 hex digits).
     #[arg(
         long,
-        value_name = "ID|DIR",
+        value_name = "ID",
         required_unless_present = "device",
         conflicts_with = "device"
     )]
@@ -86,10 +93,11 @@ pub struct Args {
     /// How long the request stays valid: e.g. 12h, 7d, 2w.
     #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = time::parse_duration)]
     expires_in: i64,
-    /// Where to write the signed request.
+    /// Where to write the signed request (your copy of what you signed).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-    /// Submit the request to this vault and check that it is logged.
+    /// Submit the request to this vault and check that it is logged
+    /// (without it, the request is only written and shown).
     #[arg(long, value_name = "URL", requires = "log_key")]
     vault: Option<String>,
     /// The vault's audit-log key (C2SP vkey, pinned out of band); with --vault.
@@ -101,18 +109,12 @@ pub struct Args {
 }
 
 fn recording_id(arg: &str) -> anyhow::Result<RecordingId> {
-    if let Some(id) = RecordingId::from_hex(arg) {
-        return Ok(id);
-    }
-    let dir = Path::new(arg);
-    if dir.is_dir() {
-        let rec = recording::load(dir, "--recording", None)?;
-        return Ok(rec.summary.recording_id);
-    }
-    Err(fail(
-        format!("--recording {arg}: neither a recording id (32 hex digits) nor a directory"),
-        "pass the id `obhut seal` printed, or the recording's directory",
-    ))
+    RecordingId::from_hex(arg).ok_or_else(|| {
+        fail(
+            format!("--recording {arg}: not a recording id (32 hex digits)"),
+            "pass the recording id `obhut ingest` printed",
+        )
+    })
 }
 
 /// Run `obhut request`.
@@ -176,7 +178,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         ));
     } else {
         g.note(format!(
-            "wrote {}; give it to the custodians (`obhut partial`) and the vault (`obhut release`), or submit it with --vault. Request hash:",
+            "wrote {}; nothing was asked: only a request submitted with --vault (and logged there) can be approved. Request hash:",
             a.out.display()
         ));
     }

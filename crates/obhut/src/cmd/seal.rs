@@ -27,18 +27,19 @@ last record is marked final. The device keeps no segment key afterwards.
 Writes DIR/NNNNNN.seg (sealed blobs), DIR/NNNNNN.rec (signed records) and
 DIR/group.obgd (the descriptor sealed to). DIR must not exist or be empty.
 FILE is streamed, never read into memory whole. Prints the recording id.
+Anyone can check DIR without keys (`obhut verify`).
+
+Nothing opens DIR: key parts are released only against a request logged at
+a vault, with k logged approvals. Footage that is to be opened is taken into
+custody at a vault instead (`obhut enrol`, `obhut ingest`, which also cuts an
+MP4 at keyframes).
 
 Media times: with --duration-ms D, segment times are apportioned linearly by
 byte offset over [0, D). Without it every segment gets media time 0..0, an
-instant at the recording's start: a request whose range starts at 0 (the
-default: the whole recording) covers all of them, and no narrower time
-range can tell them apart. Pass --duration-ms for footage you will want to
-open by time range. (Keyframe-accurate MP4 cutting, with the moov box as its
-own segment, comes with the ingest agent.)
+instant at the recording's start.
 
 --metadata FILE seals a sidecar (e.g. JSON: officer, GPS track) as a
-metadata segment after the media; a request opens it only with
---include-metadata.
+metadata segment after the media.
 
 Example:
   obhut seal --device cam.key --group custody/group.obgd --epoch epoch.key.pub \\
@@ -106,7 +107,7 @@ impl SealProgress for Bar<'_> {
     fn start(&mut self, total_bytes: u64) {
         self.bar = Some(progress::bytes(self.g, total_bytes, "sealing"));
         if self.no_duration {
-            self.g.note("warning: no --duration-ms: segments get media time 0..0: only a whole-recording request (range starting at 0) selects them (see `obhut seal --help`)");
+            self.g.note("warning: no --duration-ms: every segment gets media time 0..0 (see `obhut seal --help`)");
         }
     }
     fn read(&mut self, n: u64) {

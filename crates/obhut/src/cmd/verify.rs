@@ -72,8 +72,7 @@ fn problem_text(p: &Problem) -> String {
 /// Run `obhut verify`.
 pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     let (group, group_note) = group_key(a)?;
-    let report =
-        check_dir(&a.dir, group.as_ref()).map_err(|e| recording::dir_error(e, &a.dir, "DIR"))?;
+    let report = check_dir(&a.dir, group.as_ref()).map_err(|e| recording::dir_error(e, "DIR"))?;
 
     let (rid, dev) = report.first.map_or(
         ("(unknown)".to_owned(), "(unknown)".to_owned()),

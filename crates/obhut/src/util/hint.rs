@@ -12,9 +12,6 @@ use obhut_client::Error as ClientErr;
 use obhut_client::error::{Action, Endpoint, StateFileError};
 use obhut_log::client::ClientError;
 
-/// The next step when a blob of a recording directory is damaged.
-pub const BLOB_DAMAGED: &str = "the blob is damaged or altered; run `obhut verify` on --recording, and restore it from another copy";
-
 /// An error with the next step a person can take.
 #[derive(Debug)]
 pub struct Hinted {
@@ -210,10 +207,6 @@ pub fn client_next_step(e: &ClientErr) -> Option<Cow<'_, str>> {
         ClientErr::StateMoved { .. } => {
             "another obhut command is updating the same log state; run this one again"
         }
-        ClientErr::BlobFile { .. } => {
-            "the recording directory is incomplete; restore the blob from another copy"
-        }
-        ClientErr::BlobRead { .. } | ClientErr::BlobHeader { .. } => BLOB_DAMAGED,
         ClientErr::StateFile(e) => match e {
             StateFileError::Read { .. } => "check the permissions of the state file (--state)",
             StateFileError::CreateDir { .. } => "pass --state FILE in a writable directory",

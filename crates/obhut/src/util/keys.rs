@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use obhut_core::epoch::EpochSecret;
 use obhut_core::identity::{DeviceSecret, PersonSecret};
 use obhut_core::locked::{self, Content};
 use obhut_core::secret::SecretBytes;
@@ -85,15 +84,6 @@ pub fn person(g: &Global, path: &Path, flag: &str) -> anyhow::Result<PersonSecre
 pub fn device(g: &Global, path: &Path, flag: &str) -> anyhow::Result<DeviceSecret> {
     let s = unlock(g, path, flag, Content::Device)?;
     DeviceSecret::from_secret_bytes(s.expose()).hint(
-        format!("{} (given as {flag}) is damaged", path.display()),
-        "restore the key file from a backup",
-    )
-}
-
-/// Unlock a retention-epoch secret (the vault's).
-pub fn epoch(g: &Global, path: &Path, flag: &str) -> anyhow::Result<EpochSecret> {
-    let s = unlock(g, path, flag, Content::Epoch)?;
-    EpochSecret::from_secret_bytes(s.expose()).hint(
         format!("{} (given as {flag}) is damaged", path.display()),
         "restore the key file from a backup",
     )

@@ -4,13 +4,9 @@
 use std::path::Path;
 
 use obhut_core::group::{GroupDescriptor, PinnedGroup};
-use obhut_core::request::AccessRequest;
 
 use super::files;
 use super::hint::fail;
-
-/// What `--request` takes.
-pub const REQUEST_FILE: &str = "an access request (req.obar from `obhut request`)";
 
 /// What `--group` takes.
 pub const GROUP_FILE: &str = "a group descriptor (group.obgd from `obhut custody init`)";
@@ -46,16 +42,6 @@ pub fn pinned_group(path: &Path, flag: &str) -> anyhow::Result<PinnedGroup> {
         other => anyhow::Error::new(other)
             .context(format!("cannot pin {} (given as {flag})", path.display())),
     })
-}
-
-/// Parse `--request` (the signature is checked while parsing).
-pub fn request(path: &Path) -> anyhow::Result<AccessRequest> {
-    files::parse(path, "--request", REQUEST_FILE, AccessRequest::from_bytes)
-}
-
-/// Refuse a request addressed to another custody group or generation.
-pub fn check_request_group(request: &AccessRequest, group: &GroupDescriptor) -> anyhow::Result<()> {
-    obhut_client::access::check_group(request, group).map_err(other_group)
 }
 
 /// The client's refusal of a request for another group, naming `--group`.

@@ -1,4 +1,4 @@
-//! Progress bars for sealing and unsealing big files: shown only when stderr
+//! Progress bars for sealing, ingesting and opening big files: shown only when stderr
 //! is a terminal and `--quiet` is not given.
 
 use std::io::IsTerminal;

@@ -1,6 +1,6 @@
-//! Helpers of the request commands (request, partial, release, pending,
-//! approve, unseal, open): a request shown in full for people, its expiry,
-//! the approval prompt, and `--range`.
+//! Helpers of the request commands (request, pending, approve, open, the
+//! demo): a request shown in full for people, its expiry, the approval
+//! prompt, and `--range`.
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -8,12 +8,6 @@ use obhut_core::request::{AccessRequest, Scope};
 
 use super::hint::{HintExt, fail};
 use super::{printable, time};
-
-/// The error for a request past its expiry (checked before any passphrase
-/// is asked for; the core refuses it again).
-pub fn expired(req: &AccessRequest) -> anyhow::Error {
-    expired_at(req.expires_utc_ms)
-}
 
 /// The error for a request that expired at `ms`.
 pub fn expired_at(ms: i64) -> anyhow::Error {
