@@ -134,13 +134,25 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
     /// A custody group's pinned descriptor (cached: pinning verifies k
     /// signatures).
     pub async fn pinned_group(&self, id: GroupId) -> ApiResult<Arc<PinnedGroup>> {
-        if let Some(g) = self
-            .groups
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-        {
-            return Ok(g.clone());
+        self.pinned_group_cached(id, true).await
+    }
+
+    /// The group's descriptor as stored now, replacing the cached one: after
+    /// a reshare the admin stores the next generation, and this process
+    /// learns of it when a capsule of a later generation arrives.
+    pub async fn reload_group(&self, id: GroupId) -> ApiResult<Arc<PinnedGroup>> {
+        self.pinned_group_cached(id, false).await
+    }
+
+    async fn pinned_group_cached(&self, id: GroupId, cached: bool) -> ApiResult<Arc<PinnedGroup>> {
+        let hit = cached
+            .then(|| {
+                let groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+                groups.get(&id).cloned()
+            })
+            .flatten();
+        if let Some(g) = hit {
+            return Ok(g);
         }
         let row = self.index.group(id).await?.ok_or_else(|| {
             ApiError::new(ErrorKind::Internal, "the device's custody group is missing")

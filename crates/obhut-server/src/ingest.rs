@@ -387,13 +387,20 @@ async fn check_custody<I: IndexStore, B: BlobStore>(
     device: &obhut_store::DeviceRow,
 ) -> ApiResult<()> {
     let fields = &record.header().fields;
-    let group = app.pinned_group(device.group_id).await?;
-    verify_capsule_proof(
-        &fields.capsule,
-        &group.group_key(),
-        &fields.capsule_context(),
-    )
-    .map_err(|e| {
+    let capsule = &fields.capsule;
+    let mut group = app.pinned_group(device.group_id).await?;
+    if capsule.group_id == group.group_id() && capsule.generation > group.generation() {
+        // Resharing stored a later generation since this process cached it.
+        group = app.reload_group(device.group_id).await?;
+    }
+    // Any generation 1 … g of the group: resharing keeps the key P, and a
+    // device that has not yet learnt of the reshare seals to the one it
+    // pinned (format.md §4.3).
+    let key = group
+        .group_key()
+        .for_capsule(capsule)
+        .unwrap_or_else(|| group.group_key());
+    verify_capsule_proof(capsule, &key, &fields.capsule_context()).map_err(|e| {
         bad(
             ErrorKind::NotEnrolledGroup,
             format!("the capsule is not sealed to the device's custody group: {e}"),
