@@ -172,6 +172,9 @@ impl<'a> RecordingSealer<'a> {
             device_key: device_key.to_bytes(),
             segment_index: index,
             kind: spec.kind.to_u8(),
+            media_start_ms: spec.media_start_ms,
+            media_end_ms: spec.media_end_ms,
+            capture_utc_ms: spec.capture_utc_ms,
         };
         let (capsule, a) = kem::encapsulate(&self.group, &ctx, rng);
         let b = Secret32::random(rng);

@@ -113,7 +113,10 @@ impl GroupKey {
 
 /// The segment identity a capsule's validity proof is bound to
 /// (docs/format.md §5.3): the proof for one segment does not verify for any
-/// other.
+/// other, nor for the same segment with other times. The times are what a
+/// scope reads: without them, whoever holds a device key (stolen or
+/// revoked) and the vault could re-sign an old capsule under a record
+/// re-timed into a narrow grant.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct CapsuleContext {
     /// Recording the segment belongs to.
@@ -124,6 +127,12 @@ pub struct CapsuleContext {
     pub segment_index: u32,
     /// Segment kind (0 media, 1 container index, 2 metadata).
     pub kind: u8,
+    /// Media time covered, from the recording's start (inclusive).
+    pub media_start_ms: u64,
+    /// Media time covered (exclusive).
+    pub media_end_ms: u64,
+    /// Device wall-clock time (UTC ms) at `media_start_ms`.
+    pub capture_utc_ms: i64,
 }
 
 impl CapsuleContext {
@@ -168,6 +177,9 @@ fn validity_challenge(
         &ctx.device_key,
         &ctx.segment_index.to_be_bytes(),
         &[ctx.kind],
+        &ctx.media_start_ms.to_be_bytes(),
+        &ctx.media_end_ms.to_be_bytes(),
+        &ctx.capture_utc_ms.to_be_bytes(),
         r,
         u_bar,
         a.compress().as_bytes(),

@@ -108,6 +108,9 @@ impl HeaderFields {
             device_key: self.device_key.to_bytes(),
             segment_index: self.segment_index,
             kind: self.kind.to_u8(),
+            media_start_ms: self.media_start_ms,
+            media_end_ms: self.media_end_ms,
+            capture_utc_ms: self.capture_utc_ms,
         }
     }
 

@@ -24,7 +24,7 @@ use obhut_core::kem::{self, Capsule, CapsuleContext};
 use obhut_core::partial::{custodian_partial, records_from_bytes};
 use obhut_core::point::random_scalar;
 use obhut_core::record::SegmentRecord;
-use obhut_core::request::AccessRequest;
+use obhut_core::request::{AccessRequest, Scope};
 use obhut_core::secret::Secret32;
 use obhut_core::segment::{SegmentKind, SegmentOpener};
 use threshold_support::*;
@@ -328,6 +328,9 @@ fn the_validity_proof_binds_every_part_of_the_segment_identity() {
             .to_bytes(),
         segment_index: 3,
         kind: SegmentKind::Media.to_u8(),
+        media_start_ms: 30_000,
+        media_end_ms: 40_000,
+        capture_utc_ms: NOW - 3_600_000,
     };
     let (capsule, _) = kem::encapsulate(&key, &ctx, &mut rng);
     kem::verify_capsule_proof(&capsule, &key, &ctx).unwrap();
@@ -359,6 +362,18 @@ fn the_validity_proof_binds_every_part_of_the_segment_identity() {
             ..ctx
         },
         CapsuleContext { kind: 1, ..ctx },
+        CapsuleContext {
+            media_start_ms: 0,
+            ..ctx
+        },
+        CapsuleContext {
+            media_end_ms: 50_000,
+            ..ctx
+        },
+        CapsuleContext {
+            capture_utc_ms: NOW,
+            ..ctx
+        },
     ];
     for other in &variants {
         assert!(bad_proof(&capsule, &key, other), "{other:?}");
@@ -400,4 +415,53 @@ fn the_validity_proof_binds_every_part_of_the_segment_identity() {
         RistrettoPoint::hash_from_bytes::<sha2::Sha512>(obhut_core::labels::KEM_GENERATOR_BAR)
             .compress()
     );
+}
+
+/// Whoever holds the device's key (stolen, or of a revoked device) and
+/// runs the vault re-signs an old segment's record with its times moved
+/// into a narrow grant: same recording, device, index and kind, the
+/// original capsule. The custodians must not answer for its R, which would
+/// hand over the key of footage outside the grant.
+#[test]
+fn custodian_refuses_a_capsule_re_timed_into_the_grant() {
+    let mut rng = rng();
+    let group = Group::new(2, 3, &mut rng);
+    let device = Device::new("bodycam 7", &mut rng);
+    let rec = RecordingId::random(&mut rng);
+    // Segment 0 covers media 0–4 s; the grant covers 60–64 s only.
+    let old = device.seal(&group.key(), Spec::media(rec, 0, 0, 4_000), &mut rng);
+    let attacker = PersonSecret::generate("requester", &mut rng);
+    let request = request(
+        &attacker,
+        &group.pinned,
+        vec![Scope::Recording {
+            recording_id: rec,
+            media_start_ms: 60_000,
+            media_end_ms: 64_000,
+            include_metadata: false,
+        }],
+        &mut rng,
+    );
+    let (mut fields, a, b) =
+        device.fields(&group.key(), Spec::media(rec, 0, 60_000, 64_000), &mut rng);
+    fields.capsule = old.capsule();
+    let re_timed = device.seal_fields(fields, a, b).record;
+    let (me, share) = group.custodian(1);
+    let answer = custodian_partial(
+        me,
+        share,
+        &group.pinned,
+        &request,
+        &grant(&request),
+        std::slice::from_ref(&re_timed),
+        NOW,
+        &mut rng,
+    );
+    match answer {
+        Err(Error::Refused(RefusalReason::UnprovenR(seg))) => {
+            assert_eq!(seg, re_timed.segment_ref())
+        }
+        Ok(_) => panic!("the custodian answered for a re-timed capsule"),
+        Err(other) => panic!("expected UnprovenR, got {other}"),
+    }
 }

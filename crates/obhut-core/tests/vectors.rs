@@ -1232,6 +1232,9 @@ fn validity_challenge_input(
         &ctx.device_key,
         &ctx.segment_index.to_be_bytes(),
         &[ctx.kind],
+        &ctx.media_start_ms.to_be_bytes(),
+        &ctx.media_end_ms.to_be_bytes(),
+        &ctx.capture_utc_ms.to_be_bytes(),
         r,
         u_bar,
         a.compress().as_bytes(),
@@ -1300,6 +1303,9 @@ fn build_kem(stored: Option<&Value>) -> J {
             device_key: c.input_n("device_key", &dev_key),
             segment_index: c.input_u64("segment_index", index.into()) as u32,
             kind: c.input_u64("kind", kind.into()) as u8,
+            media_start_ms: c.input_u64("media_start_ms", 20_000),
+            media_end_ms: c.input_u64("media_end_ms", 30_000),
+            capture_utc_ms: c.input_i64("capture_utc_ms", T0 + 20_000),
         };
         let seed = c.input_n("seed", &seed_of(seed_byte));
         let mut rec = Rec::new(seed);
@@ -1589,11 +1595,15 @@ fn build_segment(stored: Option<&Value>) -> J {
     let mut segs = Vec::new();
     for (i, (name, len, kind)) in SEGMENT_CASES.iter().enumerate() {
         let index = i as u32;
+        let start = 4_000 * u64::from(index);
         let ctx = CapsuleContext {
             recording_id,
             device_key: device.verify_key().to_bytes(),
             segment_index: index,
             kind: kind.to_u8(),
+            media_start_ms: start,
+            media_end_ms: start + 4_000,
+            capture_utc_ms: T0 + start as i64,
         };
         let (capsule, a) = kem::encapsulate(&group, &ctx, &mut rec);
         let b = Secret32::random(&mut rec);
@@ -1603,7 +1613,6 @@ fn build_segment(stored: Option<&Value>) -> J {
         }
         expected_draws.push(d(&format!("{name}: b"), 32));
         expected_draws.push(d(&format!("{name}: epoch wrap (X-Wing encapsulation)"), 64));
-        let start = 4_000 * u64::from(index);
         let fields = HeaderFields {
             kind: *kind,
             recording_id,

@@ -183,6 +183,9 @@ impl Device {
             device_key: device_key.to_bytes(),
             segment_index: spec.index,
             kind: spec.kind.to_u8(),
+            media_start_ms: spec.media_start_ms,
+            media_end_ms: spec.media_end_ms,
+            capture_utc_ms: spec.capture_utc_ms,
         };
         let (capsule, a) = kem::encapsulate(group, &ctx, rng);
         let b = Secret32::random(rng);
