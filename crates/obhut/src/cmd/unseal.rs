@@ -10,7 +10,7 @@ use obhut_client::scope::{Resolved, is_media};
 use obhut_core::Error;
 use obhut_core::access::GrantKeys;
 use obhut_core::epoch::EpochRelease;
-use obhut_core::error::{PartialFailure, SegmentFailure};
+use obhut_core::error::SegmentFailure;
 use obhut_core::partial::PartialEnvelope;
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::GrantRef;
@@ -126,24 +126,14 @@ fn recover_error(e: Error, a: &Args) -> anyhow::Error {
     };
     let combine = "cannot combine the partials";
     let (message, next) = match &e {
-        Error::Partial {
-            custodian,
-            failure: PartialFailure::WrongGrant,
-        } => (
+        Error::NotEnoughPartials { rejected, .. } if !rejected.is_empty() => (
             combine.to_owned(),
             format!(
-                "custodian {custodian}'s partial was made for another request or log index: pass the --log-index the custodians used (this run used {}), or ask custodian {custodian} for a partial for this request",
+                "leave out the --partial files named above, or ask those custodians to run `obhut partial` again for this request (same --log-index {})",
                 a.log_index
             ),
         ),
-        Error::Partial { custodian, .. } => (
-            combine.to_owned(),
-            format!(
-                "leave out custodian {custodian}'s --partial, or ask that custodian to run `obhut partial` again for this request (same --log-index {})",
-                a.log_index
-            ),
-        ),
-        Error::NotEnoughPartials { needed, have } => (
+        Error::NotEnoughPartials { needed, have, .. } => (
             combine.to_owned(),
             format!(
                 "ask {} more custodian(s) for a partial and pass each with --partial",
