@@ -449,6 +449,43 @@ fn plaintext(n: usize) -> Vec<u8> {
 }
 
 /// 32 little-endian bytes of `s + l` (a non-canonical encoding of `s`).
+/// A signature that a lax Ed25519 verifier accepts without knowing the
+/// nonce: R = `r_bytes` (a small-order point, possibly written
+/// non-canonically), S = k·a with k = SHA-512(R ‖ A ‖ M) and a the
+/// signer's secret scalar. Then S·B − k·A is the identity, which equals R
+/// (cofactorless, R the identity) or 8·R (cofactored). `verify_strict`
+/// refuses each: R has small order, or is not canonical.
+fn small_order_r_signature(key: &SignKey, message: &[u8], r_bytes: &[u8; 32]) -> [u8; 64] {
+    let h: [u8; 64] = sha2::Sha512::digest(key.seed().expose()).into();
+    let mut a_bytes = [0u8; 32];
+    a_bytes.copy_from_slice(&h[..32]);
+    a_bytes[0] &= 248;
+    a_bytes[31] &= 127;
+    a_bytes[31] |= 64;
+    let a = Scalar::from_bytes_mod_order(a_bytes);
+    let public = key.verify_key().to_bytes();
+    let k = Scalar::from_hash(
+        sha2::Sha512::new()
+            .chain_update(r_bytes)
+            .chain_update(public)
+            .chain_update(message),
+    );
+    let s = k * a;
+    let big_a = CompressedEdwardsY(public).decompress().expect("A");
+    let r = CompressedEdwardsY(*r_bytes).decompress().expect("R decodes");
+    assert!(r.is_small_order());
+    let lhs = curve25519_dalek::edwards::EdwardsPoint::mul_base(&s);
+    assert_eq!(
+        lhs.mul_by_cofactor(),
+        (r + k * big_a).mul_by_cofactor(),
+        "cofactored equation"
+    );
+    let mut sig = [0u8; 64];
+    sig[..32].copy_from_slice(r_bytes);
+    sig[32..].copy_from_slice(s.as_bytes());
+    sig
+}
+
 fn plus_l(s: &[u8]) -> [u8; 32] {
     const L: [u8; 32] = [
         0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
@@ -935,6 +972,39 @@ fn build_identity(stored: Option<&Value>) -> J {
                 label.clone().into_bytes(),
                 body2,
                 sig,
+            ),
+            (
+                "small-order R: the identity (canonical 01 00 … 00), S = k·a; the cofactorless equation S·B = R + k·A holds",
+                label.clone().into_bytes(),
+                body.clone(),
+                small_order_r_signature(&alice.sign, &message, &EIGHT_TORSION[0].compress().0),
+            ),
+            (
+                "small-order R: a point of order 8, S = k·a; the cofactored equation 8·S·B = 8·R + 8·k·A holds",
+                label.clone().into_bytes(),
+                body.clone(),
+                small_order_r_signature(&alice.sign, &message, &EIGHT_TORSION[1].compress().0),
+            ),
+            (
+                "small-order R written non-canonically: the identity as y = 1 + p (ee ff … ff 7f), S = k·a",
+                label.clone().into_bytes(),
+                body.clone(),
+                small_order_r_signature(&alice.sign, &message, &{
+                    let mut r = [0xffu8; 32];
+                    r[0] = 0xee;
+                    r[31] = 0x7f;
+                    r
+                }),
+            ),
+            (
+                "S = l (non-canonical zero)",
+                label.clone().into_bytes(),
+                body.clone(),
+                {
+                    let mut s_eq_l = sig;
+                    s_eq_l[32..].copy_from_slice(&plus_l(&[0u8; 32]));
+                    s_eq_l
+                },
             ),
         ]
     };
