@@ -63,7 +63,8 @@ impl core::fmt::Debug for PartialEntry {
 
 /// A custodian's partial decryption for one grant (§8.2). Parsing checks
 /// the structure, points and scalars; [`combine`] checks the signature,
-/// binding and proof.
+/// binding and proof. `Debug` shows no D value (see [`PartialEntry`]) and
+/// the D values are wiped on drop: k partials recover every segment's a.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Partial {
     /// The custody group.
@@ -84,6 +85,14 @@ pub struct Partial {
     pub proof_z: Scalar,
     /// Custodian's Ed25519 signature, context `obhut/v1/partial`.
     pub signature: [u8; 64],
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        for e in &mut self.entries {
+            e.d.zeroize();
+        }
+    }
 }
 
 /// What the batched proof is bound to: everything in a partial except the
@@ -226,14 +235,15 @@ impl Partial {
 
     /// Sign with the custodian's key (context `obhut/v1/partial`).
     pub fn sign(&mut self, key: &SignKey) {
-        self.signature = key.sign(labels::PARTIAL_SIG, &self.signed_body());
+        let body = Zeroizing::new(self.signed_body());
+        self.signature = key.sign(labels::PARTIAL_SIG, &body);
     }
 
     /// Check the signature under `key`.
     pub fn verify_signature(&self, key: &VerifyKey) -> Result<()> {
         key.verify(
             labels::PARTIAL_SIG,
-            &self.signed_body(),
+            &Zeroizing::new(self.signed_body()),
             &self.signature,
             PARTIAL,
         )
@@ -349,7 +359,7 @@ impl PartialEnvelope {
             request.requester_kem(),
             labels::PARTIAL_ENVELOPE_INFO,
             &aad,
-            &partial.to_bytes(),
+            &Zeroizing::new(partial.to_bytes()),
             rng,
         );
         PartialEnvelope {
@@ -371,7 +381,7 @@ impl PartialEnvelope {
             &self.sealed,
             PARTIAL_ENVELOPE,
         )?;
-        Partial::from_bytes(&pt)
+        Partial::from_bytes(pt.expose())
     }
 
     /// Canonical encoding.

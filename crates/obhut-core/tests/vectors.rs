@@ -472,7 +472,9 @@ fn small_order_r_signature(key: &SignKey, message: &[u8], r_bytes: &[u8; 32]) ->
     );
     let s = k * a;
     let big_a = CompressedEdwardsY(public).decompress().expect("A");
-    let r = CompressedEdwardsY(*r_bytes).decompress().expect("R decodes");
+    let r = CompressedEdwardsY(*r_bytes)
+        .decompress()
+        .expect("R decodes");
     assert!(r.is_small_order());
     let lhs = curve25519_dalek::edwards::EdwardsPoint::mul_base(&s);
     assert_eq!(
@@ -2050,7 +2052,9 @@ fn build_group(stored: Option<&Value>) -> (J, GroupFix) {
             &env.sealed,
             "share envelope",
         )
-        .expect("custodian opens its envelope");
+        .expect("custodian opens its envelope")
+        .expose()
+        .to_vec();
         let mut expected_pt =
             Writer::with_preamble(labels::magic::SHARE, labels::VERSION, labels::SUITE_V1);
         expected_pt
