@@ -303,6 +303,13 @@ impl Grant {
         Ok(logged)
     }
 
+    /// Partials the combine skipped because they failed a check; k others
+    /// were valid (docs/format.md §8.4). A caller shows each to the person:
+    /// a custodian's client or the vault is misbehaving.
+    pub fn rejected_partials(&self) -> &[obhut_core::error::RejectedPartial] {
+        self.keys.rejected()
+    }
+
     /// Segments of the scoped recordings left sealed.
     pub fn sealed(&self) -> usize {
         self.resolved.iter().map(Resolved::sealed).sum()

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 
 use crate::epoch::{EpochRelease, EpochSecret, MAX_RELEASE_ENTRIES, ReleaseEntry};
-use crate::error::{Error, RefusalReason, Result, SegmentFailure};
+use crate::error::{Error, RefusalReason, RejectedPartial, Result, SegmentFailure};
 use crate::group::PinnedGroup;
 use crate::identity::PersonSecret;
 use crate::ids::EpochId;
@@ -110,6 +110,7 @@ pub fn release_for_grant<'e>(
 /// The keys of every segment of one grant, held by the requester.
 pub struct GrantKeys {
     keys: HashMap<SegmentRef, (Secret32, Secret32)>,
+    rejected: Vec<RejectedPartial>,
 }
 
 impl core::fmt::Debug for GrantKeys {
@@ -141,20 +142,30 @@ impl GrantKeys {
             .iter()
             .map(|r| (r.segment_ref(), r.header().fields.capsule))
             .collect();
-        let a_parts = partial::combine(group, request, grant, &expected, partials, &requester.kem)?;
+        let combined =
+            partial::combine(group, request, grant, &expected, partials, &requester.kem)?;
         let mut b_parts: HashMap<SegmentRef, Secret32> = release
             .open(requester, grant.log_index, &grant.request_hash)?
             .into_iter()
             .collect();
-        let mut keys = HashMap::with_capacity(a_parts.len());
-        for (segment, a) in a_parts {
+        let mut keys = HashMap::with_capacity(combined.keys.len());
+        for (segment, a) in combined.keys {
             let b = b_parts.remove(&segment).ok_or(Error::Segment {
                 segment,
                 failure: SegmentFailure::NoKey,
             })?;
             keys.insert(segment, (a, b));
         }
-        Ok(GrantKeys { keys })
+        Ok(GrantKeys {
+            keys,
+            rejected: combined.rejected,
+        })
+    }
+
+    /// Partials the combine did not use because they failed a check
+    /// (§8.4): enough others were valid, but a person should see these.
+    pub fn rejected(&self) -> &[RejectedPartial] {
+        &self.rejected
     }
 
     /// Segments these keys open.

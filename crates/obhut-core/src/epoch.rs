@@ -223,12 +223,10 @@ impl EpochSecret {
             &wrap.ct,
             EPOCH_WRAP,
         )?;
-        let pt = SecretBytes::new(pt);
-        let b: [u8; 32] = pt.expose().try_into().map_err(|_| Error::Malformed {
+        Secret32::from_slice(pt.expose()).ok_or(Error::Malformed {
             what: EPOCH_WRAP,
             reason: "b is not 32 bytes",
-        })?;
-        Ok(Secret32::new(b))
+        })
     }
 }
 
@@ -370,19 +368,19 @@ impl EpochRelease {
         self.entries
             .iter()
             .map(|e| {
-                let pt = SecretBytes::new(hpke_wrap::open(
+                let pt = hpke_wrap::open(
                     &requester.kem,
                     labels::EPOCH_RELEASE_INFO,
                     &release_aad(request_hash, e.segment),
                     &e.enc,
                     &e.ct,
                     EPOCH_RELEASE,
-                )?);
-                let b: [u8; 32] = pt.expose().try_into().map_err(|_| Error::Malformed {
+                )?;
+                let b = Secret32::from_slice(pt.expose()).ok_or(Error::Malformed {
                     what: EPOCH_RELEASE,
                     reason: "b is not 32 bytes",
                 })?;
-                Ok((e.segment, Secret32::new(b)))
+                Ok((e.segment, b))
             })
             .collect()
     }

@@ -136,21 +136,20 @@ pub enum Error {
     /// A problem with a recording's chain of segment records.
     #[error("recording chain: {0}")]
     Chain(ChainFailure),
-    /// A custodian's partial decryption was refused; names the custodian.
-    #[error("partial decryption from custodian {custodian}: {failure}")]
-    Partial {
-        /// Index (1..=n) of the custodian whose partial failed.
-        custodian: u16,
-        /// What failed.
-        failure: PartialFailure,
-    },
-    /// Too few valid partials to reach the threshold.
-    #[error("need partials from {needed} distinct custodians, have {have}")]
+    /// Too few valid partials to reach the threshold. Every partial that
+    /// was not used is listed, naming its custodian and the check it failed
+    /// (docs/format.md §8.4).
+    #[error(
+        "need partials from {needed} distinct custodians, have {have}{}",
+        list_rejected(.rejected)
+    )]
     NotEnoughPartials {
         /// The group threshold k.
         needed: u16,
         /// Valid partials from distinct custodians.
         have: u16,
+        /// Every partial that failed a check, in the order given.
+        rejected: Vec<RejectedPartial>,
     },
     /// A custodian refuses to compute a partial (request-side problem).
     #[error("refusing to compute a partial: {0}")]
@@ -297,6 +296,47 @@ pub enum ChainFailure {
         /// Highest index seen.
         last: u32,
     },
+}
+
+fn list_rejected(rejected: &[RejectedPartial]) -> String {
+    rejected.iter().map(|r| format!("; {r}")).collect()
+}
+
+/// A partial the requester's combine did not use (docs/format.md §8.4):
+/// who it claims to be from and which check it failed. A combine that
+/// still reached k valid partials returns these beside the keys so that a
+/// person sees them; one that did not returns them inside
+/// [`Error::NotEnoughPartials`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedPartial {
+    /// Index (1..=n) the envelope names.
+    pub custodian: u16,
+    /// Fingerprint of the custodian listed at that index in the group
+    /// descriptor (`None` when no custodian is listed there).
+    pub fingerprint: Option<crate::ids::Fingerprint>,
+    /// Whether the custodian's signature on the partial verified. Only a
+    /// signed partial is the custodian's own doing; an unsigned failure
+    /// may come from whoever delivered the envelope (the vault, the
+    /// network), since the envelope's custodian field is not authenticated.
+    pub signed: bool,
+    /// The first check it failed.
+    pub failure: PartialFailure,
+}
+
+impl core::fmt::Display for RejectedPartial {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "the partial from custodian {}", self.custodian)?;
+        if let Some(fpr) = &self.fingerprint {
+            write!(f, " (fingerprint {fpr})")?;
+        }
+        write!(f, " was not used: {}", self.failure)?;
+        if !self.signed {
+            f.write_str(
+                " (not signed by that custodian: it may have been altered or forged in delivery)",
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Why a partial decryption was refused by the requester's `combine`.

@@ -619,14 +619,14 @@ impl ShareEnvelope {
             ));
         }
         let aad = share_envelope_aad(&self.group_id, self.generation, self.index);
-        let pt = SecretBytes::new(hpke_wrap::open(
+        let pt = hpke_wrap::open(
             &me.kem,
             labels::SHARE_ENVELOPE_INFO,
             &aad,
             &self.enc,
             &self.sealed,
             SHARE_ENVELOPE,
-        )?);
+        )?;
         let mut r = Reader::new(SHARE, pt.expose());
         r.preamble(magic::SHARE, VERSION, SUITE_V1)?;
         let group_id = GroupId(r.array("group_id")?);

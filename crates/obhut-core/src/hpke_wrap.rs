@@ -10,6 +10,7 @@ use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 
 use crate::error::{Error, Result};
 use crate::secret::Secret32;
+use crate::secret::SecretBytes;
 
 /// Length of an X-Wing encapsulation key.
 pub const KEM_PUBLIC_LEN: usize = 1216;
@@ -114,7 +115,8 @@ pub fn seal(
     (enc_bytes, ct)
 }
 
-/// HPKE single-shot open. `what` names the structure in the error.
+/// HPKE single-shot open. `what` names the structure in the error. The
+/// plaintext (a share, a partial, an epoch part) is wiped when dropped.
 pub fn open(
     with: &KemSecretKey,
     info: &[u8],
@@ -122,7 +124,7 @@ pub fn open(
     enc: &[u8; ENC_LEN],
     ciphertext: &[u8],
     what: &'static str,
-) -> Result<Vec<u8>> {
+) -> Result<SecretBytes> {
     let enc = <XWing as hpke::Kem>::EncappedKey::from_bytes(enc)
         .map_err(|_| Error::InvalidKemKey { what, field: "enc" })?;
     hpke::single_shot_open::<AesGcm256, HkdfSha256, XWing>(
@@ -133,6 +135,7 @@ pub fn open(
         ciphertext,
         aad,
     )
+    .map(SecretBytes::new)
     .map_err(|_| Error::DecryptionFailed { what })
 }
 
@@ -147,7 +150,7 @@ mod tests {
         let pk = sk.public_key();
         let (enc, ct) = seal(&pk, b"info", b"aad", b"hello", &mut rng);
         assert_eq!(
-            open(&sk, b"info", b"aad", &enc, &ct, "t").unwrap(),
+            open(&sk, b"info", b"aad", &enc, &ct, "t").unwrap().expose(),
             b"hello"
         );
         assert!(open(&sk, b"info", b"other", &enc, &ct, "t").is_err());

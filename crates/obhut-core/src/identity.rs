@@ -53,10 +53,26 @@ impl VerifyKey {
         sig: &[u8; 64],
         what: &'static str,
     ) -> Result<()> {
-        let sig = Signature::from_bytes(sig);
+        if self.verify_message(&labels::signed_message(label, body), sig) {
+            Ok(())
+        } else {
+            Err(Error::BadSignature { what })
+        }
+    }
+
+    /// Strict verification of an unlabelled message: the one check every
+    /// labelled [`VerifyKey::verify`] ends in (§1.4).
+    fn verify_message(&self, message: &[u8], sig: &[u8; 64]) -> bool {
         self.0
-            .verify_strict(&labels::signed_message(label, body), &sig)
-            .map_err(|_| Error::BadSignature { what })
+            .verify_strict(message, &Signature::from_bytes(sig))
+            .is_ok()
+    }
+
+    /// [`VerifyKey::verify`] without the label, for external test vectors
+    /// (Wycheproof) that sign raw messages.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn verify_unlabelled(&self, message: &[u8], sig: &[u8; 64]) -> bool {
+        self.verify_message(message, sig)
     }
 }
 

@@ -204,13 +204,11 @@ fn derive_a_inner(
     ext.input_ikm(&group_id.0);
     ext.input_ikm(&generation.to_be_bytes());
     shared_bytes.zeroize();
+    // The extract state holds s·R; its SHA-256 cores and block buffer wipe
+    // themselves on drop (sha2 and digest with their `zeroize` features).
     let (_, hk) = ext.finalize();
-    let mut out = [0u8; 32];
-    hk.expand(labels::KEM, &mut out)
-        .expect("32 bytes is a valid HKDF-SHA256 output length");
-    let a = Secret32::new(out);
-    out.zeroize();
-    a
+    Secret32::filled_by(|out| hk.expand(labels::KEM, out))
+        .expect("32 bytes is a valid HKDF-SHA256 output length")
 }
 
 /// Device side (§5.2–5.3): draw r and w, build the capsule with its TDH2

@@ -68,15 +68,11 @@ impl KdfParams {
         })?;
         let argon =
             argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-        let mut key = [0u8; 32];
-        argon
-            .hash_password_into(passphrase, salt, &mut key)
-            .map_err(|_| Error::WeakKdfParameters {
+        Secret32::filled_by(|key| argon.hash_password_into(passphrase, salt, key)).map_err(|_| {
+            Error::WeakKdfParameters {
                 reason: "rejected by Argon2",
-            })?;
-        let out = Secret32::new(key);
-        key.zeroize();
-        Ok(out)
+            }
+        })
     }
 }
 

@@ -15,12 +15,12 @@ use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT as G;
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::{IsIdentity, MultiscalarMul, VartimeMultiscalarMul};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
-use crate::error::{Error, PartialFailure, RefusalReason, Result, SegmentFailure};
+use crate::error::{Error, PartialFailure, RefusalReason, RejectedPartial, Result, SegmentFailure};
 use crate::group::{CustodianShare, PinnedGroup};
 use crate::hpke_wrap::{self, ENC_LEN, KemSecretKey};
-use crate::identity::{PersonSecret, SignKey, VerifyKey};
+use crate::identity::{self, PersonSecret, SignKey, VerifyKey};
 use crate::ids::{Fingerprint, GroupId, RecordingId, SegmentRef};
 use crate::kem::{self, Capsule};
 use crate::labels::{self, SUITE_V1, VERSION, magic};
@@ -63,7 +63,8 @@ impl core::fmt::Debug for PartialEntry {
 
 /// A custodian's partial decryption for one grant (§8.2). Parsing checks
 /// the structure, points and scalars; [`combine`] checks the signature,
-/// binding and proof.
+/// binding and proof. `Debug` shows no D value (see [`PartialEntry`]) and
+/// the D values are wiped on drop: k partials recover every segment's a.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Partial {
     /// The custody group.
@@ -84,6 +85,14 @@ pub struct Partial {
     pub proof_z: Scalar,
     /// Custodian's Ed25519 signature, context `obhut/v1/partial`.
     pub signature: [u8; 64],
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        for e in &mut self.entries {
+            e.d.zeroize();
+        }
+    }
 }
 
 /// What the batched proof is bound to: everything in a partial except the
@@ -226,14 +235,15 @@ impl Partial {
 
     /// Sign with the custodian's key (context `obhut/v1/partial`).
     pub fn sign(&mut self, key: &SignKey) {
-        self.signature = key.sign(labels::PARTIAL_SIG, &self.signed_body());
+        let body = Zeroizing::new(self.signed_body());
+        self.signature = key.sign(labels::PARTIAL_SIG, &body);
     }
 
     /// Check the signature under `key`.
     pub fn verify_signature(&self, key: &VerifyKey) -> Result<()> {
         key.verify(
             labels::PARTIAL_SIG,
-            &self.signed_body(),
+            &Zeroizing::new(self.signed_body()),
             &self.signature,
             PARTIAL,
         )
@@ -349,7 +359,7 @@ impl PartialEnvelope {
             request.requester_kem(),
             labels::PARTIAL_ENVELOPE_INFO,
             &aad,
-            &partial.to_bytes(),
+            &Zeroizing::new(partial.to_bytes()),
             rng,
         );
         PartialEnvelope {
@@ -371,7 +381,7 @@ impl PartialEnvelope {
             &self.sealed,
             PARTIAL_ENVELOPE,
         )?;
-        Partial::from_bytes(&pt)
+        Partial::from_bytes(pt.expose())
     }
 
     /// Canonical encoding.
@@ -573,7 +583,9 @@ pub(crate) fn lagrange_at_zero(i: u16, set: &[u16]) -> Scalar {
 }
 
 /// Check one envelope against everything the requester expects; on success
-/// the D values in the order of `expected`.
+/// the D values in the order of `expected`. A failure says whether the
+/// custodian's signature had verified by then (`true`: the custodian signed
+/// what failed).
 fn check_partial(
     group: &PinnedGroup,
     grant: &GrantRef,
@@ -581,53 +593,82 @@ fn check_partial(
     expected: &HashMap<SegmentRef, (usize, RistrettoPoint)>,
     envelope: &PartialEnvelope,
     requester: &KemSecretKey,
-) -> core::result::Result<Vec<RistrettoPoint>, PartialFailure> {
+) -> core::result::Result<Zeroizing<Vec<RistrettoPoint>>, (PartialFailure, bool)> {
+    let unsigned = |f: PartialFailure| (f, false);
     let i = envelope.custodian;
-    let listed = group.custodian(i).ok_or(PartialFailure::UnknownCustodian)?;
+    let listed = group
+        .custodian(i)
+        .ok_or(unsigned(PartialFailure::UnknownCustodian))?;
     if envelope.request_hash != grant.request_hash {
-        return Err(PartialFailure::WrongGrant);
+        return Err(unsigned(PartialFailure::WrongGrant));
     }
     let partial = envelope.open(requester).map_err(|e| match e {
         Error::DecryptionFailed { .. } | Error::InvalidKemKey { .. } => {
-            PartialFailure::Undecryptable
+            unsigned(PartialFailure::Undecryptable)
         }
-        _ => PartialFailure::Malformed("the partial inside the envelope does not parse"),
+        _ => unsigned(PartialFailure::Malformed(
+            "the partial inside the envelope does not parse",
+        )),
     })?;
     if partial.custodian != i {
-        return Err(PartialFailure::Malformed(
+        return Err(unsigned(PartialFailure::Malformed(
             "the envelope and the partial name different custodians",
-        ));
+        )));
     }
     partial
         .verify_signature(&listed.sign_key)
-        .map_err(|_| PartialFailure::BadSignature)?;
+        .map_err(|_| unsigned(PartialFailure::BadSignature))?;
+    let signed = |f: PartialFailure| (f, true);
     if partial.group_id != group.group_id() || partial.generation != group.generation() {
-        return Err(PartialFailure::UnknownCustodian);
+        return Err(signed(PartialFailure::UnknownCustodian));
     }
     if partial.grant != *grant {
-        return Err(PartialFailure::WrongGrant);
+        return Err(signed(PartialFailure::WrongGrant));
     }
     if partial.requester_fpr != *requester_fpr {
-        return Err(PartialFailure::WrongRequester);
+        return Err(signed(PartialFailure::WrongRequester));
     }
     if partial.entries.len() != expected.len() {
-        return Err(PartialFailure::WrongSegments);
+        return Err(signed(PartialFailure::WrongSegments));
     }
-    let mut d = vec![None; expected.len()];
+    let mut d: Zeroizing<Vec<Option<RistrettoPoint>>> = Zeroizing::new(vec![None; expected.len()]);
     for e in &partial.entries {
         match expected.get(&e.segment) {
             Some((pos, r)) if *r == e.r && d[*pos].is_none() => d[*pos] = Some(e.d),
-            _ => return Err(PartialFailure::WrongSegments),
+            _ => return Err(signed(PartialFailure::WrongSegments)),
         }
     }
     let p_i = group
         .verification_share(i)
-        .ok_or(PartialFailure::UnknownCustodian)?;
+        .ok_or(signed(PartialFailure::UnknownCustodian))?;
     if !partial.verify_proof(p_i) {
-        return Err(PartialFailure::BadProof);
+        return Err(signed(PartialFailure::BadProof));
     }
     // Every slot is filled: as many distinct matching entries as expected.
-    Ok(d.into_iter().map(|x| x.expect("filled")).collect())
+    let mut out = Zeroizing::new(Vec::with_capacity(d.len()));
+    for x in d.iter() {
+        out.push(x.ok_or(signed(PartialFailure::WrongSegments))?);
+    }
+    Ok(out)
+}
+
+/// What [`combine`] recovered: each segment's `a`, and the partials it
+/// did not use because they failed a check (a caller shows these to the
+/// person: a custodian's client or the vault is misbehaving).
+pub struct Combined {
+    /// Each segment's custody part `a`, in the order of `expected`.
+    pub keys: Vec<(SegmentRef, Secret32)>,
+    /// Partials that failed a check, in the order given.
+    pub rejected: Vec<RejectedPartial>,
+}
+
+impl core::fmt::Debug for Combined {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Combined")
+            .field("segments", &self.keys.len())
+            .field("rejected", &self.rejected)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The requester's combine (§8.4). Opens each envelope with `requester`
@@ -635,11 +676,14 @@ fn check_partial(
 /// custodian is listed, the signature under that custodian's sign_key, the
 /// group and generation, the grant, the requester fingerprint, that the
 /// entries are exactly `expected` (same segments, same R; any order), and
-/// the batched proof against P_i. Any failure is [`Error::Partial`] naming
-/// the custodian and the check. Duplicate partials from one custodian count
-/// once. With valid partials from at least k distinct custodians it
-/// Lagrange-combines s·R_j = Σ λ_i·D_ij and returns each segment's `a`, in
-/// the order of `expected`; with fewer, [`Error::NotEnoughPartials`].
+/// the batched proof against P_i. A partial that fails a check is not
+/// used and is reported in [`Combined::rejected`] (custodian index,
+/// fingerprint, the check); one bad partial does not block the others.
+/// Duplicate valid partials from one custodian count once. With valid
+/// partials from at least k distinct custodians it Lagrange-combines
+/// s·R_j = Σ λ_i·D_ij over the k lowest valid indices and returns each
+/// segment's `a`, in the order of `expected`; with fewer,
+/// [`Error::NotEnoughPartials`] listing every rejected partial.
 ///
 /// `expected` pairs each segment with the capsule from its (verified)
 /// segment record; a capsule may be of this group's generation or an
@@ -652,7 +696,7 @@ pub fn combine(
     expected: &[(SegmentRef, Capsule)],
     envelopes: &[PartialEnvelope],
     requester: &KemSecretKey,
-) -> Result<Vec<(SegmentRef, Secret32)>> {
+) -> Result<Combined> {
     if request.group_id != group.group_id() || request.generation != group.generation() {
         return Err(Error::Custody(
             "the access request is for another custody group or generation",
@@ -689,16 +733,25 @@ pub fn combine(
     }
 
     let requester_fpr = request.requester_fingerprint();
-    let mut valid: Vec<(u16, Vec<RistrettoPoint>)> = Vec::new();
+    // Each valid partial's D values stay in a `Zeroizing` vector: k of them
+    // recover every segment's a.
+    let mut valid: Vec<(u16, Zeroizing<Vec<RistrettoPoint>>)> = Vec::new();
+    let mut rejected = Vec::new();
     for env in envelopes {
-        let d = check_partial(group, grant, &requester_fpr, &by_segment, env, requester).map_err(
-            |failure| Error::Partial {
+        match check_partial(group, grant, &requester_fpr, &by_segment, env, requester) {
+            Ok(d) => {
+                if !valid.iter().any(|(i, _)| *i == env.custodian) {
+                    valid.push((env.custodian, d));
+                }
+            }
+            Err((failure, signed)) => rejected.push(RejectedPartial {
                 custodian: env.custodian,
+                fingerprint: group
+                    .custodian(env.custodian)
+                    .map(|c| identity::fingerprint(&c.sign_key, &c.kem_key)),
+                signed,
                 failure,
-            },
-        )?;
-        if !valid.iter().any(|(i, _)| *i == env.custodian) {
-            valid.push((env.custodian, d));
+            }),
         }
     }
     let k = group.threshold();
@@ -706,6 +759,7 @@ pub fn combine(
         return Err(Error::NotEnoughPartials {
             needed: k,
             have: valid.len() as u16,
+            rejected,
         });
     }
     valid.sort_by_key(|(i, _)| *i);
@@ -713,16 +767,13 @@ pub fn combine(
     let set: Vec<u16> = valid.iter().map(|(i, _)| *i).collect();
     let lambdas: Vec<Scalar> = set.iter().map(|i| lagrange_at_zero(*i, &set)).collect();
 
-    let mut out = Vec::with_capacity(expected.len());
+    let mut keys = Vec::with_capacity(expected.len());
     for (j, (segment, capsule)) in expected.iter().enumerate() {
         let mut s_r = RistrettoPoint::multiscalar_mul(&lambdas, valid.iter().map(|(_, d)| d[j]));
-        out.push((*segment, kem::derive_a(&s_r, capsule, &group_key.key)));
+        keys.push((*segment, kem::derive_a(&s_r, capsule, &group_key.key)));
         s_r.zeroize();
     }
-    for (_, d) in &mut valid {
-        d.zeroize();
-    }
-    Ok(out)
+    Ok(Combined { keys, rejected })
 }
 
 #[cfg(test)]

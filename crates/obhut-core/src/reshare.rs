@@ -46,7 +46,6 @@ use crate::ids::GroupId;
 use crate::labels::{self, SUITE_V1, VERSION, magic};
 use crate::partial::lagrange_at_zero;
 use crate::point::{decode_scalar, random_scalar, read_point};
-use crate::secret::SecretBytes;
 use crate::wire::{Reader, Writer};
 
 /// Length of a sub-share plaintext (`ReshareSubShare`, §4.3).
@@ -636,17 +635,15 @@ impl ReshareDeal {
             self.dealer,
             j,
         );
-        let pt = SecretBytes::new(
-            hpke_wrap::open(
-                &me.kem,
-                labels::RESHARE_SUBSHARE_INFO,
-                &aad,
-                &sealed.enc,
-                &sealed.ct,
-                SUBSHARE,
-            )
-            .map_err(|_| undecryptable())?,
-        );
+        let pt = hpke_wrap::open(
+            &me.kem,
+            labels::RESHARE_SUBSHARE_INFO,
+            &aad,
+            &sealed.enc,
+            &sealed.ct,
+            SUBSHARE,
+        )
+        .map_err(|_| undecryptable())?;
         let mut r = Reader::new(SUBSHARE, pt.expose());
         r.preamble(magic::RESHARE_SUBSHARE, VERSION, SUITE_V1)
             .map_err(|_| undecryptable())?;

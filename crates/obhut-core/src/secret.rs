@@ -27,6 +27,27 @@ impl Secret32 {
     pub fn expose(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// Copy a 32-byte slice straight into a secret (no copy left on the
+    /// stack); `None` if it is not 32 bytes long.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        let mut s = Secret32([0u8; 32]);
+        if bytes.len() != 32 {
+            return None;
+        }
+        s.0.copy_from_slice(bytes);
+        Some(s)
+    }
+
+    /// A secret written in place by `fill` (a KDF's output buffer), so that
+    /// the derived bytes never sit in a temporary that is not wiped.
+    pub(crate) fn filled_by<E>(
+        fill: impl FnOnce(&mut [u8; 32]) -> core::result::Result<(), E>,
+    ) -> core::result::Result<Self, E> {
+        let mut s = Secret32([0u8; 32]);
+        fill(&mut s.0)?;
+        Ok(s)
+    }
 }
 
 impl ConstantTimeEq for Secret32 {
@@ -90,6 +111,20 @@ mod tests {
         let shown = format!("{b:?}");
         assert!(!shown.to_lowercase().contains("cd"), "{shown}");
         assert!(!shown.contains("205"), "{shown}");
+    }
+
+    /// HKDF's extract and expand states are HMAC-SHA256 states: two SHA-256
+    /// cores and a block buffer, which wipe themselves on drop only with
+    /// the `zeroize` features of sha2 and digest (Cargo.toml). If a
+    /// dependency change drops them, this stops compiling.
+    #[test]
+    fn kdf_and_aead_states_wipe_themselves_on_drop() {
+        fn wiped_on_drop<T: ZeroizeOnDrop>() {}
+        wiped_on_drop::<sha2::Sha256>();
+        wiped_on_drop::<sha2::Sha512>();
+        wiped_on_drop::<aes_gcm::Aes256Gcm>();
+        wiped_on_drop::<Secret32>();
+        wiped_on_drop::<SecretBytes>();
     }
 
     #[test]

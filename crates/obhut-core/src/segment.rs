@@ -254,14 +254,13 @@ impl SegmentKeys {
             .expand(&header_hash, &mut k[..])
             .expect("32 bytes is a valid HKDF-SHA256 output length");
         let prk = Hkdf::<Sha256>::from_prk(&k[..]).expect("K is exactly one SHA-256 output long");
-        let mut payload_key = Zeroizing::new([0u8; 32]);
-        prk.expand(labels::PAYLOAD_KEY, &mut payload_key[..])
+        let payload_key = Secret32::filled_by(|out| prk.expand(labels::PAYLOAD_KEY, out))
             .expect("32 bytes is a valid HKDF-SHA256 output length");
         let mut commitment = [0u8; 32];
         prk.expand(labels::KEY_COMMITMENT, &mut commitment)
             .expect("32 bytes is a valid HKDF-SHA256 output length");
         SegmentKeys {
-            payload_key: Secret32::new(*payload_key),
+            payload_key,
             commitment,
             header_hash,
             segment: fields.segment_ref(),

@@ -137,6 +137,37 @@ impl ChunkCipher {
         Ok(tag.into())
     }
 
+    /// The AES-256-GCM open [`ChunkCipher::open_chunk`] performs, with a
+    /// caller's nonce and associated data, for external test vectors
+    /// (Wycheproof). `false` when the tag does not verify.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn gcm_open_raw(
+        key: &Secret32,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> bool {
+        Aes256Gcm::new(key.expose().into())
+            .decrypt_inout_detached(nonce.into(), aad, buf.into(), tag.into())
+            .is_ok()
+    }
+
+    /// The AES-256-GCM seal [`ChunkCipher::seal_chunk`] performs, with a
+    /// caller's nonce and associated data, for external test vectors.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn gcm_seal_raw(
+        key: &Secret32,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> [u8; TAG_LEN] {
+        Aes256Gcm::new(key.expose().into())
+            .encrypt_inout_detached(nonce.into(), aad, buf.into())
+            .expect("a test vector's plaintext fits AES-GCM")
+            .into()
+    }
+
     /// Authenticate and, only if that succeeds, decrypt chunk `index` in
     /// place. On failure the error is
     /// [`SegmentFailure::ChunkAuthentication`] naming the chunk, and `chunk`

@@ -276,7 +276,8 @@ fn grant_keys_open_nothing_outside_the_scope() {
         &partials,
         &w.requester.kem,
     )
-    .unwrap();
+    .unwrap()
+    .keys;
     let b_parts = release
         .open(&w.requester, grant.log_index, &grant.request_hash)
         .unwrap();
@@ -327,7 +328,14 @@ fn operator_with_every_b_and_one_custodian_opens_nothing() {
     )
     .unwrap_err();
     assert!(
-        matches!(err, Error::NotEnoughPartials { needed: 2, have: 1 }),
+        matches!(
+            err,
+            Error::NotEnoughPartials {
+                needed: 2,
+                have: 1,
+                ..
+            }
+        ),
         "{err}"
     );
     // With b from the epoch key and the one custodian's D_1 taken as if it

@@ -13,7 +13,9 @@ use obhut_core::access::{GrantKeys, records_in_scope, release_for_grant};
 use obhut_core::chain::verify_chain;
 use obhut_core::device::{RecordingSealer, SegmentSpec};
 use obhut_core::epoch::{EpochPublic, EpochSecret};
-use obhut_core::error::{PartialFailure, RefusalReason, ReshareFailure, SegmentFailure};
+use obhut_core::error::{
+    PartialFailure, RefusalReason, RejectedPartial, ReshareFailure, SegmentFailure,
+};
 use obhut_core::group::{self, CustodianShare, GroupDescriptor, PinnedGroup, ShareEnvelope};
 use obhut_core::identity::{DeviceSecret, PersonSecret};
 use obhut_core::ids::{EpochId, RecordingId};
@@ -452,7 +454,14 @@ fn two_new_custodians_open_nothing() {
     for pair in subsets(5, 2) {
         let err = w.keys(&pair, &request).unwrap_err();
         assert!(
-            matches!(err, Error::NotEnoughPartials { needed: 3, have: 2 }),
+            matches!(
+                err,
+                Error::NotEnoughPartials {
+                    needed: 3,
+                    have: 2,
+                    ..
+                }
+            ),
             "{pair:?}: {err}"
         );
     }
@@ -556,10 +565,15 @@ fn old_and_new_shares_do_not_mix() {
     assert!(
         matches!(
             err,
-            Error::Partial {
-                custodian: 1,
-                failure: PartialFailure::WrongGrant
-            }
+            Error::NotEnoughPartials { needed: 3, have: 2, ref rejected }
+                if matches!(
+                    rejected.as_slice(),
+                    [RejectedPartial {
+                        custodian: 1,
+                        failure: PartialFailure::WrongGrant,
+                        ..
+                    }]
+                )
         ),
         "{err}"
     );

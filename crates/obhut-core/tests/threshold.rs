@@ -6,10 +6,10 @@
 mod threshold_support;
 
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT as G;
-use obhut_core::error::{Error, PartialFailure};
+use obhut_core::error::{Error, PartialFailure, RejectedPartial};
 use obhut_core::identity::PersonSecret;
 use obhut_core::ids::RecordingId;
-use obhut_core::partial::{PartialEnvelope, combine, custodian_partial};
+use obhut_core::partial::{Combined, PartialEnvelope, combine, custodian_partial};
 use obhut_core::request::GrantRef;
 use obhut_core::segment::{SegmentKind, SegmentOpener};
 use threshold_support::*;
@@ -79,6 +79,9 @@ impl World {
         &self,
         envelopes: &[PartialEnvelope],
     ) -> obhut_core::Result<Vec<(obhut_core::ids::SegmentRef, obhut_core::secret::Secret32)>> {
+        self.combine_reporting(envelopes).map(|c| c.keys)
+    }
+    fn combine_reporting(&self, envelopes: &[PartialEnvelope]) -> obhut_core::Result<Combined> {
         combine(
             &self.group.pinned,
             &self.request,
@@ -87,6 +90,9 @@ impl World {
             envelopes,
             &self.requester.kem,
         )
+    }
+    fn fingerprint(&self, index: u16) -> obhut_core::ids::Fingerprint {
+        self.group.custodian(index).0.public().fingerprint()
     }
 }
 
@@ -118,7 +124,12 @@ fn every_subset_recovers_a(k: u16, n: u16) {
             .map(|&i| partials[i as usize - 1].clone())
             .collect();
         match w.combine(&envs) {
-            Err(Error::NotEnoughPartials { needed, have }) => {
+            Err(Error::NotEnoughPartials {
+                needed,
+                have,
+                rejected,
+            }) => {
+                assert!(rejected.is_empty(), "{subset:?}: {rejected:?}");
                 assert_eq!((needed, have), (k, k - 1), "{subset:?}");
             }
             other => panic!("{subset:?}: expected NotEnoughPartials, got {other:?}"),
@@ -174,7 +185,7 @@ fn duplicate_partials_count_once() {
     let p1_again = w.partial_from(1, &mut rng);
     assert!(matches!(
         w.combine(&[p1.clone(), p1_again]),
-        Err(Error::NotEnoughPartials { needed: 2, have: 1 })
+        Err(Error::NotEnoughPartials { needed: 2, have: 1, rejected }) if rejected.is_empty()
     ));
     // More than k valid partials are fine.
     let all: Vec<_> = (1..=3).map(|i| w.partial_from(i, &mut rng)).collect();
@@ -207,22 +218,29 @@ fn tampered(
     sealed
 }
 
+/// With k = 2 and one good partial, `result` must be too few partials with
+/// exactly one rejected: `custodian`'s, for `failure`, named in the message.
 fn assert_named(
     result: obhut_core::Result<impl std::fmt::Debug>,
     custodian: u16,
     failure: PartialFailure,
 ) {
     match result {
-        Err(Error::Partial {
-            custodian: c,
-            failure: f,
-        }) => {
-            assert_eq!((c, &f), (custodian, &failure));
-            let msg = Error::Partial {
-                custodian: c,
-                failure: f,
-            }
-            .to_string();
+        Err(e @ Error::NotEnoughPartials { .. }) => {
+            let msg = e.to_string();
+            let Error::NotEnoughPartials {
+                needed: 2,
+                have: 1,
+                rejected,
+            } = e
+            else {
+                panic!("{msg}");
+            };
+            assert_eq!(rejected.len(), 1, "{msg}");
+            assert_eq!(
+                (rejected[0].custodian, &rejected[0].failure),
+                (custodian, &failure)
+            );
             assert!(msg.contains(&format!("custodian {custodian}")), "{msg}");
         }
         other => panic!("expected custodian {custodian} {failure:?}, got {other:?}"),
@@ -312,10 +330,16 @@ fn malicious_partials_are_detected_and_name_the_custodian() {
     let p2 = w.partial_from(2, &mut rng).open(&w.requester.kem).unwrap();
     let bad = seal_as(&p2, 3, &w, &mut rng);
     match w.combine(&[good1.clone(), bad]) {
-        Err(Error::Partial {
-            custodian: 3,
-            failure: PartialFailure::Malformed(_),
-        }) => {}
+        Err(Error::NotEnoughPartials { rejected, .. })
+            if matches!(
+                rejected.as_slice(),
+                [RejectedPartial {
+                    custodian: 3,
+                    failure: PartialFailure::Malformed(_),
+                    signed: false,
+                    ..
+                }]
+            ) => {}
         other => panic!("{other:?}"),
     }
 
@@ -509,4 +533,79 @@ fn seal_as(
         enc,
         sealed,
     }
+}
+
+/// Item 6 of issue 15: one custodian's bad partial must not block the
+/// others. With k = 2 and custodians 1, 2 (bad: D altered, re-signed by 2
+/// itself) and 3, combine uses 1 and 3 and names 2 with its fingerprint.
+/// Before the fix combine stopped at custodian 2's partial with an error.
+#[test]
+fn a_bad_partial_is_skipped_and_named_when_k_others_are_valid() {
+    let mut rng = rng();
+    let w = world(2, 3, &mut rng);
+    let (c2, _) = w.group.custodian(2);
+    let good1 = w.partial_from(1, &mut rng);
+    let good3 = w.partial_from(3, &mut rng);
+    let bad2 = tampered(&w, 2, c2, 2, |p| p.entries[0].d += G, &mut rng);
+    // A garbage envelope claiming custodian 3 as well: unsigned, so not
+    // the custodian's own doing.
+    let mut garbage3 = w.partial_from(3, &mut rng);
+    garbage3.sealed[0] ^= 1;
+
+    let out = w
+        .combine_reporting(&[bad2.clone(), good1.clone(), garbage3.clone(), good3.clone()])
+        .expect("two valid partials are enough");
+    for ((seg, a), sealed) in out.keys.iter().zip(&w.segments) {
+        assert_eq!(*seg, sealed.segment());
+        assert_eq!(a, &sealed.a);
+    }
+    assert_eq!(
+        out.rejected,
+        vec![
+            RejectedPartial {
+                custodian: 2,
+                fingerprint: Some(w.fingerprint(2)),
+                signed: true,
+                failure: PartialFailure::BadProof,
+            },
+            RejectedPartial {
+                custodian: 3,
+                fingerprint: Some(w.fingerprint(3)),
+                signed: false,
+                failure: PartialFailure::Undecryptable,
+            },
+        ]
+    );
+    let shown = out.rejected[0].to_string();
+    assert!(shown.contains("custodian 2"), "{shown}");
+    assert!(shown.contains(&w.fingerprint(2).to_string()), "{shown}");
+    assert!(out.rejected[1].to_string().contains("not signed"));
+
+    // Too few valid ones: the error names every failure, in order.
+    let err = w.combine(&[bad2, garbage3, good1]).unwrap_err();
+    let msg = err.to_string();
+    match err {
+        Error::NotEnoughPartials {
+            needed: 2,
+            have: 1,
+            rejected,
+        } => {
+            let named: Vec<(u16, PartialFailure)> = rejected
+                .into_iter()
+                .map(|r| (r.custodian, r.failure))
+                .collect();
+            assert_eq!(
+                named,
+                vec![
+                    (2, PartialFailure::BadProof),
+                    (3, PartialFailure::Undecryptable)
+                ]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        msg.contains("custodian 2") && msg.contains("custodian 3"),
+        "{msg}"
+    );
 }

@@ -358,7 +358,8 @@ fn out_of_scope_segments_are_refused() {
         &[p1, p2],
         &s.requester.kem,
     )
-    .unwrap();
+    .unwrap()
+    .keys;
     assert_eq!(keys[0].1, m0.a);
 }
 

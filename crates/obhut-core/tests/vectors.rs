@@ -29,7 +29,9 @@ use obhut_core::access::GrantKeys;
 use obhut_core::chain::{verify_blob, verify_chain};
 use obhut_core::device::{RecordingSealer, SegmentSpec};
 use obhut_core::epoch::{EpochPublic, EpochRelease, EpochSecret, ReleaseEntry};
-use obhut_core::error::{ChainFailure, Error, PartialFailure, RefusalReason, SegmentFailure};
+use obhut_core::error::{
+    ChainFailure, Error, PartialFailure, RefusalReason, RejectedPartial, SegmentFailure,
+};
 use obhut_core::group::{self, CustodianShare, GroupDescriptor, PinnedGroup, ShareEnvelope};
 use obhut_core::hpke_wrap;
 use obhut_core::identity::{DeviceSecret, PersonSecret, PublicIdentity, SignKey, VerifyKey};
@@ -447,6 +449,45 @@ fn plaintext(n: usize) -> Vec<u8> {
 }
 
 /// 32 little-endian bytes of `s + l` (a non-canonical encoding of `s`).
+/// A signature that a lax Ed25519 verifier accepts without knowing the
+/// nonce: R = `r_bytes` (a small-order point, possibly written
+/// non-canonically), S = k·a with k = SHA-512(R ‖ A ‖ M) and a the
+/// signer's secret scalar. Then S·B − k·A is the identity, which equals R
+/// (cofactorless, R the identity) or 8·R (cofactored). `verify_strict`
+/// refuses each: R has small order, or is not canonical.
+fn small_order_r_signature(key: &SignKey, message: &[u8], r_bytes: &[u8; 32]) -> [u8; 64] {
+    let h: [u8; 64] = sha2::Sha512::digest(key.seed().expose()).into();
+    let mut a_bytes = [0u8; 32];
+    a_bytes.copy_from_slice(&h[..32]);
+    a_bytes[0] &= 248;
+    a_bytes[31] &= 127;
+    a_bytes[31] |= 64;
+    let a = Scalar::from_bytes_mod_order(a_bytes);
+    let public = key.verify_key().to_bytes();
+    let k = Scalar::from_hash(
+        sha2::Sha512::new()
+            .chain_update(r_bytes)
+            .chain_update(public)
+            .chain_update(message),
+    );
+    let s = k * a;
+    let big_a = CompressedEdwardsY(public).decompress().expect("A");
+    let r = CompressedEdwardsY(*r_bytes)
+        .decompress()
+        .expect("R decodes");
+    assert!(r.is_small_order());
+    let lhs = curve25519_dalek::edwards::EdwardsPoint::mul_base(&s);
+    assert_eq!(
+        lhs.mul_by_cofactor(),
+        (r + k * big_a).mul_by_cofactor(),
+        "cofactored equation"
+    );
+    let mut sig = [0u8; 64];
+    sig[..32].copy_from_slice(r_bytes);
+    sig[32..].copy_from_slice(s.as_bytes());
+    sig
+}
+
 fn plus_l(s: &[u8]) -> [u8; 32] {
     const L: [u8; 32] = [
         0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
@@ -637,25 +678,14 @@ fn err_json(e: &Error) -> J {
             };
             format!("Chain.{n}")
         }
-        Error::Partial { custodian, failure } => {
-            f.push(("custodian", json!(custodian)));
-            let n = match failure {
-                PartialFailure::BadProof => "BadProof",
-                PartialFailure::WrongGrant => "WrongGrant",
-                PartialFailure::WrongRequester => "WrongRequester",
-                PartialFailure::WrongSegments => "WrongSegments",
-                PartialFailure::UnknownCustodian => "UnknownCustodian",
-                PartialFailure::Duplicate => "Duplicate",
-                PartialFailure::BadSignature => "BadSignature",
-                PartialFailure::Undecryptable => "Undecryptable",
-                PartialFailure::Malformed(_) => "Malformed",
-                other => panic!("unmapped partial failure {other:?}"),
-            };
-            format!("Partial.{n}")
-        }
-        Error::NotEnoughPartials { needed, have } => {
+        Error::NotEnoughPartials {
+            needed,
+            have,
+            rejected,
+        } => {
             f.push(("needed", json!(needed)));
             f.push(("have", json!(have)));
+            f.push(("rejected", rejected_json(rejected)));
             "NotEnoughPartials".into()
         }
         Error::Refused(r) => {
@@ -711,6 +741,38 @@ fn err_json(e: &Error) -> J {
     let mut m = vec![("error".to_owned(), J::from(name))];
     m.extend(f.into_iter().map(|(k, v)| (k.to_owned(), J::Val(v))));
     J::Obj(m)
+}
+
+fn partial_failure_name(failure: &PartialFailure) -> &'static str {
+    match failure {
+        PartialFailure::BadProof => "BadProof",
+        PartialFailure::WrongGrant => "WrongGrant",
+        PartialFailure::WrongRequester => "WrongRequester",
+        PartialFailure::WrongSegments => "WrongSegments",
+        PartialFailure::UnknownCustodian => "UnknownCustodian",
+        PartialFailure::Duplicate => "Duplicate",
+        PartialFailure::BadSignature => "BadSignature",
+        PartialFailure::Undecryptable => "Undecryptable",
+        PartialFailure::Malformed(_) => "Malformed",
+        other => panic!("unmapped partial failure {other:?}"),
+    }
+}
+
+/// The partials a combine did not use (§8.4), in the order given.
+fn rejected_json(rejected: &[RejectedPartial]) -> Value {
+    Value::Array(
+        rejected
+            .iter()
+            .map(|r| {
+                json!({
+                    "custodian": r.custodian,
+                    "fingerprint": r.fingerprint.map(|f| hex::encode(f.0)),
+                    "signed": r.signed,
+                    "failure": format!("Partial.{}", partial_failure_name(&r.failure)),
+                })
+            })
+            .collect(),
+    )
 }
 
 /// The expected error of an invalid case: `r` must fail with `name`.
@@ -912,6 +974,39 @@ fn build_identity(stored: Option<&Value>) -> J {
                 label.clone().into_bytes(),
                 body2,
                 sig,
+            ),
+            (
+                "small-order R: the identity (canonical 01 00 … 00), S = k·a; the cofactorless equation S·B = R + k·A holds",
+                label.clone().into_bytes(),
+                body.clone(),
+                small_order_r_signature(&alice.sign, &message, &EIGHT_TORSION[0].compress().0),
+            ),
+            (
+                "small-order R: a point of order 8, S = k·a; the cofactored equation 8·S·B = 8·R + 8·k·A holds",
+                label.clone().into_bytes(),
+                body.clone(),
+                small_order_r_signature(&alice.sign, &message, &EIGHT_TORSION[1].compress().0),
+            ),
+            (
+                "small-order R written non-canonically: the identity as y = 1 + p (ee ff … ff 7f), S = k·a",
+                label.clone().into_bytes(),
+                body.clone(),
+                small_order_r_signature(&alice.sign, &message, &{
+                    let mut r = [0xffu8; 32];
+                    r[0] = 0xee;
+                    r[31] = 0x7f;
+                    r
+                }),
+            ),
+            (
+                "S = l (non-canonical zero)",
+                label.clone().into_bytes(),
+                body.clone(),
+                {
+                    let mut s_eq_l = sig;
+                    s_eq_l[32..].copy_from_slice(&plus_l(&[0u8; 32]));
+                    s_eq_l
+                },
             ),
         ]
     };
@@ -1966,7 +2061,9 @@ fn build_group(stored: Option<&Value>) -> (J, GroupFix) {
             &env.sealed,
             "share envelope",
         )
-        .expect("custodian opens its envelope");
+        .expect("custodian opens its envelope")
+        .expose()
+        .to_vec();
         let mut expected_pt =
             Writer::with_preamble(labels::magic::SHARE, labels::VERSION, labels::SUITE_V1);
         expected_pt
@@ -2631,6 +2728,35 @@ impl AccessCtx<'_> {
             .collect()
     }
 
+    /// A `combine` case's inputs, combined (README: access.json).
+    fn combine(&self, spec: &Value) -> obhut_core::Result<partial::Combined> {
+        let expected: Vec<(SegmentRef, Capsule)> = Self::indices(&spec["expected_segments"])
+            .into_iter()
+            .map(|j| {
+                let rec = &self.r.records[j];
+                (rec.segment_ref(), rec.header().fields.capsule)
+            })
+            .collect();
+        let envelopes = spec["envelopes"]
+            .as_array()
+            .expect("envelopes")
+            .iter()
+            .map(|e| {
+                let base =
+                    self.envelopes[e["partial"].as_u64().expect("partial") as usize].to_bytes();
+                PartialEnvelope::from_bytes(&mutate(&base, &e["mutations"]))
+            })
+            .collect::<obhut_core::Result<Vec<_>>>()?;
+        partial::combine(
+            &self.g.pinned,
+            self.request(&spec["request"]),
+            &self.grant(spec),
+            &expected,
+            &envelopes,
+            &self.requester.kem,
+        )
+    }
+
     /// Run one invalid case (README: access.json).
     fn run(&self, spec: &Value) -> obhut_core::Result<()> {
         match spec["operation"].as_str().expect("operation") {
@@ -2657,35 +2783,7 @@ impl AccessCtx<'_> {
                 );
                 result.map(|_| ())
             }
-            "combine" => {
-                let expected: Vec<(SegmentRef, Capsule)> =
-                    Self::indices(&spec["expected_segments"])
-                        .into_iter()
-                        .map(|j| {
-                            let rec = &self.r.records[j];
-                            (rec.segment_ref(), rec.header().fields.capsule)
-                        })
-                        .collect();
-                let envelopes = spec["envelopes"]
-                    .as_array()
-                    .expect("envelopes")
-                    .iter()
-                    .map(|e| {
-                        let base = self.envelopes[e["partial"].as_u64().expect("partial") as usize]
-                            .to_bytes();
-                        PartialEnvelope::from_bytes(&mutate(&base, &e["mutations"]))
-                    })
-                    .collect::<obhut_core::Result<Vec<_>>>()?;
-                partial::combine(
-                    &self.g.pinned,
-                    self.request(&spec["request"]),
-                    &self.grant(spec),
-                    &expected,
-                    &envelopes,
-                    &self.requester.kem,
-                )
-                .map(|_| ())
-            }
+            "combine" => self.combine(spec).map(|_| ()),
             "epoch_unwrap" => {
                 let bytes = mutate(self.wrap, &spec["mutations"]);
                 let mut rd = Reader::new("epoch wrap", &bytes);
@@ -2907,6 +3005,8 @@ fn build_access(stored: Option<&Value>, g: &GroupFix, r: &RecordFix) -> J {
         &requester.kem,
     )
     .expect("combine");
+    assert!(combined.rejected.is_empty());
+    let combined = combined.keys;
     let set = [1u16, 3];
     let lambdas: Vec<Scalar> = set.iter().map(|i| lagrange_at_zero(*i, &set)).collect();
     let mut cj = Obj::new(o.stored("combine"));
@@ -2926,6 +3026,25 @@ fn build_access(stored: Option<&Value>, g: &GroupFix, r: &RecordFix) -> J {
     }
     cj.set("segments", segs);
     o.set("combine", cj.done());
+
+    // A partial its custodian signed but whose proof fails (§8.4): custodian
+    // 1's partial with D of its first entry replaced by D + G, re-signed by
+    // custodian 1, sealed afresh to the requester.
+    let mut tj = Obj::new(o.stored("tampered_partial"));
+    tj.set(
+        "description",
+        "partials[0] with entries[0].D replaced by D + G (G the ristretto255 base point), signed again by custodian 1 and sealed to the requester: signature valid, proof invalid (Partial.BadProof, signed).",
+    );
+    let tseed = tj.input_n("seed", &[0x9d; 32]);
+    let mut tampered = envelopes[0].open(&requester.kem).expect("open partials[0]");
+    tampered.entries[0].d += G;
+    tampered.sign(&g.custodians[0].sign);
+    let mut rec = Rec::new(tseed);
+    let tenv = PartialEnvelope::seal(&tampered, &request, &mut rec);
+    tj.set("rng_draws", draws(&rec, &[d("envelope (HPKE)", 64)]));
+    tj.hex("partial", tampered.to_bytes());
+    tj.hex("envelope", tenv.to_bytes());
+    o.set("tampered_partial", tj.done());
 
     // The epoch release of b for the grant, and a standalone epoch wrap.
     let mut ew = Obj::new(o.stored("epoch_wrap"));
@@ -3158,7 +3277,7 @@ fn build_access(stored: Option<&Value>, g: &GroupFix, r: &RecordFix) -> J {
         r,
         requester: &requester,
         requests: [("request", &request), ("request_narrow", &narrow)],
-        envelopes: &envelopes,
+        envelopes: &[envelopes[0].clone(), envelopes[1].clone(), tenv],
         wrap: &wrap_bytes,
         wrap_target: (rid, dk, idx),
         release: &rel_bytes,
@@ -3213,28 +3332,42 @@ fn build_access(stored: Option<&Value>, g: &GroupFix, r: &RecordFix) -> J {
             json!({"operation": "combine", "request": "request", "grant_log_index": log_index,
                    "grant_request": "request", "expected_segments": all,
                    "envelopes": [{"partial": 0, "mutations": [op_xor(env1_len - 1, &[0x01])]}, plain(1)]}),
-            "Partial.Undecryptable",
+            "NotEnoughPartials",
         ),
         (
             "combine with custodian 1's envelope relabelled as custodian 2's",
             json!({"operation": "combine", "request": "request", "grant_log_index": log_index,
                    "grant_request": "request", "expected_segments": all,
                    "envelopes": [{"partial": 0, "mutations": [op_replace(7, &2u16.to_be_bytes())]}, plain(1)]}),
-            "Partial.Undecryptable",
+            "NotEnoughPartials",
         ),
         (
             "combine expecting segments 0 and 1 only (the partials cover 0, 1, 2)",
             json!({"operation": "combine", "request": "request", "grant_log_index": log_index,
                    "grant_request": "request", "expected_segments": [0, 1],
                    "envelopes": [plain(0), plain(1)]}),
-            "Partial.WrongSegments",
+            "NotEnoughPartials",
         ),
         (
             "combine under another grant log index",
             json!({"operation": "combine", "request": "request", "grant_log_index": log_index + 1,
                    "grant_request": "request", "expected_segments": all,
                    "envelopes": [plain(0), plain(1)]}),
-            "Partial.WrongGrant",
+            "NotEnoughPartials",
+        ),
+        (
+            "combine with custodian 1's tampered partial (signed, proof fails) and custodian 3's",
+            json!({"operation": "combine", "request": "request", "grant_log_index": log_index,
+                   "grant_request": "request", "expected_segments": all,
+                   "envelopes": [plain(2), plain(1)]}),
+            "NotEnoughPartials",
+        ),
+        (
+            "combine with custodian 1's envelope relabelled as custodian 9's (not in the group) and custodian 3's",
+            json!({"operation": "combine", "request": "request", "grant_log_index": log_index,
+                   "grant_request": "request", "expected_segments": all,
+                   "envelopes": [{"partial": 0, "mutations": [op_replace(7, &9u16.to_be_bytes())]}, plain(1)]}),
+            "NotEnoughPartials",
         ),
     ];
     let mut inv = Vec::new();
@@ -3246,6 +3379,43 @@ fn build_access(stored: Option<&Value>, g: &GroupFix, r: &RecordFix) -> J {
         inv.push(c.done());
     }
     o.set("invalid_partials", inv);
+
+    // Combines that succeed although some partials fail (§8.4): the bad
+    // ones are skipped and reported, the a values are combine's.
+    let cases: Vec<(&str, Value)> = vec![
+        (
+            "custodian 1's tampered partial (signed, proof fails), then custodian 1's and custodian 3's",
+            json!({"operation": "combine", "request": "request", "grant_log_index": log_index,
+                   "grant_request": "request", "expected_segments": all,
+                   "envelopes": [plain(2), plain(0), plain(1)]}),
+        ),
+        (
+            "custodian 3's envelope with its last sealed byte flipped, custodian 1's, custodian 3's",
+            json!({"operation": "combine", "request": "request", "grant_log_index": log_index,
+                   "grant_request": "request", "expected_segments": all,
+                   "envelopes": [{"partial": 1, "mutations": [op_xor(envelopes[1].to_bytes().len() - 1, &[0x01])]},
+                                 plain(0), plain(1)]}),
+        ),
+    ];
+    let mut ok = Vec::new();
+    for (i, (cname, spec)) in cases.into_iter().enumerate() {
+        let mut c = Obj::new(o.stored_item("combine_with_rejected", i));
+        c.set("name", cname);
+        let spec = inputs_from(&mut c, spec);
+        let out = ctx
+            .combine(&spec)
+            .unwrap_or_else(|e| panic!("{cname}: {e}"));
+        assert!(!out.rejected.is_empty(), "{cname}: nothing rejected");
+        for ((_, a), want) in out.keys.iter().zip(&r.a) {
+            assert_eq!(a.expose(), want.expose(), "{cname}");
+        }
+        c.set(
+            "expected",
+            json!({"a": "combine.segments[*].a", "rejected": rejected_json(&out.rejected)}),
+        );
+        ok.push(c.done());
+    }
+    o.set("combine_with_rejected", ok);
 
     let cases: Vec<(&str, Value, &str)> = vec![
         (

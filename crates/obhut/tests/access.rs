@@ -709,6 +709,48 @@ fn a_file_without_media_times_opens_whole_and_a_wrong_passphrase_writes_nothing(
     );
 }
 
+/// Issue 15 item 6: the vault (or a custodian's client) hands over one
+/// bad partial among three; `obhut open` still opens with the two valid
+/// ones and warns naming the custodian and its fingerprint. Before, the
+/// combine stopped at the bad one and the open failed.
+#[test]
+fn a_bad_partial_among_k_valid_ones_is_named_and_the_scope_opens() {
+    let dir = setup();
+    let d = dir.as_path();
+    let Ingested {
+        vault, vkey, rid, ..
+    } = ingested(d, 6, &["req", "alice", "bob", "carol"]);
+    let hash = request(d, &vault, &vkey, &rid, "0", "4000", "req.obar");
+    approve(d, &vault, &vkey, "alice", 1, &hash);
+    approve(d, &vault, &vkey, "bob", 2, &hash);
+    approve(d, &vault, &vkey, "carol", 3, &hash);
+    // Bob's stored envelope altered in its last (ciphertext) byte.
+    let db = d.join("vault-data/obhut.sqlite");
+    sql(
+        &db,
+        &format!(
+            "UPDATE approvals SET envelope = CAST(substr(envelope, 1, length(envelope) - 1) || \
+             CASE WHEN substr(envelope, -1, 1) = X'00' THEN X'01' ELSE X'00' END AS BLOB) \
+             WHERE request_hash = X'{hash}' AND custodian = 2"
+        ),
+    );
+    let out = run(d, &open_args(&vault, &vkey, &hash, "opened"));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let bob_fpr =
+        obhut_core::identity::PublicIdentity::from_bytes(&fs::read(d.join("bob.key.pub")).unwrap())
+            .unwrap()
+            .fingerprint()
+            .to_string();
+    let warning = stderr
+        .lines()
+        .find(|l| l.starts_with("warning: the partial from custodian 2"))
+        .unwrap_or_else(|| panic!("no warning naming custodian 2: {stderr}"));
+    assert!(warning.contains(&bob_fpr), "{warning}");
+    assert!(warning.contains("does not decrypt"), "{warning}");
+    assert!(stderr.contains("opened "), "{stderr}");
+}
+
 /// Entries sequenced in the vault's log.
 fn sequenced(db: &Path) -> u64 {
     support::with_index(db, |index| async move {

@@ -96,6 +96,7 @@ impl Group {
             "share envelope",
         )
         .unwrap();
+        let pt = pt.expose();
         let bytes: [u8; 32] = pt[pt.len() - 32..].try_into().unwrap();
         Scalar::from_canonical_bytes(bytes).unwrap()
     }

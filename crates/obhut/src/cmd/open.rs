@@ -60,6 +60,10 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     let client = AccessClient::new(Reader::new(&a.log.vault, log.vault_identity(), &me.sign));
     let grant = obhut_client::open::open_as(&client, &log, &a.request, &group, &me)
         .map_err(load::other_group)?;
+    // Shown even with --quiet: someone on the path handed over a bad partial.
+    for r in grant.rejected_partials() {
+        eprintln!("warning: {r}");
+    }
     let o = open::write_grant(g, &client, &log, &grant, &a.out, a.range)?;
     g.note(format!(
         "opened {} segment(s) to {} (release logged, inclusion verified; opening logged as entry #{}, inclusion verified); {} segment(s) outside the request stay sealed",

@@ -239,7 +239,7 @@ pub fn client_next_step(e: &ClientErr) -> Option<Cow<'_, str>> {
         }
         ClientErr::Partial(_) => "the reason above names what failed",
         ClientErr::Recover(_) => {
-            "a partial or the release does not fit this request; the message names which"
+            "a partial or the release does not fit this request; the message names which (a partial's custodian and fingerprint: ask that custodian to approve again, or another custodian to approve)"
         }
         ClientErr::Segment { .. } => "the message names what failed",
         ClientErr::RangeOutside { len, .. } => {
