@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 
 use obhut_core::access::GrantKeys;
+use obhut_core::blob_tree::VerifiedTree;
 use obhut_core::record::SegmentRecord;
 use obhut_core::segment::{FnSource, RangeSource, SegmentKind};
 use obhut_media::{Cut, CutKind, CutPlan};
@@ -286,15 +287,41 @@ impl Blobs for VaultBlobs<'_, '_> {
         Ok(self.0.blob(seg.recording, seg.index, None)?)
     }
 
+    /// Each read fetches the whole 16 KiB groups around it and checks them
+    /// against the record's signed `ciphertext_hash` through the blob's group
+    /// tree (docs/format.md §6.5) before a byte is decrypted: AES-GCM tags
+    /// alone would accept chunks forged by anyone holding the segment key
+    /// (a past grantee, with the vault).
     fn ranged(&mut self, r: &SegmentRecord) -> Result<Box<dyn RangeSource + '_>> {
         let seg = r.segment_ref();
+        let tree_bytes = self.0.blob_tree(seg.recording, seg.index)?;
+        let tree =
+            VerifiedTree::check(r.blob_len(), r.ciphertext_hash(), &tree_bytes).map_err(|e| {
+                Error::Forged {
+                    segment: seg,
+                    source: e,
+                }
+            })?;
         let reader = self.0;
         Ok(Box::new(FnSource(
             move |at: u64, buf: &mut [u8]| -> std::io::Result<()> {
-                let mut body = reader
-                    .blob(seg.recording, seg.index, Some((at, at + buf.len() as u64)))
-                    .map_err(|e| std::io::Error::other(e.to_string()))?;
-                body.read_exact(buf)
+                let end = at + buf.len() as u64;
+                let (from, to) = tree.cover(at, end);
+                if to < end {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                let mut groups = Vec::with_capacity((to - from) as usize);
+                reader
+                    .blob(seg.recording, seg.index, Some((from, to)))
+                    .map_err(|e| std::io::Error::other(e.to_string()))?
+                    .take(to - from)
+                    .read_to_end(&mut groups)?;
+                tree.check_groups(from, &groups).map_err(|e| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{seg}: {e}"))
+                })?;
+                let skip = (at - from) as usize;
+                buf.copy_from_slice(&groups[skip..skip + buf.len()]);
+                Ok(())
             },
         )))
     }

@@ -317,6 +317,16 @@ pub enum Error {
     /// The segment keys could not be recovered from the partials and release.
     #[error("cannot recover the segment keys")]
     Recover(#[source] obhut_core::Error),
+    /// The vault's group tree of a segment does not prove against the
+    /// record's signed ciphertext hash: its bytes cannot be trusted.
+    #[error("{segment}: the vault's blob does not match the device-signed record ({source})")]
+    Forged {
+        /// The segment.
+        segment: SegmentRef,
+        /// What did not match.
+        #[source]
+        source: obhut_core::blob_tree::TreeError,
+    },
     /// A segment did not open (key, header, hash, length).
     #[error("cannot open {segment}")]
     Segment {

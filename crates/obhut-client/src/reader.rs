@@ -218,6 +218,13 @@ impl<'k> Reader<'k> {
         Ok(Box::new(resp.into_body().into_reader()))
     }
 
+    /// A segment blob's group tree (`GET …/tree`, docs/format.md §6.5),
+    /// unchecked: [`obhut_core::blob_tree::VerifiedTree::check`] it against
+    /// the record before trusting it.
+    pub fn blob_tree(&self, rid: RecordingId, index: u32) -> Result<Vec<u8>> {
+        self.get(&format!("/v1/recordings/{rid}/segments/{index}/tree"))
+    }
+
     /// `GET /v1/recordings`: the recordings of the groups this person may
     /// read, minimal metadata only.
     pub fn recordings(&self) -> Result<ListResponse> {

@@ -22,7 +22,7 @@ use obhut_core::identity::{PersonSecret, SignKey};
 use obhut_core::ids::RecordingId;
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, RequestContent, Scope};
-use obhut_core::rng::os_rng;
+use obhut_core::rng::{DeterministicRng, os_rng};
 use obhut_core::segment::{RangeSource, SegmentKind};
 use obhut_core::vault::body_sha256;
 use obhut_log::{VerifierKey, WitnessPolicy};
@@ -30,7 +30,7 @@ use obhut_server::SystemClock;
 use obhut_server::config::FileConfig;
 use obhut_server::testkit::{
     InProcess, Sealed, TestGroup, VaultIds, create_token, http, operator_entry, put_sealed,
-    seal_recording, signed_headers,
+    seal_recording_with, signed_headers,
 };
 use obhut_store::{AccessStore, IndexStore};
 
@@ -49,6 +49,10 @@ struct World {
     rid: RecordingId,
     segs: Vec<Sealed>,
     plaintexts: Vec<Vec<u8>>,
+    /// The same recording sealed again from the same randomness over other
+    /// plaintext: each blob has the header, key and commitment of the one
+    /// the vault holds, as only a holder of that key could make it.
+    forged: Vec<Sealed>,
     requester: PersonSecret,
 }
 
@@ -118,14 +122,26 @@ impl World {
                 (kind, p.clone())
             })
             .collect();
-        let segs = seal_recording(
-            &device,
-            &group.pinned,
-            &epoch,
-            now() - 60_000,
-            &payloads,
-            true,
-        );
+        let seed = obhut_core::rng::random_32(&mut os_rng());
+        let capture = now() - 60_000;
+        let seal = |payloads: &[(SegmentKind, Vec<u8>)]| {
+            let mut rng = DeterministicRng::new(seed);
+            seal_recording_with(
+                &device,
+                &group.pinned,
+                &epoch,
+                capture,
+                payloads,
+                true,
+                &mut rng,
+            )
+        };
+        let segs = seal(&payloads);
+        let other: Vec<_> = payloads
+            .iter()
+            .map(|(k, p)| (*k, p.iter().map(|b| !b).collect()))
+            .collect();
+        let forged = seal(&other);
         let (mut segs, mut plaintexts) = (segs, plaintexts);
         segs.truncate(segments);
         plaintexts.truncate(segments);
@@ -171,6 +187,7 @@ impl World {
             rid: segs[0].record.segment_ref().recording,
             segs,
             plaintexts,
+            forged,
             requester,
         }
     }
@@ -240,6 +257,12 @@ impl World {
     /// Where custodian `i` keeps envelopes until the vault has them.
     fn unsent(&self, i: u16) -> Unsent {
         Unsent::new(self._dir.path().join(format!("unsent-{i}")))
+    }
+}
+
+impl World {
+    fn forged_plaintext(&self, i: usize) -> Vec<u8> {
+        self.plaintexts[i].iter().map(|b| !b).collect()
     }
 }
 
@@ -742,4 +765,65 @@ fn a_recording_without_its_final_segment_is_requested_and_opened() {
     assert_eq!(done.opened, 3);
     let media = std::fs::read(out.path().join(format!("{}.media", w.rid))).unwrap();
     assert!(media == w.plaintexts.concat());
+}
+
+/// A past grantee keeps the segment key; with the vault's help it swaps a
+/// stored blob for one of its own making under that key. Every AES-GCM
+/// tag of the forgery verifies, so a range read that trusted the tags
+/// would hand a later reader (or a court) the forger's bytes; the group
+/// tree, checked against the device-signed ciphertext hash, refuses them.
+#[test]
+fn a_range_forged_by_a_holder_of_the_segment_key_is_refused() {
+    let w = World::new();
+    let log = w.log();
+    let (_, hash) = w.request(10_000, 20_000);
+    w.approve(1, &hash);
+    w.approve(2, &hash);
+    let client = w.client(&w.requester);
+    let grant = open_as(&client, &log, &hash, &w.group.pinned, &w.requester).unwrap();
+    let start: u64 = w.plaintexts[0].len() as u64;
+    let record = &w.segs[1].record;
+    let forged = &w.forged[1].blob;
+    assert_eq!(
+        forged[..obhut_core::segment::HEADER_LEN],
+        w.segs[1].blob[..obhut_core::segment::HEADER_LEN],
+        "the forgery carries the stored segment's header"
+    );
+    // The attack is real: the tags alone accept the forger's chunks.
+    let mut out = Vec::new();
+    grant
+        .keys
+        .read_range(
+            record,
+            &mut std::io::Cursor::new(&forged[..]),
+            5,
+            500,
+            &mut out,
+        )
+        .expect("the forged chunks authenticate under the segment key");
+    assert_eq!(out, w.forged_plaintext(1)[5..500]);
+
+    // Honest bytes open.
+    let mut v = Vec::new();
+    grant
+        .open_range(&client, start + 5, Some(start + 500), &mut v)
+        .unwrap();
+    assert_eq!(v, w.plaintexts[1][5..500]);
+
+    // The vault now serves the forgery.
+    let path = w._vault.app.blobs.path_of(obhut_store::BlobKey {
+        recording: w.rid,
+        index: 1,
+    });
+    std::fs::write(&path, forged).unwrap();
+    let mut v = Vec::new();
+    let err = grant
+        .open_range(&client, start + 5, Some(start + 500), &mut v)
+        .expect_err("a forged range is refused");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("does not match the device-signed record") && msg.contains("segment 1"),
+        "{msg}"
+    );
+    assert!(v.is_empty(), "no byte of the forgery is written: {v:?}");
 }

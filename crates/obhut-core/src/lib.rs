@@ -31,6 +31,7 @@ pub mod wire;
 pub use error::{Error, Result};
 pub mod access;
 pub mod audit;
+pub mod blob_tree;
 pub mod chain;
 pub mod device;
 pub mod dir_names;

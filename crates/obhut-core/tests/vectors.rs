@@ -1780,6 +1780,11 @@ fn build_segment(stored: Option<&Value>) -> J {
             .update(&sc_.blob)
             .finalize();
         c.hex("ciphertext_hash", h.as_bytes());
+        // §6.5: chaining values of the blob's 16 KiB groups, empty for one group.
+        let tree = obhut_core::blob_tree::group_tree(&sc_.blob);
+        obhut_core::blob_tree::VerifiedTree::check(sc_.blob.len() as u64, h.as_bytes(), &tree)
+            .expect("the group tree merges to the ciphertext hash");
+        c.hex("group_tree", &tree);
         if *len <= FULL_BLOB_MAX {
             c.hex("blob", &sc_.blob);
         } else {

@@ -99,6 +99,10 @@ pub fn router<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) -> Router {
             get(read::blob::<I, B>),
         )
         .route(
+            "/v1/recordings/{rid}/segments/{index}/tree",
+            get(read::tree::<I, B>),
+        )
+        .route(
             "/v1/requests",
             get(access::list::<I, B>).post(access::create::<I, B>),
         )

@@ -131,6 +131,56 @@ pub fn parse_range(h: &str, len: u64) -> Option<(u64, u64)> {
 /// "Tuning decisions".
 const BLOB_READ_BUF: usize = 64 * 1024;
 
+/// `GET /v1/recordings/{rid}/segments/{i}/tree`: the blob's group tree
+/// (docs/format.md §6.5), the BLAKE3 chaining value of each 16 KiB group,
+/// with which a reader checks a byte range against the record's signed
+/// `ciphertext_hash`. AES-GCM tags alone would not do: a past grantee who
+/// kept the segment key could, with the vault, feed a later reader forged
+/// chunks that authenticate under that key.
+///
+/// The tree is computed from the whole blob at each call (one BLAKE3 pass,
+/// about 1.5 ms for a 4 MiB segment here) rather than stored beside it: a
+/// range read touches a few segments, and nothing new has to be kept in
+/// step with the blobs, erased with them, or migrated.
+pub async fn tree<I: IndexStore, B: BlobStore>(
+    State(app): State<Arc<App<I, B>>>,
+    Path((rid, index)): Path<(String, u32)>,
+    req: Request,
+) -> ApiResult<Response> {
+    let (parts, _) = req.into_parts();
+    let groups = app.authenticate_person(&parts).await?;
+    let rid = parse_rid(&rid)?;
+    readable(&app, &groups, rid).await?;
+    let seg = app
+        .index
+        .segment(rid, index)
+        .await?
+        .ok_or_else(|| bad(ErrorKind::NotFound, "no such stored segment"))?;
+    let len = seg.blob_len;
+    let key = BlobKey {
+        recording: rid,
+        index,
+    };
+    let mut blob = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    tokio::io::AsyncReadExt::read_to_end(&mut app.blobs.get_range(key, 0, len).await?, &mut blob)
+        .await
+        .map_err(|e| {
+            bad(
+                ErrorKind::Internal,
+                format!("segment {index}: reading the stored blob: {e}"),
+            )
+        })?;
+    let tree = tokio::task::spawn_blocking(move || obhut_core::blob_tree::group_tree(&blob))
+        .await
+        .map_err(|e| bad(ErrorKind::Internal, format!("group tree task: {e}")))?;
+    let mut resp = Response::new(Body::from(tree));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok(resp)
+}
+
 /// `GET /v1/recordings/{rid}/segments/{i}/blob`, honouring `Range`.
 pub async fn blob<I: IndexStore, B: BlobStore>(
     State(app): State<Arc<App<I, B>>>,

@@ -350,8 +350,31 @@ pub fn seal_recording(
     payloads: &[(SegmentKind, Vec<u8>)],
     finish: bool,
 ) -> Vec<Sealed> {
-    let mut rng = os_rng();
-    let mut sealer = RecordingSealer::new(device, group, epoch, RecordingId::random(&mut rng));
+    seal_recording_with(
+        device,
+        group,
+        epoch,
+        capture_ms,
+        payloads,
+        finish,
+        &mut os_rng(),
+    )
+}
+
+/// [`seal_recording`] drawing from `rng`: the same seed and payload
+/// lengths give the same recording id, capsules and keys — so a test can
+/// make a second blob with the very header and key of a first one, as a
+/// holder of that key could.
+pub fn seal_recording_with(
+    device: &SignKey,
+    group: &PinnedGroup,
+    epoch: &EpochPublic,
+    capture_ms: i64,
+    payloads: &[(SegmentKind, Vec<u8>)],
+    finish: bool,
+    rng: &mut impl rand_core::CryptoRng,
+) -> Vec<Sealed> {
+    let mut sealer = RecordingSealer::new(device, group, epoch, RecordingId::random(rng));
     let n = payloads.len();
     payloads
         .iter()
@@ -367,7 +390,7 @@ pub fn seal_recording(
             };
             let mut blob = Vec::new();
             let record = sealer
-                .seal_segment(spec, &p[..], &mut blob, &mut rng)
+                .seal_segment(spec, &p[..], &mut blob, rng)
                 .expect("sealing");
             Sealed { record, blob }
         })
