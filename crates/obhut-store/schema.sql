@@ -17,7 +17,6 @@ CREATE TABLE approvals (
     request_hash  BLOB NOT NULL REFERENCES access_requests (request_hash),
     custodian     INTEGER NOT NULL,
     custodian_key BLOB NOT NULL,
-    partial_hash  BLOB NOT NULL,
     segments      INTEGER NOT NULL,
     log_index     INTEGER NOT NULL,
     envelope      BLOB,

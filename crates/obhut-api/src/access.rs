@@ -23,9 +23,8 @@ pub struct ApprovalJson {
     pub custodian: u16,
     /// The custodian's Ed25519 key, hex.
     pub custodian_key: String,
-    /// SHA-256 of the partial envelope the custodian committed to, hex.
-    pub partial_hash: String,
-    /// Whether the envelope itself has been uploaded.
+    /// Whether the custodian's partial envelope has been uploaded (phase
+    /// 2, after k approvals were logged).
     pub partial_uploaded: bool,
     /// Where the approval sits in the log.
     pub logged: Logged,
@@ -67,27 +66,13 @@ pub struct RequestList {
     pub requests: Vec<RequestJson>,
 }
 
-/// Body of `POST /v1/requests/{hash}/approvals`.
+/// Body of `POST /v1/requests/{hash}/approvals`, `…/denials` and
+/// `…/opened`: the person's signed decision (docs/format.md §8.6), which
+/// the vault logs whole.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ApproveBody {
-    /// SHA-256 of the partial envelope about to be uploaded, hex.
-    pub partial_hash: String,
-    /// Segments the custodian resolved the scope to.
-    pub segments: u32,
-}
-
-/// Body of `POST /v1/requests/{hash}/denials`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct DenyBody {
-    /// Why (at most 4096 bytes).
-    pub reason: String,
-}
-
-/// Body of `POST /v1/requests/{hash}/opened`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct OpenedBody {
-    /// Segments the requester opened.
-    pub segments: u32,
+pub struct DecisionBody {
+    /// The signed `Decision`, base64.
+    pub decision: String,
 }
 
 /// Answer to `POST /v1/requests/{hash}/release`.

@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use obhut_api::ErrorKind;
-use obhut_api::access::{
-    ApproveBody, DenyBody, Logged, OpenedBody, ReleaseJson, RequestJson, RequestList,
-};
+use obhut_api::access::{DecisionBody, Logged, ReleaseJson, RequestJson, RequestList};
 use obhut_core::audit::{Event, LogEntry};
+use obhut_core::decision::Decision;
 use obhut_core::group::GroupDescriptor;
 use obhut_core::request::AccessRequest;
 use obhut_log::{TrustedState, leaf_hash};
@@ -100,14 +99,16 @@ impl<'k> AccessClient<'k> {
         self.call("GET", &format!("/v1/requests/{hash}"), &[], false)
     }
 
-    /// `POST /v1/requests/{hash}/approvals`.
-    pub fn approve(&self, hash: &str, body: &ApproveBody) -> Result<Logged> {
-        self.call(
-            "POST",
-            &format!("/v1/requests/{hash}/approvals"),
-            &Self::json(body)?,
-            true,
-        )
+    /// `POST /v1/requests/{hash}/approvals`: a signed approval (phase 1).
+    pub fn approve(&self, hash: &str, decision: &Decision) -> Result<Logged> {
+        self.post_decision(&format!("/v1/requests/{hash}/approvals"), decision)
+    }
+
+    fn post_decision(&self, path: &str, decision: &Decision) -> Result<Logged> {
+        let body = Self::json(&DecisionBody {
+            decision: B64.encode(decision.to_bytes()),
+        })?;
+        self.call("POST", path, &body, true)
     }
 
     /// `PUT /v1/requests/{hash}/approvals/{i}/partial`.
@@ -129,12 +130,9 @@ impl<'k> AccessClient<'k> {
         Ok(())
     }
 
-    /// `POST /v1/requests/{hash}/denials`.
-    pub fn deny(&self, hash: &str, reason: &str) -> Result<Logged> {
-        let body = Self::json(&DenyBody {
-            reason: reason.to_owned(),
-        })?;
-        self.call("POST", &format!("/v1/requests/{hash}/denials"), &body, true)
+    /// `POST /v1/requests/{hash}/denials`: a signed denial.
+    pub fn deny(&self, hash: &str, decision: &Decision) -> Result<Logged> {
+        self.post_decision(&format!("/v1/requests/{hash}/denials"), decision)
     }
 
     /// `POST /v1/requests/{hash}/release`.
@@ -142,10 +140,9 @@ impl<'k> AccessClient<'k> {
         self.call("POST", &format!("/v1/requests/{hash}/release"), &[], false)
     }
 
-    /// `POST /v1/requests/{hash}/opened`.
-    pub fn opened(&self, hash: &str, segments: u32) -> Result<Logged> {
-        let body = Self::json(&OpenedBody { segments })?;
-        self.call("POST", &format!("/v1/requests/{hash}/opened"), &body, true)
+    /// `POST /v1/requests/{hash}/opened`: the requester's signed report.
+    pub fn opened(&self, hash: &str, decision: &Decision) -> Result<Logged> {
+        self.post_decision(&format!("/v1/requests/{hash}/opened"), decision)
     }
 }
 

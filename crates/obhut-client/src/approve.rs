@@ -3,25 +3,23 @@
 //! request is proved to be in the audit log in a checkpoint consistent
 //! with every one this client saw; the person approving is asked (a
 //! callback: a terminal prompt, a dialog) only after that, with the scope
-//! resolved from the device-signed records; the partial leaves only after
-//! the approval itself is proved logged.
+//! resolved from the device-signed records.
 //!
-//! The approval commits to the envelope's hash, and a partial is
-//! randomised: one computed again would not match. So the envelope is kept
-//! ([`Unsent`]) before the approval is posted, and an approval whose upload
-//! failed (the network, the vault, a crash) is completed by the next
-//! `approve_as` of the same request with the same bytes.
+//! Approving has two phases. The custodian's signed approval is logged
+//! first; the partial leaves only once k custodians' signed approvals of
+//! the same request are proved in the log. It is kept ([`Unsent`]) before
+//! it is uploaded, since the vault keeps the first envelope it receives.
 
 use std::path::{Path, PathBuf};
 
-use obhut_api::access::{ApprovalJson, ApproveBody, Logged, RequestJson};
-use obhut_core::audit::Event;
+use obhut_api::access::{Logged, RequestJson};
+use obhut_core::audit::{Event, LogEntry};
+use obhut_core::decision::{DecisionContent, Verdict};
 use obhut_core::group::{CustodianShare, PinnedGroup, ShareEnvelope};
 use obhut_core::identity::PersonSecret;
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, GrantRef};
 use obhut_core::rng::os_rng;
-use obhut_core::vault::body_sha256;
 
 use crate::access::{AccessClient, confirm_logged, logged_request, parse_request};
 use crate::error::{Action, Error, Result, StateFileError};
@@ -59,10 +57,29 @@ pub enum Share<'a> {
 pub struct Approved {
     /// The custodian's index.
     pub custodian: u16,
-    /// Segments the partial covers.
+    /// Segments the approval covers.
     pub segments: usize,
     /// Log index of the approval.
     pub log_index: u64,
+    /// Whether the key part went out (phase 2).
+    pub delivery: Delivery,
+}
+
+/// Phase 2 of an approval: the key part is sent only once k custodians'
+/// signed approvals of the same request are proved in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// k approvals were proved logged and this custodian's partial is at
+    /// the vault (now or before).
+    Sent,
+    /// Fewer than k approvals are logged: nothing was sent. Run
+    /// [`approve_as`] again once the other custodians have approved.
+    Waiting {
+        /// Approvals proved logged, this one included.
+        have: usize,
+        /// The group's threshold k.
+        needed: usize,
+    },
 }
 
 /// Partial envelopes between posting their approval and uploading them:
@@ -122,13 +139,21 @@ impl Unsent {
     }
 }
 
-/// Approve request `hash` as `me`: the request proved logged, addressed to
-/// `group`, pending and unexpired; its scope resolved; `confirm` asked;
-/// on yes, the partial computed and kept in `unsent`, the approval logged
-/// and proved included, then the partial uploaded. If `confirm` says no,
-/// nothing is computed, logged or sent ([`Error::NotConfirmed`]). If `me`
-/// approved before but the vault lacks the envelope, the kept one is
-/// uploaded instead (its approval proved logged first), without asking.
+/// Approve request `hash` as `me`, in two phases (docs/access.md §2):
+///
+/// 1. the request proved logged, addressed to `group`, pending and
+///    unexpired; its scope resolved; `confirm` asked; on yes, `me`'s signed
+///    approval (format.md §8.6) posted and proved logged as ours. If
+///    `confirm` says no, nothing is signed, logged or sent
+///    ([`Error::NotConfirmed`]). If `me` approved before, this phase is
+///    skipped (our earlier approval proved logged instead) without asking.
+/// 2. Only if k custodians' signed approvals of this very request are
+///    proved included in the log, and no denial is listed, is the partial
+///    computed, kept in `unsent` and uploaded; otherwise
+///    [`Delivery::Waiting`], and a later call completes it. So a vault
+///    (with a requester) cannot gather k partials for anything k people did
+///    not approve together (issue 15: partials of different requests
+///    combined), and cannot invent an approval: each is signed.
 #[allow(clippy::too_many_arguments)]
 pub fn approve_as(
     client: &AccessClient<'_>,
@@ -149,136 +174,202 @@ pub fn approve_as(
         });
     }
     let my_key = me.sign.verify_key().to_bytes();
+    let index = group
+        .custodians()
+        .iter()
+        .find(|c| c.sign_key.to_bytes() == my_key)
+        .map(|c| c.index)
+        .ok_or(Error::NotACustodian)?;
+    let grant = GrantRef::new(rj.logged.log_index, &req);
     let mine = rj
         .approvals
         .iter()
         .find(|a| a.custodian_key == hex::encode(my_key));
-    if let Some(approval) = mine.filter(|a| !a.partial_uploaded) {
-        return complete(client, log, hash, &rj, &req, approval, &my_key, unsent);
-    }
     let now = now_ms();
-    if req.is_expired(now) {
-        return Err(Error::Expired {
-            expires_utc_ms: req.expires_utc_ms,
-        });
-    }
-    let resolved = scope::resolve(client.reader(), &req)?;
-    let records: Vec<SegmentRecord> = resolved.iter().flat_map(|r| r.covered().cloned()).collect();
-    let review = Review {
-        request: &req,
-        log_index: rj.logged.log_index,
-        records: &records,
-        unfinished: resolved
-            .iter()
-            .filter(|r| !r.finished)
-            .map(|r| r.recording)
-            .collect(),
-    };
-    if !confirm(&review) {
-        return Err(Error::NotConfirmed);
-    }
-    let grant = GrantRef::new(rj.logged.log_index, &req);
-    // The opened share lives only in this block.
-    let partial = {
-        let opened;
-        let share = match share {
-            Share::Open(s) => s,
-            Share::Sealed(envelope) => {
-                opened = envelope.open(me, group).map_err(Error::Share)?;
-                &opened
+    let (records, log_index) = match mine {
+        Some(earlier) => {
+            let confirmed = confirm_logged(log, &earlier.logged, "your earlier approval", |e| {
+                approval_of(e, &grant, index, group)
+            })?;
+            if earlier.partial_uploaded {
+                let segments = confirmed
+                    .entry
+                    .event
+                    .decision()
+                    .map_or(0, |d| d.content().segments as usize);
+                return Ok(Approved {
+                    custodian: index,
+                    segments,
+                    log_index: earlier.logged.log_index,
+                    delivery: Delivery::Sent,
+                });
             }
-        };
-        obhut_core::partial::custodian_partial(
-            me,
-            share,
-            group,
-            &req,
-            &grant,
-            &records,
-            now,
-            &mut os_rng(),
-        )
-        .map_err(Error::Partial)?
+            (in_scope(client, &req)?.0, earlier.logged.log_index)
+        }
+        None => {
+            if req.is_expired(now) {
+                return Err(Error::Expired {
+                    expires_utc_ms: req.expires_utc_ms,
+                });
+            }
+            let (records, unfinished) = in_scope(client, &req)?;
+            let review = Review {
+                request: &req,
+                log_index: rj.logged.log_index,
+                records: &records,
+                unfinished,
+            };
+            if !confirm(&review) {
+                return Err(Error::NotConfirmed);
+            }
+            let decision = DecisionContent {
+                verdict: Verdict::Approve,
+                vault: client.reader().vault(),
+                request_hash: grant.request_hash,
+                request_index: grant.log_index,
+                custodian: index,
+                segments: u32::try_from(records.len()).unwrap_or(u32::MAX),
+                time_ms: now,
+                reason: String::new(),
+            }
+            .sign(&me.sign)
+            .map_err(Error::Decision)?;
+            let logged = client.approve(hash, &decision)?;
+            confirm_logged(log, &logged, "your approval", |e| {
+                e.event.decision() == Some(&decision)
+            })?;
+            (records, logged.log_index)
+        }
     };
-    let bytes = partial.to_bytes();
-    let partial_hash = body_sha256(&bytes);
-    let segments = u32::try_from(records.len()).unwrap_or(u32::MAX);
-    unsent.keep(hash, partial.custodian, &bytes)?;
-    let logged = client.approve(
-        hash,
-        &ApproveBody {
-            partial_hash: hex::encode(partial_hash),
-            segments,
-        },
+    let delivery = deliver(
+        client, log, hash, &req, &grant, group, share, me, index, &records, unsent,
     )?;
-    let request_hash = req.request_hash();
-    let request_index = rj.logged.log_index;
-    confirm_logged(log, &logged, "your approval", |e| {
-        e.actor.key == my_key
-            && matches!(&e.event, Event::Approved { request_hash: h, request_index: i, partial_hash: p, .. }
-                if *h == request_hash && *i == request_index && *p == partial_hash)
-    })?;
-    client.upload_partial(hash, partial.custodian, &bytes)?;
-    unsent.sent(hash, partial.custodian);
     Ok(Approved {
-        custodian: partial.custodian,
+        custodian: index,
         segments: records.len(),
-        log_index: logged.log_index,
+        log_index,
+        delivery,
     })
 }
 
-/// Upload the kept envelope of an approval the vault holds without it:
-/// the approval proved logged as ours, the envelope the one it commits to.
+/// The segments in scope, from the device-signed records, and the
+/// recordings without their final segment.
+fn in_scope(
+    client: &AccessClient<'_>,
+    req: &AccessRequest,
+) -> Result<(Vec<SegmentRecord>, Vec<obhut_core::ids::RecordingId>)> {
+    let resolved = scope::resolve(client.reader(), req)?;
+    let records = resolved.iter().flat_map(|r| r.covered().cloned()).collect();
+    let unfinished = resolved
+        .iter()
+        .filter(|r| !r.finished)
+        .map(|r| r.recording)
+        .collect();
+    Ok((records, unfinished))
+}
+
+/// Whether `e` is custodian `index`'s signed approval of `grant`: its
+/// decision signed by the key the pinned descriptor lists at `index` (the
+/// entry's parse already checked the signature and that the actor is the
+/// signer).
+fn approval_of(e: &LogEntry, grant: &GrantRef, index: u16, group: &PinnedGroup) -> bool {
+    let Event::Approved { decision } = &e.event else {
+        return false;
+    };
+    let d = decision.content();
+    d.request_hash == grant.request_hash
+        && d.request_index == grant.log_index
+        && d.custodian == index
+        && group
+            .custodian(index)
+            .is_some_and(|c| c.sign_key == *decision.person())
+}
+
+/// Phase 2: send our partial once k approvals of this request are proved
+/// logged; the vault's list of approvals is only a hint of where to look.
 #[allow(clippy::too_many_arguments)]
-fn complete(
+fn deliver(
     client: &AccessClient<'_>,
     log: &LogClient,
     hash: &str,
-    rj: &RequestJson,
     req: &AccessRequest,
-    approval: &ApprovalJson,
-    my_key: &[u8; 32],
+    grant: &GrantRef,
+    group: &PinnedGroup,
+    share: Share<'_>,
+    me: &PersonSecret,
+    index: u16,
+    records: &[SegmentRecord],
     unsent: &Unsent,
-) -> Result<Approved> {
-    let lost = || Error::UnsentLost {
-        hash: hash.to_owned(),
-        custodian: approval.custodian,
-        dir: unsent.dir().to_owned(),
-    };
-    let bytes = unsent.load(hash, approval.custodian)?.ok_or_else(lost)?;
-    let partial_hash = body_sha256(&bytes);
-    if hex::encode(partial_hash) != approval.partial_hash {
-        return Err(lost());
+) -> Result<Delivery> {
+    let rj = client.get(hash)?;
+    if rj.denial.is_some() || rj.state == "denied" {
+        return Err(Error::NotPending {
+            hash: hash.to_owned(),
+            state: "denied".into(),
+            action: Action::Approve,
+        });
     }
-    let request_hash = req.request_hash();
-    let request_index = rj.logged.log_index;
-    let confirmed = confirm_logged(log, &approval.logged, "your earlier approval", |e| {
-        e.actor.key == *my_key
-            && matches!(&e.event, Event::Approved { request_hash: h, request_index: i, partial_hash: p, .. }
-                if *h == request_hash && *i == request_index && *p == partial_hash)
-    })?;
-    let segments = match confirmed.entry.event {
-        Event::Approved { segments, .. } => segments as usize,
-        _ => 0,
+    let needed = usize::from(group.threshold());
+    let mut approvers = std::collections::BTreeSet::new();
+    for a in &rj.approvals {
+        let what = format!("custodian {}'s approval", a.custodian);
+        confirm_logged(log, &a.logged, &what, |e| {
+            approval_of(e, grant, a.custodian, group)
+        })?;
+        approvers.insert(a.custodian);
+    }
+    if approvers.len() < needed {
+        return Ok(Delivery::Waiting {
+            have: approvers.len(),
+            needed,
+        });
+    }
+    let bytes = match unsent.load(hash, index)? {
+        Some(kept) => kept,
+        None => {
+            // The opened share lives only in this block.
+            let opened;
+            let share = match share {
+                Share::Open(s) => s,
+                Share::Sealed(envelope) => {
+                    opened = envelope.open(me, group).map_err(Error::Share)?;
+                    &opened
+                }
+            };
+            let partial = obhut_core::partial::custodian_partial(
+                me,
+                share,
+                group,
+                req,
+                grant,
+                records,
+                now_ms(),
+                &mut os_rng(),
+            )
+            .map_err(Error::Partial)?;
+            let bytes = partial.to_bytes();
+            // Kept before it leaves: the vault keeps the first envelope it
+            // receives, so a retry after a lost answer sends these bytes.
+            unsent.keep(hash, index, &bytes)?;
+            bytes
+        }
     };
-    client.upload_partial(hash, approval.custodian, &bytes)?;
-    unsent.sent(hash, approval.custodian);
-    Ok(Approved {
-        custodian: approval.custodian,
-        segments,
-        log_index: approval.logged.log_index,
-    })
+    client.upload_partial(hash, index, &bytes)?;
+    unsent.sent(hash, index);
+    Ok(Delivery::Sent)
 }
 
-/// Deny request `hash` for `reason`: the request proved logged and
-/// pending; the denial logged and proved included.
+/// Deny request `hash` for `reason` as `me`: the request proved logged and
+/// pending; `me`'s signed denial logged and proved included.
 pub fn deny_as(
     client: &AccessClient<'_>,
     log: &LogClient,
     hash: &str,
+    group: &PinnedGroup,
+    me: &PersonSecret,
     reason: &str,
 ) -> Result<Logged> {
-    let (rj, req) = logged_request(client, log, hash, None, "the request")?;
+    let (rj, req) = logged_request(client, log, hash, Some(group.descriptor()), "the request")?;
     if rj.state != "pending" {
         return Err(Error::NotPending {
             hash: hash.to_owned(),
@@ -286,15 +377,30 @@ pub fn deny_as(
             action: Action::Deny,
         });
     }
-    let logged = client.deny(hash, reason)?;
-    let request_hash = req.request_hash();
-    // Logged as ours: a denial the vault attributes to someone else is not
-    // the one we made.
-    let my_key = client.reader().person_key();
+    let my_key = me.sign.verify_key().to_bytes();
+    let index = group
+        .custodians()
+        .iter()
+        .find(|c| c.sign_key.to_bytes() == my_key)
+        .map(|c| c.index)
+        .ok_or(Error::NotACustodian)?;
+    let decision = DecisionContent {
+        verdict: Verdict::Deny,
+        vault: client.reader().vault(),
+        request_hash: req.request_hash(),
+        request_index: rj.logged.log_index,
+        custodian: index,
+        segments: 0,
+        time_ms: now_ms(),
+        reason: reason.to_owned(),
+    }
+    .sign(&me.sign)
+    .map_err(Error::Decision)?;
+    let logged = client.deny(hash, &decision)?;
+    // Logged as ours, word for word: a denial the vault attributes to
+    // someone else, or rewords, is not the one we made.
     confirm_logged(log, &logged, "your denial", |e| {
-        e.actor.key == my_key
-            && matches!(&e.event, Event::Denied { request_hash: h, reason: r, .. }
-                if *h == request_hash && r == reason)
+        e.event.decision() == Some(&decision)
     })?;
     Ok(logged)
 }

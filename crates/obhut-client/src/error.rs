@@ -221,20 +221,12 @@ pub enum Error {
         /// Why.
         failure: Box<ClientError>,
     },
-    /// This custodian's approval is logged but the vault has no envelope,
-    /// and the one kept when approving is gone (or another).
-    #[error(
-        "your approval of {hash} (custodian {custodian}) is logged but its partial never reached the vault, and the envelope kept for it is not in {}",
-        dir.display()
-    )]
-    UnsentLost {
-        /// The request.
-        hash: String,
-        /// The custodian's index.
-        custodian: u16,
-        /// Where it was kept.
-        dir: PathBuf,
-    },
+    /// This identity is not listed as a custodian in the pinned group.
+    #[error("your identity is not a custodian of this request's group")]
+    NotACustodian,
+    /// A decision (approval, denial, opened report) could not be signed.
+    #[error("cannot sign the decision")]
+    Decision(#[source] obhut_core::Error),
     /// Another client of the same checkpoint store saved a newer state
     /// since this one loaded it, again and again; nothing was overwritten.
     #[error("another client keeps moving the log state {store}; try again")]
@@ -527,6 +519,7 @@ impl Error {
                 | Error::EntryMissing { .. }
                 | Error::EntriesShort { .. }
                 | Error::RootMismatch { .. }
+                | Error::Forged { .. }
         )
     }
 }

@@ -13,6 +13,7 @@ use std::path::Path;
 use obhut_api::access::{Logged, ReleaseJson};
 use obhut_core::access::GrantKeys;
 use obhut_core::audit::Event;
+use obhut_core::decision::{DecisionContent, Verdict};
 use obhut_core::epoch::EpochRelease;
 use obhut_core::group::PinnedGroup;
 use obhut_core::identity::PersonSecret;
@@ -25,6 +26,7 @@ use crate::assemble::{Assembled, Layout, Progress, VaultBlobs, assemble, assembl
 use crate::error::{Error, Result};
 use crate::log::LogClient;
 use crate::output::{OutputFile, PRIVATE};
+use crate::reader::now_ms;
 use crate::scope::{self, Resolved};
 
 /// What the vault released for a request, decoded.
@@ -120,6 +122,8 @@ pub struct Grant {
     pub keys: GrantKeys,
     /// The recordings in scope, with their records and covered segments.
     pub resolved: Vec<Resolved>,
+    /// Log index of the request (the grant's).
+    pub request_index: u64,
     /// Log index of the release.
     pub release_entry: u64,
 }
@@ -169,6 +173,7 @@ pub fn open_as(
         request: req,
         keys,
         resolved,
+        request_index,
         release_entry: release.logged.log_index,
     })
 }
@@ -292,13 +297,24 @@ impl Grant {
         log: &LogClient,
         segments: u32,
     ) -> Result<Logged> {
-        let logged = client.opened(&self.request_hash, segments)?;
-        let request_hash = self.request.request_hash();
-        let my_key = client.reader().person_key();
+        let report = client
+            .reader()
+            .sign_decision(DecisionContent {
+                verdict: Verdict::Opened,
+                vault: client.reader().vault(),
+                request_hash: self.request.request_hash(),
+                request_index: self.request_index,
+                custodian: 0,
+                segments,
+                time_ms: now_ms(),
+                reason: String::new(),
+            })
+            .map_err(Error::Decision)?;
+        let logged = client.opened(&self.request_hash, &report)?;
+        // Our signed report, word for word (the entry's parse checked that
+        // its actor is the signer).
         confirm_logged(log, &logged, "your report of the opening", |e| {
-            e.actor.key == my_key
-                && matches!(&e.event, Event::Opened { request_hash: h, segments: n }
-                    if *h == request_hash && *n == segments)
+            e.event.decision() == Some(&report)
         })?;
         Ok(logged)
     }

@@ -94,6 +94,20 @@ impl<'k> Reader<'k> {
         }
     }
 
+    /// The identity of the vault this reader signs for (its log key's,
+    /// docs/vault.md §2): what a person's decisions name.
+    pub fn vault(&self) -> [u8; 32] {
+        self.vault
+    }
+
+    /// Sign `content` as this reader's person (docs/format.md §8.6).
+    pub fn sign_decision(
+        &self,
+        content: obhut_core::decision::DecisionContent,
+    ) -> obhut_core::Result<obhut_core::decision::Decision> {
+        content.sign(self.person)
+    }
+
     /// The public key of the person this reader signs as.
     pub fn person_key(&self) -> [u8; 32] {
         self.person.verify_key().to_bytes()

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use obhut_api::log::KeyResponse;
 use obhut_client::Error;
 use obhut_client::access::{AccessClient, submit};
-use obhut_client::approve::{Share, Unsent, approve_as, deny_as, pending};
+use obhut_client::approve::{Delivery, Share, Unsent, approve_as, deny_as, pending};
 use obhut_client::assemble::{self, Blobs, Layout};
 use obhut_client::log::{LogClient, MemoryCheckpoint};
 use obhut_client::open::open_as;
@@ -239,7 +239,20 @@ impl World {
         (req, hash)
     }
 
-    fn approve(&self, i: u16, hash: &str) {
+    /// Custodian `i` approves; once k have, each earlier approver runs
+    /// `approve_as` again and sends its partial (phase 2).
+    fn approve(&self, i: u16, hash: &str) -> Delivery {
+        let delivery = self.approve_once(i, hash);
+        if delivery == Delivery::Sent {
+            let rj = self.client(&self.requester).get(hash).unwrap();
+            for a in rj.approvals.iter().filter(|a| !a.partial_uploaded) {
+                assert_eq!(self.approve_once(a.custodian, hash), Delivery::Sent);
+            }
+        }
+        delivery
+    }
+
+    fn approve_once(&self, i: u16, hash: &str) -> Delivery {
         let (me, share) = self.group.custodian(i);
         approve_as(
             &self.client(me),
@@ -251,7 +264,8 @@ impl World {
             &self.unsent(i),
             |_| true,
         )
-        .unwrap();
+        .unwrap()
+        .delivery
     }
 
     /// Where custodian `i` keeps envelopes until the vault has them.
@@ -472,7 +486,15 @@ fn a_denied_request_cannot_be_approved_or_opened() {
     let w = World::new();
     let (_, hash) = w.request(0, 30_000);
     let (me, share) = w.group.custodian(2);
-    deny_as(&w.client(me), &w.log(), &hash, "no legal basis").unwrap();
+    deny_as(
+        &w.client(me),
+        &w.log(),
+        &hash,
+        &w.group.pinned,
+        me,
+        "no legal basis",
+    )
+    .unwrap();
     let e = approve_as(
         &w.client(me),
         &w.log(),
@@ -503,6 +525,21 @@ fn answering_itself(
     method_suffix: (&'static str, &'static str),
     status: u16,
     answer: Vec<u8>,
+) -> String {
+    in_the_middle(vault, move |method, path, _, forward| {
+        if method == method_suffix.0 && path.ends_with(method_suffix.1) {
+            (status, answer.clone())
+        } else {
+            forward()
+        }
+    })
+}
+
+/// A vault whose every answer `handle(method, path, body, forward)` gives:
+/// its own, or the real vault's (`forward()`), as it is or edited.
+fn in_the_middle(
+    vault: std::net::SocketAddr,
+    handle: impl Fn(&str, &str, &[u8], &dyn Fn() -> (u16, Vec<u8>)) -> (u16, Vec<u8>) + Send + 'static,
 ) -> String {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -536,12 +573,11 @@ fn answering_itself(
             }
             let mut body = vec![0; len];
             r.read_exact(&mut body).unwrap();
-            let (status, body) = if method == method_suffix.0 && path.ends_with(method_suffix.1) {
-                (status, answer.clone())
-            } else {
+            let forward = || {
                 let resp = http(vault, &method, &path, &headers, &body).unwrap();
                 (resp.status, resp.body)
             };
+            let (status, body) = handle(&method, &path, &body, &forward);
             let head = format!(
                 "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
                 body.len()
@@ -553,6 +589,13 @@ fn answering_itself(
     format!("http://{addr}")
 }
 
+/// The decision a person's client posted (`{"decision": base64}`).
+fn posted_decision(body: &[u8]) -> obhut_core::decision::Decision {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    let bytes = B64.decode(v["decision"].as_str().unwrap()).unwrap();
+    obhut_core::decision::Decision::from_bytes(&bytes).unwrap()
+}
+
 /// The vault acknowledges an opening but keeps it out of its log: its
 /// answer is a well-formed `opened` entry that was never appended, at an
 /// index that holds another entry.
@@ -561,33 +604,34 @@ fn an_opening_the_vault_keeps_out_of_its_log_is_caught() {
     use obhut_core::audit::{Actor, LogEntry, Role};
     let w = World::new();
     let log = w.log();
-    let (req, hash) = w.request(0, 30_000);
+    let (_, hash) = w.request(0, 30_000);
     w.approve(1, &hash);
     w.approve(2, &hash);
     let client = w.client(&w.requester);
     let grant = open_as(&client, &log, &hash, &w.group.pinned, &w.requester).unwrap();
-    let forged = LogEntry {
-        time_ms: now(),
-        actor: Actor {
-            role: Role::Person,
-            key: w.requester.sign.verify_key().to_bytes(),
-        },
-        recording: None,
-        event: Event::Opened {
-            request_hash: req.request_hash(),
-            segments: w.segs.len() as u32,
-        },
-    };
-    let forged = obhut_api::access::Logged {
-        log_index: 1,
-        entry: B64.encode(forged.to_bytes().unwrap()),
-    };
-    let proxy = answering_itself(
-        w._vault.addr,
-        ("POST", "/opened"),
-        200,
-        serde_json::to_vec(&forged).unwrap(),
-    );
+    let requester = w.requester.sign.verify_key().to_bytes();
+    // The requester's own signed report, in an entry never appended.
+    let proxy = in_the_middle(w._vault.addr, move |method, path, body, forward| {
+        if method != "POST" || !path.ends_with("/opened") {
+            return forward();
+        }
+        let forged = LogEntry {
+            time_ms: now(),
+            actor: Actor {
+                role: Role::Person,
+                key: requester,
+            },
+            recording: None,
+            event: Event::Opened {
+                decision: posted_decision(body),
+            },
+        };
+        let forged = obhut_api::access::Logged {
+            log_index: 1,
+            entry: B64.encode(forged.to_bytes().unwrap()),
+        };
+        (200, serde_json::to_vec(&forged).unwrap())
+    });
     let through_proxy = AccessClient::new(Reader::new(
         &proxy,
         vault_identity(&w.vkey),
@@ -601,69 +645,67 @@ fn an_opening_the_vault_keeps_out_of_its_log_is_caught() {
     assert!(e.to_string().contains("opening"), "{e}");
 }
 
-/// The vault logs a custodian's denial as another custodian's: the entry
-/// is really in the log, its event is the denial asked for, but its actor
-/// is not the person who denied.
+/// The vault logs a custodian's signed denial as another custodian's:
+/// an entry whose actor is not the person who signed its decision. No
+/// reader decodes it, and the custodian who denied is told.
 #[test]
 fn a_denial_the_vault_attributes_to_someone_else_is_caught() {
     use obhut_core::audit::{Actor, LogEntry, Role};
-    use obhut_store::{LogStore, NewLogEntry};
     let w = World::new();
     let log = w.log();
-    let (req, hash) = w.request(0, 30_000);
-    let reason = "no legal basis";
-    let misattributed = LogEntry {
-        time_ms: now(),
-        actor: Actor {
-            role: Role::Person,
-            key: w.group.custodians[1].sign.verify_key().to_bytes(),
-        },
-        recording: None,
-        event: Event::Denied {
-            request_hash: req.request_hash(),
-            request_index: w.client(&w.requester).get(&hash).unwrap().logged.log_index,
-            reason: reason.into(),
-        },
-    };
-    let body = misattributed.to_bytes().unwrap();
-    let vault = &w._vault;
-    let first = vault
-        .block_on(
-            vault
-                .app
-                .index
-                .log_append(&[NewLogEntry::new(&misattributed).unwrap()]),
-        )
-        .unwrap();
-    let forged = obhut_api::access::Logged {
-        log_index: first,
-        entry: B64.encode(body),
-    };
-    let proxy = answering_itself(
-        vault.addr,
-        ("POST", "/denials"),
-        200,
-        serde_json::to_vec(&forged).unwrap(),
-    );
+    let (_, hash) = w.request(0, 30_000);
+    let someone_else = w.group.custodians[1].sign.verify_key().to_bytes();
+    let proxy = in_the_middle(w._vault.addr, move |method, path, body, forward| {
+        if method != "POST" || !path.ends_with("/denials") {
+            return forward();
+        }
+        let misattributed = LogEntry {
+            time_ms: now(),
+            actor: Actor {
+                role: Role::Person,
+                key: someone_else,
+            },
+            recording: None,
+            event: Event::Denied {
+                decision: posted_decision(body),
+            },
+        };
+        let forged = obhut_api::access::Logged {
+            log_index: 1,
+            entry: B64.encode(misattributed.to_bytes().unwrap()),
+        };
+        (200, serde_json::to_vec(&forged).unwrap())
+    });
     let alice = &w.group.custodians[0];
     let through_proxy =
         AccessClient::new(Reader::new(&proxy, vault_identity(&w.vkey), &alice.sign));
-    let e = deny_as(&through_proxy, &log, &hash, reason).unwrap_err();
+    let e = deny_as(
+        &through_proxy,
+        &log,
+        &hash,
+        &w.group.pinned,
+        alice,
+        "no legal basis",
+    )
+    .unwrap_err();
     assert!(e.is_attack(), "{e}");
     assert!(e.to_string().contains("denial"), "{e}");
 }
 
-/// The vault logs a custodian's approval, then fails the upload of the
-/// envelope (a crash, a full disk, the network). The approval commits to
-/// that envelope's hash and a partial is randomised, so only the same
-/// bytes can complete it: the next `approve_as` uploads the kept envelope
-/// without asking again, and the grant opens.
+/// Once k approvals are logged, the vault fails the upload of an
+/// envelope (a crash, a full disk, the network). The envelope was kept, so
+/// the next `approve_as` sends the same bytes without asking again (the
+/// vault keeps the first envelope it receives), and the grant opens.
 #[test]
 fn an_approval_whose_upload_failed_is_completed_with_the_same_bytes() {
     let w = World::new();
     let log = w.log();
     let (_, hash) = w.request(0, 30_000);
-    let (me, share) = w.group.custodian(1);
+    assert_eq!(
+        w.approve_once(1, &hash),
+        Delivery::Waiting { have: 1, needed: 2 }
+    );
+    let (me, share) = w.group.custodian(2);
     let proxy = answering_itself(
         w._vault.addr,
         ("PUT", "/partial"),
@@ -671,7 +713,7 @@ fn an_approval_whose_upload_failed_is_completed_with_the_same_bytes() {
         br#"{"kind":"unavailable","message":"disk full"}"#.to_vec(),
     );
     let through_proxy = AccessClient::new(Reader::new(&proxy, vault_identity(&w.vkey), &me.sign));
-    let unsent = w.unsent(1);
+    let unsent = w.unsent(2);
     let e = approve_as(
         &through_proxy,
         &log,
@@ -685,6 +727,11 @@ fn an_approval_whose_upload_failed_is_completed_with_the_same_bytes() {
     .unwrap_err();
     assert!(matches!(e, Error::PartialUpload { status: 503, .. }), "{e}");
     assert_eq!(std::fs::read_dir(unsent.dir()).unwrap().count(), 1);
+    let kept = std::fs::read_dir(unsent.dir())
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .next()
+        .unwrap();
 
     // Again, straight to the vault: not asked, the kept bytes uploaded.
     let done = approve_as(
@@ -698,36 +745,177 @@ fn an_approval_whose_upload_failed_is_completed_with_the_same_bytes() {
         |_| panic!("an approval already logged is not asked again"),
     )
     .unwrap();
-    assert_eq!(done.custodian, 1);
+    assert_eq!((done.custodian, done.delivery), (2, Delivery::Sent));
     assert_eq!(std::fs::read_dir(unsent.dir()).unwrap().count(), 0);
-    w.approve(2, &hash);
+    let stored = w
+        ._vault
+        .block_on(w._vault.app.index.approvals(hex_hash(&hash)))
+        .unwrap();
+    assert_eq!(stored[1].envelope.as_deref(), Some(&kept[..]));
+    // Custodian 1 comes back and sends its part; the grant opens.
+    assert_eq!(w.approve_once(1, &hash), Delivery::Sent);
     let requester = w.client(&w.requester);
     let grant = open_as(&requester, &log, &hash, &w.group.pinned, &w.requester).unwrap();
     assert_eq!(grant.covered().count(), w.segs.len());
+}
 
-    // Had the kept envelope been lost, the custodian is told so.
-    let (_, other) = w.request(0, 30_000);
-    let (me, share) = w.group.custodian(3);
-    let unsent = w.unsent(3);
+fn hex_hash(hash: &str) -> [u8; 32] {
+    let mut h = [0u8; 32];
+    hex::decode_to_slice(hash, &mut h).unwrap();
+    h
+}
+
+/// Issue 15 item 2: a vault operator with a requester gathers custodian 1's
+/// partial from one request and custodian 2's from another over the same
+/// footage, neither approved by k — and combines them. With two-phase
+/// approval no partial leaves before k signed approvals of the *same*
+/// request are in the log, so there is nothing to gather; and a real,
+/// logged approval of the other request slipped into the list is refused.
+#[test]
+fn partials_of_two_requests_each_short_of_k_cannot_be_combined() {
+    let w = World::new();
+    let (_, x) = w.request(0, 30_000);
+    let (_, y) = w.request(0, 30_000);
+    assert_eq!(
+        w.approve_once(1, &x),
+        Delivery::Waiting { have: 1, needed: 2 }
+    );
+    assert_eq!(
+        w.approve_once(2, &y),
+        Delivery::Waiting { have: 1, needed: 2 }
+    );
+    for hash in [&x, &y] {
+        let stored = w
+            ._vault
+            .block_on(w._vault.app.index.approvals(hex_hash(hash)))
+            .unwrap();
+        assert_eq!(stored.len(), 1);
+        assert!(
+            stored.iter().all(|a| a.envelope.is_none()),
+            "a partial left before k approved"
+        );
+    }
+    // The operator lists custodian 2's approval of Y among X's.
+    let y_approval = w.client(&w.requester).get(&y).unwrap().approvals[0].clone();
+    let x_path = format!("/v1/requests/{x}");
+    let proxy = in_the_middle(w._vault.addr, move |method, path, _, forward| {
+        let (status, body) = forward();
+        if method != "GET" || path != x_path {
+            return (status, body);
+        }
+        let mut rj: obhut_api::access::RequestJson = serde_json::from_slice(&body).unwrap();
+        rj.approvals.push(y_approval.clone());
+        (status, serde_json::to_vec(&rj).unwrap())
+    });
+    let (me, share) = w.group.custodian(1);
     let through_proxy = AccessClient::new(Reader::new(&proxy, vault_identity(&w.vkey), &me.sign));
-    let approve = |client: &AccessClient<'_>| {
-        approve_as(
-            client,
-            &log,
-            &other,
-            &w.group.pinned,
-            Share::Open(share),
-            me,
-            &unsent,
-            |_| true,
-        )
+    let e = approve_as(
+        &through_proxy,
+        &w.log(),
+        &x,
+        &w.group.pinned,
+        Share::Open(share),
+        me,
+        &w.unsent(1),
+        |_| panic!("already approved"),
+    )
+    .unwrap_err();
+    assert!(e.is_attack(), "{e}");
+    assert!(e.to_string().contains("custodian 2's approval"), "{e}");
+    let stored = w
+        ._vault
+        .block_on(w._vault.app.index.approvals(hex_hash(&x)))
+        .unwrap();
+    assert!(stored.iter().all(|a| a.envelope.is_none()));
+}
+
+/// Issue 15 item 3: the vault appends to its own log an approval of X by
+/// custodian 2 that custodian 2 never made, signed by a key of the vault's
+/// choosing, and lists it. Custodian 1's client checks every approval's
+/// signature against the pinned descriptor and sends nothing.
+#[test]
+fn an_approval_the_vault_forges_is_not_counted() {
+    use obhut_core::audit::{Actor, LogEntry, Role};
+    use obhut_core::decision::{DecisionContent, Verdict};
+    use obhut_store::{LogStore, NewLogEntry};
+    let w = World::new();
+    let log = w.log();
+    let (req, x) = w.request(0, 30_000);
+    assert_eq!(
+        w.approve_once(1, &x),
+        Delivery::Waiting { have: 1, needed: 2 }
+    );
+    let rj = w.client(&w.requester).get(&x).unwrap();
+    let impostor = SignKey::generate(&mut os_rng());
+    let forged = DecisionContent {
+        verdict: Verdict::Approve,
+        vault: vault_identity(&w.vkey),
+        request_hash: req.request_hash(),
+        request_index: rj.logged.log_index,
+        custodian: 2,
+        segments: 4,
+        time_ms: now(),
+        reason: String::new(),
+    }
+    .sign(&impostor)
+    .unwrap();
+    let entry = LogEntry {
+        time_ms: now(),
+        actor: Actor {
+            role: Role::Person,
+            key: impostor.verify_key().to_bytes(),
+        },
+        recording: None,
+        event: Event::Approved { decision: forged },
     };
-    assert!(approve(&through_proxy).is_err());
-    std::fs::remove_dir_all(unsent.dir()).unwrap();
-    assert!(matches!(
-        approve(&w.client(me)),
-        Err(Error::UnsentLost { custodian: 3, .. })
-    ));
+    let vault = &w._vault;
+    let index = vault
+        .block_on(
+            vault
+                .app
+                .index
+                .log_append(&[NewLogEntry::new(&entry).unwrap()]),
+        )
+        .unwrap();
+    let listed = obhut_api::access::ApprovalJson {
+        custodian: 2,
+        custodian_key: hex::encode(w.group.custodians[1].sign.verify_key().to_bytes()),
+        partial_uploaded: false,
+        logged: obhut_api::access::Logged {
+            log_index: index,
+            entry: B64.encode(entry.to_bytes().unwrap()),
+        },
+    };
+    let x_path = format!("/v1/requests/{x}");
+    let proxy = in_the_middle(vault.addr, move |method, path, _, forward| {
+        let (status, body) = forward();
+        if method != "GET" || path != x_path {
+            return (status, body);
+        }
+        let mut rj: obhut_api::access::RequestJson = serde_json::from_slice(&body).unwrap();
+        rj.approvals.push(listed.clone());
+        (status, serde_json::to_vec(&rj).unwrap())
+    });
+    let (me, share) = w.group.custodian(1);
+    let through_proxy = AccessClient::new(Reader::new(&proxy, vault_identity(&w.vkey), &me.sign));
+    let e = approve_as(
+        &through_proxy,
+        &log,
+        &x,
+        &w.group.pinned,
+        Share::Open(share),
+        me,
+        &w.unsent(1),
+        |_| panic!("already approved"),
+    )
+    .unwrap_err();
+    assert!(e.is_attack(), "{e}");
+    assert!(e.to_string().contains("custodian 2's approval"), "{e}");
+    let stored = w
+        ._vault
+        .block_on(w._vault.app.index.approvals(hex_hash(&x)))
+        .unwrap();
+    assert!(stored.iter().all(|a| a.envelope.is_none()));
 }
 
 /// A camera that died before sealing its final segment: its recording is

@@ -14,6 +14,7 @@
 
 use core::fmt;
 
+use crate::decision::{Decision, Verdict};
 use crate::error::{Error, Result};
 use crate::ids::{EpochId, Fingerprint, GroupId, RecordingId};
 use crate::labels::{SUITE_V1, VERSION, magic};
@@ -134,25 +135,16 @@ pub enum Event {
         /// Encoded signed `AccessRequest`.
         request: Vec<u8>,
     },
-    /// A custodian approved a logged request.
+    /// A custodian approved a logged request: its signed decision, whole
+    /// (§8.6), so the log itself shows who approved.
     Approved {
-        /// Hash of the request.
-        request_hash: [u8; 32],
-        /// The request's log index.
-        request_index: u64,
-        /// Number of segments the custodian resolved the scope to.
-        segments: u32,
-        /// Hash of the custodian's signed partial (what was sent).
-        partial_hash: [u8; 32],
+        /// The custodian's signed approval (verdict approve).
+        decision: Decision,
     },
     /// A custodian denied a logged request; the request ends.
     Denied {
-        /// Hash of the request.
-        request_hash: [u8; 32],
-        /// The request's log index.
-        request_index: u64,
-        /// Why.
-        reason: String,
+        /// The custodian's signed denial (verdict deny, with the reason).
+        decision: Decision,
     },
     /// The vault released epoch parts for a grant.
     Released {
@@ -165,10 +157,8 @@ pub enum Event {
     },
     /// A requester opened footage of a grant.
     Opened {
-        /// Hash of the request.
-        request_hash: [u8; 32],
-        /// Segments opened.
-        segments: u32,
+        /// The requester's signed report (verdict opened).
+        decision: Decision,
     },
     /// Entry bodies older than a bound were pruned (their leaf hashes stay).
     LogPruned {
@@ -217,6 +207,17 @@ pub enum Event {
 }
 
 impl Event {
+    /// The person's signed decision an approved, denied or opened entry
+    /// carries.
+    pub fn decision(&self) -> Option<&Decision> {
+        match self {
+            Event::Approved { decision }
+            | Event::Denied { decision }
+            | Event::Opened { decision } => Some(decision),
+            _ => None,
+        }
+    }
+
     fn tag(&self) -> u8 {
         match self {
             Event::GroupAdded { .. } => 1,
@@ -296,23 +297,10 @@ impl Event {
             Event::AccessRequested { request } => {
                 w.var_bytes(request);
             }
-            Event::Approved {
-                request_hash,
-                request_index,
-                segments,
-                partial_hash,
-            } => {
-                w.bytes(request_hash)
-                    .u64(*request_index)
-                    .u32(*segments)
-                    .bytes(partial_hash);
-            }
-            Event::Denied {
-                request_hash,
-                request_index,
-                reason,
-            } => {
-                w.bytes(request_hash).u64(*request_index).string(reason);
+            Event::Approved { decision }
+            | Event::Denied { decision }
+            | Event::Opened { decision } => {
+                w.var_bytes(&decision.to_bytes());
             }
             Event::Released {
                 request_hash,
@@ -320,12 +308,6 @@ impl Event {
                 segments,
             } => {
                 w.bytes(request_hash).u64(*request_index).u32(*segments);
-            }
-            Event::Opened {
-                request_hash,
-                segments,
-            } => {
-                w.bytes(request_hash).u32(*segments);
             }
             Event::LogPruned {
                 before_index,
@@ -362,6 +344,16 @@ impl Event {
 
     fn read(tag: u8, r: &mut Reader<'_>) -> Result<Self> {
         let text = |r: &mut Reader<'_>, f| r.string(f, MAX_TEXT_LEN).map(str::to_owned);
+        let decision = |r: &mut Reader<'_>, verdict: Verdict| -> Result<Decision> {
+            let d = Decision::from_bytes(r.var_bytes("decision", MAX_EMBEDDED_LEN)?)?;
+            if d.content().verdict != verdict {
+                return Err(Error::Malformed {
+                    what: ENTRY,
+                    reason: "the decision's verdict is not the entry's kind",
+                });
+            }
+            Ok(d)
+        };
         Ok(match tag {
             1 => Event::GroupAdded {
                 group_id: GroupId(r.array("group_id")?),
@@ -388,15 +380,10 @@ impl Event {
                 request: r.var_bytes("request", MAX_EMBEDDED_LEN)?.to_vec(),
             },
             7 => Event::Approved {
-                request_hash: r.array("request_hash")?,
-                request_index: r.u64("request_index")?,
-                segments: r.u32("segments")?,
-                partial_hash: r.array("partial_hash")?,
+                decision: decision(r, Verdict::Approve)?,
             },
             8 => Event::Denied {
-                request_hash: r.array("request_hash")?,
-                request_index: r.u64("request_index")?,
-                reason: text(r, "reason")?,
+                decision: decision(r, Verdict::Deny)?,
             },
             9 => Event::Released {
                 request_hash: r.array("request_hash")?,
@@ -404,8 +391,7 @@ impl Event {
                 segments: r.u32("segments")?,
             },
             10 => Event::Opened {
-                request_hash: r.array("request_hash")?,
-                segments: r.u32("segments")?,
+                decision: decision(r, Verdict::Opened)?,
             },
             12 => Event::LogPruned {
                 before_index: r.u64("before_index")?,
@@ -506,6 +492,15 @@ impl LogEntry {
         };
         let event = Event::read(tag, &mut r)?;
         r.finish()?;
+        if let Some(d) = event.decision() {
+            // The statement is the person's; the entry may not say otherwise.
+            if role != Role::Person || key != d.person().to_bytes() {
+                return Err(Error::Malformed {
+                    what: ENTRY,
+                    reason: "the actor of an approved, denied or opened entry is the person who signed its decision",
+                });
+            }
+        }
         Ok(LogEntry {
             time_ms,
             actor: Actor { role, key },
@@ -557,25 +552,28 @@ impl fmt::Display for LogEntry {
             Event::AccessRequested { request } => {
                 write!(f, " signed request ({} bytes)", request.len())
             }
-            Event::Approved {
-                request_hash,
-                request_index,
-                segments,
-                ..
-            } => write!(
-                f,
-                " request {} (log #{request_index}) for {segments} segments",
-                hex8(request_hash)
-            ),
-            Event::Denied {
-                request_hash,
-                request_index,
-                reason,
-            } => write!(
-                f,
-                " request {} (log #{request_index}): {reason:?}",
-                hex8(request_hash)
-            ),
+            Event::Approved { decision } => {
+                let d = decision.content();
+                write!(
+                    f,
+                    " request {} (log #{}) for {} segments, signed by custodian {}",
+                    hex8(&d.request_hash),
+                    d.request_index,
+                    d.segments,
+                    d.custodian
+                )
+            }
+            Event::Denied { decision } => {
+                let d = decision.content();
+                write!(
+                    f,
+                    " request {} (log #{}) by custodian {}: {:?}",
+                    hex8(&d.request_hash),
+                    d.request_index,
+                    d.custodian,
+                    d.reason
+                )
+            }
             Event::Released {
                 request_hash,
                 request_index,
@@ -585,10 +583,15 @@ impl fmt::Display for LogEntry {
                 " request {} (log #{request_index}), {segments} epoch parts",
                 hex8(request_hash)
             ),
-            Event::Opened {
-                request_hash,
-                segments,
-            } => write!(f, " request {} {segments} segments", hex8(request_hash)),
+            Event::Opened { decision } => {
+                let d = decision.content();
+                write!(
+                    f,
+                    " request {} {} segments",
+                    hex8(&d.request_hash),
+                    d.segments
+                )
+            }
             Event::LogPruned {
                 before_index,
                 count,
@@ -626,8 +629,33 @@ fn hex8(b: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decision::DecisionContent;
+    use crate::identity::SignKey;
 
-    fn all_events() -> Vec<Event> {
+    fn decision(person: &SignKey, verdict: Verdict) -> Decision {
+        DecisionContent {
+            verdict,
+            vault: [5; 32],
+            request_hash: [6; 32],
+            request_index: 42,
+            custodian: if verdict == Verdict::Opened { 0 } else { 2 },
+            segments: if verdict == Verdict::Deny { 0 } else { 3 },
+            time_ms: 1_764_000_000_000,
+            reason: if verdict == Verdict::Deny {
+                "no legal basis".into()
+            } else {
+                String::new()
+            },
+        }
+        .sign(person)
+        .unwrap()
+    }
+
+    fn person() -> SignKey {
+        SignKey::generate(&mut crate::rng::os_rng())
+    }
+
+    fn all_events(person: &SignKey) -> Vec<Event> {
         vec![
             Event::GroupAdded {
                 group_id: GroupId([1; 16]),
@@ -654,15 +682,10 @@ mod tests {
                 request: vec![9; 1000],
             },
             Event::Approved {
-                request_hash: [6; 32],
-                request_index: 42,
-                segments: 3,
-                partial_hash: [7; 32],
+                decision: decision(person, Verdict::Approve),
             },
             Event::Denied {
-                request_hash: [6; 32],
-                request_index: 42,
-                reason: "no legal basis".into(),
+                decision: decision(person, Verdict::Deny),
             },
             Event::Released {
                 request_hash: [6; 32],
@@ -670,8 +693,7 @@ mod tests {
                 segments: 3,
             },
             Event::Opened {
-                request_hash: [6; 32],
-                segments: 3,
+                decision: decision(person, Verdict::Opened),
             },
             Event::LogPruned {
                 before_index: 10,
@@ -700,12 +722,13 @@ mod tests {
 
     #[test]
     fn every_event_round_trips_and_truncation_is_refused() {
-        for (i, event) in all_events().into_iter().enumerate() {
+        let person = person();
+        for (i, event) in all_events(&person).into_iter().enumerate() {
             let e = LogEntry {
                 time_ms: 1_764_000_000_123,
                 actor: Actor {
                     role: Role::Person,
-                    key: [8; 32],
+                    key: person.verify_key().to_bytes(),
                 },
                 recording: (i % 2 == 0).then_some(RecordingId([0xaa; 16])),
                 event,
@@ -722,9 +745,48 @@ mod tests {
         }
     }
 
+    /// A vault that logs a custodian's signed approval as someone else's,
+    /// or as its own, writes an entry no reader accepts.
+    #[test]
+    fn a_decision_logged_under_another_actor_is_refused() {
+        let custodian = person();
+        let approval = decision(&custodian, Verdict::Approve);
+        for actor in [
+            Actor {
+                role: Role::Person,
+                key: person().verify_key().to_bytes(),
+            },
+            Actor {
+                role: Role::Vault,
+                key: custodian.verify_key().to_bytes(),
+            },
+        ] {
+            let e = LogEntry {
+                time_ms: 1,
+                actor,
+                recording: None,
+                event: Event::Approved {
+                    decision: approval.clone(),
+                },
+            };
+            assert!(LogEntry::from_bytes(&e.to_bytes().unwrap()).is_err());
+        }
+        // Nor under another kind: a denial is not an approval.
+        let e = LogEntry {
+            time_ms: 1,
+            actor: Actor {
+                role: Role::Person,
+                key: custodian.verify_key().to_bytes(),
+            },
+            recording: None,
+            event: Event::Denied { decision: approval },
+        };
+        assert!(LogEntry::from_bytes(&e.to_bytes().unwrap()).is_err());
+    }
+
     #[test]
     fn tags_are_distinct_and_unknown_tags_refused() {
-        let tags: Vec<u8> = all_events().iter().map(Event::tag).collect();
+        let tags: Vec<u8> = all_events(&person()).iter().map(Event::tag).collect();
         let mut sorted = tags.clone();
         sorted.dedup();
         assert_eq!(tags.len(), sorted.len());

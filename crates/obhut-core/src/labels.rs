@@ -53,6 +53,8 @@ pub mod magic {
     pub const INGEST_RECEIPT: &[u8; 4] = b"OBIR";
     /// An audit-log entry (docs/format.md §12).
     pub const LOG_ENTRY: &[u8; 4] = b"OBLE";
+    /// A person's signed decision on an access request (§8.6).
+    pub const DECISION: &[u8; 4] = b"OBDC";
 
     /// What the file starting with `bytes` holds, for a person who passed
     /// the wrong file ("a group descriptor"): only the structures people
@@ -144,6 +146,9 @@ pub const RETIRED: &[&[u8]] = &[b"obhut/v1/device-request", b"obhut/v1/person-re
 /// Content-Length): the `body_digest` a device signs for
 /// `PUT /v1/recordings/{rid}/segments/{index}` (docs/vault.md §2).
 pub const SEGMENT_UPLOAD: &[u8] = b"obhut/v1/segment-upload";
+/// Signature context of a person's decision on an access request: a
+/// custodian's approval or denial, a requester's opened report (§8.6).
+pub const DECISION_SIG: &[u8] = b"obhut/v1/decision";
 
 /// Every label, for the uniqueness test and the spec's table.
 pub const ALL: &[&[u8]] = &[
@@ -176,6 +181,7 @@ pub const ALL: &[&[u8]] = &[
     INGEST_RECEIPT_SIG,
     PERSON_REQUEST_SIG,
     SEGMENT_UPLOAD,
+    DECISION_SIG,
 ];
 
 /// The message an Ed25519 signature covers: `label ‖ 0x00 ‖ body`. The zero

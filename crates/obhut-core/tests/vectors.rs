@@ -26,7 +26,9 @@ use serde_json::{Map, Value, json};
 use sha2::Digest;
 
 use obhut_core::access::GrantKeys;
+use obhut_core::audit::{Actor, Event, LogEntry, Role};
 use obhut_core::chain::{verify_blob, verify_chain};
+use obhut_core::decision::{Decision, DecisionContent, Verdict};
 use obhut_core::device::{RecordingSealer, SegmentSpec};
 use obhut_core::epoch::{EpochPublic, EpochRelease, EpochSecret, ReleaseEntry};
 use obhut_core::error::{
@@ -3268,6 +3270,108 @@ fn build_access(stored: Option<&Value>, g: &GroupFix, r: &RecordFix) -> J {
     }
     lk.set("invalid", inv);
     o.set("locked_key", lk.done());
+
+    // §8.6: custodian 1's signed approval of the request, its `approved`
+    // log entry (§12), and decisions a reader must refuse.
+    let mut dj = Obj::new(o.stored("decision"));
+    dj.set(
+        "signed_by",
+        "group.json custodian 1 (persons[0]); Ed25519 is deterministic, so no draws",
+    );
+    let vault: [u8; 32] = dj
+        .input_hex("vault", &[0x5a; 32])
+        .try_into()
+        .expect("vault: 32 bytes");
+    let approval = DecisionContent {
+        verdict: Verdict::Approve,
+        vault,
+        request_hash: request.request_hash(),
+        request_index: dj.input_u64("request_index", 41),
+        custodian: 1,
+        segments: dj.input_u64("segments", 2) as u32,
+        time_ms: dj.input_u64("time_ms", 1_767_000_000_000) as i64,
+        reason: String::new(),
+    }
+    .sign(&g.custodians[0].sign)
+    .expect("sign decision");
+    let dbytes = approval.to_bytes();
+    dj.hex("approval", &dbytes);
+    assert_eq!(Decision::from_bytes(&dbytes).expect("verifies"), approval);
+    let entry = LogEntry {
+        time_ms: dj.input_u64("entry_time_ms", 1_767_000_000_500) as i64,
+        actor: Actor {
+            role: Role::Person,
+            key: g.custodians[0].sign.verify_key().to_bytes(),
+        },
+        recording: Some(r.recording_id),
+        event: Event::Approved {
+            decision: approval.clone(),
+        },
+    };
+    let ebytes = entry.to_bytes().expect("entry");
+    dj.hex("approved_entry", &ebytes);
+    let sig_at = dbytes.len() - 64;
+    // verdict at 7; custodian at 7 + 1 + 32 + 32 + 8.
+    let custodian_at = 7 + 1 + 32 + 32 + 8;
+    let segments_at = custodian_at + 2;
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "signature byte flipped",
+            json!([op_xor(sig_at, &[0x01])]),
+            "BadSignature",
+        ),
+        (
+            "custodian index changed (signature no longer covers it)",
+            json!([op_replace(custodian_at, &2u16.to_be_bytes())]),
+            "BadSignature",
+        ),
+        (
+            "unknown verdict 4",
+            json!([op_replace(7, &[4])]),
+            "Malformed",
+        ),
+        (
+            "an approval of zero segments (checked before the signature)",
+            json!([op_replace(segments_at, &0u32.to_be_bytes())]),
+            "Malformed",
+        ),
+        (
+            "last byte cut",
+            json!([op_truncate(dbytes.len() - 1)]),
+            "Truncated",
+        ),
+        ("a byte appended", json!([op_append(&[0])]), "TrailingBytes"),
+        ("magic OBDX", json!([op_replace(0, b"OBDX")]), "BadMagic"),
+    ];
+    let mut inv = Vec::new();
+    for (i, (cname, ops, err)) in cases.into_iter().enumerate() {
+        let mut c = Obj::new(dj.stored_item("invalid", i));
+        c.set("name", cname);
+        let ops = c.input("mutations", ops);
+        let bytes = mutate(&dbytes, &ops);
+        c.set(
+            "expected",
+            expect_err(Decision::from_bytes(&bytes), err, cname),
+        );
+        inv.push(c.done());
+    }
+    dj.set("invalid", inv);
+    // The same decision logged under another actor: the entry is refused.
+    let mut other = entry.clone();
+    other.actor.key = g.custodians[1].sign.verify_key().to_bytes();
+    let obytes = other.to_bytes().expect("entry");
+    let mut c = Obj::new(dj.stored("invalid_entry"));
+    c.set(
+        "name",
+        "approved entry whose actor is custodian 2, not the signer",
+    );
+    c.hex("entry", &obytes);
+    c.set(
+        "expected",
+        expect_err(LogEntry::from_bytes(&obytes), "Malformed", "invalid_entry"),
+    );
+    dj.set("invalid_entry", c.done());
+    o.set("decision", dj.done());
 
     // Refusals and combine failures.
     let mut narrow_j = Obj::new(o.stored("request_narrow"));

@@ -24,10 +24,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use obhut_api::ErrorKind;
-use obhut_api::access::{
-    ApprovalJson, ApproveBody, DenialJson, DenyBody, Logged, OpenedBody, RequestJson, RequestList,
-};
+use obhut_api::access::{ApprovalJson, DecisionBody, DenialJson, Logged, RequestJson, RequestList};
 use obhut_core::audit::{self, Event, Role};
+use obhut_core::decision::{Decision, Verdict};
 use obhut_core::group::PinnedGroup;
 use obhut_core::ids::{GroupId, RecordingId};
 use obhut_core::partial::{MAX_PARTIAL_ENTRIES, MAX_PARTIAL_SEALED_LEN, PartialEnvelope};
@@ -174,7 +173,6 @@ async fn request_json<I: IndexStore, B: BlobStore>(
         approvals.push(ApprovalJson {
             custodian: a.custodian,
             custodian_key: hex::encode(a.custodian_key),
-            partial_hash: hex::encode(a.partial_hash),
             partial_uploaded: a.envelope.is_some(),
             logged: logged_stored(app, a.log_index).await?,
         });
@@ -450,8 +448,46 @@ fn require_custodian(ctx: &Ctx, key: &KeyBytes) -> ApiResult<u16> {
     })
 }
 
-/// `POST /v1/requests/{hash}/approvals`: a custodian's approval, logged
-/// with the hash of the partial envelope it will upload.
+/// The person's signed decision in `body`, checked against the HTTP
+/// signer, this vault, the request and the clock: the vault logs only a
+/// statement its signer made, for this log and this request, now.
+fn signed_decision<I: IndexStore, B: BlobStore>(
+    app: &App<I, B>,
+    ctx: &Ctx,
+    s: &Signed,
+    body: &[u8],
+    verdict: Verdict,
+    custodian: u16,
+) -> ApiResult<Decision> {
+    let b: DecisionBody = json(body, "decision body")?;
+    let bytes = B64
+        .decode(&b.decision)
+        .map_err(|e| err(ErrorKind::BadRequest, format!("decision: not base64 ({e})")))?;
+    let d = Decision::from_bytes(&bytes)
+        .map_err(|e| err(ErrorKind::BadRequest, format!("decision: {e}")))?;
+    let c = d.content();
+    let wrong = if d.person().to_bytes() != s.key {
+        Some("is signed by another person than the request")
+    } else if c.verdict != verdict {
+        Some("is not the decision this endpoint takes (approve, deny or opened)")
+    } else if c.vault != app.identity(crate::auth::Signer::Person) {
+        Some("names another vault")
+    } else if c.request_hash != ctx.row.request_hash || c.request_index != ctx.row.log_index {
+        Some("names another request or log index")
+    } else if c.custodian != custodian {
+        Some("names another custodian index than the signer's in the group")
+    } else {
+        None
+    };
+    if let Some(why) = wrong {
+        return Err(err(ErrorKind::BadRequest, format!("the decision {why}")));
+    }
+    crate::auth::check_time(c.time_ms, app.clock.now_ms())?;
+    Ok(d)
+}
+
+/// `POST /v1/requests/{hash}/approvals`: a custodian's signed approval
+/// (phase 1 of docs/access.md §2), logged whole.
 pub async fn approve<I: IndexStore, B: BlobStore>(
     State(app): State<Arc<App<I, B>>>,
     Path(hash): Path<String>,
@@ -467,15 +503,9 @@ pub async fn approve<I: IndexStore, B: BlobStore>(
         ));
     }
     app.use_nonce(&s).await?;
-    let b: ApproveBody = json(&body, "approval body")?;
-    let mut partial_hash = [0u8; 32];
-    hex::decode_to_slice(&b.partial_hash, &mut partial_hash).map_err(|_| {
-        err(
-            ErrorKind::BadRequest,
-            "partial_hash is not 64 hex digits (SHA-256 of the partial envelope)",
-        )
-    })?;
-    if b.segments == 0 || b.segments as usize > MAX_PARTIAL_ENTRIES {
+    let decision = signed_decision(&app, &ctx, &s, &body, Verdict::Approve, custodian)?;
+    let segments = decision.content().segments;
+    if segments as usize > MAX_PARTIAL_ENTRIES {
         return Err(err(
             ErrorKind::BadRequest,
             "segments is between 1 and 65536 (a partial covers that many)",
@@ -486,12 +516,7 @@ pub async fn approve<I: IndexStore, B: BlobStore>(
         Role::Person,
         s.key,
         ctx.recording(),
-        Event::Approved {
-            request_hash: ctx.row.request_hash,
-            request_index: ctx.row.log_index,
-            segments: b.segments,
-            partial_hash,
-        },
+        Event::Approved { decision },
     )?;
     let index = app
         .index
@@ -500,8 +525,7 @@ pub async fn approve<I: IndexStore, B: BlobStore>(
                 request_hash: ctx.row.request_hash,
                 custodian,
                 custodian_key: s.key,
-                partial_hash,
-                segments: b.segments,
+                segments,
             },
             &entry,
         )
@@ -525,8 +549,8 @@ fn not_expired<I: IndexStore, B: BlobStore>(app: &App<I, B>, ctx: &Ctx) -> ApiRe
 }
 
 /// `PUT /v1/requests/{hash}/approvals/{i}/partial`: custodian `i`'s
-/// partial envelope, exactly the bytes whose SHA-256 its `approved` entry
-/// logged. 204.
+/// partial envelope (phase 2), accepted only once k custodians' approvals
+/// of this request are logged; the first envelope is kept. 204.
 pub async fn put_partial<I: IndexStore, B: BlobStore>(
     State(app): State<Arc<App<I, B>>>,
     Path((hash, i)): Path<(String, u16)>,
@@ -568,6 +592,20 @@ pub async fn put_partial<I: IndexStore, B: BlobStore>(
             "the envelope names another custodian or request than its path",
         ));
     }
+    // Phase 2 only after phase 1 is complete. Each custodian's client checks
+    // this itself, in the log, before it sends; the vault refusing too keeps
+    // a lone early envelope from sitting in its store.
+    let approvals = app.index.approvals(ctx.row.request_hash).await?;
+    let k = usize::from(ctx.group.threshold());
+    if approvals.len() < k {
+        return Err(err(
+            ErrorKind::Conflict,
+            format!(
+                "{} of the {k} approvals needed are logged; a key part is sent only once {k} custodians have approved",
+                approvals.len()
+            ),
+        ));
+    }
     let stored = app
         .index
         .put_partial(ctx.row.request_hash, i, &body)
@@ -595,26 +633,17 @@ pub async fn deny<I: IndexStore, B: BlobStore>(
     let ctx = load(&app, &hash).await?;
     let custodian = require_custodian(&ctx, &s.key)?;
     app.use_nonce(&s).await?;
-    let b: DenyBody = json(&body, "denial body")?;
-    if b.reason.trim().is_empty() || b.reason.len() > audit::MAX_TEXT_LEN {
-        return Err(err(
-            ErrorKind::BadRequest,
-            "a denial states its reason in 1 to 4096 bytes",
-        ));
-    }
+    let decision = signed_decision(&app, &ctx, &s, &body, Verdict::Deny, custodian)?;
+    let reason = decision.content().reason.clone();
     let entry = app.log_entry(
         Role::Person,
         s.key,
         ctx.recording(),
-        Event::Denied {
-            request_hash: ctx.row.request_hash,
-            request_index: ctx.row.log_index,
-            reason: b.reason.clone(),
-        },
+        Event::Denied { decision },
     )?;
     let index = app
         .index
-        .deny(ctx.row.request_hash, custodian, &b.reason, &entry)
+        .deny(ctx.row.request_hash, custodian, &reason, &entry)
         .await?;
     app.log.wake();
     tracing::info!(request = %hex::encode(ctx.row.request_hash), custodian, log_index = index, "access denied");
@@ -643,7 +672,8 @@ pub async fn opened<I: IndexStore, B: BlobStore>(
     let ctx = load(&app, &hash).await?;
     require_requester(&ctx, &s.key, "report what it opened")?;
     app.use_nonce(&s).await?;
-    let b: OpenedBody = json(&body, "opened body")?;
+    let decision = signed_decision(&app, &ctx, &s, &body, Verdict::Opened, 0)?;
+    let segments = decision.content().segments;
     if ctx.row.state != RequestState::Released {
         return Err(err(
             ErrorKind::Conflict,
@@ -671,12 +701,11 @@ pub async fn opened<I: IndexStore, B: BlobStore>(
         }
         None => 0,
     };
-    if usize::try_from(b.segments).map_or(true, |n| n > released) {
+    if usize::try_from(segments).map_or(true, |n| n > released) {
         return Err(err(
             ErrorKind::BadRequest,
             format!(
-                "segments {} is more than the {released} segments released for this request",
-                b.segments
+                "segments {segments} is more than the {released} segments released for this request"
             ),
         ));
     }
@@ -684,13 +713,10 @@ pub async fn opened<I: IndexStore, B: BlobStore>(
         Role::Person,
         s.key,
         ctx.recording(),
-        Event::Opened {
-            request_hash: ctx.row.request_hash,
-            segments: b.segments,
-        },
+        Event::Opened { decision },
     )?;
     let index = app.index.log_append(std::slice::from_ref(&entry)).await?;
     app.log.wake();
-    tracing::info!(request = %hex::encode(ctx.row.request_hash), segments = b.segments, log_index = index, "footage opened");
+    tracing::info!(request = %hex::encode(ctx.row.request_hash), segments, log_index = index, "footage opened");
     Ok(created(logged_new(index, &entry)))
 }

@@ -12,6 +12,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use obhut_api::access::{Logged, ReleaseJson, RequestJson, RequestList};
 use obhut_core::access::{GrantKeys, records_in_scope};
 use obhut_core::audit::{Event, LogEntry, Role};
+use obhut_core::decision::{DecisionContent, Verdict};
 use obhut_core::epoch::{EpochPublic, EpochRelease};
 use obhut_core::identity::{PersonSecret, SignKey};
 use obhut_core::ids::RecordingId;
@@ -300,18 +301,55 @@ impl World {
         .to_bytes()
     }
 
-    fn approve_with(&self, i: u16, r: &AccessRequest, envelope: &[u8]) -> HttpResponse {
+    /// A decision about `r` (logged at `grant`) as custodian `custodian`
+    /// (0: the requester), for this vault, now.
+    fn content(
+        &self,
+        verdict: Verdict,
+        r: &AccessRequest,
+        grant: u64,
+        custodian: u16,
+        segments: u32,
+        reason: &str,
+    ) -> DecisionContent {
+        DecisionContent {
+            verdict,
+            vault: self.vault.ids().log_key,
+            request_hash: r.request_hash(),
+            request_index: grant,
+            custodian,
+            segments,
+            time_ms: self.now(),
+            reason: reason.into(),
+        }
+    }
+
+    /// POST `content` signed by `key` to `r`'s `endpoint`.
+    fn post_decision(
+        &self,
+        key: &SignKey,
+        r: &AccessRequest,
+        endpoint: &str,
+        content: DecisionContent,
+    ) -> HttpResponse {
+        let d = content.sign(key).unwrap();
         let body = serde_json::to_vec(&serde_json::json!({
-            "partial_hash": hex::encode(body_sha256(envelope)),
-            "segments": 2,
+            "decision": B64.encode(d.to_bytes()),
         }))
         .unwrap();
-        self.call(
-            self.custodian(i),
-            "POST",
-            &Self::path(r, "/approvals"),
-            &body,
-        )
+        self.call(key, "POST", &Self::path(r, endpoint), &body)
+    }
+
+    /// Phase 1 only: custodian `i`'s signed approval of 2 segments.
+    fn approve_only(&self, i: u16, r: &AccessRequest, grant: u64) -> HttpResponse {
+        let c = self.content(Verdict::Approve, r, grant, i, 2, "");
+        self.post_decision(self.custodian(i), r, "/approvals", c)
+    }
+
+    /// The requester's signed report of `n` segments opened.
+    fn opened(&self, key: &SignKey, r: &AccessRequest, grant: u64, n: u32) -> HttpResponse {
+        let c = self.content(Verdict::Opened, r, grant, 0, n, "");
+        self.post_decision(key, r, "/opened", c)
     }
 
     fn upload(&self, i: u16, r: &AccessRequest, envelope: &[u8]) -> HttpResponse {
@@ -323,13 +361,23 @@ impl World {
         )
     }
 
-    /// Custodian `i` approves and uploads its envelope.
+    /// Custodian `i` approves (phase 1); once k have, every approver
+    /// without an envelope at the vault uploads one (phase 2), as their
+    /// clients do when run again.
     fn approve(&self, i: u16, r: &AccessRequest, grant_index: u64) -> Logged {
-        let env = self.partial(i, r, grant_index);
-        let a = self.approve_with(i, r, &env);
+        let a = self.approve_only(i, r, grant_index);
         assert_eq!(a.status, 201, "{:?}", a.json());
-        let u = self.upload(i, r, &env);
-        assert_eq!(u.status, 204, "{:?}", u.json());
+        let approvals = self
+            .vault
+            .block_on(self.vault.app.index.approvals(r.request_hash()))
+            .unwrap();
+        if approvals.len() >= usize::from(self.group.pinned.threshold()) {
+            for a in approvals.iter().filter(|a| a.envelope.is_none()) {
+                let env = self.partial(a.custodian, r, grant_index);
+                let u = self.upload(a.custodian, r, &env);
+                assert_eq!(u.status, 204, "{:?}", u.json());
+            }
+        }
         serde_json::from_slice(&a.body).unwrap()
     }
 
@@ -337,9 +385,9 @@ impl World {
         self.call(key, "POST", &Self::path(r, "/release"), &[])
     }
 
-    fn deny(&self, i: u16, r: &AccessRequest, reason: &str) -> HttpResponse {
-        let body = serde_json::to_vec(&serde_json::json!({ "reason": reason })).unwrap();
-        self.call(self.custodian(i), "POST", &Self::path(r, "/denials"), &body)
+    fn deny(&self, i: u16, r: &AccessRequest, grant: u64, reason: &str) -> HttpResponse {
+        let c = self.content(Verdict::Deny, r, grant, i, 0, reason);
+        self.post_decision(self.custodian(i), r, "/denials", c)
     }
 
     fn entries(&self) -> Vec<LogEntry> {
@@ -480,13 +528,8 @@ fn the_whole_flow_releases_exactly_the_scope_and_opens_byte_identical() {
     // Issue 16: a count beyond what was released (2 segments) is refused
     // and logs nothing.
     let before = w.sequenced();
-    for n in ["3", "4294967295"] {
-        let r = w.call(
-            &w.requester.sign,
-            "POST",
-            &World::path(&req, "/opened"),
-            format!(r#"{{"segments":{n}}}"#).as_bytes(),
-        );
+    for n in [3, u32::MAX] {
+        let r = w.opened(&w.requester.sign, &req, grant, n);
         assert_eq!(r.status, 400, "{n}: {:?}", r.json());
         assert_eq!(r.kind(), "bad-request");
         assert!(
@@ -497,12 +540,7 @@ fn the_whole_flow_releases_exactly_the_scope_and_opens_byte_identical() {
         );
     }
     assert_eq!(w.sequenced(), before);
-    let opened = w.call(
-        &w.requester.sign,
-        "POST",
-        &World::path(&req, "/opened"),
-        br#"{"segments":2}"#,
-    );
+    let opened = w.opened(&w.requester.sign, &req, grant, 2);
     assert_eq!(opened.status, 201, "{:?}", opened.json());
     let opened: Logged = serde_json::from_slice(&opened.body).unwrap();
 
@@ -543,19 +581,16 @@ fn the_whole_flow_releases_exactly_the_scope_and_opens_byte_identical() {
         let e = entry_of(&w, a);
         assert_eq!(e.actor.role, Role::Person);
         assert_eq!(e.actor.key, w.custodian(i).verify_key().to_bytes());
-        let Event::Approved {
-            request_hash,
-            request_index,
-            segments,
-            ..
-        } = e.event
-        else {
+        let Event::Approved { decision } = e.event else {
             panic!("{e:?}")
         };
+        // The custodian's own signed statement, whole.
+        let d = decision.content();
         assert_eq!(
-            (request_hash, request_index, segments),
-            (req.request_hash(), grant, 2)
+            (d.request_hash, d.request_index, d.segments, d.custodian),
+            (req.request_hash(), grant, 2, i)
         );
+        assert_eq!(*decision.person(), w.custodian(i).verify_key());
     }
     let released = entry_of(&w, &rel.logged);
     assert_eq!(released.actor.role, Role::Vault);
@@ -569,12 +604,12 @@ fn the_whole_flow_releases_exactly_the_scope_and_opens_byte_identical() {
     );
     let o = entry_of(&w, &opened);
     assert_eq!(o.actor.key, w.requester.sign.verify_key().to_bytes());
+    let Event::Opened { decision } = &o.event else {
+        panic!("{o:?}")
+    };
     assert_eq!(
-        o.event,
-        Event::Opened {
-            request_hash: req.request_hash(),
-            segments: 2
-        }
+        (decision.content().request_hash, decision.content().segments),
+        (req.request_hash(), 2)
     );
     // Order in the log: request, approvals, release, opened.
     assert!(grant < a1.log_index && a3.log_index < rel.logged.log_index);
@@ -589,22 +624,27 @@ fn k_minus_one_approvals_release_nothing() {
     w.approve(2, &req, grant);
     let r = w.release_as(&w.requester.sign, &req);
     refused(&r, 422, "not-ready");
-    assert!(r.json()["message"].as_str().unwrap().contains("1 of 2"));
-    // A second approval whose envelope was not uploaded does not count.
-    let env = w.partial(3, &req, grant);
-    assert_eq!(w.approve_with(3, &req, &env).status, 201);
+    assert!(r.json()["message"].as_str().unwrap().contains("0 of 2"));
+    // Issue 15: a key part before k approvals are logged is refused.
+    let early = w.partial(2, &req, grant);
+    let r = w.upload(2, &req, &early);
+    refused(&r, 409, "conflict");
+    assert!(r.json()["message"].as_str().unwrap().contains("1 of the 2"));
+    // A second approval whose envelopes are not uploaded does not count.
+    assert_eq!(w.approve_only(3, &req, grant).status, 201);
     let r = w.release_as(&w.requester.sign, &req);
     refused(&r, 422, "not-ready");
     assert!(
         r.json()["message"]
             .as_str()
             .unwrap()
-            .contains("custodian(s) 3")
+            .contains("custodian(s) 2, 3")
     );
     assert_eq!(w.kinds("released"), 0);
     assert_eq!(w.state(&req), RequestState::Pending);
-    // Once it is uploaded, the release goes through.
-    assert_eq!(w.upload(3, &req, &env).status, 204);
+    // Once both are uploaded, the release goes through.
+    assert_eq!(w.upload(2, &req, &early).status, 204);
+    assert_eq!(w.upload(3, &req, &w.partial(3, &req, grant)).status, 204);
     assert_eq!(w.release_as(&w.requester.sign, &req).status, 200);
     assert_eq!(w.kinds("released"), 1);
 }
@@ -618,23 +658,23 @@ fn a_custodian_of_another_group_cannot_approve_deny_or_read() {
     let req = w.request();
     let grant = w.post_request(&req);
     let outsider = &other.custodian(1).0.sign;
-    let body = serde_json::to_vec(&serde_json::json!({
-        "partial_hash": hex::encode([7u8; 32]),
-        "segments": 2,
-    }))
-    .unwrap();
     let before = w.sequenced();
     refused(
-        &w.call(outsider, "POST", &World::path(&req, "/approvals"), &body),
+        &w.post_decision(
+            outsider,
+            &req,
+            "/approvals",
+            w.content(Verdict::Approve, &req, grant, 1, 2, ""),
+        ),
         403,
         "forbidden",
     );
     refused(
-        &w.call(
+        &w.post_decision(
             outsider,
-            "POST",
-            &World::path(&req, "/denials"),
-            br#"{"reason":"no"}"#,
+            &req,
+            "/denials",
+            w.content(Verdict::Deny, &req, grant, 1, 0, "no"),
         ),
         403,
         "forbidden",
@@ -681,9 +721,8 @@ fn a_requester_may_not_approve_its_own_request() {
     let grant = serde_json::from_slice::<Logged>(&resp.body)
         .unwrap()
         .log_index;
-    let env = w.partial(1, &req, grant);
     let before = w.sequenced();
-    let r = w.approve_with(1, &req, &env);
+    let r = w.approve_only(1, &req, grant);
     refused(&r, 403, "forbidden");
     assert!(
         r.json()["message"]
@@ -725,8 +764,7 @@ fn the_same_custodian_approving_twice_counts_once() {
     let grant = w.post_request(&req);
     w.approve(1, &req, grant);
     let before = w.sequenced();
-    let env = w.partial(1, &req, grant);
-    refused(&w.approve_with(1, &req, &env), 409, "conflict");
+    refused(&w.approve_only(1, &req, grant), 409, "conflict");
     assert_eq!(w.sequenced(), before);
     assert_eq!(w.kinds("approved"), 1);
     let got = w.get_request(w.custodian(2), &req);
@@ -735,16 +773,16 @@ fn the_same_custodian_approving_twice_counts_once() {
 }
 
 #[test]
-fn an_envelope_other_than_the_logged_one_is_refused() {
+fn an_envelope_once_stored_is_never_replaced() {
     let w = World::new();
     let req = w.request();
     let grant = w.post_request(&req);
+    assert_eq!(w.approve_only(2, &req, grant).status, 201);
+    assert_eq!(w.approve_only(3, &req, grant).status, 201);
     let logged_env = w.partial(2, &req, grant);
-    assert_eq!(w.approve_with(2, &req, &logged_env).status, 201);
     // Another valid envelope of the same custodian (fresh randomness).
     let other_env = w.partial(2, &req, grant);
     assert_ne!(other_env, logged_env);
-    refused(&w.upload(2, &req, &other_env), 409, "conflict");
     let got = w.get_request(w.custodian(2), &req);
     assert!(!got.approvals[0].partial_uploaded);
     // Custodian 2's envelope uploaded by custodian 3 on its own path.
@@ -762,24 +800,34 @@ fn a_denied_request_is_not_released() {
     let grant = w.post_request(&req);
     w.approve(1, &req, grant);
     w.approve(2, &req, grant);
-    let d = w.deny(3, &req, "not proportionate to the offence");
+    let d = w.deny(3, &req, grant, "not proportionate to the offence");
     assert_eq!(d.status, 201, "{:?}", d.json());
     let d: Logged = serde_json::from_slice(&d.body).unwrap();
     let e = entry_of(&w, &d);
     assert_eq!(e.actor.key, w.custodian(3).verify_key().to_bytes());
+    let Event::Denied { decision } = &e.event else {
+        panic!("{e:?}")
+    };
+    let c = decision.content();
     assert_eq!(
-        e.event,
-        Event::Denied {
-            request_hash: req.request_hash(),
-            request_index: grant,
-            reason: "not proportionate to the offence".into()
-        }
+        (
+            c.request_hash,
+            c.request_index,
+            c.custodian,
+            c.reason.as_str()
+        ),
+        (
+            req.request_hash(),
+            grant,
+            3,
+            "not proportionate to the offence"
+        )
     );
     refused(&w.release_as(&w.requester.sign, &req), 409, "conflict");
     assert_eq!(w.kinds("released"), 0);
     assert_eq!(w.state(&req), RequestState::Denied);
     // Further approvals and denials are refused too.
-    refused(&w.deny(1, &req, "also no"), 409, "conflict");
+    refused(&w.deny(1, &req, grant, "also no"), 409, "conflict");
     let got = w.get_request(&w.requester.sign, &req);
     assert_eq!(got.state, "denied");
     assert_eq!(got.denial.unwrap().custodian, 3);
@@ -799,7 +847,13 @@ fn an_expired_request_releases_nothing() {
     assert_eq!(w.kinds("released"), 0);
     assert_eq!(w.state(&req), RequestState::Pending);
     // Approving an expired request is refused as well.
-    refused(&w.approve_with(3, &req, b"any envelope"), 410, "expired");
+    let mut late = w.content(Verdict::Approve, &req, grant, 3, 2, "");
+    late.time_ms = w.now();
+    refused(
+        &w.post_decision(w.custodian(3), &req, "/approvals", late),
+        410,
+        "expired",
+    );
 }
 
 #[test]
@@ -927,16 +981,7 @@ fn only_the_requester_may_ask_for_the_release() {
     refused(&w.release_as(w.custodian(1), &req), 403, "forbidden");
     let stranger = SignKey::generate(&mut os_rng());
     refused(&w.release_as(&stranger, &req), 403, "forbidden");
-    refused(
-        &w.call(
-            w.custodian(1),
-            "POST",
-            &World::path(&req, "/opened"),
-            br#"{"segments":2}"#,
-        ),
-        403,
-        "forbidden",
-    );
+    refused(&w.opened(w.custodian(1), &req, grant, 2), 403, "forbidden");
     assert_eq!(w.sequenced(), before);
     assert_eq!(w.state(&req), RequestState::Pending);
     assert_eq!(w.release_as(&w.requester.sign, &req).status, 200);
@@ -956,19 +1001,12 @@ fn a_device_scope_covers_the_devices_footage_in_the_window() {
     let req = content.sign(&w.requester).unwrap();
     let grant = w.post_request(&req);
     for i in [2u16, 3] {
-        let env = w.partial(i, &req, grant);
-        let body = serde_json::to_vec(&serde_json::json!({
-            "partial_hash": hex::encode(body_sha256(&env)),
-            "segments": 1,
-        }))
-        .unwrap();
-        let a = w.call(
-            w.custodian(i),
-            "POST",
-            &World::path(&req, "/approvals"),
-            &body,
-        );
+        let c = w.content(Verdict::Approve, &req, grant, i, 1, "");
+        let a = w.post_decision(w.custodian(i), &req, "/approvals", c);
         assert_eq!(a.status, 201, "{:?}", a.json());
+    }
+    for i in [2u16, 3] {
+        let env = w.partial(i, &req, grant);
         assert_eq!(w.upload(i, &req, &env).status, 204);
     }
     let rel = w.release_as(&w.requester.sign, &req);
@@ -1074,17 +1112,25 @@ fn an_approval_replayed_onto_another_request_is_refused() {
     let w = World::new();
     let a = w.request();
     let grant_a = w.post_request(&a);
+    w.approve(1, &a, grant_a);
+    w.approve(2, &a, grant_a);
     let env_a = w.partial(1, &a, grant_a);
-    assert_eq!(w.approve_with(1, &a, &env_a).status, 201);
-    assert_eq!(w.upload(1, &a, &env_a).status, 204);
     let b = w.request();
     let grant_b = w.post_request(&b);
     let before = w.sequenced();
-    // The replayed commitment is logged (it is only a hash), the envelope
-    // itself is refused: it names request A.
-    assert_eq!(w.approve_with(1, &b, &env_a).status, 201);
+    // Custodian 1's signed approval of A, posted to B: it names A, and the
+    // vault refuses it without logging anything.
+    let approval_of_a = w.content(Verdict::Approve, &a, grant_a, 1, 2, "");
+    refused(
+        &w.post_decision(w.custodian(1), &b, "/approvals", approval_of_a),
+        400,
+        "bad-request",
+    );
+    assert_eq!(w.sequenced(), before);
+    // B approved by k; A's envelope is still refused on B: it names A.
+    w.approve_only(1, &b, grant_b);
+    w.approve_only(2, &b, grant_b);
     refused(&w.upload(1, &b, &env_a), 400, "bad-request");
-    assert_eq!(w.sequenced(), before + 1);
     let got = w.get_request(w.custodian(1), &b);
     assert!(!got.approvals[0].partial_uploaded);
     // The requester's side: A's partial with a genuine one for B.

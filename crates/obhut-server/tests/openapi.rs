@@ -149,7 +149,13 @@ fn every_limit_is_filled_in_from_the_code() {
     assert!(put.contains(&format!("less than W = {w} ")), "{put}");
     let len = obhut_core::record::RECORD_LEN;
     assert!(put.contains(&format!("blob_len + {len} ")), "{put}");
-    let reason = &doc["paths"]["/v1/requests/{hash}/denials"]["post"]["requestBody"]["content"]["application/json"]
-        ["schema"]["properties"]["reason"]["maxLength"];
-    assert_eq!(reason, obhut_core::audit::MAX_TEXT_LEN);
+    let decision =
+        doc["components"]["schemas"]["Decision"]["properties"]["decision"]["description"]
+            .as_str()
+            .unwrap();
+    let max = obhut_core::audit::MAX_TEXT_LEN;
+    assert!(
+        decision.contains(&format!("at most {max} bytes")),
+        "{decision}"
+    );
 }

@@ -107,8 +107,6 @@ pub struct NewApproval {
     pub custodian: u16,
     /// The custodian's Ed25519 key.
     pub custodian_key: KeyBytes,
-    /// SHA-256 of the partial envelope the custodian will upload.
-    pub partial_hash: [u8; 32],
     /// Segments the custodian resolved the scope to.
     pub segments: u32,
 }
@@ -122,8 +120,6 @@ pub struct ApprovalRow {
     pub custodian: u16,
     /// The custodian's Ed25519 key.
     pub custodian_key: KeyBytes,
-    /// SHA-256 of the partial envelope committed to.
-    pub partial_hash: [u8; 32],
     /// Segments the custodian resolved the scope to.
     pub segments: u32,
     /// Index of the `approved` entry.

@@ -95,10 +95,9 @@ pub enum StoreError {
         /// Custodian index.
         custodian: u16,
     },
-    /// A partial envelope is not the one the custodian's `approved` entry
-    /// committed to.
+    /// A custodian's partial envelope is already stored with other bytes.
     #[error(
-        "the partial envelope's SHA-256 differs from the partial_hash custodian {custodian} logged with its approval"
+        "custodian {custodian} already uploaded a different partial envelope for this request; the first is kept"
     )]
     PartialMismatch {
         /// Custodian index.

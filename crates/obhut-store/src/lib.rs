@@ -329,9 +329,8 @@ pub trait LogStore: Send + Sync + 'static {
 ///    pending request.
 /// 3. A custodian approves a request at most once
 ///    ([`StoreError::AlreadyApproved`]).
-/// 4. An approval's envelope is stored only if its SHA-256 is the
-///    `partial_hash` the custodian's `approved` entry committed to, and
-///    never replaced by other bytes ([`StoreError::PartialMismatch`]).
+/// 4. An approval's envelope, once stored, is never replaced by other
+///    bytes ([`StoreError::PartialMismatch`]).
 ///
 /// Same durability and visibility contract as [`IndexStore`]. Methods
 /// that change state take the audit entry of the change and sequence it in
@@ -396,12 +395,14 @@ pub trait AccessStore: Send + Sync + 'static {
     fn approvals(&self, hash: [u8; 32]) -> impl Future<Output = Result<Vec<ApprovalRow>>> + Send;
     /// Store custodian `custodian`'s partial envelope for a request:
     /// refused with [`StoreError::NotFound`] without an approval,
-    /// [`StoreError::PartialMismatch`] if SHA-256(`envelope`) is not
-    /// the approval's `partial_hash` (so a second, different envelope is
-    /// refused too), and [`StoreError::RequestNotPending`] for a
-    /// first upload to a request that has ended. Re-uploading the stored
-    /// bytes changes nothing. Returns whether the envelope was stored now.
-    /// Not logged: the `approved` entry already holds its hash.
+    /// [`StoreError::PartialMismatch`] if the custodian's envelope is
+    /// already stored with other bytes, and
+    /// [`StoreError::RequestNotPending`] for a first upload to a request
+    /// that has ended. Re-uploading the stored bytes changes nothing.
+    /// Returns whether the envelope was stored now. Not logged: whether k
+    /// approvals were logged first is the caller's check (the vault's,
+    /// and each custodian's before it sends), and the `released` entry
+    /// records what went out.
     fn put_partial(
         &self,
         hash: [u8; 32],

@@ -350,8 +350,11 @@ fn request_approve_open_byte_identical_scope_and_refusals() {
     let e = fails(d, &open_args(&vault, &vkey, &hash, "early"));
     assert!(e.contains("not-ready"), "{e}");
     assert!(!d.join("early").exists() || fs::read_dir(d.join("early")).unwrap().next().is_none());
-    // The same custodian again counts once.
-    let e = fails(
+    // Issue 15 item 2: her partial has not left (one approval of two);
+    // running approve again asks nothing, logs nothing, and still waits.
+    assert_eq!(envelopes(&db, &hash), 0, "a partial left before k approved");
+    let before = sequenced(&db);
+    let again = run(
         d,
         &strs(&approve_args(
             &vault,
@@ -361,9 +364,16 @@ fn request_approve_open_byte_identical_scope_and_refusals() {
             &hash,
         )),
     );
-    assert!(e.contains("conflict") || e.contains("already"), "{e}");
+    let again = text(&again.stderr);
+    assert!(again.contains("1 of 2 approvals are logged"), "{again}");
+    assert_eq!(sequenced(&db), before);
 
+    // Bob's approval makes two: his partial goes at once, Alice's when she
+    // runs approve again.
     approve(d, &vault, &vkey, "bob", 2, &hash);
+    assert_eq!(envelopes(&db, &hash), 1);
+    approve(d, &vault, &vkey, "alice", 1, &hash);
+    assert_eq!(envelopes(&db, &hash), 2);
     let out = run(d, &open_args(&vault, &vkey, &hash, "opened"));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let opened_note = text(&out.stderr);
@@ -482,6 +492,8 @@ fn request_approve_open_byte_identical_scope_and_refusals() {
             "carol.cp",
             "--identity",
             "carol.key",
+            "--group",
+            "custody/group.obgd",
             "--reason",
             "no legal basis for this part",
         ],
@@ -642,6 +654,7 @@ fn a_file_without_media_times_opens_whole_and_a_wrong_passphrase_writes_nothing(
     let hash = request_with(d, &vault, &vkey, &rid, &["--include-metadata"], "req.obar");
     approve(d, &vault, &vkey, "alice", 1, &hash);
     approve(d, &vault, &vkey, "bob", 2, &hash);
+    approve(d, &vault, &vkey, "alice", 1, &hash);
 
     // A wrong passphrase, from the environment and from a file; then none.
     let db = d.join("vault-data/obhut.sqlite");
@@ -724,6 +737,8 @@ fn a_bad_partial_among_k_valid_ones_is_named_and_the_scope_opens() {
     approve(d, &vault, &vkey, "alice", 1, &hash);
     approve(d, &vault, &vkey, "bob", 2, &hash);
     approve(d, &vault, &vkey, "carol", 3, &hash);
+    // Alice's partial follows now that k have approved.
+    approve(d, &vault, &vkey, "alice", 1, &hash);
     // Bob's stored envelope altered in its last (ciphertext) byte.
     let db = d.join("vault-data/obhut.sqlite");
     sql(
@@ -749,6 +764,20 @@ fn a_bad_partial_among_k_valid_ones_is_named_and_the_scope_opens() {
     assert!(warning.contains(&bob_fpr), "{warning}");
     assert!(warning.contains("does not decrypt"), "{warning}");
     assert!(stderr.contains("opened "), "{stderr}");
+}
+
+/// Partial envelopes the vault holds for request `hash`.
+fn envelopes(db: &Path, hash: &str) -> usize {
+    let mut h = [0u8; 32];
+    hex::decode_to_slice(hash, &mut h).unwrap();
+    support::with_index(db, |index| async move {
+        obhut_store::AccessStore::approvals(&index, h)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|a| a.envelope.is_some())
+            .count()
+    })
 }
 
 /// Entries sequenced in the vault's log.

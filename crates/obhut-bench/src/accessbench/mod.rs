@@ -61,7 +61,7 @@ use std::time::{Duration, Instant};
 use crate::samples::Samples;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use obhut_api::access::{ApproveBody, Logged};
+use obhut_api::access::Logged;
 use obhut_api::read::RecordsResponse;
 use obhut_client::access::{AccessClient, confirm_logged, logged_request};
 use obhut_client::log::LogClient;
@@ -69,6 +69,7 @@ use obhut_client::open::Released;
 use obhut_client::reader::Reader;
 use obhut_core::access::records_in_scope;
 use obhut_core::chain::records_from_chain;
+use obhut_core::decision::{DecisionContent, Verdict};
 use obhut_core::identity::{PersonSecret, SignKey};
 use obhut_core::ids::RecordingId;
 use obhut_core::partial::custodian_partial;
@@ -76,7 +77,6 @@ use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, GrantRef, RequestContent, Scope};
 use obhut_core::rng::os_rng;
 use obhut_core::segment::{FnSource, SegmentKind};
-use obhut_core::vault::body_sha256;
 use obhut_server::SystemClock;
 use obhut_server::testkit::{HttpResponse, InProcess, TestGroup, http};
 
@@ -285,7 +285,7 @@ struct Approval {
     partial_cpu: Duration,
     /// `custodian_partial`, wall.
     partial_wall: Duration,
-    /// POST approval + PUT envelope (wall).
+    /// POST signed approval + PUT envelope once k approved (wall).
     post: Duration,
     /// Segments approved.
     segments: usize,
@@ -321,7 +321,15 @@ fn fetch_records(
     Ok((records, fetch, c1 - c0, c2 - c1))
 }
 
-fn approve(w: &World, i: u16, req: &AccessRequest, grant: u64) -> Result<Approval, Error> {
+/// Phase 1 of custodian `i`'s approval (its signed decision posted, as
+/// `obhut approve` does, without the client's log checks) and its partial,
+/// computed now and uploaded by [`deliver`] once k have approved.
+fn approve(
+    w: &World,
+    i: u16,
+    req: &AccessRequest,
+    grant: u64,
+) -> Result<(Approval, Vec<u8>), Error> {
     let (me, share) = w.group.custodian(i);
     let (records, fetch, parse_cpu, chain_cpu) = fetch_records(w, &me.sign)?;
     let c0 = thread_cpu();
@@ -346,24 +354,40 @@ fn approve(w: &World, i: u16, req: &AccessRequest, grant: u64) -> Result<Approva
     let t = Instant::now();
     let client = w.client(&me.sign);
     let hash = hex::encode(req.request_hash());
-    client.approve(
-        &hash,
-        &ApproveBody {
-            partial_hash: hex::encode(body_sha256(&env)),
-            segments: u32::try_from(in_scope.len())?,
+    let decision = DecisionContent {
+        verdict: Verdict::Approve,
+        vault: w.vault.ids().log_key,
+        request_hash: req.request_hash(),
+        request_index: grant,
+        custodian: i,
+        segments: u32::try_from(in_scope.len())?,
+        time_ms: now_ms(),
+        reason: String::new(),
+    }
+    .sign(&me.sign)?;
+    client.approve(&hash, &decision)?;
+    Ok((
+        Approval {
+            fetch,
+            parse_cpu,
+            chain_cpu,
+            scope_cpu,
+            partial_cpu,
+            partial_wall,
+            post: t.elapsed(),
+            segments: in_scope.len(),
         },
-    )?;
-    client.upload_partial(&hash, i, &env)?;
-    Ok(Approval {
-        fetch,
-        parse_cpu,
-        chain_cpu,
-        scope_cpu,
-        partial_cpu,
-        partial_wall,
-        post: t.elapsed(),
-        segments: in_scope.len(),
-    })
+        env,
+    ))
+}
+
+/// Phase 2: custodian `i` uploads its partial (k approvals are logged).
+fn deliver(w: &World, i: u16, req: &AccessRequest, env: &[u8]) -> Result<Duration, Error> {
+    let (me, _) = w.group.custodian(i);
+    let t = Instant::now();
+    w.client(&me.sign)
+        .upload_partial(&hex::encode(req.request_hash()), i, env)?;
+    Ok(t.elapsed())
 }
 
 // ---------------------------------------------------------------------------
@@ -551,7 +575,17 @@ impl World {
         t.whole_disk = read_bytes() - disk3;
         t.segments = mine.len();
         t.scope_blob_bytes = mine.iter().map(SegmentRecord::blob_len).sum();
-        client.opened(&hash, u32::try_from(mine.len())?)?;
+        let report = client.reader().sign_decision(DecisionContent {
+            verdict: Verdict::Opened,
+            vault: self.vault.ids().log_key,
+            request_hash: req.request_hash(),
+            request_index: logged.log_index,
+            custodian: 0,
+            segments: u32::try_from(mine.len())?,
+            time_ms: now_ms(),
+            reason: String::new(),
+        })?;
+        client.opened(&hash, &report)?;
         Ok(())
     }
 
@@ -566,8 +600,14 @@ impl World {
         let (req, logged) = self.request(from_ms, len_ms)?;
         let pair = [(1u16, 2u16), (2, 3), (3, 1)][n % 3];
         let mut t = Trial::default();
+        let mut envelopes = Vec::new();
         for i in [pair.0, pair.1] {
-            t.approvals.push(approve(self, i, &req, logged.log_index)?);
+            let (approval, env) = approve(self, i, &req, logged.log_index)?;
+            t.approvals.push(approval);
+            envelopes.push((i, env));
+        }
+        for ((i, env), approval) in envelopes.iter().zip(&mut t.approvals) {
+            approval.post += deliver(self, *i, &req, env)?;
         }
         if cold {
             drop_caches()?;

@@ -3,8 +3,6 @@
 //! forward; one approval per custodian; an envelope only with its logged
 //! hash.
 
-use obhut_core::vault::body_sha256;
-
 use super::{Fresh, GROUP, case, entry, put_group};
 use crate::{IndexStore, NewApproval, NewRequest, RequestInserted, RequestState, StoreError};
 
@@ -34,12 +32,11 @@ fn request(hash: u8) -> NewRequest {
     }
 }
 
-fn approval(hash: u8, custodian: u16, envelope: &[u8]) -> NewApproval {
+fn approval(hash: u8, custodian: u16) -> NewApproval {
     NewApproval {
         request_hash: [hash; 32],
         custodian,
         custodian_key: [custodian as u8; 32],
-        partial_hash: body_sha256(envelope),
         segments: 3,
     }
 }
@@ -72,7 +69,7 @@ async fn requests_approvals_and_releases(s: impl IndexStore) {
     assert_eq!(row.state, RequestState::Pending);
     assert_eq!(s.log_sequenced().await.unwrap(), 3);
 
-    let a = approval(1, 1, b"envelope one");
+    let a = approval(1, 1);
     assert_eq!(s.add_approval(&a, &entry(105)).await.unwrap(), 3);
     // A second approval by custodian 1 is refused and logs nothing.
     assert!(matches!(
@@ -81,17 +78,17 @@ async fn requests_approvals_and_releases(s: impl IndexStore) {
     ));
     assert_eq!(s.log_sequenced().await.unwrap(), 4);
 
-    // Only the committed envelope is stored, once.
-    assert!(matches!(
-        s.put_partial([1; 32], 1, b"another envelope").await,
-        Err(StoreError::PartialMismatch { custodian: 1 })
-    ));
+    // The first envelope is stored, once, and never replaced.
     assert!(matches!(
         s.put_partial([1; 32], 2, b"envelope one").await,
         Err(StoreError::NotFound(_))
     ));
     assert!(s.put_partial([1; 32], 1, b"envelope one").await.unwrap());
     assert!(!s.put_partial([1; 32], 1, b"envelope one").await.unwrap());
+    assert!(matches!(
+        s.put_partial([1; 32], 1, b"another envelope").await,
+        Err(StoreError::PartialMismatch { custodian: 1 })
+    ));
     let approvals = s.approvals([1; 32]).await.unwrap();
     assert_eq!(approvals.len(), 1);
     assert_eq!(approvals[0].envelope.as_deref(), Some(&b"envelope one"[..]));
@@ -114,7 +111,7 @@ async fn requests_approvals_and_releases(s: impl IndexStore) {
         })
     ));
     assert!(matches!(
-        s.add_approval(&approval(1, 2, b"e2"), &entry(109)).await,
+        s.add_approval(&approval(1, 2), &entry(109)).await,
         Err(StoreError::RequestNotPending { .. })
     ));
     assert!(matches!(
@@ -127,9 +124,7 @@ async fn requests_approvals_and_releases(s: impl IndexStore) {
 async fn a_denial_ends_the_request(s: impl IndexStore) {
     put_group(&s, GROUP).await;
     s.insert_request(&request(2), &entry(111)).await.unwrap();
-    s.add_approval(&approval(2, 1, b"e1"), &entry(112))
-        .await
-        .unwrap();
+    s.add_approval(&approval(2, 1), &entry(112)).await.unwrap();
     let idx = s
         .deny([2; 32], 3, "not proportionate", &entry(113))
         .await

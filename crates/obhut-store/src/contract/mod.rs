@@ -110,9 +110,8 @@ fn entry_about(n: u32, time_ms: i64, recording: Option<RecordingId>) -> NewLogEn
             key: [0; 32],
         },
         recording,
-        event: Event::Opened {
-            request_hash: [0; 32],
-            segments: n,
+        event: Event::PolicyInEffect {
+            policy: format!("contract fixture {n}"),
         },
     })
     .expect("a short entry encodes")

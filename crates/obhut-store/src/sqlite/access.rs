@@ -44,7 +44,6 @@ fn approval_row(r: &SqliteRow) -> Result<ApprovalRow> {
         request_hash: arr(r.try_get("request_hash")?, "request hash length")?,
         custodian: custodian_index(r.try_get("custodian")?)?,
         custodian_key: arr(r.try_get("custodian_key")?, "custodian key length")?,
-        partial_hash: arr(r.try_get("partial_hash")?, "partial hash length")?,
         segments: u32::try_from(r.try_get::<i64, _>("segments")?)
             .map_err(|_| StoreError::Corrupt("segment count"))?,
         log_index: to_u64(r.try_get("log_index")?, "log index")?,
@@ -208,13 +207,12 @@ impl AccessStore for SqliteIndex {
         }
         let index = sequence(&mut tx, std::slice::from_ref(log)).await?;
         sqlx::query(
-            "INSERT INTO approvals (request_hash, custodian, custodian_key, partial_hash, segments, log_index)
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO approvals (request_hash, custodian, custodian_key, segments, log_index)
+             VALUES (?, ?, ?, ?, ?)",
         )
         .bind(&a.request_hash[..])
         .bind(i64::from(a.custodian))
         .bind(&a.custodian_key[..])
-        .bind(&a.partial_hash[..])
         .bind(i64::from(a.segments))
         .bind(to_i64(index, "log index")?)
         .execute(&mut *tx)
@@ -245,12 +243,11 @@ impl AccessStore for SqliteIndex {
             return Err(StoreError::NotFound("approval by this custodian"));
         };
         let row = approval_row(&row)?;
-        if obhut_core::vault::body_sha256(envelope) != row.partial_hash {
-            return Err(StoreError::PartialMismatch { custodian });
-        }
-        if row.envelope.is_some() {
-            // Same hash, so the same bytes: an idempotent retry.
-            return Ok(false);
+        match row.envelope.as_deref() {
+            // The same bytes again: an idempotent retry.
+            Some(stored) if stored == envelope => return Ok(false),
+            Some(_) => return Err(StoreError::PartialMismatch { custodian }),
+            None => {}
         }
         require_pending(&mut tx, &hash).await?;
         sqlx::query("UPDATE approvals SET envelope = ? WHERE request_hash = ? AND custodian = ?")

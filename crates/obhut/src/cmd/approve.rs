@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use obhut_client::access::AccessClient;
-use obhut_client::approve::{Approved, Review, Share, Unsent};
+use obhut_client::approve::{Approved, Delivery, Review, Share, Unsent};
 use obhut_client::log::LogClient;
 use obhut_client::reader::Reader;
 use obhut_core::group::{PinnedGroup, ShareEnvelope};
@@ -25,13 +25,16 @@ As a custodian, approve an access request at the vault. In order:
      expiry are checked; the request is shown in full;
   3. the scope is resolved from the device-signed records (signatures and
      chain checked), never from a list the vault hands over;
-  4. on your y (or --yes), your partial decryption for those segments only
-     is computed and sealed to the requester's key from the signed request,
-     and kept beside your log state (STATE.unsent/) until the vault has it;
-  5. the approval (the partial's hash) is logged and proved included;
-  6. only then is the partial uploaded.
-If step 6 failed, run the same command again: your logged approval is
-completed with the kept partial (the same bytes, which the log commits to).
+  4. on your y (or --yes), your signed approval (request, segment count,
+     time, this vault) is logged and proved included;
+  5. only once k custodians' signed approvals of this same request are
+     proved in the log (and no denial) is your partial decryption for those
+     segments computed, sealed to the requester's key from the signed
+     request, kept beside your log state (STATE.unsent/) and uploaded.
+Until k custodians have approved, nothing leaves your machine but the
+approval: run the same command again later to send your partial (it asks
+nothing the second time). So a vault cannot combine key parts of requests
+that k people did not approve together, nor invent an approval.
 
 Example:
   obhut approve 3f2a… --vault http://127.0.0.1:8700 --log-key 'obhut/vault-…+…+…' \\
@@ -71,10 +74,16 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     let done = approve_as(
         g, &client, &log, &a.request, &group, &envelope, &me, &unsent, a.yes,
     )?;
-    g.note(format!(
-        "custodian {} approved request {} for {} segment(s): approval logged as entry #{} (inclusion verified), partial uploaded (only the requester can open it)",
-        done.custodian, a.request, done.segments, done.log_index
-    ));
+    match done.delivery {
+        Delivery::Sent => g.note(format!(
+            "custodian {} approved request {} for {} segment(s): approval logged as entry #{} (inclusion verified); k approvals are logged, so your partial is uploaded (only the requester can open it)",
+            done.custodian, a.request, done.segments, done.log_index
+        )),
+        Delivery::Waiting { have, needed } => g.note(format!(
+            "custodian {} approved request {} for {} segment(s): approval logged as entry #{} (inclusion verified); {have} of {needed} approvals are logged, so nothing else was sent. Once the others have approved, run this command again to send your partial.",
+            done.custodian, a.request, done.segments, done.log_index
+        )),
+    }
     Ok(())
 }
 
@@ -113,7 +122,7 @@ pub fn approve_as(
             }
         }
         let question = format!(
-            "Approve, and compute your partial for these {} segment(s)?",
+            "Approve these {} segment(s)? (your partial follows once k custodians approve)",
             r.records.len()
         );
         match confirm(yes, &question) {

@@ -201,8 +201,8 @@ pub fn client_next_step(e: &ClientErr) -> Option<Cow<'_, str>> {
         ClientErr::StoredCheckpoint { .. } => {
             "the state file belongs to another log or was altered; pass the right --log-key or --state"
         }
-        ClientErr::UnsentLost { .. } => {
-            "your approval counts for nothing without its partial: tell the other custodians, who can still approve"
+        ClientErr::NotACustodian => {
+            "pass the --identity of a custodian listed in this --group (obhut custody show)"
         }
         ClientErr::StateMoved { .. } => {
             "another obhut command is updating the same log state; run this one again"

@@ -101,14 +101,17 @@ impl Demo<'_> {
         self.heading(8, "Two of the three custodians approve");
         let envelopes = custody.shares.clone();
         let mut last_approval = Instant::now();
-        for (c, share) in custody
+        let approvers: Vec<_> = custody
             .custodians
             .iter()
             .zip(envelopes)
             .take(usize::from(THRESHOLD))
-        {
+            .collect();
+        // The first approver runs `obhut approve` a second time once the
+        // other has approved: phase 2 sends its partial.
+        for (round, (c, share)) in approvers.iter().chain(approvers.iter().take(1)).enumerate() {
             let envelope = files::parse(
-                &share,
+                share,
                 "the demo's share",
                 "a share envelope",
                 obhut_core::group::ShareEnvelope::from_bytes,
@@ -126,12 +129,34 @@ impl Demo<'_> {
                 |_| true,
             )?;
             last_approval = Instant::now();
-            self.say(format!(
-                "   {} (custodian {}) checked the request's log entry, resolved the scope from the
-   device-signed records to {} segment(s), computed a proved partial for those only, sealed
-   to Dana's key, logged the approval (entry #{}, inclusion checked), then uploaded it.",
-                c.name, done.custodian, done.segments, done.log_index
-            ));
+            self.say(match (round, done.delivery) {
+                (0, Delivery::Waiting { have, needed }) => format!(
+                    "   {} (custodian {}) checked the request's log entry, resolved the scope from the
+   device-signed records to {} segment(s) and logged a signed approval (entry #{}, inclusion
+   checked). {have} of {needed} approvals are in the log, so no key part leaves yet.",
+                    c.name, done.custodian, done.segments, done.log_index
+                ),
+                (_, Delivery::Sent) if round < approvers.len() => format!(
+                    "   {} (custodian {}) did the same (entry #{}); the log now proves {} signed
+   approvals of this request, so {}'s client computed a proved partial for those {} segment(s)
+   only, sealed it to Dana's key and uploaded it.",
+                    c.name,
+                    done.custodian,
+                    done.log_index,
+                    THRESHOLD,
+                    c.name,
+                    done.segments
+                ),
+                (_, Delivery::Sent) => format!(
+                    "   {} runs `obhut approve` again: her client proves the {} approvals in the log and
+   sends her partial too.",
+                    c.name, THRESHOLD
+                ),
+                (_, Delivery::Waiting { have, needed }) => format!(
+                    "   {}: {have} of {needed} approvals logged; waiting.",
+                    c.name
+                ),
+            });
         }
 
         self.heading(9, "Dana opens the scope");

@@ -44,7 +44,7 @@ use crate::util::keyfiles::{Lock, write_key_files};
 use crate::util::vault::vault_error;
 use crate::util::{Global, entry, load, open, request, time};
 use obhut_client::access::AccessClient;
-use obhut_client::approve::{Share, Unsent};
+use obhut_client::approve::{Delivery, Share, Unsent};
 use obhut_client::log::{LogClient, StateFile};
 use obhut_client::reader::{self, Reader};
 
