@@ -53,6 +53,9 @@ pub mod magic {
     pub const INGEST_RECEIPT: &[u8; 4] = b"OBIR";
     /// An audit-log entry (docs/format.md §12).
     pub const LOG_ENTRY: &[u8; 4] = b"OBLE";
+    /// A segment's epoch part re-wrapped to another epoch key, beside the
+    /// signed header (docs/format.md §5.5).
+    pub const EPOCH_REWRAP: &[u8; 4] = b"OBRW";
 
     /// What the file starting with `bytes` holds, for a person who passed
     /// the wrong file ("a group descriptor"): only the structures people
@@ -145,6 +148,9 @@ pub const RETIRED: &[&[u8]] = &[b"obhut/v1/device-request", b"obhut/v1/person-re
 /// `PUT /v1/recordings/{rid}/segments/{index}` (docs/vault.md §2).
 pub const SEGMENT_UPLOAD: &[u8] = b"obhut/v1/segment-upload";
 
+/// HPKE info prefix of a re-wrap of `b` to another epoch key (§5.5).
+pub const EPOCH_REWRAP_INFO: &[u8] = b"obhut/v1/epoch-rewrap";
+
 /// Every label, for the uniqueness test and the spec's table.
 pub const ALL: &[&[u8]] = &[
     KEM,
@@ -176,6 +182,7 @@ pub const ALL: &[&[u8]] = &[
     INGEST_RECEIPT_SIG,
     PERSON_REQUEST_SIG,
     SEGMENT_UPLOAD,
+    EPOCH_REWRAP_INFO,
 ];
 
 /// The message an Ed25519 signature covers: `label ‖ 0x00 ‖ body`. The zero
@@ -257,6 +264,7 @@ mod tests {
             RESHARE_SUBSHARE,
             INGEST_RECEIPT,
             LOG_ENTRY,
+            EPOCH_REWRAP,
         ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {

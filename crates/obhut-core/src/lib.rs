@@ -46,6 +46,7 @@ pub mod point;
 pub mod record;
 pub mod request;
 pub mod reshare;
+pub mod rewrap;
 pub mod segment;
 pub mod stream;
 pub mod vault;
