@@ -740,7 +740,7 @@ fn weak_passphrases_are_refused_for_new_key_files() {
             &e,
             "the passphrase from the environment variable OBHUT_PASSPHRASE is too weak",
         );
-        assert_contains(&e, "at least 10^10 are required");
+        assert_contains(&e, "at least 10^14 are required");
         assert_contains(&e, "hint:");
         assert_contains(&e, "diceware");
         // From a file.

@@ -22,7 +22,7 @@ use crate::util::{Global, passphrase, time};
 Create a key pair. The secret half is written to --out, locked with a
 passphrase (Argon2id, 64 MiB); the public half to the same path plus .pub.
 Hand out only the .pub file. A weak passphrase is refused (one the zxcvbn
-estimator guesses in fewer than 10^10 tries; the key's name and file name
+estimator guesses in fewer than 10^14 tries; the key's name and file name
 count as easy guesses): use five or more random words, or 16+ random
 characters.
 

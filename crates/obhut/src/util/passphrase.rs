@@ -175,24 +175,26 @@ pub fn for_new_key(g: &Global, key_path: &Path, context: &[&str]) -> anyhow::Res
     Ok(p)
 }
 
-/// The least zxcvbn score a new key file's passphrase needs: 4, "strong
-/// protection from an offline slow-hash attack", i.e. an estimated 10^10
-/// guesses or more. A stolen key file can be attacked offline for as long as
-/// the footage matters (decades); at Argon2id 64 MiB, one guess costs about
-/// 0.1 core-second, so 10^10 guesses cost some 30 core-years, days on a
-/// thousand rented cores (score 3, 10^8 guesses, is some four core-months:
-/// hours on the same cluster). Score 4 is zxcvbn's highest; longer
-/// passphrases only add to it. docs/format.md §3.3 and the README state the
-/// threshold.
-pub const MIN_SCORE: zxcvbn::Score = zxcvbn::Score::Four;
+/// The least log10 of zxcvbn's guess estimate a new key file's passphrase
+/// needs: 14, i.e. 10^14 guesses. A stolen key file can be attacked offline
+/// for as long as the footage matters (decades). At Argon2id 64 MiB, 3
+/// passes, one guess costs about 0.1 core-second, so 10^14 guesses cost
+/// some 300,000 core-years (centuries on a thousand cores). zxcvbn's own
+/// top score, 4 (10^10 guesses, some 30 core-years: days on a thousand
+/// cores), is too little for that, and accepts `Tr0ub4dor&3` (10^11). Five
+/// random words or 16 random characters pass (zxcvbn counts an unmatched
+/// character as 10 guesses, so 14 random characters are the least).
+/// docs/format.md §3.3 and the README state the threshold.
+pub const MIN_GUESSES_LOG10: f64 = 14.0;
 
 /// Only the first characters are scored: zxcvbn's matching is superlinear in
 /// the length, and a passphrase this long that fails on its prefix alone is
 /// still weak at the start (scoring a prefix never overestimates).
 const SCORED_CHARS: usize = 128;
 
-/// Refuse a passphrase for a new key file whose estimated strength is below
-/// [`MIN_SCORE`], with zxcvbn's warning and suggestions as the next step.
+/// Refuse a passphrase for a new key file whose estimated guesses are below
+/// 10^[`MIN_GUESSES_LOG10`], with zxcvbn's warning and suggestions as the
+/// next step.
 /// `from` says where it came from (never its value); `context` holds words
 /// a guesser would try first (names, file names).
 pub fn check_strength(pass: &[u8], from: &str, context: &[&str]) -> anyhow::Result<()> {
@@ -208,7 +210,7 @@ pub fn check_strength(pass: &[u8], from: &str, context: &[&str]) -> anyhow::Resu
     // zxcvbn keeps copies of parts of the text in its result (match tokens)
     // that it does not zeroize; the result is dropped at once.
     let estimate = zxcvbn::zxcvbn(&text[..prefix_end], &inputs);
-    if estimate.score() >= MIN_SCORE {
+    if estimate.guesses_log10() >= MIN_GUESSES_LOG10 {
         return Ok(());
     }
     let mut advice = String::new();
@@ -223,10 +225,9 @@ pub fn check_strength(pass: &[u8], from: &str, context: &[&str]) -> anyhow::Resu
     Err(fail(
         format!(
             "the passphrase from {from} is too weak to lock a key file: about 10^{:.0} \
-             guesses would find it, and at least 10^10 are required (zxcvbn score {} of 4, \
-             4 required)",
-            estimate.guesses_log10().floor(),
-            estimate.score() as u8
+             guesses would find it (zxcvbn estimate), and at least 10^{MIN_GUESSES_LOG10} \
+             are required",
+            estimate.guesses_log10().floor()
         ),
         format!(
             "{advice}Choose a longer passphrase, e.g. five or more random words from a \
@@ -255,6 +256,8 @@ mod tests {
             "password",
             "hunter2",
             "Passw0rd!",
+            "Tr0ub4dor&3",
+            "kX9#mQ2$vL7p",
             "obhut2026",
             "qwertyuiop",
             "aaaaaaaaaaaaaaaa",
