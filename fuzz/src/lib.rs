@@ -126,11 +126,15 @@ pub fn fixture_fields(
     let label = format!("fields {} {index} {}", hex(&recording_id.0), kind.to_u8());
     let mut rng = DetRng::new(&label);
     let group = fixture_group_key();
+    // The same times as the fields below: the proof binds them (§5.3).
     let ctx = CapsuleContext {
         recording_id,
         device_key: device.verify_key().to_bytes(),
         segment_index: index,
         kind: kind.to_u8(),
+        media_start_ms: u64::from(index) * 2000,
+        media_end_ms: u64::from(index) * 2000 + 2000,
+        capture_utc_ms: 1_790_000_000_000 + i64::from(index) * 2000,
     };
     let (capsule, _a) = kem::encapsulate(&group, &ctx, &mut rng);
     let enc: [u8; ENC_LEN] = det_bytes(&format!("{label} enc"), ENC_LEN)
@@ -154,6 +158,45 @@ pub fn fixture_fields(
             ct,
         },
     }
+}
+
+/// The header and epoch secret the `epoch_rewrap` target unwraps against:
+/// segment 3 of a fixed recording whose `b` is really wrapped to the
+/// secret's epoch, so a mutated re-wrap reaches every check (§5.5).
+pub fn rewrap_fixture() -> (
+    &'static obhut_core::segment::SegmentHeader,
+    &'static EpochSecret,
+) {
+    static F: OnceLock<(obhut_core::segment::SegmentHeader, EpochSecret)> = OnceLock::new();
+    let (h, s) = F.get_or_init(|| {
+        let mut rng = DetRng::new("rewrap fixture");
+        let device = fixture_device(4);
+        let mut fields = fixture_fields(&device, RecordingId([0x4e; 16]), 3, SegmentKind::Media);
+        let old = EpochSecret::generate(EpochId([0x01; 16]), &mut rng);
+        let b = Secret32::new([0x44; 32]);
+        fields.epoch_wrap =
+            old.public("c", 0, 1)
+                .wrap(&b, fields.recording_id, &fields.device_key, 3, &mut rng);
+        let a = Secret32::new([0x45; 32]);
+        let sealed = seal_payload(fields, &a, &b, &b"x"[..], std::io::sink()).expect("seals");
+        (
+            sealed.header,
+            EpochSecret::generate(EpochId([0x02; 16]), &mut rng),
+        )
+    });
+    (h, s)
+}
+
+/// Valid re-wraps of the [`rewrap_fixture`] segment, one per reason.
+fn rewrap_seeds(rng: &mut DetRng) -> Vec<Vec<u8>> {
+    use obhut_core::rewrap::{EpochRewrap, RewrapReason};
+    let (header, secret) = rewrap_fixture();
+    let to = secret.public("c", 0, 1);
+    let b = Secret32::new([0x44; 32]);
+    [RewrapReason::EpochSplit, RewrapReason::LegalHold]
+        .into_iter()
+        .map(|r| EpochRewrap::seal(&b, header, r, &to, rng).to_bytes())
+        .collect()
 }
 
 /// One sealed segment and an opener for it.
@@ -311,8 +354,7 @@ fn journal_log_seeds() -> Vec<Vec<u8>> {
     let mut f = fixture_journal();
     let mut forgot = Vec::new();
     f.add_pending(&pool[0]);
-    f.forget_pending(&pool[0].record_hash())
-        .expect("forgets");
+    f.forget_pending(&pool[0].record_hash()).expect("forgets");
     take(&mut f, &mut forgot);
     vec![whole, torn, forgot]
 }
@@ -392,6 +434,8 @@ pub fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         "epoch_release",
         vec![release(1, rng).to_bytes(), release(2, rng).to_bytes()],
     ));
+
+    out.push(("epoch_rewrap", rewrap_seeds(rng)));
 
     let locked_seed = |c: Content, s: &SecretBytes, pass: &[u8], rng: &mut DetRng| {
         locked::lock(c, s, pass, KdfParams::MINIMUM, rng).expect("locks")
@@ -669,8 +713,8 @@ pub fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
                 request_index: 42,
                 reason: "no legal basis".into(),
             },
-            obhut_core::audit::Event::Admin {
-                action: "policy in effect: …".into(),
+            obhut_core::audit::Event::PolicyInEffect {
+                policy: "witnesses 1 of 2; release needs k approvals".into(),
             },
         ]
         .into_iter()

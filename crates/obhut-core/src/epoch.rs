@@ -201,6 +201,10 @@ impl EpochSecret {
         Ok(EpochSecret { epoch_id, kem })
     }
 
+    /// The X-Wing key, for the re-wrap of `b` to this epoch (§5.5).
+    pub(crate) fn kem(&self) -> &KemSecretKey {
+        &self.kem
+    }
     /// Recover `b` of one segment.
     pub fn unwrap(
         &self,

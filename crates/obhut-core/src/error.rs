@@ -181,6 +181,10 @@ pub enum Error {
         /// What failed.
         failure: ReshareFailure,
     },
+    /// A re-wrap of a segment's epoch part (§5.5) does not belong to the
+    /// segment, header or epoch key it is used with.
+    #[error("epoch re-wrap: {0}")]
+    Rewrap(RewrapFailure),
     /// Reading or writing a stream supplied by the caller failed.
     #[error("I/O error while {context}: {source}")]
     Io {
@@ -254,6 +258,29 @@ pub enum SegmentFailure {
     /// No key material was supplied for this segment.
     #[error("no key for this segment in the grant")]
     NoKey,
+}
+
+/// Why a re-wrap of `b` (§5.5) was refused before any decryption, in the
+/// order a reader checks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RewrapFailure {
+    /// It names another recording, device or segment index than the
+    /// header it is used with.
+    #[error("made for {rewrap}, not for {header}")]
+    WrongSegment {
+        /// The segment the re-wrap names.
+        rewrap: SegmentRef,
+        /// The segment of the header it was used with.
+        header: SegmentRef,
+    },
+    /// It names another header hash: made for a header other than the
+    /// signed one (a replaced or altered header).
+    #[error("made for another header of this segment (header hash differs)")]
+    HeaderMismatch,
+    /// It is wrapped to another epoch than the key given.
+    #[error("wrapped to another epoch key than the one given")]
+    WrongEpoch,
 }
 
 /// What was wrong with a chain of segment records.

@@ -55,6 +55,9 @@ pub mod magic {
     pub const LOG_ENTRY: &[u8; 4] = b"OBLE";
     /// A person's signed decision on an access request (§8.6).
     pub const DECISION: &[u8; 4] = b"OBDC";
+    /// A segment's epoch part re-wrapped to another epoch key, beside the
+    /// signed header (docs/format.md §5.5).
+    pub const EPOCH_REWRAP: &[u8; 4] = b"OBRW";
 
     /// What the file starting with `bytes` holds, for a person who passed
     /// the wrong file ("a group descriptor"): only the structures people
@@ -150,6 +153,9 @@ pub const SEGMENT_UPLOAD: &[u8] = b"obhut/v1/segment-upload";
 /// custodian's approval or denial, a requester's opened report (§8.6).
 pub const DECISION_SIG: &[u8] = b"obhut/v1/decision";
 
+/// HPKE info prefix of a re-wrap of `b` to another epoch key (§5.5).
+pub const EPOCH_REWRAP_INFO: &[u8] = b"obhut/v1/epoch-rewrap";
+
 /// Every label, for the uniqueness test and the spec's table.
 pub const ALL: &[&[u8]] = &[
     KEM,
@@ -182,6 +188,7 @@ pub const ALL: &[&[u8]] = &[
     PERSON_REQUEST_SIG,
     SEGMENT_UPLOAD,
     DECISION_SIG,
+    EPOCH_REWRAP_INFO,
 ];
 
 /// The message an Ed25519 signature covers: `label ‖ 0x00 ‖ body`. The zero
@@ -263,6 +270,7 @@ mod tests {
             RESHARE_SUBSHARE,
             INGEST_RECEIPT,
             LOG_ENTRY,
+            EPOCH_REWRAP,
         ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {

@@ -47,6 +47,7 @@ pub mod point;
 pub mod record;
 pub mod request;
 pub mod reshare;
+pub mod rewrap;
 pub mod segment;
 pub mod stream;
 pub mod vault;

@@ -32,7 +32,8 @@ use obhut_core::decision::{Decision, DecisionContent, Verdict};
 use obhut_core::device::{RecordingSealer, SegmentSpec};
 use obhut_core::epoch::{EpochPublic, EpochRelease, EpochSecret, ReleaseEntry};
 use obhut_core::error::{
-    ChainFailure, Error, PartialFailure, RefusalReason, RejectedPartial, SegmentFailure,
+    ChainFailure, Error, PartialFailure, RefusalReason, RejectedPartial, RewrapFailure,
+    SegmentFailure,
 };
 use obhut_core::group::{self, CustodianShare, GroupDescriptor, PinnedGroup, ShareEnvelope};
 use obhut_core::hpke_wrap;
@@ -45,11 +46,12 @@ use obhut_core::partial::{self, PartialEnvelope};
 use obhut_core::point::{hash_to_scalar, random_scalar};
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, GrantRef, RequestContent, Scope};
+use obhut_core::rewrap::{EpochRewrap, REWRAP_AAD_LEN, REWRAP_LEN, RewrapReason};
 use obhut_core::rng::DeterministicRng;
 use obhut_core::secret::{Secret32, SecretBytes};
 use obhut_core::segment::{
-    self, HEADER_HASHED_LEN, HEADER_LEN, HeaderFields, SegmentKeys, SegmentKind, SegmentOpener,
-    seal_payload,
+    self, HEADER_HASHED_LEN, HEADER_LEN, HeaderFields, SegmentHeader, SegmentKeys, SegmentKind,
+    SegmentOpener, seal_payload,
 };
 use obhut_core::stream::{SEALED_CHUNK_LEN, TAG_LEN, chunk_nonce};
 use obhut_core::wire::{Reader, Writer};
@@ -737,6 +739,19 @@ fn err_json(e: &Error) -> J {
             f.push(("needed", json!(needed)));
             f.push(("have", json!(have)));
             "NotEnoughSignatures".into()
+        }
+        Error::Rewrap(failure) => {
+            let n = match failure {
+                RewrapFailure::WrongSegment { rewrap, header } => {
+                    f.push(("segment_index", json!(rewrap.index)));
+                    f.push(("header_segment_index", json!(header.index)));
+                    "WrongSegment"
+                }
+                RewrapFailure::HeaderMismatch => "HeaderMismatch",
+                RewrapFailure::WrongEpoch => "WrongEpoch",
+                other => panic!("unmapped re-wrap failure {other:?}"),
+            };
+            format!("Rewrap.{n}")
         }
         other => panic!("unmapped error {other:?}"),
     };
@@ -3586,6 +3601,228 @@ fn build_access(stored: Option<&Value>, g: &GroupFix, r: &RecordFix) -> J {
 }
 
 // ---------------------------------------------------------------------------
+// rewrap.json: the re-wrap side structure (§5.5).
+
+/// Offset of the reason byte in an `EpochRewrap`.
+const REWRAP_REASON_AT: usize = 7 + 16 + 32 + 4 + 32;
+
+fn build_rewrap(stored: Option<&Value>, r: &RecordFix) -> J {
+    let head = header(
+        "rewrap.json",
+        &[
+            "The re-wrap side structure (§5.5): the epoch part b of record.json's segments, unwrapped with record.json's epoch secret from the header's epoch_wrap and wrapped again to a new epoch key, without touching header, blob or record.",
+            "EpochSecret::generate draws kem_seed (32); EpochRewrap::seal draws one X-Wing encapsulation (64). info = \"obhut/v1/epoch-rewrap\" || new_epoch_id; aad = the re-wrap's bytes from the magic through new_epoch_id (108 bytes); plaintext b.",
+            "invalid: `parse` mutates cases[0].rewrap and parses it; `unwrap` parses the mutated cases[0].rewrap, then unwraps it against the header (record.json segments[header].record's header, with header_mutations applied to its 1452 bytes, then parsed) with the secret named by `secret` (new_epoch, or record.json's epoch). Checks in order: segment (recording, device, index), header hash, epoch id, then HPKE (DecryptionFailed).",
+        ],
+    );
+    let mut o = Obj::new(stored);
+    o.set(
+        "uses",
+        json!({"recording": "record.json", "old_epoch": "record.json epoch"}),
+    );
+
+    let mut ne = Obj::new(o.stored("new_epoch"));
+    let eid = EpochId(ne.input_n("epoch_id", &[0x5e; 16]));
+    let class = ne.input_str("retention_class", "legal-hold");
+    let nb = ne.input_i64("not_before", T0);
+    let na = ne.input_i64("not_after", T0 + 10 * 365 * 86_400_000);
+    let seed = ne.input_n("seed", &seed_of(0xb0));
+    let mut rec = Rec::new(seed);
+    let new = EpochSecret::generate(eid, &mut rec);
+    ne.set("rng_draws", draws(&rec, &[d("kem_seed", 32)]));
+    let new_pub = new.public(&class, nb, na);
+    ne.hex("epoch_public", new_pub.to_bytes());
+    o.set("new_epoch", ne.done());
+
+    let record_header = |i: usize| r.records[i].header().clone();
+    let mut cases = Vec::new();
+    let mut first = Vec::new();
+    for (ci, (seg_default, reason_default, seed_byte)) in
+        [(0u64, 1u64, 0xb1u8), (2, 2, 0xb2)].into_iter().enumerate()
+    {
+        let mut c = Obj::new(o.stored_item("cases", ci));
+        let si = c.input_u64("segment", seg_default) as usize;
+        let reason = RewrapReason::from_u8(c.input_u64("reason", reason_default) as u8)
+            .expect("a defined reason");
+        let seed = c.input_n("seed", &seed_of(seed_byte));
+        let h = record_header(si);
+        let fields = &h.fields;
+        c.hex("header_hash", h.header_hash());
+        let b = r
+            .epoch
+            .unwrap(
+                &fields.epoch_wrap,
+                fields.recording_id,
+                &fields.device_key,
+                fields.segment_index,
+            )
+            .expect("record.json's epoch unwraps its own segment");
+        assert_eq!(b.expose(), r.b[si].expose());
+        c.hex("b", b.expose());
+        let mut rec = Rec::new(seed);
+        let rw = EpochRewrap::seal(&b, &h, reason, &new_pub, &mut rec);
+        c.set("rng_draws", draws(&rec, &[d("X-Wing encapsulation", 64)]));
+        c.hex("info", [labels::EPOCH_REWRAP_INFO, &eid.0[..]].concat());
+        let bytes = rw.to_bytes();
+        c.hex("aad", &bytes[..REWRAP_AAD_LEN]);
+        c.hex("rewrap", &bytes);
+        assert_eq!(bytes.len(), REWRAP_LEN);
+        assert_eq!(EpochRewrap::from_bytes(&bytes).unwrap(), rw);
+        assert_eq!(rw.unwrap(&h, &new).unwrap().expose(), b.expose());
+        if ci == 0 {
+            first = bytes;
+        }
+        cases.push(c.done());
+    }
+    o.set("cases", cases);
+
+    let identity_point = {
+        let mut p = [0u8; 32];
+        p[0] = 1;
+        p
+    };
+    let capture_at = 7 + 1 + 16 + 32 + 4 + 4 + 8 + 8;
+    let parse = |m: Value| json!({"operation": "parse", "mutations": m});
+    let unwrap = |m: Value, header: usize, hm: Value, secret: &str| {
+        json!({"operation": "unwrap", "mutations": m, "header": header,
+               "header_mutations": hm, "secret": secret})
+    };
+    let specs: Vec<(&str, Value, &str)> = vec![
+        (
+            "one byte short",
+            parse(json!([op_truncate(REWRAP_LEN - 1)])),
+            "Truncated",
+        ),
+        (
+            "one byte appended",
+            parse(json!([op_append(&[0])])),
+            "TrailingBytes",
+        ),
+        (
+            "wrong magic",
+            parse(json!([op_replace(0, b"OBRX")])),
+            "BadMagic",
+        ),
+        (
+            "version 2",
+            parse(json!([op_replace(4, &[2])])),
+            "UnsupportedVersion",
+        ),
+        (
+            "suite 0x0002",
+            parse(json!([op_replace(5, &[0, 2])])),
+            "UnsupportedSuite",
+        ),
+        (
+            "reason 0",
+            parse(json!([op_replace(REWRAP_REASON_AT, &[0])])),
+            "Malformed",
+        ),
+        (
+            "reason 3",
+            parse(json!([op_replace(REWRAP_REASON_AT, &[3])])),
+            "Malformed",
+        ),
+        (
+            "device key of small order (the identity, y = 1)",
+            parse(json!([op_replace(23, &identity_point)])),
+            "InvalidSigningKey",
+        ),
+        (
+            "used with segment 1's header",
+            unwrap(json!([]), 1, json!([]), "new_epoch"),
+            "Rewrap.WrongSegment",
+        ),
+        (
+            "used with segment 1's header and the old epoch's secret: the segment is checked first",
+            unwrap(json!([]), 1, json!([]), "record_epoch"),
+            "Rewrap.WrongSegment",
+        ),
+        (
+            "segment_index changed to 1",
+            unwrap(
+                json!([op_replace(55, &1u32.to_be_bytes())]),
+                0,
+                json!([]),
+                "new_epoch",
+            ),
+            "Rewrap.WrongSegment",
+        ),
+        (
+            "used with segment 0's header re-timed (capture_utc_ms + 1): same segment, another header",
+            unwrap(
+                json!([]),
+                0,
+                json!([op_xor(capture_at + 7, &[1])]),
+                "record_epoch",
+            ),
+            "Rewrap.HeaderMismatch",
+        ),
+        (
+            "unwrapped with the old epoch's secret",
+            unwrap(json!([]), 0, json!([]), "record_epoch"),
+            "Rewrap.WrongEpoch",
+        ),
+        (
+            "new_epoch_id altered",
+            unwrap(
+                json!([op_xor(REWRAP_REASON_AT + 1, &[1])]),
+                0,
+                json!([]),
+                "new_epoch",
+            ),
+            "Rewrap.WrongEpoch",
+        ),
+        (
+            "reason changed from split (1) to hold (2): bound in the aad",
+            unwrap(
+                json!([op_replace(REWRAP_REASON_AT, &[2])]),
+                0,
+                json!([]),
+                "new_epoch",
+            ),
+            "DecryptionFailed",
+        ),
+        (
+            "last ciphertext byte flipped",
+            unwrap(
+                json!([op_xor(REWRAP_LEN - 1, &[1])]),
+                0,
+                json!([]),
+                "new_epoch",
+            ),
+            "DecryptionFailed",
+        ),
+    ];
+    let mut inv = Vec::new();
+    for (i, (cname, spec, err)) in specs.into_iter().enumerate() {
+        let mut c = Obj::new(o.stored_item("invalid", i));
+        c.set("name", cname);
+        let spec = c.input("input", spec);
+        let bytes = mutate(&first, &spec["mutations"]);
+        let result = match spec["operation"].as_str().expect("operation") {
+            "parse" => EpochRewrap::from_bytes(&bytes).map(|_| ()),
+            "unwrap" => {
+                let hi = spec["header"].as_u64().expect("header") as usize;
+                let hb = mutate(&record_header(hi).to_bytes(), &spec["header_mutations"]);
+                let h = SegmentHeader::from_bytes(&hb).expect("the mutated header parses");
+                let secret = match spec["secret"].as_str().expect("secret") {
+                    "new_epoch" => &new,
+                    "record_epoch" => &r.epoch,
+                    other => panic!("unknown secret {other}"),
+                };
+                EpochRewrap::from_bytes(&bytes).and_then(|rw| rw.unwrap(&h, secret).map(|_| ()))
+            }
+            other => panic!("unknown operation {other}"),
+        };
+        c.set("expected", expect_err(result, err, cname));
+        inv.push(c.done());
+    }
+    o.set("invalid", inv);
+    with_header(head, o.done())
+}
+
+// ---------------------------------------------------------------------------
 // The tests.
 
 #[test]
@@ -3619,6 +3856,17 @@ fn record_vectors() {
     check_or_write("record.json", |s| {
         let (_, g) = build_group(group_stored.as_ref());
         build_record(s, &g).0
+    });
+}
+
+#[test]
+fn rewrap_vectors() {
+    let group_stored = load("group.json");
+    let record_stored = load("record.json");
+    check_or_write("rewrap.json", |s| {
+        let (_, g) = build_group(group_stored.as_ref());
+        let (_, r) = build_record(record_stored.as_ref(), &g);
+        build_rewrap(s, &r)
     });
 }
 

@@ -42,8 +42,10 @@ part is released, and there is no offline path around it.
   auditor: check the log          obhut audit verify, obhut audit log
 
 Passphrases for key files are read from --passphrase-file FILE, else the
-environment variable OBHUT_PASSPHRASE, else asked for on the terminal
-(without echo). They are never printed or logged.
+environment variable OBHUT_PASSPHRASE (with a warning: other processes can
+read it), else asked for on the terminal (without echo). They are never
+printed or logged. A new key file needs a strong passphrase (10^14
+guesses or more by the zxcvbn estimate; e.g. five random words).
 
 Run `obhut <command> --help` for each step; README.md has a complete
 walk-through (\"Quick start (offline)\", then \"With a vault\").";

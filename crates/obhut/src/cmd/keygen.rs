@@ -21,7 +21,10 @@ use crate::util::{Global, passphrase, time};
 #[command(long_about = "\
 Create a key pair. The secret half is written to --out, locked with a
 passphrase (Argon2id, 64 MiB); the public half to the same path plus .pub.
-Hand out only the .pub file.
+Hand out only the .pub file. A weak passphrase is refused (one the zxcvbn
+estimator guesses in fewer than 10^14 tries; the key's name and file name
+count as easy guesses): use five or more random words, or 16+ random
+characters.
 
 Examples:
   obhut keygen person --name \"Alice (custodian)\" --out alice.key
@@ -48,7 +51,10 @@ struct OutArgs {
     out: PathBuf,
 
     /// Lock with the weakest allowed KDF parameters (8 MiB, 1 pass). For
-    /// tests only: a stolen key file is then much cheaper to brute-force.
+    /// tests only: a stolen key file is then much cheaper to brute-force, so
+    /// the flag exists only in a build with the cargo feature `kdf-fast`
+    /// (the integration tests' build), never in a normal or release one.
+    #[cfg(feature = "kdf-fast")]
     #[arg(long, hide = true)]
     kdf_fast: bool,
 }
@@ -147,16 +153,20 @@ fn write_pair(
     secret: &SecretBytes,
     public: &[u8],
     what: [&str; 2],
+    name: &str,
 ) -> anyhow::Result<()> {
     let pub_path = files::pub_path(&out.out);
     files::check_new(&out.out, "--out", g.force)?;
     files::check_new(&pub_path, "--out (PATH.pub)", g.force)?;
-    let pass = passphrase::for_new_key(g, &out.out)?;
+    let pass = passphrase::for_new_key(g, &out.out, &[name])?;
+    #[cfg(feature = "kdf-fast")]
     let params = if out.kdf_fast {
         KdfParams::MINIMUM
     } else {
         KdfParams::DEFAULT
     };
+    #[cfg(not(feature = "kdf-fast"))]
+    let params = KdfParams::DEFAULT;
     let lock = Lock {
         passphrase: pass.expose(),
         params,
@@ -178,7 +188,7 @@ fn person(g: &Global, a: &PersonArgs) -> anyhow::Result<()> {
     let public = secret.public();
     let what = ["locked person identity", "public identity to hand out"];
     let (s, p) = (secret.to_secret_bytes(), public.to_bytes());
-    write_pair(g, &a.out, Content::Person, &s, &p, what)?;
+    write_pair(g, &a.out, Content::Person, &s, &p, what, &a.name)?;
     g.note("fingerprint (compare it out of band before trusting the .pub file):");
     println!("{}", public.fingerprint());
     Ok(())
@@ -190,7 +200,7 @@ fn device(g: &Global, a: &DeviceArgs) -> anyhow::Result<()> {
     let public = secret.public();
     let what = ["locked device key", "device public key"];
     let (s, p) = (secret.to_secret_bytes(), public.to_bytes());
-    write_pair(g, &a.out, Content::Device, &s, &p, what)?;
+    write_pair(g, &a.out, Content::Device, &s, &p, what, &a.name)?;
     g.note("device id:");
     println!("{}", hex::encode(public.sign_key.to_bytes()));
     Ok(())
@@ -216,7 +226,7 @@ fn epoch(g: &Global, a: &EpochArgs) -> anyhow::Result<()> {
         "epoch public key for devices",
     ];
     let (s, p) = (secret.to_secret_bytes(), public.to_bytes());
-    write_pair(g, &a.out, Content::Epoch, &s, &p, what)?;
+    write_pair(g, &a.out, Content::Epoch, &s, &p, what, &a.class)?;
     g.note(format!(
         "class {}, captures in [{}, {})",
         a.class,
@@ -226,4 +236,31 @@ fn epoch(g: &Global, a: &EpochArgs) -> anyhow::Result<()> {
     g.note("epoch id:");
     println!("{}", public.epoch_id);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: super::Args,
+    }
+
+    /// `--kdf-fast` parses exactly when the cargo feature `kdf-fast` is on
+    /// (the tests' build); scripts/test checks a normal build refuses it.
+    #[test]
+    fn kdf_fast_is_test_only() {
+        let parsed = Cli::try_parse_from([
+            "keygen",
+            "person",
+            "--name",
+            "x",
+            "--out",
+            "x.key",
+            "--kdf-fast",
+        ]);
+        assert_eq!(parsed.is_ok(), cfg!(feature = "kdf-fast"), "{parsed:?}");
+    }
 }

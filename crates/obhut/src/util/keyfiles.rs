@@ -31,6 +31,9 @@ pub fn write_key_files(
     lock: Lock<'_>,
 ) -> anyhow::Result<PathBuf> {
     let pub_path = files::pub_path(path);
+    // Every key file the CLI writes passes the same strength check, whoever
+    // chose the passphrase (keygen checks it earlier with a better message).
+    super::passphrase::check_strength(lock.passphrase, "the caller", &[])?;
     let locked = locked::lock(content, secret, lock.passphrase, lock.params, &mut os_rng())
         .next_step("this is a bug in obhut; please report it")?;
     files::write(path, &locked, flag, force, Mode::Private)?;

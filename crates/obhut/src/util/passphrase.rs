@@ -1,9 +1,12 @@
 //! Passphrases for locked key files: from `--passphrase-file FILE`, else the
-//! environment variable `OBHUT_PASSPHRASE`, else a prompt on the terminal
-//! without echo. Never printed, never logged; zeroized on drop.
+//! environment variable `OBHUT_PASSPHRASE` (with a warning on stderr), else a
+//! prompt on the terminal without echo. Never printed, never logged;
+//! zeroized on drop. A new key file's passphrase must pass an entropy
+//! estimate ([`check_strength`]).
 
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::Once;
 
 use zeroize::Zeroizing;
 
@@ -82,9 +85,22 @@ fn from_file(path: &Path) -> anyhow::Result<Passphrase> {
     })
 }
 
+/// The warning printed when a passphrase is read from the environment.
+pub const ENV_WARNING: &str = "warning: reading the passphrase from the environment variable \
+OBHUT_PASSPHRASE: other processes of the same user can read it (/proc/PID/environ), \
+and it ends up in shell history and CI logs; prefer --passphrase-file FILE (mode 0600) \
+or the terminal prompt";
+
+/// Once per process: a command that unlocks several keys warns once.
+static ENV_WARNED: Once = Once::new();
+
 fn from_env() -> Option<Passphrase> {
     use std::os::unix::ffi::OsStringExt;
     let v = std::env::var_os(ENV)?;
+    // Always on stderr, even with --quiet: a person scripting with the
+    // variable should learn once what it exposes. Tests see it too (they
+    // tolerate it; tests/cli.rs checks it is there).
+    ENV_WARNED.call_once(|| eprintln!("{ENV_WARNING}"));
     Some(Passphrase {
         bytes: Zeroizing::new(v.into_vec()),
         source: Source::Env,
@@ -121,8 +137,10 @@ pub fn for_unlock(g: &Global, key_path: &Path, what: &str) -> anyhow::Result<Pas
 }
 
 /// A new passphrase for a key file being created. At the prompt it is
-/// asked twice. An empty passphrase is refused from every source.
-pub fn for_new_key(g: &Global, key_path: &Path) -> anyhow::Result<Passphrase> {
+/// asked twice. An empty or weak ([`check_strength`]) passphrase is refused
+/// from every source; `context` holds the key's name and the like, which a
+/// guesser tries first.
+pub fn for_new_key(g: &Global, key_path: &Path, context: &[&str]) -> anyhow::Result<Passphrase> {
     let p = if let Some(p) = &g.passphrase_file {
         from_file(p)?
     } else if let Some(p) = from_env() {
@@ -147,7 +165,76 @@ pub fn for_new_key(g: &Global, key_path: &Path) -> anyhow::Result<Passphrase> {
             "choose a non-empty passphrase; it protects the key file at rest",
         ));
     }
+    let file_name = key_path
+        .file_stem()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut words = vec![file_name.as_str()];
+    words.extend_from_slice(context);
+    check_strength(p.expose(), &p.source.to_string(), &words)?;
     Ok(p)
+}
+
+/// The least log10 of zxcvbn's guess estimate a new key file's passphrase
+/// needs: 14, i.e. 10^14 guesses. A stolen key file can be attacked offline
+/// for as long as the footage matters (decades). At Argon2id 64 MiB, 3
+/// passes, one guess costs about 0.1 core-second, so 10^14 guesses cost
+/// some 300,000 core-years (centuries on a thousand cores). zxcvbn's own
+/// top score, 4 (10^10 guesses, some 30 core-years: days on a thousand
+/// cores), is too little for that, and accepts `Tr0ub4dor&3` (10^11). Five
+/// random words or 16 random characters pass (zxcvbn counts an unmatched
+/// character as 10 guesses, so 14 random characters are the least).
+/// docs/format.md §3.3 and the README state the threshold.
+pub const MIN_GUESSES_LOG10: f64 = 14.0;
+
+/// Only the first characters are scored: zxcvbn's matching is superlinear in
+/// the length, and a passphrase this long that fails on its prefix alone is
+/// still weak at the start (scoring a prefix never overestimates).
+const SCORED_CHARS: usize = 128;
+
+/// Refuse a passphrase for a new key file whose estimated guesses are below
+/// 10^[`MIN_GUESSES_LOG10`], with zxcvbn's warning and suggestions as the
+/// next step.
+/// `from` says where it came from (never its value); `context` holds words
+/// a guesser would try first (names, file names).
+pub fn check_strength(pass: &[u8], from: &str, context: &[&str]) -> anyhow::Result<()> {
+    // zxcvbn scores text; a non-UTF-8 byte becomes U+FFFD, which can only
+    // lower the estimate (a conservative error).
+    let text = Zeroizing::new(String::from_utf8_lossy(pass).into_owned());
+    let prefix_end = text
+        .char_indices()
+        .nth(SCORED_CHARS)
+        .map_or(text.len(), |(i, _)| i);
+    let mut inputs = vec!["obhut", "custody", "custodian", "requester", "camera"];
+    inputs.extend_from_slice(context);
+    // zxcvbn keeps copies of parts of the text in its result (match tokens)
+    // that it does not zeroize; the result is dropped at once.
+    let estimate = zxcvbn::zxcvbn(&text[..prefix_end], &inputs);
+    if estimate.guesses_log10() >= MIN_GUESSES_LOG10 {
+        return Ok(());
+    }
+    let mut advice = String::new();
+    if let Some(fb) = estimate.feedback() {
+        if let Some(w) = fb.warning() {
+            advice.push_str(&format!("{w} "));
+        }
+        for s in fb.suggestions() {
+            advice.push_str(&format!("{s} "));
+        }
+    }
+    Err(fail(
+        format!(
+            "the passphrase from {from} is too weak to lock a key file: about 10^{:.0} \
+             guesses would find it (zxcvbn estimate), and at least 10^{MIN_GUESSES_LOG10} \
+             are required",
+            estimate.guesses_log10().floor()
+        ),
+        format!(
+            "{advice}Choose a longer passphrase, e.g. five or more random words from a \
+             word list (diceware) or 16+ random characters from a password manager; a \
+             stolen key file can be attacked offline for years"
+        ),
+    ))
 }
 
 #[cfg(test)]
@@ -161,6 +248,39 @@ mod tests {
         assert_eq!(&*first_line(b"abc"), b"abc");
         assert_eq!(&*first_line(b"abc \nsecond line"), b"abc ");
         assert_eq!(&*first_line(b""), b"");
+    }
+
+    #[test]
+    fn weak_passphrases_are_refused_with_advice() {
+        for weak in [
+            "password",
+            "hunter2",
+            "Passw0rd!",
+            "Tr0ub4dor&3",
+            "kX9#mQ2$vL7p",
+            "obhut2026",
+            "qwertyuiop",
+            "aaaaaaaaaaaaaaaa",
+        ] {
+            let e = check_strength(weak.as_bytes(), "the test", &[]).unwrap_err();
+            let text = format!("{e:#}");
+            assert!(text.contains("too weak"), "{weak}: {text}");
+        }
+        // A name the key carries is among the first guesses.
+        assert!(check_strength(b"Alice Custodian-Smith", "t", &["Alice Custodian-Smith"]).is_err());
+    }
+
+    #[test]
+    fn strong_passphrases_pass() {
+        for strong in [
+            "correct horse battery staple",
+            "tarnish-oblong-velvet-quarry-mimosa",
+            "f3b1c9a07e5d2b8c4a6f9e1d3c7b5a20",
+        ] {
+            check_strength(strong.as_bytes(), "the test", &[]).unwrap();
+        }
+        // Very long input is scored on its prefix only, quickly.
+        check_strength(&vec![b'x'; 100_000], "t", &[]).unwrap_err();
     }
 
     #[test]
