@@ -61,7 +61,6 @@ fn every_label_and_magic_is_in_the_registry() {
     }
 }
 
-
 fn collect(v: &Value, out: &mut BTreeSet<String>) {
     match v {
         Value::Object(m) => {
