@@ -45,9 +45,19 @@ pub struct ListResponse {
     pub recordings: Vec<RecordingJson>,
 }
 
-/// `GET /v1/recordings/{rid}/records` answer.
+/// `GET /v1/recordings/{rid}/records[?log=true]` answer.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RecordsResponse {
     /// The signed records in index order, base64.
     pub records: Vec<String>,
+    /// With `?log=true`: for each record, in the same order, its
+    /// `segment-received` entry (docs/format.md §12) where it sits in the
+    /// log, so a custodian proves each in-scope record was logged before
+    /// taking R from it; an empty `entry` once its body was pruned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub received: Vec<crate::access::Logged>,
+    /// With `?log=true`: the recording's device's `device-enrolled` and
+    /// `device-revoked` entries, in log order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device: Vec<crate::access::Logged>,
 }

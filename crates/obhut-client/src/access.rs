@@ -198,6 +198,43 @@ pub fn confirm_logged(
     what: &str,
     expected: impl Fn(&LogEntry) -> bool,
 ) -> Result<Confirmed> {
+    let (bytes, entry) = decode_expected(logged, what, &expected)?;
+    let (state, polls) = integrated(log, logged.log_index, what)?;
+    prove_included(log, &state, logged.log_index, &bytes, what)?;
+    Ok(Confirmed {
+        entry,
+        state,
+        polls,
+    })
+}
+
+/// [`confirm_logged`] for many entries against one checkpoint: each
+/// `(logged, what)` decoded and checked by `expected(i, entry)`, then
+/// proved included. Returns the decoded entries in order.
+pub fn confirm_all_logged(
+    log: &LogClient,
+    items: &[(&Logged, String)],
+    expected: impl Fn(usize, &LogEntry) -> bool,
+) -> Result<Vec<LogEntry>> {
+    let mut decoded = Vec::with_capacity(items.len());
+    for (i, (logged, what)) in items.iter().enumerate() {
+        decoded.push(decode_expected(logged, what, &|e| expected(i, e))?);
+    }
+    let Some(last) = items.iter().map(|(l, _)| l.log_index).max() else {
+        return Ok(Vec::new());
+    };
+    let (state, _) = integrated(log, last, "the entries")?;
+    for ((logged, what), (bytes, _)) in items.iter().zip(&decoded) {
+        prove_included(log, &state, logged.log_index, bytes, what)?;
+    }
+    Ok(decoded.into_iter().map(|(_, e)| e).collect())
+}
+
+fn decode_expected(
+    logged: &Logged,
+    what: &str,
+    expected: &dyn Fn(&LogEntry) -> bool,
+) -> Result<(Vec<u8>, LogEntry)> {
     let bytes = b64("log entry", &logged.entry)?;
     let entry = LogEntry::from_bytes(&bytes).map_err(|failure| Error::EntryUndecodable {
         what: what.into(),
@@ -209,39 +246,47 @@ pub fn confirm_logged(
             entry: entry.to_string(),
         });
     }
+    Ok((bytes, entry))
+}
+
+/// The log state once it holds entry `index`: polled, since the vault
+/// integrates within milliseconds of a local change (up to 30 s).
+fn integrated(log: &LogClient, index: u64, what: &str) -> Result<(TrustedState, u32)> {
     let deadline = Instant::now() + LOG_WAIT;
-    // The vault integrates within milliseconds of a local change: ask again
-    // soon, then back off.
     let mut pause = Duration::from_millis(5);
     let mut polls = 0;
-    let state = loop {
+    loop {
         polls += 1;
         let (_, state) = log.update()?;
-        if state.size > logged.log_index {
-            break state;
+        if state.size > index {
+            return Ok((state, polls));
         }
         if Instant::now() >= deadline {
             return Err(Error::NotIntegrated {
                 what: what.into(),
-                index: logged.log_index,
+                index,
                 size: state.size,
             });
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(200));
-    };
-    let proof = log.proof(Proof::Inclusion, logged.log_index, state.size)?;
+    }
+}
+
+fn prove_included(
+    log: &LogClient,
+    state: &TrustedState,
+    index: u64,
+    bytes: &[u8],
+    what: &str,
+) -> Result<()> {
+    let proof = log.proof(Proof::Inclusion, index, state.size)?;
     state
-        .verify_leaf_inclusion(&leaf_hash(&bytes), logged.log_index, &proof)
+        .verify_leaf_inclusion(&leaf_hash(bytes), index, &proof)
         .map_err(|failure| Error::NotIncluded {
             what: what.into(),
             failure: Box::new(failure),
-        })?;
-    Ok(Confirmed {
-        entry,
-        state,
-        polls,
-    })
+        })
 }
 
 /// The request `hash` from the vault, verified, addressed to `group` (if

@@ -204,7 +204,7 @@ pub fn approve_as(
                     delivery: Delivery::Sent,
                 });
             }
-            (in_scope(client, &req)?.0, earlier.logged.log_index)
+            (in_scope(client, log, &req)?.0, earlier.logged.log_index)
         }
         None => {
             if req.is_expired(now) {
@@ -212,7 +212,7 @@ pub fn approve_as(
                     expires_utc_ms: req.expires_utc_ms,
                 });
             }
-            let (records, unfinished) = in_scope(client, &req)?;
+            let (records, unfinished) = in_scope(client, log, &req)?;
             let review = Review {
                 request: &req,
                 log_index: rj.logged.log_index,
@@ -252,13 +252,15 @@ pub fn approve_as(
     })
 }
 
-/// The segments in scope, from the device-signed records, and the
+/// The segments in scope, from the device-signed records, each proved
+/// logged with its device enrolled (R only from a logged record), and the
 /// recordings without their final segment.
 fn in_scope(
     client: &AccessClient<'_>,
+    log: &LogClient,
     req: &AccessRequest,
 ) -> Result<(Vec<SegmentRecord>, Vec<obhut_core::ids::RecordingId>)> {
-    let resolved = scope::resolve(client.reader(), req)?;
+    let resolved = scope::resolve_proved(client.reader(), log, req)?;
     let records = resolved.iter().flat_map(|r| r.covered().cloned()).collect();
     let unfinished = resolved
         .iter()

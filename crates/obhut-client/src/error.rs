@@ -221,6 +221,15 @@ pub enum Error {
         /// Why.
         failure: Box<ClientError>,
     },
+    /// A record in scope is not proved logged with its device enrolled (and
+    /// not revoked) when the vault took it in: R is not taken from it.
+    #[error("recording {recording}: {why}")]
+    Provenance {
+        /// The recording.
+        recording: obhut_core::ids::RecordingId,
+        /// What is missing or wrong.
+        why: String,
+    },
     /// This identity is not listed as a custodian in the pinned group.
     #[error("your identity is not a custodian of this request's group")]
     NotACustodian,
@@ -520,6 +529,7 @@ impl Error {
                 | Error::EntriesShort { .. }
                 | Error::RootMismatch { .. }
                 | Error::Forged { .. }
+                | Error::Provenance { .. }
         )
     }
 }

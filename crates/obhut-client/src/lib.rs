@@ -36,6 +36,7 @@ pub mod error;
 pub mod log;
 pub mod open;
 mod output;
+pub mod provenance;
 pub mod reader;
 pub mod recording_dir;
 pub mod scope;

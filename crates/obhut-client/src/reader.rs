@@ -271,14 +271,30 @@ impl<'k> Reader<'k> {
     /// `GET /v1/recordings/{rid}/records`, the records' bytes unparsed
     /// (for `obhut_core::chain::records_from_chain`).
     pub fn raw_records(&self, rid: RecordingId) -> Result<Vec<Vec<u8>>> {
-        let path = format!("/v1/recordings/{rid}/records");
+        Ok(self.records_logged(rid, false)?.0)
+    }
+
+    /// `GET /v1/recordings/{rid}/records[?log=true]`: the records' bytes and,
+    /// with `log`, the answer's log entries (each record's
+    /// `segment-received` entry, the device's enrolment and revocations),
+    /// unchecked.
+    pub fn records_logged(
+        &self,
+        rid: RecordingId,
+        log: bool,
+    ) -> Result<(Vec<Vec<u8>>, RecordsResponse)> {
+        let path = format!(
+            "/v1/recordings/{rid}/records{}",
+            if log { "?log=true" } else { "" }
+        );
         let body = self.get(&path)?;
         let list: RecordsResponse = serde_json::from_slice(&body).map_err(|e| Error::Json {
             method: "GET".into(),
             target: path.clone(),
             source: e,
         })?;
-        list.records
+        let raw = list
+            .records
             .iter()
             .enumerate()
             .map(|(i, b64)| {
@@ -286,6 +302,7 @@ impl<'k> Reader<'k> {
                     field: format!("record {i} of {path}"),
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok((raw, list))
     }
 }

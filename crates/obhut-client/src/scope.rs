@@ -17,7 +17,11 @@ use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, Scope};
 use obhut_core::segment::SegmentKind;
 
+use obhut_api::read::RecordsResponse;
+
 use crate::error::{Error, Result};
+use crate::log::LogClient;
+use crate::provenance;
 use crate::reader::Reader;
 
 /// One recording of the scope: all its records (verified chain) and which
@@ -85,6 +89,34 @@ pub fn is_media(r: &SegmentRecord) -> bool {
 /// The recordings a request names (for device scopes: every recording of
 /// the device the vault lists), each with its records and covered segments.
 pub fn resolve(reader: &Reader<'_>, request: &AccessRequest) -> Result<Vec<Resolved>> {
+    Ok(resolve_with(reader, request, false)?
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect())
+}
+
+/// [`resolve`], and each covered record proved logged with its device
+/// enrolled (and not revoked) before the vault took it in
+/// ([`crate::provenance`]): what a custodian does before taking R.
+pub fn resolve_proved(
+    reader: &Reader<'_>,
+    log: &LogClient,
+    request: &AccessRequest,
+) -> Result<Vec<Resolved>> {
+    let resolved = resolve_with(reader, request, true)?;
+    for (r, answer) in &resolved {
+        if !r.in_scope.is_empty() {
+            provenance::check(log, r, answer, request.group_id)?;
+        }
+    }
+    Ok(resolved.into_iter().map(|(r, _)| r).collect())
+}
+
+fn resolve_with(
+    reader: &Reader<'_>,
+    request: &AccessRequest,
+    with_log: bool,
+) -> Result<Vec<(Resolved, RecordsResponse)>> {
     let mut ids: Vec<RecordingId> = Vec::new();
     for s in &request.scope {
         match s {
@@ -107,14 +139,14 @@ pub fn resolve(reader: &Reader<'_>, request: &AccessRequest) -> Result<Vec<Resol
     for id in ids {
         // The whole chain at once: one signature authenticates it (the
         // last record's, through the hash links), not one per record.
-        let raw = reader.raw_records(id)?;
+        let (raw, answer) = reader.records_logged(id, with_log)?;
         let (records, _) = chain::records_so_far(&raw).map_err(|source| Error::Chain {
             recording: id,
             source,
         })?;
-        out.push(Resolved::new(id, records, request));
+        out.push((Resolved::new(id, records, request), answer));
     }
-    if out.iter().all(|r| r.in_scope.is_empty()) {
+    if out.iter().all(|(r, _)| r.in_scope.is_empty()) {
         return Err(Error::EmptyScope);
     }
     Ok(out)

@@ -1015,3 +1015,54 @@ fn a_range_forged_by_a_holder_of_the_segment_key_is_refused() {
     );
     assert!(v.is_empty(), "no byte of the forgery is written: {v:?}");
 }
+
+/// Issue 15 item 4: R only from a *logged*, device-signed record. A vault
+/// holding the device's key (stolen, or kept after revocation) signs a
+/// chain of its own under the real recording id — valid signatures, valid
+/// links, capsules that verify — but never logged any of it. The custodian
+/// proves each in-scope record's `segment-received` entry before taking R,
+/// and refuses; nothing is logged or sent.
+#[test]
+fn records_the_vault_never_logged_are_refused() {
+    let w = World::new();
+    let (_, hash) = w.request(10_000, 20_000);
+    let forged: Vec<String> = w
+        .forged
+        .iter()
+        .map(|s| B64.encode(s.record.to_bytes()))
+        .collect();
+    let records_path = format!("/v1/recordings/{}/records", w.rid);
+    let proxy = in_the_middle(w._vault.addr, move |method, path, _, forward| {
+        let (status, body) = forward();
+        if method != "GET" || !path.starts_with(&records_path) {
+            return (status, body);
+        }
+        let mut answer: obhut_api::read::RecordsResponse = serde_json::from_slice(&body).unwrap();
+        answer.records = forged.clone();
+        (status, serde_json::to_vec(&answer).unwrap())
+    });
+    let (me, share) = w.group.custodian(1);
+    let through_proxy = AccessClient::new(Reader::new(&proxy, vault_identity(&w.vkey), &me.sign));
+    let log = w.log();
+    let (_, before) = log.update().unwrap();
+    let e = approve_as(
+        &through_proxy,
+        &log,
+        &hash,
+        &w.group.pinned,
+        Share::Open(share),
+        me,
+        &w.unsent(1),
+        |_| panic!("asked to approve records that were never logged"),
+    )
+    .unwrap_err();
+    assert!(e.is_attack(), "{e}");
+    assert!(e.to_string().contains("segment-received"), "{e}");
+    let (_, after) = log.update().unwrap();
+    assert_eq!(after.size, before.size, "nothing was logged");
+    // The honest records of the same vault pass the same check.
+    assert_eq!(
+        w.approve_once(1, &hash),
+        Delivery::Waiting { have: 1, needed: 2 }
+    );
+}

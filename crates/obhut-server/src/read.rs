@@ -11,8 +11,10 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use obhut_api::ErrorKind;
+use obhut_api::access::Logged;
 use obhut_api::read::{ListQuery, ListResponse, RecordingJson, RecordsResponse};
-use obhut_core::ids::GroupId;
+use obhut_core::audit::{Event, LogEntry};
+use obhut_core::ids::{GroupId, RecordingId};
 use obhut_store::{BlobKey, BlobStore, IndexStore, RecordingFilter, RecordingRow};
 use tokio_util::io::ReaderStream;
 
@@ -82,20 +84,93 @@ async fn readable<I: IndexStore, B: BlobStore>(
     }
 }
 
-/// `GET /v1/recordings/{rid}/records`.
+/// Query of [`records`].
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct RecordsQuery {
+    /// Add each record's `segment-received` entry and the device's
+    /// enrolment and revocation entries (what a custodian proves before
+    /// taking R from a record).
+    #[serde(default)]
+    pub log: bool,
+}
+
+/// `GET /v1/recordings/{rid}/records[?log=true]`.
 pub async fn records<I: IndexStore, B: BlobStore>(
     State(app): State<Arc<App<I, B>>>,
     Path(rid): Path<String>,
+    Query(q): Query<RecordsQuery>,
     req: Request,
 ) -> ApiResult<Json<RecordsResponse>> {
     let (parts, _) = req.into_parts();
     let groups = app.authenticate_person(&parts).await?;
     let rid = parse_rid(&rid)?;
-    readable(&app, &groups, rid).await?;
+    let row = match app.index.recording(rid).await? {
+        Some(r) if groups.contains(&r.group_id) => r,
+        _ => return Err(bad(ErrorKind::NotFound, "no such recording in your groups")),
+    };
     let segs = app.index.segments(rid).await?;
-    Ok(Json(RecordsResponse {
+    let mut answer = RecordsResponse {
         records: segs.iter().map(|s| B64.encode(&s.record)).collect(),
-    }))
+        received: Vec::new(),
+        device: Vec::new(),
+    };
+    if q.log {
+        answer.received = received_entries(&app, rid).await?;
+        answer.device = device_entries(&app, row.device_key).await?;
+    }
+    Ok(Json(answer))
+}
+
+fn logged(row: &obhut_store::LogEntryRow) -> Logged {
+    Logged {
+        log_index: row.index,
+        entry: row.body.as_ref().map(|b| B64.encode(b)).unwrap_or_default(),
+    }
+}
+
+/// The recording's `segment-received` entries in log order: one per
+/// segment, in index order, since segments become visible strictly in
+/// index order (docs/vault.md §1) — which also places a pruned entry.
+async fn received_entries<I: IndexStore, B: BlobStore>(
+    app: &App<I, B>,
+    rid: RecordingId,
+) -> ApiResult<Vec<Logged>> {
+    Ok(app
+        .index
+        .log_recording_entries(rid)
+        .await?
+        .iter()
+        .filter(|r| r.kind == "segment-received")
+        .map(logged)
+        .collect())
+}
+
+/// The device's `device-enrolled` and `device-revoked` entries, in log
+/// order (bodies pruned by log retention cannot be matched and are left
+/// out).
+async fn device_entries<I: IndexStore, B: BlobStore>(
+    app: &App<I, B>,
+    device: [u8; 32],
+) -> ApiResult<Vec<Logged>> {
+    let mut out = Vec::new();
+    for kind in ["device-enrolled", "device-revoked"] {
+        for row in app.index.log_entries_of_kind(kind).await? {
+            let Some(body) = &row.body else { continue };
+            let Ok(e) = LogEntry::from_bytes(body) else {
+                continue;
+            };
+            let about_device = match e.event {
+                Event::DeviceEnrolled { .. } => e.actor.key == device,
+                Event::DeviceRevoked { device_key } => device_key == device,
+                _ => false,
+            };
+            if about_device {
+                out.push(logged(&row));
+            }
+        }
+    }
+    out.sort_by_key(|l| l.log_index);
+    Ok(out)
 }
 
 /// Parse a single `bytes=` range against `len` into `start..end`.

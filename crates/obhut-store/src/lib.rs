@@ -302,6 +302,12 @@ pub trait LogStore: Send + Sync + 'static {
         &self,
         recording: RecordingId,
     ) -> impl Future<Output = Result<Vec<LogEntryRow>>> + Send;
+    /// Every entry of one kind (`device-enrolled`, …), in log order: what a
+    /// custodian needs to check a device's enrolment and revocation.
+    fn log_entries_of_kind(
+        &self,
+        kind: &str,
+    ) -> impl Future<Output = Result<Vec<LogEntryRow>>> + Send;
     /// Log retention: drop the bodies of entries logged before `before_ms`
     /// with an index below `integrated` (the tree keeps their leaf hashes),
     /// and sequence `receipt` (built from the count by the caller's

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use obhut_core::audit::{Actor, Event, LogEntry, Role};
 use obhut_core::ids::RecordingId;
 
 use super::{Fresh, case, entry, entry_about};
@@ -55,6 +56,23 @@ async fn sequencing(s: impl IndexStore) {
     let about = s.log_recording_entries(r).await.unwrap();
     assert_eq!(about.len(), 1);
     assert_eq!(about[0].index, 1);
+    let revoked = crate::NewLogEntry::new(&LogEntry {
+        time_ms: 30,
+        actor: Actor {
+            role: Role::Operator,
+            key: [0; 32],
+        },
+        recording: None,
+        event: Event::DeviceRevoked {
+            device_key: [3; 32],
+        },
+    })
+    .unwrap();
+    let at = s.log_append(std::slice::from_ref(&revoked)).await.unwrap();
+    let of_kind = s.log_entries_of_kind("device-revoked").await.unwrap();
+    assert_eq!(of_kind.len(), 1, "only that kind");
+    assert_eq!(of_kind[0].index, at);
+    assert_eq!(of_kind[0].body.as_deref(), Some(&revoked.body[..]));
 }
 
 async fn large_batch(s: impl IndexStore) {

@@ -178,6 +178,16 @@ impl LogStore for SqliteIndex {
             .collect()
     }
 
+    async fn log_entries_of_kind(&self, kind: &str) -> Result<Vec<LogEntryRow>> {
+        sqlx::query("SELECT * FROM log_entries WHERE kind = ? ORDER BY idx")
+            .bind(kind)
+            .fetch_all(self.readers())
+            .await?
+            .iter()
+            .map(entry_row)
+            .collect()
+    }
+
     async fn log_prune(
         &self,
         before_ms: i64,
