@@ -55,6 +55,8 @@ pub mod magic {
     pub const LOG_ENTRY: &[u8; 4] = b"OBLE";
     /// A person's signed decision on an access request (§8.6).
     pub const DECISION: &[u8; 4] = b"OBDC";
+    /// The custodians' pin of the audit log and its witnesses (§4.4).
+    pub const LOG_PIN: &[u8; 4] = b"OBLP";
     /// A segment's epoch part re-wrapped to another epoch key, beside the
     /// signed header (docs/format.md §5.5).
     pub const EPOCH_REWRAP: &[u8; 4] = b"OBRW";
@@ -152,6 +154,8 @@ pub const SEGMENT_UPLOAD: &[u8] = b"obhut/v1/segment-upload";
 /// Signature context of a person's decision on an access request: a
 /// custodian's approval or denial, a requester's opened report (§8.6).
 pub const DECISION_SIG: &[u8] = b"obhut/v1/decision";
+/// Signature context of a custodian's signature on a log pin (§4.4).
+pub const LOG_PIN_SIG: &[u8] = b"obhut/v1/log-pin";
 
 /// HPKE info prefix of a re-wrap of `b` to another epoch key (§5.5).
 pub const EPOCH_REWRAP_INFO: &[u8] = b"obhut/v1/epoch-rewrap";
@@ -188,6 +192,7 @@ pub const ALL: &[&[u8]] = &[
     PERSON_REQUEST_SIG,
     SEGMENT_UPLOAD,
     DECISION_SIG,
+    LOG_PIN_SIG,
     EPOCH_REWRAP_INFO,
 ];
 

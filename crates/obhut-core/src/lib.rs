@@ -42,6 +42,7 @@ pub mod hpke_wrap;
 pub mod identity;
 pub mod kem;
 pub mod locked;
+pub mod log_pin;
 pub mod partial;
 pub mod point;
 pub mod record;

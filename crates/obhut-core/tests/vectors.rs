@@ -42,6 +42,7 @@ use obhut_core::ids::{EpochId, GroupId, RecordingId, SegmentRef};
 use obhut_core::kem::{self, Capsule, CapsuleContext, GroupKey};
 use obhut_core::labels;
 use obhut_core::locked::{self, Content, KdfParams};
+use obhut_core::log_pin::{LogPin, LogPinContent};
 use obhut_core::partial::{self, PartialEnvelope};
 use obhut_core::point::{hash_to_scalar, random_scalar};
 use obhut_core::record::SegmentRecord;
@@ -2279,6 +2280,68 @@ fn build_group(stored: Option<&Value>) -> (J, GroupFix) {
         inv.push(c.done());
     }
     o.set("invalid_share_envelopes", inv);
+
+    // §4.4: custodians 1 and 2 pin a log and one witness.
+    let mut lp = Obj::new(o.stored("log_pin"));
+    let mut pin = LogPin::new(LogPinContent {
+        group_id: pinned.group_id(),
+        generation: pinned.generation(),
+        log_key: lp.input_str(
+            "log_key",
+            "obhut.example/vault-3f2a9c+c0ffee00+AXVpMzRGdWlzZW1wdHlrZXlmb3J2ZWN0b3JzMTIzNA==",
+        ),
+        witnesses: vec![lp.input_str(
+            "witness",
+            "dpo.example/witness+0ddba11a+BHdpdG5lc3NrZXlmb3J2ZWN0b3JzMTIzNDU2Nzg5MA==",
+        )],
+        witnesses_required: 1,
+    })
+    .expect("pin content");
+    for i in [1u16, 2] {
+        pin.sign(&pinned, i, &custodians[usize::from(i) - 1].sign)
+            .expect("sign pin");
+    }
+    let pin_bytes = pin.to_bytes();
+    lp.hex("pin", &pin_bytes);
+    pin.verify(&pinned).expect("the pin verifies");
+    let sig_count_at = pin_bytes.len() - 2 * (2 + 64) - 2;
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "log key's first byte changed",
+            json!([op_xor(7 + 16 + 4 + 4, &[0x01])]),
+            "DescriptorSignature",
+        ),
+        (
+            "second signature dropped (sig_count 1)",
+            json!([
+                op_replace(sig_count_at, &1u16.to_be_bytes()),
+                op_truncate(pin_bytes.len() - 66)
+            ]),
+            "NotEnoughSignatures",
+        ),
+        (
+            "witnesses_required 2 of 1 witness",
+            json!([op_replace(sig_count_at - 2, &2u16.to_be_bytes())]),
+            "Malformed",
+        ),
+        (
+            "last byte cut",
+            json!([op_truncate(pin_bytes.len() - 1)]),
+            "Truncated",
+        ),
+    ];
+    let mut inv = Vec::new();
+    for (i, (cname, ops, err)) in cases.into_iter().enumerate() {
+        let mut c = Obj::new(lp.stored_item("invalid", i));
+        c.set("name", cname);
+        let ops = c.input("mutations", ops);
+        let bytes = mutate(&pin_bytes, &ops);
+        let result = LogPin::from_bytes(&bytes).and_then(|p| p.verify(&pinned).map(|_| ()));
+        c.set("expected", expect_err(result, err, cname));
+        inv.push(c.done());
+    }
+    lp.set("invalid", inv);
+    o.set("log_pin", lp.done());
 
     (
         with_header(head, o.done()),

@@ -786,3 +786,155 @@ fn sequenced(db: &Path) -> u64 {
         obhut_store::LogStore::log_sequenced(&index).await.unwrap()
     })
 }
+
+/// `obhut approve`/`open` with the pin's flags for `who`.
+fn with_pin(cmd: &[&str], vault: &Vault, pin: &str) -> Vec<String> {
+    let mut v: Vec<String> = cmd.iter().map(|s| (*s).to_owned()).collect();
+    v.extend(
+        [
+            "--vault",
+            &vault.url,
+            "--log-pin",
+            pin,
+            "--group",
+            "custody/group.obgd",
+        ]
+        .map(str::to_owned),
+    );
+    v
+}
+
+/// Issue 15 item 8: no trust on first use. k custodians sign a pin of the
+/// vault's log key (and witnesses); clients given the pin trust that log
+/// only, refuse a pin fewer than k signed, a `--log-key` the pin does not
+/// name, and checkpoints without the witness cosignatures it requires.
+#[test]
+fn a_log_pin_signed_by_k_custodians_is_the_only_log_trusted() {
+    let dir = setup();
+    let d = dir.as_path();
+    let Ingested {
+        vault, vkey, rid, ..
+    } = ingested(d, 6, &["req", "alice", "bob", "carol"]);
+    let pin = |who: &str, out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "custody",
+            "pin-log",
+            "--group",
+            "custody/group.obgd",
+            "--identity",
+            who,
+            "--out",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        run(d, &args)
+    };
+    let o = pin("alice.key", "custody/log.oblp", &["--log-key", &vkey]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("1 of 2 signatures"),
+        "{}",
+        text(&o.stderr)
+    );
+    let hash = request(d, &vault, &vkey, &rid, "0", "4000", "req.obar");
+    let approve = |who: &str, share: u32, pin: &str| {
+        let share = format!("custody/share-{share}.obse");
+        let key = format!("{who}.key");
+        let state = format!("{who}.pinned.cp");
+        run(
+            d,
+            &strs(&with_pin(
+                &[
+                    "approve",
+                    &hash,
+                    "--identity",
+                    &key,
+                    "--share",
+                    &share,
+                    "--state",
+                    &state,
+                    "--yes",
+                ],
+                &vault,
+                pin,
+            )),
+        )
+    };
+    // One signature of the two needed: not in force.
+    let e = approve("alice", 1, "custody/log.oblp");
+    assert!(!e.status.success());
+    assert!(
+        text(&e.stderr).contains("signatures"),
+        "{}",
+        text(&e.stderr)
+    );
+
+    let o = pin("bob.key", "custody/log.oblp", &[]);
+    assert!(
+        text(&o.stderr).contains("the pin is in force"),
+        "{}",
+        text(&o.stderr)
+    );
+    for (who, share) in [("alice", 1), ("bob", 2), ("alice", 1)] {
+        let o = approve(who, share, "custody/log.oblp");
+        assert!(o.status.success(), "{who}: {}", text(&o.stderr));
+    }
+    let open = |pin: &str, extra: &[&str]| {
+        let mut args = with_pin(
+            &[
+                "open",
+                &hash,
+                "--identity",
+                "req.key",
+                "--state",
+                "req.pinned.cp",
+                "--out",
+                "opened",
+                "--force",
+            ],
+            &vault,
+            pin,
+        );
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        run(d, &strs(&args))
+    };
+    // A --log-key other than the pinned one is refused outright.
+    let witness_key = ok(
+        d,
+        &[
+            "witness",
+            "init",
+            "--dir",
+            "w",
+            "--name",
+            "dpo.example/witness",
+        ],
+    )
+    .trim()
+    .to_owned();
+    let e = open("custody/log.oblp", &["--log-key", &witness_key]);
+    assert!(
+        text(&e.stderr).contains("is not the log the custodians pinned"),
+        "{}",
+        text(&e.stderr)
+    );
+    // A pin that requires a witness's cosignature, which no checkpoint of
+    // this vault carries: refused.
+    for who in ["alice.key", "bob.key"] {
+        let o = pin(
+            who,
+            "custody/witnessed.oblp",
+            &["--log-key", &vkey, "--witness", &witness_key],
+        );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    let e = open("custody/witnessed.oblp", &[]);
+    assert!(
+        !e.status.success(),
+        "opened without the witness's cosignature"
+    );
+    assert!(text(&e.stderr).contains("cosign"), "{}", text(&e.stderr));
+    // The pin in force: the grant opens.
+    let o = open("custody/log.oblp", &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+}

@@ -67,7 +67,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         "your share envelope (share-<i>.obse from `obhut custody init`)",
         ShareEnvelope::from_bytes,
     )?;
-    let log = a.log.client()?;
+    let log = a.log.client_for(&group)?;
     let me = keys::person(g, &a.identity, "--identity")?;
     let client = AccessClient::new(Reader::new(&a.log.vault, log.vault_identity(), &me.sign));
     let unsent = a.log.unsent(&log)?;

@@ -27,7 +27,9 @@ Example (2 of 3):
       --custodian alice.key.pub --custodian bob.key.pub --custodian carol.key.pub --out custody/
   obhut custody sign --group custody/group.obgd --identity alice.key --share custody/share-1.obse
   obhut custody sign --group custody/group.obgd --identity bob.key --share custody/share-2.obse
-  obhut custody show --group custody/group.obgd")]
+  obhut custody show --group custody/group.obgd
+  obhut custody pin-log --group custody/group.obgd --identity alice.key \\
+      --log-key 'obhut/vault-…+…+…' --out custody/log.oblp")]
 pub struct Args {
     #[command(subcommand)]
     action: Action,
@@ -38,6 +40,7 @@ enum Action {
     Init(InitArgs),
     Sign(SignArgs),
     Show(ShowArgs),
+    PinLog(super::pin_log::Args),
 }
 
 /// Dealer ceremony: a new group, its descriptor and one sealed share per custodian.
@@ -116,6 +119,7 @@ pub fn run(g: &Global, args: &Args) -> anyhow::Result<()> {
         Action::Init(a) => init(g, a),
         Action::Sign(a) => sign(g, a),
         Action::Show(a) => show(g, a),
+        Action::PinLog(a) => super::pin_log::run(g, a),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod keygen;
 pub mod open;
 pub mod pending;
+pub mod pin_log;
 pub mod request;
 pub mod seal;
 pub mod serve;

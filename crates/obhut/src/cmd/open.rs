@@ -55,7 +55,7 @@ pub struct Args {
 /// Run `obhut open`.
 pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     let group = load::pinned_group(&a.group, "--group")?;
-    let log = a.log.client()?;
+    let log = a.log.client_for(&group)?;
     let me = keys::person(g, &a.identity, "--identity")?;
     let client = AccessClient::new(Reader::new(&a.log.vault, log.vault_identity(), &me.sign));
     let grant = obhut_client::open::open_as(&client, &log, &a.request, &group, &me)

@@ -164,7 +164,8 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     if let (Some(vault), Some(log_key)) = (&a.vault, &a.log_key) {
         let log = LogArgs {
             vault: vault.clone(),
-            log_key: log_key.clone(),
+            log_key: Some(log_key.clone()),
+            log_pin: None,
             state: a.log_state.clone(),
             witnesses: Vec::new(),
             witnesses_required: None,
