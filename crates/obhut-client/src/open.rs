@@ -152,18 +152,28 @@ pub fn open_as(
         |e| matches!(&e.event, Event::AccessRequested { request } if *request == bytes),
     )?;
 
-    // The release: logged before anything is decrypted.
-    let release = client.release(request_hash)?;
+    // The scope from the device-signed records (fetched and checked while
+    // the vault makes the release: the release waits on the vault's disk,
+    // the resolution on this machine's CPU), then checked against what the
+    // vault released. The release is proved logged before anything is
+    // decrypted.
     let rh = req.request_hash();
     let request_index = rj.logged.log_index;
-    confirm_logged(log, &release.logged, "the release", |e| {
-        matches!(&e.event, Event::Released { request_hash: h, request_index: i, .. }
-            if *h == rh && *i == request_index)
-    })?;
-
-    // The scope from the device-signed records, checked against what the
-    // vault released.
-    let resolved = scope::resolve(client.reader(), &req)?;
+    let (release, resolved) = std::thread::scope(|s| {
+        let resolving = s.spawn(|| scope::resolve(client.reader(), &req));
+        let release = client.release(request_hash).and_then(|release| {
+            confirm_logged(log, &release.logged, "the release", |e| {
+                matches!(&e.event, Event::Released { request_hash: h, request_index: i, .. }
+                    if *h == rh && *i == request_index)
+            })?;
+            Ok(release)
+        });
+        let resolved = resolving
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (release, resolved)
+    });
+    let (release, resolved) = (release?, resolved?);
     let mine: Vec<&SegmentRecord> = resolved.iter().flat_map(|r| r.covered()).collect();
     let released = Released::decode(&release)?;
     released.check_scope(&mine)?;

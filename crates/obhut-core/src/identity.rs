@@ -18,6 +18,16 @@ use crate::wire::{Reader, Writer};
 /// Maximum length of a name field.
 pub const MAX_NAME_LEN: usize = 128;
 
+/// Whether the encoded y (the low 255 bits, little-endian) is below
+/// p = 2^255 − 19: RFC 8032 §5.1.3's canonical-encoding rule, checked on the
+/// bytes. The one other non-canonical form, x = 0 with the sign bit set, has
+/// y = ±1, a small-order point refused as weak anyway. Comparing bytes
+/// instead of re-compressing the decoded point saves a field inversion per
+/// key: a recording's chain decodes its device key once per record.
+fn y_below_p(bytes: &[u8; 32]) -> bool {
+    !(bytes[31] & 0x7f == 0x7f && bytes[1..31].iter().all(|&b| b == 0xff) && bytes[0] >= 0xed)
+}
+
 /// An Ed25519 public key that decoded and is not weak (small order).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct VerifyKey(VerifyingKey);
@@ -30,7 +40,7 @@ impl VerifyKey {
         // Small-order keys are weak; a y coordinate written as y + p decodes
         // (dalek reduces it) but is not the canonical encoding RFC 8032
         // requires, and other implementations refuse it.
-        if k.is_weak() || k.to_edwards().compress().to_bytes() != *bytes {
+        if k.is_weak() || !y_below_p(bytes) {
             return Err(Error::InvalidSigningKey { what, field });
         }
         Ok(VerifyKey(k))
@@ -317,6 +327,34 @@ impl fmt::Debug for DeviceSecret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_byte_check_agrees_with_re_compression_around_p() {
+        // y = p − 1, p, p + 18 and the top of the range, each sign.
+        let mut cases = Vec::new();
+        for low in [0xec_u8, 0xed, 0xee, 0xff] {
+            for top in [0x7f_u8, 0xff] {
+                let mut b = [0xff_u8; 32];
+                b[0] = low;
+                b[31] = top;
+                cases.push(b);
+            }
+        }
+        for b in cases {
+            let Ok(k) = VerifyingKey::from_bytes(&b) else {
+                continue;
+            };
+            // The whole rule, weak keys included: y = p − 1 with the sign
+            // bit is x = 0 written negative, refused as small order.
+            let by_compression = !k.is_weak() && k.to_edwards().compress().to_bytes() == b;
+            let by_bytes = !k.is_weak() && y_below_p(&b);
+            assert_eq!(by_bytes, by_compression, "{b:02x?}");
+        }
+        let key = SignKey::generate(&mut crate::rng::os_rng())
+            .verify_key()
+            .to_bytes();
+        assert!(y_below_p(&key));
+    }
 
     #[test]
     fn identities_round_trip_and_debug_is_redacted() {
