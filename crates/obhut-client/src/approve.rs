@@ -174,12 +174,7 @@ pub fn approve_as(
         });
     }
     let my_key = me.sign.verify_key().to_bytes();
-    let index = group
-        .custodians()
-        .iter()
-        .find(|c| c.sign_key.to_bytes() == my_key)
-        .map(|c| c.index)
-        .ok_or(Error::NotACustodian)?;
+    let index = custodian_index(group, me)?;
     let grant = GrantRef::new(rj.logged.log_index, &req);
     let mine = rj
         .approvals
@@ -250,6 +245,17 @@ pub fn approve_as(
         log_index,
         delivery,
     })
+}
+
+/// `me`'s index among `group`'s custodians.
+fn custodian_index(group: &PinnedGroup, me: &PersonSecret) -> Result<u16> {
+    let key = me.sign.verify_key();
+    group
+        .custodians()
+        .iter()
+        .find(|c| c.sign_key == key)
+        .map(|c| c.index)
+        .ok_or(Error::NotACustodian)
 }
 
 /// The segments in scope, from the device-signed records, each proved
@@ -379,13 +385,7 @@ pub fn deny_as(
             action: Action::Deny,
         });
     }
-    let my_key = me.sign.verify_key().to_bytes();
-    let index = group
-        .custodians()
-        .iter()
-        .find(|c| c.sign_key.to_bytes() == my_key)
-        .map(|c| c.index)
-        .ok_or(Error::NotACustodian)?;
+    let index = custodian_index(group, me)?;
     let decision = DecisionContent {
         verdict: Verdict::Deny,
         vault: client.reader().vault(),

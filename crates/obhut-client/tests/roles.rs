@@ -589,6 +589,26 @@ fn in_the_middle(
     format!("http://{addr}")
 }
 
+/// A vault that answers `POST …<suffix>` itself: a `Logged` at index 1
+/// holding the entry `make` builds around the decision the person posted,
+/// an entry it never appended.
+fn answering_with_entry(
+    vault: std::net::SocketAddr,
+    suffix: &'static str,
+    make: impl Fn(obhut_core::decision::Decision) -> obhut_core::audit::LogEntry + Send + 'static,
+) -> String {
+    in_the_middle(vault, move |method, path, body, forward| {
+        if method != "POST" || !path.ends_with(suffix) {
+            return forward();
+        }
+        let forged = obhut_api::access::Logged {
+            log_index: 1,
+            entry: B64.encode(make(posted_decision(body)).to_bytes().unwrap()),
+        };
+        (200, serde_json::to_vec(&forged).unwrap())
+    })
+}
+
 /// The decision a person's client posted (`{"decision": base64}`).
 fn posted_decision(body: &[u8]) -> obhut_core::decision::Decision {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap();
@@ -611,26 +631,14 @@ fn an_opening_the_vault_keeps_out_of_its_log_is_caught() {
     let grant = open_as(&client, &log, &hash, &w.group.pinned, &w.requester).unwrap();
     let requester = w.requester.sign.verify_key().to_bytes();
     // The requester's own signed report, in an entry never appended.
-    let proxy = in_the_middle(w._vault.addr, move |method, path, body, forward| {
-        if method != "POST" || !path.ends_with("/opened") {
-            return forward();
-        }
-        let forged = LogEntry {
-            time_ms: now(),
-            actor: Actor {
-                role: Role::Person,
-                key: requester,
-            },
-            recording: None,
-            event: Event::Opened {
-                decision: posted_decision(body),
-            },
-        };
-        let forged = obhut_api::access::Logged {
-            log_index: 1,
-            entry: B64.encode(forged.to_bytes().unwrap()),
-        };
-        (200, serde_json::to_vec(&forged).unwrap())
+    let proxy = answering_with_entry(w._vault.addr, "/opened", move |decision| LogEntry {
+        time_ms: now(),
+        actor: Actor {
+            role: Role::Person,
+            key: requester,
+        },
+        recording: None,
+        event: Event::Opened { decision },
     });
     let through_proxy = AccessClient::new(Reader::new(
         &proxy,
@@ -655,26 +663,14 @@ fn a_denial_the_vault_attributes_to_someone_else_is_caught() {
     let log = w.log();
     let (_, hash) = w.request(0, 30_000);
     let someone_else = w.group.custodians[1].sign.verify_key().to_bytes();
-    let proxy = in_the_middle(w._vault.addr, move |method, path, body, forward| {
-        if method != "POST" || !path.ends_with("/denials") {
-            return forward();
-        }
-        let misattributed = LogEntry {
-            time_ms: now(),
-            actor: Actor {
-                role: Role::Person,
-                key: someone_else,
-            },
-            recording: None,
-            event: Event::Denied {
-                decision: posted_decision(body),
-            },
-        };
-        let forged = obhut_api::access::Logged {
-            log_index: 1,
-            entry: B64.encode(misattributed.to_bytes().unwrap()),
-        };
-        (200, serde_json::to_vec(&forged).unwrap())
+    let proxy = answering_with_entry(w._vault.addr, "/denials", move |decision| LogEntry {
+        time_ms: now(),
+        actor: Actor {
+            role: Role::Person,
+            key: someone_else,
+        },
+        recording: None,
+        event: Event::Denied { decision },
     });
     let alice = &w.group.custodians[0];
     let through_proxy =
@@ -797,36 +793,7 @@ fn partials_of_two_requests_each_short_of_k_cannot_be_combined() {
     }
     // The operator lists custodian 2's approval of Y among X's.
     let y_approval = w.client(&w.requester).get(&y).unwrap().approvals[0].clone();
-    let x_path = format!("/v1/requests/{x}");
-    let proxy = in_the_middle(w._vault.addr, move |method, path, _, forward| {
-        let (status, body) = forward();
-        if method != "GET" || path != x_path {
-            return (status, body);
-        }
-        let mut rj: obhut_api::access::RequestJson = serde_json::from_slice(&body).unwrap();
-        rj.approvals.push(y_approval.clone());
-        (status, serde_json::to_vec(&rj).unwrap())
-    });
-    let (me, share) = w.group.custodian(1);
-    let through_proxy = AccessClient::new(Reader::new(&proxy, vault_identity(&w.vkey), &me.sign));
-    let e = approve_as(
-        &through_proxy,
-        &w.log(),
-        &x,
-        &w.group.pinned,
-        Share::Open(share),
-        me,
-        &w.unsent(1),
-        |_| panic!("already approved"),
-    )
-    .unwrap_err();
-    assert!(e.is_attack(), "{e}");
-    assert!(e.to_string().contains("custodian 2's approval"), "{e}");
-    let stored = w
-        ._vault
-        .block_on(w._vault.app.index.approvals(hex_hash(&x)))
-        .unwrap();
-    assert!(stored.iter().all(|a| a.envelope.is_none()));
+    refused_with_listed_approval(&w, &x, y_approval);
 }
 
 /// Issue 15 item 3: the vault appends to its own log an approval of X by
@@ -839,7 +806,6 @@ fn an_approval_the_vault_forges_is_not_counted() {
     use obhut_core::decision::{DecisionContent, Verdict};
     use obhut_store::{LogStore, NewLogEntry};
     let w = World::new();
-    let log = w.log();
     let (req, x) = w.request(0, 30_000);
     assert_eq!(
         w.approve_once(1, &x),
@@ -886,22 +852,30 @@ fn an_approval_the_vault_forges_is_not_counted() {
             entry: B64.encode(entry.to_bytes().unwrap()),
         },
     };
+    refused_with_listed_approval(&w, &x, listed);
+}
+
+/// The vault lists `extra` among request `x`'s approvals (custodian 1
+/// approved, custodian 2 did not): custodian 1's next `approve_as` must
+/// refuse it as an attack, naming custodian 2's approval, and send no
+/// partial.
+fn refused_with_listed_approval(w: &World, x: &str, extra: obhut_api::access::ApprovalJson) {
     let x_path = format!("/v1/requests/{x}");
-    let proxy = in_the_middle(vault.addr, move |method, path, _, forward| {
+    let proxy = in_the_middle(w._vault.addr, move |method, path, _, forward| {
         let (status, body) = forward();
         if method != "GET" || path != x_path {
             return (status, body);
         }
         let mut rj: obhut_api::access::RequestJson = serde_json::from_slice(&body).unwrap();
-        rj.approvals.push(listed.clone());
+        rj.approvals.push(extra.clone());
         (status, serde_json::to_vec(&rj).unwrap())
     });
     let (me, share) = w.group.custodian(1);
     let through_proxy = AccessClient::new(Reader::new(&proxy, vault_identity(&w.vkey), &me.sign));
     let e = approve_as(
         &through_proxy,
-        &log,
-        &x,
+        &w.log(),
+        x,
         &w.group.pinned,
         Share::Open(share),
         me,
@@ -913,7 +887,7 @@ fn an_approval_the_vault_forges_is_not_counted() {
     assert!(e.to_string().contains("custodian 2's approval"), "{e}");
     let stored = w
         ._vault
-        .block_on(w._vault.app.index.approvals(hex_hash(&x)))
+        .block_on(w._vault.app.index.approvals(hex_hash(x)))
         .unwrap();
     assert!(stored.iter().all(|a| a.envelope.is_none()));
 }

@@ -61,6 +61,33 @@ pub mod magic {
     /// signed header (docs/format.md §5.5).
     pub const EPOCH_REWRAP: &[u8; 4] = b"OBRW";
 
+    /// Every magic, for the uniqueness test and the spec's registry (§1.3).
+    pub const ALL: &[&[u8; 4]] = &[
+        SEGMENT_HEADER,
+        SEGMENT_RECORD,
+        GROUP_DESCRIPTOR,
+        SHARE_ENVELOPE,
+        SHARE,
+        PUBLIC_IDENTITY,
+        DEVICE_PUBLIC,
+        LOCKED_KEY,
+        PERSON_SECRET,
+        DEVICE_SECRET,
+        EPOCH_SECRET,
+        EPOCH_PUBLIC,
+        ACCESS_REQUEST,
+        PARTIAL,
+        PARTIAL_ENVELOPE,
+        EPOCH_RELEASE,
+        RESHARE_DEAL,
+        RESHARE_SUBSHARE,
+        INGEST_RECEIPT,
+        LOG_ENTRY,
+        EPOCH_REWRAP,
+        DECISION,
+        LOG_PIN,
+    ];
+
     /// What the file starting with `bytes` holds, for a person who passed
     /// the wrong file ("a group descriptor"): only the structures people
     /// hand around as files; `None` for anything else.
@@ -253,30 +280,7 @@ mod tests {
 
     #[test]
     fn magics_are_unique() {
-        use magic::*;
-        let all = [
-            SEGMENT_HEADER,
-            SEGMENT_RECORD,
-            GROUP_DESCRIPTOR,
-            SHARE_ENVELOPE,
-            SHARE,
-            PUBLIC_IDENTITY,
-            DEVICE_PUBLIC,
-            LOCKED_KEY,
-            PERSON_SECRET,
-            DEVICE_SECRET,
-            EPOCH_SECRET,
-            EPOCH_PUBLIC,
-            ACCESS_REQUEST,
-            PARTIAL,
-            PARTIAL_ENVELOPE,
-            EPOCH_RELEASE,
-            RESHARE_DEAL,
-            RESHARE_SUBSHARE,
-            INGEST_RECEIPT,
-            LOG_ENTRY,
-            EPOCH_REWRAP,
-        ];
+        let all = magic::ALL;
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {
                 assert_ne!(a, b);

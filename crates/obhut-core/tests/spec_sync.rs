@@ -32,31 +32,8 @@ fn every_label_and_magic_is_in_the_registry() {
         let l = String::from_utf8_lossy(label);
         assert!(reg.contains(&format!("| `{l}` |")), "§1.3 lacks label {l}");
     }
-    use labels::magic::*;
-    for m in [
-        SEGMENT_HEADER,
-        SEGMENT_RECORD,
-        GROUP_DESCRIPTOR,
-        SHARE_ENVELOPE,
-        SHARE,
-        PUBLIC_IDENTITY,
-        DEVICE_PUBLIC,
-        LOCKED_KEY,
-        PERSON_SECRET,
-        DEVICE_SECRET,
-        EPOCH_SECRET,
-        EPOCH_PUBLIC,
-        ACCESS_REQUEST,
-        PARTIAL,
-        PARTIAL_ENVELOPE,
-        EPOCH_RELEASE,
-        RESHARE_DEAL,
-        RESHARE_SUBSHARE,
-        INGEST_RECEIPT,
-        LOG_ENTRY,
-        EPOCH_REWRAP,
-    ] {
-        let m = String::from_utf8_lossy(m);
+    for m in labels::magic::ALL {
+        let m = String::from_utf8_lossy(&m[..]);
         assert!(reg.contains(&format!("`{m}`")), "§1.3 lacks magic {m}");
     }
 }

@@ -206,6 +206,24 @@ pub fn parse_range(h: &str, len: u64) -> Option<(u64, u64)> {
 /// "Tuning decisions".
 const BLOB_READ_BUF: usize = 64 * 1024;
 
+/// Segment `index` of recording `rid`, for a person who may read it.
+async fn readable_segment<I: IndexStore, B: BlobStore>(
+    app: &App<I, B>,
+    parts: &axum::http::request::Parts,
+    rid: &str,
+    index: u32,
+) -> ApiResult<(RecordingId, obhut_store::SegmentRow)> {
+    let groups = app.authenticate_person(parts).await?;
+    let rid = parse_rid(rid)?;
+    readable(app, &groups, rid).await?;
+    let seg = app
+        .index
+        .segment(rid, index)
+        .await?
+        .ok_or_else(|| bad(ErrorKind::NotFound, "no such stored segment"))?;
+    Ok((rid, seg))
+}
+
 /// `GET /v1/recordings/{rid}/segments/{i}/tree`: the blob's group tree
 /// (docs/format.md §6.5), the BLAKE3 chaining value of each 16 KiB group,
 /// with which a reader checks a byte range against the record's signed
@@ -223,14 +241,7 @@ pub async fn tree<I: IndexStore, B: BlobStore>(
     req: Request,
 ) -> ApiResult<Response> {
     let (parts, _) = req.into_parts();
-    let groups = app.authenticate_person(&parts).await?;
-    let rid = parse_rid(&rid)?;
-    readable(&app, &groups, rid).await?;
-    let seg = app
-        .index
-        .segment(rid, index)
-        .await?
-        .ok_or_else(|| bad(ErrorKind::NotFound, "no such stored segment"))?;
+    let (rid, seg) = readable_segment(&app, &parts, &rid, index).await?;
     let len = seg.blob_len;
     let key = BlobKey {
         recording: rid,
@@ -263,14 +274,7 @@ pub async fn blob<I: IndexStore, B: BlobStore>(
     req: Request,
 ) -> ApiResult<Response> {
     let (parts, _) = req.into_parts();
-    let groups = app.authenticate_person(&parts).await?;
-    let rid = parse_rid(&rid)?;
-    readable(&app, &groups, rid).await?;
-    let seg = app
-        .index
-        .segment(rid, index)
-        .await?
-        .ok_or_else(|| bad(ErrorKind::NotFound, "no such stored segment"))?;
+    let (rid, seg) = readable_segment(&app, &parts, &rid, index).await?;
     let key = BlobKey {
         recording: rid,
         index,
