@@ -186,12 +186,12 @@ pub fn approve_as(
             let confirmed = confirm_logged(log, &earlier.logged, "your earlier approval", |e| {
                 approval_of(e, &grant, index, group)
             })?;
+            let segments = confirmed
+                .entry
+                .event
+                .decision()
+                .map_or(0, |d| d.content().segments as usize);
             if earlier.partial_uploaded {
-                let segments = confirmed
-                    .entry
-                    .event
-                    .decision()
-                    .map_or(0, |d| d.content().segments as usize);
                 return Ok(Approved {
                     custodian: index,
                     segments,
@@ -199,7 +199,17 @@ pub fn approve_as(
                     delivery: Delivery::Sent,
                 });
             }
-            (in_scope(client, log, &req)?.0, earlier.logged.log_index)
+            // The partial covers what was approved, no more: footage that
+            // reached the vault since (an unfinished recording) needs a new
+            // request and new approvals.
+            let records = in_scope(client, log, &req)?.0;
+            if records.len() != segments {
+                return Err(Error::ScopeChanged {
+                    approved: segments,
+                    now: records.len(),
+                });
+            }
+            (records, earlier.logged.log_index)
         }
         None => {
             if req.is_expired(now) {

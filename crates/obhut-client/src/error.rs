@@ -230,6 +230,16 @@ pub enum Error {
         /// What is missing or wrong.
         why: String,
     },
+    /// The scope resolves to other segments than the approval logged.
+    #[error(
+        "you approved {approved} segment(s), but the request now covers {now}: footage arrived since; nothing was sent"
+    )]
+    ScopeChanged {
+        /// Segments in the logged approval.
+        approved: usize,
+        /// Segments the scope resolves to now.
+        now: usize,
+    },
     /// This identity is not listed as a custodian in the pinned group.
     #[error("your identity is not a custodian of this request's group")]
     NotACustodian,

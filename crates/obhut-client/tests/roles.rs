@@ -54,6 +54,9 @@ struct World {
     /// the vault holds, as only a holder of that key could make it.
     forged: Vec<Sealed>,
     requester: PersonSecret,
+    /// The device, and the segments it has not uploaded yet.
+    device: SignKey,
+    later: Vec<Sealed>,
 }
 
 impl World {
@@ -143,7 +146,7 @@ impl World {
             .collect();
         let forged = seal(&other);
         let (mut segs, mut plaintexts) = (segs, plaintexts);
-        segs.truncate(segments);
+        let later = segs.split_off(segments);
         plaintexts.truncate(segments);
         for s in &segs {
             let r = put_sealed(vault.addr, &vault.ids(), &device, s, now()).unwrap();
@@ -189,6 +192,8 @@ impl World {
             plaintexts,
             forged,
             requester,
+            device,
+            later,
         }
     }
 
@@ -1039,4 +1044,65 @@ fn records_the_vault_never_logged_are_refused() {
         w.approve_once(1, &hash),
         Delivery::Waiting { have: 1, needed: 2 }
     );
+}
+
+impl World {
+    /// The device uploads the segments it held back.
+    fn upload_later(&self) {
+        for seg in &self.later {
+            let r = put_sealed(
+                self._vault.addr,
+                &self._vault.ids(),
+                &self.device,
+                seg,
+                now(),
+            )
+            .unwrap();
+            assert_eq!(r.status, 201, "{:?}", r.json());
+        }
+    }
+}
+
+/// A custodian approved an unfinished recording; the camera's last segment
+/// arrives before its partial goes out. The partial covers what was
+/// approved or nothing: the custodian is told the scope changed, and no
+/// key part for the new segment leaves under the old approval.
+#[test]
+fn footage_that_arrives_after_an_approval_is_not_sent_under_it() {
+    let w = World::unfinished();
+    let (_, hash) = w.request(0, 30_000);
+    assert_eq!(
+        w.approve_once(1, &hash),
+        Delivery::Waiting { have: 1, needed: 2 }
+    );
+    w.upload_later();
+    // Custodian 2 sees the whole recording now (the index segment too).
+    assert_eq!(w.approve_once(2, &hash), Delivery::Sent);
+    let (me, share) = w.group.custodian(1);
+    let e = approve_as(
+        &w.client(me),
+        &w.log(),
+        &hash,
+        &w.group.pinned,
+        Share::Open(share),
+        me,
+        &w.unsent(1),
+        |_| panic!("already approved"),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::ScopeChanged {
+                approved: 3,
+                now: 4
+            }
+        ),
+        "{e}"
+    );
+    let stored = w
+        ._vault
+        .block_on(w._vault.app.index.approvals(hex_hash(&hash)))
+        .unwrap();
+    assert!(stored[0].envelope.is_none(), "custodian 1 sent nothing");
 }

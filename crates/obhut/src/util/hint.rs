@@ -193,13 +193,18 @@ pub fn client_next_step(e: &ClientErr) -> Option<Cow<'_, str>> {
         ClientErr::RequestInvalid(_) | ClientErr::OtherRequest { .. } => DO_NOT_APPROVE,
         ClientErr::EntryUndecodable { .. }
         | ClientErr::WrongEntry { .. }
-        | ClientErr::NotIncluded { .. } => STOP,
+        | ClientErr::NotIncluded { .. }
+        | ClientErr::Provenance { .. }
+        | ClientErr::Forged { .. } => STOP,
         ClientErr::NotIntegrated { .. } => {
             "the vault is not integrating its log; do not go on, and tell its operator"
         }
         ClientErr::LogCheck { failure, .. } => log_check(failure),
         ClientErr::StoredCheckpoint { .. } => {
             "the state file belongs to another log or was altered; pass the right --log-key or --state"
+        }
+        ClientErr::ScopeChanged { .. } => {
+            "ask the requester to make a new request for the footage as it now stands"
         }
         ClientErr::NotACustodian => {
             "pass the --identity of a custodian listed in this --group (obhut custody show)"
