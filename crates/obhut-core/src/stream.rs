@@ -21,8 +21,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 
-use aes_gcm::aead::AeadInOut;
-use aes_gcm::{Aes256Gcm, KeyInit};
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, Result, SegmentFailure};
@@ -70,14 +69,120 @@ pub fn chunk_nonce(index: u64, last: bool) -> [u8; 12] {
     nonce
 }
 
+/// An AES-256-GCM key schedule in AWS-LC (through `aws-lc-rs`): the one
+/// AEAD implementation of payload chunks ([`ChunkCipher`]) and key files
+/// (`locked`). The format does not depend on it (docs/format.md §2): any
+/// correct AES-256-GCM gives the same bytes, which tests/aead_cross_check.rs
+/// checks against the `aes-gcm` crate.
+///
+/// Zeroization: `aws-lc-rs` copies the key into an `EVP_AEAD_CTX` that
+/// AWS-LC allocates on the C heap; Rust never holds the key schedule by
+/// value, so moving the key leaves no copy behind. Dropping it calls
+/// `EVP_AEAD_CTX_free`, whose `OPENSSL_free` overwrites the whole
+/// allocation with `OPENSSL_cleanse` before freeing it (AWS-LC's
+/// allocator records each allocation's size for exactly this). The caller's
+/// key bytes stay in their [`Secret32`], which wipes itself.
+pub(crate) struct GcmKey(LessSafeKey);
+
+impl GcmKey {
+    pub(crate) fn new(key: &Secret32) -> Self {
+        // `UnboundKey::new` fails only for a key that is not 32 bytes (a
+        // `Secret32` always is) or when AWS-LC cannot allocate its context,
+        // which the Rust allocator would treat as fatal as well.
+        let unbound = UnboundKey::new(&AES_256_GCM, key.expose())
+            .expect("a 32-byte key and an allocation AWS-LC could make");
+        GcmKey(LessSafeKey::new(unbound))
+    }
+
+    /// Encrypt `buf` in place; returns the tag.
+    pub(crate) fn seal_in_place(
+        &self,
+        nonce: [u8; 12],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Option<[u8; TAG_LEN]> {
+        let tag = self
+            .0
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), buf)
+            .ok()?;
+        tag.as_ref().try_into().ok()
+    }
+
+    /// Encrypt `plaintext` into `out` (same length); returns the tag.
+    pub(crate) fn seal_into(
+        &self,
+        nonce: [u8; 12],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Option<[u8; TAG_LEN]> {
+        let mut tag = [0u8; TAG_LEN];
+        self.0
+            .seal_out_of_place_scatter(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                plaintext,
+                out,
+                &[],
+                &mut tag,
+            )
+            .ok()?;
+        Some(tag)
+    }
+
+    /// Authenticate and decrypt `buf` in place. On failure AWS-LC
+    /// overwrites `buf` with zeros (`EVP_AEAD_CTX_open_gather`): it holds
+    /// neither plaintext nor the ciphertext any more.
+    pub(crate) fn open_in_place(
+        &self,
+        nonce: [u8; 12],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> bool {
+        self.0
+            .open_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                tag,
+                buf,
+            )
+            .is_ok()
+    }
+
+    /// Authenticate `ciphertext` and decrypt it into `out` (same length),
+    /// leaving `ciphertext` as it was. On failure `out` is all zeros.
+    pub(crate) fn open_into(
+        &self,
+        nonce: [u8; 12],
+        aad: &[u8],
+        ciphertext: &[u8],
+        tag: &[u8; TAG_LEN],
+        out: &mut [u8],
+    ) -> bool {
+        if ciphertext.len() != out.len() {
+            return false;
+        }
+        self.0
+            .open_separate_gather(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                ciphertext,
+                tag,
+                out,
+            )
+            .is_ok()
+    }
+}
+
 /// The AES-256-GCM key schedule of one segment's payload key, bound to its
 /// header hash and the segment it belongs to (for error messages).
 ///
-/// The payload key bytes are not kept: only the expanded key schedule, which
-/// `aes-gcm` (with its `zeroize` feature) wipes on drop. `Debug` shows only
-/// the segment.
+/// The payload key bytes are not kept: only the expanded key schedule in
+/// AWS-LC, which is wiped when the cipher is dropped (see `GcmKey`).
+/// `Debug` shows only the segment.
 pub struct ChunkCipher {
-    aead: Aes256Gcm,
+    key: GcmKey,
     aad: [u8; 32],
     segment: SegmentRef,
 }
@@ -93,7 +198,7 @@ impl ChunkCipher {
     /// every chunk. `segment` names the segment in errors.
     pub fn new(payload_key: &Secret32, header_hash: [u8; 32], segment: SegmentRef) -> Self {
         ChunkCipher {
-            aead: Aes256Gcm::new(payload_key.expose().into()),
+            key: GcmKey::new(payload_key),
             aad: header_hash,
             segment,
         }
@@ -111,13 +216,8 @@ impl ChunkCipher {
         }
     }
 
-    /// Encrypt chunk `index` in place and return its tag. `chunk` holds at
-    /// most [`CHUNK_SIZE`] bytes; `last` marks the final chunk. The caller is
-    /// responsible for the chunking rules of §6.2 (full chunks except the
-    /// last; an empty chunk only as the sole chunk); [`StreamEncryptor`]
-    /// follows them.
-    pub fn seal_chunk(&self, index: u64, last: bool, chunk: &mut [u8]) -> Result<[u8; TAG_LEN]> {
-        if chunk.len() > CHUNK_SIZE {
+    fn check_seal(index: u64, len: usize) -> Result<()> {
+        if len > CHUNK_SIZE {
             return Err(Error::Malformed {
                 what: "segment payload",
                 reason: "a chunk is longer than 65 536 bytes",
@@ -126,15 +226,42 @@ impl ChunkCipher {
         if index >= MAX_CHUNKS {
             return Err(too_long());
         }
-        let nonce = chunk_nonce(index, last);
-        let tag = self
-            .aead
-            .encrypt_inout_detached(&nonce.into(), &self.aad, chunk.into())
-            .map_err(|_| Error::Malformed {
+        Ok(())
+    }
+
+    /// Encrypt chunk `index` in place and return its tag. `chunk` holds at
+    /// most [`CHUNK_SIZE`] bytes; `last` marks the final chunk. The caller is
+    /// responsible for the chunking rules of §6.2 (full chunks except the
+    /// last; an empty chunk only as the sole chunk); [`StreamEncryptor`]
+    /// follows them.
+    pub fn seal_chunk(&self, index: u64, last: bool, chunk: &mut [u8]) -> Result<[u8; TAG_LEN]> {
+        Self::check_seal(index, chunk.len())?;
+        self.key
+            .seal_in_place(chunk_nonce(index, last), &self.aad, chunk)
+            .ok_or_else(aead_refused)
+    }
+
+    /// Encrypt chunk `index` from `plaintext` into `out` (the same length),
+    /// leaving `plaintext` as it was, and return its tag: the out-of-place
+    /// form of [`ChunkCipher::seal_chunk`], which saves a sealer the copy
+    /// from its read buffer into its output buffer.
+    pub fn seal_chunk_into(
+        &self,
+        index: u64,
+        last: bool,
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<[u8; TAG_LEN]> {
+        Self::check_seal(index, plaintext.len())?;
+        if out.len() != plaintext.len() {
+            return Err(Error::Malformed {
                 what: "segment payload",
-                reason: "AES-GCM refused the chunk",
-            })?;
-        Ok(tag.into())
+                reason: "the output of a chunk is not as long as its plaintext",
+            });
+        }
+        self.key
+            .seal_into(chunk_nonce(index, last), &self.aad, plaintext, out)
+            .ok_or_else(aead_refused)
     }
 
     /// The AES-256-GCM open [`ChunkCipher::open_chunk`] performs, with a
@@ -148,9 +275,7 @@ impl ChunkCipher {
         buf: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> bool {
-        Aes256Gcm::new(key.expose().into())
-            .decrypt_inout_detached(nonce.into(), aad, buf.into(), tag.into())
-            .is_ok()
+        GcmKey::new(key).open_in_place(*nonce, aad, buf, tag)
     }
 
     /// The AES-256-GCM seal [`ChunkCipher::seal_chunk`] performs, with a
@@ -162,16 +287,17 @@ impl ChunkCipher {
         aad: &[u8],
         buf: &mut [u8],
     ) -> [u8; TAG_LEN] {
-        Aes256Gcm::new(key.expose().into())
-            .encrypt_inout_detached(nonce.into(), aad, buf.into())
+        GcmKey::new(key)
+            .seal_in_place(*nonce, aad, buf)
             .expect("a test vector's plaintext fits AES-GCM")
-            .into()
     }
 
     /// Authenticate and, only if that succeeds, decrypt chunk `index` in
     /// place. On failure the error is
     /// [`SegmentFailure::ChunkAuthentication`] naming the chunk, and `chunk`
-    /// holds no plaintext (`aes-gcm` checks the tag before decrypting).
+    /// holds no plaintext (AWS-LC overwrites it with zeros; the ciphertext
+    /// is gone too, so a caller that wants to try the other `last` flag
+    /// uses [`ChunkCipher::open_chunk_into`]).
     pub fn open_chunk(
         &self,
         index: u64,
@@ -182,10 +308,46 @@ impl ChunkCipher {
         if chunk.len() > CHUNK_SIZE || index >= MAX_CHUNKS {
             return Err(self.failure(SegmentFailure::ChunkAuthentication { chunk: index }));
         }
-        let nonce = chunk_nonce(index, last);
-        self.aead
-            .decrypt_inout_detached(&nonce.into(), &self.aad, chunk.into(), tag.into())
-            .map_err(|_| self.failure(SegmentFailure::ChunkAuthentication { chunk: index }))
+        if self
+            .key
+            .open_in_place(chunk_nonce(index, last), &self.aad, chunk, tag)
+        {
+            Ok(())
+        } else {
+            Err(self.failure(SegmentFailure::ChunkAuthentication { chunk: index }))
+        }
+    }
+
+    /// Authenticate chunk `index` and decrypt it from `ciphertext` into
+    /// `out` (the same length), leaving `ciphertext` as it was. On failure
+    /// the error is [`SegmentFailure::ChunkAuthentication`] and `out` holds
+    /// zeros.
+    pub fn open_chunk_into(
+        &self,
+        index: u64,
+        last: bool,
+        ciphertext: &[u8],
+        tag: &[u8; TAG_LEN],
+        out: &mut [u8],
+    ) -> Result<()> {
+        if ciphertext.len() > CHUNK_SIZE || index >= MAX_CHUNKS {
+            return Err(self.failure(SegmentFailure::ChunkAuthentication { chunk: index }));
+        }
+        if self
+            .key
+            .open_into(chunk_nonce(index, last), &self.aad, ciphertext, tag, out)
+        {
+            Ok(())
+        } else {
+            Err(self.failure(SegmentFailure::ChunkAuthentication { chunk: index }))
+        }
+    }
+}
+
+fn aead_refused() -> Error {
+    Error::Malformed {
+        what: "segment payload",
+        reason: "AES-GCM refused the chunk",
     }
 }
 
@@ -439,8 +601,12 @@ pub fn decrypt_stream(
     reader: &mut impl Read,
     out: &mut impl Write,
 ) -> Result<u64> {
-    // One sealed chunk plus one byte of look-ahead.
+    // One sealed chunk plus one byte of look-ahead, and the plaintext of
+    // one chunk: decryption is out of place so that a chunk that fails
+    // under one `last` flag can be tried under the other (AWS-LC wipes the
+    // output of a failed open).
     let mut buf = Zeroizing::new(vec![0u8; SEALED_CHUNK_LEN + 1]);
+    let mut plain = Zeroizing::new(vec![0u8; CHUNK_SIZE]);
     let mut have = 0usize;
     let mut index = 0u64;
     let mut total = 0u64;
@@ -452,21 +618,29 @@ pub fn decrypt_stream(
                 return Err(cipher.failure(SegmentFailure::Truncated { chunks_read: index }));
             }
             let (chunk, tag) = split_chunk(&mut buf[..have]);
-            if cipher.open_chunk(index, true, chunk, &tag).is_ok() {
-                if chunk.is_empty() && index > 0 {
+            let out_chunk = &mut plain[..chunk.len()];
+            if cipher
+                .open_chunk_into(index, true, chunk, &tag, out_chunk)
+                .is_ok()
+            {
+                if out_chunk.is_empty() && index > 0 {
                     // Non-canonical: the full chunk before should have been
                     // the final one. Only a key holder can produce this;
                     // refused so that every reader agrees (§6.2).
                     return Err(cipher.failure(SegmentFailure::TrailingData));
                 }
-                out.write_all(chunk)
+                out.write_all(out_chunk)
                     .map_err(io_error("writing plaintext"))?;
-                return Ok(total + chunk.len() as u64);
+                return Ok(total + out_chunk.len() as u64);
             }
             // A full chunk that authenticates as non-final means the stream
-            // was cut at a chunk boundary. Its plaintext is not released.
-            if have == SEALED_CHUNK_LEN && cipher.open_chunk(index, false, chunk, &tag).is_ok() {
-                chunk.zeroize();
+            // was cut at a chunk boundary. Its plaintext is not released
+            // (and `plain` is wiped when it is dropped).
+            if have == SEALED_CHUNK_LEN
+                && cipher
+                    .open_chunk_into(index, false, chunk, &tag, out_chunk)
+                    .is_ok()
+            {
                 return Err(cipher.failure(SegmentFailure::Truncated {
                     chunks_read: index + 1,
                 }));
@@ -475,14 +649,19 @@ pub fn decrypt_stream(
         }
         // A full chunk with more data after it: not the final chunk.
         let (chunk, tag) = split_chunk(&mut buf[..SEALED_CHUNK_LEN]);
-        if cipher.open_chunk(index, false, chunk, &tag).is_err() {
-            if cipher.open_chunk(index, true, chunk, &tag).is_ok() {
-                chunk.zeroize();
+        if cipher
+            .open_chunk_into(index, false, chunk, &tag, &mut plain)
+            .is_err()
+        {
+            if cipher
+                .open_chunk_into(index, true, chunk, &tag, &mut plain)
+                .is_ok()
+            {
                 return Err(cipher.failure(SegmentFailure::TrailingData));
             }
             return Err(cipher.failure(SegmentFailure::ChunkAuthentication { chunk: index }));
         }
-        out.write_all(chunk)
+        out.write_all(&plain)
             .map_err(io_error("writing plaintext"))?;
         total += CHUNK_SIZE as u64;
         buf[0] = buf[SEALED_CHUNK_LEN];
