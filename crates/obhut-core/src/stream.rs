@@ -582,13 +582,26 @@ impl<W: Write> StreamEncryptor<W> {
     }
 }
 
+/// Sealed chunks [`decrypt_stream`] reads, decrypts and writes at a time.
+///
+/// One chunk at a time cost the one-thread file → file open a read and a
+/// write system call per 64 KiB, and fed BLAKE3 updates of 65 552 bytes,
+/// each of which starts and ends inside a 1 KiB BLAKE3 chunk that the
+/// hasher finishes block by block instead of 16 chunks at once
+/// (BENCHMARKS.md, issue 17: `_blake3_compress_in_place` was a fifth of
+/// the hashing). Eight chunks (512 KiB of ciphertext and of plaintext)
+/// keep both buffers within a core's L2 cache.
+pub const OPEN_BATCH: usize = 8;
+
 /// Decrypt a whole chunk stream (the blob after its header) from `reader`,
 /// writing plaintext to `out`; returns the plaintext length.
 ///
 /// Plaintext of a chunk reaches `out` only after that chunk authenticated,
-/// and only once it is known whether the chunk is the last. On error `out`
-/// has received the plaintext of the chunks before the failing one: treat
-/// it as incomplete (write to a temporary file and keep it only on `Ok`).
+/// and only once it is known whether the chunk is the last. Up to
+/// [`OPEN_BATCH`] chunks are read, opened and written at a time. On error
+/// `out` has received the plaintext of the chunks before the failing one:
+/// treat it as incomplete (write to a temporary file and keep it only on
+/// `Ok`).
 ///
 /// Errors name the segment and chunk: [`SegmentFailure::ChunkAuthentication`]
 /// (altered, reordered or spliced chunk), [`SegmentFailure::Truncated`]
@@ -601,75 +614,108 @@ pub fn decrypt_stream(
     reader: &mut impl Read,
     out: &mut impl Write,
 ) -> Result<u64> {
-    // One sealed chunk plus one byte of look-ahead, and the plaintext of
-    // one chunk: decryption is out of place so that a chunk that fails
+    // OPEN_BATCH sealed chunks plus one byte of look-ahead, and their
+    // plaintext: decryption is out of place so that a chunk that fails
     // under one `last` flag can be tried under the other (AWS-LC wipes the
     // output of a failed open).
-    let mut buf = Zeroizing::new(vec![0u8; SEALED_CHUNK_LEN + 1]);
-    let mut plain = Zeroizing::new(vec![0u8; CHUNK_SIZE]);
+    let mut buf = Zeroizing::new(vec![0u8; OPEN_BATCH * SEALED_CHUNK_LEN + 1]);
+    let mut plain = Zeroizing::new(vec![0u8; OPEN_BATCH * CHUNK_SIZE]);
     let mut have = 0usize;
     let mut index = 0u64;
     let mut total = 0u64;
     loop {
         have += read_full(reader, &mut buf[have..]).map_err(io_error("reading a sealed chunk"))?;
-        if have <= SEALED_CHUNK_LEN {
-            // Nothing follows: this must be the final chunk.
-            if have < TAG_LEN {
-                return Err(cipher.failure(SegmentFailure::Truncated { chunks_read: index }));
-            }
-            let (chunk, tag) = split_chunk(&mut buf[..have]);
-            let out_chunk = &mut plain[..chunk.len()];
+        // `read_full` stops short only at the end of the input: then the
+        // last chunk in the buffer is the final one. Otherwise the
+        // look-ahead byte shows that every chunk in the buffer has more
+        // data after it.
+        let ended = have < buf.len();
+        let mut at = 0usize;
+        let mut opened = 0usize;
+        while have - at > SEALED_CHUNK_LEN {
+            // A full chunk with more data after it: not the final chunk.
+            let (chunk, tag) = split_chunk(&mut buf[at..at + SEALED_CHUNK_LEN]);
+            let dst = &mut plain[opened..opened + CHUNK_SIZE];
             if cipher
-                .open_chunk_into(index, true, chunk, &tag, out_chunk)
-                .is_ok()
+                .open_chunk_into(index, false, chunk, &tag, dst)
+                .is_err()
             {
-                if out_chunk.is_empty() && index > 0 {
-                    // Non-canonical: the full chunk before should have been
-                    // the final one. Only a key holder can produce this;
-                    // refused so that every reader agrees (§6.2).
-                    return Err(cipher.failure(SegmentFailure::TrailingData));
-                }
-                out.write_all(out_chunk)
-                    .map_err(io_error("writing plaintext"))?;
-                return Ok(total + out_chunk.len() as u64);
-            }
-            // A full chunk that authenticates as non-final means the stream
-            // was cut at a chunk boundary. Its plaintext is not released
-            // (and `plain` is wiped when it is dropped).
-            if have == SEALED_CHUNK_LEN
-                && cipher
-                    .open_chunk_into(index, false, chunk, &tag, out_chunk)
+                let failure = if cipher
+                    .open_chunk_into(index, true, chunk, &tag, dst)
                     .is_ok()
-            {
-                return Err(cipher.failure(SegmentFailure::Truncated {
-                    chunks_read: index + 1,
-                }));
+                {
+                    SegmentFailure::TrailingData
+                } else {
+                    SegmentFailure::ChunkAuthentication { chunk: index }
+                };
+                // The chunks before this one authenticated: `out` gets
+                // them, as it would have one by one.
+                out.write_all(&plain[..opened])
+                    .map_err(io_error("writing plaintext"))?;
+                return Err(cipher.failure(failure));
             }
-            return Err(cipher.failure(SegmentFailure::ChunkAuthentication { chunk: index }));
-        }
-        // A full chunk with more data after it: not the final chunk.
-        let (chunk, tag) = split_chunk(&mut buf[..SEALED_CHUNK_LEN]);
-        if cipher
-            .open_chunk_into(index, false, chunk, &tag, &mut plain)
-            .is_err()
-        {
-            if cipher
-                .open_chunk_into(index, true, chunk, &tag, &mut plain)
-                .is_ok()
-            {
+            opened += CHUNK_SIZE;
+            at += SEALED_CHUNK_LEN;
+            index += 1;
+            if index >= MAX_CHUNKS {
+                out.write_all(&plain[..opened])
+                    .map_err(io_error("writing plaintext"))?;
                 return Err(cipher.failure(SegmentFailure::TrailingData));
             }
-            return Err(cipher.failure(SegmentFailure::ChunkAuthentication { chunk: index }));
         }
-        out.write_all(&plain)
+        if !ended {
+            out.write_all(&plain[..opened])
+                .map_err(io_error("writing plaintext"))?;
+            total += opened as u64;
+            // What is left is the look-ahead byte, the start of the next
+            // chunk.
+            buf.copy_within(at..have, 0);
+            have -= at;
+            continue;
+        }
+        // Nothing follows: what is left must be the final chunk.
+        let final_len = have - at;
+        if final_len < TAG_LEN {
+            out.write_all(&plain[..opened])
+                .map_err(io_error("writing plaintext"))?;
+            return Err(cipher.failure(SegmentFailure::Truncated { chunks_read: index }));
+        }
+        let (chunk, tag) = split_chunk(&mut buf[at..have]);
+        let dst = &mut plain[opened..opened + chunk.len()];
+        if cipher
+            .open_chunk_into(index, true, chunk, &tag, dst)
+            .is_ok()
+        {
+            if dst.is_empty() && index > 0 {
+                // Non-canonical: the full chunk before should have been
+                // the final one. Only a key holder can produce this;
+                // refused so that every reader agrees (§6.2).
+                out.write_all(&plain[..opened])
+                    .map_err(io_error("writing plaintext"))?;
+                return Err(cipher.failure(SegmentFailure::TrailingData));
+            }
+            let end = opened + dst.len();
+            out.write_all(&plain[..end])
+                .map_err(io_error("writing plaintext"))?;
+            return Ok(total + end as u64);
+        }
+        // A full chunk that authenticates as non-final means the stream
+        // was cut at a chunk boundary. Its plaintext is not released (and
+        // `plain` is wiped when it is dropped).
+        let failure = if final_len == SEALED_CHUNK_LEN
+            && cipher
+                .open_chunk_into(index, false, chunk, &tag, dst)
+                .is_ok()
+        {
+            SegmentFailure::Truncated {
+                chunks_read: index + 1,
+            }
+        } else {
+            SegmentFailure::ChunkAuthentication { chunk: index }
+        };
+        out.write_all(&plain[..opened])
             .map_err(io_error("writing plaintext"))?;
-        total += CHUNK_SIZE as u64;
-        buf[0] = buf[SEALED_CHUNK_LEN];
-        have = 1;
-        index += 1;
-        if index >= MAX_CHUNKS {
-            return Err(cipher.failure(SegmentFailure::TrailingData));
-        }
+        return Err(cipher.failure(failure));
     }
 }
 
@@ -743,6 +789,55 @@ mod tests {
             enc.copy_from(&mut &data[..]).unwrap();
             assert_eq!(enc.finish().unwrap().0, sealed);
         }
+    }
+
+    /// Streams longer than one read batch: round trip, and the errors
+    /// name the right chunk with exactly the chunks before it written.
+    #[test]
+    fn batches_keep_the_chunk_rules() {
+        for chunks in [
+            OPEN_BATCH - 1,
+            OPEN_BATCH,
+            OPEN_BATCH + 1,
+            2 * OPEN_BATCH + 3,
+        ] {
+            for extra in [0usize, 1, CHUNK_SIZE - 1] {
+                let len = chunks * CHUNK_SIZE + extra;
+                let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+                let sealed = seal(&data);
+                let mut out = Vec::new();
+                let n = decrypt_stream(&cipher(9), &mut &sealed[..], &mut out).unwrap();
+                assert_eq!((n, &out), (len as u64, &data), "{chunks} chunks + {extra}");
+            }
+        }
+        let data = vec![3u8; (2 * OPEN_BATCH + 2) * CHUNK_SIZE + 5];
+        let sealed = seal(&data);
+        // Cut at the chunk boundary after a whole batch.
+        let cut = &sealed[..OPEN_BATCH * SEALED_CHUNK_LEN];
+        let mut out = Vec::new();
+        let e = decrypt_stream(&cipher(9), &mut &cut[..], &mut out).unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Segment {
+                failure: SegmentFailure::Truncated { chunks_read },
+                ..
+            } if chunks_read == OPEN_BATCH as u64
+        ));
+        assert_eq!(out.len(), (OPEN_BATCH - 1) * CHUNK_SIZE);
+        // A flipped byte in chunk OPEN_BATCH + 2 (the third of the second batch).
+        let bad = OPEN_BATCH + 2;
+        let mut altered = sealed.clone();
+        altered[bad * SEALED_CHUNK_LEN + 7] ^= 1;
+        let mut out = Vec::new();
+        let e = decrypt_stream(&cipher(9), &mut &altered[..], &mut out).unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Segment {
+                failure: SegmentFailure::ChunkAuthentication { chunk },
+                ..
+            } if chunk == bad as u64
+        ));
+        assert_eq!(out, data[..bad * CHUNK_SIZE]);
     }
 
     #[test]
