@@ -405,9 +405,18 @@ pub(crate) fn io_error(context: &'static str) -> impl FnOnce(std::io::Error) -> 
     move |source| Error::Io { context, source }
 }
 
+/// Chunks [`StreamEncryptor::copy_from`] reads, seals and writes at a
+/// time: one read and one write call per 256 KiB instead of per 64 KiB, and
+/// plaintext and ciphertext (256 KiB each) stay within a core's L2 cache
+/// between reading, sealing, hashing and writing (issue 17,
+/// BENCHMARKS.md).
+pub const SEAL_BATCH: usize = 4;
+
 /// Encrypts a payload chunk by chunk and writes `ciphertext ‖ tag` for each
-/// chunk to `out`, in constant memory (one chunk buffer, reused; encryption
-/// is in place).
+/// chunk to `out`, in constant memory: one chunk buffer, reused, in which
+/// [`StreamEncryptor::update`] encrypts in place; [`StreamEncryptor::copy_from`]
+/// adds [`SEAL_BATCH`] chunks of plaintext and of output while it runs and
+/// encrypts out of place.
 ///
 /// A full chunk is held back until more input arrives, because only then is
 /// it known not to be the last. Call [`StreamEncryptor::finish`] to write the
@@ -462,12 +471,61 @@ impl<W: Write> StreamEncryptor<W> {
         Ok(())
     }
 
-    /// Add all plaintext from `reader` until it reports end of input,
-    /// reading straight into the chunk buffer. Returns the bytes read.
+    /// Add all plaintext from `reader` until it reports end of input.
+    /// Returns the bytes read.
+    ///
+    /// Reads [`SEAL_BATCH`] chunks at a time into a plaintext buffer, seals
+    /// each out of place into an output buffer laid out as the blob is
+    /// (`ciphertext ‖ tag` per chunk), and hands the output one write per
+    /// batch, while the ciphertext is still in cache (a hashing writer,
+    /// [`crate::segment::HashingWriter`], hashes it there). The last chunk
+    /// read is held back for [`StreamEncryptor::finish`], as with
+    /// [`StreamEncryptor::update`].
     pub fn copy_from(&mut self, reader: &mut impl Read) -> Result<u64> {
         let before = self.plaintext_len + self.filled as u64;
-        while self.step(reader)? {}
-        Ok(self.plaintext_len + self.filled as u64 - before)
+        // SEAL_BATCH chunks and one byte of look-ahead: a full buffer
+        // proves every chunk in it has data after it (not the final one).
+        let mut input = Zeroizing::new(vec![0u8; SEAL_BATCH * CHUNK_SIZE + 1]);
+        let mut output = vec![0u8; SEAL_BATCH * SEALED_CHUNK_LEN];
+        // Plaintext held back by an earlier `update` comes first.
+        input[..self.filled].copy_from_slice(&self.buf[..self.filled]);
+        let mut have = self.filled;
+        self.filled = 0;
+        loop {
+            have += read_full(reader, &mut input[have..]).map_err(io_error("reading plaintext"))?;
+            let ended = have < input.len();
+            // Full chunks with data after them; the rest is held back.
+            let chunks = if have == 0 {
+                0
+            } else {
+                (have - 1) / CHUNK_SIZE
+            };
+            for i in 0..chunks {
+                let plain = &input[i * CHUNK_SIZE..(i + 1) * CHUNK_SIZE];
+                let sealed = &mut output[i * SEALED_CHUNK_LEN..(i + 1) * SEALED_CHUNK_LEN];
+                let (ct, tag_area) = sealed.split_at_mut(CHUNK_SIZE);
+                let tag = self
+                    .cipher
+                    .seal_chunk_into(self.next_chunk, false, plain, ct)?;
+                tag_area.copy_from_slice(&tag);
+                self.next_chunk += 1;
+            }
+            self.out
+                .write_all(&output[..chunks * SEALED_CHUNK_LEN])
+                .map_err(io_error("writing a sealed chunk"))?;
+            self.plaintext_len += (chunks * CHUNK_SIZE) as u64;
+            let used = chunks * CHUNK_SIZE;
+            if ended {
+                // At most one chunk is left: the final one, or the start of
+                // plaintext a later `update` continues.
+                let rest = have - used;
+                self.buf[..rest].copy_from_slice(&input[used..have]);
+                self.filled = rest;
+                return Ok(self.plaintext_len + self.filled as u64 - before);
+            }
+            input.copy_within(used..have, 0);
+            have -= used;
+        }
     }
 
     /// Read plaintext from `reader`, straight into the chunk buffer, until
@@ -788,6 +846,45 @@ mod tests {
             let mut enc = StreamEncryptor::new(cipher(9), Vec::new());
             enc.copy_from(&mut &data[..]).unwrap();
             assert_eq!(enc.finish().unwrap().0, sealed);
+        }
+    }
+
+    /// A reader that hands out at most 1000 bytes per read.
+    struct Trickle<'a>(&'a [u8]);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.0.len()).min(1000);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// `copy_from` (batched, out of place) writes the bytes `update` (one
+    /// chunk, in place) writes, also after an `update` and from a reader
+    /// that returns short reads.
+    #[test]
+    fn copy_from_batches_equal_update() {
+        for chunks in [SEAL_BATCH - 1, SEAL_BATCH, SEAL_BATCH + 1, 3 * SEAL_BATCH] {
+            for extra in [0usize, 1, CHUNK_SIZE - 1] {
+                let len = chunks * CHUNK_SIZE + extra;
+                let data: Vec<u8> = (0..len).map(|i| (i % 249) as u8).collect();
+                let sealed = seal(&data);
+                for head in [0usize, 5, CHUNK_SIZE, CHUNK_SIZE + 3] {
+                    let head = head.min(len);
+                    let mut enc = StreamEncryptor::new(cipher(9), Vec::new());
+                    enc.update(&data[..head]).unwrap();
+                    let n = if head % 2 == 0 {
+                        enc.copy_from(&mut &data[head..]).unwrap()
+                    } else {
+                        enc.copy_from(&mut Trickle(&data[head..])).unwrap()
+                    };
+                    assert_eq!(n, (len - head) as u64);
+                    let (out, total) = enc.finish().unwrap();
+                    assert_eq!(total, len as u64);
+                    assert!(out == sealed, "{chunks} chunks + {extra}, head {head}");
+                }
+            }
         }
     }
 
