@@ -19,7 +19,7 @@
 //! [`ChunkCipher`] exposes the per-chunk operation so that a pipelined sealer
 //! (encrypt on one thread, hash and write on another) can be built on it.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{BufRead, ErrorKind, Read, Write};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use zeroize::{Zeroize, Zeroizing};
@@ -607,6 +607,38 @@ impl<W: Write> StreamEncryptor<W> {
         self.plaintext_len += CHUNK_SIZE as u64;
         self.next_chunk += 1;
         Ok(true)
+    }
+
+    /// As [`StreamEncryptor::seal_next_into`], from a buffered reader:
+    /// when the reader's buffer holds the whole next chunk and at least
+    /// one byte after it, the chunk is encrypted out of place from that
+    /// buffer straight into `dst`, with no copy of the plaintext into
+    /// `dst` first; otherwise (a chunk across the end of the reader's
+    /// buffer, the end of the input) it goes through `dst` as
+    /// `seal_next_into` does.
+    pub fn seal_next_from_buf(
+        &mut self,
+        reader: &mut impl BufRead,
+        dst: &mut [u8; SEALED_CHUNK_LEN],
+    ) -> Result<bool> {
+        if self.filled == 0 {
+            let avail = reader.fill_buf().map_err(io_error("reading plaintext"))?;
+            if avail.len() > CHUNK_SIZE {
+                let (ct, tag_area) = dst.split_at_mut(CHUNK_SIZE);
+                let tag = self.cipher.seal_chunk_into(
+                    self.next_chunk,
+                    false,
+                    &avail[..CHUNK_SIZE],
+                    ct,
+                )?;
+                tag_area.copy_from_slice(&tag);
+                reader.consume(CHUNK_SIZE);
+                self.plaintext_len += CHUNK_SIZE as u64;
+                self.next_chunk += 1;
+                return Ok(true);
+            }
+        }
+        self.seal_next_into(reader, dst)
     }
 
     /// The output, e.g. to take what was written so far.
