@@ -401,6 +401,25 @@ fn read_some(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     }
 }
 
+/// `fill_buf`, retried on `Interrupted`.
+fn fill_buf_retrying(reader: &mut impl BufRead) -> Result<&[u8]> {
+    let empty = loop {
+        match reader.fill_buf() {
+            Ok(buf) => break buf.is_empty(),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error("reading plaintext")(e)),
+        }
+    };
+    if empty {
+        // The end of the input: no second read, which could fail anew.
+        return Ok(&[]);
+    }
+    // The buffer is filled, so this returns it without reading; asked for
+    // again because today's borrow checker cannot return the first
+    // borrow from inside the retry loop.
+    reader.fill_buf().map_err(io_error("reading plaintext"))
+}
+
 pub(crate) fn io_error(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Io { context, source }
 }
@@ -609,20 +628,23 @@ impl<W: Write> StreamEncryptor<W> {
         Ok(true)
     }
 
-    /// As [`StreamEncryptor::seal_next_into`], from a buffered reader:
-    /// when the reader's buffer holds the whole next chunk and at least
-    /// one byte after it, the chunk is encrypted out of place from that
-    /// buffer straight into `dst`, with no copy of the plaintext into
-    /// `dst` first; otherwise (a chunk across the end of the reader's
-    /// buffer, the end of the input) it goes through `dst` as
-    /// `seal_next_into` does.
+    /// As [`StreamEncryptor::seal_next_into`], from a buffered reader,
+    /// which lets the sealer look ahead without taking bytes: when the
+    /// reader's buffer holds the whole next chunk and at least one byte
+    /// after it, the chunk is encrypted out of place from that buffer
+    /// straight into `dst`, with no copy of the plaintext into `dst`
+    /// first. Otherwise (a chunk that ends its reader's buffer or crosses
+    /// into the next one, the end of the input, bytes held back by an
+    /// earlier call) it is gathered into `dst` and encrypted in place. The
+    /// look-ahead stays in the reader, so the chunk after a gathered one is
+    /// again sealed out of place.
     pub fn seal_next_from_buf(
         &mut self,
         reader: &mut impl BufRead,
         dst: &mut [u8; SEALED_CHUNK_LEN],
     ) -> Result<bool> {
         if self.filled == 0 {
-            let avail = reader.fill_buf().map_err(io_error("reading plaintext"))?;
+            let avail = fill_buf_retrying(reader)?;
             if avail.len() > CHUNK_SIZE {
                 let (ct, tag_area) = dst.split_at_mut(CHUNK_SIZE);
                 let tag = self.cipher.seal_chunk_into(
@@ -638,7 +660,50 @@ impl<W: Write> StreamEncryptor<W> {
                 return Ok(true);
             }
         }
-        self.seal_next_into(reader, dst)
+        match self.gather_and_seal(reader, dst) {
+            Ok(more) => Ok(more),
+            Err(e) => {
+                dst.zeroize();
+                Err(e)
+            }
+        }
+    }
+
+    /// The gathering half of [`StreamEncryptor::seal_next_from_buf`]; the
+    /// caller wipes `dst` on an error.
+    fn gather_and_seal(
+        &mut self,
+        reader: &mut impl BufRead,
+        dst: &mut [u8; SEALED_CHUNK_LEN],
+    ) -> Result<bool> {
+        let mut filled = self.filled;
+        dst[..filled].copy_from_slice(&self.buf[..filled]);
+        while filled < CHUNK_SIZE {
+            let avail = fill_buf_retrying(reader)?;
+            if avail.is_empty() {
+                break;
+            }
+            let n = avail.len().min(CHUNK_SIZE - filled);
+            dst[filled..filled + n].copy_from_slice(&avail[..n]);
+            reader.consume(n);
+            filled += n;
+        }
+        // Whether anything follows, without taking it.
+        let more = filled == CHUNK_SIZE && !fill_buf_retrying(reader)?.is_empty();
+        if !more {
+            // Held back for `finish` (the input ended).
+            self.buf[..filled].copy_from_slice(&dst[..filled]);
+            self.filled = filled;
+            dst[..filled].zeroize();
+            return Ok(false);
+        }
+        let (chunk, tag_area) = dst.split_at_mut(CHUNK_SIZE);
+        let tag = self.cipher.seal_chunk(self.next_chunk, false, chunk)?;
+        tag_area.copy_from_slice(&tag);
+        self.filled = 0;
+        self.plaintext_len += CHUNK_SIZE as u64;
+        self.next_chunk += 1;
+        Ok(true)
     }
 
     /// The output, e.g. to take what was written so far.
@@ -918,6 +983,64 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A `BufRead` lending blocks of four chunks, as the agent's
+    /// read-ahead does; counts the chunks taken whole out of a block that
+    /// has more after them (sealed out of place).
+    struct Blocks<'a> {
+        data: &'a [u8],
+        in_block: usize,
+        whole: usize,
+    }
+    impl Read for Blocks<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.fill_buf()?.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.consume(n);
+            Ok(n)
+        }
+    }
+    impl BufRead for Blocks<'_> {
+        fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+            if self.in_block == 0 {
+                self.in_block = self.data.len().min(4 * CHUNK_SIZE);
+            }
+            Ok(&self.data[..self.in_block])
+        }
+        fn consume(&mut self, n: usize) {
+            if n == CHUNK_SIZE && self.in_block > CHUNK_SIZE {
+                self.whole += 1;
+            }
+            self.data = &self.data[n..];
+            self.in_block -= n;
+        }
+    }
+
+    /// Sealing from lent blocks gives `update`'s bytes, and takes three
+    /// chunks in four out of place, block after block (the fourth ends
+    /// its block and is gathered, without taking the look-ahead).
+    #[test]
+    fn sealing_from_blocks_stays_out_of_place() {
+        let len = 12 * CHUNK_SIZE + 100;
+        let data: Vec<u8> = (0..len).map(|i| (i % 241) as u8).collect();
+        let sealed = seal(&data);
+        let mut reader = Blocks {
+            data: &data,
+            in_block: 0,
+            whole: 0,
+        };
+        let mut enc = StreamEncryptor::new(cipher(9), Vec::new());
+        let mut blob = Vec::new();
+        let mut dst = [0u8; SEALED_CHUNK_LEN];
+        while enc.seal_next_from_buf(&mut reader, &mut dst).unwrap() {
+            blob.extend_from_slice(&dst);
+        }
+        let (last, total) = enc.finish().unwrap();
+        blob.extend_from_slice(&last);
+        assert_eq!(total, len as u64);
+        assert!(blob == sealed);
+        assert_eq!(reader.whole, 9, "3 of each of the 3 full blocks");
     }
 
     /// Streams longer than one read batch: round trip, and the errors
