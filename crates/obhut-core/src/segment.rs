@@ -382,7 +382,9 @@ impl SealedSegment {
 /// Seal a payload (§6.4 steps 3–4): derive the keys from `a`, `b` and the
 /// header fields, write the header with its commitment to `writer`, then
 /// stream `reader`'s plaintext through STREAM, hashing every blob byte.
-/// Memory is constant (one chunk buffer); the writer is flushed at the end.
+/// Memory is constant (one chunk buffer, and while it runs 256 KiB each of
+/// plaintext and sealed chunks: [`StreamEncryptor::copy_from`]); the writer
+/// is flushed at the end.
 ///
 /// The caller zeroizes `a` and `b` (dropping the [`Secret32`]s does).
 pub fn seal_payload<R: Read, W: Write>(
