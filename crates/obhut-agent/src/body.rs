@@ -13,7 +13,7 @@
 //! agent dropped its end) makes the body fail, so the upload stops without
 //! a record and the vault stores nothing.
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, sync_channel};
 
 use obhut_core::segment::{SealedSegment, SealingReader};
@@ -26,7 +26,7 @@ pub trait SealedBlob: Read {
     fn sealed(&self) -> Option<Self::Sealed>;
 }
 
-impl<R: Read> SealedBlob for SealingReader<R> {
+impl<R: BufRead> SealedBlob for SealingReader<R> {
     type Sealed = SealedSegment;
     fn sealed(&self) -> Option<SealedSegment> {
         SealingReader::sealed(self).cloned()

@@ -3,7 +3,7 @@
 //! which puts openssl and age beside these figures in the same run.
 //!
 //! ```text
-//! obhut-bench primitives BYTES
+//! obhut-bench primitives BYTES THREADS
 //! obhut-bench seal INPUT DIR THREADS     # seals INPUT as one recording into DIR
 //! obhut-bench seal-mem BYTES THREADS    # the same, memory to sink
 //! obhut-bench open DIR OUTPUT THREADS    # recovers keys (2-of-3) and opens DIR
@@ -143,7 +143,7 @@ pub fn work_dir(
 
 fn usage() -> ! {
     eprintln!(
-        "usage: obhut-bench primitives BYTES | seal INPUT DIR THREADS | seal-mem BYTES THREADS | open DIR OUTPUT THREADS\n       obhut-bench load --vault URL --data DIR --devices N --secs S [--server-pid PID] [--period-secs P] [--segment-bytes B] [--class C]\n       obhut-bench log [--dir PARENT] [--unbatched N] [--entries N] [--producers C,..] [--batch B,..] [--trials N] [--proof-entries N] [--proof-samples N]\n       obhut-bench access [--dir PARENT] [--hours H] [--segment-kib K] [--trials N] [--cold-trials N] [--wide-trials N] [--scope-at-secs S] [--scope-secs S] [--wide-secs S]"
+        "usage: obhut-bench primitives BYTES THREADS | seal INPUT DIR THREADS | seal-mem BYTES THREADS | open DIR OUTPUT THREADS\n       obhut-bench load --vault URL --data DIR --devices N --secs S [--server-pid PID] [--period-secs P] [--segment-bytes B] [--class C]\n       obhut-bench log [--dir PARENT] [--unbatched N] [--entries N] [--producers C,..] [--batch B,..] [--trials N] [--proof-entries N] [--proof-samples N]\n       obhut-bench access [--dir PARENT] [--hours H] [--segment-kib K] [--trials N] [--cold-trials N] [--wide-trials N] [--scope-at-secs S] [--scope-secs S] [--wide-secs S]"
     );
     std::process::exit(2)
 }
@@ -157,11 +157,12 @@ fn main() {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["primitives", bytes] => {
-            let n = num(bytes);
-            primitives::aead(n).print();
-            primitives::hash(n).print();
-            primitives::aead_then_hash(n).print();
+        ["primitives", bytes, threads] => {
+            let (n, t) = (num(bytes), num(threads) as usize);
+            primitives::aead_aws_lc(n, t).print();
+            primitives::aead_rustcrypto(n, t).print();
+            primitives::hash(n, t).print();
+            primitives::aead_then_hash(n, t).print();
             Ok(())
         }
         ["seal", input, dir, threads] => {

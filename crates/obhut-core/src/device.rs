@@ -5,7 +5,7 @@
 //! and is zeroized before it returns, so a device captured later reveals
 //! nothing it sealed before.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 
 use crate::epoch::EpochPublic;
 use crate::error::{Error, Result};
@@ -140,7 +140,7 @@ impl<'a> RecordingSealer<'a> {
     /// `plaintext` as it is read ([`SealingReader`]), e.g. by the thread
     /// that uploads it. Sign its [`SealingReader::sealed`] in order with
     /// [`RecordingSealer::sign_next`].
-    pub fn seal_reader<R: Read>(
+    pub fn seal_reader<R: BufRead>(
         &self,
         index: u32,
         spec: SegmentSpec,

@@ -2,13 +2,12 @@
 //! AES-256-GCM. The one format for every secret a person or device keeps on
 //! disk; the content magic says which secret is inside.
 
-use aes_gcm::aead::AeadInOut;
-use aes_gcm::{Aes256Gcm, KeyInit};
 use zeroize::Zeroize;
 
 use crate::error::{Error, Result};
 use crate::labels::{self, SUITE_V1, VERSION, magic};
 use crate::secret::{Secret32, SecretBytes};
+use crate::stream::GcmKey;
 use crate::wire::{Reader, Writer};
 
 const WHAT: &str = "locked key file";
@@ -143,10 +142,9 @@ pub fn lock(
         .bytes(&nonce);
     let mut sealed = SecretBytes::new(secret.expose().to_vec());
     let mut buf = sealed.expose().to_vec();
-    let cipher = Aes256Gcm::new(key.expose().into());
-    let tag = cipher
-        .encrypt_inout_detached(&nonce.into(), &aad(w.as_slice()), buf.as_mut_slice().into())
-        .map_err(|_| Error::Malformed {
+    let tag = GcmKey::new(&key)
+        .seal_in_place(nonce, &aad(w.as_slice()), buf.as_mut_slice())
+        .ok_or(Error::Malformed {
             what: WHAT,
             reason: "secret too large",
         })?;
@@ -201,18 +199,13 @@ pub fn unlock(file: &[u8], passphrase: &[u8]) -> Result<(Content, SecretBytes)> 
         what: WHAT,
         field: "sealed",
     })?;
-    let cipher = Aes256Gcm::new(key.expose().into());
-    match cipher.decrypt_inout_detached(
-        &nonce.into(),
-        &aad(&file[..header_len]),
-        buf.as_mut_slice().into(),
-        &tag.into(),
-    ) {
-        Ok(()) => Ok((content, SecretBytes::new(buf))),
-        Err(_) => {
-            buf.zeroize();
-            Err(Error::WrongPassphrase)
-        }
+    if GcmKey::new(&key).open_in_place(nonce, &aad(&file[..header_len]), &mut buf, &tag) {
+        Ok((content, SecretBytes::new(buf)))
+    } else {
+        // AWS-LC has zeroed `buf` already; wiping again costs nothing and
+        // does not depend on that.
+        buf.zeroize();
+        Err(Error::WrongPassphrase)
     }
 }
 

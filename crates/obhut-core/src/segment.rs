@@ -7,7 +7,7 @@
 //! the commitment in constant time and refuses the segment on mismatch
 //! before decrypting anything ([`SegmentOpener::new`]).
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 
 use hkdf::Hkdf;
 use sha2::Sha256;
@@ -382,7 +382,9 @@ impl SealedSegment {
 /// Seal a payload (§6.4 steps 3–4): derive the keys from `a`, `b` and the
 /// header fields, write the header with its commitment to `writer`, then
 /// stream `reader`'s plaintext through STREAM, hashing every blob byte.
-/// Memory is constant (one chunk buffer); the writer is flushed at the end.
+/// Memory is constant (one chunk buffer, and while it runs 256 KiB each of
+/// plaintext and sealed chunks: [`StreamEncryptor::copy_from`]); the writer
+/// is flushed at the end.
 ///
 /// The caller zeroizes `a` and `b` (dropping the [`Secret32`]s does).
 pub fn seal_payload<R: Read, W: Write>(
@@ -425,11 +427,14 @@ pub fn seal_payload<R: Read, W: Write>(
 /// a read error (the plaintext's, or sealing's) ends it for good.
 ///
 /// A caller's buffer with room for a whole sealed chunk gets the chunk
-/// sealed in it: the plaintext is read into it and encrypted in place,
-/// with no copy through the output buffer, and the bytes served by one
-/// `read` are hashed in one BLAKE3 update. Smaller buffers are served
-/// from the output buffer. The blob is the same either way.
-pub struct SealingReader<R: Read> {
+/// sealed in it, with no copy through the output buffer: encrypted out of
+/// place from the plaintext reader's own buffer when that holds the whole
+/// chunk ([`BufRead`]; the agent's read-ahead blocks), else read into the
+/// caller's buffer and encrypted in place. The bytes served by one `read`
+/// are hashed in one BLAKE3 update while they are in cache. Smaller
+/// buffers are served from the output buffer. The blob is the same either
+/// way.
+pub struct SealingReader<R: BufRead> {
     header: SegmentHeader,
     plaintext: R,
     enc: Option<StreamEncryptor<Vec<u8>>>,
@@ -443,7 +448,7 @@ pub struct SealingReader<R: Read> {
     failed: bool,
 }
 
-impl<R: Read> core::fmt::Debug for SealingReader<R> {
+impl<R: BufRead> core::fmt::Debug for SealingReader<R> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "SealingReader({})", self.header.segment_ref())
     }
@@ -453,7 +458,7 @@ impl<R: Read> core::fmt::Debug for SealingReader<R> {
 /// from `a`, `b` and the header fields, as [`seal_payload`] does. The caller
 /// zeroizes `a` and `b` (dropping the [`Secret32`]s does); the reader keeps
 /// only the chunk cipher.
-pub fn seal_payload_reader<R: Read>(
+pub fn seal_payload_reader<R: BufRead>(
     fields: HeaderFields,
     a: &Secret32,
     b: &Secret32,
@@ -481,7 +486,7 @@ pub fn seal_payload_reader<R: Read>(
     })
 }
 
-impl<R: Read> SealingReader<R> {
+impl<R: BufRead> SealingReader<R> {
     /// The sealed segment (plaintext length and ciphertext hash), once the
     /// whole blob was read.
     pub fn sealed(&self) -> Option<&SealedSegment> {
@@ -506,7 +511,7 @@ impl<R: Read> SealingReader<R> {
                 break;
             };
             if let Some(dst) = buf[n..].first_chunk_mut::<SEALED_CHUNK_LEN>() {
-                if enc.seal_next_into(&mut self.plaintext, dst)? {
+                if enc.seal_next_from_buf(&mut self.plaintext, dst)? {
                     n += SEALED_CHUNK_LEN;
                     continue;
                 }
@@ -552,7 +557,7 @@ impl<R: Read> SealingReader<R> {
     }
 }
 
-impl<R: Read> Read for SealingReader<R> {
+impl<R: BufRead> Read for SealingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if self.failed {
             return Err(std::io::Error::other("sealing failed earlier"));

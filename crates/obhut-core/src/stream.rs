@@ -19,10 +19,9 @@
 //! [`ChunkCipher`] exposes the per-chunk operation so that a pipelined sealer
 //! (encrypt on one thread, hash and write on another) can be built on it.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{BufRead, ErrorKind, Read, Write};
 
-use aes_gcm::aead::AeadInOut;
-use aes_gcm::{Aes256Gcm, KeyInit};
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, Result, SegmentFailure};
@@ -70,14 +69,120 @@ pub fn chunk_nonce(index: u64, last: bool) -> [u8; 12] {
     nonce
 }
 
+/// An AES-256-GCM key schedule in AWS-LC (through `aws-lc-rs`): the one
+/// AEAD implementation of payload chunks ([`ChunkCipher`]) and key files
+/// (`locked`). The format does not depend on it (docs/format.md §2): any
+/// correct AES-256-GCM gives the same bytes, which tests/aead_cross_check.rs
+/// checks against the `aes-gcm` crate.
+///
+/// Zeroization: `aws-lc-rs` copies the key into an `EVP_AEAD_CTX` that
+/// AWS-LC allocates on the C heap; Rust never holds the key schedule by
+/// value, so moving the key leaves no copy behind. Dropping it calls
+/// `EVP_AEAD_CTX_free`, whose `OPENSSL_free` overwrites the whole
+/// allocation with `OPENSSL_cleanse` before freeing it (AWS-LC's
+/// allocator records each allocation's size for exactly this). The caller's
+/// key bytes stay in their [`Secret32`], which wipes itself.
+pub(crate) struct GcmKey(LessSafeKey);
+
+impl GcmKey {
+    pub(crate) fn new(key: &Secret32) -> Self {
+        // `UnboundKey::new` fails only for a key that is not 32 bytes (a
+        // `Secret32` always is) or when AWS-LC cannot allocate its context,
+        // which the Rust allocator would treat as fatal as well.
+        let unbound = UnboundKey::new(&AES_256_GCM, key.expose())
+            .expect("a 32-byte key and an allocation AWS-LC could make");
+        GcmKey(LessSafeKey::new(unbound))
+    }
+
+    /// Encrypt `buf` in place; returns the tag.
+    pub(crate) fn seal_in_place(
+        &self,
+        nonce: [u8; 12],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Option<[u8; TAG_LEN]> {
+        let tag = self
+            .0
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), buf)
+            .ok()?;
+        tag.as_ref().try_into().ok()
+    }
+
+    /// Encrypt `plaintext` into `out` (same length); returns the tag.
+    pub(crate) fn seal_into(
+        &self,
+        nonce: [u8; 12],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Option<[u8; TAG_LEN]> {
+        let mut tag = [0u8; TAG_LEN];
+        self.0
+            .seal_out_of_place_scatter(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                plaintext,
+                out,
+                &[],
+                &mut tag,
+            )
+            .ok()?;
+        Some(tag)
+    }
+
+    /// Authenticate and decrypt `buf` in place. On failure AWS-LC
+    /// overwrites `buf` with zeros (`EVP_AEAD_CTX_open_gather`): it holds
+    /// neither plaintext nor the ciphertext any more.
+    pub(crate) fn open_in_place(
+        &self,
+        nonce: [u8; 12],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> bool {
+        self.0
+            .open_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                tag,
+                buf,
+            )
+            .is_ok()
+    }
+
+    /// Authenticate `ciphertext` and decrypt it into `out` (same length),
+    /// leaving `ciphertext` as it was. On failure `out` is all zeros.
+    pub(crate) fn open_into(
+        &self,
+        nonce: [u8; 12],
+        aad: &[u8],
+        ciphertext: &[u8],
+        tag: &[u8; TAG_LEN],
+        out: &mut [u8],
+    ) -> bool {
+        if ciphertext.len() != out.len() {
+            return false;
+        }
+        self.0
+            .open_separate_gather(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                ciphertext,
+                tag,
+                out,
+            )
+            .is_ok()
+    }
+}
+
 /// The AES-256-GCM key schedule of one segment's payload key, bound to its
 /// header hash and the segment it belongs to (for error messages).
 ///
-/// The payload key bytes are not kept: only the expanded key schedule, which
-/// `aes-gcm` (with its `zeroize` feature) wipes on drop. `Debug` shows only
-/// the segment.
+/// The payload key bytes are not kept: only the expanded key schedule in
+/// AWS-LC, which is wiped when the cipher is dropped (see `GcmKey`).
+/// `Debug` shows only the segment.
 pub struct ChunkCipher {
-    aead: Aes256Gcm,
+    key: GcmKey,
     aad: [u8; 32],
     segment: SegmentRef,
 }
@@ -93,7 +198,7 @@ impl ChunkCipher {
     /// every chunk. `segment` names the segment in errors.
     pub fn new(payload_key: &Secret32, header_hash: [u8; 32], segment: SegmentRef) -> Self {
         ChunkCipher {
-            aead: Aes256Gcm::new(payload_key.expose().into()),
+            key: GcmKey::new(payload_key),
             aad: header_hash,
             segment,
         }
@@ -111,13 +216,8 @@ impl ChunkCipher {
         }
     }
 
-    /// Encrypt chunk `index` in place and return its tag. `chunk` holds at
-    /// most [`CHUNK_SIZE`] bytes; `last` marks the final chunk. The caller is
-    /// responsible for the chunking rules of §6.2 (full chunks except the
-    /// last; an empty chunk only as the sole chunk); [`StreamEncryptor`]
-    /// follows them.
-    pub fn seal_chunk(&self, index: u64, last: bool, chunk: &mut [u8]) -> Result<[u8; TAG_LEN]> {
-        if chunk.len() > CHUNK_SIZE {
+    fn check_seal(index: u64, len: usize) -> Result<()> {
+        if len > CHUNK_SIZE {
             return Err(Error::Malformed {
                 what: "segment payload",
                 reason: "a chunk is longer than 65 536 bytes",
@@ -126,15 +226,42 @@ impl ChunkCipher {
         if index >= MAX_CHUNKS {
             return Err(too_long());
         }
-        let nonce = chunk_nonce(index, last);
-        let tag = self
-            .aead
-            .encrypt_inout_detached(&nonce.into(), &self.aad, chunk.into())
-            .map_err(|_| Error::Malformed {
+        Ok(())
+    }
+
+    /// Encrypt chunk `index` in place and return its tag. `chunk` holds at
+    /// most [`CHUNK_SIZE`] bytes; `last` marks the final chunk. The caller is
+    /// responsible for the chunking rules of §6.2 (full chunks except the
+    /// last; an empty chunk only as the sole chunk); [`StreamEncryptor`]
+    /// follows them.
+    pub fn seal_chunk(&self, index: u64, last: bool, chunk: &mut [u8]) -> Result<[u8; TAG_LEN]> {
+        Self::check_seal(index, chunk.len())?;
+        self.key
+            .seal_in_place(chunk_nonce(index, last), &self.aad, chunk)
+            .ok_or_else(aead_refused)
+    }
+
+    /// Encrypt chunk `index` from `plaintext` into `out` (the same length),
+    /// leaving `plaintext` as it was, and return its tag: the out-of-place
+    /// form of [`ChunkCipher::seal_chunk`], which saves a sealer the copy
+    /// from its read buffer into its output buffer.
+    pub fn seal_chunk_into(
+        &self,
+        index: u64,
+        last: bool,
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<[u8; TAG_LEN]> {
+        Self::check_seal(index, plaintext.len())?;
+        if out.len() != plaintext.len() {
+            return Err(Error::Malformed {
                 what: "segment payload",
-                reason: "AES-GCM refused the chunk",
-            })?;
-        Ok(tag.into())
+                reason: "the output of a chunk is not as long as its plaintext",
+            });
+        }
+        self.key
+            .seal_into(chunk_nonce(index, last), &self.aad, plaintext, out)
+            .ok_or_else(aead_refused)
     }
 
     /// The AES-256-GCM open [`ChunkCipher::open_chunk`] performs, with a
@@ -148,9 +275,7 @@ impl ChunkCipher {
         buf: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> bool {
-        Aes256Gcm::new(key.expose().into())
-            .decrypt_inout_detached(nonce.into(), aad, buf.into(), tag.into())
-            .is_ok()
+        GcmKey::new(key).open_in_place(*nonce, aad, buf, tag)
     }
 
     /// The AES-256-GCM seal [`ChunkCipher::seal_chunk`] performs, with a
@@ -162,16 +287,17 @@ impl ChunkCipher {
         aad: &[u8],
         buf: &mut [u8],
     ) -> [u8; TAG_LEN] {
-        Aes256Gcm::new(key.expose().into())
-            .encrypt_inout_detached(nonce.into(), aad, buf.into())
+        GcmKey::new(key)
+            .seal_in_place(*nonce, aad, buf)
             .expect("a test vector's plaintext fits AES-GCM")
-            .into()
     }
 
     /// Authenticate and, only if that succeeds, decrypt chunk `index` in
     /// place. On failure the error is
     /// [`SegmentFailure::ChunkAuthentication`] naming the chunk, and `chunk`
-    /// holds no plaintext (`aes-gcm` checks the tag before decrypting).
+    /// holds no plaintext (AWS-LC overwrites it with zeros; the ciphertext
+    /// is gone too, so a caller that wants to try the other `last` flag
+    /// uses [`ChunkCipher::open_chunk_into`]).
     pub fn open_chunk(
         &self,
         index: u64,
@@ -182,10 +308,46 @@ impl ChunkCipher {
         if chunk.len() > CHUNK_SIZE || index >= MAX_CHUNKS {
             return Err(self.failure(SegmentFailure::ChunkAuthentication { chunk: index }));
         }
-        let nonce = chunk_nonce(index, last);
-        self.aead
-            .decrypt_inout_detached(&nonce.into(), &self.aad, chunk.into(), tag.into())
-            .map_err(|_| self.failure(SegmentFailure::ChunkAuthentication { chunk: index }))
+        if self
+            .key
+            .open_in_place(chunk_nonce(index, last), &self.aad, chunk, tag)
+        {
+            Ok(())
+        } else {
+            Err(self.failure(SegmentFailure::ChunkAuthentication { chunk: index }))
+        }
+    }
+
+    /// Authenticate chunk `index` and decrypt it from `ciphertext` into
+    /// `out` (the same length), leaving `ciphertext` as it was. On failure
+    /// the error is [`SegmentFailure::ChunkAuthentication`] and `out` holds
+    /// zeros.
+    pub fn open_chunk_into(
+        &self,
+        index: u64,
+        last: bool,
+        ciphertext: &[u8],
+        tag: &[u8; TAG_LEN],
+        out: &mut [u8],
+    ) -> Result<()> {
+        if ciphertext.len() > CHUNK_SIZE || index >= MAX_CHUNKS {
+            return Err(self.failure(SegmentFailure::ChunkAuthentication { chunk: index }));
+        }
+        if self
+            .key
+            .open_into(chunk_nonce(index, last), &self.aad, ciphertext, tag, out)
+        {
+            Ok(())
+        } else {
+            Err(self.failure(SegmentFailure::ChunkAuthentication { chunk: index }))
+        }
+    }
+}
+
+fn aead_refused() -> Error {
+    Error::Malformed {
+        what: "segment payload",
+        reason: "AES-GCM refused the chunk",
     }
 }
 
@@ -239,13 +401,41 @@ fn read_some(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     }
 }
 
+/// `fill_buf`, retried on `Interrupted`.
+fn fill_buf_retrying(reader: &mut impl BufRead) -> Result<&[u8]> {
+    let empty = loop {
+        match reader.fill_buf() {
+            Ok(buf) => break buf.is_empty(),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error("reading plaintext")(e)),
+        }
+    };
+    if empty {
+        // The end of the input: no second read, which could fail anew.
+        return Ok(&[]);
+    }
+    // The buffer is filled, so this returns it without reading; asked for
+    // again because today's borrow checker cannot return the first
+    // borrow from inside the retry loop.
+    reader.fill_buf().map_err(io_error("reading plaintext"))
+}
+
 pub(crate) fn io_error(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Io { context, source }
 }
 
+/// Chunks [`StreamEncryptor::copy_from`] reads, seals and writes at a
+/// time: one read and one write call per 256 KiB instead of per 64 KiB, and
+/// plaintext and ciphertext (256 KiB each) stay within a core's L2 cache
+/// between reading, sealing, hashing and writing (issue 17,
+/// BENCHMARKS.md).
+pub const SEAL_BATCH: usize = 4;
+
 /// Encrypts a payload chunk by chunk and writes `ciphertext ‖ tag` for each
-/// chunk to `out`, in constant memory (one chunk buffer, reused; encryption
-/// is in place).
+/// chunk to `out`, in constant memory: one chunk buffer, reused, in which
+/// [`StreamEncryptor::update`] encrypts in place; [`StreamEncryptor::copy_from`]
+/// adds [`SEAL_BATCH`] chunks of plaintext and of output while it runs and
+/// encrypts out of place.
 ///
 /// A full chunk is held back until more input arrives, because only then is
 /// it known not to be the last. Call [`StreamEncryptor::finish`] to write the
@@ -300,12 +490,61 @@ impl<W: Write> StreamEncryptor<W> {
         Ok(())
     }
 
-    /// Add all plaintext from `reader` until it reports end of input,
-    /// reading straight into the chunk buffer. Returns the bytes read.
+    /// Add all plaintext from `reader` until it reports end of input.
+    /// Returns the bytes read.
+    ///
+    /// Reads [`SEAL_BATCH`] chunks at a time into a plaintext buffer, seals
+    /// each out of place into an output buffer laid out as the blob is
+    /// (`ciphertext ‖ tag` per chunk), and hands the output one write per
+    /// batch, while the ciphertext is still in cache (a hashing writer,
+    /// [`crate::segment::HashingWriter`], hashes it there). The last chunk
+    /// read is held back for [`StreamEncryptor::finish`], as with
+    /// [`StreamEncryptor::update`].
     pub fn copy_from(&mut self, reader: &mut impl Read) -> Result<u64> {
         let before = self.plaintext_len + self.filled as u64;
-        while self.step(reader)? {}
-        Ok(self.plaintext_len + self.filled as u64 - before)
+        // SEAL_BATCH chunks and one byte of look-ahead: a full buffer
+        // proves every chunk in it has data after it (not the final one).
+        let mut input = Zeroizing::new(vec![0u8; SEAL_BATCH * CHUNK_SIZE + 1]);
+        let mut output = vec![0u8; SEAL_BATCH * SEALED_CHUNK_LEN];
+        // Plaintext held back by an earlier `update` comes first.
+        input[..self.filled].copy_from_slice(&self.buf[..self.filled]);
+        let mut have = self.filled;
+        self.filled = 0;
+        loop {
+            have += read_full(reader, &mut input[have..]).map_err(io_error("reading plaintext"))?;
+            let ended = have < input.len();
+            // Full chunks with data after them; the rest is held back.
+            let chunks = if have == 0 {
+                0
+            } else {
+                (have - 1) / CHUNK_SIZE
+            };
+            for i in 0..chunks {
+                let plain = &input[i * CHUNK_SIZE..(i + 1) * CHUNK_SIZE];
+                let sealed = &mut output[i * SEALED_CHUNK_LEN..(i + 1) * SEALED_CHUNK_LEN];
+                let (ct, tag_area) = sealed.split_at_mut(CHUNK_SIZE);
+                let tag = self
+                    .cipher
+                    .seal_chunk_into(self.next_chunk, false, plain, ct)?;
+                tag_area.copy_from_slice(&tag);
+                self.next_chunk += 1;
+            }
+            self.out
+                .write_all(&output[..chunks * SEALED_CHUNK_LEN])
+                .map_err(io_error("writing a sealed chunk"))?;
+            self.plaintext_len += (chunks * CHUNK_SIZE) as u64;
+            let used = chunks * CHUNK_SIZE;
+            if ended {
+                // At most one chunk is left: the final one, or the start of
+                // plaintext a later `update` continues.
+                let rest = have - used;
+                self.buf[..rest].copy_from_slice(&input[used..have]);
+                self.filled = rest;
+                return Ok(self.plaintext_len + self.filled as u64 - before);
+            }
+            input.copy_within(used..have, 0);
+            have -= used;
+        }
     }
 
     /// Read plaintext from `reader`, straight into the chunk buffer, until
@@ -389,6 +628,84 @@ impl<W: Write> StreamEncryptor<W> {
         Ok(true)
     }
 
+    /// As [`StreamEncryptor::seal_next_into`], from a buffered reader,
+    /// which lets the sealer look ahead without taking bytes: when the
+    /// reader's buffer holds the whole next chunk and at least one byte
+    /// after it, the chunk is encrypted out of place from that buffer
+    /// straight into `dst`, with no copy of the plaintext into `dst`
+    /// first. Otherwise (a chunk that ends its reader's buffer or crosses
+    /// into the next one, the end of the input, bytes held back by an
+    /// earlier call) it is gathered into `dst` and encrypted in place. The
+    /// look-ahead stays in the reader, so the chunk after a gathered one is
+    /// again sealed out of place.
+    pub fn seal_next_from_buf(
+        &mut self,
+        reader: &mut impl BufRead,
+        dst: &mut [u8; SEALED_CHUNK_LEN],
+    ) -> Result<bool> {
+        if self.filled == 0 {
+            let avail = fill_buf_retrying(reader)?;
+            if avail.len() > CHUNK_SIZE {
+                let (ct, tag_area) = dst.split_at_mut(CHUNK_SIZE);
+                let tag = self.cipher.seal_chunk_into(
+                    self.next_chunk,
+                    false,
+                    &avail[..CHUNK_SIZE],
+                    ct,
+                )?;
+                tag_area.copy_from_slice(&tag);
+                reader.consume(CHUNK_SIZE);
+                self.plaintext_len += CHUNK_SIZE as u64;
+                self.next_chunk += 1;
+                return Ok(true);
+            }
+        }
+        match self.gather_and_seal(reader, dst) {
+            Ok(more) => Ok(more),
+            Err(e) => {
+                dst.zeroize();
+                Err(e)
+            }
+        }
+    }
+
+    /// The gathering half of [`StreamEncryptor::seal_next_from_buf`]; the
+    /// caller wipes `dst` on an error.
+    fn gather_and_seal(
+        &mut self,
+        reader: &mut impl BufRead,
+        dst: &mut [u8; SEALED_CHUNK_LEN],
+    ) -> Result<bool> {
+        let mut filled = self.filled;
+        dst[..filled].copy_from_slice(&self.buf[..filled]);
+        while filled < CHUNK_SIZE {
+            let avail = fill_buf_retrying(reader)?;
+            if avail.is_empty() {
+                break;
+            }
+            let n = avail.len().min(CHUNK_SIZE - filled);
+            dst[filled..filled + n].copy_from_slice(&avail[..n]);
+            reader.consume(n);
+            filled += n;
+        }
+        // Whether anything follows, without taking it.
+        let more = filled == CHUNK_SIZE && !fill_buf_retrying(reader)?.is_empty();
+        if !more {
+            // Held back for `finish` (the input ended).
+            self.buf[..filled].copy_from_slice(&dst[..filled]);
+            self.filled = filled;
+            dst[..filled].zeroize();
+            return Ok(false);
+        }
+        let (chunk, tag_area) = dst.split_at_mut(CHUNK_SIZE);
+        let tag = self.cipher.seal_chunk(self.next_chunk, false, chunk)?;
+        tag_area.copy_from_slice(&tag);
+        self.filled = 0;
+        self.plaintext_len += CHUNK_SIZE as u64;
+        self.next_chunk += 1;
+        Ok(true)
+    }
+
     /// The output, e.g. to take what was written so far.
     pub fn output_mut(&mut self) -> &mut W {
         &mut self.out
@@ -420,13 +737,26 @@ impl<W: Write> StreamEncryptor<W> {
     }
 }
 
+/// Sealed chunks [`decrypt_stream`] reads, decrypts and writes at a time.
+///
+/// One chunk at a time cost the one-thread file → file open a read and a
+/// write system call per 64 KiB, and fed BLAKE3 updates of 65 552 bytes,
+/// each of which starts and ends inside a 1 KiB BLAKE3 chunk that the
+/// hasher finishes block by block instead of 16 chunks at once
+/// (BENCHMARKS.md, issue 17: `_blake3_compress_in_place` was a fifth of
+/// the hashing). Eight chunks (512 KiB of ciphertext and of plaintext)
+/// keep both buffers within a core's L2 cache.
+pub const OPEN_BATCH: usize = 8;
+
 /// Decrypt a whole chunk stream (the blob after its header) from `reader`,
 /// writing plaintext to `out`; returns the plaintext length.
 ///
 /// Plaintext of a chunk reaches `out` only after that chunk authenticated,
-/// and only once it is known whether the chunk is the last. On error `out`
-/// has received the plaintext of the chunks before the failing one: treat
-/// it as incomplete (write to a temporary file and keep it only on `Ok`).
+/// and only once it is known whether the chunk is the last. Up to
+/// [`OPEN_BATCH`] chunks are read, opened and written at a time. On error
+/// `out` has received the plaintext of the chunks before the failing one:
+/// treat it as incomplete (write to a temporary file and keep it only on
+/// `Ok`).
 ///
 /// Errors name the segment and chunk: [`SegmentFailure::ChunkAuthentication`]
 /// (altered, reordered or spliced chunk), [`SegmentFailure::Truncated`]
@@ -439,58 +769,108 @@ pub fn decrypt_stream(
     reader: &mut impl Read,
     out: &mut impl Write,
 ) -> Result<u64> {
-    // One sealed chunk plus one byte of look-ahead.
-    let mut buf = Zeroizing::new(vec![0u8; SEALED_CHUNK_LEN + 1]);
+    // OPEN_BATCH sealed chunks plus one byte of look-ahead, and their
+    // plaintext: decryption is out of place so that a chunk that fails
+    // under one `last` flag can be tried under the other (AWS-LC wipes the
+    // output of a failed open).
+    let mut buf = Zeroizing::new(vec![0u8; OPEN_BATCH * SEALED_CHUNK_LEN + 1]);
+    let mut plain = Zeroizing::new(vec![0u8; OPEN_BATCH * CHUNK_SIZE]);
     let mut have = 0usize;
     let mut index = 0u64;
     let mut total = 0u64;
     loop {
         have += read_full(reader, &mut buf[have..]).map_err(io_error("reading a sealed chunk"))?;
-        if have <= SEALED_CHUNK_LEN {
-            // Nothing follows: this must be the final chunk.
-            if have < TAG_LEN {
-                return Err(cipher.failure(SegmentFailure::Truncated { chunks_read: index }));
-            }
-            let (chunk, tag) = split_chunk(&mut buf[..have]);
-            if cipher.open_chunk(index, true, chunk, &tag).is_ok() {
-                if chunk.is_empty() && index > 0 {
-                    // Non-canonical: the full chunk before should have been
-                    // the final one. Only a key holder can produce this;
-                    // refused so that every reader agrees (§6.2).
-                    return Err(cipher.failure(SegmentFailure::TrailingData));
-                }
-                out.write_all(chunk)
+        // `read_full` stops short only at the end of the input: then the
+        // last chunk in the buffer is the final one. Otherwise the
+        // look-ahead byte shows that every chunk in the buffer has more
+        // data after it.
+        let ended = have < buf.len();
+        let mut at = 0usize;
+        let mut opened = 0usize;
+        while have - at > SEALED_CHUNK_LEN {
+            // A full chunk with more data after it: not the final chunk.
+            let (chunk, tag) = split_chunk(&mut buf[at..at + SEALED_CHUNK_LEN]);
+            let dst = &mut plain[opened..opened + CHUNK_SIZE];
+            if cipher
+                .open_chunk_into(index, false, chunk, &tag, dst)
+                .is_err()
+            {
+                let failure = if cipher
+                    .open_chunk_into(index, true, chunk, &tag, dst)
+                    .is_ok()
+                {
+                    SegmentFailure::TrailingData
+                } else {
+                    SegmentFailure::ChunkAuthentication { chunk: index }
+                };
+                // The chunks before this one authenticated: `out` gets
+                // them, as it would have one by one.
+                out.write_all(&plain[..opened])
                     .map_err(io_error("writing plaintext"))?;
-                return Ok(total + chunk.len() as u64);
+                return Err(cipher.failure(failure));
             }
-            // A full chunk that authenticates as non-final means the stream
-            // was cut at a chunk boundary. Its plaintext is not released.
-            if have == SEALED_CHUNK_LEN && cipher.open_chunk(index, false, chunk, &tag).is_ok() {
-                chunk.zeroize();
-                return Err(cipher.failure(SegmentFailure::Truncated {
-                    chunks_read: index + 1,
-                }));
-            }
-            return Err(cipher.failure(SegmentFailure::ChunkAuthentication { chunk: index }));
-        }
-        // A full chunk with more data after it: not the final chunk.
-        let (chunk, tag) = split_chunk(&mut buf[..SEALED_CHUNK_LEN]);
-        if cipher.open_chunk(index, false, chunk, &tag).is_err() {
-            if cipher.open_chunk(index, true, chunk, &tag).is_ok() {
-                chunk.zeroize();
+            opened += CHUNK_SIZE;
+            at += SEALED_CHUNK_LEN;
+            index += 1;
+            if index >= MAX_CHUNKS {
+                out.write_all(&plain[..opened])
+                    .map_err(io_error("writing plaintext"))?;
                 return Err(cipher.failure(SegmentFailure::TrailingData));
             }
-            return Err(cipher.failure(SegmentFailure::ChunkAuthentication { chunk: index }));
         }
-        out.write_all(chunk)
+        if !ended {
+            out.write_all(&plain[..opened])
+                .map_err(io_error("writing plaintext"))?;
+            total += opened as u64;
+            // What is left is the look-ahead byte, the start of the next
+            // chunk.
+            buf.copy_within(at..have, 0);
+            have -= at;
+            continue;
+        }
+        // Nothing follows: what is left must be the final chunk.
+        let final_len = have - at;
+        if final_len < TAG_LEN {
+            out.write_all(&plain[..opened])
+                .map_err(io_error("writing plaintext"))?;
+            return Err(cipher.failure(SegmentFailure::Truncated { chunks_read: index }));
+        }
+        let (chunk, tag) = split_chunk(&mut buf[at..have]);
+        let dst = &mut plain[opened..opened + chunk.len()];
+        if cipher
+            .open_chunk_into(index, true, chunk, &tag, dst)
+            .is_ok()
+        {
+            if dst.is_empty() && index > 0 {
+                // Non-canonical: the full chunk before should have been
+                // the final one. Only a key holder can produce this;
+                // refused so that every reader agrees (§6.2).
+                out.write_all(&plain[..opened])
+                    .map_err(io_error("writing plaintext"))?;
+                return Err(cipher.failure(SegmentFailure::TrailingData));
+            }
+            let end = opened + dst.len();
+            out.write_all(&plain[..end])
+                .map_err(io_error("writing plaintext"))?;
+            return Ok(total + end as u64);
+        }
+        // A full chunk that authenticates as non-final means the stream
+        // was cut at a chunk boundary. Its plaintext is not released (and
+        // `plain` is wiped when it is dropped).
+        let failure = if final_len == SEALED_CHUNK_LEN
+            && cipher
+                .open_chunk_into(index, false, chunk, &tag, dst)
+                .is_ok()
+        {
+            SegmentFailure::Truncated {
+                chunks_read: index + 1,
+            }
+        } else {
+            SegmentFailure::ChunkAuthentication { chunk: index }
+        };
+        out.write_all(&plain[..opened])
             .map_err(io_error("writing plaintext"))?;
-        total += CHUNK_SIZE as u64;
-        buf[0] = buf[SEALED_CHUNK_LEN];
-        have = 1;
-        index += 1;
-        if index >= MAX_CHUNKS {
-            return Err(cipher.failure(SegmentFailure::TrailingData));
-        }
+        return Err(cipher.failure(failure));
     }
 }
 
@@ -564,6 +944,152 @@ mod tests {
             enc.copy_from(&mut &data[..]).unwrap();
             assert_eq!(enc.finish().unwrap().0, sealed);
         }
+    }
+
+    /// A reader that hands out at most 1000 bytes per read.
+    struct Trickle<'a>(&'a [u8]);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.0.len()).min(1000);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// `copy_from` (batched, out of place) writes the bytes `update` (one
+    /// chunk, in place) writes, also after an `update` and from a reader
+    /// that returns short reads.
+    #[test]
+    fn copy_from_batches_equal_update() {
+        for chunks in [SEAL_BATCH - 1, SEAL_BATCH, SEAL_BATCH + 1, 3 * SEAL_BATCH] {
+            for extra in [0usize, 1, CHUNK_SIZE - 1] {
+                let len = chunks * CHUNK_SIZE + extra;
+                let data: Vec<u8> = (0..len).map(|i| (i % 249) as u8).collect();
+                let sealed = seal(&data);
+                for head in [0usize, 5, CHUNK_SIZE, CHUNK_SIZE + 3] {
+                    let head = head.min(len);
+                    let mut enc = StreamEncryptor::new(cipher(9), Vec::new());
+                    enc.update(&data[..head]).unwrap();
+                    let n = if head % 2 == 0 {
+                        enc.copy_from(&mut &data[head..]).unwrap()
+                    } else {
+                        enc.copy_from(&mut Trickle(&data[head..])).unwrap()
+                    };
+                    assert_eq!(n, (len - head) as u64);
+                    let (out, total) = enc.finish().unwrap();
+                    assert_eq!(total, len as u64);
+                    assert!(out == sealed, "{chunks} chunks + {extra}, head {head}");
+                }
+            }
+        }
+    }
+
+    /// A `BufRead` lending blocks of four chunks, as the agent's
+    /// read-ahead does; counts the chunks taken whole out of a block that
+    /// has more after them (sealed out of place).
+    struct Blocks<'a> {
+        data: &'a [u8],
+        in_block: usize,
+        whole: usize,
+    }
+    impl Read for Blocks<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.fill_buf()?.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.consume(n);
+            Ok(n)
+        }
+    }
+    impl BufRead for Blocks<'_> {
+        fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+            if self.in_block == 0 {
+                self.in_block = self.data.len().min(4 * CHUNK_SIZE);
+            }
+            Ok(&self.data[..self.in_block])
+        }
+        fn consume(&mut self, n: usize) {
+            if n == CHUNK_SIZE && self.in_block > CHUNK_SIZE {
+                self.whole += 1;
+            }
+            self.data = &self.data[n..];
+            self.in_block -= n;
+        }
+    }
+
+    /// Sealing from lent blocks gives `update`'s bytes, and takes three
+    /// chunks in four out of place, block after block (the fourth ends
+    /// its block and is gathered, without taking the look-ahead).
+    #[test]
+    fn sealing_from_blocks_stays_out_of_place() {
+        let len = 12 * CHUNK_SIZE + 100;
+        let data: Vec<u8> = (0..len).map(|i| (i % 241) as u8).collect();
+        let sealed = seal(&data);
+        let mut reader = Blocks {
+            data: &data,
+            in_block: 0,
+            whole: 0,
+        };
+        let mut enc = StreamEncryptor::new(cipher(9), Vec::new());
+        let mut blob = Vec::new();
+        let mut dst = [0u8; SEALED_CHUNK_LEN];
+        while enc.seal_next_from_buf(&mut reader, &mut dst).unwrap() {
+            blob.extend_from_slice(&dst);
+        }
+        let (last, total) = enc.finish().unwrap();
+        blob.extend_from_slice(&last);
+        assert_eq!(total, len as u64);
+        assert!(blob == sealed);
+        assert_eq!(reader.whole, 9, "3 of each of the 3 full blocks");
+    }
+
+    /// Streams longer than one read batch: round trip, and the errors
+    /// name the right chunk with exactly the chunks before it written.
+    #[test]
+    fn batches_keep_the_chunk_rules() {
+        for chunks in [
+            OPEN_BATCH - 1,
+            OPEN_BATCH,
+            OPEN_BATCH + 1,
+            2 * OPEN_BATCH + 3,
+        ] {
+            for extra in [0usize, 1, CHUNK_SIZE - 1] {
+                let len = chunks * CHUNK_SIZE + extra;
+                let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+                let sealed = seal(&data);
+                let mut out = Vec::new();
+                let n = decrypt_stream(&cipher(9), &mut &sealed[..], &mut out).unwrap();
+                assert_eq!((n, &out), (len as u64, &data), "{chunks} chunks + {extra}");
+            }
+        }
+        let data = vec![3u8; (2 * OPEN_BATCH + 2) * CHUNK_SIZE + 5];
+        let sealed = seal(&data);
+        // Cut at the chunk boundary after a whole batch.
+        let cut = &sealed[..OPEN_BATCH * SEALED_CHUNK_LEN];
+        let mut out = Vec::new();
+        let e = decrypt_stream(&cipher(9), &mut &cut[..], &mut out).unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Segment {
+                failure: SegmentFailure::Truncated { chunks_read },
+                ..
+            } if chunks_read == OPEN_BATCH as u64
+        ));
+        assert_eq!(out.len(), (OPEN_BATCH - 1) * CHUNK_SIZE);
+        // A flipped byte in chunk OPEN_BATCH + 2 (the third of the second batch).
+        let bad = OPEN_BATCH + 2;
+        let mut altered = sealed.clone();
+        altered[bad * SEALED_CHUNK_LEN + 7] ^= 1;
+        let mut out = Vec::new();
+        let e = decrypt_stream(&cipher(9), &mut &altered[..], &mut out).unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Segment {
+                failure: SegmentFailure::ChunkAuthentication { chunk },
+                ..
+            } if chunk == bad as u64
+        ));
+        assert_eq!(out, data[..bad * CHUNK_SIZE]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 mod segment_support;
 
-use std::io::{Cursor, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
 
 use obhut_core::chain::verify_blob;
 use obhut_core::error::{Error, SegmentFailure};
@@ -268,21 +268,35 @@ fn the_sealing_reader_gives_the_blob_seal_payload_writes() {
             4 * SEALED_CHUNK_LEN,
             1 << 20,
         ] {
-            let mut r = seal_payload_reader(fields.clone(), &a, &b, trickle(&pt)).unwrap();
-            assert!(r.sealed().is_none(), "nothing is sealed before the end");
-            let mut blob = Vec::new();
-            let mut buf = vec![0u8; out_piece];
-            loop {
-                match r.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => blob.extend_from_slice(&buf[..n]),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => panic!("{e}"),
+            // The plaintext's reader: buffering a few bytes at a time
+            // (chunks read into the caller's buffer), whole (chunks sealed
+            // out of place from the reader's buffer), or in buffers that
+            // end inside chunks (both).
+            for source in 0..3 {
+                let plaintext: Box<dyn BufRead + '_> = match source {
+                    0 => Box::new(BufReader::new(trickle(&pt))),
+                    1 => Box::new(&pt[..]),
+                    _ => Box::new(BufReader::with_capacity(3 * CHUNK_SIZE / 2 + 7, &pt[..])),
+                };
+                let mut r = seal_payload_reader(fields.clone(), &a, &b, plaintext).unwrap();
+                assert!(r.sealed().is_none(), "nothing is sealed before the end");
+                let mut blob = Vec::new();
+                let mut buf = vec![0u8; out_piece];
+                loop {
+                    match r.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => blob.extend_from_slice(&buf[..n]),
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => panic!("{e}"),
+                    }
                 }
+                assert!(
+                    blob == seg.blob,
+                    "len {len}, reads of {out_piece}, source {source}"
+                );
+                assert_eq!(r.sealed(), Some(&seg.sealed));
+                assert_eq!(r.read(&mut buf).unwrap(), 0, "stays at its end");
             }
-            assert_eq!(blob, seg.blob, "len {len}, reads of {out_piece}");
-            assert_eq!(r.sealed(), Some(&seg.sealed));
-            assert_eq!(r.read(&mut buf).unwrap(), 0, "stays at its end");
         }
     }
 }
@@ -301,7 +315,8 @@ fn the_sealing_reader_mixes_in_place_and_buffered_chunks() {
             &[SEALED_CHUNK_LEN, 5, 2 * SEALED_CHUNK_LEN + 3, 1][..],
             &[700, SEALED_CHUNK_LEN + 1, SEALED_CHUNK_LEN - 1][..],
         ] {
-            let mut r = seal_payload_reader(fields.clone(), &a, &b, trickle(&pt)).unwrap();
+            let mut r =
+                seal_payload_reader(fields.clone(), &a, &b, BufReader::new(trickle(&pt))).unwrap();
             let mut blob = Vec::new();
             for &size in pattern.iter().cycle() {
                 let mut buf = vec![0u8; size];
@@ -334,7 +349,8 @@ fn the_sealing_reader_fails_with_its_source() {
     }
     let rec = Recording::new();
     let (fields, a, b) = rec.fields(0);
-    let mut r = seal_payload_reader(fields, &a, &b, Broken(CHUNK_SIZE * 2)).unwrap();
+    let mut r =
+        seal_payload_reader(fields, &a, &b, BufReader::new(Broken(CHUNK_SIZE * 2))).unwrap();
     let mut sink = Vec::new();
     let e = r.read_to_end(&mut sink).unwrap_err();
     assert!(e.to_string().contains("disk gone"), "{e}");
