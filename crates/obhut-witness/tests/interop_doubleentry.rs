@@ -181,7 +181,10 @@ fn our_log_their_witness() {
     // Their witness vkey is ours for the same name and seed (key ID
     // SHA-256(name || "\n" || 0x04 || key)[:4], type byte, base64).
     let same_key = CosignatureSigner::from_seed(WITNESS_NAME, &WITNESS_SEED).unwrap();
-    assert_eq!(witness.vkey().to_string(), same_key.verifier_key().to_string());
+    assert_eq!(
+        witness.vkey().to_string(),
+        same_key.verifier_key().to_string()
+    );
     let wvkey = VerifierKey::parse(&witness.vkey().to_string()).unwrap();
     assert_eq!(wvkey.alg(), ALG_COSIGNATURE_V1);
 
@@ -462,12 +465,21 @@ impl Pair {
         self.clock.0.store(self.ticks + 1, Ordering::SeqCst);
         let answer = self.ours.post(body);
         let twin = self.twin.post(body);
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let seen = format!(
+            "ours {} {:?} {:?}, twin {} {:?}",
+            answer.0,
+            answer.1,
+            text(&answer.2),
+            twin.status,
+            text(&twin.body)
+        );
         match twin_status {
-            Some(status) => assert_eq!(twin.status, status, "{twin:?}"),
+            Some(status) => assert_eq!(twin.status, status, "{seen}"),
             None => {
-                assert_eq!(answer.0, twin.status, "{answer:?} {twin:?}");
+                assert_eq!(answer.0, twin.status, "{seen}");
                 if twin.status == 200 || twin.status == 409 {
-                    assert_eq!(answer.2, twin.body, "{answer:?} {twin:?}");
+                    assert_eq!(text(&answer.2), text(&twin.body), "{seen}");
                 }
             }
         }
@@ -502,7 +514,10 @@ impl Pair {
                     .unwrap_or_default(),
                 &log.checkpoint_at(size).to_bytes(),
             );
-            assert_eq!(body, ours_body);
+            assert_eq!(
+                String::from_utf8_lossy(&body),
+                String::from_utf8_lossy(&ours_body)
+            );
             let (status, content_type, reply) = self.post(&body, twin_status);
             statuses.push(status);
             match session.receive(status, content_type.as_deref(), &reply) {
@@ -556,8 +571,17 @@ fn their_log_our_witness() {
         };
         assert_eq!(witness_size, size);
         assert_eq!(cosignature.timestamp(), pair.ticks);
-        let cosigned = log.checkpoint_at(size).with_cosignature(&cosignature).unwrap();
-        assert_eq!(cosigned.verify(&[log.key.vkey(), witness.clone()]).unwrap().len(), 2);
+        let cosigned = log
+            .checkpoint_at(size)
+            .with_cosignature(&cosignature)
+            .unwrap();
+        assert_eq!(
+            cosigned
+                .verify(&[log.key.vkey(), witness.clone()])
+                .unwrap()
+                .len(),
+            2
+        );
         let proof = log.proof((held != 0 && held != size).then_some((held, size)));
         let update = auditor.update(&cosigned, proof.as_ref()).unwrap();
         let expected = match held {
@@ -578,7 +602,16 @@ fn their_log_our_witness() {
     log.grow_to("sale", 300);
     let (result, statuses) = pair.session(&log, &witness, 300, 0, None);
     assert_eq!(statuses, [409, 200]);
-    assert!(matches!(result, Ok(Next::Cosigned { witness_size: 300, .. })), "{result:?}");
+    assert!(
+        matches!(
+            result,
+            Ok(Next::Cosigned {
+                witness_size: 300,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
     held = 300;
 
     // A fork of their log (same key, other entries) at the size we hold:
@@ -622,7 +655,10 @@ fn their_log_our_witness() {
     let Ok(Next::Cosigned { cosignature, .. }) = result else {
         panic!("{result:?}");
     };
-    let cosigned = log.checkpoint_at(310).with_cosignature(&cosignature).unwrap();
+    let cosigned = log
+        .checkpoint_at(310)
+        .with_cosignature(&cosignature)
+        .unwrap();
     let proof = log.tree.consistency_proof(300, 310).unwrap();
     // Their auditor trusted 257; it needs 257 → 310.
     assert!(auditor.update(&cosigned, Some(&proof)).is_err());
