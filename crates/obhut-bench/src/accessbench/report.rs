@@ -51,7 +51,7 @@ pub(super) fn report(
                 f64::from(polls) / v.len() as f64
             ));
             parts.push(format!(
-                "own scope resolution (all records) {}",
+                "own scope resolution (all records, alongside the release) {}",
                 ms(col(v, |t| t.resolve).median())
             ));
         }
@@ -75,7 +75,7 @@ pub(super) fn report(
         false,
     );
     row(
-        "as `obhut open --range`: + request and release inclusion checks, own scope resolution",
+        "as `obhut open --range`: + request and release inclusion checks, own scope resolution while the vault releases, range checked against the signed hash (group tree)",
         cli,
         true,
     );
