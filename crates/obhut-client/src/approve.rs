@@ -25,7 +25,6 @@ use crate::access::{AccessClient, confirm_logged, logged_request, parse_request}
 use crate::error::{Action, Error, Result, StateFileError};
 use crate::log::LogClient;
 use crate::reader::now_ms;
-use crate::scope;
 
 /// What a custodian is asked to approve: the request, proved logged, and
 /// the segments it covers, from the device-signed records.
@@ -276,7 +275,7 @@ fn in_scope(
     log: &LogClient,
     req: &AccessRequest,
 ) -> Result<(Vec<SegmentRecord>, Vec<obhut_core::ids::RecordingId>)> {
-    let resolved = scope::resolve_proved(client.reader(), log, req)?;
+    let resolved = crate::provenance::resolve_proved(client.reader(), log, req)?;
     let records = resolved.iter().flat_map(|r| r.covered().cloned()).collect();
     let unfinished = resolved
         .iter()

@@ -36,10 +36,13 @@ pub mod error;
 pub mod log;
 pub mod open;
 mod output;
+pub mod passphrase;
 pub mod provenance;
 pub mod reader;
 pub mod recording_dir;
 pub mod scope;
+pub mod show;
+pub mod time;
 pub mod verify;
 
 pub use error::{Error, Result};

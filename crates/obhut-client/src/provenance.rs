@@ -20,7 +20,25 @@ use obhut_core::ids::GroupId;
 use crate::access::{b64, confirm_all_logged};
 use crate::error::{Error, Result};
 use crate::log::LogClient;
-use crate::scope::Resolved;
+use crate::reader::Reader;
+use crate::scope::{Resolved, resolve_with};
+
+/// [`crate::scope::resolve`], and each covered record proved logged with
+/// its device enrolled (and not revoked) before the vault took it in: what
+/// a custodian does before taking R.
+pub fn resolve_proved(
+    reader: &Reader<'_>,
+    log: &LogClient,
+    request: &obhut_core::request::AccessRequest,
+) -> Result<Vec<Resolved>> {
+    let resolved = resolve_with(reader, request, true)?;
+    for (r, answer) in &resolved {
+        if !r.in_scope.is_empty() {
+            check(log, r, answer, request.group_id)?;
+        }
+    }
+    Ok(resolved.into_iter().map(|(r, _)| r).collect())
+}
 
 /// Prove the covered records of `rec` logged, as `answer` (the vault's
 /// `?log=true` records answer) places them, for a request to `group`.

@@ -20,8 +20,6 @@ use obhut_core::segment::SegmentKind;
 use obhut_api::read::RecordsResponse;
 
 use crate::error::{Error, Result};
-use crate::log::LogClient;
-use crate::provenance;
 use crate::reader::Reader;
 
 /// One recording of the scope: all its records (verified chain) and which
@@ -95,24 +93,9 @@ pub fn resolve(reader: &Reader<'_>, request: &AccessRequest) -> Result<Vec<Resol
         .collect())
 }
 
-/// [`resolve`], and each covered record proved logged with its device
-/// enrolled (and not revoked) before the vault took it in
-/// ([`crate::provenance`]): what a custodian does before taking R.
-pub fn resolve_proved(
-    reader: &Reader<'_>,
-    log: &LogClient,
-    request: &AccessRequest,
-) -> Result<Vec<Resolved>> {
-    let resolved = resolve_with(reader, request, true)?;
-    for (r, answer) in &resolved {
-        if !r.in_scope.is_empty() {
-            provenance::check(log, r, answer, request.group_id)?;
-        }
-    }
-    Ok(resolved.into_iter().map(|(r, _)| r).collect())
-}
-
-fn resolve_with(
+/// [`resolve`], keeping each recording's records answer (with `with_log`,
+/// its log entries for [`crate::provenance`]).
+pub(crate) fn resolve_with(
     reader: &Reader<'_>,
     request: &AccessRequest,
     with_log: bool,

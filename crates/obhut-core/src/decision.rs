@@ -8,13 +8,16 @@
 //! into another vault's log, and the request by hash and log index, so it
 //! cannot be counted for another request.
 
-use crate::audit::MAX_TEXT_LEN;
 use crate::error::{Error, Result};
 use crate::identity::{SignKey, VerifyKey};
 use crate::labels::{self, SUITE_V1, VERSION, magic};
 use crate::wire::{Reader, Writer};
 
 const WHAT: &str = "decision";
+
+/// Longest reason a denial gives (and so the longest free text a log
+/// entry carries, `audit::MAX_REASON_LEN`).
+pub const MAX_REASON_LEN: usize = 4096;
 
 /// What a person decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,7 +86,7 @@ impl DecisionContent {
                 self.custodian != 0
                     && self.segments == 0
                     && !self.reason.trim().is_empty()
-                    && self.reason.len() <= MAX_TEXT_LEN
+                    && self.reason.len() <= MAX_REASON_LEN
             }
             Verdict::Opened => self.custodian == 0 && self.reason.is_empty(),
         };
@@ -165,7 +168,7 @@ impl Decision {
             custodian: r.u16("custodian")?,
             segments: r.u32("segments")?,
             time_ms: r.i64("time_ms")?,
-            reason: r.string("reason", MAX_TEXT_LEN)?.to_owned(),
+            reason: r.string("reason", MAX_REASON_LEN)?.to_owned(),
         };
         let person = VerifyKey::read(&mut r, "person_key")?;
         let signed_len = r.position();

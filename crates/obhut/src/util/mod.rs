@@ -19,7 +19,7 @@ pub mod passphrase;
 pub mod progress;
 pub mod recording;
 pub mod request;
-pub mod time;
+pub use obhut_client::time;
 pub mod vault;
 
 /// Flags accepted by every subcommand.
@@ -69,31 +69,4 @@ impl Global {
     }
 }
 
-/// Text from a file (a name, a justification) made safe to print on a
-/// terminal: control characters are shown escaped, so that a crafted request
-/// cannot hide or rewrite what a custodian reads with escape sequences.
-pub fn printable(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn printable_escapes_control_and_bidi_characters() {
-        assert_eq!(
-            super::printable("plain text, ünïcode"),
-            "plain text, ünïcode"
-        );
-        assert_eq!(super::printable("a\x1b[2Jb"), "a\\u{1b}[2Jb");
-        assert_eq!(super::printable("x\ny"), "x\\ny");
-        assert_eq!(super::printable("\u{202e}abc"), "\\u{202e}abc");
-    }
-}
+pub use obhut_client::show::printable;

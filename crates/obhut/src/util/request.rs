@@ -4,10 +4,8 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use obhut_core::request::{AccessRequest, Scope};
-
 use super::hint::{HintExt, fail};
-use super::{printable, time};
+use super::time;
 
 /// The error for a request that expired at `ms`.
 pub fn expired_at(ms: i64) -> anyhow::Error {
@@ -59,79 +57,7 @@ pub fn confirm(yes: bool, question: &str) -> anyhow::Result<()> {
     }
 }
 
-/// A request in full, for people (custodians read this before approving).
-pub fn describe(req: &AccessRequest) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    let _ = writeln!(s, "access request {}", hex::encode(req.request_hash()));
-    let _ = writeln!(s, "  requester:     {}", req.requester_fingerprint());
-    let _ = writeln!(
-        s,
-        "  custody group: {} (generation {})",
-        req.group_id, req.generation
-    );
-    for scope in &req.scope {
-        match scope {
-            Scope::Recording {
-                recording_id,
-                media_start_ms,
-                media_end_ms,
-                include_metadata,
-            } => {
-                let end = if *media_end_ms == u64::MAX {
-                    "end".to_owned()
-                } else {
-                    time::show_media(*media_end_ms)
-                };
-                let _ = writeln!(
-                    s,
-                    "  scope:         recording {recording_id}, media time {}–{end}{}",
-                    time::show_media(*media_start_ms),
-                    if *include_metadata {
-                        ", with metadata"
-                    } else {
-                        ", no metadata"
-                    }
-                );
-            }
-            Scope::Device {
-                device_key,
-                utc_start_ms,
-                utc_end_ms,
-                include_metadata,
-            } => {
-                let _ = writeln!(
-                    s,
-                    "  scope:         device {}, captured {} – {}{}",
-                    hex::encode(device_key.to_bytes()),
-                    time::show(*utc_start_ms),
-                    time::show(*utc_end_ms),
-                    if *include_metadata {
-                        ", with metadata"
-                    } else {
-                        ", no metadata"
-                    }
-                );
-            }
-        }
-    }
-    let _ = writeln!(s, "  purpose:       {}", printable(&req.purpose));
-    for (i, line) in req.justification.split('\n').enumerate() {
-        let label = if i == 0 { "justification:" } else { "" };
-        let _ = writeln!(s, "  {label:<14} {}", printable(line));
-    }
-    let _ = writeln!(s, "  legal basis:   {}", printable(&req.legal_basis));
-    let _ = writeln!(s, "  case:          {}", printable(&req.case_ref));
-    if req.recipients.is_empty() {
-        let _ = writeln!(s, "  recipients:    (none named)");
-    }
-    for r in &req.recipients {
-        let _ = writeln!(s, "  recipient:     {}", printable(r));
-    }
-    let _ = writeln!(s, "  created:       {}", time::show(req.created_utc_ms));
-    let _ = writeln!(s, "  expires:       {}", time::show(req.expires_utc_ms));
-    s
-}
+pub use obhut_client::show::describe_request as describe;
 
 #[cfg(test)]
 mod tests {

@@ -1,4 +1,4 @@
-//! Times on the command line. In: UTC instants as RFC 3339 or milliseconds
+//! Times for people, for every front end (the CLI first). In: UTC instants as RFC 3339 or milliseconds
 //! since 1970, durations as a number with a unit (`90s`, `12h`, `7d`, `2w`).
 //! Out: the reader's local time with its zone, and UTC beside it, because an
 //! officer reads "14:05 CEST" and a court record is kept in UTC.
