@@ -875,6 +875,36 @@ fn a_log_pin_signed_by_k_custodians_is_the_only_log_trusted() {
         "{}",
         text(&o.stderr)
     );
+    // The requester too checks its request against the pinned log.
+    let pinned_request = ok(
+        d,
+        &[
+            "request",
+            "--identity",
+            "req.key",
+            "--group",
+            "custody/group.obgd",
+            "--recording",
+            &rid,
+            "--purpose",
+            "criminal investigation",
+            "--justification",
+            "complaint 17 concerns this stop",
+            "--legal-basis",
+            "§ 48 BDSG",
+            "--case",
+            "CASE-18",
+            "--out",
+            "req-pinned.obar",
+            "--vault",
+            &vault.url,
+            "--log-pin",
+            "custody/log.oblp",
+            "--log-state",
+            "req.pinned-request.cp",
+        ],
+    );
+    assert_eq!(pinned_request.trim().len(), 64, "{pinned_request}");
     for (who, share) in [("alice", 1), ("bob", 2), ("alice", 1)] {
         let o = approve(who, share, "custody/log.oblp");
         assert!(o.status.success(), "{who}: {}", text(&o.stderr));

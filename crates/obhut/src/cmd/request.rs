@@ -98,11 +98,15 @@ pub struct Args {
     out: PathBuf,
     /// Submit the request to this vault and check that it is logged
     /// (without it, the request is only written and shown).
-    #[arg(long, value_name = "URL", requires = "log_key")]
+    #[arg(long, value_name = "URL")]
     vault: Option<String>,
     /// The vault's audit-log key (C2SP vkey, pinned out of band); with --vault.
-    #[arg(long, value_name = "VKEY")]
+    #[arg(long, value_name = "VKEY", requires = "vault")]
     log_key: Option<String>,
+    /// The custodians' log pin of --group (`obhut custody pin-log`) instead
+    /// of --log-key: that log only, with its witnesses' cosignatures.
+    #[arg(long, value_name = "FILE", requires = "vault")]
+    log_pin: Option<PathBuf>,
     /// Last log checkpoint this client accepted (default under ~/.local/state/obhut/logs/).
     #[arg(long, value_name = "FILE")]
     log_state: Option<PathBuf>,
@@ -119,6 +123,12 @@ fn recording_id(arg: &str) -> anyhow::Result<RecordingId> {
 
 /// Run `obhut request`.
 pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
+    if a.vault.is_some() && a.log_key.is_none() && a.log_pin.is_none() {
+        return Err(fail(
+            "--vault needs the log to check the request against",
+            "pass --log-key VKEY (from your organisation) or --log-pin FILE (the custodians' pin)",
+        ));
+    }
     files::check_new(&a.out, "--out", g.force)?;
     let group = load::pinned_group(&a.group, "--group")?;
     let scope = scope(a)?;
@@ -161,16 +171,16 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     if !g.quiet {
         eprint!("{}", describe(&req));
     }
-    if let (Some(vault), Some(log_key)) = (&a.vault, &a.log_key) {
+    if let Some(vault) = &a.vault {
         let log = LogArgs {
             vault: vault.clone(),
-            log_key: Some(log_key.clone()),
-            log_pin: None,
+            log_key: a.log_key.clone(),
+            log_pin: a.log_pin.clone(),
             state: a.log_state.clone(),
             witnesses: Vec::new(),
             witnesses_required: None,
         }
-        .client()?;
+        .client_for(&group)?;
         let client = AccessClient::new(Reader::new(vault, log.vault_identity(), &me.sign));
         let logged = submit(&client, &log, &req)?;
         g.note(format!(
