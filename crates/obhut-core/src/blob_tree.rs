@@ -81,15 +81,49 @@ fn group_cv(key: &ContextKey, index: u64, bytes: &[u8]) -> ChainingValue {
 /// value of each 16 KiB group in order, or nothing for a blob of one group
 /// (which a reader fetches whole).
 pub fn group_tree(blob: &[u8]) -> Vec<u8> {
-    if blob.len() as u64 <= GROUP_LEN {
-        return Vec::new();
+    let mut tree = GroupTree::new(blob.len() as u64);
+    for group in blob.chunks(GROUP_LEN as usize) {
+        tree.push(group);
     }
-    let key = context_key();
-    let mut out = Vec::with_capacity(group_count(blob.len() as u64) as usize * 32);
-    for (i, group) in blob.chunks(GROUP_LEN as usize).enumerate() {
-        out.extend_from_slice(&group_cv(&key, i as u64, group));
+    tree.finish()
+}
+
+/// [`group_tree`] built group by group, for a blob read from storage a
+/// group at a time (the vault never holds a whole blob in memory for it).
+#[derive(Debug)]
+pub struct GroupTree {
+    key: ContextKey,
+    one_group: bool,
+    next: u64,
+    out: Vec<u8>,
+}
+
+impl GroupTree {
+    /// A tree for a blob of `blob_len` bytes.
+    pub fn new(blob_len: u64) -> Self {
+        let one_group = blob_len <= GROUP_LEN;
+        let groups = if one_group { 0 } else { group_count(blob_len) };
+        GroupTree {
+            key: context_key(),
+            one_group,
+            next: 0,
+            out: Vec::with_capacity(usize::try_from(groups * 32).unwrap_or(0)),
+        }
     }
-    out
+
+    /// The next group's bytes: [`GROUP_LEN`] of them, fewer for the last.
+    pub fn push(&mut self, group: &[u8]) {
+        if !self.one_group {
+            self.out
+                .extend_from_slice(&group_cv(&self.key, self.next, group));
+        }
+        self.next += 1;
+    }
+
+    /// The tree's bytes.
+    pub fn finish(self) -> Vec<u8> {
+        self.out
+    }
 }
 
 /// A group tree checked against a record: groups of the blob can now be
