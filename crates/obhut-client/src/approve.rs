@@ -21,7 +21,9 @@ use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, GrantRef};
 use obhut_core::rng::os_rng;
 
-use crate::access::{AccessClient, confirm_logged, logged_request, parse_request};
+use crate::access::{
+    AccessClient, confirm_all_logged, confirm_logged, logged_request, parse_request,
+};
 use crate::error::{Action, Error, Result, StateFileError};
 use crate::log::LogClient;
 use crate::reader::now_ms;
@@ -327,14 +329,18 @@ fn deliver(
         });
     }
     let needed = usize::from(group.threshold());
-    let mut approvers = std::collections::BTreeSet::new();
-    for a in &rj.approvals {
-        let what = format!("custodian {}'s approval", a.custodian);
-        confirm_logged(log, &a.logged, &what, |e| {
-            approval_of(e, grant, a.custodian, group)
-        })?;
-        approvers.insert(a.custodian);
-    }
+    // Every listed approval proved against one checkpoint: one log update,
+    // then an inclusion proof each.
+    let items: Vec<_> = rj
+        .approvals
+        .iter()
+        .map(|a| (&a.logged, format!("custodian {}'s approval", a.custodian)))
+        .collect();
+    confirm_all_logged(log, &items, |i, e| {
+        approval_of(e, grant, rj.approvals[i].custodian, group)
+    })?;
+    let approvers: std::collections::BTreeSet<u16> =
+        rj.approvals.iter().map(|a| a.custodian).collect();
     if approvers.len() < needed {
         return Ok(Delivery::Waiting {
             have: approvers.len(),
