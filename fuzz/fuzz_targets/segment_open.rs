@@ -29,7 +29,6 @@
 use std::io::Cursor;
 
 use libfuzzer_sys::fuzz_target;
-use obhut_core::secret::Secret32;
 use obhut_core::segment::{HEADER_LEN, SegmentOpener};
 use obhut_core::stream::{CHUNK_SIZE, SEALED_CHUNK_LEN};
 use obhut_fuzz::OpenFixture;

@@ -777,11 +777,25 @@ pub fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         .map(|p| p.as_bytes().to_vec())
         .collect(),
     ));
+    // A custodian's signed denial: a decision entry's actor is its signer.
+    let custodian = SignKey::generate(&mut DetRng::new("log entry custodian"));
+    let denial = obhut_core::decision::DecisionContent {
+        verdict: obhut_core::decision::Verdict::Deny,
+        vault: [8; 32],
+        request_hash: [6; 32],
+        request_index: 42,
+        custodian: 2,
+        segments: 0,
+        time_ms: 1_790_000_000_000,
+        reason: "no legal basis".into(),
+    }
+    .sign(&custodian)
+    .expect("a valid denial");
     let entry = |event| obhut_core::audit::LogEntry {
         time_ms: 1_790_000_000_000,
         actor: obhut_core::audit::Actor {
             role: obhut_core::audit::Role::Person,
-            key: [3; 32],
+            key: custodian.verify_key().to_bytes(),
         },
         recording: Some(obhut_core::ids::RecordingId([4; 16])),
         event,
@@ -795,11 +809,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
                 blob_len: 1 << 20,
                 capture_utc_ms: 1_790_000_000_000,
             },
-            obhut_core::audit::Event::Denied {
-                request_hash: [6; 32],
-                request_index: 42,
-                reason: "no legal basis".into(),
-            },
+            obhut_core::audit::Event::Denied { decision: denial },
             obhut_core::audit::Event::PolicyInEffect {
                 policy: "witnesses 1 of 2; release needs k approvals".into(),
             },
