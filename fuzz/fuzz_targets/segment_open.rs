@@ -29,10 +29,9 @@
 use std::io::Cursor;
 
 use libfuzzer_sys::fuzz_target;
-use obhut_core::secret::Secret32;
 use obhut_core::segment::{HEADER_LEN, SegmentOpener};
 use obhut_core::stream::{CHUNK_SIZE, SEALED_CHUNK_LEN};
-use obhut_fuzz::{FIXED_A, FIXED_B, OpenFixture};
+use obhut_fuzz::OpenFixture;
 
 struct Input<'a>(&'a [u8]);
 
@@ -232,9 +231,8 @@ fuzz_target!(|data: &[u8]| {
             let blob = input.0;
             // Parsing the blob's header and checking its commitment: with
             // the fixed keys only the real header may pass.
-            let a = Secret32::new(FIXED_A);
-            let b = Secret32::new(FIXED_B);
-            if let Ok(op) = SegmentOpener::new(&blob[..blob.len().min(HEADER_LEN)], &a, &b) {
+            let parts = obhut_fuzz::fixed_parts();
+            if let Ok(op) = SegmentOpener::new(&blob[..blob.len().min(HEADER_LEN)], &parts) {
                 let h = op.header().to_bytes();
                 assert!(
                     [

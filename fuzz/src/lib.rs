@@ -22,7 +22,10 @@ use obhut_core::partial::custodian_partial;
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{GrantRef, RequestContent, Scope};
 use obhut_core::secret::{Secret32, SecretBytes};
-use obhut_core::segment::{HeaderFields, SegmentKind, SegmentOpener, seal_payload};
+use obhut_core::hpke_wrap::KemSecretKey;
+use obhut_core::ids::Fingerprint;
+use obhut_core::pq_custody::{CustodyRun, SegmentCustody};
+use obhut_core::segment::{HeaderFields, KeyParts, SegmentKind, SegmentOpener, seal_payload};
 
 /// A deterministic CSPRNG-shaped generator (BLAKE3 in XOF mode over a
 /// label). For fixtures and seeds only: never for anything real.
@@ -99,6 +102,35 @@ pub const PASSPHRASE: &[u8] = b"correct horse battery staple";
 pub const FIXED_A: [u8; 32] = [0x11; 32];
 /// Epoch part `b` of every fixture segment.
 pub const FIXED_B: [u8; 32] = [0x22; 32];
+/// The post-quantum part `c` every fixture segment is sealed with.
+pub const FIXED_C: [u8; 32] = [0x33; 32];
+
+/// The fixed key parts (a, b, c) of the fixture segments.
+pub fn fixed_parts() -> KeyParts {
+    KeyParts {
+        a: Secret32::new(FIXED_A),
+        b: Secret32::new(FIXED_B),
+        c: Secret32::new(FIXED_C),
+    }
+}
+
+/// A well-formed custody block for `fields`' segment (§5.6): one custodian,
+/// a run starting at this segment. Its shares are of another c than
+/// [`FIXED_C`]: the fixtures open with the fixed parts, not through shares.
+pub fn fixture_custody(fields: &HeaderFields) -> SegmentCustody {
+    let mut rng = DetRng::new("custody fixture");
+    let kem = KemSecretKey::from_seed(Secret32::new([0x77; 32])).public_key();
+    CustodyRun::for_custodians(
+        &[(Fingerprint([0x78; 32]), &kem)],
+        1,
+        fields.recording_id,
+        &fields.device_key,
+        fields.segment_index,
+        &mut rng,
+    )
+    .seal_c(fields.segment_index, &fields.header_hash(), &mut rng)
+    .1
+}
 
 /// A group key P = 7·G (the threshold side is not exercised here).
 pub fn fixture_group_key() -> GroupKey {
@@ -177,14 +209,67 @@ pub fn rewrap_fixture() -> (
         fields.epoch_wrap =
             old.public("c", 0, 1)
                 .wrap(&b, fields.recording_id, &fields.device_key, 3, &mut rng);
-        let a = Secret32::new([0x45; 32]);
-        let sealed = seal_payload(fields, &a, &b, &b"x"[..], std::io::sink()).expect("seals");
+        let parts = KeyParts {
+            a: Secret32::new([0x45; 32]),
+            b,
+            c: Secret32::new([0x46; 32]),
+        };
+        let custody = fixture_custody(&fields);
+        let sealed =
+            seal_payload(fields, custody, &parts, &b"x"[..], std::io::sink()).expect("seals");
         (
             sealed.header,
             EpochSecret::generate(EpochId([0x02; 16]), &mut rng),
         )
     });
     (h, s)
+}
+
+/// The successor the `run_handover` target opens handovers as.
+pub fn handover_successor() -> (&'static Fingerprint, &'static KemSecretKey) {
+    static S: OnceLock<(Fingerprint, KemSecretKey)> = OnceLock::new();
+    let (f, k) = S.get_or_init(|| {
+        let me = PersonSecret::generate("successor", &mut DetRng::new("handover successor"));
+        (me.public().fingerprint(), me.kem)
+    });
+    (f, k)
+}
+
+/// Handovers of the custody run of a fixture record to
+/// [`handover_successor`], from its one custodian.
+fn handover_seeds(rng: &mut DetRng) -> Vec<Vec<u8>> {
+    use obhut_core::pq_custody::RunHandover;
+    let custodian = PersonSecret::generate("run custodian", &mut DetRng::new("run custodian"));
+    let device = fixture_device(5);
+    let fields = fixture_fields(&device, RecordingId([0x4f; 16]), 0, SegmentKind::Media);
+    let mut r = DetRng::new("handover run");
+    let kem = custodian.public().kem_key;
+    let (_, custody) = CustodyRun::for_custodians(
+        &[(custodian.public().fingerprint(), &kem)],
+        1,
+        fields.recording_id,
+        &fields.device_key,
+        0,
+        &mut r,
+    )
+    .seal_c(0, &fields.header_hash(), &mut r);
+    let (to, _) = handover_successor();
+    let to_kem = PersonSecret::generate("successor", &mut DetRng::new("handover successor"))
+        .public()
+        .kem_key;
+    vec![
+        RunHandover::create(
+            &custodian,
+            &custody,
+            fields.recording_id,
+            &fields.device_key,
+            *to,
+            &to_kem,
+            rng,
+        )
+        .expect("the custodian hands its position over")
+        .to_bytes(),
+    ]
 }
 
 /// Valid re-wraps of the [`rewrap_fixture`] segment, one per reason.
@@ -215,11 +300,11 @@ fn open_fixture(plaintext_len: usize, index: u32) -> OpenFixture {
     let device = fixture_device(0);
     let fields = fixture_fields(&device, RecordingId([0x52; 16]), index, SegmentKind::Media);
     let plaintext = det_bytes(&format!("plaintext {plaintext_len}"), plaintext_len);
-    let a = Secret32::new(FIXED_A);
-    let b = Secret32::new(FIXED_B);
+    let parts = fixed_parts();
+    let custody = fixture_custody(&fields);
     let mut blob = Vec::new();
-    let sealed = seal_payload(fields, &a, &b, &plaintext[..], &mut blob).expect("seals");
-    let opener = SegmentOpener::from_header(&sealed.header, &a, &b).expect("opens");
+    let sealed = seal_payload(fields, custody, &parts, &plaintext[..], &mut blob).expect("seals");
+    let opener = SegmentOpener::from_header(&sealed.header, &parts).expect("opens");
     OpenFixture {
         header: sealed.header.to_bytes(),
         plaintext,
@@ -262,9 +347,9 @@ pub fn fixture_record(
     let device = fixture_device(dev);
     let fields = fixture_fields(&device, recording_id, index, SegmentKind::Media);
     let plaintext = det_bytes(payload, 64 + index as usize);
-    let a = Secret32::new(FIXED_A);
-    let b = Secret32::new(FIXED_B);
-    let sealed = seal_payload(fields, &a, &b, &plaintext[..], std::io::sink()).expect("seals");
+    let custody = fixture_custody(&fields);
+    let sealed = seal_payload(fields, custody, &fixed_parts(), &plaintext[..], std::io::sink())
+        .expect("seals");
     SegmentRecord::sign(&device, &sealed, prev, is_final).expect("signs")
 }
 
@@ -436,6 +521,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
     ));
 
     out.push(("epoch_rewrap", rewrap_seeds(rng)));
+    out.push(("run_handover", handover_seeds(rng)));
 
     let locked_seed = |c: Content, s: &SecretBytes, pass: &[u8], rng: &mut DetRng| {
         locked::lock(c, s, pass, KdfParams::MINIMUM, rng).expect("locks")
@@ -585,6 +671,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
             &request,
             &grant,
             &records[..i + 1],
+            obhut_core::pq_custody::Runs::in_records(&records),
             1_790_000_000_001,
             rng,
         )
@@ -690,11 +777,25 @@ pub fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         .map(|p| p.as_bytes().to_vec())
         .collect(),
     ));
+    // A custodian's signed denial: a decision entry's actor is its signer.
+    let custodian = SignKey::generate(&mut DetRng::new("log entry custodian"));
+    let denial = obhut_core::decision::DecisionContent {
+        verdict: obhut_core::decision::Verdict::Deny,
+        vault: [8; 32],
+        request_hash: [6; 32],
+        request_index: 42,
+        custodian: 2,
+        segments: 0,
+        time_ms: 1_790_000_000_000,
+        reason: "no legal basis".into(),
+    }
+    .sign(&custodian)
+    .expect("a valid denial");
     let entry = |event| obhut_core::audit::LogEntry {
         time_ms: 1_790_000_000_000,
         actor: obhut_core::audit::Actor {
             role: obhut_core::audit::Role::Person,
-            key: [3; 32],
+            key: custodian.verify_key().to_bytes(),
         },
         recording: Some(obhut_core::ids::RecordingId([4; 16])),
         event,
@@ -708,11 +809,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
                 blob_len: 1 << 20,
                 capture_utc_ms: 1_790_000_000_000,
             },
-            obhut_core::audit::Event::Denied {
-                request_hash: [6; 32],
-                request_index: 42,
-                reason: "no legal basis".into(),
-            },
+            obhut_core::audit::Event::Denied { decision: denial },
             obhut_core::audit::Event::PolicyInEffect {
                 policy: "witnesses 1 of 2; release needs k approvals".into(),
             },

@@ -352,7 +352,7 @@ impl<'k> VaultClient<'k> {
         let parsed = SegmentRecord::from_bytes(record)
             .map_err(Error::core("the segment record to upload"))?;
         let segment = parsed.segment_ref();
-        let what = format!("PUT {}", segment_upload_path(segment));
+        let what = format!("PUT {}", segment_upload_path(segment, record.len()));
         if &parsed.record_hash() != record_hash {
             return Err(Error::Protocol {
                 what,
@@ -368,14 +368,16 @@ impl<'k> VaultClient<'k> {
                 ),
             });
         }
+        let record_len = record.len();
         let body = blob.chain(std::io::Cursor::new(record.to_vec()));
-        self.put_segment_stream(segment, body, blob_len)
+        self.put_segment_stream(segment, body, blob_len, record_len)
     }
 
     /// `PUT /v1/recordings/{rid}/segments/{index}` (§4, draft 2), streaming:
     /// `body` must yield exactly `blob ‖ record` — the `blob_len`-byte
-    /// blob, then the 1596-byte signed record as a trailer — and is sent
-    /// with `Content-Length: blob_len + 1596`. The request is signed over
+    /// blob, then the `record_len`-byte signed record as a trailer — and is
+    /// sent with `Content-Length: blob_len + record_len` and `record_len` in
+    /// the (signed) query. The request is signed over
     /// `segment_upload_digest(rid, index, Content-Length)` (§2), so the
     /// record may be produced while the blob streams (the agent seals once,
     /// straight into `body`). A body that fails or ends early aborts the
@@ -385,8 +387,9 @@ impl<'k> VaultClient<'k> {
         segment: SegmentRef,
         body: impl Read + Send + 'static,
         blob_len: u64,
+        record_len: usize,
     ) -> Result<Uploaded> {
-        self.start_segment_stream(segment, body, blob_len, None)?
+        self.start_segment_stream(segment, body, blob_len, record_len, None)?
             .wait()
     }
 
@@ -403,11 +406,12 @@ impl<'k> VaultClient<'k> {
         segment: SegmentRef,
         body: impl Read + Send + 'static,
         blob_len: u64,
+        record_len: usize,
         wake: Option<std::sync::mpsc::Sender<()>>,
     ) -> Result<UploadHandle> {
-        let path = segment_upload_path(segment);
+        let path = segment_upload_path(segment, record_len);
         let what = format!("PUT {path}");
-        let total = segment_upload_len(blob_len).ok_or_else(|| Error::Protocol {
+        let total = segment_upload_len(blob_len, record_len).ok_or_else(|| Error::Protocol {
             what: what.clone(),
             reason: "segment too large".into(),
         })?;

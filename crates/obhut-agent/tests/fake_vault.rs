@@ -30,7 +30,7 @@ use obhut_core::epoch::{EpochPublic, EpochSecret};
 use obhut_core::group::{self, GroupDescriptor};
 use obhut_core::identity::{PersonSecret, SignKey, VerifyKey};
 use obhut_core::ids::{EpochId, Fingerprint, RecordingId, SegmentRef};
-use obhut_core::record::{RECORD_LEN, SegmentRecord};
+use obhut_core::record::SegmentRecord;
 use obhut_core::rng::os_rng;
 use obhut_core::segment::SegmentKind;
 use obhut_core::vault::{
@@ -302,18 +302,22 @@ fn serve(
             g.nonces.push(nonce);
         }
         let upload_target = {
-            let p: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+            let (route, query) = path.split_once('?').unwrap_or((&path, ""));
+            let record_len = query
+                .strip_prefix("record_len=")
+                .and_then(|n| n.parse::<usize>().ok());
+            let p: Vec<&str> = route.trim_start_matches('/').split('/').collect();
             match p.as_slice() {
-                ["v1", "recordings", rid, "segments", i] => {
-                    RecordingId::from_hex(rid).zip(i.parse::<u32>().ok())
-                }
+                ["v1", "recordings", rid, "segments", i] => RecordingId::from_hex(rid)
+                    .zip(i.parse::<u32>().ok())
+                    .zip(record_len),
                 _ => None,
             }
         };
         if method == "PUT"
-            && let Some((rid, index)) = upload_target
+            && let Some(((rid, index), record_len)) = upload_target
         {
-            let Some(blob_len) = len.checked_sub(RECORD_LEN) else {
+            let Some(blob_len) = len.checked_sub(record_len) else {
                 err(&mut out, 400, ErrorKind::WrongLength);
                 return;
             };

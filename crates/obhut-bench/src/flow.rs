@@ -30,19 +30,19 @@ type Error = Box<dyn std::error::Error>;
 /// Segment size: a minute or so of bodycam video.
 const SEGMENT_BYTES: u64 = 32 * 1024 * 1024;
 
-struct Cast {
+pub(crate) struct Cast {
     custodians: Vec<PersonSecret>,
     requester: PersonSecret,
-    device: SignKey,
+    pub(crate) device: SignKey,
     epoch: EpochSecret,
     epoch_public: EpochPublic,
-    group: PinnedGroup,
+    pub(crate) group: PinnedGroup,
     shares: Vec<ShareEnvelope>,
 }
 
 /// `seal` and `open` run as separate processes; they share the cast by
 /// deriving it from a seed stored in DIR. A benchmark, not a key store.
-fn cast(seed: [u8; 32]) -> Result<Cast, Error> {
+pub(crate) fn cast(seed: [u8; 32]) -> Result<Cast, Error> {
     let mut rng = DeterministicRng::new(seed);
     let custodians: Vec<PersonSecret> = (1..=3)
         .map(|i| PersonSecret::generate(&format!("custodian {i}"), &mut rng))
@@ -244,6 +244,7 @@ pub fn open(dir: &Path, output: &Path, threads: usize) -> Result<(), Error> {
                 &request,
                 &grant,
                 &owned,
+                obhut_core::pq_custody::Runs::in_records(&records),
                 0,
                 &mut rng,
             )

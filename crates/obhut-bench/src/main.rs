@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! obhut-bench primitives BYTES THREADS
+//! obhut-bench custody                    # what the post-quantum part c adds per segment
 //! obhut-bench seal INPUT DIR THREADS     # seals INPUT as one recording into DIR
 //! obhut-bench seal-mem BYTES THREADS    # the same, memory to sink
 //! obhut-bench open DIR OUTPUT THREADS    # recovers keys (2-of-3) and opens DIR
@@ -31,6 +32,7 @@
 //! recording, the bytes read for it and custodian CPU: see `accessbench/`.
 
 mod accessbench;
+mod custody;
 mod flood;
 mod flow;
 mod load;
@@ -143,7 +145,7 @@ pub fn work_dir(
 
 fn usage() -> ! {
     eprintln!(
-        "usage: obhut-bench primitives BYTES THREADS | seal INPUT DIR THREADS | seal-mem BYTES THREADS | open DIR OUTPUT THREADS\n       obhut-bench load --vault URL --data DIR --devices N --secs S [--server-pid PID] [--period-secs P] [--segment-bytes B] [--class C]\n       obhut-bench log [--dir PARENT] [--unbatched N] [--entries N] [--producers C,..] [--batch B,..] [--trials N] [--proof-entries N] [--proof-samples N]\n       obhut-bench access [--dir PARENT] [--hours H] [--segment-kib K] [--trials N] [--cold-trials N] [--wide-trials N] [--scope-at-secs S] [--scope-secs S] [--wide-secs S]"
+        "usage: obhut-bench primitives BYTES THREADS | custody | seal INPUT DIR THREADS | seal-mem BYTES THREADS | open DIR OUTPUT THREADS\n       obhut-bench load --vault URL --data DIR --devices N --secs S [--server-pid PID] [--period-secs P] [--segment-bytes B] [--class C]\n       obhut-bench log [--dir PARENT] [--unbatched N] [--entries N] [--producers C,..] [--batch B,..] [--trials N] [--proof-entries N] [--proof-samples N]\n       obhut-bench access [--dir PARENT] [--hours H] [--segment-kib K] [--trials N] [--cold-trials N] [--wide-trials N] [--scope-at-secs S] [--scope-secs S] [--wide-secs S]"
     );
     std::process::exit(2)
 }
@@ -165,6 +167,7 @@ fn main() {
             primitives::aead_then_hash(n, t).print();
             Ok(())
         }
+        ["custody"] => custody::overhead(),
         ["seal", input, dir, threads] => {
             flow::seal(input.as_ref(), dir.as_ref(), num(threads) as usize)
         }

@@ -17,6 +17,7 @@ use obhut_core::audit::{Event, LogEntry};
 use obhut_core::decision::{DecisionContent, Verdict};
 use obhut_core::group::{CustodianShare, PinnedGroup, ShareEnvelope};
 use obhut_core::identity::PersonSecret;
+use obhut_core::pq_custody::Runs;
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, GrantRef};
 use obhut_core::rng::os_rng;
@@ -182,7 +183,7 @@ pub fn approve_as(
         .iter()
         .find(|a| a.custodian_key == hex::encode(my_key));
     let now = now_ms();
-    let (records, log_index) = match mine {
+    let (records, runs, log_index) = match mine {
         Some(earlier) => {
             let confirmed = confirm_logged(log, &earlier.logged, "your earlier approval", |e| {
                 approval_of(e, &grant, index, group)
@@ -203,14 +204,14 @@ pub fn approve_as(
             // The partial covers what was approved, no more: footage that
             // reached the vault since (an unfinished recording) needs a new
             // request and new approvals.
-            let records = in_scope(client, log, &req)?.0;
+            let InScope { records, runs, .. } = in_scope(client, log, &req)?;
             if records.len() != segments {
                 return Err(Error::ScopeChanged {
                     approved: segments,
                     now: records.len(),
                 });
             }
-            (records, earlier.logged.log_index)
+            (records, runs, earlier.logged.log_index)
         }
         None => {
             if req.is_expired(now) {
@@ -218,7 +219,11 @@ pub fn approve_as(
                     expires_utc_ms: req.expires_utc_ms,
                 });
             }
-            let (records, unfinished) = in_scope(client, log, &req)?;
+            let InScope {
+                records,
+                runs,
+                unfinished,
+            } = in_scope(client, log, &req)?;
             let review = Review {
                 request: &req,
                 log_index: rj.logged.log_index,
@@ -244,11 +249,15 @@ pub fn approve_as(
             confirm_logged(log, &logged, "your approval", |e| {
                 e.event.decision() == Some(&decision)
             })?;
-            (records, logged.log_index)
+            (records, runs, logged.log_index)
         }
     };
+    let scope = Scoped {
+        records: &records,
+        runs: &runs,
+    };
     let delivery = deliver(
-        client, log, hash, &req, &grant, group, share, me, index, &records, unsent,
+        client, log, hash, &req, &grant, group, share, me, index, scope, unsent,
     )?;
     Ok(Approved {
         custodian: index,
@@ -269,22 +278,50 @@ fn custodian_index(group: &PinnedGroup, me: &PersonSecret) -> Result<u16> {
         .ok_or(Error::NotACustodian)
 }
 
-/// The segments in scope, from the device-signed records, each proved
-/// logged with its device enrolled (R only from a logged record), and the
-/// recordings without their final segment.
-fn in_scope(
-    client: &AccessClient<'_>,
-    log: &LogClient,
-    req: &AccessRequest,
-) -> Result<(Vec<SegmentRecord>, Vec<obhut_core::ids::RecordingId>)> {
+/// What a custodian approves and releases for a request.
+struct InScope {
+    /// The segments in scope, from the device-signed records, each proved
+    /// logged with its device enrolled (R only from a logged record).
+    records: Vec<SegmentRecord>,
+    /// The records that start the custody runs of `records` (format.md
+    /// §5.6): where the custodian's share keys of `c` are.
+    runs: Vec<SegmentRecord>,
+    /// The recordings without their final segment.
+    unfinished: Vec<obhut_core::ids::RecordingId>,
+}
+
+/// The in-scope records and the custody runs they need, as
+/// [`deliver`] takes them.
+#[derive(Clone, Copy)]
+struct Scoped<'a> {
+    records: &'a [SegmentRecord],
+    runs: &'a [SegmentRecord],
+}
+
+fn in_scope(client: &AccessClient<'_>, log: &LogClient, req: &AccessRequest) -> Result<InScope> {
     let resolved = crate::provenance::resolve_proved(client.reader(), log, req)?;
-    let records = resolved.iter().flat_map(|r| r.covered().cloned()).collect();
+    let records: Vec<SegmentRecord> = resolved.iter().flat_map(|r| r.covered().cloned()).collect();
+    let runs = resolved
+        .iter()
+        .flat_map(|r| {
+            let starts: std::collections::BTreeSet<u32> =
+                r.covered().map(|c| c.custody().run_start).collect();
+            r.records
+                .iter()
+                .filter(move |rec| starts.contains(&rec.segment_ref().index))
+                .cloned()
+        })
+        .collect();
     let unfinished = resolved
         .iter()
         .filter(|r| !r.finished)
         .map(|r| r.recording)
         .collect();
-    Ok((records, unfinished))
+    Ok(InScope {
+        records,
+        runs,
+        unfinished,
+    })
 }
 
 /// Whether `e` is custodian `index`'s signed approval of `grant`: its
@@ -317,7 +354,7 @@ fn deliver(
     share: Share<'_>,
     me: &PersonSecret,
     index: u16,
-    records: &[SegmentRecord],
+    scope: Scoped<'_>,
     unsent: &Unsent,
 ) -> Result<Delivery> {
     let rj = client.get(hash)?;
@@ -365,7 +402,8 @@ fn deliver(
                 group,
                 req,
                 grant,
-                records,
+                scope.records,
+                Runs::in_records(scope.runs),
                 now_ms(),
                 &mut os_rng(),
             )

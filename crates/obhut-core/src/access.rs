@@ -16,7 +16,7 @@ use crate::partial::{self, PartialEnvelope};
 use crate::record::SegmentRecord;
 use crate::request::{AccessRequest, GrantRef, SegmentFacts};
 use crate::secret::Secret32;
-use crate::segment::{RangeSource, SegmentOpener, ciphertext_hasher};
+use crate::segment::{KeyParts, RangeSource, SegmentOpener, ciphertext_hasher};
 
 /// The records of `records` that `request`'s scope covers (§8.1), in the
 /// order given. Container-index segments count as covered when a media
@@ -109,7 +109,7 @@ pub fn release_for_grant<'e>(
 
 /// The keys of every segment of one grant, held by the requester.
 pub struct GrantKeys {
-    keys: HashMap<SegmentRef, (Secret32, Secret32)>,
+    keys: HashMap<SegmentRef, KeyParts>,
     rejected: Vec<RejectedPartial>,
 }
 
@@ -124,8 +124,8 @@ impl core::fmt::Debug for GrantKeys {
 }
 
 impl GrantKeys {
-    /// Combine the custodians' partials (`a`) and open the vault's release
-    /// (`b`) for `records`, which must be the device-signed records of the
+    /// Combine the custodians' partials (`a`, and the shares of `c`) and
+    /// open the vault's release (`b`) for `records`, which must be the device-signed records of the
     /// segments the grant covers. Every check of [`partial::combine`] and
     /// [`EpochRelease::open`] applies; a segment the release does not cover
     /// is an error naming it.
@@ -138,23 +138,18 @@ impl GrantKeys {
         release: &EpochRelease,
         requester: &PersonSecret,
     ) -> Result<Self> {
-        let expected: Vec<_> = records
-            .iter()
-            .map(|r| (r.segment_ref(), r.header().fields.capsule))
-            .collect();
-        let combined =
-            partial::combine(group, request, grant, &expected, partials, &requester.kem)?;
+        let combined = partial::combine(group, request, grant, records, partials, &requester.kem)?;
         let mut b_parts: HashMap<SegmentRef, Secret32> = release
             .open(requester, grant.log_index, &grant.request_hash)?
             .into_iter()
             .collect();
         let mut keys = HashMap::with_capacity(combined.keys.len());
-        for (segment, a) in combined.keys {
+        for (segment, a, c) in combined.keys {
             let b = b_parts.remove(&segment).ok_or(Error::Segment {
                 segment,
                 failure: SegmentFailure::NoKey,
             })?;
-            keys.insert(segment, (a, b));
+            keys.insert(segment, KeyParts { a, b, c });
         }
         Ok(GrantKeys {
             keys,
@@ -176,11 +171,11 @@ impl GrantKeys {
     /// An opener for `record`'s segment (checks the key commitment).
     pub fn opener(&self, record: &SegmentRecord) -> Result<SegmentOpener> {
         let segment = record.segment_ref();
-        let (a, b) = self.keys.get(&segment).ok_or(Error::Segment {
+        let parts = self.keys.get(&segment).ok_or(Error::Segment {
             segment,
             failure: SegmentFailure::NoKey,
         })?;
-        SegmentOpener::from_header(record.header(), a, b)
+        SegmentOpener::from_header(record.header(), parts)
     }
 
     /// Open a whole segment, streaming, and check that the blob is exactly

@@ -1,11 +1,16 @@
 //! The device side of docs/format.md §6.4: seal one recording segment by
 //! segment, chaining the signed records. The sealer holds the device's
-//! signing key, the pinned group key and the epoch key; every per-segment
-//! secret (r, w, a, b, K) lives only inside [`RecordingSealer::seal_segment`]
-//! and is zeroized before it returns, so a device captured later reveals
-//! nothing it sealed before.
+//! signing key, the pinned group and the epoch key; every per-segment
+//! secret (r, w, a, b, c, K) lives only inside [`RecordingSealer::seal_segment`]
+//! and is zeroized before it returns. The one secret that outlives a
+//! segment is the current custody run's wrap keys (§5.6): at most
+//! [`crate::pq_custody::RUN_SEGMENTS`] segments, forgotten when the next run starts or the
+//! sealer is dropped. So a device captured later reveals nothing it sealed
+//! before, and one captured mid-recording reveals at most the `c` of its
+//! current run (never an `a` or a `b`).
 
 use std::io::{BufRead, Read, Write};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::epoch::EpochPublic;
 use crate::error::{Error, Result};
@@ -13,10 +18,12 @@ use crate::group::PinnedGroup;
 use crate::identity::SignKey;
 use crate::ids::RecordingId;
 use crate::kem::{self, CapsuleContext, GroupKey};
-use crate::record::SegmentRecord;
+use crate::pq_custody::{CustodyRun, SegmentCustody};
+use crate::record::{self, SegmentRecord};
 use crate::secret::Secret32;
 use crate::segment::{
-    HeaderFields, SealedSegment, SealingReader, SegmentKind, seal_payload, seal_payload_reader,
+    HeaderFields, KeyParts, SealedSegment, SealingReader, SegmentKind, seal_payload,
+    seal_payload_reader,
 };
 
 /// What the device says about one segment before sealing it.
@@ -39,6 +46,11 @@ pub struct SegmentSpec {
 pub struct RecordingSealer<'a> {
     device: &'a SignKey,
     group: GroupKey,
+    pinned: PinnedGroup,
+    /// The custody run of the segments being sealed (§5.6), replaced when
+    /// a segment falls outside it. Behind a lock because several threads
+    /// may seal segments of one recording at once.
+    run: Mutex<Option<Arc<CustodyRun>>>,
     epoch: &'a EpochPublic,
     recording_id: RecordingId,
     next_index: u32,
@@ -58,6 +70,8 @@ impl<'a> RecordingSealer<'a> {
         RecordingSealer {
             device,
             group: group.group_key(),
+            pinned: group.clone(),
+            run: Mutex::new(None),
             epoch,
             recording_id,
             next_index: 0,
@@ -85,9 +99,13 @@ impl<'a> RecordingSealer<'a> {
             what: "segment record",
             reason: "segment index space exhausted",
         })?;
+        // The wrap keys of the interrupted run were never kept: the next
+        // segment starts a new run.
         Ok(RecordingSealer {
             device,
             group: group.group_key(),
+            pinned: group.clone(),
+            run: Mutex::new(None),
             epoch,
             recording_id: segment.recording,
             next_index,
@@ -130,9 +148,9 @@ impl<'a> RecordingSealer<'a> {
         blob: impl Write,
         rng: &mut impl rand_core::CryptoRng,
     ) -> Result<SealedSegment> {
-        let (fields, a, b) = self.fields_at(index, spec, rng)?;
-        seal_payload(fields, &a, &b, plaintext, blob)
-        // a and b drop (and zeroize) here.
+        let (fields, custody, parts) = self.fields_at(index, spec, rng)?;
+        seal_payload(fields, custody, &parts, plaintext, blob)
+        // a, b and c drop (and zeroize) here.
     }
 
     /// [`RecordingSealer::seal_at`] in pull form: the capsule, the wrap of
@@ -147,19 +165,73 @@ impl<'a> RecordingSealer<'a> {
         plaintext: R,
         rng: &mut impl rand_core::CryptoRng,
     ) -> Result<SealingReader<R>> {
-        let (fields, a, b) = self.fields_at(index, spec, rng)?;
-        seal_payload_reader(fields, &a, &b, plaintext)
-        // a and b drop (and zeroize) here.
+        let (fields, custody, parts) = self.fields_at(index, spec, rng)?;
+        seal_payload_reader(fields, custody, &parts, plaintext)
+        // a, b and c drop (and zeroize) here.
     }
 
-    /// The header fields of segment `index` with a fresh capsule (its a)
-    /// and a fresh b wrapped to the epoch.
+    /// Continue `run` (the custody run of an earlier sealer of this
+    /// recording in this process, [`RecordingSealer::custody_run`]) rather
+    /// than start a new one: a caller that makes a sealer per segment keeps
+    /// one run for [`crate::pq_custody::RUN_SEGMENTS`] segments. A run of
+    /// another recording is ignored.
+    pub fn continuing(self, run: Option<Arc<CustodyRun>>) -> Self {
+        if let Some(run) = run.filter(|r| r.recording() == self.recording_id) {
+            *self.run.lock().unwrap_or_else(PoisonError::into_inner) = Some(run);
+        }
+        self
+    }
+
+    /// The custody run in use, to continue in a later sealer
+    /// ([`RecordingSealer::continuing`]).
+    pub fn custody_run(&self) -> Option<Arc<CustodyRun>> {
+        self.run
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The length of segment `index`'s record: it carries its custody run
+    /// when it starts one. Exact for the next segment sealed in order.
+    pub fn record_len(&self, index: u32) -> usize {
+        let starts_run = !self
+            .run
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|run| run.covers(index));
+        record::record_len(self.pinned.custodians().len(), starts_run)
+    }
+
+    /// The custody run segment `index` belongs to, starting a new one at
+    /// `index` when the current run does not cover it.
+    fn run_for(&self, index: u32, rng: &mut impl rand_core::CryptoRng) -> Arc<CustodyRun> {
+        let mut current = self.run.lock().unwrap_or_else(PoisonError::into_inner);
+        match current.as_ref() {
+            Some(run) if run.covers(index) => Arc::clone(run),
+            _ => {
+                let run = Arc::new(CustodyRun::new(
+                    &self.pinned,
+                    self.recording_id,
+                    &self.device.verify_key(),
+                    index,
+                    rng,
+                ));
+                *current = Some(Arc::clone(&run));
+                run
+            }
+        }
+    }
+
+    /// The header fields of segment `index` with a fresh capsule (its a),
+    /// a fresh b wrapped to the epoch and a fresh c shared among the
+    /// custodians.
     fn fields_at(
         &self,
         index: u32,
         spec: SegmentSpec,
         rng: &mut impl rand_core::CryptoRng,
-    ) -> Result<(HeaderFields, Secret32, Secret32)> {
+    ) -> Result<(HeaderFields, SegmentCustody, KeyParts)> {
         if self.finished {
             return Err(Error::Malformed {
                 what: "recording",
@@ -192,7 +264,10 @@ impl<'a> RecordingSealer<'a> {
             capsule,
             epoch_wrap,
         };
-        Ok((fields, a, b))
+        let (c, custody) = self
+            .run_for(index, rng)
+            .seal_c(index, &fields.header_hash(), rng);
+        Ok((fields, custody, KeyParts { a, b, c }))
     }
 
     /// Sign the record of the next segment in order, linking it to the

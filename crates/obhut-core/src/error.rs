@@ -258,6 +258,14 @@ pub enum SegmentFailure {
     /// No key material was supplied for this segment.
     #[error("no key for this segment in the grant")]
     NoKey,
+    /// Too few valid shares of the segment's post-quantum part `c` (§5.6).
+    #[error("{have} valid shares of its post-quantum part c, {needed} needed")]
+    TooFewShares {
+        /// The record's threshold.
+        needed: u16,
+        /// Valid shares from distinct positions.
+        have: u16,
+    },
 }
 
 /// Why a re-wrap of `b` (§5.5) was refused before any decryption, in the
@@ -400,6 +408,10 @@ pub enum PartialFailure {
     /// disagree.
     #[error("malformed: {0}")]
     Malformed(&'static str),
+    /// A share of a segment's `c` does not match the hash in the
+    /// device-signed record (§5.6).
+    #[error("{0}: its share of the post-quantum part c does not match the record")]
+    BadShare(SegmentRef),
 }
 
 /// What was wrong with a resharing deal (§4.3).
@@ -498,4 +510,8 @@ pub enum RefusalReason {
     /// The same segment was given twice.
     #[error("{0}: given twice")]
     DuplicateSegment(SegmentRef),
+    /// The record that carries the segment's custody run (§5.6) was not
+    /// given.
+    #[error("{0}: the record starting its custody run was not given")]
+    MissingRun(SegmentRef),
 }

@@ -60,6 +60,9 @@ pub mod magic {
     /// A segment's epoch part re-wrapped to another epoch key, beside the
     /// signed header (docs/format.md §5.5).
     pub const EPOCH_REWRAP: &[u8; 4] = b"OBRW";
+    /// A custodian's wrap key of a custody run handed over to a successor
+    /// after a reshare (docs/format.md §5.6).
+    pub const RUN_HANDOVER: &[u8; 4] = b"OBRH";
 
     /// Every magic, for the uniqueness test and the spec's registry (§1.3).
     pub const ALL: &[&[u8; 4]] = &[
@@ -86,6 +89,7 @@ pub mod magic {
         EPOCH_REWRAP,
         DECISION,
         LOG_PIN,
+        RUN_HANDOVER,
     ];
 
     /// What the file starting with `bytes` holds, for a person who passed
@@ -105,6 +109,7 @@ pub mod magic {
             ACCESS_REQUEST => "an access request",
             PARTIAL_ENVELOPE => "a partial-decryption envelope",
             EPOCH_RELEASE => "an epoch release",
+            RUN_HANDOVER => "a custody-run handover",
             _ => return None,
         })
     }
@@ -116,7 +121,7 @@ pub const KEM: &[u8] = b"obhut/v1/kem";
 pub const KEM_GENERATOR_BAR: &[u8] = b"obhut/v1/kem/generator-bar";
 /// Challenge hash of the TDH2 validity proof (R and Ū share r).
 pub const KEM_VALIDITY_PROOF: &[u8] = b"obhut/v1/kem/validity-proof";
-/// HKDF salt deriving the segment key K from a ‖ b.
+/// HKDF salt deriving the segment key K from a ‖ b ‖ c.
 pub const SEGMENT_KEY: &[u8] = b"obhut/v1/segment-key";
 /// HKDF-Expand info for the payload AEAD key, from K.
 pub const PAYLOAD_KEY: &[u8] = b"obhut/v1/payload-key";
@@ -187,6 +192,18 @@ pub const LOG_PIN_SIG: &[u8] = b"obhut/v1/log-pin";
 /// HPKE info prefix of a re-wrap of `b` to another epoch key (§5.5).
 pub const EPOCH_REWRAP_INFO: &[u8] = b"obhut/v1/epoch-rewrap";
 
+/// Digest of a custody run: the X-Wing-sealed wrap keys of the
+/// post-quantum part `c` (§5.6).
+pub const PQ_RUN: &[u8] = b"obhut/v1/pq-run";
+/// HPKE info of a custody run's wrap key sealed to a custodian (§5.6).
+pub const PQ_WRAP_INFO: &[u8] = b"obhut/v1/pq-wrap";
+/// HPKE info of a custody run's wrap key handed over to a successor (§5.6).
+pub const PQ_HANDOVER_INFO: &[u8] = b"obhut/v1/pq-handover";
+/// HKDF salt of the pad of a share of `c` (§5.6).
+pub const PQ_SHARE: &[u8] = b"obhut/v1/pq-share";
+/// Digest of a share of `c`, so a requester can name a wrong one (§5.6).
+pub const PQ_SHARE_HASH: &[u8] = b"obhut/v1/pq-share-hash";
+
 /// Every label, for the uniqueness test and the spec's table.
 pub const ALL: &[&[u8]] = &[
     KEM,
@@ -221,6 +238,11 @@ pub const ALL: &[&[u8]] = &[
     DECISION_SIG,
     LOG_PIN_SIG,
     EPOCH_REWRAP_INFO,
+    PQ_RUN,
+    PQ_WRAP_INFO,
+    PQ_HANDOVER_INFO,
+    PQ_SHARE,
+    PQ_SHARE_HASH,
 ];
 
 /// The message an Ed25519 signature covers: `label ‖ 0x00 ‖ body`. The zero

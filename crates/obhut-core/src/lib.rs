@@ -45,6 +45,7 @@ pub mod locked;
 pub mod log_pin;
 pub mod partial;
 pub mod point;
+pub mod pq_custody;
 pub mod record;
 pub mod request;
 pub mod reshare;

@@ -1,7 +1,9 @@
 //! Partial decryptions (docs/format.md §8.2–8.4): what a custodian computes
 //! for a grant, the batched Chaum–Pedersen proof that it used its share,
 //! the envelope that carries it to the requester only, and the requester's
-//! combination of k partials into each segment's custody part `a`.
+//! combination of k partials into each segment's custody part `a`; each
+//! entry also carries the custodian's share of the segment's post-quantum
+//! part `c` (§5.6), which the requester combines beside `a`.
 //!
 //! A custodian computes s_i·R only through [`custodian_partial`], which
 //! takes R from device-signed segment records after checking the record,
@@ -25,6 +27,7 @@ use crate::ids::{Fingerprint, GroupId, RecordingId, SegmentRef};
 use crate::kem::{self, Capsule};
 use crate::labels::{self, SUITE_V1, VERSION, magic};
 use crate::point::{hash_to_scalar, random_scalar, read_point, read_scalar};
+use crate::pq_custody::{self, RunKey, Runs};
 use crate::record::SegmentRecord;
 use crate::request::{AccessRequest, GrantRef, SegmentFacts};
 use crate::secret::Secret32;
@@ -33,15 +36,16 @@ use crate::wire::{MAX_FIELD_LEN, Reader, Writer};
 /// Most segments one partial covers.
 pub const MAX_PARTIAL_ENTRIES: usize = 65_536;
 /// Encoded length of one partial entry.
-pub const PARTIAL_ENTRY_LEN: usize = 16 + 4 + 32 + 32;
+pub const PARTIAL_ENTRY_LEN: usize = 16 + 4 + 32 + 32 + 2 + 32;
 /// Maximum length of a partial envelope's `sealed` field (16 MiB).
 pub const MAX_PARTIAL_SEALED_LEN: usize = MAX_FIELD_LEN;
 
 const PARTIAL: &str = "partial decryption";
 const PARTIAL_ENVELOPE: &str = "partial envelope";
 
-/// One segment of a partial: R from the segment's record and D = s_i·R.
-/// `Debug` leaves D out: k of them recover the segment's part a.
+/// One segment of a partial: R from the segment's record, D = s_i·R, and
+/// the custodian's share of the segment's `c`. `Debug` leaves D and the
+/// share out: k of them recover the segment's parts a and c.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct PartialEntry {
     /// The segment.
@@ -50,6 +54,12 @@ pub struct PartialEntry {
     pub r: RistrettoPoint,
     /// D = s_i·R.
     pub d: RistrettoPoint,
+    /// The custodian's position x in the segment's custody run (§5.6), or 0
+    /// when it holds no share of this segment's `c` (it joined the group
+    /// after the segment was sealed).
+    pub share_x: u16,
+    /// Share x of `c` (32 zero bytes when `share_x` is 0).
+    pub share: [u8; 32],
 }
 
 impl core::fmt::Debug for PartialEntry {
@@ -91,6 +101,7 @@ impl Drop for Partial {
     fn drop(&mut self) {
         for e in &mut self.entries {
             e.d.zeroize();
+            e.share.zeroize();
         }
     }
 }
@@ -226,7 +237,9 @@ impl Partial {
             w.bytes(&e.segment.recording.0)
                 .u32(e.segment.index)
                 .bytes(e.r.compress().as_bytes())
-                .bytes(e.d.compress().as_bytes());
+                .bytes(e.d.compress().as_bytes())
+                .u16(e.share_x)
+                .bytes(&e.share);
         }
         w.bytes(self.proof_c.as_bytes())
             .bytes(self.proof_z.as_bytes());
@@ -286,10 +299,20 @@ impl Partial {
             let index = r.u32("entry segment_index")?;
             let rr = read_point(&mut r, "entry R")?;
             let d = read_point(&mut r, "entry D")?;
+            let share_x = r.u16("entry share_x")?;
+            let share = r.array("entry share")?;
+            if share_x == 0 && share != [0u8; 32] {
+                return Err(Error::Malformed {
+                    what: PARTIAL,
+                    reason: "an entry without a share (share_x 0) has a non-zero share",
+                });
+            }
             entries.push(PartialEntry {
                 segment: SegmentRef { recording, index },
                 r: rr,
                 d,
+                share_x,
+                share,
             });
         }
         let proof_c = read_scalar(&mut r, "proof_c")?;
@@ -446,6 +469,15 @@ pub fn records_from_bytes<B: AsRef<[u8]>>(records: &[B]) -> Result<Vec<SegmentRe
 /// the batched proof, the signature, and an envelope sealed to the
 /// request's `requester_kem`.
 ///
+/// Each entry also carries this custodian's share of the segment's `c`
+/// (§5.6), unwrapped with its X-Wing key from the custody run carried by
+/// the record of segment `run_start`, found among `runs.records` (the
+/// caller passes the recording's records, or at least those starting the
+/// runs of `records`) or `records`, or from a handover to it in
+/// `runs.handovers`. A segment whose run has no entry and no handover for
+/// this custodian gets no share (`share_x` 0); a run record found nowhere
+/// is [`RefusalReason::MissingRun`].
+///
 /// `records` are device-signed by construction ([`SegmentRecord`] values
 /// only come from signing or a verified parse; see
 /// [`records_from_bytes`]).
@@ -457,6 +489,7 @@ pub fn custodian_partial(
     request: &AccessRequest,
     grant: &GrantRef,
     records: &[SegmentRecord],
+    runs: Runs<'_>,
     now_utc_ms: i64,
     rng: &mut impl rand_core::CryptoRng,
 ) -> Result<PartialEnvelope> {
@@ -513,16 +546,53 @@ pub fn custodian_partial(
             )));
         }
     }
-    let entries: Vec<(SegmentRef, RistrettoPoint)> = records
-        .iter()
-        .map(|rec| {
-            let fields = &rec.header().fields;
-            Ok((fields.segment_ref(), fields.capsule.r_point()?))
-        })
-        .collect::<Result<_>>()?;
+    let me_fingerprint = identity::fingerprint(&listed.sign_key, &listed.kem_key);
+    let mut run_keys: HashMap<(RecordingId, u32), Option<RunKey>> = HashMap::new();
+    let mut entries = Vec::with_capacity(records.len());
+    for rec in records {
+        let fields = &rec.header().fields;
+        let segment = fields.segment_ref();
+        let custody = rec.custody();
+        let key = match run_keys.entry((segment.recording, custody.run_start)) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let in_scope = Runs::in_records(records);
+                let start = runs
+                    .start(segment.recording, custody.run_start)
+                    .or_else(|| in_scope.start(segment.recording, custody.run_start))
+                    .ok_or(Error::Refused(RefusalReason::MissingRun(segment)))?;
+                // Not in the run (joined later, no handover), or an entry
+                // that does not open: no share of this run; others may
+                // have theirs.
+                v.insert(runs.key(start, &me_fingerprint, &me.kem).ok())
+            }
+        };
+        let mine = key
+            .as_ref()
+            .and_then(|k| Some((k.x(), k.share(custody, &fields.header_hash())?)));
+        let (share_x, share_bytes) = match &mine {
+            Some((x, s)) => (*x, *s.expose()),
+            None => (0, [0u8; 32]),
+        };
+        entries.push(CheckedEntry {
+            segment,
+            r: fields.capsule.r_point()?,
+            share_x,
+            share: Zeroizing::new(share_bytes),
+        });
+    }
     Ok(partial_for_checked_entries(
         me, share, group, request, grant, &entries, rng,
     ))
+}
+
+/// A segment whose R passed every check, with this custodian's share of
+/// its `c`.
+struct CheckedEntry {
+    segment: SegmentRef,
+    r: RistrettoPoint,
+    share_x: u16,
+    share: Zeroizing<[u8; 32]>,
 }
 
 /// Compute, prove, sign and seal a partial for entries whose R values have
@@ -534,16 +604,18 @@ fn partial_for_checked_entries(
     group: &PinnedGroup,
     request: &AccessRequest,
     grant: &GrantRef,
-    entries: &[(SegmentRef, RistrettoPoint)],
+    entries: &[CheckedEntry],
     rng: &mut impl rand_core::CryptoRng,
 ) -> PartialEnvelope {
     let s_i = share.scalar();
     let entries: Vec<PartialEntry> = entries
         .iter()
-        .map(|(segment, r)| PartialEntry {
-            segment: *segment,
-            r: *r,
-            d: s_i * r,
+        .map(|e| PartialEntry {
+            segment: e.segment,
+            r: e.r,
+            d: s_i * e.r,
+            share_x: e.share_x,
+            share: *e.share,
         })
         .collect();
     let p_i = share.public();
@@ -582,18 +654,26 @@ pub(crate) fn lagrange_at_zero(i: u16, set: &[u16]) -> Scalar {
     num * den.invert()
 }
 
+/// What one valid partial gives: per expected segment, D and the share of
+/// `c` if the custodian holds one. Wiped on drop.
+struct ValidPartial {
+    d: Zeroizing<Vec<RistrettoPoint>>,
+    shares: Vec<Option<(u16, Secret32)>>,
+}
+
 /// Check one envelope against everything the requester expects; on success
-/// the D values in the order of `expected`. A failure says whether the
-/// custodian's signature had verified by then (`true`: the custodian signed
-/// what failed).
+/// the D values and shares in the order of `expected`. A failure says
+/// whether the custodian's signature had verified by then (`true`: the
+/// custodian signed what failed).
 fn check_partial(
     group: &PinnedGroup,
     grant: &GrantRef,
     requester_fpr: &Fingerprint,
     expected: &HashMap<SegmentRef, (usize, RistrettoPoint)>,
+    records: &[&SegmentRecord],
     envelope: &PartialEnvelope,
     requester: &KemSecretKey,
-) -> core::result::Result<Zeroizing<Vec<RistrettoPoint>>, (PartialFailure, bool)> {
+) -> core::result::Result<ValidPartial, (PartialFailure, bool)> {
     let unsigned = |f: PartialFailure| (f, false);
     let i = envelope.custodian;
     let listed = group
@@ -632,9 +712,25 @@ fn check_partial(
         return Err(signed(PartialFailure::WrongSegments));
     }
     let mut d: Zeroizing<Vec<Option<RistrettoPoint>>> = Zeroizing::new(vec![None; expected.len()]);
+    let mut shares: Vec<Option<(u16, Secret32)>> = (0..expected.len()).map(|_| None).collect();
     for e in &partial.entries {
         match expected.get(&e.segment) {
-            Some((pos, r)) if *r == e.r && d[*pos].is_none() => d[*pos] = Some(e.d),
+            Some((pos, r)) if *r == e.r && d[*pos].is_none() => {
+                d[*pos] = Some(e.d);
+                if e.share_x != 0 {
+                    let record = records[*pos];
+                    let share = Secret32::new(e.share);
+                    if !pq_custody::check_share(
+                        record.custody(),
+                        &record.header().header_hash(),
+                        e.share_x,
+                        &share,
+                    ) {
+                        return Err(signed(PartialFailure::BadShare(e.segment)));
+                    }
+                    shares[*pos] = Some((e.share_x, share));
+                }
+            }
             _ => return Err(signed(PartialFailure::WrongSegments)),
         }
     }
@@ -649,15 +745,16 @@ fn check_partial(
     for x in d.iter() {
         out.push(x.ok_or(signed(PartialFailure::WrongSegments))?);
     }
-    Ok(out)
+    Ok(ValidPartial { d: out, shares })
 }
 
-/// What [`combine`] recovered: each segment's `a`, and the partials it
-/// did not use because they failed a check (a caller shows these to the
-/// person: a custodian's client or the vault is misbehaving).
+/// What [`combine`] recovered: each segment's `a` and `c`, and the
+/// partials it did not use because they failed a check (a caller shows
+/// these to the person: a custodian's client or the vault is misbehaving).
 pub struct Combined {
-    /// Each segment's custody part `a`, in the order of `expected`.
-    pub keys: Vec<(SegmentRef, Secret32)>,
+    /// Each segment's custody parts `(segment, a, c)`, in the order of
+    /// `records`.
+    pub keys: Vec<(SegmentRef, Secret32, Secret32)>,
     /// Partials that failed a check, in the order given.
     pub rejected: Vec<RejectedPartial>,
 }
@@ -676,27 +773,34 @@ impl core::fmt::Debug for Combined {
 /// custodian is listed, the signature under that custodian's sign_key, the
 /// group and generation, the grant, the requester fingerprint, that the
 /// entries are exactly `expected` (same segments, same R; any order), and
-/// the batched proof against P_i. A partial that fails a check is not
+/// the batched proof against P_i, and every share of `c` against its hash
+/// in the record (§5.6). A partial that fails a check is not
 /// used and is reported in [`Combined::rejected`] (custodian index,
 /// fingerprint, the check); one bad partial does not block the others.
 /// Duplicate valid partials from one custodian count once. With valid
 /// partials from at least k distinct custodians it Lagrange-combines
-/// s·R_j = Σ λ_i·D_ij over the k lowest valid indices and returns each
-/// segment's `a`, in the order of `expected`; with fewer,
-/// [`Error::NotEnoughPartials`] listing every rejected partial.
+/// s·R_j = Σ λ_i·D_ij over the k lowest valid indices, and each segment's
+/// `c` from the first `threshold` valid shares by x; it returns each
+/// segment's `a` and `c`, in the order of `records`; with fewer partials,
+/// [`Error::NotEnoughPartials`] listing every rejected partial; with fewer
+/// shares of a segment's `c`, [`SegmentFailure::TooFewShares`] naming it.
 ///
-/// `expected` pairs each segment with the capsule from its (verified)
-/// segment record; a capsule may be of this group's generation or an
-/// earlier one ([`kem::GroupKey::for_capsule`]), and its `a` is derived
-/// with the capsule's own generation.
+/// `records` are the (verified) records of the grant's segments; a
+/// capsule may be of this group's generation or an earlier one
+/// ([`kem::GroupKey::for_capsule`]), and its `a` is derived with the
+/// capsule's own generation.
 pub fn combine(
     group: &PinnedGroup,
     request: &AccessRequest,
     grant: &GrantRef,
-    expected: &[(SegmentRef, Capsule)],
+    records: &[&SegmentRecord],
     envelopes: &[PartialEnvelope],
     requester: &KemSecretKey,
 ) -> Result<Combined> {
+    let expected: Vec<(SegmentRef, Capsule)> = records
+        .iter()
+        .map(|r| (r.segment_ref(), r.header().fields.capsule))
+        .collect();
     if request.group_id != group.group_id() || request.generation != group.generation() {
         return Err(Error::Custody(
             "the access request is for another custody group or generation",
@@ -735,13 +839,21 @@ pub fn combine(
     let requester_fpr = request.requester_fingerprint();
     // Each valid partial's D values stay in a `Zeroizing` vector: k of them
     // recover every segment's a.
-    let mut valid: Vec<(u16, Zeroizing<Vec<RistrettoPoint>>)> = Vec::new();
+    let mut valid: Vec<(u16, ValidPartial)> = Vec::new();
     let mut rejected = Vec::new();
     for env in envelopes {
-        match check_partial(group, grant, &requester_fpr, &by_segment, env, requester) {
-            Ok(d) => {
+        match check_partial(
+            group,
+            grant,
+            &requester_fpr,
+            &by_segment,
+            records,
+            env,
+            requester,
+        ) {
+            Ok(p) => {
                 if !valid.iter().any(|(i, _)| *i == env.custodian) {
-                    valid.push((env.custodian, d));
+                    valid.push((env.custodian, p));
                 }
             }
             Err((failure, signed)) => rejected.push(RejectedPartial {
@@ -763,14 +875,34 @@ pub fn combine(
         });
     }
     valid.sort_by_key(|(i, _)| *i);
+    // Shares of c come from every valid partial: a custodian who joined
+    // after a segment was sealed has none of it.
+    let mut cs = Vec::with_capacity(expected.len());
+    for (j, (segment, _)) in expected.iter().enumerate() {
+        let mut shares: Vec<(u16, &Secret32)> = valid
+            .iter()
+            .filter_map(|(_, p)| p.shares[j].as_ref().map(|(x, s)| (*x, s)))
+            .collect();
+        shares.sort_by_key(|(x, _)| *x);
+        shares.dedup_by_key(|(x, _)| *x);
+        let needed = records[j].custody().threshold;
+        let c = pq_custody::combine_c(needed, &shares).ok_or(Error::Segment {
+            segment: *segment,
+            failure: SegmentFailure::TooFewShares {
+                needed,
+                have: shares.len() as u16,
+            },
+        })?;
+        cs.push(c);
+    }
     valid.truncate(k as usize);
     let set: Vec<u16> = valid.iter().map(|(i, _)| *i).collect();
     let lambdas: Vec<Scalar> = set.iter().map(|i| lagrange_at_zero(*i, &set)).collect();
 
     let mut keys = Vec::with_capacity(expected.len());
-    for (j, (segment, capsule)) in expected.iter().enumerate() {
-        let mut s_r = RistrettoPoint::multiscalar_mul(&lambdas, valid.iter().map(|(_, d)| d[j]));
-        keys.push((*segment, kem::derive_a(&s_r, capsule, &group_key.key)));
+    for ((j, (segment, capsule)), c) in expected.iter().enumerate().zip(cs) {
+        let mut s_r = RistrettoPoint::multiscalar_mul(&lambdas, valid.iter().map(|(_, p)| p.d[j]));
+        keys.push((*segment, kem::derive_a(&s_r, capsule, &group_key.key), c));
         s_r.zeroize();
     }
     Ok(Combined { keys, rejected })
@@ -790,9 +922,15 @@ mod tests {
             },
             r: RistrettoPoint::mul_base(&Scalar::from(5u64)),
             d,
+            share_x: 1,
+            share: [0x5a; 32],
         };
         let shown = format!("{entry:?}");
         assert!(shown.contains("index: 3"), "{shown}");
+        assert!(
+            !shown.contains("90, 90") && !shown.contains("5a5a"),
+            "{shown}"
+        );
         for encoding in [
             hex::encode(d.compress().as_bytes()),
             format!("{:?}", d.compress()),

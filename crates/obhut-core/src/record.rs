@@ -7,15 +7,28 @@
 //! read-only.
 
 use crate::error::{Error, Result, SegmentFailure};
+use crate::group::MAX_CUSTODIANS;
 use crate::identity::SignKey;
 use crate::ids::SegmentRef;
 use crate::labels::{self, SUITE_V1, VERSION, magic};
+use crate::pq_custody::{CUSTODY_FIXED_LEN, RUN_ENTRY_LEN, SHARE_SLOT_LEN, SegmentCustody};
 use crate::segment::{self, HEADER_LEN, SealedSegment, SegmentHeader};
 use crate::stream::MAX_PLAINTEXT_LEN;
 use crate::wire::{Reader, Writer};
 
-/// Encoded length of a segment record.
-pub const RECORD_LEN: usize = 7 + HEADER_LEN + 8 + 32 + 32 + 1 + 64;
+/// Encoded length of a segment record without its custody block's
+/// entries and shares: the shortest record has `count` = 1 and no run,
+/// [`RECORD_FIXED_LEN`] + 64 bytes.
+pub const RECORD_FIXED_LEN: usize = 7 + HEADER_LEN + 8 + 32 + 32 + 1 + CUSTODY_FIXED_LEN + 64;
+/// The longest record: 255 custodians, carrying its run.
+pub const MAX_RECORD_LEN: usize =
+    RECORD_FIXED_LEN + MAX_CUSTODIANS as usize * (SHARE_SLOT_LEN + RUN_ENTRY_LEN);
+
+/// Encoded length of a record whose custody block has `count` shares and,
+/// if `carries_run`, the run's `count` entries.
+pub const fn record_len(count: usize, carries_run: bool) -> usize {
+    RECORD_FIXED_LEN - CUSTODY_FIXED_LEN + SegmentCustody::encoded_len(count, carries_run)
+}
 
 /// What errors about segment records name.
 pub(crate) const SEGMENT_RECORD_WHAT: &str = "segment record";
@@ -30,6 +43,7 @@ pub struct SegmentRecord {
     ciphertext_hash: [u8; 32],
     prev_record_hash: [u8; 32],
     is_final: bool,
+    custody: SegmentCustody,
     signature: [u8; 64],
 }
 
@@ -62,6 +76,7 @@ impl SegmentRecord {
             ciphertext_hash: sealed.ciphertext_hash,
             prev_record_hash,
             is_final,
+            custody: sealed.custody.clone(),
             signature: [0; 64],
         };
         rec.signature = device.sign(labels::SEGMENT_RECORD_SIG, &rec.body());
@@ -76,10 +91,11 @@ impl SegmentRecord {
             .bytes(&self.ciphertext_hash)
             .bytes(&self.prev_record_hash)
             .u8(u8::from(self.is_final));
+        self.custody.encode(&mut w);
         w.into_vec()
     }
 
-    /// The canonical encoding ([`RECORD_LEN`] bytes).
+    /// The canonical encoding ([`record_len`] bytes).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = self.body();
         out.extend_from_slice(&self.signature);
@@ -111,6 +127,13 @@ impl SegmentRecord {
         let ciphertext_hash = r.array("ciphertext_hash")?;
         let prev_record_hash = r.array("prev_record_hash")?;
         let is_final = r.bool("final")?;
+        let fields = &header.fields;
+        let custody = SegmentCustody::read(
+            &mut r,
+            fields.recording_id,
+            &fields.device_key,
+            fields.segment_index,
+        )?;
         let signature = r.array::<64>("signature")?;
         r.finish()?;
         Ok(SegmentRecord {
@@ -119,6 +142,7 @@ impl SegmentRecord {
             ciphertext_hash,
             prev_record_hash,
             is_final,
+            custody,
             signature,
         })
     }
@@ -175,6 +199,14 @@ impl SegmentRecord {
     /// Whether this is the recording's last segment.
     pub fn is_final(&self) -> bool {
         self.is_final
+    }
+    /// Length of [`SegmentRecord::to_bytes`].
+    pub fn encoded_len(&self) -> usize {
+        record_len(self.custody.shares.len(), self.custody.run.is_some())
+    }
+    /// The custody block: this segment's shares of `c`, and its run.
+    pub fn custody(&self) -> &SegmentCustody {
+        &self.custody
     }
     /// The device's Ed25519 signature.
     pub fn signature(&self) -> &[u8; 64] {

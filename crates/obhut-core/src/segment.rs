@@ -20,6 +20,7 @@ use crate::identity::VerifyKey;
 use crate::ids::{RecordingId, SegmentRef};
 use crate::kem::{CAPSULE_LEN, Capsule, CapsuleContext};
 use crate::labels::{self, SUITE_V1, VERSION, magic};
+use crate::pq_custody::SegmentCustody;
 use crate::secret::Secret32;
 use crate::stream::{
     self, CHUNK_SIZE, ChunkCipher, MAX_PLAINTEXT_LEN, SEALED_CHUNK_LEN, StreamEncryptor, TAG_LEN,
@@ -226,7 +227,26 @@ impl SegmentHeader {
     }
 }
 
-/// The keys of one segment, derived from `a`, `b` and the header hash
+/// The three parts a segment key is derived from (§5.1): the custody part
+/// `a` (threshold KEM, §5.2), the epoch part `b` (§5.4) and the
+/// post-quantum custody part `c` (§5.6). Each is zeroized on drop;
+/// `Debug` is redacted.
+pub struct KeyParts {
+    /// Custody part a.
+    pub a: Secret32,
+    /// Epoch part b.
+    pub b: Secret32,
+    /// Post-quantum custody part c.
+    pub c: Secret32,
+}
+
+impl core::fmt::Debug for KeyParts {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("KeyParts(<redacted>)")
+    }
+}
+
+/// The keys of one segment, derived from `a`, `b`, `c` and the header hash
 /// (§5.1). The payload key is zeroized on drop; `Debug` is redacted.
 pub struct SegmentKeys {
     payload_key: Secret32,
@@ -242,13 +262,14 @@ impl core::fmt::Debug for SegmentKeys {
 }
 
 impl SegmentKeys {
-    /// `K = HKDF(salt = "obhut/v1/segment-key", ikm = a ‖ b, info = header_hash, 32)`,
+    /// `K = HKDF(salt = "obhut/v1/segment-key", ikm = a ‖ b ‖ c, info = header_hash, 32)`,
     /// then the payload key and the commitment by HKDF-Expand from K.
-    pub fn derive(a: &Secret32, b: &Secret32, fields: &HeaderFields) -> Self {
+    pub fn derive(parts: &KeyParts, fields: &HeaderFields) -> Self {
         let header_hash = fields.header_hash();
-        let mut ikm = Zeroizing::new([0u8; 64]);
-        ikm[..32].copy_from_slice(a.expose());
-        ikm[32..].copy_from_slice(b.expose());
+        let mut ikm = Zeroizing::new([0u8; 96]);
+        ikm[..32].copy_from_slice(parts.a.expose());
+        ikm[32..64].copy_from_slice(parts.b.expose());
+        ikm[64..].copy_from_slice(parts.c.expose());
         let mut k = Zeroizing::new([0u8; 32]);
         Hkdf::<Sha256>::new(Some(labels::SEGMENT_KEY), &ikm[..])
             .expand(&header_hash, &mut k[..])
@@ -370,6 +391,8 @@ pub struct SealedSegment {
     pub plaintext_len: u64,
     /// BLAKE3 ciphertext hash of the whole blob (§6.3).
     pub ciphertext_hash: [u8; 32],
+    /// The shares of `c` (and, at a run's start, the run) for the record.
+    pub custody: SegmentCustody,
 }
 
 impl SealedSegment {
@@ -379,23 +402,25 @@ impl SealedSegment {
     }
 }
 
-/// Seal a payload (§6.4 steps 3–4): derive the keys from `a`, `b` and the
+/// Seal a payload (§6.4 steps 3–4): derive the keys from `parts` and the
 /// header fields, write the header with its commitment to `writer`, then
 /// stream `reader`'s plaintext through STREAM, hashing every blob byte.
 /// Memory is constant (one chunk buffer, and while it runs 256 KiB each of
 /// plaintext and sealed chunks: [`StreamEncryptor::copy_from`]); the writer
 /// is flushed at the end.
 ///
-/// The caller zeroizes `a` and `b` (dropping the [`Secret32`]s does).
+/// `custody` is the record's custody block made with `parts.c`
+/// ([`crate::pq_custody::CustodyRun::seal_c`]). The caller zeroizes
+/// `parts` (dropping it does).
 pub fn seal_payload<R: Read, W: Write>(
     fields: HeaderFields,
-    a: &Secret32,
-    b: &Secret32,
+    custody: SegmentCustody,
+    parts: &KeyParts,
     mut reader: R,
     writer: W,
 ) -> Result<SealedSegment> {
     fields.validate()?;
-    let keys = SegmentKeys::derive(a, b, &fields);
+    let keys = SegmentKeys::derive(parts, &fields);
     let header = SegmentHeader {
         key_commitment: *keys.commitment(),
         fields,
@@ -415,6 +440,7 @@ pub fn seal_payload<R: Read, W: Write>(
         header,
         plaintext_len,
         ciphertext_hash,
+        custody,
     })
 }
 
@@ -436,6 +462,7 @@ pub fn seal_payload<R: Read, W: Write>(
 /// way.
 pub struct SealingReader<R: BufRead> {
     header: SegmentHeader,
+    custody: SegmentCustody,
     plaintext: R,
     enc: Option<StreamEncryptor<Vec<u8>>>,
     /// Blob bytes produced and not yet served (the header first).
@@ -455,17 +482,17 @@ impl<R: BufRead> core::fmt::Debug for SealingReader<R> {
 }
 
 /// Start sealing a payload as a reader ([`SealingReader`]): derive the keys
-/// from `a`, `b` and the header fields, as [`seal_payload`] does. The caller
-/// zeroizes `a` and `b` (dropping the [`Secret32`]s does); the reader keeps
-/// only the chunk cipher.
+/// from `parts` and the header fields, as [`seal_payload`] does. The caller
+/// zeroizes `parts` (dropping it does); the reader keeps only the chunk
+/// cipher.
 pub fn seal_payload_reader<R: BufRead>(
     fields: HeaderFields,
-    a: &Secret32,
-    b: &Secret32,
+    custody: SegmentCustody,
+    parts: &KeyParts,
     plaintext: R,
 ) -> Result<SealingReader<R>> {
     fields.validate()?;
-    let keys = SegmentKeys::derive(a, b, &fields);
+    let keys = SegmentKeys::derive(parts, &fields);
     let header = SegmentHeader {
         key_commitment: *keys.commitment(),
         fields,
@@ -475,6 +502,7 @@ pub fn seal_payload_reader<R: BufRead>(
     drop(keys);
     Ok(SealingReader {
         header,
+        custody,
         plaintext,
         enc: Some(enc),
         out,
@@ -581,6 +609,7 @@ impl<R: BufRead> Read for SealingReader<R> {
                 header: self.header.clone(),
                 plaintext_len,
                 ciphertext_hash: *self.hasher.finalize().as_bytes(),
+                custody: self.custody.clone(),
             });
         }
         Ok(n)
@@ -631,15 +660,15 @@ pub struct SegmentOpener {
 
 impl SegmentOpener {
     /// Parse a header (e.g. from a signed record) and check its commitment
-    /// against the keys derived from `a` and `b`.
-    pub fn new(header_bytes: &[u8], a: &Secret32, b: &Secret32) -> Result<Self> {
+    /// against the keys derived from `parts`.
+    pub fn new(header_bytes: &[u8], parts: &KeyParts) -> Result<Self> {
         let header = SegmentHeader::from_bytes(header_bytes)?;
-        Self::from_header(&header, a, b)
+        Self::from_header(&header, parts)
     }
 
     /// As [`SegmentOpener::new`], from a parsed header.
-    pub fn from_header(header: &SegmentHeader, a: &Secret32, b: &Secret32) -> Result<Self> {
-        let keys = SegmentKeys::derive(a, b, &header.fields);
+    pub fn from_header(header: &SegmentHeader, parts: &KeyParts) -> Result<Self> {
+        let keys = SegmentKeys::derive(parts, &header.fields);
         keys.check_commitment(&header.key_commitment)?;
         Ok(SegmentOpener {
             header: header.clone(),

@@ -8,12 +8,7 @@ use crate::group::GroupDescriptor;
 use crate::identity::{SignKey, VerifyKey};
 use crate::ids::{Fingerprint, RecordingId, SegmentRef};
 use crate::labels::{self, SUITE_V1, VERSION, magic};
-use crate::record::RECORD_LEN;
 use crate::wire::{Reader, Writer};
-
-/// Length of the signed segment record that ends every segment upload
-/// (the trailer of `blob ‖ record`, §4).
-pub const SEGMENT_TRAILER_LEN: u64 = RECORD_LEN as u64;
 
 /// Encoded length of an [`IngestReceipt`].
 pub const INGEST_RECEIPT_LEN: usize = 7 + 32 + 32 + 8 + 64;
@@ -69,21 +64,26 @@ pub fn body_sha256(body: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(body).into()
 }
 
-/// The path of a segment upload (§4): `/v1/recordings/{rid}/segments/{index}`
-/// (relative to the vault's base URL).
-pub fn segment_upload_path(segment: SegmentRef) -> String {
+/// The path and query of a segment upload (§4):
+/// `/v1/recordings/{rid}/segments/{index}?record_len={record_len}`
+/// (relative to the vault's base URL). The record's length is in the
+/// signed query because a record's length varies with its custody block
+/// (format.md §7.1), and the vault must know where the blob ends before
+/// it reads the record at the end of the body.
+pub fn segment_upload_path(segment: SegmentRef, record_len: usize) -> String {
     format!(
-        "/v1/recordings/{}/segments/{}",
+        "/v1/recordings/{}/segments/{}?record_len={record_len}",
         segment.recording, segment.index
     )
 }
 
-/// `Content-Length` of a segment upload whose blob is `blob_len` bytes:
-/// `blob_len + 1596` (the body is `blob ‖ record`). `None` on overflow.
-/// The blob's length is a function of the plaintext length alone
-/// ([`crate::segment::blob_len`]), so a device knows it before sealing.
-pub fn segment_upload_len(blob_len: u64) -> Option<u64> {
-    blob_len.checked_add(SEGMENT_TRAILER_LEN)
+/// `Content-Length` of a segment upload whose blob is `blob_len` bytes and
+/// whose record is `record_len` bytes (the body is `blob ‖ record`). `None`
+/// on overflow. Both lengths are known before sealing: the blob's is a
+/// function of the plaintext length alone ([`crate::segment::blob_len`]),
+/// the record's of the custody run ([`crate::record::record_len`]).
+pub fn segment_upload_len(blob_len: u64, record_len: usize) -> Option<u64> {
+    blob_len.checked_add(record_len as u64)
 }
 
 /// The `body_digest` a device signs for a segment upload (§2):
@@ -242,11 +242,14 @@ mod tests {
             index: 7,
         };
         assert_eq!(
-            segment_upload_path(seg),
-            format!("/v1/recordings/{}/segments/7", "ab".repeat(16))
+            segment_upload_path(seg, 1896),
+            format!(
+                "/v1/recordings/{}/segments/7?record_len=1896",
+                "ab".repeat(16)
+            )
         );
-        assert_eq!(segment_upload_len(1468), Some(1468 + 1596));
-        assert_eq!(segment_upload_len(u64::MAX), None);
+        assert_eq!(segment_upload_len(1468, 1596), Some(1468 + 1596));
+        assert_eq!(segment_upload_len(u64::MAX, 1), None);
         // Layout: label ‖ 0x00 ‖ rid ‖ index (BE) ‖ Content-Length (BE).
         let mut m = b"obhut/v1/segment-upload\0".to_vec();
         m.extend_from_slice(&[0xab; 16]);

@@ -12,9 +12,12 @@ use obhut_core::group::{self, CustodianShare, PinnedGroup};
 use obhut_core::identity::{DeviceSecret, PersonSecret};
 use obhut_core::ids::{EpochId, RecordingId};
 use obhut_core::partial::{PartialEnvelope, custodian_partial};
+use obhut_core::pq_custody::Runs;
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, GrantRef, RequestContent, Scope, SegmentFacts};
 use obhut_core::rng::os_rng;
+use obhut_core::secret::Secret32;
+use obhut_core::segment::KeyParts;
 use obhut_core::segment::{SegmentKind, SegmentOpener};
 
 const NOW: i64 = 1_790_000_000_000;
@@ -154,6 +157,7 @@ impl World {
                     request,
                     grant,
                     &in_scope,
+                    Runs::in_records(&self.records),
                     NOW,
                     &mut os_rng(),
                 )
@@ -269,10 +273,7 @@ fn grant_keys_open_nothing_outside_the_scope() {
         &w.group,
         &request,
         &grant,
-        &in_scope
-            .iter()
-            .map(|r| (r.segment_ref(), r.header().fields.capsule))
-            .collect::<Vec<_>>(),
+        &in_scope,
         &partials,
         &w.requester.kem,
     )
@@ -282,10 +283,15 @@ fn grant_keys_open_nothing_outside_the_scope() {
         .open(&w.requester, grant.log_index, &grant.request_hash)
         .unwrap();
     for out_of_scope in [0usize, 3, 4] {
-        for (_, a) in &a_parts {
+        for (_, a, c) in &a_parts {
             for (_, b) in &b_parts {
-                let err =
-                    SegmentOpener::from_header(w.records[out_of_scope].header(), a, b).unwrap_err();
+                let parts = KeyParts {
+                    a: a.clone(),
+                    b: b.clone(),
+                    c: c.clone(),
+                };
+                let err = SegmentOpener::from_header(w.records[out_of_scope].header(), &parts)
+                    .unwrap_err();
                 assert!(matches!(
                     err,
                     Error::Segment {
@@ -353,7 +359,13 @@ fn operator_with_every_b_and_one_custodian_opens_nothing() {
             )
             .unwrap();
         let guess = obhut_core::kem::derive_a(&entry.d, &f.capsule, &w.group.group_key().key);
-        let err = SegmentOpener::from_header(record.header(), &guess, &b).unwrap_err();
+        // Its share of c taken as if it were c.
+        let parts = KeyParts {
+            a: guess,
+            b,
+            c: Secret32::new(entry.share),
+        };
+        let err = SegmentOpener::from_header(record.header(), &parts).unwrap_err();
         assert!(matches!(
             err,
             Error::Segment {

@@ -10,6 +10,7 @@ use curve25519_dalek::scalar::Scalar;
 use obhut_core::epoch::EpochSecret;
 use obhut_core::ids::RecordingId;
 use obhut_core::partial::{combine, custodian_partial};
+use obhut_core::pq_custody::Runs;
 use obhut_core::segment::SegmentKind;
 use threshold_support::*;
 
@@ -54,7 +55,7 @@ fn partials_shares_and_combined_keys_never_print_secrets() {
     let mut segs: Vec<Sealed> = (0..2)
         .map(|i| {
             device.seal(
-                &group.key(),
+                &group,
                 Spec::media(rec, i, u64::from(i) * 4000, (u64::from(i) + 1) * 4000),
                 &mut rng,
             )
@@ -62,7 +63,7 @@ fn partials_shares_and_combined_keys_never_print_secrets() {
         .collect();
     let mut index = Spec::media(rec, 2, 0, 0);
     index.kind = SegmentKind::ContainerIndex;
-    segs.push(device.seal(&group.key(), index, &mut rng));
+    segs.push(device.seal(&group, index, &mut rng));
     let requester = obhut_core::identity::PersonSecret::generate("requester", &mut rng);
     let request = request(
         &requester,
@@ -83,6 +84,7 @@ fn partials_shares_and_combined_keys_never_print_secrets() {
                 &request,
                 &grant,
                 &records,
+                Runs::default(),
                 NOW,
                 &mut rng,
             )
@@ -116,8 +118,8 @@ fn partials_shares_and_combined_keys_never_print_secrets() {
         );
     }
 
-    // The combine's output: no a.
-    let expected: Vec<_> = segs.iter().map(Sealed::expected).collect();
+    // The combine's output: no a, no c.
+    let expected: Vec<_> = segs.iter().map(|s| &s.record).collect();
     let combined = combine(
         &group.pinned,
         &request,
@@ -128,8 +130,17 @@ fn partials_shares_and_combined_keys_never_print_secrets() {
     )
     .unwrap();
     let shown = format!("{combined:?}");
-    for (_, a) in &combined.keys {
+    for (_, a, c) in &combined.keys {
         assert_hidden(&shown, &encodings_of_bytes(a.expose()), "Combined");
+        assert_hidden(&shown, &encodings_of_bytes(c.expose()), "Combined");
+    }
+    // The partials' shares of c stay out of their Debug too.
+    for env in &envelopes {
+        let partial = env.open(&requester.kem).unwrap();
+        let shown = format!("{partial:?}");
+        for e in &partial.entries {
+            assert_hidden(&shown, &encodings_of_bytes(&e.share), "Partial");
+        }
     }
 
     let epoch = EpochSecret::generate(obhut_core::ids::EpochId::random(&mut rng), &mut rng);

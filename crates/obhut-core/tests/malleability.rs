@@ -23,9 +23,11 @@ use obhut_core::ids::RecordingId;
 use obhut_core::kem::{self, Capsule, CapsuleContext};
 use obhut_core::partial::{custodian_partial, records_from_bytes};
 use obhut_core::point::random_scalar;
+use obhut_core::pq_custody::Runs;
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, Scope};
 use obhut_core::secret::Secret32;
+use obhut_core::segment::KeyParts;
 use obhut_core::segment::{SegmentKind, SegmentOpener};
 use threshold_support::*;
 
@@ -46,8 +48,8 @@ fn scene(rng: &mut Rng) -> Scene {
     let device = Device::new("bodycam 1", rng);
     let rec_x = RecordingId::random(rng);
     let rec_y = RecordingId::random(rng);
-    let x = device.seal(&group.key(), Spec::media(rec_x, 0, 0, 4000), rng);
-    let y = device.seal(&group.key(), Spec::media(rec_y, 0, 0, 4000), rng);
+    let x = device.seal(&group, Spec::media(rec_x, 0, 0, 4000), rng);
+    let y = device.seal(&group, Spec::media(rec_y, 0, 0, 4000), rng);
     let attacker = PersonSecret::generate("requester", rng);
     let request = request(&attacker, &group.pinned, vec![whole_recording(rec_x)], rng);
     Scene {
@@ -67,9 +69,9 @@ impl Scene {
         let rec_x = self.x.segment().recording;
         let (mut fields, a, b) =
             self.rogue
-                .fields(&self.group.key(), Spec::media(rec_x, 5, 0, 1000), rng);
+                .fields(&self.group, Spec::media(rec_x, 5, 0, 1000), rng);
         fields.capsule = capsule;
-        self.rogue.seal_fields(fields, a, b).record
+        self.rogue.seal_fields(&self.group, fields, a, b).record
     }
 
     /// Y's capsule with R and Ū blinded by c (the proof copied along: the
@@ -113,6 +115,7 @@ fn real<'a>(s: &'a Scene) -> Box<Oracle<'a>> {
             &s.request,
             &grant(&s.request),
             std::slice::from_ref(record),
+            Runs::default(),
             NOW,
             rng,
         )?;
@@ -181,8 +184,23 @@ fn naive_custodian_lets_the_attacker_unblind_a_of_out_of_scope_footage() {
         a, s.y.a,
         "unblinding the naive custodians' answers gives Y's a"
     );
-    // With b (which the vault holds) that opens Y's footage.
-    let opener = SegmentOpener::from_header(s.y.record.header(), &a, &s.y.b).unwrap();
+    // With b (which the vault holds) and Y's c, that opens Y's footage. The
+    // post-quantum part c (§5.6) is per segment and not malleable: the
+    // rogue record carries shares of its own c, so the attacker would also
+    // need k custodians' shares of Y's c. Without them the key commitment
+    // refuses; the check that R is Y's own is what keeps `a` safe.
+    let without_c = KeyParts {
+        a: a.clone(),
+        b: s.y.b.clone(),
+        c: Secret32::new([0; 32]),
+    };
+    assert!(SegmentOpener::from_header(s.y.record.header(), &without_c).is_err());
+    let parts = KeyParts {
+        a,
+        b: s.y.b.clone(),
+        c: s.y.c.clone(),
+    };
+    let opener = SegmentOpener::from_header(s.y.record.header(), &parts).unwrap();
     let mut out = Vec::new();
     opener.open_stream(&s.y.blob[..], &mut out).unwrap();
     assert_eq!(out, s.y.plaintext);
@@ -208,7 +226,7 @@ fn custodian_refuses_a_blinded_r() {
     let rec_x = s.x.segment().recording;
     let honest = s
         .rogue
-        .seal(&s.group.key(), Spec::media(rec_x, 5, 0, 1000), &mut rng);
+        .seal(&s.group, Spec::media(rec_x, 5, 0, 1000), &mut rng);
     let d = real(&s)(1, &honest.record, &mut rng).unwrap();
     assert_eq!(d, s.group.raw_share(1) * honest.r());
 }
@@ -274,6 +292,12 @@ fn moving_y_into_scope_breaks_the_device_signature() {
         Err(Error::Refused(RefusalReason::UnsignedRecord(seg))) => {
             assert_eq!(seg.recording, s.x.segment().recording)
         }
+        // A record that starts its custody run binds the recording id in
+        // the run's hash too (§5.6): refused before the signature check.
+        Err(Error::Malformed {
+            what: "segment custody block",
+            ..
+        }) => assert!(s.y.record.custody().run.is_some()),
         other => panic!("{other:?}"),
     }
 }
@@ -285,7 +309,7 @@ fn custodian_refuses_r_without_a_valid_proof() {
     let rec_x = s.x.segment().recording;
     let (fields, _, _) = s
         .rogue
-        .fields(&s.group.key(), Spec::media(rec_x, 5, 0, 1000), &mut rng);
+        .fields(&s.group, Spec::media(rec_x, 5, 0, 1000), &mut rng);
     let good = fields.capsule;
     let mut broken = Vec::new();
     // Response, challenge, Ū each altered; and a proof of all zeros.
@@ -429,7 +453,7 @@ fn custodian_refuses_a_capsule_re_timed_into_the_grant() {
     let device = Device::new("bodycam 7", &mut rng);
     let rec = RecordingId::random(&mut rng);
     // Segment 0 covers media 0–4 s; the grant covers 60–64 s only.
-    let old = device.seal(&group.key(), Spec::media(rec, 0, 0, 4_000), &mut rng);
+    let old = device.seal(&group, Spec::media(rec, 0, 0, 4_000), &mut rng);
     let attacker = PersonSecret::generate("requester", &mut rng);
     let request = request(
         &attacker,
@@ -442,10 +466,9 @@ fn custodian_refuses_a_capsule_re_timed_into_the_grant() {
         }],
         &mut rng,
     );
-    let (mut fields, a, b) =
-        device.fields(&group.key(), Spec::media(rec, 0, 60_000, 64_000), &mut rng);
+    let (mut fields, a, b) = device.fields(&group, Spec::media(rec, 0, 60_000, 64_000), &mut rng);
     fields.capsule = old.capsule();
-    let re_timed = device.seal_fields(fields, a, b).record;
+    let re_timed = device.seal_fields(&group, fields, a, b).record;
     let (me, share) = group.custodian(1);
     let answer = custodian_partial(
         me,
@@ -454,6 +477,7 @@ fn custodian_refuses_a_capsule_re_timed_into_the_grant() {
         &request,
         &grant(&request),
         std::slice::from_ref(&re_timed),
+        Runs::default(),
         NOW,
         &mut rng,
     );

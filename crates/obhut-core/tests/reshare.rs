@@ -21,11 +21,13 @@ use obhut_core::identity::{DeviceSecret, PersonSecret};
 use obhut_core::ids::{EpochId, RecordingId};
 use obhut_core::kem;
 use obhut_core::partial::{self, PartialEnvelope, custodian_partial};
+use obhut_core::pq_custody::{self, RunHandover, Runs};
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, GrantRef, RequestContent, Scope};
 use obhut_core::reshare::{self, ReshareDeal, ResharePlan};
 use obhut_core::rng::os_rng;
-use obhut_core::segment::{SegmentKind, SegmentOpener};
+use obhut_core::secret::Secret32;
+use obhut_core::segment::{KeyParts, SegmentKind, SegmentOpener};
 
 type Rng = rand_core::UnwrapErr<getrandom::SysRng>;
 
@@ -186,6 +188,52 @@ struct World {
     requester: PersonSecret,
     before: Recording,
     after: Recording,
+    /// The old custodians' positions in the custody runs of `before`,
+    /// handed over to the new custodians (§5.6).
+    handovers: Vec<RunHandover>,
+}
+
+/// Who takes over old position x: new custodians x and x + 3, so that any
+/// 3 of the 5 new custodians hold at least 2 distinct old positions (the
+/// old footage's c stays 2-of-3 over positions).
+fn successors(x: u16) -> Vec<u16> {
+    [x, x + 3].into_iter().filter(|&j| j <= 5).collect()
+}
+
+/// Each old custodian hands its position in every custody run of
+/// `recording` over to its successors.
+fn hand_over(
+    old: &Custody,
+    new: &Custody,
+    recording: &Recording,
+    rng: &mut Rng,
+) -> Vec<RunHandover> {
+    let mut out = Vec::new();
+    for start in recording
+        .records
+        .iter()
+        .filter(|r| r.custody().run.is_some())
+    {
+        let f = &start.header().fields;
+        for (pos, me) in old.custodians.iter().enumerate() {
+            for j in successors(pos as u16 + 1) {
+                let to = &new.custodians[usize::from(j) - 1];
+                out.push(
+                    RunHandover::create(
+                        me,
+                        start.custody(),
+                        f.recording_id,
+                        &f.device_key,
+                        to.public().fingerprint(),
+                        &to.kem.public_key(),
+                        rng,
+                    )
+                    .unwrap(),
+                );
+            }
+        }
+    }
+    out
 }
 
 fn world() -> World {
@@ -204,7 +252,9 @@ fn world() -> World {
     let new = receive_all(&old, people, &deals, &mut rng);
     // The device re-pins and seals under the new generation.
     let after = record(&device, &new.group, &epoch_public, 2, &mut rng);
+    let handovers = hand_over(&old, &new, &before, &mut rng);
     World {
+        handovers,
         old,
         new,
         deals,
@@ -274,6 +324,11 @@ impl World {
         records: &[SegmentRecord],
     ) -> Vec<PartialEnvelope> {
         let grant = GrantRef::new(7, request);
+        let all = self.all_records();
+        let runs = Runs {
+            records: &all,
+            handovers: &self.handovers,
+        };
         who.iter()
             .map(|&i| {
                 let (me, share) = custody.who(i);
@@ -284,6 +339,7 @@ impl World {
                     request,
                     &grant,
                     records,
+                    runs,
                     NOW,
                     &mut os_rng(),
                 )
@@ -339,7 +395,12 @@ impl World {
                 f.segment_index,
             )
             .unwrap();
-        match SegmentOpener::from_header(record.header(), &a, &b) {
+        let parts = KeyParts {
+            a,
+            b,
+            c: self.c_of(record),
+        };
+        match SegmentOpener::from_header(record.header(), &parts) {
             Ok(_) => true,
             Err(Error::Segment {
                 failure: SegmentFailure::KeyCommitment,
@@ -347,6 +408,32 @@ impl World {
             }) => false,
             Err(e) => panic!("{e}"),
         }
+    }
+
+    /// The segment's c, from new custodians 1 and 2 (their own entries or
+    /// the handovers to them).
+    fn c_of(&self, record: &SegmentRecord) -> Secret32 {
+        let all = self.all_records();
+        let runs = Runs {
+            records: &all,
+            handovers: &self.handovers,
+        };
+        let f = &record.header().fields;
+        let start = runs
+            .start(f.recording_id, record.custody().run_start)
+            .unwrap();
+        let shares: Vec<(u16, Secret32)> = self.new.custodians[..3]
+            .iter()
+            .map(|p| {
+                let key = runs.key(start, &p.public().fingerprint(), &p.kem).unwrap();
+                (
+                    key.x(),
+                    key.share(record.custody(), &f.header_hash()).unwrap(),
+                )
+            })
+            .collect();
+        let refs: Vec<(u16, &Secret32)> = shares.iter().map(|(x, s)| (*x, s)).collect();
+        pq_custody::combine_c(record.custody().threshold, &refs).unwrap()
     }
 
     /// D of `record`'s segment in a partial envelope.
@@ -496,6 +583,7 @@ fn old_and_new_shares_do_not_mix() {
         &new_request,
         &new_grant,
         &before,
+        Runs::default(),
         NOW,
         &mut rng,
     )
@@ -512,6 +600,7 @@ fn old_and_new_shares_do_not_mix() {
         &new_request,
         &new_grant,
         &before,
+        Runs::default(),
         NOW,
         &mut rng,
     )
@@ -530,6 +619,7 @@ fn old_and_new_shares_do_not_mix() {
         &old_request,
         &old_grant,
         &w.after.records,
+        Runs::default(),
         NOW,
         &mut rng,
     )
@@ -544,10 +634,7 @@ fn old_and_new_shares_do_not_mix() {
     // destroyed) among new partials is refused by combine, naming it.
     let old_partial = w.partials(&w.old, &[1], &old_request, &before);
     let new_partials = w.partials(&w.new, &[2, 3, 4], &new_request, &before);
-    let expected: Vec<_> = before
-        .iter()
-        .map(|r| (r.segment_ref(), r.header().fields.capsule))
-        .collect();
+    let expected: Vec<&SegmentRecord> = before.iter().collect();
     let mixed = [
         old_partial[0].clone(),
         new_partials[0].clone(),

@@ -14,7 +14,7 @@ use obhut_core::rewrap::{EpochRewrap, REWRAP_LEN, RewrapReason, rewrap_segment};
 use obhut_core::rng::os_rng;
 use obhut_core::segment::{SegmentHeader, SegmentOpener};
 use proptest::prelude::*;
-use segment_support::{Recording, Segment, data, open, seal_with};
+use segment_support::{Recording, Segment, data, open, parts, seal_with};
 
 fn epoch() -> (EpochSecret, EpochPublic) {
     let mut rng = os_rng();
@@ -86,7 +86,7 @@ fn an_epoch_split_keeps_the_other_recordings_and_loses_the_erased_one() {
         let b = rw.unwrap(header(seg), &new).unwrap();
         assert_eq!(b.expose(), seg.b.expose());
         // The blob is untouched and opens with a and the re-wrapped b.
-        let opener = SegmentOpener::from_header(header(seg), &seg.a, &b).unwrap();
+        let opener = SegmentOpener::from_header(header(seg), &parts(&seg.a, &b, &seg.c)).unwrap();
         assert_eq!(open(&opener, &seg.blob).unwrap(), seg.plaintext);
     }
     // The erased recording's b was wrapped only to the destroyed key: the
@@ -170,7 +170,7 @@ fn a_rewrap_is_refused_for_another_segment_header_or_key_in_the_spec_order() {
         &mut rng,
     );
     let b = wrong.unwrap(header(&s0), &new).unwrap();
-    let e = SegmentOpener::from_header(header(&s0), &s0.a, &b).unwrap_err();
+    let e = SegmentOpener::from_header(header(&s0), &parts(&s0.a, &b, &s0.c)).unwrap_err();
     assert!(matches!(
         e,
         Error::Segment {

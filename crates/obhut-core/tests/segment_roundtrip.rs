@@ -17,7 +17,7 @@ use obhut_core::segment::{
 };
 use obhut_core::stream::{CHUNK_SIZE, SEALED_CHUNK_LEN, StreamEncryptor};
 use proptest::prelude::*;
-use segment_support::{Recording, Segment, data, open, seal_with, segment_failure};
+use segment_support::{Recording, Segment, data, open, parts, seal_with, segment_failure};
 
 fn check_round_trip(seg: &Segment, ranges: &[(u64, u64)]) {
     let len = seg.plaintext.len() as u64;
@@ -32,7 +32,7 @@ fn check_round_trip(seg: &Segment, ranges: &[(u64, u64)]) {
         seg.sealed.header
     );
     // Streaming open, from the header bytes as a record would carry them.
-    let opener = SegmentOpener::new(&seg.blob[..HEADER_LEN], &seg.a, &seg.b).unwrap();
+    let opener = SegmentOpener::new(&seg.blob[..HEADER_LEN], &seg.parts()).unwrap();
     assert_eq!(open(&opener, &seg.blob).unwrap(), seg.plaintext);
     // Random access.
     let mut src = Cursor::new(&seg.blob);
@@ -196,8 +196,14 @@ fn wrong_keys_fail_the_key_commitment_before_decrypting() {
     let rec = Recording::new();
     let seg = rec.seal(2, data(70_000, 3));
     let other = Secret32::new([0x42; 32]);
-    for (a, b) in [(&other, &seg.b), (&seg.a, &other), (&seg.b, &seg.a)] {
-        let e = SegmentOpener::new(&seg.blob[..HEADER_LEN], a, b).unwrap_err();
+    for (a, b, c) in [
+        (&other, &seg.b, &seg.c),
+        (&seg.a, &other, &seg.c),
+        (&seg.a, &seg.b, &other),
+        (&seg.b, &seg.a, &seg.c),
+        (&seg.a, &seg.c, &seg.b),
+    ] {
+        let e = SegmentOpener::new(&seg.blob[..HEADER_LEN], &parts(a, b, c)).unwrap_err();
         assert_eq!(
             segment_failure(e, seg.segment_ref()),
             SegmentFailure::KeyCommitment
@@ -207,13 +213,13 @@ fn wrong_keys_fail_the_key_commitment_before_decrypting() {
     // derived K changes, so the commitment fails too.
     let mut h = seg.sealed.header.clone();
     h.fields.media_end_ms += 1;
-    let e = SegmentOpener::from_header(&h, &seg.a, &seg.b).unwrap_err();
+    let e = SegmentOpener::from_header(&h, &seg.parts()).unwrap_err();
     assert_eq!(
         segment_failure(e, seg.segment_ref()),
         SegmentFailure::KeyCommitment
     );
     // The commitment is what the key schedule says it is.
-    let keys = SegmentKeys::derive(&seg.a, &seg.b, &seg.fields);
+    let keys = SegmentKeys::derive(&seg.parts(), &seg.fields);
     assert_eq!(keys.commitment(), &seg.sealed.header.key_commitment);
     assert_eq!(keys.header_hash(), &seg.sealed.header.header_hash());
     assert!(!format!("{keys:?}").contains(&hex::encode(keys.expose_payload_key().expose())));
@@ -278,7 +284,13 @@ fn the_sealing_reader_gives_the_blob_seal_payload_writes() {
                     1 => Box::new(&pt[..]),
                     _ => Box::new(BufReader::with_capacity(3 * CHUNK_SIZE / 2 + 7, &pt[..])),
                 };
-                let mut r = seal_payload_reader(fields.clone(), &a, &b, plaintext).unwrap();
+                let mut r = seal_payload_reader(
+                    fields.clone(),
+                    seg.sealed.custody.clone(),
+                    &seg.parts(),
+                    plaintext,
+                )
+                .unwrap();
                 assert!(r.sealed().is_none(), "nothing is sealed before the end");
                 let mut blob = Vec::new();
                 let mut buf = vec![0u8; out_piece];
@@ -315,8 +327,13 @@ fn the_sealing_reader_mixes_in_place_and_buffered_chunks() {
             &[SEALED_CHUNK_LEN, 5, 2 * SEALED_CHUNK_LEN + 3, 1][..],
             &[700, SEALED_CHUNK_LEN + 1, SEALED_CHUNK_LEN - 1][..],
         ] {
-            let mut r =
-                seal_payload_reader(fields.clone(), &a, &b, BufReader::new(trickle(&pt))).unwrap();
+            let mut r = seal_payload_reader(
+                fields.clone(),
+                seg.sealed.custody.clone(),
+                &seg.parts(),
+                BufReader::new(trickle(&pt)),
+            )
+            .unwrap();
             let mut blob = Vec::new();
             for &size in pattern.iter().cycle() {
                 let mut buf = vec![0u8; size];
@@ -349,8 +366,14 @@ fn the_sealing_reader_fails_with_its_source() {
     }
     let rec = Recording::new();
     let (fields, a, b) = rec.fields(0);
-    let mut r =
-        seal_payload_reader(fields, &a, &b, BufReader::new(Broken(CHUNK_SIZE * 2))).unwrap();
+    let seg = seal_with(fields.clone(), a, b, Vec::new());
+    let mut r = seal_payload_reader(
+        fields,
+        seg.sealed.custody.clone(),
+        &seg.parts(),
+        BufReader::new(Broken(CHUNK_SIZE * 2)),
+    )
+    .unwrap();
     let mut sink = Vec::new();
     let e = r.read_to_end(&mut sink).unwrap_err();
     assert!(e.to_string().contains("disk gone"), "{e}");
@@ -367,11 +390,18 @@ fn sealing_is_deterministic_and_independent_of_read_sizes() {
         let seg = seal_with(fields.clone(), a.clone(), b.clone(), pt.clone());
         // Trickling reader.
         let mut blob = Vec::new();
-        let sealed = seal_payload(fields.clone(), &a, &b, trickle(&pt), &mut blob).unwrap();
+        let sealed = seal_payload(
+            fields.clone(),
+            seg.sealed.custody.clone(),
+            &seg.parts(),
+            trickle(&pt),
+            &mut blob,
+        )
+        .unwrap();
         assert_eq!(blob, seg.blob, "len {len}");
         assert_eq!(sealed, seg.sealed);
         // Pushing plaintext in odd pieces through the encryptor.
-        let keys = SegmentKeys::derive(&a, &b, &fields);
+        let keys = SegmentKeys::derive(&seg.parts(), &fields);
         let mut enc = StreamEncryptor::new(keys.chunk_cipher(), Vec::new());
         for piece in pt.chunks(9_999) {
             enc.update(piece).unwrap();
@@ -398,7 +428,7 @@ fn sealed_segment_signs_into_a_record_that_verifies_the_blob() {
     assert_eq!(parsed.blob_len(), seg.blob.len() as u64);
     verify_blob(&parsed, &seg.blob[..]).unwrap();
     // The opener takes the header straight from the verified record.
-    let opener = SegmentOpener::from_header(parsed.header(), &seg.a, &seg.b).unwrap();
+    let opener = SegmentOpener::from_header(parsed.header(), &seg.parts()).unwrap();
     let mut out = Vec::new();
     opener
         .read_range(

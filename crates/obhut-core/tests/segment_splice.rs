@@ -152,7 +152,7 @@ fn appended_bytes_and_chunks_are_detected() {
     }
     // Even a key holder cannot extend a finished segment: a valid final
     // chunk 2 appended after final chunk 1.
-    let keys = SegmentKeys::derive(&seg.a, &seg.b, &seg.fields);
+    let keys = SegmentKeys::derive(&seg.parts(), &seg.fields);
     let mut extra = b"appended".to_vec();
     let tag = keys.chunk_cipher().seal_chunk(2, true, &mut extra).unwrap();
     let more = [&seg.blob[..], &extra, &tag].concat();
@@ -161,7 +161,7 @@ fn appended_bytes_and_chunks_are_detected() {
     // empty final chunk" (§6.2: the last chunk is empty only if it is the
     // only one).
     let seg = rec.seal(0, data(CHUNK_SIZE, 5));
-    let cipher = SegmentKeys::derive(&seg.a, &seg.b, &seg.fields).chunk_cipher();
+    let cipher = SegmentKeys::derive(&seg.parts(), &seg.fields).chunk_cipher();
     let mut c0 = seg.plaintext.clone();
     let t0 = cipher.seal_chunk(0, false, &mut c0).unwrap();
     let t1 = cipher.seal_chunk(1, true, &mut []).unwrap();
@@ -223,7 +223,7 @@ fn whole_segments_spliced_from_elsewhere_are_detected() {
             SegmentFailure::HeaderMismatch
         );
         // Segment 0's keys do not open the donor's header.
-        let e = SegmentOpener::new(&donor.blob[..HEADER_LEN], &seg0.a, &seg0.b).unwrap_err();
+        let e = SegmentOpener::new(&donor.blob[..HEADER_LEN], &seg0.parts()).unwrap_err();
         assert_eq!(
             segment_failure(e, donor.segment_ref()),
             SegmentFailure::KeyCommitment

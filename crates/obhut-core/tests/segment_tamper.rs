@@ -9,7 +9,7 @@ use std::io::Cursor;
 use obhut_core::chain::verify_blob;
 use obhut_core::error::{Error, SegmentFailure};
 use obhut_core::labels;
-use obhut_core::record::{RECORD_LEN, SegmentRecord};
+use obhut_core::record::{SegmentRecord, record_len};
 use obhut_core::segment::{HEADER_LEN, SegmentOpener};
 use obhut_core::stream::{CHUNK_SIZE, SEALED_CHUNK_LEN, TAG_LEN};
 use segment_support::{Recording, data, open, segment_failure};
@@ -36,7 +36,7 @@ fn every_header_bit_flip_is_rejected() {
         assert_eq!(segment_failure(e, sref), SegmentFailure::HeaderMismatch);
         // Trusting the altered header instead: it does not parse, or its key
         // commitment fails (every header byte feeds K or is the commitment).
-        match SegmentOpener::new(&blob[..HEADER_LEN], &seg.a, &seg.b) {
+        match SegmentOpener::new(&blob[..HEADER_LEN], &seg.parts()) {
             Ok(_) => panic!("bit {bit}: altered header opened"),
             Err(Error::Segment { failure, .. }) => {
                 assert_eq!(failure, SegmentFailure::KeyCommitment, "bit {bit}")
@@ -117,7 +117,8 @@ fn every_record_bit_flip_is_rejected() {
     let seg = rec.seal(3, data(10, 3));
     let record = rec.record(&seg, [5; 32], true);
     let bytes = record.to_bytes();
-    assert_eq!(bytes.len(), RECORD_LEN);
+    // One custodian, and the record starts its own custody run.
+    assert_eq!(bytes.len(), record_len(1, true));
     assert_eq!(SegmentRecord::from_bytes(&bytes).unwrap(), record);
     for bit in 0..bytes.len() * 8 {
         assert!(
@@ -141,7 +142,9 @@ const DEVICE_KEY: usize = HDR + 7 + 1 + 16;
 const CAPSULE: usize = HDR + 7 + 1 + 16 + 32 + 4 + 4 + 8 + 8 + 8;
 const CAPSULE_R: usize = CAPSULE + 16 + 4;
 const CAPSULE_U_BAR: usize = CAPSULE_R + 32;
-const SIG: usize = RECORD_LEN - 64;
+/// Where the signature starts in the records these tests make (one
+/// custodian; each record starts its own custody run).
+const SIG: usize = 7 + 1452 + 8 + 32 + 32 + 1 + 40 + 1200 + 64;
 
 /// Re-sign an edited record body with the device key, so that only the
 /// edit can be the reason for a rejection.

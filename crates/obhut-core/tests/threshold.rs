@@ -10,7 +10,10 @@ use obhut_core::error::{Error, PartialFailure, RejectedPartial};
 use obhut_core::identity::PersonSecret;
 use obhut_core::ids::RecordingId;
 use obhut_core::partial::{Combined, PartialEnvelope, combine, custodian_partial};
+use obhut_core::pq_custody::Runs;
 use obhut_core::request::GrantRef;
+use obhut_core::secret::Secret32;
+use obhut_core::segment::KeyParts;
 use obhut_core::segment::{SegmentKind, SegmentOpener};
 use threshold_support::*;
 
@@ -32,7 +35,7 @@ fn world(k: u16, n: u16, rng: &mut Rng) -> World {
     let mut segments: Vec<Sealed> = (0..3)
         .map(|i| {
             device.seal(
-                &group.key(),
+                &group,
                 Spec::media(rec, i, i as u64 * 4000, (i as u64 + 1) * 4000),
                 rng,
             )
@@ -40,7 +43,7 @@ fn world(k: u16, n: u16, rng: &mut Rng) -> World {
         .collect();
     let mut index = Spec::media(rec, 3, 0, 0);
     index.kind = SegmentKind::ContainerIndex;
-    segments.push(device.seal(&group.key(), index, rng));
+    segments.push(device.seal(&group, index, rng));
     let requester = PersonSecret::generate("requester", rng);
     let request = request(&requester, &group.pinned, vec![whole_recording(rec)], rng);
     let grant = grant(&request);
@@ -58,8 +61,8 @@ impl World {
     fn records(&self) -> Vec<obhut_core::record::SegmentRecord> {
         self.segments.iter().map(|s| s.record.clone()).collect()
     }
-    fn expected(&self) -> Vec<(obhut_core::ids::SegmentRef, obhut_core::kem::Capsule)> {
-        self.segments.iter().map(Sealed::expected).collect()
+    fn expected(&self) -> Vec<&obhut_core::record::SegmentRecord> {
+        self.segments.iter().map(|s| &s.record).collect()
     }
     fn partial_from(&self, index: u16, rng: &mut Rng) -> PartialEnvelope {
         let (me, share) = self.group.custodian(index);
@@ -70,6 +73,7 @@ impl World {
             &self.request,
             &self.grant,
             &self.records(),
+            Runs::default(),
             NOW,
             rng,
         )
@@ -78,7 +82,7 @@ impl World {
     fn combine(
         &self,
         envelopes: &[PartialEnvelope],
-    ) -> obhut_core::Result<Vec<(obhut_core::ids::SegmentRef, obhut_core::secret::Secret32)>> {
+    ) -> obhut_core::Result<Vec<(obhut_core::ids::SegmentRef, Secret32, Secret32)>> {
         self.combine_reporting(envelopes).map(|c| c.keys)
     }
     fn combine_reporting(&self, envelopes: &[PartialEnvelope]) -> obhut_core::Result<Combined> {
@@ -113,7 +117,7 @@ fn every_subset_recovers_a(k: u16, n: u16) {
             .combine(&envs)
             .unwrap_or_else(|e| panic!("{subset:?}: {e}"));
         assert_eq!(out.len(), w.segments.len());
-        for ((seg, a), sealed) in out.iter().zip(&w.segments) {
+        for ((seg, a, _), sealed) in out.iter().zip(&w.segments) {
             assert_eq!(*seg, sealed.segment());
             assert_eq!(a, &sealed.a, "subset {subset:?} recovered a different a");
         }
@@ -158,7 +162,7 @@ fn recovered_a_with_the_epoch_part_opens_the_footage() {
     let w = world(2, 3, &mut rng);
     let envs = [w.partial_from(3, &mut rng), w.partial_from(1, &mut rng)];
     let keys = w.combine(&envs).unwrap();
-    for ((_, a), sealed) in keys.iter().zip(&w.segments) {
+    for ((_, a, c), sealed) in keys.iter().zip(&w.segments) {
         let header = &sealed.record.header().fields;
         let b = w
             .device
@@ -170,7 +174,13 @@ fn recovered_a_with_the_epoch_part_opens_the_footage() {
                 header.segment_index,
             )
             .unwrap();
-        let opener = SegmentOpener::from_header(sealed.record.header(), a, &b).unwrap();
+        assert_eq!(c, &sealed.c);
+        let parts = KeyParts {
+            a: a.clone(),
+            b,
+            c: c.clone(),
+        };
+        let opener = SegmentOpener::from_header(sealed.record.header(), &parts).unwrap();
         let mut out = Vec::new();
         opener.open_stream(&sealed.blob[..], &mut out).unwrap();
         assert_eq!(out, sealed.plaintext);
@@ -216,6 +226,57 @@ fn tampered(
         sealed = PartialEnvelope::seal(&p, &w.request, rng);
     }
     sealed
+}
+
+/// A custodian who sends a wrong share of c (§5.6) is named, and the
+/// others still open: its partial is rejected as `BadShare`.
+#[test]
+fn a_wrong_share_of_c_names_its_custodian() {
+    let mut rng = rng();
+    let w = world(2, 3, &mut rng);
+    let good1 = w.partial_from(1, &mut rng);
+    let (c2, _) = w.group.custodian(2);
+    let c2 = c2.clone();
+    let bad = tampered(&w, 2, &c2, 2, |p| p.entries[1].share[0] ^= 1, &mut rng);
+    assert_named(
+        w.combine(&[good1.clone(), bad.clone()]),
+        2,
+        PartialFailure::BadShare(w.segments[1].segment()),
+    );
+    // A share claimed for another position fails its hash as well.
+    let moved = tampered(&w, 2, &c2, 2, |p| p.entries[0].share_x = 3, &mut rng);
+    assert_named(
+        w.combine(&[good1.clone(), moved]),
+        2,
+        PartialFailure::BadShare(w.segments[0].segment()),
+    );
+    // Withholding the share (share_x 0) is not a bad share, but leaves
+    // too few shares for c: the segment is named.
+    let withheld = tampered(
+        &w,
+        2,
+        &c2,
+        2,
+        |p| {
+            p.entries[2].share_x = 0;
+            p.entries[2].share = [0; 32];
+        },
+        &mut rng,
+    );
+    match w.combine(&[good1.clone(), withheld]) {
+        Err(Error::Segment {
+            segment,
+            failure: obhut_core::error::SegmentFailure::TooFewShares { needed: 2, have: 1 },
+        }) => assert_eq!(segment, w.segments[2].segment()),
+        other => panic!("{other:?}"),
+    }
+    // With custodian 3's honest partial the bad one is skipped and named.
+    let good3 = w.partial_from(3, &mut rng);
+    let out = w.combine_reporting(&[bad, good1, good3]).unwrap();
+    assert_eq!(out.rejected.len(), 1);
+    for ((_, _, c), sealed) in out.keys.iter().zip(&w.segments) {
+        assert_eq!(c, &sealed.c);
+    }
 }
 
 /// With k = 2 and one good partial, `result` must be too few partials with
@@ -376,7 +437,18 @@ fn partials_for_another_grant_requester_or_segments_are_refused() {
                 grant: &GrantRef,
                 records: &[obhut_core::record::SegmentRecord],
                 rng: &mut Rng| {
-        custodian_partial(c2, s2, &w.group.pinned, request, grant, records, NOW, rng).unwrap()
+        custodian_partial(
+            c2,
+            s2,
+            &w.group.pinned,
+            request,
+            grant,
+            records,
+            Runs::default(),
+            NOW,
+            rng,
+        )
+        .unwrap()
     };
 
     // Same request, another log index.
@@ -466,11 +538,9 @@ fn partials_for_another_grant_requester_or_segments_are_refused() {
         PartialFailure::WrongSegments,
     );
     // More segments than expected.
-    let extra = w.device.seal(
-        &w.group.key(),
-        Spec::media(rec, 9, 90_000, 94_000),
-        &mut rng,
-    );
+    let extra = w
+        .device
+        .seal(&w.group, Spec::media(rec, 9, 90_000, 94_000), &mut rng);
     let mut more = w.records();
     more.push(extra.record.clone());
     let bad = make(&w.request, &w.grant, &more, &mut rng);
@@ -501,7 +571,7 @@ fn partials_for_another_grant_requester_or_segments_are_refused() {
     reversed.reverse();
     let ok = make(&w.request, &w.grant, &reversed, &mut rng);
     let keys = w.combine(&[good1, ok]).unwrap();
-    for ((_, a), sealed) in keys.iter().zip(&w.segments) {
+    for ((_, a, _), sealed) in keys.iter().zip(&w.segments) {
         assert_eq!(a, &sealed.a);
     }
 }
@@ -555,9 +625,10 @@ fn a_bad_partial_is_skipped_and_named_when_k_others_are_valid() {
     let out = w
         .combine_reporting(&[bad2.clone(), good1.clone(), garbage3.clone(), good3.clone()])
         .expect("two valid partials are enough");
-    for ((seg, a), sealed) in out.keys.iter().zip(&w.segments) {
+    for ((seg, a, c), sealed) in out.keys.iter().zip(&w.segments) {
         assert_eq!(*seg, sealed.segment());
         assert_eq!(a, &sealed.a);
+        assert_eq!(c, &sealed.c);
     }
     assert_eq!(
         out.rejected,

@@ -8,6 +8,7 @@ use obhut_core::error::{Error, RefusalReason};
 use obhut_core::identity::PersonSecret;
 use obhut_core::ids::RecordingId;
 use obhut_core::partial::{PartialEnvelope, combine, custodian_partial, records_from_bytes};
+use obhut_core::pq_custody::Runs;
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, GrantRef, RequestContent, Scope, SegmentFacts};
 use obhut_core::segment::SegmentKind;
@@ -30,13 +31,13 @@ fn setup(rng: &mut Rng) -> Setup {
     let mut segments: Vec<Sealed> = (0..3u32)
         .map(|i| {
             let s = Spec::media(rec, i, u64::from(i) * 4000, u64::from(i + 1) * 4000);
-            device.seal(&group.key(), s, rng)
+            device.seal(&group, s, rng)
         })
         .collect();
     for (index, kind) in [(3, SegmentKind::ContainerIndex), (4, SegmentKind::Metadata)] {
         let mut s = Spec::media(rec, index, 0, 0);
         s.kind = kind;
-        segments.push(device.seal(&group.key(), s, rng));
+        segments.push(device.seal(&group, s, rng));
     }
     let requester = PersonSecret::generate("requester", rng);
     Setup {
@@ -66,6 +67,7 @@ impl Setup {
             request,
             grant,
             &records,
+            Runs::default(),
             now,
             rng,
         )
@@ -195,6 +197,7 @@ fn wrong_share_or_identity_is_refused() {
         &req,
         &grant(&req),
         &records,
+        Runs::default(),
         NOW,
         &mut rng,
     );
@@ -208,6 +211,7 @@ fn wrong_share_or_identity_is_refused() {
         &req,
         &grant(&req),
         &records,
+        Runs::default(),
         NOW,
         &mut rng,
     );
@@ -239,7 +243,7 @@ fn unsigned_or_foreign_records_are_refused() {
     let other = Group::new(2, 3, &mut rng);
     let foreign = s
         .device
-        .seal(&other.key(), Spec::media(s.rec, 7, 0, 1000), &mut rng);
+        .seal(&other, Spec::media(s.rec, 7, 0, 1000), &mut rng);
     assert_eq!(
         refused(s.ask(&req, &g, &[&s.segments[0], &foreign], NOW, &mut rng)),
         RefusalReason::OtherGroup(foreign.segment())
@@ -294,7 +298,7 @@ fn out_of_scope_segments_are_refused() {
 
     // Another recording is out of scope, even from the same device.
     let other_rec = s.device.seal(
-        &s.group.key(),
+        &s.group,
         Spec::media(RecordingId::random(&mut rng), 0, 0, 4000),
         &mut rng,
     );
@@ -346,6 +350,7 @@ fn out_of_scope_segments_are_refused() {
         &req,
         &g,
         std::slice::from_ref(&m0.record),
+        Runs::default(),
         NOW,
         &mut rng,
     )
@@ -354,7 +359,7 @@ fn out_of_scope_segments_are_refused() {
         &s.group.pinned,
         &req,
         &g,
-        &[m0.expected()],
+        &[&m0.record],
         &[p1, p2],
         &s.requester.kem,
     )

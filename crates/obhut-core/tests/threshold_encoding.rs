@@ -12,6 +12,7 @@ use obhut_core::identity::PersonSecret;
 use obhut_core::ids::RecordingId;
 use obhut_core::kem::{CAPSULE_LEN, Capsule};
 use obhut_core::partial::{Partial, PartialEnvelope, custodian_partial};
+use obhut_core::pq_custody::Runs;
 use obhut_core::request::{AccessRequest, Scope};
 use obhut_core::wire::{Reader, Writer};
 use threshold_support::*;
@@ -346,7 +347,7 @@ fn capsule_round_trips_and_points_must_be_valid() {
     let g = Group::new(2, 3, &mut rng);
     let device = Device::new("d", &mut rng);
     let sealed = device.seal(
-        &g.key(),
+        &g,
         Spec::media(RecordingId::random(&mut rng), 0, 0, 10),
         &mut rng,
     );
@@ -378,17 +379,23 @@ fn sample_partial(rng: &mut Rng) -> (Partial, PartialEnvelope) {
     let device = Device::new("d", rng);
     let rec = RecordingId::random(rng);
     let records: Vec<_> = (0..2)
-        .map(|i| {
-            device
-                .seal(&g.key(), Spec::media(rec, i, 0, 10), rng)
-                .record
-        })
+        .map(|i| device.seal(&g, Spec::media(rec, i, 0, 10), rng).record)
         .collect();
     let requester = PersonSecret::generate("r", rng);
     let req = request(&requester, &g.pinned, vec![whole_recording(rec)], rng);
     let (me, share) = g.custodian(2);
-    let env =
-        custodian_partial(me, share, &g.pinned, &req, &grant(&req), &records, NOW, rng).unwrap();
+    let env = custodian_partial(
+        me,
+        share,
+        &g.pinned,
+        &req,
+        &grant(&req),
+        &records,
+        Runs::default(),
+        NOW,
+        rng,
+    )
+    .unwrap();
     (env.open(&requester.kem).unwrap(), env)
 }
 
@@ -405,7 +412,7 @@ fn partial_round_trips_and_points_must_be_valid() {
 
     let entries_at = 7 + 16 + 4 + 2 + 8 + 32 + 32 + 4;
     for j in 0..2 {
-        let at = entries_at + 84 * j;
+        let at = entries_at + obhut_core::partial::PARTIAL_ENTRY_LEN * j;
         for bad in bad_points() {
             assert!(is_invalid_point(
                 Partial::from_bytes(&with(&bytes, at + 20, &bad)),
@@ -417,7 +424,7 @@ fn partial_round_trips_and_points_must_be_valid() {
             ));
         }
     }
-    let proof_at = entries_at + 84 * 2;
+    let proof_at = entries_at + obhut_core::partial::PARTIAL_ENTRY_LEN * 2;
     for bad in bad_scalars() {
         assert!(is_invalid_scalar(
             Partial::from_bytes(&with(&bytes, proof_at, &bad)),
@@ -428,6 +435,21 @@ fn partial_round_trips_and_points_must_be_valid() {
             "proof_z"
         ));
     }
+    // An entry without a share (share_x 0) must carry 32 zero bytes.
+    assert_ne!(partial.entries[0].share_x, 0, "the sample carries shares");
+    assert!(matches!(
+        Partial::from_bytes(&with(&bytes, entries_at + 84, &[0, 0])),
+        Err(Error::Malformed { .. })
+    ));
+    let no_share = with(
+        &with(&bytes, entries_at + 84, &[0, 0]),
+        entries_at + 86,
+        &[0; 32],
+    );
+    assert_eq!(
+        Partial::from_bytes(&no_share).unwrap().entries[0].share_x,
+        0
+    );
     // Count 0, count above the bound, count beyond the input.
     let count_at = entries_at - 4;
     for count in [0u32, 65_537, 3] {

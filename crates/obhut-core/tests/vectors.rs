@@ -38,7 +38,7 @@ use obhut_core::error::{
 use obhut_core::group::{self, CustodianShare, GroupDescriptor, PinnedGroup, ShareEnvelope};
 use obhut_core::hpke_wrap;
 use obhut_core::identity::{DeviceSecret, PersonSecret, PublicIdentity, SignKey, VerifyKey};
-use obhut_core::ids::{EpochId, GroupId, RecordingId, SegmentRef};
+use obhut_core::ids::{EpochId, GroupId, RecordingId};
 use obhut_core::kem::{self, Capsule, CapsuleContext, GroupKey};
 use obhut_core::labels;
 use obhut_core::locked::{self, Content, KdfParams};
@@ -51,8 +51,8 @@ use obhut_core::rewrap::{EpochRewrap, REWRAP_AAD_LEN, REWRAP_LEN, RewrapReason};
 use obhut_core::rng::DeterministicRng;
 use obhut_core::secret::{Secret32, SecretBytes};
 use obhut_core::segment::{
-    self, HEADER_HASHED_LEN, HEADER_LEN, HeaderFields, SegmentHeader, SegmentKeys, SegmentKind,
-    SegmentOpener, seal_payload,
+    self, HEADER_HASHED_LEN, HEADER_LEN, HeaderFields, KeyParts, SegmentHeader, SegmentKeys,
+    SegmentKind, SegmentOpener, seal_payload,
 };
 use obhut_core::stream::{SEALED_CHUNK_LEN, TAG_LEN, chunk_nonce};
 use obhut_core::wire::{Reader, Writer};
@@ -1634,12 +1634,39 @@ struct SegCase {
     fields: HeaderFields,
     a: Secret32,
     b: Secret32,
+    c: Secret32,
     blob: Vec<u8>,
 }
 
-/// K = HKDF(salt = "obhut/v1/segment-key", ikm = a || b, info = header_hash, 32).
-fn segment_k(a: &[u8; 32], b: &[u8; 32], header_hash: &[u8; 32]) -> [u8; 32] {
-    let ikm = [&a[..], &b[..]].concat();
+impl SegCase {
+    fn parts(&self) -> KeyParts {
+        key_parts(&self.a, &self.b, &self.c)
+    }
+}
+
+fn key_parts(a: &Secret32, b: &Secret32, c: &Secret32) -> KeyParts {
+    KeyParts {
+        a: a.clone(),
+        b: b.clone(),
+        c: c.clone(),
+    }
+}
+
+/// A custody block for sealing a bare segment: the segment vectors cover
+/// the blob, which does not carry it (the record does, see record.json).
+fn no_custody(index: u32) -> obhut_core::pq_custody::SegmentCustody {
+    obhut_core::pq_custody::SegmentCustody {
+        run_start: index,
+        threshold: 1,
+        run_hash: [0; 32],
+        run: None,
+        shares: Vec::new(),
+    }
+}
+
+/// K = HKDF(salt = "obhut/v1/segment-key", ikm = a || b || c, info = header_hash, 32).
+fn segment_k(a: &[u8; 32], b: &[u8; 32], c: &[u8; 32], header_hash: &[u8; 32]) -> [u8; 32] {
+    let ikm = [&a[..], &b[..], &c[..]].concat();
     let mut k = [0u8; 32];
     hkdf::Hkdf::<sha2::Sha256>::new(Some(labels::SEGMENT_KEY), &ikm)
         .expand(header_hash, &mut k)
@@ -1657,13 +1684,13 @@ fn hkdf_expand(prk: &[u8; 32], info: &[u8]) -> [u8; 32] {
 }
 
 /// The open procedure of the segment vectors: parse blob[0..1452] and check
-/// the key commitment with (a, b), then decrypt the whole blob.
-fn open_blob(blob: &[u8], a: &Secret32, b: &Secret32) -> obhut_core::Result<Vec<u8>> {
+/// the key commitment with (a, b, c), then decrypt the whole blob.
+fn open_blob(blob: &[u8], parts: &KeyParts) -> obhut_core::Result<Vec<u8>> {
     let header = blob.get(..HEADER_LEN).ok_or(Error::Truncated {
         what: "segment header",
         field: "header",
     })?;
-    let opener = SegmentOpener::new(header, a, b)?;
+    let opener = SegmentOpener::new(header, parts)?;
     let mut out = Vec::new();
     opener.open_stream(blob, &mut out)?;
     Ok(out)
@@ -1674,8 +1701,8 @@ fn build_segment(stored: Option<&Value>) -> J {
         "segment.json",
         &[
             "Sealed segments (§5.1, §6): from a, b and header[0..1420] to the key schedule, the STREAM chunks and the blob; and named ways to break a blob.",
-            "Inputs of each case for a second implementation: a, b, header_prefix (header[0..1420]) and plaintext_len; the plaintext is byte i = i mod 251.",
-            "header_hash = SHA-256(\"obhut/v1/header-hash\" || 0x00 || header_prefix); K = HKDF-SHA256(salt = \"obhut/v1/segment-key\", ikm = a || b, info = header_hash, 32); payload_key = HKDF-Expand(K, \"obhut/v1/payload-key\", 32); key_commitment = HKDF-Expand(K, \"obhut/v1/key-commitment\", 32).",
+            "Inputs of each case for a second implementation: a, b, c, header_prefix (header[0..1420]) and plaintext_len; the plaintext is byte i = i mod 251.",
+            "header_hash = SHA-256(\"obhut/v1/header-hash\" || 0x00 || header_prefix); K = HKDF-SHA256(salt = \"obhut/v1/segment-key\", ikm = a || b || c, info = header_hash, 32); payload_key = HKDF-Expand(K, \"obhut/v1/payload-key\", 32); key_commitment = HKDF-Expand(K, \"obhut/v1/key-commitment\", 32).",
             "blob = header_prefix || key_commitment || chunk_0 || ...; chunk_i = AES-256-GCM(payload_key, nonce_i, aad = header_hash, plaintext_i) as ciphertext || tag; nonce_i = i as 11-byte big-endian || final flag.",
             "ciphertext_hash = BLAKE3 derive_key(context \"obhut/v1/ciphertext-hash\", blob). blob is the full blob in hex for plaintext_len <= 65537; above, blob_head and blob_tail are its first and last 64 bytes.",
             "provenance: how the headers were made (real capsules and epoch wraps, see kem.json and access.json); a second implementation does not need it.",
@@ -1721,11 +1748,13 @@ fn build_segment(stored: Option<&Value>) -> J {
         let (capsule, a) = kem::encapsulate(&group, &ctx, &mut rec);
         let b = Secret32::random(&mut rec);
         let wrap = epoch_public.wrap(&b, recording_id, &device.verify_key(), index, &mut rec);
+        let c = Secret32::random(&mut rec);
         for what in ["r", "w"] {
             expected_draws.push(d(&format!("{name}: {what} (random_scalar)"), 64));
         }
         expected_draws.push(d(&format!("{name}: b"), 32));
         expected_draws.push(d(&format!("{name}: epoch wrap (X-Wing encapsulation)"), 64));
+        expected_draws.push(d(&format!("{name}: c"), 32));
         let fields = HeaderFields {
             kind: *kind,
             recording_id,
@@ -1738,8 +1767,21 @@ fn build_segment(stored: Option<&Value>) -> J {
             epoch_wrap: wrap,
         };
         let mut blob = Vec::new();
-        seal_payload(fields.clone(), &a, &b, &plaintext(*len)[..], &mut blob).expect("seal");
-        segs.push(SegCase { fields, a, b, blob });
+        seal_payload(
+            fields.clone(),
+            no_custody(index),
+            &key_parts(&a, &b, &c),
+            &plaintext(*len)[..],
+            &mut blob,
+        )
+        .expect("seal");
+        segs.push(SegCase {
+            fields,
+            a,
+            b,
+            c,
+            blob,
+        });
     }
     prov.set("rng_draws", draws(&rec, &expected_draws));
     prov.hex("device_key", device.verify_key().to_bytes());
@@ -1759,15 +1801,16 @@ fn build_segment(stored: Option<&Value>) -> J {
         c.set("plaintext_len", *len);
         c.hex("a", sc_.a.expose());
         c.hex("b", sc_.b.expose());
+        c.hex("c", sc_.c.expose());
         let prefix = sc_.fields.to_hashed_bytes();
         assert_eq!(prefix.len(), HEADER_HASHED_LEN);
         c.hex("header_prefix", &prefix);
         let hh = labels::digest(b"obhut/v1/header-hash", &[&prefix]);
         assert_eq!(hh, sc_.fields.header_hash());
         c.hex("header_hash", hh);
-        let k = segment_k(sc_.a.expose(), sc_.b.expose(), &hh);
+        let k = segment_k(sc_.a.expose(), sc_.b.expose(), sc_.c.expose(), &hh);
         c.hex("K", k);
-        let keys = SegmentKeys::derive(&sc_.a, &sc_.b, &sc_.fields);
+        let keys = SegmentKeys::derive(&sc_.parts(), &sc_.fields);
         let pk = hkdf_expand(&k, labels::PAYLOAD_KEY);
         assert_eq!(&pk, keys.expose_payload_key().expose());
         c.hex("payload_key", pk);
@@ -1810,7 +1853,7 @@ fn build_segment(stored: Option<&Value>) -> J {
             c.hex("blob_tail", &sc_.blob[sc_.blob.len() - 64..]);
         }
         assert_eq!(
-            open_blob(&sc_.blob, &sc_.a, &sc_.b).expect("opens"),
+            open_blob(&sc_.blob, &sc_.parts()).expect("opens"),
             plaintext(*len)
         );
         cases.push(c.done());
@@ -1826,8 +1869,7 @@ fn build_segment(stored: Option<&Value>) -> J {
     };
     let one_over = by_name("one byte over a chunk");
     let empty_final_tag = {
-        let keys =
-            SegmentKeys::derive(&segs[one_over].a, &segs[one_over].b, &segs[one_over].fields);
+        let keys = SegmentKeys::derive(&segs[one_over].parts(), &segs[one_over].fields);
         keys.chunk_cipher()
             .seal_chunk(1, true, &mut [])
             .expect("seal empty chunk")
@@ -1966,7 +2008,7 @@ fn build_segment(stored: Option<&Value>) -> J {
         let blob = mutate(&seg.blob, &ops);
         c.set(
             "expected",
-            expect_err(open_blob(&blob, &seg.a, &b), err, name),
+            expect_err(open_blob(&blob, &key_parts(&seg.a, &b, &seg.c)), err, name),
         );
         inv.push(c.done());
     }
@@ -2366,6 +2408,39 @@ struct RecordFix {
     blobs: Vec<Vec<u8>>,
     a: Vec<Secret32>,
     b: Vec<Secret32>,
+    c: Vec<Secret32>,
+}
+
+/// A segment's c as k custodians of `g` recover it (§5.6): each unwraps its
+/// run key from the run's first record among `records`, unpads its share
+/// and checks its hash; the shares are interpolated at 0. Also returns the
+/// shares, by x.
+fn recover_c(
+    g: &GroupFix,
+    records: &[SegmentRecord],
+    record: &SegmentRecord,
+) -> (Secret32, Vec<(u16, Secret32)>) {
+    let runs = obhut_core::pq_custody::Runs::in_records(records);
+    let f = &record.header().fields;
+    let start = runs
+        .start(f.recording_id, record.custody().run_start)
+        .expect("the run's first record");
+    let shares: Vec<(u16, Secret32)> = g
+        .custodians
+        .iter()
+        .map(|p| {
+            let key = runs
+                .key(start, &p.public().fingerprint(), &p.kem)
+                .expect("the custodian's run key");
+            let share = key
+                .share(record.custody(), &f.header_hash())
+                .expect("the share matches its hash");
+            (key.x(), share)
+        })
+        .collect();
+    let refs: Vec<(u16, &Secret32)> = shares.iter().map(|(x, s)| (*x, s)).collect();
+    let c = obhut_core::pq_custody::combine_c(record.custody().threshold, &refs).expect("k shares");
+    (c, shares)
 }
 
 const RECORD_SEGMENTS: &[(SegmentKind, u64, u64, usize, bool, u8)] = &[
@@ -2415,8 +2490,8 @@ fn build_record(stored: Option<&Value>, g: &GroupFix) -> (J, RecordFix) {
     let mut sealer = RecordingSealer::new(&device.sign, &g.pinned, &epoch_public, recording_id);
     let s = g.coefficients[0];
     let mut segs = Vec::new();
-    let (mut records, mut blobs, mut a_s, mut b_s) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut records, mut blobs, mut a_s, mut b_s, mut c_s) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut prev = [0u8; 32];
     for (i, (kind, start, end, len, fin, seed_byte)) in RECORD_SEGMENTS.iter().enumerate() {
         let mut c = Obj::new(o.stored_item("segments", i));
@@ -2436,18 +2511,25 @@ fn build_record(stored: Option<&Value>, g: &GroupFix) -> (J, RecordFix) {
         let record = sealer
             .seal_segment(spec, &plaintext(len)[..], &mut blob, &mut rec)
             .expect("seal segment");
-        c.set(
-            "rng_draws",
-            draws(
-                &rec,
-                &[
-                    d("r (random_scalar)", 64),
-                    d("w (random_scalar)", 64),
-                    d("b", 32),
-                    d("epoch wrap (X-Wing encapsulation)", 64),
-                ],
-            ),
-        );
+        let mut expected_draws = vec![
+            d("r (random_scalar)", 64),
+            d("w (random_scalar)", 64),
+            d("b", 32),
+            d("epoch wrap (X-Wing encapsulation)", 64),
+        ];
+        if record.custody().run.is_some() {
+            for x in 1..=g.pinned.custodians().len() {
+                expected_draws.push(d(&format!("custody run: wrap key w_{x}"), 32));
+                expected_draws.push(d(
+                    &format!("custody run: w_{x} sealed (X-Wing encapsulation)"),
+                    64,
+                ));
+            }
+        }
+        for m in 0..g.pinned.threshold() {
+            expected_draws.push(d(&format!("c: coefficient {m} (random_scalar)"), 64));
+        }
+        c.set("rng_draws", draws(&rec, &expected_draws));
         let fields = &record.header().fields;
         let a = kem::derive_a(
             &(s * point_from(&fields.capsule.r)),
@@ -2464,8 +2546,19 @@ fn build_record(stored: Option<&Value>, g: &GroupFix) -> (J, RecordFix) {
             )
             .expect("unwrap b");
         assert_eq!(unwrapped, b);
+        let mut so_far = records.clone();
+        so_far.push(record.clone());
+        let (c_value, shares) = recover_c(g, &so_far, &record);
         c.hex("a", a.expose());
         c.hex("b", b.expose());
+        c.hex("c", c_value.expose());
+        c.set(
+            "c_shares",
+            shares
+                .iter()
+                .map(|(x, sh)| json!({"x": x, "share": hex::encode(sh.expose())}))
+                .collect::<Vec<_>>(),
+        );
         c.hex("capsule", capsule_bytes(&fields.capsule));
         let mut w = Writer::new();
         fields.epoch_wrap.encode(&mut w);
@@ -2487,13 +2580,17 @@ fn build_record(stored: Option<&Value>, g: &GroupFix) -> (J, RecordFix) {
             SegmentRecord::from_bytes(&record.to_bytes()).unwrap(),
             record
         );
-        assert_eq!(open_blob(&blob, &a, &b).unwrap(), plaintext(len));
+        assert_eq!(
+            open_blob(&blob, &key_parts(&a, &b, &c_value)).unwrap(),
+            plaintext(len)
+        );
         verify_blob(&record, &blob[..]).expect("blob matches record");
         segs.push(c.done());
         records.push(record);
         blobs.push(blob);
         a_s.push(a);
         b_s.push(b);
+        c_s.push(c_value);
     }
     o.set("segments", segs);
     let summary = verify_chain(&records, &[g.pinned.group_key()]).expect("chain verifies");
@@ -2513,6 +2610,7 @@ fn build_record(stored: Option<&Value>, g: &GroupFix) -> (J, RecordFix) {
             header: r.header().clone(),
             plaintext_len: r.plaintext_len(),
             ciphertext_hash: *r.ciphertext_hash(),
+            custody: r.custody().clone(),
         };
         SegmentRecord::sign(&device.sign, &sealed, prev, fin).expect("sign")
     };
@@ -2563,6 +2661,9 @@ fn build_record(stored: Option<&Value>, g: &GroupFix) -> (J, RecordFix) {
 
     let r1 = records[1].to_bytes();
     let body = r1.len() - 64;
+    // The final flag, after the header, plaintext_len and the two hashes;
+    // the custody block follows it (§7.1).
+    const FINAL_AT: usize = 7 + HEADER_LEN + 8 + 32 + 32;
     let cases: Vec<(&str, Value, &str)> = vec![
         (
             "signature byte flipped",
@@ -2576,8 +2677,33 @@ fn build_record(stored: Option<&Value>, g: &GroupFix) -> (J, RecordFix) {
         ),
         (
             "final flag 2",
-            json!([op_replace(body - 1, &[2])]),
+            json!([op_replace(FINAL_AT, &[2])]),
             "Malformed",
+        ),
+        (
+            "custody threshold 0",
+            json!([op_replace(FINAL_AT + 1 + 4, &[0, 0])]),
+            "Malformed",
+        ),
+        (
+            "custody threshold above its count",
+            json!([op_replace(FINAL_AT + 1 + 4, &[0, 9])]),
+            "Malformed",
+        ),
+        (
+            "custody run starts after the segment",
+            json!([op_replace(FINAL_AT + 1, &[0, 0, 0, 2])]),
+            "Malformed",
+        ),
+        (
+            "custody run starts at the segment but carries no run",
+            json!([op_replace(FINAL_AT + 1, &[0, 0, 0, 1])]),
+            "Truncated",
+        ),
+        (
+            "custody share hash flipped",
+            json!([op_xor(body - 1, &[0x01])]),
+            "Segment.BadSignature",
         ),
         (
             "one trailing byte",
@@ -2653,6 +2779,7 @@ fn build_record(stored: Option<&Value>, g: &GroupFix) -> (J, RecordFix) {
             blobs,
             a: a_s,
             b: b_s,
+            c: c_s,
         },
     )
 }
@@ -2815,12 +2942,9 @@ impl AccessCtx<'_> {
 
     /// A `combine` case's inputs, combined (README: access.json).
     fn combine(&self, spec: &Value) -> obhut_core::Result<partial::Combined> {
-        let expected: Vec<(SegmentRef, Capsule)> = Self::indices(&spec["expected_segments"])
+        let expected: Vec<&SegmentRecord> = Self::indices(&spec["expected_segments"])
             .into_iter()
-            .map(|j| {
-                let rec = &self.r.records[j];
-                (rec.segment_ref(), rec.header().fields.capsule)
-            })
+            .map(|j| &self.r.records[j])
             .collect();
         let envelopes = spec["envelopes"]
             .as_array()
@@ -2859,6 +2983,7 @@ impl AccessCtx<'_> {
                     self.request(&spec["request"]),
                     &self.grant(spec),
                     &records,
+                    obhut_core::pq_custody::Runs::in_records(&self.r.records),
                     spec["now_utc_ms"].as_i64().expect("now_utc_ms"),
                     &mut rng,
                 );
@@ -2962,7 +3087,15 @@ fn build_access(stored: Option<&Value>, g: &GroupFix, r: &RecordFix) -> J {
         let share = &g.shares[idx as usize - 1];
         let mut rec = Rec::new(seed);
         let env = partial::custodian_partial(
-            me, share, &g.pinned, &request, &grant, &r.records, now, &mut rec,
+            me,
+            share,
+            &g.pinned,
+            &request,
+            &grant,
+            &r.records,
+            obhut_core::pq_custody::Runs::default(),
+            now,
+            &mut rec,
         )
         .expect("custodian computes a partial");
         c.set(
@@ -2989,6 +3122,8 @@ fn build_access(stored: Option<&Value>, g: &GroupFix, r: &RecordFix) -> J {
                         "segment_index": e.segment.index,
                         "R": pt(&e.r),
                         "D": pt(&e.d),
+                        "share_x": e.share_x,
+                        "share": hex::encode(e.share),
                     })
                 })
                 .collect::<Vec<_>>(),
@@ -3076,11 +3211,7 @@ fn build_access(stored: Option<&Value>, g: &GroupFix, r: &RecordFix) -> J {
     }
     o.set("partials", partials_json);
 
-    let expected: Vec<(SegmentRef, Capsule)> = r
-        .records
-        .iter()
-        .map(|rec| (rec.segment_ref(), rec.header().fields.capsule))
-        .collect();
+    let expected: Vec<&SegmentRecord> = r.records.iter().collect();
     let combined = partial::combine(
         &g.pinned,
         &request,
@@ -3098,16 +3229,20 @@ fn build_access(stored: Option<&Value>, g: &GroupFix, r: &RecordFix) -> J {
     cj.set("custodians", json!(set));
     cj.set("lagrange", lambdas.iter().map(sc).collect::<Vec<_>>());
     let mut segs = Vec::new();
-    for (j, ((seg, a), rec)) in combined.iter().zip(&r.records).enumerate() {
+    for (j, ((seg, a, c_value), rec)) in combined.iter().zip(&r.records).enumerate() {
         let r_j = point_from(&rec.header().fields.capsule.r);
         let s_r = g.coefficients[0] * r_j;
         let d1 = envelopes[0].open(&requester.kem).unwrap().entries[j].d;
         let d3 = envelopes[1].open(&requester.kem).unwrap().entries[j].d;
         assert_eq!(lambdas[0] * d1 + lambdas[1] * d3, s_r);
         assert_eq!(a.expose(), r.a[j].expose());
-        segs.push(
-            json!({"segment_index": seg.index, "sR": pt(&s_r), "a": hex::encode(a.expose())}),
-        );
+        assert_eq!(c_value.expose(), r.c[j].expose());
+        segs.push(json!({
+            "segment_index": seg.index,
+            "sR": pt(&s_r),
+            "a": hex::encode(a.expose()),
+            "c": hex::encode(c_value.expose()),
+        }));
     }
     cj.set("segments", segs);
     o.set("combine", cj.done());
@@ -3593,8 +3728,9 @@ fn build_access(stored: Option<&Value>, g: &GroupFix, r: &RecordFix) -> J {
             .combine(&spec)
             .unwrap_or_else(|e| panic!("{cname}: {e}"));
         assert!(!out.rejected.is_empty(), "{cname}: nothing rejected");
-        for ((_, a), want) in out.keys.iter().zip(&r.a) {
+        for (((_, a, c_value), want), want_c) in out.keys.iter().zip(&r.a).zip(&r.c) {
             assert_eq!(a.expose(), want.expose(), "{cname}");
+            assert_eq!(c_value.expose(), want_c.expose(), "{cname}");
         }
         c.set(
             "expected",

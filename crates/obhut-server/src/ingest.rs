@@ -36,9 +36,9 @@ use obhut_api::ErrorKind;
 use obhut_api::ingest::{HeadResponse, ReceiptResponse, UPLOAD_WINDOW};
 use obhut_core::ids::SegmentRef;
 use obhut_core::kem::verify_capsule_proof;
-use obhut_core::record::{RECORD_LEN, SegmentRecord};
+use obhut_core::record::{MAX_RECORD_LEN, SegmentRecord, record_len};
 use obhut_core::segment;
-use obhut_core::vault::{IngestReceipt, SEGMENT_TRAILER_LEN, body_sha256, segment_upload_digest};
+use obhut_core::vault::{IngestReceipt, body_sha256, segment_upload_digest};
 use obhut_store::{
     BlobKey, BlobStore, IndexStore, Inserted, NewSegment, SegmentRow, StagedBlob, StoreError,
 };
@@ -116,8 +116,8 @@ async fn drain(mut r: impl AsyncRead + Unpin, cap: u64) {
 
 const DRAIN_CAP: u64 = 8 << 20;
 
-/// `PUT /v1/recordings/{rid}/segments/{index}`: body = blob ‖ record
-/// (the signed record as a 1596-byte trailer), streamed; order of checks
+/// `PUT /v1/recordings/{rid}/segments/{index}?record_len=N`: body = blob ‖
+/// record (the signed record as an N-byte trailer), streamed; order of checks
 /// in docs/vault.md §4.
 pub async fn put_segment<I: IndexStore, B: BlobStore>(
     State(app): State<Arc<App<I, B>>>,
@@ -177,7 +177,7 @@ fn content_length(parts: &axum::http::request::Parts) -> ApiResult<u64> {
         .ok_or_else(|| {
             bad(
                 ErrorKind::WrongLength,
-                "a segment upload needs a Content-Length (blob length + 1596); chunked bodies are refused",
+                "a segment upload needs a Content-Length (blob length + record length); chunked bodies are refused",
             )
         })?;
     v.to_str()
@@ -286,25 +286,57 @@ async fn wait_for_predecessor<I: IndexStore, B: BlobStore>(
     ))
 }
 
+/// The record's length from the signed query (`?record_len=N`, docs/vault.md
+/// §4): a record's length varies with its custody block (format.md §7.1),
+/// and the vault must know where the blob ends before it reads the record.
+fn declared_record_len(parts: &axum::http::request::Parts) -> ApiResult<u64> {
+    let shortest = record_len(1, false) as u64;
+    let longest = MAX_RECORD_LEN as u64;
+    let value = parts
+        .uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("record_len="))
+        .ok_or_else(|| {
+            bad(
+                ErrorKind::WrongLength,
+                "a segment upload names its record's length: ?record_len=N",
+            )
+        })?;
+    match value.parse::<u64>() {
+        Ok(n) if (shortest..=longest).contains(&n) => Ok(n),
+        _ => Err(bad(
+            ErrorKind::WrongLength,
+            format!("record_len is {value:?}; a segment record is {shortest} to {longest} bytes"),
+        )),
+    }
+}
+
 fn stage_error(e: StoreError) -> ApiError {
     match e {
         StoreError::WrongLength { expected, got } => bad(
             ErrorKind::WrongLength,
             format!(
-                "the body ended after {got} bytes; Content-Length announced a {expected}-byte blob and the {RECORD_LEN}-byte record"
+                "the body ended after {got} bytes; Content-Length announced a {expected}-byte blob and then the record"
             ),
         ),
         other => ApiError::from(other),
     }
 }
 
-/// Read the 1596-byte record trailer.
-async fn read_trailer(reader: &mut BodyReader) -> ApiResult<Vec<u8>> {
-    let mut raw = vec![0u8; RECORD_LEN];
+/// Read the record trailer of `len` bytes (bounded by [`MAX_RECORD_LEN`]).
+async fn read_trailer(reader: &mut BodyReader, len: u64) -> ApiResult<Vec<u8>> {
+    let mut raw = vec![
+        0u8;
+        usize::try_from(len)
+            .unwrap_or(MAX_RECORD_LEN)
+            .min(MAX_RECORD_LEN)
+    ];
     reader.read_exact(&mut raw).await.map_err(|_| {
         bad(
             ErrorKind::WrongLength,
-            format!("the body ended before the end of the {RECORD_LEN}-byte record trailer"),
+            format!("the body ended before the end of the {len}-byte record trailer"),
         )
     })?;
     Ok(raw)
@@ -406,6 +438,26 @@ async fn check_custody<I: IndexStore, B: BlobStore>(
             format!("the capsule is not sealed to the device's custody group: {e}"),
         )
     })?;
+    // A record that starts a custody run (format.md §5.6) must share c
+    // among this group's custodians with its threshold, or k custodians
+    // could never open the run's footage. Checked against the generation
+    // the vault holds; a device still on an earlier one is not judged.
+    if let Some(run) = &record.custody().run
+        && capsule.generation == group.generation()
+    {
+        let listed = group
+            .custodians()
+            .iter()
+            .map(|c| obhut_core::identity::fingerprint(&c.sign_key, &c.kem_key));
+        if !run.iter().map(|e| e.custodian).eq(listed)
+            || record.custody().threshold != group.threshold()
+        {
+            return Err(bad(
+                ErrorKind::NotEnrolledGroup,
+                "the record's custody run (format.md §5.6) does not share c among the custody group's custodians with its threshold",
+            ));
+        }
+    }
     let epoch_id = fields.epoch_wrap.epoch_id;
     let epoch = app.index.epoch(epoch_id).await?.ok_or_else(|| {
         bad(
@@ -464,16 +516,17 @@ async fn ingest_one<I: IndexStore, B: BlobStore>(
             .map_err(|_| bad(ErrorKind::BadRequest, "segment index is not a decimal u32"))?,
     };
     let content_length = content_length(parts)?;
+    let trailer = declared_record_len(parts)?;
     let max = app.config.max_segment_bytes;
-    if content_length > max.saturating_add(SEGMENT_TRAILER_LEN) {
+    if content_length > max.saturating_add(trailer) {
         return Err(bad(
             ErrorKind::TooLarge,
             format!(
-                "the body is {content_length} bytes; this vault accepts segment blobs up to {max} bytes plus the {RECORD_LEN}-byte record"
+                "the body is {content_length} bytes; this vault accepts segment blobs up to {max} bytes plus the {trailer}-byte record"
             ),
         ));
     }
-    let smallest = segment::blob_len(0) + SEGMENT_TRAILER_LEN;
+    let smallest = segment::blob_len(0) + trailer;
     if content_length < smallest {
         return Err(bad(
             ErrorKind::WrongLength,
@@ -482,7 +535,7 @@ async fn ingest_one<I: IndexStore, B: BlobStore>(
             ),
         ));
     }
-    let blob_len = content_length - SEGMENT_TRAILER_LEN;
+    let blob_len = content_length - trailer;
 
     // 2. Who: signature over method, path, time, nonce and the framing;
     //    device enrolled and not revoked; nonce unused.
@@ -500,7 +553,7 @@ async fn ingest_one<I: IndexStore, B: BlobStore>(
     let ahead = match position(app, seg, &device).await? {
         Position::Stored(existing) => {
             let hash = hash_discard(reader, blob_len).await?;
-            let raw = read_trailer(reader).await?;
+            let raw = read_trailer(reader, trailer).await?;
             return repeat_of(*existing, &raw, seg, blob_len, &hash, &device);
         }
         Position::Ahead => true,
@@ -515,7 +568,7 @@ async fn ingest_one<I: IndexStore, B: BlobStore>(
         .await
         .map_err(stage_error)?;
     let checked = async {
-        let raw = read_trailer(reader).await?;
+        let raw = read_trailer(reader, trailer).await?;
         let record = check_record(&raw, seg, blob_len, &staged.hash(), &device)?;
         check_custody(app, &record, &device).await?;
         Ok::<_, ApiError>((raw, record))

@@ -24,7 +24,11 @@ pub const OPENAPI_TEMPLATE: &str = include_str!("../openapi.json");
 /// The limits the OpenAPI description states, from the constants the code
 /// enforces (the document once said W = 2 while the vault took 4).
 pub const OPENAPI_LIMITS: &[(&str, u64)] = &[
-    ("RECORD_LEN", obhut_core::record::RECORD_LEN as u64),
+    (
+        "MIN_RECORD_LEN",
+        obhut_core::record::record_len(1, false) as u64,
+    ),
+    ("MAX_RECORD_LEN", obhut_core::record::MAX_RECORD_LEN as u64),
     ("HEADER_LEN", obhut_core::segment::HEADER_LEN as u64),
     ("CHUNK_SIZE", obhut_core::stream::CHUNK_SIZE as u64),
     ("TAG_LEN", obhut_core::stream::TAG_LEN as u64),

@@ -314,15 +314,16 @@ impl Sealed {
         b.extend_from_slice(&self.record.to_bytes());
         b
     }
-    /// The upload path, `/v1/recordings/{rid}/segments/{index}`.
+    /// The upload path, `/v1/recordings/{rid}/segments/{index}?record_len=N`.
     pub fn path(&self) -> String {
-        segment_upload_path(self.record.segment_ref())
+        segment_upload_path(self.record.segment_ref(), self.record.encoded_len())
     }
     /// The body digest the upload is signed with (docs/vault.md §2): the
     /// segment-upload digest of (rid, index, Content-Length).
     pub fn digest(&self) -> [u8; 32] {
         let seg = self.record.segment_ref();
-        let len = segment_upload_len(self.blob.len() as u64).expect("blob length");
+        let len = segment_upload_len(self.blob.len() as u64, self.record.encoded_len())
+            .expect("blob length");
         segment_upload_digest(seg.recording, seg.index, len)
     }
 }

@@ -294,6 +294,7 @@ impl World {
             r,
             &GrantRef::new(grant_index, r),
             &in_scope,
+            obhut_core::pq_custody::Runs::in_records(&records),
             self.now(),
             &mut os_rng(),
         )
@@ -1087,8 +1088,13 @@ fn everything_the_vault_holds_opens_no_segment() {
             )
             .expect("the operator recovers b");
         for guess in [[0u8; 32], [0xff; 32], b.expose().to_owned()] {
-            let a = obhut_core::secret::Secret32::new(guess);
-            let err = SegmentOpener::from_header(s.record.header(), &a, &b).unwrap_err();
+            // Guessed a and c (the operator holds neither; §5.6).
+            let parts = obhut_core::segment::KeyParts {
+                a: obhut_core::secret::Secret32::new(guess),
+                b: b.clone(),
+                c: obhut_core::secret::Secret32::new(guess),
+            };
+            let err = SegmentOpener::from_header(s.record.header(), &parts).unwrap_err();
             assert!(
                 matches!(
                     err,

@@ -147,8 +147,17 @@ fn every_limit_is_filled_in_from_the_code() {
         .unwrap();
     let w = obhut_api::ingest::UPLOAD_WINDOW;
     assert!(put.contains(&format!("less than W = {w} ")), "{put}");
-    let len = obhut_core::record::RECORD_LEN;
-    assert!(put.contains(&format!("blob_len + {len} ")), "{put}");
+    let summary = doc["paths"]["/v1/recordings/{rid}/segments/{index}"]["put"]["summary"]
+        .as_str()
+        .unwrap();
+    let (shortest, longest) = (
+        obhut_core::record::record_len(1, false),
+        obhut_core::record::MAX_RECORD_LEN,
+    );
+    assert!(
+        summary.contains(&format!("({shortest} to {longest} bytes")),
+        "{summary}"
+    );
     let decision =
         doc["components"]["schemas"]["Decision"]["properties"]["decision"]["description"]
             .as_str()

@@ -135,10 +135,22 @@ impl World {
         put_sealed(self.vault.addr, &self.vault.ids(), key, s, self.clock_now()).unwrap()
     }
 
-    /// PUT `body` at `seg`'s path, correctly signed for its length.
+    /// PUT `body` at `seg`'s path, correctly signed for its length; the
+    /// declared record length is that of the record `body` ends with (one
+    /// that starts a custody run, or not), else of a record that does not.
     fn put_raw(&self, key: &SignKey, seg: SegmentRef, body: &[u8]) -> HttpResponse {
+        let n = self.group.custodians().len();
+        let record_len = [true, false]
+            .into_iter()
+            .map(|run| obhut_core::record::record_len(n, run))
+            .find(|&len| {
+                body.len() >= len
+                    && obhut_core::record::SegmentRecord::from_bytes(&body[body.len() - len..])
+                        .is_ok()
+            })
+            .unwrap_or(obhut_core::record::record_len(n, false));
         let digest = segment_upload_digest(seg.recording, seg.index, body.len() as u64);
-        self.put_signed(key, &segment_upload_path(seg), &digest, body)
+        self.put_signed(key, &segment_upload_path(seg, record_len), &digest, body)
     }
 
     /// PUT `body` at `path`, signed with `digest` as the body digest.
@@ -493,6 +505,37 @@ fn refusals_are_clear_and_change_nothing() {
         false,
     );
     check(w.put(&foreign[0]), 422, "not-enrolled-group");
+    // The right group, but c shared among strangers (format.md §5.6): k
+    // custodians could never open it.
+    let strangers = {
+        let mut rng = os_rng();
+        let rid = obhut_core::ids::RecordingId::random(&mut rng);
+        let stranger = obhut_core::identity::PersonSecret::generate("stranger", &mut rng);
+        let run = obhut_core::pq_custody::CustodyRun::for_custodians(
+            &[(stranger.public().fingerprint(), &stranger.public().kem_key)],
+            1,
+            rid,
+            &w.device.verify_key(),
+            0,
+            &mut rng,
+        );
+        let mut sealer =
+            obhut_core::device::RecordingSealer::new(&w.device, &w.group, &w.epoch, rid)
+                .continuing(Some(Arc::new(run)));
+        let mut blob = Vec::new();
+        let spec = obhut_core::device::SegmentSpec {
+            kind: SegmentKind::Media,
+            media_start_ms: 0,
+            media_end_ms: 10_000,
+            capture_utc_ms: NOW,
+            is_final: false,
+        };
+        let record = sealer
+            .seal_segment(spec, &b"frames"[..], &mut blob, &mut rng)
+            .unwrap();
+        Sealed { record, blob }
+    };
+    check(w.put(&strangers), 422, "not-enrolled-group");
     // Revoked device.
     w.vault
         .block_on(w.vault.app.index.revoke_device(
@@ -745,10 +788,13 @@ fn a_signature_for_one_content_length_does_not_cover_another() {
     .unwrap();
     refused(&w, &before, r, 401, "bad-signature");
     // … or at another index's path.
-    let other = segment_upload_path(SegmentRef {
-        recording: segs[1].record.segment_ref().recording,
-        index: 2,
-    });
+    let other = segment_upload_path(
+        SegmentRef {
+            recording: segs[1].record.segment_ref().recording,
+            index: 2,
+        },
+        segs[1].record.encoded_len(),
+    );
     let r = http(w.vault.addr, "PUT", &other, &h, &segs[1].body()).unwrap();
     refused(&w, &before, r, 401, "bad-signature");
     // The signature was never accepted, so the nonce is still fresh: the

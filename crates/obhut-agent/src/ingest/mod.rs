@@ -199,6 +199,10 @@ pub struct Agent<'a> {
     /// its answer is in; the pipeline waits on it when it has nothing to do.
     wake_tx: Sender<()>,
     wake_rx: Receiver<()>,
+    /// The custody run of the recording being sealed (format.md §5.6): one
+    /// run spans up to 64 segments, not one per segment. Never written
+    /// down: a restart starts a new run.
+    custody_run: Option<std::sync::Arc<obhut_core::pq_custody::CustodyRun>>,
 }
 
 impl std::fmt::Debug for Agent<'_> {
@@ -247,6 +251,7 @@ impl<'a> Agent<'a> {
             journal_writer: JournalWriter::spawn()?,
             wake_tx,
             wake_rx,
+            custody_run: None,
         })
     }
 

@@ -220,17 +220,23 @@ impl Agent<'_> {
         let input =
             ReadAhead::start(input, p.offset, p.len).map_err(Error::io("read", &file.path))?;
         let segment = SegmentRef { recording, index };
-        let blob = RecordingSealer::new(self.device, &self.group, epoch, recording)
+        let sealer = RecordingSealer::new(self.device, &self.group, epoch, recording)
+            .continuing(self.custody_run.take());
+        let record_len = sealer.record_len(index);
+        let blob = sealer
             .seal_reader(index, spec, input, &mut obhut_core::rng::os_rng())
             .map_err(Error::core(format!("cannot seal {segment}")))?;
+        self.custody_run = sealer.custody_run();
         let (body, sealed, trailer) = body::upload_body(blob);
         let body = body.with_wake(self.wake_tx.clone());
         // Known before sealing: the blob's length depends only on the
-        // plaintext's, so Content-Length (signed) goes out first.
+        // plaintext's and the record's on the custody run, so
+        // Content-Length and record_len (signed) go out first.
         let upload = self.client.start_segment_stream(
             segment,
             body,
             segment::blob_len(p.len),
+            record_len,
             Some(self.wake_tx.clone()),
         )?;
         Ok(Sealing {

@@ -8,14 +8,19 @@ use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT as G;
 use obhut_core::epoch::EpochWrap;
 use obhut_core::error::{Error, SegmentFailure};
 use obhut_core::hpke_wrap::ENC_LEN;
+use obhut_core::hpke_wrap::KemSecretKey;
 use obhut_core::identity::SignKey;
+use obhut_core::ids::Fingerprint;
 use obhut_core::ids::{EpochId, GroupId, RecordingId, SegmentRef};
 use obhut_core::kem::{GroupKey, encapsulate};
 use obhut_core::point::random_scalar;
+use obhut_core::pq_custody::CustodyRun;
 use obhut_core::record::SegmentRecord;
 use obhut_core::rng::os_rng;
 use obhut_core::secret::Secret32;
-use obhut_core::segment::{HeaderFields, SealedSegment, SegmentKind, SegmentOpener, seal_payload};
+use obhut_core::segment::{
+    HeaderFields, KeyParts, SealedSegment, SegmentKind, SegmentOpener, seal_payload,
+};
 
 /// Deterministic pseudo-random bytes (splitmix64), so failures reproduce.
 pub fn data(len: usize, seed: u64) -> Vec<u8> {
@@ -77,12 +82,26 @@ pub struct Segment {
     pub blob: Vec<u8>,
     pub a: Secret32,
     pub b: Secret32,
+    pub c: Secret32,
     pub plaintext: Vec<u8>,
+}
+
+/// The key parts `a`, `b`, `c` (copied) as the opener takes them.
+pub fn parts(a: &Secret32, b: &Secret32, c: &Secret32) -> KeyParts {
+    KeyParts {
+        a: a.clone(),
+        b: b.clone(),
+        c: c.clone(),
+    }
 }
 
 impl Segment {
     pub fn opener(&self) -> SegmentOpener {
-        SegmentOpener::from_header(&self.sealed.header, &self.a, &self.b).expect("opens")
+        SegmentOpener::from_header(&self.sealed.header, &self.parts()).expect("opens")
+    }
+    /// This segment's key parts.
+    pub fn parts(&self) -> KeyParts {
+        parts(&self.a, &self.b, &self.c)
     }
     pub fn segment_ref(&self) -> SegmentRef {
         self.sealed.header.segment_ref()
@@ -151,15 +170,36 @@ impl Recording {
     }
 }
 
+/// Seal with `a` and `b` and a fresh `c`, shared with one throwaway
+/// custodian in a custody run that starts at this segment (§5.6).
 pub fn seal_with(fields: HeaderFields, a: Secret32, b: Secret32, plaintext: Vec<u8>) -> Segment {
+    let mut rng = os_rng();
+    let custodian = KemSecretKey::generate(&mut rng).public_key();
+    let run = CustodyRun::for_custodians(
+        &[(Fingerprint([7; 32]), &custodian)],
+        1,
+        fields.recording_id,
+        &fields.device_key,
+        fields.segment_index,
+        &mut rng,
+    );
+    let (c, custody) = run.seal_c(fields.segment_index, &fields.header_hash(), &mut rng);
     let mut blob = Vec::new();
-    let sealed = seal_payload(fields.clone(), &a, &b, &plaintext[..], &mut blob).expect("seals");
+    let sealed = seal_payload(
+        fields.clone(),
+        custody,
+        &parts(&a, &b, &c),
+        &plaintext[..],
+        &mut blob,
+    )
+    .expect("seals");
     Segment {
         fields,
         sealed,
         blob,
         a,
         b,
+        c,
         plaintext,
     }
 }

@@ -12,10 +12,11 @@ use obhut_core::identity::{DeviceSecret, PersonSecret};
 use obhut_core::ids::{EpochId, RecordingId, SegmentRef};
 use obhut_core::kem::{self, Capsule, CapsuleContext, GroupKey};
 use obhut_core::labels;
+use obhut_core::pq_custody::CustodyRun;
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, GrantRef, RequestContent, Scope};
 use obhut_core::secret::Secret32;
-use obhut_core::segment::{HeaderFields, SegmentKind, seal_payload};
+use obhut_core::segment::{HeaderFields, KeyParts, SegmentKind, seal_payload};
 use obhut_core::wire::Writer;
 
 /// "Now" for every test (UTC ms).
@@ -117,6 +118,7 @@ pub struct Sealed {
     pub plaintext: Vec<u8>,
     pub a: Secret32,
     pub b: Secret32,
+    pub c: Secret32,
 }
 
 impl Sealed {
@@ -131,6 +133,14 @@ impl Sealed {
     }
     pub fn r(&self) -> RistrettoPoint {
         self.capsule().r_point().unwrap()
+    }
+    /// The key parts (copied) as an opener takes them.
+    pub fn parts(&self) -> KeyParts {
+        KeyParts {
+            a: self.a.clone(),
+            b: self.b.clone(),
+            c: self.c.clone(),
+        }
     }
 }
 
@@ -174,10 +184,11 @@ impl Device {
     /// bound to the header's identity. Returns the fields, a and b.
     pub fn fields(
         &self,
-        group: &GroupKey,
+        group: &Group,
         spec: Spec,
         rng: &mut Rng,
     ) -> (HeaderFields, Secret32, Secret32) {
+        let group = &group.key();
         let device_key = self.secret.sign.verify_key();
         let ctx = CapsuleContext {
             recording_id: spec.recording,
@@ -207,28 +218,46 @@ impl Device {
         (fields, a, b)
     }
 
-    /// Seal `fields` with keys a, b and sign the record.
-    pub fn seal_fields(&self, fields: HeaderFields, a: Secret32, b: Secret32) -> Sealed {
+    /// Seal `fields` with keys a, b and a fresh c shared among `group`'s
+    /// custodians in a custody run starting at this segment (§5.6), and
+    /// sign the record.
+    pub fn seal_fields(
+        &self,
+        group: &Group,
+        fields: HeaderFields,
+        a: Secret32,
+        b: Secret32,
+    ) -> Sealed {
+        let run = CustodyRun::new(
+            &group.pinned,
+            fields.recording_id,
+            &fields.device_key,
+            fields.segment_index,
+            &mut rng(),
+        );
+        let (c, custody) = run.seal_c(fields.segment_index, &fields.header_hash(), &mut rng());
         let plaintext: Vec<u8> = format!(
             "footage of {} segment {}",
             fields.recording_id, fields.segment_index
         )
         .into_bytes();
         let mut blob = Vec::new();
-        let sealed = seal_payload(fields, &a, &b, &plaintext[..], &mut blob).unwrap();
+        let parts = KeyParts { a, b, c };
+        let sealed = seal_payload(fields, custody, &parts, &plaintext[..], &mut blob).unwrap();
         let record = SegmentRecord::sign(&self.secret.sign, &sealed, [0u8; 32], true).unwrap();
         Sealed {
             record,
             blob,
             plaintext,
-            a,
-            b,
+            a: parts.a,
+            b: parts.b,
+            c: parts.c,
         }
     }
 
-    pub fn seal(&self, group: &GroupKey, spec: Spec, rng: &mut Rng) -> Sealed {
+    pub fn seal(&self, group: &Group, spec: Spec, rng: &mut Rng) -> Sealed {
         let (fields, a, b) = self.fields(group, spec, rng);
-        self.seal_fields(fields, a, b)
+        self.seal_fields(group, fields, a, b)
     }
 }
 
