@@ -45,8 +45,9 @@ pub struct ListResponse {
     pub recordings: Vec<RecordingJson>,
 }
 
-/// `GET /v1/recordings/{rid}/records[?log=true]` answer.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+/// `GET /v1/recordings/{rid}/records[?log=true]` answer (the JSON form;
+/// the binary form, docs/vault.md §5, is `obhut_core::vault`'s).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RecordsResponse {
     /// The signed records in index order, base64.
     pub records: Vec<String>,

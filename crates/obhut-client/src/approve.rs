@@ -473,3 +473,28 @@ pub fn pending(client: &AccessClient<'_>, all: bool) -> Result<Vec<(RequestJson,
         })
         .collect()
 }
+
+/// [`pending`], with the log's latest checkpoint accepted under `log`'s
+/// trust (its key, the witnesses' cosignatures it requires) and every
+/// request listed proved included in it: for a custodian whose log key and
+/// witnesses are pinned (`--log-pin`), a vault showing another log is
+/// refused even when nothing is pending.
+pub fn pending_logged(
+    client: &AccessClient<'_>,
+    log: &LogClient,
+    all: bool,
+) -> Result<Vec<(RequestJson, AccessRequest)>> {
+    log.update()?;
+    let list = pending(client, all)?;
+    let items: Vec<(&Logged, String)> = list
+        .iter()
+        .map(|(rj, _)| (&rj.logged, format!("request {}", rj.request_hash)))
+        .collect();
+    let bytes: Vec<Vec<u8>> = list.iter().map(|(_, req)| req.to_bytes()).collect();
+    confirm_all_logged(
+        log,
+        &items,
+        |i, e| matches!(&e.event, Event::AccessRequested { request } if *request == bytes[i]),
+    )?;
+    Ok(list)
+}

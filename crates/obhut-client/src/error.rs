@@ -130,6 +130,26 @@ pub enum Error {
         /// Which field.
         field: String,
     },
+    /// The binary records answer (docs/vault.md §5) is malformed:
+    /// truncated, a record too long, or bytes after the last record.
+    #[error("GET {path}: the binary records answer is malformed")]
+    RecordsAnswer {
+        /// The path.
+        path: String,
+        /// Why (the core's error names the field).
+        #[source]
+        source: obhut_core::Error,
+    },
+    /// An answer came in another media type than asked for.
+    #[error("GET {path}: the vault answered {got:?}, not {expected}")]
+    ContentType {
+        /// The path.
+        path: String,
+        /// The media type asked for.
+        expected: &'static str,
+        /// The `Content-Type` of the answer.
+        got: String,
+    },
     /// A record served by the vault does not parse or its signature fails.
     #[error("GET {path}: record {index} does not verify")]
     Record {

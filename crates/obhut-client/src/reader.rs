@@ -11,7 +11,7 @@ use obhut_api::read::{ListResponse, RecordsResponse};
 use obhut_core::identity::SignKey;
 use obhut_core::ids::RecordingId;
 use obhut_core::record::SegmentRecord;
-use obhut_core::vault::{body_sha256, request_message};
+use obhut_core::vault::{RECORDS_MEDIA_TYPE, body_sha256, decode_records_answer, request_message};
 
 use crate::error::{Endpoint, Error, Result};
 
@@ -268,25 +268,68 @@ impl<'k> Reader<'k> {
             .collect()
     }
 
-    /// `GET /v1/recordings/{rid}/records`, the records' bytes unparsed
-    /// (for `obhut_core::chain::records_from_chain`).
+    /// `GET /v1/recordings/{rid}/records` in the binary form
+    /// (docs/vault.md §5), the records' bytes unparsed (for
+    /// `obhut_core::chain::records_from_chain`). An answer in another
+    /// media type is [`Error::ContentType`]; a malformed one
+    /// [`Error::RecordsAnswer`].
     pub fn raw_records(&self, rid: RecordingId) -> Result<Vec<Vec<u8>>> {
-        Ok(self.records_logged(rid, false)?.0)
+        let path = format!("/v1/recordings/{rid}/records");
+        let headers = [("Accept", RECORDS_MEDIA_TYPE.to_owned())];
+        let (url, resp) = self.call("GET", &path, &[], &headers)?;
+        let status = resp.status().as_u16();
+        let media_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = resp
+            .into_body()
+            .with_config()
+            .limit(MAX_ANSWER)
+            .read_to_vec()
+            .map_err(|e| Error::ReadAnswer {
+                method: "GET".into(),
+                url: url.clone(),
+                source: Box::new(e),
+            })?;
+        if status != 200 {
+            return Err(Error::Status {
+                endpoint: Endpoint::Reader,
+                target: url,
+                status,
+                body: Some(String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned()),
+            });
+        }
+        if media_type.split(';').next().map(str::trim) != Some(RECORDS_MEDIA_TYPE) {
+            return Err(Error::ContentType {
+                path,
+                expected: RECORDS_MEDIA_TYPE,
+                got: media_type,
+            });
+        }
+        let records = decode_records_answer(&body).map_err(|source| Error::RecordsAnswer {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(records.into_iter().map(<[u8]>::to_vec).collect())
     }
 
     /// `GET /v1/recordings/{rid}/records[?log=true]`: the records' bytes and,
     /// with `log`, the answer's log entries (each record's
     /// `segment-received` entry, the device's enrolment and revocations),
-    /// unchecked.
+    /// unchecked. Without `log`, the binary answer ([`Reader::raw_records`])
+    /// and no log entries.
     pub fn records_logged(
         &self,
         rid: RecordingId,
         log: bool,
     ) -> Result<(Vec<Vec<u8>>, RecordsResponse)> {
-        let path = format!(
-            "/v1/recordings/{rid}/records{}",
-            if log { "?log=true" } else { "" }
-        );
+        if !log {
+            return Ok((self.raw_records(rid)?, RecordsResponse::default()));
+        }
+        let path = format!("/v1/recordings/{rid}/records?log=true");
         let body = self.get(&path)?;
         let list: RecordsResponse = serde_json::from_slice(&body).map_err(|e| Error::Json {
             method: "GET".into(),

@@ -2,7 +2,7 @@
 //! device-signed records themselves (docs/access.md §2): custodians before
 //! approving, requesters before opening. The vault only ships bytes; each
 //! recording's chain is checked here and authenticated by its last
-//! record's signature (`chain::records_so_far`). A recording without its
+//! record's signature (`chain::records_so_far_lazy`). A recording without its
 //! final segment (a camera still streaming, a device that died) resolves
 //! too, marked unfinished, since footage that matters most may be the
 //! footage whose camera stopped. The capsules' validity proofs of the
@@ -121,13 +121,24 @@ pub(crate) fn resolve_with(
     let mut out = Vec::new();
     for id in ids {
         // The whole chain at once: one signature authenticates it (the
-        // last record's, through the hash links), not one per record.
+        // last record's, through the hash links), not one per record. The
+        // capsules' points are checked for the covered records only: the
+        // others' are never used (format.md §7.2).
         let (raw, answer) = reader.records_logged(id, with_log)?;
-        let (records, _) = chain::records_so_far(&raw).map_err(|source| Error::Chain {
+        let chain_error = |source| Error::Chain {
             recording: id,
             source,
-        })?;
-        out.push((Resolved::new(id, records, request), answer));
+        };
+        let (records, _) = chain::records_so_far_lazy(&raw).map_err(chain_error)?;
+        let resolved = Resolved::new(id, records, request);
+        for r in resolved.covered() {
+            r.header()
+                .fields
+                .capsule
+                .check_points()
+                .map_err(chain_error)?;
+        }
+        out.push((resolved, answer));
     }
     if out.iter().all(|(r, _)| r.in_scope.is_empty()) {
         return Err(Error::EmptyScope);

@@ -541,7 +541,9 @@ fn answering_itself(
 }
 
 /// A vault whose every answer `handle(method, path, body, forward)` gives:
-/// its own, or the real vault's (`forward()`), as it is or edited.
+/// its own, or the real vault's (`forward()`), as it is or edited. An
+/// answer is sent with the `Content-Type` of the real vault's answer if
+/// the handler forwarded, else JSON's.
 fn in_the_middle(
     vault: std::net::SocketAddr,
     handle: impl Fn(&str, &str, &[u8], &dyn Fn() -> (u16, Vec<u8>)) -> (u16, Vec<u8>) + Send + 'static,
@@ -578,13 +580,18 @@ fn in_the_middle(
             }
             let mut body = vec![0; len];
             r.read_exact(&mut body).unwrap();
+            let forwarded = std::cell::RefCell::new(None);
             let forward = || {
                 let resp = http(vault, &method, &path, &headers, &body).unwrap();
+                *forwarded.borrow_mut() = Some(resp.content_type);
                 (resp.status, resp.body)
             };
             let (status, body) = handle(&method, &path, &body, &forward);
+            let media_type = forwarded
+                .take()
+                .unwrap_or_else(|| "application/json".to_owned());
             let head = format!(
-                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                "HTTP/1.1 {status} X\r\ncontent-type: {media_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
                 body.len()
             );
             let _ = conn.write_all(head.as_bytes());
@@ -1105,4 +1112,166 @@ fn footage_that_arrives_after_an_approval_is_not_sent_under_it() {
         .block_on(w._vault.app.index.approvals(hex_hash(&hash)))
         .unwrap();
     assert!(stored[0].envelope.is_none(), "custodian 1 sent nothing");
+}
+
+/// The binary records answer (docs/vault.md §5) over real HTTP, as a
+/// requester places its scope with it: the real vault's answer resolves
+/// as the JSON one; cut mid-record or at a record boundary (which would
+/// otherwise read as an unfinished recording), lengthened, given a
+/// hostile record length, or served as another media type, it is refused
+/// with a named error.
+#[test]
+fn a_malformed_binary_records_answer_is_refused_by_name() {
+    let w = World::new();
+    let (req, _) = w.request(10_000, 20_000);
+    let honest = w.client(&w.requester);
+    let resolved = obhut_client::scope::resolve(honest.reader(), &req).unwrap();
+    assert_eq!(resolved[0].records.len(), w.segs.len());
+    assert_eq!(
+        honest.reader().raw_records(w.rid).unwrap(),
+        w.segs
+            .iter()
+            .map(|s| s.record.to_bytes())
+            .collect::<Vec<_>>()
+    );
+    let record_len = w.segs.last().unwrap().record.encoded_len();
+    let edits: Vec<(&str, Edit)> = vec![
+        (
+            "cut mid-record",
+            Box::new(|b: Vec<u8>| b[..b.len() - 10].to_vec()),
+        ),
+        (
+            "cut at a record boundary",
+            Box::new(move |b: Vec<u8>| b[..b.len() - 4 - record_len].to_vec()),
+        ),
+        (
+            "trailing bytes",
+            Box::new(|mut b: Vec<u8>| {
+                b.push(0);
+                b
+            }),
+        ),
+        (
+            "a hostile length",
+            Box::new(|mut b: Vec<u8>| {
+                b[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+                b
+            }),
+        ),
+    ];
+    let records_path = format!("/v1/recordings/{}/records", w.rid);
+    for (what, edit) in edits {
+        let path = records_path.clone();
+        let proxy = in_the_middle(w._vault.addr, move |method, p, _, forward| {
+            let (status, body) = forward();
+            if method == "GET" && p == path {
+                (status, edit(body))
+            } else {
+                (status, body)
+            }
+        });
+        let client = AccessClient::new(Reader::new(
+            &proxy,
+            vault_identity(&w.vkey),
+            &w.requester.sign,
+        ));
+        let e = obhut_client::scope::resolve(client.reader(), &req).unwrap_err();
+        assert!(matches!(e, Error::RecordsAnswer { .. }), "{what}: {e}");
+        assert!(
+            format!("{:?}", e).contains("records answer"),
+            "{what}: the core error names the answer: {e:?}"
+        );
+    }
+    // JSON where the binary form was asked for.
+    let path = records_path.clone();
+    let json = honest_json(&w);
+    let proxy = in_the_middle(w._vault.addr, move |method, p, _, forward| {
+        if method == "GET" && p == path {
+            (200, json.clone())
+        } else {
+            forward()
+        }
+    });
+    let client = AccessClient::new(Reader::new(
+        &proxy,
+        vault_identity(&w.vkey),
+        &w.requester.sign,
+    ));
+    let e = obhut_client::scope::resolve(client.reader(), &req).unwrap_err();
+    assert!(matches!(e, Error::ContentType { .. }), "{e}");
+}
+
+/// An edit of an answer's body.
+type Edit = Box<dyn Fn(Vec<u8>) -> Vec<u8> + Send + Sync>;
+
+/// The vault's JSON records answer for the world's recording.
+fn honest_json(w: &World) -> Vec<u8> {
+    let (status, body) = w
+        .client(&w.requester)
+        .reader()
+        .get_any(&format!("/v1/recordings/{}/records", w.rid))
+        .unwrap();
+    assert_eq!(status, 200);
+    body
+}
+
+/// A requester parses the records outside its scope without decoding
+/// their capsule points (format.md §7.2) but checks the points of every
+/// record it covers: a device-signed chain whose segment 1 carries an
+/// invalid R resolves for a scope without segment 1 and is refused,
+/// naming the point, for a scope with it.
+#[test]
+fn an_invalid_point_is_refused_in_scope_and_left_undecoded_outside() {
+    let w = World::new();
+    let mut chain: Vec<SegmentRecord> = Vec::new();
+    for (i, s) in w.segs.iter().enumerate() {
+        let r = &s.record;
+        let mut header = r.header().clone();
+        if i == 1 {
+            header.fields.capsule.r = [0; 32];
+        }
+        let sealed = obhut_core::segment::SealedSegment {
+            header,
+            plaintext_len: r.plaintext_len(),
+            ciphertext_hash: *r.ciphertext_hash(),
+            custody: r.custody().clone(),
+        };
+        let prev = chain.last().map_or([0; 32], SegmentRecord::record_hash);
+        chain.push(SegmentRecord::sign(&w.device, &sealed, prev, r.is_final()).unwrap());
+    }
+    let answer = obhut_core::vault::encode_records_answer(
+        &chain
+            .iter()
+            .map(SegmentRecord::to_bytes)
+            .collect::<Vec<_>>(),
+    );
+    let path = format!("/v1/recordings/{}/records", w.rid);
+    let proxy = in_the_middle(w._vault.addr, move |method, p, _, forward| {
+        let (status, body) = forward();
+        if method == "GET" && p == path {
+            (status, answer.clone())
+        } else {
+            (status, body)
+        }
+    });
+    let client = AccessClient::new(Reader::new(
+        &proxy,
+        vault_identity(&w.vkey),
+        &w.requester.sign,
+    ));
+    let (outside, _) = w.request(0, 10_000);
+    let resolved = obhut_client::scope::resolve(client.reader(), &outside).unwrap();
+    assert!(resolved[0].covered().all(|r| r.segment_ref().index != 1));
+    let (inside, _) = w.request(10_000, 20_000);
+    let e = obhut_client::scope::resolve(client.reader(), &inside).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Chain {
+                source: obhut_core::Error::InvalidPoint { field: "R", .. },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }

@@ -14,7 +14,7 @@ use crate::identity::VerifyKey;
 use crate::ids::RecordingId;
 use crate::kem::{GroupKey, verify_capsule_proof};
 use crate::record::SegmentRecord;
-use crate::segment::{HEADER_LEN, ciphertext_hasher};
+use crate::segment::{HEADER_LEN, HeaderCheck, ciphertext_hasher};
 use crate::stream::{CHUNK_SIZE, io_error, read_full};
 
 /// What a verified chain establishes.
@@ -110,6 +110,45 @@ pub fn records_so_far<B: AsRef<[u8]>>(records: &[B]) -> Result<(Vec<SegmentRecor
     authenticate(records, Ending::SoFar)
 }
 
+/// [`records_so_far`] for placing a scope in a long recording: the same
+/// checks, in the same order, except that the capsules' points (R, Ū) are
+/// not decompressed; the device key is decoded once, from the first
+/// record, and taken for every record carrying the same bytes. A caller
+/// calls [`crate::kem::Capsule::check_points`] on the records it uses
+/// (docs/format.md §7.2: a requester checks the records in its scope);
+/// every use of a point decodes it strictly anyway
+/// ([`crate::kem::verify_capsule_proof`], [`crate::kem::Capsule::r_point`]).
+///
+/// Why: decompressing a ristretto255 point costs a square root, about as
+/// much as the rest of a record's parse; for a 1-minute scope of a 10-hour
+/// recording, 7,200 of them for capsules nobody touches.
+pub fn records_so_far_lazy<B: AsRef<[u8]>>(
+    records: &[B],
+) -> Result<(Vec<SegmentRecord>, ChainSummary)> {
+    let Some(first) = records.first() else {
+        return Err(Error::Chain(ChainFailure::Empty));
+    };
+    let first = SegmentRecord::parse_checking(
+        first.as_ref(),
+        HeaderCheck {
+            known_device_key: None,
+            defer_points: true,
+        },
+    )?;
+    let check = HeaderCheck {
+        known_device_key: Some(first.header().fields.device_key),
+        defer_points: true,
+    };
+    let parsed = std::iter::once(Ok(first))
+        .chain(
+            records[1..]
+                .iter()
+                .map(|b| SegmentRecord::parse_checking(b.as_ref(), check)),
+        )
+        .collect::<Result<Vec<_>>>()?;
+    finish(parsed, Ending::SoFar)
+}
+
 /// Whether a chain must end with a record marked final.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Ending {
@@ -125,6 +164,14 @@ fn authenticate<B: AsRef<[u8]>>(
         .iter()
         .map(|b| SegmentRecord::parse_unverified(b.as_ref()))
         .collect::<Result<Vec<_>>>()?;
+    finish(parsed, ending)
+}
+
+/// The structure of parsed records, then the last one's signature.
+fn finish(
+    parsed: Vec<SegmentRecord>,
+    ending: Ending,
+) -> Result<(Vec<SegmentRecord>, ChainSummary)> {
     let summary = check_structure(&parsed, ending)?;
     match parsed.last() {
         Some(last) => last.verify_signature()?,

@@ -12,7 +12,7 @@ use crate::identity::SignKey;
 use crate::ids::SegmentRef;
 use crate::labels::{self, SUITE_V1, VERSION, magic};
 use crate::pq_custody::{CUSTODY_FIXED_LEN, RUN_ENTRY_LEN, SHARE_SLOT_LEN, SegmentCustody};
-use crate::segment::{self, HEADER_LEN, SealedSegment, SegmentHeader};
+use crate::segment::{self, HEADER_LEN, HeaderCheck, SealedSegment, SegmentHeader};
 use crate::stream::MAX_PLAINTEXT_LEN;
 use crate::wire::{Reader, Writer};
 
@@ -117,9 +117,15 @@ impl SegmentRecord {
     /// Crate-private: a record parsed this way must be authenticated
     /// another way before it leaves the crate ([`crate::chain::records_from_chain`]).
     pub(crate) fn parse_unverified(bytes: &[u8]) -> Result<Self> {
+        Self::parse_checking(bytes, HeaderCheck::default())
+    }
+
+    /// [`SegmentRecord::parse_unverified`] with the header checks `check`
+    /// relaxes (for a whole chain: [`crate::chain::records_so_far_lazy`]).
+    pub(crate) fn parse_checking(bytes: &[u8], check: HeaderCheck) -> Result<Self> {
         let mut r = Reader::new(SEGMENT_RECORD, bytes);
         r.preamble(magic::SEGMENT_RECORD, VERSION, SUITE_V1)?;
-        let header = SegmentHeader::from_bytes(r.take(HEADER_LEN, "header")?)?;
+        let header = SegmentHeader::parse(r.take(HEADER_LEN, "header")?, check)?;
         let plaintext_len = r.u64("plaintext_len")?;
         if plaintext_len > MAX_PLAINTEXT_LEN {
             return Err(plaintext_too_long());

@@ -1,6 +1,7 @@
 //! Structures of the vault protocol (docs/vault.md, draft 2): the signed
 //! request message of §2, the framing of a segment upload (§4), the ingest
-//! receipt of §4 and the descriptor fingerprint of §3. Pure functions; the
+//! receipt of §4, the descriptor fingerprint of §3 and the binary records
+//! answer of §5. Pure functions; the
 //! HTTP client and server live elsewhere.
 
 use crate::error::{Error, Result};
@@ -203,6 +204,62 @@ impl IngestReceipt {
     }
 }
 
+/// The media type of the binary records answer (docs/vault.md §5): a
+/// reader sends it in `Accept` on `GET …/records` without `?log=true`.
+pub const RECORDS_MEDIA_TYPE: &str = "application/octet-stream";
+
+/// Bound on one record in a records answer: the longest valid record (255
+/// custodians, carrying its custody run, format.md §7.1), so that no valid
+/// record is refused and a hostile length cannot make a reader allocate
+/// more than that.
+pub const MAX_ANSWER_RECORD_LEN: usize = crate::record::MAX_RECORD_LEN;
+
+const RECORDS_ANSWER: &str = "records answer";
+
+/// The binary records answer (docs/vault.md §5): `count u32 ‖ count ×
+/// (len u32 ‖ record)`, big-endian, the records in index order, unparsed.
+/// The count makes an answer cut at a record boundary an error instead of
+/// a shorter (unfinished-looking) chain.
+pub fn encode_records_answer<B: AsRef<[u8]>>(records: &[B]) -> Vec<u8> {
+    let total: usize = records.iter().map(|r| 4 + r.as_ref().len()).sum();
+    let mut w = Writer::new();
+    // A recording has at most 2^32 segments (u32 indices).
+    w.u32(u32::try_from(records.len()).unwrap_or(u32::MAX));
+    let mut out = w.into_vec();
+    out.reserve(total);
+    for r in records {
+        let r = r.as_ref();
+        out.extend_from_slice(&u32::try_from(r.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(r);
+    }
+    out
+}
+
+/// Split a binary records answer into its records (borrowed, unparsed:
+/// parse them as a chain). Refuses an answer that ends early
+/// ([`Error::Truncated`], field `count`, `record length` or `record`), a
+/// record longer than [`MAX_ANSWER_RECORD_LEN`] ([`Error::FieldTooLong`]),
+/// a count the bytes cannot hold and bytes after the last record
+/// ([`Error::TrailingBytes`]), all naming the records answer.
+pub fn decode_records_answer(bytes: &[u8]) -> Result<Vec<&[u8]>> {
+    let mut r = Reader::new(RECORDS_ANSWER, bytes);
+    let count = r.u32("count")? as usize;
+    // Each record takes at least its 4-byte length: a larger count is a
+    // lie told to make us allocate.
+    if count > r.remaining() / 4 {
+        return Err(Error::Truncated {
+            what: RECORDS_ANSWER,
+            field: "record length",
+        });
+    }
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        out.push(r.var_bytes("record", MAX_ANSWER_RECORD_LEN)?);
+    }
+    r.finish()?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,5 +322,56 @@ mod tests {
         assert_ne!(d, segment_upload_digest(rid, 8, 3064));
         assert_ne!(d, segment_upload_digest(rid, 7, 3065));
         assert_ne!(d, segment_upload_digest(RecordingId([0xac; 16]), 7, 3064));
+    }
+
+    #[test]
+    fn records_answer_round_trip_and_refusals() {
+        let records: Vec<Vec<u8>> = vec![vec![1; 10], vec![], vec![2; 3]];
+        let a = encode_records_answer(&records);
+        assert_eq!(&a[..8], &[0, 0, 0, 3, 0, 0, 0, 10]);
+        let back = decode_records_answer(&a).unwrap();
+        assert_eq!(back, records.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        assert!(
+            decode_records_answer(&encode_records_answer::<&[u8]>(&[]))
+                .unwrap()
+                .is_empty()
+        );
+        // Every cut fails, naming the answer; a cut at a record boundary
+        // too (the count says more follow).
+        for cut in 0..a.len() {
+            let e = decode_records_answer(&a[..cut]).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    Error::Truncated {
+                        what: RECORDS_ANSWER,
+                        ..
+                    }
+                ),
+                "cut {cut}: {e}"
+            );
+        }
+        let mut long = a.clone();
+        long.push(0);
+        assert!(matches!(
+            decode_records_answer(&long).unwrap_err(),
+            Error::TrailingBytes {
+                what: RECORDS_ANSWER,
+                count: 1
+            }
+        ));
+        // A huge count or length is refused before anything is allocated.
+        assert!(decode_records_answer(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]).is_err());
+        let e = decode_records_answer(&[0, 0, 0, 1, 0x7f, 0xff, 0xff, 0xff]).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::FieldTooLong {
+                    what: RECORDS_ANSWER,
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 }

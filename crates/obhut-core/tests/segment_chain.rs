@@ -208,3 +208,59 @@ fn capsule_proofs_are_checked_against_the_group() {
         SegmentFailure::BadKemProof
     );
 }
+
+/// `records_so_far_lazy` (format.md §7.2, placing a scope): the same
+/// records as `records_so_far` on a good chain; a record whose R is not a
+/// valid point (signed by its device) passes the lazy parse and is refused
+/// by `Capsule::check_points`, which the scope runs on covered records,
+/// with the error the full parse gives. A device key that differs in one
+/// record is still decoded and caught (`Chain.Foreign`).
+#[test]
+fn a_lazy_chain_parse_leaves_only_the_points_to_the_covered_records() {
+    use obhut_core::chain::{records_so_far, records_so_far_lazy};
+    let rec = Recording::new();
+    let (_, recs) = rec.chain(4);
+    let raw: Vec<Vec<u8>> = recs.iter().map(SegmentRecord::to_bytes).collect();
+    let (lazy, summary) = records_so_far_lazy(&raw).unwrap();
+    assert_eq!(lazy, recs);
+    assert_eq!(summary, records_so_far(&raw).unwrap().1);
+    for r in &lazy {
+        r.header().fields.capsule.check_points().unwrap();
+    }
+
+    // Segment 1 with the identity as R, signed by the device, chained.
+    let mut bad_recs: Vec<SegmentRecord> = Vec::new();
+    for i in 0..4u32 {
+        let mut seg = rec.seal(i, data(100, u64::from(i)));
+        if i == 1 {
+            seg.sealed.header.fields.capsule.r = [0; 32];
+        }
+        let prev = bad_recs.last().map(|r| r.record_hash()).unwrap_or([0; 32]);
+        bad_recs.push(rec.record(&seg, prev, i == 3));
+    }
+    let bad: Vec<Vec<u8>> = bad_recs.iter().map(SegmentRecord::to_bytes).collect();
+    let full = records_so_far(&bad).unwrap_err();
+    assert!(
+        matches!(full, Error::InvalidPoint { field: "R", .. }),
+        "{full}"
+    );
+    assert!(SegmentRecord::from_bytes(&bad[1]).is_err());
+    let (lazy, _) = records_so_far_lazy(&bad).unwrap();
+    lazy[0].header().fields.capsule.check_points().unwrap();
+    let e = lazy[1].header().fields.capsule.check_points().unwrap_err();
+    assert_eq!(e.to_string(), full.to_string());
+
+    // A foreign device key in a later record is decoded, not assumed.
+    let other = Recording {
+        device: obhut_core::identity::SignKey::generate(&mut obhut_core::rng::os_rng()),
+        group: rec.group,
+        recording_id: rec.recording_id,
+    };
+    let mut mixed = raw.clone();
+    let seg = other.seal(2, data(100, 2));
+    mixed[2] = other.record(&seg, recs[1].record_hash(), false).to_bytes();
+    assert!(matches!(
+        records_so_far_lazy(&mixed).unwrap_err(),
+        Error::Chain(ChainFailure::Foreign(s)) if s.index == 2
+    ));
+}

@@ -39,6 +39,10 @@ pub const OPENAPI_LIMITS: &[(&str, u64)] = &[
     ),
     ("MAX_TEXT_LEN", obhut_core::audit::MAX_TEXT_LEN as u64),
     (
+        "MAX_ANSWER_RECORD_LEN",
+        obhut_core::vault::MAX_ANSWER_RECORD_LEN as u64,
+    ),
+    (
         "MAX_ENTRIES_PER_PAGE",
         obhut_api::log::MAX_ENTRIES_PER_PAGE as u64,
     ),

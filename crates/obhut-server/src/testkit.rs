@@ -36,6 +36,8 @@ pub struct HttpResponse {
     pub status: u16,
     /// Body (de-chunked).
     pub body: Vec<u8>,
+    /// The `Content-Type` header ("" if none).
+    pub content_type: String,
 }
 
 impl HttpResponse {
@@ -119,7 +121,17 @@ pub fn read_response(s: &mut TcpStream) -> std::io::Result<HttpResponse> {
     {
         body = dechunk(&body);
     }
-    Ok(HttpResponse { status, body })
+    let content_type = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default();
+    Ok(HttpResponse {
+        status,
+        body,
+        content_type,
+    })
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {

@@ -326,6 +326,42 @@ fn ingest_receipts_head_and_reading() {
         B64.decode(records[2].as_str().unwrap()).unwrap(),
         segs[2].record.to_bytes()
     );
+    // The binary answer on request (docs/vault.md §5): the same records,
+    // count- and length-prefixed; JSON for any other Accept and with
+    // ?log=true.
+    let accept = |v: &str| vec![("Accept".to_owned(), v.to_owned())];
+    let path = format!("/v1/recordings/{rid}/records");
+    let binary = w.person_get(&reader, &path, &accept("application/octet-stream"));
+    assert_eq!(binary.status, 200);
+    assert_eq!(binary.content_type, "application/octet-stream");
+    let split = obhut_core::vault::decode_records_answer(&binary.body).unwrap();
+    let stored: Vec<Vec<u8>> = segs.iter().map(|s| s.record.to_bytes()).collect();
+    assert_eq!(split, stored.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    assert_eq!(binary.body[..4], [0, 0, 0, 3]);
+    let listed = w.person_get(
+        &reader,
+        &path,
+        &accept("application/json, application/octet-stream;q=0.9"),
+    );
+    assert_eq!(listed.status, 200);
+    assert!(obhut_core::vault::decode_records_answer(&listed.body).is_ok());
+    for (path, accept) in [
+        (path.clone(), accept("*/*")),
+        (path.clone(), accept("application/json")),
+        (
+            format!("{path}?log=true"),
+            accept("application/octet-stream"),
+        ),
+    ] {
+        let r = w.person_get(&reader, &path, &accept);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.content_type, "application/json");
+        assert_eq!(
+            r.json()["records"].as_array().map(Vec::len),
+            Some(3),
+            "{path} {accept:?}"
+        );
+    }
     let path = format!("/v1/recordings/{rid}/segments/0/blob");
     let whole = w.person_get(&reader, &path, &[]);
     assert_eq!(whole.status, 200);

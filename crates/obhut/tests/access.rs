@@ -968,3 +968,150 @@ fn a_log_pin_signed_by_k_custodians_is_the_only_log_trusted() {
     let o = open("custody/log.oblp", &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
 }
+
+/// A vault with a recording and a request, and three log pins k = 2
+/// custodians (alice, bob) signed: `custody/log.oblp` of the vault's log,
+/// `custody/witnessed.oblp` requiring a witness whose cosignature no
+/// checkpoint of this vault carries, and `custody/foreign.oblp` of a log
+/// key under the vault's log name that is not the vault's.
+fn pinned_three_ways(d: &Path) -> Ingested {
+    let w = ingested(d, 6, &["req", "alice", "bob", "carol"]);
+    request(d, &w.vault, &w.vkey, &w.rid, "0", "4000", "req.obar");
+    let witness_key = ok(
+        d,
+        &[
+            "witness",
+            "init",
+            "--dir",
+            "w",
+            "--name",
+            "dpo.example/witness",
+        ],
+    )
+    .trim()
+    .to_owned();
+    let origin = w.vkey.split('+').next().expect("a vkey has a name");
+    let foreign = obhut_log::NoteSigner::from_seed(origin, &[7; 32])
+        .expect("a log name")
+        .verifier_key()
+        .to_string();
+    for (out, extra) in [
+        ("custody/log.oblp", vec!["--log-key", &w.vkey]),
+        (
+            "custody/witnessed.oblp",
+            vec!["--log-key", &w.vkey, "--witness", &witness_key],
+        ),
+        ("custody/foreign.oblp", vec!["--log-key", &foreign]),
+    ] {
+        for who in ["alice.key", "bob.key"] {
+            let mut args = vec![
+                "custody",
+                "pin-log",
+                "--group",
+                "custody/group.obgd",
+                "--identity",
+                who,
+                "--out",
+                out,
+            ];
+            args.extend_from_slice(&extra);
+            ok(d, &args);
+        }
+    }
+    w
+}
+
+/// `obhut audit` takes `--log-pin` (with `--group`, whose custodians
+/// signed it), as approve and open do: a checkpoint without the witness
+/// cosignature the pin requires, or signed by a key the pin does not name,
+/// is refused; the pinned log is accepted.
+#[test]
+fn audit_with_a_log_pin_refuses_an_uncosigned_or_foreign_checkpoint() {
+    let dir = setup();
+    let d = dir.as_path();
+    let w = pinned_three_ways(d);
+    let verify = |pin: &str, state: &str| {
+        run(
+            d,
+            &strs(&with_pin(
+                &["audit", "verify", "--state", state],
+                &w.vault,
+                pin,
+            )),
+        )
+    };
+    let e = verify("custody/witnessed.oblp", "a.cp");
+    assert!(
+        !e.status.success(),
+        "accepted without the witness's cosignature"
+    );
+    assert!(text(&e.stderr).contains("cosign"), "{}", text(&e.stderr));
+    let e = verify("custody/foreign.oblp", "b.cp");
+    assert!(!e.status.success(), "accepted a checkpoint of another key");
+    assert!(
+        text(&e.stderr).contains("not signed"),
+        "{}",
+        text(&e.stderr)
+    );
+    let o = verify("custody/log.oblp", "c.cp");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // The pin is checked against a group: without --group, refused.
+    let e = fails(
+        d,
+        &[
+            "audit",
+            "verify",
+            "--vault",
+            &w.vault.url,
+            "--log-pin",
+            "custody/log.oblp",
+            "--state",
+            "d.cp",
+        ],
+    );
+    assert!(e.contains("--group"), "{e}");
+}
+
+/// `obhut pending` takes `--log-pin` too: the checkpoint must be the
+/// pinned log's with the cosignatures the pin requires, and each request
+/// listed is proved in it.
+#[test]
+fn pending_with_a_log_pin_refuses_an_uncosigned_or_foreign_checkpoint() {
+    let dir = setup();
+    let d = dir.as_path();
+    let w = pinned_three_ways(d);
+    let pending = |pin: &str, state: &str| {
+        run(
+            d,
+            &strs(&with_pin(
+                &["pending", "--identity", "alice.key", "--state", state],
+                &w.vault,
+                pin,
+            )),
+        )
+    };
+    let e = pending("custody/witnessed.oblp", "a.cp");
+    assert!(
+        !e.status.success(),
+        "listed without the witness's cosignature"
+    );
+    assert!(text(&e.stderr).contains("cosign"), "{}", text(&e.stderr));
+    let e = pending("custody/foreign.oblp", "b.cp");
+    assert!(
+        !e.status.success(),
+        "listed under a checkpoint of another key"
+    );
+    assert!(
+        text(&e.stderr).contains("not signed"),
+        "{}",
+        text(&e.stderr)
+    );
+    let o = pending("custody/log.oblp", "c.cp");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("CASE-17"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stderr).contains("1 request(s), each proved"),
+        "{}",
+        text(&o.stderr)
+    );
+}

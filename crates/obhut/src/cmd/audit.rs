@@ -11,7 +11,7 @@ use obhut_core::ids::RecordingId;
 
 use crate::util::entry::describe;
 use crate::util::hint::fail;
-use crate::util::logclient::LogArgs;
+use crate::util::logclient::GroupLogArgs;
 use crate::util::{Global, keys};
 
 /// `obhut audit`.
@@ -24,12 +24,14 @@ admin action) is an entry in an append-only Merkle tree whose checkpoints the va
 its log key. This client keeps the last checkpoint it accepted (--state) and accepts a new one \
 only with a consistency proof from it: a rewritten or dropped entry, a rollback, or a vault \
 showing different logs to different people is reported, with both signed checkpoints as \
-evidence. Checkpoints and proofs are public; entry bodies hold case data and need an auditor \
-identity (obhut admin add-auditor).",
+evidence. With --log-pin FILE --group FILE only the log k custodians pinned is trusted, and \
+only checkpoints carrying the witness cosignatures the pin requires. Checkpoints and proofs are \
+public; entry bodies hold case data and need an auditor identity (obhut admin add-auditor).",
     after_help = "Examples:\n  \
 obhut audit verify --vault http://127.0.0.1:8700 --log-key 'obhut/vault-3f2a…+1a2b3c4d+AX…'\n  \
 obhut audit verify --vault URL --log-key VKEY --full --identity dpo.key\n  \
-obhut audit log --vault URL --log-key VKEY --identity dpo.key --recording 0f1e…"
+obhut audit log --vault URL --log-key VKEY --identity dpo.key --recording 0f1e…\n  \
+obhut audit verify --vault URL --log-pin custody/log.oblp --group custody/group.obgd"
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -43,7 +45,7 @@ pub enum AuditCommand {
     /// with --full, also rebuild the tree from every entry body.
     Verify {
         #[command(flatten)]
-        log: LogArgs,
+        log: GroupLogArgs,
         /// Fetch every entry and recompute the root (needs --identity of an auditor)
         #[arg(long, requires = "identity")]
         full: bool,
@@ -55,7 +57,7 @@ pub enum AuditCommand {
     /// in the verified checkpoint.
     Log {
         #[command(flatten)]
-        log: LogArgs,
+        log: GroupLogArgs,
         /// The recording (32 hex digits)
         #[arg(long, value_name = "ID")]
         recording: String,
@@ -89,7 +91,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
             if *full {
                 let id = identity.as_ref().context("--full needs --identity")?;
                 let person = keys::person(g, id, "--identity")?;
-                let reader = Reader::new(&log.vault, c.vault_identity(), &person.sign);
+                let reader = Reader::new(&log.log.vault, c.vault_identity(), &person.sign);
                 let pruned = rebuild(&reader, now.size, &now.root)?;
                 g.note(format!(
                     "rebuilt the tree from {} entries ({pruned} pruned by retention, checked by their leaf hashes): the root matches",
@@ -111,7 +113,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
             })?;
             let c = log.client()?;
             let person = keys::person(g, identity, "--identity")?;
-            let reader = Reader::new(&log.vault, c.vault_identity(), &person.sign);
+            let reader = Reader::new(&log.log.vault, c.vault_identity(), &person.sign);
             let lines: Vec<String> = chain_of_custody(&c, &reader, rid)?
                 .iter()
                 .map(describe)

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use obhut_client::access::AccessClient;
-use obhut_client::reader::{Reader, vault_identity};
+use obhut_client::reader::Reader;
 
-use crate::util::hint::fail;
+use crate::util::logclient::GroupLogArgs;
 use crate::util::request::describe;
 use crate::util::{Global, keys};
 
@@ -17,16 +17,16 @@ Show every pending access request of your custody groups (as a custodian)
 or your own (as a requester), in full: scope, purpose, justification, legal
 basis, case, recipients, expiry, and the approvals so far.
 
+With --log-pin FILE --group FILE (or --witness), the log's latest checkpoint
+must be signed by the pinned log key and carry the cosignatures required,
+and every request listed is proved in it.
+
 Example:
-  obhut pending --vault http://127.0.0.1:8700 --log-key VKEY --identity alice.key")]
+  obhut pending --vault http://127.0.0.1:8700 --log-key VKEY --identity alice.key
+  obhut pending --vault URL --log-pin custody/log.oblp --group custody/group.obgd --identity alice.key")]
 pub struct Args {
-    /// The vault's URL.
-    #[arg(long, value_name = "URL")]
-    vault: String,
-    /// The vault's audit-log key (C2SP vkey, pinned out of band): your
-    /// requests are signed for the vault it names and no other
-    #[arg(long, value_name = "VKEY")]
-    log_key: String,
+    #[command(flatten)]
+    log: GroupLogArgs,
     /// Your locked identity.
     #[arg(long, value_name = "KEY")]
     identity: PathBuf,
@@ -37,18 +37,23 @@ pub struct Args {
 
 /// Run `obhut pending`.
 pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
-    let vkey = obhut_log::VerifierKey::parse(&a.log_key).map_err(|e| {
-        fail(
-            format!(
-                "--log-key {:?} is not a signed-note verifier key: {e}",
-                a.log_key
-            ),
-            "pass the vkey your organisation pinned (name+8 hex+base64)",
-        )
-    })?;
+    let log = a.log.client()?;
     let me = keys::person(g, &a.identity, "--identity")?;
-    let client = AccessClient::new(Reader::new(&a.vault, vault_identity(&vkey), &me.sign));
-    let list = obhut_client::approve::pending(&client, a.all)?;
+    let client = AccessClient::new(Reader::new(
+        &a.log.log.vault,
+        log.vault_identity(),
+        &me.sign,
+    ));
+    let list = if a.log.pinned() {
+        let list = obhut_client::approve::pending_logged(&client, &log, a.all)?;
+        g.note(format!(
+            "{} request(s), each proved in a checkpoint of the pinned log",
+            list.len()
+        ));
+        list
+    } else {
+        obhut_client::approve::pending(&client, a.all)?
+    };
     if list.is_empty() {
         g.note("no requests");
     }

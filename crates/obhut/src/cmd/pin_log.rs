@@ -16,8 +16,9 @@ As a custodian, sign the group's log pin: the audit log's verifier key and
 the witnesses whose cosignatures every checkpoint must carry. The first
 custodian creates the file from --log-key and --witness; the others sign the
 same file (their flags, if given, must say the same). Once k custodians have
-signed, `obhut approve`, `deny` and `open` with --log-pin FILE trust that log
-and no other, and refuse a checkpoint without the required cosignatures.
+signed, `obhut approve`, `deny` and `open` with --log-pin FILE (and `obhut
+audit` and `pending` with --log-pin FILE --group FILE) trust that log and no
+other, and refuse a checkpoint without the required cosignatures.
 
 Take the log key from your organisation, not from the vault: the pin is only
 as good as what the custodians checked before signing it.

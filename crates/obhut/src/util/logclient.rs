@@ -11,8 +11,8 @@ use obhut_core::group::PinnedGroup;
 use obhut_core::log_pin::LogPin;
 use obhut_log::{VerifierKey, WitnessPolicy};
 
-use super::files;
 use super::hint::fail;
+use super::{files, load};
 
 /// Where the log is and how it is trusted.
 #[derive(Debug, clap::Args)]
@@ -39,6 +39,38 @@ pub struct LogArgs {
     /// How many of the --witness keys must cosign (default: all of them)
     #[arg(long, value_name = "N")]
     pub witnesses_required: Option<usize>,
+}
+
+/// [`LogArgs`] for a command without a custody group of its own (`obhut
+/// audit`, `obhut pending`): `--group` names the group whose custodians
+/// signed `--log-pin`.
+#[derive(Debug, clap::Args)]
+pub struct GroupLogArgs {
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// The custody group descriptor (pinned) whose k custodians signed --log-pin
+    #[arg(long, value_name = "FILE", requires = "log_pin")]
+    pub group: Option<PathBuf>,
+}
+
+impl GroupLogArgs {
+    /// [`LogArgs::client_for`] `--group` with `--log-pin`, else
+    /// [`LogArgs::client`].
+    pub fn client(&self) -> anyhow::Result<LogClient> {
+        match (&self.group, &self.log.log_pin) {
+            (Some(path), _) => self.log.client_for(&load::pinned_group(path, "--group")?),
+            (None, Some(_)) => Err(fail(
+                "--log-pin is checked against the custody group whose custodians signed it",
+                "pass --group FILE (the pinned group descriptor)",
+            )),
+            (None, None) => self.log.client(),
+        }
+    }
+
+    /// Whether the flags ask for more than the log key: a pin or witnesses.
+    pub fn pinned(&self) -> bool {
+        self.log.log_pin.is_some() || !self.log.witnesses.is_empty()
+    }
 }
 
 impl LogArgs {
