@@ -60,6 +60,9 @@ pub mod magic {
     /// A segment's epoch part re-wrapped to another epoch key, beside the
     /// signed header (docs/format.md §5.5).
     pub const EPOCH_REWRAP: &[u8; 4] = b"OBRW";
+    /// A recording's metadata patch: the descriptive-metadata bytes the
+    /// cutter blanked out of its media and index segments (§7.4).
+    pub const METADATA_PATCH: &[u8; 4] = b"OBMP";
 
     /// Every magic, for the uniqueness test and the spec's registry (§1.3).
     pub const ALL: &[&[u8; 4]] = &[
@@ -86,6 +89,7 @@ pub mod magic {
         EPOCH_REWRAP,
         DECISION,
         LOG_PIN,
+        METADATA_PATCH,
     ];
 
     /// What the file starting with `bytes` holds, for a person who passed

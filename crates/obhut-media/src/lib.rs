@@ -75,6 +75,14 @@
 //! the top-level walk against [`limits::MAX_TOP_LEVEL_BOXES`]. The planner
 //! never panics on any input.
 //!
+//! # Descriptive metadata
+//!
+//! [`metadata`] lists the descriptive metadata of a planned MP4 (`udta` and
+//! `meta` boxes in `moov` and its tracks; samples of timed metadata
+//! tracks) as byte ranges a cutter blanks out of the segments without
+//! moving anything ([`blank_window`]), so that it travels only in the
+//! recording's metadata patch (docs/format.md §7.4).
+//!
 //! # Rebuilding a playable clip of a scope
 //!
 //! The access workflow opens the cuts a scope selects ([`CutPlan::in_scope`]:
@@ -108,11 +116,13 @@ mod error;
 mod frag;
 pub mod limits;
 mod movie;
+mod strip;
 
 use std::io::{Read, Seek};
 use std::ops::Range;
 
 pub use error::{FourCc, MediaError};
+pub use strip::{Blank, METADATA_HANDLERS, blank_window, metadata};
 
 use boxes::{Bx, TopBox};
 
