@@ -63,7 +63,7 @@
 //!
 //! # Bounds
 //!
-//! The parser is hand-written (about twenty box types, in `boxes`, `movie`
+//! The parser is hand-written (about twenty box types, in `boxes`, `movie`, `strip`
 //! and `frag`) rather than the `mp4` or `mp4parse` crates: it needs only
 //! byte offsets and times, must bound every allocation a hostile file can
 //! cause, and must not pull a large parser into the device's trusted code.
@@ -79,7 +79,7 @@
 //!
 //! [`metadata`] lists the descriptive metadata of a planned MP4 (`udta` and
 //! `meta` boxes in `moov` and its tracks; samples of timed metadata
-//! tracks) as byte ranges a cutter blanks out of the segments without
+//! tracks, in `moov`'s tables or in fragments) as byte ranges a cutter blanks out of the segments without
 //! moving anything ([`blank_window`]), so that it travels only in the
 //! recording's metadata patch (docs/format.md §7.4).
 //!

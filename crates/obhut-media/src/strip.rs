@@ -6,19 +6,20 @@
 //! the media and index segments: each `udta` and `meta` box that is a
 //! child of `moov` or of a `trak` (it becomes a `free` box of the same
 //! size: its header keeps its size field, its type reads `free`, its
-//! payload is zeros), and, in a progressive file, every sample of a timed
-//! metadata track (zeros) and its entries in the sample size table (zeros:
-//! a demuxer reads each sample as empty). A track is timed metadata when its `hdlr`
+//! payload is zeros), and every sample of a timed metadata track (zeros)
+//! with, in a progressive file, its entries in the sample size table
+//! (zeros: a demuxer reads each sample as empty, where a decoder may find
+//! a sample of zeros malformed). In a fragmented file the sizes in the
+//! `trun`s stay: ffmpeg refuses a fragment of empty samples. A track is timed metadata when its `hdlr`
 //! handler type is one of [`METADATA_HANDLERS`]. Offsets stay as they
 //! were, so the sample tables, the cut plan and every other byte are
 //! untouched, and a player plays the blanked file; the original bytes go
 //! into the recording's metadata patch, which only `include_metadata`
 //! opens.
 //!
-//! Left in place: sample descriptions (`stsd`) and sample tables of
-//! metadata tracks (their sizes and times), top-level `meta`/`udta`
-//! boxes, and the samples of metadata tracks inside fragments of a
-//! fragmented MP4 (only its init segment's boxes are blanked).
+//! Left in place: sample descriptions (`stsd`) and the other sample
+//! tables of metadata tracks (times; sizes in fragments and constant
+//! sizes), and top-level `meta`/`udta` boxes.
 
 use std::io::{Read, Seek};
 use std::ops::Range;
@@ -26,7 +27,7 @@ use std::ops::Range;
 use crate::boxes::{self, Bx};
 use crate::error::{FourCc, MediaError};
 use crate::limits::MAX_SAMPLES;
-use crate::{CutKind, CutPlan, PlanKind, movie};
+use crate::{CutKind, CutPlan, PlanKind, frag, movie};
 
 /// Handler types (`hdlr`) of tracks whose samples are descriptive
 /// metadata, not picture or sound: ISO timed metadata (`meta`, which also
@@ -87,9 +88,10 @@ pub fn blank_window(blanks: &[Blank], at: u64, buf: &mut [u8]) {
 /// The descriptive metadata of the file `plan` was made from, sorted by
 /// offset, not overlapping (contiguous samples merged). Empty for opaque
 /// plans. An error when the metadata cannot be blanked safely: a sample
-/// of a metadata track outside the media region or the file, or sharing
-/// bytes with a video sample or another blank; the caller then leaves the
-/// file as it is.
+/// of a metadata track outside the media region or the file (or, in a
+/// fragmented file, outside an `mdat`, or placed after another track's
+/// data), or sharing bytes with a video sample or another blank; the
+/// caller then leaves the file as it is.
 pub fn metadata(src: &mut (impl Read + Seek), plan: &CutPlan) -> Result<Vec<Blank>, MediaError> {
     if plan.kind() == PlanKind::Opaque {
         return Ok(Vec::new());
@@ -117,6 +119,44 @@ pub fn metadata(src: &mut (impl Read + Seek), plan: &CutPlan) -> Result<Vec<Blan
             });
         }
     };
+    // A metadata sample must lie in the media region (for a fragmented
+    // file: inside an `mdat`), within the file.
+    let mdats: Vec<Range<u64>> = top
+        .iter()
+        .filter(|b| b.is(b"mdat"))
+        .map(|b| b.start..b.end)
+        .collect();
+    let sample = |range: Range<u64>, at: u64, out: &mut Vec<Blank>| {
+        let in_mdat = progressive
+            || mdats
+                .get(mdats.partition_point(|m| m.end <= range.start))
+                .is_some_and(|m| m.start <= range.start && range.end <= m.end);
+        if range.end > len || (range.start < index.end && index.start < range.end) || !in_mdat {
+            return Err(MediaError::malformed(
+                FourCc(*b"trak"),
+                at,
+                format!(
+                    "a metadata sample at {}..{} lies outside the media data",
+                    range.start, range.end
+                ),
+            ));
+        }
+        if out.len() as u64 >= MAX_SAMPLES {
+            return Err(MediaError::Limit {
+                fourcc: FourCc(*b"trak"),
+                offset: at,
+                what: "metadata samples",
+                value: out.len() as u64 + 1,
+                limit: MAX_SAMPLES,
+            });
+        }
+        out.push(Blank {
+            range,
+            box_header: 0,
+        });
+        Ok(())
+    };
+    let mut fragment_tracks = Vec::new();
     for c in moov.children() {
         let c = c?;
         descriptive(&c, &mut out);
@@ -130,7 +170,19 @@ pub fn metadata(src: &mut (impl Read + Seek), plan: &CutPlan) -> Result<Vec<Blan
         let (_, _, mut h) = mdia.need(b"hdlr")?.full()?;
         h.skip(4, "pre_defined")?;
         let handler = h.fourcc("handler_type")?;
-        if !progressive || !METADATA_HANDLERS.iter().any(|t| **t == handler.0) {
+        if !METADATA_HANDLERS.iter().any(|t| **t == handler.0) {
+            continue;
+        }
+        if !progressive {
+            let (v, _, mut f) = c.need(b"tkhd")?.full()?;
+            f.skip(
+                if v == 1 { 16 } else { 8 },
+                "creation and modification times",
+            )?;
+            fragment_tracks.push(frag::MetaTrack {
+                id: f.u32("track_ID")?,
+                default_size: None,
+            });
             continue;
         }
         let stbl = mdia.need(b"minf")?.need(b"stbl")?;
@@ -138,33 +190,20 @@ pub fn metadata(src: &mut (impl Read + Seek), plan: &CutPlan) -> Result<Vec<Blan
         out.extend(size_table(stbl)?);
         for s in tables.samples() {
             let s = s?;
-            if s.size == 0 {
-                continue;
+            if s.size > 0 {
+                // The end is checked in Samples.
+                sample(s.offset..s.offset + u64::from(s.size), c.offset, &mut out)?;
             }
-            let range = s.offset..s.offset + u64::from(s.size); // checked in Samples
-            if range.end > len || (range.start < index.end && index.start < range.end) {
-                return Err(MediaError::malformed(
-                    handler,
-                    c.offset,
-                    format!(
-                        "a metadata sample at {}..{} lies outside the media region",
-                        range.start, range.end
-                    ),
-                ));
+        }
+    }
+    if !fragment_tracks.is_empty() {
+        trex_sizes(moov, &mut fragment_tracks)?;
+        for b in top.iter().filter(|b| b.is(b"moof")) {
+            let buf = boxes::load(src, b)?;
+            let moof = Bx::whole(&buf, b.start)?;
+            for r in frag::metadata_samples(moof, &fragment_tracks)? {
+                sample(r, b.start, &mut out)?;
             }
-            if out.len() as u64 >= MAX_SAMPLES {
-                return Err(MediaError::Limit {
-                    fourcc: handler,
-                    offset: c.offset,
-                    what: "metadata samples",
-                    value: out.len() as u64 + 1,
-                    limit: MAX_SAMPLES,
-                });
-            }
-            out.push(Blank {
-                range,
-                box_header: 0,
-            });
         }
     }
     out.sort_by_key(|b| b.range.start);
@@ -220,6 +259,27 @@ fn size_table(stbl: Bx<'_>) -> Result<Option<Blank>, MediaError> {
         range: start..start + bytes,
         box_header: 0,
     }))
+}
+
+/// The `trex` default sample size of each of `tracks`.
+fn trex_sizes(moov: Bx<'_>, tracks: &mut [frag::MetaTrack]) -> Result<(), MediaError> {
+    let Some(mvex) = moov.child(b"mvex")? else {
+        return Ok(());
+    };
+    for c in mvex.children() {
+        let c = c?;
+        if !c.is(b"trex") {
+            continue;
+        }
+        let (_, _, mut f) = c.full()?;
+        let id = f.u32("track_ID")?;
+        f.skip(8, "default_sample_description_index and duration")?;
+        let size = f.u32("default_sample_size")?;
+        for t in tracks.iter_mut().filter(|t| t.id == id) {
+            t.default_size = Some(size);
+        }
+    }
+    Ok(())
 }
 
 /// Merges contiguous sample blanks; refuses overlapping ones.
