@@ -326,10 +326,39 @@ pub fn check_range(
         .collect())
 }
 
+/// Writes through, with the metadata patches' bytes laid over the file's
+/// bytes from `pos` on.
+struct Patching<'p, W> {
+    inner: W,
+    pos: u64,
+    patches: &'p [MetadataPatch<'p>],
+}
+
+impl<W: Write> Write for Patching<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = if self.patches.is_empty() {
+            self.inner.write(buf)?
+        } else {
+            let mut b = Zeroizing::new(buf[..buf.len().min(1 << 16)].to_vec());
+            for p in self.patches {
+                p.apply_window(self.pos, &mut b);
+            }
+            self.inner.write_all(&b)?;
+            b.len()
+        };
+        self.pos += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Decrypt bytes `[start, end)` (`end`: the media's end if `None`) of the
-/// media of `rec` into `out`, reading only the chunks that cover them.
-/// The whole range must lie in segments in scope ([`check_range`]); that
-/// is checked before anything is read.
+/// media of `rec` into `out`, reading only the chunks that cover them,
+/// with the recording's metadata in place if its metadata patch is in
+/// scope (docs/format.md §7.4). The whole range must lie in segments in
+/// scope ([`check_range`]); that is checked before anything is read.
 pub fn assemble_range(
     keys: &GrantKeys,
     rec: &Resolved,
@@ -341,8 +370,35 @@ pub fn assemble_range(
 ) -> Result<Assembled> {
     let wanted = check_range(rec, start, end)?;
     let mut done = Assembled::default();
+    let media_len: u64 = rec
+        .records
+        .iter()
+        .filter(|r| is_media(r))
+        .map(SegmentRecord::plaintext_len)
+        .sum();
+    let mut plains = Vec::new();
+    for (i, r) in rec.records.iter().enumerate() {
+        if !is_media(r) && rec.in_scope.contains(&i) {
+            let none: Option<&mut dyn Write> = None;
+            if let Some(plain) = open_metadata(keys, blobs, r, media_len, none)? {
+                plains.push(plain);
+                done.metadata_segments += 1;
+                progress.opened(r);
+            }
+        }
+    }
+    // Checked in `open_metadata`.
+    let patches: Vec<MetadataPatch<'_>> = plains
+        .iter()
+        .filter_map(|p| MetadataPatch::parse(p).ok())
+        .collect();
+    done.patched = !patches.is_empty();
     let mut w = Counting {
-        inner: BufWriter::new(out),
+        inner: Patching {
+            inner: BufWriter::new(out),
+            pos: start,
+            patches: &patches,
+        },
         progress,
     };
     for (r, a, b) in wanted {

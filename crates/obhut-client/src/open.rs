@@ -212,7 +212,8 @@ impl Grant {
     }
 
     /// Bytes `[start, end)` of the one recording in scope, fetching and
-    /// decrypting only the chunks that cover them (HTTP Range requests).
+    /// decrypting only the chunks that cover them (HTTP Range requests),
+    /// with its metadata in place if the grant includes it.
     pub fn open_range(
         &self,
         client: &AccessClient<'_>,

@@ -30,8 +30,8 @@ A metadata sidecar in scope goes to DIR/<recording>.metadata.
 
 --range START-END (with a single recording in scope) decrypts only bytes
 [START, END) of the recording, fetching and decrypting only the 64 KiB
-chunks that cover them, into DIR/<recording>.range (with the metadata
-blanked, whatever the request).
+chunks that cover them, into DIR/<recording>.range (the metadata in place
+only with --include-metadata, as above).
 
 Example:
   obhut open 3f2a… --vault http://127.0.0.1:8700 --log-key VKEY \\
