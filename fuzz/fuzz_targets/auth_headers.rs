@@ -47,10 +47,14 @@ fuzz_target!(|data: &[u8]| {
     // The vault the request is signed for (docs/vault.md §2).
     let vault = [7u8; 32];
     let nonce_s = String::from_utf8_lossy(nonce).into_owned();
-    let sig = match std::str::from_utf8(time).ok().and_then(|t| t.parse::<i64>().ok()) {
-        Some(t) if flags & 1 != 0 => {
-            key().sign(label, &request_message(&vault, "GET", "/v1/x", t, &nonce_s, &digest))
-        }
+    let sig = match std::str::from_utf8(time)
+        .ok()
+        .and_then(|t| t.parse::<i64>().ok())
+    {
+        Some(t) if flags & 1 != 0 => key().sign(
+            label,
+            &request_message(&vault, "GET", "/v1/x", t, &nonce_s, &digest),
+        ),
         _ => [0u8; 64],
     };
     let Ok(req) = Request::get("/v1/x")

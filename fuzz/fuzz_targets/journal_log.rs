@@ -14,9 +14,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(j.pending.windows(2).all(|w| w[0].index <= w[1].index));
         assert!(j.acked.len() as u64 <= j.seq);
         let torn = !data.is_empty() && !data.ends_with(b"\n");
-        let w = j
-            .take_write(false)
-            .expect("a replayed journal serialises");
+        let w = j.take_write(false).expect("a replayed journal serialises");
         if torn {
             assert!(matches!(w, JournalWrite::Snapshot { .. }));
         }

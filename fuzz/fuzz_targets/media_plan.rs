@@ -1,7 +1,8 @@
 //! `obhut_media::plan` and `obhut_media::keyframes` (docs/format.md §7.3)
 //! over arbitrary bytes. Must never panic, hang or allocate beyond the
 //! crate's limits; whenever planning succeeds, the cuts must be contiguous,
-//! cover exactly `0..len`, and have monotone media times.
+//! cover exactly `0..len`, and have monotone media times; the metadata
+//! `metadata` finds is sorted, disjoint and inside the file.
 //!
 //! Input layout: bytes 0..2 the target segment duration in units of 16 ms
 //! (u16 BE), then the file. Seed with small ffmpeg MP4s (the crate's test
@@ -11,7 +12,7 @@
 use std::io::Cursor;
 
 use libfuzzer_sys::fuzz_target;
-use obhut_media::{CutKind, keyframes, plan};
+use obhut_media::{CutKind, blank_window, keyframes, metadata, plan};
 
 fuzz_target!(|data: &[u8]| {
     let Some((t, file)) = data.split_first_chunk::<2>() else {
@@ -40,4 +41,18 @@ fuzz_target!(|data: &[u8]| {
     }
     let sel = p.in_scope(0, u64::MAX);
     let _ = p.hole_headers(&sel);
+    // The metadata to blank: sorted, disjoint, inside the file; blanking
+    // never panics.
+    if let Ok(blanks) = metadata(&mut Cursor::new(file), &p) {
+        for w in blanks.windows(2) {
+            assert!(w[0].range.end <= w[1].range.start);
+        }
+        assert!(
+            blanks
+                .iter()
+                .all(|b| b.range.start < b.range.end && b.range.end <= len)
+        );
+        let mut copy = file.to_vec();
+        blank_window(&blanks, 0, &mut copy);
+    }
 });

@@ -192,6 +192,42 @@ pub fn fixture_fields(
     }
 }
 
+/// Valid metadata patches (docs/format.md §7.4): one entry, and a box
+/// followed by two runs of samples.
+fn metadata_patch_seeds() -> Vec<Vec<u8>> {
+    use obhut_core::meta_patch::{MetadataPatch, PatchEntry};
+    let udta = [&[0, 0, 0, 16][..], b"udta", b"OFFICER1"].concat();
+    let one = MetadataPatch::new(
+        100,
+        vec![PatchEntry {
+            offset: 40,
+            data: &udta,
+        }],
+    );
+    let three = MetadataPatch::new(
+        1 << 20,
+        vec![
+            PatchEntry {
+                offset: 8,
+                data: b"\0\x05GPS 1",
+            },
+            PatchEntry {
+                offset: 4096,
+                data: b"\0\x05GPS 2\0\x05GPS 3",
+            },
+            PatchEntry {
+                offset: 900_000,
+                data: &udta,
+            },
+        ],
+    );
+    [one, three]
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|p| p.to_bytes())
+        .collect()
+}
+
 /// The header and epoch secret the `epoch_rewrap` target unwraps against:
 /// segment 3 of a fixed recording whose `b` is really wrapped to the
 /// secret's epoch, so a mutated re-wrap reaches every check (§5.5).
@@ -522,6 +558,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
 
     out.push(("epoch_rewrap", rewrap_seeds(rng)));
     out.push(("run_handover", handover_seeds(rng)));
+    out.push(("metadata_patch", metadata_patch_seeds()));
 
     let locked_seed = |c: Content, s: &SecretBytes, pass: &[u8], rng: &mut DetRng| {
         locked::lock(c, s, pass, KdfParams::MINIMUM, rng).expect("locks")

@@ -5,10 +5,20 @@
 //! cannot parse is still taken into custody, cut into fixed-size byte
 //! ranges with no media time (an instant at 0): losing footage because a
 //! camera wrote an odd container would be worse.
+//!
+//! An MP4's descriptive metadata (`obhut_media::metadata`: `udta`/`meta`
+//! boxes, timed metadata tracks) is blanked out of the media and index
+//! segments as they are sealed ([`crate::read_ahead`]), and its original
+//! bytes become one more segment, of `kind = 2`, holding the metadata
+//! patch (docs/format.md §7.4): only a grant with `include_metadata`
+//! opens it, and applying it gives back the camera's file.
 
 use std::path::Path;
 
 use obhut_core::segment::SegmentKind;
+
+use obhut_core::meta_patch::{MAX_PATCH_BYTES, encoded_len};
+use obhut_media::Blank;
 
 use crate::error::{Error, Result};
 use crate::journal::{PlannedSegment, Source};
@@ -50,14 +60,26 @@ pub fn fixed(len: u64, seg: u64) -> Vec<PlannedSegment> {
         .collect()
 }
 
-/// Plan the media file at `path` (`len` bytes) with `obhut-media`. Returns
-/// the plan and, when it is not cut by media time, why (not an MP4, no
-/// video, or malformed — a malformed MP4 is still sealed, as byte ranges).
-pub fn plan_media(
-    path: &Path,
-    len: u64,
-    opts: &CutOptions,
-) -> Result<(Vec<PlannedSegment>, Option<String>)> {
+/// A media file planned for sealing.
+#[derive(Debug)]
+pub struct Planned {
+    /// The segments, in index order: the cuts, then the metadata patch if
+    /// there is metadata to move.
+    pub segments: Vec<PlannedSegment>,
+    /// Why the file is not cut by media time, if it is not (not an MP4, no
+    /// video, or malformed — a malformed MP4 is still sealed, as byte
+    /// ranges).
+    pub why: Option<String>,
+    /// The descriptive metadata blanked out of the cuts (sorted), whose
+    /// original bytes the patch segment holds.
+    pub blanks: Vec<Blank>,
+    /// Why metadata found in the file stays in place, if it does.
+    pub metadata_kept: Option<String>,
+}
+
+/// Plan the media file at `path` (`len` bytes) with `obhut-media`: its
+/// cuts and its metadata patch.
+pub fn plan_media(path: &Path, len: u64, opts: &CutOptions) -> Result<Planned> {
     let mut f =
         std::io::BufReader::new(std::fs::File::open(path).map_err(Error::io("open", path))?);
     let (plan, why) = match obhut_media::plan(&mut f, len, opts.target_segment_ms) {
@@ -108,7 +130,78 @@ pub fn plan_media(
             reason: "the cut plan does not cover the whole file".into(),
         });
     }
-    Ok((out, why))
+    let (blanks, metadata_kept) = match obhut_media::metadata(&mut f, &plan) {
+        Ok(b) if b.is_empty() => (b, None),
+        Ok(b) => {
+            let patch_len = encoded_len(b.iter().map(|b| b.range.end - b.range.start));
+            if patch_len <= MAX_PATCH_BYTES {
+                let duration = out.iter().map(|p| p.media_end_ms).max().unwrap_or(0);
+                out.push(PlannedSegment {
+                    kind: SegmentKind::Metadata.to_u8(),
+                    source: Source::Patch,
+                    offset: 0,
+                    len: patch_len,
+                    media_start_ms: 0,
+                    media_end_ms: duration,
+                });
+                (b, None)
+            } else {
+                let why = format!(
+                    "its metadata patch would be {patch_len} bytes, above {MAX_PATCH_BYTES}"
+                );
+                (Vec::new(), Some(why))
+            }
+        }
+        Err(e @ obhut_media::MediaError::Io { .. }) => {
+            return Err(Error::Cut {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            });
+        }
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
+    Ok(Planned {
+        segments: out,
+        why,
+        blanks,
+        metadata_kept,
+    })
+}
+
+/// The metadata patch of `file` (`file_len` bytes): the original bytes of
+/// each of `blanks`, read from `file` (docs/format.md §7.4).
+pub fn patch_bytes(
+    file: &Path,
+    file_len: u64,
+    blanks: &[Blank],
+) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(file).map_err(Error::io("open", file))?;
+    let mut data = Vec::with_capacity(blanks.len());
+    for b in blanks {
+        let n = usize::try_from(b.range.end - b.range.start).map_err(|_| Error::Cut {
+            path: file.to_owned(),
+            reason: "a metadata range does not fit in memory".into(),
+        })?;
+        let mut buf = vec![0u8; n];
+        f.seek(SeekFrom::Start(b.range.start))
+            .and_then(|_| f.read_exact(&mut buf))
+            .map_err(Error::io("read", file))?;
+        data.push((b.range.start, buf));
+    }
+    let entries = data
+        .iter()
+        .map(|(offset, d)| obhut_core::meta_patch::PatchEntry {
+            offset: *offset,
+            data: d,
+        })
+        .collect();
+    let patch =
+        obhut_core::meta_patch::MetadataPatch::new(file_len, entries).map_err(|e| Error::Cut {
+            path: file.to_owned(),
+            reason: format!("its metadata patch: {e}"),
+        })?;
+    Ok(zeroize::Zeroizing::new(patch.to_bytes()))
 }
 
 #[cfg(test)]
@@ -133,7 +226,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("x.mp4");
         std::fs::write(&p, vec![7u8; 100]).unwrap();
-        let (plan, why) = plan_media(
+        let Planned {
+            segments: plan,
+            why,
+            ..
+        } = plan_media(
             &p,
             100,
             &CutOptions {

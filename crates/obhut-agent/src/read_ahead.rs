@@ -22,7 +22,10 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, Read, Seek, SeekFrom};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use obhut_media::Blank;
 
 use zeroize::Zeroizing;
 
@@ -74,6 +77,18 @@ impl ReadAhead {
     /// which ends at the end of the range, at the file's end, at an error
     /// or when the reader is dropped.
     pub fn start(file: File, offset: u64, len: u64) -> io::Result<ReadAhead> {
+        Self::start_blanked(file, offset, len, Arc::from([]))
+    }
+
+    /// As [`ReadAhead::start`], with the bytes of `blanks` (sorted; the
+    /// file's descriptive metadata, [`crate::cut`]) blanked in each block
+    /// as it is read, before it reaches the sealer.
+    pub fn start_blanked(
+        file: File,
+        offset: u64,
+        len: u64,
+        blanks: Arc<[Blank]>,
+    ) -> io::Result<ReadAhead> {
         let (filled_tx, filled) = sync_channel(DEPTH);
         // One more buffer than the queue holds: the one being taken.
         let (free, free_rx) = sync_channel(DEPTH + 1);
@@ -83,7 +98,7 @@ impl ReadAhead {
         }
         std::thread::Builder::new()
             .name("obhut-read-ahead".into())
-            .spawn(move || read_range(file, offset, len, &free_rx, &filled_tx))?;
+            .spawn(move || read_range(file, offset, len, &blanks, &free_rx, &filled_tx))?;
         Ok(ReadAhead {
             filled,
             free,
@@ -98,6 +113,7 @@ fn read_range(
     mut file: File,
     offset: u64,
     mut left: u64,
+    blanks: &[Blank],
     free: &Receiver<Buffer>,
     filled: &SyncSender<io::Result<Filled>>,
 ) {
@@ -112,6 +128,7 @@ fn read_range(
         let want = usize::try_from(left).unwrap_or(BLOCK).min(BLOCK);
         match read_full(&mut file, &mut buf[..want]) {
             Ok(len) => {
+                obhut_media::blank_window(blanks, at, &mut buf[..len]);
                 // After the first block, from the start of the page the
                 // block shares with the previous one (read in full by now):
                 // the kernel drops only whole pages inside the range, so an
@@ -228,6 +245,41 @@ impl Read for ReadAhead {
         out[..n].copy_from_slice(&block[..n]);
         self.consume(n);
         Ok(n)
+    }
+}
+
+/// A segment's plaintext: a range of a file, read ahead, or bytes made in
+/// memory (the metadata patch, [`crate::cut::patch_bytes`]).
+#[derive(Debug)]
+pub enum Plaintext {
+    /// Read from a file.
+    File(ReadAhead),
+    /// Made in memory; wiped when dropped.
+    Memory(io::Cursor<Zeroizing<Vec<u8>>>),
+}
+
+impl BufRead for Plaintext {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self {
+            Plaintext::File(r) => r.fill_buf(),
+            Plaintext::Memory(c) => c.fill_buf(),
+        }
+    }
+
+    fn consume(&mut self, amt: usize) {
+        match self {
+            Plaintext::File(r) => r.consume(amt),
+            Plaintext::Memory(c) => c.consume(amt),
+        }
+    }
+}
+
+impl Read for Plaintext {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Plaintext::File(r) => r.read(out),
+            Plaintext::Memory(c) => c.read(out),
+        }
     }
 }
 

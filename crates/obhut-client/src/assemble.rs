@@ -9,9 +9,11 @@ use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 
 use obhut_core::access::GrantKeys;
 use obhut_core::blob_tree::VerifiedTree;
+use obhut_core::meta_patch::{MAX_PATCH_BYTES, MetadataPatch, looks_like_patch};
 use obhut_core::record::SegmentRecord;
 use obhut_core::segment::{FnSource, RangeSource, SegmentKind};
 use obhut_media::{Cut, CutKind, CutPlan};
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::reader::Reader;
@@ -58,8 +60,13 @@ impl Progress for () {}
 pub struct Assembled {
     /// Media (and container-index) segments opened.
     pub media_segments: u32,
-    /// Metadata segments opened.
+    /// Metadata segments opened (sidecars and the metadata patch).
     pub metadata_segments: u32,
+    /// Metadata segments written to the metadata output (sidecars).
+    pub metadata_written: u32,
+    /// Whether the recording's metadata patch (docs/format.md §7.4) was
+    /// applied to the media output.
+    pub patched: bool,
     /// Plaintext bytes written to the media output.
     pub bytes: u64,
 }
@@ -103,9 +110,46 @@ fn open_whole(
     Ok(())
 }
 
+/// Opens a covered metadata segment: a metadata patch (docs/format.md
+/// §7.4) is returned, checked, to be applied to the media; anything else
+/// (a sidecar) goes to `metadata` if given. A segment too large to be a
+/// patch is a sidecar and streams through.
+fn open_metadata<W: Write + ?Sized>(
+    keys: &GrantKeys,
+    blobs: &mut impl Blobs,
+    r: &SegmentRecord,
+    media_len: u64,
+    metadata: Option<&mut W>,
+) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    if r.plaintext_len() > MAX_PATCH_BYTES {
+        if let Some(m) = metadata {
+            open_whole(keys, blobs, r, m)?;
+        }
+        return Ok(None);
+    }
+    let mut plain = Zeroizing::new(Vec::new());
+    open_whole(keys, blobs, r, &mut *plain)?;
+    if !looks_like_patch(&plain) {
+        if let Some(m) = metadata {
+            m.write_all(&plain).map_err(Error::Write)?;
+        }
+        return Ok(None);
+    }
+    let bad = |source| Error::MetadataPatch {
+        segment: r.segment_ref(),
+        source,
+    };
+    MetadataPatch::parse(&plain)
+        .and_then(|p| p.check_file_len(media_len))
+        .map_err(bad)?;
+    Ok(Some(plain))
+}
+
 /// Decrypt the segments of `rec` in scope into `media` in `layout`, and
-/// its metadata segment (if in scope) into `metadata` (if given). On
-/// error the outputs hold partial plaintext: discard them.
+/// its metadata segments (if in scope): a metadata patch is applied to
+/// the media (giving back the camera's file where the layout is the
+/// original's), a sidecar goes into `metadata` (if given). On error the
+/// outputs hold partial plaintext: discard them.
 pub fn assemble(
     keys: &GrantKeys,
     rec: &Resolved,
@@ -117,6 +161,18 @@ pub fn assemble(
 ) -> Result<Assembled> {
     let mut done = Assembled::default();
     let mut offset = 0u64;
+    let media_len: u64 = rec
+        .records
+        .iter()
+        .filter(|r| is_media(r))
+        .map(SegmentRecord::plaintext_len)
+        .sum();
+    let all_media = rec
+        .records
+        .iter()
+        .enumerate()
+        .all(|(i, r)| !is_media(r) || rec.in_scope.contains(&i));
+    let mut patches = Vec::new();
     {
         // One buffered writer for the packed layout, one per segment (after
         // a seek) for the original one.
@@ -124,8 +180,13 @@ pub fn assemble(
         for (i, r) in rec.records.iter().enumerate() {
             let covered = rec.in_scope.contains(&i);
             if !is_media(r) {
-                if let (true, Some(m)) = (covered, metadata.as_deref_mut()) {
-                    open_whole(keys, blobs, r, &mut *m)?;
+                if covered {
+                    let had = metadata.is_some();
+                    match open_metadata(keys, blobs, r, media_len, metadata.as_deref_mut())? {
+                        Some(patch) => patches.push(patch),
+                        None if had => done.metadata_written += 1,
+                        None => continue,
+                    }
                     done.metadata_segments += 1;
                     progress.opened(r);
                 }
@@ -162,6 +223,8 @@ pub fn assemble(
     if layout == Layout::Original {
         // Sealed segments at the end still count for the original's length.
         media.set_len(offset).map_err(Error::Write)?;
+        apply_patches(&patches, media)?;
+        done.patched = !patches.is_empty();
         for (at, header) in hole_headers(rec) {
             media
                 .seek(SeekFrom::Start(at))
@@ -169,7 +232,29 @@ pub fn assemble(
                 .map_err(Error::Write)?;
         }
     }
+    if layout == Layout::Packed && all_media {
+        // Every media segment back to back is the original layout.
+        apply_patches(&patches, media)?;
+        done.patched = !patches.is_empty();
+    }
     Ok(done)
+}
+
+/// Writes each entry of the (checked) metadata patches at its offset.
+fn apply_patches(patches: &[Zeroizing<Vec<u8>>], media: &mut File) -> Result<()> {
+    for plain in patches {
+        // Checked in `open_metadata`.
+        let Ok(patch) = MetadataPatch::parse(plain) else {
+            continue;
+        };
+        for e in patch.entries() {
+            media
+                .seek(SeekFrom::Start(e.offset))
+                .and_then(|_| media.write_all(e.data))
+                .map_err(Error::Write)?;
+        }
+    }
+    Ok(())
 }
 
 /// The `free` box headers of the original layout: `obhut-media`'s, for
@@ -241,10 +326,39 @@ pub fn check_range(
         .collect())
 }
 
+/// Writes through, with the metadata patches' bytes laid over the file's
+/// bytes from `pos` on.
+struct Patching<'p, W> {
+    inner: W,
+    pos: u64,
+    patches: &'p [MetadataPatch<'p>],
+}
+
+impl<W: Write> Write for Patching<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = if self.patches.is_empty() {
+            self.inner.write(buf)?
+        } else {
+            let mut b = Zeroizing::new(buf[..buf.len().min(1 << 16)].to_vec());
+            for p in self.patches {
+                p.apply_window(self.pos, &mut b);
+            }
+            self.inner.write_all(&b)?;
+            b.len()
+        };
+        self.pos += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Decrypt bytes `[start, end)` (`end`: the media's end if `None`) of the
-/// media of `rec` into `out`, reading only the chunks that cover them.
-/// The whole range must lie in segments in scope ([`check_range`]); that
-/// is checked before anything is read.
+/// media of `rec` into `out`, reading only the chunks that cover them,
+/// with the recording's metadata in place if its metadata patch is in
+/// scope (docs/format.md §7.4). The whole range must lie in segments in
+/// scope ([`check_range`]); that is checked before anything is read.
 pub fn assemble_range(
     keys: &GrantKeys,
     rec: &Resolved,
@@ -256,8 +370,35 @@ pub fn assemble_range(
 ) -> Result<Assembled> {
     let wanted = check_range(rec, start, end)?;
     let mut done = Assembled::default();
+    let media_len: u64 = rec
+        .records
+        .iter()
+        .filter(|r| is_media(r))
+        .map(SegmentRecord::plaintext_len)
+        .sum();
+    let mut plains = Vec::new();
+    for (i, r) in rec.records.iter().enumerate() {
+        if !is_media(r) && rec.in_scope.contains(&i) {
+            let none: Option<&mut dyn Write> = None;
+            if let Some(plain) = open_metadata(keys, blobs, r, media_len, none)? {
+                plains.push(plain);
+                done.metadata_segments += 1;
+                progress.opened(r);
+            }
+        }
+    }
+    // Checked in `open_metadata`.
+    let patches: Vec<MetadataPatch<'_>> = plains
+        .iter()
+        .filter_map(|p| MetadataPatch::parse(p).ok())
+        .collect();
+    done.patched = !patches.is_empty();
     let mut w = Counting {
-        inner: BufWriter::new(out),
+        inner: Patching {
+            inner: BufWriter::new(out),
+            pos: start,
+            patches: &patches,
+        },
         progress,
     };
     for (r, a, b) in wanted {

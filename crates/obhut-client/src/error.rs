@@ -358,6 +358,16 @@ pub enum Error {
         #[source]
         source: obhut_core::blob_tree::TreeError,
     },
+    /// A recording's metadata patch (docs/format.md §7.4) does not fit
+    /// its media: the device that signed it wrote a bad one.
+    #[error("{segment}: its metadata patch does not fit the recording ({source})")]
+    MetadataPatch {
+        /// The segment holding the patch.
+        segment: SegmentRef,
+        /// What did not fit.
+        #[source]
+        source: obhut_core::Error,
+    },
     /// A segment did not open (key, header, hash, length).
     #[error("cannot open {segment}")]
     Segment {

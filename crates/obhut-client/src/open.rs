@@ -212,7 +212,8 @@ impl Grant {
     }
 
     /// Bytes `[start, end)` of the one recording in scope, fetching and
-    /// decrypting only the chunks that cover them (HTTP Range requests).
+    /// decrypting only the chunks that cover them (HTTP Range requests),
+    /// with its metadata in place if the grant includes it.
     pub fn open_range(
         &self,
         client: &AccessClient<'_>,
@@ -239,7 +240,9 @@ impl Grant {
     /// original ([`Grant::open_recording`]) and `DIR/<recording>.metadata`
     /// for a covered metadata segment, or with `range` only those bytes of
     /// the one recording in `DIR/<recording>.range`. Each file is private
-    /// (0600) and appears whole or not at all; an existing one is refused
+    /// (0600) and appears whole or not at all (the metadata file only when
+    /// a sidecar was opened: the metadata patch, docs/format.md §7.4, is
+    /// applied to the media file); an existing one is refused
     /// unless `overwrite`. The opening is reported (and logged) only once
     /// every file is in place.
     pub fn write_to_dir(
@@ -285,7 +288,9 @@ impl Grant {
                     )?;
                     opened += done.segments();
                     media.commit()?;
-                    if let Some(m) = metadata {
+                    // Only a sidecar makes a metadata file; a metadata
+                    // patch went into the media.
+                    if let Some(m) = metadata.filter(|_| done.metadata_written > 0) {
                         m.commit()?;
                     }
                 }

@@ -185,6 +185,10 @@ pub enum Error {
     /// segment, header or epoch key it is used with.
     #[error("epoch re-wrap: {0}")]
     Rewrap(RewrapFailure),
+    /// A metadata patch (§7.4) whose entries do not fit the file they
+    /// patch.
+    #[error("metadata patch: {0}")]
+    Patch(PatchFailure),
     /// Reading or writing a stream supplied by the caller failed.
     #[error("I/O error while {context}: {source}")]
     Io {
@@ -289,6 +293,45 @@ pub enum RewrapFailure {
     /// It is wrapped to another epoch than the key given.
     #[error("wrapped to another epoch key than the one given")]
     WrongEpoch,
+}
+
+/// Why a metadata patch (§7.4) was refused, in the order a reader checks
+/// (after its parse errors, entry by entry).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PatchFailure {
+    /// An entry reaches past the end of the file the patch states.
+    #[error("entry {entry} ({offset}+{len}) reaches past the file's {file_len} bytes")]
+    OutOfBounds {
+        /// Zero-based entry index.
+        entry: u32,
+        /// Its offset.
+        offset: u64,
+        /// Its length.
+        len: u64,
+        /// The file length the patch states.
+        file_len: u64,
+    },
+    /// An entry starts before the previous one ends (overlapping or out
+    /// of order).
+    #[error("entry {entry} starts at {offset}, before the previous entry ends at {previous_end}")]
+    Overlap {
+        /// Zero-based entry index.
+        entry: u32,
+        /// Its offset.
+        offset: u64,
+        /// Where the previous entry ends.
+        previous_end: u64,
+    },
+    /// The patch is for a file of another length than the one it is
+    /// applied to.
+    #[error("made for a file of {expected} bytes, applied to one of {found}")]
+    LengthMismatch {
+        /// The length the patch states.
+        expected: u64,
+        /// The length of the file it was applied to.
+        found: u64,
+    },
 }
 
 /// What was wrong with a chain of segment records.

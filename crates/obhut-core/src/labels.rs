@@ -63,6 +63,9 @@ pub mod magic {
     /// A custodian's wrap key of a custody run handed over to a successor
     /// after a reshare (docs/format.md §5.6).
     pub const RUN_HANDOVER: &[u8; 4] = b"OBRH";
+    /// A recording's metadata patch: the descriptive-metadata bytes the
+    /// cutter blanked out of its media and index segments (§7.4).
+    pub const METADATA_PATCH: &[u8; 4] = b"OBMP";
 
     /// Every magic, for the uniqueness test and the spec's registry (§1.3).
     pub const ALL: &[&[u8; 4]] = &[
@@ -90,6 +93,7 @@ pub mod magic {
         DECISION,
         LOG_PIN,
         RUN_HANDOVER,
+        METADATA_PATCH,
     ];
 
     /// What the file starting with `bytes` holds, for a person who passed

@@ -43,6 +43,7 @@ pub mod identity;
 pub mod kem;
 pub mod locked;
 pub mod log_pin;
+pub mod meta_patch;
 pub mod partial;
 pub mod point;
 pub mod pq_custody;

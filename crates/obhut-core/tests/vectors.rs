@@ -32,8 +32,8 @@ use obhut_core::decision::{Decision, DecisionContent, Verdict};
 use obhut_core::device::{RecordingSealer, SegmentSpec};
 use obhut_core::epoch::{EpochPublic, EpochRelease, EpochSecret, ReleaseEntry};
 use obhut_core::error::{
-    ChainFailure, Error, PartialFailure, RefusalReason, RejectedPartial, RewrapFailure,
-    SegmentFailure,
+    ChainFailure, Error, PartialFailure, PatchFailure, RefusalReason, RejectedPartial,
+    RewrapFailure, SegmentFailure,
 };
 use obhut_core::group::{self, CustodianShare, GroupDescriptor, PinnedGroup, ShareEnvelope};
 use obhut_core::hpke_wrap;
@@ -43,6 +43,7 @@ use obhut_core::kem::{self, Capsule, CapsuleContext, GroupKey};
 use obhut_core::labels;
 use obhut_core::locked::{self, Content, KdfParams};
 use obhut_core::log_pin::{LogPin, LogPinContent};
+use obhut_core::meta_patch::{MetadataPatch, PatchEntry};
 use obhut_core::partial::{self, PartialEnvelope};
 use obhut_core::point::{hash_to_scalar, random_scalar};
 use obhut_core::record::SegmentRecord;
@@ -753,6 +754,39 @@ fn err_json(e: &Error) -> J {
                 other => panic!("unmapped re-wrap failure {other:?}"),
             };
             format!("Rewrap.{n}")
+        }
+        Error::Patch(failure) => {
+            let n = match failure {
+                PatchFailure::OutOfBounds {
+                    entry,
+                    offset,
+                    len,
+                    file_len,
+                } => {
+                    f.push(("entry", json!(entry)));
+                    f.push(("offset", json!(offset)));
+                    f.push(("len", json!(len)));
+                    f.push(("file_len", json!(file_len)));
+                    "OutOfBounds"
+                }
+                PatchFailure::Overlap {
+                    entry,
+                    offset,
+                    previous_end,
+                } => {
+                    f.push(("entry", json!(entry)));
+                    f.push(("offset", json!(offset)));
+                    f.push(("previous_end", json!(previous_end)));
+                    "Overlap"
+                }
+                PatchFailure::LengthMismatch { expected, found } => {
+                    f.push(("expected", json!(expected)));
+                    f.push(("found", json!(found)));
+                    "LengthMismatch"
+                }
+                other => panic!("unmapped patch failure {other:?}"),
+            };
+            format!("Patch.{n}")
         }
         other => panic!("unmapped error {other:?}"),
     };
@@ -4021,8 +4055,163 @@ fn build_rewrap(stored: Option<&Value>, r: &RecordFix) -> J {
     with_header(head, o.done())
 }
 
+/// The metadata patch (§7.4): no keys, no randomness.
+fn build_patch(stored: Option<&Value>) -> J {
+    let head = header(
+        "patch.json",
+        &[
+            "The metadata patch (§7.4): the original bytes of the descriptive metadata a cutter blanked out of an MP4, each at its file offset, as the plaintext of a kind-2 segment. No keys and no randomness: the inputs are file_len and the entries.",
+            "valid: `patch` is the encoding of file_len and entries; `applied_sha256` is the SHA-256 of the plaintext of file_len bytes (byte i = i mod 251) with every entry's data written at its offset.",
+            "invalid: `parse` mutates `patch` and parses it (structure left to right, then entry by entry Patch.OutOfBounds before Patch.Overlap); `apply` parses `patch` unchanged and applies it to a file of `file_len` bytes (Patch.LengthMismatch).",
+        ],
+    );
+    let mut o = Obj::new(stored);
+    let file_len = o.input_u64("file_len", 4096);
+    let udta = [&[0, 0, 0, 16][..], b"udta", b"OFFICER1"].concat();
+    let e0 = o.input_hex("entry_0_data", &udta);
+    let e1 = o.input_hex("entry_1_data", b"\0\x02AB\0\x02CD");
+    let off0 = o.input_u64("entry_0_offset", 40);
+    let off1 = o.input_u64("entry_1_offset", 1000);
+    let p = MetadataPatch::new(
+        file_len,
+        vec![
+            PatchEntry {
+                offset: off0,
+                data: &e0,
+            },
+            PatchEntry {
+                offset: off1,
+                data: &e1,
+            },
+        ],
+    )
+    .expect("a valid patch");
+    let bytes = p.to_bytes();
+    assert_eq!(MetadataPatch::parse(&bytes).expect("parses"), p);
+    o.hex("patch", &bytes);
+    let mut file = plaintext(file_len as usize);
+    p.apply_window(0, &mut file);
+    o.hex("applied_sha256", sha2::Sha256::digest(&file));
+
+    // Offsets in `patch`: preamble 0..7, file_len 7..15, entry_count
+    // 15..19, entry 0 at 19 (offset, length, 16 bytes of data), entry 1
+    // at 47.
+    let (e0_at, e1_at) = (19usize, 19 + 12 + e0.len());
+    let parse = |m: Value| json!({"operation": "parse", "mutations": m});
+    let apply = |len: u64| json!({"operation": "apply", "file_len": len});
+    let specs: Vec<(&str, Value, &str)> = vec![
+        (
+            "one byte short",
+            parse(json!([op_truncate(bytes.len() - 1)])),
+            "Truncated",
+        ),
+        (
+            "one byte appended",
+            parse(json!([op_append(&[0])])),
+            "TrailingBytes",
+        ),
+        (
+            "wrong magic",
+            parse(json!([op_replace(0, b"OBMX")])),
+            "BadMagic",
+        ),
+        (
+            "version 2",
+            parse(json!([op_replace(4, &[2])])),
+            "UnsupportedVersion",
+        ),
+        (
+            "suite 0x0002",
+            parse(json!([op_replace(5, &[0, 2])])),
+            "UnsupportedSuite",
+        ),
+        (
+            "entry_count 0 (checked before the entries that follow)",
+            parse(json!([op_replace(15, &0u32.to_be_bytes())])),
+            "Malformed",
+        ),
+        (
+            "entry_count 3, two entries present",
+            parse(json!([op_replace(15, &3u32.to_be_bytes())])),
+            "Truncated",
+        ),
+        (
+            "entry 0's data length above 64 MiB (checked on the prefix)",
+            parse(json!([op_replace(
+                e0_at + 8,
+                &((64u32 << 20) + 1).to_be_bytes()
+            )])),
+            "FieldTooLong",
+        ),
+        (
+            "entry 0's data empty: its bytes then read as entry 1",
+            parse(json!([op_replace(e0_at + 8, &0u32.to_be_bytes())])),
+            "Malformed",
+        ),
+        (
+            "entry 1 starts inside entry 0",
+            parse(json!([op_replace(e1_at, &(off0 + 1).to_be_bytes())])),
+            "Patch.Overlap",
+        ),
+        (
+            "entry 1 before entry 0 (not sorted)",
+            parse(json!([op_replace(e1_at, &0u64.to_be_bytes())])),
+            "Patch.Overlap",
+        ),
+        (
+            "entry 1 ends one byte past file_len",
+            parse(json!([op_replace(
+                e1_at,
+                &(file_len - e1.len() as u64 + 1).to_be_bytes()
+            )])),
+            "Patch.OutOfBounds",
+        ),
+        (
+            "entry 1 at offset 2^64 - 1 (the end overflows)",
+            parse(json!([op_replace(e1_at, &u64::MAX.to_be_bytes())])),
+            "Patch.OutOfBounds",
+        ),
+        (
+            "file_len 1000: entry 1 out of bounds",
+            parse(json!([op_replace(7, &1000u64.to_be_bytes())])),
+            "Patch.OutOfBounds",
+        ),
+        (
+            "entry 0 past file_len, entry 1 then before it: entry 0 is out of bounds first",
+            parse(json!([op_replace(e0_at, &(file_len - 1).to_be_bytes())])),
+            "Patch.OutOfBounds",
+        ),
+        (
+            "applied to a file one byte shorter",
+            apply(file_len - 1),
+            "Patch.LengthMismatch",
+        ),
+    ];
+    let mut inv = Vec::new();
+    for (i, (cname, spec, err)) in specs.into_iter().enumerate() {
+        let mut c = Obj::new(o.stored_item("invalid", i));
+        c.set("name", cname);
+        let spec = c.input("input", spec);
+        let result = match spec["operation"].as_str().expect("operation") {
+            "parse" => MetadataPatch::parse(&mutate(&bytes, &spec["mutations"])).map(|_| ()),
+            "apply" => MetadataPatch::parse(&bytes)
+                .and_then(|p| p.check_file_len(spec["file_len"].as_u64().expect("file_len"))),
+            other => panic!("unknown operation {other}"),
+        };
+        c.set("expected", expect_err(result, err, cname));
+        inv.push(c.done());
+    }
+    o.set("invalid", inv);
+    with_header(head, o.done())
+}
+
 // ---------------------------------------------------------------------------
 // The tests.
+
+#[test]
+fn patch_vectors() {
+    check_or_write("patch.json", build_patch);
+}
 
 #[test]
 fn rng_vectors() {

@@ -185,6 +185,17 @@ impl<'a> Bx<'a> {
         )
     }
 
+    /// Length of the header (8, or 16 with a 64-bit size).
+    pub fn header_len(&self) -> usize {
+        self.header
+    }
+
+    /// One past the box's last byte, in the file.
+    pub fn end(&self) -> u64 {
+        self.payload_offset()
+            .saturating_add(self.payload.len() as u64)
+    }
+
     fn payload_offset(&self) -> u64 {
         self.offset.saturating_add(self.header as u64)
     }

@@ -63,7 +63,7 @@
 //!
 //! # Bounds
 //!
-//! The parser is hand-written (about twenty box types, in `boxes`, `movie`
+//! The parser is hand-written (about twenty box types, in `boxes`, `movie`, `strip`
 //! and `frag`) rather than the `mp4` or `mp4parse` crates: it needs only
 //! byte offsets and times, must bound every allocation a hostile file can
 //! cause, and must not pull a large parser into the device's trusted code.
@@ -74,6 +74,14 @@
 //! their box before use, sample counts against [`limits::MAX_SAMPLES`], and
 //! the top-level walk against [`limits::MAX_TOP_LEVEL_BOXES`]. The planner
 //! never panics on any input.
+//!
+//! # Descriptive metadata
+//!
+//! [`metadata`] lists the descriptive metadata of a planned MP4 (`udta` and
+//! `meta` boxes in `moov` and its tracks; samples of timed metadata
+//! tracks, in `moov`'s tables or in fragments) as byte ranges a cutter blanks out of the segments without
+//! moving anything ([`blank_window`]), so that it travels only in the
+//! recording's metadata patch (docs/format.md §7.4).
 //!
 //! # Rebuilding a playable clip of a scope
 //!
@@ -108,11 +116,13 @@ mod error;
 mod frag;
 pub mod limits;
 mod movie;
+mod strip;
 
 use std::io::{Read, Seek};
 use std::ops::Range;
 
 pub use error::{FourCc, MediaError};
+pub use strip::{Blank, METADATA_HANDLERS, blank_window, metadata};
 
 use boxes::{Bx, TopBox};
 

@@ -185,7 +185,7 @@ pub(crate) struct Tables<'a> {
     chunks64: bool,
 }
 
-fn tables(stbl: Bx<'_>) -> Result<Tables<'_>, MediaError> {
+pub(crate) fn tables(stbl: Bx<'_>) -> Result<Tables<'_>, MediaError> {
     let limit = |b: &Bx<'_>, n: u32| {
         if u64::from(n) > MAX_SAMPLES {
             Err(MediaError::Limit {

@@ -59,6 +59,11 @@ fn try_plan(b: &[u8], target: u64) -> bool {
     match r {
         Ok(p) => {
             check_invariants(&p, len);
+            // Finding and blanking the metadata never panics either.
+            if let Ok(blanks) = obhut_media::metadata(&mut Cursor::new(b), &p) {
+                let mut copy = b.to_vec();
+                obhut_media::blank_window(&blanks, 0, &mut copy);
+            }
             true
         }
         Err(e) => {

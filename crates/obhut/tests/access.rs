@@ -391,17 +391,25 @@ fn request_approve_open_byte_identical_scope_and_refusals() {
     );
     // Every non-zero byte is the original's — the scope is byte-identical —
     // but for the `free` box header laid over the sealed start so that a
-    // demuxer steps over it.
+    // demuxer steps over it, and the type of ffmpeg's `udta` box (its
+    // encoder tag), which became a `free` box of the same size: metadata
+    // opens only with include_metadata (docs/format.md §7.4).
     assert_eq!(
         &got[4..8],
         b"free",
         "a free box over the sealed first segment"
     );
+    let udta = original
+        .windows(4)
+        .rposition(|w| w == b"udta")
+        .expect("ffmpeg writes a udta box");
+    assert_eq!(&got[udta..udta + 4], b"free", "udta blanked");
     assert!(
-        got[8..]
-            .iter()
-            .zip(&original[8..])
-            .all(|(a, b)| *a == 0 || a == b)
+        got.iter()
+            .zip(&original)
+            .enumerate()
+            .skip(8)
+            .all(|(i, (a, b))| *a == 0 || a == b || (udta..udta + 4).contains(&i))
     );
     // And it plays: the container index is in scope, so ffmpeg decodes the
     // approved window (media 4.1–7.6 s) from the opened file into exactly
@@ -1113,5 +1121,134 @@ fn pending_with_a_log_pin_refuses_an_uncosigned_or_foreign_checkpoint() {
         text(&o.stderr).contains("1 request(s), each proved"),
         "{}",
         text(&o.stderr)
+    );
+}
+
+/// Issue 15 (the spec must stand alone, last point): a camera's
+/// descriptive metadata — `udta` strings in `moov` and a timed text track
+/// (a dashcam's GPS as subtitles) — travels only in the recording's
+/// metadata patch (docs/format.md §7.4), which only `include_metadata`
+/// opens. Without it the opened file holds neither and still decodes;
+/// with it the file is the camera's, byte for byte. Fails if the cutter
+/// leaves the metadata in the index and media segments.
+#[test]
+fn metadata_opens_only_with_include_metadata() {
+    let dir = setup();
+    let d = dir.as_path();
+    fs::create_dir_all(d.join("dock")).unwrap();
+    let mut srt = String::new();
+    for i in 0..6 {
+        srt.push_str(&format!(
+            "{}\n00:00:0{i},000 --> 00:00:0{i},900\nGPS N52.52{i} E13.40{i} SECRETFIX{i}\n\n",
+            i + 1
+        ));
+    }
+    fs::write(d.join("gps.srt"), srt).unwrap();
+    let status = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg("testsrc=duration=6:size=160x120:rate=25")
+        .args([
+            "-i", "gps.srt", "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p",
+        ])
+        .args(["-c:s", "mov_text", "-metadata", "title=OFFICERNAME4711"])
+        .args(["-metadata", "comment=UNITSECRET", "dock/clip.mp4"])
+        .current_dir(d)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .expect("ffmpeg is needed (./scripts/test installs it)");
+    assert!(status.success());
+    let sidecar = br#"{"note":"a sidecar beside the patch"}"#;
+    fs::write(d.join("dock/clip.json"), sidecar).unwrap();
+    let (
+        Ingested {
+            vault,
+            vkey,
+            rid,
+            original,
+        },
+        _,
+    ) = ingested_file(d, "dock/clip.mp4", &["req", "alice", "bob"]);
+    let secrets: [&[u8]; 3] = [b"OFFICERNAME4711", b"UNITSECRET", b"SECRETFIX3"];
+    let has = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    for s in secrets {
+        assert!(has(&original, s), "the camera's file holds {s:?}");
+    }
+
+    // The whole recording, once without and once with its metadata.
+    let open = |flags: &[&str], req: &str, out: &str| -> (String, Vec<u8>) {
+        let hash = request_with(d, &vault, &vkey, &rid, flags, req);
+        approve(d, &vault, &vkey, "alice", 1, &hash);
+        approve(d, &vault, &vkey, "bob", 2, &hash);
+        approve(d, &vault, &vkey, "alice", 1, &hash);
+        let o = run(d, &open_args(&vault, &vkey, &hash, out));
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        (
+            hash,
+            fs::read(d.join(format!("{out}/{rid}.media"))).unwrap(),
+        )
+    };
+    let (plain_hash, plain) = open(&[], "plain.obar", "plain");
+    assert_eq!(plain.len(), original.len(), "nothing moved");
+    for s in secrets {
+        assert!(
+            !has(&plain, s),
+            "{} reached a grant without include_metadata",
+            String::from_utf8_lossy(s)
+        );
+    }
+    assert!(
+        !d.join(format!("plain/{rid}.metadata")).exists(),
+        "no metadata without include_metadata"
+    );
+    // Only metadata differs: the `udta` box became `free`, the subtitle
+    // samples zeros.
+    let differ = plain.iter().zip(&original).filter(|(a, b)| a != b).count();
+    assert!(differ > 0 && differ < 1024, "{differ} bytes differ");
+    let f = d.join(format!("plain/{rid}.media"));
+    let o = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&f)
+        .args(["-map", "0", "-c:s", "srt", "-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).trim().is_empty(), "{}", text(&o.stderr));
+
+    let (full_hash, full) = open(&["--include-metadata"], "full.obar", "full");
+    assert!(full == original, "with include_metadata: the camera's file");
+
+    // A range read around the title: blanked without include_metadata,
+    // the camera's bytes with it.
+    let at = original
+        .windows(secrets[0].len())
+        .position(|w| w == secrets[0])
+        .unwrap();
+    let (a, b) = (at - 50, at + 50);
+    let range = format!("{a}-{b}");
+    for (hash, out) in [(&plain_hash, "plain-range"), (&full_hash, "full-range")] {
+        let mut args = open_args(&vault, &vkey, hash, out);
+        args.extend_from_slice(&["--range", &range]);
+        // This test asks the vault's unauthenticated log endpoints more
+        // often than its per-source limit lets through in a second.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        ok(d, &args);
+    }
+    let plain_range = fs::read(d.join(format!("plain-range/{rid}.range"))).unwrap();
+    assert_eq!(plain_range, plain[a..b]);
+    assert!(!has(&plain_range, secrets[0]));
+    let full_range = fs::read(d.join(format!("full-range/{rid}.range"))).unwrap();
+    assert_eq!(full_range, original[a..b]);
+    assert_eq!(
+        fs::read(d.join(format!("full/{rid}.metadata"))).unwrap(),
+        sidecar,
+        "the sidecar, apart from the patch"
     );
 }

@@ -219,6 +219,16 @@ pub fn sidecar_of(path: &Path, ext: &str) -> PathBuf {
     path.with_extension(ext)
 }
 
+/// Whether the file at `path` starts with the metadata patch's magic.
+fn opens_like_patch(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(4);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(4).read_to_end(&mut head))
+        .map_err(Error::io("read", path))?;
+    Ok(obhut_core::meta_patch::looks_like_patch(&head))
+}
+
 impl<'a> Agent<'a> {
     /// Load the enrolment and pinned group; `device` must be the enrolled key.
     pub fn new(state: &'a StateDir, device: &'a SignKey) -> Result<Self> {
@@ -293,7 +303,17 @@ impl<'a> Agent<'a> {
         let id = FileId::of(source)?;
         let sidecar_path = sidecar_of(source, &opts.sidecar_extension);
         let sidecar = if sidecar_path != source && sidecar_path.is_file() {
-            Some(FileId::of(&sidecar_path)?)
+            if opens_like_patch(&sidecar_path)? {
+                // A reader would take it for the metadata patch
+                // (docs/format.md §7.4).
+                progress.note(&format!(
+                    "{} starts like a metadata patch (OBMP); not sealed as the sidecar",
+                    sidecar_path.display()
+                ));
+                None
+            } else {
+                Some(FileId::of(&sidecar_path)?)
+            }
         } else {
             None
         };
@@ -313,10 +333,21 @@ impl<'a> Agent<'a> {
                 ));
             }
         }
-        let (mut plan, why) = cut::plan_media(source, id.len, &opts.cut)?;
+        let cut::Planned {
+            segments: mut plan,
+            why,
+            blanks,
+            metadata_kept,
+        } = cut::plan_media(source, id.len, &opts.cut)?;
         if let Some(why) = why {
             progress.note(&format!(
                 "{} is not a cuttable MP4 ({why}); sealing it as byte ranges without media times",
+                source.display()
+            ));
+        }
+        if let Some(why) = metadata_kept {
+            progress.note(&format!(
+                "{}: its metadata stays in the segments every grant opens ({why})",
                 source.display()
             ));
         }
@@ -344,6 +375,7 @@ impl<'a> Agent<'a> {
             .saturating_sub(i64::try_from(duration).unwrap_or(i64::MAX));
         let recording = RecordingId::random(&mut obhut_core::rng::os_rng());
         let mut j = Journal::new(jpath, id, sidecar, recording, capture_utc_ms, plan);
+        j.blanks = blanks.iter().map(Into::into).collect();
         self.journal_writer.snapshot(&mut j)?;
         Ok(j)
     }

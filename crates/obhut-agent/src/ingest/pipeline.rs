@@ -14,9 +14,12 @@ use obhut_core::segment::{self, SegmentKind};
 use super::{Agent, Progress, refused_outright};
 use crate::body;
 use crate::client::UploadHandle;
+use crate::cut;
 use crate::error::{Error, Result};
 use crate::journal::{FileId, Journal, Source};
-use crate::read_ahead::ReadAhead;
+use crate::read_ahead::{Plaintext, ReadAhead};
+use obhut_media::Blank;
+use std::sync::Arc;
 
 impl Agent<'_> {
     /// Reconcile with `/head`, then seal and upload every segment from the
@@ -203,7 +206,7 @@ impl Agent<'_> {
         let epoch_idx = self.epoch_for(capture_utc_ms)?;
         let epoch = &self.epochs[epoch_idx];
         let file = match p.source {
-            Source::Main => j.source.clone(),
+            Source::Main | Source::Patch => j.source.clone(),
             Source::Sidecar => j.sidecar.clone().ok_or_else(|| Error::Journal {
                 path: j.path().to_owned(),
                 reason: "a sidecar segment without a sidecar".into(),
@@ -216,9 +219,24 @@ impl Agent<'_> {
                 reason: "its length or modification time changed",
             });
         }
-        let input = File::open(&file.path).map_err(Error::io("open", &file.path))?;
-        let input =
-            ReadAhead::start(input, p.offset, p.len).map_err(Error::io("read", &file.path))?;
+        let input = match p.source {
+            Source::Patch => {
+                let blanks: Vec<Blank> = j.blanks.iter().map(Into::into).collect();
+                let bytes = cut::patch_bytes(&file.path, file.len, &blanks)?;
+                Plaintext::Memory(std::io::Cursor::new(bytes))
+            }
+            Source::Main | Source::Sidecar => {
+                let input = File::open(&file.path).map_err(Error::io("open", &file.path))?;
+                let blanks: Arc<[Blank]> = match p.source {
+                    Source::Main => j.blanks.iter().map(Into::into).collect(),
+                    _ => Arc::from([]),
+                };
+                Plaintext::File(
+                    ReadAhead::start_blanked(input, p.offset, p.len, blanks)
+                        .map_err(Error::io("read", &file.path))?,
+                )
+            }
+        };
         let segment = SegmentRef { recording, index };
         let sealer = RecordingSealer::new(self.device, &self.group, epoch, recording)
             .continuing(self.custody_run.take());

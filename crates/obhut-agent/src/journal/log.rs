@@ -348,6 +348,11 @@ mod tests {
                 media_start_ms: 0,
                 media_end_ms: 0,
             }],
+            blanks: vec![crate::journal::BlankRange {
+                start: 2,
+                end: 4,
+                box_header: 0,
+            }],
             acked: vec![],
             last_record: None,
             pending: vec![],

@@ -90,6 +90,41 @@ pub enum Source {
     Main,
     /// The descriptive-metadata sidecar.
     Sidecar,
+    /// The metadata patch made from the media file's blanked metadata
+    /// ([`Journal::blanks`]; docs/format.md §7.4).
+    Patch,
+}
+
+/// A byte range of the media file blanked out of its segments
+/// ([`obhut_media::Blank`]), as the journal keeps it so that a resumed
+/// run seals the same bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlankRange {
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+    /// Box header kept (its type made `free`), 0 for sample bytes.
+    pub box_header: u8,
+}
+
+impl From<&obhut_media::Blank> for BlankRange {
+    fn from(b: &obhut_media::Blank) -> Self {
+        BlankRange {
+            start: b.range.start,
+            end: b.range.end,
+            box_header: b.box_header,
+        }
+    }
+}
+
+impl From<&BlankRange> for obhut_media::Blank {
+    fn from(b: &BlankRange) -> Self {
+        obhut_media::Blank {
+            range: b.start..b.end,
+            box_header: b.box_header,
+        }
+    }
 }
 
 /// One segment of the plan.
@@ -205,6 +240,10 @@ pub struct Journal {
     pub capture_utc_ms: i64,
     /// The plan, in index order; the last entry is the final segment.
     pub plan: Vec<PlannedSegment>,
+    /// The media file's descriptive metadata, blanked out of its segments
+    /// and sealed as the metadata patch (sorted; [`Source::Patch`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blanks: Vec<BlankRange>,
     /// Acknowledged segments 0 … acked.len() − 1.
     pub acked: Vec<Acked>,
     /// The record of segment acked.len() − 1 (base64), if any.
@@ -282,6 +321,7 @@ impl Journal {
             recording_id: recording.to_string(),
             capture_utc_ms,
             plan,
+            blanks: Vec::new(),
             acked: Vec::new(),
             last_record: None,
             pending: Vec::new(),

@@ -19,16 +19,19 @@ release it, check the release is in the audit log, and decrypt the approved
 scope into --out DIR.
 
 For each recording in scope, DIR/<recording>.media is laid out like the
-original file: every segment in scope at its original offset, byte-identical
-to what the device captured, and zeros where segments stay sealed, with a
-`free` box header over a sealed start so that a player reading the container
-index plays the scope (e.g. `ffmpeg -ss 10 -i DIR/<recording>.media …`). A
-request for a whole recording gives a byte-identical copy of the original. A metadata
-segment in scope goes to DIR/<recording>.metadata.
+original file: every segment in scope at its original offset, and zeros
+where segments stay sealed, with a `free` box header over a sealed start so
+that a player reading the container index plays the scope (e.g. `ffmpeg -ss
+10 -i DIR/<recording>.media …`). An MP4's descriptive metadata (`udta`/`meta`
+boxes, GPS, subtitle and other metadata tracks) is blanked in every segment
+and comes back only with a request made with --include-metadata: then a
+request for a whole recording gives a byte-identical copy of the original.
+A metadata sidecar in scope goes to DIR/<recording>.metadata.
 
 --range START-END (with a single recording in scope) decrypts only bytes
 [START, END) of the recording, fetching and decrypting only the 64 KiB
-chunks that cover them, into DIR/<recording>.range.
+chunks that cover them, into DIR/<recording>.range (the metadata in place
+only with --include-metadata, as above).
 
 Example:
   obhut open 3f2a… --vault http://127.0.0.1:8700 --log-key VKEY \\

@@ -72,7 +72,9 @@ pub struct Args {
     /// End of the media time range (exclusive); default: the end of the recording.
     #[arg(long, value_name = "MS")]
     to_ms: Option<u64>,
-    /// Also ask for the recording's metadata segment.
+    /// Also ask for the recording's metadata: its sidecar, and the
+    /// descriptive metadata blanked out of an MP4 (titles, GPS and
+    /// subtitle tracks).
     #[arg(long)]
     include_metadata: bool,
     /// Purpose of the access (at most 256 bytes).

@@ -181,7 +181,16 @@ impl Demo<'_> {
                 "this is a bug in obhut; please report it",
             ));
         };
-        let original = std::fs::read(&clip.media).context("reading the sample clip")?;
+        // The request asks for no metadata, so the camera's descriptive
+        // metadata (here ffmpeg's tag in `udta`) stays blanked in every
+        // segment (docs/format.md §7.4): compare with the clip so blanked.
+        let mut original = std::fs::read(&clip.media).context("reading the sample clip")?;
+        let len = original.len() as u64;
+        let plan = obhut_media::plan(&mut std::io::Cursor::new(&original), len, 2_000)
+            .context("planning the sample clip")?;
+        let blanks = obhut_media::metadata(&mut std::io::Cursor::new(&original), &plan)
+            .context("finding the sample clip's metadata")?;
+        obhut_media::blank_window(&blanks, 0, &mut original);
         let got = std::fs::read(out.join(format!("{}.media", rec.recording)))
             .context("reading the opened file")?;
         let (mut offset, mut same, mut sealed_zero) = (0usize, 0u64, true);
@@ -226,11 +235,16 @@ impl Demo<'_> {
             "   The vault checked 2 logged approvals and released its epoch part for the scope only
    (entry #{}); Dana's client checked that entry, combined the two partials, and decrypted
    {} segment(s) into {} — {same} bytes, byte-identical to the camera's file at the same
-   offsets. {} segment(s) outside the scope stay sealed (zeros there). Last approval to
+   offsets but for its descriptive metadata ({} byte(s), not requested, blanked).
+   {} segment(s) outside the scope stay sealed (zeros there). Last approval to
    decrypted scope: {:.0} ms.",
             grant.release_entry,
             opened.opened,
             self.rel(&out.join(format!("{}.media", rec.recording))),
+            blanks
+                .iter()
+                .map(|b| b.range.end - b.range.start)
+                .sum::<u64>(),
             grant.sealed(),
             first_byte.as_secs_f64() * 1000.0
         ));
