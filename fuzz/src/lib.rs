@@ -708,7 +708,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
             &request,
             &grant,
             &records[..i + 1],
-            obhut_core::pq_custody::Runs::in_records(&records),
+            obhut_core::partial::Runs::in_records(&records),
             1_790_000_000_001,
             rng,
         )

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use obhut_core::ids::RecordingId;
-use obhut_core::pq_custody::{CustodyRun, RUN_SEGMENTS};
+use obhut_core::pq_custody::RUN_SEGMENTS;
 use obhut_core::rng::os_rng;
 
 type Error = Box<dyn std::error::Error>;
@@ -25,15 +25,9 @@ pub fn overhead() -> Result<(), Error> {
     let header_hash = [0x42u8; 32];
 
     let run_us = median_us(15, 20, || {
-        std::hint::black_box(CustodyRun::new(
-            &cast.group,
-            recording,
-            &device,
-            0,
-            &mut os_rng(),
-        ));
+        std::hint::black_box(cast.group.custody_run(recording, &device, 0, &mut os_rng()));
     });
-    let run = CustodyRun::new(&cast.group, recording, &device, 0, &mut rng);
+    let run = cast.group.custody_run(recording, &device, 0, &mut rng);
     let share_us = median_us(15, 2000, || {
         std::hint::black_box(run.seal_c(1, &header_hash, &mut rng));
     });

@@ -244,7 +244,7 @@ pub fn open(dir: &Path, output: &Path, threads: usize) -> Result<(), Error> {
                 &request,
                 &grant,
                 &owned,
-                obhut_core::pq_custody::Runs::in_records(&records),
+                obhut_core::partial::Runs::in_records(&records),
                 0,
                 &mut rng,
             )

@@ -17,7 +17,7 @@ use obhut_core::audit::{Event, LogEntry};
 use obhut_core::decision::{DecisionContent, Verdict};
 use obhut_core::group::{CustodianShare, PinnedGroup, ShareEnvelope};
 use obhut_core::identity::PersonSecret;
-use obhut_core::pq_custody::Runs;
+use obhut_core::partial::Runs;
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, GrantRef};
 use obhut_core::rng::os_rng;

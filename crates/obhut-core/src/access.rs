@@ -6,13 +6,14 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 
+use crate::combine;
 use crate::epoch::{EpochRelease, EpochSecret, MAX_RELEASE_ENTRIES, ReleaseEntry};
 use crate::error::{Error, RefusalReason, RejectedPartial, Result, SegmentFailure};
 use crate::group::PinnedGroup;
 use crate::identity::PersonSecret;
 use crate::ids::EpochId;
 use crate::ids::SegmentRef;
-use crate::partial::{self, PartialEnvelope};
+use crate::partial::PartialEnvelope;
 use crate::record::SegmentRecord;
 use crate::request::{AccessRequest, GrantRef, SegmentFacts};
 use crate::secret::Secret32;
@@ -126,7 +127,7 @@ impl core::fmt::Debug for GrantKeys {
 impl GrantKeys {
     /// Combine the custodians' partials (`a`, and the shares of `c`) and
     /// open the vault's release (`b`) for `records`, which must be the device-signed records of the
-    /// segments the grant covers. Every check of [`partial::combine`] and
+    /// segments the grant covers. Every check of [`combine::combine`] and
     /// [`EpochRelease::open`] applies; a segment the release does not cover
     /// is an error naming it.
     pub fn recover(
@@ -138,7 +139,7 @@ impl GrantKeys {
         release: &EpochRelease,
         requester: &PersonSecret,
     ) -> Result<Self> {
-        let combined = partial::combine(group, request, grant, records, partials, &requester.kem)?;
+        let combined = combine::combine(group, request, grant, records, partials, &requester.kem)?;
         let mut b_parts: HashMap<SegmentRef, Secret32> = release
             .open(requester, grant.log_index, &grant.request_hash)?
             .into_iter()

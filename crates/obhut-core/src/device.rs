@@ -210,8 +210,7 @@ impl<'a> RecordingSealer<'a> {
         match current.as_ref() {
             Some(run) if run.covers(index) => Arc::clone(run),
             _ => {
-                let run = Arc::new(CustodyRun::new(
-                    &self.pinned,
+                let run = Arc::new(self.pinned.custody_run(
                     self.recording_id,
                     &self.device.verify_key(),
                     index,

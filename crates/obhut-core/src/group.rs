@@ -18,16 +18,18 @@ use zeroize::Zeroize;
 
 use crate::error::{Error, Result};
 use crate::hpke_wrap::{self, ENC_LEN, KEM_PUBLIC_LEN, KemPublicKey};
-use crate::identity::{MAX_NAME_LEN, PersonSecret, PublicIdentity, VerifyKey};
-use crate::ids::GroupId;
+use crate::identity::{self, MAX_NAME_LEN, PersonSecret, PublicIdentity, VerifyKey};
+use crate::ids::{Fingerprint, GroupId, RecordingId};
 use crate::kem::GroupKey;
 use crate::labels::{self, SUITE_V1, VERSION, magic};
 use crate::point::{random_scalar, read_point, read_scalar};
+use crate::pq_custody::CustodyRun;
 use crate::secret::SecretBytes;
 use crate::wire::{Reader, Writer};
 
 /// Largest number of custodians in a group (§4.1).
 pub const MAX_CUSTODIANS: u16 = 255;
+const _: () = assert!(MAX_CUSTODIANS == crate::pq_custody::MAX_RUN_CUSTODIANS);
 /// Generation of a group created by the dealer ceremony (§4.2).
 pub const FIRST_GENERATION: u32 = 1;
 /// Maximum length of a share envelope's `sealed` field.
@@ -405,6 +407,24 @@ pub struct PinnedGroup {
 }
 
 impl PinnedGroup {
+    /// A custody run from segment `start` of `recording` (format.md §5.6):
+    /// c is shared among this group's custodians with its threshold, each
+    /// wrap key HPKE-sealed to the custodian's X-Wing key.
+    pub fn custody_run(
+        &self,
+        recording: RecordingId,
+        device: &VerifyKey,
+        start: u32,
+        rng: &mut impl rand_core::CryptoRng,
+    ) -> CustodyRun {
+        let custodians: Vec<(Fingerprint, &KemPublicKey)> = self
+            .custodians()
+            .iter()
+            .map(|c| (identity::fingerprint(&c.sign_key, &c.kem_key), &c.kem_key))
+            .collect();
+        CustodyRun::for_custodians(&custodians, self.threshold(), recording, device, start, rng)
+    }
+
     /// Parse and pin in one step.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         GroupDescriptor::from_bytes(bytes)?.pin()

@@ -315,12 +315,16 @@ fn check_points(r: &[u8; 32], u_bar: &[u8; 32], what: &'static str) -> Result<()
     Ok(())
 }
 
+/// What the errors of [`Capsule::check_points`] name: the segment header
+/// the capsule was read from (the header parse names itself the same way).
+pub(crate) const SEGMENT_HEADER_WHAT: &str = "segment header";
+
 impl Capsule {
     /// The point check [`Capsule::read`] makes, for a capsule read without
     /// it ([`crate::chain::records_so_far_lazy`]); errors as that parse's,
     /// naming the segment header.
     pub fn check_points(&self) -> Result<()> {
-        check_points(&self.r, &self.u_bar, crate::segment::SEGMENT_HEADER_WHAT)
+        check_points(&self.r, &self.u_bar, SEGMENT_HEADER_WHAT)
     }
 
     /// R as a point (validated: canonical and not the identity).

@@ -33,6 +33,7 @@ pub mod access;
 pub mod audit;
 pub mod blob_tree;
 pub mod chain;
+pub mod combine;
 pub mod decision;
 pub mod device;
 pub mod dir_names;

@@ -16,21 +16,20 @@ use std::collections::HashMap;
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT as G;
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::{IsIdentity, MultiscalarMul, VartimeMultiscalarMul};
+use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::error::{Error, PartialFailure, RefusalReason, RejectedPartial, Result, SegmentFailure};
+use crate::error::{Error, RefusalReason, Result, SegmentFailure};
 use crate::group::{CustodianShare, PinnedGroup};
 use crate::hpke_wrap::{self, ENC_LEN, KemSecretKey};
 use crate::identity::{self, PersonSecret, SignKey, VerifyKey};
 use crate::ids::{Fingerprint, GroupId, RecordingId, SegmentRef};
-use crate::kem::{self, Capsule};
+use crate::kem;
 use crate::labels::{self, SUITE_V1, VERSION, magic};
 use crate::point::{hash_to_scalar, random_scalar, read_point, read_scalar};
-use crate::pq_custody::{self, RunKey, Runs};
+use crate::pq_custody::{RunHandover, RunKey, RunKeyFailure};
 use crate::record::SegmentRecord;
 use crate::request::{AccessRequest, GrantRef, SegmentFacts};
-use crate::secret::Secret32;
 use crate::wire::{MAX_FIELD_LEN, Reader, Writer};
 
 /// Most segments one partial covers.
@@ -453,6 +452,62 @@ pub fn records_from_bytes<B: AsRef<[u8]>>(records: &[B]) -> Result<Vec<SegmentRe
         .collect()
 }
 
+/// Where a custodian finds its keys to the custody runs of the segments
+/// it releases: the records that start the runs (those of the recording,
+/// or at least the runs' first ones) and handovers to it (§5.6).
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Runs<'a> {
+    /// Records, among which those of the runs' first segments.
+    pub records: &'a [SegmentRecord],
+    /// Wrap keys handed over to this custodian.
+    pub handovers: &'a [RunHandover],
+}
+
+impl<'a> Runs<'a> {
+    /// Runs found among `records` only.
+    pub fn in_records(records: &'a [SegmentRecord]) -> Self {
+        Runs {
+            records,
+            handovers: &[],
+        }
+    }
+
+    /// The record carrying the run that starts at segment `run_start` of
+    /// `recording`.
+    pub fn start(&self, recording: RecordingId, run_start: u32) -> Option<&'a SegmentRecord> {
+        self.records.iter().find(|r| {
+            let s = r.segment_ref();
+            s.recording == recording && s.index == run_start
+        })
+    }
+
+    /// This custodian's key to the run carried by `start` (the record of
+    /// the run's first segment): its own entry, else a handover to it.
+    pub fn key(
+        &self,
+        start: &SegmentRecord,
+        me: &Fingerprint,
+        me_kem: &KemSecretKey,
+    ) -> core::result::Result<RunKey, RunKeyFailure> {
+        let fields = &start.header().fields;
+        let custody = start.custody();
+        match RunKey::unwrap(custody, fields.recording_id, &fields.device_key, me, me_kem) {
+            Err(RunKeyFailure::NotInRun) => self
+                .handovers
+                .iter()
+                .filter(|h| {
+                    h.recording == fields.recording_id
+                        && h.run_start == custody.run_start
+                        && h.run_hash == custody.run_hash
+                        && h.to == *me
+                })
+                .find_map(|h| h.open(me, me_kem).ok())
+                .ok_or(RunKeyFailure::NotInRun),
+            other => other,
+        }
+    }
+}
+
 /// The custodian procedure (§8.3). Before computing anything, custodian
 /// `me` holding `share` checks: the request's signature and expiry at
 /// `now_utc_ms`; that the request is for `group` (id and generation) and
@@ -637,277 +692,6 @@ fn partial_for_checked_entries(
     PartialEnvelope::seal(&partial, request, rng)
 }
 
-/// Lagrange coefficient λ_i at 0 for the index set `set` (i ∈ set):
-/// Π_{j ∈ set, j ≠ i} j / (j − i). Also weights a resharing dealer's share
-/// (§4.3).
-pub(crate) fn lagrange_at_zero(i: u16, set: &[u16]) -> Scalar {
-    let xi = Scalar::from(i);
-    let mut num = Scalar::ONE;
-    let mut den = Scalar::ONE;
-    for &j in set {
-        if j != i {
-            let xj = Scalar::from(j);
-            num *= xj;
-            den *= xj - xi;
-        }
-    }
-    num * den.invert()
-}
-
-/// What one valid partial gives: per expected segment, D and the share of
-/// `c` if the custodian holds one. Wiped on drop.
-struct ValidPartial {
-    d: Zeroizing<Vec<RistrettoPoint>>,
-    shares: Vec<Option<(u16, Secret32)>>,
-}
-
-/// Check one envelope against everything the requester expects; on success
-/// the D values and shares in the order of `expected`. A failure says
-/// whether the custodian's signature had verified by then (`true`: the
-/// custodian signed what failed).
-fn check_partial(
-    group: &PinnedGroup,
-    grant: &GrantRef,
-    requester_fpr: &Fingerprint,
-    expected: &HashMap<SegmentRef, (usize, RistrettoPoint)>,
-    records: &[&SegmentRecord],
-    envelope: &PartialEnvelope,
-    requester: &KemSecretKey,
-) -> core::result::Result<ValidPartial, (PartialFailure, bool)> {
-    let unsigned = |f: PartialFailure| (f, false);
-    let i = envelope.custodian;
-    let listed = group
-        .custodian(i)
-        .ok_or(unsigned(PartialFailure::UnknownCustodian))?;
-    if envelope.request_hash != grant.request_hash {
-        return Err(unsigned(PartialFailure::WrongGrant));
-    }
-    let partial = envelope.open(requester).map_err(|e| match e {
-        Error::DecryptionFailed { .. } | Error::InvalidKemKey { .. } => {
-            unsigned(PartialFailure::Undecryptable)
-        }
-        _ => unsigned(PartialFailure::Malformed(
-            "the partial inside the envelope does not parse",
-        )),
-    })?;
-    if partial.custodian != i {
-        return Err(unsigned(PartialFailure::Malformed(
-            "the envelope and the partial name different custodians",
-        )));
-    }
-    partial
-        .verify_signature(&listed.sign_key)
-        .map_err(|_| unsigned(PartialFailure::BadSignature))?;
-    let signed = |f: PartialFailure| (f, true);
-    if partial.group_id != group.group_id() || partial.generation != group.generation() {
-        return Err(signed(PartialFailure::UnknownCustodian));
-    }
-    if partial.grant != *grant {
-        return Err(signed(PartialFailure::WrongGrant));
-    }
-    if partial.requester_fpr != *requester_fpr {
-        return Err(signed(PartialFailure::WrongRequester));
-    }
-    if partial.entries.len() != expected.len() {
-        return Err(signed(PartialFailure::WrongSegments));
-    }
-    let mut d: Zeroizing<Vec<Option<RistrettoPoint>>> = Zeroizing::new(vec![None; expected.len()]);
-    let mut shares: Vec<Option<(u16, Secret32)>> = (0..expected.len()).map(|_| None).collect();
-    for e in &partial.entries {
-        match expected.get(&e.segment) {
-            Some((pos, r)) if *r == e.r && d[*pos].is_none() => {
-                d[*pos] = Some(e.d);
-                if e.share_x != 0 {
-                    let record = records[*pos];
-                    let share = Secret32::new(e.share);
-                    if !pq_custody::check_share(
-                        record.custody(),
-                        &record.header().header_hash(),
-                        e.share_x,
-                        &share,
-                    ) {
-                        return Err(signed(PartialFailure::BadShare(e.segment)));
-                    }
-                    shares[*pos] = Some((e.share_x, share));
-                }
-            }
-            _ => return Err(signed(PartialFailure::WrongSegments)),
-        }
-    }
-    let p_i = group
-        .verification_share(i)
-        .ok_or(signed(PartialFailure::UnknownCustodian))?;
-    if !partial.verify_proof(p_i) {
-        return Err(signed(PartialFailure::BadProof));
-    }
-    // Every slot is filled: as many distinct matching entries as expected.
-    let mut out = Zeroizing::new(Vec::with_capacity(d.len()));
-    for x in d.iter() {
-        out.push(x.ok_or(signed(PartialFailure::WrongSegments))?);
-    }
-    Ok(ValidPartial { d: out, shares })
-}
-
-/// What [`combine`] recovered: each segment's `a` and `c`, and the
-/// partials it did not use because they failed a check (a caller shows
-/// these to the person: a custodian's client or the vault is misbehaving).
-pub struct Combined {
-    /// Each segment's custody parts `(segment, a, c)`, in the order of
-    /// `records`.
-    pub keys: Vec<(SegmentRef, Secret32, Secret32)>,
-    /// Partials that failed a check, in the order given.
-    pub rejected: Vec<RejectedPartial>,
-}
-
-impl core::fmt::Debug for Combined {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Combined")
-            .field("segments", &self.keys.len())
-            .field("rejected", &self.rejected)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The requester's combine (§8.4). Opens each envelope with `requester`
-/// (the X-Wing key of the signed `request`) and checks, per partial: the
-/// custodian is listed, the signature under that custodian's sign_key, the
-/// group and generation, the grant, the requester fingerprint, that the
-/// entries are exactly `expected` (same segments, same R; any order), and
-/// the batched proof against P_i, and every share of `c` against its hash
-/// in the record (§5.6). A partial that fails a check is not
-/// used and is reported in [`Combined::rejected`] (custodian index,
-/// fingerprint, the check); one bad partial does not block the others.
-/// Duplicate valid partials from one custodian count once. With valid
-/// partials from at least k distinct custodians it Lagrange-combines
-/// s·R_j = Σ λ_i·D_ij over the k lowest valid indices, and each segment's
-/// `c` from the first `threshold` valid shares by x; it returns each
-/// segment's `a` and `c`, in the order of `records`; with fewer partials,
-/// [`Error::NotEnoughPartials`] listing every rejected partial; with fewer
-/// shares of a segment's `c`, [`SegmentFailure::TooFewShares`] naming it.
-///
-/// `records` are the (verified) records of the grant's segments; a
-/// capsule may be of this group's generation or an earlier one
-/// ([`kem::GroupKey::for_capsule`]), and its `a` is derived with the
-/// capsule's own generation.
-pub fn combine(
-    group: &PinnedGroup,
-    request: &AccessRequest,
-    grant: &GrantRef,
-    records: &[&SegmentRecord],
-    envelopes: &[PartialEnvelope],
-    requester: &KemSecretKey,
-) -> Result<Combined> {
-    let expected: Vec<(SegmentRef, Capsule)> = records
-        .iter()
-        .map(|r| (r.segment_ref(), r.header().fields.capsule))
-        .collect();
-    if request.group_id != group.group_id() || request.generation != group.generation() {
-        return Err(Error::Custody(
-            "the access request is for another custody group or generation",
-        ));
-    }
-    if grant.request_hash != request.request_hash() {
-        return Err(Error::Custody(
-            "the grant reference names another access request",
-        ));
-    }
-    if requester.public_key() != *request.requester_kem() {
-        return Err(Error::Custody(
-            "this key is not the requester key of the access request",
-        ));
-    }
-    if expected.is_empty() || expected.len() > MAX_PARTIAL_ENTRIES {
-        return Err(Error::Custody(
-            "a grant's partials cover 1 to 65536 segments",
-        ));
-    }
-    let group_key = group.group_key();
-    let mut by_segment = HashMap::with_capacity(expected.len());
-    for (pos, (segment, capsule)) in expected.iter().enumerate() {
-        if group_key.for_capsule(capsule).is_none() {
-            return Err(Error::Segment {
-                segment: *segment,
-                failure: SegmentFailure::Misplaced("sealed to another custody group or generation"),
-            });
-        }
-        let r = capsule.r_point()?;
-        if by_segment.insert(*segment, (pos, r)).is_some() {
-            return Err(Error::Custody("a segment is expected twice"));
-        }
-    }
-
-    let requester_fpr = request.requester_fingerprint();
-    // Each valid partial's D values stay in a `Zeroizing` vector: k of them
-    // recover every segment's a.
-    let mut valid: Vec<(u16, ValidPartial)> = Vec::new();
-    let mut rejected = Vec::new();
-    for env in envelopes {
-        match check_partial(
-            group,
-            grant,
-            &requester_fpr,
-            &by_segment,
-            records,
-            env,
-            requester,
-        ) {
-            Ok(p) => {
-                if !valid.iter().any(|(i, _)| *i == env.custodian) {
-                    valid.push((env.custodian, p));
-                }
-            }
-            Err((failure, signed)) => rejected.push(RejectedPartial {
-                custodian: env.custodian,
-                fingerprint: group
-                    .custodian(env.custodian)
-                    .map(|c| identity::fingerprint(&c.sign_key, &c.kem_key)),
-                signed,
-                failure,
-            }),
-        }
-    }
-    let k = group.threshold();
-    if valid.len() < k as usize {
-        return Err(Error::NotEnoughPartials {
-            needed: k,
-            have: valid.len() as u16,
-            rejected,
-        });
-    }
-    valid.sort_by_key(|(i, _)| *i);
-    // Shares of c come from every valid partial: a custodian who joined
-    // after a segment was sealed has none of it.
-    let mut cs = Vec::with_capacity(expected.len());
-    for (j, (segment, _)) in expected.iter().enumerate() {
-        let mut shares: Vec<(u16, &Secret32)> = valid
-            .iter()
-            .filter_map(|(_, p)| p.shares[j].as_ref().map(|(x, s)| (*x, s)))
-            .collect();
-        shares.sort_by_key(|(x, _)| *x);
-        shares.dedup_by_key(|(x, _)| *x);
-        let needed = records[j].custody().threshold;
-        let c = pq_custody::combine_c(needed, &shares).ok_or(Error::Segment {
-            segment: *segment,
-            failure: SegmentFailure::TooFewShares {
-                needed,
-                have: shares.len() as u16,
-            },
-        })?;
-        cs.push(c);
-    }
-    valid.truncate(k as usize);
-    let set: Vec<u16> = valid.iter().map(|(i, _)| *i).collect();
-    let lambdas: Vec<Scalar> = set.iter().map(|i| lagrange_at_zero(*i, &set)).collect();
-
-    let mut keys = Vec::with_capacity(expected.len());
-    for ((j, (segment, capsule)), c) in expected.iter().enumerate().zip(cs) {
-        let mut s_r = RistrettoPoint::multiscalar_mul(&lambdas, valid.iter().map(|(_, p)| p.d[j]));
-        keys.push((*segment, kem::derive_a(&s_r, capsule, &group_key.key), c));
-        s_r.zeroize();
-    }
-    Ok(Combined { keys, rejected })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -937,19 +721,6 @@ mod tests {
             format!("{d:?}"),
         ] {
             assert!(!shown.contains(&encoding), "{shown}");
-        }
-    }
-
-    #[test]
-    fn lagrange_coefficients_interpolate_at_zero() {
-        // f(x) = 5 + 3x + 2x²; any 3 points give f(0) = 5.
-        let f = |x: u16| {
-            let x = Scalar::from(x);
-            Scalar::from(5u8) + Scalar::from(3u8) * x + Scalar::from(2u8) * x * x
-        };
-        for set in [[1u16, 2, 3], [2, 4, 5], [1, 3, 255]] {
-            let sum: Scalar = set.iter().map(|&i| lagrange_at_zero(i, &set) * f(i)).sum();
-            assert_eq!(sum, Scalar::from(5u8));
         }
     }
 }

@@ -65,10 +65,40 @@ pub fn hash_to_scalar(parts: &[&[u8]]) -> Scalar {
     Scalar::from_bytes_mod_order_wide(&wide)
 }
 
+/// Lagrange coefficient λ_i at 0 for the index set `set` (i ∈ set):
+/// Π_{j ∈ set, j ≠ i} j / (j − i). Also weights a resharing dealer's share
+/// (§4.3).
+pub(crate) fn lagrange_at_zero(i: u16, set: &[u16]) -> Scalar {
+    let xi = Scalar::from(i);
+    let mut num = Scalar::ONE;
+    let mut den = Scalar::ONE;
+    for &j in set {
+        if j != i {
+            let xj = Scalar::from(j);
+            num *= xj;
+            den *= xj - xi;
+        }
+    }
+    num * den.invert()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT as G;
+
+    #[test]
+    fn lagrange_coefficients_interpolate_at_zero() {
+        // f(x) = 5 + 3x + 2x²; any 3 points give f(0) = 5.
+        let f = |x: u16| {
+            let x = Scalar::from(x);
+            Scalar::from(5u8) + Scalar::from(3u8) * x + Scalar::from(2u8) * x * x
+        };
+        for set in [[1u16, 2, 3], [2, 4, 5], [1, 3, 255]] {
+            let sum: Scalar = set.iter().map(|&i| lagrange_at_zero(i, &set) * f(i)).sum();
+            assert_eq!(sum, Scalar::from(5u8));
+        }
+    }
 
     #[test]
     fn identity_and_non_canonical_points_are_refused() {

@@ -7,11 +7,12 @@
 //! read-only.
 
 use crate::error::{Error, Result, SegmentFailure};
-use crate::group::MAX_CUSTODIANS;
 use crate::identity::SignKey;
 use crate::ids::SegmentRef;
 use crate::labels::{self, SUITE_V1, VERSION, magic};
-use crate::pq_custody::{CUSTODY_FIXED_LEN, RUN_ENTRY_LEN, SHARE_SLOT_LEN, SegmentCustody};
+use crate::pq_custody::{
+    CUSTODY_FIXED_LEN, MAX_RUN_CUSTODIANS, RUN_ENTRY_LEN, SHARE_SLOT_LEN, SegmentCustody,
+};
 use crate::segment::{self, HEADER_LEN, HeaderCheck, SealedSegment, SegmentHeader};
 use crate::stream::MAX_PLAINTEXT_LEN;
 use crate::wire::{Reader, Writer};
@@ -22,7 +23,7 @@ use crate::wire::{Reader, Writer};
 pub const RECORD_FIXED_LEN: usize = 7 + HEADER_LEN + 8 + 32 + 32 + 1 + CUSTODY_FIXED_LEN + 64;
 /// The longest record: 255 custodians, carrying its run.
 pub const MAX_RECORD_LEN: usize =
-    RECORD_FIXED_LEN + MAX_CUSTODIANS as usize * (SHARE_SLOT_LEN + RUN_ENTRY_LEN);
+    RECORD_FIXED_LEN + MAX_RUN_CUSTODIANS as usize * (SHARE_SLOT_LEN + RUN_ENTRY_LEN);
 
 /// Encoded length of a record whose custody block has `count` shares and,
 /// if `carries_run`, the run's `count` entries.

@@ -44,7 +44,7 @@ use crate::hpke_wrap::{self, ENC_LEN, KEM_PUBLIC_LEN, KemPublicKey, TAG_LEN};
 use crate::identity::{MAX_NAME_LEN, PersonSecret, PublicIdentity, SignKey, VerifyKey};
 use crate::ids::GroupId;
 use crate::labels::{self, SUITE_V1, VERSION, magic};
-use crate::partial::lagrange_at_zero;
+use crate::point::lagrange_at_zero;
 use crate::point::{decode_scalar, random_scalar, read_point};
 use crate::wire::{Reader, Writer};
 

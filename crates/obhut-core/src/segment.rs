@@ -38,9 +38,9 @@ const _: () = assert!(
     HEADER_HASHED_LEN == 7 + 1 + 16 + 32 + 4 + 4 + 8 + 8 + 8 + CAPSULE_LEN + EPOCH_WRAP_LEN
 );
 
-const SEGMENT_HEADER: &str = "segment header";
-/// What errors about segment headers name.
-pub(crate) const SEGMENT_HEADER_WHAT: &str = SEGMENT_HEADER;
+/// What errors about segment headers name (one name with the capsule's
+/// lazy point check, [`crate::kem::Capsule::check_points`]).
+const SEGMENT_HEADER: &str = crate::kem::SEGMENT_HEADER_WHAT;
 
 /// How much a header parse checks beyond the layout, for parsing a whole
 /// chain quickly ([`crate::chain::records_so_far_lazy`]); the default

@@ -11,8 +11,8 @@ use obhut_core::error::{RefusalReason, SegmentFailure};
 use obhut_core::group::{self, CustodianShare, PinnedGroup};
 use obhut_core::identity::{DeviceSecret, PersonSecret};
 use obhut_core::ids::{EpochId, RecordingId};
+use obhut_core::partial::Runs;
 use obhut_core::partial::{PartialEnvelope, custodian_partial};
-use obhut_core::pq_custody::Runs;
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, GrantRef, RequestContent, Scope, SegmentFacts};
 use obhut_core::rng::os_rng;
@@ -269,7 +269,7 @@ fn grant_keys_open_nothing_outside_the_scope() {
         &mut os_rng(),
     )
     .unwrap();
-    let a_parts = obhut_core::partial::combine(
+    let a_parts = obhut_core::combine::combine(
         &w.group,
         &request,
         &grant,

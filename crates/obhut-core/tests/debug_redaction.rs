@@ -7,10 +7,11 @@ mod threshold_support;
 
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
+use obhut_core::combine::combine;
 use obhut_core::epoch::EpochSecret;
 use obhut_core::ids::RecordingId;
-use obhut_core::partial::{combine, custodian_partial};
-use obhut_core::pq_custody::Runs;
+use obhut_core::partial::Runs;
+use obhut_core::partial::custodian_partial;
 use obhut_core::segment::SegmentKind;
 use threshold_support::*;
 

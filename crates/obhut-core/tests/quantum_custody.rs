@@ -15,7 +15,8 @@ use obhut_core::device::{RecordingSealer, SegmentSpec};
 use obhut_core::error::SegmentFailure;
 use obhut_core::ids::RecordingId;
 use obhut_core::kem;
-use obhut_core::pq_custody::{self, RUN_SEGMENTS, Runs};
+use obhut_core::partial::Runs;
+use obhut_core::pq_custody::{self, RUN_SEGMENTS};
 use obhut_core::record::{SegmentRecord, record_len};
 use obhut_core::secret::Secret32;
 use obhut_core::segment::{KeyParts, SegmentKind, SegmentOpener};
@@ -200,7 +201,7 @@ fn a_run_spans_at_most_64_segments_and_only_its_first_record_carries_it() {
     let custodians = s.group.pinned.custodians().len();
     for (j, record) in s.records.iter().enumerate() {
         let j = j as u32;
-        let starts = j % RUN_SEGMENTS == 0;
+        let starts = j.is_multiple_of(RUN_SEGMENTS);
         let custody = record.custody();
         assert_eq!(custody.run_start, j - j % RUN_SEGMENTS, "segment {j}");
         assert_eq!(custody.run.is_some(), starts, "segment {j}");

@@ -20,8 +20,9 @@ use obhut_core::group::{self, CustodianShare, GroupDescriptor, PinnedGroup, Shar
 use obhut_core::identity::{DeviceSecret, PersonSecret};
 use obhut_core::ids::{EpochId, RecordingId};
 use obhut_core::kem;
-use obhut_core::partial::{self, PartialEnvelope, custodian_partial};
-use obhut_core::pq_custody::{self, RunHandover, Runs};
+use obhut_core::partial::Runs;
+use obhut_core::partial::{PartialEnvelope, custodian_partial};
+use obhut_core::pq_custody::{self, RunHandover};
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, GrantRef, RequestContent, Scope};
 use obhut_core::reshare::{self, ReshareDeal, ResharePlan};
@@ -640,7 +641,7 @@ fn old_and_new_shares_do_not_mix() {
         new_partials[0].clone(),
         new_partials[1].clone(),
     ];
-    let err = partial::combine(
+    let err = obhut_core::combine::combine(
         &w.new.group,
         &new_request,
         &new_grant,
@@ -665,7 +666,7 @@ fn old_and_new_shares_do_not_mix() {
         "{err}"
     );
     // Without the old one, the three new partials combine.
-    partial::combine(
+    obhut_core::combine::combine(
         &w.new.group,
         &new_request,
         &new_grant,

@@ -6,11 +6,12 @@
 mod threshold_support;
 
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT as G;
+use obhut_core::combine::{Combined, combine};
 use obhut_core::error::{Error, PartialFailure, RejectedPartial};
 use obhut_core::identity::PersonSecret;
 use obhut_core::ids::RecordingId;
-use obhut_core::partial::{Combined, PartialEnvelope, combine, custodian_partial};
-use obhut_core::pq_custody::Runs;
+use obhut_core::partial::Runs;
+use obhut_core::partial::{PartialEnvelope, custodian_partial};
 use obhut_core::request::GrantRef;
 use obhut_core::secret::Secret32;
 use obhut_core::segment::KeyParts;

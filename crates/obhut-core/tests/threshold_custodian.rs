@@ -4,11 +4,12 @@
 
 mod threshold_support;
 
+use obhut_core::combine::combine;
 use obhut_core::error::{Error, RefusalReason};
 use obhut_core::identity::PersonSecret;
 use obhut_core::ids::RecordingId;
-use obhut_core::partial::{PartialEnvelope, combine, custodian_partial, records_from_bytes};
-use obhut_core::pq_custody::Runs;
+use obhut_core::partial::Runs;
+use obhut_core::partial::{PartialEnvelope, custodian_partial, records_from_bytes};
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, GrantRef, RequestContent, Scope, SegmentFacts};
 use obhut_core::segment::SegmentKind;

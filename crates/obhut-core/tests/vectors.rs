@@ -2454,7 +2454,7 @@ fn recover_c(
     records: &[SegmentRecord],
     record: &SegmentRecord,
 ) -> (Secret32, Vec<(u16, Secret32)>) {
-    let runs = obhut_core::pq_custody::Runs::in_records(records);
+    let runs = obhut_core::partial::Runs::in_records(records);
     let f = &record.header().fields;
     let start = runs
         .start(f.recording_id, record.custody().run_start)
@@ -2975,7 +2975,7 @@ impl AccessCtx<'_> {
     }
 
     /// A `combine` case's inputs, combined (README: access.json).
-    fn combine(&self, spec: &Value) -> obhut_core::Result<partial::Combined> {
+    fn combine(&self, spec: &Value) -> obhut_core::Result<obhut_core::combine::Combined> {
         let expected: Vec<&SegmentRecord> = Self::indices(&spec["expected_segments"])
             .into_iter()
             .map(|j| &self.r.records[j])
@@ -2990,7 +2990,7 @@ impl AccessCtx<'_> {
                 PartialEnvelope::from_bytes(&mutate(&base, &e["mutations"]))
             })
             .collect::<obhut_core::Result<Vec<_>>>()?;
-        partial::combine(
+        obhut_core::combine::combine(
             &self.g.pinned,
             self.request(&spec["request"]),
             &self.grant(spec),
@@ -3017,7 +3017,7 @@ impl AccessCtx<'_> {
                     self.request(&spec["request"]),
                     &self.grant(spec),
                     &records,
-                    obhut_core::pq_custody::Runs::in_records(&self.r.records),
+                    obhut_core::partial::Runs::in_records(&self.r.records),
                     spec["now_utc_ms"].as_i64().expect("now_utc_ms"),
                     &mut rng,
                 );
@@ -3127,7 +3127,7 @@ fn build_access(stored: Option<&Value>, g: &GroupFix, r: &RecordFix) -> J {
             &request,
             &grant,
             &r.records,
-            obhut_core::pq_custody::Runs::default(),
+            obhut_core::partial::Runs::default(),
             now,
             &mut rec,
         )
@@ -3246,7 +3246,7 @@ fn build_access(stored: Option<&Value>, g: &GroupFix, r: &RecordFix) -> J {
     o.set("partials", partials_json);
 
     let expected: Vec<&SegmentRecord> = r.records.iter().collect();
-    let combined = partial::combine(
+    let combined = obhut_core::combine::combine(
         &g.pinned,
         &request,
         &grant,

@@ -294,7 +294,7 @@ impl World {
             r,
             &GrantRef::new(grant_index, r),
             &in_scope,
-            obhut_core::pq_custody::Runs::in_records(&records),
+            obhut_core::partial::Runs::in_records(&records),
             self.now(),
             &mut os_rng(),
         )

@@ -346,7 +346,7 @@ fn approve(
         req,
         &GrantRef::new(grant, req),
         &in_scope,
-        obhut_core::pq_custody::Runs::in_records(&records),
+        obhut_core::partial::Runs::in_records(&records),
         now_ms(),
         &mut os_rng(),
     )?

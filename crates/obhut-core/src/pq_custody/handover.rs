@@ -133,7 +133,7 @@ impl RunHandover {
         let run_start = r.u32("run_start")?;
         let run_hash = r.array("run_hash")?;
         let x = r.u16("x")?;
-        if x == 0 || x > crate::group::MAX_CUSTODIANS {
+        if x == 0 || x > super::MAX_RUN_CUSTODIANS {
             return Err(Error::Malformed {
                 what: RUN_HANDOVER,
                 reason: "x is not 1 … 255",

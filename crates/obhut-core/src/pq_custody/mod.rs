@@ -24,19 +24,20 @@ use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, Result};
-use crate::group::{MAX_CUSTODIANS, PinnedGroup};
 use crate::hpke_wrap::{self, ENC_LEN, KemPublicKey, KemSecretKey, TAG_LEN};
-use crate::identity::{self, VerifyKey};
+use crate::identity::VerifyKey;
 use crate::ids::{Fingerprint, RecordingId};
 use crate::labels;
-use crate::partial::lagrange_at_zero;
-use crate::point::random_scalar;
-use crate::record::SegmentRecord;
+use crate::point::{lagrange_at_zero, random_scalar};
 use crate::secret::Secret32;
 use crate::wire::{Reader, Writer};
 
 mod handover;
 pub use handover::{RUN_HANDOVER_LEN, RunHandover};
+
+/// Most custodians a run shares c among (the group's bound, checked
+/// equal there: [`crate::group::MAX_RUN_CUSTODIANS`]).
+pub const MAX_RUN_CUSTODIANS: u16 = 255;
 
 /// Segments per custody run: the device makes fresh wrap keys (n X-Wing
 /// encapsulations) at least this often, and on every restart.
@@ -138,7 +139,7 @@ impl SegmentCustody {
         let threshold = r.u16("custody threshold")?;
         let count = r.u16("custody count")?;
         let run_hash = r.array("custody run_hash")?;
-        if count == 0 || count > MAX_CUSTODIANS {
+        if count == 0 || count > MAX_RUN_CUSTODIANS {
             return Err(malformed("custody count is not 1 … 255"));
         }
         if threshold == 0 || threshold > count {
@@ -288,33 +289,10 @@ impl core::fmt::Debug for CustodyRun {
 }
 
 impl CustodyRun {
-    /// A run from segment `start`: a fresh wrap key per custodian of the
-    /// pinned `group`, each HPKE-sealed to that custodian's X-Wing key.
-    pub fn new(
-        group: &PinnedGroup,
-        recording: RecordingId,
-        device: &VerifyKey,
-        start: u32,
-        rng: &mut impl rand_core::CryptoRng,
-    ) -> Self {
-        let custodians: Vec<(Fingerprint, &KemPublicKey)> = group
-            .custodians()
-            .iter()
-            .map(|c| (identity::fingerprint(&c.sign_key, &c.kem_key), &c.kem_key))
-            .collect();
-        Self::for_custodians(
-            &custodians,
-            group.threshold(),
-            recording,
-            device,
-            start,
-            rng,
-        )
-    }
-
-    /// [`CustodyRun::new`] for custodians given as (fingerprint, X-Wing
-    /// key) in x order, and a threshold of 1 … their number (for tools and
-    /// tests that seal without a pinned group).
+    /// A run from segment `start` for custodians given as (fingerprint,
+    /// X-Wing key) in x order, with a threshold of 1 … their number: a fresh
+    /// wrap key per custodian, each HPKE-sealed to its X-Wing key. A device
+    /// makes it for its pinned group ([`crate::group::PinnedGroup::custody_run`]).
     ///
     /// # Panics
     /// If the threshold or the number of custodians is out of range: a
@@ -329,7 +307,7 @@ impl CustodyRun {
     ) -> Self {
         assert!(
             !custodians.is_empty()
-                && custodians.len() <= usize::from(MAX_CUSTODIANS)
+                && custodians.len() <= usize::from(MAX_RUN_CUSTODIANS)
                 && threshold >= 1
                 && usize::from(threshold) <= custodians.len(),
             "a custody run needs 1 … 255 custodians and a threshold of 1 … n"
@@ -442,62 +420,6 @@ pub struct RunKey {
 impl core::fmt::Debug for RunKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "RunKey(x = {}, <redacted>)", self.x)
-    }
-}
-
-/// Where a custodian finds its keys to the custody runs of the segments
-/// it releases: the records that start the runs (those of the recording,
-/// or at least the runs' first ones) and handovers to it (§5.6).
-#[derive(Clone, Copy, Default, Debug)]
-pub struct Runs<'a> {
-    /// Records, among which those of the runs' first segments.
-    pub records: &'a [SegmentRecord],
-    /// Wrap keys handed over to this custodian.
-    pub handovers: &'a [RunHandover],
-}
-
-impl<'a> Runs<'a> {
-    /// Runs found among `records` only.
-    pub fn in_records(records: &'a [SegmentRecord]) -> Self {
-        Runs {
-            records,
-            handovers: &[],
-        }
-    }
-
-    /// The record carrying the run that starts at segment `run_start` of
-    /// `recording`.
-    pub fn start(&self, recording: RecordingId, run_start: u32) -> Option<&'a SegmentRecord> {
-        self.records.iter().find(|r| {
-            let s = r.segment_ref();
-            s.recording == recording && s.index == run_start
-        })
-    }
-
-    /// This custodian's key to the run carried by `start` (the record of
-    /// the run's first segment): its own entry, else a handover to it.
-    pub fn key(
-        &self,
-        start: &SegmentRecord,
-        me: &Fingerprint,
-        me_kem: &KemSecretKey,
-    ) -> core::result::Result<RunKey, RunKeyFailure> {
-        let fields = &start.header().fields;
-        let custody = start.custody();
-        match RunKey::unwrap(custody, fields.recording_id, &fields.device_key, me, me_kem) {
-            Err(RunKeyFailure::NotInRun) => self
-                .handovers
-                .iter()
-                .filter(|h| {
-                    h.recording == fields.recording_id
-                        && h.run_start == custody.run_start
-                        && h.run_hash == custody.run_hash
-                        && h.to == *me
-                })
-                .find_map(|h| h.open(me, me_kem).ok())
-                .ok_or(RunKeyFailure::NotInRun),
-            other => other,
-        }
     }
 }
 

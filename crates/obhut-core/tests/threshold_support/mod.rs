@@ -12,7 +12,6 @@ use obhut_core::identity::{DeviceSecret, PersonSecret};
 use obhut_core::ids::{EpochId, RecordingId, SegmentRef};
 use obhut_core::kem::{self, Capsule, CapsuleContext, GroupKey};
 use obhut_core::labels;
-use obhut_core::pq_custody::CustodyRun;
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, GrantRef, RequestContent, Scope};
 use obhut_core::secret::Secret32;
@@ -228,8 +227,7 @@ impl Device {
         a: Secret32,
         b: Secret32,
     ) -> Sealed {
-        let run = CustodyRun::new(
-            &group.pinned,
+        let run = group.pinned.custody_run(
             fields.recording_id,
             &fields.device_key,
             fields.segment_index,
