@@ -205,6 +205,28 @@ pub enum Event {
         /// End of its period (UTC ms, exclusive).
         not_after: i64,
     },
+    /// The sweeper destroyed an expired retention epoch's key (docs/vault.md
+    /// §9): from this entry on, no copy of the vault's data or keystore can
+    /// open the epoch's footage. The vault signs the whole entry as a
+    /// deletion receipt ([`crate::deletion::DeletionReceipt`]).
+    EpochDestroyed {
+        /// The epoch.
+        epoch_id: EpochId,
+        /// Its retention class.
+        retention_class: String,
+        /// Start of its period (UTC ms).
+        not_before: i64,
+        /// End of its period (UTC ms, exclusive).
+        not_after: i64,
+        /// When its footage expired (UTC ms): the end of its period plus
+        /// the class's retention.
+        expired_ms: i64,
+        /// Segments sealed to it whose ciphertext and index rows go.
+        segments: u64,
+        /// Whether the key holder destroyed the wrapping key now (false:
+        /// it was already gone, a sweep interrupted after that step).
+        key_destroyed: bool,
+    },
 }
 
 impl Event {
@@ -237,6 +259,7 @@ impl Event {
             Event::AuditorAdded { .. } => 14,
             Event::PolicyInEffect { .. } => 15,
             Event::EpochCreated { .. } => 16,
+            Event::EpochDestroyed { .. } => 17,
         }
     }
 
@@ -258,6 +281,7 @@ impl Event {
             Event::AuditorAdded { .. } => "auditor-added",
             Event::PolicyInEffect { .. } => "policy-in-effect",
             Event::EpochCreated { .. } => "epoch-created",
+            Event::EpochDestroyed { .. } => "epoch-destroyed",
         }
     }
 
@@ -340,6 +364,23 @@ impl Event {
                     .i64(*not_before)
                     .i64(*not_after);
             }
+            Event::EpochDestroyed {
+                epoch_id,
+                retention_class,
+                not_before,
+                not_after,
+                expired_ms,
+                segments,
+                key_destroyed,
+            } => {
+                w.bytes(&epoch_id.0)
+                    .string(retention_class)
+                    .i64(*not_before)
+                    .i64(*not_after)
+                    .i64(*expired_ms)
+                    .u64(*segments)
+                    .u8(u8::from(*key_destroyed));
+            }
         }
     }
 
@@ -415,6 +456,15 @@ impl Event {
                 retention_class: r.string("retention_class", MAX_CLASS_LEN)?.to_owned(),
                 not_before: r.i64("not_before")?,
                 not_after: r.i64("not_after")?,
+            },
+            17 => Event::EpochDestroyed {
+                epoch_id: EpochId(r.array("epoch_id")?),
+                retention_class: r.string("retention_class", MAX_CLASS_LEN)?.to_owned(),
+                not_before: r.i64("not_before")?,
+                not_after: r.i64("not_after")?,
+                expired_ms: r.i64("expired_ms")?,
+                segments: r.u64("segments")?,
+                key_destroyed: r.bool("key_destroyed")?,
             },
             _ => {
                 return Err(Error::Malformed {
@@ -618,6 +668,19 @@ impl fmt::Display for LogEntry {
             } => write!(
                 f,
                 " epoch {epoch_id} class {retention_class} [{not_before}, {not_after})"
+            ),
+            Event::EpochDestroyed {
+                epoch_id,
+                retention_class,
+                not_before,
+                not_after,
+                expired_ms,
+                segments,
+                key_destroyed,
+            } => write!(
+                f,
+                " epoch {epoch_id} class {retention_class} [{not_before}, {not_after}) expired {expired_ms}, {segments} segments, key {}",
+                if *key_destroyed { "destroyed now" } else { "already gone" }
             ),
         }
     }

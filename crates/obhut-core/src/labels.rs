@@ -60,6 +60,9 @@ pub mod magic {
     /// A segment's epoch part re-wrapped to another epoch key, beside the
     /// signed header (docs/format.md §5.5).
     pub const EPOCH_REWRAP: &[u8; 4] = b"OBRW";
+    /// The vault's signed receipt for a destroyed retention epoch
+    /// (§12.1).
+    pub const DELETION_RECEIPT: &[u8; 4] = b"OBDL";
 
     /// Every magic, for the uniqueness test and the spec's registry (§1.3).
     pub const ALL: &[&[u8; 4]] = &[
@@ -86,6 +89,7 @@ pub mod magic {
         EPOCH_REWRAP,
         DECISION,
         LOG_PIN,
+        DELETION_RECEIPT,
     ];
 
     /// What the file starting with `bytes` holds, for a person who passed
@@ -184,6 +188,9 @@ pub const DECISION_SIG: &[u8] = b"obhut/v1/decision";
 /// Signature context of a custodian's signature on a log pin (§4.4).
 pub const LOG_PIN_SIG: &[u8] = b"obhut/v1/log-pin";
 
+/// Signature context of the vault's deletion receipt (§12.1).
+pub const DELETION_RECEIPT_SIG: &[u8] = b"obhut/v1/deletion-receipt";
+
 /// HPKE info prefix of a re-wrap of `b` to another epoch key (§5.5).
 pub const EPOCH_REWRAP_INFO: &[u8] = b"obhut/v1/epoch-rewrap";
 
@@ -221,6 +228,7 @@ pub const ALL: &[&[u8]] = &[
     DECISION_SIG,
     LOG_PIN_SIG,
     EPOCH_REWRAP_INFO,
+    DELETION_RECEIPT_SIG,
 ];
 
 /// The message an Ed25519 signature covers: `label ‖ 0x00 ‖ body`. The zero

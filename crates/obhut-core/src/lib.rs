@@ -34,6 +34,7 @@ pub mod audit;
 pub mod blob_tree;
 pub mod chain;
 pub mod decision;
+pub mod deletion;
 pub mod device;
 pub mod dir_names;
 pub mod epoch;
