@@ -680,7 +680,11 @@ impl fmt::Display for LogEntry {
             } => write!(
                 f,
                 " epoch {epoch_id} class {retention_class} [{not_before}, {not_after}) expired {expired_ms}, {segments} segments, key {}",
-                if *key_destroyed { "destroyed now" } else { "already gone" }
+                if *key_destroyed {
+                    "destroyed now"
+                } else {
+                    "already gone"
+                }
             ),
         }
     }

@@ -221,6 +221,9 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
             not_before,
             not_after,
             public: public.to_bytes(),
+            expires_ms: None,
+            state: obhut_store::EpochState::Live,
+            destroyed_ms: None,
         };
         self.index.put_epoch(&row, &entry).await?;
         self.log.wake();
