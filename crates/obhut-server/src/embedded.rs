@@ -331,6 +331,13 @@ impl Vault {
             report,
             keystore,
         } = open_stores(&config.data_dir, &config.keys_dir, start).await?;
+        let mut keystore = keystore;
+        if let Some(dir) = &config.epoch_holder_dir {
+            keystore.set_holder(Box::new(
+                crate::holder::FileHolder::open(dir)
+                    .map_err(crate::keystore::KeystoreError::from)?,
+            ));
+        }
         if report.temporary_removed > 0 {
             tracing::info!(
                 count = report.temporary_removed,

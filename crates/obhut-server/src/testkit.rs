@@ -528,7 +528,12 @@ impl<I: IndexStore, B: BlobStore> InProcess<I, B> {
                 .await
                 .expect("stores and keystore");
             let (index, blobs) = wrap(opened.index, opened.blobs);
-            let keystore = opened.keystore;
+            let mut keystore = opened.keystore;
+            if let Some(dir) = &config.epoch_holder_dir {
+                keystore.set_holder(Box::new(
+                    crate::holder::FileHolder::open(dir).expect("epoch key holder"),
+                ));
+            }
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind");
