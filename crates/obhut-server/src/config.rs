@@ -108,6 +108,12 @@ pub struct FileConfig {
     pub epoch_holder_dir: Option<PathBuf>,
     /// Seconds between two runs of the sweeper.
     pub sweep_interval_secs: Option<u64>,
+    /// The PKCS#11 module holding epoch wrapping keys (e.g.
+    /// `/usr/lib/softhsm/libsofthsm2.so`); unset: the file holder. The
+    /// user PIN comes from `OBHUT_PKCS11_PIN`, never from the file.
+    pub pkcs11_module: Option<PathBuf>,
+    /// The label of the PKCS#11 token.
+    pub pkcs11_token: Option<String>,
     /// How old a capture time may be for the vault to still issue the epoch
     /// key covering it (late-docked footage), in seconds.
     pub max_capture_age_secs: Option<u64>,
@@ -355,6 +361,8 @@ impl FileConfig {
             },
             epoch_holder_dir: get("OBHUT_EPOCH_HOLDER_DIR").map(PathBuf::from),
             sweep_interval_secs: env_num(&get, "OBHUT_SWEEP_INTERVAL_SECS")?,
+            pkcs11_module: get("OBHUT_PKCS11_MODULE").map(PathBuf::from),
+            pkcs11_token: get("OBHUT_PKCS11_TOKEN"),
             max_capture_age_secs: None,
             log_origin: None,
             log_retention_days: None,
@@ -377,6 +385,8 @@ impl FileConfig {
         self.retention.extend(over.retention);
         self.epoch_holder_dir = over.epoch_holder_dir.or(self.epoch_holder_dir);
         self.sweep_interval_secs = over.sweep_interval_secs.or(self.sweep_interval_secs);
+        self.pkcs11_module = over.pkcs11_module.or(self.pkcs11_module);
+        self.pkcs11_token = over.pkcs11_token.or(self.pkcs11_token);
         self.max_capture_age_secs = over.max_capture_age_secs.or(self.max_capture_age_secs);
         self.log_origin = over.log_origin.or(self.log_origin);
         self.log_retention_days = over.log_retention_days.or(self.log_retention_days);
@@ -414,6 +424,9 @@ pub struct ServerConfig {
     pub epoch_holder_dir: Option<PathBuf>,
     /// Time between two sweeps (ms).
     pub sweep_interval_ms: i64,
+    /// A PKCS#11 token holding the epoch wrapping keys: (module, token
+    /// label); `None`: the file holder.
+    pub pkcs11: Option<(PathBuf, String)>,
     /// Oldest capture time, back from now, for which an epoch is issued (ms).
     pub max_capture_age_ms: i64,
     /// Audit-log origin; `None`: derived from the log key (docs/log.md).
@@ -649,6 +662,21 @@ impl ServerConfig {
             retention_ms,
             epoch_holder_dir: c.epoch_holder_dir,
             sweep_interval_ms: (sweep_interval_secs * 1000) as i64,
+            pkcs11: match (c.pkcs11_module, c.pkcs11_token) {
+                (None, None) => None,
+                (Some(m), Some(t)) => Some((m, t)),
+                (m, _) => {
+                    return Err(ConfigError::Invalid {
+                        setting: if m.is_some() {
+                            "pkcs11_token"
+                        } else {
+                            "pkcs11_module"
+                        },
+                        value: String::new(),
+                        reason: "a PKCS#11 key holder needs both pkcs11_module and pkcs11_token",
+                    });
+                }
+            },
             default_epoch_period_ms: (DEFAULT_EPOCH_PERIOD_SECS * 1000) as i64,
             max_capture_age_ms: (max_capture_age_secs * 1000) as i64,
         })

@@ -332,11 +332,10 @@ impl Vault {
             keystore,
         } = open_stores(&config.data_dir, &config.keys_dir, start).await?;
         let mut keystore = keystore;
-        if let Some(dir) = &config.epoch_holder_dir {
-            keystore.set_holder(Box::new(
-                crate::holder::FileHolder::open(dir)
-                    .map_err(crate::keystore::KeystoreError::from)?,
-            ));
+        if let Some(holder) =
+            crate::holder::configured(&config).map_err(crate::keystore::KeystoreError::from)?
+        {
+            keystore.set_holder(holder);
         }
         if report.temporary_removed > 0 {
             tracing::info!(

@@ -118,7 +118,9 @@ pub struct Keystore {
     dir: PathBuf,
     vault_key: SignKey,
     log_key: SignKey,
-    holder: Box<dyn EpochKeyHolder>,
+    /// The configured holder ([`Keystore::set_holder`]), else the file
+    /// holder beside the keystore, opened (and made) on first use.
+    holder: std::sync::OnceLock<Box<dyn EpochKeyHolder>>,
 }
 
 /// Where the file key holder of the keystore `keys` lives unless
@@ -297,12 +299,11 @@ impl Keystore {
         ensure_dir(&dir.join("epochs"))?;
         let vault_key = load_key(&dir.join(VAULT_KEY))?;
         let log_key = load_key(&dir.join(LOG_KEY))?;
-        let holder = Box::new(FileHolder::open(&default_holder_dir(dir))?);
         Ok(Keystore {
             dir: dir.to_owned(),
             vault_key,
             log_key,
-            holder,
+            holder: std::sync::OnceLock::new(),
         })
     }
 
@@ -348,15 +349,25 @@ impl Keystore {
     /// Hold epoch wrapping keys in `holder` from now on (the configured
     /// one: a PKCS#11 token, or a file holder elsewhere).
     pub fn set_holder(&mut self, holder: Box<dyn EpochKeyHolder>) {
-        self.holder = holder;
+        self.holder = std::sync::OnceLock::from(holder);
+    }
+
+    fn holder(&self) -> Result<&dyn EpochKeyHolder> {
+        if let Some(h) = self.holder.get() {
+            return Ok(h.as_ref());
+        }
+        let made: Box<dyn EpochKeyHolder> =
+            Box::new(FileHolder::open(&default_holder_dir(&self.dir))?);
+        // Two first uses at once both open the same directory; one wins.
+        Ok(self.holder.get_or_init(|| made).as_ref())
     }
 
     /// Generate an epoch secret and store it durably, sealed under a new
     /// wrapping key of its own; returns it.
     pub fn create_epoch(&self, id: EpochId) -> Result<EpochSecret> {
         let secret = EpochSecret::generate(id, &mut os_rng());
-        self.holder.create(id)?;
-        let sealed = self.holder.seal(id, secret.to_secret_bytes().expose())?;
+        self.holder()?.create(id)?;
+        let sealed = self.holder()?.seal(id, secret.to_secret_bytes().expose())?;
         write_secret_file(&self.sealed_path(id), &sealed)?;
         Ok(secret)
     }
@@ -372,9 +383,23 @@ impl Keystore {
             }
         }
         let sealed = std::fs::read(&sealed_path).map_err(io("reading", &sealed_path))?;
-        let bytes = self.holder.open(id, &sealed)?;
+        self.open_sealed(id, &sealed).map_err(|e| match e {
+            KeystoreError::Corrupt { reason, .. } => KeystoreError::Corrupt {
+                path: sealed_path,
+                reason,
+            },
+            e => e,
+        })
+    }
+
+    /// Open a sealed epoch secret (`epochs/<id>.sealed`) with this
+    /// keystore's holder: for a keystore restored from a backup, whose
+    /// sealed files open only while the holder still has their epochs'
+    /// wrapping keys.
+    pub fn open_sealed(&self, id: EpochId, sealed: &[u8]) -> Result<EpochSecret> {
+        let bytes = self.holder()?.open(id, sealed)?;
         EpochSecret::from_secret_bytes(bytes.expose()).map_err(|_| KeystoreError::Corrupt {
-            path: sealed_path,
+            path: self.sealed_path(id),
             reason: "not an epoch secret key",
         })
     }
@@ -383,7 +408,7 @@ impl Keystore {
     /// makes every copy of the sealed secret useless), then the sealed
     /// file. `Ok(true)` if the wrapping key existed until now.
     pub fn destroy_epoch(&self, id: EpochId) -> Result<bool> {
-        let destroyed = self.holder.destroy(id)?;
+        let destroyed = self.holder()?.destroy(id)?;
         for path in [self.sealed_path(id), self.legacy_path(id)] {
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
@@ -402,8 +427,8 @@ impl Keystore {
             path: legacy.to_owned(),
             reason: "not an epoch secret key",
         })?;
-        self.holder.create(id)?;
-        let sealed = self.holder.seal(id, secret.to_secret_bytes().expose())?;
+        self.holder()?.create(id)?;
+        let sealed = self.holder()?.seal(id, secret.to_secret_bytes().expose())?;
         write_secret_file(&self.sealed_path(id), &sealed)?;
         std::fs::remove_file(legacy).map_err(io("removing", legacy))?;
         Ok(secret)

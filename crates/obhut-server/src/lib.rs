@@ -43,6 +43,7 @@ pub mod metrics;
 pub mod net;
 pub mod ops;
 mod params;
+pub mod pkcs11;
 pub mod read;
 pub mod replay;
 pub mod sequencing;
