@@ -78,6 +78,11 @@ fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
 impl<I: IndexStore, B: BlobStore> App<I, B> {
     /// Run one sweep: every epoch due by the clock floor, to the end.
     pub async fn sweep_once(&self) -> ApiResult<SweepReport> {
+        // One sweep at a time (the periodic one and an operator's), and
+        // none while an epoch is being made: a period's tombstone and its
+        // creation never race, and an entry's `key_destroyed` is this
+        // sweep's own doing.
+        let _guard = self.sequencing.lock_epochs().await;
         let now = self.index.clock_floor(self.clock.now_ms()).await?;
         let mut report = SweepReport::default();
         loop {

@@ -40,6 +40,30 @@ pub fn world() -> World {
     })
 }
 
+/// The settings of the test vaults: class [`CLASS`] with one-hour epochs
+/// kept [`KEEP`], on top of `holder`'s key-holder settings.
+pub fn settings(holder: FileConfig) -> FileConfig {
+    FileConfig {
+        max_segment_bytes: Some(1 << 20),
+        epoch_period_secs: [(CLASS.to_owned(), 3600)].into(),
+        retention: [(CLASS.to_owned(), "2 hours".to_owned())].into(),
+        ..holder
+    }
+}
+
+/// (Re)start the vault of `root` (DATA, KEYS and the file holder in it).
+pub fn start_on(root: &Path, clock: Arc<ManualClock>) -> InProcess {
+    InProcess::start_with(
+        &root.join("data"),
+        &root.join("keys"),
+        clock,
+        settings(FileConfig {
+            epoch_holder_dir: Some(holder_dir(root)),
+            ..FileConfig::default()
+        }),
+    )
+}
+
 /// A vault whose key holder `holder` configures (given the test's directory).
 pub fn world_with(holder: impl FnOnce(&Path) -> FileConfig) -> World {
     let dir = tempfile::tempdir().unwrap();
@@ -48,12 +72,7 @@ pub fn world_with(holder: impl FnOnce(&Path) -> FileConfig) -> World {
         &dir.path().join("data"),
         &dir.path().join("keys"),
         clock.clone(),
-        FileConfig {
-            max_segment_bytes: Some(1 << 20),
-            epoch_period_secs: [(CLASS.to_owned(), 3600)].into(),
-            retention: [(CLASS.to_owned(), "2 hours".to_owned())].into(),
-            ..holder(dir.path())
-        },
+        settings(holder(dir.path())),
     );
     let device = Enrolled::new(&vault, CLASS, NOW);
     World {
