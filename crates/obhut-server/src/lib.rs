@@ -69,6 +69,7 @@ pub fn router<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) -> Router {
     let anonymous = Router::new()
         .route("/v1/enrol", post(enrol::enrol::<I, B>))
         .route("/v1/epochs", get(epochs::epochs::<I, B>))
+        .route("/v1/epochs/{id}/receipt", get(sweep::receipt::<I, B>))
         .route("/v1/log/checkpoint", get(log::http::checkpoint::<I, B>))
         .route(
             "/v1/log/checkpoints/{size}",

@@ -19,8 +19,16 @@
 //! and their segments from an index on epoch: a sweep's cost follows what
 //! expires, not what is stored.
 
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use obhut_api::ingest::DeletionReceiptResponse;
 use obhut_core::audit::{Event, Role};
 use obhut_core::deletion::DeletionReceipt;
+use obhut_core::ids::EpochId;
 use obhut_store::{BlobStore, EpochRow, IndexStore};
 
 use crate::app::App;
@@ -157,4 +165,37 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         tracing::info!(epoch = %id, class = %e.retention_class, key_destroyed, "epoch destroyed and swept");
         Ok(())
     }
+}
+
+/// `GET /v1/epochs/{id}/receipt` (anyone: a receipt holds no secret): the
+/// signed deletion receipt of a destroyed epoch, `404 not-found` for an
+/// epoch not (yet) destroyed.
+pub async fn receipt<I: IndexStore, B: BlobStore>(
+    State(app): State<Arc<App<I, B>>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DeletionReceiptResponse>> {
+    let mut bytes = [0u8; 16];
+    hex::decode_to_slice(&id, &mut bytes)
+        .map_err(|_| ApiError::new(ErrorKind::BadRequest, "an epoch id is 32 hex digits"))?;
+    let id = EpochId(bytes);
+    let not_destroyed = || {
+        ApiError::new(
+            ErrorKind::NotFound,
+            format!("epoch {id} has no deletion receipt: it is unknown or not destroyed"),
+        )
+    };
+    let row = app.index.epoch(id).await?.ok_or_else(not_destroyed)?;
+    let stored = app
+        .index
+        .deletion_receipt(id)
+        .await?
+        .ok_or_else(not_destroyed)?;
+    let parsed = DeletionReceipt::from_bytes(&stored)
+        .map_err(|e| internal("a stored deletion receipt does not parse", e))?;
+    Ok(Json(DeletionReceiptResponse {
+        epoch_id: id.to_string(),
+        destroyed_ms: row.destroyed_ms.unwrap_or_default(),
+        receipt: B64.encode(&stored),
+        leaf_hash: hex::encode(parsed.leaf_hash()),
+    }))
 }

@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use obhut_core::audit::{Event, LogEntry};
 use obhut_core::deletion::DeletionReceipt;
 use obhut_core::ids::RecordingId;
@@ -251,6 +253,62 @@ pub fn backup_opens_nothing(w: &World) {
     assert_eq!(receipt.vault_key.to_bytes(), w.vault.ids().vault_key);
     assert_eq!(receipt.leaf_hash(), row.leaf_hash);
     assert_eq!(&receipt.entry, row.body.as_ref().unwrap());
+
+    // Anyone: the receipt over HTTP, checked against a signed checkpoint
+    // with an inclusion proof (no role needed for either).
+    let r = http(
+        w.vault.addr,
+        "GET",
+        &format!("/v1/epochs/{id}/receipt"),
+        &[],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let fetched =
+        DeletionReceipt::from_bytes(&B64.decode(r.json()["receipt"].as_str().unwrap()).unwrap())
+            .unwrap();
+    assert_eq!(fetched, receipt);
+    let vkey = app.log.verifier_key();
+    let want = w.vault.block_on(app.index.log_sequenced()).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let cp = loop {
+        let c = http(w.vault.addr, "GET", "/v1/log/checkpoint", &[], &[]).unwrap();
+        if c.status == 200 {
+            let cp = obhut_log::SignedCheckpoint::open(&c.body, &vkey).unwrap();
+            if cp.checkpoint.size == want {
+                break cp;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint of size {want}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let p = http(
+        w.vault.addr,
+        "GET",
+        &format!("/v1/log/proof/inclusion?index={}&size={want}", row.index),
+        &[],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(p.status, 200);
+    let proof: Vec<obhut_log::Hash> = p.json()["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| obhut_log::Hash::from_base64(h.as_str().unwrap()).unwrap())
+        .collect();
+    obhut_log::verify_inclusion(
+        &obhut_log::Hash(fetched.leaf_hash()),
+        row.index,
+        want,
+        &proof,
+        &cp.checkpoint.root,
+    )
+    .unwrap();
 
     // A second sweep finds nothing and logs nothing.
     let logged = w.vault.block_on(app.index.log_sequenced()).unwrap();
