@@ -227,6 +227,18 @@ pub enum Event {
         /// it was already gone, a sweep interrupted after that step).
         key_destroyed: bool,
     },
+    /// A device moved to another retention class with k custodians'
+    /// signed approvals, embedded whole (§12.2).
+    DeviceReclassified {
+        /// The device.
+        device_key: [u8; 32],
+        /// Its class before.
+        from_class: String,
+        /// Its class now.
+        to_class: String,
+        /// The encoded `ReclassifyApproval`s, at least k.
+        approvals: Vec<Vec<u8>>,
+    },
 }
 
 impl Event {
@@ -260,6 +272,7 @@ impl Event {
             Event::PolicyInEffect { .. } => 15,
             Event::EpochCreated { .. } => 16,
             Event::EpochDestroyed { .. } => 17,
+            Event::DeviceReclassified { .. } => 18,
         }
     }
 
@@ -282,6 +295,7 @@ impl Event {
             Event::PolicyInEffect { .. } => "policy-in-effect",
             Event::EpochCreated { .. } => "epoch-created",
             Event::EpochDestroyed { .. } => "epoch-destroyed",
+            Event::DeviceReclassified { .. } => "device-reclassified",
         }
     }
 
@@ -381,6 +395,20 @@ impl Event {
                     .u64(*segments)
                     .u8(u8::from(*key_destroyed));
             }
+            Event::DeviceReclassified {
+                device_key,
+                from_class,
+                to_class,
+                approvals,
+            } => {
+                w.bytes(device_key).string(from_class).string(to_class);
+                // At most MAX_APPROVALS (checked when decoding; the vault
+                // refuses more before logging).
+                w.u16(u16::try_from(approvals.len()).unwrap_or(u16::MAX));
+                for a in approvals {
+                    w.var_bytes(a);
+                }
+            }
         }
     }
 
@@ -466,6 +494,25 @@ impl Event {
                 segments: r.u64("segments")?,
                 key_destroyed: r.bool("key_destroyed")?,
             },
+            18 => {
+                let device_key = r.array("device_key")?;
+                let from_class = r.string("from_class", MAX_CLASS_LEN)?.to_owned();
+                let to_class = r.string("to_class", MAX_CLASS_LEN)?.to_owned();
+                let n = r.u16("approvals")?;
+                let mut approvals = Vec::new();
+                for _ in 0..n {
+                    let a = r.var_bytes("approval", MAX_EMBEDDED_LEN)?;
+                    // Each approval verifies: the log shows only signed ones.
+                    crate::reclassify::ReclassifyApproval::from_bytes(a)?;
+                    approvals.push(a.to_vec());
+                }
+                Event::DeviceReclassified {
+                    device_key,
+                    from_class,
+                    to_class,
+                    approvals,
+                }
+            }
             _ => {
                 return Err(Error::Malformed {
                     what: ENTRY,
@@ -685,6 +732,17 @@ impl fmt::Display for LogEntry {
                 } else {
                     "already gone"
                 }
+            ),
+            Event::DeviceReclassified {
+                device_key,
+                from_class,
+                to_class,
+                approvals,
+            } => write!(
+                f,
+                " device {} from class {from_class} to {to_class} with {} custodian approvals",
+                hex8(device_key),
+                approvals.len()
             ),
         }
     }

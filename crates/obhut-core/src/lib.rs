@@ -46,6 +46,7 @@ pub mod locked;
 pub mod log_pin;
 pub mod partial;
 pub mod point;
+pub mod reclassify;
 pub mod record;
 pub mod request;
 pub mod reshare;

@@ -95,3 +95,100 @@ fn a_clock_set_back_does_not_hold_back_a_due_deletion() {
             .is_some()
     );
 }
+
+/// Issue 18 item 1: moving a device to another retention class needs
+/// signed approvals of k distinct custodians of its group, each for
+/// exactly that change; the change is logged with the approvals whole.
+#[test]
+fn reclassification_needs_k_custodian_approvals_and_is_logged() {
+    use obhut_core::audit::{Event, LogEntry};
+    use obhut_core::reclassify::{Reclassification, ReclassifyApproval};
+    use obhut_server::admin::{AdminError, reclassify_device};
+    use obhut_server::testkit::{Enrolled, TestGroup, create_token};
+    use obhut_store::LogStore;
+
+    let w = world();
+    let tg = TestGroup::new(2, 3);
+    let token = w
+        .vault
+        .block_on(create_token(&w.vault.app.index, &tg.pinned, CLASS, NOW));
+    let dev = Enrolled::with_token(w.vault.addr, tg.pinned.clone(), &token, CLASS, NOW);
+    let key = dev.device.verify_key().to_bytes();
+    let change = |to: &str| Reclassification {
+        group_id: tg.pinned.group_id(),
+        device_key: key,
+        from_class: CLASS.into(),
+        to_class: to.into(),
+        not_after: NOW + HOUR,
+    };
+    let approve = |i: u16, signer: u16, to: &str| {
+        ReclassifyApproval::sign(change(to), i, &tg.custodian(signer).0.sign).unwrap()
+    };
+    let app = &w.vault.app;
+    let run = |approvals: &[ReclassifyApproval]| {
+        w.vault.block_on(reclassify_device(
+            &app.index,
+            w.clock.as_ref(),
+            key,
+            "evidence",
+            approvals,
+        ))
+    };
+    let logged = w.vault.block_on(app.index.log_sequenced()).unwrap();
+
+    // One custodian, even twice: not k.
+    let one = approve(1, 1, "evidence");
+    assert!(matches!(
+        run(&[one.clone(), one.clone()]),
+        Err(AdminError::NotEnoughApprovals { have: 1, need: 2 })
+    ));
+    // Custodian 1 signing as custodian 2; an approval of another change.
+    assert!(matches!(
+        run(&[one.clone(), approve(2, 1, "evidence")]),
+        Err(AdminError::Approval { custodian: 2, .. })
+    ));
+    assert!(matches!(
+        run(&[one.clone(), approve(2, 2, "bodycam")]),
+        Err(AdminError::Approval { custodian: 2, .. })
+    ));
+    // Expired by the vault's clock.
+    w.clock.set(NOW + HOUR);
+    assert!(matches!(
+        run(&[one.clone(), approve(2, 2, "evidence")]),
+        Err(AdminError::Approval { .. })
+    ));
+    w.clock.set(NOW);
+    assert_eq!(
+        w.vault.block_on(app.index.log_sequenced()).unwrap(),
+        logged,
+        "refusals change and log nothing"
+    );
+    assert_eq!(
+        w.vault
+            .block_on(app.index.device(key))
+            .unwrap()
+            .unwrap()
+            .retention_class,
+        CLASS
+    );
+
+    // k of them: changed and logged with both approvals.
+    run(&[one, approve(3, 3, "evidence")]).unwrap();
+    assert_eq!(
+        w.vault
+            .block_on(app.index.device(key))
+            .unwrap()
+            .unwrap()
+            .retention_class,
+        "evidence"
+    );
+    let rows = w.vault.block_on(app.index.log_entries(logged, 10)).unwrap();
+    assert_eq!(rows.len(), 1);
+    let e = LogEntry::from_bytes(rows[0].body.as_ref().unwrap()).unwrap();
+    assert!(
+        matches!(&e.event, Event::DeviceReclassified { from_class, to_class, approvals, .. }
+            if from_class == CLASS && to_class == "evidence" && approvals.len() == 2),
+        "{e:?}"
+    );
+    assert!(matches!(run(&[]), Err(AdminError::SameClass(_))));
+}

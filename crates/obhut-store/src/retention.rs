@@ -82,6 +82,20 @@ pub trait RetentionStore: Send + Sync + 'static {
         id: RecordingId,
     ) -> impl Future<Output = Result<Option<ExpiredRecording>>> + Send;
 
+    /// Move device `device` from class `from` to class `to`, with `log`
+    /// (its `device-reclassified` entry) in the same transaction.
+    /// `NotFound` for an unknown device, `ClassChanged` if its class is no
+    /// longer `from` (the approvals were for another change). Footage
+    /// already stored keeps its epochs and so its expiry; new footage is
+    /// sealed to the new class's epochs.
+    fn reclassify_device(
+        &self,
+        device: crate::KeyBytes,
+        from: &str,
+        to: &str,
+        log: &NewLogEntry,
+    ) -> impl Future<Output = Result<()>> + Send;
+
     /// Raise the stored clock floor to `now_ms` if lower; return the floor
     /// (the highest reading ever passed).
     fn clock_floor(&self, now_ms: i64) -> impl Future<Output = Result<i64>> + Send;

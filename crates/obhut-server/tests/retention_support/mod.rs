@@ -152,7 +152,7 @@ pub fn copy_dir(from: &Path, to: &Path) {
 /// The backup test of issue 18 on `w`: a copy of DATA and KEYS taken
 /// before expiry opens nothing after the sweep, with `w`'s key holder.
 pub fn backup_opens_nothing(w: &World) {
-    let rid = upload(&w, NOW);
+    let rid = upload(w, NOW);
     let id = w.device.epoch.epoch_id;
     let app = &w.vault.app;
     // Before expiry the keystore opens the epoch, also from its sealed

@@ -16,6 +16,12 @@ pub(super) async fn run<S: IndexStore>(fresh: &impl Fresh<S>) {
     )
     .await;
     case("the clock floor only rises", fresh, floor).await;
+    case(
+        "a reclassification is logged and checks the class it expects",
+        fresh,
+        reclassify,
+    )
+    .await;
 }
 
 fn epoch(id: u8, not_before: i64, expires_ms: Option<i64>) -> EpochRow {
@@ -135,4 +141,31 @@ async fn floor(s: impl IndexStore) {
     assert_eq!(s.clock_floor(1000).await.unwrap(), 1000);
     assert_eq!(s.clock_floor(500).await.unwrap(), 1000, "a clock set back");
     assert_eq!(s.clock_floor(2000).await.unwrap(), 2000);
+}
+
+async fn reclassify(s: impl IndexStore) {
+    const DEVICE: [u8; 32] = [12; 32];
+    enrol(&s, DEVICE, GROUP).await;
+    let logged = s.log_sequenced().await.unwrap();
+    assert!(matches!(
+        s.reclassify_device(DEVICE, "other", "evidence", &entry(1))
+            .await,
+        Err(StoreError::ClassChanged { .. })
+    ));
+    assert!(matches!(
+        s.reclassify_device([13; 32], CLASS, "evidence", &entry(1))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        s.log_sequenced().await.unwrap(),
+        logged,
+        "refusals log nothing"
+    );
+    s.reclassify_device(DEVICE, CLASS, "evidence", &entry(2))
+        .await
+        .unwrap();
+    assert_eq!(s.log_sequenced().await.unwrap(), logged + 1);
+    let d = s.device(DEVICE).await.unwrap().unwrap();
+    assert_eq!(d.retention_class, "evidence");
 }

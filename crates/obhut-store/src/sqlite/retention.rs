@@ -235,6 +235,36 @@ impl RetentionStore for SqliteIndex {
             .transpose()
     }
 
+    async fn reclassify_device(
+        &self,
+        device: crate::KeyBytes,
+        from: &str,
+        to: &str,
+        log: &NewLogEntry,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let now: Option<String> =
+            sqlx::query_scalar("SELECT retention_class FROM devices WHERE device_key = ?")
+                .bind(&device[..])
+                .fetch_optional(&mut *tx)
+                .await?;
+        let now = now.ok_or(StoreError::NotFound("device"))?;
+        if now != from {
+            return Err(StoreError::ClassChanged {
+                expected: from.to_owned(),
+                now,
+            });
+        }
+        sqlx::query("UPDATE devices SET retention_class = ? WHERE device_key = ?")
+            .bind(to)
+            .bind(&device[..])
+            .execute(&mut *tx)
+            .await?;
+        sequence(&mut tx, std::slice::from_ref(log)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn clock_floor(&self, now_ms: i64) -> Result<i64> {
         let mut tx = self.begin_write().await?;
         let stored: Option<String> =
