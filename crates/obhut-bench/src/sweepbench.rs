@@ -63,7 +63,7 @@ impl SweepArgs {
                 _ => return Err(format!("unknown flag {flag}")),
             }
         }
-        if a.per_epoch == 0 || a.expired > a.recordings || a.expired % a.per_epoch != 0 {
+        if a.per_epoch == 0 || a.expired > a.recordings || !a.expired.is_multiple_of(a.per_epoch) {
             return Err("--per-epoch must be positive and divide --expired ≤ --recordings".into());
         }
         Ok(a)
@@ -158,7 +158,7 @@ pub fn run(a: &SweepArgs) -> Result<(), Error> {
                 std::fs::create_dir_all(&dir)?;
                 std::fs::write(dir.join("0.seg"), [0u8; 100])?;
             }
-            if (r + 1) % ROWS_PER_TX == 0 {
+            if (r + 1).is_multiple_of(ROWS_PER_TX) {
                 tx.commit().await?;
                 tx = pool.begin().await?;
             }

@@ -11,7 +11,6 @@
 //! [`crate::pkcs11::TokenHolder`]: one non-extractable AES key per epoch
 //! on a PKCS#11 token; destroyed with `C_DestroyObject`.
 
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -247,7 +246,6 @@ impl EpochKeyHolder for FileHolder {
             use std::io::Write;
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
-                .custom_flags(0)
                 .open(&path)
                 .map_err(io("overwriting", &path))?;
             let zeros = vec![0u8; usize::try_from(len).unwrap_or(0)];
