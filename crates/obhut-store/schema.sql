@@ -35,6 +35,13 @@ CREATE TABLE custody_groups (
     added_ms    INTEGER NOT NULL
 ) STRICT;
 
+CREATE TABLE deletion_queue (
+    epoch_id     BLOB NOT NULL,
+    recording_id BLOB NOT NULL,
+    idx          INTEGER NOT NULL,
+    PRIMARY KEY (epoch_id, recording_id, idx)
+) STRICT, WITHOUT ROWID;
+
 CREATE TABLE denials (
     request_hash BLOB PRIMARY KEY NOT NULL REFERENCES access_requests (request_hash),
     custodian    INTEGER NOT NULL,
@@ -66,6 +73,13 @@ CREATE TABLE epochs (
     not_before      INTEGER NOT NULL,
     not_after       INTEGER NOT NULL,
     public          BLOB NOT NULL
+, expires_ms INTEGER, state TEXT NOT NULL DEFAULT 'live'
+    CHECK (state IN ('live', 'expiring', 'destroyed', 'swept')), destroyed_ms INTEGER, receipt BLOB) STRICT;
+
+CREATE TABLE expired_recordings (
+    recording_id BLOB PRIMARY KEY NOT NULL,
+    epoch_id     BLOB NOT NULL,
+    expired_ms   INTEGER NOT NULL
 ) STRICT;
 
 CREATE TABLE log_checkpoints (
@@ -148,10 +162,15 @@ CREATE INDEX access_requests_by_requester ON access_requests (requester_key, cre
 
 CREATE UNIQUE INDEX epochs_by_class ON epochs (retention_class, not_before);
 
+CREATE INDEX epochs_by_expiry ON epochs (expires_ms)
+    WHERE expires_ms IS NOT NULL AND state != 'swept';
+
 CREATE INDEX log_entries_by_recording ON log_entries (recording_id, idx)
     WHERE recording_id IS NOT NULL;
 
 CREATE INDEX nonces_expiry ON nonces (expires_ms);
 
 CREATE INDEX recordings_by_device ON recordings (device_key, first_capture_ms);
+
+CREATE INDEX segments_by_epoch ON segments (epoch_id);
 

@@ -100,6 +100,12 @@ error_kinds! {
     Conflict = "conflict",
     /// The access request has expired.
     Expired = "expired",
+    /// The retention epoch's key is destroyed (or the epoch expired): its
+    /// period is never issued a key again, and its footage is gone
+    /// (docs/vault.md §9).
+    EpochDestroyed = "epoch-destroyed",
+    /// Every segment of the recording expired with its retention epoch.
+    RecordingExpired = "recording-expired",
     /// The release's preconditions do not hold yet: approvals or envelopes
     /// missing, entries not yet in a checkpoint.
     NotReady = "not-ready",
@@ -187,7 +193,7 @@ mod tests {
 
     #[test]
     fn every_known_kind_round_trips_through_its_wire_string() {
-        assert_eq!(ErrorKind::KNOWN.len(), 30);
+        assert_eq!(ErrorKind::KNOWN.len(), 32);
         for k in ErrorKind::KNOWN {
             assert!(!matches!(k, ErrorKind::Unknown(_)));
             assert_eq!(&ErrorKind::parse(k.as_str()), k);

@@ -85,6 +85,21 @@ pub struct EpochsResponse {
     pub covering: Option<EpochJson>,
 }
 
+/// `GET /v1/epochs/{id}/receipt` answer: the vault's signed deletion
+/// receipt of a destroyed epoch (docs/format.md §12.1).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeletionReceiptResponse {
+    /// Epoch id (hex).
+    pub epoch_id: String,
+    /// When its key was destroyed (UTC ms).
+    pub destroyed_ms: i64,
+    /// `DeletionReceipt::to_bytes()`, base64.
+    pub receipt: String,
+    /// The leaf hash of its `epoch-destroyed` entry (hex): what a checker
+    /// proves included in a checkpoint.
+    pub leaf_hash: String,
+}
+
 /// `GET /v1/recordings/{rid}/head` answer.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct HeadResponse {

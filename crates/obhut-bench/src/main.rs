@@ -19,6 +19,7 @@
 //! obhut-bench access [--dir target/bench-access] [--hours 10] [--segment-kib 256]
 //!                    [--trials 20] [--cold-trials 0] [--wide-trials 5]
 //!                    [--scope-at-secs S] [--scope-secs 60] [--wide-secs 600]
+//! obhut-bench sweep [--dir PARENT] [--recordings 1000000] [--expired 10000] [--per-epoch 100]
 //! ```
 //!
 //! `load` (run through `scripts/bench-vault`) simulates N enrolled devices
@@ -30,6 +31,8 @@
 //! `logbench.rs`. `access` (run through `scripts/bench-access`) measures
 //! last approval → first decrypted byte of a 1-minute scope in a 10-hour
 //! recording, the bytes read for it and custodian CPU: see `accessbench/`.
+//! `sweep` times one sweep of E expired recordings among N indexed, and
+//! its peak RSS: see `sweepbench.rs`.
 
 mod accessbench;
 mod custody;
@@ -39,6 +42,7 @@ mod load;
 mod logbench;
 mod primitives;
 mod samples;
+mod sweepbench;
 
 use std::time::Duration;
 
@@ -145,7 +149,7 @@ pub fn work_dir(
 
 fn usage() -> ! {
     eprintln!(
-        "usage: obhut-bench primitives BYTES THREADS | custody | seal INPUT DIR THREADS | seal-mem BYTES THREADS | open DIR OUTPUT THREADS\n       obhut-bench load --vault URL --data DIR --devices N --secs S [--server-pid PID] [--period-secs P] [--segment-bytes B] [--class C]\n       obhut-bench log [--dir PARENT] [--unbatched N] [--entries N] [--producers C,..] [--batch B,..] [--trials N] [--proof-entries N] [--proof-samples N]\n       obhut-bench access [--dir PARENT] [--hours H] [--segment-kib K] [--trials N] [--cold-trials N] [--wide-trials N] [--scope-at-secs S] [--scope-secs S] [--wide-secs S]"
+        "usage: obhut-bench primitives BYTES THREADS | custody | seal INPUT DIR THREADS | seal-mem BYTES THREADS | open DIR OUTPUT THREADS\n       obhut-bench load --vault URL --data DIR --devices N --secs S [--server-pid PID] [--period-secs P] [--segment-bytes B] [--class C]\n       obhut-bench log [--dir PARENT] [--unbatched N] [--entries N] [--producers C,..] [--batch B,..] [--trials N] [--proof-entries N] [--proof-samples N]\n       obhut-bench access [--dir PARENT] [--hours H] [--segment-kib K] [--trials N] [--cold-trials N] [--wide-trials N] [--scope-at-secs S] [--scope-secs S] [--wide-secs S]\n       obhut-bench sweep [--dir PARENT] [--recordings N] [--expired E] [--per-epoch P]"
     );
     std::process::exit(2)
 }
@@ -200,6 +204,13 @@ fn main() {
             Ok(a) => accessbench::run(&a).map_err(|e| e as Box<dyn std::error::Error>),
             Err(e) => {
                 eprintln!("obhut-bench access: {e}");
+                usage()
+            }
+        },
+        ["sweep", flags @ ..] => match sweepbench::SweepArgs::parse(flags) {
+            Ok(a) => sweepbench::run(&a).map_err(|e| e as Box<dyn std::error::Error>),
+            Err(e) => {
+                eprintln!("{e}");
                 usage()
             }
         },

@@ -205,6 +205,40 @@ pub enum Event {
         /// End of its period (UTC ms, exclusive).
         not_after: i64,
     },
+    /// The sweeper destroyed an expired retention epoch's key (docs/vault.md
+    /// §9): from this entry on, no copy of the vault's data or keystore can
+    /// open the epoch's footage. The vault signs the whole entry as a
+    /// deletion receipt ([`crate::deletion::DeletionReceipt`]).
+    EpochDestroyed {
+        /// The epoch.
+        epoch_id: EpochId,
+        /// Its retention class.
+        retention_class: String,
+        /// Start of its period (UTC ms).
+        not_before: i64,
+        /// End of its period (UTC ms, exclusive).
+        not_after: i64,
+        /// When its footage expired (UTC ms): the end of its period plus
+        /// the class's retention.
+        expired_ms: i64,
+        /// Segments sealed to it whose ciphertext and index rows go.
+        segments: u64,
+        /// Whether the key holder destroyed the wrapping key now (false:
+        /// it was already gone, a sweep interrupted after that step).
+        key_destroyed: bool,
+    },
+    /// A device moved to another retention class with k custodians'
+    /// signed approvals, embedded whole (§12.2).
+    DeviceReclassified {
+        /// The device.
+        device_key: [u8; 32],
+        /// Its class before.
+        from_class: String,
+        /// Its class now.
+        to_class: String,
+        /// The encoded `ReclassifyApproval`s, at least k.
+        approvals: Vec<Vec<u8>>,
+    },
 }
 
 impl Event {
@@ -237,6 +271,8 @@ impl Event {
             Event::AuditorAdded { .. } => 14,
             Event::PolicyInEffect { .. } => 15,
             Event::EpochCreated { .. } => 16,
+            Event::EpochDestroyed { .. } => 17,
+            Event::DeviceReclassified { .. } => 18,
         }
     }
 
@@ -258,6 +294,8 @@ impl Event {
             Event::AuditorAdded { .. } => "auditor-added",
             Event::PolicyInEffect { .. } => "policy-in-effect",
             Event::EpochCreated { .. } => "epoch-created",
+            Event::EpochDestroyed { .. } => "epoch-destroyed",
+            Event::DeviceReclassified { .. } => "device-reclassified",
         }
     }
 
@@ -340,6 +378,37 @@ impl Event {
                     .i64(*not_before)
                     .i64(*not_after);
             }
+            Event::EpochDestroyed {
+                epoch_id,
+                retention_class,
+                not_before,
+                not_after,
+                expired_ms,
+                segments,
+                key_destroyed,
+            } => {
+                w.bytes(&epoch_id.0)
+                    .string(retention_class)
+                    .i64(*not_before)
+                    .i64(*not_after)
+                    .i64(*expired_ms)
+                    .u64(*segments)
+                    .u8(u8::from(*key_destroyed));
+            }
+            Event::DeviceReclassified {
+                device_key,
+                from_class,
+                to_class,
+                approvals,
+            } => {
+                w.bytes(device_key).string(from_class).string(to_class);
+                // At most MAX_APPROVALS (checked when decoding; the vault
+                // refuses more before logging).
+                w.u16(u16::try_from(approvals.len()).unwrap_or(u16::MAX));
+                for a in approvals {
+                    w.var_bytes(a);
+                }
+            }
         }
     }
 
@@ -416,6 +485,34 @@ impl Event {
                 not_before: r.i64("not_before")?,
                 not_after: r.i64("not_after")?,
             },
+            17 => Event::EpochDestroyed {
+                epoch_id: EpochId(r.array("epoch_id")?),
+                retention_class: r.string("retention_class", MAX_CLASS_LEN)?.to_owned(),
+                not_before: r.i64("not_before")?,
+                not_after: r.i64("not_after")?,
+                expired_ms: r.i64("expired_ms")?,
+                segments: r.u64("segments")?,
+                key_destroyed: r.bool("key_destroyed")?,
+            },
+            18 => {
+                let device_key = r.array("device_key")?;
+                let from_class = r.string("from_class", MAX_CLASS_LEN)?.to_owned();
+                let to_class = r.string("to_class", MAX_CLASS_LEN)?.to_owned();
+                let n = r.u16("approvals")?;
+                let mut approvals = Vec::new();
+                for _ in 0..n {
+                    let a = r.var_bytes("approval", MAX_EMBEDDED_LEN)?;
+                    // Each approval verifies: the log shows only signed ones.
+                    crate::reclassify::ReclassifyApproval::from_bytes(a)?;
+                    approvals.push(a.to_vec());
+                }
+                Event::DeviceReclassified {
+                    device_key,
+                    from_class,
+                    to_class,
+                    approvals,
+                }
+            }
             _ => {
                 return Err(Error::Malformed {
                     what: ENTRY,
@@ -618,6 +715,34 @@ impl fmt::Display for LogEntry {
             } => write!(
                 f,
                 " epoch {epoch_id} class {retention_class} [{not_before}, {not_after})"
+            ),
+            Event::EpochDestroyed {
+                epoch_id,
+                retention_class,
+                not_before,
+                not_after,
+                expired_ms,
+                segments,
+                key_destroyed,
+            } => write!(
+                f,
+                " epoch {epoch_id} class {retention_class} [{not_before}, {not_after}) expired {expired_ms}, {segments} segments, key {}",
+                if *key_destroyed {
+                    "destroyed now"
+                } else {
+                    "already gone"
+                }
+            ),
+            Event::DeviceReclassified {
+                device_key,
+                from_class,
+                to_class,
+                approvals,
+            } => write!(
+                f,
+                " device {} from class {from_class} to {to_class} with {} custodian approvals",
+                hex8(device_key),
+                approvals.len()
             ),
         }
     }

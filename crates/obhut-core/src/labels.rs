@@ -66,6 +66,11 @@ pub mod magic {
     /// A recording's metadata patch: the descriptive-metadata bytes the
     /// cutter blanked out of its media and index segments (§7.4).
     pub const METADATA_PATCH: &[u8; 4] = b"OBMP";
+    /// The vault's signed receipt for a destroyed retention epoch
+    /// (§12.1).
+    pub const DELETION_RECEIPT: &[u8; 4] = b"OBDL";
+    /// A custodian's approval of a device's new retention class (§12.2).
+    pub const RECLASSIFY_APPROVAL: &[u8; 4] = b"OBRA";
 
     /// Every magic, for the uniqueness test and the spec's registry (§1.3).
     pub const ALL: &[&[u8; 4]] = &[
@@ -94,6 +99,8 @@ pub mod magic {
         LOG_PIN,
         RUN_HANDOVER,
         METADATA_PATCH,
+        DELETION_RECEIPT,
+        RECLASSIFY_APPROVAL,
     ];
 
     /// What the file starting with `bytes` holds, for a person who passed
@@ -193,6 +200,11 @@ pub const DECISION_SIG: &[u8] = b"obhut/v1/decision";
 /// Signature context of a custodian's signature on a log pin (§4.4).
 pub const LOG_PIN_SIG: &[u8] = b"obhut/v1/log-pin";
 
+/// Signature context of the vault's deletion receipt (§12.1).
+pub const DELETION_RECEIPT_SIG: &[u8] = b"obhut/v1/deletion-receipt";
+/// Signature context of a custodian's reclassification approval (§12.2).
+pub const RECLASSIFY_APPROVAL_SIG: &[u8] = b"obhut/v1/reclassify-approval";
+
 /// HPKE info prefix of a re-wrap of `b` to another epoch key (§5.5).
 pub const EPOCH_REWRAP_INFO: &[u8] = b"obhut/v1/epoch-rewrap";
 
@@ -247,6 +259,8 @@ pub const ALL: &[&[u8]] = &[
     PQ_HANDOVER_INFO,
     PQ_SHARE,
     PQ_SHARE_HASH,
+    DELETION_RECEIPT_SIG,
+    RECLASSIFY_APPROVAL_SIG,
 ];
 
 /// The message an Ed25519 signature covers: `label ‖ 0x00 ‖ body`. The zero

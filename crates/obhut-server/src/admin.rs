@@ -13,6 +13,7 @@ use obhut_core::audit::{Actor, Event, LogEntry, Role};
 use obhut_core::group::PinnedGroup;
 use obhut_core::identity::PublicIdentity;
 use obhut_core::ids::GroupId;
+use obhut_core::reclassify::{Reclassification, ReclassifyApproval};
 use obhut_core::vault::{body_sha256, descriptor_fingerprint};
 use obhut_store::{GroupRow, IndexStore, NewLogEntry, StoreError, TokenRow};
 
@@ -39,6 +40,27 @@ pub enum AdminError {
     /// Revoking a device that never enrolled.
     #[error("no enrolled device {}", hex::encode(.0))]
     UnknownDevice([u8; 32]),
+    /// A reclassification approval does not count (`obhut_core::reclassify`).
+    #[error("approval of custodian {custodian}: {reason}")]
+    Approval {
+        /// The custodian index it names.
+        custodian: u16,
+        /// Why it does not count.
+        reason: String,
+    },
+    /// Fewer than k distinct custodians approved the reclassification.
+    #[error(
+        "{have} distinct custodians approved moving the device to the new class; its custody group needs {need}"
+    )]
+    NotEnoughApprovals {
+        /// Distinct custodians whose approvals count.
+        have: usize,
+        /// k of the device's group.
+        need: u16,
+    },
+    /// The device is already of that class.
+    #[error("the device is already of class {0}")]
+    SameClass(String),
     /// The audit entry of the change could not be encoded.
     #[error(transparent)]
     Entry(#[from] obhut_core::Error),
@@ -204,6 +226,76 @@ pub async fn add_auditor(
         },
     )?;
     index.add_auditor(key, now, &entry).await?;
+    Ok(())
+}
+
+/// Move device `device` to retention class `to` (issue 18 item 1): only
+/// with signed approvals ([`ReclassifyApproval`]) of at least k distinct
+/// custodians of its custody group, each for exactly this change and
+/// still valid; the change and the approvals, whole, are logged as one
+/// `device-reclassified` entry in its transaction. Footage already stored
+/// keeps the epochs it was sealed to, and so its expiry; what the device
+/// seals from its next epoch fetch on goes to the new class's epochs.
+pub async fn reclassify_device(
+    index: &impl IndexStore,
+    clock: &dyn Clock,
+    device: [u8; 32],
+    to: &str,
+    approvals: &[ReclassifyApproval],
+) -> Result<(), AdminError> {
+    check_retention_class(to)?;
+    let now = clock.now_ms();
+    let row = index
+        .device(device)
+        .await?
+        .ok_or(AdminError::UnknownDevice(device))?;
+    if row.retention_class == to {
+        return Err(AdminError::SameClass(to.to_owned()));
+    }
+    let group = index
+        .group(row.group_id)
+        .await?
+        .ok_or(AdminError::UnknownGroup(row.group_id))?;
+    let pinned = PinnedGroup::from_bytes(&group.descriptor)?;
+    let descriptor = pinned.descriptor();
+    let want = Reclassification {
+        group_id: row.group_id,
+        device_key: device,
+        from_class: row.retention_class.clone(),
+        to_class: to.to_owned(),
+        not_after: i64::MAX,
+    };
+    let mut counted = std::collections::BTreeSet::new();
+    let mut encoded = Vec::new();
+    for a in approvals {
+        a.check(descriptor, &want, now)
+            .map_err(|e| AdminError::Approval {
+                custodian: a.custodian,
+                reason: e.to_string(),
+            })?;
+        if counted.insert(a.custodian) {
+            encoded.push(a.to_bytes()?);
+        }
+    }
+    let need = descriptor.threshold();
+    if counted.len() < usize::from(need) {
+        return Err(AdminError::NotEnoughApprovals {
+            have: counted.len(),
+            need,
+        });
+    }
+    let entry = operator_entry(
+        now,
+        Event::DeviceReclassified {
+            device_key: device,
+            from_class: row.retention_class.clone(),
+            to_class: to.to_owned(),
+            approvals: encoded,
+        },
+    )?;
+    index
+        .reclassify_device(device, &row.retention_class, to, &entry)
+        .await?;
     Ok(())
 }
 

@@ -43,6 +43,45 @@ pub const DEFAULT_ACCESS_PURPOSES: &[&str] = &[
 /// Default longest validity of an access request: 30 days.
 pub const DEFAULT_MAX_GRANT_DAYS: u64 = 30;
 
+/// Default time between two sweeps: five minutes.
+pub const DEFAULT_SWEEP_INTERVAL_SECS: u64 = 300;
+
+/// A retention: `"N minutes|hours|days"` (ms) or `"until released"`
+/// (`Some(None)`); `None` if neither.
+pub fn parse_keep(text: &str) -> Option<Option<i64>> {
+    let t = text.trim().to_ascii_lowercase();
+    if t == "until released" {
+        return Some(None);
+    }
+    let (n, unit) = t.split_once(' ')?;
+    let n: i64 = n.trim().parse().ok()?;
+    let unit_ms: i64 = match unit.trim() {
+        "minute" | "minutes" => 60_000,
+        "hour" | "hours" => 3_600_000,
+        "day" | "days" => 86_400_000,
+        _ => return None,
+    };
+    let ms = n.checked_mul(unit_ms)?;
+    (60_000..=100 * 366 * 86_400_000)
+        .contains(&ms)
+        .then_some(Some(ms))
+}
+
+/// `OBHUT_RETENTION`: `class=retention` pairs separated by `;`
+/// (`cctv=72 hours;evidence=until released`).
+fn parse_retention_env(v: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for pair in v.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let (class, keep) = pair.split_once('=').ok_or_else(|| ConfigError::Invalid {
+            setting: "OBHUT_RETENTION",
+            value: v.to_owned(),
+            reason: "class=retention pairs separated by ';', such as cctv=72 hours;evidence=until released",
+        })?;
+        out.insert(class.trim().to_owned(), keep.trim().to_owned());
+    }
+    Ok(out)
+}
+
 /// One layer of raw settings (file, environment or flags).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +97,23 @@ pub struct FileConfig {
     /// Epoch period per retention class, in seconds.
     #[serde(default)]
     pub epoch_period_secs: BTreeMap<String, u64>,
+    /// How long each retention class's footage is kept after its epoch
+    /// ends (`[retention] cctv = "72 hours"`, `evidence = "until
+    /// released"`); unlisted classes are kept until released.
+    #[serde(default)]
+    pub retention: BTreeMap<String, String>,
+    /// The file epoch key holder's directory (default: beside the
+    /// keystore, `KEYS.epoch-holder`); keep it out of the keystore's
+    /// backups.
+    pub epoch_holder_dir: Option<PathBuf>,
+    /// Seconds between two runs of the sweeper.
+    pub sweep_interval_secs: Option<u64>,
+    /// The PKCS#11 module holding epoch wrapping keys (e.g.
+    /// `/usr/lib/softhsm/libsofthsm2.so`); unset: the file holder. The
+    /// user PIN comes from `OBHUT_PKCS11_PIN`, never from the file.
+    pub pkcs11_module: Option<PathBuf>,
+    /// The label of the PKCS#11 token.
+    pub pkcs11_token: Option<String>,
     /// How old a capture time may be for the vault to still issue the epoch
     /// key covering it (late-docked footage), in seconds.
     pub max_capture_age_secs: Option<u64>,
@@ -299,6 +355,14 @@ impl FileConfig {
             listen: get("OBHUT_LISTEN"),
             max_segment_bytes,
             epoch_period_secs: BTreeMap::new(),
+            retention: match get("OBHUT_RETENTION") {
+                None => BTreeMap::new(),
+                Some(v) => parse_retention_env(&v)?,
+            },
+            epoch_holder_dir: get("OBHUT_EPOCH_HOLDER_DIR").map(PathBuf::from),
+            sweep_interval_secs: env_num(&get, "OBHUT_SWEEP_INTERVAL_SECS")?,
+            pkcs11_module: get("OBHUT_PKCS11_MODULE").map(PathBuf::from),
+            pkcs11_token: get("OBHUT_PKCS11_TOKEN"),
             max_capture_age_secs: None,
             log_origin: None,
             log_retention_days: None,
@@ -318,6 +382,11 @@ impl FileConfig {
         self.listen = over.listen.or(self.listen);
         self.max_segment_bytes = over.max_segment_bytes.or(self.max_segment_bytes);
         self.epoch_period_secs.extend(over.epoch_period_secs);
+        self.retention.extend(over.retention);
+        self.epoch_holder_dir = over.epoch_holder_dir.or(self.epoch_holder_dir);
+        self.sweep_interval_secs = over.sweep_interval_secs.or(self.sweep_interval_secs);
+        self.pkcs11_module = over.pkcs11_module.or(self.pkcs11_module);
+        self.pkcs11_token = over.pkcs11_token.or(self.pkcs11_token);
         self.max_capture_age_secs = over.max_capture_age_secs.or(self.max_capture_age_secs);
         self.log_origin = over.log_origin.or(self.log_origin);
         self.log_retention_days = over.log_retention_days.or(self.log_retention_days);
@@ -348,6 +417,16 @@ pub struct ServerConfig {
     pub epoch_period_ms: BTreeMap<String, i64>,
     /// Period of unlisted classes (ms).
     pub default_epoch_period_ms: i64,
+    /// How long each class's footage is kept after its epoch ends (ms);
+    /// `None`: until released. Unlisted classes: until released.
+    pub retention_ms: BTreeMap<String, Option<i64>>,
+    /// The file epoch key holder's directory; `None`: beside the keystore.
+    pub epoch_holder_dir: Option<PathBuf>,
+    /// Time between two sweeps (ms).
+    pub sweep_interval_ms: i64,
+    /// A PKCS#11 token holding the epoch wrapping keys: (module, token
+    /// label); `None`: the file holder.
+    pub pkcs11: Option<(PathBuf, String)>,
     /// Oldest capture time, back from now, for which an epoch is issued (ms).
     pub max_capture_age_ms: i64,
     /// Audit-log origin; `None`: derived from the log key (docs/log.md).
@@ -375,7 +454,7 @@ impl ServerConfig {
     pub fn policy(&self) -> String {
         let witnesses: Vec<String> = self.witnesses.iter().map(|w| w.vkey.to_string()).collect();
         format!(
-            "access_purposes={:?}; max_grant_days={}; allow_self_approval={}; log_retention_days={}; witnesses={:?}; epoch_period_secs={:?} (default {}); max_capture_age_secs={}",
+            "access_purposes={:?}; max_grant_days={}; allow_self_approval={}; log_retention_days={}; witnesses={:?}; epoch_period_secs={:?} (default {}); max_capture_age_secs={}; retention_secs={:?} (unlisted: until released)",
             self.access_purposes,
             self.max_grant_ms / 86_400_000,
             self.allow_self_approval,
@@ -388,6 +467,10 @@ impl ServerConfig {
                 .collect::<Vec<_>>(),
             self.default_epoch_period_ms / 1000,
             self.max_capture_age_ms / 1000,
+            self.retention_ms
+                .iter()
+                .map(|(c, ms)| (c.as_str(), ms.map(|m| m / 1000)))
+                .collect::<Vec<_>>(),
         )
     }
 
@@ -437,6 +520,30 @@ impl ServerConfig {
                 });
             }
             epoch_period_ms.insert(class, (secs * 1000) as i64);
+        }
+        let mut retention_ms = BTreeMap::new();
+        for (class, text) in c.retention {
+            if class.is_empty() || class.len() > obhut_core::epoch::MAX_CLASS_LEN {
+                return Err(ConfigError::Invalid {
+                    setting: "retention",
+                    value: class,
+                    reason: "a retention class name has 1 to 64 bytes",
+                });
+            }
+            let keep = parse_keep(&text).ok_or(ConfigError::Invalid {
+                setting: "retention",
+                value: format!("{class} = {text}"),
+                reason: "a retention is \"N minutes|hours|days\" (at least 1 minute, at most 100 years) or \"until released\"",
+            })?;
+            retention_ms.insert(class, keep);
+        }
+        let sweep_interval_secs = c.sweep_interval_secs.unwrap_or(DEFAULT_SWEEP_INTERVAL_SECS);
+        if !(1..=86_400).contains(&sweep_interval_secs) {
+            return Err(ConfigError::Invalid {
+                setting: "sweep_interval_secs",
+                value: sweep_interval_secs.to_string(),
+                reason: "must be between 1 second and 1 day",
+            });
         }
         let max_segment_bytes = c.max_segment_bytes.unwrap_or(DEFAULT_MAX_SEGMENT_BYTES);
         if max_segment_bytes == 0 {
@@ -552,9 +659,41 @@ impl ServerConfig {
             listen,
             max_segment_bytes,
             epoch_period_ms,
+            retention_ms,
+            epoch_holder_dir: c.epoch_holder_dir,
+            sweep_interval_ms: (sweep_interval_secs * 1000) as i64,
+            pkcs11: match (c.pkcs11_module, c.pkcs11_token) {
+                (None, None) => None,
+                (Some(m), Some(t)) => Some((m, t)),
+                (m, _) => {
+                    return Err(ConfigError::Invalid {
+                        setting: if m.is_some() {
+                            "pkcs11_token"
+                        } else {
+                            "pkcs11_module"
+                        },
+                        value: String::new(),
+                        reason: "a PKCS#11 key holder needs both pkcs11_module and pkcs11_token",
+                    });
+                }
+            },
             default_epoch_period_ms: (DEFAULT_EPOCH_PERIOD_SECS * 1000) as i64,
             max_capture_age_ms: (max_capture_age_secs * 1000) as i64,
         })
+    }
+
+    /// How long `class`'s footage is kept after its epoch ends (ms);
+    /// `None`: until released.
+    pub fn keep_of(&self, class: &str) -> Option<i64> {
+        self.retention_ms.get(class).copied().flatten()
+    }
+
+    /// When an epoch of `class` ending at `not_after` expires: its footage
+    /// is deleted by the first sweep at or after this time, so no segment
+    /// outlives its class's retention by more than one epoch period plus
+    /// one sweep interval (docs/vault.md §9).
+    pub fn expiry_of(&self, class: &str, not_after: i64) -> Option<i64> {
+        self.keep_of(class).map(|k| not_after.saturating_add(k))
     }
 
     /// The epoch period of `class` (ms).

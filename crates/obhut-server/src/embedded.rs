@@ -144,6 +144,9 @@ pub enum EmbeddedError {
     /// Serving failed.
     #[error("serving")]
     Serve(#[source] std::io::Error),
+    /// A sweep failed (the vault's log says where); the next one resumes.
+    #[error("the sweep failed: {0}; run it again (each step resumes where it stopped)")]
+    Sweep(String),
 }
 
 /// Hold an exclusive lock on `DATA/lock` for the server's lifetime: two
@@ -331,6 +334,12 @@ impl Vault {
             report,
             keystore,
         } = open_stores(&config.data_dir, &config.keys_dir, start).await?;
+        let mut keystore = keystore;
+        if let Some(holder) =
+            crate::holder::configured(&config).map_err(crate::keystore::KeystoreError::from)?
+        {
+            keystore.set_holder(holder);
+        }
         if report.temporary_removed > 0 {
             tracing::info!(
                 count = report.temporary_removed,
@@ -399,6 +408,14 @@ impl Vault {
     /// The shared state: the index an admin change works on, the keystore.
     pub fn app(&self) -> &Arc<EmbeddedApp> {
         &self.app
+    }
+
+    /// Run one sweep ([`App::sweep_once`]) without serving, then close the
+    /// index: `obhut serve --sweep-once`.
+    pub async fn sweep_once(self) -> Result<crate::sweep::SweepReport, EmbeddedError> {
+        let report = self.app.sweep_once().await;
+        self.app.index.close().await;
+        report.map_err(|e| EmbeddedError::Sweep(e.to_string()))
     }
 
     /// Serve until `shutdown` resolves, then close the index cleanly. The

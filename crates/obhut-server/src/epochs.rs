@@ -24,7 +24,7 @@ use obhut_api::ingest::{EpochJson, EpochsQuery, EpochsResponse};
 use obhut_core::audit::{Event, Role};
 use obhut_core::ids::EpochId;
 use obhut_core::vault::body_sha256;
-use obhut_store::{BlobStore, EpochRow, IndexStore};
+use obhut_store::{BlobStore, EpochRow, EpochState, IndexStore};
 
 use crate::app::App;
 use crate::error::{ApiError, ApiResult};
@@ -63,6 +63,14 @@ pub async fn epochs<I: IndexStore, B: BlobStore>(
     } else {
         None
     };
+    if q.at.is_some() && device.is_none() {
+        return Err(ApiError::new(
+            ErrorKind::BadSignature,
+            "GET /v1/epochs?at= names a past or future period: it needs a device-signed request \
+             (docs/vault.md §2) from an enrolled device; without `at` the current and next \
+             public keys are served to anyone",
+        ));
+    }
     let maker: Option<Actor> = device
         .filter(|d| d.retention_class == q.class)
         .map(|d| (Role::Device, d.device_key));
@@ -120,7 +128,11 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
     /// The stored epoch of `class` starting at `not_before`, or
     /// `422 unknown-epoch` saying that it is made on the schedule.
     async fn stored_epoch(&self, class: &str, not_before: i64) -> ApiResult<EpochRow> {
-        self.index.epoch_at(class, not_before).await?.ok_or_else(|| {
+        let row = self.index.epoch_at(class, not_before).await?;
+        if let Some(e) = &row {
+            self.check_live(e)?;
+        }
+        row.ok_or_else(|| {
             ApiError::new(
                 ErrorKind::UnknownEpoch,
                 format!(
@@ -167,7 +179,11 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
             let _guard = self.sequencing.lock_epochs().await;
             return self.ensure_epoch_locked(class, nb, period, actor).await;
         }
-        self.index.epoch_at(class, nb).await?.ok_or_else(|| {
+        let row = self.index.epoch_at(class, nb).await?;
+        if let Some(e) = &row {
+            self.check_live(e)?;
+        }
+        row.ok_or_else(|| {
             ApiError::new(
                 ErrorKind::UnknownEpoch,
                 format!(
@@ -191,13 +207,30 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         (role, key): Actor,
     ) -> ApiResult<EpochRow> {
         if let Some(e) = self.index.epoch_at(class, not_before).await? {
+            self.check_live(&e)?;
             return Ok(e);
+        }
+        let not_after = not_before + period;
+        let expires_ms = self.config.expiry_of(class, not_after);
+        // Never a key for a period already expired: its footage would be
+        // due for deletion at once, and after a clock set back it could be
+        // a period whose key was destroyed (the floor remembers).
+        let floor = self.index.clock_floor(self.clock.now_ms()).await?;
+        if let Some(x) = expires_ms
+            && x <= floor
+        {
+            return Err(ApiError::new(
+                ErrorKind::EpochDestroyed,
+                format!(
+                    "the period of class {class:?} from {not_before} (UTC ms) expired at {x}; the \
+                     vault never makes a key for an expired period"
+                ),
+            ));
         }
         let mut id = [0u8; 16];
         getrandom::fill(&mut id)
             .map_err(|_| ApiError::new(ErrorKind::Internal, "no OS randomness"))?;
         let id = EpochId(id);
-        let not_after = not_before + period;
         let entry = self.log_entry(
             role,
             key,
@@ -221,11 +254,38 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
             not_before,
             not_after,
             public: public.to_bytes(),
+            expires_ms,
+            state: EpochState::Live,
+            destroyed_ms: None,
         };
         self.index.put_epoch(&row, &entry).await?;
         self.log.wake();
         tracing::info!(epoch = %id, class, not_before, "epoch created");
         Ok(row)
+    }
+
+    /// `410 epoch-destroyed` for an epoch past live or expired by the
+    /// clock (the sweeper may not have run yet): its key is (about to be)
+    /// destroyed and must not be handed out for sealing.
+    fn check_live(&self, e: &EpochRow) -> ApiResult<()> {
+        let expired = e.expires_ms.is_some_and(|x| x <= self.clock.now_ms());
+        if e.state != EpochState::Live || expired {
+            return Err(ApiError::new(
+                ErrorKind::EpochDestroyed,
+                format!(
+                    "epoch {} of class {:?} ({}..{}) has expired{}; a period is never issued a \
+                     second key",
+                    e.epoch_id,
+                    e.retention_class,
+                    e.not_before,
+                    e.not_after,
+                    e.destroyed_ms
+                        .map(|t| format!(" and its key was destroyed at {t} (UTC ms)"))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Whether `class` is served: configured, or used by a device or an

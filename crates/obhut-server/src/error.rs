@@ -36,7 +36,10 @@ pub fn status(kind: &ErrorKind) -> StatusCode {
             StatusCode::UNPROCESSABLE_ENTITY
         }
         ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
-        ErrorKind::Pruned | ErrorKind::Expired => StatusCode::GONE,
+        ErrorKind::Pruned
+        | ErrorKind::Expired
+        | ErrorKind::EpochDestroyed
+        | ErrorKind::RecordingExpired => StatusCode::GONE,
         ErrorKind::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
         ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,

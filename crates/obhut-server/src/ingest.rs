@@ -465,6 +465,16 @@ async fn check_custody<I: IndexStore, B: BlobStore>(
             format!("epoch {epoch_id} is not one of this vault's"),
         )
     })?;
+    if epoch.state != obhut_store::EpochState::Live
+        || epoch.expires_ms.is_some_and(|x| x <= app.clock.now_ms())
+    {
+        return Err(bad(
+            ErrorKind::EpochDestroyed,
+            format!(
+                "epoch {epoch_id} has expired (its footage is being deleted); seal to a current epoch (GET /v1/epochs)"
+            ),
+        ));
+    }
     if epoch.retention_class != device.retention_class
         || fields.capture_utc_ms < epoch.not_before
         || fields.capture_utc_ms >= epoch.not_after

@@ -7,7 +7,8 @@
 //!   vault.key      0600  Ed25519 receipt key: 64 hex digits of the seed
 //!   log.key        0600  Ed25519 checkpoint key, the same
 //!   epochs/        0700
-//!     <id>.key     0600  EpochSecret::to_secret_bytes()
+//!     <id>.sealed  0600  EpochSecret::to_secret_bytes(), sealed under the
+//!                        epoch's wrapping key (crate::holder)
 //!   instance       0600  the data directory's instance id (hex), written last
 //! ```
 //!
@@ -22,8 +23,12 @@
 //! only beside its own data directory ([`Keystore::open`]), as Moonfire NVR
 //! checks its sample-file directories against its database. It is written
 //! after both keys, so a keystore with an `instance` file is complete.
-//! Destroying `epochs/<id>.key` (every copy) is what makes an epoch's
-//! footage unrecoverable (docs/threat-model.md P6).
+//! The wrapping keys are not in this directory but in the epoch key holder
+//! ([`crate::holder`]): destroying an epoch's wrapping key there is what
+//! makes its footage unrecoverable, from this directory and every backup
+//! of it (docs/threat-model.md P6, docs/vault.md §9). An epoch secret a
+//! version before that wrote in plain (`epochs/<id>.key`) is sealed and
+//! its plain file removed the first time it is read.
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -33,6 +38,8 @@ use obhut_core::identity::SignKey;
 use obhut_core::ids::EpochId;
 use obhut_core::rng::os_rng;
 use obhut_core::secret::Secret32;
+
+use crate::holder::{EpochKeyHolder, FileHolder, HolderError};
 
 /// Keystore failures.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +85,9 @@ pub enum KeystoreError {
         /// The missing file.
         path: PathBuf,
     },
+    /// The epoch key holder failed, or the epoch's key is destroyed.
+    #[error(transparent)]
+    Holder(#[from] HolderError),
     /// Permissions let others read the keys.
     #[error(
         "keystore {path} has mode {mode:o}; run `chmod {want:o} {path}` (keys must not be readable by others)"
@@ -108,6 +118,21 @@ pub struct Keystore {
     dir: PathBuf,
     vault_key: SignKey,
     log_key: SignKey,
+    /// The configured holder ([`Keystore::set_holder`]), else the file
+    /// holder beside the keystore, opened (and made) on first use.
+    holder: std::sync::OnceLock<Box<dyn EpochKeyHolder>>,
+}
+
+/// Where the file key holder of the keystore `keys` lives unless
+/// configured (`epoch_holder_dir`): beside it, never inside it, so that a
+/// copy of the keystore does not carry the wrapping keys.
+pub fn default_holder_dir(keys: &Path) -> PathBuf {
+    let mut name = keys
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "obhut-keys".into());
+    name.push(".epoch-holder");
+    keys.with_file_name(name)
 }
 
 /// What a keystore directory holds, before anything is opened or made.
@@ -278,6 +303,7 @@ impl Keystore {
             dir: dir.to_owned(),
             vault_key,
             log_key,
+            holder: std::sync::OnceLock::new(),
         })
     }
 
@@ -320,25 +346,99 @@ impl Keystore {
         &self.log_key
     }
 
-    /// Generate an epoch secret and store it durably; returns it.
+    /// Hold epoch wrapping keys in `holder` from now on (the configured
+    /// one: a PKCS#11 token, or a file holder elsewhere).
+    pub fn set_holder(&mut self, holder: Box<dyn EpochKeyHolder>) {
+        self.holder = std::sync::OnceLock::from(holder);
+    }
+
+    fn holder(&self) -> Result<&dyn EpochKeyHolder> {
+        if let Some(h) = self.holder.get() {
+            return Ok(h.as_ref());
+        }
+        let made: Box<dyn EpochKeyHolder> =
+            Box::new(FileHolder::open(&default_holder_dir(&self.dir))?);
+        // Two first uses at once both open the same directory; one wins.
+        Ok(self.holder.get_or_init(|| made).as_ref())
+    }
+
+    /// Generate an epoch secret and store it durably, sealed under a new
+    /// wrapping key of its own; returns it.
     pub fn create_epoch(&self, id: EpochId) -> Result<EpochSecret> {
         let secret = EpochSecret::generate(id, &mut os_rng());
-        let path = self.epoch_path(id);
-        write_secret_file(&path, secret.to_secret_bytes().expose())?;
+        self.holder()?.create(id)?;
+        let sealed = self.holder()?.seal(id, secret.to_secret_bytes().expose())?;
+        write_secret_file(&self.sealed_path(id), &sealed)?;
         Ok(secret)
     }
 
-    /// Load an epoch secret (for the release endpoint of the access issue).
+    /// Load an epoch secret (for releases): `Holder(Destroyed)` once the
+    /// epoch is destroyed.
     pub fn epoch(&self, id: EpochId) -> Result<EpochSecret> {
-        let path = self.epoch_path(id);
-        let bytes = std::fs::read(&path).map_err(io("reading", &path))?;
-        EpochSecret::from_secret_bytes(&bytes).map_err(|_| KeystoreError::Corrupt {
-            path,
+        let sealed_path = self.sealed_path(id);
+        if !sealed_path.exists() {
+            let legacy = self.legacy_path(id);
+            if legacy.exists() {
+                return self.seal_legacy(id, &legacy);
+            }
+        }
+        let sealed = std::fs::read(&sealed_path).map_err(io("reading", &sealed_path))?;
+        self.open_sealed(id, &sealed).map_err(|e| match e {
+            KeystoreError::Corrupt { reason, .. } => KeystoreError::Corrupt {
+                path: sealed_path,
+                reason,
+            },
+            e => e,
+        })
+    }
+
+    /// Open a sealed epoch secret (`epochs/<id>.sealed`) with this
+    /// keystore's holder: for a keystore restored from a backup, whose
+    /// sealed files open only while the holder still has their epochs'
+    /// wrapping keys.
+    pub fn open_sealed(&self, id: EpochId, sealed: &[u8]) -> Result<EpochSecret> {
+        let bytes = self.holder()?.open(id, sealed)?;
+        EpochSecret::from_secret_bytes(bytes.expose()).map_err(|_| KeystoreError::Corrupt {
+            path: self.sealed_path(id),
             reason: "not an epoch secret key",
         })
     }
 
-    fn epoch_path(&self, id: EpochId) -> PathBuf {
+    /// Destroy epoch `id`: its wrapping key in the holder first (what
+    /// makes every copy of the sealed secret useless), then the sealed
+    /// file. `Ok(true)` if the wrapping key existed until now.
+    pub fn destroy_epoch(&self, id: EpochId) -> Result<bool> {
+        let destroyed = self.holder()?.destroy(id)?;
+        for path in [self.sealed_path(id), self.legacy_path(id)] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io("removing", &path)(e)),
+            }
+        }
+        Ok(destroyed)
+    }
+
+    fn seal_legacy(&self, id: EpochId, legacy: &Path) -> Result<EpochSecret> {
+        let mut bytes = std::fs::read(legacy).map_err(io("reading", legacy))?;
+        let secret = EpochSecret::from_secret_bytes(&bytes);
+        zeroize::Zeroize::zeroize(&mut bytes);
+        let secret = secret.map_err(|_| KeystoreError::Corrupt {
+            path: legacy.to_owned(),
+            reason: "not an epoch secret key",
+        })?;
+        self.holder()?.create(id)?;
+        let sealed = self.holder()?.seal(id, secret.to_secret_bytes().expose())?;
+        write_secret_file(&self.sealed_path(id), &sealed)?;
+        std::fs::remove_file(legacy).map_err(io("removing", legacy))?;
+        Ok(secret)
+    }
+
+    fn sealed_path(&self, id: EpochId) -> PathBuf {
+        self.dir.join("epochs").join(format!("{id}.sealed"))
+    }
+
+    fn legacy_path(&self, id: EpochId) -> PathBuf {
         self.dir.join("epochs").join(format!("{id}.key"))
     }
 }

@@ -35,6 +35,7 @@ pub mod embedded;
 pub mod enrol;
 pub mod epochs;
 pub mod error;
+pub mod holder;
 pub mod ingest;
 pub mod keystore;
 pub mod log;
@@ -42,9 +43,11 @@ pub mod metrics;
 pub mod net;
 pub mod ops;
 mod params;
+pub mod pkcs11;
 pub mod read;
 pub mod replay;
 pub mod sequencing;
+pub mod sweep;
 #[cfg(feature = "test-util")]
 pub mod testkit;
 pub mod write_health;
@@ -66,6 +69,7 @@ pub fn router<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) -> Router {
     let anonymous = Router::new()
         .route("/v1/enrol", post(enrol::enrol::<I, B>))
         .route("/v1/epochs", get(epochs::epochs::<I, B>))
+        .route("/v1/epochs/{id}/receipt", get(sweep::receipt::<I, B>))
         .route("/v1/log/checkpoint", get(log::http::checkpoint::<I, B>))
         .route(
             "/v1/log/checkpoints/{size}",
@@ -179,6 +183,21 @@ pub async fn serve<I: IndexStore, B: BlobStore>(
             }
         }
     });
+    let sweeper = app.clone();
+    let sweep_task = tokio::spawn(async move {
+        // The first sweep at start, then every interval: footage outlives
+        // its expiry by at most one interval (docs/vault.md §9).
+        let every = std::time::Duration::from_millis(
+            u64::try_from(sweeper.config.sweep_interval_ms).unwrap_or(300_000),
+        );
+        let mut t = tokio::time::interval(every);
+        loop {
+            t.tick().await;
+            if let Err(e) = sweeper.sweep_once().await {
+                tracing::warn!(error = %e, "sweeping expired epochs");
+            }
+        }
+    });
     let integrator = tokio::spawn(run_integrator(app.clone()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -216,6 +235,7 @@ pub async fn serve<I: IndexStore, B: BlobStore>(
         let _ = ops.await;
     }
     task.abort();
+    sweep_task.abort();
     integrator.abort();
     r
 }

@@ -81,7 +81,27 @@ async fn readable<I: IndexStore, B: BlobStore>(
 ) -> ApiResult<()> {
     match app.index.recording(rid).await? {
         Some(r) if groups.contains(&r.group_id) => Ok(()),
-        _ => Err(bad(ErrorKind::NotFound, "no such recording in your groups")),
+        Some(_) => Err(bad(ErrorKind::NotFound, "no such recording in your groups")),
+        None => Err(gone_or_missing(app, rid).await),
+    }
+}
+
+/// `410 recording-expired` for a recording every segment of which expired
+/// with its epoch (the sweeper left its tombstone), else `404`.
+async fn gone_or_missing<I: IndexStore, B: BlobStore>(
+    app: &App<I, B>,
+    rid: obhut_core::ids::RecordingId,
+) -> crate::error::ApiError {
+    match app.index.expired_recording(rid).await {
+        Ok(Some(t)) => bad(
+            ErrorKind::RecordingExpired,
+            format!(
+                "recording {rid} expired: its retention epoch {} was destroyed at {} (UTC ms); the log holds the deletion receipt",
+                t.epoch_id, t.expired_ms
+            ),
+        ),
+        Ok(None) => bad(ErrorKind::NotFound, "no such recording in your groups"),
+        Err(e) => e.into(),
     }
 }
 
@@ -125,7 +145,8 @@ pub async fn records<I: IndexStore, B: BlobStore>(
     let rid = parse_rid(&rid)?;
     let row = match app.index.recording(rid).await? {
         Some(r) if groups.contains(&r.group_id) => r,
-        _ => return Err(bad(ErrorKind::NotFound, "no such recording in your groups")),
+        Some(_) => return Err(bad(ErrorKind::NotFound, "no such recording in your groups")),
+        None => return Err(gone_or_missing(&app, rid).await),
     };
     let segs = app.index.segments(rid).await?;
     if binary {

@@ -541,7 +541,10 @@ impl<I: IndexStore, B: BlobStore> InProcess<I, B> {
                 .await
                 .expect("stores and keystore");
             let (index, blobs) = wrap(opened.index, opened.blobs);
-            let keystore = opened.keystore;
+            let mut keystore = opened.keystore;
+            if let Some(holder) = crate::holder::configured(&config).expect("epoch key holder") {
+                keystore.set_holder(holder);
+            }
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind");

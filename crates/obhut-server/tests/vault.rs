@@ -881,11 +881,11 @@ fn late_footage_gets_the_epoch_covering_its_capture_time() {
     assert!(nb <= three_days_ago && three_days_ago < na);
     assert_ne!(covering["epoch_id"], r.json()["current"]["epoch_id"]);
     // Asking again gives the same epoch, not a second key for the period.
-    let again = w.get(&format!(
-        "/v1/epochs?class={CLASS}&at={}",
-        three_days_ago + 1
-    ));
-    assert_eq!(again.status, 200, "anonymous: it now exists");
+    let again = w.device_get(
+        &w.device,
+        &format!("/v1/epochs?class={CLASS}&at={}", three_days_ago + 1),
+    );
+    assert_eq!(again.status, 200, "it now exists");
     assert_eq!(again.json()["covering"]["epoch_id"], covering["epoch_id"]);
 
     let old_epoch =
@@ -917,7 +917,7 @@ fn late_footage_gets_the_epoch_covering_its_capture_time() {
     assert_eq!(w.state(), before);
 
     for at in [NOW - 31 * 86_400_000, NOW + 3 * 86_400_000] {
-        let r = w.get(&format!("/v1/epochs?class={CLASS}&at={at}"));
+        let r = w.device_get(&w.device, &format!("/v1/epochs?class={CLASS}&at={at}"));
         assert_eq!((r.status, r.kind().as_str()), (422, "unknown-epoch"));
         assert!(
             r.json()["message"]

@@ -95,6 +95,18 @@ pub enum StoreError {
         /// Custodian index.
         custodian: u16,
     },
+    /// A reclassification's approvals name a class the device no longer has.
+    #[error("the device's retention class is {now}, not {expected}")]
+    ClassChanged {
+        /// The class the change expected.
+        expected: String,
+        /// The device's class now.
+        now: String,
+    },
+    /// An epoch's key may be reported destroyed only once the epoch is
+    /// marked expiring ([`crate::RetentionStore::destroy_epoch`]).
+    #[error("epoch is live: mark it expiring before destroying it")]
+    EpochLive,
     /// A custodian's partial envelope is already stored with other bytes.
     #[error(
         "custodian {custodian} already uploaded a different partial envelope for this request; the first is kept"

@@ -50,6 +50,7 @@ pub mod dir;
 mod embedded;
 mod error;
 pub mod log;
+pub mod retention;
 mod rows;
 pub mod scan;
 pub mod sqlite;
@@ -61,9 +62,10 @@ pub use consistency::{Consistency, check_consistency};
 pub use embedded::{create_private_dir, open_embedded, open_embedded_shared};
 pub use error::StoreError;
 pub use log::{LogEntryRow, NewLogEntry, StoredCheckpoint, TileRow};
+pub use retention::RetentionStore;
 pub use rows::{
-    BlobKey, BlobReader, DeviceRow, EpochRow, GroupRow, Head, Inserted, NewSegment,
-    RecordingFilter, RecordingRow, SegmentRow, TokenRow,
+    BlobKey, BlobReader, DeviceRow, EpochRow, EpochState, ExpiredRecording, GroupRow, Head,
+    Inserted, NewSegment, RecordingFilter, RecordingRow, SegmentRow, TokenRow,
 };
 
 /// Result alias of this crate.
@@ -81,7 +83,7 @@ pub type KeyBytes = [u8; 32];
 ///
 /// **Visibility.** A committed write is visible to every later call, in
 /// this process and in others opening the same store (the admin CLI).
-pub trait IndexStore: LogStore + AccessStore + Send + Sync + 'static {
+pub trait IndexStore: LogStore + AccessStore + RetentionStore + Send + Sync + 'static {
     /// The instance id shared with the blob store, if set.
     fn instance_id(&self) -> impl Future<Output = Result<Option<String>>> + Send;
     /// Set the instance id (once, when both stores are new).

@@ -62,6 +62,59 @@ pub struct EpochRow {
     pub not_after: i64,
     /// `EpochPublic::to_bytes()`.
     pub public: Vec<u8>,
+    /// When its footage expires (UTC ms): `not_after` plus the class's
+    /// retention; `None` for a class kept until released.
+    pub expires_ms: Option<i64>,
+    /// Where it is on its way to a tombstone.
+    pub state: EpochState,
+    /// When its key was destroyed.
+    pub destroyed_ms: Option<i64>,
+}
+
+/// An epoch's life (docs/vault.md §9). The row of a destroyed epoch stays
+/// as its tombstone: a period is never issued a second key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EpochState {
+    /// Devices may seal to it; releases may use it.
+    Live,
+    /// Expired; the sweeper is destroying its key. No new segments, no
+    /// releases.
+    Expiring,
+    /// Its key is destroyed and logged; its blobs are being deleted.
+    Destroyed,
+    /// Nothing of it is left but this tombstone and the log.
+    Swept,
+}
+
+impl EpochState {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EpochState::Live => "live",
+            EpochState::Expiring => "expiring",
+            EpochState::Destroyed => "destroyed",
+            EpochState::Swept => "swept",
+        }
+    }
+    /// Parse the stored word.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "live" => EpochState::Live,
+            "expiring" => EpochState::Expiring,
+            "destroyed" => EpochState::Destroyed,
+            "swept" => EpochState::Swept,
+            _ => return None,
+        })
+    }
+}
+
+/// A recording every segment of which expired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiredRecording {
+    /// The epoch whose destruction took its last segments.
+    pub epoch_id: EpochId,
+    /// When (the epoch's destruction).
+    pub expired_ms: i64,
 }
 
 /// A recording's minimal metadata (docs/vault.md §5).

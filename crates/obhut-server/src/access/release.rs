@@ -230,6 +230,15 @@ pub async fn release<I: IndexStore, B: BlobStore>(
             continue;
         }
         let secret = app.keystore.epoch(id).map_err(|e| {
+            if let crate::keystore::KeystoreError::Holder(crate::holder::HolderError::Destroyed(_)) = e {
+                return err(
+                    ErrorKind::EpochDestroyed,
+                    format!(
+                        "segment {} expired: its retention epoch's key is destroyed and nothing can release it",
+                        r.segment_ref()
+                    ),
+                );
+            }
             tracing::error!(epoch = %id, error = %e, "epoch key for a release is not in the keystore");
             err(
                 ErrorKind::Internal,

@@ -249,6 +249,9 @@ async fn epochs(s: impl IndexStore) {
         not_before: 1000,
         not_after: 2000,
         public: vec![4; 40],
+        expires_ms: None,
+        state: crate::EpochState::Live,
+        destroyed_ms: None,
     };
     assert_eq!(s.epoch(EPOCH).await.unwrap(), None);
     s.put_epoch(&row, &entry(0)).await.unwrap();

@@ -28,6 +28,7 @@ mod blob;
 pub mod faults;
 mod index;
 mod log;
+mod retention;
 
 pub use faults::{Fault, FaultyBlobStore};
 
@@ -59,6 +60,7 @@ pub async fn index_store<S: IndexStore>(fresh: impl Fresh<S>) {
     index::run(&fresh).await;
     log::run(&fresh).await;
     access::run(&fresh).await;
+    retention::run(&fresh).await;
 }
 
 /// Run every contract case of [`BlobStore`], each on a store from `fresh`.
@@ -166,6 +168,9 @@ async fn put_epoch(s: &impl IndexStore) {
             not_before: 0,
             not_after: i64::MAX,
             public: vec![4; 8],
+            expires_ms: None,
+            state: crate::EpochState::Live,
+            destroyed_ms: None,
         },
         &entry(0),
     )

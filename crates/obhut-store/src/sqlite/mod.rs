@@ -19,8 +19,8 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Row};
 
 use crate::{
-    DeviceRow, EpochRow, GroupRow, Head, IndexStore, Inserted, KeyBytes, NewLogEntry, NewSegment,
-    RecordingFilter, RecordingRow, Result, SegmentRow, StoreError, TokenRow,
+    DeviceRow, EpochRow, EpochState, GroupRow, Head, IndexStore, Inserted, KeyBytes, NewLogEntry,
+    NewSegment, RecordingFilter, RecordingRow, Result, SegmentRow, StoreError, TokenRow,
 };
 
 mod access;
@@ -28,6 +28,7 @@ mod column;
 #[cfg(feature = "test-util")]
 mod faults;
 mod log;
+mod retention;
 mod sequence;
 
 use column::{arr, to_i64};
@@ -87,13 +88,16 @@ fn device_row(r: &SqliteRow) -> Result<DeviceRow> {
     })
 }
 
-fn epoch_row(r: &SqliteRow) -> Result<EpochRow> {
+pub(super) fn epoch_row(r: &SqliteRow) -> Result<EpochRow> {
     Ok(EpochRow {
         epoch_id: EpochId(arr(r.try_get("epoch_id")?, "epoch id length")?),
         retention_class: r.try_get("retention_class")?,
         not_before: r.try_get("not_before")?,
         not_after: r.try_get("not_after")?,
         public: r.try_get("public")?,
+        expires_ms: r.try_get("expires_ms")?,
+        state: EpochState::parse(r.try_get("state")?).ok_or(StoreError::Corrupt("epoch state"))?,
+        destroyed_ms: r.try_get("destroyed_ms")?,
     })
 }
 
@@ -585,13 +589,14 @@ impl IndexStore for SqliteIndex {
     async fn put_epoch(&self, e: &EpochRow, log: &NewLogEntry) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "INSERT INTO epochs (epoch_id, retention_class, not_before, not_after, public) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO epochs (epoch_id, retention_class, not_before, not_after, public, expires_ms) VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(&e.epoch_id.0[..])
         .bind(&e.retention_class)
         .bind(e.not_before)
         .bind(e.not_after)
         .bind(&e.public)
+        .bind(e.expires_ms)
         .execute(&mut *tx)
         .await?;
         commit_logged_if_new(tx, true, log).await

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use obhut_core::identity::PublicIdentity;
 use obhut_core::ids::GroupId;
+use obhut_core::reclassify::ReclassifyApproval;
 use obhut_core::vault::descriptor_fingerprint;
 use obhut_server::SystemClock;
 use obhut_server::admin::{self, AdminError};
@@ -67,6 +68,20 @@ pub enum AdminCommand {
         /// Group id (32 hex digits, from `obhut custody show`)
         #[arg(long, value_name = "ID")]
         group: String,
+    },
+    /// Move a device to another retention class: only with signed approvals
+    /// of k custodians of its group (`obhut custody approve-reclassify`);
+    /// logged with the approvals.
+    Reclassify {
+        /// Device key, 64 hex digits (see `obhut admin devices`)
+        #[arg(long, value_name = "HEX")]
+        device: String,
+        /// The new retention class
+        #[arg(long, value_name = "C")]
+        class: String,
+        /// A custodian's approval file; repeat for each (at least k)
+        #[arg(long = "approval", value_name = "FILE")]
+        approvals: Vec<PathBuf>,
     },
     /// Allow a person to read audit entry bodies (which hold case data):
     /// a data-protection officer or an oversight body. Checkpoints, tiles
@@ -167,6 +182,35 @@ async fn run_on(
                 .map_err(admin_error)?;
             g.note(format!("{} may ask for access to group {gid}", id.name));
         }
+        AdminCommand::Reclassify {
+            device,
+            class,
+            approvals,
+        } => {
+            let mut key = [0u8; 32];
+            hex::decode_to_slice(device, &mut key).map_err(|_| {
+                fail(
+                    format!("{device:?} is not a device key"),
+                    "pass the 64 hex digits shown by `obhut admin devices`",
+                )
+            })?;
+            let mut parsed = Vec::with_capacity(approvals.len());
+            for path in approvals {
+                parsed.push(files::parse(
+                    path,
+                    "--approval",
+                    "a reclassification approval (from `obhut custody approve-reclassify`)",
+                    ReclassifyApproval::from_bytes,
+                )?);
+            }
+            admin::reclassify_device(index, &SystemClock, key, class, &parsed)
+                .await
+                .map_err(admin_error)?;
+            g.note(format!(
+                "device {device} is now of class {class} ({} custodian approvals logged)",
+                parsed.len()
+            ));
+        }
         AdminCommand::AddAuditor { identity } => {
             let id = person_file(identity)?;
             admin::add_auditor(index, &SystemClock, &id)
@@ -206,6 +250,9 @@ fn admin_error(e: AdminError) -> anyhow::Error {
             "create an enrolment token for the group first (obhut admin enrol-token)"
         }
         AdminError::UnknownDevice(_) => "list devices with `obhut admin devices`",
+        AdminError::NotEnoughApprovals { .. } | AdminError::Approval { .. } => {
+            "collect approvals of k custodians of the device's group for exactly this change (`obhut custody approve-reclassify`)"
+        }
         _ => return e.into(),
     };
     with_next_step(e, next)

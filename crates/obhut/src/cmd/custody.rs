@@ -41,6 +41,7 @@ enum Action {
     Sign(SignArgs),
     Show(ShowArgs),
     PinLog(super::pin_log::Args),
+    ApproveReclassify(super::reclassify::Args),
 }
 
 /// Dealer ceremony: a new group, its descriptor and one sealed share per custodian.
@@ -120,6 +121,7 @@ pub fn run(g: &Global, args: &Args) -> anyhow::Result<()> {
         Action::Sign(a) => sign(g, a),
         Action::Show(a) => show(g, a),
         Action::PinLog(a) => super::pin_log::run(g, a),
+        Action::ApproveReclassify(a) => super::reclassify::run(g, a),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod keygen;
 pub mod open;
 pub mod pending;
 pub mod pin_log;
+pub mod reclassify;
 pub mod request;
 pub mod seal;
 pub mod serve;

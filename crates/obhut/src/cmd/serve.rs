@@ -26,7 +26,19 @@ file (--config FILE, else ./obhut.toml if present), defaults. Logs are JSON line
 stderr (RUST_LOG filters).\n\nA new vault is made once, with --init: it creates the data \
 directory and the keystore (vault.key, log.key) and binds them to each other. Without --init \
 the vault serves only the vault its directories hold, and refuses to start if the keystore \
-is missing, empty or another vault's."
+is missing, empty or another vault's.\n\nRetention (docs/vault.md §9): each retention class \
+has an epoch length (epoch_period_secs in obhut.toml, default one day) and a retention \
+([retention] in obhut.toml, e.g. cctv = \"72 hours\", evidence = \"until released\"; \
+OBHUT_RETENTION=\"cctv=72 hours;evidence=until released\"; unlisted classes are kept until \
+released). Footage is sealed to the epoch of its capture time, and the sweeper (at start and \
+every sweep_interval_secs, default 300) destroys an epoch's key once its end plus the class's \
+retention has passed, then deletes its ciphertext. So footage captured at time t is \
+unrecoverable by t + retention + epoch length + one sweep interval: the epoch length bounds \
+how late deletion can be, and the vault never deletes before t + retention. Epoch wrapping \
+keys live in a key holder outside the keystore: a file holder (epoch_holder_dir, default \
+KEYS.epoch-holder; keep it out of the keystore's backups) or a PKCS#11 token (pkcs11_module, \
+pkcs11_token, PIN in OBHUT_PKCS11_PIN). --sweep-once runs one sweep on a stopped vault and \
+exits."
 )]
 pub struct Args {
     #[command(flatten)]
@@ -41,6 +53,10 @@ pub struct Args {
     /// this only starts it, and it never replaces a vault's keys
     #[arg(long)]
     pub init: bool,
+    /// Run one sweep (destroy the keys of expired epochs, delete their footage, log each
+    /// destruction with its receipt) and exit; the vault must not be running
+    #[arg(long, conflicts_with = "init")]
+    pub sweep_once: bool,
 }
 
 /// Run `obhut serve`.
@@ -56,7 +72,25 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     init_logging(g);
     let rt = obhut_server::embedded::runtime().context("starting the async runtime")?;
     let start = if a.init { Start::Init } else { Start::Existing };
+    if a.sweep_once {
+        return rt.block_on(sweep_once(config));
+    }
     rt.block_on(serve(config, start))
+}
+
+async fn sweep_once(mut config: ServerConfig) -> anyhow::Result<()> {
+    // Its own port: the sweep serves nothing.
+    config.listen = ([127, 0, 0, 1], 0).into();
+    config.ops_listen = None;
+    let vault = Vault::open(config, Start::Existing)
+        .await
+        .map_err(vault_error)?;
+    let r = vault.sweep_once().await.map_err(vault_error)?;
+    println!(
+        "swept {} expired epochs: {} keys destroyed, {} segments removed from the index, {} blobs deleted",
+        r.epochs, r.keys_destroyed, r.segments, r.blobs
+    );
+    Ok(())
 }
 
 async fn serve(config: ServerConfig, start: Start) -> anyhow::Result<()> {

@@ -127,6 +127,9 @@ fn refused(kind: &ErrorKind) -> &'static str {
             "wait for more custodians to approve (`obhut pending` shows the approvals)"
         }
         ErrorKind::Expired => "the request has expired; make a new one with `obhut request`",
+        ErrorKind::EpochDestroyed | ErrorKind::RecordingExpired => {
+            "the footage's retention period is over and its epoch key destroyed: nothing can open it any more (the vault's log holds the deletion receipt)"
+        }
         ErrorKind::NotFound | ErrorKind::UnknownRecording => {
             "check the request hash and the recording or device ids"
         }
