@@ -218,4 +218,27 @@ fn check_names_a_flipped_byte_a_truncated_blob_a_missing_blob_and_orphans() {
     assert!(!passed);
     assert!(stderr.contains("in use by another obhut serve"), "{stderr}");
     drop(vault);
+
+    // The audit log: an entry's leaf hash changed in the index no longer
+    // folds to its tile or to the signed checkpoint's root.
+    let (_, stdout, _) = check(d, &["--json"]);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert!(
+        v["log_entries"].as_u64().unwrap() > 0,
+        "a checkpoint to check against: {v}"
+    );
+    sql(
+        &data.join("obhut.sqlite"),
+        "UPDATE log_entries SET leaf_hash = CAST(zeroblob(32) AS BLOB) WHERE idx = 0",
+    );
+    let (passed, stdout, _) = check(d, &[]);
+    assert!(!passed);
+    assert!(
+        stdout.contains("audit log: stored tile 0/0 disagrees with the entries' hashes"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("audit log: the entries do not hash to the latest checkpoint's root"),
+        "{stdout}"
+    );
 }
