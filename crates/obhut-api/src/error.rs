@@ -120,6 +120,11 @@ error_kinds! {
     /// The vault holds as many connections as it may: retry after
     /// `Retry-After` seconds.
     Overloaded = "overloaded",
+    /// A stored segment the answer needs is damaged: its blob is missing
+    /// or shorter than its record, or its record no longer verifies. The
+    /// message names the segment; asking again does not help, the
+    /// operator must restore it (`obhut check` lists every such segment).
+    StoredSegmentCorrupt = "stored-segment-corrupt",
     /// The store failed; details are in the vault's log.
     Internal = "internal",
 }
@@ -193,7 +198,7 @@ mod tests {
 
     #[test]
     fn every_known_kind_round_trips_through_its_wire_string() {
-        assert_eq!(ErrorKind::KNOWN.len(), 32);
+        assert_eq!(ErrorKind::KNOWN.len(), 33);
         for k in ErrorKind::KNOWN {
             assert!(!matches!(k, ErrorKind::Unknown(_)));
             assert_eq!(&ErrorKind::parse(k.as_str()), k);

@@ -17,6 +17,22 @@ use crate::error::{Endpoint, Error, Result};
 
 /// Largest answer read (a listing or a recording's records).
 const MAX_ANSWER: u64 = 16 << 20;
+/// Bytes of an error answer read when a blob is refused.
+const ERROR_ANSWER: u64 = 64 * 1024;
+
+/// The vault's answer that the segment asked for is damaged in its store
+/// (`stored-segment-corrupt`, naming it) as [`Error::Refused`], so that a
+/// person reads which segment and why rather than a bare status.
+fn damaged_segment(path: &str, status: u16, answer: &[u8]) -> Option<Error> {
+    let body: obhut_api::ErrorBody = serde_json::from_slice(answer).ok()?;
+    (body.error == obhut_api::ErrorKind::StoredSegmentCorrupt).then(|| Error::Refused {
+        method: "GET".into(),
+        path: path.into(),
+        status,
+        kind: body.error,
+        message: body.message,
+    })
+}
 
 /// A client signing as one person, for one vault.
 pub struct Reader<'k> {
@@ -122,6 +138,9 @@ impl<'k> Reader<'k> {
     /// the vault's URL); 200 only.
     fn get(&self, path: &str) -> Result<Vec<u8>> {
         let (status, body) = self.get_any(path)?;
+        if let Some(e) = damaged_segment(path, status, &body) {
+            return Err(e);
+        }
         if status != 200 {
             return Err(Error::Status {
                 endpoint: Endpoint::Reader,
@@ -222,6 +241,17 @@ impl<'k> Reader<'k> {
         let (url, resp) = self.call("GET", &path, &[], &headers)?;
         let status = resp.status().as_u16();
         if !(status == 200 || status == 206) {
+            // A JSON error answer is short; the vault names a damaged
+            // segment there.
+            let answer = resp
+                .into_body()
+                .with_config()
+                .limit(ERROR_ANSWER)
+                .read_to_vec()
+                .unwrap_or_default();
+            if let Some(e) = damaged_segment(&path, status, &answer) {
+                return Err(e);
+            }
             return Err(Error::Status {
                 endpoint: Endpoint::Blob,
                 target: url,

@@ -150,8 +150,9 @@ pub enum EmbeddedError {
 }
 
 /// Hold an exclusive lock on `DATA/lock` for the server's lifetime: two
-/// servers on one data directory would break the write order.
-fn lock_data_dir(dir: &Path) -> Result<std::fs::File, EmbeddedError> {
+/// servers on one data directory would break the write order, and
+/// `obhut check` must not read a store that a vault is writing.
+pub fn lock_data_dir(dir: &Path) -> Result<std::fs::File, EmbeddedError> {
     use std::os::unix::fs::OpenOptionsExt;
     // 0700: the index holds case numbers and justifications.
     obhut_store::create_private_dir(dir).map_err(|e| match e {
@@ -346,18 +347,7 @@ impl Vault {
                 "removed unfinished uploads from tmp/"
             );
         }
-        if !report.orphan_blobs.is_empty() {
-            tracing::warn!(
-                count = report.orphan_blobs.len(),
-                "blobs without index rows (crash between rename and commit); re-adopted when the device re-uploads"
-            );
-        }
-        if !report.missing_blobs.is_empty() {
-            tracing::error!(
-                count = report.missing_blobs.len(),
-                "index rows whose blob is missing: data loss; restore blobs/ from backup"
-            );
-        }
+        warn_disagreements(&report);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| EmbeddedError::Bind {
@@ -442,6 +432,45 @@ impl Vault {
         app.index.close().await;
         tracing::info!("vault stopped");
         Ok(())
+    }
+}
+
+/// Lines the startup check logs per kind of disagreement; `obhut check`
+/// lists them all.
+const WARN_LINES: usize = 100;
+
+/// Log what the startup check found, a line per disagreement (the first
+/// [`WARN_LINES`] of each kind), naming the segment.
+fn warn_disagreements(report: &Consistency) {
+    for key in report.orphan_blobs.iter().take(WARN_LINES) {
+        tracing::warn!(
+            recording = %key.recording,
+            segment = key.index,
+            "blob without an index row (crash between rename and commit); re-adopted when the device re-uploads"
+        );
+    }
+    for key in report.missing_blobs.iter().take(WARN_LINES) {
+        tracing::error!(
+            recording = %key.recording,
+            segment = key.index,
+            "index row whose blob is missing: data loss; restore blobs/ from backup"
+        );
+    }
+    for (key, expected, got) in report.wrong_length.iter().take(WARN_LINES) {
+        tracing::error!(
+            recording = %key.recording,
+            segment = key.index,
+            expected,
+            got,
+            "stored blob's length is not its record's: restore it from backup; `obhut check` checks every blob's hash"
+        );
+    }
+    let n = report.orphan_blobs.len() + report.missing_blobs.len() + report.wrong_length.len();
+    if n > 0 {
+        tracing::warn!(
+            count = n,
+            "the index and the blobs disagree; run `obhut check` with the vault stopped for the full list"
+        );
     }
 }
 

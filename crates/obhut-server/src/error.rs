@@ -32,9 +32,10 @@ pub fn status(kind: &ErrorKind) -> StatusCode {
         | ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        ErrorKind::NotEnrolledGroup | ErrorKind::UnknownEpoch | ErrorKind::NotReady => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        ErrorKind::NotEnrolledGroup
+        | ErrorKind::UnknownEpoch
+        | ErrorKind::NotReady
+        | ErrorKind::StoredSegmentCorrupt => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
         ErrorKind::Pruned
         | ErrorKind::Expired

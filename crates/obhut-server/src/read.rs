@@ -255,7 +255,8 @@ pub fn parse_range(h: &str, len: u64) -> Option<(u64, u64)> {
 /// "Tuning decisions".
 const BLOB_READ_BUF: usize = 64 * 1024;
 
-/// Segment `index` of recording `rid`, for a person who may read it.
+/// Segment `index` of recording `rid`, for a person who may read it, its
+/// blob present and at least as long as its record says.
 async fn readable_segment<I: IndexStore, B: BlobStore>(
     app: &App<I, B>,
     parts: &axum::http::request::Parts,
@@ -270,6 +271,28 @@ async fn readable_segment<I: IndexStore, B: BlobStore>(
         .segment(rid, index)
         .await?
         .ok_or_else(|| bad(ErrorKind::NotFound, "no such stored segment"))?;
+    let key = BlobKey {
+        recording: rid,
+        index,
+    };
+    // Before any byte is sent: once a 200 with its length has gone out, a
+    // blob that ends early can only cut the connection, which a reader
+    // sees as "peer disconnected" with no segment named.
+    let stored = app.blobs.len(key).await?;
+    if stored.is_none_or(|got| got < seg.blob_len) {
+        let what = if stored.is_none() {
+            "stored blob is missing"
+        } else {
+            "stored blob is shorter than its record"
+        };
+        tracing::error!(recording = %rid, segment = index, stored, expected = seg.blob_len, "{what}");
+        return Err(bad(
+            ErrorKind::StoredSegmentCorrupt,
+            format!(
+                "recording {rid} segment {index}: {what}; the vault's operator must restore it (`obhut check` names it)"
+            ),
+        ));
+    }
     Ok((rid, seg))
 }
 

@@ -17,11 +17,17 @@ pub struct Consistency {
     pub orphan_blobs: Vec<BlobKey>,
     /// Index rows whose blob is missing (must never happen; data loss).
     pub missing_blobs: Vec<BlobKey>,
+    /// Blobs whose length differs from their row's (truncated or grown
+    /// since they were verified): (segment, row's length, stored length).
+    /// Only lengths: hashing every blob at each start would make a start
+    /// take as long as reading the whole store (`obhut check` does that).
+    pub wrong_length: Vec<(BlobKey, u64, u64)>,
 }
 
 /// Startup check (docs/vault.md §1.2): establish or compare the instance
 /// id on both sides (refusing a mismatch), remove temporary leftovers, and
-/// report orphan and missing blobs.
+/// report orphan and missing blobs and blobs whose length is not their
+/// row's.
 pub async fn check_consistency(
     index: &impl IndexStore,
     blobs: &impl BlobStore,
@@ -56,10 +62,23 @@ pub async fn check_consistency(
         .map(|(recording, index)| BlobKey { recording, index })
         .collect();
     let stored: BTreeSet<BlobKey> = blobs.list().await?.into_iter().collect();
+    let mut wrong_length = Vec::new();
+    for key in rows.intersection(&stored) {
+        let (Some(row), Some(got)) = (
+            index.segment(key.recording, key.index).await?,
+            blobs.len(*key).await?,
+        ) else {
+            continue;
+        };
+        if row.blob_len != got {
+            wrong_length.push((*key, row.blob_len, got));
+        }
+    }
     Ok(Consistency {
         temporary_removed,
         orphan_blobs: stored.difference(&rows).copied().collect(),
         missing_blobs: rows.difference(&stored).copied().collect(),
+        wrong_length,
     })
 }
 

@@ -129,6 +129,20 @@ impl DirBlobStore {
         &self.blobs
     }
 
+    /// The files in `tmp/`: uploads in progress while a vault runs, and
+    /// leftovers of an interrupted one when none does (`obhut check`).
+    pub async fn temporary_files(&self) -> Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        let mut rd = fs::read_dir(&self.tmp)
+            .await
+            .map_err(io("listing", &self.tmp))?;
+        while let Some(e) = rd.next_entry().await.map_err(io("listing", &self.tmp))? {
+            out.push(e.path());
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Path of a blob.
     pub fn path_of(&self, key: BlobKey) -> PathBuf {
         self.blobs

@@ -30,7 +30,8 @@
 //! **Layout.** This file holds the traits and their contracts only. The
 //! values they take and return live by concern in `rows` (index),
 //! [`log`] and [`access`], the error in `error`; the startup check
-//! written against the traits in `consistency`; the embedded engines in
+//! written against the traits in `consistency` and the operator's full
+//! check (`obhut check`) in `check`; the embedded engines in
 //! [`sqlite`] and [`dir`], opened together by `embedded`. With the
 //! feature `test-util`, `contract` holds the suite every implementation
 //! must pass and a fault-injecting blob store. [`scan`] checks what a
@@ -43,6 +44,7 @@ use obhut_core::ids::{EpochId, GroupId, RecordingId};
 use tokio::io::AsyncRead;
 
 pub mod access;
+mod check;
 mod consistency;
 #[cfg(feature = "test-util")]
 pub mod contract;
@@ -58,6 +60,7 @@ pub mod sqlite;
 pub use access::{
     ApprovalRow, DenialRow, NewApproval, NewRequest, RequestInserted, RequestRow, RequestState,
 };
+pub use check::{CheckReport, Finding, check_store};
 pub use consistency::{Consistency, check_consistency};
 pub use embedded::{create_private_dir, open_embedded, open_embedded_shared};
 pub use error::StoreError;

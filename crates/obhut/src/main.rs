@@ -38,6 +38,7 @@ part is released, and there is no offline path around it.
   device: enrol with a vault      obhut enrol
   device: upload footage          obhut ingest, obhut agent --watch DIR
   vault: run the server           obhut serve, obhut admin
+  vault: check its stored data    obhut check
   DPO: witness the audit log      obhut witness init, serve, show
   auditor: check the log          obhut audit verify, obhut audit log
 
@@ -80,6 +81,7 @@ enum Command {
     Agent(cmd::agent::WatchArgs),
     Serve(cmd::serve::Args),
     Admin(cmd::admin::Args),
+    Check(cmd::check::Args),
     Witness(cmd::witness::Args),
     Audit(cmd::audit::Args),
     Pending(cmd::pending::Args),
@@ -111,6 +113,7 @@ fn main() -> ExitCode {
         Command::Agent(a) => cmd::agent::run(g, a),
         Command::Serve(a) => cmd::serve::run(g, a),
         Command::Admin(a) => cmd::admin::run(g, a),
+        Command::Check(a) => cmd::check::run(g, a),
         Command::Witness(a) => cmd::witness::run(g, a),
         Command::Audit(a) => cmd::audit::run(g, a),
         Command::Pending(a) => cmd::pending::run(g, a),

@@ -1252,3 +1252,53 @@ fn metadata_opens_only_with_include_metadata() {
         "the sidecar, apart from the patch"
     );
 }
+
+/// A damaged vault copy reaches the requester as an error naming the
+/// segment (issue 19 item 5): a record changed in the index since ingest,
+/// and a blob truncated on disk — not `500 internal` or a dropped
+/// connection.
+#[test]
+fn a_damaged_stored_segment_is_named_to_the_requester() {
+    let dir = setup();
+    let d = dir.as_path();
+    let Ingested {
+        vault, vkey, rid, ..
+    } = ingested(d, 6, &["req", "alice", "bob"]);
+    let hash = request(d, &vault, &vkey, &rid, "0", "4000", "req.obar");
+    approve(d, &vault, &vkey, "alice", 1, &hash);
+    approve(d, &vault, &vkey, "bob", 2, &hash);
+    approve(d, &vault, &vkey, "alice", 1, &hash);
+    let db = d.join("vault-data/obhut.sqlite");
+    // Segment 1's record with its last (signature) byte changed.
+    sql(
+        &db,
+        "CREATE TABLE kept AS SELECT record FROM segments WHERE idx = 1",
+    );
+    sql(
+        &db,
+        "UPDATE segments SET record = CAST(substr(record, 1, length(record) - 1) || \
+         CASE WHEN substr(record, -1, 1) = X'00' THEN X'01' ELSE X'00' END AS BLOB) \
+         WHERE idx = 1",
+    );
+    let stderr = fails(d, &open_args(&vault, &vkey, &hash, "opened"));
+    assert!(
+        stderr.contains(&format!("recording {rid} segment 1")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("internal"), "{stderr}");
+    sql(
+        &db,
+        "UPDATE segments SET record = (SELECT record FROM kept) WHERE idx = 1",
+    );
+    // Now its blob, cut short on disk.
+    let blob = d.join("vault-data/blobs").join(&rid).join("1.seg");
+    let b = fs::read(&blob).unwrap();
+    fs::write(&blob, &b[..b.len() - 100]).unwrap();
+    let stderr = fails(d, &open_args(&vault, &vkey, &hash, "opened"));
+    assert!(
+        stderr.contains("segment 1: stored blob is shorter than its record"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("disconnected"), "{stderr}");
+    assert!(!d.join("opened").exists() || fs::read_dir(d.join("opened")).unwrap().count() == 0);
+}

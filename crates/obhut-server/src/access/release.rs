@@ -19,7 +19,9 @@ use obhut_core::ids::{EpochId, RecordingId};
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, GrantRef, Scope, SegmentFacts};
 use obhut_core::rng::os_rng;
-use obhut_store::{ApprovalRow, BlobStore, IndexStore, RecordingFilter, RequestState, StoreError};
+use obhut_store::{
+    ApprovalRow, BlobStore, IndexStore, RecordingFilter, RequestState, SegmentRow, StoreError,
+};
 
 use super::{
     Ctx, err, load, logged_new, logged_stored, not_expired, read_signed, require_requester,
@@ -121,39 +123,77 @@ async fn records_for<I: IndexStore, B: BlobStore>(
     for rid in recordings {
         stored.extend(app.index.segments(rid).await?);
     }
-    let damaged = |e: obhut_core::Error| {
-        tracing::error!(error = %e, "a stored segment record does not parse");
-        err(
-            ErrorKind::Internal,
-            "a stored segment record does not verify",
-        )
-    };
     let facts: Vec<SegmentFacts> = stored
         .iter()
-        .map(|s| SegmentFacts::peek_record(&s.record))
-        .collect::<Result<_, _>>()
-        .map_err(damaged)?;
-    let selected: Vec<&[u8]> = stored
+        .map(|s| SegmentFacts::peek_record(&s.record).map_err(|e| damaged(s, &e)))
+        .collect::<Result<_, _>>()?;
+    let selected: Vec<&SegmentRow> = stored
         .iter()
         .zip(&facts)
         .filter(|(_, f)| request.covers(f, &facts))
-        .map(|(s, _)| s.record.as_slice())
+        .map(|(s, _)| s)
         .collect();
     if selected.is_empty() {
         return Ok(Vec::new());
     }
-    let parsed = obhut_core::partial::records_from_bytes(&selected).map_err(damaged)?;
+    let parsed: Vec<SegmentRecord> = selected
+        .iter()
+        .map(|s| {
+            let r = SegmentRecord::from_bytes(&s.record).map_err(|e| damaged(s, &e))?;
+            let named = r.segment_ref();
+            if named.recording != s.recording_id || named.index != s.index {
+                return Err(damaged(
+                    s,
+                    &obhut_core::Error::Malformed {
+                        what: "segment record",
+                        reason: "it names another segment than its row",
+                    },
+                ));
+            }
+            Ok(r)
+        })
+        .collect::<Result<_, _>>()?;
     let in_scope: Vec<SegmentRecord> = records_in_scope(request, &parsed)
         .into_iter()
         .cloned()
         .collect();
     if in_scope.len() != parsed.len() {
-        return Err(damaged(obhut_core::Error::Malformed {
+        // Name the first record whose stored facts selected it but whose
+        // verified bytes do not.
+        let first = parsed
+            .iter()
+            .zip(&selected)
+            .find(|(p, _)| !in_scope.iter().any(|r| r.segment_ref() == p.segment_ref()))
+            .map(|(_, s)| *s);
+        let e = obhut_core::Error::Malformed {
             what: "segment record",
             reason: "stored facts differ from the verified record",
-        }));
+        };
+        return Err(match first {
+            Some(s) => damaged(s, &e),
+            None => err(ErrorKind::Internal, "the scope's records disagree"),
+        });
     }
     Ok(in_scope)
+}
+
+/// A stored record that no longer verifies (changed in the index since
+/// ingest): the requester's answer names the segment, with a 4xx kind,
+/// since asking again cannot help; the vault's log says why.
+fn damaged(s: &SegmentRow, e: &obhut_core::Error) -> ApiError {
+    tracing::error!(
+        recording = %s.recording_id,
+        segment = s.index,
+        error = %e,
+        "a stored segment record does not verify"
+    );
+    err(
+        ErrorKind::StoredSegmentCorrupt,
+        format!(
+            "recording {} segment {}: the stored record does not verify; the vault's operator must restore it (`obhut check` names it)",
+            s.recording_id, s.index
+        ),
+    )
 }
 
 /// `POST /v1/requests/{hash}/release`: the requester asks for `b` of the

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod agent;
 pub mod approve;
 pub mod audit;
+pub mod check;
 pub mod custody;
 pub mod demo;
 pub mod deny;

@@ -140,6 +140,9 @@ fn refused(kind: &ErrorKind) -> &'static str {
         ErrorKind::RateLimited | ErrorKind::Overloaded => {
             "the vault is busy; try again in a minute"
         }
+        ErrorKind::StoredSegmentCorrupt => {
+            "the vault's copy of the named segment is damaged; ask its operator to run `obhut check` and restore it from backup"
+        }
         _ => "the message above names what the vault refused",
     }
 }

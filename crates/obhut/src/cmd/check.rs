@@ -1,0 +1,125 @@
+//! `obhut check`: the operator's full check of a stopped vault's data
+//! directory. Glue over `obhut_store::check_store`, which holds the logic.
+
+use anyhow::Context;
+use obhut_server::config::FileConfig;
+use obhut_store::{BlobStore, CheckReport, check_store};
+
+use crate::util::Global;
+use crate::util::hint::{HintExt, fail};
+use crate::util::vault::{StoreArgs, load_config, vault_error};
+
+/// `obhut check`.
+#[derive(Debug, clap::Args)]
+#[command(
+    about = "Check a stopped vault's data: index against blobs, every blob's BLAKE3, the audit log",
+    long_about = "Check a vault's data directory (docs/vault.md §6.1), with the vault stopped \
+(the check takes the data directory's lock, as `obhut serve` does):\n\n\
+  - every index row has its blob, as long as its device-signed record says, with the \
+record's BLAKE3 ciphertext hash (every byte of every blob is read);\n\
+  - every blob has an index row;\n\
+  - the stored audit log (entries and hash tiles) hashes to its latest checkpoint.\n\n\
+Prints one line per disagreement naming the recording and the segment, then a summary; \
+exits non-zero if anything disagrees. Files left in tmp/ by an interrupted upload are \
+listed; --repair removes them, and only them: a blob or row that disagrees is never \
+changed (restore it from backup; a device re-uploads what it holds no receipt for)."
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Remove the files an interrupted upload left in tmp/ (nothing else)
+    #[arg(long)]
+    pub repair: bool,
+    /// Print the findings as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run `obhut check`.
+pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
+    let config = load_config(&a.store, FileConfig::default())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let (report, leftovers, removed) = rt.block_on(async {
+        let (index, blobs) = obhut_store::open_embedded_shared(&config.data_dir)
+            .await
+            .next_step("pass --data DIR of the vault (as given to obhut serve)")?;
+        // Held until the check ends: no vault may write meanwhile.
+        let _lock = obhut_server::embedded::lock_data_dir(&config.data_dir).map_err(vault_error)?;
+        let report = check_store(&index, &blobs).await;
+        let leftovers = blobs.temporary_files().await;
+        let removed = match (&leftovers, a.repair) {
+            (Ok(files), true) if !files.is_empty() => blobs.clean_temporary().await.map(Some),
+            _ => Ok(None),
+        };
+        index.close().await;
+        anyhow::Ok((report?, leftovers?, removed?))
+    })?;
+    if a.json {
+        print_json(&report, &leftovers, removed.is_some());
+    } else {
+        for f in &report.findings {
+            println!("{f}");
+        }
+        for p in &leftovers {
+            let verb = if removed.is_some() {
+                "removed"
+            } else {
+                "left by an interrupted upload (--repair removes it)"
+            };
+            println!("tmp file {}: {verb}", p.display());
+        }
+        g.note(summary(&report, leftovers.len()));
+    }
+    if report.findings.is_empty() {
+        Ok(())
+    } else {
+        Err(fail(
+            format!(
+                "{} disagreement{} in {}",
+                report.findings.len(),
+                if report.findings.len() == 1 { "" } else { "s" },
+                config.data_dir.display()
+            ),
+            "restore the named blobs from backup (blobs/<recording>/<segment>.seg); a device re-uploads a segment it holds no receipt for",
+        ))
+    }
+}
+
+fn summary(r: &CheckReport, tmp: usize) -> String {
+    format!(
+        "checked {} segments ({} bytes hashed) and {} log entries: {} disagreement{}, {tmp} tmp file{}",
+        r.segments,
+        r.bytes_hashed,
+        r.log_entries,
+        r.findings.len(),
+        if r.findings.len() == 1 { "" } else { "s" },
+        if tmp == 1 { "" } else { "s" },
+    )
+}
+
+fn print_json(r: &CheckReport, tmp: &[std::path::PathBuf], removed: bool) {
+    let findings: Vec<_> = r
+        .findings
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "kind": f.kind(),
+                "recording": f.key().map(|k| k.recording.to_string()),
+                "segment": f.key().map(|k| k.index),
+                "message": f.to_string(),
+            })
+        })
+        .collect();
+    let out = serde_json::json!({
+        "segments": r.segments,
+        "bytes_hashed": r.bytes_hashed,
+        "log_entries": r.log_entries,
+        "findings": findings,
+        "tmp_files": tmp.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "tmp_removed": removed,
+    });
+    println!("{out}");
+}
