@@ -112,6 +112,7 @@
 //! layouts and check that the clip decodes and lasts about the scope.
 
 mod boxes;
+mod clip;
 mod error;
 mod frag;
 pub mod limits;
@@ -121,6 +122,7 @@ mod strip;
 use std::io::{Read, Seek};
 use std::ops::Range;
 
+pub use clip::{ClipPlan, plan_clip};
 pub use error::{FourCc, MediaError};
 pub use strip::{Blank, METADATA_HANDLERS, blank_window, metadata};
 
