@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use obhut_client::access::AccessClient;
+use obhut_client::clip::FileLayout;
 use obhut_client::reader::Reader;
 
 use crate::util::logclient::LogArgs;
@@ -53,6 +54,17 @@ pub struct Args {
     /// Only bytes START..END (END exclusive) of the recording.
     #[arg(long, value_name = "START-END", value_parser = crate::util::request::parse_range)]
     range: Option<(u64, Option<u64>)>,
+    /// clip: a playable MP4 of the window, DIR/<recording>.mp4; original:
+    /// the original's offsets with zeros where sealed, DIR/<recording>.media.
+    #[arg(long, value_enum, default_value = "original", conflicts_with = "range")]
+    layout: LayoutArg,
+}
+
+/// `--layout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LayoutArg {
+    Clip,
+    Original,
 }
 
 /// Run `obhut open`.
@@ -67,7 +79,11 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     for r in grant.rejected_partials() {
         eprintln!("warning: {r}");
     }
-    let o = open::write_grant(g, &client, &log, &grant, &a.out, a.range)?;
+    let layout = match a.layout {
+        LayoutArg::Clip => FileLayout::Clip,
+        LayoutArg::Original => FileLayout::Original,
+    };
+    let o = open::write_grant(g, &client, &log, &grant, &a.out, a.range, layout)?;
     g.note(format!(
         "opened {} segment(s) to {} (release logged, inclusion verified; opening logged as entry #{}, inclusion verified); {} segment(s) outside the request stay sealed",
         o.opened,
@@ -75,6 +91,21 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         o.opened_entry,
         grant.sealed()
     ));
+    for c in &o.clips {
+        g.note(format!(
+            "{}/{}.mp4: a clean clip of {} to {} of the recording (from the keyframe at or before the window to the one after it)",
+            a.out.display(),
+            c.recording,
+            secs(c.start_ms),
+            secs(c.end_ms)
+        ));
+    }
+    for (rec, why) in &o.originals {
+        g.note(format!(
+            "{}/{rec}.media: written in the original layout, no clip could be made ({why})",
+            a.out.display()
+        ));
+    }
     for rec in grant.resolved.iter().filter(|r| !r.finished) {
         g.note(format!(
             "recording {} has no final segment (still recording, or the camera stopped): these are its segments so far",
@@ -82,4 +113,9 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Milliseconds as seconds with three decimals (`12.345 s`).
+fn secs(ms: u64) -> String {
+    format!("{}.{:03} s", ms / 1000, ms % 1000)
 }
