@@ -149,6 +149,9 @@ fn open_args<'a>(vault: &'a Vault, vkey: &'a str, hash: &'a str, out: &'a str) -
         "custody/group.obgd",
         "--out",
         out,
+        // These tests check the opened bytes against the original's.
+        "--layout",
+        "original",
     ]
 }
 
@@ -728,6 +731,25 @@ fn a_file_without_media_times_opens_whole_and_a_wrong_passphrase_writes_nothing(
         fs::read(d.join(format!("opened/{rid}.metadata"))).unwrap(),
         sidecar
     );
+
+    // The default layout, a clean clip, cannot cut a file that is not an
+    // MP4: it is written in the original layout, and the note says why.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let args: Vec<&str> = open_args(&vault, &vkey, &hash, "default")
+        .into_iter()
+        .take_while(|a| *a != "--layout")
+        .collect();
+    let out = run(d, &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let note = text(&out.stderr);
+    assert!(
+        note.contains(&format!(
+            "default/{rid}.media: written in the original layout, no clip could be made"
+        )),
+        "{note}"
+    );
+    assert!(fs::read(d.join(format!("default/{rid}.media"))).unwrap() == data);
+    assert!(!d.join(format!("default/{rid}.mp4")).exists());
 }
 
 /// Issue 15 item 6: the vault (or a custodian's client) hands over one
@@ -1279,7 +1301,7 @@ fn frame_md5s(file: &Path) -> Vec<String> {
 }
 
 /// Issue 19 item 1: a 10-second grant from the middle of a 60-second
-/// recording opens (`--layout clip`) as a clean clip: it lasts 10 s (the
+/// recording opens (by default, `--layout clip`) as a clean clip: it lasts 10 s (the
 /// test file's GOP is 1 s), ffmpeg decodes it without one error, and its
 /// frames are the original's frames of the window, in order.
 #[test]
@@ -1293,8 +1315,11 @@ fn a_ten_second_grant_of_a_minute_opens_as_a_clean_clip_of_the_window() {
     approve(d, &vault, &vkey, "alice", 1, &hash);
     approve(d, &vault, &vkey, "bob", 2, &hash);
     approve(d, &vault, &vkey, "alice", 1, &hash);
-    let mut args = open_args(&vault, &vkey, &hash, "clip");
-    args.extend_from_slice(&["--layout", "clip"]);
+    // The default layout (open_args asks for the original one).
+    let args: Vec<&str> = open_args(&vault, &vkey, &hash, "clip")
+        .into_iter()
+        .take_while(|a| *a != "--layout")
+        .collect();
     let out = run(d, &args);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let note = text(&out.stderr);

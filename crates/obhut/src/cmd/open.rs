@@ -19,15 +19,27 @@ As the requester: once k custodians approved your request, ask the vault to
 release it, check the release is in the audit log, and decrypt the approved
 scope into --out DIR.
 
-For each recording in scope, DIR/<recording>.media is laid out like the
-original file: every segment in scope at its original offset, and zeros
-where segments stay sealed, with a `free` box header over a sealed start so
-that a player reading the container index plays the scope (e.g. `ffmpeg -ss
-10 -i DIR/<recording>.media …`). An MP4's descriptive metadata (`udta`/`meta`
-boxes, GPS, subtitle and other metadata tracks) is blanked in every segment
-and comes back only with a request made with --include-metadata: then a
-request for a whole recording gives a byte-identical copy of the original.
-A metadata sidecar in scope goes to DIR/<recording>.metadata.
+For each recording in scope, DIR/<recording>.mp4 is a clean clip of the
+approved window (--layout clip, the default): a playable MP4 of the video
+from the keyframe at or before the window's start to the keyframe at or
+after its end, with the sound of that span, times starting at 0, remuxed
+without re-encoding. It leaves out the sealed footage, tracks other than
+video and sound (metadata, subtitle, timecode tracks) and per-sample tables
+it cannot carry over (sample groups). A recording that is not a
+progressive MP4 (fragmented, or not MP4) is written as with --layout
+original, and a note says so.
+
+--layout original writes DIR/<recording>.media laid out like the original
+file: every segment in scope at its original offset, and zeros where
+segments stay sealed, with a `free` box header over a sealed start so that
+a player reading the container index plays the scope (e.g. `ffmpeg -ss 10
+-i DIR/<recording>.media …`); a request for a whole recording gives a
+byte-identical copy of the original (with --include-metadata, below).
+
+An MP4's descriptive metadata (`udta`/`meta` boxes, GPS, subtitle and
+other metadata tracks) is blanked in every segment and comes back only
+with a request made with --include-metadata. A metadata sidecar in scope
+goes to DIR/<recording>.metadata.
 
 --range START-END (with a single recording in scope) decrypts only bytes
 [START, END) of the recording, fetching and decrypting only the 64 KiB
@@ -55,8 +67,9 @@ pub struct Args {
     #[arg(long, value_name = "START-END", value_parser = crate::util::request::parse_range)]
     range: Option<(u64, Option<u64>)>,
     /// clip: a playable MP4 of the window, DIR/<recording>.mp4; original:
-    /// the original's offsets with zeros where sealed, DIR/<recording>.media.
-    #[arg(long, value_enum, default_value = "original", conflicts_with = "range")]
+    /// the original's offsets with zeros where sealed, DIR/<recording>.media
+    /// (for experts, and byte-for-byte comparison). Not used with --range.
+    #[arg(long, value_enum, default_value = "clip")]
     layout: LayoutArg,
 }
 
