@@ -200,7 +200,7 @@ fn a_run_spans_at_most_64_segments_and_only_its_first_record_carries_it() {
     let custodians = s.group.pinned.custodians().len();
     for (j, record) in s.records.iter().enumerate() {
         let j = j as u32;
-        let starts = j % RUN_SEGMENTS == 0;
+        let starts = j.is_multiple_of(RUN_SEGMENTS);
         let custody = record.custody();
         assert_eq!(custody.run_start, j - j % RUN_SEGMENTS, "segment {j}");
         assert_eq!(custody.run.is_some(), starts, "segment {j}");
