@@ -19,7 +19,7 @@ use crate::scope::{Resolved, is_media};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FileLayout {
     /// `<recording>.mp4`: a clean clip of the window (a recording that
-    /// cannot be clipped, not a progressive MP4, falls back to
+    /// cannot be clipped, not an MP4 with video, falls back to
     /// [`FileLayout::Original`] and says why).
     #[default]
     Clip,

@@ -1,13 +1,16 @@
-//! A clean clip of a progressive MP4's opened window (docs/access.md §4):
-//! a new `ftyp`, a new `moov` describing only the samples kept, and an
-//! `mdat` with exactly their bytes, without re-encoding.
+//! A clean clip of an MP4's opened window (docs/access.md §3.1): a new
+//! `ftyp`, a new `moov` describing only the samples kept, and an `mdat`
+//! with exactly their bytes, without re-encoding. Progressive and
+//! fragmented inputs both give a progressive clip: a fragmented file's
+//! samples are read from its opened `moof`/`trun` boxes (and `tfdt`), its
+//! sample descriptions from the init segment's `moov`.
 //!
 //! [`plan_clip`] reads the opened file in its original layout (the opened
-//! segments at their offsets, zeros elsewhere) through the caller's
-//! `Read + Seek`, and returns the new header and the byte ranges of the
-//! original to copy after it, in order. Only the `moov` is loaded; sample
-//! bytes are never read here, so a caller streams them straight from the
-//! opened file.
+//! segments at their offsets, zeros elsewhere, `free` box headers over the
+//! holes) through the caller's `Read + Seek`, and returns the new header
+//! and the byte ranges of the original to copy after it, in order. Only
+//! `moov` and the opened `moof` boxes are loaded; sample bytes are never
+//! read here, so a caller streams them straight from the opened file.
 //!
 //! What is kept: the planned video track from the last keyframe at or
 //! before the window's start (the first opened one if none is) up to the
@@ -24,6 +27,8 @@ use std::ops::Range;
 
 use crate::boxes::{self, Bx};
 use crate::error::{FourCc, MediaError};
+use crate::frag;
+use crate::limits::{MAX_INDEX_BOX_BYTES, MAX_SAMPLES};
 use crate::movie::{self, Sample, Track};
 
 /// The clip of a window: `head` (`ftyp`, `moov`, the `mdat` header), then
@@ -71,8 +76,33 @@ pub fn plan_clip(
     window: Range<u64>,
 ) -> Result<ClipPlan, MediaError> {
     let top = boxes::top_level(src, len)?;
-    if top.iter().any(|b| b.is(b"moof")) {
-        return Err(no("fragmented MP4 (use the original layout)"));
+    // The opened fragments (a fragmented file's holes are `free` boxes,
+    // docs/format.md §7.3): each loaded, marked when a hole precedes it.
+    let mut moofs: Vec<Moof> = Vec::new();
+    let mut loaded = 0u64;
+    let mut gap = false;
+    for b in &top {
+        if b.is(b"free") || b.is(b"skip") {
+            gap = true;
+        }
+        if !b.is(b"moof") {
+            continue;
+        }
+        loaded = loaded.saturating_add(b.end - b.start);
+        if loaded > MAX_INDEX_BOX_BYTES {
+            return Err(MediaError::Limit {
+                fourcc: b.fourcc,
+                offset: b.start,
+                what: "bytes of the opened fragments' moof boxes",
+                value: loaded,
+                limit: MAX_INDEX_BOX_BYTES,
+            });
+        }
+        moofs.push(Moof {
+            start: b.start,
+            bytes: boxes::load(src, b)?,
+            after_gap: std::mem::take(&mut gap),
+        });
     }
     let moov_box = top
         .iter()
@@ -99,7 +129,15 @@ pub fn plan_clip(
         }
     }
     let present = merged;
-    plan_moov(moov, &present, window)
+    plan_moov(moov, &moofs, &present, window)
+}
+
+/// An opened `moof`, loaded.
+struct Moof {
+    start: u64,
+    bytes: Vec<u8>,
+    /// Whether a hole (sealed fragments) lies between it and the previous one.
+    after_gap: bool,
 }
 
 /// Is `[off, off + size)` inside one of the sorted `present` ranges?
@@ -134,6 +172,7 @@ fn us(track: &Track<'_>, t: i128) -> i128 {
 
 fn plan_moov(
     moov: Bx<'_>,
+    moofs: &[Moof],
     present: &[Range<u64>],
     window: Range<u64>,
 ) -> Result<ClipPlan, MediaError> {
@@ -171,13 +210,7 @@ fn plan_moov(
     let vtrack = movie::track(vtrak, vmdia, movie_ts)?;
 
     // Video: the opened samples, then the span from the keyframe.
-    let mut opened: Vec<(usize, Sample)> = Vec::new();
-    for (i, s) in vtrack.tables.samples().enumerate() {
-        let s = s?;
-        if is_present(present, s.offset, s.size) {
-            opened.push((i, s));
-        }
-    }
+    let opened = opened_samples(moov, &vtrack, moofs, present)?;
     let ms = |s: &Sample| vtrack.ms(s.pts());
     let syncs: Vec<usize> = (0..opened.len()).filter(|&k| opened[k].1.sync).collect();
     let first = syncs
@@ -207,20 +240,17 @@ fn plan_moov(
     for (trak, mdia) in sound {
         let track = movie::track(trak, mdia, movie_ts)?;
         let mut samples: Vec<Sample> = Vec::new();
-        for s in track.tables.samples() {
-            let s = s?;
+        let mut prev = None;
+        for (i, s) in opened_samples(moov, &track, moofs, present)? {
             let t = us(&track, s.pts());
             if t < vs {
                 continue;
             }
-            if t >= ve {
+            if t >= ve || prev.is_some_and(|p| p + 1 != i) {
                 break;
             }
-            if is_present(present, s.offset, s.size) {
-                samples.push(s);
-            } else if !samples.is_empty() {
-                break;
-            }
+            samples.push(s);
+            prev = Some(i);
         }
         let Some(a) = samples.first() else { continue };
         let delay_us = us(&track, a.pts()) - vs;
@@ -311,6 +341,85 @@ fn plan_moov(
     }
 }
 
+/// The opened samples of `track` (in `moov`'s tables, then in the
+/// fragments), each with its number in the track; numbers skip where
+/// samples were not opened.
+fn opened_samples(
+    moov: Bx<'_>,
+    track: &Track<'_>,
+    moofs: &[Moof],
+    present: &[Range<u64>],
+) -> Result<Vec<(usize, Sample)>, MediaError> {
+    let mut out = Vec::new();
+    let mut n = 0usize;
+    let mut cursor = 0u64;
+    for s in track.tables.samples() {
+        let s = s?;
+        if is_present(present, s.offset, s.size) {
+            out.push((n, s));
+        }
+        n += 1;
+        cursor = s.dts.saturating_add(u64::from(s.duration));
+    }
+    if moofs.is_empty() {
+        return Ok(out);
+    }
+    let defaults = trex(moov, track.id)?;
+    let mut buf = Vec::new();
+    for m in moofs {
+        if m.after_gap {
+            n += 1;
+        }
+        buf.clear();
+        frag::track_samples(
+            Bx::whole(&m.bytes, m.start)?,
+            track.id,
+            defaults,
+            &mut cursor,
+            &mut buf,
+        )?;
+        for s in buf.drain(..) {
+            if is_present(present, s.offset, s.size) {
+                out.push((n, s));
+            }
+            n += 1;
+        }
+        if n as u64 > MAX_SAMPLES {
+            return Err(MediaError::Limit {
+                fourcc: FourCc(*b"moof"),
+                offset: m.start,
+                what: "samples of a track in the opened fragments",
+                value: n as u64,
+                limit: MAX_SAMPLES,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The fragment defaults of track `id` (`mvex`/`trex`).
+fn trex(moov: Bx<'_>, id: u32) -> Result<frag::Defaults, MediaError> {
+    let Some(mvex) = moov.child(b"mvex")? else {
+        return Ok(frag::Defaults::default());
+    };
+    for c in mvex.children() {
+        let c = c?;
+        if !c.is(b"trex") {
+            continue;
+        }
+        let (_, _, mut f) = c.full()?;
+        if f.u32("track_ID")? == id {
+            f.skip(4, "default_sample_description_index")?;
+            return Ok(frag::Defaults {
+                duration: Some(f.u32("default_sample_duration")?),
+                size: Some(f.u32("default_sample_size")?),
+                flags: Some(f.u32("default_sample_flags")?),
+            });
+        }
+    }
+    Ok(frag::Defaults::default())
+}
+
 fn vtrack_ms(us: i128) -> u64 {
     (us / 1000).clamp(0, i128::from(u64::MAX)) as u64
 }
@@ -323,8 +432,9 @@ fn make_kept<'a>(
     delay: u64,
 ) -> Kept<'a> {
     let base = samples.first().map_or(0, |s| s.dts);
-    let has_ctts = track.tables.has_ctts();
-    let has_stss = track.tables.has_stss();
+    // A fragmented file's tables are empty: its fragments say.
+    let has_ctts = track.tables.has_ctts() || samples.iter().any(|s| s.cts != 0);
+    let has_stss = track.tables.has_stss() || samples.iter().any(|s| !s.sync);
     Kept {
         trak,
         mdia,

@@ -108,7 +108,7 @@
 //!    selected cuts always hold.
 //!
 //! `obhut open` does not run ffmpeg: [`plan_clip`] remuxes the opened
-//! window of a progressive MP4 itself (a new `moov` for the kept samples,
+//! window of an MP4 (progressive or fragmented) itself (a new `moov` for the kept samples,
 //! times from the first kept keyframe; docs/access.md §3.1), and
 //! `tests/clip.rs` checks its clips against ffmpeg's decoder.
 //!

@@ -25,9 +25,9 @@ from the keyframe at or before the window's start to the keyframe at or
 after its end, with the sound of that span, times starting at 0, remuxed
 without re-encoding. It leaves out the sealed footage, tracks other than
 video and sound (metadata, subtitle, timecode tracks) and per-sample tables
-it cannot carry over (sample groups). A recording that is not a
-progressive MP4 (fragmented, or not MP4) is written as with --layout
-original, and a note says so.
+it cannot carry over (sample groups). Progressive and fragmented MP4s
+both give a progressive clip. A recording that is not an MP4 with video
+is written as with --layout original, and a note says so.
 
 --layout original writes DIR/<recording>.media laid out like the original
 file: every segment in scope at its original offset, and zeros where
