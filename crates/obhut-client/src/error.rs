@@ -404,6 +404,17 @@ pub enum Error {
     /// A range read needs exactly one recording in scope.
     #[error("--range needs a request with a single recording in scope")]
     RangeNeedsOneRecording,
+    /// A recording could not be cut into a clean clip (not an MP4 with
+    /// video, or no keyframe of the window opened); `write_to_dir` falls back to
+    /// the original layout on it.
+    #[error("recording {recording}: {source}")]
+    Clip {
+        /// The recording.
+        recording: obhut_core::ids::RecordingId,
+        /// Why.
+        #[source]
+        source: obhut_media::MediaError,
+    },
     /// Writing the output failed.
     #[error("cannot write the output")]
     Write(#[source] std::io::Error),

@@ -31,6 +31,7 @@ pub mod access;
 pub mod approve;
 pub mod assemble;
 pub mod audit;
+pub mod clip;
 pub mod custody;
 pub mod error;
 pub mod log;

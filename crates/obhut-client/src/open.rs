@@ -17,12 +17,14 @@ use obhut_core::decision::{DecisionContent, Verdict};
 use obhut_core::epoch::EpochRelease;
 use obhut_core::group::PinnedGroup;
 use obhut_core::identity::PersonSecret;
+use obhut_core::ids::RecordingId;
 use obhut_core::partial::{PartialEnvelope, records_from_bytes};
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, GrantRef};
 
 use crate::access::{AccessClient, b64, check_group, confirm_logged, parse_request};
 use crate::assemble::{Assembled, Layout, Progress, VaultBlobs, assemble, assemble_range};
+use crate::clip::{FileLayout, write_clip};
 use crate::error::{Error, Result};
 use crate::log::LogClient;
 use crate::output::{OutputFile, PRIVATE};
@@ -236,9 +238,12 @@ impl Grant {
     }
 
     /// Decrypt the scope into `dir` (created if missing), then report it
-    /// opened: for each recording `DIR/<recording>.media` laid out like the
-    /// original ([`Grant::open_recording`]) and `DIR/<recording>.metadata`
-    /// for a covered metadata segment, or with `range` only those bytes of
+    /// opened: for each recording, with [`FileLayout::Clip`], a clean clip
+    /// of the window `DIR/<recording>.mp4` ([`crate::clip`]; where none can
+    /// be made, as with [`FileLayout::Original`]:) `DIR/<recording>.media`
+    /// laid out like the original ([`Grant::open_recording`]); and
+    /// `DIR/<recording>.metadata`
+    /// for a covered metadata segment, or with [`OpenAs::Range`] only those bytes of
     /// the one recording in `DIR/<recording>.range`. Each file is private
     /// (0600) and appears whole or not at all (the metadata file only when
     /// a sidecar was opened: the metadata patch, docs/format.md §7.4, is
@@ -250,7 +255,7 @@ impl Grant {
         client: &AccessClient<'_>,
         log: &LogClient,
         dir: &Path,
-        range: Option<(u64, Option<u64>)>,
+        what: OpenAs,
         overwrite: bool,
         progress: &mut dyn Progress,
     ) -> Result<Opened> {
@@ -263,8 +268,10 @@ impl Grant {
             OutputFile::create(path, overwrite, PRIVATE)
         };
         let mut opened = 0;
-        match range {
-            Some((start, end)) => {
+        let mut clips = Vec::new();
+        let mut originals = Vec::new();
+        match what {
+            OpenAs::Range(start, end) => {
                 let [one] = &self.resolved[..] else {
                     return Err(Error::RangeNeedsOneRecording);
                 };
@@ -272,7 +279,7 @@ impl Grant {
                 opened = self.open_range(client, start, end, out.file())?.segments();
                 out.commit()?;
             }
-            None => {
+            OpenAs::Files(layout) => {
                 for rec in &self.resolved {
                     let mut media = file(rec, "media")?;
                     let mut metadata = match rec.covers_metadata() {
@@ -287,7 +294,29 @@ impl Grant {
                         progress,
                     )?;
                     opened += done.segments();
-                    media.commit()?;
+                    if layout == FileLayout::Clip {
+                        // The original layout is staged beside, remuxed,
+                        // and removed unless the clip cannot be made.
+                        let mut clip = file(rec, "mp4")?;
+                        let mut written = media.reopen_read()?;
+                        match write_clip(&self.request, rec, &mut written, clip.file()) {
+                            Ok(p) => {
+                                clip.commit()?;
+                                clips.push(ClipMade {
+                                    recording: rec.recording,
+                                    start_ms: p.start_ms,
+                                    end_ms: p.end_ms,
+                                });
+                            }
+                            Err(e @ Error::Clip { .. }) => {
+                                media.commit()?;
+                                originals.push((rec.recording, e.to_string()));
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    } else {
+                        media.commit()?;
+                    }
                     // Only a sidecar makes a metadata file; a metadata
                     // patch went into the media.
                     if let Some(m) = metadata.filter(|_| done.metadata_written > 0) {
@@ -300,6 +329,8 @@ impl Grant {
         Ok(Opened {
             opened,
             opened_entry: logged.log_index,
+            clips,
+            originals,
         })
     }
 
@@ -359,4 +390,30 @@ pub struct Opened {
     pub opened: u32,
     /// Log index of the `opened` report.
     pub opened_entry: u64,
+    /// The clean clips written ([`FileLayout::Clip`]).
+    pub clips: Vec<ClipMade>,
+    /// Recordings written in the original layout although a clip was
+    /// asked for, and why (not a progressive MP4, …).
+    pub originals: Vec<(RecordingId, String)>,
+}
+
+/// What [`Grant::write_to_dir`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenAs {
+    /// A file per recording, in this layout.
+    Files(FileLayout),
+    /// Bytes `[start, end)` (`end`: the media's end if `None`) of the one
+    /// recording in scope.
+    Range(u64, Option<u64>),
+}
+
+/// A clean clip [`Grant::write_to_dir`] wrote: `DIR/<recording>.mp4`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClipMade {
+    /// The recording.
+    pub recording: RecordingId,
+    /// Where its first frame is in the recording (ms).
+    pub start_ms: u64,
+    /// Where its last frame ends in the recording (ms).
+    pub end_ms: u64,
 }

@@ -43,6 +43,12 @@ impl OutputFile {
         self.tmp.file_mut()
     }
 
+    /// The staged file opened again for reading (what was written so far;
+    /// the staged file itself is write-only).
+    pub(crate) fn reopen_read(&self) -> Result<File> {
+        File::open(self.tmp.path()).map_err(Error::Write)
+    }
+
     /// Write all of `bytes`.
     pub(crate) fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
         self.tmp.write_all(bytes).map_err(|source| Error::Output {

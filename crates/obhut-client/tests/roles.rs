@@ -13,8 +13,9 @@ use obhut_client::Error;
 use obhut_client::access::{AccessClient, submit};
 use obhut_client::approve::{Delivery, Share, Unsent, approve_as, deny_as, pending};
 use obhut_client::assemble::{self, Blobs, Layout};
+use obhut_client::clip::FileLayout;
 use obhut_client::log::{LogClient, MemoryCheckpoint};
-use obhut_client::open::open_as;
+use obhut_client::open::{OpenAs, open_as};
 use obhut_client::reader::{Reader, vault_identity};
 use obhut_core::audit::Event;
 use obhut_core::epoch::EpochPublic;
@@ -461,7 +462,14 @@ fn a_grant_written_to_a_directory_is_private_whole_and_reported_once_written() {
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("opened");
     let done = grant
-        .write_to_dir(&client, &log, &dir, None, false, &mut ())
+        .write_to_dir(
+            &client,
+            &log,
+            &dir,
+            OpenAs::Files(FileLayout::Original),
+            false,
+            &mut (),
+        )
         .unwrap();
     assert_eq!(done.opened as usize, w.segs.len());
     assert!(
@@ -474,13 +482,20 @@ fn a_grant_written_to_a_directory_is_private_whole_and_reported_once_written() {
     assert_eq!(mode & 0o777, 0o600);
     // Without overwrite an existing file is refused, and nothing is added.
     assert!(matches!(
-        grant.write_to_dir(&client, &log, &dir, None, false, &mut ()),
+        grant.write_to_dir(&client, &log, &dir, OpenAs::Files(FileLayout::Original), false, &mut ()),
         Err(Error::OutputExists { path }) if path == media
     ));
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
     // A range goes to its own file.
     grant
-        .write_to_dir(&client, &log, &dir, Some((5, Some(500))), false, &mut ())
+        .write_to_dir(
+            &client,
+            &log,
+            &dir,
+            OpenAs::Range(5, Some(500)),
+            false,
+            &mut (),
+        )
         .unwrap();
     let range = std::fs::read(dir.join(format!("{}.range", w.rid))).unwrap();
     assert!(range == w.plaintexts.concat()[5..500]);
@@ -659,7 +674,14 @@ fn an_opening_the_vault_keeps_out_of_its_log_is_caught() {
     ));
     let out = tempfile::tempdir().unwrap();
     let e = grant
-        .write_to_dir(&through_proxy, &log, out.path(), None, false, &mut ())
+        .write_to_dir(
+            &through_proxy,
+            &log,
+            out.path(),
+            OpenAs::Files(FileLayout::Original),
+            false,
+            &mut (),
+        )
         .unwrap_err();
     assert!(e.is_attack(), "{e}");
     assert!(e.to_string().contains("opening"), "{e}");
@@ -934,7 +956,14 @@ fn a_recording_without_its_final_segment_is_requested_and_opened() {
     assert!(!grant.resolved[0].finished);
     let out = tempfile::tempdir().unwrap();
     let done = grant
-        .write_to_dir(&client, &log, out.path(), None, false, &mut ())
+        .write_to_dir(
+            &client,
+            &log,
+            out.path(),
+            OpenAs::Files(FileLayout::Original),
+            false,
+            &mut (),
+        )
         .unwrap();
     assert_eq!(done.opened, 3);
     let media = std::fs::read(out.path().join(format!("{}.media", w.rid))).unwrap();

@@ -82,6 +82,10 @@ pub enum MediaError {
         /// The missing child.
         child: FourCc,
     },
+    /// A clip cannot be cut from what was opened (`crate::clip`): the
+    /// reason says what is missing or unsupported.
+    #[error("no clip: {0}")]
+    NoClip(String),
 }
 
 impl MediaError {

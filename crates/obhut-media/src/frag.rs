@@ -6,7 +6,7 @@ use std::ops::Range;
 use crate::boxes::Bx;
 use crate::error::MediaError;
 use crate::limits::MAX_SAMPLES;
-use crate::movie::Trex;
+use crate::movie::{Sample, Trex};
 
 /// `sample_is_non_sync_sample` in ISO BMFF sample flags.
 const NON_SYNC: u32 = 0x0001_0000;
@@ -225,4 +225,134 @@ pub(crate) fn metadata_samples(
         }
     }
     Ok(samples)
+}
+
+/// A track's fragment defaults from `trex`, for [`track_samples`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Defaults {
+    pub duration: Option<u32>,
+    pub size: Option<u32>,
+    pub flags: Option<u32>,
+}
+
+/// Appends the samples of track `id` in `moof` to `out`, in decode order,
+/// with decode times from `tfdt` (else from `cursor`, the end of the
+/// track's previous fragment, which it advances). Where a track fragment
+/// has neither `base_data_offset` nor default-base-is-moof, its data is
+/// taken to follow the previous one's (ISO/IEC 14496-12 §8.8.7).
+pub(crate) fn track_samples(
+    moof: Bx<'_>,
+    id: u32,
+    defaults: Defaults,
+    cursor: &mut u64,
+    out: &mut Vec<Sample>,
+) -> Result<(), MediaError> {
+    let mut data_end = moof.offset;
+    for traf in moof.children() {
+        let traf = traf?;
+        if !traf.is(b"traf") {
+            continue;
+        }
+        let tfhd = traf.need(b"tfhd")?;
+        let (_, flags, mut f) = tfhd.full()?;
+        let this = f.u32("track_ID")? == id;
+        let base = if flags & 0x1 != 0 {
+            f.u64("base_data_offset")?
+        } else if flags & 0x2_0000 != 0 {
+            moof.offset
+        } else {
+            data_end
+        };
+        if flags & 0x2 != 0 {
+            f.skip(4, "sample_description_index")?;
+        }
+        let d_dur = if flags & 0x8 != 0 {
+            Some(f.u32("default_sample_duration")?)
+        } else {
+            defaults.duration
+        };
+        let d_size = if flags & 0x10 != 0 {
+            Some(f.u32("default_sample_size")?)
+        } else {
+            defaults.size
+        };
+        let d_flags = if flags & 0x20 != 0 {
+            Some(f.u32("default_sample_flags")?)
+        } else {
+            defaults.flags
+        };
+        if this && let Some(b) = traf.child(b"tfdt")? {
+            let (v, _, mut f) = b.full()?;
+            *cursor = if v == 1 {
+                f.u64("baseMediaDecodeTime")?
+            } else {
+                u64::from(f.u32("baseMediaDecodeTime")?)
+            };
+        }
+        let mut pos = base;
+        for trun in traf.children() {
+            let trun = trun?;
+            if !trun.is(b"trun") {
+                continue;
+            }
+            let (_, flags, mut f) = trun.full()?;
+            let count = f.u32("sample_count")?;
+            if u64::from(count) > MAX_SAMPLES {
+                return Err(MediaError::Limit {
+                    fourcc: trun.fourcc,
+                    offset: trun.offset,
+                    what: "sample count",
+                    value: u64::from(count),
+                    limit: MAX_SAMPLES,
+                });
+            }
+            if flags & 0x1 != 0 {
+                let d = i64::from(f.u32("data_offset")? as i32);
+                pos = base
+                    .checked_add_signed(d)
+                    .ok_or_else(|| trun.err("data_offset points before the file"))?;
+            }
+            let first_flags = if flags & 0x4 != 0 {
+                Some(f.u32("first_sample_flags")?)
+            } else {
+                None
+            };
+            let fields = (flags & 0xf00).count_ones() as usize;
+            let t = f.table(u64::from(count), 4 * fields, "samples")?;
+            let word = |bit: u32| -> Option<usize> {
+                (flags & bit != 0).then(|| (flags & 0xf00 & (bit - 1)).count_ones() as usize)
+            };
+            let (w_dur, w_size, w_flags, w_cto) =
+                (word(0x100), word(0x200), word(0x400), word(0x800));
+            for i in 0..t.len() {
+                let size = match (w_size, d_size) {
+                    (Some(w), _) => t.u32(i, w),
+                    (None, Some(d)) => d,
+                    (None, None) => return Err(trun.err("no sample size")),
+                };
+                let duration = w_dur.map_or(d_dur.unwrap_or(0), |w| t.u32(i, w));
+                let fl = match (i, first_flags) {
+                    (0, Some(ff)) => Some(ff),
+                    _ => w_flags.map(|w| t.u32(i, w)).or(d_flags),
+                };
+                let end = pos
+                    .checked_add(u64::from(size))
+                    .ok_or_else(|| trun.err("a sample's end overflows"))?;
+                if this {
+                    out.push(Sample {
+                        offset: pos,
+                        size,
+                        dts: *cursor,
+                        duration,
+                        cts: w_cto.map_or(0, |w| i64::from(t.u32(i, w) as i32)),
+                        sync: fl.is_none_or(|fl| fl & NON_SYNC == 0),
+                    });
+                    *cursor = cursor.saturating_add(u64::from(duration));
+                }
+                pos = end;
+            }
+        }
+        data_end = pos;
+    }
+    Ok(())
 }

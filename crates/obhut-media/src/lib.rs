@@ -107,11 +107,17 @@
 //!    input seeking starts at the keyframe at or before `A`, which the
 //!    selected cuts always hold.
 //!
+//! `obhut open` does not run ffmpeg: [`plan_clip`] remuxes the opened
+//! window of an MP4 (progressive or fragmented) itself (a new `moov` for the kept samples,
+//! times from the first kept keyframe; docs/access.md §3.1), and
+//! `tests/clip.rs` checks its clips against ffmpeg's decoder.
+//!
 //! Opening every cut reproduces the original file exactly. The tests in
 //! `tests/ffmpeg.rs` run this workflow on real ffmpeg output in all three
 //! layouts and check that the clip decodes and lasts about the scope.
 
 mod boxes;
+mod clip;
 mod error;
 mod frag;
 pub mod limits;
@@ -121,6 +127,7 @@ mod strip;
 use std::io::{Read, Seek};
 use std::ops::Range;
 
+pub use clip::{ClipPlan, plan_clip};
 pub use error::{FourCc, MediaError};
 pub use strip::{Blank, METADATA_HANDLERS, blank_window, metadata};
 

@@ -16,8 +16,8 @@ pub(crate) struct Trex {
 /// non-empty edit's `media_time` is where presentation starts).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Shift {
-    media_time: i64,
-    empty_ms: u64,
+    pub media_time: i64,
+    pub empty_ms: u64,
 }
 
 /// The parsed `moov`.
@@ -89,7 +89,11 @@ pub(crate) fn parse(moov: Bx<'_>) -> Result<Movie<'_>, MediaError> {
     Ok(Movie { video })
 }
 
-fn track<'a>(trak: Bx<'a>, mdia: Bx<'a>, movie_timescale: u32) -> Result<Track<'a>, MediaError> {
+pub(crate) fn track<'a>(
+    trak: Bx<'a>,
+    mdia: Bx<'a>,
+    movie_timescale: u32,
+) -> Result<Track<'a>, MediaError> {
     let tkhd = trak.need(b"tkhd")?;
     let (v, _, mut f) = tkhd.full()?;
     f.skip(
@@ -302,6 +306,17 @@ pub(crate) struct Samples<'t, 'a> {
 }
 
 impl<'a> Tables<'a> {
+    /// Whether the track has composition offsets (`ctts`).
+    pub fn has_ctts(&self) -> bool {
+        self.ctts.is_some()
+    }
+
+    /// Whether the track lists its sync samples (`stss`; all are sync
+    /// without it).
+    pub fn has_stss(&self) -> bool {
+        self.stss.is_some()
+    }
+
     pub fn samples(&self) -> Samples<'_, 'a> {
         Samples {
             t: self,

@@ -149,6 +149,9 @@ fn open_args<'a>(vault: &'a Vault, vkey: &'a str, hash: &'a str, out: &'a str) -
         "custody/group.obgd",
         "--out",
         out,
+        // These tests check the opened bytes against the original's.
+        "--layout",
+        "original",
     ]
 }
 
@@ -728,6 +731,25 @@ fn a_file_without_media_times_opens_whole_and_a_wrong_passphrase_writes_nothing(
         fs::read(d.join(format!("opened/{rid}.metadata"))).unwrap(),
         sidecar
     );
+
+    // The default layout, a clean clip, cannot cut a file that is not an
+    // MP4: it is written in the original layout, and the note says why.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let args: Vec<&str> = open_args(&vault, &vkey, &hash, "default")
+        .into_iter()
+        .take_while(|a| *a != "--layout")
+        .collect();
+    let out = run(d, &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let note = text(&out.stderr);
+    assert!(
+        note.contains(&format!(
+            "default/{rid}.media: written in the original layout, no clip could be made"
+        )),
+        "{note}"
+    );
+    assert!(fs::read(d.join(format!("default/{rid}.media"))).unwrap() == data);
+    assert!(!d.join(format!("default/{rid}.mp4")).exists());
 }
 
 /// Issue 15 item 6: the vault (or a custodian's client) hands over one
@@ -1301,4 +1323,100 @@ fn a_damaged_stored_segment_is_named_to_the_requester() {
     );
     assert!(!stderr.contains("disconnected"), "{stderr}");
     assert!(!d.join("opened").exists() || fs::read_dir(d.join("opened")).unwrap().count() == 0);
+}
+
+/// Every decoded video frame's MD5, in output order (`framemd5`, no frame
+/// dropped or repeated).
+fn frame_md5s(file: &Path) -> Vec<String> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(file)
+        .args([
+            "-map",
+            "0:v",
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "framemd5",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg is needed (./scripts/test installs it)");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.rsplit(',').next().unwrap_or("").trim().to_owned())
+        .collect()
+}
+
+/// Issue 19 item 1: a 10-second grant from the middle of a 60-second
+/// recording opens (by default, `--layout clip`) as a clean clip: it lasts 10 s (the
+/// test file's GOP is 1 s), ffmpeg decodes it without one error, and its
+/// frames are the original's frames of the window, in order.
+#[test]
+fn a_ten_second_grant_of_a_minute_opens_as_a_clean_clip_of_the_window() {
+    let dir = setup();
+    let d = dir.as_path();
+    let Ingested {
+        vault, vkey, rid, ..
+    } = ingested(d, 60, &["req", "alice", "bob"]);
+    let hash = request(d, &vault, &vkey, &rid, "25000", "35000", "req.obar");
+    approve(d, &vault, &vkey, "alice", 1, &hash);
+    approve(d, &vault, &vkey, "bob", 2, &hash);
+    approve(d, &vault, &vkey, "alice", 1, &hash);
+    // The default layout (open_args asks for the original one).
+    let args: Vec<&str> = open_args(&vault, &vkey, &hash, "clip")
+        .into_iter()
+        .take_while(|a| *a != "--layout")
+        .collect();
+    let out = run(d, &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let note = text(&out.stderr);
+    assert!(
+        note.contains(&format!("{rid}.mp4: a clean clip of 25.000 s to 35.000 s")),
+        "{note}"
+    );
+    let clip = d.join(format!("clip/{rid}.mp4"));
+    assert!(
+        !d.join(format!("clip/{rid}.media")).exists(),
+        "only the clip is left"
+    );
+
+    let o = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(&clip)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(o.status.success());
+    assert_eq!(text(&o.stderr), "", "ffmpeg -v error prints nothing");
+    assert_eq!(text(&o.stdout), "");
+
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&clip)
+        .output()
+        .expect("ffprobe");
+    let secs: f64 = text(&probe.stdout).trim().parse().expect("a duration");
+    assert!((9.0..=11.0).contains(&secs), "the clip lasts {secs} s");
+
+    // The clip's frames are a run of the original's: the frames of media
+    // 25 s to 35 s (25 fps), give or take one GOP at either end.
+    let all = frame_md5s(&d.join("dock/clip.mp4"));
+    let got = frame_md5s(&clip);
+    let first = all
+        .iter()
+        .position(|h| *h == got[0])
+        .expect("the clip's first frame is in the original");
+    assert_eq!(got[..], all[first..first + got.len()]);
+    assert!((600..=625).contains(&first), "starts at frame {first}");
+    assert!((250..=275).contains(&got.len()), "{} frames", got.len());
 }

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use obhut_client::access::AccessClient;
+use obhut_client::clip::FileLayout;
 use obhut_client::reader::Reader;
 
 use crate::util::logclient::LogArgs;
@@ -18,15 +19,27 @@ As the requester: once k custodians approved your request, ask the vault to
 release it, check the release is in the audit log, and decrypt the approved
 scope into --out DIR.
 
-For each recording in scope, DIR/<recording>.media is laid out like the
-original file: every segment in scope at its original offset, and zeros
-where segments stay sealed, with a `free` box header over a sealed start so
-that a player reading the container index plays the scope (e.g. `ffmpeg -ss
-10 -i DIR/<recording>.media …`). An MP4's descriptive metadata (`udta`/`meta`
-boxes, GPS, subtitle and other metadata tracks) is blanked in every segment
-and comes back only with a request made with --include-metadata: then a
-request for a whole recording gives a byte-identical copy of the original.
-A metadata sidecar in scope goes to DIR/<recording>.metadata.
+For each recording in scope, DIR/<recording>.mp4 is a clean clip of the
+approved window (--layout clip, the default): a playable MP4 of the video
+from the keyframe at or before the window's start to the keyframe at or
+after its end, with the sound of that span, times starting at 0, remuxed
+without re-encoding. It leaves out the sealed footage, tracks other than
+video and sound (metadata, subtitle, timecode tracks) and per-sample tables
+it cannot carry over (sample groups). Progressive and fragmented MP4s
+both give a progressive clip. A recording that is not an MP4 with video
+is written as with --layout original, and a note says so.
+
+--layout original writes DIR/<recording>.media laid out like the original
+file: every segment in scope at its original offset, and zeros where
+segments stay sealed, with a `free` box header over a sealed start so that
+a player reading the container index plays the scope (e.g. `ffmpeg -ss 10
+-i DIR/<recording>.media …`); a request for a whole recording gives a
+byte-identical copy of the original (with --include-metadata, below).
+
+An MP4's descriptive metadata (`udta`/`meta` boxes, GPS, subtitle and
+other metadata tracks) is blanked in every segment and comes back only
+with a request made with --include-metadata. A metadata sidecar in scope
+goes to DIR/<recording>.metadata.
 
 --range START-END (with a single recording in scope) decrypts only bytes
 [START, END) of the recording, fetching and decrypting only the 64 KiB
@@ -53,6 +66,18 @@ pub struct Args {
     /// Only bytes START..END (END exclusive) of the recording.
     #[arg(long, value_name = "START-END", value_parser = crate::util::request::parse_range)]
     range: Option<(u64, Option<u64>)>,
+    /// clip: a playable MP4 of the window, DIR/<recording>.mp4; original:
+    /// the original's offsets with zeros where sealed, DIR/<recording>.media
+    /// (for experts, and byte-for-byte comparison). Not used with --range.
+    #[arg(long, value_enum, default_value = "clip")]
+    layout: LayoutArg,
+}
+
+/// `--layout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LayoutArg {
+    Clip,
+    Original,
 }
 
 /// Run `obhut open`.
@@ -67,7 +92,11 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     for r in grant.rejected_partials() {
         eprintln!("warning: {r}");
     }
-    let o = open::write_grant(g, &client, &log, &grant, &a.out, a.range)?;
+    let layout = match a.layout {
+        LayoutArg::Clip => FileLayout::Clip,
+        LayoutArg::Original => FileLayout::Original,
+    };
+    let o = open::write_grant(g, &client, &log, &grant, &a.out, a.range, layout)?;
     g.note(format!(
         "opened {} segment(s) to {} (release logged, inclusion verified; opening logged as entry #{}, inclusion verified); {} segment(s) outside the request stay sealed",
         o.opened,
@@ -75,6 +104,21 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         o.opened_entry,
         grant.sealed()
     ));
+    for c in &o.clips {
+        g.note(format!(
+            "{}/{}.mp4: a clean clip of {} to {} of the recording (from the keyframe at or before the window to the one after it)",
+            a.out.display(),
+            c.recording,
+            secs(c.start_ms),
+            secs(c.end_ms)
+        ));
+    }
+    for (rec, why) in &o.originals {
+        g.note(format!(
+            "{}/{rec}.media: written in the original layout, no clip could be made ({why})",
+            a.out.display()
+        ));
+    }
     for rec in grant.resolved.iter().filter(|r| !r.finished) {
         g.note(format!(
             "recording {} has no final segment (still recording, or the camera stopped): these are its segments so far",
@@ -82,4 +126,9 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Milliseconds as seconds with three decimals (`12.345 s`).
+fn secs(ms: u64) -> String {
+    format!("{}.{:03} s", ms / 1000, ms % 1000)
 }

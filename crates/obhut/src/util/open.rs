@@ -7,8 +7,9 @@ use std::path::Path;
 use obhut_client::Error as ClientErr;
 use obhut_client::access::AccessClient;
 use obhut_client::assemble::Progress;
+use obhut_client::clip::FileLayout;
 use obhut_client::log::LogClient;
-use obhut_client::open::{Grant, Opened};
+use obhut_client::open::{Grant, OpenAs, Opened};
 use obhut_core::record::SegmentRecord;
 
 use super::files;
@@ -33,11 +34,16 @@ pub fn write_grant(
     grant: &Grant,
     dir: &Path,
     range: Option<(u64, Option<u64>)>,
+    layout: FileLayout,
 ) -> anyhow::Result<Opened> {
+    let what = match range {
+        Some((start, end)) => OpenAs::Range(start, end),
+        None => OpenAs::Files(layout),
+    };
     let total: u64 = grant.covered().map(SegmentRecord::plaintext_len).sum();
     let mut bar = Bar(progress::bytes(g, total, "opening"));
     let opened = grant
-        .write_to_dir(client, log, dir, range, g.force, &mut bar)
+        .write_to_dir(client, log, dir, what, g.force, &mut bar)
         .map_err(|e| match e {
             ClientErr::OutputDir { dir, source } => with_hint(
                 source,

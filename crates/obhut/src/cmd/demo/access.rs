@@ -173,6 +173,8 @@ impl Demo<'_> {
             &grant,
             &out,
             None,
+            // The demo compares the opened bytes with the camera's file.
+            obhut_client::clip::FileLayout::Original,
         )?;
         let first_byte = last_approval.elapsed();
         let [rec] = &grant.resolved[..] else {
