@@ -136,94 +136,32 @@ pub(crate) struct MetaTrack {
 }
 
 /// In one `moof`, the byte ranges of the samples of `tracks` (in the
-/// fragment's `mdat`). Their sizes in the `trun` stay: ffmpeg refuses, as
-/// it reads the header, a fragment whose samples have size 0. Refuses a
-/// metadata track fragment whose position follows another track's data
-/// (neither `base_data_offset` nor default-base-is-moof, after the first),
-/// which this reader does not track.
+/// fragment's `mdat`), in file order: each track's samples as
+/// [`track_samples`] reads them (the one `trun` reader, so a clip and the
+/// metadata blanking agree on where a sample is). Their sizes in the `trun`
+/// stay: ffmpeg refuses, as it reads the header, a fragment whose samples
+/// have size 0.
 pub(crate) fn metadata_samples(
     moof: Bx<'_>,
     tracks: &[MetaTrack],
 ) -> Result<Vec<Range<u64>>, MediaError> {
     let mut samples = Vec::new();
-    let mut n = 0usize;
-    for traf in moof.children() {
-        let traf = traf?;
-        if !traf.is(b"traf") {
-            continue;
-        }
-        let first = n == 0;
-        n += 1;
-        let tfhd = traf.need(b"tfhd")?;
-        let (_, flags, mut f) = tfhd.full()?;
-        let id = f.u32("track_ID")?;
-        let Some(track) = tracks.iter().find(|t| t.id == id) else {
-            continue;
+    for track in tracks {
+        let defaults = Defaults {
+            size: track.default_size,
+            ..Defaults::default()
         };
-        let base = if flags & 0x1 != 0 {
-            f.u64("base_data_offset")?
-        } else if flags & 0x2_0000 != 0 || first {
-            moof.offset
-        } else {
-            return Err(tfhd.err("a metadata track fragment whose data follows another track's"));
-        };
-        if flags & 0x2 != 0 {
-            f.skip(4, "sample_description_index")?;
-        }
-        if flags & 0x8 != 0 {
-            f.skip(4, "default_sample_duration")?;
-        }
-        let default_size = if flags & 0x10 != 0 {
-            Some(f.u32("default_sample_size")?)
-        } else {
-            track.default_size
-        };
-        let mut cursor = base;
-        for trun in traf.children() {
-            let trun = trun?;
-            if !trun.is(b"trun") {
-                continue;
-            }
-            let (_, flags, mut f) = trun.full()?;
-            let count = f.u32("sample_count")?;
-            if u64::from(count) > MAX_SAMPLES {
-                return Err(MediaError::Limit {
-                    fourcc: trun.fourcc,
-                    offset: trun.offset,
-                    what: "sample count",
-                    value: u64::from(count),
-                    limit: MAX_SAMPLES,
-                });
-            }
-            if flags & 0x1 != 0 {
-                let d = i64::from(f.u32("data_offset")? as i32);
-                cursor = base
-                    .checked_add_signed(d)
-                    .ok_or_else(|| trun.err("data_offset points before the file"))?;
-            }
-            if flags & 0x4 != 0 {
-                f.skip(4, "first_sample_flags")?;
-            }
-            let fields = (flags & 0xf00).count_ones() as usize;
-            let t = f.table(u64::from(count), 4 * fields, "samples")?;
-            // The size is the second optional field, after a duration.
-            let w_size = (flags & 0x200 != 0).then_some(usize::from(flags & 0x100 != 0));
-            for i in 0..t.len() {
-                let size = match (w_size, default_size) {
-                    (Some(w), _) => t.u32(i, w),
-                    (None, Some(d)) => d,
-                    (None, None) => return Err(trun.err("no sample size for a metadata sample")),
-                };
-                let end = cursor
-                    .checked_add(u64::from(size))
-                    .ok_or_else(|| trun.err("a sample's end overflows"))?;
-                if size > 0 {
-                    samples.push(cursor..end);
-                }
-                cursor = end;
-            }
-        }
+        let (mut decode_time, mut found) = (0, Vec::new());
+        track_samples(moof, track.id, defaults, &mut decode_time, &mut found)?;
+        // track_samples checked that every end fits in a u64.
+        samples.extend(
+            found
+                .iter()
+                .filter(|x| x.size > 0)
+                .map(|x| x.offset..x.offset + u64::from(x.size)),
+        );
     }
+    samples.sort_by_key(|r| r.start);
     Ok(samples)
 }
 
