@@ -644,6 +644,11 @@ fn err_json(e: &Error) -> J {
                 SegmentFailure::BadKemProof => "BadKemProof",
                 SegmentFailure::Misplaced(_) => "Misplaced",
                 SegmentFailure::NoKey => "NoKey",
+                SegmentFailure::TooFewShares { needed, have } => {
+                    f.push(("needed", json!(needed)));
+                    f.push(("have", json!(have)));
+                    "TooFewShares"
+                }
                 other => panic!("unmapped segment failure {other:?}"),
             };
             format!("Segment.{n}")
@@ -728,6 +733,10 @@ fn err_json(e: &Error) -> J {
                     f.push(("segment_index", json!(s.index)));
                     "DuplicateSegment"
                 }
+                RefusalReason::MissingRun(s) => {
+                    f.push(("segment_index", json!(s.index)));
+                    "MissingRun"
+                }
                 other => panic!("unmapped refusal {other:?}"),
             };
             format!("Refused.{n}")
@@ -806,6 +815,7 @@ fn partial_failure_name(failure: &PartialFailure) -> &'static str {
         PartialFailure::BadSignature => "BadSignature",
         PartialFailure::Undecryptable => "Undecryptable",
         PartialFailure::Malformed(_) => "Malformed",
+        PartialFailure::BadShare(_) => "BadShare",
         other => panic!("unmapped partial failure {other:?}"),
     }
 }
@@ -3009,6 +3019,15 @@ impl AccessCtx<'_> {
                     .into_iter()
                     .map(|j| self.r.records[j].clone())
                     .collect();
+                // The records the custodian finds custody runs in: all of
+                // the recording's unless the case lists them.
+                let runs: Vec<SegmentRecord> = match spec.get("runs") {
+                    Some(list) => Self::indices(list)
+                        .into_iter()
+                        .map(|j| self.r.records[j].clone())
+                        .collect(),
+                    None => self.r.records.clone(),
+                };
                 let mut rng = Rec::new([0xee; 32]);
                 let result = partial::custodian_partial(
                     &self.g.custodians[i - 1],
@@ -3017,7 +3036,7 @@ impl AccessCtx<'_> {
                     self.request(&spec["request"]),
                     &self.grant(spec),
                     &records,
-                    obhut_core::partial::Runs::in_records(&self.r.records),
+                    obhut_core::partial::Runs::in_records(&runs),
                     spec["now_utc_ms"].as_i64().expect("now_utc_ms"),
                     &mut rng,
                 );
@@ -3299,6 +3318,48 @@ fn build_access(stored: Option<&Value>, g: &GroupFix, r: &RecordFix) -> J {
     tj.hex("partial", tampered.to_bytes());
     tj.hex("envelope", tenv.to_bytes());
     o.set("tampered_partial", tj.done());
+
+    // Custodian 3's partial with one share of c altered (Partial.BadShare,
+    // signed), and with one share withheld (share_x 0: too few shares of
+    // that segment's c for a combine with custodian 1).
+    let mut share_cases = Vec::new();
+    for (name, seed_byte, alter) in [
+        (
+            "tampered_share",
+            0x9e,
+            (|p: &mut obhut_core::partial::Partial| p.entries[1].share[0] ^= 0x01)
+                as fn(&mut obhut_core::partial::Partial),
+        ),
+        (
+            "withheld_share",
+            0x9f,
+            |p: &mut obhut_core::partial::Partial| {
+                p.entries[2].share_x = 0;
+                p.entries[2].share = [0; 32];
+            },
+        ),
+    ] {
+        let mut sj = Obj::new(o.stored(name));
+        sj.set(
+            "description",
+            if name == "tampered_share" {
+                "partials[1] (custodian 3) with the first byte of entries[1].share flipped, signed again by custodian 3 and sealed to the requester: its share no longer matches the record's share hash (Partial.BadShare naming segment 1, signed)."
+            } else {
+                "partials[1] (custodian 3) with entries[2] carrying no share (share_x 0, share zeros), signed again and sealed: with custodian 1's partial, segment 2's c has one share of the two it needs (Segment.TooFewShares)."
+            },
+        );
+        let seed = sj.input_n("seed", &[seed_byte; 32]);
+        let mut p = envelopes[1].open(&requester.kem).expect("open partials[1]");
+        alter(&mut p);
+        p.sign(&g.custodians[2].sign);
+        let mut rec = Rec::new(seed);
+        let env = PartialEnvelope::seal(&p, &request, &mut rec);
+        sj.set("rng_draws", draws(&rec, &[d("envelope (HPKE)", 64)]));
+        sj.hex("partial", p.to_bytes());
+        sj.hex("envelope", env.to_bytes());
+        o.set(name, sj.done());
+        share_cases.push(env);
+    }
 
     // The epoch release of b for the grant, and a standalone epoch wrap.
     let mut ew = Obj::new(o.stored("epoch_wrap"));
@@ -3633,7 +3694,13 @@ fn build_access(stored: Option<&Value>, g: &GroupFix, r: &RecordFix) -> J {
         r,
         requester: &requester,
         requests: [("request", &request), ("request_narrow", &narrow)],
-        envelopes: &[envelopes[0].clone(), envelopes[1].clone(), tenv],
+        envelopes: &[
+            envelopes[0].clone(),
+            envelopes[1].clone(),
+            tenv,
+            share_cases[0].clone(),
+            share_cases[1].clone(),
+        ],
         wrap: &wrap_bytes,
         wrap_target: (rid, dk, idx),
         release: &rel_bytes,
@@ -3668,6 +3735,27 @@ fn build_access(stored: Option<&Value>, g: &GroupFix, r: &RecordFix) -> J {
                    "grant_log_index": log_index, "grant_request": "request_narrow",
                    "records": all, "now_utc_ms": now}),
             "Refused.GrantMismatch",
+        ),
+        (
+            "custodian 1 given segments 1 and 2 without the record that starts their custody run (segment 0)",
+            json!({"operation": "custodian_partial", "custodian": 1, "request": "request",
+                   "grant_log_index": log_index, "grant_request": "request", "records": [1, 2],
+                   "runs": [1, 2], "now_utc_ms": now}),
+            "Refused.MissingRun",
+        ),
+        (
+            "combine with custodian 1's partial and custodian 3's with a share of c altered (tampered_share)",
+            json!({"operation": "combine", "request": "request", "grant_log_index": log_index,
+                   "grant_request": "request", "expected_segments": all,
+                   "envelopes": [plain(0), plain(3)]}),
+            "NotEnoughPartials",
+        ),
+        (
+            "combine with custodian 1's partial and custodian 3's withholding segment 2's share (withheld_share)",
+            json!({"operation": "combine", "request": "request", "grant_log_index": log_index,
+                   "grant_request": "request", "expected_segments": all,
+                   "envelopes": [plain(0), plain(4)]}),
+            "Segment.TooFewShares",
         ),
         (
             "combine with only custodian 1's partial",
@@ -3744,6 +3832,12 @@ fn build_access(stored: Option<&Value>, g: &GroupFix, r: &RecordFix) -> J {
             json!({"operation": "combine", "request": "request", "grant_log_index": log_index,
                    "grant_request": "request", "expected_segments": all,
                    "envelopes": [plain(2), plain(0), plain(1)]}),
+        ),
+        (
+            "custodian 3's partial with a share of c altered (tampered_share), then custodian 1's and custodian 3's",
+            json!({"operation": "combine", "request": "request", "grant_log_index": log_index,
+                   "grant_request": "request", "expected_segments": all,
+                   "envelopes": [plain(3), plain(0), plain(1)]}),
         ),
         (
             "custodian 3's envelope with its last sealed byte flipped, custodian 1's, custodian 3's",
