@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use crate::boxes::Bx;
+use crate::boxes::{Bx, Fields};
 use crate::error::MediaError;
 use crate::limits::MAX_SAMPLES;
 use crate::movie::{Sample, Trex};
@@ -57,33 +57,14 @@ pub(crate) fn parse(moof: Bx<'_>, id: u32, trex: Trex) -> Result<Option<Frag>, M
         } else {
             trex.flags
         };
-        let tfdt = match traf.child(b"tfdt")? {
-            None => None,
-            Some(b) => {
-                let (v, _, mut f) = b.full()?;
-                Some(if v == 1 {
-                    f.u64("baseMediaDecodeTime")?
-                } else {
-                    u64::from(f.u32("baseMediaDecodeTime")?)
-                })
-            }
-        };
+        let tfdt = base_decode_time(traf)?;
         for trun in traf.children() {
             let trun = trun?;
             if !trun.is(b"trun") {
                 continue;
             }
             let (_, flags, mut f) = trun.full()?;
-            let count = f.u32("sample_count")?;
-            if u64::from(count) > MAX_SAMPLES {
-                return Err(MediaError::Limit {
-                    fourcc: trun.fourcc,
-                    offset: trun.offset,
-                    what: "sample count",
-                    value: u64::from(count),
-                    limit: MAX_SAMPLES,
-                });
-            }
+            let count = sample_count(&trun, &mut f)?;
             if count == 0 {
                 continue;
             }
@@ -219,13 +200,8 @@ pub(crate) fn track_samples(
         } else {
             defaults.flags
         };
-        if this && let Some(b) = traf.child(b"tfdt")? {
-            let (v, _, mut f) = b.full()?;
-            *cursor = if v == 1 {
-                f.u64("baseMediaDecodeTime")?
-            } else {
-                u64::from(f.u32("baseMediaDecodeTime")?)
-            };
+        if this && let Some(t) = base_decode_time(traf)? {
+            *cursor = t;
         }
         let mut pos = base;
         for trun in traf.children() {
@@ -234,16 +210,7 @@ pub(crate) fn track_samples(
                 continue;
             }
             let (_, flags, mut f) = trun.full()?;
-            let count = f.u32("sample_count")?;
-            if u64::from(count) > MAX_SAMPLES {
-                return Err(MediaError::Limit {
-                    fourcc: trun.fourcc,
-                    offset: trun.offset,
-                    what: "sample count",
-                    value: u64::from(count),
-                    limit: MAX_SAMPLES,
-                });
-            }
+            let count = sample_count(&trun, &mut f)?;
             if flags & 0x1 != 0 {
                 let d = i64::from(f.u32("data_offset")? as i32);
                 pos = base
@@ -293,4 +260,33 @@ pub(crate) fn track_samples(
         data_end = pos;
     }
     Ok(())
+}
+
+/// A `traf`'s `tfdt` baseMediaDecodeTime, if it has one.
+fn base_decode_time(traf: Bx<'_>) -> Result<Option<u64>, MediaError> {
+    let Some(b) = traf.child(b"tfdt")? else {
+        return Ok(None);
+    };
+    let (v, _, mut f) = b.full()?;
+    Ok(Some(if v == 1 {
+        f.u64("baseMediaDecodeTime")?
+    } else {
+        u64::from(f.u32("baseMediaDecodeTime")?)
+    }))
+}
+
+/// A `trun`'s sample count (its first field after version and flags),
+/// refused above [`MAX_SAMPLES`].
+fn sample_count(trun: &Bx<'_>, f: &mut Fields<'_>) -> Result<u32, MediaError> {
+    let count = f.u32("sample_count")?;
+    if u64::from(count) > MAX_SAMPLES {
+        return Err(MediaError::Limit {
+            fourcc: trun.fourcc,
+            offset: trun.offset,
+            what: "sample count",
+            value: u64::from(count),
+            limit: MAX_SAMPLES,
+        });
+    }
+    Ok(count)
 }
