@@ -176,16 +176,7 @@ fn plan_moov(
     present: &[Range<u64>],
     window: Range<u64>,
 ) -> Result<ClipPlan, MediaError> {
-    let mvhd = moov.need(b"mvhd")?;
-    let (v, _, mut f) = mvhd.full()?;
-    f.skip(
-        if v == 1 { 16 } else { 8 },
-        "creation and modification times",
-    )?;
-    let movie_ts = f.u32("timescale")?;
-    if movie_ts == 0 {
-        return Err(mvhd.err("timescale is 0"));
-    }
+    let movie_ts = crate::movie::header_timescale(moov.need(b"mvhd")?)?;
 
     // The tracks: the first video track, every sound track.
     let mut video: Option<(Bx<'_>, Bx<'_>)> = None;

@@ -102,16 +102,7 @@ pub(crate) fn track<'a>(
     )?;
     let id = f.u32("track_ID")?;
 
-    let mdhd = mdia.need(b"mdhd")?;
-    let (v, _, mut f) = mdhd.full()?;
-    f.skip(
-        if v == 1 { 16 } else { 8 },
-        "creation and modification times",
-    )?;
-    let timescale = f.u32("timescale")?;
-    if timescale == 0 {
-        return Err(mdhd.err("timescale is 0"));
-    }
+    let timescale = header_timescale(mdia.need(b"mdhd")?)?;
 
     let mut shift = Shift::default();
     if let Some(elst) = trak
@@ -450,4 +441,20 @@ impl Iterator for Samples<'_, '_> {
         }
         Some(r)
     }
+}
+
+/// The timescale of an `mvhd` or `mdhd` (after version, flags and the
+/// creation and modification times, 32 or 64 bits each by version); 0 is
+/// refused, as every time would divide by it.
+pub(crate) fn header_timescale(b: Bx<'_>) -> Result<u32, MediaError> {
+    let (v, _, mut f) = b.full()?;
+    f.skip(
+        if v == 1 { 16 } else { 8 },
+        "creation and modification times",
+    )?;
+    let timescale = f.u32("timescale")?;
+    if timescale == 0 {
+        return Err(b.err("timescale is 0"));
+    }
+    Ok(timescale)
 }
