@@ -336,8 +336,8 @@ impl Vault {
             keystore,
         } = open_stores(&config.data_dir, &config.keys_dir, start).await?;
         let mut keystore = keystore;
-        if let Some(holder) =
-            crate::holder::configured(&config).map_err(crate::keystore::KeystoreError::from)?
+        if let Some(holder) = crate::keystore::configured_holder(&config)
+            .map_err(crate::keystore::KeystoreError::from)?
         {
             keystore.set_holder(holder);
         }

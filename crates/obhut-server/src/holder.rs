@@ -8,7 +8,7 @@
 //! [`FileHolder`]: one file per wrapping key in a directory of its own
 //! (`epoch_holder_dir`), each sealed under the holder's master key;
 //! destroyed by overwriting, fsync, unlink, fsync of the directory.
-//! [`crate::pkcs11::TokenHolder`]: one non-extractable AES key per epoch
+//! `crate::pkcs11::TokenHolder`: one non-extractable AES key per epoch
 //! on a PKCS#11 token; destroyed with `C_DestroyObject`.
 
 use std::path::{Path, PathBuf};
@@ -258,24 +258,5 @@ impl EpochKeyHolder for FileHolder {
             .and_then(|d| d.sync_all())
             .map_err(io("fsync", &dir))?;
         Ok(true)
-    }
-}
-
-/// The key holder `config` names, if other than the default file holder
-/// beside the keystore: a PKCS#11 token (user PIN from
-/// `OBHUT_PKCS11_PIN`), or a file holder in `epoch_holder_dir`.
-pub fn configured(
-    config: &crate::config::ServerConfig,
-) -> Result<Option<Box<dyn EpochKeyHolder>>, HolderError> {
-    if let Some((module, token)) = &config.pkcs11 {
-        let pin = std::env::var("OBHUT_PKCS11_PIN").map_err(|_| {
-            HolderError::Token("set OBHUT_PKCS11_PIN to the token's user PIN".into())
-        })?;
-        let holder = crate::pkcs11::TokenHolder::open(module, token, &pin)?;
-        return Ok(Some(Box::new(holder)));
-    }
-    match &config.epoch_holder_dir {
-        Some(dir) => Ok(Some(Box::new(FileHolder::open(dir)?))),
-        None => Ok(None),
     }
 }

@@ -447,3 +447,22 @@ fn zeroize_string(mut s: String) {
     use zeroize::Zeroize;
     s.zeroize();
 }
+
+/// The key holder `config` names, if other than the default file holder
+/// beside the keystore: a PKCS#11 token (user PIN from
+/// `OBHUT_PKCS11_PIN`), or a file holder in `epoch_holder_dir`.
+pub fn configured_holder(
+    config: &crate::config::ServerConfig,
+) -> std::result::Result<Option<Box<dyn EpochKeyHolder>>, HolderError> {
+    if let Some((module, token)) = &config.pkcs11 {
+        let pin = std::env::var("OBHUT_PKCS11_PIN").map_err(|_| {
+            HolderError::Token("set OBHUT_PKCS11_PIN to the token's user PIN".into())
+        })?;
+        let holder = crate::pkcs11::TokenHolder::open(module, token, &pin)?;
+        return Ok(Some(Box::new(holder)));
+    }
+    match &config.epoch_holder_dir {
+        Some(dir) => Ok(Some(Box::new(FileHolder::open(dir)?))),
+        None => Ok(None),
+    }
+}

@@ -542,7 +542,9 @@ impl<I: IndexStore, B: BlobStore> InProcess<I, B> {
                 .expect("stores and keystore");
             let (index, blobs) = wrap(opened.index, opened.blobs);
             let mut keystore = opened.keystore;
-            if let Some(holder) = crate::holder::configured(&config).expect("epoch key holder") {
+            if let Some(holder) =
+                crate::keystore::configured_holder(&config).expect("epoch key holder")
+            {
                 keystore.set_holder(holder);
             }
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
