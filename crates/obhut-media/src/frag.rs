@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use crate::boxes::{Bx, Fields};
+use crate::boxes::{Bx, Fields, Table};
 use crate::error::MediaError;
 use crate::limits::MAX_SAMPLES;
 use crate::movie::{Sample, Trex};
@@ -71,18 +71,14 @@ pub(crate) fn parse(moof: Bx<'_>, id: u32, trex: Trex) -> Result<Option<Frag>, M
             if flags & 0x1 != 0 {
                 f.skip(4, "data_offset")?;
             }
-            let first_flags = if flags & 0x4 != 0 {
-                Some(f.u32("first_sample_flags")?)
-            } else {
-                None
-            };
-            let fields = (flags & 0xf00).count_ones() as usize;
-            let t = f.table(u64::from(count), 4 * fields, "samples")?;
-            // Word index of each optional per-sample field.
-            let word = |bit: u32| -> Option<usize> {
-                (flags & bit != 0).then(|| (flags & 0xf00 & (bit - 1)).count_ones() as usize)
-            };
-            let (w_dur, w_flags, w_cto) = (word(0x100), word(0x400), word(0x800));
+            let TrunSamples {
+                first_flags,
+                table: t,
+                duration: w_dur,
+                flags: w_flags,
+                cto: w_cto,
+                ..
+            } = trun_samples(&mut f, flags, count)?;
             let duration = match w_dur {
                 // Bounded by the table, which fits in the box.
                 Some(w) => (0..t.len()).map(|i| u64::from(t.u32(i, w))).sum::<u64>(),
@@ -217,18 +213,14 @@ pub(crate) fn track_samples(
                     .checked_add_signed(d)
                     .ok_or_else(|| trun.err("data_offset points before the file"))?;
             }
-            let first_flags = if flags & 0x4 != 0 {
-                Some(f.u32("first_sample_flags")?)
-            } else {
-                None
-            };
-            let fields = (flags & 0xf00).count_ones() as usize;
-            let t = f.table(u64::from(count), 4 * fields, "samples")?;
-            let word = |bit: u32| -> Option<usize> {
-                (flags & bit != 0).then(|| (flags & 0xf00 & (bit - 1)).count_ones() as usize)
-            };
-            let (w_dur, w_size, w_flags, w_cto) =
-                (word(0x100), word(0x200), word(0x400), word(0x800));
+            let TrunSamples {
+                first_flags,
+                table: t,
+                duration: w_dur,
+                size: w_size,
+                flags: w_flags,
+                cto: w_cto,
+            } = trun_samples(&mut f, flags, count)?;
             for i in 0..t.len() {
                 let size = match (w_size, d_size) {
                     (Some(w), _) => t.u32(i, w),
@@ -289,4 +281,42 @@ fn sample_count(trun: &Bx<'_>, f: &mut Fields<'_>) -> Result<u32, MediaError> {
         });
     }
     Ok(count)
+}
+
+/// A `trun`'s per-sample part, read after its `data_offset`: the first
+/// sample's flags if given, the table of per-sample fields, and the word
+/// index in each row of the optional fields it carries (ISO/IEC 14496-12
+/// §8.8.8: duration, size, flags, composition offset, in that order).
+struct TrunSamples<'a> {
+    first_flags: Option<u32>,
+    table: Table<'a>,
+    duration: Option<usize>,
+    size: Option<usize>,
+    flags: Option<usize>,
+    cto: Option<usize>,
+}
+
+fn trun_samples<'a>(
+    f: &mut Fields<'a>,
+    flags: u32,
+    count: u32,
+) -> Result<TrunSamples<'a>, MediaError> {
+    let first_flags = if flags & 0x4 != 0 {
+        Some(f.u32("first_sample_flags")?)
+    } else {
+        None
+    };
+    let fields = (flags & 0xf00).count_ones() as usize;
+    let table = f.table(u64::from(count), 4 * fields, "samples")?;
+    let word = |bit: u32| -> Option<usize> {
+        (flags & bit != 0).then(|| (flags & 0xf00 & (bit - 1)).count_ones() as usize)
+    };
+    Ok(TrunSamples {
+        first_flags,
+        table,
+        duration: word(0x100),
+        size: word(0x200),
+        flags: word(0x400),
+        cto: word(0x800),
+    })
 }
