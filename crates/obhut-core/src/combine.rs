@@ -18,7 +18,7 @@ use crate::ids::{Fingerprint, SegmentRef};
 use crate::kem::{self, Capsule};
 use crate::partial::{MAX_PARTIAL_ENTRIES, PartialEnvelope};
 use crate::point::lagrange_at_zero;
-use crate::pq_custody;
+use crate::pq_custody::{self, SegmentCustody};
 use crate::record::SegmentRecord;
 use crate::request::{AccessRequest, GrantRef};
 use crate::secret::Secret32;
@@ -39,7 +39,7 @@ fn check_partial(
     grant: &GrantRef,
     requester_fpr: &Fingerprint,
     expected: &HashMap<SegmentRef, (usize, RistrettoPoint)>,
-    records: &[&SegmentRecord],
+    custody: &[(&SegmentCustody, [u8; 32])],
     envelope: &PartialEnvelope,
     requester: &KemSecretKey,
 ) -> core::result::Result<ValidPartial, (PartialFailure, bool)> {
@@ -87,14 +87,9 @@ fn check_partial(
             Some((pos, r)) if *r == e.r && d[*pos].is_none() => {
                 d[*pos] = Some(e.d);
                 if e.share_x != 0 {
-                    let record = records[*pos];
+                    let (block, header_hash) = custody[*pos];
                     let share = Secret32::new(e.share);
-                    if !pq_custody::check_share(
-                        record.custody(),
-                        &record.header().header_hash(),
-                        e.share_x,
-                        &share,
-                    ) {
+                    if !pq_custody::check_share(block, &header_hash, e.share_x, &share) {
                         return Err(signed(PartialFailure::BadShare(e.segment)));
                     }
                     shares[*pos] = Some((e.share_x, share));
@@ -206,6 +201,12 @@ pub fn combine(
     }
 
     let requester_fpr = request.requester_fingerprint();
+    // Each record's custody block and header hash, hashed once for every
+    // partial's shares.
+    let custody: Vec<(&SegmentCustody, [u8; 32])> = records
+        .iter()
+        .map(|r| (r.custody(), r.header().header_hash()))
+        .collect();
     // Each valid partial's D values stay in a `Zeroizing` vector: k of them
     // recover every segment's a.
     let mut valid: Vec<(u16, ValidPartial)> = Vec::new();
@@ -216,7 +217,7 @@ pub fn combine(
             grant,
             &requester_fpr,
             &by_segment,
-            records,
+            &custody,
             env,
             requester,
         ) {
