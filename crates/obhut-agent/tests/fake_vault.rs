@@ -429,10 +429,15 @@ fn serve(
             let seg = record.segment_ref();
             let i = seg.index as usize;
             if let Some(Fault::CutTwoInFlight { store_first, .. }) = fault {
-                // Hold until the successor has arrived whole: two in flight.
+                // Hold until the successor has arrived whole (two in
+                // flight) and, as the real vault waits, the predecessor is
+                // stored: its upload may still be under way.
+                let rid = seg.recording.to_string();
                 let g = v.lock().unwrap();
                 let (mut g, t) = cv
-                    .wait_timeout_while(g, Duration::from_secs(20), |g| !g.second_arrived)
+                    .wait_timeout_while(g, Duration::from_secs(20), |g| {
+                        !g.second_arrived || g.recordings.get(&rid).map_or(0, Vec::len) < i
+                    })
                     .unwrap();
                 assert!(!t.timed_out(), "the agent never had two segments in flight");
                 if store_first {
