@@ -185,12 +185,10 @@ impl<'k> VaultClient<'k> {
             .find('/')
             .map(|i| rest[i..].to_owned())
             .unwrap_or_default();
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
+        let config = obhut_http::config_builder()
             .timeout_connect(Some(Duration::from_secs(15)))
             .timeout_per_read(Some(Duration::from_secs(120)))
             .timeout_per_write(Some(Duration::from_secs(120)))
-            .max_redirects(0)
             .output_buffer_size(UPLOAD_WRITE)
             .build();
         Ok(VaultClient {

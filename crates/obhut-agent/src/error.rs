@@ -156,7 +156,9 @@ impl Error {
     /// restarting), as opposed to a refusal that needs a person.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Transport { .. } => true,
+            // A certificate this host does not trust stays untrusted
+            // until its operator passes the CA: fail at once, saying so.
+            Error::Transport { source, .. } => !obhut_http::is_certificate_error(source),
             Error::Vault { status, .. } => *status >= 500 || *status == 408 || *status == 429,
             Error::Io { .. } => true,
             _ => false,

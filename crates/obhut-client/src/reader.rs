@@ -52,10 +52,8 @@ impl std::fmt::Debug for Reader<'_> {
 
 fn agent() -> ureq::Agent {
     ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
+        obhut_http::config_builder()
             .timeout_global(Some(Duration::from_secs(30)))
-            .max_redirects(0)
             .build(),
     )
 }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::net::tls::TlsFiles;
 use crate::net::{NetConfig, Timeouts};
 
 /// The config file read when none is given, if it exists.
@@ -21,7 +22,8 @@ pub const DEFAULT_CONFIG_FILE: &str = "obhut.toml";
 pub const DEFAULT_DATA: &str = "./obhut-data";
 /// Default keystore directory.
 pub const DEFAULT_KEYS: &str = "./obhut-keys";
-/// Default listen address (loopback: put a TLS proxy in front).
+/// Default listen address (loopback; plain HTTP there is fine, anywhere
+/// else set `tls_cert` and `tls_key` or put a TLS proxy in front).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8700";
 /// Default epoch period of a retention class: one day.
 pub const DEFAULT_EPOCH_PERIOD_SECS: u64 = 86_400;
@@ -139,6 +141,14 @@ pub struct FileConfig {
     /// Connection limits (`[net]`).
     #[serde(default)]
     pub net: NetFile,
+    /// PEM certificate chain the API listener serves TLS with (with
+    /// `tls_key`; reloaded on SIGHUP); unset: plain HTTP.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates the vault's own HTTP client (the witnesses)
+    /// trusts besides Mozilla's roots and the system store.
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// The `[net]` table: connection limits (docs/vault.md §7), each
@@ -372,6 +382,9 @@ impl FileConfig {
             allow_self_approval: None,
             ops_listen: get("OBHUT_OPS_LISTEN"),
             net: NetFile::from_env(&get)?,
+            tls_cert: get("OBHUT_TLS_CERT").map(PathBuf::from),
+            tls_key: get("OBHUT_TLS_KEY").map(PathBuf::from),
+            ca_cert: get("OBHUT_CA_CERT").map(PathBuf::from),
         })
     }
 
@@ -398,6 +411,9 @@ impl FileConfig {
         self.allow_self_approval = over.allow_self_approval.or(self.allow_self_approval);
         self.ops_listen = over.ops_listen.or(self.ops_listen);
         self.net = self.net.overridden_by(over.net);
+        self.tls_cert = over.tls_cert.or(self.tls_cert);
+        self.tls_key = over.tls_key.or(self.tls_key);
+        self.ca_cert = over.ca_cert.or(self.ca_cert);
         self
     }
 }
@@ -446,6 +462,11 @@ pub struct ServerConfig {
     pub ops_listen: Option<SocketAddr>,
     /// Connection limits.
     pub net: NetConfig,
+    /// The API listener's certificate and key; `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
+    /// CA certificates the vault's HTTP client trusts besides the
+    /// defaults (`ca_cert`).
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -645,7 +666,24 @@ impl ServerConfig {
                 reason: "not an address:port such as 127.0.0.1:9700",
             })?),
         };
+        let tls = match (c.tls_cert, c.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (cert, _) => {
+                return Err(ConfigError::Invalid {
+                    setting: if cert.is_some() {
+                        "tls_key"
+                    } else {
+                        "tls_cert"
+                    },
+                    value: String::new(),
+                    reason: "TLS needs both tls_cert and tls_key (PEM files)",
+                });
+            }
+        };
         Ok(ServerConfig {
+            tls,
+            ca_cert: c.ca_cert,
             ops_listen,
             net: c.net.validate()?,
             access_purposes,

@@ -135,6 +135,9 @@ pub enum EmbeddedError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The TLS certificate or key did not load.
+    #[error(transparent)]
+    Tls(crate::net::tls::TlsError),
     /// The bound listener did not say its address.
     #[error("reading the bound address")]
     LocalAddr(#[source] std::io::Error),
@@ -318,6 +321,7 @@ pub struct Vault {
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
     ops: Option<(tokio::net::TcpListener, SocketAddr)>,
+    tls: Option<Arc<crate::net::tls::Certs>>,
     _lock: std::fs::File,
 }
 
@@ -348,6 +352,14 @@ impl Vault {
             );
         }
         warn_disagreements(&report);
+        // Before binding: a bad certificate stops the start, and nothing
+        // has listened yet.
+        let tls = match &config.tls {
+            None => None,
+            Some(files) => {
+                Some(crate::net::tls::Certs::open(files.clone()).map_err(EmbeddedError::Tls)?)
+            }
+        };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| EmbeddedError::Bind {
@@ -380,6 +392,7 @@ impl Vault {
             listener,
             addr,
             ops,
+            tls,
             _lock: lock,
         })
     }
@@ -387,6 +400,11 @@ impl Vault {
     /// The address it is bound to (the real port if `listen` asked for 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Whether the API listener serves TLS (`https://`).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// The operations listener's address (`/metrics`, health), if
@@ -419,14 +437,27 @@ impl Vault {
             listener,
             addr,
             ops,
+            tls,
             _lock,
         } = self;
-        tracing::info!(%addr, "vault listening");
+        if tls.is_some() {
+            tracing::info!(%addr, "vault listening (TLS; SIGHUP reloads the certificate)");
+        } else if addr.ip().is_loopback() {
+            tracing::info!(%addr, "vault listening");
+        } else {
+            // Requests are signed, so a man in the middle cannot forge
+            // them, but he reads ids, times and sizes, and a reader's
+            // ciphertext: say so where the operator looks.
+            tracing::warn!(
+                %addr,
+                "vault listening on plain HTTP on a non-loopback address; set tls_cert and tls_key (or put a TLS proxy in front)"
+            );
+        }
         let ops = ops.map(|(l, ops_addr)| {
             tracing::info!(%ops_addr, "operations listening (metrics, health)");
             l
         });
-        crate::serve(app.clone(), listener, ops, shutdown)
+        crate::serve_with_tls(app.clone(), listener, ops, tls, shutdown)
             .await
             .map_err(EmbeddedError::Serve)?;
         app.index.close().await;

@@ -172,6 +172,30 @@ pub async fn serve<I: IndexStore, B: BlobStore>(
     ops: Option<tokio::net::TcpListener>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_tls(app, listener, ops, None, shutdown).await
+}
+
+/// [`serve`], the API over TLS with `tls`'s certificate if given
+/// (reloaded on SIGHUP; the operations listener stays plain HTTP: it is
+/// for a scraper and a health checker on the host or its network).
+pub async fn serve_with_tls<I: IndexStore, B: BlobStore>(
+    app: Arc<App<I, B>>,
+    listener: tokio::net::TcpListener,
+    ops: Option<tokio::net::TcpListener>,
+    tls: Option<Arc<net::tls::Certs>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (acceptor, reload) = match tls {
+        None => (None, None),
+        Some(certs) => {
+            let acceptor = certs.acceptor().map_err(std::io::Error::other)?;
+            #[cfg(unix)]
+            let reload = Some(net::tls::reload_on_sighup(certs)?);
+            #[cfg(not(unix))]
+            let reload: Option<tokio::task::JoinHandle<()>> = None;
+            (Some(acceptor), reload)
+        }
+    };
     let ticker = app.clone();
     let task = tokio::spawn(async move {
         let hour = std::time::Duration::from_secs(3600);
@@ -218,6 +242,7 @@ pub async fn serve<I: IndexStore, B: BlobStore>(
                 refuse: false,
                 timeouts: n.timeouts,
                 metrics: app.metrics.connections("ops"),
+                tls: None,
             },
             stopped.clone(),
         ))
@@ -229,6 +254,7 @@ pub async fn serve<I: IndexStore, B: BlobStore>(
         refuse: true,
         timeouts: n.timeouts,
         metrics: app.metrics.connections("api"),
+        tls: acceptor,
     };
     let r = net::serve_listener(api, stopped).await;
     if let Some(ops) = ops {
@@ -237,6 +263,9 @@ pub async fn serve<I: IndexStore, B: BlobStore>(
     task.abort();
     sweep_task.abort();
     integrator.abort();
+    if let Some(reload) = reload {
+        reload.abort();
+    }
     r
 }
 

@@ -101,6 +101,10 @@ fn main() -> ExitCode {
         }
     };
     let g = &cli.global;
+    if let Err(e) = g.trust_ca() {
+        util::hint::report(&e, g.verbose > 0);
+        return ExitCode::FAILURE;
+    }
     let result = match &cli.command {
         Command::Demo(a) => cmd::demo::run(g, a),
         Command::Keygen(a) => cmd::keygen::run(g, a),

@@ -46,10 +46,8 @@ enum Answer {
 
 fn post(url: &str, body: Vec<u8>) -> Answer {
     let agent = ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
+        obhut_http::config_builder()
             .timeout_global(Some(Duration::from_secs(10)))
-            .max_redirects(0)
             .build(),
     );
     let resp = match agent.post(url).content_type("text/plain").send(&body[..]) {

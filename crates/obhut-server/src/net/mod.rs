@@ -24,6 +24,7 @@ use tokio::sync::Semaphore;
 
 pub mod rate;
 mod refuse;
+pub mod tls;
 pub mod watch;
 
 pub use watch::Timeouts;
@@ -132,6 +133,8 @@ pub(crate) struct Listener {
     pub timeouts: Timeouts,
     /// Counts of connections.
     pub metrics: crate::metrics::Connections,
+    /// TLS, if the listener serves it ([`tls`]).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// The accept loop (what `axum::serve(..).with_graceful_shutdown(..)` does,
@@ -170,8 +173,19 @@ pub(crate) async fn serve_listener(
             if l.refuse
                 && let Ok(permit) = refusals.clone().try_acquire_owned()
             {
+                let tls = l.tls.clone();
                 tokio::spawn(async move {
-                    refuse::refuse(stream).await;
+                    match tls {
+                        None => refuse::refuse(stream).await,
+                        // The handshake counts against the head's time.
+                        Some(tls) => {
+                            if let Ok(Ok(s)) =
+                                tokio::time::timeout(refuse::READ_FOR, tls.accept(stream)).await
+                            {
+                                refuse::refuse(s).await;
+                            }
+                        }
+                    }
                     drop(permit);
                 });
             }
@@ -186,7 +200,10 @@ pub(crate) async fn serve_listener(
             tracing::debug!(error = %e, "setting TCP_NODELAY");
         }
         let watch = watch::Watch::new();
-        let io = TokioIo::new(watch::WatchedIo::new(stream, watch.clone(), t));
+        // TLS rides on the watched socket: the handshake is read under the
+        // header timeout (the connection is in its first head phase), and
+        // every later read and write under the phase's own limit.
+        let io = watch::WatchedIo::new(stream, watch.clone(), t);
         let router = l.router.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             watch.busy();
@@ -201,11 +218,31 @@ pub(crate) async fn serve_listener(
                 )
             }
         });
-        let conn = graceful.watch(http.serve_connection(io, service));
+        let watcher = graceful.watcher();
+        let http = http.clone();
+        let tls = l.tls.clone();
         let open = l.metrics.open.clone();
         open.inc();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let r = match tls {
+                None => {
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(io), service))
+                        .await
+                }
+                Some(tls) => match tls.accept(io).await {
+                    Ok(s) => {
+                        watcher
+                            .watch(http.serve_connection(TokioIo::new(s), service))
+                            .await
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                        Ok(())
+                    }
+                },
+            };
+            if let Err(e) = r {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
             open.dec();

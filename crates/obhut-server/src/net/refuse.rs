@@ -12,8 +12,7 @@
 use std::time::Duration;
 
 use obhut_api::{ErrorBody, ErrorKind};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// How long a refused connection has to send its request head.
 pub(crate) const READ_FOR: Duration = Duration::from_secs(1);
@@ -46,8 +45,8 @@ fn overloaded() -> Vec<u8> {
 }
 
 /// Read the head for at most [`READ_FOR`], answer `/healthz` or refuse,
-/// and close.
-pub(crate) async fn refuse(mut stream: TcpStream) {
+/// and close (a TCP socket, or a TLS stream on one).
+pub(crate) async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
     let mut head = [0u8; HEAD_MAX];
     let mut n = 0;
     let _ = tokio::time::timeout(READ_FOR, async {

@@ -2,9 +2,12 @@
 //!
 //! Settings, highest precedence first: flags, `OBHUT_*` environment
 //! variables (`OBHUT_DATA`, `OBHUT_KEYS`, `OBHUT_LISTEN`,
-//! `OBHUT_MAX_SEGMENT_BYTES`), the config file (`--config FILE`, else
+//! `OBHUT_MAX_SEGMENT_BYTES`, `OBHUT_TLS_CERT`, `OBHUT_TLS_KEY`,
+//! `OBHUT_CA_CERT`), the config file (`--config FILE`, else
 //! `./obhut.toml` if present), defaults (`./obhut-data`, `./obhut-keys`,
-//! `127.0.0.1:8700`).
+//! `127.0.0.1:8700`, plain HTTP).
+
+use std::path::PathBuf;
 
 use anyhow::Context;
 use obhut_server::config::{FileConfig, ServerConfig};
@@ -21,9 +24,16 @@ use crate::util::vault::{StoreArgs, load_config, vault_error};
     long_about = "Run the vault (docs/vault.md): devices enrol and upload sealed segments; \
 readers list recordings and fetch records and ciphertext. The vault never holds a key \
 that opens footage.\n\nSettings, highest precedence first: flags, OBHUT_* environment \
-variables (OBHUT_DATA, OBHUT_KEYS, OBHUT_LISTEN, OBHUT_MAX_SEGMENT_BYTES), the config \
-file (--config FILE, else ./obhut.toml if present), defaults. Logs are JSON lines on \
-stderr (RUST_LOG filters).\n\nA new vault is made once, with --init: it creates the data \
+variables (OBHUT_DATA, OBHUT_KEYS, OBHUT_LISTEN, OBHUT_MAX_SEGMENT_BYTES, OBHUT_TLS_CERT, \
+OBHUT_TLS_KEY, OBHUT_CA_CERT), the config file (--config FILE, else ./obhut.toml if \
+present), defaults. Logs are JSON lines on stderr (RUST_LOG filters).\n\nTLS: with \
+--tls-cert and --tls-key (tls_cert, tls_key in obhut.toml) the API is served over TLS \
+(rustls: TLS 1.3 and 1.2). `kill -HUP` reloads both files without dropping the listener: \
+new connections get the new certificate, open ones keep theirs, and a reload that fails \
+keeps the old certificate and logs why. Without them the vault speaks plain HTTP, which is \
+meant for loopback (or a TLS proxy in front); on any other address it warns. The \
+operations listener (ops_listen) stays plain HTTP. --ca-cert (ca_cert, OBHUT_CA_CERT) adds \
+a CA the vault's own client trusts when it calls https:// witnesses.\n\nA new vault is made once, with --init: it creates the data \
 directory and the keystore (vault.key, log.key) and binds them to each other. Without --init \
 the vault serves only the vault its directories hold, and refuses to start if the keystore \
 is missing, empty or another vault's.\n\nRetention (docs/vault.md §9): each retention class \
@@ -49,6 +59,13 @@ pub struct Args {
     /// Largest segment blob accepted, in bytes [default: 4 GiB]
     #[arg(long, value_name = "BYTES")]
     pub max_segment_bytes: Option<u64>,
+    /// Serve TLS with this PEM certificate chain (the vault's certificate first);
+    /// with --tls-key; reloaded on SIGHUP
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Create the vault (new keys) if --data and --keys hold none; on an existing vault
     /// this only starts it, and it never replaces a vault's keys
     #[arg(long)]
@@ -66,9 +83,17 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         FileConfig {
             listen: a.listen.clone(),
             max_segment_bytes: a.max_segment_bytes,
+            tls_cert: a.tls_cert.clone(),
+            tls_key: a.tls_key.clone(),
+            ca_cert: g.ca_cert.clone(),
             ..FileConfig::default()
         },
     )?;
+    // The config file's ca_cert too (the flag and OBHUT_CA_CERT were
+    // taken at start): the witness client trusts it.
+    if let Some(ca) = &config.ca_cert {
+        crate::util::trust_ca_file(ca)?;
+    }
     init_logging(g);
     let rt = obhut_server::embedded::runtime().context("starting the async runtime")?;
     let start = if a.init { Start::Init } else { Start::Existing };
@@ -95,7 +120,8 @@ async fn sweep_once(mut config: ServerConfig) -> anyhow::Result<()> {
 
 async fn serve(config: ServerConfig, start: Start) -> anyhow::Result<()> {
     let vault = Vault::open(config, start).await.map_err(vault_error)?;
-    println!("obhut vault listening on http://{}", vault.addr());
+    let scheme = if vault.is_tls() { "https" } else { "http" };
+    println!("obhut vault listening on {scheme}://{}", vault.addr());
     if let Some(ops) = vault.ops_addr() {
         println!("operations (metrics, health) on http://{ops}");
     }

@@ -81,6 +81,11 @@ impl<T, E: Into<anyhow::Error>> HintExt<T> for Result<T, E> {
 /// [`Hinted`]'s, or the next step after an `obhut_client::Error`.
 pub fn hints(e: &anyhow::Error) -> Vec<Cow<'_, str>> {
     let mut out: Vec<Cow<'_, str>> = Vec::new();
+    // Before the causes' own hints: "check that the vault is running" is
+    // wrong for a vault that answered with a certificate we do not trust.
+    if e.chain().any(obhut_http::is_certificate_refusal) {
+        out.push(Cow::Borrowed(CERTIFICATE));
+    }
     for cause in e.chain() {
         let next = match cause.downcast_ref::<Hinted>() {
             Some(h) => Some(Cow::Borrowed(h.next.as_str())),
@@ -112,6 +117,7 @@ pub fn report(e: &anyhow::Error, verbose: bool) {
 // has always printed): the client says what went wrong, the CLI which
 // command or flag to try.
 
+const CERTIFICATE: &str = "the vault's TLS certificate is not trusted here: pass --ca-cert FILE (or OBHUT_CA_CERT) with the PEM certificate of the CA that signed it, or add that CA to the system store (update-ca-certificates); check also the URL's host name and the certificate's dates";
 const REPORT: &str = "the vault is misbehaving; report it";
 const STOP: &str = "the vault is misbehaving; do not go on, and report it";
 const KEEP: &str = "the vault is misbehaving; keep this output and report it";

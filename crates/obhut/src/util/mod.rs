@@ -52,9 +52,34 @@ pub struct Global {
     /// Overwrite output files that already exist (by default they are refused).
     #[arg(long, global = true, help_heading = "Global options")]
     pub force: bool,
+
+    /// Trust the CA certificates in FILE (PEM) for https:// vaults and
+    /// witnesses, besides the system store and Mozilla's roots; else
+    /// OBHUT_CA_CERT.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Global options"
+    )]
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl Global {
+    /// The operator's CA file: `--ca-cert`, else `OBHUT_CA_CERT`.
+    pub fn ca_cert(&self) -> Option<PathBuf> {
+        self.ca_cert
+            .clone()
+            .or_else(|| std::env::var_os("OBHUT_CA_CERT").map(PathBuf::from))
+    }
+
+    /// Make every HTTP client of this process trust [`Global::ca_cert`].
+    pub fn trust_ca(&self) -> anyhow::Result<()> {
+        if let Some(path) = self.ca_cert() {
+            trust_ca_file(&path)?;
+        }
+        Ok(())
+    }
     /// Print a note to stderr unless `--quiet`.
     pub fn note(&self, msg: impl std::fmt::Display) {
         if !self.quiet {
@@ -70,3 +95,14 @@ impl Global {
 }
 
 pub use obhut_client::show::printable;
+
+/// Trust the CA certificates in `path` (every HTTP client of the process).
+pub fn trust_ca_file(path: &std::path::Path) -> anyhow::Result<()> {
+    obhut_http::trust_ca_file(path).map_err(|e| {
+        hint::with_next_step(
+            e,
+            "pass --ca-cert (or OBHUT_CA_CERT) the PEM file of the CA that signed the vault's certificate",
+        )
+    })?;
+    Ok(())
+}

@@ -64,6 +64,9 @@ pub fn vault_error(e: EmbeddedError) -> anyhow::Error {
         }
         EmbeddedError::Store(_) => "check --data; see the message above",
         EmbeddedError::Bind { .. } => "pass another --listen ADDR (port 0 picks a free one)",
+        EmbeddedError::Tls(_) => {
+            "pass --tls-cert and --tls-key (tls_cert, tls_key) the PEM certificate chain and its own private key"
+        }
         EmbeddedError::AuditLog(_) => {
             "set log_origin in obhut.toml to a name such as vault.example.org/obhut"
         }
