@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::net::tls::TlsFiles;
 use crate::net::{NetConfig, Timeouts};
@@ -74,18 +74,87 @@ pub fn parse_keep(text: &str) -> Option<Option<i64>> {
 fn parse_retention_env(v: &str) -> Result<BTreeMap<String, String>, ConfigError> {
     let mut out = BTreeMap::new();
     for pair in v.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let (class, keep) = pair.split_once('=').ok_or_else(|| ConfigError::Invalid {
+        let (class, keep) = parse_class_pair(pair).ok_or_else(|| ConfigError::Invalid {
             setting: "OBHUT_RETENTION",
             value: v.to_owned(),
             reason: "class=retention pairs separated by ';', such as cctv=72 hours;evidence=until released",
         })?;
-        out.insert(class.trim().to_owned(), keep.trim().to_owned());
+        out.insert(class, keep);
     }
     Ok(out)
 }
 
+/// One `class=value` (a retention, an epoch period): the flags'
+/// and the variables' form of a `[retention]` or `[epoch_period_secs]`
+/// entry.
+pub fn parse_class_pair(pair: &str) -> Option<(String, String)> {
+    let (class, value) = pair.split_once('=')?;
+    Some((class.trim().to_owned(), value.trim().to_owned()))
+}
+
+/// One witness as a flag or variable gives it: `URL VKEY`.
+pub fn parse_witness(text: &str) -> Option<WitnessFile> {
+    let (url, vkey) = text.trim().split_once(char::is_whitespace)?;
+    Some(WitnessFile {
+        url: url.to_owned(),
+        vkey: vkey.trim().to_owned(),
+    })
+}
+
+/// The `;`-separated list of a variable, empty items dropped.
+fn env_list(v: &str) -> impl Iterator<Item = &str> {
+    v.split(';').map(str::trim).filter(|p| !p.is_empty())
+}
+
+/// `OBHUT_EPOCH_PERIOD_SECS`: `class=seconds` pairs separated by `;`.
+fn parse_periods_env(v: &str) -> Result<BTreeMap<String, u64>, ConfigError> {
+    let bad = || ConfigError::Invalid {
+        setting: "OBHUT_EPOCH_PERIOD_SECS",
+        value: v.to_owned(),
+        reason: "class=seconds pairs separated by ';', such as cctv=3600;evidence=86400",
+    };
+    let mut out = BTreeMap::new();
+    for pair in env_list(v) {
+        let (class, secs) = parse_class_pair(pair).ok_or_else(bad)?;
+        out.insert(class, secs.parse().map_err(|_| bad())?);
+    }
+    Ok(out)
+}
+
+/// `OBHUT_WITNESSES`: `URL VKEY` items separated by `;`.
+fn parse_witnesses_env(v: &str) -> Result<Vec<WitnessFile>, ConfigError> {
+    env_list(v)
+        .map(|w| {
+            parse_witness(w).ok_or_else(|| ConfigError::Invalid {
+                setting: "OBHUT_WITNESSES",
+                value: v.to_owned(),
+                reason: "`URL VKEY` items separated by ';'",
+            })
+        })
+        .collect()
+}
+
+/// `OBHUT_ALLOW_SELF_APPROVAL`: `true` or `false`.
+fn env_bool(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<bool>, ConfigError> {
+    match get(name) {
+        None => Ok(None),
+        Some(v) => match v.trim() {
+            "true" => Ok(Some(true)),
+            "false" => Ok(Some(false)),
+            _ => Err(ConfigError::Invalid {
+                setting: name,
+                value: v,
+                reason: "true or false",
+            }),
+        },
+    }
+}
+
 /// One layer of raw settings (file, environment or flags).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     /// Data directory (index and blobs).
@@ -153,7 +222,7 @@ pub struct FileConfig {
 
 /// The `[net]` table: connection limits (docs/vault.md §7), each
 /// optional.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetFile {
     /// Connections served at once on the API listener (default: from
@@ -264,7 +333,7 @@ fn env_num<T: std::str::FromStr>(
 }
 
 /// One `[[witness]]` table.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WitnessFile {
     /// Base URL of the witness (`http://dpo.example:8701`); the vault POSTs
@@ -347,9 +416,12 @@ impl FileConfig {
         })
     }
 
-    /// Read `OBHUT_DATA`, `OBHUT_KEYS`, `OBHUT_LISTEN`,
-    /// `OBHUT_MAX_SEGMENT_BYTES`, `OBHUT_OPS_LISTEN` and `OBHUT_NET_*` (the
-    /// `[net]` keys) from `get` (the environment in production).
+    /// Read the `OBHUT_*` variable of every key (`OBHUT_` and the key in
+    /// upper case; `OBHUT_NET_*` for the `[net]` keys; maps and lists as
+    /// `;`-separated items: `OBHUT_RETENTION`, `OBHUT_EPOCH_PERIOD_SECS`
+    /// as `class=value`, `OBHUT_WITNESSES` as `URL VKEY`,
+    /// `OBHUT_ACCESS_PURPOSES`) from `get` (the environment in
+    /// production).
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let max_segment_bytes = match get("OBHUT_MAX_SEGMENT_BYTES") {
             None => None,
@@ -364,7 +436,10 @@ impl FileConfig {
             keys: get("OBHUT_KEYS").map(PathBuf::from),
             listen: get("OBHUT_LISTEN"),
             max_segment_bytes,
-            epoch_period_secs: BTreeMap::new(),
+            epoch_period_secs: match get("OBHUT_EPOCH_PERIOD_SECS") {
+                None => BTreeMap::new(),
+                Some(v) => parse_periods_env(&v)?,
+            },
             retention: match get("OBHUT_RETENTION") {
                 None => BTreeMap::new(),
                 Some(v) => parse_retention_env(&v)?,
@@ -373,13 +448,17 @@ impl FileConfig {
             sweep_interval_secs: env_num(&get, "OBHUT_SWEEP_INTERVAL_SECS")?,
             pkcs11_module: get("OBHUT_PKCS11_MODULE").map(PathBuf::from),
             pkcs11_token: get("OBHUT_PKCS11_TOKEN"),
-            max_capture_age_secs: None,
-            log_origin: None,
-            log_retention_days: None,
-            witness: Vec::new(),
-            access_purposes: None,
-            max_grant_days: None,
-            allow_self_approval: None,
+            max_capture_age_secs: env_num(&get, "OBHUT_MAX_CAPTURE_AGE_SECS")?,
+            log_origin: get("OBHUT_LOG_ORIGIN"),
+            log_retention_days: env_num(&get, "OBHUT_LOG_RETENTION_DAYS")?,
+            witness: match get("OBHUT_WITNESSES") {
+                None => Vec::new(),
+                Some(v) => parse_witnesses_env(&v)?,
+            },
+            access_purposes: get("OBHUT_ACCESS_PURPOSES")
+                .map(|v| env_list(&v).map(str::to_owned).collect()),
+            max_grant_days: env_num(&get, "OBHUT_MAX_GRANT_DAYS")?,
+            allow_self_approval: env_bool(&get, "OBHUT_ALLOW_SELF_APPROVAL")?,
             ops_listen: get("OBHUT_OPS_LISTEN"),
             net: NetFile::from_env(&get)?,
             tls_cert: get("OBHUT_TLS_CERT").map(PathBuf::from),
@@ -504,6 +583,16 @@ impl ServerConfig {
         env: impl Fn(&str) -> Option<String>,
         flags: FileConfig,
     ) -> Result<Self, LoadError> {
+        Self::from_layers(Self::merge(file, env, flags)?).map_err(LoadError::Invalid)
+    }
+
+    /// The layers of [`ServerConfig::load`] merged, not yet validated
+    /// (what `obhut serve --print-config` prints).
+    pub fn merge(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+        flags: FileConfig,
+    ) -> Result<FileConfig, LoadError> {
         let file = match file {
             Some(p) => FileConfig::from_file(p).map_err(LoadError::File)?,
             None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
@@ -513,7 +602,7 @@ impl ServerConfig {
             None => FileConfig::default(),
         };
         let env = FileConfig::from_env(env).map_err(LoadError::Env)?;
-        Self::from_layers(file.overridden_by(env).overridden_by(flags)).map_err(LoadError::Invalid)
+        Ok(file.overridden_by(env).overridden_by(flags))
     }
 
     /// Validate merged layers, filling defaults.

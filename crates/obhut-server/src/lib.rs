@@ -31,6 +31,7 @@ pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod config_print;
 pub mod embedded;
 pub mod enrol;
 pub mod epochs;

@@ -18,5 +18,6 @@ pub mod reclassify;
 pub mod request;
 pub mod seal;
 pub mod serve;
+pub mod serve_settings;
 pub mod verify;
 pub mod witness;

@@ -14,8 +14,9 @@ use obhut_server::config::{FileConfig, ServerConfig};
 use obhut_server::embedded::{Start, Vault, shutdown_signal};
 
 use crate::util::Global;
+use crate::util::hint::{fail, with_next_step};
 use crate::util::logging::init_logging;
-use crate::util::vault::{StoreArgs, load_config, vault_error};
+use crate::util::vault::{StoreArgs, load_config, merge_config, vault_error};
 
 /// `obhut serve`.
 #[derive(Debug, clap::Args)]
@@ -24,9 +25,12 @@ use crate::util::vault::{StoreArgs, load_config, vault_error};
     long_about = "Run the vault (docs/vault.md): devices enrol and upload sealed segments; \
 readers list recordings and fetch records and ciphertext. The vault never holds a key \
 that opens footage.\n\nSettings, highest precedence first: flags, OBHUT_* environment \
-variables (OBHUT_DATA, OBHUT_KEYS, OBHUT_LISTEN, OBHUT_MAX_SEGMENT_BYTES, OBHUT_TLS_CERT, \
-OBHUT_TLS_KEY, OBHUT_CA_CERT), the config file (--config FILE, else ./obhut.toml if \
-present), defaults. Logs are JSON lines on stderr (RUST_LOG filters).\n\nTLS: with \
+variables, the config file (--config FILE, else ./obhut.toml if present), defaults. Every \
+key of obhut.toml has a flag (below, with its key) and a variable: OBHUT_ and the key in \
+upper case (OBHUT_DATA, OBHUT_LISTEN, OBHUT_TLS_CERT, OBHUT_NET_MAX_CONNECTIONS, ...); \
+maps and lists are ;-separated (OBHUT_RETENTION=\"cctv=72 hours;evidence=until released\", \
+OBHUT_WITNESSES=\"URL VKEY;URL VKEY\"). --print-config prints the result, secrets \
+redacted. Logs are JSON lines on stderr (RUST_LOG filters).\n\nTLS: with \
 --tls-cert and --tls-key (tls_cert, tls_key in obhut.toml) the API is served over TLS \
 (rustls: TLS 1.3 and 1.2). `kill -HUP` reloads both files without dropping the listener: \
 new connections get the new certificate, open ones keep theirs, and a reload that fails \
@@ -74,21 +78,37 @@ pub struct Args {
     /// destruction with its receipt) and exit; the vault must not be running
     #[arg(long, conflicts_with = "init")]
     pub sweep_once: bool,
+    /// Print the settings the vault would run with (every key, defaults filled in, secrets
+    /// redacted) as TOML, and exit
+    #[arg(long, conflicts_with_all = ["init", "sweep_once"])]
+    pub print_config: bool,
+    #[command(flatten)]
+    pub settings: super::serve_settings::Settings,
 }
 
 /// Run `obhut serve`.
 pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
-    let config = load_config(
-        &a.store,
-        FileConfig {
+    let flags = a
+        .settings
+        .layer(FileConfig {
             listen: a.listen.clone(),
             max_segment_bytes: a.max_segment_bytes,
             tls_cert: a.tls_cert.clone(),
             tls_key: a.tls_key.clone(),
             ca_cert: g.ca_cert.clone(),
             ..FileConfig::default()
-        },
-    )?;
+        })
+        .map_err(|e| fail(e, "pass --epoch-period CLASS=SECONDS"))?;
+    if a.print_config {
+        let merged = merge_config(&a.store, flags)?;
+        let pin_set = std::env::var_os("OBHUT_PKCS11_PIN").is_some();
+        let text = obhut_server::config_print::print(merged, pin_set).map_err(|e| {
+            with_next_step(e, "fix the setting (flag, OBHUT_* variable or config file)")
+        })?;
+        print!("{text}");
+        return Ok(());
+    }
+    let config = load_config(&a.store, flags)?;
     // The config file's ca_cert too (the flag and OBHUT_CA_CERT were
     // taken at start): the witness client trusts it.
     if let Some(ca) = &config.ca_cert {

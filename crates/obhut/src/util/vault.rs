@@ -27,20 +27,40 @@ pub struct StoreArgs {
 
 /// Merge config file, environment and flags into a validated config.
 pub fn load_config(store: &StoreArgs, flags: FileConfig) -> anyhow::Result<ServerConfig> {
-    let flags = FileConfig {
+    ServerConfig::load(
+        store.config.as_deref(),
+        |k| std::env::var(k).ok(),
+        with_store(store, flags),
+    )
+    .map_err(load_error)
+}
+
+/// Merge config file, environment and flags, not yet validated.
+pub fn merge_config(store: &StoreArgs, flags: FileConfig) -> anyhow::Result<FileConfig> {
+    ServerConfig::merge(
+        store.config.as_deref(),
+        |k| std::env::var(k).ok(),
+        with_store(store, flags),
+    )
+    .map_err(load_error)
+}
+
+fn with_store(store: &StoreArgs, flags: FileConfig) -> FileConfig {
+    FileConfig {
         data: store.data.clone().or(flags.data),
         keys: store.keys.clone().or(flags.keys),
         ..flags
+    }
+}
+
+fn load_error(e: LoadError) -> anyhow::Error {
+    let next = match &e {
+        LoadError::File(_) => "fix the file or pass another --config",
+        LoadError::DefaultFile(_) => "fix ./obhut.toml or pass --config FILE",
+        LoadError::Env(_) => "fix or unset the environment variable",
+        _ => "fix the setting (flag, OBHUT_* variable or config file)",
     };
-    ServerConfig::load(store.config.as_deref(), |k| std::env::var(k).ok(), flags).map_err(|e| {
-        let next = match &e {
-            LoadError::File(_) => "fix the file or pass another --config",
-            LoadError::DefaultFile(_) => "fix ./obhut.toml or pass --config FILE",
-            LoadError::Env(_) => "fix or unset the environment variable",
-            _ => "fix the setting (flag, OBHUT_* variable or config file)",
-        };
-        with_next_step(e, next)
-    })
+    with_next_step(e, next)
 }
 
 /// The next step after the embedded vault did not open or serve.
