@@ -153,12 +153,50 @@ fn env_bool(
     }
 }
 
+/// A PostgreSQL URL (`database_url`, `OBHUT_DATABASE_URL`). Its Debug
+/// form hides the password: configurations are logged.
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(pub String);
+
+impl DatabaseUrl {
+    /// Whether it names PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.0.starts_with("postgres://") || self.0.starts_with("postgresql://")
+    }
+
+    /// The URL, password included (to connect).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // scheme://user:password@host… → scheme://user:***@host…
+        let shown = match (self.0.find("://"), self.0.rfind('@')) {
+            (Some(s), Some(at)) if at > s => {
+                let userinfo = &self.0[s + 3..at];
+                match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{}{user}:***{}", &self.0[..s + 3], &self.0[at..]),
+                    None => self.0.clone(),
+                }
+            }
+            _ => self.0.clone(),
+        };
+        write!(f, "DatabaseUrl({shown:?})")
+    }
+}
+
 /// One layer of raw settings (file, environment or flags).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     /// Data directory (index and blobs).
     pub data: Option<PathBuf>,
+    /// The index and audit log on PostgreSQL (`postgres://…`) instead of
+    /// `DATA/obhut.sqlite`; blobs stay in the data directory.
+    pub database_url: Option<DatabaseUrl>,
     /// Keystore directory.
     pub keys: Option<PathBuf>,
     /// Listen address.
@@ -420,7 +458,8 @@ impl FileConfig {
     /// upper case; `OBHUT_NET_*` for the `[net]` keys; maps and lists as
     /// `;`-separated items: `OBHUT_RETENTION`, `OBHUT_EPOCH_PERIOD_SECS`
     /// as `class=value`, `OBHUT_WITNESSES` as `URL VKEY`,
-    /// `OBHUT_ACCESS_PURPOSES`) from `get` (the environment in
+    /// `OBHUT_ACCESS_PURPOSES`; `OBHUT_DATABASE_URL`, whose value is never
+    /// echoed in an error) from `get` (the environment in
     /// production).
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let max_segment_bytes = match get("OBHUT_MAX_SEGMENT_BYTES") {
@@ -433,6 +472,7 @@ impl FileConfig {
         };
         Ok(FileConfig {
             data: get("OBHUT_DATA").map(PathBuf::from),
+            database_url: get("OBHUT_DATABASE_URL").map(DatabaseUrl),
             keys: get("OBHUT_KEYS").map(PathBuf::from),
             listen: get("OBHUT_LISTEN"),
             max_segment_bytes,
@@ -470,6 +510,7 @@ impl FileConfig {
     /// `self` with every setting `over` has replaced.
     pub fn overridden_by(mut self, over: FileConfig) -> Self {
         self.data = over.data.or(self.data);
+        self.database_url = over.database_url.or(self.database_url);
         self.keys = over.keys.or(self.keys);
         self.listen = over.listen.or(self.listen);
         self.max_segment_bytes = over.max_segment_bytes.or(self.max_segment_bytes);
@@ -502,6 +543,9 @@ impl FileConfig {
 pub struct ServerConfig {
     /// Data directory.
     pub data_dir: PathBuf,
+    /// PostgreSQL's URL when the index is there; `None`: SQLite in the
+    /// data directory.
+    pub database_url: Option<DatabaseUrl>,
     /// Keystore directory.
     pub keys_dir: PathBuf,
     /// Listen address.
@@ -770,7 +814,19 @@ impl ServerConfig {
                 });
             }
         };
+        let database_url = match c.database_url {
+            Some(u) if !u.is_postgres() => {
+                return Err(ConfigError::Invalid {
+                    setting: "database_url",
+                    // Not echoed: it may hold a password.
+                    value: String::new(),
+                    reason: "not a postgres:// or postgresql:// URL (unset it for the embedded SQLite index)",
+                });
+            }
+            u => u,
+        };
         Ok(ServerConfig {
+            database_url,
             tls,
             ca_cert: c.ca_cert,
             ops_listen,
@@ -829,5 +885,48 @@ impl ServerConfig {
             .get(class)
             .copied()
             .unwrap_or(self.default_epoch_period_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `OBHUT_DATABASE_URL` selects PostgreSQL over the file's setting;
+    /// another scheme is refused without echoing it; the Debug form (the
+    /// configuration is logged) hides the password.
+    #[test]
+    fn the_database_url_selects_postgres_and_hides_its_password() {
+        let env = |k: &str| {
+            (k == "OBHUT_DATABASE_URL").then(|| "postgres://vault:s3cret@db:5432/obhut".to_owned())
+        };
+        let file = FileConfig {
+            database_url: Some(DatabaseUrl("postgres://other@db/x".into())),
+            ..FileConfig::default()
+        };
+        let c = ServerConfig::from_layers(file.overridden_by(FileConfig::from_env(env).unwrap()))
+            .unwrap();
+        let url = c.database_url.as_ref().expect("set");
+        assert_eq!(url.expose(), "postgres://vault:s3cret@db:5432/obhut");
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("postgres://vault:***@db:5432/obhut"),
+            "{shown}"
+        );
+        assert!(
+            ServerConfig::from_layers(FileConfig::default())
+                .unwrap()
+                .database_url
+                .is_none(),
+            "unset: the embedded index"
+        );
+        let e = ServerConfig::from_layers(FileConfig {
+            database_url: Some(DatabaseUrl("mysql://u:pw@h/d".into())),
+            ..FileConfig::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("database_url") && !e.contains("pw"), "{e}");
     }
 }

@@ -3,12 +3,13 @@
 //! operator can keep as `obhut.toml`; secrets redacted.
 //!
 //! What counts as a secret here: the password (or token) in a URL's user
-//! part (a witness behind basic authentication), and the PKCS#11 PIN,
+//! part (a witness behind basic authentication, a PostgreSQL
+//! `database_url`), and the PKCS#11 PIN,
 //! which is never a key but whose presence is worth showing. A printed
 //! configuration is pasted into tickets and chat; nothing in it may open
 //! anything.
 
-use crate::config::{ConfigError, FileConfig, NetFile, ServerConfig, WitnessFile};
+use crate::config::{ConfigError, DatabaseUrl, FileConfig, NetFile, ServerConfig, WitnessFile};
 
 /// What a secret is printed as.
 pub const REDACTED: &str = "<redacted>";
@@ -38,6 +39,9 @@ pub fn effective(c: FileConfig) -> Result<FileConfig, ConfigError> {
     Ok(FileConfig {
         data: Some(v.data_dir),
         keys: Some(v.keys_dir),
+        database_url: c
+            .database_url
+            .map(|u| DatabaseUrl(redact_url(u.expose()))),
         listen: Some(v.listen.to_string()),
         max_segment_bytes: Some(v.max_segment_bytes),
         epoch_period_secs: c.epoch_period_secs,

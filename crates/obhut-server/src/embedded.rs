@@ -2,15 +2,18 @@
 //! the one way `obhut serve` and `obhut demo` start it: the locked data
 //! directory, the keystore, the stores with their startup check, the
 //! [`App`] and the bound listener ([`Vault`]), and the signal that stops it
-//! ([`shutdown_signal`]).
+//! ([`shutdown_signal`]). With a `database_url` the index is PostgreSQL
+//! instead ([`Vault::open_postgres`], [`open_postgres_stores`]); the blobs
+//! stay in the data directory.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use obhut_store::dir::DirBlobStore;
+use obhut_store::postgres::PgIndex;
 use obhut_store::sqlite::SqliteIndex;
-use obhut_store::{Consistency, IndexStore, LogStore, StoreError};
+use obhut_store::{Consistency, IndexStore, StoreError};
 
 use crate::config::ServerConfig;
 use crate::error::ApiError;
@@ -199,10 +202,28 @@ pub enum Start {
     Init,
 }
 
+/// An index the vault can close when it stops.
+pub trait CloseIndex: IndexStore {
+    /// Close its connections (SQLite: checkpoint the WAL).
+    fn close_index(&self) -> impl std::future::Future<Output = ()> + Send;
+}
+
+impl CloseIndex for SqliteIndex {
+    async fn close_index(&self) {
+        self.close().await;
+    }
+}
+
+impl CloseIndex for PgIndex {
+    async fn close_index(&self) {
+        self.close().await;
+    }
+}
+
 /// The stores and keystore of one vault, checked to belong together.
-pub struct Opened {
+pub struct Opened<I = SqliteIndex> {
     /// The index.
-    pub index: SqliteIndex,
+    pub index: I,
     /// The blobs.
     pub blobs: DirBlobStore,
     /// What the stores' startup check found.
@@ -214,8 +235,18 @@ pub struct Opened {
 /// Refuse, before anything is created, a start that would make a vault
 /// without `--init`, or a new one beside another vault's keys.
 fn check_before_create(data: &Path, keys: &Path, start: Start) -> Result<Probe, EmbeddedError> {
+    check_before_create_if(data.join("obhut.sqlite").exists(), data, keys, start)
+}
+
+/// [`check_before_create`], told whether the index holds a vault.
+fn check_before_create_if(
+    exists: bool,
+    data: &Path,
+    keys: &Path,
+    start: Start,
+) -> Result<Probe, EmbeddedError> {
     let probe = Keystore::probe(keys)?;
-    if data.join("obhut.sqlite").exists() {
+    if exists {
         return Ok(probe);
     }
     match (&probe, start) {
@@ -244,6 +275,45 @@ fn check_before_create(data: &Path, keys: &Path, start: Start) -> Result<Probe, 
 pub async fn open_stores(data: &Path, keys: &Path, start: Start) -> Result<Opened, EmbeddedError> {
     let probe = check_before_create(data, keys, start)?;
     let (index, blobs, report) = obhut_store::open_embedded(data).await?;
+    bind_keystore(index, blobs, report, probe, data, keys, start).await
+}
+
+/// [`open_stores`] with the index on PostgreSQL at `url` (migrated on
+/// connect) and the blobs in `data`. The database holds a vault once its
+/// instance id is set; the startup check then compares it with the blob
+/// directory's, as for the embedded index.
+pub async fn open_postgres_stores(
+    url: &str,
+    data: &Path,
+    keys: &Path,
+    start: Start,
+) -> Result<Opened<PgIndex>, EmbeddedError> {
+    let index = PgIndex::connect(url).await?;
+    let exists = index.instance_id().await?.is_some();
+    let probe = check_before_create_if(exists, data, keys, start)?;
+    obhut_store::create_private_dir(data)?;
+    let blobs = DirBlobStore::open(data).await?;
+    let report = obhut_store::check_consistency(
+        &index,
+        &blobs,
+        Path::new("the PostgreSQL index"),
+        blobs.root(),
+    )
+    .await?;
+    bind_keystore(index, blobs, report, probe, data, keys, start).await
+}
+
+/// The keystore of the opened stores: made, bound or checked as `start`
+/// and `probe` say (see [`open_stores`]).
+async fn bind_keystore<I: IndexStore>(
+    index: I,
+    blobs: DirBlobStore,
+    report: Consistency,
+    probe: Probe,
+    data: &Path,
+    keys: &Path,
+    start: Start,
+) -> Result<Opened<I>, EmbeddedError> {
     let instance = index.instance_id().await?.ok_or(StoreError::NotFound(
         "the index's instance id after its startup check",
     ))?;
@@ -315,9 +385,11 @@ fn signs(note: &[u8], log_key: &obhut_core::identity::SignKey) -> bool {
 }
 
 /// A vault opened on its stores and bound to its address, not yet serving.
-/// `obhut serve` and `obhut demo` start the vault through this one path.
-pub struct Vault {
-    app: Arc<EmbeddedApp>,
+/// `obhut serve` and `obhut demo` start the vault through this one path;
+/// `I` is the index: SQLite ([`Vault::open`]) or PostgreSQL
+/// ([`Vault::open_postgres`]).
+pub struct Vault<I = SqliteIndex> {
+    app: Arc<App<I, DirBlobStore>>,
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
     ops: Option<(tokio::net::TcpListener, SocketAddr)>,
@@ -333,12 +405,38 @@ impl Vault {
         // Before the lock, which creates the data directory.
         check_before_create(&config.data_dir, &config.keys_dir, start)?;
         let lock = lock_data_dir(&config.data_dir)?;
+        let opened = open_stores(&config.data_dir, &config.keys_dir, start).await?;
+        Vault::serve_opened(config, lock, opened).await
+    }
+}
+
+impl Vault<PgIndex> {
+    /// [`Vault::open`] with the index on PostgreSQL at `url`
+    /// ([`open_postgres_stores`]).
+    pub async fn open_postgres(
+        config: ServerConfig,
+        url: &str,
+        start: Start,
+    ) -> Result<Vault<PgIndex>, EmbeddedError> {
+        let lock = lock_data_dir(&config.data_dir)?;
+        let opened = open_postgres_stores(url, &config.data_dir, &config.keys_dir, start).await?;
+        Vault::serve_opened(config, lock, opened).await
+    }
+}
+
+impl<I: CloseIndex> Vault<I> {
+    /// The part of opening after the stores: holder, listeners, [`App`].
+    async fn serve_opened(
+        config: ServerConfig,
+        lock: std::fs::File,
+        opened: Opened<I>,
+    ) -> Result<Vault<I>, EmbeddedError> {
         let Opened {
             index,
             blobs,
             report,
             keystore,
-        } = open_stores(&config.data_dir, &config.keys_dir, start).await?;
+        } = opened;
         let mut keystore = keystore;
         if let Some(holder) = crate::keystore::configured_holder(&config)
             .map_err(crate::keystore::KeystoreError::from)?
@@ -414,7 +512,7 @@ impl Vault {
     }
 
     /// The shared state: the index an admin change works on, the keystore.
-    pub fn app(&self) -> &Arc<EmbeddedApp> {
+    pub fn app(&self) -> &Arc<App<I, DirBlobStore>> {
         &self.app
     }
 
@@ -422,7 +520,7 @@ impl Vault {
     /// index: `obhut serve --sweep-once`.
     pub async fn sweep_once(self) -> Result<crate::sweep::SweepReport, EmbeddedError> {
         let report = self.app.sweep_once().await;
-        self.app.index.close().await;
+        self.app.index.close_index().await;
         report.map_err(|e| EmbeddedError::Sweep(e.to_string()))
     }
 
@@ -460,7 +558,7 @@ impl Vault {
         crate::serve_with_tls(app.clone(), listener, ops, tls, shutdown)
             .await
             .map_err(EmbeddedError::Serve)?;
-        app.index.close().await;
+        app.index.close_index().await;
         tracing::info!("vault stopped");
         Ok(())
     }

@@ -120,17 +120,26 @@ pub enum StoreError {
 /// `SQLITE_FULL`: the primary result code (the low byte of an extended
 /// one) when a write needs space the disk (or `max_page_count`) lacks.
 const SQLITE_FULL: i64 = 13;
+/// PostgreSQL's SQLSTATE `disk_full`.
+const PG_DISK_FULL: &str = "53100";
 /// `ENOSPC` and `EDQUOT` (Linux): no space, or the quota is used up.
 const ENOSPC: i32 = 28;
 const EDQUOT: i32 = 122;
 
 impl StoreError {
     /// Whether the store failed because its storage is full (`ENOSPC`,
-    /// a quota, `SQLITE_FULL`): an operator frees space and the same
+    /// a quota, `SQLITE_FULL`, PostgreSQL's `disk_full`): an operator frees space and the same
     /// write then succeeds. The vault answers these with
     /// `507 insufficient-storage` rather than `500 internal`.
     pub fn is_out_of_space(&self) -> bool {
         match self {
+            // PostgreSQL: SQLSTATE class 53, disk_full.
+            StoreError::Db(sqlx::Error::Database(e))
+                if e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .is_some() =>
+            {
+                e.code().as_deref() == Some(PG_DISK_FULL)
+            }
             StoreError::Db(sqlx::Error::Database(e)) => e
                 .code()
                 .and_then(|c| c.parse::<i64>().ok())

@@ -52,6 +52,7 @@ pub mod dir;
 mod embedded;
 mod error;
 pub mod log;
+pub mod postgres;
 pub mod retention;
 mod rows;
 pub mod scan;

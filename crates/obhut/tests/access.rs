@@ -752,6 +752,53 @@ fn a_file_without_media_times_opens_whole_and_a_wrong_passphrase_writes_nothing(
     assert!(!d.join(format!("default/{rid}.mp4")).exists());
 }
 
+/// Issue 20 item 1: the vault with its index on PostgreSQL
+/// (`OBHUT_DATABASE_URL` for `obhut serve` and `obhut admin`; blobs still
+/// in the data directory). A real MP4 ingested by the agent is stored,
+/// logged and, after two approvals, opens byte-identical.
+#[test]
+fn on_postgres_an_ingested_recording_opens_byte_identical() {
+    let dir = setup();
+    let d = dir.as_path();
+    let _server = on_postgres(d);
+    let Ingested {
+        vault,
+        vkey,
+        rid,
+        original,
+    } = ingested(d, 6, &["req", "alice", "bob"]);
+    assert!(
+        !d.join("vault-data/obhut.sqlite").exists(),
+        "the index is not SQLite"
+    );
+    let url = fs::read_to_string(d.join(DATABASE_URL_FILE)).unwrap();
+    let stored: i64 = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let index = obhut_store::postgres::PgIndex::connect(&url).await.unwrap();
+            sqlx::query_scalar("SELECT COUNT(*) FROM segments")
+                .fetch_one(index.pool())
+                .await
+                .unwrap()
+        });
+    assert!(
+        stored >= 3,
+        "the segments' rows are in PostgreSQL: {stored}"
+    );
+
+    let hash = request_with(d, &vault, &vkey, &rid, &["--include-metadata"], "req.obar");
+    approve(d, &vault, &vkey, "alice", 1, &hash);
+    approve(d, &vault, &vkey, "bob", 2, &hash);
+    approve(d, &vault, &vkey, "alice", 1, &hash);
+    let out = run(d, &open_args(&vault, &vkey, &hash, "opened"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = fs::read(d.join(format!("opened/{rid}.media"))).unwrap();
+    assert!(got == original, "the opened file differs from the original");
+    drop(vault);
+}
+
 /// Issue 15 item 6: the vault (or a custodian's client) hands over one
 /// bad partial among three; `obhut open` still opens with the two valid
 /// ones and warns naming the custodian and its fingerprint. Before, the

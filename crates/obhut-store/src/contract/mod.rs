@@ -28,6 +28,7 @@ mod blob;
 pub mod faults;
 mod index;
 mod log;
+pub mod pg;
 mod retention;
 
 pub use faults::{Fault, FaultyBlobStore};

@@ -4,12 +4,12 @@
 use crate::{Result, StoreError};
 
 /// A fixed-length byte column.
-pub(super) fn arr<const N: usize>(v: Vec<u8>, what: &'static str) -> Result<[u8; N]> {
+pub(crate) fn arr<const N: usize>(v: Vec<u8>, what: &'static str) -> Result<[u8; N]> {
     v.try_into().map_err(|_| StoreError::Corrupt(what))
 }
 
 /// A count or index into SQLite's `INTEGER`.
-pub(super) fn to_i64(v: u64, what: &'static str) -> Result<i64> {
+pub(crate) fn to_i64(v: u64, what: &'static str) -> Result<i64> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt(what))
 }
 
@@ -17,11 +17,11 @@ pub(super) fn to_i64(v: u64, what: &'static str) -> Result<i64> {
 /// past `i64::MAX` names no row, so the lookup finds nothing (`None`)
 /// rather than calling the store corrupt (issue 16: `GET
 /// /v1/log/checkpoints/9223372036854775808` answered 500).
-pub(super) fn lookup_i64(v: u64) -> Option<i64> {
+pub(crate) fn lookup_i64(v: u64) -> Option<i64> {
     i64::try_from(v).ok()
 }
 
 /// A stored `INTEGER` back into a count or index.
-pub(super) fn to_u64(v: i64, what: &'static str) -> Result<u64> {
+pub(crate) fn to_u64(v: i64, what: &'static str) -> Result<u64> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(what))
 }

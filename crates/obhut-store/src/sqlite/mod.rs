@@ -24,7 +24,7 @@ use crate::{
 };
 
 mod access;
-mod column;
+pub(crate) mod column;
 #[cfg(feature = "test-util")]
 mod faults;
 mod log;

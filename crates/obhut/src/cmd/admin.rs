@@ -101,6 +101,21 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async {
+        // The index the vault runs on: PostgreSQL when `database_url` says
+        // so (obhut.toml, OBHUT_DATABASE_URL), else the data directory's.
+        if let Some(url) = &config.database_url {
+            let index = obhut_store::postgres::PgIndex::connect(url.expose())
+                .await
+                .next_step("check database_url (OBHUT_DATABASE_URL) and that PostgreSQL runs")?;
+            if index.instance_id().await?.is_none() {
+                anyhow::bail!(
+                    "the PostgreSQL database holds no vault yet: start `obhut serve --init` on it first"
+                );
+            }
+            let r = run_on(g, &a.command, &index).await;
+            index.close().await;
+            return r;
+        }
         let (index, _blobs) = obhut_store::open_embedded_shared(&config.data_dir)
             .await
             .next_step("pass --data DIR of the vault (as given to obhut serve)")?;
@@ -113,7 +128,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
 async fn run_on(
     g: &Global,
     cmd: &AdminCommand,
-    index: &obhut_store::sqlite::SqliteIndex,
+    index: &impl obhut_store::IndexStore,
 ) -> anyhow::Result<()> {
     match cmd {
         AdminCommand::EnrolToken {

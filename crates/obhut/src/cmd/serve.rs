@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use obhut_server::config::{FileConfig, ServerConfig};
-use obhut_server::embedded::{Start, Vault, shutdown_signal};
+use obhut_server::embedded::{CloseIndex, Start, Vault, shutdown_signal};
 
 use crate::util::Global;
 use crate::util::hint::{fail, with_next_step};
@@ -127,10 +127,20 @@ async fn sweep_once(mut config: ServerConfig) -> anyhow::Result<()> {
     // Its own port: the sweep serves nothing.
     config.listen = ([127, 0, 0, 1], 0).into();
     config.ops_listen = None;
-    let vault = Vault::open(config, Start::Existing)
-        .await
-        .map_err(vault_error)?;
-    let r = vault.sweep_once().await.map_err(vault_error)?;
+    let r = match config.database_url.clone() {
+        None => Vault::open(config, Start::Existing)
+            .await
+            .map_err(vault_error)?
+            .sweep_once()
+            .await
+            .map_err(vault_error)?,
+        Some(url) => Vault::open_postgres(config, url.expose(), Start::Existing)
+            .await
+            .map_err(vault_error)?
+            .sweep_once()
+            .await
+            .map_err(vault_error)?,
+    };
     println!(
         "swept {} expired epochs: {} keys destroyed, {} segments removed from the index, {} blobs deleted",
         r.epochs, r.keys_destroyed, r.segments, r.blobs
@@ -138,8 +148,23 @@ async fn sweep_once(mut config: ServerConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Serve on the index `database_url` names: PostgreSQL, or the embedded
+/// SQLite index when unset.
 async fn serve(config: ServerConfig, start: Start) -> anyhow::Result<()> {
-    let vault = Vault::open(config, start).await.map_err(vault_error)?;
+    match config.database_url.clone() {
+        None => serve_on(Vault::open(config, start).await.map_err(vault_error)?).await,
+        Some(url) => {
+            serve_on(
+                Vault::open_postgres(config, url.expose(), start)
+                    .await
+                    .map_err(vault_error)?,
+            )
+            .await
+        }
+    }
+}
+
+async fn serve_on<I: CloseIndex>(vault: Vault<I>) -> anyhow::Result<()> {
     let scheme = if vault.is_tls() { "https" } else { "http" };
     println!("obhut vault listening on {scheme}://{}", vault.addr());
     if let Some(ops) = vault.ops_addr() {

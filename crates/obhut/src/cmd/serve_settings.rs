@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use obhut_server::config::{FileConfig, NetFile, WitnessFile, parse_class_pair, parse_witness};
+use obhut_server::config::{DatabaseUrl, FileConfig, NetFile, WitnessFile, parse_class_pair, parse_witness};
 
 fn class_pair(s: &str) -> Result<(String, String), String> {
     parse_class_pair(s).ok_or_else(|| format!("`{s}` is not CLASS=VALUE"))
@@ -21,6 +21,10 @@ fn witness(s: &str) -> Result<WitnessFile, String> {
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Settings (each also a key in obhut.toml and an OBHUT_* variable)")]
 pub struct Settings {
+    /// PostgreSQL index and audit log instead of the embedded SQLite
+    /// (postgres://USER@HOST:PORT/DB) [key database_url; OBHUT_DATABASE_URL]
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
     /// Operations listener (/metrics, /healthz, /readyz) [key ops_listen]
     #[arg(long, value_name = "ADDR")]
     pub ops_listen: Option<String>,
@@ -103,6 +107,7 @@ impl Settings {
             periods.insert(class.clone(), secs);
         }
         Ok(FileConfig {
+            database_url: self.database_url.clone().map(DatabaseUrl),
             ops_listen: self.ops_listen.clone(),
             epoch_period_secs: periods,
             retention: self.retention.iter().cloned().collect(),

@@ -13,14 +13,39 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_obhut");
 pub const PASS: &str = "correct horse battery staple";
 pub const CLASS: &str = "bodycam-30d";
 
+/// A file in a test's directory naming the PostgreSQL database the
+/// vault's index is on ([`on_postgres`]): every `obhut` the test runs
+/// (`serve`, `admin`) gets it as `OBHUT_DATABASE_URL`.
+pub const DATABASE_URL_FILE: &str = "database-url";
+
 pub fn cmd(dir: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.current_dir(dir)
         .args(args)
         .env("OBHUT_PASSPHRASE", PASS)
         .env_remove("OBHUT_STATE")
+        .env_remove("OBHUT_DATABASE_URL")
         .stdin(Stdio::null());
+    if let Ok(url) = std::fs::read_to_string(dir.join(DATABASE_URL_FILE)) {
+        c.env("OBHUT_DATABASE_URL", url.trim());
+    }
     c
+}
+
+/// Put the vault of the test directory `dir` on a fresh database of the
+/// shared throwaway PostgreSQL cluster; keep the returned handle until the
+/// vault has stopped.
+pub fn on_postgres(dir: &Path) -> std::sync::Arc<obhut_store::contract::pg::TestServer> {
+    let server =
+        obhut_store::contract::pg::TestServer::shared().expect("a PostgreSQL test cluster");
+    let db = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(server.database())
+        .expect("a fresh database");
+    std::fs::write(dir.join(DATABASE_URL_FILE), &db.url).unwrap();
+    server
 }
 
 pub fn run(dir: &Path, args: &[&str]) -> Output {

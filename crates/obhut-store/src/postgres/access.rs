@@ -1,0 +1,330 @@
+//! [`AccessStore`] on PostgreSQL: tables `requesters`,
+//! `access_requests`, `approvals`, `denials` (migrations-postgres/). Every
+//! write runs in one transaction that holds the log head's lock
+//! ([`super::PgIndex`]) and that re-reads the state it
+//! depends on, so two concurrent calls cannot both pass a check (two
+//! approvals by one custodian, a denial racing a release).
+
+use obhut_core::ids::GroupId;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+use super::sequence::sequence;
+use super::{GroupRole, PgIndex};
+use crate::sqlite::column::{arr, to_i64, to_u64};
+use crate::{
+    AccessStore, ApprovalRow, DenialRow, KeyBytes, NewApproval, NewLogEntry, NewRequest,
+    RequestInserted, RequestRow, RequestState, Result, StoreError,
+};
+
+fn custodian_index(v: i64) -> Result<u16> {
+    u16::try_from(v).map_err(|_| StoreError::Corrupt("custodian index"))
+}
+
+fn request_row(r: &PgRow) -> Result<RequestRow> {
+    let state: String = r.try_get("state")?;
+    Ok(RequestRow {
+        request_hash: arr(r.try_get("request_hash")?, "request hash length")?,
+        group_id: GroupId(arr(r.try_get("group_id")?, "group id length")?),
+        requester_key: arr(r.try_get("requester_key")?, "requester key length")?,
+        request: r.try_get("request")?,
+        log_index: to_u64(r.try_get("log_index")?, "log index")?,
+        state: RequestState::parse(&state).ok_or(StoreError::Corrupt("request state"))?,
+        created_ms: r.try_get("created_ms")?,
+        expires_ms: r.try_get("expires_ms")?,
+        release: r.try_get("release")?,
+        release_log_index: r
+            .try_get::<Option<i64>, _>("release_log_index")?
+            .map(|i| to_u64(i, "release log index"))
+            .transpose()?,
+    })
+}
+
+fn approval_row(r: &PgRow) -> Result<ApprovalRow> {
+    Ok(ApprovalRow {
+        request_hash: arr(r.try_get("request_hash")?, "request hash length")?,
+        custodian: custodian_index(r.try_get("custodian")?)?,
+        custodian_key: arr(r.try_get("custodian_key")?, "custodian key length")?,
+        segments: u32::try_from(r.try_get::<i64, _>("segments")?)
+            .map_err(|_| StoreError::Corrupt("segment count"))?,
+        log_index: to_u64(r.try_get("log_index")?, "log index")?,
+        envelope: r.try_get("envelope")?,
+    })
+}
+
+/// The state of request `hash` inside a write transaction; `NotFound` if
+/// there is none.
+async fn state_in(tx: &mut PgConnection, hash: &[u8; 32]) -> Result<RequestState> {
+    let s: Option<String> =
+        sqlx::query_scalar("SELECT state FROM access_requests WHERE request_hash = $1")
+            .bind(&hash[..])
+            .fetch_optional(&mut *tx)
+            .await?;
+    let s = s.ok_or(StoreError::NotFound("access request"))?;
+    RequestState::parse(&s).ok_or(StoreError::Corrupt("request state"))
+}
+
+/// Refuse unless request `hash` is pending.
+async fn require_pending(tx: &mut PgConnection, hash: &[u8; 32]) -> Result<()> {
+    match state_in(tx, hash).await? {
+        RequestState::Pending => Ok(()),
+        state => Err(StoreError::RequestNotPending { state }),
+    }
+}
+
+fn newest_first(rows: &mut [RequestRow]) {
+    rows.sort_by(|a, b| {
+        (b.created_ms, b.log_index)
+            .cmp(&(a.created_ms, a.log_index))
+            .then(b.request_hash.cmp(&a.request_hash))
+    });
+}
+
+impl AccessStore for PgIndex {
+    async fn group_ids(&self) -> Result<Vec<GroupId>> {
+        let rows: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT group_id FROM custody_groups ORDER BY added_ms, group_id")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|g| Ok(GroupId(arr(g, "group id length")?)))
+            .collect()
+    }
+
+    async fn add_requester(
+        &self,
+        person_key: KeyBytes,
+        group: GroupId,
+        now_ms: i64,
+        log: &NewLogEntry,
+    ) -> Result<()> {
+        self.grant_group_role(GroupRole::Requester, person_key, group, now_ms, log)
+            .await
+    }
+
+    async fn is_requester(&self, person_key: KeyBytes, group: GroupId) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM requesters WHERE person_key = $1 AND group_id = $2",
+        )
+        .bind(&person_key[..])
+        .bind(&group.0[..])
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
+    async fn insert_request(&self, r: &NewRequest, log: &NewLogEntry) -> Result<RequestInserted> {
+        let mut tx = self.begin_write().await?;
+        if let Some(existing) = sqlx::query("SELECT * FROM access_requests WHERE request_hash = $1")
+            .bind(&r.request_hash[..])
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            return Ok(RequestInserted::Existing(request_row(&existing)?));
+        }
+        let index = sequence(&mut tx, std::slice::from_ref(log)).await?;
+        sqlx::query(
+            "INSERT INTO access_requests (request_hash, group_id, requester_key, request, log_index, state, created_ms, expires_ms)
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)",
+        )
+        .bind(&r.request_hash[..])
+        .bind(&r.group_id.0[..])
+        .bind(&r.requester_key[..])
+        .bind(&r.request)
+        .bind(to_i64(index, "log index")?)
+        .bind(r.created_ms)
+        .bind(r.expires_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(RequestInserted::New(index))
+    }
+
+    async fn request(&self, hash: [u8; 32]) -> Result<Option<RequestRow>> {
+        sqlx::query("SELECT * FROM access_requests WHERE request_hash = $1")
+            .bind(&hash[..])
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(request_row)
+            .transpose()
+    }
+
+    async fn requests_for_groups(
+        &self,
+        groups: &[GroupId],
+        state: Option<RequestState>,
+    ) -> Result<Vec<RequestRow>> {
+        let mut out = Vec::new();
+        for g in groups {
+            let rows = sqlx::query(
+                "SELECT * FROM access_requests WHERE group_id = $1 AND ($2 IS NULL OR state = $2)",
+            )
+            .bind(&g.0[..])
+            .bind(state.map(RequestState::as_str))
+            .fetch_all(&self.pool)
+            .await?;
+            for r in &rows {
+                out.push(request_row(r)?);
+            }
+        }
+        newest_first(&mut out);
+        Ok(out)
+    }
+
+    async fn requests_by_requester(
+        &self,
+        requester: KeyBytes,
+        state: Option<RequestState>,
+    ) -> Result<Vec<RequestRow>> {
+        let mut out = sqlx::query(
+            "SELECT * FROM access_requests WHERE requester_key = $1 AND ($2 IS NULL OR state = $2)",
+        )
+        .bind(&requester[..])
+        .bind(state.map(RequestState::as_str))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(request_row)
+        .collect::<Result<Vec<_>>>()?;
+        newest_first(&mut out);
+        Ok(out)
+    }
+
+    async fn add_approval(&self, a: &NewApproval, log: &NewLogEntry) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        require_pending(&mut tx, &a.request_hash).await?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM approvals WHERE request_hash = $1 AND custodian = $2",
+        )
+        .bind(&a.request_hash[..])
+        .bind(i64::from(a.custodian))
+        .fetch_one(&mut *tx)
+        .await?;
+        if n > 0 {
+            return Err(StoreError::AlreadyApproved {
+                custodian: a.custodian,
+            });
+        }
+        let index = sequence(&mut tx, std::slice::from_ref(log)).await?;
+        sqlx::query(
+            "INSERT INTO approvals (request_hash, custodian, custodian_key, segments, log_index)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&a.request_hash[..])
+        .bind(i64::from(a.custodian))
+        .bind(&a.custodian_key[..])
+        .bind(i64::from(a.segments))
+        .bind(to_i64(index, "log index")?)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(index)
+    }
+
+    async fn approvals(&self, hash: [u8; 32]) -> Result<Vec<ApprovalRow>> {
+        sqlx::query("SELECT * FROM approvals WHERE request_hash = $1 ORDER BY custodian")
+            .bind(&hash[..])
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(approval_row)
+            .collect()
+    }
+
+    async fn put_partial(&self, hash: [u8; 32], custodian: u16, envelope: &[u8]) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let Some(row) =
+            sqlx::query("SELECT * FROM approvals WHERE request_hash = $1 AND custodian = $2")
+                .bind(&hash[..])
+                .bind(i64::from(custodian))
+                .fetch_optional(&mut *tx)
+                .await?
+        else {
+            return Err(StoreError::NotFound("approval by this custodian"));
+        };
+        let row = approval_row(&row)?;
+        match row.envelope.as_deref() {
+            // The same bytes again: an idempotent retry.
+            Some(stored) if stored == envelope => return Ok(false),
+            Some(_) => return Err(StoreError::PartialMismatch { custodian }),
+            None => {}
+        }
+        require_pending(&mut tx, &hash).await?;
+        sqlx::query(
+            "UPDATE approvals SET envelope = $1 WHERE request_hash = $2 AND custodian = $3",
+        )
+        .bind(envelope)
+        .bind(&hash[..])
+        .bind(i64::from(custodian))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn deny(
+        &self,
+        hash: [u8; 32],
+        custodian: u16,
+        reason: &str,
+        log: &NewLogEntry,
+    ) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        require_pending(&mut tx, &hash).await?;
+        let index = sequence(&mut tx, std::slice::from_ref(log)).await?;
+        sqlx::query("UPDATE access_requests SET state = 'denied' WHERE request_hash = $1")
+            .bind(&hash[..])
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO denials (request_hash, custodian, reason, log_index) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&hash[..])
+        .bind(i64::from(custodian))
+        .bind(reason)
+        .bind(to_i64(index, "log index")?)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(index)
+    }
+
+    async fn denial(&self, hash: [u8; 32]) -> Result<Option<DenialRow>> {
+        let Some(r) = sqlx::query("SELECT * FROM denials WHERE request_hash = $1")
+            .bind(&hash[..])
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(DenialRow {
+            request_hash: hash,
+            custodian: custodian_index(r.try_get("custodian")?)?,
+            reason: r.try_get("reason")?,
+            log_index: to_u64(r.try_get("log_index")?, "log index")?,
+        }))
+    }
+
+    async fn mark_released(
+        &self,
+        hash: [u8; 32],
+        release: &[u8],
+        log: &NewLogEntry,
+    ) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        require_pending(&mut tx, &hash).await?;
+        let index = sequence(&mut tx, std::slice::from_ref(log)).await?;
+        sqlx::query(
+            "UPDATE access_requests SET state = 'released', release = $1, release_log_index = $2
+             WHERE request_hash = $3",
+        )
+        .bind(release)
+        .bind(to_i64(index, "log index")?)
+        .bind(&hash[..])
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(index)
+    }
+}

@@ -1,0 +1,222 @@
+//! [`LogStore`] on PostgreSQL: tables `log_entries`, `log_tiles`,
+//! `log_checkpoints`, and `log_head` (the sequenced size under its row
+//! lock; see [`super::PgIndex`]).
+
+use obhut_core::ids::RecordingId;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+use super::PgIndex;
+use super::sequence::sequence;
+use crate::sqlite::column::{lookup_i64, to_i64, to_u64};
+use crate::{LogEntryRow, LogStore, NewLogEntry, Result, StoreError, StoredCheckpoint, TileRow};
+
+fn entry_row(r: &PgRow) -> Result<LogEntryRow> {
+    let recording: Option<Vec<u8>> = r.try_get("recording_id")?;
+    Ok(LogEntryRow {
+        index: to_u64(r.try_get("idx")?, "log index")?,
+        time_ms: r.try_get("time_ms")?,
+        kind: r.try_get("kind")?,
+        recording: recording
+            .map(|v| {
+                v.try_into()
+                    .map(RecordingId)
+                    .map_err(|_| StoreError::Corrupt("recording id length"))
+            })
+            .transpose()?,
+        body: r.try_get("body")?,
+        leaf_hash: r
+            .try_get::<Vec<u8>, _>("leaf_hash")?
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("leaf hash length"))?,
+    })
+}
+
+fn checkpoint_row(r: &PgRow) -> Result<StoredCheckpoint> {
+    Ok(StoredCheckpoint {
+        size: to_u64(r.try_get("size")?, "checkpoint size")?,
+        time_ms: r.try_get("time_ms")?,
+        note: r.try_get("note")?,
+        edge: r.try_get("edge")?,
+    })
+}
+
+impl LogStore for PgIndex {
+    async fn log_append(&self, entries: &[NewLogEntry]) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let first = sequence(&mut tx, entries).await?;
+        tx.commit().await?;
+        Ok(first)
+    }
+
+    async fn log_sequenced(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT size FROM log_head WHERE id = 0")
+            .fetch_one(&self.pool)
+            .await?;
+        to_u64(n, "log size")
+    }
+
+    async fn log_leaf_hashes(&self, from: u64, limit: u32) -> Result<Vec<[u8; 32]>> {
+        let Some(from) = lookup_i64(from) else {
+            return Ok(Vec::new());
+        };
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT leaf_hash FROM log_entries WHERE idx >= $1 ORDER BY idx LIMIT $2",
+        )
+        .bind(from)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|h| {
+                h.try_into()
+                    .map_err(|_| StoreError::Corrupt("leaf hash length"))
+            })
+            .collect()
+    }
+
+    async fn log_integrate(&self, tiles: &[TileRow], cp: &StoredCheckpoint) -> Result<()> {
+        // The compare-and-swap of the tree head: under the log head's
+        // lock, a checkpoint not larger than the latest is refused, so
+        // two integrators (two servers, or a stale one) cannot both
+        // extend the tree from the same size.
+        let mut tx = self.begin_write().await?;
+        let latest: Option<i64> = sqlx::query_scalar("SELECT MAX(size) FROM log_checkpoints")
+            .fetch_one(&mut *tx)
+            .await?;
+        let size = to_i64(cp.size, "checkpoint size")?;
+        if latest.is_some_and(|l| l >= size) {
+            return Err(StoreError::Corrupt(
+                "a checkpoint at least this large exists: another integrator is running",
+            ));
+        }
+        for t in tiles {
+            // A tile only ever grows: never let a shorter write replace
+            // hashes another checkpoint already covers.
+            sqlx::query(
+                "INSERT INTO log_tiles (level, idx, hashes) VALUES ($1, $2, $3)
+                 ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes
+                 WHERE octet_length(excluded.hashes) > octet_length(log_tiles.hashes)",
+            )
+            .bind(i64::from(t.level))
+            .bind(to_i64(t.index, "tile index")?)
+            .bind(&t.hashes)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO log_checkpoints (size, time_ms, note, edge) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(size)
+        .bind(cp.time_ms)
+        .bind(&cp.note)
+        .bind(&cp.edge)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn log_cosigned(&self, size: u64, note: &[u8]) -> Result<()> {
+        sqlx::query("UPDATE log_checkpoints SET note = $1 WHERE size = $2")
+            .bind(note)
+            .bind(to_i64(size, "checkpoint size")?)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn log_tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>> {
+        let Some(index) = lookup_i64(index) else {
+            return Ok(None);
+        };
+        Ok(
+            sqlx::query_scalar("SELECT hashes FROM log_tiles WHERE level = $1 AND idx = $2")
+                .bind(i64::from(level))
+                .bind(index)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn log_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
+        sqlx::query("SELECT * FROM log_checkpoints ORDER BY size DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(checkpoint_row)
+            .transpose()
+    }
+
+    async fn log_checkpoint_at(&self, size: u64) -> Result<Option<StoredCheckpoint>> {
+        let Some(size) = lookup_i64(size) else {
+            return Ok(None);
+        };
+        sqlx::query("SELECT * FROM log_checkpoints WHERE size = $1")
+            .bind(size)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(checkpoint_row)
+            .transpose()
+    }
+
+    async fn log_entries(&self, from: u64, limit: u32) -> Result<Vec<LogEntryRow>> {
+        let Some(from) = lookup_i64(from) else {
+            return Ok(Vec::new());
+        };
+        sqlx::query("SELECT * FROM log_entries WHERE idx >= $1 ORDER BY idx LIMIT $2")
+            .bind(from)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(entry_row)
+            .collect()
+    }
+
+    async fn log_recording_entries(&self, recording: RecordingId) -> Result<Vec<LogEntryRow>> {
+        sqlx::query("SELECT * FROM log_entries WHERE recording_id = $1 ORDER BY idx")
+            .bind(&recording.0[..])
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(entry_row)
+            .collect()
+    }
+
+    async fn log_entries_of_kind(&self, kind: &str) -> Result<Vec<LogEntryRow>> {
+        sqlx::query("SELECT * FROM log_entries WHERE kind = $1 ORDER BY idx")
+            .bind(kind)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(entry_row)
+            .collect()
+    }
+
+    async fn log_prune(
+        &self,
+        before_ms: i64,
+        integrated: u64,
+        now_ms: i64,
+        receipt: impl FnOnce(u64) -> Option<NewLogEntry> + Send,
+    ) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query(
+            "UPDATE log_entries SET body = NULL, pruned_ms = $1
+             WHERE time_ms < $2 AND idx < $3 AND body IS NOT NULL",
+        )
+        .bind(now_ms)
+        .bind(before_ms)
+        .bind(to_i64(integrated, "log size")?)
+        .execute(&mut *tx)
+        .await?;
+        let n = r.rows_affected();
+        if let Some(e) = receipt(n) {
+            sequence(&mut tx, std::slice::from_ref(&e)).await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+}
