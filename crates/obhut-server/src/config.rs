@@ -139,6 +139,15 @@ pub struct FileConfig {
     /// Connection limits (`[net]`).
     #[serde(default)]
     pub net: NetFile,
+    /// Where segment blobs go: `s3://bucket/prefix` for an S3-compatible
+    /// object store; unset: `DATA/blobs/` (docs/vault.md §6.2).
+    pub blob_url: Option<String>,
+    /// The S3 store's `object_store` options (`[s3]`: `endpoint`,
+    /// `region`, `allow_http`, …), over what the `AWS_*` environment sets.
+    /// Keep credentials in the environment (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`) rather than here.
+    #[serde(default)]
+    pub s3: BTreeMap<String, String>,
 }
 
 /// The `[net]` table: connection limits (docs/vault.md §7), each
@@ -338,8 +347,8 @@ impl FileConfig {
     }
 
     /// Read `OBHUT_DATA`, `OBHUT_KEYS`, `OBHUT_LISTEN`,
-    /// `OBHUT_MAX_SEGMENT_BYTES`, `OBHUT_OPS_LISTEN` and `OBHUT_NET_*` (the
-    /// `[net]` keys) from `get` (the environment in production).
+    /// `OBHUT_MAX_SEGMENT_BYTES`, `OBHUT_OPS_LISTEN`, `OBHUT_BLOB_URL` and
+    /// `OBHUT_NET_*` (the `[net]` keys) from `get` (the environment in production).
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let max_segment_bytes = match get("OBHUT_MAX_SEGMENT_BYTES") {
             None => None,
@@ -372,6 +381,8 @@ impl FileConfig {
             allow_self_approval: None,
             ops_listen: get("OBHUT_OPS_LISTEN"),
             net: NetFile::from_env(&get)?,
+            blob_url: get("OBHUT_BLOB_URL"),
+            s3: BTreeMap::new(),
         })
     }
 
@@ -398,6 +409,8 @@ impl FileConfig {
         self.allow_self_approval = over.allow_self_approval.or(self.allow_self_approval);
         self.ops_listen = over.ops_listen.or(self.ops_listen);
         self.net = self.net.overridden_by(over.net);
+        self.blob_url = over.blob_url.or(self.blob_url);
+        self.s3.extend(over.s3);
         self
     }
 }
@@ -446,6 +459,8 @@ pub struct ServerConfig {
     pub ops_listen: Option<SocketAddr>,
     /// Connection limits.
     pub net: NetConfig,
+    /// Where segment blobs go (the data directory, or an S3 bucket).
+    pub blobs: obhut_store::BlobConfig,
 }
 
 impl ServerConfig {
@@ -645,7 +660,20 @@ impl ServerConfig {
                 reason: "not an address:port such as 127.0.0.1:9700",
             })?),
         };
+        if let Some(url) = &c.blob_url
+            && !url.starts_with("s3://")
+        {
+            return Err(ConfigError::Invalid {
+                setting: "blob_url",
+                value: url.clone(),
+                reason: "a blob store URL is s3://bucket/prefix (unset: the data directory)",
+            });
+        }
         Ok(ServerConfig {
+            blobs: obhut_store::BlobConfig {
+                url: c.blob_url,
+                options: c.s3.into_iter().collect(),
+            },
             ops_listen,
             net: c.net.validate()?,
             access_purposes,

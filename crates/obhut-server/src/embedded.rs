@@ -1,4 +1,5 @@
-//! The vault on the embedded store (SQLite index, blob directory), opened
+//! The vault on the embedded store (SQLite index, blob directory, or the
+//! blobs in an S3 bucket when `blob_url` is set), opened
 //! the one way `obhut serve` and `obhut demo` start it: the locked data
 //! directory, the keystore, the stores with their startup check, the
 //! [`App`] and the bound listener ([`Vault`]), and the signal that stops it
@@ -8,17 +9,19 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use obhut_store::blobs::AnyBlobStore;
 use obhut_store::dir::DirBlobStore;
 use obhut_store::sqlite::SqliteIndex;
-use obhut_store::{Consistency, IndexStore, LogStore, StoreError};
+use obhut_store::{BlobConfig, BlobStore, Consistency, IndexStore, LogStore, StoreError};
 
 use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::keystore::{Keystore, KeystoreError, Probe};
 use crate::{App, SystemClock};
 
-/// The embedded vault: SQLite index and directory blobs.
-pub type EmbeddedApp = App<obhut_store::sqlite::SqliteIndex, obhut_store::dir::DirBlobStore>;
+/// The vault `obhut serve` runs: SQLite index, blobs in the data
+/// directory or an S3 bucket (`blob_url`).
+pub type EmbeddedApp = App<obhut_store::sqlite::SqliteIndex, AnyBlobStore>;
 
 /// Why the embedded vault did not open or stopped serving.
 #[derive(Debug, thiserror::Error)]
@@ -197,11 +200,11 @@ pub enum Start {
 }
 
 /// The stores and keystore of one vault, checked to belong together.
-pub struct Opened {
+pub struct Opened<B = DirBlobStore> {
     /// The index.
     pub index: SqliteIndex,
     /// The blobs.
-    pub blobs: DirBlobStore,
+    pub blobs: B,
     /// What the stores' startup check found.
     pub report: Consistency,
     /// The keystore, bound to the stores' instance id.
@@ -241,6 +244,32 @@ fn check_before_create(data: &Path, keys: &Path, start: Start) -> Result<Probe, 
 pub async fn open_stores(data: &Path, keys: &Path, start: Start) -> Result<Opened, EmbeddedError> {
     let probe = check_before_create(data, keys, start)?;
     let (index, blobs, report) = obhut_store::open_embedded(data).await?;
+    bind_keystore(data, keys, start, probe, index, blobs, report).await
+}
+
+/// [`open_stores`] with the blobs where `blobs` says (the data directory,
+/// or an S3 bucket).
+pub async fn open_stores_with(
+    data: &Path,
+    keys: &Path,
+    blobs: &BlobConfig,
+    start: Start,
+) -> Result<Opened<AnyBlobStore>, EmbeddedError> {
+    let probe = check_before_create(data, keys, start)?;
+    let (index, blobs, report) = obhut_store::open_vault(data, blobs).await?;
+    bind_keystore(data, keys, start, probe, index, blobs, report).await
+}
+
+/// The keystore of opened stores, made or bound as [`Start`] says.
+async fn bind_keystore<B: BlobStore>(
+    data: &Path,
+    keys: &Path,
+    start: Start,
+    probe: Probe,
+    index: SqliteIndex,
+    blobs: B,
+    report: Consistency,
+) -> Result<Opened<B>, EmbeddedError> {
     let instance = index.instance_id().await?.ok_or(StoreError::NotFound(
         "the index's instance id after its startup check",
     ))?;
@@ -334,7 +363,7 @@ impl Vault {
             blobs,
             report,
             keystore,
-        } = open_stores(&config.data_dir, &config.keys_dir, start).await?;
+        } = open_stores_with(&config.data_dir, &config.keys_dir, &config.blobs, start).await?;
         let mut keystore = keystore;
         if let Some(holder) = crate::keystore::configured_holder(&config)
             .map_err(crate::keystore::KeystoreError::from)?
@@ -344,7 +373,7 @@ impl Vault {
         if report.temporary_removed > 0 {
             tracing::info!(
                 count = report.temporary_removed,
-                "removed unfinished uploads from tmp/"
+                "removed unfinished uploads from the blob store's tmp/"
             );
         }
         warn_disagreements(&report);

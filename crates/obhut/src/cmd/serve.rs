@@ -23,7 +23,10 @@ readers list recordings and fetch records and ciphertext. The vault never holds 
 that opens footage.\n\nSettings, highest precedence first: flags, OBHUT_* environment \
 variables (OBHUT_DATA, OBHUT_KEYS, OBHUT_LISTEN, OBHUT_MAX_SEGMENT_BYTES), the config \
 file (--config FILE, else ./obhut.toml if present), defaults. Logs are JSON lines on \
-stderr (RUST_LOG filters).\n\nA new vault is made once, with --init: it creates the data \
+stderr (RUST_LOG filters).\n\nBlobs (docs/vault.md §6.2): in the data directory, or in an \
+S3-compatible bucket with blob_url = \"s3://bucket/prefix\" (OBHUT_BLOB_URL); endpoint, region \
+and credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY \
+(AWS_ALLOW_HTTP=true for plain HTTP) or an [s3] table in obhut.toml.\n\nA new vault is made once, with --init: it creates the data \
 directory and the keystore (vault.key, log.key) and binds them to each other. Without --init \
 the vault serves only the vault its directories hold, and refuses to start if the keystore \
 is missing, empty or another vault's.\n\nRetention (docs/vault.md §9): each retention class \
