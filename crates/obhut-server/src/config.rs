@@ -732,3 +732,30 @@ impl ServerConfig {
             .unwrap_or(self.default_epoch_period_ms)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_blob_url_comes_from_the_file_or_the_environment_and_names_s3() {
+        let file: FileConfig =
+            toml::from_str("blob_url = \"s3://b/p\"\n[s3]\nregion = \"eu-1\"\n").unwrap();
+        let c = ServerConfig::from_layers(file.clone()).unwrap();
+        assert_eq!(c.blobs.url.as_deref(), Some("s3://b/p"));
+        assert_eq!(c.blobs.options, [("region".to_owned(), "eu-1".to_owned())]);
+        let env = FileConfig::from_env(|k| (k == "OBHUT_BLOB_URL").then(|| "s3://e/x".to_owned()))
+            .unwrap();
+        let c = ServerConfig::from_layers(file.overridden_by(env)).unwrap();
+        assert_eq!(c.blobs.url.as_deref(), Some("s3://e/x"), "env over file");
+        assert!(
+            ServerConfig::from_layers(FileConfig {
+                blob_url: Some("/srv/blobs".into()),
+                ..FileConfig::default()
+            })
+            .is_err()
+        );
+        let default = ServerConfig::from_layers(FileConfig::default()).unwrap();
+        assert_eq!(default.blobs.url, None, "the data directory");
+    }
+}
