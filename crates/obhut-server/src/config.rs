@@ -48,111 +48,6 @@ pub const DEFAULT_MAX_GRANT_DAYS: u64 = 30;
 /// Default time between two sweeps: five minutes.
 pub const DEFAULT_SWEEP_INTERVAL_SECS: u64 = 300;
 
-/// A retention: `"N minutes|hours|days"` (ms) or `"until released"`
-/// (`Some(None)`); `None` if neither.
-pub fn parse_keep(text: &str) -> Option<Option<i64>> {
-    let t = text.trim().to_ascii_lowercase();
-    if t == "until released" {
-        return Some(None);
-    }
-    let (n, unit) = t.split_once(' ')?;
-    let n: i64 = n.trim().parse().ok()?;
-    let unit_ms: i64 = match unit.trim() {
-        "minute" | "minutes" => 60_000,
-        "hour" | "hours" => 3_600_000,
-        "day" | "days" => 86_400_000,
-        _ => return None,
-    };
-    let ms = n.checked_mul(unit_ms)?;
-    (60_000..=100 * 366 * 86_400_000)
-        .contains(&ms)
-        .then_some(Some(ms))
-}
-
-/// `OBHUT_RETENTION`: `class=retention` pairs separated by `;`
-/// (`cctv=72 hours;evidence=until released`).
-fn parse_retention_env(v: &str) -> Result<BTreeMap<String, String>, ConfigError> {
-    let mut out = BTreeMap::new();
-    for pair in v.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let (class, keep) = parse_class_pair(pair).ok_or_else(|| ConfigError::Invalid {
-            setting: "OBHUT_RETENTION",
-            value: v.to_owned(),
-            reason: "class=retention pairs separated by ';', such as cctv=72 hours;evidence=until released",
-        })?;
-        out.insert(class, keep);
-    }
-    Ok(out)
-}
-
-/// One `class=value` (a retention, an epoch period): the flags'
-/// and the variables' form of a `[retention]` or `[epoch_period_secs]`
-/// entry.
-pub fn parse_class_pair(pair: &str) -> Option<(String, String)> {
-    let (class, value) = pair.split_once('=')?;
-    Some((class.trim().to_owned(), value.trim().to_owned()))
-}
-
-/// One witness as a flag or variable gives it: `URL VKEY`.
-pub fn parse_witness(text: &str) -> Option<WitnessFile> {
-    let (url, vkey) = text.trim().split_once(char::is_whitespace)?;
-    Some(WitnessFile {
-        url: url.to_owned(),
-        vkey: vkey.trim().to_owned(),
-    })
-}
-
-/// The `;`-separated list of a variable, empty items dropped.
-fn env_list(v: &str) -> impl Iterator<Item = &str> {
-    v.split(';').map(str::trim).filter(|p| !p.is_empty())
-}
-
-/// `OBHUT_EPOCH_PERIOD_SECS`: `class=seconds` pairs separated by `;`.
-fn parse_periods_env(v: &str) -> Result<BTreeMap<String, u64>, ConfigError> {
-    let bad = || ConfigError::Invalid {
-        setting: "OBHUT_EPOCH_PERIOD_SECS",
-        value: v.to_owned(),
-        reason: "class=seconds pairs separated by ';', such as cctv=3600;evidence=86400",
-    };
-    let mut out = BTreeMap::new();
-    for pair in env_list(v) {
-        let (class, secs) = parse_class_pair(pair).ok_or_else(bad)?;
-        out.insert(class, secs.parse().map_err(|_| bad())?);
-    }
-    Ok(out)
-}
-
-/// `OBHUT_WITNESSES`: `URL VKEY` items separated by `;`.
-fn parse_witnesses_env(v: &str) -> Result<Vec<WitnessFile>, ConfigError> {
-    env_list(v)
-        .map(|w| {
-            parse_witness(w).ok_or_else(|| ConfigError::Invalid {
-                setting: "OBHUT_WITNESSES",
-                value: v.to_owned(),
-                reason: "`URL VKEY` items separated by ';'",
-            })
-        })
-        .collect()
-}
-
-/// `OBHUT_ALLOW_SELF_APPROVAL`: `true` or `false`.
-fn env_bool(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-) -> Result<Option<bool>, ConfigError> {
-    match get(name) {
-        None => Ok(None),
-        Some(v) => match v.trim() {
-            "true" => Ok(Some(true)),
-            "false" => Ok(Some(false)),
-            _ => Err(ConfigError::Invalid {
-                setting: name,
-                value: v,
-                reason: "true or false",
-            }),
-        },
-    }
-}
-
 /// A PostgreSQL URL (`database_url`, `OBHUT_DATABASE_URL`). Its Debug
 /// form hides the password: configurations are logged.
 #[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -256,6 +151,15 @@ pub struct FileConfig {
     /// PEM CA certificates the vault's own HTTP client (the witnesses)
     /// trusts besides Mozilla's roots and the system store.
     pub ca_cert: Option<PathBuf>,
+    /// Where segment blobs go: `s3://bucket/prefix` for an S3-compatible
+    /// object store; unset: `DATA/blobs/` (docs/vault.md §6.2).
+    pub blob_url: Option<String>,
+    /// The S3 store's `object_store` options (`[s3]`: `endpoint`,
+    /// `region`, `allow_http`, …), over what the `AWS_*` environment sets.
+    /// Keep credentials in the environment (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`) rather than here.
+    #[serde(default)]
+    pub s3: BTreeMap<String, String>,
 }
 
 /// The `[net]` table: connection limits (docs/vault.md §7), each
@@ -355,21 +259,6 @@ impl NetFile {
     }
 }
 
-/// A whole number from the environment variable `name`, if set.
-fn env_num<T: std::str::FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-) -> Result<Option<T>, ConfigError> {
-    match get(name) {
-        None => Ok(None),
-        Some(v) => v.parse().map(Some).map_err(|_| ConfigError::Invalid {
-            setting: name,
-            value: v,
-            reason: "not a whole number",
-        }),
-    }
-}
-
 /// One `[[witness]]` table.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -458,7 +347,7 @@ impl FileConfig {
     /// upper case; `OBHUT_NET_*` for the `[net]` keys; maps and lists as
     /// `;`-separated items: `OBHUT_RETENTION`, `OBHUT_EPOCH_PERIOD_SECS`
     /// as `class=value`, `OBHUT_WITNESSES` as `URL VKEY`,
-    /// `OBHUT_ACCESS_PURPOSES`; `OBHUT_DATABASE_URL`, whose value is never
+    /// `OBHUT_ACCESS_PURPOSES`; `OBHUT_BLOB_URL`; `OBHUT_DATABASE_URL`, whose value is never
     /// echoed in an error) from `get` (the environment in
     /// production).
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -504,6 +393,8 @@ impl FileConfig {
             tls_cert: get("OBHUT_TLS_CERT").map(PathBuf::from),
             tls_key: get("OBHUT_TLS_KEY").map(PathBuf::from),
             ca_cert: get("OBHUT_CA_CERT").map(PathBuf::from),
+            blob_url: get("OBHUT_BLOB_URL"),
+            s3: BTreeMap::new(),
         })
     }
 
@@ -534,6 +425,8 @@ impl FileConfig {
         self.tls_cert = over.tls_cert.or(self.tls_cert);
         self.tls_key = over.tls_key.or(self.tls_key);
         self.ca_cert = over.ca_cert.or(self.ca_cert);
+        self.blob_url = over.blob_url.or(self.blob_url);
+        self.s3.extend(over.s3);
         self
     }
 }
@@ -590,6 +483,8 @@ pub struct ServerConfig {
     /// CA certificates the vault's HTTP client trusts besides the
     /// defaults (`ca_cert`).
     pub ca_cert: Option<PathBuf>,
+    /// Where segment blobs go (the data directory, or an S3 bucket).
+    pub blobs: obhut_store::BlobConfig,
 }
 
 impl ServerConfig {
@@ -825,10 +720,23 @@ impl ServerConfig {
             }
             u => u,
         };
+        if let Some(url) = &c.blob_url
+            && !url.starts_with("s3://")
+        {
+            return Err(ConfigError::Invalid {
+                setting: "blob_url",
+                value: url.clone(),
+                reason: "a blob store URL is s3://bucket/prefix (unset: the data directory)",
+            });
+        }
         Ok(ServerConfig {
             database_url,
             tls,
             ca_cert: c.ca_cert,
+            blobs: obhut_store::BlobConfig {
+                url: c.blob_url,
+                options: c.s3.into_iter().collect(),
+            },
             ops_listen,
             net: c.net.validate()?,
             access_purposes,
@@ -888,45 +796,11 @@ impl ServerConfig {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod text;
+use text::{
+    env_bool, env_list, env_num, parse_periods_env, parse_retention_env, parse_witnesses_env,
+};
+pub use text::{parse_class_pair, parse_keep, parse_witness};
 
-    /// `OBHUT_DATABASE_URL` selects PostgreSQL over the file's setting;
-    /// another scheme is refused without echoing it; the Debug form (the
-    /// configuration is logged) hides the password.
-    #[test]
-    fn the_database_url_selects_postgres_and_hides_its_password() {
-        let env = |k: &str| {
-            (k == "OBHUT_DATABASE_URL").then(|| "postgres://vault:s3cret@db:5432/obhut".to_owned())
-        };
-        let file = FileConfig {
-            database_url: Some(DatabaseUrl("postgres://other@db/x".into())),
-            ..FileConfig::default()
-        };
-        let c = ServerConfig::from_layers(file.overridden_by(FileConfig::from_env(env).unwrap()))
-            .unwrap();
-        let url = c.database_url.as_ref().expect("set");
-        assert_eq!(url.expose(), "postgres://vault:s3cret@db:5432/obhut");
-        let shown = format!("{c:?}");
-        assert!(!shown.contains("s3cret"), "{shown}");
-        assert!(
-            shown.contains("postgres://vault:***@db:5432/obhut"),
-            "{shown}"
-        );
-        assert!(
-            ServerConfig::from_layers(FileConfig::default())
-                .unwrap()
-                .database_url
-                .is_none(),
-            "unset: the embedded index"
-        );
-        let e = ServerConfig::from_layers(FileConfig {
-            database_url: Some(DatabaseUrl("mysql://u:pw@h/d".into())),
-            ..FileConfig::default()
-        })
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("database_url") && !e.contains("pw"), "{e}");
-    }
-}
+#[cfg(test)]
+mod tests;

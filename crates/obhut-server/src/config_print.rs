@@ -4,7 +4,8 @@
 //!
 //! What counts as a secret here: the password (or token) in a URL's user
 //! part (a witness behind basic authentication, a PostgreSQL
-//! `database_url`), and the PKCS#11 PIN,
+//! `database_url`), an `[s3]` option that names a secret, token or
+//! password (credentials belong in the environment), and the PKCS#11 PIN,
 //! which is never a key but whose presence is worth showing. A printed
 //! configuration is pasted into tickets and chat; nothing in it may open
 //! anything.
@@ -39,9 +40,7 @@ pub fn effective(c: FileConfig) -> Result<FileConfig, ConfigError> {
     Ok(FileConfig {
         data: Some(v.data_dir),
         keys: Some(v.keys_dir),
-        database_url: c
-            .database_url
-            .map(|u| DatabaseUrl(redact_url(u.expose()))),
+        database_url: c.database_url.map(|u| DatabaseUrl(redact_url(u.expose()))),
         listen: Some(v.listen.to_string()),
         max_segment_bytes: Some(v.max_segment_bytes),
         epoch_period_secs: c.epoch_period_secs,
@@ -78,6 +77,17 @@ pub fn effective(c: FileConfig) -> Result<FileConfig, ConfigError> {
             anon_per_sec: Some(v.net.anon_per_sec.get()),
             anon_burst: Some(v.net.anon_burst.get()),
         },
+        blob_url: c.blob_url,
+        s3: c
+            .s3
+            .into_iter()
+            .map(|(k, v)| {
+                let secret = ["secret", "token", "password"]
+                    .iter()
+                    .any(|w| k.to_ascii_lowercase().contains(w));
+                (k, if secret { REDACTED.to_owned() } else { v })
+            })
+            .collect(),
         tls_cert: c.tls_cert,
         tls_key: c.tls_key,
         ca_cert: c.ca_cert,

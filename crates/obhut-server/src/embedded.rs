@@ -1,4 +1,5 @@
-//! The vault on the embedded store (SQLite index, blob directory), opened
+//! The vault on the embedded store (SQLite index, blob directory, or the
+//! blobs in an S3 bucket when `blob_url` is set), opened
 //! the one way `obhut serve` and `obhut demo` start it: the locked data
 //! directory, the keystore, the stores with their startup check, the
 //! [`App`] and the bound listener ([`Vault`]), and the signal that stops it
@@ -10,18 +11,20 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use obhut_store::blobs::AnyBlobStore;
 use obhut_store::dir::DirBlobStore;
 use obhut_store::postgres::PgIndex;
 use obhut_store::sqlite::SqliteIndex;
-use obhut_store::{Consistency, IndexStore, StoreError};
+use obhut_store::{BlobConfig, BlobStore, Consistency, IndexStore, StoreError};
 
 use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::keystore::{Keystore, KeystoreError, Probe};
 use crate::{App, SystemClock};
 
-/// The embedded vault: SQLite index and directory blobs.
-pub type EmbeddedApp = App<obhut_store::sqlite::SqliteIndex, obhut_store::dir::DirBlobStore>;
+/// The vault `obhut serve` runs: SQLite index, blobs in the data
+/// directory or an S3 bucket (`blob_url`).
+pub type EmbeddedApp = App<obhut_store::sqlite::SqliteIndex, AnyBlobStore>;
 
 /// Why the embedded vault did not open or stopped serving.
 #[derive(Debug, thiserror::Error)]
@@ -221,11 +224,11 @@ impl CloseIndex for PgIndex {
 }
 
 /// The stores and keystore of one vault, checked to belong together.
-pub struct Opened<I = SqliteIndex> {
+pub struct Opened<I = SqliteIndex, B = DirBlobStore> {
     /// The index.
     pub index: I,
     /// The blobs.
-    pub blobs: DirBlobStore,
+    pub blobs: B,
     /// What the stores' startup check found.
     pub report: Consistency,
     /// The keystore, bound to the stores' instance id.
@@ -278,42 +281,54 @@ pub async fn open_stores(data: &Path, keys: &Path, start: Start) -> Result<Opene
     bind_keystore(index, blobs, report, probe, data, keys, start).await
 }
 
+/// [`open_stores`] with the blobs where `blobs` says (the data directory,
+/// or an S3 bucket).
+pub async fn open_stores_with(
+    data: &Path,
+    keys: &Path,
+    blobs: &BlobConfig,
+    start: Start,
+) -> Result<Opened<SqliteIndex, AnyBlobStore>, EmbeddedError> {
+    let probe = check_before_create(data, keys, start)?;
+    let (index, blobs, report) = obhut_store::open_vault(data, blobs).await?;
+    bind_keystore(index, blobs, report, probe, data, keys, start).await
+}
+
 /// [`open_stores`] with the index on PostgreSQL at `url` (migrated on
-/// connect) and the blobs in `data`. The database holds a vault once its
+/// connect) and the blobs where `blobs` says (the data directory or an S3
+/// bucket). The database holds a vault once its
 /// instance id is set; the startup check then compares it with the blob
 /// directory's, as for the embedded index.
 pub async fn open_postgres_stores(
     url: &str,
     data: &Path,
     keys: &Path,
+    blobs: &BlobConfig,
     start: Start,
-) -> Result<Opened<PgIndex>, EmbeddedError> {
+) -> Result<Opened<PgIndex, AnyBlobStore>, EmbeddedError> {
     let index = PgIndex::connect(url).await?;
     let exists = index.instance_id().await?.is_some();
     let probe = check_before_create_if(exists, data, keys, start)?;
     obhut_store::create_private_dir(data)?;
-    let blobs = DirBlobStore::open(data).await?;
-    let report = obhut_store::check_consistency(
-        &index,
-        &blobs,
-        Path::new("the PostgreSQL index"),
-        blobs.root(),
-    )
-    .await?;
+    let blobs = blobs.open(data).await?;
+    let at = PathBuf::from(blobs.location());
+    let report =
+        obhut_store::check_consistency(&index, &blobs, Path::new("the PostgreSQL index"), &at)
+            .await?;
     bind_keystore(index, blobs, report, probe, data, keys, start).await
 }
 
 /// The keystore of the opened stores: made, bound or checked as `start`
 /// and `probe` say (see [`open_stores`]).
-async fn bind_keystore<I: IndexStore>(
+async fn bind_keystore<I: IndexStore, B: BlobStore>(
     index: I,
-    blobs: DirBlobStore,
+    blobs: B,
     report: Consistency,
     probe: Probe,
     data: &Path,
     keys: &Path,
     start: Start,
-) -> Result<Opened<I>, EmbeddedError> {
+) -> Result<Opened<I, B>, EmbeddedError> {
     let instance = index.instance_id().await?.ok_or(StoreError::NotFound(
         "the index's instance id after its startup check",
     ))?;
@@ -389,7 +404,7 @@ fn signs(note: &[u8], log_key: &obhut_core::identity::SignKey) -> bool {
 /// `I` is the index: SQLite ([`Vault::open`]) or PostgreSQL
 /// ([`Vault::open_postgres`]).
 pub struct Vault<I = SqliteIndex> {
-    app: Arc<App<I, DirBlobStore>>,
+    app: Arc<App<I, AnyBlobStore>>,
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
     ops: Option<(tokio::net::TcpListener, SocketAddr)>,
@@ -405,7 +420,8 @@ impl Vault {
         // Before the lock, which creates the data directory.
         check_before_create(&config.data_dir, &config.keys_dir, start)?;
         let lock = lock_data_dir(&config.data_dir)?;
-        let opened = open_stores(&config.data_dir, &config.keys_dir, start).await?;
+        let opened =
+            open_stores_with(&config.data_dir, &config.keys_dir, &config.blobs, start).await?;
         Vault::serve_opened(config, lock, opened).await
     }
 }
@@ -419,7 +435,14 @@ impl Vault<PgIndex> {
         start: Start,
     ) -> Result<Vault<PgIndex>, EmbeddedError> {
         let lock = lock_data_dir(&config.data_dir)?;
-        let opened = open_postgres_stores(url, &config.data_dir, &config.keys_dir, start).await?;
+        let opened = open_postgres_stores(
+            url,
+            &config.data_dir,
+            &config.keys_dir,
+            &config.blobs,
+            start,
+        )
+        .await?;
         Vault::serve_opened(config, lock, opened).await
     }
 }
@@ -429,7 +452,7 @@ impl<I: CloseIndex> Vault<I> {
     async fn serve_opened(
         config: ServerConfig,
         lock: std::fs::File,
-        opened: Opened<I>,
+        opened: Opened<I, AnyBlobStore>,
     ) -> Result<Vault<I>, EmbeddedError> {
         let Opened {
             index,
@@ -446,7 +469,7 @@ impl<I: CloseIndex> Vault<I> {
         if report.temporary_removed > 0 {
             tracing::info!(
                 count = report.temporary_removed,
-                "removed unfinished uploads from tmp/"
+                "removed unfinished uploads from the blob store's tmp/"
             );
         }
         warn_disagreements(&report);
@@ -512,7 +535,7 @@ impl<I: CloseIndex> Vault<I> {
     }
 
     /// The shared state: the index an admin change works on, the keystore.
-    pub fn app(&self) -> &Arc<App<I, DirBlobStore>> {
+    pub fn app(&self) -> &Arc<App<I, AnyBlobStore>> {
         &self.app
     }
 

@@ -1,10 +1,13 @@
 //! The embedded engines opened together: the SQLite index
 //! (`DATA/obhut.sqlite`, [`SqliteIndex`]) and the blob directory
-//! (`DATA/blobs/`, `DATA/tmp/`, [`DirBlobStore`]).
+//! (`DATA/blobs/`, `DATA/tmp/`, [`DirBlobStore`]); or the SQLite index
+//! with the blobs in an S3 bucket ([`open_vault`], [`BlobConfig`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use crate::blobs::AnyBlobStore;
 use crate::dir::DirBlobStore;
+use crate::s3::S3BlobStore;
 use crate::sqlite::SqliteIndex;
 use crate::{BlobStore, Consistency, IndexStore, Result, StoreError, check_consistency};
 
@@ -46,6 +49,75 @@ pub async fn open_embedded_shared(data_dir: &Path) -> Result<(SqliteIndex, DirBl
         });
     }
     Ok((index, blobs))
+}
+
+/// Where a vault keeps its blobs: `DATA/blobs/` unless `url` names an S3
+/// bucket (`s3://bucket/prefix`, `OBHUT_BLOB_URL`), reached with
+/// `options` (`object_store` keys such as `aws_endpoint`, `aws_region`)
+/// over what the `AWS_*` environment sets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlobConfig {
+    /// `s3://bucket/prefix`; `None`: the data directory.
+    pub url: Option<String>,
+    /// S3 options from the configuration file.
+    pub options: Vec<(String, String)>,
+}
+
+impl BlobConfig {
+    /// Open the configured blob store (creating `DATA/blobs/` and
+    /// `DATA/tmp/` for the directory; contacting nothing for S3).
+    pub async fn open(&self, data_dir: &Path) -> Result<AnyBlobStore> {
+        match &self.url {
+            None => Ok(AnyBlobStore::Dir(DirBlobStore::open(data_dir).await?)),
+            Some(url) => Ok(AnyBlobStore::S3(S3BlobStore::open(
+                url,
+                self.options.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            )?)),
+        }
+    }
+}
+
+/// [`open_embedded`] with the blobs where `blobs` says: the SQLite index
+/// in `data_dir` and the configured blob store, checked together
+/// ([`check_consistency`]).
+pub async fn open_vault(
+    data_dir: &Path,
+    blobs: &BlobConfig,
+) -> Result<(SqliteIndex, AnyBlobStore, Consistency)> {
+    create_private_dir(data_dir)?;
+    let db_path = data_dir.join("obhut.sqlite");
+    create_private_file(&db_path)?;
+    let index = SqliteIndex::open(&db_path).await?;
+    let store = blobs.open(data_dir).await?;
+    let at = PathBuf::from(store.location());
+    let report = check_consistency(&index, &store, &db_path, &at).await?;
+    Ok((index, store, report))
+}
+
+/// [`open_embedded_shared`] with the blobs where `blobs` says.
+pub async fn open_vault_shared(
+    data_dir: &Path,
+    blobs: &BlobConfig,
+) -> Result<(SqliteIndex, AnyBlobStore)> {
+    let db_path = data_dir.join("obhut.sqlite");
+    if !db_path.exists() {
+        return Err(StoreError::NotFound(
+            "vault index (obhut.sqlite) in the data directory; create it with `obhut serve --init --data DIR --keys KEYS`, or pass the right --data",
+        ));
+    }
+    let index = SqliteIndex::open(&db_path).await?;
+    let store = blobs.open(data_dir).await?;
+    let a = index.instance_id().await?;
+    let b = store.instance_id().await?;
+    if a.is_none() || a != b {
+        return Err(StoreError::InstanceMismatch {
+            index_path: db_path,
+            index_id: a.unwrap_or_else(|| "none".into()),
+            blob_path: PathBuf::from(store.location()),
+            blob_id: b.unwrap_or_else(|| "none".into()),
+        });
+    }
+    Ok((index, store))
 }
 
 /// `dir` and any missing parents, mode 0700 (an existing one is left as

@@ -26,6 +26,19 @@ pub enum StoreError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// An object-store request failed (the S3 blob store, [`crate::s3`]).
+    #[error("{op} {at}: {source}")]
+    Remote {
+        /// What was being done.
+        op: &'static str,
+        /// The object concerned (`s3://bucket/prefix/…`).
+        at: String,
+        /// The object store's error.
+        source: Box<object_store::Error>,
+    },
+    /// A store's configuration is unusable (a blob URL, an option).
+    #[error("store configuration: {0}")]
+    Config(&'static str),
     /// Reading the upload stream failed (client went away, body error).
     #[error("reading the upload: {0}")]
     Source(std::io::Error),

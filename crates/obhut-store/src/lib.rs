@@ -8,12 +8,13 @@
 //!   requests, approvals, releases) as supertraits. Embedded
 //!   implementation: [`sqlite::SqliteIndex`].
 //! - [`BlobStore`]: segment ciphertexts, written verify-then-publish.
-//!   Embedded implementation: [`dir::DirBlobStore`].
+//!   Embedded implementation: [`dir::DirBlobStore`]; in an S3-compatible
+//!   bucket: [`s3::S3BlobStore`] (which publishes by a server-side copy
+//!   instead of a rename); either, as configured: [`blobs::AnyBlobStore`].
 //!
-//! The server never sees which implementation it runs on; PostgreSQL and S3
-//! (`object_store`) are the next implementations and may differ freely
-//! below the traits (e.g. S3 publishes by a conditional PUT instead of a
-//! rename) as long as they keep the written contracts.
+//! The server never sees which implementation it runs on; PostgreSQL is
+//! the index's next implementation. Implementations may differ freely
+//! below the traits as long as they keep the written contracts.
 //!
 //! **Write order** (docs/vault.md §1.2): a caller stores the blob first —
 //! [`BlobStore::stage`] while the upload streams in, then
@@ -32,7 +33,8 @@
 //! [`log`] and [`access`], the error in `error`; the startup check
 //! written against the traits in `consistency` and the operator's full
 //! check (`obhut check`) in `check`; the embedded engines in
-//! [`sqlite`] and [`dir`], opened together by `embedded`. With the
+//! [`sqlite`] and [`dir`], opened together by `embedded`; the S3 blob
+//! store in [`s3`]. With the
 //! feature `test-util`, `contract` holds the suite every implementation
 //! must pass and a fault-injecting blob store. [`scan`] checks what a
 //! store wrote from outside: it looks for plaintext in every file under
@@ -44,6 +46,7 @@ use obhut_core::ids::{EpochId, GroupId, RecordingId};
 use tokio::io::AsyncRead;
 
 pub mod access;
+pub mod blobs;
 mod check;
 mod consistency;
 #[cfg(feature = "test-util")]
@@ -55,6 +58,7 @@ pub mod log;
 pub mod postgres;
 pub mod retention;
 mod rows;
+pub mod s3;
 pub mod scan;
 pub mod sqlite;
 
@@ -63,7 +67,10 @@ pub use access::{
 };
 pub use check::{CheckReport, Finding, check_store};
 pub use consistency::{Consistency, check_consistency};
-pub use embedded::{create_private_dir, open_embedded, open_embedded_shared};
+pub use embedded::{
+    BlobConfig, create_private_dir, open_embedded, open_embedded_shared, open_vault,
+    open_vault_shared,
+};
 pub use error::StoreError;
 pub use log::{LogEntryRow, NewLogEntry, StoredCheckpoint, TileRow};
 pub use retention::RetentionStore;

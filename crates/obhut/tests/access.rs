@@ -1467,3 +1467,68 @@ fn a_ten_second_grant_of_a_minute_opens_as_a_clean_clip_of_the_window() {
     assert!((600..=625).contains(&first), "starts at frame {first}");
     assert!((250..=275).contains(&got.len()), "{} frames", got.len());
 }
+
+/// The vault with its blobs in an S3 bucket (SeaweedFS, `blob_url` in
+/// `./obhut.toml`, which `obhut serve`, `obhut admin` and `obhut check`
+/// read): a real MP4 ingested by the agent over HTTP lands in the bucket
+/// and nowhere in the data directory, a `--range` open reads its bytes
+/// back, and `obhut check` hashes every blob in the bucket.
+#[test]
+fn a_vault_with_its_blobs_in_s3_ingests_and_opens_a_range() {
+    use obhut_store::BlobStore;
+    use obhut_store::contract::s3::TestS3;
+    let s3 = TestS3::shared();
+    let url = TestS3::new_url();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // The bucket exists (SeaweedFS makes it on the first write).
+    let bucket = rt.block_on(s3.store_at(&url));
+    let dir = setup();
+    let d = dir.as_path();
+    let mut toml = format!("blob_url = \"{url}\"\n[s3]\n");
+    for (k, v) in s3.options() {
+        toml.push_str(&format!("{k} = \"{v}\"\n"));
+    }
+    fs::write(d.join("obhut.toml"), toml).unwrap();
+    let Ingested {
+        vault,
+        vkey,
+        rid,
+        original,
+    } = ingested(d, 8, &["req", "alice", "bob"]);
+
+    let stored = rt.block_on(bucket.list()).unwrap();
+    assert!(stored.len() >= 4, "index, media and metadata: {stored:?}");
+    assert!(stored.iter().all(|k| k.recording.to_string() == rid));
+    assert!(
+        !d.join("vault-data/blobs").exists(),
+        "no blob directory beside the index"
+    );
+
+    let hash = request(d, &vault, &vkey, &rid, "0", "8000", "req.obar");
+    // Alice's partial leaves when she runs approve again after Bob's.
+    approve(d, &vault, &vkey, "alice", 1, &hash);
+    approve(d, &vault, &vkey, "bob", 2, &hash);
+    approve(d, &vault, &vkey, "alice", 1, &hash);
+    let (s, t) = (1000, original.len() - 1000);
+    let range = format!("{s}-{t}");
+    let mut args = open_args(&vault, &vkey, &hash, "ranged");
+    args.extend_from_slice(&["--range", &range]);
+    ok(d, &args);
+    let r = fs::read(d.join(format!("ranged/{rid}.range"))).unwrap();
+    assert!(r == original[s..t], "the range differs from the original's");
+
+    drop(vault);
+    let out = ok(d, &["check", "--data", "vault-data", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+    assert_eq!(v["segments"].as_u64(), Some(stored.len() as u64), "{out}");
+    assert_eq!(v["findings"].as_array().map(Vec::len), Some(0), "{out}");
+    assert!(v["bytes_hashed"].as_u64().unwrap_or(0) > original.len() as u64);
+
+    // A blob gone from the bucket is named by the check.
+    rt.block_on(bucket.delete(stored[1])).unwrap();
+    let e = fails(d, &["check", "--data", "vault-data"]);
+    assert!(e.contains("1 disagreement"), "{e}");
+}

@@ -12,6 +12,8 @@
 //!
 //! [`faults::FaultyBlobStore`] wraps any [`BlobStore`] and fails chosen
 //! operations, for tests of the layers above under storage faults.
+//! [`s3::TestS3`] runs a real S3 server (SeaweedFS) for the S3 blob store's
+//! tests and the vault's.
 
 use std::future::Future;
 
@@ -30,6 +32,7 @@ mod index;
 mod log;
 pub mod pg;
 mod retention;
+pub mod s3;
 
 pub use faults::{Fault, FaultyBlobStore};
 

@@ -116,7 +116,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
             index.close().await;
             return r;
         }
-        let (index, _blobs) = obhut_store::open_embedded_shared(&config.data_dir)
+        let (index, _blobs) = obhut_store::open_vault_shared(&config.data_dir, &config.blobs)
             .await
             .next_step("pass --data DIR of the vault (as given to obhut serve)")?;
         let r = run_on(g, &a.command, &index).await;

@@ -21,7 +21,8 @@ record's BLAKE3 ciphertext hash (every byte of every blob is read);\n\
   - the stored audit log (entries and hash tiles) hashes to its latest checkpoint.\n\n\
 Prints one line per disagreement naming the recording and the segment, then a summary; \
 exits non-zero if anything disagrees. Files left in tmp/ by an interrupted upload are \
-listed; --repair removes them, and only them: a blob or row that disagrees is never \
+listed (with the blobs in S3, `blob_url`: staged objects and the markers of multipart uploads \
+never completed under the bucket's tmp/); --repair removes them (aborting those uploads), and only them: a blob or row that disagrees is never \
 changed (restore it from backup; a device re-uploads what it holds no receipt for)."
 )]
 pub struct Args {
@@ -43,11 +44,13 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     let (report, leftovers, removed) = rt.block_on(async {
-        let (index, blobs) = obhut_store::open_embedded_shared(&config.data_dir)
+        let (index, blobs) = obhut_store::open_vault_shared(&config.data_dir, &config.blobs)
             .await
             .next_step("pass --data DIR of the vault (as given to obhut serve)")?;
         // Held until the check ends: no vault may write meanwhile.
         let _lock = obhut_server::embedded::lock_data_dir(&config.data_dir).map_err(vault_error)?;
+        // The vault is stopped: what an upload left is a leftover now.
+        let blobs = blobs.without_grace();
         let report = check_store(&index, &blobs).await;
         let leftovers = blobs.temporary_files().await;
         let removed = match (&leftovers, a.repair) {
@@ -69,7 +72,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
             } else {
                 "left by an interrupted upload (--repair removes it)"
             };
-            println!("tmp file {}: {verb}", p.display());
+            println!("tmp file {p}: {verb}");
         }
         g.note(summary(&report, leftovers.len()));
     }
@@ -100,7 +103,7 @@ fn summary(r: &CheckReport, tmp: usize) -> String {
     )
 }
 
-fn print_json(r: &CheckReport, tmp: &[std::path::PathBuf], removed: bool) {
+fn print_json(r: &CheckReport, tmp: &[String], removed: bool) {
     let findings: Vec<_> = r
         .findings
         .iter()
@@ -118,7 +121,7 @@ fn print_json(r: &CheckReport, tmp: &[std::path::PathBuf], removed: bool) {
         "bytes_hashed": r.bytes_hashed,
         "log_entries": r.log_entries,
         "findings": findings,
-        "tmp_files": tmp.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "tmp_files": tmp,
         "tmp_removed": removed,
     });
     println!("{out}");

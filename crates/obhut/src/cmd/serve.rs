@@ -37,7 +37,10 @@ new connections get the new certificate, open ones keep theirs, and a reload tha
 keeps the old certificate and logs why. Without them the vault speaks plain HTTP, which is \
 meant for loopback (or a TLS proxy in front); on any other address it warns. The \
 operations listener (ops_listen) stays plain HTTP. --ca-cert (ca_cert, OBHUT_CA_CERT) adds \
-a CA the vault's own client trusts when it calls https:// witnesses.\n\nA new vault is made once, with --init: it creates the data \
+a CA the vault's own client trusts when it calls https:// witnesses.\n\nBlobs (docs/vault.md §6.2): in the data directory, or in an \
+S3-compatible bucket with blob_url = \"s3://bucket/prefix\" (OBHUT_BLOB_URL); endpoint, region \
+and credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY \
+(AWS_ALLOW_HTTP=true for plain HTTP) or an [s3] table in obhut.toml.\n\nA new vault is made once, with --init: it creates the data \
 directory and the keystore (vault.key, log.key) and binds them to each other. Without --init \
 the vault serves only the vault its directories hold, and refuses to start if the keystore \
 is missing, empty or another vault's.\n\nRetention (docs/vault.md §9): each retention class \

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use obhut_server::config::{DatabaseUrl, FileConfig, NetFile, WitnessFile, parse_class_pair, parse_witness};
+use obhut_server::config::{
+    DatabaseUrl, FileConfig, NetFile, WitnessFile, parse_class_pair, parse_witness,
+};
 
 fn class_pair(s: &str) -> Result<(String, String), String> {
     parse_class_pair(s).ok_or_else(|| format!("`{s}` is not CLASS=VALUE"))
@@ -25,6 +27,11 @@ pub struct Settings {
     /// (postgres://USER@HOST:PORT/DB) [key database_url; OBHUT_DATABASE_URL]
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
+    /// Segment blobs in an S3-compatible bucket instead of DATA/blobs
+    /// (s3://BUCKET/PREFIX; endpoint and credentials from AWS_*)
+    /// [key blob_url; OBHUT_BLOB_URL]
+    #[arg(long, value_name = "URL")]
+    pub blob_url: Option<String>,
     /// Operations listener (/metrics, /healthz, /readyz) [key ops_listen]
     #[arg(long, value_name = "ADDR")]
     pub ops_listen: Option<String>,
@@ -108,6 +115,7 @@ impl Settings {
         }
         Ok(FileConfig {
             database_url: self.database_url.clone().map(DatabaseUrl),
+            blob_url: self.blob_url.clone(),
             ops_listen: self.ops_listen.clone(),
             epoch_period_secs: periods,
             retention: self.retention.iter().cloned().collect(),
