@@ -6,12 +6,13 @@
 //!   epoch public keys, recordings and segments with their signed record
 //!   bytes; with [`LogStore`] (the audit log) and [`AccessStore`] (access
 //!   requests, approvals, releases) as supertraits. Embedded
-//!   implementation: [`sqlite::SqliteIndex`].
+//!   implementation: [`sqlite::SqliteIndex`]; past one machine
+//!   [`postgres::PgIndex`].
 //! - [`BlobStore`]: segment ciphertexts, written verify-then-publish.
 //!   Embedded implementation: [`dir::DirBlobStore`].
 //!
-//! The server never sees which implementation it runs on; PostgreSQL and S3
-//! (`object_store`) are the next implementations and may differ freely
+//! The server never sees which implementation it runs on; PostgreSQL is
+//! one, S3 (`object_store`) the next, and they may differ freely
 //! below the traits (e.g. S3 publishes by a conditional PUT instead of a
 //! rename) as long as they keep the written contracts.
 //!
