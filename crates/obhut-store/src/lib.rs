@@ -6,15 +6,17 @@
 //!   epoch public keys, recordings and segments with their signed record
 //!   bytes; with [`LogStore`] (the audit log) and [`AccessStore`] (access
 //!   requests, approvals, releases) as supertraits. Embedded
-//!   implementation: [`sqlite::SqliteIndex`].
+//!   implementation: [`sqlite::SqliteIndex`]; past one machine
+//!   [`postgres::PgIndex`].
 //! - [`BlobStore`]: segment ciphertexts, written verify-then-publish.
 //!   Embedded implementation: [`dir::DirBlobStore`]; in an S3-compatible
 //!   bucket: [`s3::S3BlobStore`] (which publishes by a server-side copy
 //!   instead of a rename); either, as configured: [`blobs::AnyBlobStore`].
 //!
-//! The server never sees which implementation it runs on; PostgreSQL is
-//! the index's next implementation. Implementations may differ freely
-//! below the traits as long as they keep the written contracts.
+//! The server never sees which implementation it runs on: PostgreSQL is
+//! one of two index implementations, S3 one of two blob stores, and
+//! they may differ freely below the traits as long as they keep the
+//! written contracts.
 //!
 //! **Write order** (docs/vault.md §1.2): a caller stores the blob first —
 //! [`BlobStore::stage`] while the upload streams in, then

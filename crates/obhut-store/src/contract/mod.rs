@@ -1,7 +1,8 @@
 //! The written contracts of [`IndexStore`] (with [`crate::LogStore`] and
 //! [`crate::AccessStore`]) and of [`BlobStore`], as tests any
-//! implementation must pass: the embedded engines now
-//! (`tests/contract_embedded.rs`), PostgreSQL and S3 later. Feature
+//! implementation must pass: the embedded engines
+//! (`tests/contract_embedded.rs`) and PostgreSQL
+//! (`tests/contract_postgres.rs`, on the throwaway cluster of [`pg`]). Feature
 //! `test-util`, enabled from dev-dependencies only.
 //!
 //! Each suite runs every case on a fresh store from the caller's `fresh`
