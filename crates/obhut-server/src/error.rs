@@ -87,9 +87,8 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(_) => ApiError::new(ErrorKind::NotFound, e.to_string()),
             StoreError::RequestNotPending { .. }
             | StoreError::AlreadyApproved { .. }
-            | StoreError::PartialMismatch { .. } => {
-                ApiError::new(ErrorKind::Conflict, e.to_string())
-            }
+            | StoreError::PartialMismatch { .. }
+            | StoreError::Duplicate(_) => ApiError::new(ErrorKind::Conflict, e.to_string()),
             StoreError::Source(_) => ApiError::new(
                 ErrorKind::WrongLength,
                 format!("the body ended early or failed: {e}"),
