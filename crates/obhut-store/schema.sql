@@ -23,9 +23,44 @@ CREATE TABLE approvals (
     PRIMARY KEY (request_hash, custodian)
 ) STRICT, WITHOUT ROWID;
 
+CREATE TABLE artifact_sources (
+    artifact_id     BLOB NOT NULL REFERENCES artifacts (artifact_id),
+    pos             INTEGER NOT NULL,
+    recording_id    BLOB,
+    first_idx       INTEGER,
+    end_idx         INTEGER,
+    source_artifact BLOB,
+    PRIMARY KEY (artifact_id, pos),
+    CHECK ((recording_id IS NULL) != (source_artifact IS NULL))
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE artifacts (
+    artifact_id   BLOB PRIMARY KEY NOT NULL,
+    group_id      BLOB NOT NULL,
+    kind          INTEGER NOT NULL,
+    name          TEXT NOT NULL,
+    consent_id    BLOB,
+    signer_key    BLOB NOT NULL,
+    record        BLOB NOT NULL,
+    registered_ms INTEGER NOT NULL,
+    state         TEXT NOT NULL DEFAULT 'live'
+        CHECK (state IN ('live', 'deleted', 'tainted')),
+    changed_ms    INTEGER
+) STRICT;
+
 CREATE TABLE auditors (
     person_key BLOB PRIMARY KEY NOT NULL,
     added_ms   INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE consents (
+    consent_id   BLOB PRIMARY KEY NOT NULL,
+    group_id     BLOB NOT NULL,
+    purposes     INTEGER NOT NULL,
+    not_before   INTEGER NOT NULL,
+    not_after    INTEGER NOT NULL,
+    recorded_ms  INTEGER NOT NULL,
+    withdrawn_ms INTEGER
 ) STRICT;
 
 CREATE TABLE custody_groups (
@@ -159,6 +194,16 @@ CREATE TABLE segments (
 CREATE INDEX access_requests_by_group ON access_requests (group_id, created_ms);
 
 CREATE INDEX access_requests_by_requester ON access_requests (requester_key, created_ms);
+
+CREATE INDEX artifact_sources_by_artifact ON artifact_sources (source_artifact)
+    WHERE source_artifact IS NOT NULL;
+
+CREATE INDEX artifact_sources_by_recording ON artifact_sources (recording_id, first_idx)
+    WHERE recording_id IS NOT NULL;
+
+CREATE INDEX artifacts_by_consent ON artifacts (consent_id) WHERE consent_id IS NOT NULL;
+
+CREATE INDEX consents_by_group ON consents (group_id) WHERE withdrawn_ms IS NULL;
 
 CREATE UNIQUE INDEX epochs_by_class ON epochs (retention_class, not_before);
 

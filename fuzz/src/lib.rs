@@ -855,6 +855,80 @@ pub fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         .map(|e| entry(e).to_bytes().expect("a small entry"))
         .collect(),
     ));
+    out.extend(derived_seeds(&cam.sign, &custodian));
 
     out
+}
+
+/// Seeds of `artifact_record` and `consent_statement` (docs/format.md §13).
+fn derived_seeds(
+    device: &SignKey,
+    custodian: &SignKey,
+) -> Vec<(&'static str, Vec<Vec<u8>>)> {
+    use obhut_core::artifact::{
+        ArtifactContent, ArtifactKind, ArtifactRecord, SignerRole, Source,
+    };
+    use obhut_core::consent::{Consent, ConsentAction, ConsentStatement};
+    let clip = ArtifactContent {
+        artifact_id: RecordingId([1; 16]),
+        group_id: GroupId([2; 16]),
+        kind: ArtifactKind::Clip,
+        name: "clip".into(),
+        purpose: "criminal investigation".into(),
+        legal_basis: "court order".into(),
+        consent_id: None,
+        created_ms: 1_790_000_000_000,
+        sources: vec![Source::Segments {
+            recording_id: RecordingId([3; 16]),
+            first: 0,
+            end: 2,
+        }],
+    };
+    let set = ArtifactContent {
+        artifact_id: RecordingId([4; 16]),
+        kind: ArtifactKind::TrainingSet,
+        consent_id: Some([5; 16]),
+        sources: vec![
+            Source::Artifact {
+                artifact_id: RecordingId([1; 16]),
+            },
+            Source::Segments {
+                recording_id: RecordingId([3; 16]),
+                first: 4,
+                end: 9,
+            },
+        ],
+        ..clip.clone()
+    };
+    let artifacts = [
+        ArtifactRecord::sign(clip, SignerRole::Device, device),
+        ArtifactRecord::sign(set, SignerRole::Person, custodian),
+    ]
+    .into_iter()
+    .map(|r| r.and_then(|r| r.to_bytes()).expect("a valid record"))
+    .collect();
+    let grant = ConsentAction::Grant(Consent {
+        consent_id: [5; 16],
+        group_id: GroupId([2; 16]),
+        purposes: 3,
+        not_before: 0,
+        not_after: 1_790_000_000_000,
+    });
+    let withdraw = ConsentAction::Withdraw {
+        consent_id: [5; 16],
+        group_id: GroupId([2; 16]),
+        time_ms: 1_790_000_000_000,
+    };
+    let statements = [grant, withdraw]
+        .into_iter()
+        .map(|a| {
+            ConsentStatement::sign(a, 1, custodian)
+                .and_then(|s| s.to_bytes())
+                .expect("a valid statement")
+        })
+        .collect();
+    vec![
+        ("artifact_record", artifacts),
+        ("consent_statement", statements),
+    ]
 }

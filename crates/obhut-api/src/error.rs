@@ -125,6 +125,14 @@ error_kinds! {
     /// message names the segment; asking again does not help, the
     /// operator must restore it (`obhut check` lists every such segment).
     StoredSegmentCorrupt = "stored-segment-corrupt",
+    /// Human review for training or product improvement (a request whose
+    /// purpose calls for consent, docs/format.md §13.2) of a custody group
+    /// that has no recorded, unwithdrawn, valid consent for that purpose;
+    /// or a training set registered without one.
+    ConsentRequired = "consent-required",
+    /// The artifact was deleted with its source (erased, expired, consent
+    /// withdrawn); its record stays as the tombstone.
+    ArtifactDeleted = "artifact-deleted",
     /// The store failed; details are in the vault's log.
     Internal = "internal",
 }
@@ -198,7 +206,7 @@ mod tests {
 
     #[test]
     fn every_known_kind_round_trips_through_its_wire_string() {
-        assert_eq!(ErrorKind::KNOWN.len(), 33);
+        assert_eq!(ErrorKind::KNOWN.len(), 35);
         for k in ErrorKind::KNOWN {
             assert!(!matches!(k, ErrorKind::Unknown(_)));
             assert_eq!(&ErrorKind::parse(k.as_str()), k);

@@ -16,9 +16,11 @@
 //! - [`ingest`]: enrolment, epochs, recording heads, receipts (devices);
 //! - [`read`]: recordings and their records (readers);
 //! - [`access`]: the access workflow (requesters, custodians);
+//! - [`derived`]: derived artifacts, lineage, consent;
 //! - [`log`]: the audit log's key, proofs and entries (auditors).
 
 pub mod access;
+pub mod derived;
 pub mod error;
 pub mod ingest;
 pub mod log;

@@ -34,6 +34,7 @@ pub mod audit;
 pub mod clip;
 pub mod custody;
 pub mod error;
+pub mod lineage;
 pub mod log;
 pub mod open;
 mod output;

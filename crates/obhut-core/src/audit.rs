@@ -239,6 +239,26 @@ pub enum Event {
         /// The encoded `ReclassifyApproval`s, at least k.
         approvals: Vec<Vec<u8>>,
     },
+    /// A derived artifact was registered: its signed `ArtifactRecord`
+    /// (§13.1), whole.
+    ArtifactRegistered {
+        /// The encoded record.
+        record: Vec<u8>,
+    },
+    /// A consent to human review was recorded: k custodians' signed
+    /// grants (§13.2), whole.
+    ConsentRecorded {
+        /// The encoded `ConsentStatement`s.
+        statements: Vec<Vec<u8>>,
+    },
+    /// A custodian withdrew a consent: the signed withdrawal, whole.
+    ConsentWithdrawn {
+        /// The encoded `ConsentStatement` (action withdraw).
+        statement: Vec<u8>,
+    },
+    /// A source went (erased, expired) or a consent was withdrawn, and
+    /// the artifacts derived from it went with it (§13.3).
+    ArtifactsCascaded(crate::artifact::Cascade),
 }
 
 impl Event {
@@ -273,6 +293,11 @@ impl Event {
             Event::EpochCreated { .. } => 16,
             Event::EpochDestroyed { .. } => 17,
             Event::DeviceReclassified { .. } => 18,
+            // 19 … 21 are the legal hold's and erasure's.
+            Event::ArtifactRegistered { .. } => 22,
+            Event::ConsentRecorded { .. } => 23,
+            Event::ConsentWithdrawn { .. } => 24,
+            Event::ArtifactsCascaded(_) => 25,
         }
     }
 
@@ -296,6 +321,10 @@ impl Event {
             Event::EpochCreated { .. } => "epoch-created",
             Event::EpochDestroyed { .. } => "epoch-destroyed",
             Event::DeviceReclassified { .. } => "device-reclassified",
+            Event::ArtifactRegistered { .. } => "artifact-registered",
+            Event::ConsentRecorded { .. } => "consent-recorded",
+            Event::ConsentWithdrawn { .. } => "consent-withdrawn",
+            Event::ArtifactsCascaded(_) => "artifacts-cascaded",
         }
     }
 
@@ -409,6 +438,10 @@ impl Event {
                     w.var_bytes(a);
                 }
             }
+            Event::ArtifactRegistered { .. }
+            | Event::ConsentRecorded { .. }
+            | Event::ConsentWithdrawn { .. }
+            | Event::ArtifactsCascaded(_) => derived::encode(self, w),
         }
     }
 
@@ -513,6 +546,7 @@ impl Event {
                     approvals,
                 }
             }
+            22..=25 => derived::read(tag, r)?,
             _ => {
                 return Err(Error::Malformed {
                     what: ENTRY,
@@ -744,6 +778,10 @@ impl fmt::Display for LogEntry {
                 hex8(device_key),
                 approvals.len()
             ),
+            Event::ArtifactRegistered { .. }
+            | Event::ConsentRecorded { .. }
+            | Event::ConsentWithdrawn { .. }
+            | Event::ArtifactsCascaded(_) => derived::display(&self.event, f),
         }
     }
 }
@@ -752,5 +790,6 @@ fn hex8(b: &[u8]) -> String {
     b.iter().take(8).map(|x| format!("{x:02x}")).collect()
 }
 
+mod derived;
 #[cfg(test)]
 mod tests;

@@ -71,6 +71,12 @@ pub mod magic {
     pub const DELETION_RECEIPT: &[u8; 4] = b"OBDL";
     /// A custodian's approval of a device's new retention class (§12.2).
     pub const RECLASSIFY_APPROVAL: &[u8; 4] = b"OBRA";
+    /// A derived artifact's signed record: kind, lineage, purpose, legal
+    /// basis (§13.1).
+    pub const ARTIFACT: &[u8; 4] = b"OBAF";
+    /// A custodian's signed consent to human review, or its withdrawal
+    /// (§13.2).
+    pub const CONSENT: &[u8; 4] = b"OBCN";
 
     /// Every magic, for the uniqueness test and the spec's registry (§1.3).
     pub const ALL: &[&[u8; 4]] = &[
@@ -101,6 +107,8 @@ pub mod magic {
         METADATA_PATCH,
         DELETION_RECEIPT,
         RECLASSIFY_APPROVAL,
+        ARTIFACT,
+        CONSENT,
     ];
 
     /// What the file starting with `bytes` holds, for a person who passed
@@ -121,6 +129,8 @@ pub mod magic {
             PARTIAL_ENVELOPE => "a partial-decryption envelope",
             EPOCH_RELEASE => "an epoch release",
             RUN_HANDOVER => "a custody-run handover",
+            ARTIFACT => "an artifact record",
+            CONSENT => "a consent statement",
             _ => return None,
         })
     }
@@ -204,6 +214,10 @@ pub const LOG_PIN_SIG: &[u8] = b"obhut/v1/log-pin";
 pub const DELETION_RECEIPT_SIG: &[u8] = b"obhut/v1/deletion-receipt";
 /// Signature context of a custodian's reclassification approval (§12.2).
 pub const RECLASSIFY_APPROVAL_SIG: &[u8] = b"obhut/v1/reclassify-approval";
+/// Signature context of a derived artifact's record (§13.1).
+pub const ARTIFACT_SIG: &[u8] = b"obhut/v1/artifact";
+/// Signature context of a custodian's consent statement (§13.2).
+pub const CONSENT_SIG: &[u8] = b"obhut/v1/consent";
 
 /// HPKE info prefix of a re-wrap of `b` to another epoch key (§5.5).
 pub const EPOCH_REWRAP_INFO: &[u8] = b"obhut/v1/epoch-rewrap";
@@ -261,6 +275,8 @@ pub const ALL: &[&[u8]] = &[
     PQ_SHARE_HASH,
     DELETION_RECEIPT_SIG,
     RECLASSIFY_APPROVAL_SIG,
+    ARTIFACT_SIG,
+    CONSENT_SIG,
 ];
 
 /// The message an Ed25519 signature covers: `label ‖ 0x00 ‖ body`. The zero

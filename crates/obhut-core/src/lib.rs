@@ -30,10 +30,12 @@ pub mod wire;
 
 pub use error::{Error, Result};
 pub mod access;
+pub mod artifact;
 pub mod audit;
 pub mod blob_tree;
 pub mod chain;
 pub mod combine;
+pub mod consent;
 pub mod decision;
 pub mod deletion;
 pub mod device;

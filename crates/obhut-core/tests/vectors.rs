@@ -4362,3 +4362,303 @@ fn access_vectors() {
         build_access(s, &g, &r)
     });
 }
+
+// ---------------------------------------------------------------------------
+// derived.json
+
+fn build_derived(stored: Option<&Value>, g: &GroupFix) -> J {
+    use obhut_core::artifact::{
+        ArtifactContent, ArtifactKind, ArtifactRecord, Cascade, CascadeCause, SignerRole, Source,
+    };
+    use obhut_core::consent::{self, Consent, ConsentAction, ConsentStatement};
+    let head = header(
+        "derived.json",
+        &[
+            "Derived artifacts and consent (§13): an artifact record (a clip of record.json's recording, signed by the device of identity.json), a consent grant by custodians 1 and 2 of group.json's 2-of-3 group and a withdrawal by custodian 1, and the log entries of kinds 22 … 25 embedding them. No randomness: every input is stored.",
+            "invalid: `artifact` mutates `artifact` and parses it (§13.1's order); `statement` mutates `grant_1` and parses it (§13.2); `recorded` checks the listed grants against group.json's descriptor at `now` (§13.2's order); `cascade` mutates `cascade_entry` and parses it as a log entry (§13.3).",
+        ],
+    );
+    let mut o = Obj::new(stored);
+    let device = device_secret(DEVICE.0, seed_of(DEVICE.1));
+    let gid = g.pinned.group_id();
+    let artifact_id = RecordingId(o.input_n("artifact_id", &[0xa1; 16]));
+    let source = RecordingId(o.input_n("source_recording", &[0xb2; 16]));
+    let created = o.input_i64("created_ms", T0);
+    let content = ArtifactContent {
+        artifact_id,
+        group_id: gid,
+        kind: ArtifactKind::Clip,
+        name: o.input_str("name", "clip of the arrest"),
+        purpose: o.input_str("purpose", "criminal investigation"),
+        legal_basis: o.input_str("legal_basis", "§ 163 StPO"),
+        consent_id: None,
+        created_ms: created,
+        sources: vec![Source::Segments {
+            recording_id: source,
+            first: 1,
+            end: 3,
+        }],
+    };
+    let rec = ArtifactRecord::sign(content, SignerRole::Device, &device.sign).expect("signs");
+    let artifact = rec.to_bytes().expect("encodes");
+    assert_eq!(ArtifactRecord::from_bytes(&artifact).expect("parses"), rec);
+    o.hex("artifact", &artifact);
+
+    let consent_id = o.input_n("consent_id", &[0xc3; 16]);
+    let c = Consent {
+        consent_id,
+        group_id: gid,
+        purposes: consent::PURPOSE_TRAINING,
+        not_before: T0,
+        not_after: T0 + 30 * 86_400_000,
+    };
+    let grant = |i: u16| {
+        ConsentStatement::sign(
+            ConsentAction::Grant(c.clone()),
+            i,
+            &g.custodians[usize::from(i) - 1].sign,
+        )
+        .expect("signs")
+    };
+    let (g1, g2) = (grant(1), grant(2));
+    let withdraw = ConsentStatement::sign(
+        ConsentAction::Withdraw {
+            consent_id,
+            group_id: gid,
+            time_ms: T0 + 86_400_000,
+        },
+        1,
+        &g.custodians[0].sign,
+    )
+    .expect("signs");
+    let grant_1 = g1.to_bytes().expect("encodes");
+    o.hex("grant_1", &grant_1);
+    o.hex("grant_2", g2.to_bytes().expect("encodes"));
+    o.hex("withdrawal", withdraw.to_bytes().expect("encodes"));
+    let descriptor = g.pinned.descriptor();
+    assert_eq!(
+        consent::recorded_consent(descriptor, &[g1.clone(), g2.clone()], T0).expect("k grants"),
+        c
+    );
+
+    let entry = |event: Event| {
+        LogEntry {
+            time_ms: T0,
+            actor: Actor {
+                role: Role::Vault,
+                key: [0; 32],
+            },
+            recording: None,
+            event,
+        }
+        .to_bytes()
+        .expect("encodes")
+    };
+    o.hex(
+        "registered_entry",
+        entry(Event::ArtifactRegistered {
+            record: artifact.clone(),
+        }),
+    );
+    o.hex(
+        "recorded_entry",
+        entry(Event::ConsentRecorded {
+            statements: vec![grant_1.clone(), g2.to_bytes().expect("encodes")],
+        }),
+    );
+    o.hex(
+        "withdrawn_entry",
+        entry(Event::ConsentWithdrawn {
+            statement: withdraw.to_bytes().expect("encodes"),
+        }),
+    );
+    let cascade_entry = entry(Event::ArtifactsCascaded(Cascade {
+        cause: CascadeCause::SourceExpired {
+            recording_id: source,
+            first: 0,
+            end: 4,
+        },
+        deleted: vec![artifact_id],
+        tainted: vec![RecordingId([0xd4; 16])],
+    }));
+    o.hex("cascade_entry", &cascade_entry);
+
+    // Offsets in `artifact`: preamble 0..7, signer_role 7, signer_key
+    // 8..40, artifact_id 40..56, group_id 56..72, kind 72, name at 73.
+    let name_len = 4 + rec.content.name.len();
+    let purpose_at = 73 + name_len;
+    let legal_at = purpose_at + 4 + rec.content.purpose.len();
+    let consent_at = legal_at + 4 + rec.content.legal_basis.len();
+    let count_at = consent_at + 1 + 8;
+    let src_at = count_at + 2;
+    // Offsets in a grant: action 7, consent_id 8..24, group_id 24..40,
+    // custodian 40..42, key 42..74, purposes 74.
+    // In the cascade entry: the entry header is 7 + 1 + 8 + 1 + 32 + 1 =
+    // 50 bytes, then cause 50, recording 51..67, first 67..71, end 71..75,
+    // deleted_count 75..79.
+    let art = |m: Value| json!({"operation": "artifact", "mutations": m});
+    let st = |m: Value| json!({"operation": "statement", "mutations": m});
+    let cas = |m: Value| json!({"operation": "cascade", "mutations": m});
+    let specs: Vec<(&str, Value, &str)> = vec![
+        (
+            "artifact one byte short",
+            art(json!([op_truncate(artifact.len() - 1)])),
+            "Truncated",
+        ),
+        (
+            "artifact one byte appended",
+            art(json!([op_append(&[0])])),
+            "TrailingBytes",
+        ),
+        (
+            "artifact wrong magic",
+            art(json!([op_replace(0, b"OBAX")])),
+            "BadMagic",
+        ),
+        (
+            "signer_role 3",
+            art(json!([op_replace(7, &[3])])),
+            "Malformed",
+        ),
+        ("kind 8", art(json!([op_replace(72, &[8])])), "Malformed"),
+        (
+            "name longer than 256 bytes (on the prefix)",
+            art(json!([op_replace(73, &257u32.to_be_bytes())])),
+            "FieldTooLong",
+        ),
+        (
+            "has_consent 2",
+            art(json!([op_replace(consent_at, &[2])])),
+            "Malformed",
+        ),
+        (
+            "source_count 0",
+            art(json!([op_replace(count_at, &0u16.to_be_bytes())])),
+            "Malformed",
+        ),
+        (
+            "source tag 3",
+            art(json!([op_replace(src_at, &[3])])),
+            "Malformed",
+        ),
+        (
+            "empty segment range (end = first)",
+            art(json!([op_replace(src_at + 21, &1u32.to_be_bytes())])),
+            "Malformed",
+        ),
+        (
+            "the artifact its own source",
+            art(json!([op_replace(src_at + 1, &artifact_id.0)])),
+            "Malformed",
+        ),
+        (
+            "kind model with a segment source",
+            art(json!([op_replace(72, &[7])])),
+            "Malformed",
+        ),
+        (
+            "kind training-set without a consent",
+            art(json!([op_replace(72, &[6])])),
+            "Malformed",
+        ),
+        (
+            "artifact signature flipped",
+            art(json!([op_xor(artifact.len() - 1, &[1])])),
+            "BadSignature",
+        ),
+        (
+            "purpose changed after signing",
+            art(json!([op_xor(purpose_at + 4, &[0x20])])),
+            "BadSignature",
+        ),
+        ("action 3", st(json!([op_replace(7, &[3])])), "Malformed"),
+        ("purposes 0", st(json!([op_replace(74, &[0])])), "Malformed"),
+        ("purposes 4", st(json!([op_replace(74, &[4])])), "Malformed"),
+        (
+            "grant signature flipped",
+            st(json!([op_xor(grant_1.len() - 1, &[1])])),
+            "BadSignature",
+        ),
+        (
+            "custodian index 3 with custodian 1's key",
+            st(json!([op_replace(40, &3u16.to_be_bytes())])),
+            "BadSignature",
+        ),
+        (
+            "one grant of a 2-of-3 group",
+            json!({"operation": "recorded", "grants": ["grant_1"], "now": T0}),
+            "NotEnoughSignatures",
+        ),
+        (
+            "a withdrawal among the grants",
+            json!({"operation": "recorded", "grants": ["grant_1", "withdrawal"], "now": T0}),
+            "Malformed",
+        ),
+        (
+            "expired at not_after",
+            json!({"operation": "recorded", "grants": ["grant_1", "grant_2"], "now": T0 + 30 * 86_400_000}),
+            "Malformed",
+        ),
+        ("cause 4", cas(json!([op_replace(50, &[4])])), "Malformed"),
+        (
+            "empty range (first = end)",
+            cas(json!([op_replace(67, &4u32.to_be_bytes())])),
+            "Malformed",
+        ),
+        (
+            "3073 ids",
+            cas(json!([op_replace(75, &3073u32.to_be_bytes())])),
+            "FieldTooLong",
+        ),
+    ];
+    let named: std::collections::BTreeMap<&str, Vec<u8>> = [
+        ("grant_1", grant_1.clone()),
+        ("grant_2", g2.to_bytes().expect("encodes")),
+        ("withdrawal", withdraw.to_bytes().expect("encodes")),
+    ]
+    .into();
+    let mut inv = Vec::new();
+    for (i, (cname, spec, err)) in specs.into_iter().enumerate() {
+        let mut c = Obj::new(o.stored_item("invalid", i));
+        c.set("name", cname);
+        let spec = c.input("input", spec);
+        let result = match spec["operation"].as_str().expect("operation") {
+            "artifact" => {
+                ArtifactRecord::from_bytes(&mutate(&artifact, &spec["mutations"])).map(|_| ())
+            }
+            "statement" => {
+                ConsentStatement::from_bytes(&mutate(&grant_1, &spec["mutations"])).map(|_| ())
+            }
+            "cascade" => {
+                LogEntry::from_bytes(&mutate(&cascade_entry, &spec["mutations"])).map(|_| ())
+            }
+            "recorded" => {
+                let grants: Vec<ConsentStatement> = spec["grants"]
+                    .as_array()
+                    .expect("grants")
+                    .iter()
+                    .map(|n| {
+                        ConsentStatement::from_bytes(&named[n.as_str().expect("a name")])
+                            .expect("parses")
+                    })
+                    .collect();
+                let now = spec["now"].as_i64().expect("now");
+                consent::recorded_consent(descriptor, &grants, now).map(|_| ())
+            }
+            other => panic!("unknown operation {other}"),
+        };
+        c.set("expected", expect_err(result, err, cname));
+        inv.push(c.done());
+    }
+    o.set("invalid", inv);
+    with_header(head, o.done())
+}
+
+#[test]
+fn derived_vectors() {
+    let group_stored = load("group.json");
+    check_or_write("derived.json", |s| {
+        let (_, g) = build_group(group_stored.as_ref());
+        build_derived(s, &g)
+    });
+}

@@ -238,6 +238,7 @@ pub async fn create<I: IndexStore, B: BlobStore>(
     app.use_nonce(&s).await?;
     check_policy(&app, &request)?;
     check_scope(&app, &request).await?;
+    crate::derived::check_review_consent(&app, &request).await?;
     let hash = request.request_hash();
     let entry = app.log_entry(
         Role::Person,

@@ -20,9 +20,10 @@ pub fn status(kind: &ErrorKind) -> StatusCode {
         | ErrorKind::UnknownPerson
         | ErrorKind::BadSignature
         | ErrorKind::StaleTime => StatusCode::UNAUTHORIZED,
-        ErrorKind::RevokedDevice | ErrorKind::InvalidToken | ErrorKind::Forbidden => {
-            StatusCode::FORBIDDEN
-        }
+        ErrorKind::RevokedDevice
+        | ErrorKind::InvalidToken
+        | ErrorKind::Forbidden
+        | ErrorKind::ConsentRequired => StatusCode::FORBIDDEN,
         ErrorKind::NotFound | ErrorKind::UnknownClass | ErrorKind::UnknownRecording => {
             StatusCode::NOT_FOUND
         }
@@ -40,7 +41,8 @@ pub fn status(kind: &ErrorKind) -> StatusCode {
         ErrorKind::Pruned
         | ErrorKind::Expired
         | ErrorKind::EpochDestroyed
-        | ErrorKind::RecordingExpired => StatusCode::GONE,
+        | ErrorKind::RecordingExpired
+        | ErrorKind::ArtifactDeleted => StatusCode::GONE,
         ErrorKind::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
         ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
@@ -87,9 +89,8 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(_) => ApiError::new(ErrorKind::NotFound, e.to_string()),
             StoreError::RequestNotPending { .. }
             | StoreError::AlreadyApproved { .. }
-            | StoreError::PartialMismatch { .. } => {
-                ApiError::new(ErrorKind::Conflict, e.to_string())
-            }
+            | StoreError::PartialMismatch { .. }
+            | StoreError::Duplicate(_) => ApiError::new(ErrorKind::Conflict, e.to_string()),
             StoreError::Source(_) => ApiError::new(
                 ErrorKind::WrongLength,
                 format!("the body ended early or failed: {e}"),

@@ -15,6 +15,8 @@
 //!   obhut-api's, shared with the clients);
 //! - [`log`]: the audit log's integrator, proofs and witness client;
 //! - [`sequencing`]: the locks and signals that assume one vault process;
+//! - [`derived`]: derived artifacts, lineage, consent and the cascade
+//!   when a source goes;
 //! - [`admin`]: the operator's changes (tokens, revocation, roles), made
 //!   on the store beside a running vault.
 
@@ -32,6 +34,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod config_print;
+pub mod derived;
 pub mod embedded;
 pub mod enrol;
 pub mod epochs;
@@ -123,6 +126,17 @@ pub fn router<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) -> Router {
         .route("/v1/requests/{hash}/denials", post(access::deny::<I, B>))
         .route("/v1/requests/{hash}/release", post(access::release::<I, B>))
         .route("/v1/requests/{hash}/opened", post(access::opened::<I, B>))
+        .route("/v1/artifacts", post(derived::http::register::<I, B>))
+        .route(
+            "/v1/artifacts/{id}",
+            get(derived::http::get_artifact::<I, B>),
+        )
+        .route("/v1/lineage/{id}", get(derived::http::lineage::<I, B>))
+        .route("/v1/consents", post(derived::http::record_consent::<I, B>))
+        .route(
+            "/v1/consents/{id}/withdrawal",
+            post(derived::http::withdraw_consent::<I, B>),
+        )
         .route("/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz::<I, B>))

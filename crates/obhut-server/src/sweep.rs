@@ -49,6 +49,8 @@ pub struct SweepReport {
     pub segments: u64,
     /// Blobs this run deleted.
     pub blobs: u64,
+    /// Derived artifacts deleted with their expired sources.
+    pub artifacts: u64,
 }
 
 /// A step a test may stop the sweep after, to play a crash there
@@ -121,6 +123,19 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
             report.keys_destroyed += 1;
         }
         let segments = self.index.epoch_segment_count(id).await?;
+        // Derived data goes with its source: before the source's rows do,
+        // so that a sweep killed after this step repeats it (a cascade is
+        // idempotent) rather than losing which recordings went.
+        for src in self.index.epoch_sources(id).await? {
+            let r = crate::derived::cascade_source_gone(
+                self,
+                src.recording_id,
+                src.first..src.end,
+                crate::derived::SourceGone::Expired,
+            )
+            .await?;
+            report.artifacts += u64::try_from(r.deleted.len()).unwrap_or(u64::MAX);
+        }
         let vault = self.keystore.vault_key();
         let entry = self.log_entry(
             Role::Vault,

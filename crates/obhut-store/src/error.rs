@@ -128,6 +128,9 @@ pub enum StoreError {
         /// Custodian index.
         custodian: u16,
     },
+    /// A row with that id exists already (an artifact, a consent).
+    #[error("{0} is registered already")]
+    Duplicate(&'static str),
 }
 
 /// `SQLITE_FULL`: the primary result code (the low byte of an extended

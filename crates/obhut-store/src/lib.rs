@@ -53,6 +53,7 @@ mod check;
 mod consistency;
 #[cfg(feature = "test-util")]
 pub mod contract;
+pub mod derived;
 pub mod dir;
 mod embedded;
 mod error;
@@ -69,6 +70,7 @@ pub use access::{
 };
 pub use check::{CheckReport, Finding, check_store};
 pub use consistency::{Consistency, check_consistency};
+pub use derived::{ArtifactRow, ArtifactState, ConsentRow, DerivedStore, EpochSource, QueuedBlob};
 pub use embedded::{
     BlobConfig, create_private_dir, open_embedded, open_embedded_shared, open_vault,
     open_vault_shared,
@@ -96,7 +98,9 @@ pub type KeyBytes = [u8; 32];
 ///
 /// **Visibility.** A committed write is visible to every later call, in
 /// this process and in others opening the same store (the admin CLI).
-pub trait IndexStore: LogStore + AccessStore + RetentionStore + Send + Sync + 'static {
+pub trait IndexStore:
+    LogStore + AccessStore + RetentionStore + DerivedStore + Send + Sync + 'static
+{
     /// The instance id shared with the blob store, if set.
     fn instance_id(&self) -> impl Future<Output = Result<Option<String>>> + Send;
     /// Set the instance id (once, when both stores are new).

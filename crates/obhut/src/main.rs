@@ -41,6 +41,7 @@ part is released, and there is no offline path around it.
   vault: check its stored data    obhut check
   DPO: witness the audit log      obhut witness init, serve, show
   auditor: check the log          obhut audit verify, obhut audit log
+  DPO: what was derived from what obhut lineage ID [--format dot]
 
 Passphrases for key files are read from --passphrase-file FILE, else the
 environment variable OBHUT_PASSPHRASE (with a warning: other processes can
@@ -88,6 +89,7 @@ enum Command {
     Approve(cmd::approve::Args),
     Deny(cmd::deny::Args),
     Open(cmd::open::Args),
+    Lineage(cmd::lineage::Args),
 }
 
 fn main() -> ExitCode {
@@ -124,6 +126,7 @@ fn main() -> ExitCode {
         Command::Approve(a) => cmd::approve::run(g, a),
         Command::Deny(a) => cmd::deny::run(g, a),
         Command::Open(a) => cmd::open::run(g, a),
+        Command::Lineage(a) => cmd::lineage::run(g, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,6 +28,7 @@ use crate::{
 
 mod access;
 mod blob;
+mod derived;
 pub mod faults;
 mod index;
 mod log;
@@ -66,6 +67,7 @@ pub async fn index_store<S: IndexStore>(fresh: impl Fresh<S>) {
     log::run(&fresh).await;
     access::run(&fresh).await;
     retention::run(&fresh).await;
+    derived::run(&fresh).await;
 }
 
 /// Run every contract case of [`BlobStore`], each on a store from `fresh`.

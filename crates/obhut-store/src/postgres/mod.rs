@@ -58,6 +58,7 @@ use crate::{
 };
 
 mod access;
+mod derived;
 mod log;
 mod retention;
 mod sequence;

@@ -25,6 +25,7 @@ use crate::{
 
 mod access;
 pub(crate) mod column;
+mod derived;
 #[cfg(feature = "test-util")]
 mod faults;
 mod log;

@@ -11,6 +11,7 @@ pub mod deny;
 pub mod enrol;
 pub mod ingest;
 pub mod keygen;
+pub mod lineage;
 pub mod open;
 pub mod pending;
 pub mod pin_log;

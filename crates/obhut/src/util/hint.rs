@@ -146,6 +146,12 @@ fn refused(kind: &ErrorKind) -> &'static str {
         ErrorKind::RateLimited | ErrorKind::Overloaded => {
             "the vault is busy; try again in a minute"
         }
+        ErrorKind::ConsentRequired => {
+            "human review for training or product improvement needs the custody group's recorded consent (k of its custodians sign it); ask for access for another purpose or get consent first"
+        }
+        ErrorKind::ArtifactDeleted => {
+            "the artifact went with its source (erased, expired or its consent withdrawn); `obhut lineage` shows what went and why"
+        }
         ErrorKind::StoredSegmentCorrupt => {
             "the vault's copy of the named segment is damaged; ask its operator to run `obhut check` and restore it from backup"
         }
