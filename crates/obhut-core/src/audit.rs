@@ -16,6 +16,7 @@ use core::fmt;
 
 use crate::decision::{Decision, Verdict};
 use crate::error::{Error, Result};
+use crate::hold::{HoldAction, MAX_CASE_LEN};
 use crate::ids::{EpochId, Fingerprint, GroupId, RecordingId};
 use crate::labels::{SUITE_V1, VERSION, magic};
 use crate::wire::{Reader, Writer};
@@ -239,6 +240,33 @@ pub enum Event {
         /// The encoded `ReclassifyApproval`s, at least k.
         approvals: Vec<Vec<u8>>,
     },
+    /// A legal hold placed with k custodians' signed approvals, embedded
+    /// whole (§12.3): the device's footage captured in the window is kept
+    /// past its retention until the hold is released.
+    HoldPlaced {
+        /// The hold's id (§12.3: from its terms).
+        hold_id: [u8; 16],
+        /// The case reference.
+        case: String,
+        /// The device.
+        device_key: [u8; 32],
+        /// Start of the capture-time window (UTC ms, inclusive).
+        from_ms: i64,
+        /// End (UTC ms, exclusive).
+        to_ms: i64,
+        /// The encoded `HoldApproval`s (action place), at least k.
+        approvals: Vec<Vec<u8>>,
+    },
+    /// A legal hold released with k custodians' signed approvals (§12.3):
+    /// its footage is back on its class's schedule.
+    HoldReleased {
+        /// The hold's id.
+        hold_id: [u8; 16],
+        /// The case reference.
+        case: String,
+        /// The encoded `HoldApproval`s (action release), at least k.
+        approvals: Vec<Vec<u8>>,
+    },
 }
 
 impl Event {
@@ -273,6 +301,8 @@ impl Event {
             Event::EpochCreated { .. } => 16,
             Event::EpochDestroyed { .. } => 17,
             Event::DeviceReclassified { .. } => 18,
+            Event::HoldPlaced { .. } => 19,
+            Event::HoldReleased { .. } => 20,
         }
     }
 
@@ -296,6 +326,8 @@ impl Event {
             Event::EpochCreated { .. } => "epoch-created",
             Event::EpochDestroyed { .. } => "epoch-destroyed",
             Event::DeviceReclassified { .. } => "device-reclassified",
+            Event::HoldPlaced { .. } => "hold-placed",
+            Event::HoldReleased { .. } => "hold-released",
         }
     }
 
@@ -402,12 +434,30 @@ impl Event {
                 approvals,
             } => {
                 w.bytes(device_key).string(from_class).string(to_class);
-                // At most MAX_APPROVALS (checked when decoding; the vault
-                // refuses more before logging).
-                w.u16(u16::try_from(approvals.len()).unwrap_or(u16::MAX));
-                for a in approvals {
-                    w.var_bytes(a);
-                }
+                write_approvals(w, approvals);
+            }
+            Event::HoldPlaced {
+                hold_id,
+                case,
+                device_key,
+                from_ms,
+                to_ms,
+                approvals,
+            } => {
+                w.bytes(hold_id)
+                    .string(case)
+                    .bytes(device_key)
+                    .i64(*from_ms)
+                    .i64(*to_ms);
+                write_approvals(w, approvals);
+            }
+            Event::HoldReleased {
+                hold_id,
+                case,
+                approvals,
+            } => {
+                w.bytes(hold_id).string(case);
+                write_approvals(w, approvals);
             }
         }
     }
@@ -513,6 +563,19 @@ impl Event {
                     approvals,
                 }
             }
+            19 => Event::HoldPlaced {
+                hold_id: r.array("hold_id")?,
+                case: r.string("case", MAX_CASE_LEN)?.to_owned(),
+                device_key: r.array("device_key")?,
+                from_ms: r.i64("from_ms")?,
+                to_ms: r.i64("to_ms")?,
+                approvals: read_hold_approvals(r, HoldAction::Place)?,
+            },
+            20 => Event::HoldReleased {
+                hold_id: r.array("hold_id")?,
+                case: r.string("case", MAX_CASE_LEN)?.to_owned(),
+                approvals: read_hold_approvals(r, HoldAction::Release)?,
+            },
             _ => {
                 return Err(Error::Malformed {
                     what: ENTRY,
@@ -521,6 +584,33 @@ impl Event {
             }
         })
     }
+}
+
+/// A count u16 and that many approvals, each var_bytes.
+fn write_approvals(w: &mut Writer, approvals: &[Vec<u8>]) {
+    // The vault refuses more than fit before logging.
+    w.u16(u16::try_from(approvals.len()).unwrap_or(u16::MAX));
+    for a in approvals {
+        w.var_bytes(a);
+    }
+}
+
+/// The approvals of a hold entry: each parses and verifies, and approves
+/// the entry's action (the log shows only signed ones, for that action).
+fn read_hold_approvals(r: &mut Reader<'_>, action: HoldAction) -> Result<Vec<Vec<u8>>> {
+    let n = r.u16("approvals")?;
+    let mut approvals = Vec::new();
+    for _ in 0..n {
+        let a = r.var_bytes("approval", MAX_EMBEDDED_LEN)?;
+        if crate::hold::HoldApproval::from_bytes(a)?.action != action {
+            return Err(Error::Malformed {
+                what: ENTRY,
+                reason: "a hold entry embeds an approval of the other action",
+            });
+        }
+        approvals.push(a.to_vec());
+    }
+    Ok(approvals)
 }
 
 /// One audit-log entry.
@@ -742,6 +832,30 @@ impl fmt::Display for LogEntry {
                 f,
                 " device {} from class {from_class} to {to_class} with {} custodian approvals",
                 hex8(device_key),
+                approvals.len()
+            ),
+            Event::HoldPlaced {
+                hold_id,
+                case,
+                device_key,
+                from_ms,
+                to_ms,
+                approvals,
+            } => write!(
+                f,
+                " hold {} case {case:?} device {} [{from_ms}, {to_ms}) with {} custodian approvals",
+                hex8(hold_id),
+                hex8(device_key),
+                approvals.len()
+            ),
+            Event::HoldReleased {
+                hold_id,
+                case,
+                approvals,
+            } => write!(
+                f,
+                " hold {} case {case:?} released with {} custodian approvals",
+                hex8(hold_id),
                 approvals.len()
             ),
         }

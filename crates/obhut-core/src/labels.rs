@@ -71,6 +71,8 @@ pub mod magic {
     pub const DELETION_RECEIPT: &[u8; 4] = b"OBDL";
     /// A custodian's approval of a device's new retention class (§12.2).
     pub const RECLASSIFY_APPROVAL: &[u8; 4] = b"OBRA";
+    /// A custodian's approval of placing or releasing a legal hold (§12.3).
+    pub const HOLD_APPROVAL: &[u8; 4] = b"OBHA";
 
     /// Every magic, for the uniqueness test and the spec's registry (§1.3).
     pub const ALL: &[&[u8; 4]] = &[
@@ -101,6 +103,7 @@ pub mod magic {
         METADATA_PATCH,
         DELETION_RECEIPT,
         RECLASSIFY_APPROVAL,
+        HOLD_APPROVAL,
     ];
 
     /// What the file starting with `bytes` holds, for a person who passed
@@ -121,6 +124,8 @@ pub mod magic {
             PARTIAL_ENVELOPE => "a partial-decryption envelope",
             EPOCH_RELEASE => "an epoch release",
             RUN_HANDOVER => "a custody-run handover",
+            RECLASSIFY_APPROVAL => "a reclassification approval",
+            HOLD_APPROVAL => "a legal-hold approval",
             _ => return None,
         })
     }
@@ -204,6 +209,10 @@ pub const LOG_PIN_SIG: &[u8] = b"obhut/v1/log-pin";
 pub const DELETION_RECEIPT_SIG: &[u8] = b"obhut/v1/deletion-receipt";
 /// Signature context of a custodian's reclassification approval (§12.2).
 pub const RECLASSIFY_APPROVAL_SIG: &[u8] = b"obhut/v1/reclassify-approval";
+/// Signature context of a custodian's legal-hold approval (§12.3).
+pub const HOLD_APPROVAL_SIG: &[u8] = b"obhut/v1/hold-approval";
+/// `Digest` of a legal hold's terms: its id (§12.3).
+pub const HOLD_ID: &[u8] = b"obhut/v1/hold-id";
 
 /// HPKE info prefix of a re-wrap of `b` to another epoch key (§5.5).
 pub const EPOCH_REWRAP_INFO: &[u8] = b"obhut/v1/epoch-rewrap";
@@ -261,6 +270,8 @@ pub const ALL: &[&[u8]] = &[
     PQ_SHARE_HASH,
     DELETION_RECEIPT_SIG,
     RECLASSIFY_APPROVAL_SIG,
+    HOLD_APPROVAL_SIG,
+    HOLD_ID,
 ];
 
 /// The message an Ed25519 signature covers: `label ‖ 0x00 ‖ body`. The zero

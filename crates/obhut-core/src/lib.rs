@@ -40,6 +40,7 @@ pub mod device;
 pub mod dir_names;
 pub mod epoch;
 pub mod group;
+pub mod hold;
 pub mod hpke_wrap;
 pub mod identity;
 pub mod kem;

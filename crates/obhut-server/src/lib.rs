@@ -35,6 +35,7 @@ pub mod embedded;
 pub mod enrol;
 pub mod epochs;
 pub mod error;
+pub mod hold;
 pub mod holder;
 pub mod ingest;
 pub mod keystore;

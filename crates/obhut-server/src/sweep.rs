@@ -4,7 +4,9 @@
 //! Per due epoch, each step idempotent, so a sweep killed anywhere (kill
 //! -9, power loss) is finished by the next:
 //!
-//! 1. mark it expiring (no new segments, no releases);
+//! 1. mark it expiring (no new segments, no releases); re-wrap each
+//!    segment a legal hold covers to the hold's key and move it there
+//!    (`crate::hold`, docs/vault.md §9.1);
 //! 2. destroy its wrapping key in the key holder, then its sealed secret;
 //! 3. in one transaction: the `epoch-destroyed` entry, the signed
 //!    deletion receipt, every segment row moved to the deletion queue,
@@ -49,6 +51,8 @@ pub struct SweepReport {
     pub segments: u64,
     /// Blobs this run deleted.
     pub blobs: u64,
+    /// Held segments this run re-wrapped to their holds' keys and kept.
+    pub held: u64,
 }
 
 /// A step a test may stop the sweep after, to play a crash there
@@ -112,6 +116,8 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         let id = e.epoch_id;
         self.index.mark_expiring(id).await?;
         crash_point(Step::Expiring);
+        // Held footage leaves the epoch before its key goes (§9.1).
+        report.held += self.hold_before_destroy(id).await?;
         let key_destroyed = self
             .keystore
             .destroy_epoch(id)

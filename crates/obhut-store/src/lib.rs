@@ -51,6 +51,7 @@ pub mod contract;
 pub mod dir;
 mod embedded;
 mod error;
+pub mod hold;
 pub mod log;
 pub mod retention;
 mod rows;
@@ -64,6 +65,7 @@ pub use check::{CheckReport, Finding, check_store};
 pub use consistency::{Consistency, check_consistency};
 pub use embedded::{create_private_dir, open_embedded, open_embedded_shared};
 pub use error::StoreError;
+pub use hold::{HoldCandidate, HoldRow, HoldStore, RewrapRow};
 pub use log::{LogEntryRow, NewLogEntry, StoredCheckpoint, TileRow};
 pub use retention::RetentionStore;
 pub use rows::{
@@ -86,7 +88,9 @@ pub type KeyBytes = [u8; 32];
 ///
 /// **Visibility.** A committed write is visible to every later call, in
 /// this process and in others opening the same store (the admin CLI).
-pub trait IndexStore: LogStore + AccessStore + RetentionStore + Send + Sync + 'static {
+pub trait IndexStore:
+    LogStore + AccessStore + RetentionStore + HoldStore + Send + Sync + 'static
+{
     /// The instance id shared with the blob store, if set.
     fn instance_id(&self) -> impl Future<Output = Result<Option<String>>> + Send;
     /// Set the instance id (once, when both stores are new).

@@ -26,6 +26,7 @@ use crate::{
 mod access;
 mod blob;
 pub mod faults;
+mod hold;
 mod index;
 mod log;
 mod retention;
@@ -61,6 +62,7 @@ pub async fn index_store<S: IndexStore>(fresh: impl Fresh<S>) {
     log::run(&fresh).await;
     access::run(&fresh).await;
     retention::run(&fresh).await;
+    hold::run(&fresh).await;
 }
 
 /// Run every contract case of [`BlobStore`], each on a store from `fresh`.

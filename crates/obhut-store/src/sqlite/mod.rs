@@ -27,6 +27,7 @@ mod access;
 mod column;
 #[cfg(feature = "test-util")]
 mod faults;
+mod hold;
 mod log;
 mod retention;
 mod sequence;

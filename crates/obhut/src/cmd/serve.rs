@@ -87,8 +87,8 @@ async fn sweep_once(mut config: ServerConfig) -> anyhow::Result<()> {
         .map_err(vault_error)?;
     let r = vault.sweep_once().await.map_err(vault_error)?;
     println!(
-        "swept {} expired epochs: {} keys destroyed, {} segments removed from the index, {} blobs deleted",
-        r.epochs, r.keys_destroyed, r.segments, r.blobs
+        "swept {} expired epochs: {} keys destroyed, {} segments removed from the index, {} blobs deleted, {} held segments re-wrapped to their legal holds' keys and kept",
+        r.epochs, r.keys_destroyed, r.segments, r.blobs, r.held
     );
     Ok(())
 }
