@@ -20,6 +20,7 @@ use crate::hold::{HoldAction, MAX_CASE_LEN};
 use crate::ids::{EpochId, Fingerprint, GroupId, RecordingId};
 use crate::labels::{SUITE_V1, VERSION, magic};
 use crate::wire::{Reader, Writer};
+use approvals::{read_approvals, write_approvals};
 
 /// Largest encoded entry: C2SP tlog-tiles entry bundles carry a 16-bit
 /// length.
@@ -267,6 +268,24 @@ pub enum Event {
         /// The encoded `HoldApproval`s (action release), at least k.
         approvals: Vec<Vec<u8>>,
     },
+    /// Segments of a recording erased early with k custodians' signed
+    /// approvals, embedded whole (§12.4): their epochs were split and the
+    /// old epoch keys destroyed (each with its own `epoch-destroyed`
+    /// entry and receipt).
+    Erased {
+        /// The recording.
+        recording_id: RecordingId,
+        /// Start of the capture-time window erased (UTC ms, inclusive).
+        from_ms: i64,
+        /// End (UTC ms, exclusive).
+        to_ms: i64,
+        /// Segments erased.
+        segments: u64,
+        /// Until when a copy could still open them (UTC ms; vault.md §9.2).
+        copies_until_ms: i64,
+        /// The encoded `ErasureApproval`s, at least k.
+        approvals: Vec<Vec<u8>>,
+    },
 }
 
 impl Event {
@@ -303,6 +322,7 @@ impl Event {
             Event::DeviceReclassified { .. } => 18,
             Event::HoldPlaced { .. } => 19,
             Event::HoldReleased { .. } => 20,
+            Event::Erased { .. } => 21,
         }
     }
 
@@ -328,6 +348,7 @@ impl Event {
             Event::DeviceReclassified { .. } => "device-reclassified",
             Event::HoldPlaced { .. } => "hold-placed",
             Event::HoldReleased { .. } => "hold-released",
+            Event::Erased { .. } => "erased",
         }
     }
 
@@ -459,6 +480,21 @@ impl Event {
                 w.bytes(hold_id).string(case);
                 write_approvals(w, approvals);
             }
+            Event::Erased {
+                recording_id,
+                from_ms,
+                to_ms,
+                segments,
+                copies_until_ms,
+                approvals,
+            } => {
+                w.bytes(&recording_id.0)
+                    .i64(*from_ms)
+                    .i64(*to_ms)
+                    .u64(*segments)
+                    .i64(*copies_until_ms);
+                write_approvals(w, approvals);
+            }
         }
     }
 
@@ -569,12 +605,20 @@ impl Event {
                 device_key: r.array("device_key")?,
                 from_ms: r.i64("from_ms")?,
                 to_ms: r.i64("to_ms")?,
-                approvals: read_hold_approvals(r, HoldAction::Place)?,
+                approvals: read_approvals(r, Some(HoldAction::Place))?,
             },
             20 => Event::HoldReleased {
                 hold_id: r.array("hold_id")?,
                 case: r.string("case", MAX_CASE_LEN)?.to_owned(),
-                approvals: read_hold_approvals(r, HoldAction::Release)?,
+                approvals: read_approvals(r, Some(HoldAction::Release))?,
+            },
+            21 => Event::Erased {
+                recording_id: RecordingId(r.array("recording_id")?),
+                from_ms: r.i64("from_ms")?,
+                to_ms: r.i64("to_ms")?,
+                segments: r.u64("segments")?,
+                copies_until_ms: r.i64("copies_until_ms")?,
+                approvals: read_approvals(r, None)?,
             },
             _ => {
                 return Err(Error::Malformed {
@@ -584,33 +628,6 @@ impl Event {
             }
         })
     }
-}
-
-/// A count u16 and that many approvals, each var_bytes.
-fn write_approvals(w: &mut Writer, approvals: &[Vec<u8>]) {
-    // The vault refuses more than fit before logging.
-    w.u16(u16::try_from(approvals.len()).unwrap_or(u16::MAX));
-    for a in approvals {
-        w.var_bytes(a);
-    }
-}
-
-/// The approvals of a hold entry: each parses and verifies, and approves
-/// the entry's action (the log shows only signed ones, for that action).
-fn read_hold_approvals(r: &mut Reader<'_>, action: HoldAction) -> Result<Vec<Vec<u8>>> {
-    let n = r.u16("approvals")?;
-    let mut approvals = Vec::new();
-    for _ in 0..n {
-        let a = r.var_bytes("approval", MAX_EMBEDDED_LEN)?;
-        if crate::hold::HoldApproval::from_bytes(a)?.action != action {
-            return Err(Error::Malformed {
-                what: ENTRY,
-                reason: "a hold entry embeds an approval of the other action",
-            });
-        }
-        approvals.push(a.to_vec());
-    }
-    Ok(approvals)
 }
 
 /// One audit-log entry.
@@ -858,6 +875,18 @@ impl fmt::Display for LogEntry {
                 hex8(hold_id),
                 approvals.len()
             ),
+            Event::Erased {
+                recording_id: r,
+                from_ms: a,
+                to_ms: b,
+                segments: n,
+                copies_until_ms: until,
+                approvals,
+            } => write!(
+                f,
+                " recording {r} [{a}, {b}): {n} segments erased, no copy opens them after {until}; {} custodian approvals",
+                approvals.len()
+            ),
         }
     }
 }
@@ -866,5 +895,6 @@ fn hex8(b: &[u8]) -> String {
     b.iter().take(8).map(|x| format!("{x:02x}")).collect()
 }
 
+mod approvals;
 #[cfg(test)]
 mod tests;

@@ -73,6 +73,8 @@ pub mod magic {
     pub const RECLASSIFY_APPROVAL: &[u8; 4] = b"OBRA";
     /// A custodian's approval of placing or releasing a legal hold (§12.3).
     pub const HOLD_APPROVAL: &[u8; 4] = b"OBHA";
+    /// A custodian's approval of erasing footage early (§12.4).
+    pub const ERASURE_APPROVAL: &[u8; 4] = b"OBEA";
 
     /// Every magic, for the uniqueness test and the spec's registry (§1.3).
     pub const ALL: &[&[u8; 4]] = &[
@@ -104,6 +106,7 @@ pub mod magic {
         DELETION_RECEIPT,
         RECLASSIFY_APPROVAL,
         HOLD_APPROVAL,
+        ERASURE_APPROVAL,
     ];
 
     /// What the file starting with `bytes` holds, for a person who passed
@@ -126,6 +129,7 @@ pub mod magic {
             RUN_HANDOVER => "a custody-run handover",
             RECLASSIFY_APPROVAL => "a reclassification approval",
             HOLD_APPROVAL => "a legal-hold approval",
+            ERASURE_APPROVAL => "an erasure approval",
             _ => return None,
         })
     }
@@ -213,6 +217,8 @@ pub const RECLASSIFY_APPROVAL_SIG: &[u8] = b"obhut/v1/reclassify-approval";
 pub const HOLD_APPROVAL_SIG: &[u8] = b"obhut/v1/hold-approval";
 /// `Digest` of a legal hold's terms: its id (§12.3).
 pub const HOLD_ID: &[u8] = b"obhut/v1/hold-id";
+/// Signature context of a custodian's erasure approval (§12.4).
+pub const ERASURE_APPROVAL_SIG: &[u8] = b"obhut/v1/erasure-approval";
 
 /// HPKE info prefix of a re-wrap of `b` to another epoch key (§5.5).
 pub const EPOCH_REWRAP_INFO: &[u8] = b"obhut/v1/epoch-rewrap";
@@ -272,6 +278,7 @@ pub const ALL: &[&[u8]] = &[
     RECLASSIFY_APPROVAL_SIG,
     HOLD_APPROVAL_SIG,
     HOLD_ID,
+    ERASURE_APPROVAL_SIG,
 ];
 
 /// The message an Ed25519 signature covers: `label ‖ 0x00 ‖ body`. The zero

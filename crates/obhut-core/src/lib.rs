@@ -39,6 +39,7 @@ pub mod deletion;
 pub mod device;
 pub mod dir_names;
 pub mod epoch;
+pub mod erasure;
 pub mod group;
 pub mod hold;
 pub mod hpke_wrap;

@@ -34,6 +34,7 @@ pub mod config;
 pub mod embedded;
 pub mod enrol;
 pub mod epochs;
+pub mod erasure;
 pub mod error;
 pub mod hold;
 pub mod holder;

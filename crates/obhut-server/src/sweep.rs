@@ -112,7 +112,14 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         Ok(report)
     }
 
-    async fn sweep_epoch(&self, e: &EpochRow, now: i64, report: &mut SweepReport) -> ApiResult<()> {
+    /// Destroy and sweep epoch `e` (the steps of the module docs). The
+    /// caller holds the epoch lock.
+    pub(crate) async fn sweep_epoch(
+        &self,
+        e: &EpochRow,
+        now: i64,
+        report: &mut SweepReport,
+    ) -> ApiResult<()> {
         let id = e.epoch_id;
         self.index.mark_expiring(id).await?;
         crash_point(Step::Expiring);

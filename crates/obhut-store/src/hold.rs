@@ -116,6 +116,23 @@ pub trait HoldStore: Send + Sync + 'static {
         rewrap: &RewrapRow,
     ) -> impl Future<Output = Result<bool>> + Send;
 
+    /// [`HoldStore::hold_segment`] for an epoch split (an erasure, docs/vault.md
+    /// §9.2): move the segment from `from` to `rewrap.epoch_id`, storing
+    /// the re-wrap, whatever that epoch is. `Ok(false)` if its row no
+    /// longer names `from`; `NotFound` if it is gone.
+    fn split_segment(
+        &self,
+        from: EpochId,
+        rewrap: &RewrapRow,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// The segments whose row names epoch `epoch` (recording, index), in
+    /// order. Cost by the epoch's segments.
+    fn epoch_segments(
+        &self,
+        epoch: EpochId,
+    ) -> impl Future<Output = Result<Vec<(RecordingId, u32)>>> + Send;
+
     /// The stored re-wrap of a segment.
     fn segment_rewrap(
         &self,

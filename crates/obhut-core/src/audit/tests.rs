@@ -130,6 +130,30 @@ fn all_events(person: &SignKey) -> Vec<Event> {
             case: "2026-K-0042".into(),
             approvals: vec![hold_approval(person, crate::hold::HoldAction::Release)],
         },
+        Event::Erased {
+            recording_id: RecordingId([15; 16]),
+            from_ms: i64::MIN,
+            to_ms: i64::MAX,
+            segments: 3,
+            copies_until_ms: 1_764_000_000_000,
+            approvals: vec![
+                crate::erasure::ErasureApproval::sign(
+                    crate::erasure::ErasureTerms {
+                        group_id: GroupId([1; 16]),
+                        recording_id: RecordingId([15; 16]),
+                        from_ms: i64::MIN,
+                        to_ms: i64::MAX,
+                        reason: "Art. 17 request 2026-0017".into(),
+                    },
+                    1_764_086_400_000,
+                    1,
+                    person,
+                )
+                .unwrap()
+                .to_bytes()
+                .unwrap(),
+            ],
+        },
     ]
 }
 
@@ -254,9 +278,9 @@ fn tags_are_distinct_and_unknown_tags_refused() {
         event: Event::PolicyInEffect { policy: "x".into() },
     };
     let mut b = e.to_bytes().unwrap();
-    // 11 (the retired free-text admin entry), 21 (after the last) and
-    // far beyond are all unknown.
-    for tag in [0, 11, 21, 200] {
+    // 11 (the retired free-text admin entry), 27 (after the last
+    // reserved) and far beyond are all unknown.
+    for tag in [0, 11, 27, 200] {
         b[7] = tag;
         assert!(
             matches!(

@@ -22,6 +22,53 @@ pub(super) async fn run<S: IndexStore>(fresh: &impl Fresh<S>) {
         held,
     )
     .await;
+    case(
+        "an epoch split moves a segment with its re-wrap",
+        fresh,
+        split,
+    )
+    .await;
+}
+
+async fn split(s: impl IndexStore) {
+    const R: RecordingId = RecordingId([27; 16]);
+    const S: EpochId = EpochId([28; 16]);
+    enrol(&s, DEVICE, GROUP).await;
+    s.put_epoch(&epoch_row(EPOCH, CLASS, Some(100)), &entry(0))
+        .await
+        .unwrap();
+    s.put_epoch(&epoch_row(S, "split-x", Some(100)), &entry(1))
+        .await
+        .unwrap();
+    for (i, last) in [(0u32, false), (1, true)] {
+        s.insert_segment(&segment(
+            R,
+            i,
+            i as u8 + 1,
+            [i as u8; 32],
+            DEVICE,
+            GROUP,
+            last,
+        ))
+        .await
+        .unwrap();
+    }
+    assert_eq!(s.epoch_segments(EPOCH).await.unwrap(), vec![(R, 0), (R, 1)]);
+    let rw = RewrapRow {
+        recording_id: R,
+        index: 1,
+        epoch_id: S,
+        rewrap: vec![9; 40],
+    };
+    assert!(s.split_segment(EPOCH, &rw).await.unwrap());
+    assert!(!s.split_segment(EPOCH, &rw).await.unwrap(), "moved already");
+    assert_eq!(s.epoch_segments(EPOCH).await.unwrap(), vec![(R, 0)]);
+    assert_eq!(s.epoch_segments(S).await.unwrap(), vec![(R, 1)]);
+    assert_eq!(s.segment_rewrap(R, 1).await.unwrap(), Some(rw.clone()));
+    assert!(matches!(
+        s.split_segment(EPOCH, &RewrapRow { index: 7, ..rw }).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 const DEVICE: [u8; 32] = [20; 32];

@@ -48,6 +48,45 @@ async fn expire_hold_epoch(tx: &mut SqliteConnection, id: &[u8], at: i64) -> Res
     Ok(())
 }
 
+/// Move one segment from epoch `from` to `rewrap.epoch_id` inside the
+/// caller's transaction: store the re-wrap beside it, make its row name
+/// the new epoch. `false` if its row no longer names `from`.
+async fn move_segment(
+    tx: &mut SqliteConnection,
+    from: EpochId,
+    rewrap: &RewrapRow,
+) -> Result<bool> {
+    let now: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT epoch_id FROM segments WHERE recording_id = ? AND idx = ?")
+            .bind(&rewrap.recording_id.0[..])
+            .bind(i64::from(rewrap.index))
+            .fetch_optional(&mut *tx)
+            .await?;
+    let now = now.ok_or(StoreError::NotFound("segment"))?;
+    if now != from.0 {
+        return Ok(false);
+    }
+    let to = &rewrap.epoch_id.0[..];
+    sqlx::query(
+        "INSERT INTO segment_rewraps (recording_id, idx, epoch_id, rewrap) VALUES (?, ?, ?, ?)
+         ON CONFLICT (recording_id, idx) DO UPDATE
+         SET epoch_id = excluded.epoch_id, rewrap = excluded.rewrap",
+    )
+    .bind(&rewrap.recording_id.0[..])
+    .bind(i64::from(rewrap.index))
+    .bind(to)
+    .bind(&rewrap.rewrap)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE segments SET epoch_id = ? WHERE recording_id = ? AND idx = ?")
+        .bind(to)
+        .bind(&rewrap.recording_id.0[..])
+        .bind(i64::from(rewrap.index))
+        .execute(&mut *tx)
+        .await?;
+    Ok(true)
+}
+
 impl HoldStore for SqliteIndex {
     async fn place_hold(&self, hold: &HoldRow, log: &NewLogEntry) -> Result<()> {
         let mut tx = self.begin_write().await?;
@@ -142,35 +181,34 @@ impl HoldStore for SqliteIndex {
             tx.commit().await?;
             return Err(StoreError::HoldReleased);
         }
-        let now: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT epoch_id FROM segments WHERE recording_id = ? AND idx = ?")
-                .bind(&rewrap.recording_id.0[..])
-                .bind(i64::from(rewrap.index))
-                .fetch_optional(&mut *tx)
-                .await?;
-        let now = now.ok_or(StoreError::NotFound("segment"))?;
-        if now != from.0 {
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO segment_rewraps (recording_id, idx, epoch_id, rewrap) VALUES (?, ?, ?, ?)
-             ON CONFLICT (recording_id, idx) DO UPDATE
-             SET epoch_id = excluded.epoch_id, rewrap = excluded.rewrap",
-        )
-        .bind(&rewrap.recording_id.0[..])
-        .bind(i64::from(rewrap.index))
-        .bind(hold)
-        .bind(&rewrap.rewrap)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE segments SET epoch_id = ? WHERE recording_id = ? AND idx = ?")
-            .bind(hold)
-            .bind(&rewrap.recording_id.0[..])
-            .bind(i64::from(rewrap.index))
-            .execute(&mut *tx)
-            .await?;
+        let moved = move_segment(&mut tx, from, rewrap).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(moved)
+    }
+
+    async fn split_segment(&self, from: EpochId, rewrap: &RewrapRow) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let moved = move_segment(&mut tx, from, rewrap).await?;
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    async fn epoch_segments(&self, epoch: EpochId) -> Result<Vec<(RecordingId, u32)>> {
+        sqlx::query(
+            "SELECT recording_id, idx FROM segments INDEXED BY segments_by_epoch
+             WHERE epoch_id = ? ORDER BY recording_id, idx",
+        )
+        .bind(&epoch.0[..])
+        .fetch_all(&self.readers)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                RecordingId(arr(r.try_get("recording_id")?, "recording id length")?),
+                index_of(r)?,
+            ))
+        })
+        .collect()
     }
 
     async fn segment_rewrap(
