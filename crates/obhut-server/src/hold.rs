@@ -31,6 +31,7 @@ use crate::app::App;
 use crate::error::{ApiError, ApiResult};
 use crate::holder::HolderError;
 use crate::keystore::KeystoreError;
+use crate::sweep::{Step, crash_point};
 use obhut_api::ErrorKind;
 
 /// The retention class of hold `id`'s key epoch.
@@ -244,6 +245,7 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
                 Ok(true) => {
                     moved += 1;
                     done.insert((c.recording_id, c.index));
+                    crash_point(Step::Held);
                 }
                 Ok(false) | Err(StoreError::HoldReleased) | Err(StoreError::NotFound(_)) => {}
                 Err(e) => return Err(e.into()),
@@ -299,6 +301,7 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         } else {
             self.keystore.create_epoch(id).map_err(keystore)?
         };
+        crash_point(Step::HoldKeyMade);
         let class = hold_class(h.hold_id);
         let public = secret.public(&class, h.from_ms, h.to_ms);
         let entry = self.log_entry(

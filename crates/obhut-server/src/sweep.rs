@@ -68,9 +68,13 @@ pub enum Step {
     Destroyed,
     /// After deleting the first blob, before dequeuing it.
     BlobDeleted,
+    /// After making a legal hold's key in the holder, before its row.
+    HoldKeyMade,
+    /// After moving the first held segment to its hold's key.
+    Held,
 }
 
-fn crash_point(step: Step) {
+pub(crate) fn crash_point(step: Step) {
     #[cfg(feature = "test-util")]
     if let Ok(want) = std::env::var("OBHUT_TEST_SWEEP_CRASH_AFTER")
         && want == format!("{step:?}")
