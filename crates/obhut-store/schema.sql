@@ -117,6 +117,17 @@ CREATE TABLE expired_recordings (
     expired_ms   INTEGER NOT NULL
 ) STRICT;
 
+CREATE TABLE holds (
+    hold_id     BLOB PRIMARY KEY NOT NULL,
+    group_id    BLOB NOT NULL,
+    case_ref    TEXT NOT NULL,
+    device_key  BLOB NOT NULL,
+    from_ms     INTEGER NOT NULL,
+    to_ms       INTEGER NOT NULL,
+    placed_ms   INTEGER NOT NULL,
+    released_ms INTEGER
+) STRICT;
+
 CREATE TABLE log_checkpoints (
     size    INTEGER PRIMARY KEY NOT NULL,
     time_ms INTEGER NOT NULL,
@@ -178,6 +189,14 @@ CREATE TABLE requesters (
     PRIMARY KEY (person_key, group_id)
 ) STRICT, WITHOUT ROWID;
 
+CREATE TABLE segment_rewraps (
+    recording_id BLOB NOT NULL,
+    idx          INTEGER NOT NULL,
+    epoch_id     BLOB NOT NULL,
+    rewrap       BLOB NOT NULL,
+    PRIMARY KEY (recording_id, idx)
+) STRICT, WITHOUT ROWID;
+
 CREATE TABLE segments (
     recording_id   BLOB NOT NULL REFERENCES recordings (recording_id),
     idx            INTEGER NOT NULL,
@@ -209,6 +228,8 @@ CREATE UNIQUE INDEX epochs_by_class ON epochs (retention_class, not_before);
 
 CREATE INDEX epochs_by_expiry ON epochs (expires_ms)
     WHERE expires_ms IS NOT NULL AND state != 'swept';
+
+CREATE INDEX holds_active_by_device ON holds (device_key) WHERE released_ms IS NULL;
 
 CREATE INDEX log_entries_by_recording ON log_entries (recording_id, idx)
     WHERE recording_id IS NOT NULL;

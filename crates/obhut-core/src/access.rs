@@ -55,6 +55,47 @@ pub fn release_for_grant<'e>(
     now_utc_ms: i64,
     rng: &mut impl rand_core::CryptoRng,
 ) -> Result<EpochRelease> {
+    release_for_grant_with(
+        |record| {
+            let fields = &record.header().fields;
+            let epoch = epoch_secret(fields.epoch_wrap.epoch_id).ok_or(Error::Segment {
+                segment: record.segment_ref(),
+                failure: SegmentFailure::NoKey,
+            })?;
+            epoch
+                .unwrap(
+                    &fields.epoch_wrap,
+                    fields.recording_id,
+                    &fields.device_key,
+                    fields.segment_index,
+                )
+                .map_err(|_| Error::Segment {
+                    segment: record.segment_ref(),
+                    failure: SegmentFailure::Misplaced(
+                        "its epoch wrap does not open with this epoch key",
+                    ),
+                })
+        },
+        request,
+        grant,
+        records,
+        now_utc_ms,
+        rng,
+    )
+}
+
+/// [`release_for_grant`] with each segment's `b` from `b_of`: for a vault
+/// that recovers some `b` from a re-wrap kept beside the segment (a legal
+/// hold, an epoch split; docs/format.md §5.5) rather than from the
+/// header's own wrap. The same checks, in the same order.
+pub fn release_for_grant_with(
+    b_of: impl Fn(&SegmentRecord) -> Result<Secret32>,
+    request: &AccessRequest,
+    grant: &GrantRef,
+    records: &[&SegmentRecord],
+    now_utc_ms: i64,
+    rng: &mut impl rand_core::CryptoRng,
+) -> Result<EpochRelease> {
     if request.is_expired(now_utc_ms) {
         return Err(Error::Refused(RefusalReason::Expired));
     }
@@ -74,24 +115,7 @@ pub fn release_for_grant<'e>(
         if !request.covers(f, &facts) {
             return Err(Error::Refused(RefusalReason::OutOfScope(segment)));
         }
-        let fields = &record.header().fields;
-        let epoch = epoch_secret(fields.epoch_wrap.epoch_id).ok_or(Error::Segment {
-            segment,
-            failure: SegmentFailure::NoKey,
-        })?;
-        let b = epoch
-            .unwrap(
-                &fields.epoch_wrap,
-                fields.recording_id,
-                &fields.device_key,
-                fields.segment_index,
-            )
-            .map_err(|_| Error::Segment {
-                segment,
-                failure: SegmentFailure::Misplaced(
-                    "its epoch wrap does not open with this epoch key",
-                ),
-            })?;
+        let b = b_of(record)?;
         entries.push(ReleaseEntry::seal(
             &b,
             segment,

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::ids::{EpochId, Fingerprint, GroupId, RecordingId};
 use crate::labels::{SUITE_V1, VERSION, magic};
 use crate::wire::{Reader, Writer};
+use approvals::write_approvals;
 
 /// Largest encoded entry: C2SP tlog-tiles entry bundles carry a 16-bit
 /// length.
@@ -259,6 +260,51 @@ pub enum Event {
     /// A source went (erased, expired) or a consent was withdrawn, and
     /// the artifacts derived from it went with it (§13.3).
     ArtifactsCascaded(crate::artifact::Cascade),
+    /// A legal hold placed with k custodians' signed approvals, embedded
+    /// whole (§12.3): the device's footage captured in the window is kept
+    /// past its retention until the hold is released.
+    HoldPlaced {
+        /// The hold's id (§12.3: from its terms).
+        hold_id: [u8; 16],
+        /// The case reference.
+        case: String,
+        /// The device.
+        device_key: [u8; 32],
+        /// Start of the capture-time window (UTC ms, inclusive).
+        from_ms: i64,
+        /// End (UTC ms, exclusive).
+        to_ms: i64,
+        /// The encoded `HoldApproval`s (action place), at least k.
+        approvals: Vec<Vec<u8>>,
+    },
+    /// A legal hold released with k custodians' signed approvals (§12.3):
+    /// its footage is back on its class's schedule.
+    HoldReleased {
+        /// The hold's id.
+        hold_id: [u8; 16],
+        /// The case reference.
+        case: String,
+        /// The encoded `HoldApproval`s (action release), at least k.
+        approvals: Vec<Vec<u8>>,
+    },
+    /// Segments of a recording erased early with k custodians' signed
+    /// approvals, embedded whole (§12.4): their epochs were split and the
+    /// old epoch keys destroyed (each with its own `epoch-destroyed`
+    /// entry and receipt).
+    Erased {
+        /// The recording.
+        recording_id: RecordingId,
+        /// Start of the capture-time window erased (UTC ms, inclusive).
+        from_ms: i64,
+        /// End (UTC ms, exclusive).
+        to_ms: i64,
+        /// Segments erased.
+        segments: u64,
+        /// Until when a copy could still open them (UTC ms; vault.md §9.2).
+        copies_until_ms: i64,
+        /// The encoded `ErasureApproval`s, at least k.
+        approvals: Vec<Vec<u8>>,
+    },
 }
 
 impl Event {
@@ -293,7 +339,9 @@ impl Event {
             Event::EpochCreated { .. } => 16,
             Event::EpochDestroyed { .. } => 17,
             Event::DeviceReclassified { .. } => 18,
-            // 19 … 21 are the legal hold's and erasure's.
+            Event::HoldPlaced { .. } => 19,
+            Event::HoldReleased { .. } => 20,
+            Event::Erased { .. } => 21,
             Event::ArtifactRegistered { .. } => 22,
             Event::ConsentRecorded { .. } => 23,
             Event::ConsentWithdrawn { .. } => 24,
@@ -321,6 +369,9 @@ impl Event {
             Event::EpochCreated { .. } => "epoch-created",
             Event::EpochDestroyed { .. } => "epoch-destroyed",
             Event::DeviceReclassified { .. } => "device-reclassified",
+            Event::HoldPlaced { .. } => "hold-placed",
+            Event::HoldReleased { .. } => "hold-released",
+            Event::Erased { .. } => "erased",
             Event::ArtifactRegistered { .. } => "artifact-registered",
             Event::ConsentRecorded { .. } => "consent-recorded",
             Event::ConsentWithdrawn { .. } => "consent-withdrawn",
@@ -431,17 +482,15 @@ impl Event {
                 approvals,
             } => {
                 w.bytes(device_key).string(from_class).string(to_class);
-                // At most MAX_APPROVALS (checked when decoding; the vault
-                // refuses more before logging).
-                w.u16(u16::try_from(approvals.len()).unwrap_or(u16::MAX));
-                for a in approvals {
-                    w.var_bytes(a);
-                }
+                write_approvals(w, approvals);
             }
             Event::ArtifactRegistered { .. }
             | Event::ConsentRecorded { .. }
             | Event::ConsentWithdrawn { .. }
             | Event::ArtifactsCascaded(_) => derived::encode(self, w),
+            Event::HoldPlaced { .. } | Event::HoldReleased { .. } | Event::Erased { .. } => {
+                holds::encode(self, w)
+            }
         }
     }
 
@@ -546,6 +595,7 @@ impl Event {
                     approvals,
                 }
             }
+            19..=21 => holds::read(tag, r)?,
             22..=25 => derived::read(tag, r)?,
             _ => {
                 return Err(Error::Malformed {
@@ -782,6 +832,9 @@ impl fmt::Display for LogEntry {
             | Event::ConsentRecorded { .. }
             | Event::ConsentWithdrawn { .. }
             | Event::ArtifactsCascaded(_) => derived::display(&self.event, f),
+            Event::HoldPlaced { .. } | Event::HoldReleased { .. } | Event::Erased { .. } => {
+                holds::display(&self.event, f)
+            }
         }
     }
 }
@@ -790,6 +843,8 @@ fn hex8(b: &[u8]) -> String {
     b.iter().take(8).map(|x| format!("{x:02x}")).collect()
 }
 
+mod approvals;
 mod derived;
+mod holds;
 #[cfg(test)]
 mod tests;

@@ -77,6 +77,10 @@ pub mod magic {
     /// A custodian's signed consent to human review, or its withdrawal
     /// (§13.2).
     pub const CONSENT: &[u8; 4] = b"OBCN";
+    /// A custodian's approval of placing or releasing a legal hold (§12.3).
+    pub const HOLD_APPROVAL: &[u8; 4] = b"OBHA";
+    /// A custodian's approval of erasing footage early (§12.4).
+    pub const ERASURE_APPROVAL: &[u8; 4] = b"OBEA";
 
     /// Every magic, for the uniqueness test and the spec's registry (§1.3).
     pub const ALL: &[&[u8; 4]] = &[
@@ -109,6 +113,8 @@ pub mod magic {
         RECLASSIFY_APPROVAL,
         ARTIFACT,
         CONSENT,
+        HOLD_APPROVAL,
+        ERASURE_APPROVAL,
     ];
 
     /// What the file starting with `bytes` holds, for a person who passed
@@ -131,6 +137,9 @@ pub mod magic {
             RUN_HANDOVER => "a custody-run handover",
             ARTIFACT => "an artifact record",
             CONSENT => "a consent statement",
+            RECLASSIFY_APPROVAL => "a reclassification approval",
+            HOLD_APPROVAL => "a legal-hold approval",
+            ERASURE_APPROVAL => "an erasure approval",
             _ => return None,
         })
     }
@@ -218,6 +227,12 @@ pub const RECLASSIFY_APPROVAL_SIG: &[u8] = b"obhut/v1/reclassify-approval";
 pub const ARTIFACT_SIG: &[u8] = b"obhut/v1/artifact";
 /// Signature context of a custodian's consent statement (§13.2).
 pub const CONSENT_SIG: &[u8] = b"obhut/v1/consent";
+/// Signature context of a custodian's legal-hold approval (§12.3).
+pub const HOLD_APPROVAL_SIG: &[u8] = b"obhut/v1/hold-approval";
+/// `Digest` of a legal hold's terms: its id (§12.3).
+pub const HOLD_ID: &[u8] = b"obhut/v1/hold-id";
+/// Signature context of a custodian's erasure approval (§12.4).
+pub const ERASURE_APPROVAL_SIG: &[u8] = b"obhut/v1/erasure-approval";
 
 /// HPKE info prefix of a re-wrap of `b` to another epoch key (§5.5).
 pub const EPOCH_REWRAP_INFO: &[u8] = b"obhut/v1/epoch-rewrap";
@@ -277,6 +292,9 @@ pub const ALL: &[&[u8]] = &[
     RECLASSIFY_APPROVAL_SIG,
     ARTIFACT_SIG,
     CONSENT_SIG,
+    HOLD_APPROVAL_SIG,
+    HOLD_ID,
+    ERASURE_APPROVAL_SIG,
 ];
 
 /// The message an Ed25519 signature covers: `label ‖ 0x00 ‖ body`. The zero

@@ -58,6 +58,20 @@ pub enum AdminError {
         /// k of the device's group.
         need: u16,
     },
+    /// Fewer than k distinct custodians approved placing or releasing a
+    /// legal hold.
+    #[error(
+        "{have} distinct custodians approved the hold's placement or release; its custody group needs {need}"
+    )]
+    NotEnoughHoldApprovals {
+        /// Distinct custodians whose approvals count.
+        have: usize,
+        /// k of the device's group.
+        need: u16,
+    },
+    /// Releasing a hold the vault does not know.
+    #[error("no hold {}", hex::encode(.0))]
+    UnknownHold([u8; 16]),
     /// The device is already of that class.
     #[error("the device is already of class {0}")]
     SameClass(String),
@@ -73,7 +87,7 @@ pub enum AdminError {
 }
 
 /// The audit entry of an operator's change, stamped `now`.
-fn operator_entry(now: i64, event: Event) -> Result<NewLogEntry, AdminError> {
+pub(crate) fn operator_entry(now: i64, event: Event) -> Result<NewLogEntry, AdminError> {
     Ok(NewLogEntry::new(&LogEntry {
         time_ms: now,
         actor: Actor {

@@ -372,6 +372,12 @@ impl Keystore {
         Ok(secret)
     }
 
+    /// Whether the keystore has a (sealed or legacy) secret of epoch `id`
+    /// on disk: for a hold's key, made once by the sweeper.
+    pub fn has_epoch(&self, id: EpochId) -> bool {
+        self.sealed_path(id).exists() || self.legacy_path(id).exists()
+    }
+
     /// Load an epoch secret (for releases): `Holder(Destroyed)` once the
     /// epoch is destroyed.
     pub fn epoch(&self, id: EpochId) -> Result<EpochSecret> {

@@ -4,7 +4,9 @@
 //! Per due epoch, each step idempotent, so a sweep killed anywhere (kill
 //! -9, power loss) is finished by the next:
 //!
-//! 1. mark it expiring (no new segments, no releases);
+//! 1. mark it expiring (no new segments, no releases); re-wrap each
+//!    segment a legal hold covers to the hold's key and move it there
+//!    (`crate::hold`, docs/vault.md §9.1);
 //! 2. destroy its wrapping key in the key holder, then its sealed secret;
 //! 3. in one transaction: the `epoch-destroyed` entry, the signed
 //!    deletion receipt, every segment row moved to the deletion queue,
@@ -51,6 +53,8 @@ pub struct SweepReport {
     pub blobs: u64,
     /// Derived artifacts deleted with their expired sources.
     pub artifacts: u64,
+    /// Held segments this run re-wrapped to their holds' keys and kept.
+    pub held: u64,
 }
 
 /// A step a test may stop the sweep after, to play a crash there
@@ -66,9 +70,13 @@ pub enum Step {
     Destroyed,
     /// After deleting the first blob, before dequeuing it.
     BlobDeleted,
+    /// After making a legal hold's key in the holder, before its row.
+    HoldKeyMade,
+    /// After moving the first held segment to its hold's key.
+    Held,
 }
 
-fn crash_point(step: Step) {
+pub(crate) fn crash_point(step: Step) {
     #[cfg(feature = "test-util")]
     if let Ok(want) = std::env::var("OBHUT_TEST_SWEEP_CRASH_AFTER")
         && want == format!("{step:?}")
@@ -110,10 +118,19 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         Ok(report)
     }
 
-    async fn sweep_epoch(&self, e: &EpochRow, now: i64, report: &mut SweepReport) -> ApiResult<()> {
+    /// Destroy and sweep epoch `e` (the steps of the module docs). The
+    /// caller holds the epoch lock.
+    pub(crate) async fn sweep_epoch(
+        &self,
+        e: &EpochRow,
+        now: i64,
+        report: &mut SweepReport,
+    ) -> ApiResult<()> {
         let id = e.epoch_id;
         self.index.mark_expiring(id).await?;
         crash_point(Step::Expiring);
+        // Held footage leaves the epoch before its key goes (§9.1).
+        report.held += self.hold_before_destroy(id).await?;
         let key_destroyed = self
             .keystore
             .destroy_epoch(id)

@@ -9,6 +9,7 @@
 //! process of this test binary with both set (no `set_var` in a process
 //! whose other threads may read the environment).
 
+mod hold_support;
 mod retention_support;
 
 use obhut_server::config::FileConfig;
@@ -17,10 +18,23 @@ use retention_support::*;
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const TOKEN: &str = "obhut-test";
 const PIN: &str = "5678";
-const CHILD: &str = "hsm_backup_child";
 
 #[test]
 fn a_backup_opens_nothing_with_the_keys_on_softhsm2() {
+    in_child("hsm_backup_child");
+}
+
+/// The legal-hold backup test (tests/hold.rs) with the epoch and hold
+/// keys on the token: the hold's key is a token object too, and releasing
+/// the hold destroys it.
+#[test]
+fn a_held_recording_outlives_its_epoch_with_the_keys_on_softhsm2() {
+    in_child("hsm_hold_child");
+}
+
+/// Run test `child` of this binary in a child process with a fresh
+/// SoftHSM2 token configured.
+fn in_child(child: &str) {
     let hsm = tempfile::tempdir().unwrap();
     let tokens = hsm.path().join("tokens");
     std::fs::create_dir_all(&tokens).unwrap();
@@ -55,7 +69,7 @@ fn a_backup_opens_nothing_with_the_keys_on_softhsm2() {
     let child = std::process::Command::new(std::env::current_exe().unwrap())
         .env("SOFTHSM2_CONF", &conf)
         .env("OBHUT_PKCS11_PIN", PIN)
-        .args([CHILD, "--exact", "--ignored", "--nocapture"])
+        .args([child, "--exact", "--ignored", "--nocapture"])
         .output()
         .unwrap();
     let log = String::from_utf8_lossy(&child.stdout);
@@ -83,4 +97,22 @@ fn hsm_backup_child() {
     // The wrapping keys are on the token, not in a file holder.
     assert!(!holder_dir(w.dir.path()).exists());
     backup_opens_nothing(&w);
+}
+
+fn on_token() -> World {
+    assert!(std::env::var_os("SOFTHSM2_CONF").is_some());
+    let w = world_with(|_| FileConfig {
+        pkcs11_module: Some(MODULE.into()),
+        pkcs11_token: Some(TOKEN.into()),
+        ..FileConfig::default()
+    });
+    assert!(!holder_dir(w.dir.path()).exists());
+    w
+}
+
+/// Run by the hold test above in a child process with the token configured.
+#[test]
+#[ignore = "run by a_held_recording_outlives_its_epoch_with_the_keys_on_softhsm2 with SOFTHSM2_CONF set"]
+fn hsm_hold_child() {
+    hold_support::held_backup(on_token());
 }

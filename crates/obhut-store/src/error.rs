@@ -120,6 +120,12 @@ pub enum StoreError {
     /// marked expiring ([`crate::RetentionStore::destroy_epoch`]).
     #[error("epoch is live: mark it expiring before destroying it")]
     EpochLive,
+    /// A legal hold with that id (the same terms) was placed before.
+    #[error("a hold on these terms was placed before (hold ids follow from the terms)")]
+    HoldExists,
+    /// The legal hold was released; it holds nothing any more.
+    #[error("the hold was released")]
+    HoldReleased,
     /// A custodian's partial envelope is already stored with other bytes.
     #[error(
         "custodian {custodian} already uploaded a different partial envelope for this request; the first is kept"

@@ -57,6 +57,7 @@ pub mod derived;
 pub mod dir;
 mod embedded;
 mod error;
+pub mod hold;
 pub mod log;
 pub mod postgres;
 pub mod retention;
@@ -76,6 +77,7 @@ pub use embedded::{
     open_vault_shared,
 };
 pub use error::StoreError;
+pub use hold::{HoldCandidate, HoldRow, HoldStore, RewrapRow};
 pub use log::{LogEntryRow, NewLogEntry, StoredCheckpoint, TileRow};
 pub use retention::RetentionStore;
 pub use rows::{
@@ -99,7 +101,7 @@ pub type KeyBytes = [u8; 32];
 /// **Visibility.** A committed write is visible to every later call, in
 /// this process and in others opening the same store (the admin CLI).
 pub trait IndexStore:
-    LogStore + AccessStore + RetentionStore + DerivedStore + Send + Sync + 'static
+    LogStore + AccessStore + RetentionStore + DerivedStore + HoldStore + Send + Sync + 'static
 {
     /// The instance id shared with the blob store, if set.
     fn instance_id(&self) -> impl Future<Output = Result<Option<String>>> + Send;

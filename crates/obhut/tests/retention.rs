@@ -105,3 +105,113 @@ fn a_device_changes_class_with_k_custodian_approvals_only() {
     drop(vault);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 18 item 3 from the command line: custodians sign hold approvals
+/// (`obhut custody approve-hold`), the operator places the hold with k of
+/// them only, lists it and releases it with k release approvals.
+#[test]
+fn a_legal_hold_is_placed_and_released_with_k_custodian_approvals_only() {
+    let dir = setup();
+    let d = dir.as_path();
+    let vault = Vault::start(d);
+    enrol(d, &vault);
+    let devices = ok(d, &["admin", "--data", "vault-data", "devices"]);
+    let line = devices.lines().nth(1).expect("one device");
+    let device = line.split('\t').next().unwrap().to_owned();
+    let group = line.split('\t').nth(1).unwrap().to_owned();
+    let window = [
+        "--case",
+        "2026-K-0042",
+        "--device",
+        &device,
+        "--from",
+        "2026-12-01T14:00:00Z",
+        "--to",
+        "2026-12-01T15:00:00Z",
+    ];
+    for (who, release) in [
+        ("alice", false),
+        ("bob", false),
+        ("alice", true),
+        ("bob", true),
+    ] {
+        let out = format!("{who}-{release}.obha");
+        let mut args = vec![
+            "custody",
+            "approve-hold",
+            "--group",
+            "custody/group.obgd",
+            "--identity",
+        ];
+        let key = format!("{who}.key");
+        args.push(&key);
+        args.extend(window);
+        args.extend(["--out", &out]);
+        if release {
+            args.push("--release");
+        }
+        ok(d, &args);
+    }
+    let mut place = vec![
+        "admin",
+        "--data",
+        "vault-data",
+        "hold",
+        "place",
+        "--group",
+        &group,
+    ];
+    place.extend(window);
+    let mut one = place.clone();
+    one.extend(["--approval", "alice-false.obha"]);
+    let refused = run(d, &one);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("needs 2"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let list = || ok(d, &["admin", "--data", "vault-data", "hold", "list"]);
+    assert_eq!(list().lines().count(), 1, "only the header");
+    place.extend([
+        "--approval",
+        "alice-false.obha",
+        "--approval",
+        "bob-false.obha",
+    ]);
+    let id = ok(d, &place).trim().to_owned();
+    assert_eq!(id.len(), 32, "{id}");
+    let listed = list();
+    let row = listed.lines().nth(1).expect("the hold");
+    assert!(
+        row.starts_with(&format!("{id}\t2026-K-0042\t{device}\t")),
+        "{row}"
+    );
+    assert!(row.ends_with("\t-"), "active: {row}");
+    let release = |approvals: &[&str]| {
+        let mut args = vec![
+            "admin",
+            "--data",
+            "vault-data",
+            "hold",
+            "release",
+            "--hold",
+            &id,
+        ];
+        for a in approvals {
+            args.extend(["--approval", a]);
+        }
+        run(d, &args)
+    };
+    // Placement approvals do not release it.
+    assert!(
+        !release(&["alice-false.obha", "bob-false.obha"])
+            .status
+            .success()
+    );
+    let done = release(&["alice-true.obha", "bob-true.obha"]);
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    assert!(!list().lines().nth(1).unwrap().ends_with("\t-"), "released");
+    drop(vault);
+    let _ = std::fs::remove_dir_all(&dir);
+}

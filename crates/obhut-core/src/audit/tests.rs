@@ -117,7 +117,85 @@ fn all_events(person: &SignKey) -> Vec<Event> {
                 .unwrap(),
             ],
         },
+        Event::HoldPlaced {
+            hold_id: hold_terms().hold_id(),
+            case: "2026-K-0042".into(),
+            device_key: [14; 32],
+            from_ms: 1_764_000_000_000,
+            to_ms: 1_764_003_600_000,
+            approvals: vec![hold_approval(person, crate::hold::HoldAction::Place)],
+        },
+        Event::HoldReleased {
+            hold_id: hold_terms().hold_id(),
+            case: "2026-K-0042".into(),
+            approvals: vec![hold_approval(person, crate::hold::HoldAction::Release)],
+        },
+        Event::Erased {
+            recording_id: RecordingId([15; 16]),
+            from_ms: i64::MIN,
+            to_ms: i64::MAX,
+            segments: 3,
+            copies_until_ms: 1_764_000_000_000,
+            approvals: vec![
+                crate::erasure::ErasureApproval::sign(
+                    crate::erasure::ErasureTerms {
+                        group_id: GroupId([1; 16]),
+                        recording_id: RecordingId([15; 16]),
+                        from_ms: i64::MIN,
+                        to_ms: i64::MAX,
+                        reason: "Art. 17 request 2026-0017".into(),
+                    },
+                    1_764_086_400_000,
+                    1,
+                    person,
+                )
+                .unwrap()
+                .to_bytes()
+                .unwrap(),
+            ],
+        },
     ]
+}
+
+fn hold_terms() -> crate::hold::HoldTerms {
+    crate::hold::HoldTerms {
+        group_id: GroupId([1; 16]),
+        case: "2026-K-0042".into(),
+        device_key: [14; 32],
+        from_ms: 1_764_000_000_000,
+        to_ms: 1_764_003_600_000,
+    }
+}
+
+fn hold_approval(person: &SignKey, action: crate::hold::HoldAction) -> Vec<u8> {
+    crate::hold::HoldApproval::sign(action, hold_terms(), 1_764_086_400_000, 1, person)
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+}
+
+/// A hold entry embedding an approval of the other action (a release
+/// approval presented as a placement) is refused.
+#[test]
+fn a_hold_entry_with_the_other_actions_approval_is_refused() {
+    let person = person();
+    let e = LogEntry {
+        time_ms: 1,
+        actor: Actor {
+            role: Role::Operator,
+            key: [0; 32],
+        },
+        recording: None,
+        event: Event::HoldPlaced {
+            hold_id: hold_terms().hold_id(),
+            case: "2026-K-0042".into(),
+            device_key: [14; 32],
+            from_ms: 1,
+            to_ms: 2,
+            approvals: vec![hold_approval(&person, crate::hold::HoldAction::Release)],
+        },
+    };
+    assert!(LogEntry::from_bytes(&e.to_bytes().unwrap()).is_err());
 }
 
 #[test]
@@ -200,9 +278,9 @@ fn tags_are_distinct_and_unknown_tags_refused() {
         event: Event::PolicyInEffect { policy: "x".into() },
     };
     let mut b = e.to_bytes().unwrap();
-    // 11 (the retired free-text admin entry), 19 (after the last) and
-    // far beyond are all unknown.
-    for tag in [0, 11, 19, 200] {
+    // 11 (the retired free-text admin entry), 27 (after the last
+    // reserved) and far beyond are all unknown.
+    for tag in [0, 11, 27, 200] {
         b[7] = tag;
         assert!(
             matches!(

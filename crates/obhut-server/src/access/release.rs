@@ -12,15 +12,19 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use obhut_api::ErrorKind;
 use obhut_api::access::ReleaseJson;
-use obhut_core::access::{records_in_scope, release_for_grant};
+use obhut_core::access::{records_in_scope, release_for_grant_with};
 use obhut_core::audit::{Event, Role};
 use obhut_core::epoch::{EpochRelease, EpochSecret};
+use obhut_core::ids::SegmentRef;
 use obhut_core::ids::{EpochId, RecordingId};
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{AccessRequest, GrantRef, Scope, SegmentFacts};
+use obhut_core::rewrap::EpochRewrap;
 use obhut_core::rng::os_rng;
+use obhut_core::secret::Secret32;
 use obhut_store::{
-    ApprovalRow, BlobStore, IndexStore, RecordingFilter, RequestState, SegmentRow, StoreError,
+    ApprovalRow, BlobStore, EpochState, IndexStore, RecordingFilter, RequestState, SegmentRow,
+    StoreError,
 };
 
 use super::{
@@ -263,37 +267,11 @@ pub async fn release<I: IndexStore, B: BlobStore>(
             ),
         ));
     }
-    let mut epochs: HashMap<EpochId, EpochSecret> = HashMap::new();
-    for r in &records {
-        let id = r.header().fields.epoch_wrap.epoch_id;
-        if epochs.contains_key(&id) {
-            continue;
-        }
-        let secret = app.keystore.epoch(id).map_err(|e| {
-            if let crate::keystore::KeystoreError::Holder(crate::holder::HolderError::Destroyed(_)) = e {
-                return err(
-                    ErrorKind::EpochDestroyed,
-                    format!(
-                        "segment {} expired: its retention epoch's key is destroyed and nothing can release it",
-                        r.segment_ref()
-                    ),
-                );
-            }
-            tracing::error!(epoch = %id, error = %e, "epoch key for a release is not in the keystore");
-            err(
-                ErrorKind::Internal,
-                format!(
-                    "the epoch key of segment {} is not in the vault's keystore; its footage cannot be released",
-                    r.segment_ref()
-                ),
-            )
-        })?;
-        epochs.insert(id, secret);
-    }
+    let keys = release_keys(&app, &records).await?;
     let grant = GrantRef::new(ctx.row.log_index, &ctx.request);
     let in_scope: Vec<&SegmentRecord> = records.iter().collect();
-    let rel = release_for_grant(
-        |id| epochs.get(&id),
+    let rel = release_for_grant_with(
+        |r| keys.b_of(r),
         &ctx.request,
         &grant,
         &in_scope,
@@ -310,7 +288,7 @@ pub async fn release<I: IndexStore, B: BlobStore>(
             err(ErrorKind::Internal, "the vault could not build the release")
         }
     })?;
-    drop(epochs);
+    drop(keys);
     let release_bytes = rel.to_bytes();
     let entry = app.log_entry(
         Role::Vault,
@@ -345,6 +323,138 @@ pub async fn release<I: IndexStore, B: BlobStore>(
             Ok(Json(stored_release(&app, &ctx).await?))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The keys a release needs: the secret of each header's epoch, or, for
+/// a segment whose epoch is destroyed but which a legal hold kept, the
+/// re-wrap stored beside it and its hold's secret (docs/vault.md §9.1).
+struct ReleaseKeys {
+    epochs: HashMap<EpochId, EpochSecret>,
+    rewraps: HashMap<SegmentRef, EpochRewrap>,
+}
+
+impl ReleaseKeys {
+    fn b_of(&self, r: &SegmentRecord) -> obhut_core::Result<Secret32> {
+        let header = r.header();
+        let fields = &header.fields;
+        let misplaced = |_| obhut_core::Error::Segment {
+            segment: r.segment_ref(),
+            failure: obhut_core::error::SegmentFailure::Misplaced(
+                "its epoch part does not open with the key the vault holds for it",
+            ),
+        };
+        let no_key = || obhut_core::Error::Segment {
+            segment: r.segment_ref(),
+            failure: obhut_core::error::SegmentFailure::NoKey,
+        };
+        if let Some(rw) = self.rewraps.get(&r.segment_ref()) {
+            let secret = self.epochs.get(&rw.new_epoch_id).ok_or_else(no_key)?;
+            return rw.unwrap(header, secret).map_err(misplaced);
+        }
+        let secret = self
+            .epochs
+            .get(&fields.epoch_wrap.epoch_id)
+            .ok_or_else(no_key)?;
+        secret
+            .unwrap(
+                &fields.epoch_wrap,
+                fields.recording_id,
+                &fields.device_key,
+                fields.segment_index,
+            )
+            .map_err(misplaced)
+    }
+}
+
+/// Load the keys of `records` (see [`ReleaseKeys`]): `410
+/// epoch-destroyed` for a segment whose epoch key is destroyed and which
+/// no hold kept.
+async fn release_keys<I: IndexStore, B: BlobStore>(
+    app: &App<I, B>,
+    records: &[SegmentRecord],
+) -> ApiResult<ReleaseKeys> {
+    let mut keys = ReleaseKeys {
+        epochs: HashMap::new(),
+        rewraps: HashMap::new(),
+    };
+    let mut destroyed: Vec<EpochId> = Vec::new();
+    for r in records {
+        let header_epoch = r.header().fields.epoch_wrap.epoch_id;
+        if keys.epochs.contains_key(&header_epoch) {
+            continue;
+        }
+        if !destroyed.contains(&header_epoch) {
+            match load_epoch(app, header_epoch, r).await? {
+                Some(secret) => {
+                    keys.epochs.insert(header_epoch, secret);
+                    continue;
+                }
+                None => destroyed.push(header_epoch),
+            }
+        }
+        // Its epoch is destroyed: only a re-wrap a hold keeps opens it.
+        let seg = r.segment_ref();
+        let Some(stored) = app.index.segment_rewrap(seg.recording, seg.index).await? else {
+            return Err(expired(r));
+        };
+        let rw = EpochRewrap::from_bytes(&stored.rewrap).map_err(|e| {
+            tracing::error!(segment = %seg, error = %e, "a stored re-wrap does not parse");
+            err(
+                ErrorKind::Internal,
+                format!("the stored re-wrap of segment {seg} does not parse"),
+            )
+        })?;
+        let id = rw.new_epoch_id;
+        keys.rewraps.insert(seg, rw);
+        if let std::collections::hash_map::Entry::Vacant(v) = keys.epochs.entry(id) {
+            v.insert(load_epoch(app, id, r).await?.ok_or_else(|| expired(r))?);
+        }
+    }
+    Ok(keys)
+}
+
+fn expired(r: &SegmentRecord) -> ApiError {
+    err(
+        ErrorKind::EpochDestroyed,
+        format!(
+            "segment {} expired: its retention epoch's key is destroyed and nothing can release it",
+            r.segment_ref()
+        ),
+    )
+}
+
+/// Epoch `id`'s secret; `None` once it is destroyed (by the key holder's
+/// word, or the epoch's row: the sweep removes the sealed file too).
+async fn load_epoch<I: IndexStore, B: BlobStore>(
+    app: &App<I, B>,
+    id: EpochId,
+    r: &SegmentRecord,
+) -> ApiResult<Option<EpochSecret>> {
+    match app.keystore.epoch(id) {
+        Ok(s) => Ok(Some(s)),
+        Err(crate::keystore::KeystoreError::Holder(crate::holder::HolderError::Destroyed(_))) => {
+            Ok(None)
+        }
+        Err(_)
+            if app
+                .index
+                .epoch(id)
+                .await?
+                .is_some_and(|e| matches!(e.state, EpochState::Destroyed | EpochState::Swept)) =>
+        {
+            Ok(None)
+        }
+        Err(e) => {
+            tracing::error!(epoch = %id, error = %e, "epoch key for a release is not in the keystore");
+            Err(err(
+                ErrorKind::Internal,
+                format!(
+                    "the epoch key of segment {} is not in the vault's keystore; its footage cannot be released",
+                    r.segment_ref()
+                ),
+            ))
+        }
     }
 }
 

@@ -30,6 +30,7 @@ mod access;
 mod blob;
 mod derived;
 pub mod faults;
+mod hold;
 mod index;
 mod log;
 pub mod pg;
@@ -68,6 +69,7 @@ pub async fn index_store<S: IndexStore>(fresh: impl Fresh<S>) {
     access::run(&fresh).await;
     retention::run(&fresh).await;
     derived::run(&fresh).await;
+    hold::run(&fresh).await;
 }
 
 /// Run every contract case of [`BlobStore`], each on a store from `fresh`.

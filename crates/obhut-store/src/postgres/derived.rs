@@ -121,6 +121,7 @@ async fn queue_recording(tx: &mut PgConnection, rid: RecordingId) -> Result<Vec<
     .execute(&mut *tx)
     .await?;
     for sql in [
+        "DELETE FROM segment_rewraps WHERE recording_id = $1",
         "DELETE FROM segments WHERE recording_id = $1",
         "DELETE FROM recordings WHERE recording_id = $1",
     ] {

@@ -59,6 +59,7 @@ use crate::{
 
 mod access;
 mod derived;
+mod hold;
 mod log;
 mod retention;
 mod sequence;

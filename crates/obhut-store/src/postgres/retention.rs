@@ -50,6 +50,16 @@ async fn queue_segments(tx: &mut PgConnection, id: EpochId, now_ms: i64) -> Resu
         .bind(&rid)
         .execute(&mut *tx)
         .await?;
+        // A held segment's re-wrap goes with it: nothing keeps
+        // referencing the hold key it was wrapped to.
+        sqlx::query(
+            "DELETE FROM segment_rewraps WHERE recording_id = $1 AND idx IN
+             (SELECT idx FROM segments WHERE epoch_id = $2 AND recording_id = $1)",
+        )
+        .bind(&rid)
+        .bind(&id.0[..])
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM segments WHERE epoch_id = $1 AND recording_id = $2")
             .bind(&id.0[..])
             .bind(&rid)

@@ -119,6 +119,7 @@ async fn queue_recording(tx: &mut SqliteConnection, rid: RecordingId) -> Result<
     .execute(&mut *tx)
     .await?;
     for sql in [
+        "DELETE FROM segment_rewraps WHERE recording_id = ?",
         "DELETE FROM segments WHERE recording_id = ?",
         "DELETE FROM recordings WHERE recording_id = ?",
     ] {

@@ -28,6 +28,7 @@ pub(crate) mod column;
 mod derived;
 #[cfg(feature = "test-util")]
 mod faults;
+mod hold;
 mod log;
 mod retention;
 mod sequence;

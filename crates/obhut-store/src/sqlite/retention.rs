@@ -49,6 +49,17 @@ async fn queue_segments(tx: &mut SqliteConnection, id: EpochId, now_ms: i64) -> 
         .bind(&rid)
         .execute(&mut *tx)
         .await?;
+        // A held segment's re-wrap goes with it: nothing keeps
+        // referencing the hold key it was wrapped to.
+        sqlx::query(
+            "DELETE FROM segment_rewraps WHERE recording_id = ? AND idx IN
+             (SELECT idx FROM segments WHERE epoch_id = ? AND recording_id = ?)",
+        )
+        .bind(&rid)
+        .bind(&id.0[..])
+        .bind(&rid)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM segments WHERE epoch_id = ? AND recording_id = ?")
             .bind(&id.0[..])
             .bind(&rid)

@@ -21,7 +21,7 @@ use crate::util::{Global, files, load, time};
 /// `obhut admin`.
 #[derive(Debug, clap::Args)]
 #[command(
-    about = "Administer the vault: enrolment tokens, revocation, devices, readers, requesters, auditors"
+    about = "Administer the vault: enrolment tokens, revocation, devices, readers, requesters, auditors, legal holds"
 )]
 pub struct Args {
     #[command(flatten)]
@@ -83,6 +83,10 @@ pub enum AdminCommand {
         #[arg(long = "approval", value_name = "FILE")]
         approvals: Vec<PathBuf>,
     },
+    /// Legal holds: place or release one (k custodians' approvals), list
+    /// them.
+    #[command(subcommand)]
+    Hold(super::hold::HoldCommand),
     /// Allow a person to read audit entry bodies (which hold case data):
     /// a data-protection officer or an oversight body. Checkpoints, tiles
     /// and proofs are public and need no role.
@@ -226,6 +230,7 @@ async fn run_on(
                 parsed.len()
             ));
         }
+        AdminCommand::Hold(cmd) => super::hold::admin(g, cmd, index).await?,
         AdminCommand::AddAuditor { identity } => {
             let id = person_file(identity)?;
             admin::add_auditor(index, &SystemClock, &id)
@@ -258,16 +263,23 @@ fn group_id(group: &str) -> anyhow::Result<GroupId> {
 }
 
 /// The next step after a refused change.
-fn admin_error(e: AdminError) -> anyhow::Error {
+pub(super) fn admin_error(e: AdminError) -> anyhow::Error {
     let next = match &e {
         AdminError::RetentionClass { .. } => "pass --retention-class NAME, e.g. bodycam-30d",
         AdminError::UnknownGroup(_) => {
             "create an enrolment token for the group first (obhut admin enrol-token)"
         }
         AdminError::UnknownDevice(_) => "list devices with `obhut admin devices`",
-        AdminError::NotEnoughApprovals { .. } | AdminError::Approval { .. } => {
+        AdminError::NotEnoughApprovals { .. } => {
             "collect approvals of k custodians of the device's group for exactly this change (`obhut custody approve-reclassify`)"
         }
+        AdminError::NotEnoughHoldApprovals { .. } => {
+            "collect approvals of k custodians of the device's group for exactly this hold (`obhut custody approve-hold`, with --release to release)"
+        }
+        AdminError::Approval { .. } => {
+            "collect approvals of k custodians of the device's group for exactly this change (`obhut custody approve-reclassify` or `approve-hold`)"
+        }
+        AdminError::UnknownHold(_) => "list holds with `obhut admin hold list`",
         _ => return e.into(),
     };
     with_next_step(e, next)

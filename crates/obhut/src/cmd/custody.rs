@@ -42,6 +42,7 @@ enum Action {
     Show(ShowArgs),
     PinLog(super::pin_log::Args),
     ApproveReclassify(super::reclassify::Args),
+    ApproveHold(super::hold::ApproveArgs),
 }
 
 /// Dealer ceremony: a new group, its descriptor and one sealed share per custodian.
@@ -122,6 +123,7 @@ pub fn run(g: &Global, args: &Args) -> anyhow::Result<()> {
         Action::Show(a) => show(g, a),
         Action::PinLog(a) => super::pin_log::run(g, a),
         Action::ApproveReclassify(a) => super::reclassify::run(g, a),
+        Action::ApproveHold(a) => super::hold::approve(g, a),
     }
 }
 

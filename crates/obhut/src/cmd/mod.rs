@@ -9,6 +9,7 @@ pub mod custody;
 pub mod demo;
 pub mod deny;
 pub mod enrol;
+pub mod hold;
 pub mod ingest;
 pub mod keygen;
 pub mod lineage;

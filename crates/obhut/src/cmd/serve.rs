@@ -51,7 +51,9 @@ released). Footage is sealed to the epoch of its capture time, and the sweeper (
 every sweep_interval_secs, default 300) destroys an epoch's key once its end plus the class's \
 retention has passed, then deletes its ciphertext. So footage captured at time t is \
 unrecoverable by t + retention + epoch length + one sweep interval: the epoch length bounds \
-how late deletion can be, and the vault never deletes before t + retention. Epoch wrapping \
+how late deletion can be, and the vault never deletes before t + retention. Footage under a \
+legal hold (obhut admin hold, k custodians' approvals) is kept instead, re-wrapped to the \
+hold's key, until the hold is released; the next sweep after the release deletes it. Epoch wrapping \
 keys live in a key holder outside the keystore: a file holder (epoch_holder_dir, default \
 KEYS.epoch-holder; keep it out of the keystore's backups) or a PKCS#11 token (pkcs11_module, \
 pkcs11_token, PIN in OBHUT_PKCS11_PIN). --sweep-once runs one sweep on a stopped vault and \
@@ -145,8 +147,8 @@ async fn sweep_once(mut config: ServerConfig) -> anyhow::Result<()> {
             .map_err(vault_error)?,
     };
     println!(
-        "swept {} expired epochs: {} keys destroyed, {} segments removed from the index, {} blobs deleted",
-        r.epochs, r.keys_destroyed, r.segments, r.blobs
+        "swept {} expired epochs: {} keys destroyed, {} segments removed from the index, {} blobs deleted, {} held segments re-wrapped to their legal holds' keys and kept",
+        r.epochs, r.keys_destroyed, r.segments, r.blobs, r.held
     );
     Ok(())
 }
