@@ -55,12 +55,23 @@ pub async fn open_embedded_shared(data_dir: &Path) -> Result<(SqliteIndex, DirBl
 /// bucket (`s3://bucket/prefix`, `OBHUT_BLOB_URL`), reached with
 /// `options` (`object_store` keys such as `aws_endpoint`, `aws_region`)
 /// over what the `AWS_*` environment sets.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct BlobConfig {
     /// `s3://bucket/prefix`; `None`: the data directory.
     pub url: Option<String>,
     /// S3 options from the configuration file.
     pub options: Vec<(String, String)>,
+}
+
+/// The options' names only: their values may be credentials.
+impl std::fmt::Debug for BlobConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.options.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("BlobConfig")
+            .field("url", &self.url)
+            .field("options", &names)
+            .finish()
+    }
 }
 
 impl BlobConfig {

@@ -75,7 +75,7 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(24 * 3600);
 const INSTANCE: &str = "INSTANCE";
 
 /// Segment blobs in an S3 bucket, under a prefix.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct S3BlobStore {
     store: Arc<AmazonS3>,
     /// `s3://bucket/prefix`, named in errors.
@@ -86,6 +86,17 @@ pub struct S3BlobStore {
     /// `clean_temporary` so that what a dropped stage leaves is gone
     /// before it counts leftovers.
     pending: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+/// The bucket and prefix only: the client's configuration holds the
+/// credentials.
+impl std::fmt::Debug for S3BlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3BlobStore")
+            .field("url", &self.url)
+            .field("grace", &self.grace)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Split `s3://bucket/prefix` into bucket and prefix.

@@ -144,3 +144,28 @@ async fn an_interrupted_process_s_upload_is_aborted_by_the_clean_up() {
     assert!(restarted.objects().await.unwrap().is_empty());
     assert_eq!(restarted.clean_temporary().await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn the_instance_id_is_written_once_and_credentials_stay_out_of_debug() {
+    let s = TestS3::shared().store().await;
+    let other = TestS3::shared().store_at(s.url()).await;
+    s.set_instance_id("aaaa").await.unwrap();
+    other.set_instance_id("aaaa").await.unwrap();
+    // A second vault starting on the bucket cannot rebind it
+    // (`If-None-Match: *`).
+    assert!(matches!(
+        other.set_instance_id("bbbb").await,
+        Err(obhut_store::StoreError::InstanceMismatch { .. })
+    ));
+    assert_eq!(s.instance_id().await.unwrap().as_deref(), Some("aaaa"));
+    let shown = format!("{s:?}");
+    assert!(!shown.contains(contract::s3::SECRET_KEY), "{shown}");
+    let config = obhut_store::BlobConfig {
+        url: Some(s.url().to_owned()),
+        options: vec![(
+            "aws_secret_access_key".into(),
+            contract::s3::SECRET_KEY.into(),
+        )],
+    };
+    assert!(!format!("{config:?}").contains(contract::s3::SECRET_KEY));
+}
