@@ -15,6 +15,7 @@
 use core::fmt;
 
 use crate::decision::{Decision, Verdict};
+use crate::disclosure::Disclosure;
 use crate::error::{Error, Result};
 use crate::ids::{EpochId, Fingerprint, GroupId, RecordingId};
 use crate::labels::{SUITE_V1, VERSION, magic};
@@ -239,6 +240,13 @@ pub enum Event {
         /// The encoded `ReclassifyApproval`s, at least k.
         approvals: Vec<Vec<u8>>,
     },
+    /// A requester exported a grant's footage as an evidence bundle and
+    /// handed it to recipients: its signed disclosure, whole
+    /// (docs/bundle.md §5).
+    Disclosed {
+        /// The requester's signed disclosure.
+        disclosure: Disclosure,
+    },
 }
 
 impl Event {
@@ -273,6 +281,7 @@ impl Event {
             Event::EpochCreated { .. } => 16,
             Event::EpochDestroyed { .. } => 17,
             Event::DeviceReclassified { .. } => 18,
+            Event::Disclosed { .. } => 26,
         }
     }
 
@@ -296,6 +305,7 @@ impl Event {
             Event::EpochCreated { .. } => "epoch-created",
             Event::EpochDestroyed { .. } => "epoch-destroyed",
             Event::DeviceReclassified { .. } => "device-reclassified",
+            Event::Disclosed { .. } => "disclosed",
         }
     }
 
@@ -409,6 +419,9 @@ impl Event {
                     w.var_bytes(a);
                 }
             }
+            Event::Disclosed { disclosure } => {
+                w.var_bytes(&disclosure.to_bytes());
+            }
         }
     }
 
@@ -513,6 +526,9 @@ impl Event {
                     approvals,
                 }
             }
+            26 => Event::Disclosed {
+                disclosure: Disclosure::from_bytes(r.var_bytes("disclosure", MAX_EMBEDDED_LEN)?)?,
+            },
             _ => {
                 return Err(Error::Malformed {
                     what: ENTRY,
@@ -590,6 +606,14 @@ impl LogEntry {
         };
         let event = Event::read(tag, &mut r)?;
         r.finish()?;
+        if let Event::Disclosed { disclosure } = &event
+            && (role != Role::Person || key != disclosure.person().to_bytes())
+        {
+            return Err(Error::Malformed {
+                what: ENTRY,
+                reason: "the actor of a disclosed entry is the person who signed its disclosure",
+            });
+        }
         if let Some(d) = event.decision() {
             // The statement is the person's; the entry may not say otherwise.
             if role != Role::Person || key != d.person().to_bytes() {
@@ -744,6 +768,16 @@ impl fmt::Display for LogEntry {
                 hex8(device_key),
                 approvals.len()
             ),
+            Event::Disclosed { disclosure } => {
+                let d = disclosure.content();
+                write!(
+                    f,
+                    " request {} {} segments to {}",
+                    hex8(&d.request_hash),
+                    d.segments,
+                    d.recipients.join(", ")
+                )
+            }
         }
     }
 }

@@ -71,6 +71,9 @@ pub mod magic {
     pub const DELETION_RECEIPT: &[u8; 4] = b"OBDL";
     /// A custodian's approval of a device's new retention class (§12.2).
     pub const RECLASSIFY_APPROVAL: &[u8; 4] = b"OBRA";
+    /// A requester's signed disclosure of an export bundle (docs/bundle.md
+    /// §5): what was handed over, to whom, by digest of its manifest.
+    pub const DISCLOSURE: &[u8; 4] = b"OBXM";
 
     /// Every magic, for the uniqueness test and the spec's registry (§1.3).
     pub const ALL: &[&[u8; 4]] = &[
@@ -101,6 +104,7 @@ pub mod magic {
         METADATA_PATCH,
         DELETION_RECEIPT,
         RECLASSIFY_APPROVAL,
+        DISCLOSURE,
     ];
 
     /// What the file starting with `bytes` holds, for a person who passed
@@ -204,6 +208,8 @@ pub const LOG_PIN_SIG: &[u8] = b"obhut/v1/log-pin";
 pub const DELETION_RECEIPT_SIG: &[u8] = b"obhut/v1/deletion-receipt";
 /// Signature context of a custodian's reclassification approval (§12.2).
 pub const RECLASSIFY_APPROVAL_SIG: &[u8] = b"obhut/v1/reclassify-approval";
+/// Signature label of a requester's disclosure of an export (docs/bundle.md §5).
+pub const DISCLOSURE_SIG: &[u8] = b"obhut/v1/disclosure";
 
 /// HPKE info prefix of a re-wrap of `b` to another epoch key (§5.5).
 pub const EPOCH_REWRAP_INFO: &[u8] = b"obhut/v1/epoch-rewrap";
@@ -261,6 +267,7 @@ pub const ALL: &[&[u8]] = &[
     PQ_SHARE_HASH,
     DELETION_RECEIPT_SIG,
     RECLASSIFY_APPROVAL_SIG,
+    DISCLOSURE_SIG,
 ];
 
 /// The message an Ed25519 signature covers: `label ‖ 0x00 ‖ body`. The zero

@@ -38,6 +38,7 @@ pub mod decision;
 pub mod deletion;
 pub mod device;
 pub mod dir_names;
+pub mod disclosure;
 pub mod epoch;
 pub mod group;
 pub mod hpke_wrap;
