@@ -122,6 +122,10 @@ pub fn router<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) -> Router {
         .route("/v1/requests/{hash}/denials", post(access::deny::<I, B>))
         .route("/v1/requests/{hash}/release", post(access::release::<I, B>))
         .route("/v1/requests/{hash}/opened", post(access::opened::<I, B>))
+        .route(
+            "/v1/requests/{hash}/disclosed",
+            post(access::disclosed::<I, B>),
+        )
         .route("/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz::<I, B>))

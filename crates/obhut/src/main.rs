@@ -88,6 +88,7 @@ enum Command {
     Approve(cmd::approve::Args),
     Deny(cmd::deny::Args),
     Open(cmd::open::Args),
+    Export(cmd::export::Args),
 }
 
 fn main() -> ExitCode {
@@ -120,6 +121,7 @@ fn main() -> ExitCode {
         Command::Approve(a) => cmd::approve::run(g, a),
         Command::Deny(a) => cmd::deny::run(g, a),
         Command::Open(a) => cmd::open::run(g, a),
+        Command::Export(a) => cmd::export::run(g, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
