@@ -75,6 +75,15 @@ pub struct DecisionBody {
     pub decision: String,
 }
 
+/// Body of `POST /v1/requests/{hash}/disclosed`: the requester's signed
+/// disclosure of an export bundle (docs/bundle.md §5), which the vault
+/// logs whole.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DisclosureBody {
+    /// The signed `Disclosure`, base64.
+    pub disclosure: String,
+}
+
 /// Answer to `POST /v1/requests/{hash}/release`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ReleaseJson {

@@ -20,6 +20,8 @@
 //!                    [--trials 20] [--cold-trials 0] [--wide-trials 5]
 //!                    [--scope-at-secs S] [--scope-secs 60] [--wide-secs 600]
 //! obhut-bench sweep [--dir PARENT] [--recordings 1000000] [--expired 10000] [--per-epoch 100]
+//! obhut-bench export [--dir target/bench-export] [--obhut target/release/obhut] [--hours 10]
+//!                    [--scope-secs 3600] [--segment-secs 10] [--size 320x240]
 //! ```
 //!
 //! `load` (run through `scripts/bench-vault`) simulates N enrolled devices
@@ -32,10 +34,13 @@
 //! last approval → first decrypted byte of a 1-minute scope in a 10-hour
 //! recording, the bytes read for it and custodian CPU: see `accessbench/`.
 //! `sweep` times one sweep of E expired recordings among N indexed, and
-//! its peak RSS: see `sweepbench.rs`.
+//! its peak RSS: see `sweepbench.rs`. `export` times `obhut export` of a
+//! 1-hour scope from a 10-hour recording and the bytes read for it: see
+//! `exportbench.rs`.
 
 mod accessbench;
 mod custody;
+mod exportbench;
 mod flood;
 mod flow;
 mod load;
@@ -149,7 +154,7 @@ pub fn work_dir(
 
 fn usage() -> ! {
     eprintln!(
-        "usage: obhut-bench primitives BYTES THREADS | custody | seal INPUT DIR THREADS | seal-mem BYTES THREADS | open DIR OUTPUT THREADS\n       obhut-bench load --vault URL --data DIR --devices N --secs S [--server-pid PID] [--period-secs P] [--segment-bytes B] [--class C]\n       obhut-bench log [--dir PARENT] [--unbatched N] [--entries N] [--producers C,..] [--batch B,..] [--trials N] [--proof-entries N] [--proof-samples N]\n       obhut-bench access [--dir PARENT] [--hours H] [--segment-kib K] [--trials N] [--cold-trials N] [--wide-trials N] [--scope-at-secs S] [--scope-secs S] [--wide-secs S]\n       obhut-bench sweep [--dir PARENT] [--recordings N] [--expired E] [--per-epoch P]"
+        "usage: obhut-bench primitives BYTES THREADS | custody | seal INPUT DIR THREADS | seal-mem BYTES THREADS | open DIR OUTPUT THREADS\n       obhut-bench load --vault URL --data DIR --devices N --secs S [--server-pid PID] [--period-secs P] [--segment-bytes B] [--class C]\n       obhut-bench log [--dir PARENT] [--unbatched N] [--entries N] [--producers C,..] [--batch B,..] [--trials N] [--proof-entries N] [--proof-samples N]\n       obhut-bench access [--dir PARENT] [--hours H] [--segment-kib K] [--trials N] [--cold-trials N] [--wide-trials N] [--scope-at-secs S] [--scope-secs S] [--wide-secs S]\n       obhut-bench sweep [--dir PARENT] [--recordings N] [--expired E] [--per-epoch P]\n       obhut-bench export [--dir PARENT] [--obhut BIN] [--hours H] [--scope-secs S] [--segment-secs S] [--size WxH]"
     );
     std::process::exit(2)
 }
@@ -191,6 +196,13 @@ fn main() {
             Err(e) => {
                 eprintln!("obhut-bench flood: {e}");
                 std::process::exit(2);
+            }
+        },
+        ["export", flags @ ..] => match exportbench::ExportArgs::parse(flags) {
+            Ok(a) => exportbench::run(&a).map_err(|e| e as Box<dyn std::error::Error>),
+            Err(e) => {
+                eprintln!("{e}");
+                usage()
             }
         },
         ["log", flags @ ..] => match logbench::LogArgs::parse(flags) {

@@ -144,6 +144,24 @@ impl<'k> AccessClient<'k> {
     pub fn opened(&self, hash: &str, decision: &Decision) -> Result<Logged> {
         self.post_decision(&format!("/v1/requests/{hash}/opened"), decision)
     }
+
+    /// `POST /v1/requests/{hash}/disclosed`: the signed disclosure of an
+    /// export bundle (docs/bundle.md §5).
+    pub fn disclosed(
+        &self,
+        hash: &str,
+        disclosure: &obhut_core::disclosure::Disclosure,
+    ) -> Result<Logged> {
+        let body = Self::json(&obhut_api::access::DisclosureBody {
+            disclosure: B64.encode(disclosure.to_bytes()),
+        })?;
+        self.call(
+            "POST",
+            &format!("/v1/requests/{hash}/disclosed"),
+            &body,
+            true,
+        )
+    }
 }
 
 /// Decode a base64 field of an answer.

@@ -260,7 +260,7 @@ fn apply_patches(patches: &[Zeroizing<Vec<u8>>], media: &mut File) -> Result<()>
 /// The `free` box headers of the original layout: `obhut-media`'s, for
 /// the plan rebuilt from the records (the requester has no file to plan;
 /// `CutPlan::from_cuts` says how the layout is told from the cuts).
-fn hole_headers(rec: &Resolved) -> Vec<(u64, Vec<u8>)> {
+pub fn hole_headers(rec: &Resolved) -> Vec<(u64, Vec<u8>)> {
     let mut cuts = Vec::new();
     let mut selected = Vec::new();
     let mut offset = 0u64;

@@ -488,6 +488,52 @@ pub enum Error {
         /// The checkpoint's size.
         size: u64,
     },
+    /// An `--to` recipient is not an age X25519 recipient (`age1…`).
+    #[error("recipient {recipient:?}: {why}")]
+    Recipient {
+        /// As given.
+        recipient: String,
+        /// Why (the age crate's words).
+        why: String,
+    },
+    /// The bundle directory exists already.
+    #[error("{} exists: an export goes into a new directory", dir.display())]
+    BundleExists {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// Writing a file of the bundle failed.
+    #[error("cannot write {}", path.display())]
+    BundleWrite {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The grant covers no segment.
+    #[error("the grant covers no segment: nothing to export")]
+    NothingToExport,
+    /// The clip of a recording could not be derived from the bundled
+    /// segments (not an MP4 with video, …).
+    #[error("recording {recording}: no clip can be exported: {why}")]
+    ExportClip {
+        /// The recording.
+        recording: obhut_core::ids::RecordingId,
+        /// Why.
+        why: String,
+    },
+    /// A log entry of the chain of custody could not be proved.
+    #[error("{what}: {why}")]
+    ExportLog {
+        /// Which entry.
+        what: String,
+        /// Why.
+        why: String,
+    },
+    /// A manifest or sample map could not be serialised.
+    #[error("cannot serialise the bundle's JSON")]
+    Serialize(#[source] serde_json::Error),
     /// The entries do not hash to the signed root.
     #[error(
         "the entries hash to root {computed}, the signed checkpoint says {signed}: an entry was rewritten or dropped"

@@ -232,13 +232,30 @@ impl LogClient {
         self.trusted.log_key()
     }
 
+    /// The log as this client trusts it (key, origin, witness policy).
+    pub fn trusted(&self) -> &TrustedLog {
+        &self.trusted
+    }
+
     /// Where the state is kept.
     pub fn store(&self) -> &dyn CheckpointStore {
         &*self.store
     }
 
     fn get(&self, path: &str) -> Result<String> {
-        let (status, body) = get_plain(&format!("{}{path}", self.base))?;
+        let url = format!("{}{path}", self.base);
+        let (mut status, mut body) = get_plain(&url)?;
+        // The log endpoints are public, so the vault limits them per
+        // source (docs/vault.md, `anon_per_sec`); a client proving many
+        // entries at once (an export's chain of custody) waits its turn
+        // rather than fail. Bounded: a vault that never lets us in is an
+        // error after about half a minute.
+        let mut waited = 0;
+        while status == 429 && waited < RATE_LIMIT_WAITS {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            waited += 1;
+            (status, body) = get_plain(&url)?;
+        }
         if status != 200 {
             return Err(Error::Status {
                 endpoint: Endpoint::Log,
@@ -332,6 +349,10 @@ impl LogClient {
         Ok((prev, next))
     }
 }
+
+/// How many one-second waits [`LogClient`] makes for a rate-limited log
+/// endpoint before it gives up.
+const RATE_LIMIT_WAITS: u32 = 30;
 
 /// How many times [`LogClient::update`] starts over when another client
 /// moved the state under it.

@@ -128,6 +128,10 @@ pub struct Grant {
     pub request_index: u64,
     /// Log index of the release.
     pub release_entry: u64,
+    /// The request as the vault holds it (its entry and approvals).
+    pub request_json: obhut_api::access::RequestJson,
+    /// The release's log entry.
+    pub release_logged: Logged,
 }
 
 /// The requester's steps 3–4 up to the keys, as `me`: the request proved
@@ -187,6 +191,8 @@ pub fn open_as(
         resolved,
         request_index,
         release_entry: release.logged.log_index,
+        request_json: rj,
+        release_logged: release.logged,
     })
 }
 

@@ -122,6 +122,15 @@ impl<'k> Reader<'k> {
         content.sign(self.person)
     }
 
+    /// Sign a disclosure of an export bundle (docs/bundle.md §5) as this
+    /// reader's person.
+    pub fn sign_disclosure(
+        &self,
+        content: obhut_core::disclosure::DisclosureContent,
+    ) -> obhut_core::Result<obhut_core::disclosure::Disclosure> {
+        content.sign(self.person)
+    }
+
     /// The public key of the person this reader signs as.
     pub fn person_key(&self) -> [u8; 32] {
         self.person.verify_key().to_bytes()

@@ -17,7 +17,7 @@ use crate::partial::PartialEnvelope;
 use crate::record::SegmentRecord;
 use crate::request::{AccessRequest, GrantRef, SegmentFacts};
 use crate::secret::Secret32;
-use crate::segment::{KeyParts, RangeSource, SegmentOpener, ciphertext_hasher};
+use crate::segment::{KeyParts, RangeSource, SegmentKeys, SegmentOpener, ciphertext_hasher};
 
 /// The records of `records` that `request`'s scope covers (§8.1), in the
 /// order given. Container-index segments count as covered when a media
@@ -201,6 +201,21 @@ impl GrantKeys {
             failure: SegmentFailure::NoKey,
         })?;
         SegmentOpener::from_header(record.header(), parts)
+    }
+
+    /// The segment key `K` of `record`'s segment (§5.1), its commitment
+    /// checked against the signed header: what an export bundle carries.
+    pub fn segment_key(&self, record: &SegmentRecord) -> Result<Secret32> {
+        let segment = record.segment_ref();
+        let parts = self.keys.get(&segment).ok_or(Error::Segment {
+            segment,
+            failure: SegmentFailure::NoKey,
+        })?;
+        let fields = &record.header().fields;
+        let k = SegmentKeys::segment_key(parts, fields);
+        SegmentKeys::from_segment_key(&k, fields)
+            .check_commitment(&record.header().key_commitment)?;
+        Ok(k)
     }
 
     /// Open a whole segment, streaming, and check that the blob is exactly

@@ -15,6 +15,7 @@
 use core::fmt;
 
 use crate::decision::{Decision, Verdict};
+use crate::disclosure::Disclosure;
 use crate::error::{Error, Result};
 use crate::ids::{EpochId, Fingerprint, GroupId, RecordingId};
 use crate::labels::{SUITE_V1, VERSION, magic};
@@ -305,6 +306,13 @@ pub enum Event {
         /// The encoded `ErasureApproval`s, at least k.
         approvals: Vec<Vec<u8>>,
     },
+    /// A requester exported a grant's footage as an evidence bundle and
+    /// handed it to recipients: its signed disclosure, whole
+    /// (docs/bundle.md §5).
+    Disclosed {
+        /// The requester's signed disclosure.
+        disclosure: Disclosure,
+    },
 }
 
 impl Event {
@@ -346,6 +354,7 @@ impl Event {
             Event::ConsentRecorded { .. } => 23,
             Event::ConsentWithdrawn { .. } => 24,
             Event::ArtifactsCascaded(_) => 25,
+            Event::Disclosed { .. } => 26,
         }
     }
 
@@ -376,6 +385,7 @@ impl Event {
             Event::ConsentRecorded { .. } => "consent-recorded",
             Event::ConsentWithdrawn { .. } => "consent-withdrawn",
             Event::ArtifactsCascaded(_) => "artifacts-cascaded",
+            Event::Disclosed { .. } => "disclosed",
         }
     }
 
@@ -491,6 +501,9 @@ impl Event {
             Event::HoldPlaced { .. } | Event::HoldReleased { .. } | Event::Erased { .. } => {
                 holds::encode(self, w)
             }
+            Event::Disclosed { disclosure } => {
+                w.var_bytes(&disclosure.to_bytes());
+            }
         }
     }
 
@@ -597,6 +610,9 @@ impl Event {
             }
             19..=21 => holds::read(tag, r)?,
             22..=25 => derived::read(tag, r)?,
+            26 => Event::Disclosed {
+                disclosure: Disclosure::from_bytes(r.var_bytes("disclosure", MAX_EMBEDDED_LEN)?)?,
+            },
             _ => {
                 return Err(Error::Malformed {
                     what: ENTRY,
@@ -674,6 +690,14 @@ impl LogEntry {
         };
         let event = Event::read(tag, &mut r)?;
         r.finish()?;
+        if let Event::Disclosed { disclosure } = &event
+            && (role != Role::Person || key != disclosure.person().to_bytes())
+        {
+            return Err(Error::Malformed {
+                what: ENTRY,
+                reason: "the actor of a disclosed entry is the person who signed its disclosure",
+            });
+        }
         if let Some(d) = event.decision() {
             // The statement is the person's; the entry may not say otherwise.
             if role != Role::Person || key != d.person().to_bytes() {
@@ -834,6 +858,16 @@ impl fmt::Display for LogEntry {
             | Event::ArtifactsCascaded(_) => derived::display(&self.event, f),
             Event::HoldPlaced { .. } | Event::HoldReleased { .. } | Event::Erased { .. } => {
                 holds::display(&self.event, f)
+            }
+            Event::Disclosed { disclosure } => {
+                let d = disclosure.content();
+                write!(
+                    f,
+                    " request {} {} segments to {}",
+                    hex8(&d.request_hash),
+                    d.segments,
+                    d.recipients.join(", ")
+                )
             }
         }
     }

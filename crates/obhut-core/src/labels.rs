@@ -81,6 +81,9 @@ pub mod magic {
     pub const HOLD_APPROVAL: &[u8; 4] = b"OBHA";
     /// A custodian's approval of erasing footage early (§12.4).
     pub const ERASURE_APPROVAL: &[u8; 4] = b"OBEA";
+    /// A requester's signed disclosure of an export bundle (docs/bundle.md
+    /// §5): what was handed over, to whom, by digest of its manifest.
+    pub const DISCLOSURE: &[u8; 4] = b"OBXM";
 
     /// Every magic, for the uniqueness test and the spec's registry (§1.3).
     pub const ALL: &[&[u8; 4]] = &[
@@ -115,6 +118,7 @@ pub mod magic {
         CONSENT,
         HOLD_APPROVAL,
         ERASURE_APPROVAL,
+        DISCLOSURE,
     ];
 
     /// What the file starting with `bytes` holds, for a person who passed
@@ -233,6 +237,8 @@ pub const HOLD_APPROVAL_SIG: &[u8] = b"obhut/v1/hold-approval";
 pub const HOLD_ID: &[u8] = b"obhut/v1/hold-id";
 /// Signature context of a custodian's erasure approval (§12.4).
 pub const ERASURE_APPROVAL_SIG: &[u8] = b"obhut/v1/erasure-approval";
+/// Signature label of a requester's disclosure of an export (docs/bundle.md §5).
+pub const DISCLOSURE_SIG: &[u8] = b"obhut/v1/disclosure";
 
 /// HPKE info prefix of a re-wrap of `b` to another epoch key (§5.5).
 pub const EPOCH_REWRAP_INFO: &[u8] = b"obhut/v1/epoch-rewrap";
@@ -295,6 +301,7 @@ pub const ALL: &[&[u8]] = &[
     HOLD_APPROVAL_SIG,
     HOLD_ID,
     ERASURE_APPROVAL_SIG,
+    DISCLOSURE_SIG,
 ];
 
 /// The message an Ed25519 signature covers: `label ‖ 0x00 ‖ body`. The zero

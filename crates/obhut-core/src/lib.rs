@@ -40,6 +40,7 @@ pub mod decision;
 pub mod deletion;
 pub mod device;
 pub mod dir_names;
+pub mod disclosure;
 pub mod epoch;
 pub mod erasure;
 pub mod group;

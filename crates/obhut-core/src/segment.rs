@@ -289,16 +289,29 @@ impl SegmentKeys {
     /// `K = HKDF(salt = "obhut/v1/segment-key", ikm = a ‖ b ‖ c, info = header_hash, 32)`,
     /// then the payload key and the commitment by HKDF-Expand from K.
     pub fn derive(parts: &KeyParts, fields: &HeaderFields) -> Self {
+        Self::from_segment_key(&Self::segment_key(parts, fields), fields)
+    }
+
+    /// The segment key `K` alone (§5.1): what an export bundle carries for
+    /// each exported segment (docs/bundle.md §4), bound to this one header
+    /// and revealing nothing of `a`, `b` or `c`.
+    pub fn segment_key(parts: &KeyParts, fields: &HeaderFields) -> Secret32 {
         let header_hash = fields.header_hash();
         let mut ikm = Zeroizing::new([0u8; 96]);
         ikm[..32].copy_from_slice(parts.a.expose());
         ikm[32..64].copy_from_slice(parts.b.expose());
         ikm[64..].copy_from_slice(parts.c.expose());
-        let mut k = Zeroizing::new([0u8; 32]);
-        Hkdf::<Sha256>::new(Some(labels::SEGMENT_KEY), &ikm[..])
-            .expand(&header_hash, &mut k[..])
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        let prk = Hkdf::<Sha256>::from_prk(&k[..]).expect("K is exactly one SHA-256 output long");
+        Secret32::filled_by(|k| {
+            Hkdf::<Sha256>::new(Some(labels::SEGMENT_KEY), &ikm[..]).expand(&header_hash, k)
+        })
+        .expect("32 bytes is a valid HKDF-SHA256 output length")
+    }
+
+    /// The payload key and commitment from a segment key `K` (§5.1).
+    pub fn from_segment_key(k: &Secret32, fields: &HeaderFields) -> Self {
+        let header_hash = fields.header_hash();
+        let prk = Hkdf::<Sha256>::from_prk(&k.expose()[..])
+            .expect("K is exactly one SHA-256 output long");
         let payload_key = Secret32::filled_by(|out| prk.expand(labels::PAYLOAD_KEY, out))
             .expect("32 bytes is a valid HKDF-SHA256 output length");
         let mut commitment = [0u8; 32];
@@ -692,7 +705,17 @@ impl SegmentOpener {
 
     /// As [`SegmentOpener::new`], from a parsed header.
     pub fn from_header(header: &SegmentHeader, parts: &KeyParts) -> Result<Self> {
-        let keys = SegmentKeys::derive(parts, &header.fields);
+        Self::with_keys(header, SegmentKeys::derive(parts, &header.fields))
+    }
+
+    /// As [`SegmentOpener::from_header`], from the segment key `K` (an
+    /// export bundle's, docs/bundle.md §4): a `K` of another segment fails
+    /// the commitment check.
+    pub fn from_segment_key(header: &SegmentHeader, k: &Secret32) -> Result<Self> {
+        Self::with_keys(header, SegmentKeys::from_segment_key(k, &header.fields))
+    }
+
+    fn with_keys(header: &SegmentHeader, keys: SegmentKeys) -> Result<Self> {
         keys.check_commitment(&header.key_commitment)?;
         Ok(SegmentOpener {
             header: header.clone(),

@@ -264,6 +264,11 @@ impl TrustedLog {
         &self.log_key
     }
 
+    /// The witness policy.
+    pub fn policy(&self) -> &WitnessPolicy {
+        &self.policy
+    }
+
     /// Verifies a signed checkpoint on its own: the log's signature, the
     /// origin, the witness policy. Says nothing about consistency.
     pub fn verify_checkpoint(&self, msg: &[u8]) -> Result<SignedCheckpoint, ClientError> {

@@ -42,7 +42,10 @@ use crate::app::App;
 use crate::auth::{Signed, Signer};
 use crate::error::{ApiError, ApiResult};
 
+mod disclosed;
 mod release;
+
+pub use disclosed::disclosed;
 pub use release::release;
 
 /// Largest `PUT …/approvals/{i}/partial` body: an envelope whose sealed

@@ -139,6 +139,10 @@ pub fn router<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) -> Router {
             "/v1/consents/{id}/withdrawal",
             post(derived::http::withdraw_consent::<I, B>),
         )
+        .route(
+            "/v1/requests/{hash}/disclosed",
+            post(access::disclosed::<I, B>),
+        )
         .route("/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz::<I, B>))

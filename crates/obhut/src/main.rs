@@ -90,6 +90,7 @@ enum Command {
     Deny(cmd::deny::Args),
     Open(cmd::open::Args),
     Lineage(cmd::lineage::Args),
+    Export(cmd::export::Args),
 }
 
 fn main() -> ExitCode {
@@ -127,6 +128,7 @@ fn main() -> ExitCode {
         Command::Deny(a) => cmd::deny::run(g, a),
         Command::Open(a) => cmd::open::run(g, a),
         Command::Lineage(a) => cmd::lineage::run(g, a),
+        Command::Export(a) => cmd::export::run(g, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

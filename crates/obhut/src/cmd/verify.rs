@@ -24,9 +24,22 @@ Capsule proofs need the custody group's public key: from --group, else the
 group.obgd that `obhut seal` leaves in DIR (it must pin, i.e. carry k
 custodian signatures); without either they are reported as not checked.
 
+With an export bundle (a directory with manifest.json, from `obhut
+export`), checks it offline instead (docs/bundle.md): every file against
+the manifest's SHA-256 and BLAKE3; the checkpoint against the log key
+(--log-key, else the bundle's own, with a note) and --witness keys; each
+audit-log entry's tlog-proof; each device-signed record against its
+receipt in the log, its device's enrolment and the request's scope; each
+segment's ciphertext against its record; the logged disclosure against
+the content; and, with --age-identity (or a --plaintext bundle), every
+byte of each clip re-derived from the signed ciphertext with the bundled
+keys. Prints a verdict per file and per event; exits non-zero naming
+every part that failed.
+
 Example:
   obhut verify rec/
-  obhut verify --group custody/group.obgd rec/")]
+  obhut verify --group custody/group.obgd rec/
+  obhut verify --log-key VKEY --age-identity recipient.txt bundle/")]
 pub struct Args {
     /// The recording's directory (as written by `obhut seal`).
     #[arg(value_name = "DIR")]
@@ -34,6 +47,21 @@ pub struct Args {
     /// The custody group descriptor to check capsule proofs against.
     #[arg(long, value_name = "FILE")]
     group: Option<PathBuf>,
+    /// (bundle) The vault's published log key (C2SP vkey); default: the
+    /// bundle's own, with a note.
+    #[arg(long, value_name = "VKEY")]
+    log_key: Option<String>,
+    /// (bundle) A witness whose cosignature the checkpoint must carry;
+    /// repeat for several.
+    #[arg(long = "witness", value_name = "VKEY")]
+    witnesses: Vec<String>,
+    /// (bundle) How many of the --witness keys must cosign (default: all).
+    #[arg(long, value_name = "N")]
+    witnesses_required: Option<usize>,
+    /// (bundle) The recipient's age identity file, to decrypt and check
+    /// every byte of the clips and the keys.
+    #[arg(long, value_name = "FILE")]
+    age_identity: Option<PathBuf>,
 }
 
 /// The group key for capsule proofs, and how it was found.
@@ -71,6 +99,16 @@ fn problem_text(p: &Problem) -> String {
 
 /// Run `obhut verify`.
 pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
+    if a.dir.join(obhut_client::bundle::MANIFEST).exists() {
+        return super::verify_bundle::run(
+            g,
+            &a.dir,
+            a.log_key.as_deref(),
+            &a.witnesses,
+            a.witnesses_required,
+            a.age_identity.as_deref(),
+        );
+    }
     let (group, group_note) = group_key(a)?;
     let report = check_dir(&a.dir, group.as_ref()).map_err(|e| recording::dir_error(e, "DIR"))?;
 

@@ -1,0 +1,148 @@
+//! `obhut export`: an approved grant's footage as an evidence bundle for a
+//! recipient outside the system (docs/bundle.md; the library is
+//! `obhut_client::export`).
+
+use std::path::PathBuf;
+
+use obhut_client::access::AccessClient;
+use obhut_client::export::{Recipients, export};
+use obhut_client::reader::Reader;
+
+use crate::util::hint::fail;
+use crate::util::logclient::LogArgs;
+use crate::util::{Global, keys, load};
+
+/// Export the approved scope of your request as an evidence bundle.
+#[derive(Debug, clap::Args)]
+#[command(long_about = "\
+As the requester, once k custodians approved your request: release it as
+`obhut open` does, and write an evidence bundle into the new directory
+--out DIR for the recipient --to (an age X25519 public key, age1…; repeat
+for several): for each recording in scope, a clean clip of the approved
+window and the segment keys, both encrypted to the recipients so that
+`age -d -i KEY` opens them; the device-signed records and ciphertext of
+exactly the segments in scope; a sample map tracing every byte of the clip
+to signed ciphertext; the chain of custody's audit-log entries, each with
+an inclusion proof (C2SP tlog-proof) against one witness-cosigned
+checkpoint; and manifest.json with the SHA-256 and BLAKE3 of every file.
+
+The export is logged as a `disclosed` entry signed by you, naming the
+recipients and the digest of what the bundle holds; the bundle carries
+its proof. Anyone checks the bundle offline with `obhut verify DIR`
+(docs/bundle.md says how to write another verifier).
+
+--plaintext writes clips and keys unencrypted (no --to): whoever holds
+the bundle can watch the footage. --zip also writes DIR.zip.
+
+Example:
+  obhut export 3f2a… --vault http://127.0.0.1:8700 --log-key VKEY \\
+      --identity req.key --group custody/group.obgd \\
+      --to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p \\
+      --out bundle/")]
+pub struct Args {
+    /// The request hash (64 hex digits, printed by `obhut request`).
+    request: String,
+    #[command(flatten)]
+    log: LogArgs,
+    /// Your locked identity: the one that signed the request.
+    #[arg(long, value_name = "KEY")]
+    identity: PathBuf,
+    /// The custody group descriptor (pinned).
+    #[arg(long, value_name = "FILE")]
+    group: PathBuf,
+    /// The recipient's age public key (age1…); repeat for several.
+    #[arg(
+        long = "to",
+        value_name = "RECIPIENT",
+        required_unless_present = "plaintext"
+    )]
+    to: Vec<String>,
+    /// Clips and keys unencrypted (instead of --to).
+    #[arg(long, conflicts_with = "to")]
+    plaintext: bool,
+    /// The bundle directory to create (must not exist).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Also write the bundle as DIR.zip.
+    #[arg(long)]
+    zip: bool,
+}
+
+/// Run `obhut export`.
+pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
+    let to = if a.plaintext {
+        Recipients::Plaintext
+    } else {
+        Recipients::parse(&a.to).map_err(|e| {
+            fail(
+                format!("--to: {e}"),
+                "give the recipient's age public key (age1…, from `age-keygen -y KEY`)",
+            )
+        })?
+    };
+    if a.out.exists() {
+        return Err(fail(
+            format!("--out {} exists", a.out.display()),
+            "an export goes into a new directory: name one that does not exist",
+        ));
+    }
+    let group = load::pinned_group(&a.group, "--group")?;
+    let log = a.log.client_for(&group)?;
+    let me = keys::person(g, &a.identity, "--identity")?;
+    let client = AccessClient::new(Reader::new(&a.log.vault, log.vault_identity(), &me.sign));
+    let grant = obhut_client::open::open_as(&client, &log, &a.request, &group, &me)
+        .map_err(load::other_group)?;
+    for r in grant.rejected_partials() {
+        eprintln!("warning: {r}");
+    }
+    let done = export(&client, &log, &grant, &a.out, &to)?;
+    if a.zip {
+        let mut name = a.out.as_os_str().to_owned();
+        name.push(".zip");
+        let path = PathBuf::from(name);
+        let prefix = a
+            .out
+            .file_name()
+            .map_or_else(|| "bundle".into(), |n| n.to_string_lossy().into_owned());
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| {
+                fail(
+                    format!("{}: {e}", path.display()),
+                    "remove it or choose another --out",
+                )
+            })?;
+        obhut_client::zip::write_zip(
+            &a.out,
+            &prefix,
+            &done.manifest.files,
+            obhut_client::bundle::MANIFEST,
+            &mut file,
+        )
+        .map_err(|e| fail(format!("{}: {e}", path.display()), "keep the directory"))?;
+        file.sync_all()?;
+        g.note(format!("{}: the bundle as one ZIP", path.display()));
+    }
+    let segments: usize = done
+        .manifest
+        .recordings
+        .iter()
+        .map(|r| r.segments.len())
+        .sum();
+    g.note(format!(
+        "exported {segments} segment(s) of {} recording(s) to {} for {} (disclosure logged as entry #{}, inclusion verified; proofs against the checkpoint of size {}; {} bytes of ciphertext fetched)",
+        done.manifest.recordings.len(),
+        a.out.display(),
+        done.manifest.recipients.join(", "),
+        done.disclosure_index,
+        done.checkpoint_size,
+        done.bytes_fetched
+    ));
+    g.note(format!("check it with: obhut verify {}", a.out.display()));
+    if !g.quiet {
+        println!("{}", a.out.display());
+    }
+    Ok(())
+}

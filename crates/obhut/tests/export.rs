@@ -1,0 +1,565 @@
+//! Issue 19 items 2 and 4: `obhut export` writes an evidence bundle of an
+//! approved scope (a real vault on loopback, a real MP4 made by ffmpeg),
+//! Debian's `age` decrypts its clip and ffprobe reads it, `obhut verify`
+//! checks it offline, and tampering with any one part (a byte of video, a
+//! record, a proof, the checkpoint, the manifest's hash list) fails naming
+//! the part. The bundle holds no key for footage outside its scope.
+//!
+//! One vault and three exports are made once and shared by the tests (a
+//! `OnceLock`); each tamper case works on its own copy.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use obhut_core::record::SegmentRecord;
+use obhut_core::secret::Secret32;
+use obhut_core::segment::SegmentOpener;
+
+mod support;
+use support::*;
+
+struct Fixture {
+    dir: PathBuf,
+    vkey: String,
+    rid: String,
+}
+
+fn log_key(vault: &Vault) -> String {
+    let r = http_get(&vault.addr, "/v1/log/key").expect("GET /v1/log/key");
+    let body = &r[r.find("\r\n\r\n").expect("a body") + 4..];
+    let v: serde_json::Value = serde_json::from_str(body.trim()).expect("JSON");
+    v["vkey"].as_str().expect("vkey").to_owned()
+}
+
+fn request(d: &Path, vault: &Vault, vkey: &str, rid: &str, from: &str, to: &str) -> String {
+    let out = format!("req-{from}.obar");
+    let o = ok(
+        d,
+        &[
+            "request",
+            "--identity",
+            "req.key",
+            "--group",
+            "custody/group.obgd",
+            "--recording",
+            rid,
+            "--from-ms",
+            from,
+            "--to-ms",
+            to,
+            "--purpose",
+            "criminal investigation",
+            "--justification",
+            "complaint 17 concerns this stop",
+            "--legal-basis",
+            "§ 48 BDSG",
+            "--case",
+            "CASE-17",
+            "--recipient",
+            "prosecutor",
+            "--out",
+            &out,
+            "--vault",
+            &vault.url,
+            "--log-key",
+            vkey,
+            "--log-state",
+            "req.cp",
+        ],
+    );
+    let hash = o.trim().to_owned();
+    assert_eq!(hash.len(), 64, "{o}");
+    hash
+}
+
+fn approve(d: &Path, vault: &Vault, vkey: &str, who: &str, share: u32, hash: &str) {
+    ok(
+        d,
+        &[
+            "approve",
+            hash,
+            "--vault",
+            &vault.url,
+            "--log-key",
+            vkey,
+            "--state",
+            &format!("{who}.cp"),
+            "--identity",
+            &format!("{who}.key"),
+            "--share",
+            &format!("custody/share-{share}.obse"),
+            "--group",
+            "custody/group.obgd",
+            "--yes",
+        ],
+    );
+}
+
+fn export(d: &Path, vault: &Vault, vkey: &str, hash: &str, extra: &[&str]) {
+    let mut args = vec![
+        "export",
+        hash,
+        "--vault",
+        &vault.url,
+        "--log-key",
+        vkey,
+        "--state",
+        "req.cp",
+        "--identity",
+        "req.key",
+        "--group",
+        "custody/group.obgd",
+    ];
+    args.extend_from_slice(extra);
+    ok(d, &args);
+}
+
+/// A vault with a 60-second MP4 ingested in 2-second segments; a request
+/// for 25–35 s exported to an age recipient (`bundle-age`) and in
+/// plaintext with a ZIP (`bundle-plain`); a request for the whole minute
+/// exported in plaintext (`bundle-whole`, whose records are every segment's).
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = setup();
+        let d = dir.as_path();
+        ok(
+            d,
+            &[
+                "keygen",
+                "person",
+                "--name",
+                "requester",
+                "--out",
+                "req.key",
+                "--kdf-fast",
+            ],
+        );
+        let vault = Vault::start(d);
+        let vkey = log_key(&vault);
+        let token = vault.token(d, "custody/group.obgd");
+        let fpr = fingerprint(d, "custody/group.obgd");
+        ok(
+            d,
+            &[
+                "enrol",
+                "--vault",
+                &vault.url,
+                "--token",
+                &token,
+                "--device",
+                "cam.key",
+                "--group-fingerprint",
+                &fpr,
+                "--state",
+                "state",
+            ],
+        );
+        fs::create_dir_all(d.join("dock")).unwrap();
+        make_mp4(&d.join("dock/clip.mp4"), 60, "320x240");
+        let rid = ok(
+            d,
+            &[
+                "ingest",
+                "--state",
+                "state",
+                "--segment-ms",
+                "2000",
+                "dock/clip.mp4",
+            ],
+        )
+        .trim()
+        .to_owned();
+        let gid = ok(d, &["custody", "show", "--group", "custody/group.obgd"])
+            .lines()
+            .find_map(|l| l.strip_prefix("group id:").map(|s| s.trim().to_owned()))
+            .expect("a group id");
+        let admin = |args: &[&str]| {
+            let mut a = vec!["admin", "--data", "vault-data", "--keys", "vault-keys"];
+            a.extend_from_slice(args);
+            ok(d, &a)
+        };
+        admin(&[
+            "add-requester",
+            "--identity",
+            "req.key.pub",
+            "--group",
+            &gid,
+        ]);
+        for who in ["req", "alice", "bob"] {
+            admin(&[
+                "add-reader",
+                "--identity",
+                &format!("{who}.key.pub"),
+                "--group",
+                &gid,
+            ]);
+        }
+        let granted = |from: &str, to: &str| {
+            let hash = request(d, &vault, &vkey, &rid, from, to);
+            approve(d, &vault, &vkey, "alice", 1, &hash);
+            approve(d, &vault, &vkey, "bob", 2, &hash);
+            approve(d, &vault, &vkey, "alice", 1, &hash);
+            hash
+        };
+        let hash = granted("25000", "35000");
+        let keygen = Command::new("age-keygen")
+            .args(["-o", "recipient.txt"])
+            .current_dir(d)
+            .output()
+            .expect("age-keygen is needed (./scripts/test installs age)");
+        assert!(keygen.status.success(), "{}", text(&keygen.stderr));
+        let public = Command::new("age-keygen")
+            .args(["-y", "recipient.txt"])
+            .current_dir(d)
+            .output()
+            .unwrap();
+        let recipient = text(&public.stdout).trim().to_owned();
+        assert!(recipient.starts_with("age1"), "{recipient}");
+        export(
+            d,
+            &vault,
+            &vkey,
+            &hash,
+            &["--to", &recipient, "--out", "bundle-age"],
+        );
+        export(
+            d,
+            &vault,
+            &vkey,
+            &hash,
+            &["--plaintext", "--out", "bundle-plain", "--zip"],
+        );
+        let whole = granted("0", "60000");
+        export(
+            d,
+            &vault,
+            &vkey,
+            &whole,
+            &["--plaintext", "--out", "bundle-whole"],
+        );
+        drop(vault);
+        Fixture { dir, vkey, rid }
+    })
+}
+
+/// A copy of `bundle-plain` to tamper with.
+fn copy_of_plain(name: &str) -> PathBuf {
+    let f = fixture();
+    let to = f.dir.join(name);
+    let st = Command::new("cp")
+        .arg("-r")
+        .arg(f.dir.join("bundle-plain"))
+        .arg(&to)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    to
+}
+
+fn verify(bundle: &Path, extra: &[&str]) -> std::process::Output {
+    let f = fixture();
+    let b = bundle.to_string_lossy().into_owned();
+    let mut args = vec!["verify", "--log-key", &f.vkey];
+    args.extend_from_slice(extra);
+    args.push(&b);
+    run(&f.dir, &args)
+}
+
+/// `obhut verify` fails, and its error names `part`; returns stderr.
+#[track_caller]
+fn fails_naming(bundle: &Path, part: &str) -> String {
+    let out = verify(bundle, &[]);
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "verify passed a tampered bundle\n{}",
+        text(&out.stdout)
+    );
+    assert!(
+        err.contains(&format!("failed verification: {part} ("))
+            || err.contains(&format!("; {part} (")),
+        "the error names {part}:\n{err}\n{}",
+        text(&out.stdout)
+    );
+    err
+}
+
+fn flip(path: &Path, at: usize) {
+    let mut b = fs::read(path).unwrap();
+    b[at] ^= 0x01;
+    fs::write(path, b).unwrap();
+}
+
+#[test]
+fn an_age_export_opens_with_debians_age_plays_and_verifies_offline() {
+    let f = fixture();
+    let d = f.dir.as_path();
+    let rid = &f.rid;
+    let out = Command::new("age")
+        .args(["-d", "-i", "recipient.txt", "-o", "clip.mp4"])
+        .arg(format!("bundle-age/clips/{rid}.mp4.age"))
+        .current_dir(d)
+        .output()
+        .expect("age is needed (./scripts/test installs it)");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(d.join("clip.mp4"))
+        .output()
+        .expect("ffprobe");
+    let secs: f64 = text(&probe.stdout).trim().parse().expect("a duration");
+    assert!((9.0..=11.0).contains(&secs), "the clip lasts {secs} s");
+    let o = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(d.join("clip.mp4"))
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&o.stderr), "", "ffmpeg decodes it without an error");
+    // The keys are encrypted too: age opens them, and they are hex.
+    let keys = Command::new("age")
+        .args(["-d", "-i", "recipient.txt"])
+        .arg(format!("bundle-age/keys/{rid}.keys.age"))
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(keys.status.success());
+    assert!(text(&keys.stdout).lines().count() >= 5);
+
+    // Offline: the vault is gone. With the identity every byte is checked.
+    let full = verify(&d.join("bundle-age"), &["--age-identity", "recipient.txt"]);
+    let report = text(&full.stdout);
+    assert!(full.status.success(), "{report}\n{}", text(&full.stderr));
+    assert!(
+        report.contains(&format!("ok           clips/{rid}.mp4.age: every byte")),
+        "{report}"
+    );
+    for kind in [
+        "device-enrolled",
+        "segment-received",
+        "access-requested",
+        "approved",
+        "released",
+        "disclosed",
+    ] {
+        assert!(
+            report.contains(kind),
+            "a verdict for the {kind} event:\n{report}"
+        );
+    }
+    assert!(report.contains("result: ok"), "{report}");
+    // Without it, the clip is reported as not checked (and nothing fails).
+    let partial = verify(&d.join("bundle-age"), &[]);
+    assert!(partial.status.success());
+    assert!(text(&partial.stdout).contains("NOT CHECKED"));
+    // Without --log-key the bundle's own key is used, and the report says so.
+    let own = run(d, &["verify", "bundle-plain"]);
+    assert!(own.status.success(), "{}", text(&own.stderr));
+    assert!(text(&own.stdout).contains("taken from the bundle"));
+    // A log key that is not the vault's refuses the checkpoint.
+    let other = run(
+        d,
+        &[
+            "verify",
+            "--log-key",
+            "other+12345678+AWRRQ2wt9zmwuvkIdDsAJmPU5Kd6lr3+BZmpVSvDgq4m",
+            "bundle-plain",
+        ],
+    );
+    assert!(!other.status.success());
+
+    // --zip: the same files, one archive that unzip accepts.
+    let t = Command::new("unzip")
+        .args(["-t", "bundle-plain.zip"])
+        .current_dir(d)
+        .output();
+    if let Ok(t) = t {
+        assert!(t.status.success(), "{}", text(&t.stdout));
+        assert!(text(&t.stdout).contains("manifest.json"));
+    }
+}
+
+#[test]
+fn a_changed_byte_of_video_fails_naming_the_clip() {
+    let f = fixture();
+    let b = copy_of_plain("t-video");
+    let clip = b.join(format!("clips/{}.mp4", f.rid));
+    let len = fs::metadata(&clip).unwrap().len() as usize;
+    flip(&clip, len / 2);
+    fails_naming(&b, &format!("clips/{}.mp4", f.rid));
+    // With the manifest's hashes made to fit, the clip is still caught:
+    // the logged disclosure's digest and the re-derivation both differ.
+    let info = text(
+        &Command::new("sha256sum")
+            .arg(&clip)
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    let sha = info.split_whitespace().next().unwrap().to_owned();
+    let m = fs::read_to_string(b.join("manifest.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&m).unwrap();
+    let b3 = blake3::hash(&fs::read(&clip).unwrap()).to_hex().to_string();
+    for file in v["files"].as_array_mut().unwrap() {
+        if file["path"] == format!("clips/{}.mp4", f.rid) {
+            file["sha256"] = sha.clone().into();
+            file["blake3"] = b3.clone().into();
+        }
+    }
+    fs::write(
+        b.join("manifest.json"),
+        serde_json::to_vec_pretty(&v).unwrap(),
+    )
+    .unwrap();
+    let err = fails_naming(&b, &format!("clips/{}.mp4", f.rid));
+    assert!(err.contains("clip differs"), "{err}");
+    assert!(err.contains("content digest"), "{err}");
+}
+
+#[test]
+fn a_changed_record_fails_naming_it() {
+    let f = fixture();
+    let b = copy_of_plain("t-record");
+    let dir = b.join(format!("records/{}", f.rid));
+    let first = fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    flip(&first, 200);
+    let rel = first
+        .strip_prefix(&b)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let err = fails_naming(&b, &rel);
+    assert!(err.contains("record refused"), "{err}");
+}
+
+#[test]
+fn a_changed_proof_fails_naming_it() {
+    let b = copy_of_plain("t-proof");
+    let proof = fs::read_dir(b.join("log"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.extension().is_some_and(|x| x == "tlog-proof")
+                && fs::read_to_string(p)
+                    .unwrap()
+                    .lines()
+                    .nth(2)
+                    .is_some_and(|l| !l.is_empty())
+        })
+        .expect("a proof with at least one hash");
+    let text_ = fs::read_to_string(&proof).unwrap();
+    let mut lines: Vec<String> = text_.split('\n').map(str::to_owned).collect();
+    // The first hash: a different, still well-formed one.
+    lines[2] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into();
+    fs::write(&proof, lines.join("\n")).unwrap();
+    let rel = proof
+        .strip_prefix(&b)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let err = fails_naming(&b, &rel);
+    assert!(err.contains("not included"), "{err}");
+}
+
+#[test]
+fn a_changed_checkpoint_fails_naming_it() {
+    let b = copy_of_plain("t-checkpoint");
+    let cp = b.join("log/checkpoint");
+    let t = fs::read_to_string(&cp).unwrap();
+    let mut lines: Vec<String> = t.split('\n').map(str::to_owned).collect();
+    // One more entry than was signed.
+    let size: u64 = lines[1].parse().unwrap();
+    lines[1] = (size + 1).to_string();
+    fs::write(&cp, lines.join("\n")).unwrap();
+    let err = fails_naming(&b, "log/checkpoint");
+    assert!(err.contains("checkpoint refused"), "{err}");
+}
+
+#[test]
+fn a_changed_hash_in_the_manifest_fails_naming_the_file() {
+    let b = copy_of_plain("t-manifest");
+    let m = fs::read_to_string(b.join("manifest.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&m).unwrap();
+    let file = &mut v["files"][0];
+    let path = file["path"].as_str().unwrap().to_owned();
+    let sha = file["sha256"].as_str().unwrap().to_owned();
+    let changed = format!(
+        "{}{}",
+        if sha.starts_with('0') { "1" } else { "0" },
+        &sha[1..]
+    );
+    file["sha256"] = changed.into();
+    fs::write(
+        b.join("manifest.json"),
+        serde_json::to_vec_pretty(&v).unwrap(),
+    )
+    .unwrap();
+    let err = fails_naming(&b, &path);
+    assert!(err.contains("SHA-256 differs from the manifest"), "{err}");
+}
+
+/// Every key in the scoped bundle is tried against every segment of the
+/// recording (the whole-minute bundle's records): each opens its own
+/// segment's header and no other.
+#[test]
+fn an_export_holds_no_key_for_footage_outside_its_scope() {
+    let f = fixture();
+    let keys_text =
+        fs::read_to_string(f.dir.join(format!("bundle-plain/keys/{}.keys", f.rid))).unwrap();
+    let keys: Vec<(u32, Secret32)> = keys_text
+        .lines()
+        .map(|l| {
+            let (i, k) = l.split_once(' ').unwrap();
+            let mut b = [0u8; 32];
+            hex::decode_to_slice(k, &mut b).unwrap();
+            (i.parse().unwrap(), Secret32::new(b))
+        })
+        .collect();
+    let all: Vec<SegmentRecord> =
+        fs::read_dir(f.dir.join(format!("bundle-whole/records/{}", f.rid)))
+            .unwrap()
+            .map(|e| SegmentRecord::from_bytes(&fs::read(e.unwrap().path()).unwrap()).unwrap())
+            .collect();
+    assert!(
+        all.len() >= 30,
+        "the whole recording: {} records",
+        all.len()
+    );
+    assert!(keys.len() < all.len() / 2, "{} keys", keys.len());
+    let scoped: Vec<u32> = fs::read_dir(f.dir.join(format!("bundle-plain/records/{}", f.rid)))
+        .unwrap()
+        .count()
+        .try_into()
+        .map(|n: u32| (0..n).collect())
+        .unwrap();
+    assert_eq!(
+        keys.len(),
+        scoped.len(),
+        "a key per exported record, no more"
+    );
+    let mut opened = 0;
+    for (i, k) in &keys {
+        for r in &all {
+            let j = r.segment_ref().index;
+            let opens = SegmentOpener::from_segment_key(r.header(), k).is_ok();
+            assert_eq!(opens, j == *i, "key of segment {i} against segment {j}");
+            opened += usize::from(opens);
+        }
+    }
+    assert_eq!(opened, keys.len());
+    // The bundle's ciphertext is only of its segments.
+    let segs = fs::read_dir(f.dir.join(format!("bundle-plain/segments/{}", f.rid)))
+        .unwrap()
+        .count();
+    assert_eq!(segs, keys.len());
+}
