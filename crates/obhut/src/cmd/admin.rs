@@ -14,7 +14,7 @@ use obhut_server::admin::{self, AdminError};
 use obhut_server::config::FileConfig;
 use obhut_store::IndexStore;
 
-use crate::util::hint::{HintExt, fail, with_next_step};
+use crate::util::hint::{HintExt, admin_error, fail};
 use crate::util::vault::{StoreArgs, load_config};
 use crate::util::{Global, files, load, time};
 
@@ -260,27 +260,4 @@ fn group_id(group: &str) -> anyhow::Result<GroupId> {
             "pass the 32 hex digits shown by `obhut custody show`",
         )
     })
-}
-
-/// The next step after a refused change.
-pub(super) fn admin_error(e: AdminError) -> anyhow::Error {
-    let next = match &e {
-        AdminError::RetentionClass { .. } => "pass --retention-class NAME, e.g. bodycam-30d",
-        AdminError::UnknownGroup(_) => {
-            "create an enrolment token for the group first (obhut admin enrol-token)"
-        }
-        AdminError::UnknownDevice(_) => "list devices with `obhut admin devices`",
-        AdminError::NotEnoughApprovals { .. } => {
-            "collect approvals of k custodians of the device's group for exactly this change (`obhut custody approve-reclassify`)"
-        }
-        AdminError::NotEnoughHoldApprovals { .. } => {
-            "collect approvals of k custodians of the device's group for exactly this hold (`obhut custody approve-hold`, with --release to release)"
-        }
-        AdminError::Approval { .. } => {
-            "collect approvals of k custodians of the device's group for exactly this change (`obhut custody approve-reclassify` or `approve-hold`)"
-        }
-        AdminError::UnknownHold(_) => "list holds with `obhut admin hold list`",
-        _ => return e.into(),
-    };
-    with_next_step(e, next)
 }

@@ -8,8 +8,8 @@ use obhut_core::hold::{HoldAction, HoldApproval, HoldTerms};
 use obhut_server::SystemClock;
 use obhut_server::hold::{place_hold, release_hold, terms_of};
 
-use super::admin::admin_error;
 use crate::util::files::Mode;
+use crate::util::hint::admin_error;
 use crate::util::hint::fail;
 use crate::util::{Global, files, keys, load, time};
 

@@ -11,6 +11,7 @@ use obhut_api::ErrorKind;
 use obhut_client::Error as ClientErr;
 use obhut_client::error::{Action, Endpoint, StateFileError};
 use obhut_log::client::ClientError;
+use obhut_server::admin::AdminError;
 
 /// An error with the next step a person can take.
 #[derive(Debug)]
@@ -292,6 +293,30 @@ pub fn client_next_step(e: &ClientErr) -> Option<Cow<'_, str>> {
         _ => return None,
     };
     Some(Cow::Borrowed(s))
+}
+
+/// The next step after an operator's change the vault refused (`obhut
+/// admin`, holds, reclassification).
+pub fn admin_error(e: AdminError) -> anyhow::Error {
+    let next = match &e {
+        AdminError::RetentionClass { .. } => "pass --retention-class NAME, e.g. bodycam-30d",
+        AdminError::UnknownGroup(_) => {
+            "create an enrolment token for the group first (obhut admin enrol-token)"
+        }
+        AdminError::UnknownDevice(_) => "list devices with `obhut admin devices`",
+        AdminError::NotEnoughApprovals { .. } => {
+            "collect approvals of k custodians of the device's group for exactly this change (`obhut custody approve-reclassify`)"
+        }
+        AdminError::NotEnoughHoldApprovals { .. } => {
+            "collect approvals of k custodians of the device's group for exactly this hold (`obhut custody approve-hold`, with --release to release)"
+        }
+        AdminError::Approval { .. } => {
+            "collect approvals of k custodians of the device's group for exactly this change (`obhut custody approve-reclassify` or `approve-hold`)"
+        }
+        AdminError::UnknownHold(_) => "list holds with `obhut admin hold list`",
+        _ => return e.into(),
+    };
+    with_next_step(e, next)
 }
 
 #[cfg(test)]
