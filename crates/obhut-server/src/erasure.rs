@@ -51,22 +51,6 @@ pub struct ErasureReport {
     pub artifacts: u64,
 }
 
-/// The erased segments' indices as contiguous ranges, ascending: what
-/// the derived-artifact cascade takes.
-fn runs(indices: &[u32]) -> Vec<std::ops::Range<u32>> {
-    let mut sorted = indices.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let mut out: Vec<std::ops::Range<u32>> = Vec::new();
-    for i in sorted {
-        match out.last_mut() {
-            Some(r) if r.end == i => r.end = i.saturating_add(1),
-            _ => out.push(i..i.saturating_add(1)),
-        }
-    }
-    out
-}
-
 fn refuse(kind: ErrorKind, msg: impl Into<String>) -> ApiError {
     ApiError::new(kind, msg)
 }
@@ -200,12 +184,22 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         let mut swept = SweepReport::default();
         for e in rows {
             report.moved += self.split_epoch(&e, &erased_set).await?;
-            // Destroyed now, as the sweeper destroys an expired epoch.
+            // Destroyed now, as the sweeper destroys an expired epoch. After
+            // the split the epoch holds only erased segments, so the
+            // cascade it runs (before its key and rows go, so that a crash
+            // repeats it) takes exactly what was derived from them, logged
+            // as caused by the erasure.
             let at_once = EpochRow {
                 expires_ms: Some(now),
                 ..e
             };
-            self.sweep_epoch(&at_once, now, &mut swept).await?;
+            self.sweep_epoch(
+                &at_once,
+                now,
+                crate::derived::SourceGone::Erased,
+                &mut swept,
+            )
+            .await?;
             report.epochs += 1;
         }
         report.why = format!(
@@ -231,20 +225,7 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         )?;
         self.index.log_append(std::slice::from_ref(&entry)).await?;
         self.log.wake();
-        let indices: Vec<u32> = erased.iter().map(|&(i, _)| i).collect();
-        // Everything derived from the erased footage goes with it (issue 18
-        // item 6): after the erasure committed, so a failure here leaves
-        // the footage erased and the cascade to be repeated by asking again.
-        for range in runs(&indices) {
-            let c = crate::derived::cascade_source_gone(
-                self,
-                rid,
-                range,
-                crate::derived::SourceGone::Erased,
-            )
-            .await?;
-            report.artifacts += c.deleted.len() as u64;
-        }
+        report.artifacts = swept.artifacts;
         tracing::info!(recording = %rid, segments = report.segments, epochs = report.epochs, moved = report.moved, "erased");
         Ok(report)
     }

@@ -109,7 +109,8 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
                 break;
             }
             for e in due {
-                self.sweep_epoch(&e, now, &mut report).await?;
+                self.sweep_epoch(&e, now, crate::derived::SourceGone::Expired, &mut report)
+                    .await?;
             }
         }
         if report.epochs > 0 {
@@ -119,11 +120,14 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
     }
 
     /// Destroy and sweep epoch `e` (the steps of the module docs). The
-    /// caller holds the epoch lock.
+    /// caller holds the epoch lock. `gone` is why its footage goes, the
+    /// cause its derived artifacts' cascade names: `Expired` for the
+    /// sweeper, `Erased` when an erasure destroys its split epoch.
     pub(crate) async fn sweep_epoch(
         &self,
         e: &EpochRow,
         now: i64,
+        gone: crate::derived::SourceGone,
         report: &mut SweepReport,
     ) -> ApiResult<()> {
         let id = e.epoch_id;
@@ -148,7 +152,7 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
                 self,
                 src.recording_id,
                 src.first..src.end,
-                crate::derived::SourceGone::Expired,
+                gone,
             )
             .await?;
             report.artifacts += u64::try_from(r.deleted.len()).unwrap_or(u64::MAX);

@@ -4,7 +4,8 @@
 //! training refused without it, also to an operator who made themselves a
 //! requester; withdrawing consent deletes what was made under it (its
 //! bytes unfetchable) and lists the model built on it as tainted, in the
-//! log; a source's expiry in the sweeper takes its artifacts with it.
+//! log; a source's expiry in the sweeper takes its artifacts with it, and
+//! so does its erasure (issue 18: "erasure cascades").
 
 mod retention_support;
 
@@ -18,6 +19,7 @@ use obhut_core::artifact::{
 use obhut_core::audit::{Event, LogEntry};
 use obhut_core::consent::{self, Consent, ConsentAction, ConsentStatement};
 use obhut_core::epoch::EpochPublic;
+use obhut_core::erasure::{ErasureApproval, ErasureTerms};
 use obhut_core::identity::{PersonSecret, SignKey};
 use obhut_core::ids::RecordingId;
 use obhut_core::request::{RequestContent, Scope};
@@ -30,7 +32,7 @@ use obhut_server::testkit::{
     Enrolled, HttpResponse, InProcess, TestGroup, create_token, http, put_sealed, seal_recording,
     signed_headers,
 };
-use obhut_store::LogStore;
+use obhut_store::{LogStore, RetentionStore};
 use retention_support::{CLASS, HOUR, KEEP, NOW, holder_dir, settings};
 
 struct World {
@@ -627,4 +629,197 @@ fn a_source_expiring_in_the_sweep_takes_its_artifacts_with_it() {
         .map(|n| n["state"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(states, ["deleted", "deleted", "expired"]);
+}
+
+#[test]
+fn erasure_cascades() {
+    let w = world();
+    let source = w.upload(&w.device.epoch, NOW, 3);
+    // A thumbnail and a clip of the recording, their bytes sealed by the
+    // device to the same epoch (the erasure's split moves them, then the
+    // cascade deletes them); a label made from the thumbnail; a training
+    // set holding the recording under a consent, and a model trained on it.
+    let thumb = w.upload(&w.device.epoch, NOW, 1);
+    let clip = w.upload(&w.device.epoch, NOW, 1);
+    let label = RecordingId::random(&mut os_rng());
+    let set = RecordingId::random(&mut os_rng());
+    let model = RecordingId::random(&mut os_rng());
+    let c = w.consent(consent::PURPOSE_TRAINING);
+    let grant = |i: u16| {
+        ConsentStatement::sign(
+            ConsentAction::Grant(c.clone()),
+            i,
+            &w.group.custodian(i).0.sign,
+        )
+        .unwrap()
+    };
+    let r = w.post_consent(&w.group.custodian(1).0.sign, &[grant(1), grant(2)]);
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let training = |mut a: ArtifactContent| {
+        a.purpose = "training".into();
+        a.legal_basis = "consent (GDPR Art. 6(1)(a))".into();
+        a.consent_id = Some(c.consent_id);
+        a
+    };
+    let (dev, c3) = (&w.device.device, &w.group.custodian(3).0.sign);
+    for (a, signer, person) in [
+        (
+            content(
+                thumb,
+                &w,
+                ArtifactKind::Thumbnail,
+                "thumb",
+                vec![segs(source, 0, 1)],
+            ),
+            dev,
+            false,
+        ),
+        (
+            content(
+                clip,
+                &w,
+                ArtifactKind::Clip,
+                "clip 1-3",
+                vec![segs(source, 1, 3)],
+            ),
+            dev,
+            false,
+        ),
+        (
+            content(
+                label,
+                &w,
+                ArtifactKind::Label,
+                "label: cat",
+                vec![of(thumb)],
+            ),
+            &w.reader.sign,
+            true,
+        ),
+        (
+            training(content(
+                set,
+                &w,
+                ArtifactKind::TrainingSet,
+                "doorbell set",
+                vec![segs(source, 0, 3)],
+            )),
+            c3,
+            true,
+        ),
+        (
+            training(content(
+                model,
+                &w,
+                ArtifactKind::Model,
+                "detector v2",
+                vec![of(set)],
+            )),
+            c3,
+            true,
+        ),
+    ] {
+        let r = w.register(a, signer, person);
+        assert_eq!(r.status, 201, "{:?}", r.json());
+    }
+    assert_eq!(
+        (w.blob(thumb), w.blob(clip), w.blob(source)),
+        (200, 200, 200)
+    );
+
+    // The source's epoch closed for sealing; k = 2 custodians approve.
+    w.clock.set(w.device.epoch.not_after + 60_000);
+    let terms = ErasureTerms {
+        group_id: w.group.pinned.group_id(),
+        recording_id: source,
+        from_ms: i64::MIN,
+        to_ms: i64::MAX,
+        reason: "Art. 17 request 2026-0018".into(),
+    };
+    let approvals: Vec<_> = [1u16, 3]
+        .iter()
+        .map(|&i| {
+            ErasureApproval::sign(
+                terms.clone(),
+                w.now() + 24 * HOUR,
+                i,
+                &w.group.custodian(i).0.sign,
+            )
+            .unwrap()
+        })
+        .collect();
+    let report = w
+        .vault
+        .block_on(w.vault.app.erase(&terms, &approvals))
+        .unwrap();
+    assert_eq!(
+        (report.segments, report.epochs, report.artifacts),
+        (3, 1, 4),
+        "{report:?}"
+    );
+
+    // None of the derived artifacts can be fetched: their bytes are gone
+    // (404), their records are tombstones, and nothing new may be made
+    // from them (410 artifact-deleted). The model stays, tainted.
+    // (The erased recording itself answers 410, as an expired one does.)
+    assert_eq!(
+        (w.blob(source), w.blob(thumb), w.blob(clip)),
+        (410, 404, 404)
+    );
+    for id in [thumb, clip, label, set] {
+        assert_eq!(w.artifact_state(id), "deleted", "{id}");
+    }
+    assert_eq!(w.artifact_state(model), "tainted");
+    let r = w.register(
+        content(
+            RecordingId::random(&mut os_rng()),
+            &w,
+            ArtifactKind::Label,
+            "label: dog",
+            vec![of(thumb)],
+        ),
+        &w.reader.sign,
+        true,
+    );
+    assert_eq!(
+        (r.status, r.kind().as_str()),
+        (410, "artifact-deleted"),
+        "{:?}",
+        r.json()
+    );
+
+    // The log: the erasure, the epoch's destruction with its receipt, and
+    // the cascade naming the erasure as its cause.
+    let erased = w.entries("erased");
+    assert!(
+        matches!(&erased[..], [Event::Erased { recording_id, segments: 3, approvals, .. }]
+            if *recording_id == source && approvals.len() == 2),
+        "{erased:?}"
+    );
+    let epoch = w.device.epoch.epoch_id;
+    assert!(w.entries("epoch-destroyed").iter().any(|e| matches!(e,
+            Event::EpochDestroyed { epoch_id, key_destroyed: true, .. } if *epoch_id == epoch)));
+    assert!(
+        w.vault
+            .block_on(w.vault.app.index.deletion_receipt(epoch))
+            .unwrap()
+            .is_some()
+    );
+    let cascades = w.entries("artifacts-cascaded");
+    assert_eq!(cascades.len(), 1, "{cascades:?}");
+    let Event::ArtifactsCascaded(cas) = &cascades[0] else {
+        unreachable!()
+    };
+    assert_eq!(
+        cas.cause,
+        CascadeCause::SourceErased {
+            recording_id: source,
+            first: 0,
+            end: 3
+        }
+    );
+    let mut want = vec![thumb, clip, label, set];
+    want.sort();
+    assert_eq!(cas.deleted, want);
+    assert_eq!(cas.tainted, vec![model]);
 }

@@ -80,7 +80,8 @@ enum Command {
     Enrol(cmd::enrol::Args),
     Ingest(cmd::ingest::Args),
     Agent(cmd::agent::WatchArgs),
-    Serve(cmd::serve::Args),
+    // Boxed: its settings make it many times larger than the others.
+    Serve(Box<cmd::serve::Args>),
     Admin(cmd::admin::Args),
     Check(cmd::check::Args),
     Witness(cmd::witness::Args),

@@ -2,7 +2,8 @@
 //! operator's one sweep, refused while the vault runs: it holds the data
 //! directory), the deletion bound in `obhut serve --help`, and a device
 //! moved to another retention class with k custodians' approvals
-//! (`obhut custody approve-reclassify`, `obhut admin reclassify`). What a
+//! (`obhut custody approve-reclassify`, `obhut admin reclassify`), legal
+//! holds, and an erasure run with `obhut serve --erase`. What a
 //! sweep does is tested against a real vault in
 //! crates/obhut-server/tests/retention*.rs.
 
@@ -213,5 +214,84 @@ fn a_legal_hold_is_placed_and_released_with_k_custodian_approvals_only() {
     assert!(done.status.success(), "{}", text(&done.stderr));
     assert!(!list().lines().nth(1).unwrap().ends_with("\t-"), "released");
     drop(vault);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 18 item 5 from the command line: custodians sign erasure
+/// approvals (`obhut custody approve-erasure`); `obhut serve --erase`
+/// refuses while the vault runs, refuses approvals of different
+/// erasures, and on the stopped vault opens its stores and keystore and
+/// asks `App::erase`, which answers (here: the vault holds no such
+/// recording). What an erasure does is tested against a real vault in
+/// crates/obhut-server/tests/{erasure,derived}.rs.
+#[test]
+fn an_erasure_runs_on_a_stopped_vault_with_custodian_approvals() {
+    let dir = setup();
+    let d = dir.as_path();
+    let vault = Vault::start(d);
+    let recording = "5a".repeat(16);
+    for (who, reason) in [
+        ("alice", "Art. 17 request 2026-0017"),
+        ("bob", "Art. 17 request 2026-0017"),
+        ("carol", "another request"),
+    ] {
+        let key = format!("{who}.key");
+        let out = format!("{who}.obea");
+        ok(
+            d,
+            &[
+                "custody",
+                "approve-erasure",
+                "--group",
+                "custody/group.obgd",
+                "--identity",
+                &key,
+                "--recording",
+                &recording,
+                "--reason",
+                reason,
+                "--out",
+                &out,
+            ],
+        );
+        assert!(d.join(&out).exists());
+    }
+    let erase = |approvals: &[&str]| {
+        let mut args = vec![
+            "serve",
+            "--data",
+            "vault-data",
+            "--keys",
+            "vault-keys",
+            "--erase",
+        ];
+        args.extend(approvals);
+        run(d, &args)
+    };
+    let busy = erase(&["alice.obea", "bob.obea"]);
+    assert!(!busy.status.success());
+    assert!(
+        text(&busy.stderr).contains("stop the other server"),
+        "{}",
+        text(&busy.stderr)
+    );
+    drop(vault);
+    let mixed = erase(&["alice.obea", "carol.obea"]);
+    assert!(!mixed.status.success());
+    assert!(
+        text(&mixed.stderr).contains("different erasures"),
+        "{}",
+        text(&mixed.stderr)
+    );
+    let out = erase(&["alice.obea", "bob.obea"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("the erasure was refused")
+            && err.contains(&format!("no recording {recording}")),
+        "{err}"
+    );
+    let help = ok(d, &["serve", "--help"]);
+    assert!(help.contains("--erase"), "{help}");
     let _ = std::fs::remove_dir_all(&dir);
 }

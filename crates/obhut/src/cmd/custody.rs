@@ -43,6 +43,7 @@ enum Action {
     PinLog(super::pin_log::Args),
     ApproveReclassify(super::reclassify::Args),
     ApproveHold(super::hold::ApproveArgs),
+    ApproveErasure(super::erase::ApproveArgs),
 }
 
 /// Dealer ceremony: a new group, its descriptor and one sealed share per custodian.
@@ -124,6 +125,7 @@ pub fn run(g: &Global, args: &Args) -> anyhow::Result<()> {
         Action::PinLog(a) => super::pin_log::run(g, a),
         Action::ApproveReclassify(a) => super::reclassify::run(g, a),
         Action::ApproveHold(a) => super::hold::approve(g, a),
+        Action::ApproveErasure(a) => super::erase::approve(g, a),
     }
 }
 

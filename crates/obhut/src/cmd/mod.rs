@@ -9,6 +9,7 @@ pub mod custody;
 pub mod demo;
 pub mod deny;
 pub mod enrol;
+pub mod erase;
 pub mod export;
 pub mod hold;
 pub mod ingest;

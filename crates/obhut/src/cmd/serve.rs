@@ -57,7 +57,11 @@ hold's key, until the hold is released; the next sweep after the release deletes
 keys live in a key holder outside the keystore: a file holder (epoch_holder_dir, default \
 KEYS.epoch-holder; keep it out of the keystore's backups) or a PKCS#11 token (pkcs11_module, \
 pkcs11_token, PIN in OBHUT_PKCS11_PIN). --sweep-once runs one sweep on a stopped vault and \
-exits."
+exits.\n\nErasure (docs/vault.md §9.2, GDPR Art. 17): --erase APPROVAL... erases one recording \
+(or a window of it) on a stopped vault with the approvals of k custodians of its group \
+(`obhut custody approve-erasure`): its epochs are split and their keys destroyed, what was \
+derived from it is deleted and the models built on it are listed as tainted, and it prints \
+until when a copy (a backup) could still open the footage, and why."
 )]
 pub struct Args {
     #[command(flatten)]
@@ -85,8 +89,13 @@ pub struct Args {
     pub sweep_once: bool,
     /// Print the settings the vault would run with (every key, defaults filled in, secrets
     /// redacted) as TOML, and exit
-    #[arg(long, conflicts_with_all = ["init", "sweep_once"])]
+    #[arg(long, conflicts_with_all = ["init", "sweep_once", "erase"])]
     pub print_config: bool,
+    /// Erase a recording with these custodians' approvals (`obhut custody
+    /// approve-erasure`, at least k, all for one erasure), print what went and until when a
+    /// copy could open it, and exit; the vault must not be running
+    #[arg(long, value_name = "APPROVAL", num_args = 1.., conflicts_with_all = ["init", "sweep_once"])]
+    pub erase: Vec<PathBuf>,
     #[command(flatten)]
     pub settings: super::serve_settings::Settings,
 }
@@ -124,6 +133,9 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     let start = if a.init { Start::Init } else { Start::Existing };
     if a.sweep_once {
         return rt.block_on(sweep_once(config));
+    }
+    if !a.erase.is_empty() {
+        return rt.block_on(super::erase::run(config, &a.erase));
     }
     rt.block_on(serve(config, start))
 }
