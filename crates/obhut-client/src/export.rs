@@ -35,6 +35,7 @@ use crate::assemble::hole_headers;
 use crate::bundle::{self, Exported, FileInfo, Manifest, RecordingInfo, SampleMap};
 use crate::clip::window;
 use crate::error::{Error, Result};
+use crate::export_report::{Facts, ReportSpec};
 use crate::log::{LogClient, Proof};
 use crate::open::Grant;
 use crate::reader::now_ms;
@@ -163,6 +164,7 @@ pub fn export(
     grant: &Grant,
     dir: &Path,
     to: &Recipients,
+    report: &ReportSpec,
 ) -> Result<ExportDone> {
     if dir.exists() {
         return Err(Error::BundleExists {
@@ -366,7 +368,27 @@ pub fn export(
     }
     write_file(&dir.join(bundle::CHECKPOINT), &state.checkpoint)?;
 
+    // The report last but the manifest: it names every other file's
+    // hashes, and the manifest then covers it (docs/bundle.md §2).
     let trusted = log.trusted();
+    let others = list_files(dir)?;
+    let rendered = crate::export_report::render(
+        report,
+        &Facts {
+            grant,
+            vault: reader.vault(),
+            recipients: to.names(),
+            custody: &custody,
+            files: &others,
+            checkpoint: &state.checkpoint,
+            checkpoint_size: state.size,
+            log: trusted,
+            made_ms: now_ms(),
+        },
+    )?;
+    for (path, bytes) in &rendered {
+        write_file(&dir.join(path), bytes)?;
+    }
     let manifest = Manifest {
         format: bundle::FORMAT.into(),
         vault: hex::encode(reader.vault()),

@@ -37,6 +37,7 @@ pub mod clip;
 pub mod custody;
 pub mod error;
 pub mod export;
+pub mod export_report;
 pub mod lineage;
 pub mod log;
 pub mod open;

@@ -230,7 +230,16 @@ fn fixture() -> &'static Fixture {
             &vault,
             &vkey,
             &hash,
-            &["--plaintext", "--out", "bundle-plain", "--zip"],
+            &[
+                "--plaintext",
+                "--out",
+                "bundle-plain",
+                "--zip",
+                "--lang",
+                "de",
+                "--lang",
+                "en",
+            ],
         );
         let whole = granted("0", "60000");
         export(
@@ -511,6 +520,66 @@ fn a_changed_hash_in_the_manifest_fails_naming_the_file() {
 /// Every key in the scoped bundle is tried against every segment of the
 /// recording (the whole-minute bundle's records): each opens its own
 /// segment's header and no other.
+/// Issue 19 item 3: the chain-of-custody report in the bundle, both
+/// languages, HTML and PDF; it names the other files' hashes and the
+/// manifest covers it, so a changed report byte fails `obhut verify`
+/// naming the report file.
+#[test]
+fn the_report_is_in_the_bundle_in_both_languages_and_verify_covers_it() {
+    let f = fixture();
+    let plain = f.dir.join("bundle-plain");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(plain.join("manifest.json")).unwrap()).unwrap();
+    let files = manifest["files"].as_array().unwrap();
+    let sha_of = |path: &str| {
+        files
+            .iter()
+            .find(|x| x["path"] == path)
+            .unwrap_or_else(|| panic!("the manifest lists {path}"))["sha256"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    for lang in ["de", "en"] {
+        for ext in ["html", "pdf"] {
+            sha_of(&format!("report/report.{lang}.{ext}"));
+        }
+        let pdf = fs::read(plain.join(format!("report/report.{lang}.pdf"))).unwrap();
+        assert!(pdf.starts_with(b"%PDF"), "{lang}: not a PDF");
+        let out = Command::new("pdftotext")
+            .arg(plain.join(format!("report/report.{lang}.pdf")))
+            .arg("-")
+            .output()
+            .expect("pdftotext (poppler-utils) is needed");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let words = text(&out.stdout);
+        assert!(
+            words.contains("CASE-17"),
+            "{lang}: the case is shown\n{words}"
+        );
+        if lang == "de" {
+            assert!(words.contains("Beweismittelkette"), "{words}");
+        }
+        // The report names the requester by name, and the clip's hash.
+        let html = fs::read_to_string(plain.join(format!("report/report.{lang}.html"))).unwrap();
+        assert!(html.contains("requester"), "{lang}: the requester's name");
+        let clip = sha_of(&format!("clips/{}.mp4", f.rid));
+        assert!(html.contains(&clip), "{lang}: the clip's SHA-256 {clip}");
+    }
+    // An age bundle without --lang has the English report only.
+    let age = f.dir.join("bundle-age");
+    assert!(age.join("report/report.en.pdf").exists());
+    assert!(!age.join("report/report.de.pdf").exists());
+
+    let t = copy_of_plain("tamper-report");
+    let html = t.join("report/report.de.html");
+    let body = fs::read_to_string(&html).unwrap();
+    let clip = sha_of(&format!("clips/{}.mp4", f.rid));
+    let at = body.find(&clip).expect("the clip's hash in the report");
+    flip(&html, at);
+    fails_naming(&t, "report/report.de.html");
+}
+
 #[test]
 fn an_export_holds_no_key_for_footage_outside_its_scope() {
     let f = fixture();

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use obhut_client::access::AccessClient;
 use obhut_client::export::{Recipients, export};
+use obhut_client::export_report::{Lang, Party, ReportSpec};
 use obhut_client::reader::Reader;
+use obhut_core::identity;
 
 use crate::util::hint::fail;
 use crate::util::logclient::LogArgs;
@@ -30,6 +32,13 @@ The export is logged as a `disclosed` entry signed by you, naming the
 recipients and the digest of what the bundle holds; the bundle carries
 its proof. Anyone checks the bundle offline with `obhut verify DIR`
 (docs/bundle.md says how to write another verifier).
+
+The bundle also holds the chain-of-custody report, report/report.LANG.html
+and report/report.LANG.pdf, in each --lang given (de or en; repeat for
+both; English when none is given): the request, the recordings, every
+logged event of the chain of custody with its people by name and
+fingerprint, the SHA-256 and BLAKE3 of every other file, and the
+checkpoint. manifest.json lists the report's files like any other.
 
 --plaintext writes clips and keys unencrypted (no --to): whoever holds
 the bundle can watch the footage. --zip also writes DIR.zip.
@@ -66,6 +75,61 @@ pub struct Args {
     /// Also write the bundle as DIR.zip.
     #[arg(long)]
     zip: bool,
+    /// The report's language (de or en); repeat for both. Default en.
+    #[arg(long = "lang", value_name = "LANG", value_enum)]
+    lang: Vec<ReportLang>,
+}
+
+/// `--lang`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ReportLang {
+    /// Deutsch.
+    De,
+    /// English.
+    En,
+}
+
+/// The report's languages (English if none given, each once) and the
+/// people the exporter knows by key: itself by the name in its identity,
+/// the group's custodians by their index.
+fn report_spec(
+    a: &Args,
+    me: &obhut_core::identity::PersonSecret,
+    group: &obhut_core::group::GroupDescriptor,
+) -> ReportSpec {
+    let mut langs = Vec::new();
+    for l in if a.lang.is_empty() {
+        vec![ReportLang::En]
+    } else {
+        a.lang.clone()
+    } {
+        let l = match l {
+            ReportLang::De => Lang::De,
+            ReportLang::En => Lang::En,
+        };
+        if !langs.contains(&l) {
+            langs.push(l);
+        }
+    }
+    let mut people = std::collections::BTreeMap::new();
+    for c in group.custodians() {
+        people.insert(
+            c.sign_key.to_bytes(),
+            Party {
+                name: Some(format!("custodian {} of {}", c.index, group.name())),
+                fingerprint: identity::fingerprint(&c.sign_key, &c.kem_key).to_string(),
+            },
+        );
+    }
+    let public = me.public();
+    people.insert(
+        public.sign_key.to_bytes(),
+        Party {
+            name: Some(public.name.clone()),
+            fingerprint: public.fingerprint().to_string(),
+        },
+    );
+    ReportSpec { langs, people }
 }
 
 /// Run `obhut export`.
@@ -95,7 +159,8 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     for r in grant.rejected_partials() {
         eprintln!("warning: {r}");
     }
-    let done = export(&client, &log, &grant, &a.out, &to)?;
+    let spec = report_spec(a, &me, group.descriptor());
+    let done = export(&client, &log, &grant, &a.out, &to, &spec)?;
     if a.zip {
         let mut name = a.out.as_os_str().to_owned();
         name.push(".zip");
