@@ -50,25 +50,23 @@ enum Op {
 /// A font: krilla's handle to draw it, skrifa's view to measure it.
 struct Typeface {
     font: Font,
-    data: &'static [u8],
+    /// Parsed once: every line break measures with it.
+    metrics: skrifa::FontRef<'static>,
 }
 
 impl Typeface {
     fn load(name: &'static str, data: &'static [u8]) -> Result<Self, ReportError> {
-        // Both readers must accept it; checked once here, so measuring
-        // below never meets an unreadable font.
-        skrifa::FontRef::new(data).map_err(|_| ReportError::Font(name))?;
+        let metrics = skrifa::FontRef::new(data).map_err(|_| ReportError::Font(name))?;
         let font = Font::new(data.into(), 0).ok_or(ReportError::Font(name))?;
-        Ok(Typeface { font, data })
+        Ok(Typeface { font, metrics })
     }
 
     /// The width of `text` at `size` points.
     fn width(&self, text: &str, size: f32) -> f32 {
-        let Ok(font) = skrifa::FontRef::new(self.data) else {
-            return 0.0;
-        };
-        let charmap = font.charmap();
-        let metrics = font.glyph_metrics(Size::new(size), LocationRef::default());
+        let charmap = self.metrics.charmap();
+        let metrics = self
+            .metrics
+            .glyph_metrics(Size::new(size), LocationRef::default());
         text.chars()
             .map(|c| {
                 let glyph = charmap.map(c).unwrap_or_default();
