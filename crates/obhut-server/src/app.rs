@@ -35,8 +35,9 @@ pub struct App<I, B> {
     /// Metrics registry.
     pub metrics: metrics::Metrics,
     groups: Mutex<HashMap<GroupId, Arc<PinnedGroup>>>,
-    /// The locks and signals that assume one vault process (per-recording
-    /// publication, upload order, epoch creation).
+    /// The locks and signals of per-recording publication, upload order,
+    /// epoch creation and the log's integrator: in memory, or also in the
+    /// database several vault processes share (sequencing.rs).
     pub(crate) sequencing: Sequencing,
     /// The audit log (log/service.rs).
     pub log: LogService,
@@ -61,6 +62,7 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
             .clone()
             .unwrap_or_else(|| default_origin(keystore.log_key()));
         let log = LogService::new(origin, keystore.log_key(), &config.witnesses)?;
+        let shared = index.shared_locks();
         Ok(App {
             index,
             blobs,
@@ -68,7 +70,7 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
             keystore,
             metrics: metrics::Metrics::new(),
             groups: Mutex::new(HashMap::new()),
-            sequencing: Sequencing::default(),
+            sequencing: Sequencing::new(shared),
             log,
             writes: crate::write_health::WriteHealth::default(),
             replay: crate::replay::ReplayGuard::new(clock.now_ms()),

@@ -198,7 +198,11 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         if taken == Taken::Replayed {
             return Err(replayed());
         }
-        let durable = !s.read || s.time_ms > now || taken == Taken::Full;
+        // With other servers on the store their memory is not this one's,
+        // and a read replayed to one of them would pass: every read is
+        // recorded durably there, as writes are (docs/vault.md §6.3).
+        let durable =
+            !s.read || s.time_ms > now || taken == Taken::Full || self.sequencing.is_shared();
         let fresh = if durable {
             self.index
                 .use_nonce(s.key, s.nonce, s.time_ms.saturating_add(WINDOW_MS), now)

@@ -113,7 +113,7 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
     /// [`App::ensure_epochs`], logged with `actor` as the one who caused
     /// any epoch made.
     async fn ensure_epochs_as(&self, class: &str, actor: Actor) -> ApiResult<(EpochRow, EpochRow)> {
-        let _guard = self.sequencing.lock_epochs().await;
+        let _guard = self.sequencing.lock_epochs().await?;
         let period = self.config.period_of(class);
         let start = self.clock.now_ms().div_euclid(period) * period;
         let cur = self
@@ -176,7 +176,7 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         }
         let nb = t.div_euclid(period) * period;
         if let Some(actor) = maker {
-            let _guard = self.sequencing.lock_epochs().await;
+            let _guard = self.sequencing.lock_epochs().await?;
             return self.ensure_epoch_locked(class, nb, period, actor).await;
         }
         let row = self.index.epoch_at(class, nb).await?;

@@ -86,7 +86,7 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         approvals: &[ErasureApproval],
     ) -> ApiResult<ErasureReport> {
         // No sweep and no new epoch while the epochs are split.
-        let _guard = self.sequencing.lock_epochs().await;
+        let _guard = self.sequencing.lock_epochs().await?;
         let now = self.index.clock_floor(self.clock.now_ms()).await?;
         let rid = terms.recording_id;
         let rec = self

@@ -610,7 +610,7 @@ async fn ingest_one<I: IndexStore, B: BlobStore>(
 
     //    Under the recording lock: nothing else can publish at (recording,
     //    index) between this check and the row insert.
-    let _held = app.sequencing.lock_recording(seg.recording).await;
+    let _held = app.sequencing.lock_recording(seg.recording).await?;
     let linked = match position(app, seg, &device).await {
         Ok(Position::Next { head_hash: now }) => {
             if record.prev_record_hash() == &now {

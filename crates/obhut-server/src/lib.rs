@@ -14,7 +14,9 @@
 //!   [`log::http`]: the handlers (their JSON bodies and error kinds are
 //!   obhut-api's, shared with the clients);
 //! - [`log`]: the audit log's integrator, proofs and witness client;
-//! - [`sequencing`]: the locks and signals that assume one vault process;
+//! - [`sequencing`]: per-recording publication, upload order, epoch
+//!   creation and the log's integrator: in memory, or as database locks
+//!   and a lease when vault processes share a store;
 //! - [`derived`]: derived artifacts, lineage, consent and the cascade
 //!   when a source goes;
 //! - [`admin`]: the operator's changes (tokens, revocation, roles), made
@@ -284,40 +286,60 @@ pub async fn serve_with_tls<I: IndexStore, B: BlobStore>(
     task.abort();
     sweep_task.abort();
     integrator.abort();
+    app.sequencing.resign().await;
     if let Some(reload) = reload {
         reload.abort();
     }
     r
 }
 
-/// The single integrator of the audit log: runs when woken by a local
-/// append, and every second for entries other processes sequenced (the
-/// admin CLI); prunes entry bodies past retention hourly.
+/// The audit log's integrator: runs when woken by a local append, and
+/// every second for entries other processes sequenced (the admin CLI,
+/// other servers); prunes entry bodies past retention hourly. On a store
+/// other servers share, only while this process holds the integrator's
+/// lease ([`sequencing::Sequencing::lead_integration`]); otherwise it
+/// serves the checkpoints the holder signs.
 async fn run_integrator<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) {
     let mut last_prune = i64::MIN;
     loop {
-        match app.log.integrate(&app.index, app.clock.now_ms()).await {
-            Ok(Some(_)) => {
-                if let Err(e) = app.log.cosign_latest(&app.index).await {
-                    tracing::warn!(error = %e, "asking witnesses to cosign");
-                }
+        let lead = match app.sequencing.lead_integration().await {
+            Ok(lead) => lead,
+            Err(e) => {
+                tracing::warn!(error = %e, "asking for the audit log integrator's lease");
+                false
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "integrating the audit log"),
-        }
-        let now = app.clock.now_ms();
-        if let Some(retention) = app.config.log_retention_ms
-            && now.saturating_sub(last_prune) >= 3_600_000
-        {
-            last_prune = now;
-            let vault = app.keystore.vault_key().verify_key().to_bytes();
-            if let Err(e) = log::prune(&app.index, &app.log, vault, retention, now).await {
-                tracing::warn!(error = %e, "pruning the audit log");
-            }
+        };
+        if lead {
+            integrate_once(&app, &mut last_prune).await;
+        } else if let Err(e) = app.log.refresh(&app.index).await {
+            tracing::warn!(error = %e, "reading the latest checkpoint");
         }
         tokio::select! {
             () = app.log.woken() => {}
-            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            () = tokio::time::sleep(sequencing::LEASE_RETRY) => {}
+        }
+    }
+}
+
+/// One round of the integrator: integrate, ask the witnesses, prune.
+async fn integrate_once<I: IndexStore, B: BlobStore>(app: &App<I, B>, last_prune: &mut i64) {
+    match app.log.integrate(&app.index, app.clock.now_ms()).await {
+        Ok(Some(_)) => {
+            if let Err(e) = app.log.cosign_latest(&app.index).await {
+                tracing::warn!(error = %e, "asking witnesses to cosign");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "integrating the audit log"),
+    }
+    let now = app.clock.now_ms();
+    if let Some(retention) = app.config.log_retention_ms
+        && now.saturating_sub(*last_prune) >= 3_600_000
+    {
+        *last_prune = now;
+        let vault = app.keystore.vault_key().verify_key().to_bytes();
+        if let Err(e) = log::prune(&app.index, &app.log, vault, retention, now).await {
+            tracing::warn!(error = %e, "pruning the audit log");
         }
     }
 }

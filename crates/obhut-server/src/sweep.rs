@@ -100,7 +100,7 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         // none while an epoch is being made: a period's tombstone and its
         // creation never race, and an entry's `key_destroyed` is this
         // sweep's own doing.
-        let _guard = self.sequencing.lock_epochs().await;
+        let _guard = self.sequencing.lock_epochs().await?;
         let now = self.index.clock_floor(self.clock.now_ms()).await?;
         let mut report = SweepReport::default();
         loop {

@@ -137,6 +137,17 @@ pub enum StoreError {
     /// A row with that id exists already (an artifact, a consent).
     #[error("{0} is registered already")]
     Duplicate(&'static str),
+    /// The tree head is not the one the integrator grew its checkpoint
+    /// from: another integrator wrote since (or this one's memory is
+    /// stale). Reload the head and integrate again
+    /// ([`crate::LogStore::log_integrate`]).
+    #[error("the log's tree head is at size {latest}, not {expected}: another integrator wrote")]
+    HeadMoved {
+        /// The size the checkpoint was grown from.
+        expected: u64,
+        /// The latest checkpoint's size (0: none).
+        latest: u64,
+    },
 }
 
 /// `SQLITE_FULL`: the primary result code (the low byte of an extended

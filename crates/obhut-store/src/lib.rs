@@ -112,6 +112,13 @@ pub trait IndexStore:
     /// ([`StoreError::is_out_of_space`] tells the first), `Ok` again once
     /// writes succeed. May write (a probe that leaves nothing behind).
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;
+    /// The advisory locks of a database several vault processes share
+    /// (PostgreSQL), or `None` for a store one process owns (the embedded
+    /// SQLite index, whose data directory `obhut serve` locks): the vault
+    /// then keeps its orderings in memory (obhut-server's `sequencing`).
+    fn shared_locks(&self) -> Option<postgres::PgLocks> {
+        None
+    }
 
     /// Add or replace a custody group's descriptor, sequencing `log` in
     /// the same transaction.
@@ -287,11 +294,15 @@ pub trait LogStore: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<[u8; 32]>>> + Send;
     /// In one transaction: write (insert or widen) `tiles` and insert
-    /// `checkpoint`. Refused ([`StoreError::Corrupt`]) unless the
-    /// checkpoint is larger than the latest, so two integrators cannot
-    /// interleave.
+    /// `checkpoint`, grown from the tree of size `from` (0: none). The
+    /// compare-and-swap of the tree head (as in Sunlight and Tessera):
+    /// refused whole ([`StoreError::HeadMoved`]) unless the latest
+    /// checkpoint's size is exactly `from` and `checkpoint` is larger, so
+    /// an integrator with a stale right edge, or one that lost its lease,
+    /// writes nothing and reloads.
     fn log_integrate(
         &self,
+        from: u64,
         tiles: &[TileRow],
         checkpoint: &StoredCheckpoint,
     ) -> impl Future<Output = Result<()>> + Send;

@@ -125,8 +125,9 @@ async fn two_processes_appending_at_once_never_fork_the_log() {
     }
 }
 
-/// Two integrators race to sign the same size: one wins, the other's
-/// compare-and-swap is refused; a stale one (a smaller size) too.
+/// Two integrators race to sign the same size from the same head: one
+/// wins, the other's compare-and-swap is refused; a stale one (grown from
+/// a head that is no longer the latest, even to a larger size) too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_compare_and_swap_of_the_tree_head_is_refused() {
     let (_server, url) = database().await;
@@ -139,14 +140,23 @@ async fn a_lost_compare_and_swap_of_the_tree_head_is_refused() {
         edge: vec![tag; 32],
     };
     let (one, two) = (cp(5, 1), cp(5, 2));
-    let (ra, rb) = tokio::join!(a.log_integrate(&[], &one), b.log_integrate(&[], &two));
+    let (ra, rb) = tokio::join!(a.log_integrate(0, &[], &one), b.log_integrate(0, &[], &two));
     assert!(ra.is_ok() != rb.is_ok(), "exactly one wins: {ra:?} {rb:?}");
     let lost = if ra.is_err() { ra } else { rb };
-    assert!(matches!(lost, Err(StoreError::Corrupt(_))), "{lost:?}");
-    assert!(matches!(
-        a.log_integrate(&[], &cp(4, 3)).await,
-        Err(StoreError::Corrupt(_))
-    ));
+    assert!(
+        matches!(
+            lost,
+            Err(StoreError::HeadMoved {
+                expected: 0,
+                latest: 5
+            })
+        ),
+        "{lost:?}"
+    );
+    for (from, size) in [(5, 4), (0, 9), (3, 9)] {
+        let r = a.log_integrate(from, &[], &cp(size, 3)).await;
+        assert!(matches!(r, Err(StoreError::HeadMoved { .. })), "{r:?}");
+    }
     assert_eq!(b.log_checkpoint().await.unwrap().unwrap().size, 5);
 }
 

@@ -4,21 +4,26 @@
 //! are answered in `proofs.rs`, the HTTP endpoints in `http.rs`.
 //!
 //! Sequencing happens in the store, inside each change's own transaction
-//! ([`obhut_store::LogStore`]); this module is the single integrator. It
+//! ([`obhut_store::LogStore`]); this module is the integrator (one per
+//! store: the holder of the lease, [`crate::sequencing`]). It
 //! keeps the tree's right edge and the partial tiles in memory, reads the
 //! leaf hashes of newly sequenced entries, and commits the grown tiles with
 //! a checkpoint in one transaction — one fsync per batch, which is where
-//! the throughput comes from (BENCHMARKS.md).
+//! the throughput comes from (BENCHMARKS.md). That commit is a
+//! compare-and-swap of the tree head: if another integrator wrote since
+//! this memory was loaded, nothing is written, the head is reloaded and
+//! integration goes on from it, so the tree never forks.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use obhut_api::ErrorKind;
 use obhut_core::audit::{Actor, Event, LogEntry, Role};
 use obhut_core::ids::RecordingId;
 use obhut_log::tiles::{TILE_HEIGHT, TILE_WIDTH};
 use obhut_log::{Checkpoint, CompactRange, Hash, NoteSigner, SignedCheckpoint, VerifierKey};
-use obhut_store::{IndexStore, LogStore, NewLogEntry, StoredCheckpoint, TileRow};
+use obhut_store::{IndexStore, LogStore, NewLogEntry, StoreError, StoredCheckpoint, TileRow};
 use tokio::sync::{Mutex, Notify, watch};
 
 use super::proofs::internal;
@@ -27,6 +32,11 @@ use crate::error::{ApiError, ApiResult};
 
 /// Most entries integrated under one checkpoint (bounds one transaction).
 pub const MAX_BATCH: u32 = 65_536;
+
+/// Most reloads of a moved tree head in one integration before it gives
+/// up (the next round tries again): another integrator that keeps
+/// winning is doing the work.
+const MAX_RELOADS: u32 = 8;
 
 /// The in-memory state of the integrator.
 #[derive(Clone)]
@@ -44,6 +54,9 @@ pub struct LogService {
     latest: watch::Sender<Option<Arc<StoredCheckpoint>>>,
     wake: Notify,
     witnesses: Vec<witnessing::Witness>,
+    /// Writes refused because the tree head had moved (operators see
+    /// two integrators at work; tests see a stale one refused).
+    head_moved: AtomicU64,
 }
 
 impl std::fmt::Debug for LogService {
@@ -77,6 +90,7 @@ impl LogService {
             state: Mutex::new(None),
             latest: watch::channel(None).0,
             wake: Notify::new(),
+            head_moved: AtomicU64::new(0),
             witnesses: witnesses
                 .iter()
                 .cloned()
@@ -93,6 +107,12 @@ impl LogService {
     /// The log's verifier key (C2SP vkey), for clients to pin.
     pub fn verifier_key(&self) -> VerifierKey {
         self.signer.verifier_key()
+    }
+
+    /// How many of this integrator's writes were refused because another
+    /// one had moved the tree head since it loaded it.
+    pub fn head_moved(&self) -> u64 {
+        self.head_moved.load(Ordering::Relaxed)
     }
 
     /// Ask the integrator to run soon (after a local append).
@@ -162,9 +182,11 @@ impl LogService {
             *guard = Some(self.load(index).await?);
         }
         let mut grown = None;
+        let mut reloads = 0;
         loop {
             let st = guard.as_mut().ok_or_else(|| internal("state"))?;
-            let leaves = index.log_leaf_hashes(st.compact.size(), MAX_BATCH).await?;
+            let from = st.compact.size();
+            let leaves = index.log_leaf_hashes(from, MAX_BATCH).await?;
             if leaves.is_empty() {
                 return Ok(grown);
             }
@@ -210,8 +232,26 @@ impl LogService {
                 note: note.to_bytes(),
                 edge: next.compact.edge().iter().flat_map(|h| h.0).collect(),
             };
-            index.log_integrate(&tiles, &cp).await?;
-            *st = next;
+            match index.log_integrate(from, &tiles, &cp).await {
+                Ok(()) => *st = next,
+                Err(StoreError::HeadMoved { expected, latest }) => {
+                    // Another integrator wrote since this memory was
+                    // loaded (two servers, a lease lost and retaken):
+                    // nothing of this batch was written. Go on from the
+                    // head as stored; its leaves are the same.
+                    reloads += 1;
+                    self.head_moved.fetch_add(1, Ordering::Relaxed);
+                    if reloads > MAX_RELOADS {
+                        return Err(internal(
+                            "the log's tree head kept moving under this integrator",
+                        ));
+                    }
+                    tracing::info!(expected, latest, "the log's tree head moved; reloading it");
+                    *guard = Some(self.load(index).await?);
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
             // With witnesses, a checkpoint is served once they were asked
             // ([`LogService::cosign_latest`]), so clients requiring
             // cosignatures are not shown one that cannot have them yet.
@@ -240,6 +280,24 @@ impl LogService {
         Ok(())
     }
 
+    /// Serve the store's latest checkpoint if it is not the one served
+    /// (larger, or cosigned since): on a server that is not the
+    /// integrator, another process signs them.
+    pub async fn refresh<I: LogStore>(&self, index: &I) -> ApiResult<()> {
+        let Some(cp) = index.log_checkpoint().await? else {
+            return Ok(());
+        };
+        let newer = self
+            .latest
+            .borrow()
+            .as_ref()
+            .is_none_or(|c| c.size < cp.size || (c.size == cp.size && c.note != cp.note));
+        if newer {
+            self.latest.send_replace(Some(Arc::new(cp)));
+        }
+        Ok(())
+    }
+
     /// A signed checkpoint covering entry `entry`: the latest one if it
     /// does, else after integrating what is sequenced now; `NotFound` if
     /// the entry is not sequenced.
@@ -249,10 +307,17 @@ impl LogService {
         entry: u64,
         now_ms: i64,
     ) -> ApiResult<Arc<StoredCheckpoint>> {
-        if let Some(cp) = self.latest.borrow().clone()
-            && cp.size > entry
-        {
+        let covering = || self.latest.borrow().clone().filter(|cp| cp.size > entry);
+        if let Some(cp) = covering() {
             return Ok(cp);
+        }
+        // Another server may have integrated it (a shared store). With
+        // witnesses, only what they were asked to cosign is served.
+        if self.witnesses.is_empty() {
+            self.refresh(index).await?;
+            if let Some(cp) = covering() {
+                return Ok(cp);
+            }
         }
         self.integrate(index, now_ms).await?;
         match self.latest.borrow().clone() {

@@ -132,41 +132,44 @@ async fn integration(s: impl IndexStore) {
     assert_eq!(s.log_checkpoint().await.unwrap(), None);
     assert_eq!(s.log_tile(0, 0).await.unwrap(), None);
     let two = checkpoint(2, b"two");
-    s.log_integrate(&[tile(0, 0, 2)], &two).await.unwrap();
+    s.log_integrate(0, &[tile(0, 0, 2)], &two).await.unwrap();
     assert_eq!(s.log_checkpoint().await.unwrap().as_ref(), Some(&two));
     assert_eq!(s.log_tile(0, 0).await.unwrap(), Some(tile(0, 0, 2).hashes));
 
     // A partial tile grows in place.
     let four = checkpoint(4, b"four");
-    s.log_integrate(&[tile(0, 0, 4)], &four).await.unwrap();
+    s.log_integrate(2, &[tile(0, 0, 4)], &four).await.unwrap();
     assert_eq!(s.log_tile(0, 0).await.unwrap(), Some(tile(0, 0, 4).hashes));
     assert_eq!(s.log_checkpoint().await.unwrap().as_ref(), Some(&four));
     assert_eq!(s.log_checkpoint_at(2).await.unwrap().as_ref(), Some(&two));
     assert_eq!(s.log_checkpoint_at(3).await.unwrap(), None);
 
-    // Not larger than the latest: refused whole (a second integrator).
-    for size in [4, 3] {
-        assert!(matches!(
-            s.log_integrate(&[tile(0, 1, 1)], &checkpoint(size, b"late"))
-                .await,
-            Err(StoreError::Corrupt(_))
-        ));
+    // Grown from another head than the latest (a second integrator, or
+    // a stale one), or not larger: refused whole.
+    for (from, size) in [(4, 4), (4, 3), (2, 6), (0, 6), (5, 6)] {
+        let r = s
+            .log_integrate(from, &[tile(0, 1, 1)], &checkpoint(size, b"late"))
+            .await;
+        assert!(
+            matches!(r, Err(StoreError::HeadMoved { expected, latest: 4 }) if expected == from),
+            "from {from} to {size}: {r:?}"
+        );
     }
     assert_eq!(s.log_tile(0, 1).await.unwrap(), None, "no tile of it");
     assert_eq!(s.log_checkpoint().await.unwrap().as_ref(), Some(&four));
 
     // A shorter write never shrinks a tile.
-    s.log_integrate(&[tile(0, 0, 1)], &checkpoint(5, b"five"))
+    s.log_integrate(4, &[tile(0, 0, 1)], &checkpoint(5, b"five"))
         .await
         .unwrap();
     assert_eq!(s.log_tile(0, 0).await.unwrap(), Some(tile(0, 0, 4).hashes));
 }
 
 async fn cosigned(s: impl IndexStore) {
-    s.log_integrate(&[tile(0, 0, 1)], &checkpoint(1, b"one"))
+    s.log_integrate(0, &[tile(0, 0, 1)], &checkpoint(1, b"one"))
         .await
         .unwrap();
-    s.log_integrate(&[tile(0, 0, 2)], &checkpoint(2, b"two"))
+    s.log_integrate(1, &[tile(0, 0, 2)], &checkpoint(2, b"two"))
         .await
         .unwrap();
     s.log_cosigned(1, b"one, cosigned").await.unwrap();

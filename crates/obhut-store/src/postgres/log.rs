@@ -75,20 +75,25 @@ impl LogStore for PgIndex {
             .collect()
     }
 
-    async fn log_integrate(&self, tiles: &[TileRow], cp: &StoredCheckpoint) -> Result<()> {
-        // The compare-and-swap of the tree head: under the log head's
-        // lock, a checkpoint not larger than the latest is refused, so
-        // two integrators (two servers, or a stale one) cannot both
-        // extend the tree from the same size.
+    async fn log_integrate(
+        &self,
+        from: u64,
+        tiles: &[TileRow],
+        cp: &StoredCheckpoint,
+    ) -> Result<()> {
+        // The compare-and-swap of the tree head, under the log head's
+        // lock: only a checkpoint grown from the latest one is written.
         let mut tx = self.begin_write().await?;
         let latest: Option<i64> = sqlx::query_scalar("SELECT MAX(size) FROM log_checkpoints")
             .fetch_one(&mut *tx)
             .await?;
+        let latest = u64::try_from(latest.unwrap_or(0)).unwrap_or(0);
         let size = to_i64(cp.size, "checkpoint size")?;
-        if latest.is_some_and(|l| l >= size) {
-            return Err(StoreError::Corrupt(
-                "a checkpoint at least this large exists: another integrator is running",
-            ));
+        if latest != from || cp.size <= from {
+            return Err(StoreError::HeadMoved {
+                expected: from,
+                latest,
+            });
         }
         for t in tiles {
             // A tile only ever grows: never let a shorter write replace

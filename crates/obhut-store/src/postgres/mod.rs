@@ -60,10 +60,12 @@ use crate::{
 mod access;
 mod derived;
 mod hold;
+pub mod locks;
 mod log;
 mod retention;
 mod sequence;
 
+pub use locks::PgLocks;
 use sequence::sequence;
 
 /// The PostgreSQL migrations (`crates/obhut-store/migrations-postgres`).
@@ -77,6 +79,7 @@ const MAX_CONNECTIONS: u32 = 16;
 #[derive(Debug, Clone)]
 pub struct PgIndex {
     pool: PgPool,
+    locks: PgLocks,
 }
 fn device_row(r: &PgRow) -> Result<DeviceRow> {
     Ok(DeviceRow {
@@ -151,10 +154,13 @@ impl PgIndex {
             .options([("synchronous_commit", "on")]);
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(PgIndex { pool })
+        Ok(PgIndex {
+            pool,
+            locks: PgLocks::new(opts),
+        })
     }
 
     /// The pool (tests, `obhut check`).
@@ -235,6 +241,10 @@ impl IndexStore for PgIndex {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    fn shared_locks(&self) -> Option<PgLocks> {
+        Some(self.locks.clone())
     }
 
     async fn ping(&self) -> Result<()> {
