@@ -1,5 +1,5 @@
 //! The vault's shared state: stores, keystore, clock, configuration,
-//! metrics, the audit log service and the single-process locks; and the
+//! metrics, the audit log service and the sequencing locks (sequencing.rs); and the
 //! few operations every handler module uses (audit entries, pinned
 //! groups). Epoch creation is in `epochs.rs`, authentication in `auth.rs`.
 

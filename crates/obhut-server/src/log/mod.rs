@@ -1,5 +1,5 @@
 //! The vault's audit log (docs/log.md): [`service`] integrates sequenced
-//! entries into the tree and signs checkpoints (the single integrator,
+//! entries into the tree and signs checkpoints (one integrator per store,
 //! see [`crate::sequencing`]); [`proofs`] answers inclusion and
 //! consistency proofs from stored tiles; [`witnessing`] asks witnesses to
 //! cosign; [`http`] serves `/v1/log/*`.

@@ -15,8 +15,9 @@
 //! - The **lease** ([`PgLocks::try_lease`]) is a session lock
 //!   (`pg_try_advisory_lock`) on a connection taken out of the pool: held
 //!   while that session lives. A holder killed with `kill -9` loses it as
-//!   soon as the server sees its socket close; a holder cut off from the
-//!   database loses it when the server's TCP keepalive gives up, and
+//!   soon as the server sees its socket close; a holder whose host died
+//!   or was cut off loses it when its session has been idle for 15 s
+//!   (`idle_session_timeout`; the holder checks in every second), and
 //!   [`Lease::held`] tells it so on its next check. A lease is a hint,
 //!   not the guard: the compare-and-swap of the tree head
 //!   ([`crate::LogStore::log_integrate`]) is what keeps two integrators
@@ -31,6 +32,10 @@ use crate::Result;
 
 /// Connections per process for locks and the lease.
 pub const LOCK_CONNECTIONS: u32 = 32;
+
+/// The lease session ends after this long without a word from its
+/// holder.
+const LEASE_IDLE_TIMEOUT: &str = "SET idle_session_timeout = '15s'";
 
 /// How long a lock waits for one of its pool's connections before the
 /// request fails (uploads past [`LOCK_CONNECTIONS`] wait their turn).
@@ -121,7 +126,16 @@ impl PgLocks {
             .bind(key.value())
             .fetch_one(&mut *conn)
             .await?;
-        Ok(got.then(|| Lease {
+        if !got {
+            return Ok(None);
+        }
+        // A holder whose host died or was cut off closes no socket: the
+        // server ends its session once it has been idle this long (the
+        // holder checks it every second), and the lease with it.
+        // PostgreSQL before 14 has no such setting; its TCP keepalive
+        // then bounds the wait (docs/vault.md §6.3).
+        let _ = sqlx::query(LEASE_IDLE_TIMEOUT).execute(&mut *conn).await;
+        Ok(Some(Lease {
             // Out of the pool: the lease lives exactly as long as this
             // session, never recycled to another task.
             conn: Some(conn.detach()),
