@@ -47,6 +47,7 @@ mod load;
 mod logbench;
 mod primitives;
 mod samples;
+mod scaleout;
 mod sweepbench;
 
 use std::time::Duration;
@@ -154,7 +155,7 @@ pub fn work_dir(
 
 fn usage() -> ! {
     eprintln!(
-        "usage: obhut-bench primitives BYTES THREADS | custody | seal INPUT DIR THREADS | seal-mem BYTES THREADS | open DIR OUTPUT THREADS\n       obhut-bench load --vault URL --data DIR --devices N --secs S [--server-pid PID] [--period-secs P] [--segment-bytes B] [--class C]\n       obhut-bench log [--dir PARENT] [--unbatched N] [--entries N] [--producers C,..] [--batch B,..] [--trials N] [--proof-entries N] [--proof-samples N]\n       obhut-bench access [--dir PARENT] [--hours H] [--segment-kib K] [--trials N] [--cold-trials N] [--wide-trials N] [--scope-at-secs S] [--scope-secs S] [--wide-secs S]\n       obhut-bench sweep [--dir PARENT] [--recordings N] [--expired E] [--per-epoch P]\n       obhut-bench export [--dir PARENT] [--obhut BIN] [--hours H] [--scope-secs S] [--segment-secs S] [--size WxH]"
+        "usage: obhut-bench primitives BYTES THREADS | custody | seal INPUT DIR THREADS | seal-mem BYTES THREADS | open DIR OUTPUT THREADS\n       obhut-bench load --vault URL --data DIR --devices N --secs S [--server-pid PID] [--period-secs P] [--segment-bytes B] [--class C]\n       obhut-bench log [--dir PARENT] [--unbatched N] [--entries N] [--producers C,..] [--batch B,..] [--trials N] [--proof-entries N] [--proof-samples N]\n       obhut-bench access [--dir PARENT] [--hours H] [--segment-kib K] [--trials N] [--cold-trials N] [--wide-trials N] [--scope-at-secs S] [--scope-secs S] [--wide-secs S]\n       obhut-bench sweep [--dir PARENT] [--recordings N] [--expired E] [--per-epoch P]\n       obhut-bench scaleout [--obhut BIN] [--devices N] [--segments K] [--bytes B] [--workers W] [--appends M]\n       obhut-bench export [--dir PARENT] [--obhut BIN] [--hours H] [--scope-secs S] [--segment-secs S] [--size WxH]"
     );
     std::process::exit(2)
 }
@@ -216,6 +217,13 @@ fn main() {
             Ok(a) => accessbench::run(&a).map_err(|e| e as Box<dyn std::error::Error>),
             Err(e) => {
                 eprintln!("obhut-bench access: {e}");
+                usage()
+            }
+        },
+        ["scaleout", flags @ ..] => match scaleout::ScaleArgs::parse(flags) {
+            Ok(a) => scaleout::run(&a).map_err(|e| e as Box<dyn std::error::Error>),
+            Err(e) => {
+                eprintln!("obhut-bench scaleout: {e}");
                 usage()
             }
         },

@@ -109,6 +109,11 @@ impl PgLocks {
         }
     }
 
+    /// Close the pool (the index closes).
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+
     /// Wait for the lock `key`; it is held until the guard drops.
     pub async fn lock(&self, key: LockKey) -> Result<HeldLock> {
         let mut tx = self.pool.begin().await?;

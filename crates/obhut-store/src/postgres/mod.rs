@@ -209,6 +209,7 @@ impl PgIndex {
     /// Close the pool.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.locks.close().await;
     }
 }
 
