@@ -215,8 +215,9 @@ async fn index_state(
     Ok(State::Fresh)
 }
 
-/// The same for a blob store: its instance id is set to the source's
-/// when the first run begins.
+/// The same for a blob store, without writing: `true` if an earlier run
+/// of this migration set its instance id (the first run sets it, after
+/// every check passed).
 async fn blob_state(to: &impl BlobStore, what: &str, instance: &str) -> Result<bool, MigrateError> {
     match to.instance_id().await? {
         Some(id) if id == instance => Ok(true),
@@ -233,7 +234,6 @@ async fn blob_state(to: &impl BlobStore, what: &str, instance: &str) -> Result<b
                     detail: format!("{n} blobs and no instance id"),
                 });
             }
-            to.set_instance_id(instance).await?;
             Ok(false)
         }
     }
@@ -284,13 +284,21 @@ async fn run<F: BlobStore, T: BlobStore>(
             tables
         }
     };
+    let blobs_begun = match &m.to_blobs {
+        Some((to, what)) => blob_state(*to, what, &instance).await?,
+        None => false,
+    };
     if let Some(dst) = m.to_index {
         state = Some(index_state(dst, &tables, &instance).await?);
         report.resumed = state != Some(State::Fresh);
     }
     let mut blobs = Vec::new();
-    if let Some((to, what)) = &m.to_blobs {
-        report.resumed |= blob_state(*to, what, &instance).await?;
+    if let Some((to, _)) = &m.to_blobs {
+        if blobs_begun {
+            report.resumed = true;
+        } else {
+            to.set_instance_id(&instance).await?;
+        }
         let (listed, bytes) = blobs::source_blobs(m.source_blobs).await?;
         report.blobs = listed.len() as u64;
         report.bytes = bytes;
@@ -300,6 +308,11 @@ async fn run<F: BlobStore, T: BlobStore>(
         blobs = listed;
     }
     let copying: Vec<&tables::Table> = tables.iter().filter(|t| t.name != "meta").collect();
+    if let (Some(_), Some(State::Complete)) = (m.to_index, state) {
+        for t in &copying {
+            report.rows += tables::count_source(src, t).await?;
+        }
+    }
     if let (Some(dst), Some(State::Fresh | State::Partial)) = (m.to_index, state) {
         let mut counts = Vec::with_capacity(copying.len());
         let (mut total, mut have_all) = (0u64, 0u64);
