@@ -319,6 +319,56 @@ fn a_vault_migrated_to_postgres_and_s3_keeps_its_log_and_opens_its_footage() {
     assert!(stored.len() >= 3, "{stored:?}");
     assert_eq!(v["segments"].as_u64(), Some(stored.len() as u64), "{v}");
     assert!(v["log_entries"].as_u64().unwrap() > 0, "{v}");
+
+    // The scaled backup (docs/backup.md): pg_dump, and the bucket copied
+    // (as `rclone sync` would), restored into a new database and bucket:
+    // it checks clean and serves the same log.
+    let dump = d.join("vault.pgdump");
+    let pg_tool = |tool: &str, args: &[&str]| {
+        let out = std::process::Command::new(pg.bin_dir().join(tool))
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{tool}: {e}"));
+        assert!(out.status.success(), "{tool}: {}", text(&out.stderr));
+    };
+    let dump_s = dump.to_str().unwrap();
+    pg_tool(
+        "pg_dump",
+        &["--format=custom", "--file", dump_s, "--dbname", &db.url],
+    );
+    let db2 = rt.block_on(pg.database()).expect("a fresh database");
+    pg_tool("pg_restore", &["--no-owner", "--dbname", &db2.url, dump_s]);
+    let bucket2 = TestS3::new_url();
+    let store2 = rt.block_on(s3.store_at(&bucket2));
+    rt.block_on(copy_bucket(&store, &store2));
+    let out = with_s3(
+        d,
+        s3,
+        &[
+            "check",
+            "--data",
+            "vault-data",
+            "--database-url",
+            &db2.url,
+            "--blob-url",
+            &bucket2,
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(v["segments"].as_u64(), Some(stored.len() as u64), "{v}");
+    fs::write(d.join(DATABASE_URL_FILE), &db2.url).unwrap();
+    let mut toml = format!("blob_url = \"{bucket2}\"\n[s3]\n");
+    for (k, v) in s3.options() {
+        toml.push_str(&format!("{k} = \"{v}\"\n"));
+    }
+    fs::write(d.join("obhut.toml"), toml).unwrap();
+    let vault = Vault::start(d);
+    audit_verify(d, &vault, &vkey, "alice-audit.cp");
+    drop(vault);
+    fs::remove_file(d.join(DATABASE_URL_FILE)).unwrap();
+    fs::remove_file(d.join("obhut.toml")).unwrap();
     // A blob changed in the bucket is named.
     let bad = stored[1];
     rt.block_on(async {
@@ -413,6 +463,22 @@ fn an_online_backup_restores_and_passes_check_and_audit_verify() {
     );
     assert_eq!(listed.lines().count(), 2, "{listed}");
     assert!(!rid.is_empty());
+}
+
+/// Every object of one bucket in another, the instance id too: what an
+/// operator's bucket copy (`rclone sync`, `aws s3 sync`) does.
+async fn copy_bucket(from: &obhut_store::s3::S3BlobStore, to: &obhut_store::s3::S3BlobStore) {
+    use obhut_store::{BlobStore, StagedBlob};
+    to.set_instance_id(&from.instance_id().await.unwrap().unwrap())
+        .await
+        .unwrap();
+    for key in from.list().await.unwrap() {
+        let len = from.len(key).await.unwrap().unwrap();
+        let r = from.get_range(key, 0, len).await.unwrap();
+        let st = to.stage(r, len).await.unwrap();
+        let h = st.hash();
+        to.publish(key, st, h).await.unwrap();
+    }
 }
 
 fn copy_tree(from: &Path, to: &Path) {
