@@ -26,7 +26,9 @@ custody change. Never back up the epoch key holder (epoch_holder_dir, or the PKC
 destroying an expired epoch's key there is what makes the footage of that epoch in every \
 backup unopenable.\n\n\
 With the index on PostgreSQL (database_url) use pg_dump and copy the bucket instead \
-(docs/backup.md)."
+(docs/backup.md).",
+    after_help = "Example:\n  \
+obhut backup --data /var/lib/obhut --out /backup/obhut-2026-12-07 && cp -a /etc/obhut/keys /backup/obhut-2026-12-07-keys"
 )]
 pub struct Args {
     #[command(flatten)]

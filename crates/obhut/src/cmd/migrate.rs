@@ -36,7 +36,11 @@ source with a table this release does not know.\n\n\
 Afterwards serve the vault with --database-url and --blob-url (OBHUT_DATABASE_URL, \
 OBHUT_BLOB_URL) and the same --keys. S3 endpoint, region and credentials come from \
 AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (AWS_ALLOW_HTTP=true \
-for plain HTTP) or the [s3] table of --config."
+for plain HTTP) or the [s3] table of --config.",
+    after_help = "Examples:\n  \
+obhut migrate --from sqlite:/var/lib/obhut --to postgres://obhut@db/obhut --blobs-to s3://vault/obhut\n  \
+obhut migrate --from sqlite:/var/lib/obhut --to postgres://obhut@db/obhut\n  \
+obhut migrate --from sqlite:/var/lib/obhut --blobs-to s3://vault/obhut"
 )]
 pub struct Args {
     /// The source: sqlite:DATA_DIR (or sqlite:DATA_DIR/obhut.sqlite)
