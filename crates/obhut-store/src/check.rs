@@ -241,7 +241,7 @@ async fn check_segment(
 /// the fold computes. Returns the size and what disagreed. The
 /// checkpoint's signature is not checked here (the log key lives in the
 /// keystore); `obhut audit verify` checks it from outside.
-async fn check_log(index: &impl LogStore) -> Result<(u64, Vec<String>)> {
+pub(crate) async fn check_log(index: &impl LogStore) -> Result<(u64, Vec<String>)> {
     let mut out = Vec::new();
     let Some(cp) = index.log_checkpoint().await? else {
         return Ok((0, out));

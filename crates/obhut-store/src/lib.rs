@@ -41,6 +41,9 @@
 //! must pass and a fault-injecting blob store. [`scan`] checks what a
 //! store wrote from outside: it looks for plaintext in every file under
 //! the store's directories (property P1, no plaintext at rest).
+//! [`migrate`] copies a stopped embedded vault to PostgreSQL and/or an S3
+//! bucket, resumable and verified (`obhut migrate`); [`backup`] takes an
+//! online backup of the embedded stores (`obhut backup`).
 
 use std::future::Future;
 
@@ -48,6 +51,7 @@ use obhut_core::ids::{EpochId, GroupId, RecordingId};
 use tokio::io::AsyncRead;
 
 pub mod access;
+pub mod backup;
 pub mod blobs;
 mod check;
 mod consistency;
@@ -59,6 +63,7 @@ mod embedded;
 mod error;
 pub mod hold;
 pub mod log;
+pub mod migrate;
 pub mod postgres;
 pub mod retention;
 mod rows;

@@ -2,8 +2,10 @@
 //! directory. Glue over `obhut_store::check_store`, which holds the logic.
 
 use anyhow::Context;
-use obhut_server::config::FileConfig;
-use obhut_store::{BlobStore, CheckReport, check_store};
+use obhut_server::config::{DatabaseUrl, FileConfig};
+use obhut_store::blobs::AnyBlobStore;
+use obhut_store::postgres::PgIndex;
+use obhut_store::{BlobStore, CheckReport, IndexStore, check_store};
 
 use crate::util::Global;
 use crate::util::hint::{HintExt, fail};
@@ -14,7 +16,10 @@ use crate::util::vault::{StoreArgs, load_config, vault_error};
 #[command(
     about = "Check a stopped vault's data: index against blobs, every blob's BLAKE3, the audit log",
     long_about = "Check a vault's data directory (docs/vault.md §6.1), with the vault stopped \
-(the check takes the data directory's lock, as `obhut serve` does):\n\n\
+(the check takes the data directory's lock, as `obhut serve` does). The index is the data \
+directory's SQLite, or PostgreSQL with --database-url (database_url, OBHUT_DATABASE_URL); the \
+blobs are in the data directory, or in an S3 bucket with --blob-url (blob_url, OBHUT_BLOB_URL), \
+selected as `obhut serve` selects them:\n\n\
   - every index row has its blob, as long as its device-signed record says, with the \
 record's BLAKE3 ciphertext hash (every byte of every blob is read);\n\
   - every blob has an index row;\n\
@@ -28,6 +33,14 @@ changed (restore it from backup; a device re-uploads what it holds no receipt fo
 pub struct Args {
     #[command(flatten)]
     pub store: StoreArgs,
+    /// The index on PostgreSQL (postgres://USER@HOST:PORT/DB), as the vault is served
+    /// [key database_url; OBHUT_DATABASE_URL]
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// The blobs in an S3-compatible bucket (s3://BUCKET/PREFIX), as the vault is served
+    /// [key blob_url; OBHUT_BLOB_URL]
+    #[arg(long, value_name = "URL")]
+    pub blob_url: Option<String>,
     /// Remove the files an interrupted upload left in tmp/ (nothing else)
     #[arg(long)]
     pub repair: bool,
@@ -36,29 +49,74 @@ pub struct Args {
     pub json: bool,
 }
 
+/// The full check of `index` and `blobs`, and what interrupted uploads
+/// left (removed with `repair`).
+async fn check_on(
+    index: &impl IndexStore,
+    blobs: AnyBlobStore,
+    repair: bool,
+) -> anyhow::Result<(CheckReport, Vec<String>, Option<usize>)> {
+    // The vault is stopped: what an upload left is a leftover now.
+    let blobs = blobs.without_grace();
+    let report = check_store(index, &blobs).await?;
+    let leftovers = blobs.temporary_files().await?;
+    let removed = if repair && !leftovers.is_empty() {
+        Some(blobs.clean_temporary().await?)
+    } else {
+        None
+    };
+    Ok((report, leftovers, removed))
+}
+
 /// Run `obhut check`.
 pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
-    let config = load_config(&a.store, FileConfig::default())?;
+    let flags = FileConfig {
+        database_url: a.database_url.clone().map(DatabaseUrl),
+        blob_url: a.blob_url.clone(),
+        ..FileConfig::default()
+    };
+    let config = load_config(&a.store, flags)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     let (report, leftovers, removed) = rt.block_on(async {
+        // The index the vault runs on, selected as `obhut serve` selects
+        // it: PostgreSQL when `database_url` says so, else the data
+        // directory's SQLite.
+        if let Some(url) = &config.database_url {
+            // Held until the check ends: no vault may write meanwhile.
+            let _lock =
+                obhut_server::embedded::lock_data_dir(&config.data_dir).map_err(vault_error)?;
+            let index = PgIndex::connect(url.expose())
+                .await
+                .next_step("check --database-url (OBHUT_DATABASE_URL) and that PostgreSQL runs")?;
+            let blobs = config.blobs.open(&config.data_dir).await?;
+            let a_id = index.instance_id().await?;
+            let b_id = blobs.instance_id().await?;
+            if a_id.is_none() || a_id != b_id {
+                index.close().await;
+                return Err(fail(
+                    format!(
+                        "the PostgreSQL index (instance {}) and the blobs at {} (instance {}) are not one vault's",
+                        a_id.as_deref().unwrap_or("none"),
+                        blobs.location(),
+                        b_id.as_deref().unwrap_or("none")
+                    ),
+                    "pass the --database-url and --blob-url the vault is served with",
+                ));
+            }
+            let r = check_on(&index, blobs, a.repair).await;
+            index.close().await;
+            return r;
+        }
         let (index, blobs) = obhut_store::open_vault_shared(&config.data_dir, &config.blobs)
             .await
             .next_step("pass --data DIR of the vault (as given to obhut serve)")?;
-        // Held until the check ends: no vault may write meanwhile.
         let _lock = obhut_server::embedded::lock_data_dir(&config.data_dir).map_err(vault_error)?;
-        // The vault is stopped: what an upload left is a leftover now.
-        let blobs = blobs.without_grace();
-        let report = check_store(&index, &blobs).await;
-        let leftovers = blobs.temporary_files().await;
-        let removed = match (&leftovers, a.repair) {
-            (Ok(files), true) if !files.is_empty() => blobs.clean_temporary().await.map(Some),
-            _ => Ok(None),
-        };
+        let r = check_on(&index, blobs, a.repair).await;
         index.close().await;
-        anyhow::Ok((report?, leftovers?, removed?))
+        r
     })?;
     if a.json {
         print_json(&report, &leftovers, removed.is_some());
