@@ -24,6 +24,7 @@ use tokio::sync::{Mutex, Notify, watch};
 use super::proofs::internal;
 use super::witnessing;
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::{LogMetrics, Store};
 
 /// Most entries integrated under one checkpoint (bounds one transaction).
 pub const MAX_BATCH: u32 = 65_536;
@@ -44,6 +45,7 @@ pub struct LogService {
     latest: watch::Sender<Option<Arc<StoredCheckpoint>>>,
     wake: Notify,
     witnesses: Vec<witnessing::Witness>,
+    metrics: LogMetrics,
 }
 
 impl std::fmt::Debug for LogService {
@@ -82,7 +84,14 @@ impl LogService {
                 .cloned()
                 .map(witnessing::Witness::new)
                 .collect(),
+            metrics: LogMetrics::default(),
         })
+    }
+
+    /// Count witness failures and time store calls into `metrics` (the
+    /// vault's registry's handles) instead of unregistered ones.
+    pub fn with_metrics(self, metrics: LogMetrics) -> Self {
+        LogService { metrics, ..self }
     }
 
     /// The checkpoint origin.
@@ -164,7 +173,14 @@ impl LogService {
         let mut grown = None;
         loop {
             let st = guard.as_mut().ok_or_else(|| internal("state"))?;
-            let leaves = index.log_leaf_hashes(st.compact.size(), MAX_BATCH).await?;
+            let leaves = self
+                .metrics
+                .timed(
+                    Store::Index,
+                    "log_leaf_hashes",
+                    index.log_leaf_hashes(st.compact.size(), MAX_BATCH),
+                )
+                .await?;
             if leaves.is_empty() {
                 return Ok(grown);
             }
@@ -210,7 +226,13 @@ impl LogService {
                 note: note.to_bytes(),
                 edge: next.compact.edge().iter().flat_map(|h| h.0).collect(),
             };
-            index.log_integrate(&tiles, &cp).await?;
+            self.metrics
+                .timed(
+                    Store::Index,
+                    "log_integrate",
+                    index.log_integrate(&tiles, &cp),
+                )
+                .await?;
             *st = next;
             // With witnesses, a checkpoint is served once they were asked
             // ([`LogService::cosign_latest`]), so clients requiring
@@ -231,7 +253,7 @@ impl LogService {
         let Some(mut cp) = index.log_checkpoint().await? else {
             return Ok(());
         };
-        let note = witnessing::cosign(index, &self.witnesses, &cp).await?;
+        let note = witnessing::cosign(index, &self.witnesses, &cp, &self.metrics).await?;
         if note != cp.note {
             index.log_cosigned(cp.size, &note).await?;
             cp.note = note;
