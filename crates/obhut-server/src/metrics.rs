@@ -343,3 +343,56 @@ impl Metrics {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/operations.md §9 lists every metric with its type, and no
+    /// other: an operator's dashboards are built from that table.
+    #[test]
+    fn the_operations_guide_lists_every_metric() {
+        let doc = include_str!("../../../docs/operations.md");
+        let m = Metrics::new();
+        // A family is exported once it has a member.
+        m.acked(true);
+        m.error(&obhut_api::ErrorKind::Internal);
+        m.ingest_errors
+            .get_or_create(&KindLabel {
+                kind: "internal".into(),
+            })
+            .inc();
+        m.log.witness_failed("http://witness.example");
+        m.log
+            .store_seconds
+            .get_or_create(&StoreLabel {
+                store: "index",
+                op: "segment",
+            })
+            .observe(0.001);
+        m.connections("api");
+        let text = m.encode();
+        let mut registered = Vec::new();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("# TYPE ") else {
+                continue;
+            };
+            let (name, kind) = rest.split_once(' ').unwrap();
+            let name = match kind {
+                "counter" => format!("{name}_total"),
+                _ => name.to_owned(),
+            };
+            let row = format!("| `{name}` | {kind} |");
+            assert!(doc.contains(&row), "docs/operations.md has no row {row}");
+            registered.push(name);
+        }
+        assert_eq!(registered.len(), 19, "{text}");
+        for row in doc.lines().filter(|l| l.starts_with("| `obhut_")) {
+            let name = row.split('`').nth(1).unwrap();
+            assert!(
+                registered.iter().any(|r| r == name),
+                "docs/operations.md lists {name}, which the vault does not export"
+            );
+        }
+    }
+}
