@@ -1,5 +1,5 @@
 //! Prometheus metrics (docs/vault.md §7, every one listed with its
-//! meaning in docs/operations.md §Metrics), one registry per server (no
+//! meaning in docs/operations.md §9), one registry per server (no
 //! process globals, so tests can run several servers in one process).
 //!
 //! Store latency is timed where the server calls the store

@@ -148,6 +148,7 @@ async fn ask<I: LogStore>(
 
 /// Ask every witness to cosign `cp`; returns the note with every
 /// cosignature obtained (or `cp`'s note unchanged).
+///
 /// A witness that answers without a cosignature that verifies, or not at
 /// all, counts in `obhut_witness_failures_total` (`metrics`).
 pub async fn cosign<I: LogStore>(
