@@ -61,14 +61,16 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
             .log_origin
             .clone()
             .unwrap_or_else(|| default_origin(keystore.log_key()));
-        let log = LogService::new(origin, keystore.log_key(), &config.witnesses)?;
+        let metrics = metrics::Metrics::new();
+        let log = LogService::new(origin, keystore.log_key(), &config.witnesses)?
+            .with_metrics(metrics.log.clone());
         let shared = index.shared_locks();
         Ok(App {
             index,
             blobs,
             config,
             keystore,
-            metrics: metrics::Metrics::new(),
+            metrics,
             groups: Mutex::new(HashMap::new()),
             sequencing: Sequencing::new(shared),
             log,

@@ -48,6 +48,7 @@ use tokio_util::io::StreamReader;
 use crate::app::App;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::KindLabel;
+use crate::metrics::Store;
 use crate::params::{bad, parse_rid};
 use crate::sequencing::Waited;
 
@@ -133,6 +134,7 @@ pub async fn put_segment<I: IndexStore, B: BlobStore>(
             app.metrics
                 .ingest_seconds
                 .observe(started.elapsed().as_secs_f64());
+            app.metrics.acked(status == StatusCode::CREATED);
             tracing::info!(
                 recording = %row.recording_id,
                 index = row.index,
@@ -572,9 +574,15 @@ async fn ingest_one<I: IndexStore, B: BlobStore>(
 
     // 4. The blob into tmp/ while hashing; 5. the trailer and every check
     //    of the record. Any failure from here on discards the staged blob.
+    // Staging reads the body from the network as it writes: its time is
+    // the client's upload as much as the store's.
     let mut staged = app
-        .blobs
-        .stage(&mut *reader, blob_len)
+        .metrics
+        .timed(
+            Store::Blob,
+            "stage",
+            app.blobs.stage(&mut *reader, blob_len),
+        )
         .await
         .map_err(stage_error)?;
     let checked = async {
@@ -595,7 +603,12 @@ async fn ingest_one<I: IndexStore, B: BlobStore>(
     //    lock: a pipelined upload's fsync overlaps its predecessor's
     //    publication, and the lock covers only rename, directory fsync
     //    and the row (step 7).
-    if let Err(e) = app.blobs.sync_staged(&mut staged).await {
+    let synced = app.metrics.timed(
+        Store::Blob,
+        "sync_staged",
+        app.blobs.sync_staged(&mut staged),
+    );
+    if let Err(e) = synced.await {
         app.blobs.discard(staged).await;
         return Err(e.into());
     }
@@ -656,8 +669,12 @@ async fn ingest_one<I: IndexStore, B: BlobStore>(
         recording: seg.recording,
         index: seg.index,
     };
-    app.blobs
-        .publish(key, staged, *record.ciphertext_hash())
+    app.metrics
+        .timed(
+            Store::Blob,
+            "publish",
+            app.blobs.publish(key, staged, *record.ciphertext_hash()),
+        )
         .await?;
     let fields = &record.header().fields;
     let record_hash = record.record_hash();
@@ -674,27 +691,32 @@ async fn ingest_one<I: IndexStore, B: BlobStore>(
         received_ms: received,
         receipt: receipt.to_bytes(),
     };
+    let new = NewSegment {
+        row: row.clone(),
+        prev_record_hash: *record.prev_record_hash(),
+        is_final: record.is_final(),
+        device_key: device.device_key,
+        group_id: device.group_id,
+        retention_class: device.retention_class.clone(),
+        log: app.log_entry(
+            obhut_core::audit::Role::Device,
+            device.device_key,
+            Some(seg.recording),
+            obhut_core::audit::Event::SegmentReceived {
+                index: seg.index,
+                record_hash,
+                blob_len,
+                capture_utc_ms: fields.capture_utc_ms,
+            },
+        )?,
+    };
     let inserted = app
-        .index
-        .insert_segment(&NewSegment {
-            row: row.clone(),
-            prev_record_hash: *record.prev_record_hash(),
-            is_final: record.is_final(),
-            device_key: device.device_key,
-            group_id: device.group_id,
-            retention_class: device.retention_class.clone(),
-            log: app.log_entry(
-                obhut_core::audit::Role::Device,
-                device.device_key,
-                Some(seg.recording),
-                obhut_core::audit::Event::SegmentReceived {
-                    index: seg.index,
-                    record_hash,
-                    blob_len,
-                    capture_utc_ms: fields.capture_utc_ms,
-                },
-            )?,
-        })
+        .metrics
+        .timed(
+            Store::Index,
+            "insert_segment",
+            app.index.insert_segment(&new),
+        )
         .await?;
     app.log.wake();
     // Wake uploads of this recording waiting on their predecessor (step 6).

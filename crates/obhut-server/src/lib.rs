@@ -155,6 +155,10 @@ pub fn router<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) -> Router {
             app.clone(),
             ops::track_writes::<I, B>,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            ops::count_errors::<I, B>,
+        ))
         .layer(axum::middleware::from_fn(ops::log_request))
         .with_state(app)
 }

@@ -163,8 +163,25 @@ async fn probe<B: BlobStore>(blobs: &B, bytes: u64) -> Result<(), obhut_store::S
     synced
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// Count every error answer by its kind (`obhut_errors_total`), axum's own
+/// refusals included: outside [`json_errors`], which gives them theirs.
+pub async fn count_errors<I: IndexStore, B: BlobStore>(
+    State(app): State<Arc<App<I, B>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let resp = next.run(req).await;
+    if let Some(kind) = resp.extensions().get::<ErrorKind>() {
+        app.metrics.error(kind);
+    }
+    resp
+}
+
+/// `GET /metrics`: Prometheus text format. The log's gauges are read from
+/// the index at each scrape, so that every vault process sharing one
+/// database reports the log as it is, not as this process last wrote it.
 pub async fn metrics<I: IndexStore, B: BlobStore>(State(app): State<Arc<App<I, B>>>) -> Response {
+    refresh_log_gauges(&app).await;
     (
         [(
             header::CONTENT_TYPE,
@@ -173,6 +190,31 @@ pub async fn metrics<I: IndexStore, B: BlobStore>(State(app): State<Arc<App<I, B
         app.metrics.encode(),
     )
         .into_response()
+}
+
+/// `obhut_log_entries`, `obhut_log_sequenced_entries` and
+/// `obhut_log_checkpoint_age_seconds` as the index has them now; on a
+/// failed read they keep their last values (and the store's failure shows
+/// in `/readyz`).
+async fn refresh_log_gauges<I: IndexStore, B: BlobStore>(app: &App<I, B>) {
+    let m = &app.metrics;
+    match app.index.log_checkpoint().await {
+        Ok(Some(cp)) => {
+            m.log_entries
+                .set(i64::try_from(cp.size).unwrap_or(i64::MAX));
+            let age_ms = app.clock.now_ms().saturating_sub(cp.time_ms).max(0);
+            // Milliseconds to seconds: exact enough for an age in f64.
+            m.log_checkpoint_age.set(age_ms as f64 / 1000.0);
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "reading the latest checkpoint for /metrics"),
+    }
+    match app.index.log_sequenced().await {
+        Ok(n) => {
+            m.log_sequenced.set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        Err(e) => tracing::warn!(error = %e, "reading the log's size for /metrics"),
+    }
 }
 
 /// Unknown paths.

@@ -21,6 +21,7 @@ use tokio_util::io::ReaderStream;
 
 use crate::app::App;
 use crate::error::ApiResult;
+use crate::metrics::Store;
 use crate::params::{bad, parse_rid};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -267,8 +268,8 @@ async fn readable_segment<I: IndexStore, B: BlobStore>(
     let rid = parse_rid(rid)?;
     readable(app, &groups, rid).await?;
     let seg = app
-        .index
-        .segment(rid, index)
+        .metrics
+        .timed(Store::Index, "segment", app.index.segment(rid, index))
         .await?
         .ok_or_else(|| bad(ErrorKind::NotFound, "no such stored segment"))?;
     let key = BlobKey {
@@ -278,7 +279,10 @@ async fn readable_segment<I: IndexStore, B: BlobStore>(
     // Before any byte is sent: once a 200 with its length has gone out, a
     // blob that ends early can only cut the connection, which a reader
     // sees as "peer disconnected" with no segment named.
-    let stored = app.blobs.len(key).await?;
+    let stored = app
+        .metrics
+        .timed(Store::Blob, "len", app.blobs.len(key))
+        .await?;
     if stored.is_none_or(|got| got < seg.blob_len) {
         let what = if stored.is_none() {
             "stored blob is missing"
@@ -322,7 +326,10 @@ pub async fn tree<I: IndexStore, B: BlobStore>(
     };
     // Group by group: a 16 KiB buffer, never the whole blob, and one BLAKE3
     // pass over 16 KiB at a time (microseconds) between reads.
-    let mut source = app.blobs.get_range(key, 0, len).await?;
+    let mut source = app
+        .metrics
+        .timed(Store::Blob, "get_range", app.blobs.get_range(key, 0, len))
+        .await?;
     let mut tree = obhut_core::blob_tree::GroupTree::new(len);
     let mut group = vec![0u8; obhut_core::blob_tree::GROUP_LEN as usize];
     let mut left = len;
@@ -383,7 +390,15 @@ pub async fn blob<I: IndexStore, B: BlobStore>(
             return Ok(r);
         }
     };
-    let reader = app.blobs.get_range(key, start, end).await?;
+    // The time to open the range; the bytes stream to the client after.
+    let reader = app
+        .metrics
+        .timed(
+            Store::Blob,
+            "get_range",
+            app.blobs.get_range(key, start, end),
+        )
+        .await?;
     let stream = ReaderStream::with_capacity(reader, BLOB_READ_BUF);
     let mut resp = Response::new(Body::from_stream(stream));
     *resp.status_mut() = status;

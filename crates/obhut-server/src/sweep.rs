@@ -35,6 +35,7 @@ use obhut_store::{BlobStore, EpochRow, IndexStore};
 
 use crate::app::App;
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::Store;
 use obhut_api::ErrorKind;
 
 /// Epochs taken per query, and blobs deleted per transaction.
@@ -94,8 +95,21 @@ fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
 }
 
 impl<I: IndexStore, B: BlobStore> App<I, B> {
-    /// Run one sweep: every epoch due by the clock floor, to the end.
+    /// Run one sweep: every epoch due by the clock floor, to the end;
+    /// counted and timed in the metrics (`obhut_sweep_*`).
     pub async fn sweep_once(&self) -> ApiResult<SweepReport> {
+        let started = std::time::Instant::now();
+        let r = self.sweep_due().await;
+        let m = &self.metrics;
+        m.sweep_runs.inc();
+        m.sweep_seconds.observe(started.elapsed().as_secs_f64());
+        if r.is_err() {
+            m.sweep_failures.inc();
+        }
+        r
+    }
+
+    async fn sweep_due(&self) -> ApiResult<SweepReport> {
         // One sweep at a time (the periodic one and an operator's), and
         // none while an epoch is being made: a period's tombstone and its
         // creation never race, and an entry's `key_destroyed` is this
@@ -142,6 +156,7 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         crash_point(Step::KeyDestroyed);
         if key_destroyed {
             report.keys_destroyed += 1;
+            self.metrics.epochs_destroyed.inc();
         }
         let segments = self.index.epoch_segment_count(id).await?;
         // Derived data goes with its source: before the source's rows do,
@@ -175,8 +190,13 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
         let receipt = DeletionReceipt::sign(vault, &entry.body)
             .map_err(|err| internal("signing a deletion receipt", err))?;
         let moved = self
-            .index
-            .destroy_epoch(id, now, &receipt.to_bytes(), &entry)
+            .metrics
+            .timed(
+                Store::Index,
+                "destroy_epoch",
+                self.index
+                    .destroy_epoch(id, now, &receipt.to_bytes(), &entry),
+            )
             .await?;
         report.segments += moved;
         self.log.wake();
@@ -190,7 +210,10 @@ impl<I: IndexStore, B: BlobStore> App<I, B> {
                 continue;
             }
             for k in &queued {
-                if self.blobs.delete(*k).await? {
+                let deleted = self
+                    .metrics
+                    .timed(Store::Blob, "delete", self.blobs.delete(*k));
+                if deleted.await? {
                     report.blobs += 1;
                 }
                 crash_point(Step::BlobDeleted);

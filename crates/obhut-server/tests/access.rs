@@ -1195,3 +1195,142 @@ fn a_malformed_request_changes_nothing() {
     let list = w.call(&w.requester.sign, "GET", "/v1/requests", &[]);
     assert_eq!(list.json()["requests"].as_array().unwrap().len(), 0);
 }
+
+/// The value of the sample `series` (name with its labels, as the text
+/// exposition writes them) in a `/metrics` answer.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        let rest = l.strip_prefix(series)?.strip_prefix(' ')?;
+        rest.split(' ').next()?.parse().ok()
+    })
+}
+
+fn scrape(w: &World) -> String {
+    let r = http(w.vault.ops_addr, "GET", "/metrics", &[], &[]).unwrap();
+    assert_eq!(r.status, 200);
+    String::from_utf8(r.body).unwrap()
+}
+
+/// What an operator watches (docs/operations.md §Metrics), scraped over
+/// real HTTP from the operations listener after an ingest, a retried
+/// upload, an access released and read, a refusal, a witness that never
+/// answers and a sweep that destroys the footage's epoch: every metric is
+/// there and moved by what happened.
+#[test]
+fn metrics_show_ingest_access_log_witnesses_sweeps_store_latency_and_errors() {
+    let cosigner = obhut_log::CosignatureSigner::from_seed("witness.example/w1", &[7; 32]).unwrap();
+    // Nothing listens on the discard port: every cosigning attempt fails.
+    let unreachable = "http://127.0.0.1:9";
+    let w = World::with(FileConfig {
+        witness: vec![obhut_server::config::WitnessFile {
+            url: unreachable.into(),
+            vkey: cosigner.verifier_key().to_string(),
+        }],
+        epoch_period_secs: [(CLASS.to_owned(), 86_400)].into(),
+        retention: [(CLASS.to_owned(), "30 days".to_owned())].into(),
+        ..FileConfig::default()
+    });
+    // World::with uploaded three segments; the same upload again is
+    // acknowledged from the stored receipt.
+    let again = put_sealed(w.vault.addr, &w.vault.ids(), &w.device, &w.segs[0], w.now()).unwrap();
+    assert_eq!(again.status, 200, "{:?}", again.json());
+    let req = w.request();
+    let grant = w.post_request(&req);
+    w.approve(1, &req, grant);
+    w.approve(3, &req, grant);
+    let rel = w.release_as(&w.requester.sign, &req);
+    assert_eq!(rel.status, 200, "{:?}", rel.json());
+    let blob = w.call(
+        &w.requester.sign,
+        "GET",
+        &format!("/v1/recordings/{}/segments/1/blob", w.rid),
+        &[],
+    );
+    assert_eq!(blob.status, 200);
+    let stranger = SignKey::generate(&mut os_rng());
+    refused(
+        &w.call(&stranger, "GET", "/v1/recordings", &[]),
+        401,
+        "unknown-person",
+    );
+
+    // Wait until the integrator has taken in every entry and asked the
+    // witness, then let a minute pass with nothing logged.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let m = loop {
+        let m = scrape(&w);
+        let integrated = sample(&m, "obhut_log_entries") == Some(w.sequenced() as f64);
+        let asked = sample(
+            &m,
+            &format!("obhut_witness_failures_total{{witness=\"{unreachable}\"}}"),
+        )
+        .is_some();
+        if integrated && asked {
+            break m;
+        }
+        assert!(std::time::Instant::now() < deadline, "{m}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let at = |m: &str, s: &str| sample(m, s).unwrap_or_else(|| panic!("no {s} in\n{m}"));
+    assert_eq!(at(&m, "obhut_ingest_segments_total"), 3.0);
+    assert_eq!(
+        at(&m, "obhut_ingest_bytes_total"),
+        w.segs.iter().map(|s| s.blob.len() as f64).sum::<f64>()
+    );
+    assert_eq!(at(&m, "obhut_ingest_acks_total{status=\"created\"}"), 3.0);
+    assert_eq!(at(&m, "obhut_ingest_acks_total{status=\"repeat\"}"), 1.0);
+    assert_eq!(at(&m, "obhut_ingest_seconds_count"), 4.0);
+    assert_eq!(at(&m, "obhut_releases_total"), 1.0);
+    assert_eq!(at(&m, "obhut_released_segments_total"), 2.0);
+    assert_eq!(at(&m, "obhut_errors_total{kind=\"unknown-person\"}"), 1.0);
+    assert!(at(&m, "obhut_log_sequenced_entries") >= at(&m, "obhut_log_entries"));
+    // Three segments received, the request, two approvals, the release at least.
+    assert!(at(&m, "obhut_log_entries") >= 7.0, "{m}");
+    for (store, op, at_least) in [
+        ("blob", "stage", 3.0),
+        ("blob", "sync_staged", 3.0),
+        ("blob", "publish", 3.0),
+        ("blob", "get_range", 1.0),
+        ("index", "insert_segment", 3.0),
+        ("index", "segment", 1.0),
+        ("index", "mark_released", 1.0),
+        ("index", "log_integrate", 1.0),
+    ] {
+        let n = at(
+            &m,
+            &format!("obhut_store_seconds_count{{store=\"{store}\",op=\"{op}\"}}"),
+        );
+        assert!(n >= at_least, "{store} {op}: {n}");
+    }
+    // The sweep at start ran and found nothing due.
+    assert!(at(&m, "obhut_sweep_runs_total") >= 1.0);
+    assert_eq!(at(&m, "obhut_epochs_destroyed_total"), 0.0);
+    assert_eq!(at(&m, "obhut_sweep_failures_total"), 0.0);
+
+    // A minute without a new checkpoint shows as its age.
+    let before = at(&m, "obhut_log_checkpoint_age_seconds");
+    w.clock.advance(60_000);
+    let m = scrape(&w);
+    assert!(
+        at(&m, "obhut_log_checkpoint_age_seconds") >= before + 60.0,
+        "{m}"
+    );
+
+    // Long after the class's retention, a sweep destroys the epoch.
+    let runs = at(&m, "obhut_sweep_runs_total");
+    w.clock.advance(120 * DAY);
+    let report = w.vault.block_on(w.vault.app.sweep_once()).unwrap();
+    assert!(report.keys_destroyed >= 1, "{report:?}");
+    let m = scrape(&w);
+    assert_eq!(at(&m, "obhut_sweep_runs_total"), runs + 1.0);
+    assert_eq!(
+        at(&m, "obhut_epochs_destroyed_total"),
+        report.keys_destroyed as f64
+    );
+    assert!(at(&m, "obhut_sweep_seconds_count") >= 2.0);
+    let deleted = at(
+        &m,
+        "obhut_store_seconds_count{store=\"blob\",op=\"delete\"}",
+    );
+    assert_eq!(deleted, report.blobs as f64);
+}

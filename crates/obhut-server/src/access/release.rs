@@ -32,6 +32,7 @@ use super::{
 };
 use crate::app::App;
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::Store;
 
 /// The approvals a release counts, given the segment count the scope
 /// resolved to (`None`: not resolved yet): by a custodian listed at its
@@ -300,13 +301,20 @@ pub async fn release<I: IndexStore, B: BlobStore>(
             segments: u32::try_from(n).unwrap_or(u32::MAX),
         },
     )?;
-    match app
+    let marked = app
         .index
-        .mark_released(ctx.row.request_hash, &release_bytes, &entry)
+        .mark_released(ctx.row.request_hash, &release_bytes, &entry);
+    match app
+        .metrics
+        .timed(Store::Index, "mark_released", marked)
         .await
     {
         Ok(index) => {
             app.log.wake();
+            app.metrics.releases.inc();
+            app.metrics
+                .released_segments
+                .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
             tracing::info!(request = %hex::encode(ctx.row.request_hash), segments = n, log_index = index, "epoch parts released");
             Ok(Json(ReleaseJson {
                 release: B64.encode(&release_bytes),

@@ -29,6 +29,7 @@ use tokio::sync::{Mutex, Notify, watch};
 use super::proofs::internal;
 use super::witnessing;
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::{LogMetrics, Store};
 
 /// Most entries integrated under one checkpoint (bounds one transaction).
 pub const MAX_BATCH: u32 = 65_536;
@@ -57,6 +58,7 @@ pub struct LogService {
     /// Writes refused because the tree head had moved (operators see
     /// two integrators at work; tests see a stale one refused).
     head_moved: AtomicU64,
+    metrics: LogMetrics,
 }
 
 impl std::fmt::Debug for LogService {
@@ -96,7 +98,14 @@ impl LogService {
                 .cloned()
                 .map(witnessing::Witness::new)
                 .collect(),
+            metrics: LogMetrics::default(),
         })
+    }
+
+    /// Count witness failures and time store calls into `metrics` (the
+    /// vault's registry's handles) instead of unregistered ones.
+    pub fn with_metrics(self, metrics: LogMetrics) -> Self {
+        LogService { metrics, ..self }
     }
 
     /// The checkpoint origin.
@@ -186,7 +195,14 @@ impl LogService {
         loop {
             let st = guard.as_mut().ok_or_else(|| internal("state"))?;
             let from = st.compact.size();
-            let leaves = index.log_leaf_hashes(from, MAX_BATCH).await?;
+            let leaves = self
+                .metrics
+                .timed(
+                    Store::Index,
+                    "log_leaf_hashes",
+                    index.log_leaf_hashes(from, MAX_BATCH),
+                )
+                .await?;
             if leaves.is_empty() {
                 return Ok(grown);
             }
@@ -232,7 +248,15 @@ impl LogService {
                 note: note.to_bytes(),
                 edge: next.compact.edge().iter().flat_map(|h| h.0).collect(),
             };
-            match index.log_integrate(from, &tiles, &cp).await {
+            let integrated = self
+                .metrics
+                .timed(
+                    Store::Index,
+                    "log_integrate",
+                    index.log_integrate(from, &tiles, &cp),
+                )
+                .await;
+            match integrated {
                 Ok(()) => *st = next,
                 Err(StoreError::HeadMoved { expected, latest }) => {
                     // Another integrator wrote since this memory was
@@ -271,7 +295,7 @@ impl LogService {
         let Some(mut cp) = index.log_checkpoint().await? else {
             return Ok(());
         };
-        let note = witnessing::cosign(index, &self.witnesses, &cp).await?;
+        let note = witnessing::cosign(index, &self.witnesses, &cp, &self.metrics).await?;
         if note != cp.note {
             index.log_cosigned(cp.size, &note).await?;
             cp.note = note;

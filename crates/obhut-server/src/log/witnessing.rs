@@ -16,6 +16,7 @@ use obhut_store::{LogStore, StoredCheckpoint};
 use super::proofs::prove_consistency;
 use crate::config::WitnessConfig;
 use crate::error::ApiResult;
+use crate::metrics::LogMetrics;
 
 /// Largest witness answer read.
 const MAX_ANSWER: u64 = 64 * 1024;
@@ -147,17 +148,31 @@ async fn ask<I: LogStore>(
 
 /// Ask every witness to cosign `cp`; returns the note with every
 /// cosignature obtained (or `cp`'s note unchanged).
+///
+/// A witness that answers without a cosignature that verifies, or not at
+/// all, counts in `obhut_witness_failures_total` (`metrics`).
 pub async fn cosign<I: LogStore>(
     index: &I,
     witnesses: &[Witness],
     cp: &StoredCheckpoint,
+    metrics: &LogMetrics,
 ) -> ApiResult<Vec<u8>> {
     let Ok(mut note) = Note::parse(&cp.note) else {
         return Ok(cp.note.clone());
     };
     let base = note.clone();
     for w in witnesses {
-        for s in ask(index, w, cp, &base).await? {
+        let sigs = match ask(index, w, cp, &base).await {
+            Ok(sigs) => sigs,
+            Err(e) => {
+                metrics.witness_failed(&w.config.url);
+                return Err(e);
+            }
+        };
+        if sigs.is_empty() {
+            metrics.witness_failed(&w.config.url);
+        }
+        for s in sigs {
             if note.add_signature(s).is_err() {
                 tracing::warn!("too many signatures on one checkpoint; ignoring the rest");
             }
