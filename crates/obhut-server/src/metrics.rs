@@ -89,6 +89,8 @@ fn store_histogram() -> Histogram {
 pub struct LogMetrics {
     /// `obhut_witness_failures_total{witness}`.
     pub witness_failures: Family<WitnessLabel, Counter>,
+    /// `obhut_log_head_moved_total`.
+    pub head_moved: Counter,
     store_seconds: StoreFamily,
 }
 
@@ -96,6 +98,7 @@ impl Default for LogMetrics {
     fn default() -> Self {
         LogMetrics {
             witness_failures: Family::default(),
+            head_moved: Counter::default(),
             store_seconds: Family::new_with_constructor(store_histogram),
         }
     }
@@ -260,6 +263,11 @@ impl Metrics {
             m.log.witness_failures.clone(),
         );
         r.register(
+            "log_head_moved",
+            "Checkpoint writes refused because another integrator moved the tree head",
+            m.log.head_moved.clone(),
+        );
+        r.register(
             "releases",
             "Access requests released (epoch parts handed out)",
             m.releases.clone(),
@@ -386,7 +394,7 @@ mod tests {
             assert!(doc.contains(&row), "docs/operations.md has no row {row}");
             registered.push(name);
         }
-        assert_eq!(registered.len(), 19, "{text}");
+        assert_eq!(registered.len(), 20, "{text}");
         for row in doc.lines().filter(|l| l.starts_with("| `obhut_")) {
             let name = row.split('`').nth(1).unwrap();
             assert!(

@@ -265,6 +265,7 @@ impl LogService {
                     // head as stored; its leaves are the same.
                     reloads += 1;
                     self.head_moved.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.head_moved.inc();
                     if reloads > MAX_RELOADS {
                         return Err(internal(
                             "the log's tree head kept moving under this integrator",
