@@ -128,7 +128,9 @@ impl GroupTree {
 
 /// The ciphertext hash of a blob (docs/format.md §6.3) from bytes handed
 /// over in pieces of any length, as a sealer or opener produces them: the
-/// same hash as [`crate::segment::ciphertext_hasher`] fed every piece.
+/// same hash as a BLAKE3 hasher in derive-key mode with the ciphertext
+/// hash's context fed every piece (the segment module's
+/// `ciphertext_hasher`).
 ///
 /// BLAKE3 hashes sixteen 1 KiB chunks at once (AVX-512) only in subtrees
 /// that start at a multiple of their own size. A blob's pieces start
@@ -156,7 +158,7 @@ impl BlobHasher {
     /// A hasher for a blob's first byte onwards.
     pub fn new() -> Self {
         BlobHasher {
-            hasher: crate::segment::ciphertext_hasher(),
+            hasher: blake3::Hasher::new_from_context_key(&context_key()),
             tail: Vec::with_capacity(GROUP_LEN as usize),
         }
     }
@@ -315,14 +317,16 @@ fn subtree(key: &ContextKey, cvs: &[ChainingValue], len: u64) -> ChainingValue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::segment::ciphertext_hasher;
 
     fn blob(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i * 31 % 251) as u8).collect()
     }
 
     fn hash(b: &[u8]) -> [u8; 32] {
-        *ciphertext_hasher().update(b).finalize().as_bytes()
+        *blake3::Hasher::new_derive_key(labels::CIPHERTEXT_HASH)
+            .update(b)
+            .finalize()
+            .as_bytes()
     }
 
     #[test]
