@@ -34,7 +34,7 @@ use obhut_core::ids::RecordingId;
 use obhut_core::record::SegmentRecord;
 use obhut_core::rng::os_rng;
 use obhut_core::segment::SegmentKind;
-use obhut_core::stream::MAX_PLAINTEXT_LEN;
+use obhut_core::stream::{MAX_PLAINTEXT_LEN, PlaintextReader};
 
 pub use obhut_core::dir_names::{GROUP_COPY, blob_name, index_of, record_name};
 
@@ -579,7 +579,13 @@ impl Writer<'_> {
         let mut w = BufWriter::with_capacity(1 << 20, blob);
         let sealed = self
             .inner
-            .seal_at(index, spec, reader, &mut w, &mut os_rng())
+            .seal_at(
+                index,
+                spec,
+                PlaintextReader::new(reader),
+                &mut w,
+                &mut os_rng(),
+            )
             .map_err(|source| SealError::Seal { index, source })?;
         let blob = w
             .into_inner()

@@ -22,6 +22,7 @@ use obhut_core::request::{GrantRef, RequestContent, Scope};
 use obhut_core::rng::{DeterministicRng, os_rng};
 use obhut_core::secret::Secret32;
 use obhut_core::segment::SegmentKind;
+use obhut_core::stream::PlaintextReader;
 
 use crate::{Figure, peak_rss_mib};
 
@@ -105,7 +106,7 @@ pub fn seal(input: &Path, dir: &Path, threads: usize) -> Result<(), Error> {
                         let mut file = File::open(input).map_err(|e| e.to_string())?;
                         file.seek(SeekFrom::Start(u64::from(i) * SEGMENT_BYTES))
                             .map_err(|e| e.to_string())?;
-                        let reader = file.take(SEGMENT_BYTES);
+                        let reader = PlaintextReader::new(file.take(SEGMENT_BYTES));
                         let out = File::create(dir.join(format!("{i}.seg")))
                             .map_err(|e| e.to_string())?;
                         let writer = out;

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 
+use crate::blob_tree::BlobHasher;
 use crate::combine;
 use crate::epoch::{EpochRelease, EpochSecret, MAX_RELEASE_ENTRIES, ReleaseEntry};
 use crate::error::{Error, RefusalReason, RejectedPartial, Result, SegmentFailure};
@@ -17,7 +18,7 @@ use crate::partial::PartialEnvelope;
 use crate::record::SegmentRecord;
 use crate::request::{AccessRequest, GrantRef, SegmentFacts};
 use crate::secret::Secret32;
-use crate::segment::{KeyParts, RangeSource, SegmentKeys, SegmentOpener, ciphertext_hasher};
+use crate::segment::{KeyParts, RangeSource, SegmentKeys, SegmentOpener};
 
 /// The records of `records` that `request`'s scope covers (§8.1), in the
 /// order given. Container-index segments count as covered when a media
@@ -231,7 +232,7 @@ impl GrantKeys {
         let opener = self.opener(record)?;
         let mut hashed = HashingReader {
             inner: blob,
-            hasher: ciphertext_hasher(),
+            hasher: BlobHasher::new(),
             read: 0,
         };
         let n = opener.open_stream(&mut hashed, out)?;
@@ -246,7 +247,7 @@ impl GrantKeys {
                 },
             });
         }
-        if hashed.hasher.finalize().as_bytes() != record.ciphertext_hash() {
+        if &hashed.hasher.finalize() != record.ciphertext_hash() {
             return Err(Error::Segment {
                 segment,
                 failure: SegmentFailure::HashMismatch,
@@ -272,7 +273,7 @@ impl GrantKeys {
 
 struct HashingReader<R> {
     inner: R,
-    hasher: blake3::Hasher,
+    hasher: BlobHasher,
     read: u64,
 }
 

@@ -126,6 +126,71 @@ impl GroupTree {
     }
 }
 
+/// The ciphertext hash of a blob (docs/format.md §6.3) from bytes handed
+/// over in pieces of any length, as a sealer or opener produces them: the
+/// same hash as a BLAKE3 hasher in derive-key mode with the ciphertext
+/// hash's context fed every piece (the segment module's
+/// `ciphertext_hasher`).
+///
+/// BLAKE3 hashes sixteen 1 KiB chunks at once (AVX-512) only in subtrees
+/// that start at a multiple of their own size. A blob's pieces start
+/// after a 1 452-byte header and 65 552-byte sealed chunks, so a plain
+/// hasher fed each of them begins every update inside a chunk: it
+/// finishes that chunk one 64-byte block at a time and then climbs back
+/// to full width through subtrees of 1, 2, 4 and 8 chunks. This hasher
+/// gives BLAKE3 only whole groups ([`GROUP_LEN`], 16 chunks) at group
+/// offsets and holds the rest back, at the price of copying at most one
+/// group per piece (BENCHMARKS.md, issue 17).
+#[derive(Clone, Debug)]
+pub struct BlobHasher {
+    hasher: blake3::Hasher,
+    /// Bytes after the last group boundary given to `hasher`.
+    tail: Vec<u8>,
+}
+
+impl Default for BlobHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BlobHasher {
+    /// A hasher for a blob's first byte onwards.
+    pub fn new() -> Self {
+        BlobHasher {
+            hasher: blake3::Hasher::new_from_context_key(&context_key()),
+            tail: Vec::with_capacity(GROUP_LEN as usize),
+        }
+    }
+
+    /// The next bytes of the blob.
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        let group = GROUP_LEN as usize;
+        if !self.tail.is_empty() {
+            let n = (group - self.tail.len()).min(bytes.len());
+            self.tail.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            if self.tail.len() < group {
+                return;
+            }
+            self.hasher.update(&self.tail);
+            self.tail.clear();
+        }
+        let whole = bytes.len() - bytes.len() % group;
+        if whole > 0 {
+            self.hasher.update(&bytes[..whole]);
+        }
+        self.tail.extend_from_slice(&bytes[whole..]);
+    }
+
+    /// The hash of every byte given so far.
+    pub fn finalize(&self) -> [u8; 32] {
+        let mut h = self.hasher.clone();
+        h.update(&self.tail);
+        *h.finalize().as_bytes()
+    }
+}
+
 /// A group tree checked against a record: groups of the blob can now be
 /// verified one by one.
 #[derive(Clone, Debug)]
@@ -252,14 +317,16 @@ fn subtree(key: &ContextKey, cvs: &[ChainingValue], len: u64) -> ChainingValue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::segment::ciphertext_hasher;
 
     fn blob(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i * 31 % 251) as u8).collect()
     }
 
     fn hash(b: &[u8]) -> [u8; 32] {
-        *ciphertext_hasher().update(b).finalize().as_bytes()
+        *blake3::Hasher::new_derive_key(labels::CIPHERTEXT_HASH)
+            .update(b)
+            .finalize()
+            .as_bytes()
     }
 
     #[test]
@@ -315,6 +382,33 @@ mod tests {
             VerifiedTree::check(len as u64, &h, &short),
             Err(TreeError::WrongLength { .. })
         ));
+    }
+
+    #[test]
+    fn the_blob_hasher_agrees_with_one_update_whatever_the_pieces() {
+        let g = GROUP_LEN as usize;
+        let b = blob(20 * g + 1452 + 77);
+        let want = hash(&b);
+        for pieces in [
+            vec![1452, 65_552, 65_552, 65_552, 65_552],
+            vec![g, g, 3 * g + 5],
+            vec![1, g - 1, 1, 2 * g + 1],
+            vec![b.len()],
+            vec![0, 7, 0],
+        ] {
+            let mut h = BlobHasher::new();
+            let mut at = 0;
+            for n in pieces.iter().cycle() {
+                if at == b.len() {
+                    break;
+                }
+                let n = (*n).max(1).min(b.len() - at);
+                h.update(&b[at..at + n]);
+                at += n;
+            }
+            assert_eq!(h.finalize(), want, "pieces {pieces:?}");
+        }
+        assert_eq!(BlobHasher::new().finalize(), hash(&[]));
     }
 
     #[test]

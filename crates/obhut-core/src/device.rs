@@ -9,7 +9,7 @@
 //! before, and one captured mid-recording reveals at most the `c` of its
 //! current run (never an `a` or a `b`).
 
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::epoch::EpochPublic;
@@ -129,7 +129,7 @@ impl<'a> RecordingSealer<'a> {
     pub fn seal_segment(
         &mut self,
         spec: SegmentSpec,
-        plaintext: impl Read,
+        plaintext: impl BufRead,
         blob: impl Write,
         rng: &mut impl rand_core::CryptoRng,
     ) -> Result<SegmentRecord> {
@@ -144,7 +144,7 @@ impl<'a> RecordingSealer<'a> {
         &self,
         index: u32,
         spec: SegmentSpec,
-        plaintext: impl Read,
+        plaintext: impl BufRead,
         blob: impl Write,
         rng: &mut impl rand_core::CryptoRng,
     ) -> Result<SealedSegment> {

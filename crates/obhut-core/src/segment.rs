@@ -14,6 +14,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::blob_tree::BlobHasher;
 use crate::epoch::{EPOCH_WRAP_LEN, EpochWrap};
 use crate::error::{Error, Result, SegmentFailure};
 use crate::identity::VerifyKey;
@@ -377,7 +378,7 @@ pub fn blob_len(plaintext_len: u64) -> u64 {
 #[derive(Debug)]
 pub struct HashingWriter<W: Write> {
     inner: W,
-    hasher: blake3::Hasher,
+    hasher: BlobHasher,
     written: u64,
 }
 
@@ -386,7 +387,7 @@ impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
         HashingWriter {
             inner,
-            hasher: ciphertext_hasher(),
+            hasher: BlobHasher::new(),
             written: 0,
         }
     }
@@ -396,7 +397,7 @@ impl<W: Write> HashingWriter<W> {
     }
     /// The writer, the hash of everything written, and its length.
     pub fn finish(self) -> (W, [u8; 32], u64) {
-        (self.inner, *self.hasher.finalize().as_bytes(), self.written)
+        (self.inner, self.hasher.finalize(), self.written)
     }
 }
 
@@ -442,14 +443,15 @@ impl SealedSegment {
 /// Seal a payload (§6.4 steps 3–4): derive the keys from `parts` and the
 /// header fields, write the header with its commitment to `writer`, then
 /// stream `reader`'s plaintext through STREAM, hashing every blob byte.
-/// Memory is constant (one chunk buffer, and while it runs 256 KiB each of
-/// plaintext and sealed chunks: [`StreamEncryptor::copy_from`]); the writer
-/// is flushed at the end.
+/// Chunks are sealed out of place from `reader`'s own buffer (wrap a plain
+/// [`Read`] in a [`crate::stream::PlaintextReader`]). Memory is constant
+/// (one chunk buffer, and while it runs 256 KiB of sealed chunks:
+/// [`StreamEncryptor::copy_from`]); the writer is flushed at the end.
 ///
 /// `custody` is the record's custody block made with `parts.c`
 /// ([`crate::pq_custody::CustodyRun::seal_c`]). The caller zeroizes
 /// `parts` (dropping it does).
-pub fn seal_payload<R: Read, W: Write>(
+pub fn seal_payload<R: BufRead, W: Write>(
     fields: HeaderFields,
     custody: SegmentCustody,
     parts: &KeyParts,
@@ -507,7 +509,7 @@ pub struct SealingReader<R: BufRead> {
     served: usize,
     /// Set once the final chunk is produced.
     plaintext_len: Option<u64>,
-    hasher: blake3::Hasher,
+    hasher: BlobHasher,
     sealed: Option<SealedSegment>,
     failed: bool,
 }
@@ -545,7 +547,7 @@ pub fn seal_payload_reader<R: BufRead>(
         out,
         served: 0,
         plaintext_len: None,
-        hasher: ciphertext_hasher(),
+        hasher: BlobHasher::new(),
         sealed: None,
         failed: false,
     })
@@ -645,7 +647,7 @@ impl<R: BufRead> Read for SealingReader<R> {
             self.sealed = Some(SealedSegment {
                 header: self.header.clone(),
                 plaintext_len,
-                ciphertext_hash: *self.hasher.finalize().as_bytes(),
+                ciphertext_hash: self.hasher.finalize(),
                 custody: self.custody.clone(),
             });
         }

@@ -21,12 +21,14 @@
 
 use std::io::{BufRead, ErrorKind, Read, Write};
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, Result, SegmentFailure};
 use crate::ids::SegmentRef;
 use crate::secret::Secret32;
+
+mod gcm;
+pub(crate) use gcm::GcmKey;
 
 /// Plaintext bytes per chunk (every chunk but the last is exactly this long).
 pub const CHUNK_SIZE: usize = 65_536;
@@ -67,112 +69,6 @@ pub fn chunk_nonce(index: u64, last: bool) -> [u8; 12] {
     nonce[3..11].copy_from_slice(&index.to_be_bytes());
     nonce[11] = u8::from(last);
     nonce
-}
-
-/// An AES-256-GCM key schedule in AWS-LC (through `aws-lc-rs`): the one
-/// AEAD implementation of payload chunks ([`ChunkCipher`]) and key files
-/// (`locked`). The format does not depend on it (docs/format.md §2): any
-/// correct AES-256-GCM gives the same bytes, which tests/aead_cross_check.rs
-/// checks against the `aes-gcm` crate.
-///
-/// Zeroization: `aws-lc-rs` copies the key into an `EVP_AEAD_CTX` that
-/// AWS-LC allocates on the C heap; Rust never holds the key schedule by
-/// value, so moving the key leaves no copy behind. Dropping it calls
-/// `EVP_AEAD_CTX_free`, whose `OPENSSL_free` overwrites the whole
-/// allocation with `OPENSSL_cleanse` before freeing it (AWS-LC's
-/// allocator records each allocation's size for exactly this). The caller's
-/// key bytes stay in their [`Secret32`], which wipes itself.
-pub(crate) struct GcmKey(LessSafeKey);
-
-impl GcmKey {
-    pub(crate) fn new(key: &Secret32) -> Self {
-        // `UnboundKey::new` fails only for a key that is not 32 bytes (a
-        // `Secret32` always is) or when AWS-LC cannot allocate its context,
-        // which the Rust allocator would treat as fatal as well.
-        let unbound = UnboundKey::new(&AES_256_GCM, key.expose())
-            .expect("a 32-byte key and an allocation AWS-LC could make");
-        GcmKey(LessSafeKey::new(unbound))
-    }
-
-    /// Encrypt `buf` in place; returns the tag.
-    pub(crate) fn seal_in_place(
-        &self,
-        nonce: [u8; 12],
-        aad: &[u8],
-        buf: &mut [u8],
-    ) -> Option<[u8; TAG_LEN]> {
-        let tag = self
-            .0
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), buf)
-            .ok()?;
-        tag.as_ref().try_into().ok()
-    }
-
-    /// Encrypt `plaintext` into `out` (same length); returns the tag.
-    pub(crate) fn seal_into(
-        &self,
-        nonce: [u8; 12],
-        aad: &[u8],
-        plaintext: &[u8],
-        out: &mut [u8],
-    ) -> Option<[u8; TAG_LEN]> {
-        let mut tag = [0u8; TAG_LEN];
-        self.0
-            .seal_out_of_place_scatter(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
-                plaintext,
-                out,
-                &[],
-                &mut tag,
-            )
-            .ok()?;
-        Some(tag)
-    }
-
-    /// Authenticate and decrypt `buf` in place. On failure AWS-LC
-    /// overwrites `buf` with zeros (`EVP_AEAD_CTX_open_gather`): it holds
-    /// neither plaintext nor the ciphertext any more.
-    pub(crate) fn open_in_place(
-        &self,
-        nonce: [u8; 12],
-        aad: &[u8],
-        buf: &mut [u8],
-        tag: &[u8; TAG_LEN],
-    ) -> bool {
-        self.0
-            .open_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
-                tag,
-                buf,
-            )
-            .is_ok()
-    }
-
-    /// Authenticate `ciphertext` and decrypt it into `out` (same length),
-    /// leaving `ciphertext` as it was. On failure `out` is all zeros.
-    pub(crate) fn open_into(
-        &self,
-        nonce: [u8; 12],
-        aad: &[u8],
-        ciphertext: &[u8],
-        tag: &[u8; TAG_LEN],
-        out: &mut [u8],
-    ) -> bool {
-        if ciphertext.len() != out.len() {
-            return false;
-        }
-        self.0
-            .open_separate_gather(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
-                ciphertext,
-                tag,
-                out,
-            )
-            .is_ok()
-    }
 }
 
 /// The AES-256-GCM key schedule of one segment's payload key, bound to its
@@ -424,18 +320,17 @@ pub(crate) fn io_error(context: &'static str) -> impl FnOnce(std::io::Error) -> 
     move |source| Error::Io { context, source }
 }
 
-/// Chunks [`StreamEncryptor::copy_from`] reads, seals and writes at a
-/// time: one read and one write call per 256 KiB instead of per 64 KiB, and
-/// plaintext and ciphertext (256 KiB each) stay within a core's L2 cache
-/// between reading, sealing, hashing and writing (issue 17,
-/// BENCHMARKS.md).
+/// Chunks [`StreamEncryptor::copy_from`] seals and writes at a time (and
+/// a [`PlaintextReader`] reads): one write call per 256 KiB instead of per
+/// 64 KiB, and the ciphertext (256 KiB) stays within a core's L2 cache
+/// between sealing, hashing and writing (issue 17, BENCHMARKS.md).
 pub const SEAL_BATCH: usize = 4;
 
 /// Encrypts a payload chunk by chunk and writes `ciphertext ‖ tag` for each
 /// chunk to `out`, in constant memory: one chunk buffer, reused, in which
 /// [`StreamEncryptor::update`] encrypts in place; [`StreamEncryptor::copy_from`]
-/// adds [`SEAL_BATCH`] chunks of plaintext and of output while it runs and
-/// encrypts out of place.
+/// adds [`SEAL_BATCH`] chunks of output while it runs and encrypts out of
+/// place from its reader's buffer.
 ///
 /// A full chunk is held back until more input arrives, because only then is
 /// it known not to be the last. Call [`StreamEncryptor::finish`] to write the
@@ -493,58 +388,88 @@ impl<W: Write> StreamEncryptor<W> {
     /// Add all plaintext from `reader` until it reports end of input.
     /// Returns the bytes read.
     ///
-    /// Reads [`SEAL_BATCH`] chunks at a time into a plaintext buffer, seals
-    /// each out of place into an output buffer laid out as the blob is
-    /// (`ciphertext ‖ tag` per chunk), and hands the output one write per
-    /// batch, while the ciphertext is still in cache (a hashing writer,
-    /// [`crate::segment::HashingWriter`], hashes it there). The last chunk
-    /// read is held back for [`StreamEncryptor::finish`], as with
-    /// [`StreamEncryptor::update`].
-    pub fn copy_from(&mut self, reader: &mut impl Read) -> Result<u64> {
+    /// Seals out of place from the reader's own buffer into an output
+    /// buffer laid out as the blob is (`ciphertext ‖ tag` per chunk), up to
+    /// [`SEAL_BATCH`] chunks per write, while the ciphertext is still in
+    /// cache (a hashing writer, [`crate::segment::HashingWriter`], hashes
+    /// it there): plaintext the caller already holds (a slice, a read-ahead
+    /// block, a [`PlaintextReader`]'s buffer) is not copied first. Only a
+    /// chunk that crosses the end of the reader's buffer is gathered into
+    /// the encryptor's own. The last chunk is held back for
+    /// [`StreamEncryptor::finish`], as with [`StreamEncryptor::update`].
+    pub fn copy_from(&mut self, reader: &mut impl BufRead) -> Result<u64> {
         let before = self.plaintext_len + self.filled as u64;
-        // SEAL_BATCH chunks and one byte of look-ahead: a full buffer
-        // proves every chunk in it has data after it (not the final one).
-        let mut input = Zeroizing::new(vec![0u8; SEAL_BATCH * CHUNK_SIZE + 1]);
         let mut output = vec![0u8; SEAL_BATCH * SEALED_CHUNK_LEN];
-        // Plaintext held back by an earlier `update` comes first.
-        input[..self.filled].copy_from_slice(&self.buf[..self.filled]);
-        let mut have = self.filled;
-        self.filled = 0;
         loop {
-            have += read_full(reader, &mut input[have..]).map_err(io_error("reading plaintext"))?;
-            let ended = have < input.len();
-            // Full chunks with data after them; the rest is held back.
-            let chunks = if have == 0 {
-                0
-            } else {
-                (have - 1) / CHUNK_SIZE
-            };
-            for i in 0..chunks {
-                let plain = &input[i * CHUNK_SIZE..(i + 1) * CHUNK_SIZE];
-                let sealed = &mut output[i * SEALED_CHUNK_LEN..(i + 1) * SEALED_CHUNK_LEN];
-                let (ct, tag_area) = sealed.split_at_mut(CHUNK_SIZE);
-                let tag = self
-                    .cipher
-                    .seal_chunk_into(self.next_chunk, false, plain, ct)?;
-                tag_area.copy_from_slice(&tag);
-                self.next_chunk += 1;
+            if self.filled == 0 {
+                let avail = fill_buf_retrying(reader)?;
+                if avail.is_empty() {
+                    break;
+                }
+                let chunks = (avail.len() / CHUNK_SIZE).min(SEAL_BATCH);
+                if chunks > 0 {
+                    // More bytes after the last chunk prove it is not the
+                    // final one; otherwise the reader is asked below.
+                    let proven = avail.len() > chunks * CHUNK_SIZE;
+                    for i in 0..chunks {
+                        let plain = &avail[i * CHUNK_SIZE..(i + 1) * CHUNK_SIZE];
+                        let sealed = &mut output[i * SEALED_CHUNK_LEN..(i + 1) * SEALED_CHUNK_LEN];
+                        let (ct, tag_area) = sealed.split_at_mut(CHUNK_SIZE);
+                        let index = self.next_chunk + i as u64;
+                        tag_area.copy_from_slice(
+                            &self.cipher.seal_chunk_into(index, false, plain, ct)?,
+                        );
+                    }
+                    reader.consume(chunks * CHUNK_SIZE);
+                    let ended = !proven && fill_buf_retrying(reader)?.is_empty();
+                    let kept = if ended { chunks - 1 } else { chunks };
+                    if ended {
+                        self.take_back(
+                            &mut output[kept * SEALED_CHUNK_LEN..chunks * SEALED_CHUNK_LEN],
+                            kept,
+                        )?;
+                    }
+                    self.next_chunk += kept as u64;
+                    self.plaintext_len += (kept * CHUNK_SIZE) as u64;
+                    self.out
+                        .write_all(&output[..kept * SEALED_CHUNK_LEN])
+                        .map_err(io_error("writing a sealed chunk"))?;
+                    if ended {
+                        break;
+                    }
+                    continue;
+                }
             }
-            self.out
-                .write_all(&output[..chunks * SEALED_CHUNK_LEN])
-                .map_err(io_error("writing a sealed chunk"))?;
-            self.plaintext_len += (chunks * CHUNK_SIZE) as u64;
-            let used = chunks * CHUNK_SIZE;
-            if ended {
-                // At most one chunk is left: the final one, or the start of
-                // plaintext a later `update` continues.
-                let rest = have - used;
-                self.buf[..rest].copy_from_slice(&input[used..have]);
-                self.filled = rest;
-                return Ok(self.plaintext_len + self.filled as u64 - before);
+            // Less than a chunk in the reader's buffer: gather one.
+            while self.filled < CHUNK_SIZE {
+                let avail = fill_buf_retrying(reader)?;
+                if avail.is_empty() {
+                    break;
+                }
+                let n = avail.len().min(CHUNK_SIZE - self.filled);
+                self.buf[self.filled..self.filled + n].copy_from_slice(&avail[..n]);
+                reader.consume(n);
+                self.filled += n;
             }
-            input.copy_within(used..have, 0);
-            have -= used;
+            if self.filled < CHUNK_SIZE || fill_buf_retrying(reader)?.is_empty() {
+                break;
+            }
+            self.emit(false)?;
         }
+        Ok(self.plaintext_len + self.filled as u64 - before)
+    }
+
+    /// The input ended right after chunk `next_chunk + offset`, sealed into
+    /// `sealed` as if more followed: it is the final chunk. Its plaintext
+    /// goes back into the chunk buffer (decrypted out of `sealed`, once per
+    /// payload at most) and is held for [`StreamEncryptor::finish`].
+    fn take_back(&mut self, sealed: &mut [u8], offset: usize) -> Result<()> {
+        let (ct, tag) = split_chunk(sealed);
+        let index = self.next_chunk + offset as u64;
+        self.cipher
+            .open_chunk_into(index, false, ct, &tag, &mut self.buf[..CHUNK_SIZE])?;
+        self.filled = CHUNK_SIZE;
+        Ok(())
     }
 
     /// Read plaintext from `reader`, straight into the chunk buffer, until
@@ -630,14 +555,15 @@ impl<W: Write> StreamEncryptor<W> {
 
     /// As [`StreamEncryptor::seal_next_into`], from a buffered reader,
     /// which lets the sealer look ahead without taking bytes: when the
-    /// reader's buffer holds the whole next chunk and at least one byte
-    /// after it, the chunk is encrypted out of place from that buffer
-    /// straight into `dst`, with no copy of the plaintext into `dst`
-    /// first. Otherwise (a chunk that ends its reader's buffer or crosses
-    /// into the next one, the end of the input, bytes held back by an
-    /// earlier call) it is gathered into `dst` and encrypted in place. The
-    /// look-ahead stays in the reader, so the chunk after a gathered one is
-    /// again sealed out of place.
+    /// reader's buffer holds the whole next chunk, the chunk is encrypted
+    /// out of place from that buffer straight into `dst`, with no copy of
+    /// the plaintext into `dst` first (a chunk that turns out to be the
+    /// final one is taken back, [`StreamEncryptor::finish`] seals it).
+    /// Otherwise (a chunk that crosses into the reader's next buffer, the
+    /// end of the input, bytes held back by an earlier call) it is
+    /// gathered into `dst` and encrypted in place. The look-ahead stays in
+    /// the reader, so the chunk after a gathered one is again sealed out
+    /// of place.
     pub fn seal_next_from_buf(
         &mut self,
         reader: &mut impl BufRead,
@@ -645,7 +571,8 @@ impl<W: Write> StreamEncryptor<W> {
     ) -> Result<bool> {
         if self.filled == 0 {
             let avail = fill_buf_retrying(reader)?;
-            if avail.len() > CHUNK_SIZE {
+            if avail.len() >= CHUNK_SIZE {
+                let proven = avail.len() > CHUNK_SIZE;
                 let (ct, tag_area) = dst.split_at_mut(CHUNK_SIZE);
                 let tag = self.cipher.seal_chunk_into(
                     self.next_chunk,
@@ -655,6 +582,13 @@ impl<W: Write> StreamEncryptor<W> {
                 )?;
                 tag_area.copy_from_slice(&tag);
                 reader.consume(CHUNK_SIZE);
+                // A chunk that ends the reader's buffer (every fourth of
+                // the agent's read-ahead blocks) is not the last if the
+                // reader has more.
+                if !proven && fill_buf_retrying(reader)?.is_empty() {
+                    self.take_back(&mut dst[..], 0)?;
+                    return Ok(false);
+                }
                 self.plaintext_len += CHUNK_SIZE as u64;
                 self.next_chunk += 1;
                 return Ok(true);
@@ -734,6 +668,61 @@ impl<W: Write> StreamEncryptor<W> {
             out, plaintext_len, ..
         } = self;
         Ok((out, plaintext_len))
+    }
+}
+
+/// A buffered reader of plaintext whose buffer is wiped when it is
+/// dropped: the [`BufRead`] for [`StreamEncryptor::copy_from`] (and so
+/// [`crate::segment::seal_payload`]) when the plaintext comes from a plain
+/// [`Read`], such as a file. One read call fills [`SEAL_BATCH`] chunks,
+/// which are then sealed out of place from the buffer.
+pub struct PlaintextReader<R> {
+    inner: R,
+    buf: Zeroizing<Vec<u8>>,
+    pos: usize,
+    end: usize,
+}
+
+impl<R> core::fmt::Debug for PlaintextReader<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "PlaintextReader({} bytes buffered)", self.end - self.pos)
+    }
+}
+
+impl<R: Read> PlaintextReader<R> {
+    /// Buffer `inner`.
+    pub fn new(inner: R) -> Self {
+        PlaintextReader {
+            inner,
+            buf: Zeroizing::new(vec![0u8; SEAL_BATCH * CHUNK_SIZE]),
+            pos: 0,
+            end: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for PlaintextReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for PlaintextReader<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.pos == self.end {
+            self.pos = 0;
+            self.end = 0;
+            self.end = self.inner.read(&mut self.buf)?;
+        }
+        Ok(&self.buf[self.pos..self.end])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.end);
     }
 }
 

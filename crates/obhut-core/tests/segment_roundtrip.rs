@@ -15,7 +15,9 @@ use obhut_core::segment::{
     FnSource, HEADER_LEN, SegmentHeader, SegmentKeys, SegmentOpener, blob_len, ciphertext_hasher,
     seal_payload, seal_payload_reader,
 };
-use obhut_core::stream::{CHUNK_SIZE, SEALED_CHUNK_LEN, StreamEncryptor};
+use obhut_core::stream::{
+    CHUNK_SIZE, PlaintextReader, SEAL_BATCH, SEALED_CHUNK_LEN, StreamEncryptor,
+};
 use proptest::prelude::*;
 use segment_support::{Recording, Segment, data, open, parts, seal_with, segment_failure};
 
@@ -385,21 +387,38 @@ fn the_sealing_reader_fails_with_its_source() {
 fn sealing_is_deterministic_and_independent_of_read_sizes() {
     let rec = Recording::new();
     let (fields, a, b) = rec.fields(0);
-    for len in [0, 5, CHUNK_SIZE, CHUNK_SIZE + 3, 2 * CHUNK_SIZE] {
+    for len in [
+        0,
+        5,
+        CHUNK_SIZE,
+        CHUNK_SIZE + 3,
+        2 * CHUNK_SIZE,
+        SEAL_BATCH * CHUNK_SIZE,
+        2 * SEAL_BATCH * CHUNK_SIZE,
+    ] {
         let pt = data(len, 11);
         let seg = seal_with(fields.clone(), a.clone(), b.clone(), pt.clone());
-        // Trickling reader.
-        let mut blob = Vec::new();
-        let sealed = seal_payload(
-            fields.clone(),
-            seg.sealed.custody.clone(),
-            &seg.parts(),
-            trickle(&pt),
-            &mut blob,
-        )
-        .unwrap();
-        assert_eq!(blob, seg.blob, "len {len}");
-        assert_eq!(sealed, seg.sealed);
+        // A trickling reader, and a file-like one whose reads end exactly
+        // at chunk boundaries (its last chunk is sealed as not final, then
+        // taken back).
+        for buffered in [false, true] {
+            let mut blob = Vec::new();
+            let reader = PlaintextReader::new(if buffered {
+                Box::new(&pt[..]) as Box<dyn Read>
+            } else {
+                Box::new(trickle(&pt))
+            });
+            let sealed = seal_payload(
+                fields.clone(),
+                seg.sealed.custody.clone(),
+                &seg.parts(),
+                reader,
+                &mut blob,
+            )
+            .unwrap();
+            assert_eq!(blob, seg.blob, "len {len}, buffered {buffered}");
+            assert_eq!(sealed, seg.sealed);
+        }
         // Pushing plaintext in odd pieces through the encryptor.
         let keys = SegmentKeys::derive(&seg.parts(), &fields);
         let mut enc = StreamEncryptor::new(keys.chunk_cipher(), Vec::new());

@@ -70,28 +70,43 @@ impl Read for Trickle<'_> {
 }
 
 /// `copy_from` (batched, out of place) writes the bytes `update` (one
-/// chunk, in place) writes, also after an `update` and from a reader
-/// that returns short reads.
+/// chunk, in place) writes, also after an `update`, from a buffer that
+/// ends exactly at a chunk (the final chunk is then sealed as if more
+/// followed and taken back) and from a reader that returns short reads.
 #[test]
 fn copy_from_batches_equal_update() {
-    for chunks in [SEAL_BATCH - 1, SEAL_BATCH, SEAL_BATCH + 1, 3 * SEAL_BATCH] {
+    for chunks in [
+        1,
+        SEAL_BATCH - 1,
+        SEAL_BATCH,
+        SEAL_BATCH + 1,
+        2 * SEAL_BATCH,
+        3 * SEAL_BATCH,
+    ] {
         for extra in [0usize, 1, CHUNK_SIZE - 1] {
             let len = chunks * CHUNK_SIZE + extra;
             let data: Vec<u8> = (0..len).map(|i| (i % 249) as u8).collect();
             let sealed = seal(&data);
             for head in [0usize, 5, CHUNK_SIZE, CHUNK_SIZE + 3] {
                 let head = head.min(len);
-                let mut enc = StreamEncryptor::new(cipher(9), Vec::new());
-                enc.update(&data[..head]).unwrap();
-                let n = if head % 2 == 0 {
-                    enc.copy_from(&mut &data[head..]).unwrap()
-                } else {
-                    enc.copy_from(&mut Trickle(&data[head..])).unwrap()
-                };
-                assert_eq!(n, (len - head) as u64);
-                let (out, total) = enc.finish().unwrap();
-                assert_eq!(total, len as u64);
-                assert!(out == sealed, "{chunks} chunks + {extra}, head {head}");
+                for kind in 0..3 {
+                    let mut enc = StreamEncryptor::new(cipher(9), Vec::new());
+                    enc.update(&data[..head]).unwrap();
+                    let rest = &data[head..];
+                    let n = match kind {
+                        0 => enc.copy_from(&mut &rest[..]),
+                        1 => enc.copy_from(&mut PlaintextReader::new(rest)),
+                        _ => enc.copy_from(&mut PlaintextReader::new(Trickle(rest))),
+                    }
+                    .unwrap();
+                    assert_eq!(n, (len - head) as u64);
+                    let (out, total) = enc.finish().unwrap();
+                    assert_eq!(total, len as u64);
+                    assert!(
+                        out == sealed,
+                        "{chunks} chunks + {extra}, head {head}, reader {kind}"
+                    );
+                }
             }
         }
     }
@@ -129,30 +144,40 @@ impl BufRead for Blocks<'_> {
     }
 }
 
-/// Sealing from lent blocks gives `update`'s bytes, and takes three
-/// chunks in four out of place, block after block (the fourth ends
-/// its block and is gathered, without taking the look-ahead).
+/// Sealing from lent blocks gives `update`'s bytes, whether the input
+/// ends inside a block or exactly at a block's end (the final chunk is
+/// then first sealed as if more followed, and taken back).
 #[test]
 fn sealing_from_blocks_stays_out_of_place() {
-    let len = 12 * CHUNK_SIZE + 100;
-    let data: Vec<u8> = (0..len).map(|i| (i % 241) as u8).collect();
-    let sealed = seal(&data);
-    let mut reader = Blocks {
-        data: &data,
-        in_block: 0,
-        whole: 0,
-    };
-    let mut enc = StreamEncryptor::new(cipher(9), Vec::new());
-    let mut blob = Vec::new();
-    let mut dst = [0u8; SEALED_CHUNK_LEN];
-    while enc.seal_next_from_buf(&mut reader, &mut dst).unwrap() {
-        blob.extend_from_slice(&dst);
+    for (len, whole) in [
+        (12 * CHUNK_SIZE + 100, 9),
+        (12 * CHUNK_SIZE, 9),
+        (4 * CHUNK_SIZE, 3),
+        (CHUNK_SIZE, 0),
+        (100, 0),
+    ] {
+        let data: Vec<u8> = (0..len).map(|i| (i % 241) as u8).collect();
+        let sealed = seal(&data);
+        let mut reader = Blocks {
+            data: &data,
+            in_block: 0,
+            whole: 0,
+        };
+        let mut enc = StreamEncryptor::new(cipher(9), Vec::new());
+        let mut blob = Vec::new();
+        let mut dst = [0u8; SEALED_CHUNK_LEN];
+        while enc.seal_next_from_buf(&mut reader, &mut dst).unwrap() {
+            blob.extend_from_slice(&dst);
+        }
+        let (last, total) = enc.finish().unwrap();
+        blob.extend_from_slice(&last);
+        assert_eq!(total, len as u64);
+        assert!(blob == sealed, "len {len}");
+        // Three chunks of each full block are taken whole with more after
+        // them in the block (the fourth, which ends its block, is sealed
+        // out of place as well, but the count cannot tell it apart).
+        assert_eq!(reader.whole, whole, "len {len}");
     }
-    let (last, total) = enc.finish().unwrap();
-    blob.extend_from_slice(&last);
-    assert_eq!(total, len as u64);
-    assert!(blob == sealed);
-    assert_eq!(reader.whole, 9, "3 of each of the 3 full blocks");
 }
 
 /// Streams longer than one read batch: round trip, and the errors
