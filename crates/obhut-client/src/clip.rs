@@ -124,8 +124,14 @@ pub fn write_signed_clip(
     let plan = write_clip(request, rec, original, &mut scratch)?;
     scratch.rewind().map_err(Error::Write)?;
     let w = window(request, rec);
-    let custody =
-        crate::credentials::Custody::of(request, request_index, rec, [w.start, w.end], log);
+    let custody = crate::credentials::Custody::of(
+        request,
+        request_index,
+        rec.recording,
+        &rec.covered().collect::<Vec<_>>(),
+        [w.start, w.end],
+        log,
+    );
     let len = crate::credentials::sign_clip(&custody, &mut scratch, out).map_err(|source| {
         Error::Credentials {
             recording: rec.recording,

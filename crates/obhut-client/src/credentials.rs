@@ -24,12 +24,13 @@ use std::io::{Read, Seek, Write};
 
 use ed25519_dalek::Signer as _;
 use obhut_core::identity::fingerprint;
+use obhut_core::ids::RecordingId;
+use obhut_core::record::SegmentRecord;
 use obhut_core::request::AccessRequest;
+use obhut_core::segment::SegmentKind;
 use obhut_log::TrustedState;
 use serde::Serialize;
 use zeroize::Zeroizing;
-
-use crate::scope::Resolved;
 
 /// The custom assertion's label (reverse domain, as C2PA §6.2 asks of
 /// labels outside its own namespace).
@@ -124,17 +125,18 @@ pub struct Checkpoint {
 }
 
 impl Custody {
-    /// The facts of `rec`'s clip of `window`, opened under `request`.
+    /// The facts of the clip of `window` of `recording`, cut from the
+    /// `covered` records, opened under `request`.
     pub fn of(
         request: &AccessRequest,
         request_index: u64,
-        rec: &Resolved,
+        recording: RecordingId,
+        covered: &[&SegmentRecord],
         window: [u64; 2],
         log: Option<&TrustedState>,
     ) -> Self {
-        let device = rec
-            .covered()
-            .next()
+        let device = covered
+            .first()
             .map(|r| hex::encode(r.header().fields.device_key.to_bytes()))
             .unwrap_or_default();
         Custody {
@@ -143,15 +145,19 @@ impl Custody {
                 key: device,
                 name: None,
             },
-            recording: rec.recording.to_string(),
+            recording: recording.to_string(),
             window_ms: window,
-            segments: rec
-                .covered()
+            segments: covered
+                .iter()
                 .map(|r| {
                     let f = &r.header().fields;
                     Segment {
                         index: r.segment_ref().index,
-                        kind: crate::bundle::kind_name(f.kind),
+                        kind: match f.kind {
+                            SegmentKind::Media => "media",
+                            SegmentKind::ContainerIndex => "index",
+                            SegmentKind::Metadata => "metadata",
+                        },
                         record_hash: hex::encode(r.record_hash()),
                         ciphertext_blake3: hex::encode(r.ciphertext_hash()),
                         capture_utc_ms: f.capture_utc_ms,

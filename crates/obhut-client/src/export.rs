@@ -461,7 +461,8 @@ fn credentials(
     let custody = crate::credentials::Custody::of(
         &grant.request,
         grant.request_index,
-        rec,
+        rec.recording,
+        &rec.covered().collect::<Vec<_>>(),
         window,
         state.as_ref(),
     );
