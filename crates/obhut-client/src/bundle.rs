@@ -17,7 +17,7 @@ use obhut_core::record::SegmentRecord;
 use obhut_core::secret::Secret32;
 use obhut_core::segment::{SegmentKind, SegmentOpener};
 use obhut_log::Hash;
-use obhut_media::plan_clip;
+use obhut_media::plan_clip_with;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -164,12 +164,21 @@ pub struct SampleMap {
     pub fill: Vec<Fill>,
     /// Length of the clip.
     pub clip_len: u64,
-    /// Bytes of the clip made by the remux (`ftyp`, `moov`, `mdat`
-    /// header): `[0, head_len)`.
+    /// Bytes of the clip made by the remux (`ftyp`, the C2PA box if any,
+    /// `moov`, `mdat` header): `[0, head_len)`.
     pub head_len: u64,
+    /// Length of the C2PA manifest box right after `ftyp` (0: none). Its
+    /// bytes are the clip's own, not derived: a verifier takes them from
+    /// the clip and derives the rest around them (docs/bundle.md §3).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub c2pa_len: u64,
     /// The rest of the clip, piece by piece, each a run of one segment's
     /// plaintext.
     pub pieces: Vec<Piece>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// An exported segment in the sample map.
@@ -352,7 +361,8 @@ pub struct Exported<'a> {
 /// with its key `K` (its ciphertext checked against the signed hash),
 /// laid out at its offset in a scratch file of `media_len` bytes (zeros
 /// elsewhere) with the `fill` headers, a metadata patch among them
-/// applied, then remuxed for `window` (`obhut_media::plan_clip`) into
+/// applied, then remuxed for `window` (`obhut_media::plan_clip_with`,
+/// `c2pa_box` after `ftyp`: empty, or the clip's C2PA manifest box) into
 /// `out`. Returns the clip's head length and its pieces, each a run of one
 /// segment's plaintext.
 pub fn derive_clip(
@@ -361,6 +371,7 @@ pub fn derive_clip(
     media_len: u64,
     fill: &[(u64, Vec<u8>)],
     window: Range<u64>,
+    c2pa_box: &[u8],
     out: &mut dyn Write,
 ) -> Result<(u64, Vec<Piece>), DeriveError> {
     let mut scratch = tempfile::tempfile()?;
@@ -422,11 +433,12 @@ pub fn derive_clip(
     present.sort_by_key(|(r, _)| r.start);
     let ranges: Vec<Range<u64>> = present.iter().map(|(r, _)| r.clone()).collect();
     scratch.seek(SeekFrom::Start(0))?;
-    let plan = plan_clip(
+    let plan = plan_clip_with(
         &mut BufReader::new(&mut scratch),
         media_len,
         &ranges,
         window,
+        c2pa_box,
     )
     .map_err(DeriveError::Clip)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, out);

@@ -106,3 +106,37 @@ pub fn write_clip(
     w.flush().map_err(Error::Write)?;
     Ok(plan)
 }
+
+/// [`write_clip`] into `scratch`, then to `out` with Content Credentials
+/// ([`crate::credentials`]) stating the clip's custody: `request` (logged
+/// at `request_index`) and the checkpoint `log` the grant was proved
+/// against. Returns the plan and the manifest box's length.
+#[cfg(feature = "c2pa")]
+pub fn write_signed_clip(
+    request: &AccessRequest,
+    request_index: u64,
+    rec: &Resolved,
+    log: Option<&obhut_log::TrustedState>,
+    original: &mut File,
+    mut scratch: File,
+    out: &mut File,
+) -> Result<(ClipPlan, u64)> {
+    let plan = write_clip(request, rec, original, &mut scratch)?;
+    scratch.rewind().map_err(Error::Write)?;
+    let w = window(request, rec);
+    let custody = crate::credentials::Custody::of(
+        request,
+        request_index,
+        rec.recording,
+        &rec.covered().collect::<Vec<_>>(),
+        [w.start, w.end],
+        log,
+    );
+    let len = crate::credentials::sign_clip(&custody, &mut scratch, out).map_err(|source| {
+        Error::Credentials {
+            recording: rec.recording,
+            source,
+        }
+    })?;
+    Ok((plan, len))
+}

@@ -415,6 +415,17 @@ pub enum Error {
         #[source]
         source: obhut_media::MediaError,
     },
+    /// The clip's Content Credentials could not be signed (feature
+    /// `c2pa`; nothing is written without them).
+    #[cfg(feature = "c2pa")]
+    #[error("recording {recording}: {source}")]
+    Credentials {
+        /// The recording.
+        recording: obhut_core::ids::RecordingId,
+        /// Why.
+        #[source]
+        source: crate::credentials::CredentialsError,
+    },
     /// Writing the output failed.
     #[error("cannot write the output")]
     Write(#[source] std::io::Error),

@@ -261,12 +261,30 @@ pub fn export(
         let fill = hole_headers(rec);
         let win = window(&grant.request, rec);
         let mut clip = tempfile::tempfile().map_err(Error::Write)?;
-        let (head_len, pieces) =
-            bundle::derive_clip(&exported, &keys, media_len, &fill, win.clone(), &mut clip)
-                .map_err(|e| Error::ExportClip {
-                    recording: rec.recording,
-                    why: e.to_string(),
-                })?;
+        let (head_len, pieces) = bundle::derive_clip(
+            &exported,
+            &keys,
+            media_len,
+            &fill,
+            win.clone(),
+            &[],
+            &mut clip,
+        )
+        .map_err(|e| Error::ExportClip {
+            recording: rec.recording,
+            why: e.to_string(),
+        })?;
+        let (mut clip, c2pa_len) = credentials(grant, log, rec, clip, [win.start, win.end])?;
+        // The manifest box sits after ftyp: everything the remux wrote
+        // after it moves by its length (docs/bundle.md §3).
+        let head_len = head_len + c2pa_len;
+        let pieces: Vec<bundle::Piece> = pieces
+            .into_iter()
+            .map(|p| bundle::Piece {
+                clip_offset: p.clip_offset + c2pa_len,
+                ..p
+            })
+            .collect();
         let clip_len = clip.metadata().map_err(Error::Write)?.len();
         let map = SampleMap {
             recording: rid.clone(),
@@ -291,6 +309,7 @@ pub fn export(
                 .collect(),
             clip_len,
             head_len,
+            c2pa_len,
             pieces,
         };
         let json = serde_json::to_vec_pretty(&map).map_err(Error::Serialize)?;
@@ -422,6 +441,50 @@ pub fn export(
         checkpoint_size: state.size,
         bytes_fetched: fetched,
     })
+}
+
+/// The derived `clip` of `rec` with Content Credentials (feature `c2pa`,
+/// [`crate::credentials`]) and the length of their box; as it is, and 0,
+/// without the feature.
+#[cfg(feature = "c2pa")]
+fn credentials(
+    grant: &Grant,
+    log: &LogClient,
+    rec: &Resolved,
+    mut clip: File,
+    window: [u64; 2],
+) -> Result<(File, u64)> {
+    use std::io::Seek;
+    clip.rewind().map_err(Error::Write)?;
+    let mut signed = tempfile::tempfile().map_err(Error::Write)?;
+    let state = log.load_state()?;
+    let custody = crate::credentials::Custody::of(
+        &grant.request,
+        grant.request_index,
+        rec.recording,
+        &rec.covered().collect::<Vec<_>>(),
+        window,
+        state.as_ref(),
+    );
+    let len =
+        crate::credentials::sign_clip(&custody, &mut clip, &mut signed).map_err(|source| {
+            Error::Credentials {
+                recording: rec.recording,
+                source,
+            }
+        })?;
+    Ok((signed, len))
+}
+
+#[cfg(not(feature = "c2pa"))]
+fn credentials(
+    _grant: &Grant,
+    _log: &LogClient,
+    _rec: &Resolved,
+    clip: File,
+    _window: [u64; 2],
+) -> Result<(File, u64)> {
+    Ok((clip, 0))
 }
 
 /// The offset in the media file of each media record of `rec` (by index

@@ -34,6 +34,8 @@ pub mod audit;
 pub mod bundle;
 pub mod bundle_verify;
 pub mod clip;
+#[cfg(feature = "c2pa")]
+pub mod credentials;
 pub mod custody;
 pub mod error;
 pub mod export;

@@ -24,7 +24,7 @@ use obhut_core::request::{AccessRequest, GrantRef};
 
 use crate::access::{AccessClient, b64, check_group, confirm_logged, parse_request};
 use crate::assemble::{Assembled, Layout, Progress, VaultBlobs, assemble, assemble_range};
-use crate::clip::{FileLayout, write_clip};
+use crate::clip::FileLayout;
 use crate::error::{Error, Result};
 use crate::log::LogClient;
 use crate::output::{OutputFile, PRIVATE};
@@ -305,7 +305,7 @@ impl Grant {
                         // and removed unless the clip cannot be made.
                         let mut clip = file(rec, "mp4")?;
                         let mut written = media.reopen_read()?;
-                        match write_clip(&self.request, rec, &mut written, clip.file()) {
+                        match self.clip(log, dir, rec, &mut written, clip.file()) {
                             Ok(p) => {
                                 clip.commit()?;
                                 clips.push(ClipMade {
@@ -338,6 +338,50 @@ impl Grant {
             clips,
             originals,
         })
+    }
+
+    /// The clean clip of `rec` (opened into `original`) into `out`: with
+    /// Content Credentials when built with them (feature `c2pa`), the
+    /// unsigned and the signed clip staged in `dir` meanwhile (unlinked
+    /// files, gone when closed).
+    #[cfg(feature = "c2pa")]
+    fn clip(
+        &self,
+        log: &LogClient,
+        dir: &Path,
+        rec: &Resolved,
+        original: &mut File,
+        out: &mut File,
+    ) -> Result<obhut_media::ClipPlan> {
+        use std::io::Seek;
+        let scratch = tempfile::tempfile_in(dir).map_err(Error::Write)?;
+        // The C2PA writer reads back what it wrote; `out` is write-only.
+        let mut signed = tempfile::tempfile_in(dir).map_err(Error::Write)?;
+        let state = log.load_state()?;
+        let (plan, _) = crate::clip::write_signed_clip(
+            &self.request,
+            self.request_index,
+            rec,
+            state.as_ref(),
+            original,
+            scratch,
+            &mut signed,
+        )?;
+        signed.rewind().map_err(Error::Write)?;
+        std::io::copy(&mut signed, out).map_err(Error::Write)?;
+        Ok(plan)
+    }
+
+    #[cfg(not(feature = "c2pa"))]
+    fn clip(
+        &self,
+        _log: &LogClient,
+        _dir: &Path,
+        rec: &Resolved,
+        original: &mut File,
+        out: &mut File,
+    ) -> Result<obhut_media::ClipPlan> {
+        crate::clip::write_clip(&self.request, rec, original, out)
     }
 
     /// Report `segments` opened (`POST …/opened`) and prove the report

@@ -31,6 +31,35 @@ use crate::frag;
 use crate::limits::{MAX_INDEX_BOX_BYTES, MAX_SAMPLES};
 use crate::movie::{self, Sample, Track};
 
+/// The ISO BMFF `uuid` box type of a C2PA manifest store (C2PA 2.x
+/// §A.4.2, "ContentProvenanceBox"): the box a C2PA writer inserts after
+/// `ftyp`.
+pub const C2PA_UUID: [u8; 16] = [
+    0xd8, 0xfe, 0xc3, 0xd6, 0x1b, 0x0e, 0x48, 0x3c, 0x92, 0x97, 0x58, 0x28, 0x87, 0x7e, 0xc4, 0x81,
+];
+
+/// Where the box after a clip's `ftyp` is, if it is a C2PA manifest
+/// box: from the first bytes of a clip (at least `ftyp`'s and the next
+/// box's headers, 8 + 24 bytes past `ftyp`), its offset and declared
+/// length. `None` for anything else (no `ftyp` first, another box, a
+/// 64-bit or zero size): such a clip carries no manifest where writers
+/// put one.
+pub fn c2pa_box_at(head: &[u8]) -> Option<Range<u64>> {
+    let be32 = |at: usize| -> Option<u64> {
+        let b: [u8; 4] = head.get(at..at + 4)?.try_into().ok()?;
+        Some(u64::from(u32::from_be_bytes(b)))
+    };
+    if head.get(4..8)? != b"ftyp" {
+        return None;
+    }
+    let ftyp = be32(0)?;
+    let at = usize::try_from(ftyp).ok()?;
+    let size = be32(at)?;
+    let usertype = head.get(at + 8..at + 24)?;
+    (ftyp >= 8 && size >= 24 && head.get(at + 4..at + 8)? == b"uuid" && usertype == C2PA_UUID)
+        .then_some(ftyp..ftyp + size)
+}
+
 /// The clip of a window: `head` (`ftyp`, `moov`, the `mdat` header), then
 /// the bytes of `copies` of the original, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,6 +103,22 @@ pub fn plan_clip(
     len: u64,
     present: &[Range<u64>],
     window: Range<u64>,
+) -> Result<ClipPlan, MediaError> {
+    plan_clip_with(src, len, present, window, &[])
+}
+
+/// [`plan_clip`] with `after_ftyp` (whole boxes, copied as they are)
+/// between the new `ftyp` and `moov`, the chunk offsets counting them.
+/// This is where a C2PA writer puts its manifest box ([`C2PA_UUID`]) and
+/// how it shifts the offsets, so a clip signed after the remux is this
+/// plan's output given the signed box: how a bundle's verifier re-derives
+/// it byte for byte (docs/bundle.md).
+pub fn plan_clip_with(
+    src: &mut (impl Read + Seek),
+    len: u64,
+    present: &[Range<u64>],
+    window: Range<u64>,
+    after_ftyp: &[u8],
 ) -> Result<ClipPlan, MediaError> {
     let top = boxes::top_level(src, len)?;
     // The opened fragments (a fragmented file's holes are `free` boxes,
@@ -129,7 +174,7 @@ pub fn plan_clip(
         }
     }
     let present = merged;
-    plan_moov(moov, &moofs, &present, window)
+    plan_moov(moov, &moofs, &present, window, after_ftyp)
 }
 
 /// An opened `moof`, loaded.
@@ -175,6 +220,7 @@ fn plan_moov(
     moofs: &[Moof],
     present: &[Range<u64>],
     window: Range<u64>,
+    after_ftyp: &[u8],
 ) -> Result<ClipPlan, MediaError> {
     let movie_ts = crate::movie::header_timescale(moov.need(b"mvhd")?)?;
 
@@ -305,13 +351,14 @@ fn plan_moov(
     let mut wide = false;
     loop {
         let probe = build_moov(moov, movie_ts, &kept, &chunks, 0, wide)?;
-        let base = (ftyp.len() + probe.len()) as u64 + mdat_header;
+        let base = (ftyp.len() + after_ftyp.len() + probe.len()) as u64 + mdat_header;
         if !wide && base.saturating_add(pos) > u64::from(u32::MAX) {
             wide = true;
             continue;
         }
         let moov_new = build_moov(moov, movie_ts, &kept, &chunks, base, wide)?;
         let mut head = ftyp;
+        head.extend_from_slice(after_ftyp);
         head.extend_from_slice(&moov_new);
         if mdat_header == 16 {
             head.extend_from_slice(&1u32.to_be_bytes());

@@ -127,7 +127,7 @@ mod strip;
 use std::io::{Read, Seek};
 use std::ops::Range;
 
-pub use clip::{ClipPlan, plan_clip};
+pub use clip::{C2PA_UUID, ClipPlan, c2pa_box_at, plan_clip, plan_clip_with};
 pub use error::{FourCc, MediaError};
 pub use strip::{Blank, METADATA_HANDLERS, blank_window, metadata};
 

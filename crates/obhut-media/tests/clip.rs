@@ -12,7 +12,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use common::{duration_s, run};
-use obhut_media::{ClipPlan, MediaError, plan, plan_clip};
+use obhut_media::{C2PA_UUID, ClipPlan, MediaError, c2pa_box_at, plan, plan_clip, plan_clip_with};
 
 /// The frames' MD5s in decode output order (`framemd5`, video only).
 fn frame_hashes(path: &Path) -> Vec<String> {
@@ -156,6 +156,43 @@ fn a_ten_second_window_of_a_fragmented_recording_plays_and_equals_the_original()
         &["-movflags", "frag_keyframe+empty_moov"],
     );
     check_window(&p, "fragmented");
+}
+
+/// Room for a C2PA manifest box after `ftyp` (what a C2PA writer inserts
+/// when it signs a clip, docs/bundle.md §4): the box sits where the
+/// writers put it, the chunk offsets count it, and the clip still plays
+/// the same frames.
+#[test]
+fn a_clip_with_a_c2pa_box_after_ftyp_plays_the_same_frames() {
+    let path = sixty_seconds("av60_moov_last.mp4", &[]);
+    let (a, b) = (25_000, 35_000);
+    let (file, present) = opened(&path, a, b);
+    let mut uuid = 40u32.to_be_bytes().to_vec();
+    uuid.extend_from_slice(b"uuid");
+    uuid.extend_from_slice(&C2PA_UUID);
+    uuid.extend_from_slice(&[0x5a; 16]);
+    let len = file.len() as u64;
+    let plain = plan_clip(&mut Cursor::new(&file), len, &present, a..b).unwrap();
+    let boxed = plan_clip_with(&mut Cursor::new(&file), len, &present, a..b, &uuid).unwrap();
+    assert_eq!(boxed.head.len(), plain.head.len() + uuid.len());
+    assert_eq!(boxed.copies, plain.copies);
+    assert_eq!(c2pa_box_at(&boxed.head), Some(28..68));
+    assert_eq!(c2pa_box_at(&plain.head), None);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("obhut-media");
+    let (p, q) = (dir.join("clip_plain.mp4"), dir.join("clip_c2pa_box.mp4"));
+    write_clip(&file, &plain, &p);
+    write_clip(&file, &boxed, &q);
+    let c = q.to_str().unwrap();
+    let out = run(
+        "ffmpeg",
+        &["-nostdin", "-v", "error", "-i", c, "-f", "null", "-"],
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(frame_hashes(&q), frame_hashes(&p));
 }
 
 #[test]

@@ -16,6 +16,8 @@ use obhut_core::ids::RecordingId;
 
 mod support;
 use support::*;
+#[path = "support/credentials.rs"]
+mod credentials;
 
 fn fails(dir: &Path, args: &[&str]) -> String {
     let out = run(dir, args);
@@ -1466,6 +1468,12 @@ fn a_ten_second_grant_of_a_minute_opens_as_a_clean_clip_of_the_window() {
     assert_eq!(got[..], all[first..first + got.len()]);
     assert!((600..=625).contains(&first), "starts at frame {first}");
     assert!((250..=275).contains(&got.len()), "{} frames", got.len());
+
+    // Issue 19 item 6: the clip carries Content Credentials a C2PA
+    // reader validates, naming this grant; one changed byte of video
+    // makes them invalid.
+    let custody = credentials::assert_credentials(&clip, &rid);
+    assert_eq!(custody["grant"]["request_hash"], hash.as_str());
 }
 
 /// The vault with its blobs in an S3 bucket (SeaweedFS, `blob_url` in

@@ -19,6 +19,8 @@ use obhut_core::segment::SegmentOpener;
 
 mod support;
 use support::*;
+#[path = "support/credentials.rs"]
+mod credentials;
 
 struct Fixture {
     dir: PathBuf,
@@ -408,9 +410,18 @@ fn a_changed_byte_of_video_fails_naming_the_clip() {
     fails_naming(&b, &format!("clips/{}.mp4", f.rid));
     // With the manifest's hashes made to fit, the clip is still caught:
     // the logged disclosure's digest and the re-derivation both differ.
+    refit_hashes(&b, &format!("clips/{}.mp4", f.rid));
+    let err = fails_naming(&b, &format!("clips/{}.mp4", f.rid));
+    assert!(err.contains("clip differs"), "{err}");
+    assert!(err.contains("content digest"), "{err}");
+}
+
+/// The manifest's hashes of the bundle file `rel` made to fit it again.
+fn refit_hashes(b: &Path, rel: &str) {
+    let bytes = fs::read(b.join(rel)).unwrap();
     let info = text(
         &Command::new("sha256sum")
-            .arg(&clip)
+            .arg(b.join(rel))
             .output()
             .unwrap()
             .stdout,
@@ -418,9 +429,9 @@ fn a_changed_byte_of_video_fails_naming_the_clip() {
     let sha = info.split_whitespace().next().unwrap().to_owned();
     let m = fs::read_to_string(b.join("manifest.json")).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&m).unwrap();
-    let b3 = blake3::hash(&fs::read(&clip).unwrap()).to_hex().to_string();
+    let b3 = blake3::hash(&bytes).to_hex().to_string();
     for file in v["files"].as_array_mut().unwrap() {
-        if file["path"] == format!("clips/{}.mp4", f.rid) {
+        if file["path"] == rel {
             file["sha256"] = sha.clone().into();
             file["blake3"] = b3.clone().into();
         }
@@ -430,8 +441,63 @@ fn a_changed_byte_of_video_fails_naming_the_clip() {
         serde_json::to_vec_pretty(&v).unwrap(),
     )
     .unwrap();
-    let err = fails_naming(&b, &format!("clips/{}.mp4", f.rid));
-    assert!(err.contains("clip differs"), "{err}");
+}
+
+/// Issue 19 item 6: the bundle's clip carries Content Credentials that
+/// the C2PA reference reader validates (and finds invalid after one byte
+/// of video is changed), stating the bundle's own facts: the recording,
+/// the exported segments with their record hashes, the grant. Its
+/// manifest box is not footage: `obhut verify` re-derives the clip
+/// around it, and a changed byte in it fails the clip's hashes and, with
+/// those made to fit, the logged disclosure's digest.
+#[test]
+fn the_clip_carries_content_credentials_a_c2pa_reader_validates() {
+    let f = fixture();
+    let rid = &f.rid;
+    let plain = f.dir.join("bundle-plain");
+    let clip = plain.join(format!("clips/{rid}.mp4"));
+    let custody = credentials::assert_credentials(&clip, rid);
+    let m: serde_json::Value =
+        serde_json::from_slice(&fs::read(plain.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(custody["grant"]["request_hash"], m["request"]["hash"]);
+    assert_eq!(custody["grant"]["request_index"], m["request"]["index"]);
+    let exported = m["recordings"][0]["segments"].as_array().unwrap();
+    let stated = custody["segments"].as_array().unwrap();
+    assert_eq!(stated.len(), exported.len());
+    for (s, i) in stated.iter().zip(exported) {
+        assert_eq!(&s["index"], i);
+        let i = i.as_u64().unwrap();
+        let rec = fs::read(plain.join(format!("records/{rid}/{i:06}.rec"))).unwrap();
+        let rec = SegmentRecord::from_bytes(&rec).unwrap();
+        assert_eq!(s["record_hash"], hex::encode(rec.record_hash()));
+        assert_eq!(s["ciphertext_blake3"], hex::encode(rec.ciphertext_hash()));
+    }
+    let map: serde_json::Value =
+        serde_json::from_slice(&fs::read(plain.join(format!("samples/{rid}.json"))).unwrap())
+            .unwrap();
+    let boxed = map["c2pa_len"]
+        .as_u64()
+        .expect("the sample map names the box");
+    let ok = verify(&plain, &[]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert!(
+        text(&ok.stdout).contains(&format!("C2PA manifest box ({boxed} bytes")),
+        "{}",
+        text(&ok.stdout)
+    );
+
+    // A byte of the manifest box (after the 28-byte ftyp) changed.
+    let b = copy_of_plain("t-c2pa");
+    let clip = b.join(format!("clips/{rid}.mp4"));
+    flip(&clip, 28 + boxed as usize / 2);
+    fails_naming(&b, &format!("clips/{rid}.mp4"));
+    // With the hashes made to fit, the clip still re-derives (the box is
+    // not footage), but it is not the content the requester disclosed.
+    refit_hashes(&b, &format!("clips/{rid}.mp4"));
+    let out = verify(&b, &[]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    assert!(err.contains(".entry (disclosure refused"), "{err}");
     assert!(err.contains("content digest"), "{err}");
 }
 

@@ -27,7 +27,11 @@ without re-encoding. It leaves out the sealed footage, tracks other than
 video and sound (metadata, subtitle, timecode tracks) and per-sample tables
 it cannot carry over (sample groups). Progressive and fragmented MP4s
 both give a progressive clip. A recording that is not an MP4 with video
-is written as with --layout original, and a note says so.
+is written as with --layout original, and a note says so. Built with the
+default feature c2pa, each clip carries Content Credentials (a C2PA manifest: the device, the recording,
+the signed segments it was cut from, the grant and the log checkpoint)
+for C2PA tools, signed by a key made for that clip alone: they show the
+clip unchanged since, not who made it (docs/access.md §3.1).
 
 --layout original writes DIR/<recording>.media laid out like the original
 file: every segment in scope at its original offset, and zeros where
