@@ -61,6 +61,7 @@ mod access;
 mod derived;
 mod hold;
 mod log;
+mod names;
 mod retention;
 mod sequence;
 

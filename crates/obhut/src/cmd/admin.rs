@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use obhut_core::identity::PublicIdentity;
 use obhut_core::ids::GroupId;
+use obhut_core::name::NameClaim;
 use obhut_core::reclassify::ReclassifyApproval;
 use obhut_core::vault::descriptor_fingerprint;
 use obhut_server::SystemClock;
@@ -94,6 +95,13 @@ pub enum AdminCommand {
         /// The person's public identity file (from `obhut keygen person`)
         #[arg(long, value_name = "FILE")]
         identity: PathBuf,
+    },
+    /// Serve a person's or device's display name: the signed claim `obhut
+    /// keygen` wrote beside the key (KEY.name); logged whole. Clients show
+    /// a name only if its own key signed it.
+    SetName {
+        /// The name claim file (KEY.name)
+        claim: PathBuf,
     },
 }
 
@@ -237,6 +245,29 @@ async fn run_on(
                 .await
                 .map_err(admin_error)?;
             g.note(format!("{} may read audit entries", id.name));
+        }
+        AdminCommand::SetName { claim } => {
+            let parsed = files::parse(
+                claim,
+                "CLAIM",
+                "a display-name claim (KEY.name, from `obhut keygen`)",
+                NameClaim::from_bytes,
+            )?;
+            let stored = admin::set_name(index, &SystemClock, &parsed.to_bytes())
+                .await
+                .map_err(admin_error)?;
+            let who = format!(
+                "{} {}",
+                parsed.kind().word(),
+                hex::encode(parsed.subject().to_bytes())
+            );
+            if stored {
+                g.note(format!("{who} is now shown as {:?}", parsed.name()));
+            } else {
+                g.note(format!(
+                    "{who} keeps its name: the vault has a claim signed at the same time or later"
+                ));
+            }
         }
     }
     Ok(())
