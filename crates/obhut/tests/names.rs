@@ -223,6 +223,13 @@ fn names_signed_by_their_keys_are_shown_and_a_substituted_one_is_not() {
         "{audit}"
     );
 
+    // The operator's console reads the same claims from the index.
+    let devices = admin(d, &["devices"]);
+    assert!(
+        devices.contains(&format!("{cam_hex}\tbodycam-0042\t")),
+        "{devices}"
+    );
+
     // The export's chain-of-custody report names them too.
     ok(
         d,

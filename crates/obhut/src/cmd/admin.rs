@@ -17,7 +17,7 @@ use obhut_store::IndexStore;
 
 use crate::util::hint::{HintExt, admin_error, fail};
 use crate::util::vault::{StoreArgs, load_config};
-use crate::util::{Global, files, load, time};
+use crate::util::{Global, files, load, stored_names, time};
 
 /// `obhut admin`.
 #[derive(Debug, clap::Args)]
@@ -181,11 +181,15 @@ async fn run_on(
         }
         AdminCommand::Devices => {
             // Tab-separated for scripts, times as people read them.
-            println!("device\tgroup\tretention_class\tenrolled\trevoked");
-            for d in index.devices().await? {
+            println!("device\tname\tgroup\tretention_class\tenrolled\trevoked");
+            let devices = index.devices().await?;
+            let keys: Vec<[u8; 32]> = devices.iter().map(|d| d.device_key).collect();
+            let names = stored_names::read(index, &keys).await?;
+            for d in devices {
                 println!(
-                    "{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}",
                     hex::encode(d.device_key),
+                    stored_names::column(&names, &d.device_key),
                     d.group_id,
                     d.retention_class,
                     time::show(d.enrolled_ms),
