@@ -157,6 +157,13 @@ CREATE TABLE meta (
     value TEXT NOT NULL
 ) STRICT;
 
+CREATE TABLE names (
+    subject  BLOB PRIMARY KEY NOT NULL,
+    claim    BLOB NOT NULL,
+    claim_ms INTEGER NOT NULL,
+    set_ms   INTEGER NOT NULL
+) STRICT;
+
 CREATE TABLE nonces (
     device_key BLOB NOT NULL,
     nonce      BLOB NOT NULL,

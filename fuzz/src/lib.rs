@@ -14,17 +14,17 @@ use curve25519_dalek::scalar::Scalar;
 use obhut_core::epoch::{EpochRelease, EpochSecret, EpochWrap, ReleaseEntry};
 use obhut_core::group;
 use obhut_core::hpke_wrap::ENC_LEN;
+use obhut_core::hpke_wrap::KemSecretKey;
 use obhut_core::identity::{DeviceSecret, PersonSecret, SignKey};
+use obhut_core::ids::Fingerprint;
 use obhut_core::ids::{EpochId, GroupId, RecordingId, SegmentRef};
 use obhut_core::kem::{self, CapsuleContext, GroupKey};
 use obhut_core::locked::{self, Content, KdfParams};
 use obhut_core::partial::custodian_partial;
+use obhut_core::pq_custody::{CustodyRun, SegmentCustody};
 use obhut_core::record::SegmentRecord;
 use obhut_core::request::{GrantRef, RequestContent, Scope};
 use obhut_core::secret::{Secret32, SecretBytes};
-use obhut_core::hpke_wrap::KemSecretKey;
-use obhut_core::ids::Fingerprint;
-use obhut_core::pq_custody::{CustodyRun, SegmentCustody};
 use obhut_core::segment::{HeaderFields, KeyParts, SegmentKind, SegmentOpener, seal_payload};
 
 /// A deterministic CSPRNG-shaped generator (BLAKE3 in XOF mode over a
@@ -384,8 +384,14 @@ pub fn fixture_record(
     let fields = fixture_fields(&device, recording_id, index, SegmentKind::Media);
     let plaintext = det_bytes(payload, 64 + index as usize);
     let custody = fixture_custody(&fields);
-    let sealed = seal_payload(fields, custody, &fixed_parts(), &plaintext[..], std::io::sink())
-        .expect("seals");
+    let sealed = seal_payload(
+        fields,
+        custody,
+        &fixed_parts(),
+        &plaintext[..],
+        std::io::sink(),
+    )
+    .expect("seals");
     SegmentRecord::sign(&device, &sealed, prev, is_final).expect("signs")
 }
 
@@ -856,18 +862,14 @@ pub fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         .collect(),
     ));
     out.extend(derived_seeds(&cam.sign, &custodian));
+    out.push(("name_claim", name_seeds(&cam.sign, &custodian)));
 
     out
 }
 
 /// Seeds of `artifact_record` and `consent_statement` (docs/format.md §13).
-fn derived_seeds(
-    device: &SignKey,
-    custodian: &SignKey,
-) -> Vec<(&'static str, Vec<Vec<u8>>)> {
-    use obhut_core::artifact::{
-        ArtifactContent, ArtifactKind, ArtifactRecord, SignerRole, Source,
-    };
+fn derived_seeds(device: &SignKey, custodian: &SignKey) -> Vec<(&'static str, Vec<Vec<u8>>)> {
+    use obhut_core::artifact::{ArtifactContent, ArtifactKind, ArtifactRecord, SignerRole, Source};
     use obhut_core::consent::{Consent, ConsentAction, ConsentStatement};
     let clip = ArtifactContent {
         artifact_id: RecordingId([1; 16]),
@@ -931,4 +933,23 @@ fn derived_seeds(
         ("artifact_record", artifacts),
         ("consent_statement", statements),
     ]
+}
+
+/// Seeds of `name_claim` (docs/format.md §3.5): a person naming itself, a
+/// custodian naming a device.
+fn name_seeds(device: &SignKey, custodian: &SignKey) -> Vec<Vec<u8>> {
+    use obhut_core::name::{NameClaim, Subject};
+    [
+        NameClaim::sign_own(Subject::Person, "Anna Weiß", 1_790_000_000_000, custodian),
+        NameClaim::sign(
+            Subject::Device,
+            &device.verify_key(),
+            "Bodycam 7",
+            1_790_000_000_000,
+            custodian,
+        ),
+    ]
+    .into_iter()
+    .map(|c| c.expect("a valid claim").to_bytes())
+    .collect()
 }

@@ -17,13 +17,15 @@
 //! - [`read`]: recordings and their records (readers);
 //! - [`access`]: the access workflow (requesters, custodians);
 //! - [`derived`]: derived artifacts, lineage, consent;
-//! - [`log`]: the audit log's key, proofs and entries (auditors).
+//! - [`log`]: the audit log's key, proofs and entries (auditors);
+//! - [`names`]: signed display names of people and devices.
 
 pub mod access;
 pub mod derived;
 pub mod error;
 pub mod ingest;
 pub mod log;
+pub mod names;
 pub mod read;
 
 pub use error::{ErrorBody, ErrorKind, UnknownKind};

@@ -15,6 +15,13 @@
 //! and `read_bytes` (/proc/PID/io) across the export, and the ciphertext
 //! bytes the export reports fetching.
 //!
+//! In the same run, the clean-clip remux alone (issue 19's benchmark): the
+//! scope's window of the recording remuxed by `obhut_media::plan_clip`
+//! (what `obhut open` and `export` run on the decrypted original layout)
+//! beside `ffmpeg -ss … -to … -c copy` of the same window, both from the
+//! plaintext MP4 to a file in the work directory, neither fsynced, best of
+//! `--remux-trials` (the file is in the page cache after the first).
+//!
 //! A small run, for checking it works: `obhut-bench export --hours 0.05
 //! --scope-secs 60`.
 
@@ -41,6 +48,8 @@ pub struct ExportArgs {
     pub segment_secs: u64,
     /// Frame size of the test video.
     pub size: String,
+    /// Runs of each remux (ours and ffmpeg's); the best is reported.
+    pub remux_trials: u32,
 }
 
 impl ExportArgs {
@@ -53,6 +62,7 @@ impl ExportArgs {
             scope_secs: 3600,
             segment_secs: 10,
             size: "320x240".into(),
+            remux_trials: 3,
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -67,6 +77,9 @@ impl ExportArgs {
                     a.segment_secs = v.parse().map_err(|_| format!("{flag} {v}"))?
                 }
                 "--size" => a.size = (*v).to_owned(),
+                "--remux-trials" => {
+                    a.remux_trials = v.parse().map_err(|_| format!("{flag} {v}"))?
+                }
                 other => return Err(format!("unknown flag {other}")),
             }
         }
@@ -433,6 +446,90 @@ pub fn run(a: &ExportArgs) -> Result<(), Error> {
         elapsed.as_secs_f64(),
         rchar1.saturating_sub(rchar0),
         read1.saturating_sub(read0),
+    );
+    remux(dir, from, to, a.remux_trials.max(1))
+}
+
+/// The clean-clip remux of media `[from_ms, to_ms)` of `rec.mp4` by
+/// `obhut_media::plan_clip`, beside `ffmpeg -c copy` of the same window:
+/// best wall time of `trials` each, bytes written, throughput.
+fn remux(dir: &Path, from_ms: u64, to_ms: u64, trials: u32) -> Result<(), Error> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let src_path = dir.join("rec.mp4");
+    let len = std::fs::metadata(&src_path)?.len();
+    let ours = |out: &Path| -> Result<(u64, usize), Error> {
+        let mut src = std::fs::File::open(&src_path)?;
+        let mut reader = std::io::BufReader::new(&mut src);
+        // The whole file is present: one range, as an opened file in its
+        // original layout with every segment in scope.
+        let present = std::iter::once(0..len).collect::<Vec<_>>();
+        let plan = obhut_media::plan_clip(&mut reader, len, &present, from_ms..to_ms)?;
+        let mut dst = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
+        dst.write_all(&plan.head)?;
+        for r in &plan.copies {
+            src.seek(SeekFrom::Start(r.start))?;
+            let n = std::io::copy(&mut (&mut src).take(r.end - r.start), &mut dst)?;
+            if n != r.end - r.start {
+                return Err("rec.mp4 is shorter than its clip plan".into());
+            }
+        }
+        dst.flush()?;
+        Ok((plan.len(), plan.video_samples))
+    };
+    let secs = |ms: u64| format!("{}.{:03}", ms / 1000, ms % 1000);
+    let ffmpeg = |out: &Path| -> Result<(), Error> {
+        let status = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-ss"])
+            .arg(secs(from_ms))
+            .arg("-to")
+            .arg(secs(to_ms))
+            .arg("-i")
+            .arg(&src_path)
+            .args(["-map", "0", "-c", "copy"])
+            .arg(out)
+            .stdin(Stdio::null())
+            .status()?;
+        if !status.success() {
+            return Err("ffmpeg -c copy failed".into());
+        }
+        Ok(())
+    };
+    let best = |f: &mut dyn FnMut() -> Result<(), Error>| -> Result<Duration, Error> {
+        let mut best = Duration::MAX;
+        for _ in 0..trials {
+            let t = Instant::now();
+            f()?;
+            best = best.min(t.elapsed());
+        }
+        Ok(best)
+    };
+    let (clip_path, ff_path) = (dir.join("clip-obhut.mp4"), dir.join("clip-ffmpeg.mp4"));
+    let mut kept = (0, 0);
+    let t_ours = best(&mut || {
+        kept = ours(&clip_path)?;
+        Ok(())
+    })?;
+    let t_ff = best(&mut || ffmpeg(&ff_path))?;
+    let ff_len = std::fs::metadata(&ff_path)?.len();
+    let mbps = |bytes: u64, t: Duration| bytes as f64 / 1e6 / t.as_secs_f64().max(1e-9);
+    println!();
+    println!(
+        "| remux of media {}–{} s | wall time (best of {trials}) | clip bytes | MB/s |",
+        secs(from_ms),
+        secs(to_ms)
+    );
+    println!("|---|---|---|---|");
+    println!(
+        "| obhut_media::plan_clip ({} video samples) | {:.3} s | {} B | {:.0} |",
+        kept.1,
+        t_ours.as_secs_f64(),
+        kept.0,
+        mbps(kept.0, t_ours)
+    );
+    println!(
+        "| ffmpeg -c copy | {:.3} s | {ff_len} B | {:.0} |",
+        t_ff.as_secs_f64(),
+        mbps(ff_len, t_ff)
     );
     Ok(())
 }

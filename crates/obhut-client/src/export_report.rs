@@ -31,9 +31,10 @@ use crate::scope::Resolved;
 pub struct ReportSpec {
     /// One report (HTML and PDF) per language; none writes no report.
     pub langs: Vec<Lang>,
-    /// Display name and fingerprint of each known person, by Ed25519 key
-    /// (the requester, the custodians of the group): log entries name
-    /// their actors by that key only.
+    /// Display name and fingerprint of each known person and device, by
+    /// Ed25519 key (the requester, the custodians of the group, the
+    /// exported recordings' devices; names verified, `crate::names`): log
+    /// entries name their actors by that key only.
     pub people: BTreeMap<[u8; 32], Party>,
 }
 
@@ -98,7 +99,7 @@ fn build(spec: &ReportSpec, f: &Facts<'_>) -> Result<CustodyReport> {
         .resolved
         .iter()
         .filter(|r| !r.in_scope.is_empty())
-        .map(recording)
+        .map(|r| recording(r, &spec.people))
         .collect();
     let window_ms = window(&content.scope, &recordings);
     let party = |role: Role, key: &[u8; 32]| -> Party {
@@ -190,7 +191,7 @@ fn build(spec: &ReportSpec, f: &Facts<'_>) -> Result<CustodyReport> {
 
 /// A recording's device, its exported segments and their span in UTC
 /// (from the device-signed capture times).
-fn recording(rec: &Resolved) -> RecordingFacts {
+fn recording(rec: &Resolved, people: &BTreeMap<[u8; 32], Party>) -> RecordingFacts {
     let mut span = (i64::MAX, i64::MIN);
     let mut segments = (u32::MAX, 0u32);
     for &i in &rec.in_scope {
@@ -217,10 +218,10 @@ fn recording(rec: &Resolved) -> RecordingFacts {
         .to_bytes();
     RecordingFacts {
         id: rec.recording.to_string(),
-        device: Party {
+        device: people.get(&device).cloned().unwrap_or_else(|| Party {
             name: None,
             fingerprint: format!("device {}", hex::encode(device)),
-        },
+        }),
         span_ms: span,
         segments,
         segments_total: u32::try_from(rec.records.len()).unwrap_or(u32::MAX),

@@ -42,6 +42,7 @@ pub mod export;
 pub mod export_report;
 pub mod lineage;
 pub mod log;
+pub mod names;
 pub mod open;
 mod output;
 pub mod passphrase;

@@ -4,6 +4,7 @@
 
 use obhut_core::request::{AccessRequest, Scope};
 
+use crate::names::Names;
 use crate::time;
 
 /// Text from a file (a name, a justification) made safe to print on a
@@ -23,10 +24,23 @@ pub fn printable(s: &str) -> String {
 
 /// A request in full, for people (custodians read this before approving).
 pub fn describe_request(req: &AccessRequest) -> String {
+    describe_request_named(req, &Names::none())
+}
+
+/// [`describe_request`], with the requester's and devices' display names
+/// where `names` has verified ones.
+pub fn describe_request_named(req: &AccessRequest, names: &Names) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let _ = writeln!(s, "access request {}", hex::encode(req.request_hash()));
-    let _ = writeln!(s, "  requester:     {}", req.requester_fingerprint());
+    let _ = writeln!(
+        s,
+        "  requester:     {}",
+        names.label(
+            &req.requester_sign().to_bytes(),
+            &req.requester_fingerprint().to_string()
+        )
+    );
     let _ = writeln!(
         s,
         "  custody group: {} (generation {})",
@@ -65,7 +79,7 @@ pub fn describe_request(req: &AccessRequest) -> String {
                 let _ = writeln!(
                     s,
                     "  scope:         device {}, captured {} – {}{}",
-                    hex::encode(device_key.to_bytes()),
+                    names.label(&device_key.to_bytes(), &hex::encode(device_key.to_bytes())),
                     time::show(*utc_start_ms),
                     time::show(*utc_end_ms),
                     if *include_metadata {

@@ -12,13 +12,12 @@
 //!
 //! [`AccessRequest`]: crate::request::AccessRequest
 
-use core::fmt;
-
 use crate::decision::{Decision, Verdict};
 use crate::disclosure::Disclosure;
 use crate::error::{Error, Result};
 use crate::ids::{EpochId, Fingerprint, GroupId, RecordingId};
 use crate::labels::{SUITE_V1, VERSION, magic};
+use crate::name::NameClaim;
 use crate::wire::{Reader, Writer};
 use approvals::write_approvals;
 
@@ -313,6 +312,13 @@ pub enum Event {
         /// The requester's signed disclosure.
         disclosure: Disclosure,
     },
+    /// The vault now serves a signed display name for a person or device
+    /// (`obhut admin set-name`; docs/format.md §3.5): the claim, whole, so
+    /// the log shows every name ever served and who signed it.
+    NameSet {
+        /// The signed claim.
+        claim: NameClaim,
+    },
 }
 
 impl Event {
@@ -355,6 +361,7 @@ impl Event {
             Event::ConsentWithdrawn { .. } => 24,
             Event::ArtifactsCascaded(_) => 25,
             Event::Disclosed { .. } => 26,
+            Event::NameSet { .. } => 27,
         }
     }
 
@@ -386,6 +393,7 @@ impl Event {
             Event::ConsentWithdrawn { .. } => "consent-withdrawn",
             Event::ArtifactsCascaded(_) => "artifacts-cascaded",
             Event::Disclosed { .. } => "disclosed",
+            Event::NameSet { .. } => "name-set",
         }
     }
 
@@ -504,6 +512,9 @@ impl Event {
             Event::Disclosed { disclosure } => {
                 w.var_bytes(&disclosure.to_bytes());
             }
+            Event::NameSet { claim } => {
+                w.var_bytes(&claim.to_bytes());
+            }
         }
     }
 
@@ -613,6 +624,9 @@ impl Event {
             26 => Event::Disclosed {
                 disclosure: Disclosure::from_bytes(r.var_bytes("disclosure", MAX_EMBEDDED_LEN)?)?,
             },
+            27 => Event::NameSet {
+                claim: NameClaim::from_bytes(r.var_bytes("claim", MAX_EMBEDDED_LEN)?)?,
+            },
             _ => {
                 return Err(Error::Malformed {
                     what: ENTRY,
@@ -716,169 +730,13 @@ impl LogEntry {
     }
 }
 
-impl fmt::Display for LogEntry {
-    /// One line for people: kind, actor, recording, the event's fields.
-    /// Embedded signed objects are summarised by length; callers that can
-    /// parse them (the CLI) print their fields.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} by {} {}",
-            self.event.kind(),
-            self.actor.role.name(),
-            hex8(&self.actor.key)
-        )?;
-        if let Some(r) = &self.recording {
-            write!(f, " recording {r}")?;
-        }
-        match &self.event {
-            Event::GroupAdded {
-                group_id,
-                fingerprint,
-            } => write!(f, " group {group_id} fingerprint {fingerprint}"),
-            Event::DeviceEnrolled {
-                group_id,
-                retention_class,
-            } => write!(f, " group {group_id} class {retention_class}"),
-            Event::DeviceRevoked { device_key } => write!(f, " device {}", hex8(device_key)),
-            Event::ReaderAdded {
-                person_key,
-                group_id,
-            } => write!(f, " reader {} group {group_id}", hex8(person_key)),
-            Event::SegmentReceived {
-                index,
-                record_hash,
-                blob_len,
-                capture_utc_ms,
-            } => write!(
-                f,
-                " segment {index} record {} {blob_len} bytes captured {capture_utc_ms}",
-                hex8(record_hash)
-            ),
-            Event::AccessRequested { request } => {
-                write!(f, " signed request ({} bytes)", request.len())
-            }
-            Event::Approved { decision } => {
-                let d = decision.content();
-                write!(
-                    f,
-                    " request {} (log #{}) for {} segments, signed by custodian {}",
-                    hex8(&d.request_hash),
-                    d.request_index,
-                    d.segments,
-                    d.custodian
-                )
-            }
-            Event::Denied { decision } => {
-                let d = decision.content();
-                write!(
-                    f,
-                    " request {} (log #{}) by custodian {}: {:?}",
-                    hex8(&d.request_hash),
-                    d.request_index,
-                    d.custodian,
-                    d.reason
-                )
-            }
-            Event::Released {
-                request_hash,
-                request_index,
-                segments,
-            } => write!(
-                f,
-                " request {} (log #{request_index}), {segments} epoch parts",
-                hex8(request_hash)
-            ),
-            Event::Opened { decision } => {
-                let d = decision.content();
-                write!(
-                    f,
-                    " request {} {} segments",
-                    hex8(&d.request_hash),
-                    d.segments
-                )
-            }
-            Event::LogPruned {
-                before_index,
-                count,
-            } => write!(f, " {count} bodies before #{before_index}"),
-            Event::RequesterAdded {
-                person_key,
-                name,
-                group_id,
-            } => write!(
-                f,
-                " requester {name:?} ({}) group {group_id}",
-                hex8(person_key)
-            ),
-            Event::AuditorAdded { person_key, name } => {
-                write!(f, " auditor {name:?} ({})", hex8(person_key))
-            }
-            Event::PolicyInEffect { policy } => write!(f, ": {policy}"),
-            Event::EpochCreated {
-                epoch_id,
-                retention_class,
-                not_before,
-                not_after,
-            } => write!(
-                f,
-                " epoch {epoch_id} class {retention_class} [{not_before}, {not_after})"
-            ),
-            Event::EpochDestroyed {
-                epoch_id,
-                retention_class,
-                not_before,
-                not_after,
-                expired_ms,
-                segments,
-                key_destroyed,
-            } => write!(
-                f,
-                " epoch {epoch_id} class {retention_class} [{not_before}, {not_after}) expired {expired_ms}, {segments} segments, key {}",
-                if *key_destroyed {
-                    "destroyed now"
-                } else {
-                    "already gone"
-                }
-            ),
-            Event::DeviceReclassified {
-                device_key,
-                from_class,
-                to_class,
-                approvals,
-            } => write!(
-                f,
-                " device {} from class {from_class} to {to_class} with {} custodian approvals",
-                hex8(device_key),
-                approvals.len()
-            ),
-            Event::ArtifactRegistered { .. }
-            | Event::ConsentRecorded { .. }
-            | Event::ConsentWithdrawn { .. }
-            | Event::ArtifactsCascaded(_) => derived::display(&self.event, f),
-            Event::HoldPlaced { .. } | Event::HoldReleased { .. } | Event::Erased { .. } => {
-                holds::display(&self.event, f)
-            }
-            Event::Disclosed { disclosure } => {
-                let d = disclosure.content();
-                write!(
-                    f,
-                    " request {} {} segments to {}",
-                    hex8(&d.request_hash),
-                    d.segments,
-                    d.recipients.join(", ")
-                )
-            }
-        }
-    }
-}
-
-fn hex8(b: &[u8]) -> String {
+pub(crate) fn hex8(b: &[u8]) -> String {
     b.iter().take(8).map(|x| format!("{x:02x}")).collect()
 }
 
 mod approvals;
 mod derived;
+mod display;
 mod holds;
 #[cfg(test)]
 mod tests;

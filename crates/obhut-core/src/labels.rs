@@ -84,6 +84,8 @@ pub mod magic {
     /// A requester's signed disclosure of an export bundle (docs/bundle.md
     /// §5): what was handed over, to whom, by digest of its manifest.
     pub const DISCLOSURE: &[u8; 4] = b"OBXM";
+    /// A signed display name of a person or device (§3.5).
+    pub const NAME_CLAIM: &[u8; 4] = b"OBDN";
 
     /// Every magic, for the uniqueness test and the spec's registry (§1.3).
     pub const ALL: &[&[u8; 4]] = &[
@@ -119,6 +121,7 @@ pub mod magic {
         HOLD_APPROVAL,
         ERASURE_APPROVAL,
         DISCLOSURE,
+        NAME_CLAIM,
     ];
 
     /// What the file starting with `bytes` holds, for a person who passed
@@ -144,6 +147,7 @@ pub mod magic {
             RECLASSIFY_APPROVAL => "a reclassification approval",
             HOLD_APPROVAL => "a legal-hold approval",
             ERASURE_APPROVAL => "an erasure approval",
+            NAME_CLAIM => "a display-name claim",
             _ => return None,
         })
     }
@@ -239,6 +243,8 @@ pub const HOLD_ID: &[u8] = b"obhut/v1/hold-id";
 pub const ERASURE_APPROVAL_SIG: &[u8] = b"obhut/v1/erasure-approval";
 /// Signature label of a requester's disclosure of an export (docs/bundle.md §5).
 pub const DISCLOSURE_SIG: &[u8] = b"obhut/v1/disclosure";
+/// Signature label of a display-name claim (§3.5).
+pub const NAME_CLAIM_SIG: &[u8] = b"obhut/v1/name-claim";
 
 /// HPKE info prefix of a re-wrap of `b` to another epoch key (§5.5).
 pub const EPOCH_REWRAP_INFO: &[u8] = b"obhut/v1/epoch-rewrap";
@@ -302,6 +308,7 @@ pub const ALL: &[&[u8]] = &[
     HOLD_ID,
     ERASURE_APPROVAL_SIG,
     DISCLOSURE_SIG,
+    NAME_CLAIM_SIG,
 ];
 
 /// The message an Ed25519 signature covers: `label ‖ 0x00 ‖ body`. The zero

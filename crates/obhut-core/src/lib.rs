@@ -51,6 +51,7 @@ pub mod kem;
 pub mod locked;
 pub mod log_pin;
 pub mod meta_patch;
+pub mod name;
 pub mod partial;
 pub mod point;
 pub mod pq_custody;

@@ -4299,6 +4299,148 @@ fn build_patch(stored: Option<&Value>) -> J {
     with_header(head, o.done())
 }
 
+fn build_name(stored: Option<&Value>) -> J {
+    use obhut_core::name::{NameClaim, Subject};
+    let head = header(
+        "name.json",
+        &[
+            "The display-name claim (§3.5) and its log entry (§12 kind 27). Ed25519 signing is deterministic: no randomness.",
+            "valid: `person_claim` is the person key (seed `person_seed`) naming itself `person_name` at `time_ms`; `device_claim` is the custodian key (seed `custodian_seed`) naming the device key (seed `device_seed`) `device_name`; `entry` is the `name-set` log entry of `person_claim` (operator, zero key, `entry_time_ms`).",
+            "invalid: each case mutates `person_claim` and parses it; errors in field order, the name's rules before the signature.",
+        ],
+    );
+    let mut o = Obj::new(stored);
+    let person = SignKey::from_seed(&Secret32::new(o.input_n("person_seed", &[0x51; 32])));
+    let device = SignKey::from_seed(&Secret32::new(o.input_n("device_seed", &[0x52; 32])));
+    let custodian = SignKey::from_seed(&Secret32::new(o.input_n("custodian_seed", &[0x53; 32])));
+    let time_ms = o.input_i64("time_ms", T0);
+    let person_name = o.input_str("person_name", "Kommissarin Anna Weiß");
+    let device_name = o.input_str("device_name", "Bodycam 7, Wache Süd");
+    let pc = NameClaim::sign_own(Subject::Person, &person_name, time_ms, &person).expect("valid");
+    let bytes = pc.to_bytes();
+    assert_eq!(NameClaim::from_bytes(&bytes).expect("parses"), pc);
+    o.hex("person_key", person.verify_key().to_bytes());
+    o.hex("person_claim", &bytes);
+    let dc = NameClaim::sign(
+        Subject::Device,
+        &device.verify_key(),
+        &device_name,
+        time_ms,
+        &custodian,
+    )
+    .expect("valid");
+    assert!(!dc.self_signed());
+    o.hex("device_key", device.verify_key().to_bytes());
+    o.hex("custodian_key", custodian.verify_key().to_bytes());
+    o.hex("device_claim", dc.to_bytes());
+    let entry = LogEntry {
+        time_ms: o.input_i64("entry_time_ms", T0 + 1000),
+        actor: Actor {
+            role: Role::Operator,
+            key: [0; 32],
+        },
+        recording: None,
+        event: Event::NameSet { claim: pc.clone() },
+    }
+    .to_bytes()
+    .expect("an entry");
+    o.hex("entry", &entry);
+
+    // Offsets: preamble 0..7, subject_kind 7, subject 8..40, name length
+    // 40..44, name 44.., then time_ms, signer, signature.
+    let n = person_name.len();
+    let time_at = 44 + n;
+    let signer_at = time_at + 8;
+    let sig_at = signer_at + 32;
+    let mut small_order = [0u8; 32];
+    small_order[0] = 1;
+    let specs: Vec<(&str, Value, &str)> = vec![
+        (
+            "one byte short",
+            json!([op_truncate(bytes.len() - 1)]),
+            "Truncated",
+        ),
+        (
+            "one byte appended",
+            json!([op_append(&[0])]),
+            "TrailingBytes",
+        ),
+        ("wrong magic", json!([op_replace(0, b"OBDX")]), "BadMagic"),
+        (
+            "version 2",
+            json!([op_replace(4, &[2])]),
+            "UnsupportedVersion",
+        ),
+        ("subject_kind 3", json!([op_replace(7, &[3])]), "Malformed"),
+        (
+            "subject of small order (the identity)",
+            json!([op_replace(8, &small_order)]),
+            "InvalidSigningKey",
+        ),
+        (
+            "name length 65",
+            json!([op_replace(40, &65u32.to_be_bytes())]),
+            "FieldTooLong",
+        ),
+        (
+            "name starts with a space",
+            json!([op_replace(44, b" ")]),
+            "Malformed",
+        ),
+        (
+            "name holds ESC (a terminal escape)",
+            json!([op_replace(45, &[0x1b])]),
+            "Malformed",
+        ),
+        (
+            "name holds U+202E (right-to-left override)",
+            json!([op_replace(45, "\u{202E}".as_bytes())]),
+            "Malformed",
+        ),
+        (
+            "name not UTF-8",
+            json!([op_replace(45, &[0xff])]),
+            "Malformed",
+        ),
+        (
+            "time_ms changed",
+            json!([op_xor(time_at + 7, &[1])]),
+            "BadSignature",
+        ),
+        (
+            "signer of small order (the identity)",
+            json!([op_replace(signer_at, &small_order)]),
+            "InvalidSigningKey",
+        ),
+        (
+            "signer replaced by another valid key (a substituted name)",
+            json!([op_replace(signer_at, &custodian.verify_key().to_bytes())]),
+            "BadSignature",
+        ),
+        (
+            "signature flipped",
+            json!([op_xor(sig_at, &[1])]),
+            "BadSignature",
+        ),
+    ];
+    let mut inv = Vec::new();
+    for (i, (cname, m, err)) in specs.into_iter().enumerate() {
+        let mut c = Obj::new(o.stored_item("invalid", i));
+        c.set("name", cname);
+        let m = c.input("mutations", m);
+        let r = NameClaim::from_bytes(&mutate(&bytes, &m));
+        c.set("expected", expect_err(r, err, cname));
+        inv.push(c.done());
+    }
+    o.set("invalid", inv);
+    with_header(head, o.done())
+}
+
+#[test]
+fn name_vectors() {
+    check_or_write("name.json", build_name);
+}
+
 // ---------------------------------------------------------------------------
 // The tests.
 

@@ -243,6 +243,28 @@ pub async fn add_auditor(
     Ok(())
 }
 
+/// Serve a display name (docs/format.md §3.5, docs/vault.md §11): the
+/// claim is parsed and its signature verified, then stored as its
+/// subject's name unless a claim signed at the same time or later is, and
+/// logged whole as `name-set`. Returns whether it was stored. The operator
+/// relays names but cannot make one a client shows as verified: that takes
+/// the subject's own key (or a key the client trusts to name others).
+pub async fn set_name(
+    index: &impl IndexStore,
+    clock: &dyn Clock,
+    claim: &[u8],
+) -> Result<bool, AdminError> {
+    let claim = obhut_core::name::NameClaim::from_bytes(claim)?;
+    let now = clock.now_ms();
+    let subject = claim.subject().to_bytes();
+    let bytes = claim.to_bytes();
+    let time_ms = claim.time_ms();
+    let entry = operator_entry(now, Event::NameSet { claim })?;
+    Ok(index
+        .set_name(subject, &bytes, time_ms, now, &entry)
+        .await?)
+}
+
 /// Move device `device` to retention class `to` (issue 18 item 1): only
 /// with signed approvals ([`ReclassifyApproval`]) of at least k distinct
 /// custodians of its custody group, each for exactly this change and

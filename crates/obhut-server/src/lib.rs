@@ -48,6 +48,7 @@ pub mod ingest;
 pub mod keystore;
 pub mod log;
 pub mod metrics;
+pub mod names;
 pub mod net;
 pub mod ops;
 mod params;
@@ -136,6 +137,7 @@ pub fn router<I: IndexStore, B: BlobStore>(app: Arc<App<I, B>>) -> Router {
             get(derived::http::get_artifact::<I, B>),
         )
         .route("/v1/lineage/{id}", get(derived::http::lineage::<I, B>))
+        .route("/v1/names", get(names::names::<I, B>))
         .route("/v1/consents", post(derived::http::record_consent::<I, B>))
         .route(
             "/v1/consents/{id}/withdrawal",

@@ -46,6 +46,7 @@ pub const OPENAPI_LIMITS: &[(&str, u64)] = &[
         "MAX_ENTRIES_PER_PAGE",
         obhut_api::log::MAX_ENTRIES_PER_PAGE as u64,
     ),
+    ("MAX_NAME_KEYS", obhut_api::names::MAX_KEYS as u64),
 ];
 
 /// [`OPENAPI_TEMPLATE`] with [`OPENAPI_LIMITS`] filled in: a `"{{NAME}}"`

@@ -64,6 +64,7 @@ mod error;
 pub mod hold;
 pub mod log;
 pub mod migrate;
+pub mod names;
 pub mod postgres;
 pub mod retention;
 mod rows;
@@ -84,6 +85,7 @@ pub use embedded::{
 pub use error::StoreError;
 pub use hold::{HoldCandidate, HoldRow, HoldStore, RewrapRow};
 pub use log::{LogEntryRow, NewLogEntry, StoredCheckpoint, TileRow};
+pub use names::NameStore;
 pub use retention::RetentionStore;
 pub use rows::{
     BlobKey, BlobReader, DeviceRow, EpochRow, EpochState, ExpiredRecording, GroupRow, Head,
@@ -106,7 +108,15 @@ pub type KeyBytes = [u8; 32];
 /// **Visibility.** A committed write is visible to every later call, in
 /// this process and in others opening the same store (the admin CLI).
 pub trait IndexStore:
-    LogStore + AccessStore + RetentionStore + DerivedStore + HoldStore + Send + Sync + 'static
+    LogStore
+    + AccessStore
+    + RetentionStore
+    + DerivedStore
+    + HoldStore
+    + NameStore
+    + Send
+    + Sync
+    + 'static
 {
     /// The instance id shared with the blob store, if set.
     fn instance_id(&self) -> impl Future<Output = Result<Option<String>>> + Send;

@@ -56,7 +56,7 @@ fn a_device_changes_class_with_k_custodian_approvals_only() {
     let devices = ok(d, &["admin", "--data", "vault-data", "devices"]);
     let line = devices.lines().nth(1).expect("one device");
     let device = line.split('\t').next().unwrap().to_owned();
-    let from = line.split('\t').nth(2).unwrap().to_owned();
+    let from = line.split('\t').nth(3).unwrap().to_owned();
     for who in ["alice", "bob"] {
         ok(
             d,
@@ -119,7 +119,7 @@ fn a_legal_hold_is_placed_and_released_with_k_custodian_approvals_only() {
     let devices = ok(d, &["admin", "--data", "vault-data", "devices"]);
     let line = devices.lines().nth(1).expect("one device");
     let device = line.split('\t').next().unwrap().to_owned();
-    let group = line.split('\t').nth(1).unwrap().to_owned();
+    let group = line.split('\t').nth(2).unwrap().to_owned();
     let window = [
         "--case",
         "2026-K-0042",

@@ -154,6 +154,15 @@ fn all_events(person: &SignKey) -> Vec<Event> {
                 .unwrap(),
             ],
         },
+        Event::NameSet {
+            claim: crate::name::NameClaim::sign_own(
+                crate::name::Subject::Person,
+                "Anna Weiß",
+                1_764_000_000_000,
+                person,
+            )
+            .unwrap(),
+        },
     ]
 }
 
@@ -278,9 +287,9 @@ fn tags_are_distinct_and_unknown_tags_refused() {
         event: Event::PolicyInEffect { policy: "x".into() },
     };
     let mut b = e.to_bytes().unwrap();
-    // 11 (the retired free-text admin entry), 27 (after the last
-    // reserved) and far beyond are all unknown.
-    for tag in [0, 11, 27, 200] {
+    // 11 (the retired free-text admin entry), 28 (after the last) and
+    // far beyond are all unknown.
+    for tag in [0, 11, 28, 200] {
         b[7] = tag;
         assert!(
             matches!(

@@ -33,6 +33,7 @@ pub mod faults;
 mod hold;
 mod index;
 mod log;
+mod names;
 pub mod pg;
 mod retention;
 pub mod s3;
@@ -70,6 +71,7 @@ pub async fn index_store<S: IndexStore>(fresh: impl Fresh<S>) {
     retention::run(&fresh).await;
     derived::run(&fresh).await;
     hold::run(&fresh).await;
+    names::run(&fresh).await;
 }
 
 /// Run every contract case of [`BlobStore`], each on a store from `fresh`.

@@ -49,6 +49,7 @@ pub(super) const KNOWN: &[&str] = &[
     "artifacts",
     "artifact_sources",
     "consents",
+    "names",
     "meta",
 ];
 

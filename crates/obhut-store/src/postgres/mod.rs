@@ -62,6 +62,7 @@ mod derived;
 mod hold;
 pub mod locks;
 mod log;
+mod names;
 mod retention;
 mod sequence;
 

@@ -30,6 +30,7 @@ mod derived;
 mod faults;
 mod hold;
 mod log;
+mod names;
 mod retention;
 mod sequence;
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use obhut_core::identity::PublicIdentity;
 use obhut_core::ids::GroupId;
+use obhut_core::name::NameClaim;
 use obhut_core::reclassify::ReclassifyApproval;
 use obhut_core::vault::descriptor_fingerprint;
 use obhut_server::SystemClock;
@@ -16,7 +17,7 @@ use obhut_store::IndexStore;
 
 use crate::util::hint::{HintExt, admin_error, fail};
 use crate::util::vault::{StoreArgs, load_config};
-use crate::util::{Global, files, load, time};
+use crate::util::{Global, files, load, stored_names, time};
 
 /// `obhut admin`.
 #[derive(Debug, clap::Args)]
@@ -94,6 +95,13 @@ pub enum AdminCommand {
         /// The person's public identity file (from `obhut keygen person`)
         #[arg(long, value_name = "FILE")]
         identity: PathBuf,
+    },
+    /// Serve a person's or device's display name: the signed claim `obhut
+    /// keygen` wrote beside the key (KEY.name); logged whole. Clients show
+    /// a name only if its own key signed it.
+    SetName {
+        /// The name claim file (KEY.name)
+        claim: PathBuf,
     },
 }
 
@@ -173,11 +181,15 @@ async fn run_on(
         }
         AdminCommand::Devices => {
             // Tab-separated for scripts, times as people read them.
-            println!("device\tgroup\tretention_class\tenrolled\trevoked");
-            for d in index.devices().await? {
+            println!("device\tname\tgroup\tretention_class\tenrolled\trevoked");
+            let devices = index.devices().await?;
+            let keys: Vec<[u8; 32]> = devices.iter().map(|d| d.device_key).collect();
+            let names = stored_names::read(index, &keys).await?;
+            for d in devices {
                 println!(
-                    "{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}",
                     hex::encode(d.device_key),
+                    stored_names::column(&names, &d.device_key),
                     d.group_id,
                     d.retention_class,
                     time::show(d.enrolled_ms),
@@ -237,6 +249,29 @@ async fn run_on(
                 .await
                 .map_err(admin_error)?;
             g.note(format!("{} may read audit entries", id.name));
+        }
+        AdminCommand::SetName { claim } => {
+            let parsed = files::parse(
+                claim,
+                "CLAIM",
+                "a display-name claim (KEY.name, from `obhut keygen`)",
+                NameClaim::from_bytes,
+            )?;
+            let stored = admin::set_name(index, &SystemClock, &parsed.to_bytes())
+                .await
+                .map_err(admin_error)?;
+            let who = format!(
+                "{} {}",
+                parsed.kind().word(),
+                hex::encode(parsed.subject().to_bytes())
+            );
+            if stored {
+                g.note(format!("{who} is now shown as {:?}", parsed.name()));
+            } else {
+                g.note(format!(
+                    "{who} keeps its name: the vault has a claim signed at the same time or later"
+                ));
+            }
         }
     }
     Ok(())

@@ -7,12 +7,14 @@ use std::path::PathBuf;
 use obhut_client::access::AccessClient;
 use obhut_client::approve::{Approved, Delivery, Review, Share, Unsent};
 use obhut_client::log::LogClient;
+use obhut_client::names::Names;
 use obhut_client::reader::Reader;
+use obhut_client::show::describe_request_named;
 use obhut_core::group::{PinnedGroup, ShareEnvelope};
 use obhut_core::identity::PersonSecret;
 
 use crate::util::logclient::LogArgs;
-use crate::util::request::{confirm, describe};
+use crate::util::request::confirm;
 use crate::util::{Global, files, keys, load, recording};
 
 /// Approve a request as a custodian.
@@ -106,11 +108,30 @@ pub fn approve_as(
     let mut refusal = None;
     let ask = |r: &Review<'_>| {
         if !g.quiet {
-            eprint!("{}", describe(r.request));
+            let mut keys = vec![r.request.requester_sign().to_bytes()];
+            keys.extend(
+                r.records
+                    .iter()
+                    .map(|rec| rec.header().fields.device_key.to_bytes()),
+            );
+            let trusted: Vec<_> = group
+                .descriptor()
+                .custodians()
+                .iter()
+                .map(|c| c.sign_key)
+                .collect();
+            let names = Names::fetch_or_none(client.reader(), &keys, &trusted);
+            eprint!("{}", describe_request_named(r.request, &names));
             eprintln!(
                 "  logged:        entry #{} (inclusion verified)",
                 r.log_index
             );
+            let mut devices: Vec<_> = keys.iter().skip(1).collect();
+            devices.sort_unstable();
+            devices.dedup();
+            for d in devices {
+                eprintln!("  device:        {}", names.label(d, &hex::encode(d)));
+            }
             eprintln!("  in scope:      {} segment(s):", r.records.len());
             for rec in r.records {
                 eprintln!("    {}", recording::describe(rec));

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use obhut_client::audit::{chain_of_custody, rebuild};
+use obhut_client::names::Names;
 use obhut_client::reader::Reader;
 use obhut_core::ids::RecordingId;
 
-use crate::util::entry::describe;
+use crate::util::entry::{actors, describe};
 use crate::util::hint::fail;
 use crate::util::logclient::GroupLogArgs;
 use crate::util::{Global, keys};
@@ -114,10 +115,9 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
             let c = log.client()?;
             let person = keys::person(g, identity, "--identity")?;
             let reader = Reader::new(&log.log.vault, c.vault_identity(), &person.sign);
-            let lines: Vec<String> = chain_of_custody(&c, &reader, rid)?
-                .iter()
-                .map(describe)
-                .collect();
+            let entries = chain_of_custody(&c, &reader, rid)?;
+            let names = Names::fetch_or_none(&reader, &actors(&entries), &[]);
+            let lines: Vec<String> = entries.iter().map(|e| describe(e, &names)).collect();
             for l in &lines {
                 println!("{l}");
             }

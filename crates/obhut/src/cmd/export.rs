@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use obhut_client::access::AccessClient;
 use obhut_client::export::{Recipients, export};
 use obhut_client::export_report::{Lang, Party, ReportSpec};
+use obhut_client::names::{Name, Names};
 use obhut_client::reader::Reader;
 use obhut_core::identity;
 
@@ -92,10 +93,16 @@ enum ReportLang {
 /// The report's languages (English if none given, each once) and the
 /// people the exporter knows by key: itself by the name in its identity,
 /// the group's custodians by their index.
+/// The report's languages and the people and devices it names: each
+/// custodian, the requester and each exported recording's device, with its
+/// display name where the vault serves one that verifies
+/// (`obhut_client::names`: signed by the key itself or a custodian).
 fn report_spec(
     a: &Args,
     me: &obhut_core::identity::PersonSecret,
     group: &obhut_core::group::GroupDescriptor,
+    reader: &Reader<'_>,
+    grant: &obhut_client::open::Grant,
 ) -> ReportSpec {
     let mut langs = Vec::new();
     for l in if a.lang.is_empty() {
@@ -111,24 +118,55 @@ fn report_spec(
             langs.push(l);
         }
     }
+    let devices: Vec<[u8; 32]> = grant
+        .resolved
+        .iter()
+        .flat_map(|r| r.in_scope.iter().filter_map(|&i| r.records.get(i)))
+        .map(|rec| rec.header().fields.device_key.to_bytes())
+        .collect();
+    let public = me.public();
+    let trusted: Vec<_> = group.custodians().iter().map(|c| c.sign_key).collect();
+    let mut keys: Vec<[u8; 32]> = trusted.iter().map(|k| k.to_bytes()).collect();
+    keys.push(public.sign_key.to_bytes());
+    keys.extend(&devices);
+    let names = Names::fetch_or_none(reader, &keys, &trusted);
+    let verified = |key: &[u8; 32]| match names.get(key) {
+        Some(Name::Verified(n)) => Some(n.clone()),
+        _ => None,
+    };
     let mut people = std::collections::BTreeMap::new();
     for c in group.custodians() {
+        let role = format!("custodian {} of {}", c.index, group.name());
+        let key = c.sign_key.to_bytes();
         people.insert(
-            c.sign_key.to_bytes(),
+            key,
             Party {
-                name: Some(format!("custodian {} of {}", c.index, group.name())),
+                name: Some(verified(&key).map_or(role.clone(), |n| format!("{n}, {role}"))),
                 fingerprint: identity::fingerprint(&c.sign_key, &c.kem_key).to_string(),
             },
         );
     }
-    let public = me.public();
+    // The requester's own name: the vault's verified claim, or the label
+    // in the exporter's own key file (the exporter is the requester).
+    let key = public.sign_key.to_bytes();
     people.insert(
-        public.sign_key.to_bytes(),
+        key,
         Party {
-            name: Some(public.name.clone()),
+            name: Some(verified(&key).unwrap_or_else(|| public.name.clone())),
             fingerprint: public.fingerprint().to_string(),
         },
     );
+    for d in devices {
+        if let Some(n) = verified(&d) {
+            people.insert(
+                d,
+                Party {
+                    name: Some(n),
+                    fingerprint: format!("device {}", hex::encode(d)),
+                },
+            );
+        }
+    }
     ReportSpec { langs, people }
 }
 
@@ -159,7 +197,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     for r in grant.rejected_partials() {
         eprintln!("warning: {r}");
     }
-    let spec = report_spec(a, &me, group.descriptor());
+    let spec = report_spec(a, &me, group.descriptor(), client.reader(), &grant);
     let done = export(&client, &log, &grant, &a.out, &to, &spec)?;
     if a.zip {
         let mut name = a.out.as_os_str().to_owned();

@@ -231,14 +231,18 @@ pub async fn admin(
         }
         HoldCommand::List => {
             // Tab-separated for scripts, times as people read them.
-            println!("hold\tcase\tdevice\tfrom\tto\tplaced\treleased");
-            for h in index.holds().await? {
+            println!("hold\tcase\tdevice\tname\tfrom\tto\tplaced\treleased");
+            let holds = index.holds().await?;
+            let keys: Vec<[u8; 32]> = holds.iter().map(|h| h.device_key).collect();
+            let names = crate::util::stored_names::read(index, &keys).await?;
+            for h in holds {
                 let t = terms_of(&h);
                 println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     hex::encode(h.hold_id),
                     obhut_client::show::printable(&t.case),
                     hex::encode(t.device_key),
+                    crate::util::stored_names::column(&names, &t.device_key),
                     time::show(t.from_ms),
                     time::show(t.to_ms),
                     time::show(h.placed_ms),

@@ -1,12 +1,15 @@
 //! `obhut keygen`: new person, device and retention-epoch keys, each as a
 //! passphrase-locked secret file plus a `.pub` file to hand out.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use obhut_core::epoch::{EpochPublic, EpochSecret};
+use obhut_core::identity::SignKey;
 use obhut_core::identity::{DeviceSecret, MAX_NAME_LEN, PersonSecret};
 use obhut_core::ids::EpochId;
 use obhut_core::locked::{Content, KdfParams};
+use obhut_core::name::{MAX_NAME_LEN as MAX_DISPLAY_NAME, NameClaim, Subject, valid_name};
 use obhut_core::rng::os_rng;
 use obhut_core::secret::SecretBytes;
 
@@ -21,7 +24,9 @@ use crate::util::{Global, passphrase, time};
 #[command(long_about = "\
 Create a key pair. The secret half is written to --out, locked with a
 passphrase (Argon2id, 64 MiB); the public half to the same path plus .pub.
-Hand out only the .pub file. A weak passphrase is refused (one the zxcvbn
+A person's or device's --name is also signed with the new key as its
+display name, into PATH.name (give it to the vault's admin: `obhut admin
+set-name PATH.name`). Hand out only the .pub and .name files. A weak passphrase is refused (one the zxcvbn
 estimator guesses in fewer than 10^14 tries; the key's name and file name
 count as easy guesses): use five or more random words, or 16+ random
 characters.
@@ -158,6 +163,7 @@ fn write_pair(
     let pub_path = files::pub_path(&out.out);
     files::check_new(&out.out, "--out", g.force)?;
     files::check_new(&pub_path, "--out (PATH.pub)", g.force)?;
+    files::check_new(&files::name_path(&out.out), "--out (PATH.name)", g.force)?;
     let pass = passphrase::for_new_key(g, &out.out, &[name])?;
     #[cfg(feature = "kdf-fast")]
     let params = if out.kdf_fast {
@@ -182,6 +188,38 @@ fn write_pair(
     Ok(())
 }
 
+/// Sign `name` with the new key as its display name (docs/format.md §3.5)
+/// into PATH.name. A name that cannot be a display name (longer than 64
+/// bytes, or with control or bidirectional-formatting characters) is
+/// still the key's label, but gets no claim: people then see the
+/// fingerprint alone.
+fn write_name(
+    g: &Global,
+    out: &OutArgs,
+    kind: Subject,
+    name: &str,
+    key: &SignKey,
+) -> anyhow::Result<()> {
+    if !valid_name(name) {
+        g.note(format!(
+            "--name is not a display name (1 to {MAX_DISPLAY_NAME} bytes, no control or \
+             bidirectional-formatting characters, no surrounding spaces): no .name file written; \
+             commands will show the fingerprint alone"
+        ));
+        return Ok(());
+    }
+    let claim = NameClaim::sign_own(kind, name, time::now_ms(), key)?;
+    let path = files::name_path(&out.out);
+    let mut f = files::Output::create(&path, "--out (PATH.name)", g.force, files::Mode::Public)?;
+    f.file().write_all(&claim.to_bytes())?;
+    f.commit()?;
+    g.note(format!(
+        "wrote {} (the display name, signed by the new key; for `obhut admin set-name`)",
+        path.display()
+    ));
+    Ok(())
+}
+
 fn person(g: &Global, a: &PersonArgs) -> anyhow::Result<()> {
     check_name(&a.name, MAX_NAME_LEN, "--name")?;
     let secret = PersonSecret::generate(&a.name, &mut os_rng());
@@ -189,6 +227,7 @@ fn person(g: &Global, a: &PersonArgs) -> anyhow::Result<()> {
     let what = ["locked person identity", "public identity to hand out"];
     let (s, p) = (secret.to_secret_bytes(), public.to_bytes());
     write_pair(g, &a.out, Content::Person, &s, &p, what, &a.name)?;
+    write_name(g, &a.out, Subject::Person, &a.name, &secret.sign)?;
     g.note("fingerprint (compare it out of band before trusting the .pub file):");
     println!("{}", public.fingerprint());
     Ok(())
@@ -201,6 +240,7 @@ fn device(g: &Global, a: &DeviceArgs) -> anyhow::Result<()> {
     let what = ["locked device key", "device public key"];
     let (s, p) = (secret.to_secret_bytes(), public.to_bytes());
     write_pair(g, &a.out, Content::Device, &s, &p, what, &a.name)?;
+    write_name(g, &a.out, Subject::Device, &a.name, &secret.sign)?;
     g.note("device id:");
     println!("{}", hex::encode(public.sign_key.to_bytes()));
     Ok(())

@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 
 use obhut_client::access::AccessClient;
+use obhut_client::names::Names;
 use obhut_client::reader::Reader;
+use obhut_client::show::describe_request_named;
 
 use crate::util::logclient::GroupLogArgs;
-use crate::util::request::describe;
 use crate::util::{Global, keys};
 
 /// List the requests waiting at a vault.
@@ -57,8 +58,13 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     if list.is_empty() {
         g.note("no requests");
     }
+    let keys: Vec<[u8; 32]> = list
+        .iter()
+        .map(|(_, req)| req.requester_sign().to_bytes())
+        .collect();
+    let names = Names::fetch_or_none(client.reader(), &keys, &[]);
     for (rj, req) in &list {
-        print!("{}", describe(req));
+        print!("{}", describe_request_named(req, &names));
         println!("  state:         {}", rj.state);
         println!("  logged:        entry #{}", rj.logged.log_index);
         for ap in &rj.approvals {

@@ -219,6 +219,14 @@ pub fn pub_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// `path` + `.name`: the signed display name `obhut keygen` writes beside
+/// a key.
+pub fn name_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".name");
+    PathBuf::from(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@ pub mod passphrase;
 pub mod progress;
 pub mod recording;
 pub mod request;
+pub mod stored_names;
 pub use obhut_client::time;
 pub mod vault;
 

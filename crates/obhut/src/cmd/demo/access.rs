@@ -270,7 +270,7 @@ impl Demo<'_> {
             ingested.recording,
         )?
         .iter()
-        .map(entry::describe)
+        .map(|e| entry::describe(e, &obhut_client::names::Names::none()))
         .collect();
         self.say(
             "   Every entry about the recording, each proved included in the signed log, as the
