@@ -107,10 +107,29 @@ impl J {
                 out.push(']');
             }
             J::Val(v) => {
-                let text = serde_json::to_string_pretty(v).expect("JSON");
+                let text = serde_json::to_string_pretty(&keys_sorted(v)).expect("JSON");
                 out.push_str(&text.replace('\n', &format!("\n{}", pad(indent))));
             }
         }
+    }
+}
+
+/// `v` with every object's keys in sorted order: the files' canonical
+/// form must not depend on whether some crate in the build turned on
+/// serde_json's `preserve_order` (c2pa does), which keeps `json!`'s order.
+fn keys_sorted(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), keys_sorted(&map[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(keys_sorted).collect()),
+        other => other.clone(),
     }
 }
 
@@ -2941,7 +2960,17 @@ fn request_content(
 /// return the resulting object.
 fn inputs_from(c: &mut Obj<'_>, spec: Value) -> Value {
     let mut out = Map::new();
-    for (k, v) in spec.as_object().expect("case spec").clone() {
+    // Sorted, as `json!` gives them only without serde_json's
+    // `preserve_order` (see `keys_sorted`): the file's order must not
+    // depend on the build's features.
+    let mut fields: Vec<(String, Value)> = spec
+        .as_object()
+        .expect("case spec")
+        .clone()
+        .into_iter()
+        .collect();
+    fields.sort_by(|a, b| a.0.cmp(&b.0));
+    for (k, v) in fields {
         out.insert(k.clone(), c.input(&k, v));
     }
     Value::Object(out)
