@@ -159,9 +159,13 @@ async fn the_integrators_lease_fails_over_when_its_holder_dies() {
     la.integrate(&a, 1).await.unwrap();
 
     // A dies: the database ends every session holding an advisory lock
-    // (A's lease; no publication lock is held now).
+    // in this test's database (A's lease; no publication lock is held
+    // now). pg_locks lists the whole cluster's locks: the other tests of
+    // this file hold theirs in their own databases, at the same time.
     let killed: Vec<bool> = sqlx::query_scalar(
-        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()",
+        "SELECT pg_terminate_backend(pid) FROM pg_locks \
+         WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
     )
     .fetch_all(b.pool())
     .await

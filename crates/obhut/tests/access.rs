@@ -30,13 +30,6 @@ fn fails(dir: &Path, args: &[&str]) -> String {
     text(&out.stderr)
 }
 
-fn log_key(vault: &Vault) -> String {
-    let r = http_get(&vault.addr, "/v1/log/key").expect("GET /v1/log/key");
-    let body = &r[r.find("\r\n\r\n").expect("a body") + 4..];
-    let v: serde_json::Value = serde_json::from_str(body.trim()).expect("JSON");
-    v["vkey"].as_str().expect("vkey").to_owned()
-}
-
 /// A request for media [from, to) of `rid`, submitted; returns its hash.
 fn request(
     d: &Path,
@@ -217,10 +210,7 @@ fn ingested_file(d: &Path, file: &str, readers: &[&str]) -> (Ingested, String) {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let rid = text(&out.stdout).trim().to_owned();
     assert!(RecordingId::from_hex(&rid).is_some(), "{rid}");
-    let gid = ok(d, &["custody", "show", "--group", "custody/group.obgd"])
-        .lines()
-        .find_map(|l| l.strip_prefix("group id:").map(|s| s.trim().to_owned()))
-        .expect("a group id");
+    let gid = group_id(d);
     let admin = |args: &[&str]| {
         let mut a = vec!["admin", "--data", "vault-data", "--keys", "vault-keys"];
         a.extend_from_slice(args);

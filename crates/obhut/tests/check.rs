@@ -42,20 +42,7 @@ fn check_names_a_flipped_byte_a_truncated_blob_a_missing_blob_and_orphans() {
     let d = dir.as_path();
     let vault = Vault::start(d);
     enrol(d, &vault);
-    fs::create_dir_all(d.join("dock")).unwrap();
-    make_mp4(&d.join("dock/clip.mp4"), 8, "320x240");
-    let out = ok(
-        d,
-        &[
-            "ingest",
-            "--state",
-            "state",
-            "--segment-ms",
-            "2000",
-            "dock/clip.mp4",
-        ],
-    );
-    let rid = out.trim().to_owned();
+    let rid = ingest_clip(d, 8, "320x240");
     drop(vault);
 
     // A clean vault passes, and says what it looked at.

@@ -28,13 +28,6 @@ struct Fixture {
     rid: String,
 }
 
-fn log_key(vault: &Vault) -> String {
-    let r = http_get(&vault.addr, "/v1/log/key").expect("GET /v1/log/key");
-    let body = &r[r.find("\r\n\r\n").expect("a body") + 4..];
-    let v: serde_json::Value = serde_json::from_str(body.trim()).expect("JSON");
-    v["vkey"].as_str().expect("vkey").to_owned()
-}
-
 fn request(d: &Path, vault: &Vault, vkey: &str, rid: &str, from: &str, to: &str) -> String {
     let out = format!("req-{from}.obar");
     let o = ok(
@@ -159,25 +152,8 @@ fn fixture() -> &'static Fixture {
                 "state",
             ],
         );
-        fs::create_dir_all(d.join("dock")).unwrap();
-        make_mp4(&d.join("dock/clip.mp4"), 60, "320x240");
-        let rid = ok(
-            d,
-            &[
-                "ingest",
-                "--state",
-                "state",
-                "--segment-ms",
-                "2000",
-                "dock/clip.mp4",
-            ],
-        )
-        .trim()
-        .to_owned();
-        let gid = ok(d, &["custody", "show", "--group", "custody/group.obgd"])
-            .lines()
-            .find_map(|l| l.strip_prefix("group id:").map(|s| s.trim().to_owned()))
-            .expect("a group id");
+        let rid = ingest_clip(d, 60, "320x240");
+        let gid = group_id(d);
         let admin = |args: &[&str]| {
             let mut a = vec!["admin", "--data", "vault-data", "--keys", "vault-keys"];
             a.extend_from_slice(args);

@@ -14,13 +14,6 @@ use obhut_core::rng::os_rng;
 use obhut_store::{ArtifactRow, ArtifactState, DerivedStore, NewLogEntry};
 use support::{Vault, http_get, ok, run, setup, text, with_index};
 
-fn log_key(vault: &Vault) -> String {
-    let r = http_get(&vault.addr, "/v1/log/key").expect("GET /v1/log/key");
-    let body = &r[r.find("\r\n\r\n").expect("a body") + 4..];
-    let v: serde_json::Value = serde_json::from_str(body.trim()).expect("JSON");
-    v["vkey"].as_str().expect("vkey").to_owned()
-}
-
 #[test]
 fn lineage_prints_the_graph_for_people_and_for_graphviz() {
     let dir = setup();

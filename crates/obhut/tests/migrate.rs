@@ -28,19 +28,6 @@ use obhut_store::contract::s3::TestS3;
 mod support;
 use support::*;
 
-fn log_key(vault: &Vault) -> String {
-    let r = http_get(&vault.addr, "/v1/log/key").expect("GET /v1/log/key");
-    let body = &r[r.find("\r\n\r\n").expect("a body") + 4..];
-    let v: serde_json::Value = serde_json::from_str(body.trim()).expect("JSON");
-    v["vkey"].as_str().expect("vkey").to_owned()
-}
-
-fn admin(d: &Path, args: &[&str]) -> String {
-    let mut a = vec!["admin", "--data", "vault-data", "--keys", "vault-keys"];
-    a.extend_from_slice(args);
-    ok(d, &a)
-}
-
 /// The camera enrolled, a real MP4 of six seconds ingested in 2-second
 /// segments; the requester, readers and an auditor (alice) registered.
 /// Returns the recording id and the original file.
@@ -58,25 +45,8 @@ fn record(d: &Path, vault: &Vault) -> (String, Vec<u8>) {
         ],
     );
     enrol(d, vault);
-    fs::create_dir_all(d.join("dock")).unwrap();
-    make_mp4(&d.join("dock/clip.mp4"), 6, "320x240");
-    let rid = ok(
-        d,
-        &[
-            "ingest",
-            "--state",
-            "state",
-            "--segment-ms",
-            "2000",
-            "dock/clip.mp4",
-        ],
-    )
-    .trim()
-    .to_owned();
-    let gid = ok(d, &["custody", "show", "--group", "custody/group.obgd"])
-        .lines()
-        .find_map(|l| l.strip_prefix("group id:").map(|s| s.trim().to_owned()))
-        .expect("a group id");
+    let rid = ingest_clip(d, 6, "320x240");
+    let gid = group_id(d);
     admin(
         d,
         &[

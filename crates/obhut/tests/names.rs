@@ -20,19 +20,6 @@ use obhut_core::rng::os_rng;
 mod support;
 use support::*;
 
-fn log_key(vault: &Vault) -> String {
-    let r = http_get(&vault.addr, "/v1/log/key").expect("GET /v1/log/key");
-    let body = &r[r.find("\r\n\r\n").expect("a body") + 4..];
-    let v: serde_json::Value = serde_json::from_str(body.trim()).expect("JSON");
-    v["vkey"].as_str().expect("vkey").to_owned()
-}
-
-fn admin(d: &Path, args: &[&str]) -> String {
-    let mut a = vec!["admin", "--data", "vault-data", "--keys", "vault-keys"];
-    a.extend_from_slice(args);
-    ok(d, &a)
-}
-
 /// `obhut approve` as `who`; what it showed (stderr).
 fn approve(d: &Path, vault: &Vault, vkey: &str, who: &str, share: u32, hash: &str) -> String {
     let (state, ident, share) = (
@@ -100,25 +87,8 @@ fn names_signed_by_their_keys_are_shown_and_a_substituted_one_is_not() {
     let vault = Vault::start(d);
     let vkey = log_key(&vault);
     enrol(d, &vault);
-    fs::create_dir_all(d.join("dock")).unwrap();
-    make_mp4(&d.join("dock/clip.mp4"), 6, "160x120");
-    let rid = ok(
-        d,
-        &[
-            "ingest",
-            "--state",
-            "state",
-            "--segment-ms",
-            "2000",
-            "dock/clip.mp4",
-        ],
-    )
-    .trim()
-    .to_owned();
-    let gid = ok(d, &["custody", "show", "--group", "custody/group.obgd"])
-        .lines()
-        .find_map(|l| l.strip_prefix("group id:").map(|s| s.trim().to_owned()))
-        .expect("a group id");
+    let rid = ingest_clip(d, 6, "160x120");
+    let gid = group_id(d);
     admin(
         d,
         &[

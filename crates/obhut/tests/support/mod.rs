@@ -68,6 +68,52 @@ pub fn ok(dir: &Path, args: &[&str]) -> String {
     text(&out.stdout)
 }
 
+/// The vault's log verifier key (`GET /v1/log/key`), as clients pin it.
+pub fn log_key(vault: &Vault) -> String {
+    let r = http_get(&vault.addr, "/v1/log/key").expect("GET /v1/log/key");
+    let body = &r[r.find("\r\n\r\n").expect("a body") + 4..];
+    let v: serde_json::Value = serde_json::from_str(body.trim()).expect("JSON");
+    v["vkey"].as_str().expect("vkey").to_owned()
+}
+
+/// `obhut admin` on the vault's data and keys in `vault-data` and
+/// `vault-keys`; what it printed.
+pub fn admin(dir: &Path, args: &[&str]) -> String {
+    let mut a = vec!["admin", "--data", "vault-data", "--keys", "vault-keys"];
+    a.extend_from_slice(args);
+    ok(dir, &a)
+}
+
+/// Makes a `seconds`-long MP4 of `size` at `dock/clip.mp4` and ingests it
+/// with the agent state in `state`, in 2-second segments, at the vault the
+/// state was enrolled at; the recording id `obhut ingest` printed.
+pub fn ingest_clip(dir: &Path, seconds: u32, size: &str) -> String {
+    std::fs::create_dir_all(dir.join("dock")).unwrap();
+    make_mp4(&dir.join("dock/clip.mp4"), seconds, size);
+    ok(
+        dir,
+        &[
+            "ingest",
+            "--state",
+            "state",
+            "--segment-ms",
+            "2000",
+            "dock/clip.mp4",
+        ],
+    )
+    .trim()
+    .to_owned()
+}
+
+/// The id of the custody group in `custody/group.obgd`, as `obhut custody
+/// show` prints it.
+pub fn group_id(dir: &Path) -> String {
+    ok(dir, &["custody", "show", "--group", "custody/group.obgd"])
+        .lines()
+        .find_map(|l| l.strip_prefix("group id:").map(|s| s.trim().to_owned()))
+        .expect("a group id")
+}
+
 pub fn make_mp4(path: &Path, seconds: u32, size: &str) {
     let status = Command::new("ffmpeg")
         .args([
