@@ -12,7 +12,7 @@ use obhut_core::identity::SignKey;
 use obhut_core::ids::RecordingId;
 use obhut_core::rng::os_rng;
 use obhut_store::{ArtifactRow, ArtifactState, DerivedStore, NewLogEntry};
-use support::{Vault, http_get, ok, run, setup, text, with_index};
+use support::{Vault, log_key, ok, run, setup, text, with_index};
 
 #[test]
 fn lineage_prints_the_graph_for_people_and_for_graphviz() {
