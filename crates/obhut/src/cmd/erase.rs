@@ -73,20 +73,7 @@ pub fn approve(g: &Global, a: &ApproveArgs) -> anyhow::Result<()> {
         to_ms: a.to.unwrap_or(i64::MAX),
         reason: a.reason.clone(),
     };
-    let me = keys::person(g, &a.identity, "--identity")?;
-    let index = group
-        .descriptor()
-        .index_of(&me.sign.verify_key())
-        .ok_or_else(|| {
-            fail(
-                format!(
-                    "{} is not a custodian of group {}",
-                    a.identity.display(),
-                    group.group_id()
-                ),
-                "pass the identity of one of the group's custodians (`obhut custody show`)",
-            )
-        })?;
+    let (me, index) = keys::custodian(g, &a.identity, &group)?;
     let not_after = time::now_ms().saturating_add(i64::from(a.valid_hours) * 3_600_000);
     let approval = ErasureApproval::sign(terms, not_after, index, &me.sign).map_err(|e| {
         fail(

@@ -85,20 +85,7 @@ pub fn approve(g: &Global, a: &ApproveArgs) -> anyhow::Result<()> {
         from_ms: a.terms.from,
         to_ms: a.terms.to,
     };
-    let me = keys::person(g, &a.identity, "--identity")?;
-    let index = group
-        .descriptor()
-        .index_of(&me.sign.verify_key())
-        .ok_or_else(|| {
-            fail(
-                format!(
-                    "{} is not a custodian of group {}",
-                    a.identity.display(),
-                    group.group_id()
-                ),
-                "pass the identity of one of the group's custodians (`obhut custody show`)",
-            )
-        })?;
+    let (me, index) = keys::custodian(g, &a.identity, &group)?;
     let action = if a.release {
         HoldAction::Release
     } else {

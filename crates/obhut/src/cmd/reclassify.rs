@@ -56,20 +56,7 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
             "pass the 64 hex digits shown by `obhut admin devices`",
         )
     })?;
-    let me = keys::person(g, &a.identity, "--identity")?;
-    let index = group
-        .descriptor()
-        .index_of(&me.sign.verify_key())
-        .ok_or_else(|| {
-            fail(
-                format!(
-                    "{} is not a custodian of group {}",
-                    a.identity.display(),
-                    group.group_id()
-                ),
-                "pass the identity of one of the group's custodians (`obhut custody show`)",
-            )
-        })?;
+    let (me, index) = keys::custodian(g, &a.identity, &group)?;
     let now = obhut_client::time::now_ms();
     let approval = ReclassifyApproval::sign(
         Reclassification {

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use obhut_core::group::PinnedGroup;
 use obhut_core::identity::{DeviceSecret, PersonSecret};
 use obhut_core::locked::{self, Content};
 use obhut_core::secret::SecretBytes;
@@ -72,6 +73,31 @@ fn unlock(g: &Global, path: &Path, flag: &str, want: Content) -> anyhow::Result<
 }
 
 /// Unlock a person's identity (custodian, requester).
+/// Unlock the person key at `path` (given as `--identity`) and find it
+/// among `group`'s custodians: the key and its custodian index, as the
+/// approvals of holds, erasures and reclassifications are signed with.
+pub fn custodian(
+    g: &Global,
+    path: &Path,
+    group: &PinnedGroup,
+) -> anyhow::Result<(PersonSecret, u16)> {
+    let me = person(g, path, "--identity")?;
+    let index = group
+        .descriptor()
+        .index_of(&me.sign.verify_key())
+        .ok_or_else(|| {
+            fail(
+                format!(
+                    "{} is not a custodian of group {}",
+                    path.display(),
+                    group.group_id()
+                ),
+                "pass the identity of one of the group's custodians (`obhut custody show`)",
+            )
+        })?;
+    Ok((me, index))
+}
+
 pub fn person(g: &Global, path: &Path, flag: &str) -> anyhow::Result<PersonSecret> {
     let s = unlock(g, path, flag, Content::Person)?;
     PersonSecret::from_secret_bytes(s.expose()).hint(
