@@ -278,6 +278,7 @@ impl OneClipSigner {
             dn
         };
         let mut ca_params = rcgen::CertificateParams::default();
+        ca_params.serial_number = Some(random_serial()?);
         ca_params.distinguished_name = name("obhut one-clip CA (self-issued, not a trust anchor)");
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
         ca_params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
@@ -285,6 +286,7 @@ impl OneClipSigner {
         ca_params.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(ca.key_id());
         let ca_cert = ca_params.self_signed(&ca).map_err(cert)?;
         let mut params = rcgen::CertificateParams::default();
+        params.serial_number = Some(random_serial()?);
         params.distinguished_name = name("obhut clip signer (one clip, key discarded)");
         params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
         // id-kp-documentSigning (RFC 9336), one of C2PA's allowed EKUs.
@@ -320,6 +322,19 @@ impl c2pa::Signer for OneClipSigner {
         // The COSE signature with its certificate chain; c2pa pads up to it.
         10_000 + self.chain.iter().map(Vec::len).sum::<usize>()
     }
+}
+
+/// A certificate serial number: 20 random bytes, the most significant bit
+/// clear so that it stays positive (RFC 5280 §4.1.2.2). rcgen makes one
+/// itself only when built with its `crypto` feature, which our build leaves
+/// off (we sign with ed25519-dalek): without this, every clip of the shipped
+/// binary failed with "a serial number must be specified", while the tests
+/// passed because a dev-dependency turned the feature on.
+fn random_serial() -> Result<rcgen::SerialNumber, CredentialsError> {
+    let mut bytes = [0u8; 20];
+    getrandom::fill(&mut bytes).map_err(|e| CredentialsError::Random(e.to_string()))?;
+    bytes[0] &= 0x7f;
+    Ok(rcgen::SerialNumber::from_slice(&bytes))
 }
 
 /// An Ed25519 key as rcgen signs certificates with it (rcgen never holds
