@@ -50,6 +50,11 @@ pub struct ExportArgs {
     pub size: String,
     /// Runs of each remux (ours and ffmpeg's); the best is reported.
     pub remux_trials: u32,
+    /// Where the recording is kept between runs (`--keep-recording`):
+    /// ten hours take ffmpeg a quarter of an hour to make, and only the
+    /// export is measured. Made there when missing; used when its name
+    /// (hours and size) matches.
+    pub keep: Option<PathBuf>,
 }
 
 impl ExportArgs {
@@ -63,6 +68,7 @@ impl ExportArgs {
             segment_secs: 10,
             size: "320x240".into(),
             remux_trials: 3,
+            keep: None,
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -80,6 +86,7 @@ impl ExportArgs {
                 "--remux-trials" => {
                     a.remux_trials = v.parse().map_err(|_| format!("{flag} {v}"))?
                 }
+                "--keep-recording" => a.keep = Some(PathBuf::from(v)),
                 other => return Err(format!("unknown flag {other}")),
             }
         }
@@ -158,20 +165,9 @@ fn get(addr: &str, path: &str) -> Option<String> {
     Some(r)
 }
 
-/// Run the benchmark and print its figures.
-pub fn run(a: &ExportArgs) -> Result<(), Error> {
-    let (work, _) = crate::work_dir(&a.dir, "export-")?;
-    let dir = work.path();
-    let bin = std::fs::canonicalize(&a.obhut).map_err(|e| {
-        format!(
-            "--obhut {}: {e} (cargo build --release -p obhut)",
-            a.obhut.display()
-        )
-    })?;
-    let o = Obhut { bin: &bin, dir };
-
-    let secs = (a.hours * 3600.0).round() as u64;
-    let t = Instant::now();
+/// `secs` of `testsrc` at `size`, 25 fps, a keyframe a second, as
+/// `dir/rec.mp4`.
+fn make_recording(dir: &Path, secs: u64, size: &str) -> Result<(), Error> {
     let status = Command::new("ffmpeg")
         .args([
             "-hide_banner",
@@ -182,7 +178,7 @@ pub fn run(a: &ExportArgs) -> Result<(), Error> {
             "lavfi",
             "-i",
         ])
-        .arg(format!("testsrc=duration={secs}:size={}:rate=25", a.size))
+        .arg(format!("testsrc=duration={secs}:size={size}:rate=25"))
         .args([
             "-c:v",
             "libx264",
@@ -200,11 +196,48 @@ pub fn run(a: &ExportArgs) -> Result<(), Error> {
     if !status.success() {
         return Err("ffmpeg failed making the recording".into());
     }
+    Ok(())
+}
+
+/// Run the benchmark and print its figures.
+pub fn run(a: &ExportArgs) -> Result<(), Error> {
+    let (work, _) = crate::work_dir(&a.dir, "export-")?;
+    let dir = work.path();
+    let bin = std::fs::canonicalize(&a.obhut).map_err(|e| {
+        format!(
+            "--obhut {}: {e} (cargo build --release -p obhut)",
+            a.obhut.display()
+        )
+    })?;
+    let o = Obhut { bin: &bin, dir };
+
+    let secs = (a.hours * 3600.0).round() as u64;
+    let t = Instant::now();
+    let kept = a
+        .keep
+        .as_ref()
+        .map(|k| k.join(format!("rec-{secs}s-{}.mp4", a.size)));
+    if let Some(k) = kept.as_ref().filter(|k| k.exists()) {
+        std::fs::hard_link(k, dir.join("rec.mp4"))
+            .or_else(|_| std::fs::copy(k, dir.join("rec.mp4")).map(drop))?;
+    } else {
+        make_recording(dir, secs, &a.size)?;
+        if let Some(k) = &kept {
+            std::fs::create_dir_all(k.parent().unwrap_or(dir))?;
+            std::fs::hard_link(dir.join("rec.mp4"), k)
+                .or_else(|_| std::fs::copy(dir.join("rec.mp4"), k).map(drop))?;
+        }
+    }
     let mp4_len = std::fs::metadata(dir.join("rec.mp4"))?.len();
     println!(
-        "recording: {secs} s of {} video, {mp4_len} bytes (made in {:.0} s)",
+        "recording: {secs} s of {} video, {mp4_len} bytes (ready in {:.0} s{})",
         a.size,
-        t.elapsed().as_secs_f64()
+        t.elapsed().as_secs_f64(),
+        if kept.is_some() {
+            ", kept between runs"
+        } else {
+            ""
+        }
     );
 
     for who in ["alice", "bob", "req"] {

@@ -22,6 +22,7 @@
 //! obhut-bench sweep [--dir PARENT] [--recordings 1000000] [--expired 10000] [--per-epoch 100]
 //! obhut-bench export [--dir target/bench-export] [--obhut target/release/obhut] [--hours 10]
 //!                    [--scope-secs 3600] [--segment-secs 10] [--size 320x240] [--remux-trials 3]
+//!                    [--keep-recording DIR]
 //! obhut-bench migrate [--dir target/bench-migrate] [--mib 256] [--segment-mib 4]
 //! ```
 //!
@@ -160,7 +161,7 @@ pub fn work_dir(
 
 fn usage() -> ! {
     eprintln!(
-        "usage: obhut-bench primitives BYTES THREADS | custody | seal INPUT DIR THREADS | seal-mem BYTES THREADS | open DIR OUTPUT THREADS\n       obhut-bench load --vault URL --data DIR --devices N --secs S [--server-pid PID] [--period-secs P] [--segment-bytes B] [--class C]\n       obhut-bench log [--dir PARENT] [--unbatched N] [--entries N] [--producers C,..] [--batch B,..] [--trials N] [--proof-entries N] [--proof-samples N]\n       obhut-bench access [--dir PARENT] [--hours H] [--segment-kib K] [--trials N] [--cold-trials N] [--wide-trials N] [--scope-at-secs S] [--scope-secs S] [--wide-secs S]\n       obhut-bench sweep [--dir PARENT] [--recordings N] [--expired E] [--per-epoch P]\n       obhut-bench scaleout [--obhut BIN] [--devices N] [--segments K] [--bytes B] [--workers W] [--appends M]\n       obhut-bench export [--dir PARENT] [--obhut BIN] [--hours H] [--scope-secs S] [--segment-secs S] [--size WxH] [--remux-trials N]\n       obhut-bench migrate [--dir PARENT] [--mib M] [--segment-mib S]"
+        "usage: obhut-bench primitives BYTES THREADS | custody | seal INPUT DIR THREADS | seal-mem BYTES THREADS | open DIR OUTPUT THREADS\n       obhut-bench load --vault URL --data DIR --devices N --secs S [--server-pid PID] [--period-secs P] [--segment-bytes B] [--class C]\n       obhut-bench log [--dir PARENT] [--unbatched N] [--entries N] [--producers C,..] [--batch B,..] [--trials N] [--proof-entries N] [--proof-samples N]\n       obhut-bench access [--dir PARENT] [--hours H] [--segment-kib K] [--trials N] [--cold-trials N] [--wide-trials N] [--scope-at-secs S] [--scope-secs S] [--wide-secs S]\n       obhut-bench sweep [--dir PARENT] [--recordings N] [--expired E] [--per-epoch P]\n       obhut-bench scaleout [--obhut BIN] [--devices N] [--segments K] [--bytes B] [--workers W] [--appends M]\n       obhut-bench export [--dir PARENT] [--obhut BIN] [--hours H] [--scope-secs S] [--segment-secs S] [--size WxH] [--remux-trials N] [--keep-recording DIR]\n       obhut-bench migrate [--dir PARENT] [--mib M] [--segment-mib S]"
     );
     std::process::exit(2)
 }

@@ -12,6 +12,13 @@
 //! every table hashed on both sides, the log folded). Everything runs on
 //! this machine: the store servers compete with the migration for its
 //! cores, as they would not on an operator's separate hosts.
+//!
+//! Beside it, in the same run, the peer: the same blob files PUT straight
+//! into a fresh prefix of the same bucket, eight in flight, each written
+//! once and nothing read back — what the bucket on this machine can take
+//! at best. A migration stages each blob and copies it to its key (s3.rs
+//! says why), and reads everything back to verify, so it cannot reach
+//! that; the ratio says how far it stays from it.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -82,6 +89,63 @@ impl Progress for Phases {
     fn advance(&self, _: u64) {}
 }
 
+/// Seconds of the `blobs` phase.
+fn rows_blob_secs(marks: &[(&'static str, Instant)], end: Instant) -> f64 {
+    marks
+        .iter()
+        .position(|(w, _)| *w == "blobs")
+        .map_or(0.0, |i| {
+            let until = marks.get(i + 1).map_or(end, |(_, e)| *e);
+            until.duration_since(marks[i].1).as_secs_f64()
+        })
+}
+
+/// Every `*.seg` under `blobs`, PUT whole into `peer/` of `url`'s bucket,
+/// eight at a time: (files, bytes, time).
+async fn put_straight(
+    blobs: &std::path::Path,
+    s3: &TestS3,
+    url: &str,
+) -> Result<(usize, u64, Duration), Error> {
+    use futures_util::{StreamExt, TryStreamExt};
+    use object_store::ObjectStoreExt;
+    let bucket = url
+        .strip_prefix("s3://")
+        .and_then(|r| r.split('/').next())
+        .ok_or("bad bucket url")?;
+    let mut b = object_store::aws::AmazonS3Builder::new().with_bucket_name(bucket);
+    for (k, v) in s3.options() {
+        b = b.with_config(k.parse()?, v);
+    }
+    let store = b.build()?;
+    let mut files = Vec::new();
+    for dir in std::fs::read_dir(blobs)? {
+        let dir = dir?.path();
+        if dir.is_dir() {
+            for f in std::fs::read_dir(&dir)? {
+                files.push(f?.path());
+            }
+        }
+    }
+    let n = files.len();
+    let t = Instant::now();
+    let bytes: Vec<u64> = futures_util::stream::iter(files.into_iter().enumerate())
+        .map(|(i, f)| {
+            let store = &store;
+            async move {
+                let data = tokio::fs::read(&f).await?;
+                let len = data.len() as u64;
+                let key = object_store::path::Path::from(format!("peer/{i}.seg"));
+                store.put(&key, data.into()).await?;
+                Ok::<u64, Error>(len)
+            }
+        })
+        .buffer_unordered(8)
+        .try_collect()
+        .await?;
+    Ok((n, bytes.iter().sum(), t.elapsed()))
+}
+
 /// Run it and print the figures.
 pub fn run(a: &MigrateArgs) -> Result<(), Error> {
     let (work, _) = crate::work_dir(&a.dir, "migrate-")?;
@@ -147,7 +211,7 @@ pub fn run(a: &MigrateArgs) -> Result<(), Error> {
             source: &src,
             source_blobs: &src_blobs,
             to_index: Some(&to),
-            to_blobs: Some((&bucket, url)),
+            to_blobs: Some((&bucket, url.clone())),
         };
         let phases = Phases::default();
         let t = Instant::now();
@@ -184,6 +248,18 @@ pub fn run(a: &MigrateArgs) -> Result<(), Error> {
                 d.as_secs_f64() / gib,
             );
         }
+        let (files, bytes, took) = put_straight(&root.join("data/blobs"), s3, &url).await?;
+        println!(
+            "| peer: the same {files} blobs PUT straight into the bucket | {:.2} | {:.1} | {:.0} |",
+            took.as_secs_f64(),
+            took.as_secs_f64() / (bytes as f64 / f64::from(1u32 << 30)),
+            bytes as f64 / took.as_secs_f64() / 1e6
+        );
+        println!(
+            "blob copy / peer: {:.2}×, whole migration / peer: {:.2}×",
+            rows_blob_secs(&marks, t + total) / took.as_secs_f64(),
+            total.as_secs_f64() / took.as_secs_f64()
+        );
         src.close().await;
         to.close().await;
         Ok::<(), Error>(())
