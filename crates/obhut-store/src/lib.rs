@@ -70,6 +70,7 @@ pub mod retention;
 mod rows;
 pub mod s3;
 pub mod scan;
+mod sql;
 pub mod sqlite;
 
 pub use access::{

@@ -6,51 +6,16 @@
 //! approvals by one custodian, a denial racing a release).
 
 use obhut_core::ids::GroupId;
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use super::sequence::sequence;
 use super::{GroupRole, PgIndex};
-use crate::sqlite::column::{arr, to_i64, to_u64};
+use crate::sql::column::{arr, to_i64, to_u64};
+use crate::sql::rows::{approval_row, custodian_index, request_row};
 use crate::{
     AccessStore, ApprovalRow, DenialRow, KeyBytes, NewApproval, NewLogEntry, NewRequest,
     RequestInserted, RequestRow, RequestState, Result, StoreError,
 };
-
-fn custodian_index(v: i64) -> Result<u16> {
-    u16::try_from(v).map_err(|_| StoreError::Corrupt("custodian index"))
-}
-
-fn request_row(r: &PgRow) -> Result<RequestRow> {
-    let state: String = r.try_get("state")?;
-    Ok(RequestRow {
-        request_hash: arr(r.try_get("request_hash")?, "request hash length")?,
-        group_id: GroupId(arr(r.try_get("group_id")?, "group id length")?),
-        requester_key: arr(r.try_get("requester_key")?, "requester key length")?,
-        request: r.try_get("request")?,
-        log_index: to_u64(r.try_get("log_index")?, "log index")?,
-        state: RequestState::parse(&state).ok_or(StoreError::Corrupt("request state"))?,
-        created_ms: r.try_get("created_ms")?,
-        expires_ms: r.try_get("expires_ms")?,
-        release: r.try_get("release")?,
-        release_log_index: r
-            .try_get::<Option<i64>, _>("release_log_index")?
-            .map(|i| to_u64(i, "release log index"))
-            .transpose()?,
-    })
-}
-
-fn approval_row(r: &PgRow) -> Result<ApprovalRow> {
-    Ok(ApprovalRow {
-        request_hash: arr(r.try_get("request_hash")?, "request hash length")?,
-        custodian: custodian_index(r.try_get("custodian")?)?,
-        custodian_key: arr(r.try_get("custodian_key")?, "custodian key length")?,
-        segments: u32::try_from(r.try_get::<i64, _>("segments")?)
-            .map_err(|_| StoreError::Corrupt("segment count"))?,
-        log_index: to_u64(r.try_get("log_index")?, "log index")?,
-        envelope: r.try_get("envelope")?,
-    })
-}
 
 /// The state of request `hash` inside a write transaction; `NotFound` if
 /// there is none.

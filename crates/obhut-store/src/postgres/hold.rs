@@ -3,31 +3,14 @@
 //! `20261208100001_legal_hold.sql`), written under the `log_head` lock
 //! every write transaction here takes first (`begin_write`).
 
-use obhut_core::ids::{EpochId, GroupId, RecordingId};
-use sqlx::postgres::PgRow;
+use obhut_core::ids::{EpochId, RecordingId};
 use sqlx::{PgConnection, Row};
 
 use super::PgIndex;
 use super::sequence::sequence;
-use crate::sqlite::column::arr;
+use crate::sql::column::arr;
+use crate::sql::rows::{hold_row, index_of};
 use crate::{HoldCandidate, HoldRow, HoldStore, NewLogEntry, Result, RewrapRow, StoreError};
-
-fn hold_row(r: &PgRow) -> Result<HoldRow> {
-    Ok(HoldRow {
-        hold_id: arr(r.try_get("hold_id")?, "hold id length")?,
-        group_id: GroupId(arr(r.try_get("group_id")?, "group id length")?),
-        case: r.try_get("case_ref")?,
-        device_key: arr(r.try_get("device_key")?, "device key length")?,
-        from_ms: r.try_get("from_ms")?,
-        to_ms: r.try_get("to_ms")?,
-        placed_ms: r.try_get("placed_ms")?,
-        released_ms: r.try_get("released_ms")?,
-    })
-}
-
-fn index_of(r: &PgRow) -> Result<u32> {
-    u32::try_from(r.try_get::<i64, _>("idx")?).map_err(|_| StoreError::Corrupt("segment index"))
-}
 
 /// `Some(released_ms)` if hold `id` is released, `None` if active;
 /// `NotFound` if unknown.

@@ -3,43 +3,12 @@
 //! lock; see [`super::PgIndex`]).
 
 use obhut_core::ids::RecordingId;
-use sqlx::Row;
-use sqlx::postgres::PgRow;
 
 use super::PgIndex;
 use super::sequence::sequence;
-use crate::sqlite::column::{lookup_i64, to_i64, to_u64};
+use crate::sql::column::{lookup_i64, to_i64, to_u64};
+use crate::sql::rows::{checkpoint_row, entry_row};
 use crate::{LogEntryRow, LogStore, NewLogEntry, Result, StoreError, StoredCheckpoint, TileRow};
-
-fn entry_row(r: &PgRow) -> Result<LogEntryRow> {
-    let recording: Option<Vec<u8>> = r.try_get("recording_id")?;
-    Ok(LogEntryRow {
-        index: to_u64(r.try_get("idx")?, "log index")?,
-        time_ms: r.try_get("time_ms")?,
-        kind: r.try_get("kind")?,
-        recording: recording
-            .map(|v| {
-                v.try_into()
-                    .map(RecordingId)
-                    .map_err(|_| StoreError::Corrupt("recording id length"))
-            })
-            .transpose()?,
-        body: r.try_get("body")?,
-        leaf_hash: r
-            .try_get::<Vec<u8>, _>("leaf_hash")?
-            .try_into()
-            .map_err(|_| StoreError::Corrupt("leaf hash length"))?,
-    })
-}
-
-fn checkpoint_row(r: &PgRow) -> Result<StoredCheckpoint> {
-    Ok(StoredCheckpoint {
-        size: to_u64(r.try_get("size")?, "checkpoint size")?,
-        time_ms: r.try_get("time_ms")?,
-        note: r.try_get("note")?,
-        edge: r.try_get("edge")?,
-    })
-}
 
 impl LogStore for PgIndex {
     async fn log_append(&self, entries: &[NewLogEntry]) -> Result<u64> {

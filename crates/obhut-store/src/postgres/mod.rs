@@ -49,12 +49,13 @@ use std::str::FromStr;
 
 use obhut_core::ids::{EpochId, GroupId, RecordingId};
 use sqlx::Row;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use crate::sqlite::column::{arr, to_i64};
+use crate::sql::column::{arr, to_i64};
+use crate::sql::rows::{device_row, epoch_row, recording_row, segment_row};
 use crate::{
-    DeviceRow, EpochRow, EpochState, GroupRow, Head, IndexStore, Inserted, KeyBytes, NewLogEntry,
-    NewSegment, RecordingFilter, RecordingRow, Result, SegmentRow, StoreError, TokenRow,
+    DeviceRow, EpochRow, GroupRow, Head, IndexStore, Inserted, KeyBytes, NewLogEntry, NewSegment,
+    RecordingFilter, RecordingRow, Result, SegmentRow, StoreError, TokenRow,
 };
 
 mod access;
@@ -82,60 +83,6 @@ pub struct PgIndex {
     pool: PgPool,
     locks: PgLocks,
 }
-fn device_row(r: &PgRow) -> Result<DeviceRow> {
-    Ok(DeviceRow {
-        device_key: arr(r.try_get("device_key")?, "device key length")?,
-        group_id: GroupId(arr(r.try_get("group_id")?, "group id length")?),
-        retention_class: r.try_get("retention_class")?,
-        enrolled_ms: r.try_get("enrolled_ms")?,
-        revoked_ms: r.try_get("revoked_ms")?,
-    })
-}
-
-pub(super) fn epoch_row(r: &PgRow) -> Result<EpochRow> {
-    Ok(EpochRow {
-        epoch_id: EpochId(arr(r.try_get("epoch_id")?, "epoch id length")?),
-        retention_class: r.try_get("retention_class")?,
-        not_before: r.try_get("not_before")?,
-        not_after: r.try_get("not_after")?,
-        public: r.try_get("public")?,
-        expires_ms: r.try_get("expires_ms")?,
-        state: EpochState::parse(r.try_get("state")?).ok_or(StoreError::Corrupt("epoch state"))?,
-        destroyed_ms: r.try_get("destroyed_ms")?,
-    })
-}
-
-fn recording_row(r: &PgRow) -> Result<RecordingRow> {
-    Ok(RecordingRow {
-        recording_id: RecordingId(arr(r.try_get("recording_id")?, "recording id length")?),
-        device_key: arr(r.try_get("device_key")?, "device key length")?,
-        group_id: GroupId(arr(r.try_get("group_id")?, "group id length")?),
-        retention_class: r.try_get("retention_class")?,
-        first_capture_ms: r.try_get("first_capture_ms")?,
-        segment_count: u32::try_from(r.try_get::<i64, _>("segment_count")?)
-            .map_err(|_| StoreError::Corrupt("segment count"))?,
-        total_bytes: u64::try_from(r.try_get::<i64, _>("total_bytes")?)
-            .map_err(|_| StoreError::Corrupt("total bytes"))?,
-        complete: r.try_get::<i64, _>("complete")? != 0,
-    })
-}
-
-fn segment_row(r: &PgRow) -> Result<SegmentRow> {
-    Ok(SegmentRow {
-        recording_id: RecordingId(arr(r.try_get("recording_id")?, "recording id length")?),
-        index: u32::try_from(r.try_get::<i64, _>("idx")?)
-            .map_err(|_| StoreError::Corrupt("segment index"))?,
-        record: r.try_get("record")?,
-        record_hash: arr(r.try_get("record_hash")?, "record hash length")?,
-        blob_len: u64::try_from(r.try_get::<i64, _>("blob_len")?)
-            .map_err(|_| StoreError::Corrupt("blob length"))?,
-        capture_ms: r.try_get("capture_ms")?,
-        epoch_id: EpochId(arr(r.try_get("epoch_id")?, "epoch id length")?),
-        received_ms: r.try_get("received_ms")?,
-        receipt: r.try_get("receipt")?,
-    })
-}
-
 /// A per-group role granted to a person ([`PgIndex::grant_group_role`]).
 #[derive(Debug, Clone, Copy)]
 enum GroupRole {

@@ -7,9 +7,10 @@
 use obhut_core::ids::{EpochId, RecordingId};
 use sqlx::{PgConnection, Row};
 
+use super::PgIndex;
 use super::sequence::sequence;
-use super::{PgIndex, epoch_row};
-use crate::sqlite::column::arr;
+use crate::sql::column::arr;
+use crate::sql::rows::epoch_row;
 use crate::{
     BlobKey, EpochRow, EpochState, ExpiredRecording, NewLogEntry, Result, RetentionStore,
     StoreError,

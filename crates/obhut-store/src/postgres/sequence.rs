@@ -5,7 +5,7 @@
 
 use sqlx::PgConnection;
 
-use crate::sqlite::column::{to_i64, to_u64};
+use crate::sql::column::{to_i64, to_u64};
 use crate::{NewLogEntry, Result, StoreError};
 
 /// Rows per `INSERT` when sequencing a batch (6 parameters a row, far

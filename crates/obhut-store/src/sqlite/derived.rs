@@ -4,71 +4,16 @@
 
 use obhut_core::artifact::Source;
 use obhut_core::ids::{EpochId, GroupId, RecordingId};
-use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
 use super::SqliteIndex;
-use super::column::arr;
 use super::sequence::sequence;
+use crate::sql::column::{arr, to_u32};
+use crate::sql::rows::{artifact_head, consent_row, source_row};
 use crate::{
-    ArtifactRow, ArtifactState, BlobKey, ConsentRow, DerivedStore, EpochSource, NewLogEntry,
-    QueuedBlob, Result, StoreError,
+    ArtifactRow, BlobKey, ConsentRow, DerivedStore, EpochSource, NewLogEntry, QueuedBlob, Result,
+    StoreError,
 };
-
-fn index_u32(v: i64, what: &'static str) -> Result<u32> {
-    u32::try_from(v).map_err(|_| StoreError::Corrupt(what))
-}
-
-fn source_row(r: &SqliteRow) -> Result<Source> {
-    let rid: Option<Vec<u8>> = r.try_get("recording_id")?;
-    let art: Option<Vec<u8>> = r.try_get("source_artifact")?;
-    Ok(match (rid, art) {
-        (Some(rid), None) => Source::Segments {
-            recording_id: RecordingId(arr(rid, "recording id length")?),
-            first: index_u32(
-                r.try_get::<Option<i64>, _>("first_idx")?.unwrap_or(-1),
-                "first",
-            )?,
-            end: index_u32(r.try_get::<Option<i64>, _>("end_idx")?.unwrap_or(-1), "end")?,
-        },
-        (None, Some(a)) => Source::Artifact {
-            artifact_id: RecordingId(arr(a, "artifact id length")?),
-        },
-        _ => return Err(StoreError::Corrupt("artifact source")),
-    })
-}
-
-fn artifact_head(r: &SqliteRow) -> Result<ArtifactRow> {
-    let consent: Option<Vec<u8>> = r.try_get("consent_id")?;
-    Ok(ArtifactRow {
-        artifact_id: RecordingId(arr(r.try_get("artifact_id")?, "artifact id length")?),
-        group_id: GroupId(arr(r.try_get("group_id")?, "group id length")?),
-        kind: u8::try_from(r.try_get::<i64, _>("kind")?)
-            .map_err(|_| StoreError::Corrupt("artifact kind"))?,
-        name: r.try_get("name")?,
-        consent_id: consent.map(|c| arr(c, "consent id length")).transpose()?,
-        signer_key: arr(r.try_get("signer_key")?, "signer key length")?,
-        record: r.try_get("record")?,
-        registered_ms: r.try_get("registered_ms")?,
-        state: ArtifactState::parse(r.try_get("state")?)
-            .ok_or(StoreError::Corrupt("artifact state"))?,
-        changed_ms: r.try_get("changed_ms")?,
-        sources: Vec::new(),
-    })
-}
-
-fn consent_row(r: &SqliteRow) -> Result<ConsentRow> {
-    Ok(ConsentRow {
-        consent_id: arr(r.try_get("consent_id")?, "consent id length")?,
-        group_id: GroupId(arr(r.try_get("group_id")?, "group id length")?),
-        purposes: u8::try_from(r.try_get::<i64, _>("purposes")?)
-            .map_err(|_| StoreError::Corrupt("consent purposes"))?,
-        not_before: r.try_get("not_before")?,
-        not_after: r.try_get("not_after")?,
-        recorded_ms: r.try_get("recorded_ms")?,
-        withdrawn_ms: r.try_get("withdrawn_ms")?,
-    })
-}
 
 impl SqliteIndex {
     /// Rows of `sql` (binding `bind`) as artifacts with their lineage.
@@ -107,7 +52,7 @@ async fn queue_recording(tx: &mut SqliteConnection, rid: RecordingId) -> Result<
             epoch_id: EpochId(arr(r.try_get("epoch_id")?, "epoch id length")?),
             key: BlobKey {
                 recording: rid,
-                index: index_u32(r.try_get("idx")?, "segment index")?,
+                index: to_u32(r.try_get("idx")?, "segment index")?,
             },
         });
     }
@@ -246,8 +191,8 @@ impl DerivedStore for SqliteIndex {
         .map(|r| {
             Ok(EpochSource {
                 recording_id: RecordingId(arr(r.try_get("recording_id")?, "recording id length")?),
-                first: index_u32(r.try_get("first")?, "segment index")?,
-                end: index_u32(r.try_get("end")?, "segment index")?,
+                first: to_u32(r.try_get("first")?, "segment index")?,
+                end: to_u32(r.try_get("end")?, "segment index")?,
             })
         })
         .collect()

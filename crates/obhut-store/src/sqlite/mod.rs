@@ -13,18 +13,16 @@ use std::time::Duration;
 
 use obhut_core::ids::{EpochId, GroupId, RecordingId};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Connection, Row};
 
 use crate::{
-    DeviceRow, EpochRow, EpochState, GroupRow, Head, IndexStore, Inserted, KeyBytes, NewLogEntry,
-    NewSegment, RecordingFilter, RecordingRow, Result, SegmentRow, StoreError, TokenRow,
+    DeviceRow, EpochRow, GroupRow, Head, IndexStore, Inserted, KeyBytes, NewLogEntry, NewSegment,
+    RecordingFilter, RecordingRow, Result, SegmentRow, StoreError, TokenRow,
 };
 
 mod access;
-pub(crate) mod column;
 mod derived;
 #[cfg(feature = "test-util")]
 mod faults;
@@ -34,7 +32,8 @@ mod names;
 mod retention;
 mod sequence;
 
-use column::{arr, to_i64};
+use crate::sql::column::{arr, to_i64};
+use crate::sql::rows::{device_row, epoch_row, recording_row, segment_row};
 use sequence::sequence;
 
 /// The embedded migrations (`crates/obhut-store/migrations`).
@@ -79,60 +78,6 @@ async fn writer_is_clean(
 ) -> std::result::Result<bool, sqlx::Error> {
     conn.ping().await?;
     Ok(!conn.is_in_transaction())
-}
-
-fn device_row(r: &SqliteRow) -> Result<DeviceRow> {
-    Ok(DeviceRow {
-        device_key: arr(r.try_get("device_key")?, "device key length")?,
-        group_id: GroupId(arr(r.try_get("group_id")?, "group id length")?),
-        retention_class: r.try_get("retention_class")?,
-        enrolled_ms: r.try_get("enrolled_ms")?,
-        revoked_ms: r.try_get("revoked_ms")?,
-    })
-}
-
-pub(super) fn epoch_row(r: &SqliteRow) -> Result<EpochRow> {
-    Ok(EpochRow {
-        epoch_id: EpochId(arr(r.try_get("epoch_id")?, "epoch id length")?),
-        retention_class: r.try_get("retention_class")?,
-        not_before: r.try_get("not_before")?,
-        not_after: r.try_get("not_after")?,
-        public: r.try_get("public")?,
-        expires_ms: r.try_get("expires_ms")?,
-        state: EpochState::parse(r.try_get("state")?).ok_or(StoreError::Corrupt("epoch state"))?,
-        destroyed_ms: r.try_get("destroyed_ms")?,
-    })
-}
-
-fn recording_row(r: &SqliteRow) -> Result<RecordingRow> {
-    Ok(RecordingRow {
-        recording_id: RecordingId(arr(r.try_get("recording_id")?, "recording id length")?),
-        device_key: arr(r.try_get("device_key")?, "device key length")?,
-        group_id: GroupId(arr(r.try_get("group_id")?, "group id length")?),
-        retention_class: r.try_get("retention_class")?,
-        first_capture_ms: r.try_get("first_capture_ms")?,
-        segment_count: u32::try_from(r.try_get::<i64, _>("segment_count")?)
-            .map_err(|_| StoreError::Corrupt("segment count"))?,
-        total_bytes: u64::try_from(r.try_get::<i64, _>("total_bytes")?)
-            .map_err(|_| StoreError::Corrupt("total bytes"))?,
-        complete: r.try_get::<i64, _>("complete")? != 0,
-    })
-}
-
-fn segment_row(r: &SqliteRow) -> Result<SegmentRow> {
-    Ok(SegmentRow {
-        recording_id: RecordingId(arr(r.try_get("recording_id")?, "recording id length")?),
-        index: u32::try_from(r.try_get::<i64, _>("idx")?)
-            .map_err(|_| StoreError::Corrupt("segment index"))?,
-        record: r.try_get("record")?,
-        record_hash: arr(r.try_get("record_hash")?, "record hash length")?,
-        blob_len: u64::try_from(r.try_get::<i64, _>("blob_len")?)
-            .map_err(|_| StoreError::Corrupt("blob length"))?,
-        capture_ms: r.try_get("capture_ms")?,
-        epoch_id: EpochId(arr(r.try_get("epoch_id")?, "epoch id length")?),
-        received_ms: r.try_get("received_ms")?,
-        receipt: r.try_get("receipt")?,
-    })
 }
 
 /// A per-group role granted to a person ([`SqliteIndex::grant_group_role`]).

@@ -7,9 +7,10 @@
 use obhut_core::ids::{EpochId, RecordingId};
 use sqlx::{Row, SqliteConnection};
 
-use super::column::arr;
+use super::SqliteIndex;
 use super::sequence::sequence;
-use super::{SqliteIndex, epoch_row};
+use crate::sql::column::arr;
+use crate::sql::rows::epoch_row;
 use crate::{
     BlobKey, EpochRow, EpochState, ExpiredRecording, NewLogEntry, Result, RetentionStore,
     StoreError,

@@ -5,7 +5,7 @@
 
 use sqlx::SqliteConnection;
 
-use super::column::to_u64;
+use crate::sql::column::to_u64;
 use crate::{NewLogEntry, Result, StoreError};
 
 /// Rows per `INSERT` when sequencing a batch.
