@@ -11,6 +11,7 @@ use sqlx::{PgConnection, Row};
 use super::sequence::sequence;
 use super::{GroupRole, PgIndex};
 use crate::sql::column::{arr, to_i64, to_u64};
+use crate::sql::engine::Engine;
 use crate::sql::rows::{approval_row, custodian_index, request_row};
 use crate::{
     AccessStore, ApprovalRow, DenialRow, KeyBytes, NewApproval, NewLogEntry, NewRequest,

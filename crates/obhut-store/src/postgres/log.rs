@@ -7,6 +7,7 @@ use obhut_core::ids::RecordingId;
 use super::PgIndex;
 use super::sequence::sequence;
 use crate::sql::column::{lookup_i64, to_i64, to_u64};
+use crate::sql::engine::Engine;
 use crate::sql::rows::{checkpoint_row, entry_row};
 use crate::{LogEntryRow, LogStore, NewLogEntry, Result, StoreError, StoredCheckpoint, TileRow};
 

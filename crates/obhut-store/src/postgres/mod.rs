@@ -12,7 +12,7 @@
 //! **Isolation: one row lock, taken first.** Every write transaction that
 //! reads before it writes — every one that sequences an audit entry, and
 //! the few that check a state first — begins with `SELECT … FROM log_head
-//! … FOR UPDATE` ([`PgIndex::begin_write`]). So write transactions of all
+//! … FOR UPDATE` (`begin_write`, engine.rs). So write transactions of all
 //! vault processes sharing the database run one at a time, exactly as on
 //! SQLite, whose `BEGIN IMMEDIATE` takes the database's single write lock:
 //!
@@ -52,6 +52,7 @@ use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::sql::column::{arr, to_i64};
+use crate::sql::engine::{Engine, commit_logged_if_new};
 use crate::sql::rows::{device_row, epoch_row, recording_row, segment_row};
 use crate::{
     DeviceRow, EpochRow, GroupRow, Head, IndexStore, Inserted, KeyBytes, NewLogEntry, NewSegment,
@@ -59,11 +60,9 @@ use crate::{
 };
 
 mod access;
-mod derived;
-mod hold;
+mod engine;
 pub mod locks;
 mod log;
-mod names;
 mod retention;
 mod sequence;
 
@@ -116,16 +115,6 @@ impl PgIndex {
         &self.pool
     }
 
-    /// A write transaction holding the log head's row lock: write
-    /// transactions of every process run one at a time (module docs).
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT size FROM log_head WHERE id = 0 FOR UPDATE")
-            .fetch_one(&mut *tx)
-            .await?;
-        Ok(tx)
-    }
-
     /// Give `person_key` `role` in `group`, once: the row and its log entry
     /// in one transaction; a repeat changes nothing and logs nothing.
     async fn grant_group_role(
@@ -151,7 +140,7 @@ impl PgIndex {
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
-        commit_logged_if_new(tx, r.rows_affected() > 0, log).await
+        commit_logged_if_new::<Self>(tx, r.rows_affected() > 0, log).await
     }
 
     /// Close the pool.
@@ -159,20 +148,6 @@ impl PgIndex {
         self.pool.close().await;
         self.locks.close().await;
     }
-}
-
-/// Commit a grant's transaction, with its log entry only if the grant is
-/// new: a repeat changes nothing and logs nothing.
-async fn commit_logged_if_new(
-    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
-    new: bool,
-    log: &NewLogEntry,
-) -> Result<()> {
-    if new {
-        sequence(&mut tx, std::slice::from_ref(log)).await?;
-    }
-    tx.commit().await?;
-    Ok(())
 }
 
 impl IndexStore for PgIndex {
@@ -402,7 +377,7 @@ impl IndexStore for PgIndex {
         .bind(now_ms)
         .execute(&mut *tx)
         .await?;
-        commit_logged_if_new(tx, r.rows_affected() > 0, log).await
+        commit_logged_if_new::<Self>(tx, r.rows_affected() > 0, log).await
     }
 
     async fn record_policy(&self, policy: &str, log: &NewLogEntry) -> Result<bool> {
@@ -519,7 +494,7 @@ impl IndexStore for PgIndex {
         .bind(e.expires_ms)
         .execute(&mut *tx)
         .await?;
-        commit_logged_if_new(tx, true, log).await
+        commit_logged_if_new::<Self>(tx, true, log).await
     }
 
     async fn epoch(&self, id: EpochId) -> Result<Option<EpochRow>> {

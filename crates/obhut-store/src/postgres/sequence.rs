@@ -13,7 +13,7 @@ use crate::{NewLogEntry, Result, StoreError};
 const ROWS_PER_INSERT: usize = 256;
 
 /// Sequence `entries` inside the caller's transaction. The `UPDATE` takes
-/// (or, after [`super::PgIndex::begin_write`], already holds) the log
+/// (or, after `begin_write` (engine.rs), already holds) the log
 /// head's row lock until the transaction ends, so no other transaction
 /// can take the same indexes, and one that rolls back gives them back.
 pub(super) async fn sequence(tx: &mut PgConnection, entries: &[NewLogEntry]) -> Result<u64> {

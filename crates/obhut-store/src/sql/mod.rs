@@ -7,6 +7,10 @@
 //! (`tests/schema_in_step.rs`).
 
 pub(crate) mod column;
+mod derived;
+pub(crate) mod engine;
+mod hold;
+mod names;
 pub(crate) mod rows;
 
 use sqlx::{ColumnIndex, Decode, Row, Type};

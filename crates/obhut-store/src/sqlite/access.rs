@@ -10,6 +10,7 @@ use sqlx::{Row, SqliteConnection};
 use super::sequence::sequence;
 use super::{GroupRole, SqliteIndex};
 use crate::sql::column::{arr, to_i64, to_u64};
+use crate::sql::engine::Engine;
 use crate::sql::rows::{approval_row, custodian_index, request_row};
 use crate::{
     AccessStore, ApprovalRow, DenialRow, KeyBytes, NewApproval, NewLogEntry, NewRequest,

@@ -23,16 +23,15 @@ use crate::{
 };
 
 mod access;
-mod derived;
+mod engine;
 #[cfg(feature = "test-util")]
 mod faults;
-mod hold;
 mod log;
-mod names;
 mod retention;
 mod sequence;
 
 use crate::sql::column::{arr, to_i64};
+use crate::sql::engine::{Engine, commit_logged_if_new};
 use crate::sql::rows::{device_row, epoch_row, recording_row, segment_row};
 use sequence::sequence;
 
@@ -155,13 +154,6 @@ impl SqliteIndex {
         &self.readers
     }
 
-    /// A write transaction on the writing connection. `BEGIN IMMEDIATE`
-    /// takes SQLite's write lock at once, so another process writing at
-    /// the same moment is met here, not halfway through.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
-    }
-
     /// Give `person_key` `role` in `group`, once: the row and its log entry
     /// in one transaction; a repeat changes nothing and logs nothing.
     async fn grant_group_role(
@@ -187,7 +179,7 @@ impl SqliteIndex {
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
-        commit_logged_if_new(tx, r.rows_affected() > 0, log).await
+        commit_logged_if_new::<Self>(tx, r.rows_affected() > 0, log).await
     }
 
     /// Close the pool, checkpointing the WAL.
@@ -195,20 +187,6 @@ impl SqliteIndex {
         self.readers.close().await;
         self.writer.close().await;
     }
-}
-
-/// Commit a grant's transaction, with its log entry only if the grant is
-/// new: a repeat changes nothing and logs nothing.
-async fn commit_logged_if_new(
-    mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
-    new: bool,
-    log: &NewLogEntry,
-) -> Result<()> {
-    if new {
-        sequence(&mut tx, std::slice::from_ref(log)).await?;
-    }
-    tx.commit().await?;
-    Ok(())
 }
 
 impl IndexStore for SqliteIndex {
@@ -433,7 +411,7 @@ impl IndexStore for SqliteIndex {
         .bind(now_ms)
         .execute(&mut *tx)
         .await?;
-        commit_logged_if_new(tx, r.rows_affected() > 0, log).await
+        commit_logged_if_new::<Self>(tx, r.rows_affected() > 0, log).await
     }
 
     async fn record_policy(&self, policy: &str, log: &NewLogEntry) -> Result<bool> {
@@ -547,7 +525,7 @@ impl IndexStore for SqliteIndex {
         .bind(e.expires_ms)
         .execute(&mut *tx)
         .await?;
-        commit_logged_if_new(tx, true, log).await
+        commit_logged_if_new::<Self>(tx, true, log).await
     }
 
     async fn epoch(&self, id: EpochId) -> Result<Option<EpochRow>> {

@@ -10,6 +10,7 @@ use sqlx::{Row, SqliteConnection};
 use super::SqliteIndex;
 use super::sequence::sequence;
 use crate::sql::column::arr;
+use crate::sql::engine::Engine;
 use crate::sql::rows::epoch_row;
 use crate::{
     BlobKey, EpochRow, EpochState, ExpiredRecording, NewLogEntry, Result, RetentionStore,

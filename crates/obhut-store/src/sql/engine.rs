@@ -1,0 +1,144 @@
+//! What the shared method bodies need from an engine ([`Engine`]): its
+//! write transaction (SQLite's `BEGIN IMMEDIATE`, PostgreSQL's log head
+//! lock), its sequencing of audit entries, a statement run on its read
+//! connections or inside a transaction, and the statements whose text
+//! differs between the engines. Everything else about a method is the
+//! same on both and is written once (`sql/names.rs`, `sql/hold.rs`, …).
+//!
+//! A statement is one text with `$1, $2, …` placeholders, which SQLite
+//! accepts as well as PostgreSQL; its values are [`Arg`]s, each bound as
+//! the Rust type the engines' code bound before (a `&[u8]` as `BLOB` or
+//! `BYTEA`, an `i64` as `INTEGER` or `BIGINT`), so PostgreSQL sees the
+//! same parameter types.
+
+use std::future::Future;
+
+use sqlx::query::Query;
+use sqlx::{Database, Encode, Type};
+
+use super::Columns;
+use crate::{NewLogEntry, Result};
+
+/// A value bound to a statement's next placeholder.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Arg<'a> {
+    /// `BLOB` / `BYTEA`.
+    Bytes(&'a [u8]),
+    /// A nullable `BLOB` / `BYTEA`.
+    OptBytes(Option<&'a [u8]>),
+    /// `INTEGER` / `BIGINT`.
+    Int(i64),
+    /// A nullable `INTEGER` / `BIGINT`.
+    OptInt(Option<i64>),
+    /// `TEXT`.
+    Text(&'a str),
+}
+
+/// `sql` with `args` bound, for either engine.
+pub(crate) fn bind<'q, DB>(sql: &'static str, args: &[Arg<'q>]) -> Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    for<'a> &'a [u8]: Encode<'a, DB> + Type<DB>,
+    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Type<DB>,
+    for<'a> Option<&'a [u8]>: Encode<'a, DB> + Type<DB>,
+    for<'a> Option<i64>: Encode<'a, DB> + Type<DB>,
+{
+    args.iter().fold(sqlx::query(sql), |q, a| match *a {
+        Arg::Bytes(v) => q.bind(v),
+        Arg::OptBytes(v) => q.bind(v),
+        Arg::Int(v) => q.bind(v),
+        Arg::OptInt(v) => q.bind(v),
+        Arg::Text(v) => q.bind(v),
+    })
+}
+
+/// One SQL engine under the shared method bodies (module docs).
+pub(crate) trait Engine: Send + Sync + 'static {
+    /// A row this engine returns.
+    type Row: Columns + Send + Sync;
+    /// A write transaction of this engine.
+    type Tx: Send;
+
+    /// Insert a hold (`$1`–`$7`: id, group, case, device, from, to,
+    /// placed; not released) unless one with its id exists: no row
+    /// changed then.
+    const INSERT_HOLD: &'static str;
+    /// The held segments of epoch `$1`, with each active hold that
+    /// covers one (`recording_id`, `idx`, `hold_id`).
+    const HOLD_CANDIDATES: &'static str;
+    /// The segments of epoch `$1` (`recording_id`, `idx`) in key order.
+    const EPOCH_SEGMENTS: &'static str;
+    /// Queue every segment of recording `$1` for deletion, skipping those
+    /// queued already.
+    const QUEUE_RECORDING: &'static str;
+    /// The artifacts not deleted with a source in recording `$1`'s
+    /// segments `$3` up to `$2`, in id order.
+    const DERIVED_FROM_SEGMENTS: &'static str;
+    /// The artifacts with artifact `$1` as a source, in id order.
+    const DERIVED_FROM_ARTIFACT: &'static str;
+    /// Epoch `$1`'s segments as runs per recording (`recording_id`,
+    /// `first`, `end`).
+    const EPOCH_SOURCES: &'static str;
+
+    /// Begin a write transaction: one at a time across every process
+    /// sharing the database (the engine's module docs say how).
+    fn begin_write(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
+    /// Commit `tx`.
+    fn commit(tx: Self::Tx) -> impl Future<Output = Result<()>> + Send;
+    /// Sequence `entries` inside `tx`; the index of the first.
+    fn sequence(
+        tx: &mut Self::Tx,
+        entries: &[NewLogEntry],
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// The rows of a read on the reading connections.
+    fn read_all(
+        &self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+    ) -> impl Future<Output = Result<Vec<Self::Row>>> + Send;
+    /// The row, if any, of a read on the reading connections.
+    fn read_optional(
+        &self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+    ) -> impl Future<Output = Result<Option<Self::Row>>> + Send;
+    /// The rows of a statement inside `tx`.
+    fn all(
+        tx: &mut Self::Tx,
+        sql: &'static str,
+        args: &[Arg<'_>],
+    ) -> impl Future<Output = Result<Vec<Self::Row>>> + Send;
+    /// The row, if any, of a statement inside `tx`.
+    fn optional(
+        tx: &mut Self::Tx,
+        sql: &'static str,
+        args: &[Arg<'_>],
+    ) -> impl Future<Output = Result<Option<Self::Row>>> + Send;
+    /// Run a statement inside `tx`; the rows it changed.
+    fn execute(
+        tx: &mut Self::Tx,
+        sql: &'static str,
+        args: &[Arg<'_>],
+    ) -> impl Future<Output = Result<u64>> + Send;
+}
+
+/// Commit a write with its log entry only if it changed something: a
+/// repeat changes nothing and logs nothing.
+pub(crate) async fn commit_logged_if_new<X: Engine>(
+    mut tx: X::Tx,
+    new: bool,
+    log: &NewLogEntry,
+) -> Result<()> {
+    if new {
+        X::sequence(&mut tx, std::slice::from_ref(log)).await?;
+    }
+    X::commit(tx).await
+}
+
+/// Commit a write with its one log entry.
+pub(crate) async fn commit_logged<X: Engine>(mut tx: X::Tx, log: &NewLogEntry) -> Result<()> {
+    X::sequence(&mut tx, std::slice::from_ref(log)).await?;
+    X::commit(tx).await
+}

@@ -1,0 +1,90 @@
+//! The SQLite index as an [`Engine`] under the shared method bodies
+//! (`crate::sql`): its write transaction, its reading connections, and
+//! the statements whose SQLite text differs from PostgreSQL's.
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Sqlite, Transaction};
+
+use super::SqliteIndex;
+use super::sequence::sequence;
+use crate::sql::engine::{Arg, Engine, bind};
+use crate::{NewLogEntry, Result};
+
+impl Engine for SqliteIndex {
+    type Row = SqliteRow;
+    type Tx = Transaction<'static, Sqlite>;
+
+    // `INSERT OR IGNORE` and the index hints are SQLite's.
+    const INSERT_HOLD: &'static str = "INSERT OR IGNORE INTO holds
+         (hold_id, group_id, case_ref, device_key, from_ms, to_ms, placed_ms, released_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)";
+    const HOLD_CANDIDATES: &'static str = "SELECT s.recording_id, s.idx, h.hold_id
+         FROM segments s INDEXED BY segments_by_epoch
+         JOIN recordings r ON r.recording_id = s.recording_id
+         JOIN holds h ON h.device_key = r.device_key AND h.group_id = r.group_id
+         WHERE s.epoch_id = $1 AND h.released_ms IS NULL AND h.hold_id != s.epoch_id
+           AND s.capture_ms < h.to_ms
+         ORDER BY s.recording_id, s.idx, h.placed_ms";
+    const EPOCH_SEGMENTS: &'static str = "SELECT recording_id, idx FROM segments
+         INDEXED BY segments_by_epoch WHERE epoch_id = $1 ORDER BY recording_id, idx";
+
+    const QUEUE_RECORDING: &'static str =
+        "INSERT OR IGNORE INTO deletion_queue (epoch_id, recording_id, idx)
+         SELECT epoch_id, recording_id, idx FROM segments WHERE recording_id = $1";
+    const DERIVED_FROM_SEGMENTS: &'static str = "SELECT DISTINCT a.* FROM artifact_sources s
+         INDEXED BY artifact_sources_by_recording
+         JOIN artifacts a ON a.artifact_id = s.artifact_id
+         WHERE s.recording_id = $1 AND s.first_idx < $2 AND s.end_idx > $3
+           AND a.state != 'deleted'
+         ORDER BY a.artifact_id";
+    const DERIVED_FROM_ARTIFACT: &'static str = "SELECT DISTINCT a.* FROM artifact_sources s
+         INDEXED BY artifact_sources_by_artifact
+         JOIN artifacts a ON a.artifact_id = s.artifact_id
+         WHERE s.source_artifact = $1 ORDER BY a.artifact_id";
+    const EPOCH_SOURCES: &'static str =
+        "SELECT recording_id, MIN(idx) AS first, MAX(idx) + 1 AS end FROM segments
+         INDEXED BY segments_by_epoch WHERE epoch_id = $1 GROUP BY recording_id";
+
+    /// A write transaction on the writing connection. `BEGIN IMMEDIATE`
+    /// takes SQLite's write lock at once, so another process writing at
+    /// the same moment is met here, not halfway through.
+    async fn begin_write(&self) -> Result<Self::Tx> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn commit(tx: Self::Tx) -> Result<()> {
+        Ok(tx.commit().await?)
+    }
+
+    async fn sequence(tx: &mut Self::Tx, entries: &[NewLogEntry]) -> Result<u64> {
+        sequence(tx, entries).await
+    }
+
+    async fn read_all(&self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<SqliteRow>> {
+        Ok(bind(sql, args).fetch_all(&self.readers).await?)
+    }
+
+    async fn read_optional(
+        &self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+    ) -> Result<Option<SqliteRow>> {
+        Ok(bind(sql, args).fetch_optional(&self.readers).await?)
+    }
+
+    async fn all(tx: &mut Self::Tx, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<SqliteRow>> {
+        Ok(bind(sql, args).fetch_all(&mut **tx).await?)
+    }
+
+    async fn optional(
+        tx: &mut Self::Tx,
+        sql: &'static str,
+        args: &[Arg<'_>],
+    ) -> Result<Option<SqliteRow>> {
+        Ok(bind(sql, args).fetch_optional(&mut **tx).await?)
+    }
+
+    async fn execute(tx: &mut Self::Tx, sql: &'static str, args: &[Arg<'_>]) -> Result<u64> {
+        Ok(bind(sql, args).execute(&mut **tx).await?.rows_affected())
+    }
+}
