@@ -5,8 +5,8 @@
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Transaction};
 
-use super::PgIndex;
 use super::sequence::sequence;
+use super::{PgIndex, PgLocks};
 use crate::sql::engine::{Arg, Engine, bind};
 use crate::{NewLogEntry, Result};
 
@@ -43,6 +43,32 @@ impl Engine for PgIndex {
         "SELECT recording_id, MIN(idx) AS first, MAX(idx) + 1 AS \"end\" FROM segments
          WHERE epoch_id = $1 GROUP BY recording_id";
 
+    // The size sequenced under the log head's lock (`PgIndex`).
+    const LOG_SIZE: &'static str = "SELECT size FROM log_head WHERE id = 0";
+    const UPSERT_TILE: &'static str =
+        "INSERT INTO log_tiles (level, idx, hashes) VALUES ($1, $2, $3)
+         ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes
+         WHERE octet_length(excluded.hashes) > octet_length(log_tiles.hashes)";
+    // SUM of a BIGINT is a NUMERIC in PostgreSQL.
+    const EPOCH_RECORDINGS: &'static str =
+        "SELECT recording_id, SUM(blob_len)::BIGINT AS bytes, COUNT(*) AS n FROM segments
+         WHERE epoch_id = $1 GROUP BY recording_id";
+    const QUEUE_EPOCH_RECORDING: &'static str =
+        "INSERT INTO deletion_queue (epoch_id, recording_id, idx)
+         SELECT epoch_id, recording_id, idx FROM segments WHERE epoch_id = $1 AND recording_id = $2
+         ON CONFLICT DO NOTHING";
+    const EXPIRE_RECORDING: &'static str =
+        "INSERT INTO expired_recordings (recording_id, epoch_id, expired_ms)
+         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+    const LOWER_TOTAL_BYTES: &'static str =
+        "UPDATE recordings SET total_bytes = GREATEST(total_bytes - $1, 0) WHERE recording_id = $2";
+    const WRITE_PROBE: &'static str =
+        "INSERT INTO meta (key, value) VALUES ('write-probe', repeat('0', 8192))
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+    const DUE_EPOCHS: &'static str = "SELECT * FROM epochs
+         WHERE expires_ms IS NOT NULL AND state != 'swept' AND expires_ms <= $1
+         ORDER BY expires_ms LIMIT $2";
+
     /// A write transaction holding the log head's row lock: write
     /// transactions of every process run one at a time (module docs of
     /// [`PgIndex`]).
@@ -52,6 +78,18 @@ impl Engine for PgIndex {
             .fetch_one(&mut *tx)
             .await?;
         Ok(tx)
+    }
+
+    /// No log head lock: the readiness probe conflicts with nothing and
+    /// must not wait behind the writers; and `ON CONFLICT DO NOTHING`
+    /// waits for a concurrent insert of the same nonce to commit and then
+    /// inserts nothing, so of two uses at once exactly one is fresh.
+    async fn begin_unlocked(&self) -> Result<Self::Tx> {
+        Ok(self.pool.begin().await?)
+    }
+
+    fn locks(&self) -> Option<PgLocks> {
+        Some(self.locks.clone())
     }
 
     async fn commit(tx: Self::Tx) -> Result<()> {
@@ -68,6 +106,10 @@ impl Engine for PgIndex {
 
     async fn read_optional(&self, sql: &'static str, args: &[Arg<'_>]) -> Result<Option<PgRow>> {
         Ok(bind(sql, args).fetch_optional(&self.pool).await?)
+    }
+
+    async fn write(&self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64> {
+        Ok(bind(sql, args).execute(&self.pool).await?.rows_affected())
     }
 
     async fn all(tx: &mut Self::Tx, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<PgRow>> {

@@ -32,6 +32,8 @@ pub(crate) enum Arg<'a> {
     OptInt(Option<i64>),
     /// `TEXT`.
     Text(&'a str),
+    /// A nullable `TEXT`.
+    OptText(Option<&'a str>),
 }
 
 /// `sql` with `args` bound, for either engine.
@@ -43,6 +45,7 @@ where
     for<'a> i64: Encode<'a, DB> + Type<DB>,
     for<'a> Option<&'a [u8]>: Encode<'a, DB> + Type<DB>,
     for<'a> Option<i64>: Encode<'a, DB> + Type<DB>,
+    for<'a> Option<&'a str>: Encode<'a, DB> + Type<DB>,
 {
     args.iter().fold(sqlx::query(sql), |q, a| match *a {
         Arg::Bytes(v) => q.bind(v),
@@ -50,6 +53,7 @@ where
         Arg::Int(v) => q.bind(v),
         Arg::OptInt(v) => q.bind(v),
         Arg::Text(v) => q.bind(v),
+        Arg::OptText(v) => q.bind(v),
     })
 }
 
@@ -80,10 +84,41 @@ pub(crate) trait Engine: Send + Sync + 'static {
     /// Epoch `$1`'s segments as runs per recording (`recording_id`,
     /// `first`, `end`).
     const EPOCH_SOURCES: &'static str;
+    /// The log's size, sequenced entries included (`size`).
+    const LOG_SIZE: &'static str;
+    /// Write tile (`$1` level, `$2` index) as `$3` unless a longer one is
+    /// stored: a tile only ever grows.
+    const UPSERT_TILE: &'static str;
+    /// Epoch `$1`'s segments per recording (`recording_id`, `bytes` as a
+    /// 64-bit integer, `n`).
+    const EPOCH_RECORDINGS: &'static str;
+    /// Queue epoch `$1`'s segments of recording `$2` for deletion,
+    /// skipping those queued already.
+    const QUEUE_EPOCH_RECORDING: &'static str;
+    /// The tombstone of recording `$1`, expired with epoch `$2` at `$3`,
+    /// unless it has one.
+    const EXPIRE_RECORDING: &'static str;
+    /// The readiness probe's write: a `meta` row `write-probe` big
+    /// enough to need pages of its own (8 KiB).
+    const WRITE_PROBE: &'static str;
+    /// Lower recording `$2`'s `total_bytes` by `$1`, not below 0.
+    const LOWER_TOTAL_BYTES: &'static str;
+    /// Epochs expired by `$1` and not yet swept, earliest first, at most
+    /// `$2`.
+    const DUE_EPOCHS: &'static str;
 
     /// Begin a write transaction: one at a time across every process
     /// sharing the database (the engine's module docs say how).
     fn begin_write(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
+    /// Begin a write transaction that needs no ordering with other
+    /// writes (a nonce, the readiness probe): on SQLite the same as
+    /// [`Engine::begin_write`] (its only way to write), on PostgreSQL one
+    /// without the log head's lock.
+    fn begin_unlocked(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
+    /// The locks servers sharing this database hold (PostgreSQL only).
+    fn locks(&self) -> Option<crate::postgres::PgLocks> {
+        None
+    }
     /// Commit `tx`.
     fn commit(tx: Self::Tx) -> impl Future<Output = Result<()>> + Send;
     /// Sequence `entries` inside `tx`; the index of the first.
@@ -104,6 +139,13 @@ pub(crate) trait Engine: Send + Sync + 'static {
         sql: &'static str,
         args: &[Arg<'_>],
     ) -> impl Future<Output = Result<Option<Self::Row>>> + Send;
+    /// Run a single statement outside a transaction, on the writing
+    /// connection; the rows it changed.
+    fn write(
+        &self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+    ) -> impl Future<Output = Result<u64>> + Send;
     /// The rows of a statement inside `tx`.
     fn all(
         tx: &mut Self::Tx,

@@ -6,11 +6,15 @@
 //! either because both schemas give a column the same Rust type
 //! (`tests/schema_in_step.rs`).
 
+pub(crate) mod access;
 pub(crate) mod column;
 mod derived;
 pub(crate) mod engine;
 mod hold;
+mod index;
+mod log;
 mod names;
+mod retention;
 pub(crate) mod rows;
 
 use sqlx::{ColumnIndex, Decode, Row, Type};

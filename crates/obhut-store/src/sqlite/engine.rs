@@ -45,11 +45,37 @@ impl Engine for SqliteIndex {
         "SELECT recording_id, MIN(idx) AS first, MAX(idx) + 1 AS end FROM segments
          INDEXED BY segments_by_epoch WHERE epoch_id = $1 GROUP BY recording_id";
 
+    const LOG_SIZE: &'static str = "SELECT COALESCE(MAX(idx) + 1, 0) AS size FROM log_entries";
+    const UPSERT_TILE: &'static str =
+        "INSERT INTO log_tiles (level, idx, hashes) VALUES ($1, $2, $3)
+         ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes
+         WHERE length(excluded.hashes) > length(log_tiles.hashes)";
+    const EPOCH_RECORDINGS: &'static str =
+        "SELECT recording_id, SUM(blob_len) AS bytes, COUNT(*) AS n FROM segments
+         WHERE epoch_id = $1 GROUP BY recording_id";
+    const QUEUE_EPOCH_RECORDING: &'static str = "INSERT OR IGNORE INTO deletion_queue (epoch_id, recording_id, idx)
+         SELECT epoch_id, recording_id, idx FROM segments WHERE epoch_id = $1 AND recording_id = $2";
+    const EXPIRE_RECORDING: &'static str =
+        "INSERT OR IGNORE INTO expired_recordings (recording_id, epoch_id, expired_ms)
+         VALUES ($1, $2, $3)";
+    const LOWER_TOTAL_BYTES: &'static str =
+        "UPDATE recordings SET total_bytes = MAX(total_bytes - $1, 0) WHERE recording_id = $2";
+    const WRITE_PROBE: &'static str =
+        "INSERT INTO meta (key, value) VALUES ('write-probe', hex(zeroblob(4096)))
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+    const DUE_EPOCHS: &'static str = "SELECT * FROM epochs INDEXED BY epochs_by_expiry
+         WHERE expires_ms IS NOT NULL AND state != 'swept' AND expires_ms <= $1
+         ORDER BY expires_ms LIMIT $2";
+
     /// A write transaction on the writing connection. `BEGIN IMMEDIATE`
     /// takes SQLite's write lock at once, so another process writing at
     /// the same moment is met here, not halfway through.
     async fn begin_write(&self) -> Result<Self::Tx> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn begin_unlocked(&self) -> Result<Self::Tx> {
+        self.begin_write().await
     }
 
     async fn commit(tx: Self::Tx) -> Result<()> {
@@ -70,6 +96,10 @@ impl Engine for SqliteIndex {
         args: &[Arg<'_>],
     ) -> Result<Option<SqliteRow>> {
         Ok(bind(sql, args).fetch_optional(&self.readers).await?)
+    }
+
+    async fn write(&self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64> {
+        Ok(bind(sql, args).execute(&self.writer).await?.rows_affected())
     }
 
     async fn all(tx: &mut Self::Tx, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<SqliteRow>> {
