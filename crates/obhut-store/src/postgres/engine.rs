@@ -1,13 +1,14 @@
 //! The PostgreSQL index as an [`Engine`] under the shared method bodies
-//! (`crate::sql`): its write transaction, its reading connections, and
-//! the statements whose PostgreSQL text differs from SQLite's.
+//! (`crate::sql`): its write transaction, its sequencing of audit
+//! entries, its reading connections, and the statements whose PostgreSQL text
+//! differs from SQLite's.
 
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Transaction};
 
-use super::sequence::sequence;
 use super::{PgIndex, PgLocks};
-use crate::sql::engine::{Arg, Engine, bind};
+use crate::sql::column::{to_i64, to_u64};
+use crate::sql::engine::{Arg, Engine, bind, insert_entries};
 use crate::{NewLogEntry, Result};
 
 impl Engine for PgIndex {
@@ -96,8 +97,20 @@ impl Engine for PgIndex {
         Ok(tx.commit().await?)
     }
 
+    /// The `UPDATE` takes (or, after `begin_write`, already holds) the
+    /// log head's row lock until the transaction ends, so no other
+    /// transaction can take the same indexes, and one that rolls back
+    /// gives them back.
     async fn sequence(tx: &mut Self::Tx, entries: &[NewLogEntry]) -> Result<u64> {
-        sequence(tx, entries).await
+        let n = to_i64(entries.len() as u64, "batch size")?;
+        let next: i64 = sqlx::query_scalar(
+            "UPDATE log_head SET size = size + $1 WHERE id = 0 RETURNING size - $1",
+        )
+        .bind(n)
+        .fetch_one(&mut **tx)
+        .await?;
+        insert_entries::<Postgres>(tx, next, entries).await?;
+        to_u64(next, "log index")
     }
 
     async fn read_all(&self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<PgRow>> {

@@ -53,7 +53,6 @@ use crate::Result;
 
 mod engine;
 pub mod locks;
-mod sequence;
 
 pub use locks::PgLocks;
 

@@ -7,9 +7,9 @@
 use obhut_core::ids::GroupId;
 
 use super::Columns;
-use super::column::{arr, to_i64, to_u64};
-use super::engine::{Arg, Engine, commit_logged_if_new};
-use super::rows::{approval_row, custodian_index, request_row};
+use super::column::{to_i64, to_u64};
+use super::engine::{Arg, Engine, commit_logged_if_new, find, list};
+use super::rows::{approval_row, custodian_index, group_of, request_row};
 use crate::{
     AccessStore, ApprovalRow, DenialRow, KeyBytes, NewApproval, NewLogEntry, NewRequest,
     RequestInserted, RequestRow, RequestState, Result, StoreError,
@@ -88,14 +88,13 @@ fn newest_first(rows: &mut [RequestRow]) {
 
 impl<X: Engine> AccessStore for X {
     async fn group_ids(&self) -> Result<Vec<GroupId>> {
-        self.read_all(
+        list(
+            self,
             "SELECT group_id FROM custody_groups ORDER BY added_ms, group_id",
             &[],
+            group_of,
         )
-        .await?
-        .iter()
-        .map(|r| Ok(GroupId(arr(r.bytes("group_id")?, "group id length")?)))
-        .collect()
+        .await
     }
 
     async fn add_requester(
@@ -151,14 +150,13 @@ impl<X: Engine> AccessStore for X {
     }
 
     async fn request(&self, hash: [u8; 32]) -> Result<Option<RequestRow>> {
-        self.read_optional(
+        find(
+            self,
             "SELECT * FROM access_requests WHERE request_hash = $1",
             &[Arg::Bytes(&hash)],
+            request_row,
         )
-        .await?
-        .as_ref()
-        .map(request_row)
-        .transpose()
+        .await
     }
 
     async fn requests_for_groups(
@@ -237,14 +235,13 @@ impl<X: Engine> AccessStore for X {
     }
 
     async fn approvals(&self, hash: [u8; 32]) -> Result<Vec<ApprovalRow>> {
-        self.read_all(
+        list(
+            self,
             "SELECT * FROM approvals WHERE request_hash = $1 ORDER BY custodian",
             &[Arg::Bytes(&hash)],
+            approval_row,
         )
-        .await?
-        .iter()
-        .map(approval_row)
-        .collect()
+        .await
     }
 
     async fn put_partial(&self, hash: [u8; 32], custodian: u16, envelope: &[u8]) -> Result<bool> {

@@ -8,7 +8,7 @@ use obhut_core::ids::{EpochId, GroupId, RecordingId};
 
 use super::Columns;
 use super::column::{arr, to_u32};
-use super::engine::{Arg, Engine, commit_logged};
+use super::engine::{Arg, Engine, commit_logged, find, list};
 use super::rows::{artifact_head, consent_row, source_row};
 use crate::{
     ArtifactRow, BlobKey, ConsentRow, DerivedStore, EpochSource, NewLogEntry, QueuedBlob, Result,
@@ -245,26 +245,24 @@ impl<X: Engine> DerivedStore for X {
     }
 
     async fn consent(&self, id: [u8; 16]) -> Result<Option<ConsentRow>> {
-        self.read_optional(
+        find(
+            self,
             "SELECT * FROM consents WHERE consent_id = $1",
             &[Arg::Bytes(&id)],
+            consent_row,
         )
-        .await?
-        .as_ref()
-        .map(consent_row)
-        .transpose()
+        .await
     }
 
     async fn group_consents(&self, group: GroupId) -> Result<Vec<ConsentRow>> {
-        self.read_all(
+        list(
+            self,
             "SELECT * FROM consents WHERE group_id = $1 AND withdrawn_ms IS NULL
              ORDER BY recorded_ms, consent_id",
             &[Arg::Bytes(&group.0)],
+            consent_row,
         )
-        .await?
-        .iter()
-        .map(consent_row)
-        .collect()
+        .await
     }
 
     async fn withdraw_consent(&self, id: [u8; 16], now_ms: i64, log: &NewLogEntry) -> Result<bool> {

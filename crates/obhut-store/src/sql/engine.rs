@@ -6,18 +6,18 @@
 //! same on both and is written once (`sql/names.rs`, `sql/hold.rs`, …).
 //!
 //! A statement is one text with `$1, $2, …` placeholders, which SQLite
-//! accepts as well as PostgreSQL; its values are [`Arg`]s, each bound as
-//! the Rust type the engines' code bound before (a `&[u8]` as `BLOB` or
-//! `BYTEA`, an `i64` as `INTEGER` or `BIGINT`), so PostgreSQL sees the
-//! same parameter types.
+//! accepts as well as PostgreSQL (sqlx binds SQLite's `$n` to the n-th
+//! value, wherever it stands); its values are [`Arg`]s, each bound as its
+//! own Rust type (a `&[u8]` as `BLOB` or `BYTEA`, an `i64` as `INTEGER` or
+//! `BIGINT`), so PostgreSQL sees typed parameters, a NULL included.
 
 use std::future::Future;
 
 use sqlx::query::Query;
-use sqlx::{Database, Encode, Type};
+use sqlx::{Database, Encode, Executor, IntoArguments, QueryBuilder, Type};
 
 use super::Columns;
-use crate::{NewLogEntry, Result};
+use crate::{NewLogEntry, Result, StoreError};
 
 /// A value bound to a statement's next placeholder.
 #[derive(Clone, Copy, Debug)]
@@ -116,7 +116,7 @@ pub(crate) trait Engine: Send + Sync + 'static {
     /// without the log head's lock.
     fn begin_unlocked(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
     /// The locks servers sharing this database hold (PostgreSQL only).
-    fn locks(&self) -> Option<crate::postgres::PgLocks> {
+    fn locks(&self) -> Option<crate::SharedLocks> {
         None
     }
     /// Commit `tx`.
@@ -166,6 +166,31 @@ pub(crate) trait Engine: Send + Sync + 'static {
     ) -> impl Future<Output = Result<u64>> + Send;
 }
 
+/// The row, if any, of a read on `ix`'s reading connections, through
+/// `map`.
+pub(crate) async fn find<X: Engine, T>(
+    ix: &X,
+    sql: &'static str,
+    args: &[Arg<'_>],
+    map: impl Fn(&X::Row) -> Result<T> + Send,
+) -> Result<Option<T>> {
+    ix.read_optional(sql, args)
+        .await?
+        .as_ref()
+        .map(map)
+        .transpose()
+}
+
+/// The rows of a read on `ix`'s reading connections, through `map`.
+pub(crate) async fn list<X: Engine, T>(
+    ix: &X,
+    sql: &'static str,
+    args: &[Arg<'_>],
+    map: impl Fn(&X::Row) -> Result<T> + Send,
+) -> Result<Vec<T>> {
+    ix.read_all(sql, args).await?.iter().map(map).collect()
+}
+
 /// Commit a write with its log entry only if it changed something: a
 /// repeat changes nothing and logs nothing.
 pub(crate) async fn commit_logged_if_new<X: Engine>(
@@ -183,4 +208,50 @@ pub(crate) async fn commit_logged_if_new<X: Engine>(
 pub(crate) async fn commit_logged<X: Engine>(mut tx: X::Tx, log: &NewLogEntry) -> Result<()> {
     X::sequence(&mut tx, std::slice::from_ref(log)).await?;
     X::commit(tx).await
+}
+
+/// Rows per `INSERT` when sequencing a batch: 6 parameters a row, far
+/// below SQLite's limit of 32,766 and PostgreSQL's 65,535 per statement.
+const ROWS_PER_INSERT: usize = 256;
+
+/// Insert `entries` as the log entries from index `first` on, inside the
+/// caller's transaction (an engine's `sequence`, which chose `first`
+/// under its write lock). Many rows per statement: on SQLite each
+/// statement is a round trip to sqlx's worker thread, which is most of
+/// the cost of a row (BENCHMARKS.md, audit log).
+pub(crate) async fn insert_entries<DB>(
+    tx: &mut DB::Connection,
+    first: i64,
+    entries: &[NewLogEntry],
+) -> Result<()>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> i64: Encode<'a, DB> + Type<DB>,
+    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
+    for<'a> Vec<u8>: Encode<'a, DB> + Type<DB>,
+    for<'a> Option<Vec<u8>>: Encode<'a, DB> + Type<DB>,
+    DB::Arguments: IntoArguments<DB>,
+{
+    let mut idx = first;
+    for chunk in entries.chunks(ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<DB>::new(
+            "INSERT INTO log_entries (idx, time_ms, kind, recording_id, body, leaf_hash) ",
+        );
+        let mut row_idx = idx;
+        q.push_values(chunk, |mut b, e| {
+            b.push_bind(row_idx)
+                .push_bind(e.time_ms)
+                .push_bind(e.kind)
+                .push_bind(e.recording.as_ref().map(|r| r.0.to_vec()))
+                .push_bind(e.body.clone())
+                .push_bind(e.leaf_hash.to_vec());
+            row_idx += 1;
+        });
+        q.build().execute(&mut *tx).await?;
+        idx = idx
+            .checked_add(i64::try_from(chunk.len()).map_err(|_| StoreError::Corrupt("batch size"))?)
+            .ok_or(StoreError::Corrupt("log index"))?;
+    }
+    Ok(())
 }

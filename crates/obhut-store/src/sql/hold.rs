@@ -8,7 +8,7 @@ use obhut_core::ids::{EpochId, RecordingId};
 
 use super::Columns;
 use super::column::arr;
-use super::engine::{Arg, Engine, commit_logged};
+use super::engine::{Arg, Engine, commit_logged, find, list};
 use super::rows::{hold_row, index_of};
 use crate::{HoldCandidate, HoldRow, HoldStore, NewLogEntry, Result, RewrapRow, StoreError};
 
@@ -114,19 +114,23 @@ impl<X: Engine> HoldStore for X {
     }
 
     async fn hold(&self, id: [u8; 16]) -> Result<Option<HoldRow>> {
-        self.read_optional("SELECT * FROM holds WHERE hold_id = $1", &[Arg::Bytes(&id)])
-            .await?
-            .as_ref()
-            .map(hold_row)
-            .transpose()
+        find(
+            self,
+            "SELECT * FROM holds WHERE hold_id = $1",
+            &[Arg::Bytes(&id)],
+            hold_row,
+        )
+        .await
     }
 
     async fn holds(&self) -> Result<Vec<HoldRow>> {
-        self.read_all("SELECT * FROM holds ORDER BY placed_ms, hold_id", &[])
-            .await?
-            .iter()
-            .map(hold_row)
-            .collect()
+        list(
+            self,
+            "SELECT * FROM holds ORDER BY placed_ms, hold_id",
+            &[],
+            hold_row,
+        )
+        .await
     }
 
     async fn hold_candidates(&self, epoch: EpochId) -> Result<Vec<HoldCandidate>> {

@@ -10,12 +10,11 @@ use obhut_core::ids::{EpochId, GroupId, RecordingId};
 use super::Columns;
 use super::access::{GroupRole, grant_group_role};
 use super::column::{arr, to_i64, to_u32};
-use super::engine::{Arg, Engine, commit_logged, commit_logged_if_new};
-use super::rows::{device_row, epoch_row, index_of, recording_row, segment_row};
-use crate::postgres::PgLocks;
+use super::engine::{Arg, Engine, commit_logged, commit_logged_if_new, find, list};
+use super::rows::{device_row, epoch_row, group_of, index_of, recording_row, segment_row};
 use crate::{
     DeviceRow, EpochRow, GroupRow, Head, IndexStore, Inserted, KeyBytes, NewLogEntry, NewSegment,
-    RecordingFilter, RecordingRow, Result, SegmentRow, StoreError, TokenRow,
+    RecordingFilter, RecordingRow, Result, SegmentRow, SharedLocks, StoreError, TokenRow,
 };
 
 /// A `COUNT(*) AS n` read on the reading connections.
@@ -80,7 +79,7 @@ impl<X: Engine> IndexStore for X {
         X::commit(tx).await
     }
 
-    fn shared_locks(&self) -> Option<PgLocks> {
+    fn shared_locks(&self) -> Option<SharedLocks> {
         self.locks()
     }
 
@@ -215,25 +214,23 @@ impl<X: Engine> IndexStore for X {
     }
 
     async fn device(&self, key: KeyBytes) -> Result<Option<DeviceRow>> {
-        self.read_optional(
+        find(
+            self,
             "SELECT * FROM devices WHERE device_key = $1",
             &[Arg::Bytes(&key)],
+            device_row,
         )
-        .await?
-        .as_ref()
-        .map(device_row)
-        .transpose()
+        .await
     }
 
     async fn devices(&self) -> Result<Vec<DeviceRow>> {
-        self.read_all(
+        list(
+            self,
             "SELECT * FROM devices ORDER BY enrolled_ms, device_key",
             &[],
+            device_row,
         )
-        .await?
-        .iter()
-        .map(device_row)
-        .collect()
+        .await
     }
 
     async fn revoke_device(&self, key: KeyBytes, now_ms: i64, log: &NewLogEntry) -> Result<bool> {
@@ -307,14 +304,13 @@ impl<X: Engine> IndexStore for X {
     }
 
     async fn reader_groups(&self, person_key: KeyBytes) -> Result<Vec<GroupId>> {
-        self.read_all(
+        list(
+            self,
             "SELECT group_id FROM readers WHERE person_key = $1",
             &[Arg::Bytes(&person_key)],
+            group_of,
         )
-        .await?
-        .iter()
-        .map(|r| Ok(GroupId(arr(r.bytes("group_id")?, "group id length")?)))
-        .collect()
+        .await
     }
 
     async fn use_nonce(
@@ -385,25 +381,23 @@ impl<X: Engine> IndexStore for X {
     }
 
     async fn epoch(&self, id: EpochId) -> Result<Option<EpochRow>> {
-        self.read_optional(
+        find(
+            self,
             "SELECT * FROM epochs WHERE epoch_id = $1",
             &[Arg::Bytes(&id.0)],
+            epoch_row,
         )
-        .await?
-        .as_ref()
-        .map(epoch_row)
-        .transpose()
+        .await
     }
 
     async fn epoch_at(&self, class: &str, not_before: i64) -> Result<Option<EpochRow>> {
-        self.read_optional(
+        find(
+            self,
             "SELECT * FROM epochs WHERE retention_class = $1 AND not_before = $2",
             &[Arg::Text(class), Arg::Int(not_before)],
+            epoch_row,
         )
-        .await?
-        .as_ref()
-        .map(epoch_row)
-        .transpose()
+        .await
     }
 
     async fn known_classes(&self, now_ms: i64) -> Result<Vec<String>> {
@@ -437,14 +431,13 @@ impl<X: Engine> IndexStore for X {
     }
 
     async fn recording(&self, id: RecordingId) -> Result<Option<RecordingRow>> {
-        self.read_optional(
+        find(
+            self,
             "SELECT * FROM recordings WHERE recording_id = $1",
             &[Arg::Bytes(&id.0)],
+            recording_row,
         )
-        .await?
-        .as_ref()
-        .map(recording_row)
-        .transpose()
+        .await
     }
 
     async fn list_recordings(&self, f: &RecordingFilter) -> Result<Vec<RecordingRow>> {
@@ -475,25 +468,23 @@ impl<X: Engine> IndexStore for X {
     }
 
     async fn segment(&self, id: RecordingId, index: u32) -> Result<Option<SegmentRow>> {
-        self.read_optional(
+        find(
+            self,
             "SELECT * FROM segments WHERE recording_id = $1 AND idx = $2",
             &[Arg::Bytes(&id.0), Arg::Int(i64::from(index))],
+            segment_row,
         )
-        .await?
-        .as_ref()
-        .map(segment_row)
-        .transpose()
+        .await
     }
 
     async fn segments(&self, id: RecordingId) -> Result<Vec<SegmentRow>> {
-        self.read_all(
+        list(
+            self,
             "SELECT * FROM segments WHERE recording_id = $1 ORDER BY idx",
             &[Arg::Bytes(&id.0)],
+            segment_row,
         )
-        .await?
-        .iter()
-        .map(segment_row)
-        .collect()
+        .await
     }
 
     async fn segment_keys(&self) -> Result<Vec<(RecordingId, u32)>> {

@@ -8,7 +8,7 @@ use obhut_core::ids::RecordingId;
 
 use super::Columns;
 use super::column::{arr, lookup_i64, to_i64, to_u64};
-use super::engine::{Arg, Engine};
+use super::engine::{Arg, Engine, find, list};
 use super::rows::{checkpoint_row, entry_row};
 use crate::{LogEntryRow, LogStore, NewLogEntry, Result, StoreError, StoredCheckpoint, TileRow};
 
@@ -120,64 +120,59 @@ impl<X: Engine> LogStore for X {
     }
 
     async fn log_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
-        self.read_optional(
+        find(
+            self,
             "SELECT * FROM log_checkpoints ORDER BY size DESC LIMIT 1",
             &[],
+            checkpoint_row,
         )
-        .await?
-        .as_ref()
-        .map(checkpoint_row)
-        .transpose()
+        .await
     }
 
     async fn log_checkpoint_at(&self, size: u64) -> Result<Option<StoredCheckpoint>> {
         let Some(size) = lookup_i64(size) else {
             return Ok(None);
         };
-        self.read_optional(
+        find(
+            self,
             "SELECT * FROM log_checkpoints WHERE size = $1",
             &[Arg::Int(size)],
+            checkpoint_row,
         )
-        .await?
-        .as_ref()
-        .map(checkpoint_row)
-        .transpose()
+        .await
     }
 
     async fn log_entries(&self, from: u64, limit: u32) -> Result<Vec<LogEntryRow>> {
         let Some(from) = lookup_i64(from) else {
             return Ok(Vec::new());
         };
-        self.read_all(
+        list(
+            self,
             "SELECT * FROM log_entries WHERE idx >= $1 ORDER BY idx LIMIT $2",
             &[Arg::Int(from), Arg::Int(i64::from(limit))],
+            entry_row,
         )
-        .await?
-        .iter()
-        .map(entry_row)
-        .collect()
+        .await
     }
 
     async fn log_recording_entries(&self, recording: RecordingId) -> Result<Vec<LogEntryRow>> {
-        self.read_all(
+        list(
+            self,
             "SELECT * FROM log_entries WHERE recording_id = $1 ORDER BY idx",
             &[Arg::Bytes(&recording.0)],
+            entry_row,
         )
-        .await?
-        .iter()
-        .map(entry_row)
-        .collect()
+        .await
     }
 
     async fn log_entries_of_kind(&self, kind: &str) -> Result<Vec<LogEntryRow>> {
-        self.read_all(
+        list(
+            self,
             "SELECT * FROM log_entries WHERE kind = $1 ORDER BY idx",
             &[Arg::Text(kind)],
+            entry_row,
         )
-        .await?
-        .iter()
-        .map(entry_row)
-        .collect()
+        .await
     }
 
     async fn log_prune(

@@ -1,12 +1,15 @@
-//! What the SQLite and PostgreSQL indexes share: the conversions between
-//! their integer columns and the rows' counts ([`column`]), and the row
-//! mappers ([`rows`]), written once against [`Columns`], which both
-//! engines' rows implement. The SQL stays with each engine (placeholders,
-//! locking, upserts and type quirks differ); a mapper is the same code on
-//! either because both schemas give a column the same Rust type
-//! (`tests/schema_in_step.rs`).
+//! The SQL index written once for SQLite and PostgreSQL: [`IndexStore`]
+//! and its supertraits are implemented for every [`engine::Engine`]
+//! (`index`, `log`, `access`, `retention`, `hold`, `derived`, `names`),
+//! with one SQL text per statement and the rows read by one set of
+//! mappers ([`rows`], against [`Columns`], which both engines' rows
+//! implement). An engine (`sqlite/engine.rs`, `postgres/engine.rs`)
+//! supplies only what differs: its write transaction and sequencing,
+//! where reads go, and the few statements whose text differs.
+//!
+//! [`IndexStore`]: crate::IndexStore
 
-pub(crate) mod access;
+mod access;
 pub(crate) mod column;
 mod derived;
 pub(crate) mod engine;
@@ -15,7 +18,7 @@ mod index;
 mod log;
 mod names;
 mod retention;
-pub(crate) mod rows;
+mod rows;
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 

@@ -8,7 +8,7 @@ use obhut_core::ids::{EpochId, RecordingId};
 
 use super::Columns;
 use super::column::{arr, to_u32};
-use super::engine::{Arg, Engine, commit_logged};
+use super::engine::{Arg, Engine, commit_logged, list};
 use super::rows::epoch_row;
 use crate::{
     BlobKey, EpochRow, EpochState, ExpiredRecording, NewLogEntry, Result, RetentionStore,
@@ -76,14 +76,13 @@ async fn queue_segments<X: Engine>(tx: &mut X::Tx, id: EpochId, now_ms: i64) -> 
 
 impl<X: Engine> RetentionStore for X {
     async fn due_epochs(&self, now_ms: i64, limit: u32) -> Result<Vec<EpochRow>> {
-        self.read_all(
+        list(
+            self,
             X::DUE_EPOCHS,
             &[Arg::Int(now_ms), Arg::Int(i64::from(limit))],
+            epoch_row,
         )
-        .await?
-        .iter()
-        .map(epoch_row)
-        .collect()
+        .await
     }
 
     async fn mark_expiring(&self, id: EpochId) -> Result<()> {

@@ -17,6 +17,11 @@ fn to_u8(v: i64, what: &'static str) -> Result<u8> {
     u8::try_from(v).map_err(|_| StoreError::Corrupt(what))
 }
 
+/// The `group_id` of a row.
+pub(crate) fn group_of(r: &impl Columns) -> Result<GroupId> {
+    Ok(GroupId(arr(r.bytes("group_id")?, "group id length")?))
+}
+
 pub(crate) fn device_row(r: &impl Columns) -> Result<DeviceRow> {
     Ok(DeviceRow {
         device_key: arr(r.bytes("device_key")?, "device key length")?,

@@ -1,13 +1,14 @@
 //! The SQLite index as an [`Engine`] under the shared method bodies
-//! (`crate::sql`): its write transaction, its reading connections, and
-//! the statements whose SQLite text differs from PostgreSQL's.
+//! (`crate::sql`): its write transaction, its sequencing of audit
+//! entries, its reading connections, and the statements whose SQLite text
+//! differs from PostgreSQL's.
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Sqlite, Transaction};
 
 use super::SqliteIndex;
-use super::sequence::sequence;
-use crate::sql::engine::{Arg, Engine, bind};
+use crate::sql::column::to_u64;
+use crate::sql::engine::{Arg, Engine, bind, insert_entries};
 use crate::{NewLogEntry, Result};
 
 impl Engine for SqliteIndex {
@@ -82,8 +83,15 @@ impl Engine for SqliteIndex {
         Ok(tx.commit().await?)
     }
 
+    /// The next index is the log's own size, read inside the caller's
+    /// write transaction (begun with `BEGIN IMMEDIATE`, so no other
+    /// writer can take the same index).
     async fn sequence(tx: &mut Self::Tx, entries: &[NewLogEntry]) -> Result<u64> {
-        sequence(tx, entries).await
+        let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_entries")
+            .fetch_one(&mut **tx)
+            .await?;
+        insert_entries::<Sqlite>(tx, next, entries).await?;
+        to_u64(next, "log index")
     }
 
     async fn read_all(&self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<SqliteRow>> {

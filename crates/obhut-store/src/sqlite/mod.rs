@@ -21,7 +21,6 @@ use crate::Result;
 mod engine;
 #[cfg(feature = "test-util")]
 mod faults;
-mod sequence;
 
 /// The embedded migrations (`crates/obhut-store/migrations`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
