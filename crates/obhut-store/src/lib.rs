@@ -35,7 +35,8 @@
 //! [`log`] and [`access`], the error in `error`; the startup check
 //! written against the traits in `consistency` and the operator's full
 //! check (`obhut check`) in `check`; the embedded engines in
-//! [`sqlite`] and [`dir`], opened together by `embedded`; the S3 blob
+//! [`sqlite`] and [`dir`], opened together by `embedded`; the index's
+//! SQL, written once for SQLite and [`postgres`], in `sql`; the S3 blob
 //! store in [`s3`]. With the
 //! feature `test-util`, `contract` holds the suite every implementation
 //! must pass and a fault-injecting blob store. [`scan`] checks what a
@@ -70,6 +71,7 @@ pub mod retention;
 mod rows;
 pub mod s3;
 pub mod scan;
+mod sql;
 pub mod sqlite;
 
 pub use access::{
@@ -91,6 +93,10 @@ pub use rows::{
     BlobKey, BlobReader, DeviceRow, EpochRow, EpochState, ExpiredRecording, GroupRow, Head,
     Inserted, NewSegment, RecordingFilter, RecordingRow, SegmentRow, TokenRow,
 };
+
+/// What [`IndexStore::shared_locks`] returns, for the implementations
+/// written against the trait alone (`sql`).
+pub(crate) type SharedLocks = postgres::PgLocks;
 
 /// Result alias of this crate.
 pub type Result<T, E = StoreError> = core::result::Result<T, E>;

@@ -13,9 +13,10 @@
 //! copied without a change here.
 
 use futures_util::TryStreamExt;
+use futures_util::stream::BoxStream;
 use sqlx::postgres::PgArguments;
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Arguments, Row};
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Arguments, ColumnIndex, Decode, Row, Type};
 
 use super::{MigrateError, Progress};
 use crate::postgres::PgIndex;
@@ -297,22 +298,28 @@ fn key_list(t: &Table, text_collate: &str) -> String {
         .join(", ")
 }
 
-fn source_value(r: &SqliteRow, i: usize, ty: Ty) -> Result<Value, sqlx::Error> {
-    Ok(match ty {
-        Ty::Blob => r.try_get::<Option<Vec<u8>>, _>(i)?.map(Value::Blob),
-        Ty::Int => r.try_get::<Option<i64>, _>(i)?.map(Value::Int),
-        Ty::Text => r.try_get::<Option<String>, _>(i)?.map(Value::Text),
-    }
-    .unwrap_or(Value::Null))
+/// A row of either engine, read column by column as [`Value`]s.
+trait Values {
+    /// Column `i`, of type `ty`.
+    fn value(&self, i: usize, ty: Ty) -> Result<Value, sqlx::Error>;
 }
 
-fn dest_value(r: &sqlx::postgres::PgRow, i: usize, ty: Ty) -> Result<Value, sqlx::Error> {
-    Ok(match ty {
-        Ty::Blob => r.try_get::<Option<Vec<u8>>, _>(i)?.map(Value::Blob),
-        Ty::Int => r.try_get::<Option<i64>, _>(i)?.map(Value::Int),
-        Ty::Text => r.try_get::<Option<String>, _>(i)?.map(Value::Text),
+impl<R> Values for R
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    for<'v> i64: Decode<'v, R::Database> + Type<R::Database>,
+    for<'v> String: Decode<'v, R::Database> + Type<R::Database>,
+    for<'v> Vec<u8>: Decode<'v, R::Database> + Type<R::Database>,
+{
+    fn value(&self, i: usize, ty: Ty) -> Result<Value, sqlx::Error> {
+        Ok(match ty {
+            Ty::Blob => self.try_get::<Option<Vec<u8>>, _>(i)?.map(Value::Blob),
+            Ty::Int => self.try_get::<Option<i64>, _>(i)?.map(Value::Int),
+            Ty::Text => self.try_get::<Option<String>, _>(i)?.map(Value::Text),
+        }
+        .unwrap_or(Value::Null))
     }
-    .unwrap_or(Value::Null))
 }
 
 /// Read the source's rows of `t` after the first `skip` (in key order),
@@ -354,7 +361,7 @@ async fn read_batch(
     for r in &rows {
         let mut row = Vec::with_capacity(t.columns.len());
         for (i, (_, ty)) in t.columns.iter().enumerate() {
-            row.push(source_value(r, i, *ty).map_err(crate::StoreError::from)?);
+            row.push(r.value(i, *ty).map_err(crate::StoreError::from)?);
         }
         out.push(row);
     }
@@ -452,15 +459,19 @@ pub(super) async fn copy_table(
             progress.advance(n);
             start = end;
         }
-        let key_at: Vec<usize> = t
-            .key
-            .iter()
-            .filter_map(|k| t.columns.iter().position(|(c, _)| c == k))
-            .collect();
-        last = rows
-            .last()
-            .map(|r| key_at.iter().map(|&i| r[i].clone()).collect());
+        last = last_key(t, &rows);
     }
+}
+
+/// The key of the last of `rows`, where the next batch starts.
+fn last_key(t: &Table, rows: &[Vec<Value>]) -> Option<Vec<Value>> {
+    let key_at: Vec<usize> = t
+        .key
+        .iter()
+        .filter_map(|k| t.columns.iter().position(|(c, _)| c == k))
+        .collect();
+    rows.last()
+        .map(|r| key_at.iter().map(|&i| r[i].clone()).collect())
 }
 
 /// Copy the whole of `t` inside `tx` (the `meta` table, in the final
@@ -479,53 +490,44 @@ pub(super) async fn copy_all_in(
         }
         insert_rows(&mut *tx, t, &rows).await?;
         n += rows.len() as u64;
-        let key_at: Vec<usize> = t
-            .key
-            .iter()
-            .filter_map(|k| t.columns.iter().position(|(c, _)| c == k))
-            .collect();
-        last = rows
-            .last()
-            .map(|r| key_at.iter().map(|&i| r[i].clone()).collect());
+        last = last_key(t, &rows);
     }
 }
 
 /// BLAKE3 of a table's rows in key order, at the source: what
 /// [`digest_destination`] must give after the copy.
 pub(super) async fn digest_source(src: &SqliteIndex, t: &Table) -> Result<[u8; 32], MigrateError> {
-    let sql = format!(
-        "SELECT {} FROM \"{}\" ORDER BY {}",
-        column_list(t),
-        t.name,
-        key_list(t, "")
-    );
-    let mut h = blake3::Hasher::new();
-    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(src.pool());
-    while let Some(r) = rows.try_next().await.map_err(crate::StoreError::from)? {
-        for (i, (_, ty)) in t.columns.iter().enumerate() {
-            source_value(&r, i, *ty)
-                .map_err(crate::StoreError::from)?
-                .digest(&mut h);
-        }
-    }
-    Ok(*h.finalize().as_bytes())
+    let sql = select_in_key_order(t, "");
+    digest(sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(src.pool()), t).await
 }
 
 /// BLAKE3 of a table's rows in key order, at the destination. Text keys
 /// sort by bytes (`COLLATE "C"`), as SQLite's BINARY collation does;
 /// bytea and bigint sort alike in both engines.
 pub(super) async fn digest_destination(dst: &PgIndex, t: &Table) -> Result<[u8; 32], MigrateError> {
-    let sql = format!(
+    let sql = select_in_key_order(t, " COLLATE \"C\"");
+    digest(sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(dst.pool()), t).await
+}
+
+/// Every row of `t` in key order, text keys sorted with `text_collate`.
+fn select_in_key_order(t: &Table, text_collate: &str) -> String {
+    format!(
         "SELECT {} FROM \"{}\" ORDER BY {}",
         column_list(t),
         t.name,
-        key_list(t, " COLLATE \"C\"")
-    );
+        key_list(t, text_collate)
+    )
+}
+
+/// BLAKE3 of `rows` (of either engine), every column as a [`Value`].
+async fn digest<R: Values>(
+    mut rows: BoxStream<'_, Result<R, sqlx::Error>>,
+    t: &Table,
+) -> Result<[u8; 32], MigrateError> {
     let mut h = blake3::Hasher::new();
-    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(dst.pool());
     while let Some(r) = rows.try_next().await.map_err(crate::StoreError::from)? {
         for (i, (_, ty)) in t.columns.iter().enumerate() {
-            dest_value(&r, i, *ty)
+            r.value(i, *ty)
                 .map_err(crate::StoreError::from)?
                 .digest(&mut h);
         }

@@ -1,10 +1,11 @@
-//! [`NameStore`] on the sqlite index: the `names` table (migration
+//! [`NameStore`] on either SQL engine: the `names` table (migration
 //! `20261209300001_names`).
 
-use super::{SqliteIndex, commit_logged_if_new};
+use super::Columns;
+use super::engine::{Arg, Engine, commit_logged_if_new};
 use crate::{KeyBytes, NameStore, NewLogEntry, Result};
 
-impl NameStore for SqliteIndex {
+impl<X: Engine> NameStore for X {
     async fn set_name(
         &self,
         subject: KeyBytes,
@@ -16,29 +17,32 @@ impl NameStore for SqliteIndex {
         let mut tx = self.begin_write().await?;
         // An older claim (replayed, or signed before the stored one) does
         // not replace a newer one: the upsert's WHERE leaves the row.
-        let r = sqlx::query(
-            "INSERT INTO names (subject, claim, claim_ms, set_ms) VALUES (?, ?, ?, ?)
+        let stored = X::execute(
+            &mut tx,
+            "INSERT INTO names (subject, claim, claim_ms, set_ms) VALUES ($1, $2, $3, $4)
              ON CONFLICT (subject) DO UPDATE
              SET claim = excluded.claim, claim_ms = excluded.claim_ms, set_ms = excluded.set_ms
              WHERE excluded.claim_ms > names.claim_ms",
+            &[
+                Arg::Bytes(&subject),
+                Arg::Bytes(claim),
+                Arg::Int(claim_ms),
+                Arg::Int(now_ms),
+            ],
         )
-        .bind(&subject[..])
-        .bind(claim)
-        .bind(claim_ms)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
-        let stored = r.rows_affected() > 0;
-        commit_logged_if_new(tx, stored, log).await?;
+        .await?
+            > 0;
+        commit_logged_if_new::<X>(tx, stored, log).await?;
         Ok(stored)
     }
 
     async fn name(&self, subject: KeyBytes) -> Result<Option<Vec<u8>>> {
-        Ok(
-            sqlx::query_scalar("SELECT claim FROM names WHERE subject = ?")
-                .bind(&subject[..])
-                .fetch_optional(&self.readers)
-                .await?,
+        self.read_optional(
+            "SELECT claim FROM names WHERE subject = $1",
+            &[Arg::Bytes(&subject)],
         )
+        .await?
+        .map(|r| r.bytes("claim"))
+        .transpose()
     }
 }

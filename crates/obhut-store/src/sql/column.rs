@@ -1,5 +1,6 @@
-//! Conversions between SQLite's column types and the rows' types; a value
-//! out of range is [`StoreError::Corrupt`], never a panic.
+//! Conversions between the engines' integer columns (SQLite's `INTEGER`,
+//! PostgreSQL's `BIGINT`) and the rows' types; a value out of range is
+//! [`StoreError::Corrupt`], never a panic.
 
 use crate::{Result, StoreError};
 
@@ -19,6 +20,11 @@ pub(crate) fn to_i64(v: u64, what: &'static str) -> Result<i64> {
 /// /v1/log/checkpoints/9223372036854775808` answered 500).
 pub(crate) fn lookup_i64(v: u64) -> Option<i64> {
     i64::try_from(v).ok()
+}
+
+/// A stored integer as a `u32` (a segment index, a count).
+pub(crate) fn to_u32(v: i64, what: &'static str) -> Result<u32> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(what))
 }
 
 /// A stored `INTEGER` back into a count or index.
