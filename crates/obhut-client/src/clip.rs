@@ -113,6 +113,7 @@ pub fn write_clip(
 /// against, and the device's verified display name if known. Returns the
 /// plan and the manifest box's length.
 #[cfg(feature = "c2pa")]
+#[allow(clippy::too_many_arguments)] // the facts the manifest states, each from its own source
 pub fn write_signed_clip(
     request: &AccessRequest,
     request_index: u64,
