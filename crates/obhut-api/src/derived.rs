@@ -82,6 +82,10 @@ pub struct LineageNode {
     /// An artifact's purpose.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
+    /// A held recording's device key (hex), for a client to show its
+    /// verified display name (docs/format.md §3.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 /// One edge: `to` was made from `from`.

@@ -36,7 +36,7 @@ pub const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
 /// The directories whose files make up the content listing (what the
 /// disclosure's digest covers): everything handed over but the log
 /// material, which proves the disclosure and so cannot be inside it.
-pub const CONTENT_DIRS: [&str; 5] = ["clips", "keys", "records", "samples", "segments"];
+pub const CONTENT_DIRS: [&str; 6] = ["clips", "keys", "names", "records", "samples", "segments"];
 
 /// A record's file.
 pub fn record_path(rid: &str, index: u32) -> String {
@@ -57,6 +57,11 @@ pub fn clip_path(rid: &str, encrypted: bool) -> String {
 /// A recording's segment keys (`.age` appended when encrypted).
 pub fn keys_path(rid: &str, encrypted: bool) -> String {
     format!("keys/{rid}.keys{}", if encrypted { ".age" } else { "" })
+}
+/// The display-name claim (docs/format.md §3.5) of the person or device
+/// whose Ed25519 key is `key`.
+pub fn name_path(key: &[u8; 32]) -> String {
+    format!("names/{}.name", hex::encode(key))
 }
 /// A log entry's bytes.
 pub fn entry_path(index: u64) -> String {

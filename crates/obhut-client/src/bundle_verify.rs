@@ -91,6 +91,9 @@ pub enum Failure {
     /// The clip is not what the signed ciphertext gives.
     #[error("clip differs from the footage re-derived from the signed ciphertext: {0}")]
     Clip(String),
+    /// A display-name claim does not count (docs/bundle.md §2.1).
+    #[error("display name refused: {0}")]
+    Name(String),
 }
 
 /// The outcome of one check.
@@ -205,7 +208,28 @@ pub fn verify_bundle(dir: &Path, trust: &Trust, identities: &[age::x25519::Ident
         return rep;
     };
     let entries = check_entries(dir, &state, &mut rep);
-    let Some(request) = check_request(&manifest, &entries, &mut rep) else {
+    let request = check_request(&manifest, &entries, &mut rep);
+    // Names before the events' lines, which show them; a name is checked
+    // only against a request (its approvers may name others).
+    let trusted = request
+        .as_ref()
+        .map_or_else(Vec::new, |r| crate::bundle_names::approvers(&entries, r));
+    let (checked, names) = crate::bundle_names::check(dir, &trusted);
+    for (part, verdict) in checked {
+        match verdict {
+            Ok(what) => rep.ok(part, what),
+            Err(why) => rep.fail(part, Failure::Name(why)),
+        }
+    }
+    for (i, e) in &entries {
+        let who = crate::bundle_names::actor(e, &names, request.as_ref());
+        let when = crate::time::show(e.time_ms);
+        rep.ok(
+            format!("log #{i}"),
+            format!("{e} at {when}: included in the checkpoint{who}"),
+        );
+    }
+    let Some(request) = request else {
         return rep;
     };
     check_disclosure(&manifest, &entries, &actual, &mut rep);
@@ -392,16 +416,9 @@ fn check_entries(dir: &Path, state: &TrustedState, rep: &mut Report) -> BTreeMap
             );
             continue;
         }
+        // Included entries get their verdict line once names are known.
         match LogEntry::from_bytes(&bytes) {
             Ok(e) => {
-                rep.ok(
-                    format!("log #{i}"),
-                    format!(
-                        "{} at {}: included in the checkpoint",
-                        e,
-                        crate::time::show(e.time_ms)
-                    ),
-                );
                 out.insert(i, e);
             }
             Err(e) => rep.fail(&entry_path, Failure::Entry(e.to_string())),

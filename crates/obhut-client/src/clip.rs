@@ -110,13 +110,16 @@ pub fn write_clip(
 /// [`write_clip`] into `scratch`, then to `out` with Content Credentials
 /// ([`crate::credentials`]) stating the clip's custody: `request` (logged
 /// at `request_index`) and the checkpoint `log` the grant was proved
-/// against. Returns the plan and the manifest box's length.
+/// against, and the device's verified display name if known. Returns the
+/// plan and the manifest box's length.
 #[cfg(feature = "c2pa")]
+#[allow(clippy::too_many_arguments)] // the facts the manifest states, each from its own source
 pub fn write_signed_clip(
     request: &AccessRequest,
     request_index: u64,
     rec: &Resolved,
     log: Option<&obhut_log::TrustedState>,
+    device_name: Option<String>,
     original: &mut File,
     mut scratch: File,
     out: &mut File,
@@ -124,7 +127,7 @@ pub fn write_signed_clip(
     let plan = write_clip(request, rec, original, &mut scratch)?;
     scratch.rewind().map_err(Error::Write)?;
     let w = window(request, rec);
-    let custody = crate::credentials::Custody::of(
+    let mut custody = crate::credentials::Custody::of(
         request,
         request_index,
         rec.recording,
@@ -132,6 +135,7 @@ pub fn write_signed_clip(
         [w.start, w.end],
         log,
     );
+    custody.device.name = device_name;
     let len = crate::credentials::sign_clip(&custody, &mut scratch, out).map_err(|source| {
         Error::Credentials {
             recording: rec.recording,

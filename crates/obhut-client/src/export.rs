@@ -274,7 +274,12 @@ pub fn export(
             recording: rec.recording,
             why: e.to_string(),
         })?;
-        let (mut clip, c2pa_len) = credentials(grant, log, rec, clip, [win.start, win.end])?;
+        let device_name = match report.names.get(&device) {
+            Some(crate::names::Name::Verified(n)) => Some(n.clone()),
+            _ => None,
+        };
+        let (mut clip, c2pa_len) =
+            credentials(grant, log, rec, clip, [win.start, win.end], device_name)?;
         // The manifest box sits after ftyp: everything the remux wrote
         // after it moves by its length (docs/bundle.md §3).
         let head_len = head_len + c2pa_len;
@@ -335,6 +340,12 @@ pub fn export(
     }
     if segments == 0 {
         return Err(Error::NothingToExport);
+    }
+    // The verified names, inside the content the disclosure signs: the
+    // bundle names people as the report does, and `obhut verify` checks
+    // each claim again (docs/bundle.md §2.1).
+    for (key, claim) in report.names.verified_claims() {
+        write_file(&dir.join(bundle::name_path(key)), claim)?;
     }
 
     // The disclosure signs the content listing, then goes into the log.
@@ -453,12 +464,13 @@ fn credentials(
     rec: &Resolved,
     mut clip: File,
     window: [u64; 2],
+    device_name: Option<String>,
 ) -> Result<(File, u64)> {
     use std::io::Seek;
     clip.rewind().map_err(Error::Write)?;
     let mut signed = tempfile::tempfile().map_err(Error::Write)?;
     let state = log.load_state()?;
-    let custody = crate::credentials::Custody::of(
+    let mut custody = crate::credentials::Custody::of(
         &grant.request,
         grant.request_index,
         rec.recording,
@@ -466,6 +478,9 @@ fn credentials(
         window,
         state.as_ref(),
     );
+    // Only a verified name (docs/bundle.md §4.1): an unverified one is
+    // left out rather than stated.
+    custody.device.name = device_name;
     let len =
         crate::credentials::sign_clip(&custody, &mut clip, &mut signed).map_err(|source| {
             Error::Credentials {
@@ -483,6 +498,7 @@ fn credentials(
     _rec: &Resolved,
     clip: File,
     _window: [u64; 2],
+    _device_name: Option<String>,
 ) -> Result<(File, u64)> {
     Ok((clip, 0))
 }

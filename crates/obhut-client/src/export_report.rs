@@ -36,6 +36,10 @@ pub struct ReportSpec {
     /// exported recordings' devices; names verified, `crate::names`): log
     /// entries name their actors by that key only.
     pub people: BTreeMap<[u8; 32], Party>,
+    /// The verified display names the bundle carries (`names/`,
+    /// docs/bundle.md §2.1), checked by the same rule `obhut verify`
+    /// applies, so that the report and the verifier name the same people.
+    pub names: crate::names::Names,
 }
 
 /// The report's two files for `lang`, bundle-relative.

@@ -32,6 +32,7 @@ pub mod approve;
 pub mod assemble;
 pub mod audit;
 pub mod bundle;
+pub mod bundle_names;
 pub mod bundle_verify;
 pub mod clip;
 #[cfg(feature = "c2pa")]

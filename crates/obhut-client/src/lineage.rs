@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use obhut_api::derived::{LineageNode, LineageResponse};
 
 use crate::error::{Endpoint, Error, Result};
+use crate::names::Names;
 use crate::reader::Reader;
 use crate::show::printable;
 use crate::time::show;
@@ -30,8 +31,35 @@ pub fn fetch(reader: &Reader<'_>, id: &str) -> Result<LineageResponse> {
     })
 }
 
-fn label(n: &LineageNode) -> String {
-    let mut s = format!("{} \"{}\"", n.kind, printable(&n.name));
+/// A node's name for people: a held recording by its device's display
+/// name and key ("Name (KEY)") when `names` knows the device, as the
+/// vault named it otherwise.
+fn node_name(n: &LineageNode, names: &Names) -> String {
+    let key = n
+        .device
+        .as_deref()
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|k| <[u8; 32]>::try_from(k).ok());
+    match key {
+        Some(k) if names.get(&k).is_some() => {
+            format!("recording by device {}", names.label(&k, &hex::encode(k)))
+        }
+        _ => n.name.clone(),
+    }
+}
+
+/// The keys of the devices whose recordings `g` holds, to look up names.
+pub fn devices(g: &LineageResponse) -> Vec<[u8; 32]> {
+    g.nodes
+        .iter()
+        .filter_map(|n| n.device.as_deref())
+        .filter_map(|h| hex::decode(h).ok())
+        .filter_map(|k| <[u8; 32]>::try_from(k).ok())
+        .collect()
+}
+
+fn label(n: &LineageNode, names: &Names) -> String {
+    let mut s = format!("{} \"{}\"", n.kind, printable(&node_name(n, names)));
     if let Some(t) = n.time_ms {
         let _ = write!(s, ", {}", show(t));
     }
@@ -47,7 +75,7 @@ fn short(id: &str) -> &str {
 
 /// The graph for people: each node with its name, kind, local time and
 /// state, then what it was made from and what was made from it.
-pub fn text(g: &LineageResponse) -> String {
+pub fn text(g: &LineageResponse, names: &Names) -> String {
     let mut out = String::new();
     for n in &g.nodes {
         let root = if n.id == g.root {
@@ -55,7 +83,7 @@ pub fn text(g: &LineageResponse) -> String {
         } else {
             ""
         };
-        let _ = writeln!(out, "{}  {}{root}", short(&n.id), label(n));
+        let _ = writeln!(out, "{}  {}{root}", short(&n.id), label(n, names));
         if let Some(p) = &n.purpose {
             let _ = writeln!(out, "    purpose: {}", printable(p));
         }
@@ -95,7 +123,7 @@ fn quote(s: &str) -> String {
 
 /// The graph as Graphviz `dot`: an edge from each source to what was made
 /// from it; deleted nodes dashed, tainted ones red.
-pub fn dot(g: &LineageResponse) -> String {
+pub fn dot(g: &LineageResponse, names: &Names) -> String {
     let mut out = String::from("digraph lineage {\n  rankdir=LR;\n  node [shape=box];\n");
     for n in &g.nodes {
         let style = match n.state.as_str() {
@@ -112,7 +140,7 @@ pub fn dot(g: &LineageResponse) -> String {
             out,
             "  {} [label={}{shape}{style}];",
             quote(&n.id),
-            quote(&label(n))
+            quote(&label(n, names))
         );
     }
     for e in &g.edges {
@@ -140,6 +168,7 @@ mod tests {
             state: state.into(),
             time_ms: Some(0),
             purpose: None,
+            device: None,
         };
         LineageResponse {
             root: "aa".into(),
@@ -166,7 +195,7 @@ mod tests {
 
     #[test]
     fn dot_quotes_names_and_marks_states() {
-        let d = dot(&graph());
+        let d = dot(&graph(), &Names::none());
         assert!(d.starts_with("digraph lineage {"));
         assert!(
             d.contains(r#""aa" -> "bb" [label="segments 0..2"];"#),
@@ -178,7 +207,7 @@ mod tests {
 
     #[test]
     fn text_shows_names_states_and_edges() {
-        let t = text(&graph());
+        let t = text(&graph(), &Names::none());
         assert!(t.contains("[TAINTED]") && t.contains("[DELETED]"), "{t}");
         assert!(t.contains("made from aa segments 0..2"), "{t}");
         assert!(t.contains("\\n"), "control characters are escaped: {t}");

@@ -33,6 +33,9 @@ pub enum Name {
 #[derive(Clone, Debug, Default)]
 pub struct Names {
     by_key: BTreeMap<[u8; 32], Name>,
+    /// The claims behind the verified names, as served: an export carries
+    /// them so that its verifier checks the same names offline.
+    claims: BTreeMap<[u8; 32], Vec<u8>>,
 }
 
 impl Names {
@@ -47,11 +50,39 @@ impl Names {
         claims: impl IntoIterator<Item = ([u8; 32], &'a [u8])>,
         trusted: &[VerifyKey],
     ) -> Self {
-        let by_key = claims
-            .into_iter()
-            .map(|(key, bytes)| (key, judge(key, bytes, trusted)))
-            .collect();
-        Names { by_key }
+        let mut names = Names::default();
+        for (key, bytes) in claims {
+            let name = judge(key, bytes, trusted);
+            if matches!(name, Name::Verified(_)) {
+                names.claims.insert(key, bytes.to_vec());
+            }
+            names.by_key.insert(key, name);
+        }
+        names
+    }
+
+    /// The claim bytes of each verified name, by key.
+    pub fn verified_claims(&self) -> &BTreeMap<[u8; 32], Vec<u8>> {
+        &self.claims
+    }
+
+    /// Add `claim` if it is a verified name (self-signed or by a key in
+    /// `trusted`) for a key not named yet; whether it was added.
+    pub fn add_if_unnamed(&mut self, claim: &[u8], trusted: &[VerifyKey]) -> bool {
+        let Ok(c) = NameClaim::from_bytes(claim) else {
+            return false;
+        };
+        let key = c.subject().to_bytes();
+        if matches!(self.by_key.get(&key), Some(Name::Verified(_))) {
+            return false;
+        }
+        let name = judge(key, claim, trusted);
+        let added = matches!(name, Name::Verified(_));
+        if added {
+            self.claims.insert(key, claim.to_vec());
+            self.by_key.insert(key, name);
+        }
+        added
     }
 
     /// `GET /v1/names` for `keys` as `reader`'s person, checked. A vault

@@ -305,7 +305,7 @@ impl Grant {
                         // and removed unless the clip cannot be made.
                         let mut clip = file(rec, "mp4")?;
                         let mut written = media.reopen_read()?;
-                        match self.clip(log, dir, rec, &mut written, clip.file()) {
+                        match self.clip(client, log, dir, rec, &mut written, clip.file()) {
                             Ok(p) => {
                                 clip.commit()?;
                                 clips.push(ClipMade {
@@ -347,6 +347,7 @@ impl Grant {
     #[cfg(feature = "c2pa")]
     fn clip(
         &self,
+        client: &AccessClient<'_>,
         log: &LogClient,
         dir: &Path,
         rec: &Resolved,
@@ -358,11 +359,24 @@ impl Grant {
         // The C2PA writer reads back what it wrote; `out` is write-only.
         let mut signed = tempfile::tempfile_in(dir).map_err(Error::Write)?;
         let state = log.load_state()?;
+        // The device's display name only if its own key signed it: the
+        // manifest states no name a reader could not check.
+        let device = rec
+            .records
+            .first()
+            .map(|r| r.header().fields.device_key.to_bytes());
+        let name = device.and_then(|d| {
+            match crate::names::Names::fetch_or_none(client.reader(), &[d], &[]).get(&d) {
+                Some(crate::names::Name::Verified(n)) => Some(n.clone()),
+                _ => None,
+            }
+        });
         let (plan, _) = crate::clip::write_signed_clip(
             &self.request,
             self.request_index,
             rec,
             state.as_ref(),
+            name,
             original,
             scratch,
             &mut signed,
@@ -375,6 +389,7 @@ impl Grant {
     #[cfg(not(feature = "c2pa"))]
     fn clip(
         &self,
+        _client: &AccessClient<'_>,
         _log: &LogClient,
         _dir: &Path,
         rec: &Resolved,

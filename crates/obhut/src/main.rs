@@ -29,6 +29,7 @@ part is released, and there is no offline path around it.
 
   the whole path, zero setup      obhut demo
   person, device, epoch keys      obhut keygen person|device|epoch
+  rename your person/device key   obhut name set --key KEY --name NAME
   custody group (k of n)          obhut custody init, custody sign, custody show
   requester: ask for access       obhut request --vault URL
   custodian: review requests      obhut pending, obhut approve, obhut deny
@@ -73,6 +74,7 @@ struct Cli {
 enum Command {
     Demo(cmd::demo::Args),
     Keygen(cmd::keygen::Args),
+    Name(cmd::name::Args),
     Custody(cmd::custody::Args),
     Seal(cmd::seal::Args),
     Request(cmd::request::Args),
@@ -114,6 +116,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Demo(a) => cmd::demo::run(g, a),
         Command::Keygen(a) => cmd::keygen::run(g, a),
+        Command::Name(a) => cmd::name::run(g, a),
         Command::Custody(a) => cmd::custody::run(g, a),
         Command::Seal(a) => cmd::seal::run(g, a),
         Command::Request(a) => cmd::request::run(g, a),

@@ -1404,6 +1404,8 @@ fn a_ten_second_grant_of_a_minute_opens_as_a_clean_clip_of_the_window() {
     approve(d, &vault, &vkey, "alice", 1, &hash);
     approve(d, &vault, &vkey, "bob", 2, &hash);
     approve(d, &vault, &vkey, "alice", 1, &hash);
+    // The device's name, signed by its own key, goes into the manifest.
+    admin(d, &["set-name", "cam.key.name"]);
     // The default layout (open_args asks for the original one).
     let args: Vec<&str> = open_args(&vault, &vkey, &hash, "clip")
         .into_iter()
@@ -1464,6 +1466,7 @@ fn a_ten_second_grant_of_a_minute_opens_as_a_clean_clip_of_the_window() {
     // makes them invalid.
     let custody = credentials::assert_credentials(&clip, &rid);
     assert_eq!(custody["grant"]["request_hash"], hash.as_str());
+    assert_eq!(custody["device"]["name"], "bodycam-0042", "{custody}");
 }
 
 /// The vault with its blobs in an S3 bucket (SeaweedFS, `blob_url` in

@@ -649,6 +649,7 @@ fn help_teaches_every_subcommand() {
         &["keygen", "person"],
         &["keygen", "device"],
         &["keygen", "epoch"],
+        &["name", "set"],
         &["custody"],
         &["custody", "init"],
         &["custody", "sign"],

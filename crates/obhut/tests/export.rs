@@ -175,6 +175,12 @@ fn fixture() -> &'static Fixture {
                 &gid,
             ]);
         }
+        // Names the vault serves (the device's and a custodian's, each
+        // signed by its own key); the requester's is in its key file only,
+        // so the export signs it (docs/bundle.md §2.1).
+        for who in ["cam", "alice"] {
+            admin(&["set-name", &format!("{who}.key.name")]);
+        }
         let granted = |from: &str, to: &str| {
             let hash = request(d, &vault, &vkey, &rid, from, to);
             approve(d, &vault, &vkey, "alice", 1, &hash);
@@ -435,6 +441,7 @@ fn the_clip_carries_content_credentials_a_c2pa_reader_validates() {
     let custody = credentials::assert_credentials(&clip, rid);
     let m: serde_json::Value =
         serde_json::from_slice(&fs::read(plain.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(custody["device"]["name"], "bodycam-0042", "{custody}");
     assert_eq!(custody["grant"]["request_hash"], m["request"]["hash"]);
     assert_eq!(custody["grant"]["request_index"], m["request"]["index"]);
     let exported = m["recordings"][0]["segments"].as_array().unwrap();
@@ -620,6 +627,92 @@ fn the_report_is_in_the_bundle_in_both_languages_and_verify_covers_it() {
     let at = body.find(&clip).expect("the clip's hash in the report");
     flip(&html, at);
     fails_naming(&t, "report/report.de.html");
+}
+
+/// The Ed25519 key (hex) in `who`.key.pub.
+fn person_key(who: &str) -> obhut_core::identity::VerifyKey {
+    let p = fs::read(fixture().dir.join(format!("{who}.key.pub"))).unwrap();
+    obhut_core::identity::PublicIdentity::from_bytes(&p)
+        .unwrap()
+        .sign_key
+}
+
+/// Display names travel in the bundle (docs/bundle.md §2.1) and `obhut
+/// verify` checks each claim offline and shows "Name (ID)" in the events'
+/// verdicts, as the report names them. A claim with its name swapped, or
+/// signed by a key that is neither the named key nor an approving
+/// custodian, fails naming its file.
+#[test]
+fn the_bundle_names_people_and_verify_checks_each_name() {
+    use obhut_core::name::{NameClaim, Subject};
+    let f = fixture();
+    let plain = f.dir.join("bundle-plain");
+    let alice = hex::encode(person_key("alice").to_bytes());
+    let req = person_key("req");
+    let out = verify(&plain, &[]);
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        shown.contains(&format!("ok           names/{alice}.name: person {alice} is named \"alice\", signed by that key itself")),
+        "{shown}"
+    );
+    let req_line = shown
+        .lines()
+        .find(|l| l.contains("access-requested"))
+        .expect("the request's entry");
+    let req_fpr = {
+        let p = fs::read(f.dir.join("req.key.pub")).unwrap();
+        obhut_core::identity::PublicIdentity::from_bytes(&p)
+            .unwrap()
+            .fingerprint()
+            .to_string()
+    };
+    assert!(
+        req_line.contains(&format!("person: requester ({req_fpr})")),
+        "{req_line}"
+    );
+    assert!(
+        shown.contains(&format!("person: alice ({alice})")),
+        "{shown}"
+    );
+    assert!(shown.contains("device: bodycam-0042 ("), "{shown}");
+    // The report names the same people.
+    let html = fs::read_to_string(plain.join("report/report.en.html")).unwrap();
+    assert!(html.contains("bodycam-0042") && html.contains("alice, custodian 1"));
+
+    // The name in alice's claim swapped for another of the same length.
+    let b = copy_of_plain("t-name-swap");
+    let rel = format!("names/{alice}.name");
+    let mut claim = fs::read(b.join(&rel)).unwrap();
+    let at = claim.windows(5).position(|w| w == b"alice").unwrap();
+    claim[at..at + 5].copy_from_slice(b"mally");
+    fs::write(b.join(&rel), &claim).unwrap();
+    fails_naming(&b, &rel);
+    refit_hashes(&b, &rel);
+    let err = fails_naming(&b, &rel);
+    assert!(
+        err.contains("display name refused: the claim does not verify"),
+        "{err}"
+    );
+
+    // A valid claim for the requester, signed by another key.
+    let b = copy_of_plain("t-name-other");
+    let rel = format!("names/{}.name", hex::encode(req.to_bytes()));
+    let other = obhut_core::identity::SignKey::generate(&mut obhut_core::rng::os_rng());
+    let forged = NameClaim::sign(Subject::Person, &req, "Judge", 1, &other).unwrap();
+    fs::write(b.join(&rel), forged.to_bytes()).unwrap();
+    refit_hashes(&b, &rel);
+    let err = fails_naming(&b, &rel);
+    assert!(
+        err.contains("neither the key it names nor a custodian"),
+        "{err}"
+    );
+    let out = verify(&b, &[]);
+    assert!(
+        !text(&out.stdout).contains("Judge ("),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]

@@ -174,4 +174,17 @@ fn lineage_prints_the_graph_for_people_and_for_graphviz() {
         "{}",
         text(&refused.stderr)
     );
+
+    // A held recording is shown by its device's display name beside its
+    // key: the claim the device's own key signed, served by the vault.
+    support::enrol(d, &vault);
+    let rid = support::ingest_clip(d, 2, "160x120");
+    support::admin(d, &["set-name", "cam.key.name"]);
+    let mut of_recording = args.clone();
+    of_recording[1] = &rid;
+    let out = ok(d, &of_recording);
+    assert!(
+        out.contains("recording \"recording by device bodycam-0042 ("),
+        "{out}"
+    );
 }

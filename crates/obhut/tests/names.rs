@@ -270,4 +270,68 @@ fn names_signed_by_their_keys_are_shown_and_a_substituted_one_is_not() {
         !audit.contains("Judge Dredd") && audit.contains("(name not verified)"),
         "{audit}"
     );
+
+    // A key renamed by its holder (`obhut name set`): the operator serves
+    // the newer claim, and alice's old claim sent again cannot roll her
+    // name back (the vault keeps the later claim, docs/format.md §3.5).
+    fs::copy(d.join("alice.key.name"), d.join("alice-old.name")).unwrap();
+    let help = ok(d, &["name", "set", "--help"]);
+    assert!(
+        help.contains("obhut admin --data DIR --keys DIR set-name"),
+        "{help}"
+    );
+    let set = run(
+        d,
+        &[
+            "name",
+            "set",
+            "--key",
+            "alice.key",
+            "--name",
+            "Alice Schmidt",
+        ],
+    );
+    assert!(set.status.success(), "{}", text(&set.stderr));
+    assert!(text(&set.stderr).contains("obhut admin set-name"));
+    admin(d, &["set-name", "alice.key.name"]);
+    let replay = run(
+        d,
+        &[
+            "admin",
+            "--data",
+            "vault-data",
+            "--keys",
+            "vault-keys",
+            "set-name",
+            "alice-old.name",
+        ],
+    );
+    assert!(replay.status.success(), "{}", text(&replay.stderr));
+    assert!(
+        text(&replay.stderr).contains("keeps its name"),
+        "{}",
+        text(&replay.stderr)
+    );
+    let p = pending(d, &vault, &vkey, "bob");
+    let audit = ok(
+        d,
+        &[
+            "audit",
+            "log",
+            "--vault",
+            &vault.url,
+            "--log-key",
+            &vkey,
+            "--state",
+            "alice-audit.cp",
+            "--recording",
+            &rid,
+            "--identity",
+            "alice.key",
+        ],
+    );
+    assert!(
+        audit.contains("person: Alice Schmidt (") && !audit.contains("person: alice ("),
+        "{audit}\n{p}"
+    );
 }

@@ -438,18 +438,20 @@ async fn node<I: IndexStore, B: BlobStore>(
             state: j.state,
             time_ms: Some(j.created_ms),
             purpose: Some(j.purpose),
+            device: None,
         });
     }
-    let (name, state, time_ms) = match app.index.recording(id).await? {
+    let (name, state, time_ms, device) = match app.index.recording(id).await? {
         Some(r) => (
             format!("recording by device {}", &hex::encode(r.device_key)[..16]),
             "live",
             Some(r.first_capture_ms),
+            Some(hex::encode(r.device_key)),
         ),
         None if app.index.expired_recording(id).await?.is_some() => {
-            ("recording".to_owned(), "expired", None)
+            ("recording".to_owned(), "expired", None, None)
         }
-        None => ("recording".to_owned(), "unknown", None),
+        None => ("recording".to_owned(), "unknown", None, None),
     };
     Ok(LineageNode {
         id: id.to_string(),
@@ -458,6 +460,7 @@ async fn node<I: IndexStore, B: BlobStore>(
         state: state.into(),
         time_ms,
         purpose: None,
+        device,
     })
 }
 

@@ -10,10 +10,11 @@ use obhut_client::export_report::{Lang, Party, ReportSpec};
 use obhut_client::names::{Name, Names};
 use obhut_client::reader::Reader;
 use obhut_core::identity;
+use obhut_core::name::{NameClaim, Subject};
 
 use crate::util::hint::fail;
 use crate::util::logclient::LogArgs;
-use crate::util::{Global, keys, load};
+use crate::util::{Global, keys, load, time};
 
 /// Export the approved scope of your request as an evidence bundle.
 #[derive(Debug, clap::Args)]
@@ -90,13 +91,13 @@ enum ReportLang {
     En,
 }
 
-/// The report's languages (English if none given, each once) and the
-/// people the exporter knows by key: itself by the name in its identity,
-/// the group's custodians by their index.
 /// The report's languages and the people and devices it names: each
 /// custodian, the requester and each exported recording's device, with its
-/// display name where the vault serves one that verifies
-/// (`obhut_client::names`: signed by the key itself or a custodian).
+/// display name where the vault serves a claim that verifies by the rule
+/// `obhut verify` applies to the bundle (docs/bundle.md §2.1): signed by
+/// the key itself or by a custodian whose approval of this request the
+/// bundle holds. The requester without a stored claim signs one now with
+/// the name in its own key file, so the report and the verifier agree.
 fn report_spec(
     a: &Args,
     me: &obhut_core::identity::PersonSecret,
@@ -125,11 +126,24 @@ fn report_spec(
         .map(|rec| rec.header().fields.device_key.to_bytes())
         .collect();
     let public = me.public();
-    let trusted: Vec<_> = group.custodians().iter().map(|c| c.sign_key).collect();
-    let mut keys: Vec<[u8; 32]> = trusted.iter().map(|k| k.to_bytes()).collect();
+    let approvers: Vec<_> = grant
+        .request_json
+        .approvals
+        .iter()
+        .filter_map(|ap| group.custodian(ap.custodian))
+        .map(|c| c.sign_key)
+        .collect();
+    let mut keys: Vec<[u8; 32]> = group
+        .custodians()
+        .iter()
+        .map(|c| c.sign_key.to_bytes())
+        .collect();
     keys.push(public.sign_key.to_bytes());
     keys.extend(&devices);
-    let names = Names::fetch_or_none(reader, &keys, &trusted);
+    let mut names = Names::fetch_or_none(reader, &keys, &approvers);
+    if let Ok(own) = NameClaim::sign_own(Subject::Person, &public.name, time::now_ms(), &me.sign) {
+        names.add_if_unnamed(&own.to_bytes(), &approvers);
+    }
     let verified = |key: &[u8; 32]| match names.get(key) {
         Some(Name::Verified(n)) => Some(n.clone()),
         _ => None,
@@ -146,13 +160,11 @@ fn report_spec(
             },
         );
     }
-    // The requester's own name: the vault's verified claim, or the label
-    // in the exporter's own key file (the exporter is the requester).
     let key = public.sign_key.to_bytes();
     people.insert(
         key,
         Party {
-            name: Some(verified(&key).unwrap_or_else(|| public.name.clone())),
+            name: verified(&key),
             fingerprint: public.fingerprint().to_string(),
         },
     );
@@ -167,7 +179,11 @@ fn report_spec(
             );
         }
     }
-    ReportSpec { langs, people }
+    ReportSpec {
+        langs,
+        people,
+        names,
+    }
 }
 
 /// Run `obhut export`.

@@ -1,7 +1,6 @@
 //! `obhut keygen`: new person, device and retention-epoch keys, each as a
 //! passphrase-locked secret file plus a `.pub` file to hand out.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use obhut_core::epoch::{EpochPublic, EpochSecret};
@@ -210,11 +209,9 @@ fn write_name(
     }
     let claim = NameClaim::sign_own(kind, name, time::now_ms(), key)?;
     let path = files::name_path(&out.out);
-    let mut f = files::Output::create(&path, "--out (PATH.name)", g.force, files::Mode::Public)?;
-    f.file().write_all(&claim.to_bytes())?;
-    f.commit()?;
+    super::name::write_claim(g, &path, "--out (PATH.name)", &claim, false)?;
     g.note(format!(
-        "wrote {} (the display name, signed by the new key; for `obhut admin set-name`)",
+        "give {} to the vault's operator for `obhut admin set-name`; rename later with `obhut name set`",
         path.display()
     ));
     Ok(())

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use obhut_client::names::Names;
 use obhut_client::reader::Reader;
 
 use crate::util::logclient::LogArgs;
@@ -57,9 +58,13 @@ pub fn run(g: &Global, a: &Args) -> anyhow::Result<()> {
     let me = keys::person(g, &a.identity, "--identity")?;
     let reader = Reader::new(&a.log.vault, log.vault_identity(), &me.sign);
     let graph = obhut_client::lineage::fetch(&reader, &a.id)?;
+    // Devices by the names their own keys signed (no custody group is
+    // given here to trust for naming others).
+    let devices = obhut_client::lineage::devices(&graph);
+    let names = Names::fetch_or_none(&reader, &devices, &[]);
     match a.format {
-        Format::Text => print!("{}", obhut_client::lineage::text(&graph)),
-        Format::Dot => print!("{}", obhut_client::lineage::dot(&graph)),
+        Format::Text => print!("{}", obhut_client::lineage::text(&graph, &names)),
+        Format::Dot => print!("{}", obhut_client::lineage::dot(&graph, &names)),
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod keygen;
 pub mod lineage;
 pub mod migrate;
+pub mod name;
 pub mod open;
 pub mod pending;
 pub mod pin_log;

@@ -28,7 +28,9 @@ With an export bundle (a directory with manifest.json, from `obhut
 export`), checks it offline instead (docs/bundle.md): every file against
 the manifest's SHA-256 and BLAKE3; the checkpoint against the log key
 (--log-key, else the bundle's own, with a note) and --witness keys; each
-audit-log entry's tlog-proof; each device-signed record against its
+audit-log entry's tlog-proof; each display-name claim under names/ (signed
+by the key it names or by a custodian who approved the request; events
+then show \"Name (fingerprint)\"); each device-signed record against its
 receipt in the log, its device's enrolment and the request's scope; each
 segment's ciphertext against its record; the logged disclosure against
 the content; and, with --age-identity (or a --plaintext bundle), every
