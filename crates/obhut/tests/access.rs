@@ -744,15 +744,17 @@ fn a_file_without_media_times_opens_whole_and_a_wrong_passphrase_writes_nothing(
     assert!(!d.join(format!("default/{rid}.mp4")).exists());
 }
 
-/// Issue 20 item 1: the vault with its index on PostgreSQL
-/// (`OBHUT_DATABASE_URL` for `obhut serve` and `obhut admin`; blobs still
-/// in the data directory). A real MP4 ingested by the agent is stored,
-/// logged and, after two approvals, opens byte-identical.
+/// Issue 20 item 1: the vault with its index on PostgreSQL and its blobs
+/// in an S3 bucket (`OBHUT_DATABASE_URL`, `OBHUT_BLOB_URL` for `obhut
+/// serve` and `obhut admin`). A real MP4 ingested by the agent is stored,
+/// logged and, after two approvals, opens byte-identical. (On the
+/// embedded store, `request_approve_open_byte_identical_scope_and_refusals`
+/// shows the same and more.)
 #[test]
-fn on_postgres_an_ingested_recording_opens_byte_identical() {
+fn on_postgres_s3_an_ingested_recording_opens_byte_identical() {
     let dir = setup();
     let d = dir.as_path();
-    let _server = on_postgres(d);
+    let _stores = Backend::PostgresS3.prepare(d);
     let Ingested {
         vault,
         vkey,
@@ -778,6 +780,17 @@ fn on_postgres_an_ingested_recording_opens_byte_identical() {
     assert!(
         stored >= 3,
         "the segments' rows are in PostgreSQL: {stored}"
+    );
+    let objects = with_blobs(d, "vault-data", |b| async move {
+        obhut_store::BlobStore::list(&b).await.unwrap().len()
+    });
+    assert_eq!(
+        objects as i64, stored,
+        "the segments' blobs are in the bucket"
+    );
+    assert!(
+        !d.join("vault-data/blobs").exists(),
+        "no blob directory beside the index"
     );
 
     let hash = request_with(d, &vault, &vkey, &rid, &["--include-metadata"], "req.obar");

@@ -115,11 +115,23 @@ fn export(d: &Path, vault: &Vault, vkey: &str, hash: &str, extra: &[&str]) {
 /// for 25–35 s exported to an age recipient (`bundle-age`) and in
 /// plaintext with a ZIP (`bundle-plain`); a request for the whole minute
 /// exported in plaintext (`bundle-whole`, whose records are every segment's).
+/// Made on the embedded store; [`fixture_on`] makes it on either.
 fn fixture() -> &'static Fixture {
-    static F: OnceLock<Fixture> = OnceLock::new();
-    F.get_or_init(|| {
+    fixture_on(Backend::Embedded)
+}
+
+fn fixture_on(backend: Backend) -> &'static Fixture {
+    static EMBEDDED: OnceLock<Fixture> = OnceLock::new();
+    static POSTGRES_S3: OnceLock<Fixture> = OnceLock::new();
+    let f = match backend {
+        Backend::Embedded => &EMBEDDED,
+        Backend::PostgresS3 => &POSTGRES_S3,
+    };
+    f.get_or_init(|| {
         let dir = setup();
         let d = dir.as_path();
+        // Dropped with the vault below: the bundles are checked offline.
+        let stores = backend.prepare(d);
         ok(
             d,
             &[
@@ -228,6 +240,7 @@ fn fixture() -> &'static Fixture {
             &["--plaintext", "--out", "bundle-whole"],
         );
         drop(vault);
+        drop(stores);
         Fixture { dir, vkey, rid }
     })
 }
@@ -247,7 +260,11 @@ fn copy_of_plain(name: &str) -> PathBuf {
 }
 
 fn verify(bundle: &Path, extra: &[&str]) -> std::process::Output {
-    let f = fixture();
+    verify_in(fixture(), bundle, extra)
+}
+
+/// `obhut verify` of `bundle` with the log key of `f`'s vault.
+fn verify_in(f: &Fixture, bundle: &Path, extra: &[&str]) -> std::process::Output {
     let b = bundle.to_string_lossy().into_owned();
     let mut args = vec!["verify", "--log-key", &f.vkey];
     args.extend_from_slice(extra);
@@ -280,9 +297,15 @@ fn flip(path: &Path, at: usize) {
     fs::write(path, b).unwrap();
 }
 
-#[test]
-fn an_age_export_opens_with_debians_age_plays_and_verifies_offline() {
-    let f = fixture();
+// The footage the bundles hold was read from the vault's blobs and
+// index: the directory and SQLite, or an S3 bucket and PostgreSQL.
+on_both_backends!(
+    an_age_export_opens_with_debians_age_plays_and_verifies_offline,
+    an_export_holds_no_key_for_footage_outside_its_scope,
+);
+
+fn an_age_export_opens_with_debians_age_plays_and_verifies_offline(backend: Backend) {
+    let f = fixture_on(backend);
     let d = f.dir.as_path();
     let rid = &f.rid;
     let out = Command::new("age")
@@ -324,7 +347,11 @@ fn an_age_export_opens_with_debians_age_plays_and_verifies_offline() {
     assert!(text(&keys.stdout).lines().count() >= 5);
 
     // Offline: the vault is gone. With the identity every byte is checked.
-    let full = verify(&d.join("bundle-age"), &["--age-identity", "recipient.txt"]);
+    let full = verify_in(
+        f,
+        &d.join("bundle-age"),
+        &["--age-identity", "recipient.txt"],
+    );
     let report = text(&full.stdout);
     assert!(full.status.success(), "{report}\n{}", text(&full.stderr));
     assert!(
@@ -346,7 +373,7 @@ fn an_age_export_opens_with_debians_age_plays_and_verifies_offline() {
     }
     assert!(report.contains("result: ok"), "{report}");
     // Without it, the clip is reported as not checked (and nothing fails).
-    let partial = verify(&d.join("bundle-age"), &[]);
+    let partial = verify_in(f, &d.join("bundle-age"), &[]);
     assert!(partial.status.success());
     assert!(text(&partial.stdout).contains("NOT CHECKED"));
     // Without --log-key the bundle's own key is used, and the report says so.
@@ -622,9 +649,8 @@ fn the_report_is_in_the_bundle_in_both_languages_and_verify_covers_it() {
     fails_naming(&t, "report/report.de.html");
 }
 
-#[test]
-fn an_export_holds_no_key_for_footage_outside_its_scope() {
-    let f = fixture();
+fn an_export_holds_no_key_for_footage_outside_its_scope(backend: Backend) {
+    let f = fixture_on(backend);
     let keys_text =
         fs::read_to_string(f.dir.join(format!("bundle-plain/keys/{}.keys", f.rid))).unwrap();
     let keys: Vec<(u32, Secret32)> = keys_text
