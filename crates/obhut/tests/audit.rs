@@ -135,10 +135,8 @@ fn sql(dir: &Path, statement: &str) {
     support::index_sql(dir, "data", statement);
 }
 
-// The database rewritten on either index: SQLite, or PostgreSQL (with the
-// blobs in S3). The rollback and the fork need a backup restored under a
-// running client: the data directory copied, on the embedded store only
-// (PostgreSQL's backup and restore is tested in tests/migrate.rs).
+// The database rewritten, and restored from a backup, on either index:
+// SQLite, or PostgreSQL (with the blobs in S3).
 on_both_backends!(audit_verify_catches_rewrite_drop_rollback_fork_and_wrong_key);
 
 fn audit_verify_catches_rewrite_drop_rollback_fork_and_wrong_key(backend: support::Backend) {
@@ -255,15 +253,20 @@ fn audit_verify_catches_rewrite_drop_rollback_fork_and_wrong_key(backend: suppor
         ),
         "not signed",
     );
-    if backend == support::Backend::PostgresS3 {
-        return;
-    }
 
     // Rollback: the operator restores a backup taken at size 5 after the
     // client saw size 8 (the restarted vault's schedule made the tokens'
-    // class's two epochs, then one more token).
+    // class's two epochs, then one more token). The backup: the data
+    // directory copied, or a copy of the PostgreSQL database (the bucket
+    // holds no blob: nothing was ingested).
     drop(server);
-    copy_dir(&dir.join("data"), &dir.join("backup"));
+    let backup = match backend {
+        support::Backend::Embedded => {
+            copy_dir(&dir.join("data"), &dir.join("backup"));
+            None
+        }
+        support::Backend::PostgresS3 => Some(support::copy_database(dir, "backup")),
+    };
     server = start(dir);
     admin_token(dir);
     wait_size(server.addr, 8);
@@ -272,8 +275,13 @@ fn audit_verify_catches_rewrite_drop_rollback_fork_and_wrong_key(backend: suppor
     assert!(ok(&obhut(dir, &verify)).starts_with("8 "));
     let seen = std::fs::read(first_file(&state)).unwrap();
     drop(server);
-    std::fs::remove_dir_all(dir.join("data")).unwrap();
-    copy_dir(&dir.join("backup"), &dir.join("data"));
+    match backup {
+        None => {
+            std::fs::remove_dir_all(dir.join("data")).unwrap();
+            copy_dir(&dir.join("backup"), &dir.join("data"));
+        }
+        Some(url) => std::fs::write(dir.join(support::DATABASE_URL_FILE), url).unwrap(),
+    }
     server = start(dir);
     wait_size(server.addr, 7);
     let url = format!("http://{}", server.addr);

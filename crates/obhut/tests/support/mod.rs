@@ -127,6 +127,30 @@ pub fn on_postgres(dir: &Path) -> std::sync::Arc<obhut_store::contract::pg::Test
     server
 }
 
+/// A copy of the PostgreSQL database `dir` names (the vault stopped), as
+/// an operator's backup restored: its URL; `suffix` makes its name.
+pub fn copy_database(dir: &Path, suffix: &str) -> String {
+    use sqlx::Connection as _;
+    let url = std::fs::read_to_string(dir.join(DATABASE_URL_FILE)).expect("a database");
+    let url = url.trim();
+    let (server, db) = url.rsplit_once('/').expect("postgres://…/DB");
+    let copy = format!("{db}_{suffix}");
+    rt().block_on(async {
+        let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+            .await
+            .unwrap();
+        // Names made by the test harness and this test: no quoting needed.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE {copy} TEMPLATE {db}"
+        )))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+        let _ = admin.close().await;
+    });
+    format!("{server}/{copy}")
+}
+
 /// Run one SQL statement on the index of the vault in `dir` (its data
 /// directory `data`): the PostgreSQL database `dir` names, else
 /// `data/obhut.sqlite`. Tests play an operator who edits the database.
