@@ -353,10 +353,15 @@ fn signature_lines(addr: SocketAddr) -> usize {
         .unwrap_or(0)
 }
 
-#[test]
-fn clients_requiring_a_witness_accept_its_cosignature_and_catch_a_forged_one() {
+// The cosigned checkpoints kept, and forged, in SQLite or PostgreSQL.
+on_both_backends!(clients_requiring_a_witness_accept_its_cosignature_and_catch_a_forged_one);
+
+fn clients_requiring_a_witness_accept_its_cosignature_and_catch_a_forged_one(
+    backend: support::Backend,
+) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
+    let _stores = backend.prepare(dir);
     std::fs::write(dir.join("group.obgd"), custody_group().to_bytes()).unwrap();
     // First start creates the log key; the witness is told to follow it.
     let vault = start(dir);
@@ -467,12 +472,14 @@ fn clients_requiring_a_witness_accept_its_cosignature_and_catch_a_forged_one() {
         })
         .collect();
     drop(vault);
+    let note = hex::encode(forged.as_bytes());
+    let note = match backend {
+        support::Backend::Embedded => format!("X'{note}'"),
+        support::Backend::PostgresS3 => format!("'\\x{note}'::bytea"),
+    };
     sql(
         dir,
-        &format!(
-            "UPDATE log_checkpoints SET note = X'{}' WHERE size = {size}",
-            hex::encode(forged.as_bytes())
-        ),
+        &format!("UPDATE log_checkpoints SET note = {note} WHERE size = {size}"),
     );
     let vault = start(dir);
     let url = format!("http://{}", vault.addr);

@@ -151,23 +151,36 @@ pub fn copy_database(dir: &Path, suffix: &str) -> String {
     format!("{server}/{copy}")
 }
 
+/// Open the PostgreSQL index `dir` names beside the running server and
+/// run `f` on it, as [`with_index`] does on SQLite.
+pub fn with_pg_index<T, F: std::future::Future<Output = T>>(
+    dir: &Path,
+    f: impl FnOnce(obhut_store::postgres::PgIndex) -> F,
+) -> T {
+    let url = std::fs::read_to_string(dir.join(DATABASE_URL_FILE)).expect("a database");
+    rt().block_on(async {
+        let index = obhut_store::postgres::PgIndex::connect(url.trim())
+            .await
+            .unwrap();
+        let out = f(index.clone()).await;
+        index.close().await;
+        out
+    })
+}
+
 /// Run one SQL statement on the index of the vault in `dir` (its data
 /// directory `data`): the PostgreSQL database `dir` names, else
 /// `data/obhut.sqlite`. Tests play an operator who edits the database.
 pub fn index_sql(dir: &Path, data: &str, statement: &str) {
     match std::fs::read_to_string(dir.join(DATABASE_URL_FILE)) {
         Err(_) => sql(&dir.join(data).join("obhut.sqlite"), statement),
-        Ok(url) => {
+        Ok(_) => {
             let statement = statement.to_owned();
-            rt().block_on(async move {
-                let index = obhut_store::postgres::PgIndex::connect(url.trim())
-                    .await
-                    .unwrap();
+            with_pg_index(dir, |index| async move {
                 sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
                     .execute(index.pool())
                     .await
                     .unwrap();
-                index.close().await;
             });
         }
     }
