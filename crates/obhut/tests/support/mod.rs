@@ -52,10 +52,16 @@ impl Backend {
             Backend::PostgresS3 => {
                 use obhut_store::contract::s3::TestS3;
                 let url = TestS3::new_url();
-                // The bucket exists once written to (SeaweedFS makes it).
-                rt().block_on(TestS3::shared().store_at(&url));
+                // The two servers start at once (the first test of a
+                // binary waits for both: seconds each).
+                let pg = std::thread::scope(|s| {
+                    let pg = s.spawn(|| on_postgres(dir));
+                    // The bucket exists once written to (SeaweedFS makes it).
+                    rt().block_on(TestS3::shared().store_at(&url));
+                    pg.join().expect("a PostgreSQL database")
+                });
                 std::fs::write(dir.join(BLOB_URL_FILE), &url).unwrap();
-                Some(on_postgres(dir))
+                Some(pg)
             }
         };
         Stores {
