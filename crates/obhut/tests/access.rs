@@ -744,15 +744,21 @@ fn a_file_without_media_times_opens_whole_and_a_wrong_passphrase_writes_nothing(
     assert!(!d.join(format!("default/{rid}.mp4")).exists());
 }
 
-/// Issue 20 item 1: the vault with its index on PostgreSQL
-/// (`OBHUT_DATABASE_URL` for `obhut serve` and `obhut admin`; blobs still
-/// in the data directory). A real MP4 ingested by the agent is stored,
-/// logged and, after two approvals, opens byte-identical.
+// A damaged record or blob, in SQLite and the blob directory or in
+// PostgreSQL and the bucket.
+on_both_backends!(a_damaged_stored_segment_is_named_to_the_requester);
+
+/// Issue 20 item 1: the vault with its index on PostgreSQL and its blobs
+/// in an S3 bucket (`OBHUT_DATABASE_URL`, `OBHUT_BLOB_URL` for `obhut
+/// serve` and `obhut admin`). A real MP4 ingested by the agent is stored,
+/// logged and, after two approvals, opens byte-identical. (On the
+/// embedded store, `request_approve_open_byte_identical_scope_and_refusals`
+/// shows the same and more.)
 #[test]
-fn on_postgres_an_ingested_recording_opens_byte_identical() {
+fn on_postgres_s3_an_ingested_recording_opens_byte_identical() {
     let dir = setup();
     let d = dir.as_path();
-    let _server = on_postgres(d);
+    let _stores = Backend::PostgresS3.prepare(d);
     let Ingested {
         vault,
         vkey,
@@ -778,6 +784,17 @@ fn on_postgres_an_ingested_recording_opens_byte_identical() {
     assert!(
         stored >= 3,
         "the segments' rows are in PostgreSQL: {stored}"
+    );
+    let objects = with_blobs(d, "vault-data", |b| async move {
+        obhut_store::BlobStore::list(&b).await.unwrap().len()
+    });
+    assert_eq!(
+        objects as i64, stored,
+        "the segments' blobs are in the bucket"
+    );
+    assert!(
+        !d.join("vault-data/blobs").exists(),
+        "no blob directory beside the index"
     );
 
     let hash = request_with(d, &vault, &vkey, &rid, &["--include-metadata"], "req.obar");
@@ -1318,10 +1335,10 @@ fn metadata_opens_only_with_include_metadata() {
 /// segment (issue 19 item 5): a record changed in the index since ingest,
 /// and a blob truncated on disk — not `500 internal` or a dropped
 /// connection.
-#[test]
-fn a_damaged_stored_segment_is_named_to_the_requester() {
+fn a_damaged_stored_segment_is_named_to_the_requester(backend: Backend) {
     let dir = setup();
     let d = dir.as_path();
+    let _stores = backend.prepare(d);
     let Ingested {
         vault, vkey, rid, ..
     } = ingested(d, 6, &["req", "alice", "bob"]);
@@ -1329,32 +1346,36 @@ fn a_damaged_stored_segment_is_named_to_the_requester() {
     approve(d, &vault, &vkey, "alice", 1, &hash);
     approve(d, &vault, &vkey, "bob", 2, &hash);
     approve(d, &vault, &vkey, "alice", 1, &hash);
-    let db = d.join("vault-data/obhut.sqlite");
+    let sql = |statement: &str| index_sql(d, "vault-data", statement);
     // Segment 1's record with its last (signature) byte changed.
-    sql(
-        &db,
-        "CREATE TABLE kept AS SELECT record FROM segments WHERE idx = 1",
-    );
-    sql(
-        &db,
-        "UPDATE segments SET record = CAST(substr(record, 1, length(record) - 1) || \
-         CASE WHEN substr(record, -1, 1) = X'00' THEN X'01' ELSE X'00' END AS BLOB) \
-         WHERE idx = 1",
-    );
+    sql("CREATE TABLE kept AS SELECT record FROM segments WHERE idx = 1");
+    sql(match backend {
+        Backend::Embedded => {
+            "UPDATE segments SET record = CAST(substr(record, 1, length(record) - 1) || \
+             CASE WHEN substr(record, -1, 1) = X'00' THEN X'01' ELSE X'00' END AS BLOB) \
+             WHERE idx = 1"
+        }
+        Backend::PostgresS3 => {
+            "UPDATE segments SET record = set_byte(record, length(record) - 1, \
+             get_byte(record, length(record) - 1) # 1) WHERE idx = 1"
+        }
+    });
     let stderr = fails(d, &open_args(&vault, &vkey, &hash, "opened"));
     assert!(
         stderr.contains(&format!("recording {rid} segment 1")),
         "{stderr}"
     );
     assert!(!stderr.contains("internal"), "{stderr}");
-    sql(
-        &db,
-        "UPDATE segments SET record = (SELECT record FROM kept) WHERE idx = 1",
-    );
-    // Now its blob, cut short on disk.
-    let blob = d.join("vault-data/blobs").join(&rid).join("1.seg");
-    let b = fs::read(&blob).unwrap();
-    fs::write(&blob, &b[..b.len() - 100]).unwrap();
+    sql("UPDATE segments SET record = (SELECT record FROM kept) WHERE idx = 1");
+    // Now its blob, cut short in the store.
+    let key = obhut_store::BlobKey {
+        recording: RecordingId::from_hex(&rid).expect("a recording id"),
+        index: 1,
+    };
+    with_blobs(d, "vault-data", |b| async move {
+        let bytes = get_blob(&b, key).await;
+        put_blob(&b, key, &bytes[..bytes.len() - 100]).await;
+    });
     let stderr = fails(d, &open_args(&vault, &vkey, &hash, "opened"));
     assert!(
         stderr.contains("segment 1: stored blob is shorter than its record"),

@@ -2,7 +2,8 @@
 //! on loopback, `obhut admin enrol-token`, then `obhut enrol`, `obhut
 //! ingest` and `obhut agent` as a dock would run them, on real MP4s made by
 //! ffmpeg. What the vault holds is checked with device-signed requests
-//! (`/head`, `/receipts`) and its blob directory.
+//! (`/head`, `/receipts`) and its blob store (the directory, or the S3
+//! bucket on PostgreSQL + S3).
 //!
 //! Flags of `obhut serve` and `obhut admin` follow docs/vault.md §3, §6:
 //! `--data DIR --keys DIR --listen ADDR`.
@@ -19,6 +20,7 @@ use obhut_agent::journal::Journal;
 use obhut_core::identity::DeviceSecret;
 use obhut_core::ids::{RecordingId, SegmentRef};
 use obhut_core::vault::IngestReceipt;
+use obhut_store::{BlobKey, BlobStore as _};
 
 mod support;
 use support::*;
@@ -92,30 +94,31 @@ fn assert_vault_holds(dir: &Path, vault: &Vault, source: &Path) -> RecordingId {
     )
     .unwrap();
     obhut_core::chain::verify_chain(&records, &[group.group_key()]).unwrap();
+    let stored = stored_blobs(dir);
     for (i, r) in records.iter().enumerate() {
         assert_eq!(hex::encode(r.record_hash()), j.acked[i].record_hash);
-        let blob = vault
-            .data
-            .join("blobs")
-            .join(rid.to_string())
-            .join(format!("{i}.seg"));
-        obhut_core::chain::verify_blob(r, fs::File::open(&blob).unwrap()).unwrap();
+        let key = BlobKey {
+            recording: rid,
+            index: i as u32,
+        };
+        let blob = &stored.iter().find(|(k, _)| *k == key).expect("its blob").1;
+        obhut_core::chain::verify_blob(r, &blob[..]).unwrap();
     }
-    let blobs = vault.data.join("blobs").join(rid.to_string());
-    let n = fs::read_dir(&blobs)
-        .map(|d| {
-            d.flatten()
-                .filter(|e| e.path().extension().is_some_and(|x| x == "seg"))
-                .count()
-        })
-        .unwrap_or(0);
-    assert_eq!(
-        n,
-        j.plan.len(),
-        "one blob per segment in {}",
-        blobs.display()
-    );
+    let n = stored.iter().filter(|(k, _)| k.recording == rid).count();
+    assert_eq!(n, j.plan.len(), "one blob per segment");
     rid
+}
+
+/// Every blob of the vault in `dir` (in `vault-data/blobs/` or the
+/// bucket), with its bytes.
+fn stored_blobs(dir: &Path) -> Vec<(BlobKey, Vec<u8>)> {
+    with_blobs(dir, "vault-data", |b| async move {
+        let mut out = Vec::new();
+        for k in b.list().await.unwrap() {
+            out.push((k, get_blob(&b, k).await));
+        }
+        out
+    })
 }
 
 /// `GET /v1/recordings/{rid}/records` signed by alice, registered as a
@@ -198,10 +201,17 @@ fn rand_nonce() -> [u8; 16] {
     RecordingId::random(&mut obhut_core::rng::os_rng()).0
 }
 
-#[test]
-fn enrol_then_ingest_a_20s_clip_with_metadata_and_delete_after_receipts() {
+// What the vault stored, and what it left staged, in the blob directory
+// and SQLite or in the bucket and PostgreSQL.
+on_both_backends!(
+    enrol_then_ingest_a_20s_clip_with_metadata_and_delete_after_receipts,
+    an_ingest_killed_with_segments_in_flight_resumes,
+);
+
+fn enrol_then_ingest_a_20s_clip_with_metadata_and_delete_after_receipts(backend: Backend) {
     let dir = setup();
     let d = dir.as_path();
+    let _stores = backend.prepare(d);
     let vault = Vault::start(d);
     enrol(d, &vault);
     fs::create_dir_all(d.join("dock")).unwrap();
@@ -242,20 +252,19 @@ fn enrol_then_ingest_a_20s_clip_with_metadata_and_delete_after_receipts() {
     assert!(j.plan.iter().any(|p| p.media_end_ms >= 19_000));
     let media: u64 = j.plan.iter().filter(|p| p.kind != 2).map(|p| p.len).sum();
     assert_eq!(media, original.len() as u64);
-    // Nothing of the clip or its metadata in what the vault wrote.
+    // Nothing of the clip or its metadata in what the vault wrote: its
+    // data directory and its blobs (there or in the bucket).
     let needle = &original[original.len() / 2..original.len() / 2 + 64];
-    for e in walk(&vault.data) {
+    let files = walk(&vault.data).into_iter().map(|e| {
         let b = fs::read(&e).unwrap();
-        assert!(
-            !b.windows(64).any(|w| w == needle),
-            "plaintext in {}",
-            e.display()
-        );
-        assert!(
-            !b.windows(7).any(|w| w == b"PC 4711"),
-            "metadata in {}",
-            e.display()
-        );
+        (e.display().to_string(), b)
+    });
+    let blobs = stored_blobs(d)
+        .into_iter()
+        .map(|(k, b)| (format!("blob {} {}", k.recording, k.index), b));
+    for (name, b) in files.chain(blobs) {
+        assert!(!b.windows(64).any(|w| w == needle), "plaintext in {name}");
+        assert!(!b.windows(7).any(|w| w == b"PC 4711"), "metadata in {name}");
     }
 }
 
@@ -379,10 +388,10 @@ fn a_killed_ingest_resumes_with_no_duplicate_or_missing_segment() {
 /// on disk holds several records in flight at once. The resumed run finds
 /// whichever of them the vault stored by their hashes, re-seals the rest,
 /// and the vault ends with every segment once and nothing left staged.
-#[test]
-fn an_ingest_killed_with_segments_in_flight_resumes() {
+fn an_ingest_killed_with_segments_in_flight_resumes(backend: Backend) {
     let dir = setup();
     let d = dir.as_path();
+    let _stores = backend.prepare(d);
     let vault = Vault::start(d);
     enrol(d, &vault);
     fs::create_dir_all(d.join("dock")).unwrap();
@@ -427,9 +436,17 @@ fn an_ingest_killed_with_segments_in_flight_resumes() {
     assert_vault_holds(d, &vault, &clip);
     let j = journal_of(d, &clip);
     assert!(j.pending.is_empty(), "nothing left in flight");
-    // The vault dropped the uploads the kill cut off: nothing staged.
+    // The vault dropped the uploads the kill cut off: nothing staged (in
+    // `tmp/` of the data directory or of the bucket).
+    let staged = || {
+        with_blobs(
+            d,
+            "vault-data",
+            |b| async move { b.temporary_files().await },
+        )
+    };
     let t0 = Instant::now();
-    while !walk(&vault.data.join("tmp")).is_empty() {
+    while !staged().unwrap().is_empty() {
         assert!(
             t0.elapsed() < Duration::from_secs(60),
             "staged uploads left in the vault's tmp/"

@@ -38,14 +38,14 @@ fn start(dir: &Path) -> Server {
 }
 
 fn obhut(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .current_dir(dir)
+    let mut c = Command::new(BIN);
+    c.current_dir(dir)
         .args(args)
         .env("OBHUT_PASSPHRASE", "correct horse battery staple")
         .env("XDG_STATE_HOME", dir.join("state"))
-        .env_remove("OBHUT_DATA")
-        .output()
-        .unwrap()
+        .env_remove("OBHUT_DATA");
+    support::store_env(dir, &mut c);
+    c.output().unwrap()
 }
 
 fn ok(o: &Output) -> String {
@@ -132,13 +132,17 @@ fn admin_token(dir: &Path) {
 }
 
 fn sql(dir: &Path, statement: &str) {
-    support::sql(&dir.join("data/obhut.sqlite"), statement);
+    support::index_sql(dir, "data", statement);
 }
 
-#[test]
-fn audit_verify_catches_rewrite_drop_rollback_fork_and_wrong_key() {
+// The database rewritten, and restored from a backup, on either index:
+// SQLite, or PostgreSQL (with the blobs in S3).
+on_both_backends!(audit_verify_catches_rewrite_drop_rollback_fork_and_wrong_key);
+
+fn audit_verify_catches_rewrite_drop_rollback_fork_and_wrong_key(backend: support::Backend) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
+    let _stores = backend.prepare(dir);
     std::fs::write(dir.join("group.obgd"), custody_group().to_bytes()).unwrap();
     ok(&obhut(
         dir,
@@ -195,7 +199,14 @@ fn audit_verify_catches_rewrite_drop_rollback_fork_and_wrong_key() {
     // An old entry rewritten in the database: its body no longer hashes to
     // its leaf; rewritten with a matching leaf hash, the root differs.
     sql(dir, "CREATE TABLE saved AS SELECT * FROM log_entries");
-    sql(dir, "UPDATE log_entries SET body = X'00' WHERE idx = 1");
+    let byte = match backend {
+        support::Backend::Embedded => "X'00'",
+        support::Backend::PostgresS3 => "'\\x00'::bytea",
+    };
+    sql(
+        dir,
+        &format!("UPDATE log_entries SET body = {byte} WHERE idx = 1"),
+    );
     refused(&obhut(dir, &full), "entry #1 was rewritten");
     sql(
         dir,
@@ -245,9 +256,17 @@ fn audit_verify_catches_rewrite_drop_rollback_fork_and_wrong_key() {
 
     // Rollback: the operator restores a backup taken at size 5 after the
     // client saw size 8 (the restarted vault's schedule made the tokens'
-    // class's two epochs, then one more token).
+    // class's two epochs, then one more token). The backup: the data
+    // directory copied, or a copy of the PostgreSQL database (the bucket
+    // holds no blob: nothing was ingested).
     drop(server);
-    copy_dir(&dir.join("data"), &dir.join("backup"));
+    let backup = match backend {
+        support::Backend::Embedded => {
+            copy_dir(&dir.join("data"), &dir.join("backup"));
+            None
+        }
+        support::Backend::PostgresS3 => Some(support::copy_database(dir, "backup")),
+    };
     server = start(dir);
     admin_token(dir);
     wait_size(server.addr, 8);
@@ -256,8 +275,13 @@ fn audit_verify_catches_rewrite_drop_rollback_fork_and_wrong_key() {
     assert!(ok(&obhut(dir, &verify)).starts_with("8 "));
     let seen = std::fs::read(first_file(&state)).unwrap();
     drop(server);
-    std::fs::remove_dir_all(dir.join("data")).unwrap();
-    copy_dir(&dir.join("backup"), &dir.join("data"));
+    match backup {
+        None => {
+            std::fs::remove_dir_all(dir.join("data")).unwrap();
+            copy_dir(&dir.join("backup"), &dir.join("data"));
+        }
+        Some(url) => std::fs::write(dir.join(support::DATABASE_URL_FILE), url).unwrap(),
+    }
     server = start(dir);
     wait_size(server.addr, 7);
     let url = format!("http://{}", server.addr);
@@ -329,10 +353,15 @@ fn signature_lines(addr: SocketAddr) -> usize {
         .unwrap_or(0)
 }
 
-#[test]
-fn clients_requiring_a_witness_accept_its_cosignature_and_catch_a_forged_one() {
+// The cosigned checkpoints kept, and forged, in SQLite or PostgreSQL.
+on_both_backends!(clients_requiring_a_witness_accept_its_cosignature_and_catch_a_forged_one);
+
+fn clients_requiring_a_witness_accept_its_cosignature_and_catch_a_forged_one(
+    backend: support::Backend,
+) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
+    let _stores = backend.prepare(dir);
     std::fs::write(dir.join("group.obgd"), custody_group().to_bytes()).unwrap();
     // First start creates the log key; the witness is told to follow it.
     let vault = start(dir);
@@ -443,12 +472,14 @@ fn clients_requiring_a_witness_accept_its_cosignature_and_catch_a_forged_one() {
         })
         .collect();
     drop(vault);
+    let note = hex::encode(forged.as_bytes());
+    let note = match backend {
+        support::Backend::Embedded => format!("X'{note}'"),
+        support::Backend::PostgresS3 => format!("'\\x{note}'::bytea"),
+    };
     sql(
         dir,
-        &format!(
-            "UPDATE log_checkpoints SET note = X'{}' WHERE size = {size}",
-            hex::encode(forged.as_bytes())
-        ),
+        &format!("UPDATE log_checkpoints SET note = {note} WHERE size = {size}"),
     );
     let vault = start(dir);
     let url = format!("http://{}", vault.addr);

@@ -12,12 +12,21 @@ use obhut_core::identity::SignKey;
 use obhut_core::ids::RecordingId;
 use obhut_core::rng::os_rng;
 use obhut_store::{ArtifactRow, ArtifactState, DerivedStore, NewLogEntry};
-use support::{Vault, log_key, ok, run, setup, text, with_index};
+use support::{Backend, Vault, log_key, ok, run, setup, text, with_index, with_pg_index};
 
-#[test]
-fn lineage_prints_the_graph_for_people_and_for_graphviz() {
+// The artifacts and their edges in SQLite or in PostgreSQL.
+on_both_backends!(lineage_prints_the_graph_for_people_and_for_graphviz);
+
+async fn put_artifacts<I: DerivedStore>(index: &I, rows: &[(ArtifactRow, NewLogEntry)]) {
+    for (r, e) in rows {
+        index.put_artifact(r, e).await.unwrap();
+    }
+}
+
+fn lineage_prints_the_graph_for_people_and_for_graphviz(backend: Backend) {
     let dir = setup();
     let d = dir.as_path();
+    let _stores = backend.prepare(d);
     let vault = Vault::start(d);
     let _token = vault.token(d, "custody/group.obgd");
     let group = obhut_core::group::PinnedGroup::from_bytes(
@@ -103,11 +112,14 @@ fn lineage_prints_the_graph_for_people_and_for_graphviz() {
             vec![Source::Artifact { artifact_id: thumb }],
         ),
     ];
-    with_index(&vault.data.join("obhut.sqlite"), |index| async move {
-        for (r, e) in &rows {
-            index.put_artifact(r, e).await.unwrap();
+    match backend {
+        Backend::Embedded => with_index(&vault.data.join("obhut.sqlite"), |index| async move {
+            put_artifacts(&index, &rows).await
+        }),
+        Backend::PostgresS3 => {
+            with_pg_index(d, |index| async move { put_artifacts(&index, &rows).await })
         }
-    });
+    }
 
     let vkey = log_key(&vault);
     let base = [

@@ -65,10 +65,13 @@ fn pending(d: &Path, vault: &Vault, vkey: &str, who: &str) -> String {
     )
 }
 
-#[test]
-fn names_signed_by_their_keys_are_shown_and_a_substituted_one_is_not() {
+// Names are stored in, and served from, the index: SQLite or PostgreSQL.
+on_both_backends!(names_signed_by_their_keys_are_shown_and_a_substituted_one_is_not);
+
+fn names_signed_by_their_keys_are_shown_and_a_substituted_one_is_not(backend: Backend) {
     let dir = setup();
     let d = dir.as_path();
+    let _stores = backend.prepare(d);
     ok(
         d,
         &[

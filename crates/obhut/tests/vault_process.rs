@@ -21,6 +21,8 @@ use obhut_server::testkit::{
     signed_headers, write_head,
 };
 
+mod support;
+
 const BIN: &str = env!("CARGO_BIN_EXE_obhut");
 const CLASS: &str = "bodycam-30d";
 const METADATA: &str = r#"{"officer":"PC 4711 Erika Mustermann","gps":[[52.5219,13.4132]],"notes":"stop at Alexanderplatz, witness Jane Roe"}"#;
@@ -37,8 +39,8 @@ fn start(dir: &Path, log: &Path, init: bool) -> Server {
         .append(true)
         .open(log)
         .unwrap();
-    let mut child = Command::new(BIN)
-        .current_dir(dir)
+    let mut c = Command::new(BIN);
+    c.current_dir(dir)
         .args([
             "serve",
             "--data",
@@ -53,9 +55,9 @@ fn start(dir: &Path, log: &Path, init: bool) -> Server {
         .env_remove("OBHUT_KEYS")
         .env_remove("OBHUT_LISTEN")
         .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("spawn obhut serve");
+        .stderr(log);
+    support::store_env(dir, &mut c);
+    let mut child = c.spawn().expect("spawn obhut serve");
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
@@ -98,10 +100,39 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-#[test]
-fn real_process_kill9_restart_and_no_plaintext_at_rest() {
+/// What the blob store holds of an upload in progress: the sizes of the
+/// files in `DATA/tmp/`, or of the objects under the bucket's `tmp/`.
+fn staged_sizes(dir: &Path) -> Vec<u64> {
+    match std::fs::read_to_string(dir.join(support::BLOB_URL_FILE)) {
+        Err(_) => files_under(&dir.join("data/tmp"))
+            .iter()
+            .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+            .collect(),
+        Ok(_) => support::with_blobs(dir, "data", |b| async move {
+            let obhut_store::blobs::AnyBlobStore::S3(s3) = b else {
+                unreachable!("a bucket")
+            };
+            // A multipart upload's parts are not objects yet: its marker
+            // says one is open.
+            s3.objects()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|o| o.starts_with("tmp/"))
+                .map(|o| if o.ends_with(".upload") { u64::MAX } else { 0 })
+                .collect()
+        }),
+    }
+}
+
+// A kill -9 in the middle of a large upload: the blob directory's tmp/,
+// or an S3 multipart upload under the bucket's tmp/ (with PostgreSQL).
+on_both_backends!(real_process_kill9_restart_and_no_plaintext_at_rest);
+
+fn real_process_kill9_restart_and_no_plaintext_at_rest(backend: support::Backend) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
+    let _stores = backend.prepare(dir);
     let log = dir.join("server.log");
     let group = custody_group();
     std::fs::write(dir.join("group.obgd"), group.to_bytes()).unwrap();
@@ -109,20 +140,19 @@ fn real_process_kill9_restart_and_no_plaintext_at_rest() {
     let ids = VaultIds::from_keystore(&dir.join("keys"));
 
     // The admin CLI works on the store while the server runs.
-    let out = Command::new(BIN)
-        .current_dir(dir)
-        .args([
-            "admin",
-            "enrol-token",
-            "--data",
-            "data",
-            "--group",
-            "group.obgd",
-            "--retention-class",
-            CLASS,
-        ])
-        .output()
-        .unwrap();
+    let mut admin = Command::new(BIN);
+    admin.current_dir(dir).args([
+        "admin",
+        "enrol-token",
+        "--data",
+        "data",
+        "--group",
+        "group.obgd",
+        "--retention-class",
+        CLASS,
+    ]);
+    support::store_env(dir, &mut admin);
+    let out = admin.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -199,12 +229,8 @@ fn real_process_kill9_restart_and_no_plaintext_at_rest() {
     write_head(&mut stream, "PUT", &path, &h, body.len() as u64).unwrap();
     stream.write_all(&body[..body.len() / 2]).unwrap();
     stream.flush().unwrap();
-    let tmp_dir = dir.join("data/tmp");
     let t0 = Instant::now();
-    while files_under(&tmp_dir)
-        .iter()
-        .all(|p| std::fs::metadata(p).map_or(0, |m| m.len()) < 1_000_000)
-    {
+    while staged_sizes(dir).iter().all(|n| *n < 1_000_000) {
         assert!(
             t0.elapsed() < Duration::from_secs(30),
             "upload never reached tmp/"
@@ -215,12 +241,20 @@ fn real_process_kill9_restart_and_no_plaintext_at_rest() {
     server.child.wait().unwrap();
     drop(stream);
     assert!(
-        !files_under(&tmp_dir).is_empty(),
+        !staged_sizes(dir).is_empty(),
         "the partial upload was in tmp/"
     );
 
     let server = start(dir, &log, false);
-    assert!(files_under(&tmp_dir).is_empty(), "restart cleans tmp/");
+    match backend {
+        support::Backend::Embedded => {
+            assert!(staged_sizes(dir).is_empty(), "restart cleans tmp/")
+        }
+        // Another server may be uploading into the shared bucket: its
+        // tmp/ is cleaned of what is a day old (docs/vault.md §6.2), or
+        // by `obhut check --repair` with the vaults stopped (below).
+        support::Backend::PostgresS3 => {}
+    }
     let head_path = format!("/v1/recordings/{rid}/head");
     let h = signed_headers(
         &ids,
@@ -237,10 +271,21 @@ fn real_process_kill9_restart_and_no_plaintext_at_rest() {
         2,
         "no partial segment is visible"
     );
-    let blobs = dir.join("data/blobs").join(rid.to_string());
-    assert_eq!(std::fs::read(blobs.join("0.seg")).unwrap(), segs[0].blob);
-    assert_eq!(std::fs::read(blobs.join("1.seg")).unwrap(), segs[1].blob);
-    assert!(!blobs.join("2.seg").exists());
+    let key = |index| obhut_store::BlobKey {
+        recording: rid,
+        index,
+    };
+    let stored = |index| {
+        support::with_blobs(dir, "data", |b| async move {
+            match obhut_store::BlobStore::len(&b, key(index)).await.unwrap() {
+                None => None,
+                Some(_) => Some(support::get_blob(&b, key(index)).await),
+            }
+        })
+    };
+    assert_eq!(stored(0).as_ref(), Some(&segs[0].blob));
+    assert_eq!(stored(1).as_ref(), Some(&segs[1].blob));
+    assert_eq!(stored(2), None);
     // The device resumes from next_index.
     assert_eq!(put(server.addr, &ids, &device, &segs[2]).status, 201);
     assert_eq!(put(server.addr, &ids, &device, &segs[2]).status, 200);
@@ -260,18 +305,26 @@ fn real_process_kill9_restart_and_no_plaintext_at_rest() {
     }
     drop(server);
     let mut scanned = 0;
-    for f in files_under(&dir.join("data"))
+    let files = files_under(&dir.join("data"))
         .into_iter()
         .chain(files_under(&dir.join("keys")))
         .chain([log.clone()])
-    {
-        let bytes = std::fs::read(&f).unwrap();
+        .map(|f| (f.display().to_string(), std::fs::read(&f).unwrap()));
+    // The blobs, wherever they are (in the data directory: read twice).
+    let blobs = support::with_blobs(dir, "data", |b| async move {
+        let mut out = Vec::new();
+        for k in obhut_store::BlobStore::list(&b).await.unwrap() {
+            let name = format!("blob {} {}", k.recording, k.index);
+            out.push((name, support::get_blob(&b, k).await));
+        }
+        out
+    });
+    for (name, bytes) in files.chain(blobs) {
         scanned += bytes.len();
         for n in &needles {
             assert!(
                 !bytes.windows(n.len()).any(|w| w == &n[..]),
-                "{} contains plaintext or metadata",
-                f.display()
+                "{name} contains plaintext or metadata",
             );
         }
     }
@@ -281,6 +334,24 @@ fn real_process_kill9_restart_and_no_plaintext_at_rest() {
         log_text.contains("segment stored"),
         "the log has ingest lines"
     );
+    if backend == support::Backend::PostgresS3 {
+        // The killed upload's leftovers in the bucket: listed by `obhut
+        // check`, removed by `--repair`, nothing else changed.
+        let mut check = Command::new(BIN);
+        check
+            .current_dir(dir)
+            .args(["check", "--data", "data", "--keys", "keys", "--repair"]);
+        support::store_env(dir, &mut check);
+        let out = check.output().unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(said.contains(": removed"), "{said}");
+        assert!(staged_sizes(dir).is_empty(), "--repair cleans tmp/");
+    }
 }
 
 fn serde_json_body(token: &str, device: &SignKey) -> Vec<u8> {

@@ -14,9 +14,102 @@ pub const PASS: &str = "correct horse battery staple";
 pub const CLASS: &str = "bodycam-30d";
 
 /// A file in a test's directory naming the PostgreSQL database the
-/// vault's index is on ([`on_postgres`]): every `obhut` the test runs
-/// (`serve`, `admin`) gets it as `OBHUT_DATABASE_URL`.
+/// vault's index is on ([`on_postgres`], [`Backend::PostgresS3`]): every
+/// `obhut` the test runs (`serve`, `admin`, `check`) gets it as
+/// `OBHUT_DATABASE_URL`.
 pub const DATABASE_URL_FILE: &str = "database-url";
+/// A file in a test's directory naming the S3 bucket the vault's blobs
+/// are in ([`Backend::PostgresS3`]): every `obhut` the test runs gets it
+/// as `OBHUT_BLOB_URL`, with the test S3 server's endpoint and
+/// credentials as `AWS_*`.
+pub const BLOB_URL_FILE: &str = "blob-url";
+
+/// Where a test's vault keeps its index and blobs: the embedded default
+/// (SQLite and a blob directory in the data directory) or PostgreSQL
+/// and an S3 bucket (the shared throwaway cluster and SeaweedFS server
+/// of `obhut_store::contract`). An end-to-end test whose behaviour
+/// depends on the store runs on both ([`on_both_backends!`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    PostgresS3,
+}
+
+/// What keeps a test's stores up: hold it until the vault has stopped.
+pub struct Stores {
+    pub backend: Backend,
+    _pg: Option<std::sync::Arc<obhut_store::contract::pg::TestServer>>,
+}
+
+impl Backend {
+    /// Put the vault of the test directory `dir` on this backend: for
+    /// [`Backend::PostgresS3`] a fresh database and a fresh bucket, named
+    /// in `dir` for every `obhut` the test runs there ([`cmd`],
+    /// [`spawn_listening`], [`store_env`]).
+    pub fn prepare(self, dir: &Path) -> Stores {
+        let pg = match self {
+            Backend::Embedded => None,
+            Backend::PostgresS3 => {
+                use obhut_store::contract::s3::TestS3;
+                let url = TestS3::new_url();
+                // The two servers start at once (the first test of a
+                // binary waits for both: seconds each).
+                let pg = std::thread::scope(|s| {
+                    let pg = s.spawn(|| on_postgres(dir));
+                    // The bucket exists once written to (SeaweedFS makes it).
+                    rt().block_on(TestS3::shared().store_at(&url));
+                    pg.join().expect("a PostgreSQL database")
+                });
+                std::fs::write(dir.join(BLOB_URL_FILE), &url).unwrap();
+                Some(pg)
+            }
+        };
+        Stores {
+            backend: self,
+            _pg: pg,
+        }
+    }
+}
+
+/// Two tests running `body(Backend)`: `NAME::on_embedded` and
+/// `NAME::on_postgres_s3` (a module beside the function of the same name).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn on_embedded() {
+                super::$name(super::support::Backend::Embedded)
+            }
+            #[test]
+            fn on_postgres_s3() {
+                super::$name(super::support::Backend::PostgresS3)
+            }
+        }
+    )+};
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Give `c` (an `obhut` run in `dir`) the stores `dir` names: the
+/// database and bucket of [`Backend::PostgresS3`], else none (the data
+/// directory's).
+pub fn store_env(dir: &Path, c: &mut Command) {
+    c.env_remove("OBHUT_DATABASE_URL")
+        .env_remove("OBHUT_BLOB_URL");
+    if let Ok(url) = std::fs::read_to_string(dir.join(DATABASE_URL_FILE)) {
+        c.env("OBHUT_DATABASE_URL", url.trim());
+    }
+    if let Ok(url) = std::fs::read_to_string(dir.join(BLOB_URL_FILE)) {
+        c.env("OBHUT_BLOB_URL", url.trim())
+            .envs(obhut_store::contract::s3::TestS3::shared().env());
+    }
+}
 
 pub fn cmd(dir: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
@@ -24,11 +117,8 @@ pub fn cmd(dir: &Path, args: &[&str]) -> Command {
         .args(args)
         .env("OBHUT_PASSPHRASE", PASS)
         .env_remove("OBHUT_STATE")
-        .env_remove("OBHUT_DATABASE_URL")
         .stdin(Stdio::null());
-    if let Ok(url) = std::fs::read_to_string(dir.join(DATABASE_URL_FILE)) {
-        c.env("OBHUT_DATABASE_URL", url.trim());
-    }
+    store_env(dir, &mut c);
     c
 }
 
@@ -38,14 +128,128 @@ pub fn cmd(dir: &Path, args: &[&str]) -> Command {
 pub fn on_postgres(dir: &Path) -> std::sync::Arc<obhut_store::contract::pg::TestServer> {
     let server =
         obhut_store::contract::pg::TestServer::shared().expect("a PostgreSQL test cluster");
-    let db = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(server.database())
-        .expect("a fresh database");
+    let db = rt().block_on(server.database()).expect("a fresh database");
     std::fs::write(dir.join(DATABASE_URL_FILE), &db.url).unwrap();
     server
+}
+
+/// A copy of the PostgreSQL database `dir` names (the vault stopped), as
+/// an operator's backup restored: its URL; `suffix` makes its name.
+pub fn copy_database(dir: &Path, suffix: &str) -> String {
+    use sqlx::Connection as _;
+    let url = std::fs::read_to_string(dir.join(DATABASE_URL_FILE)).expect("a database");
+    let url = url.trim();
+    let (server, db) = url.rsplit_once('/').expect("postgres://…/DB");
+    let copy = format!("{db}_{suffix}");
+    rt().block_on(async {
+        let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+            .await
+            .unwrap();
+        // Names made by the test harness and this test: no quoting needed.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE {copy} TEMPLATE {db}"
+        )))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+        let _ = admin.close().await;
+    });
+    format!("{server}/{copy}")
+}
+
+/// Open the PostgreSQL index `dir` names beside the running server and
+/// run `f` on it, as [`with_index`] does on SQLite.
+pub fn with_pg_index<T, F: std::future::Future<Output = T>>(
+    dir: &Path,
+    f: impl FnOnce(obhut_store::postgres::PgIndex) -> F,
+) -> T {
+    let url = std::fs::read_to_string(dir.join(DATABASE_URL_FILE)).expect("a database");
+    rt().block_on(async {
+        let index = obhut_store::postgres::PgIndex::connect(url.trim())
+            .await
+            .unwrap();
+        let out = f(index.clone()).await;
+        index.close().await;
+        out
+    })
+}
+
+/// Run one SQL statement on the index of the vault in `dir` (its data
+/// directory `data`): the PostgreSQL database `dir` names, else
+/// `data/obhut.sqlite`. Tests play an operator who edits the database.
+pub fn index_sql(dir: &Path, data: &str, statement: &str) {
+    match std::fs::read_to_string(dir.join(DATABASE_URL_FILE)) {
+        Err(_) => sql(&dir.join(data).join("obhut.sqlite"), statement),
+        Ok(_) => {
+            let statement = statement.to_owned();
+            with_pg_index(dir, |index| async move {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                    .execute(index.pool())
+                    .await
+                    .unwrap();
+            });
+        }
+    }
+}
+
+/// Run `f` on the blob store of the vault in `dir` (its data directory
+/// `data`): the bucket `dir` names, else `data/blobs/`. Tests play an
+/// operator, or a disk, that damages blobs.
+pub fn with_blobs<T, F: std::future::Future<Output = T>>(
+    dir: &Path,
+    data: &str,
+    f: impl FnOnce(obhut_store::blobs::AnyBlobStore) -> F,
+) -> T {
+    let url = std::fs::read_to_string(dir.join(BLOB_URL_FILE)).ok();
+    let options = match url {
+        None => Vec::new(),
+        Some(_) => obhut_store::contract::s3::TestS3::shared()
+            .options()
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+    };
+    let config = obhut_store::BlobConfig {
+        url: url.map(|u| u.trim().to_owned()),
+        options,
+    };
+    let data = dir.join(data);
+    rt().block_on(async move {
+        let blobs = config.open(&data).await.unwrap();
+        f(blobs).await
+    })
+}
+
+/// Store `bytes` as the blob `key` whatever they hash to, replacing the
+/// one there (a damaged blob, as a disk or an operator leaves it).
+pub async fn put_blob(
+    blobs: &obhut_store::blobs::AnyBlobStore,
+    key: obhut_store::BlobKey,
+    bytes: &[u8],
+) {
+    use obhut_store::{BlobStore as _, StagedBlob as _};
+    let staged = blobs.stage(bytes, bytes.len() as u64).await.unwrap();
+    let hash = staged.hash();
+    blobs.publish(key, staged, hash).await.unwrap();
+}
+
+/// The whole blob `key`.
+pub async fn get_blob(
+    blobs: &obhut_store::blobs::AnyBlobStore,
+    key: obhut_store::BlobKey,
+) -> Vec<u8> {
+    use obhut_store::BlobStore as _;
+    use tokio::io::AsyncReadExt as _;
+    let len = blobs.len(key).await.unwrap().expect("the blob");
+    let mut out = Vec::new();
+    blobs
+        .get_range(key, 0, len)
+        .await
+        .unwrap()
+        .read_to_end(&mut out)
+        .await
+        .unwrap();
+    out
 }
 
 pub fn run(dir: &Path, args: &[&str]) -> Output {
@@ -200,6 +404,11 @@ impl Vault {
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs(60) {
             if http_get(&v.addr, "/healthz").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+                // On PostgreSQL + S3 nothing is stored in the data directory.
+                if dir.join(BLOB_URL_FILE).exists() {
+                    assert!(!v.data.join("obhut.sqlite").exists(), "an SQLite index");
+                    assert!(!v.data.join("blobs").exists(), "a blob directory");
+                }
                 return v;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -384,14 +593,16 @@ impl Drop for Listening {
 /// the address it prints.
 pub fn spawn_listening(dir: &Path, args: &[&str]) -> Listening {
     use std::io::BufRead as _;
-    let mut child = Command::new(BIN)
-        .current_dir(dir)
+    let mut c = Command::new(BIN);
+    c.current_dir(dir)
         .args(args)
         .env_remove("OBHUT_DATA")
         .env_remove("OBHUT_KEYS")
         .env_remove("OBHUT_LISTEN")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::null());
+    store_env(dir, &mut c);
+    let mut child = c
         .spawn()
         .unwrap_or_else(|e| panic!("spawn obhut {args:?}: {e}"));
     let mut line = String::new();
