@@ -93,10 +93,17 @@ impl Opening<'_> {
             }
             let avail = fill_buf_or(reader, READ)?;
             let step = if avail.len() > SEALED_CHUNK_LEN {
-                // Whole, with more after it: not the final chunk.
-                let step = self.open_followed(&avail[..SEALED_CHUNK_LEN], out)?;
-                reader.consume(SEALED_CHUNK_LEN);
-                step
+                // Every whole chunk with more after it (not the final one)
+                // that `plain` has room for, consumed at once: a hashing
+                // reader then hashes them in one update.
+                let room = (self.plain.len() - self.opened) / CHUNK_SIZE;
+                let mut at = 0;
+                while at < room * SEALED_CHUNK_LEN && avail.len() - at > SEALED_CHUNK_LEN {
+                    self.open_followed(&avail[at..at + SEALED_CHUNK_LEN], out)?;
+                    at += SEALED_CHUNK_LEN;
+                }
+                reader.consume(at);
+                Step::More
             } else if avail.len() == SEALED_CHUNK_LEN {
                 self.open_at_buffer_end(reader, out)?
             } else {

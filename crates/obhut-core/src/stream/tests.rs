@@ -263,10 +263,9 @@ fn wrong_key_and_dropped_encryptor_are_rejected() {
 /// short ones, after a lead.
 #[test]
 fn opening_from_any_buffer_gives_the_same_answer() {
-    fn each_reader(
-        sealed: &[u8],
-        check: &mut dyn FnMut(&mut dyn FnMut(&mut Vec<u8>) -> Result<u64>, String),
-    ) {
+    /// Opens the stream into the given plaintext buffer.
+    type Open<'o> = dyn FnMut(&mut Vec<u8>) -> Result<u64> + 'o;
+    fn each_reader(sealed: &[u8], check: &mut dyn FnMut(&mut Open<'_>, String)) {
         for cap in [
             1usize,
             7,
