@@ -359,7 +359,7 @@ fn open_from_memory(
     let total: u64 = records.iter().map(SegmentRecord::plaintext_len).sum();
     let start = Instant::now();
     for_each_segment(threads, records.len(), |i| {
-        keys.open_segment(&records[i], &blobs[i][..], std::io::sink())
+        keys.open_segment_buffered(&records[i], &blobs[i][..], std::io::sink())
             .map(drop)
             .map_err(|e| e.to_string())
     })?;

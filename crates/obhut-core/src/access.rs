@@ -4,7 +4,7 @@
 //! the device-signed record.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 
 use crate::blob_tree::BlobHasher;
 use crate::combine;
@@ -18,7 +18,8 @@ use crate::partial::PartialEnvelope;
 use crate::record::SegmentRecord;
 use crate::request::{AccessRequest, GrantRef, SegmentFacts};
 use crate::secret::Secret32;
-use crate::segment::{KeyParts, RangeSource, SegmentKeys, SegmentOpener};
+use crate::segment::{HEADER_LEN, KeyParts, RangeSource, SegmentKeys, SegmentOpener};
+use crate::stream::SealedReader;
 
 /// The records of `records` that `request`'s scope covers (§8.1), in the
 /// order given. Container-index segments count as covered when a media
@@ -229,13 +230,26 @@ impl GrantKeys {
         blob: impl Read,
         out: impl Write,
     ) -> Result<u64> {
+        self.open_segment_buffered(record, SealedReader::new(blob, HEADER_LEN), out)
+    }
+
+    /// [`GrantKeys::open_segment`] from a buffered reader (a blob in memory
+    /// as a `&[u8]`): chunks are decrypted where they lie in the reader's
+    /// buffer and hashed there right after, with no copy
+    /// ([`SegmentOpener::open_buffered`]).
+    pub fn open_segment_buffered(
+        &self,
+        record: &SegmentRecord,
+        blob: impl BufRead,
+        out: impl Write,
+    ) -> Result<u64> {
         let opener = self.opener(record)?;
         let mut hashed = HashingReader {
             inner: blob,
             hasher: BlobHasher::new(),
             read: 0,
         };
-        let n = opener.open_stream(&mut hashed, out)?;
+        let n = opener.open_buffered(&mut hashed, out)?;
         let segment = record.segment_ref();
         if hashed.read != record.blob_len() {
             return Err(Error::Segment {
@@ -271,17 +285,41 @@ impl GrantKeys {
     }
 }
 
+/// Hashes the blob's bytes as the opener consumes them: right after they
+/// were decrypted, while they are still in cache.
 struct HashingReader<R> {
     inner: R,
     hasher: BlobHasher,
     read: u64,
 }
 
-impl<R: Read> Read for HashingReader<R> {
+impl<R: BufRead> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.read += n as u64;
+        let avail = self.inner.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
         Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for HashingReader<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        // The consumed bytes are still in the inner buffer (a reader with
+        // unconsumed bytes returns them without reading). Were they not,
+        // they go unhashed and uncounted, and the length check fails.
+        if let Ok(buf) = self.inner.fill_buf() {
+            let n = n.min(buf.len());
+            self.hasher.update(&buf[..n]);
+            self.read += n as u64;
+        }
+        self.inner.consume(n);
     }
 }

@@ -748,7 +748,15 @@ impl SegmentOpener {
     /// ([`SegmentFailure::HeaderMismatch`]); then the chunks are decrypted as
     /// in [`stream::decrypt_stream`], which states what `out` has received
     /// when an error is returned.
-    pub fn open_stream(&self, mut blob: impl Read, mut out: impl Write) -> Result<u64> {
+    pub fn open_stream(&self, blob: impl Read, out: impl Write) -> Result<u64> {
+        self.open_buffered(stream::SealedReader::new(blob, HEADER_LEN), out)
+    }
+
+    /// [`SegmentOpener::open_stream`] from a buffered reader (a blob in
+    /// memory as a `&[u8]`): every chunk that lies whole in the reader's
+    /// buffer is decrypted from there, without a copy
+    /// ([`stream::decrypt_stream`]).
+    pub fn open_buffered(&self, mut blob: impl BufRead, mut out: impl Write) -> Result<u64> {
         let mut header = [0u8; HEADER_LEN];
         let n = stream::read_full(&mut blob, &mut header)
             .map_err(io_error("reading the segment header"))?;

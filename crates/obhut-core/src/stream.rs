@@ -29,6 +29,8 @@ use crate::secret::Secret32;
 
 mod gcm;
 pub(crate) use gcm::GcmKey;
+mod open;
+pub use open::{OPEN_BATCH, SealedReader, decrypt_stream};
 
 /// Plaintext bytes per chunk (every chunk but the last is exactly this long).
 pub const CHUNK_SIZE: usize = 65_536;
@@ -299,11 +301,16 @@ fn read_some(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 
 /// `fill_buf`, retried on `Interrupted`.
 fn fill_buf_retrying(reader: &mut impl BufRead) -> Result<&[u8]> {
+    fill_buf_or(reader, "reading plaintext")
+}
+
+/// [`fill_buf_retrying`] with the error's context.
+fn fill_buf_or<'r>(reader: &'r mut impl BufRead, context: &'static str) -> Result<&'r [u8]> {
     let empty = loop {
         match reader.fill_buf() {
             Ok(buf) => break buf.is_empty(),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(io_error("reading plaintext")(e)),
+            Err(e) => return Err(io_error(context)(e)),
         }
     };
     if empty {
@@ -313,7 +320,7 @@ fn fill_buf_retrying(reader: &mut impl BufRead) -> Result<&[u8]> {
     // The buffer is filled, so this returns it without reading; asked for
     // again because today's borrow checker cannot return the first
     // borrow from inside the retry loop.
-    reader.fill_buf().map_err(io_error("reading plaintext"))
+    reader.fill_buf().map_err(io_error(context))
 }
 
 pub(crate) fn io_error(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
@@ -723,143 +730,6 @@ impl<R: Read> BufRead for PlaintextReader<R> {
 
     fn consume(&mut self, n: usize) {
         self.pos = (self.pos + n).min(self.end);
-    }
-}
-
-/// Sealed chunks [`decrypt_stream`] reads, decrypts and writes at a time.
-///
-/// One chunk at a time cost the one-thread file → file open a read and a
-/// write system call per 64 KiB, and fed BLAKE3 updates of 65 552 bytes,
-/// each of which starts and ends inside a 1 KiB BLAKE3 chunk that the
-/// hasher finishes block by block instead of 16 chunks at once
-/// (BENCHMARKS.md, issue 17: `_blake3_compress_in_place` was a fifth of
-/// the hashing). Eight chunks (512 KiB of ciphertext and of plaintext)
-/// keep both buffers within a core's L2 cache.
-pub const OPEN_BATCH: usize = 8;
-
-/// Decrypt a whole chunk stream (the blob after its header) from `reader`,
-/// writing plaintext to `out`; returns the plaintext length.
-///
-/// Plaintext of a chunk reaches `out` only after that chunk authenticated,
-/// and only once it is known whether the chunk is the last. Up to
-/// [`OPEN_BATCH`] chunks are read, opened and written at a time. On error
-/// `out` has received the plaintext of the chunks before the failing one:
-/// treat it as incomplete (write to a temporary file and keep it only on
-/// `Ok`).
-///
-/// Errors name the segment and chunk: [`SegmentFailure::ChunkAuthentication`]
-/// (altered, reordered or spliced chunk), [`SegmentFailure::Truncated`]
-/// (the stream ends without a final chunk), [`SegmentFailure::TrailingData`]
-/// (data after a final full chunk, or an empty final chunk after a full one,
-/// which only a key holder can write and §6.2 forbids; data appended to a
-/// short final chunk makes that chunk fail authentication instead).
-pub fn decrypt_stream(
-    cipher: &ChunkCipher,
-    reader: &mut impl Read,
-    out: &mut impl Write,
-) -> Result<u64> {
-    // OPEN_BATCH sealed chunks plus one byte of look-ahead, and their
-    // plaintext: decryption is out of place so that a chunk that fails
-    // under one `last` flag can be tried under the other (AWS-LC wipes the
-    // output of a failed open).
-    let mut buf = Zeroizing::new(vec![0u8; OPEN_BATCH * SEALED_CHUNK_LEN + 1]);
-    let mut plain = Zeroizing::new(vec![0u8; OPEN_BATCH * CHUNK_SIZE]);
-    let mut have = 0usize;
-    let mut index = 0u64;
-    let mut total = 0u64;
-    loop {
-        have += read_full(reader, &mut buf[have..]).map_err(io_error("reading a sealed chunk"))?;
-        // `read_full` stops short only at the end of the input: then the
-        // last chunk in the buffer is the final one. Otherwise the
-        // look-ahead byte shows that every chunk in the buffer has more
-        // data after it.
-        let ended = have < buf.len();
-        let mut at = 0usize;
-        let mut opened = 0usize;
-        while have - at > SEALED_CHUNK_LEN {
-            // A full chunk with more data after it: not the final chunk.
-            let (chunk, tag) = split_chunk(&mut buf[at..at + SEALED_CHUNK_LEN]);
-            let dst = &mut plain[opened..opened + CHUNK_SIZE];
-            if cipher
-                .open_chunk_into(index, false, chunk, &tag, dst)
-                .is_err()
-            {
-                let failure = if cipher
-                    .open_chunk_into(index, true, chunk, &tag, dst)
-                    .is_ok()
-                {
-                    SegmentFailure::TrailingData
-                } else {
-                    SegmentFailure::ChunkAuthentication { chunk: index }
-                };
-                // The chunks before this one authenticated: `out` gets
-                // them, as it would have one by one.
-                out.write_all(&plain[..opened])
-                    .map_err(io_error("writing plaintext"))?;
-                return Err(cipher.failure(failure));
-            }
-            opened += CHUNK_SIZE;
-            at += SEALED_CHUNK_LEN;
-            index += 1;
-            if index >= MAX_CHUNKS {
-                out.write_all(&plain[..opened])
-                    .map_err(io_error("writing plaintext"))?;
-                return Err(cipher.failure(SegmentFailure::TrailingData));
-            }
-        }
-        if !ended {
-            out.write_all(&plain[..opened])
-                .map_err(io_error("writing plaintext"))?;
-            total += opened as u64;
-            // What is left is the look-ahead byte, the start of the next
-            // chunk.
-            buf.copy_within(at..have, 0);
-            have -= at;
-            continue;
-        }
-        // Nothing follows: what is left must be the final chunk.
-        let final_len = have - at;
-        if final_len < TAG_LEN {
-            out.write_all(&plain[..opened])
-                .map_err(io_error("writing plaintext"))?;
-            return Err(cipher.failure(SegmentFailure::Truncated { chunks_read: index }));
-        }
-        let (chunk, tag) = split_chunk(&mut buf[at..have]);
-        let dst = &mut plain[opened..opened + chunk.len()];
-        if cipher
-            .open_chunk_into(index, true, chunk, &tag, dst)
-            .is_ok()
-        {
-            if dst.is_empty() && index > 0 {
-                // Non-canonical: the full chunk before should have been
-                // the final one. Only a key holder can produce this;
-                // refused so that every reader agrees (§6.2).
-                out.write_all(&plain[..opened])
-                    .map_err(io_error("writing plaintext"))?;
-                return Err(cipher.failure(SegmentFailure::TrailingData));
-            }
-            let end = opened + dst.len();
-            out.write_all(&plain[..end])
-                .map_err(io_error("writing plaintext"))?;
-            return Ok(total + end as u64);
-        }
-        // A full chunk that authenticates as non-final means the stream
-        // was cut at a chunk boundary. Its plaintext is not released (and
-        // `plain` is wiped when it is dropped).
-        let failure = if final_len == SEALED_CHUNK_LEN
-            && cipher
-                .open_chunk_into(index, false, chunk, &tag, dst)
-                .is_ok()
-        {
-            SegmentFailure::Truncated {
-                chunks_read: index + 1,
-            }
-        } else {
-            SegmentFailure::ChunkAuthentication { chunk: index }
-        };
-        out.write_all(&plain[..opened])
-            .map_err(io_error("writing plaintext"))?;
-        return Err(cipher.failure(failure));
     }
 }
 

@@ -255,3 +255,119 @@ fn wrong_key_and_dropped_encryptor_are_rejected() {
         }
     ));
 }
+
+/// Every shape of reader buffer gives the same plaintext and the same
+/// errors: buffers of one byte, shorter than a tag, one byte either side
+/// of a sealed chunk (the chunk that ends a buffer is opened before it is
+/// known whether more follows), [`SealedReader`] over whole reads and over
+/// short ones, after a lead.
+#[test]
+fn opening_from_any_buffer_gives_the_same_answer() {
+    /// Opens the stream into the given plaintext buffer.
+    type Open<'o> = dyn FnMut(&mut Vec<u8>) -> Result<u64> + 'o;
+    fn each_reader(sealed: &[u8], check: &mut dyn FnMut(&mut Open<'_>, String)) {
+        for cap in [
+            1usize,
+            7,
+            SEALED_CHUNK_LEN - 1,
+            SEALED_CHUNK_LEN,
+            SEALED_CHUNK_LEN + 1,
+            2 * SEALED_CHUNK_LEN,
+        ] {
+            check(
+                &mut |out| {
+                    decrypt_stream(
+                        &cipher(9),
+                        &mut std::io::BufReader::with_capacity(cap, sealed),
+                        out,
+                    )
+                },
+                format!("BufReader of {cap}"),
+            );
+        }
+        for lead in [0usize, 1, 1452] {
+            let mut blob = vec![0xeeu8; lead];
+            blob.extend_from_slice(sealed);
+            for trickle in [false, true] {
+                check(
+                    &mut |out| {
+                        let inner: Box<dyn Read> = if trickle {
+                            Box::new(Trickle(&blob))
+                        } else {
+                            Box::new(&blob[..])
+                        };
+                        let mut r = SealedReader::new(inner, lead);
+                        let mut head = vec![0u8; lead];
+                        assert_eq!(read_full(&mut r, &mut head).unwrap(), lead);
+                        decrypt_stream(&cipher(9), &mut r, out)
+                    },
+                    format!("SealedReader, lead {lead}, trickle {trickle}"),
+                );
+            }
+        }
+    }
+    for len in [
+        0usize,
+        1,
+        CHUNK_SIZE - 1,
+        CHUNK_SIZE,
+        CHUNK_SIZE + 1,
+        2 * CHUNK_SIZE,
+        3 * CHUNK_SIZE + 5,
+        OPEN_BATCH * CHUNK_SIZE,
+    ] {
+        let data: Vec<u8> = (0..len).map(|i| (i % 239) as u8).collect();
+        let sealed = seal(&data);
+        each_reader(&sealed, &mut |open, what| {
+            let mut out = Vec::new();
+            assert_eq!(open(&mut out).unwrap(), len as u64, "{len}: {what}");
+            assert!(out == data, "{len}: {what}");
+        });
+    }
+    let data: Vec<u8> = (0..3 * CHUNK_SIZE).map(|i| (i % 233) as u8).collect();
+    let sealed = seal(&data);
+    let expect = |stream: &[u8], failure: SegmentFailure, released: usize| {
+        each_reader(stream, &mut |open, what| {
+            let mut out = Vec::new();
+            match open(&mut out) {
+                Err(Error::Segment { failure: f, .. }) if f == failure => {}
+                other => panic!("{failure:?}: {what}: {other:?}"),
+            }
+            assert!(out == data[..released], "{failure:?}: {what}");
+        });
+    };
+    // Cut at a chunk boundary: the last whole chunk is withheld.
+    expect(
+        &sealed[..2 * SEALED_CHUNK_LEN],
+        SegmentFailure::Truncated { chunks_read: 2 },
+        CHUNK_SIZE,
+    );
+    expect(&[], SegmentFailure::Truncated { chunks_read: 0 }, 0);
+    // A byte after the final full chunk.
+    let mut longer = sealed.clone();
+    longer.push(0);
+    expect(&longer, SegmentFailure::TrailingData, 2 * CHUNK_SIZE);
+    let mut altered = sealed.clone();
+    altered[SEALED_CHUNK_LEN + 3] ^= 1;
+    expect(
+        &altered,
+        SegmentFailure::ChunkAuthentication { chunk: 1 },
+        CHUNK_SIZE,
+    );
+}
+
+/// After its lead, a [`SealedReader`] reads whole batches of sealed chunks
+/// that start at chunk boundaries, also from a reader of short reads.
+#[test]
+fn sealed_reader_reads_at_chunk_boundaries() {
+    let blob = vec![1u8; 1452 + 3 * OPEN_BATCH * SEALED_CHUNK_LEN];
+    let batch = OPEN_BATCH * SEALED_CHUNK_LEN;
+    let mut r = SealedReader::new(&blob[..], 1452);
+    assert_eq!(r.fill_buf().unwrap().len(), 1452 + batch);
+    r.consume(1452 + batch);
+    assert_eq!(r.fill_buf().unwrap().len(), batch);
+    // Reads short of a batch (1000 bytes at a time) are repeated until the
+    // batch is full.
+    let mut r = SealedReader::new(Trickle(&blob[..]), 1452);
+    assert_eq!(r.fill_buf().unwrap().len(), 1452 + batch);
+}
