@@ -226,7 +226,10 @@ pub fn verify_bundle(dir: &Path, trust: &Trust, identities: &[age::x25519::Ident
         let when = crate::time::show(e.time_ms);
         rep.ok(
             format!("log #{i}"),
-            format!("{e} at {when}: included in the checkpoint{who}"),
+            format!(
+                "{} at {when}: included in the checkpoint{who}",
+                crate::show::log_entry(e)
+            ),
         );
     }
     let Some(request) = request else {
@@ -897,3 +900,4 @@ fn ciphertext_hash(path: &Path) -> std::io::Result<(u64, [u8; 32])> {
         n += k as u64;
     }
 }
+

@@ -122,3 +122,17 @@ mod tests {
         assert_eq!(super::printable("\u{202e}abc"), "\\u{202e}abc");
     }
 }
+
+/// An entry's line with its capture time (a segment's) in local time and
+/// UTC, as every other time this command prints; the pure core's line has
+/// only the number of milliseconds, because time zones are I/O.
+pub fn log_entry(e: &obhut_core::audit::LogEntry) -> String {
+    let line = e.to_string();
+    match &e.event {
+        obhut_core::audit::Event::SegmentReceived { capture_utc_ms, .. } => line.replace(
+            &format!("captured {capture_utc_ms}"),
+            &format!("captured {}", crate::time::show(*capture_utc_ms)),
+        ),
+        _ => line,
+    }
+}
