@@ -3,7 +3,7 @@
 //! for the secret in every encoding a derived `Debug` would use (hex,
 //! dalek's `Debug` of the point or scalar, the decimal byte list).
 
-mod threshold_support;
+use crate::threshold_support;
 
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;

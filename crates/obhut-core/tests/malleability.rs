@@ -13,7 +13,7 @@
 //! - the real [`custodian_partial`], which refuses. If it ever answered, the
 //!   test would unblind its answer exactly the same way and fail.
 
-mod threshold_support;
+use crate::threshold_support;
 
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;

@@ -6,7 +6,7 @@
 //! opening must still fail. Without c in the key schedule (before issue 15
 //! item 12) every assertion of failure here would see the segment open.
 
-mod threshold_support;
+use crate::threshold_support;
 
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;

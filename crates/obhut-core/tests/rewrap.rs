@@ -5,7 +5,7 @@
 //! wrong segment, header or key is refused with its named error, and
 //! parsing never panics.
 
-mod segment_support;
+use crate::segment_support;
 
 use obhut_core::epoch::{EpochPublic, EpochSecret};
 use obhut_core::error::{Error, RewrapFailure, SegmentFailure};

@@ -2,7 +2,7 @@
 //! (docs/format.md §7.2): each structural fault gives its own
 //! [`ChainFailure`], and capsule proofs are checked against the group key.
 
-mod segment_support;
+use crate::segment_support;
 
 use obhut_core::chain::{verify_blob, verify_chain, verify_chain_structure};
 use obhut_core::error::{ChainFailure, Error, SegmentFailure};

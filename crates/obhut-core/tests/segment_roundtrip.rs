@@ -3,7 +3,7 @@
 //! length formula and ciphertext hash, the key commitment, and range reads
 //! that touch only the chunks they need.
 
-mod segment_support;
+use crate::segment_support;
 
 use std::io::{BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
 

@@ -4,7 +4,7 @@
 //! recording or device. Every one is detected, and the error names the
 //! segment and what failed.
 
-mod segment_support;
+use crate::segment_support;
 
 use std::io::Cursor;
 

@@ -2,7 +2,7 @@
 //! (docs/format.md §5.1, §6, §7.1), and records with invalid points, weak
 //! device keys or malleated signatures are refused at parse.
 
-mod segment_support;
+use crate::segment_support;
 
 use std::io::Cursor;
 

@@ -3,7 +3,7 @@
 //! and a wrong, malicious or misdirected partial is detected and names its
 //! custodian.
 
-mod threshold_support;
+use crate::threshold_support;
 
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT as G;
 use obhut_core::combine::{Combined, combine};

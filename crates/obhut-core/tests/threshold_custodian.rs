@@ -2,7 +2,7 @@
 //! anything: bad or expired requests, other groups, wrong shares, unsigned
 //! records, out-of-scope segments, and the in-scope rule of §8.1.
 
-mod threshold_support;
+use crate::threshold_support;
 
 use obhut_core::combine::combine;
 use obhut_core::error::{Error, RefusalReason};

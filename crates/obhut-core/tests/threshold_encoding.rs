@@ -2,7 +2,7 @@
 //! §8.1–8.2): canonical round trips, strict points and scalars in every
 //! field, pinning rules, ceremony bounds, and redacted secrets.
 
-mod threshold_support;
+use crate::threshold_support;
 
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT as G;
 use curve25519_dalek::scalar::Scalar;

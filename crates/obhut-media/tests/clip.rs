@@ -4,7 +4,7 @@
 //! its frames must be a run of the original's, covering the window.
 #![allow(clippy::single_range_in_vec_init, clippy::reversed_empty_ranges)]
 
-mod common;
+use crate::common;
 
 use std::fs::File;
 use std::io::{Cursor, Read, Seek, SeekFrom, Write};

@@ -1,7 +1,7 @@
 //! Plans of real ffmpeg output, cross-checked with ffprobe, and the scope
 //! rebuild (sparse file + `ffmpeg -c copy`) described in the crate docs.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs::File;

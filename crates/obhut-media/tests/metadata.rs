@@ -6,7 +6,7 @@
 //! stream, subtitles included); the blanked bytes are the patch that
 //! gives back the original.
 
-mod common;
+use crate::common;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! the index and fragment headers return errors or valid plans, never
 //! panics; truncated progressive files are always errors.
 
-mod common;
+use crate::common;
 
 use std::io::Cursor;
 use std::sync::OnceLock;

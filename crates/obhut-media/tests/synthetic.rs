@@ -3,7 +3,7 @@
 //! declarations that must be refused with a typed error before anything is
 //! allocated.
 
-mod common;
+use crate::common;
 
 use std::io::Cursor;
 

@@ -8,7 +8,7 @@
 //! restored with the keystore copied beside it — opens nothing of that
 //! epoch, though its index rows and ciphertext are all there.
 
-mod retention_support;
+use crate::retention_support;
 
 use obhut_server::keystore::KeystoreError;
 use obhut_server::testkit::InProcess;

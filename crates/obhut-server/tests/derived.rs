@@ -7,7 +7,7 @@
 //! log; a source's expiry in the sweeper takes its artifacts with it, and
 //! so does its erasure (issue 18: "erasure cascades").
 
-mod retention_support;
+use crate::retention_support;
 
 use std::sync::Arc;
 

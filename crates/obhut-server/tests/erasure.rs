@@ -7,8 +7,8 @@
 //! epoch still opens for k custodians. Fewer than k approvals, an open
 //! epoch, or a legal hold refuse it and change nothing.
 
-mod hold_support;
-mod retention_support;
+use crate::hold_support;
+use crate::retention_support;
 
 use hold_support::*;
 use obhut_api::ErrorKind;

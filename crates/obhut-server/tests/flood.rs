@@ -303,7 +303,12 @@ fn a_flood_leaves_health_and_uploads_alive() {
 
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["flood_vault", "--exact", "--ignored", "--nocapture"])
+        .args([
+            crate::test_name(module_path!(), "flood_vault").as_str(),
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
         .env(CHILD_ENV, dir.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -6,8 +6,8 @@
 //! moved either way never deletes held footage. tests/retention_hsm.rs
 //! runs the backup test with SoftHSM2.
 
-mod hold_support;
-mod retention_support;
+use crate::hold_support;
+use crate::retention_support;
 
 use hold_support::*;
 use obhut_core::audit::{Event, LogEntry};

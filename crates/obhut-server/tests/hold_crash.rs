@@ -5,7 +5,7 @@
 //! hold's key, made once. The sweep runs in a child process that dies at
 //! the chosen step (`OBHUT_TEST_SWEEP_CRASH_AFTER`, as tests/retention_crash.rs).
 
-mod retention_support;
+use crate::retention_support;
 
 use std::sync::Arc;
 
@@ -93,7 +93,12 @@ fn crash_at(step: &str) {
         .env("OBHUT_TEST_SWEEP_CRASH_AFTER", step)
         .env("OBHUT_TEST_ROOT", &root)
         .env("OBHUT_TEST_NOW", expiry.to_string())
-        .args([CHILD, "--exact", "--ignored", "--nocapture"])
+        .args([
+            crate::test_name(module_path!(), CHILD).as_str(),
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
         .output()
         .unwrap();
     assert!(

@@ -7,7 +7,7 @@
 //! way neither deletes early nor keeps expired footage.
 //! tests/retention_hsm.rs runs the backup test with SoftHSM2.
 
-mod retention_support;
+use crate::retention_support;
 
 use obhut_server::testkit::{http, put_sealed};
 use obhut_store::{EpochState, IndexStore, RetentionStore};

@@ -5,7 +5,7 @@
 //! `std::process::abort`, as abrupt as kill -9: no destructor, no flush);
 //! the parent then looks at what is on disk and restarts the vault.
 
-mod retention_support;
+use crate::retention_support;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -68,7 +68,12 @@ fn crash_at(step: &str) {
         .env("OBHUT_TEST_SWEEP_CRASH_AFTER", step)
         .env("OBHUT_TEST_ROOT", &root)
         .env("OBHUT_TEST_NOW", expiry.to_string())
-        .args([CHILD, "--exact", "--ignored", "--nocapture"])
+        .args([
+            crate::test_name(module_path!(), CHILD).as_str(),
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
         .output()
         .unwrap();
     assert!(

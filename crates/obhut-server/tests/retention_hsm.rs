@@ -9,8 +9,8 @@
 //! process of this test binary with both set (no `set_var` in a process
 //! whose other threads may read the environment).
 
-mod hold_support;
-mod retention_support;
+use crate::hold_support;
+use crate::retention_support;
 
 use obhut_server::config::FileConfig;
 use retention_support::*;
@@ -69,7 +69,12 @@ fn in_child(child: &str) {
     let child = std::process::Command::new(std::env::current_exe().unwrap())
         .env("SOFTHSM2_CONF", &conf)
         .env("OBHUT_PKCS11_PIN", PIN)
-        .args([child, "--exact", "--ignored", "--nocapture"])
+        .args([
+            crate::test_name(module_path!(), child).as_str(),
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
         .output()
         .unwrap();
     let log = String::from_utf8_lossy(&child.stdout);
