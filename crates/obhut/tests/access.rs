@@ -14,10 +14,9 @@ use std::path::Path;
 
 use obhut_core::ids::RecordingId;
 
-mod support;
+use crate::support;
+use crate::support::credentials;
 use support::*;
-#[path = "support/credentials.rs"]
-mod credentials;
 
 fn fails(dir: &Path, args: &[&str]) -> String {
     let out = run(dir, args);

@@ -22,7 +22,7 @@ use obhut_core::ids::{RecordingId, SegmentRef};
 use obhut_core::vault::IngestReceipt;
 use obhut_store::{BlobKey, BlobStore as _};
 
-mod support;
+use crate::support;
 use support::*;
 
 fn device(dir: &Path) -> DeviceSecret {

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use obhut_server::testkit::{custody_group, http};
 
-mod support;
+use crate::support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_obhut");
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use obhut_core::ids::RecordingId;
 use obhut_store::{BlobKey, BlobStore as _};
 
-mod support;
+use crate::support;
 use support::*;
 
 fn check(d: &Path, extra: &[&str]) -> (bool, String, String) {

@@ -17,10 +17,9 @@ use obhut_core::record::SegmentRecord;
 use obhut_core::secret::Secret32;
 use obhut_core::segment::SegmentOpener;
 
-mod support;
+use crate::support;
+use crate::support::credentials;
 use support::*;
-#[path = "support/credentials.rs"]
-mod credentials;
 
 struct Fixture {
     dir: PathBuf,

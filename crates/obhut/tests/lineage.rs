@@ -5,7 +5,7 @@
 //! crates/obhut-server/tests/derived.rs; here the rows are put in the
 //! vault's index as its registration would.
 
-mod support;
+use crate::support;
 
 use obhut_core::artifact::{ArtifactContent, ArtifactKind, ArtifactRecord, SignerRole, Source};
 use obhut_core::identity::SignKey;

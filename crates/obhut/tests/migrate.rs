@@ -25,7 +25,7 @@ use std::path::Path;
 
 use obhut_store::contract::s3::TestS3;
 
-mod support;
+use crate::support;
 use support::*;
 
 /// The camera enrolled, a real MP4 of six seconds ingested in 2-second

@@ -17,7 +17,7 @@ use obhut_core::identity::{PublicIdentity, SignKey};
 use obhut_core::name::{NameClaim, Subject};
 use obhut_core::rng::os_rng;
 
-mod support;
+use crate::support;
 use support::*;
 
 /// `obhut approve` as `who`; what it showed (stderr).

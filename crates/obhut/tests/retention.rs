@@ -7,7 +7,7 @@
 //! sweep does is tested against a real vault in
 //! crates/obhut-server/tests/retention*.rs.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

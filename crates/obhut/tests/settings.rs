@@ -4,7 +4,7 @@
 //! prints what the vault would run with, secrets redacted, as TOML that
 //! reads back as the same settings.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::Path;

@@ -6,7 +6,7 @@
 //! problem without it, and the certificate replaced on SIGHUP while the
 //! listener stays up.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::io::BufRead as _;

@@ -21,7 +21,7 @@ use obhut_server::testkit::{
     signed_headers, write_head,
 };
 
-mod support;
+use crate::support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_obhut");
 const CLASS: &str = "bodycam-30d";

@@ -3,6 +3,8 @@
 //! the keys and custody groups most tests start from.
 #![allow(dead_code)]
 
+pub mod credentials;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -73,7 +75,6 @@ impl Backend {
 
 /// Two tests running `body(Backend)`: `NAME::on_embedded` and
 /// `NAME::on_postgres_s3` (a module beside the function of the same name).
-#[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),+ $(,)?) => {$(
         mod $name {
