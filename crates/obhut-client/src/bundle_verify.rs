@@ -900,4 +900,3 @@ fn ciphertext_hash(path: &Path) -> std::io::Result<(u64, [u8; 32])> {
         n += k as u64;
     }
 }
-

@@ -221,6 +221,15 @@ pub enum Error {
         /// The path.
         path: String,
     },
+    /// A proof could not be built from the log's hash tiles: a tile of the
+    /// wrong length, or sizes the tree does not have.
+    #[error("the log's {what}: {why}")]
+    TileProof {
+        /// Which proof.
+        what: String,
+        /// What was wrong.
+        why: String,
+    },
     /// The log check failed: a rollback, a fork, a bad signature… The two
     /// checkpoints are the evidence (two signed, inconsistent checkpoints
     /// prove the vault misbehaved).
@@ -626,6 +635,7 @@ impl Error {
                 | Error::WrongEntry { .. }
                 | Error::NotIncluded { .. }
                 | Error::ProofHash { .. }
+                | Error::TileProof { .. }
                 | Error::LogCheck { .. }
                 | Error::ReleaseRecords(_)
                 | Error::ReleaseMismatch { .. }

@@ -87,6 +87,27 @@ pub fn get_plain(url: &str) -> Result<(u16, String)> {
     Ok((status, body))
 }
 
+/// `GET url` for a binary answer of at most `limit` bytes: (status, body).
+pub fn get_bytes(url: &str, limit: u64) -> Result<(u16, Vec<u8>)> {
+    let resp = agent().get(url).call().map_err(|e| Error::Unreachable {
+        method: "GET".into(),
+        url: url.into(),
+        source: Box::new(e),
+    })?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .with_config()
+        .limit(limit)
+        .read_to_vec()
+        .map_err(|e| Error::ReadAnswer {
+            method: "GET".into(),
+            url: url.into(),
+            source: Box::new(e),
+        })?;
+    Ok((status, body))
+}
+
 /// The identity a person's requests are signed for: the public key of the
 /// vault's audit-log verifier key (C2SP vkey), which people pin out of band
 /// (docs/vault.md §2).
