@@ -109,20 +109,6 @@ pub fn describe_request_named(req: &AccessRequest, names: &Names) -> String {
     s
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn printable_escapes_control_and_bidi_characters() {
-        assert_eq!(
-            super::printable("plain text, ünïcode"),
-            "plain text, ünïcode"
-        );
-        assert_eq!(super::printable("a\x1b[2Jb"), "a\\u{1b}[2Jb");
-        assert_eq!(super::printable("x\ny"), "x\\ny");
-        assert_eq!(super::printable("\u{202e}abc"), "\\u{202e}abc");
-    }
-}
-
 /// An entry's line with its capture time (a segment's) in local time and
 /// UTC, as every other time this command prints; the pure core's line has
 /// only the number of milliseconds, because time zones are I/O.
@@ -134,5 +120,19 @@ pub fn log_entry(e: &obhut_core::audit::LogEntry) -> String {
             &format!("captured {}", crate::time::show(*capture_utc_ms)),
         ),
         _ => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn printable_escapes_control_and_bidi_characters() {
+        assert_eq!(
+            super::printable("plain text, ünïcode"),
+            "plain text, ünïcode"
+        );
+        assert_eq!(super::printable("a\x1b[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(super::printable("x\ny"), "x\\ny");
+        assert_eq!(super::printable("\u{202e}abc"), "\\u{202e}abc");
     }
 }

@@ -451,37 +451,51 @@ fn clients_requiring_a_witness_accept_its_cosignature_and_catch_a_forged_one(
     // once and let that settle, so that the restart after the forgery adds
     // nothing and every client is shown the forged note.
     drop(vault);
-    let vault = start(dir);
-    let size = settled_cosigned_size(vault.addr);
-
-    // The operator forges the witness's cosignature on the stored
-    // checkpoint: same name and key ID, one bit of the signature changed.
-    let served = http(vault.addr, "GET", "/v1/log/checkpoint", &[], &[])
-        .unwrap()
-        .body;
-    let forged: String = String::from_utf8(served)
-        .unwrap()
-        .lines()
-        .map(|l| match l.strip_prefix("— dpo.example/witness ") {
-            Some(b64) => {
-                let mut raw = B64.decode(b64).unwrap();
-                *raw.last_mut().unwrap() ^= 1;
-                format!("— dpo.example/witness {}\n", B64.encode(raw))
-            }
-            None => format!("{l}\n"),
-        })
-        .collect();
-    drop(vault);
-    let note = hex::encode(forged.as_bytes());
-    let note = match backend {
-        support::Backend::Embedded => format!("X'{note}'"),
-        support::Backend::PostgresS3 => format!("'\\x{note}'::bytea"),
-    };
-    sql(
-        dir,
-        &format!("UPDATE log_checkpoints SET note = {note} WHERE size = {size}"),
-    );
-    let vault = start(dir);
+    let mut vault = start(dir);
+    // Under load the log can still be growing when it looks settled; then
+    // the restart below serves a newer, honestly cosigned checkpoint and
+    // no client would see the forgery. Forge again until the vault serves
+    // the forged note, so the check below is of the forgery.
+    let mut tries = 0;
+    loop {
+        let size = settled_cosigned_size(vault.addr);
+        // The operator forges the witness's cosignature on the stored
+        // checkpoint: same name and key ID, one bit of the signature changed.
+        let served = http(vault.addr, "GET", "/v1/log/checkpoint", &[], &[])
+            .unwrap()
+            .body;
+        let forged: String = String::from_utf8(served)
+            .unwrap()
+            .lines()
+            .map(|l| match l.strip_prefix("— dpo.example/witness ") {
+                Some(b64) => {
+                    let mut raw = B64.decode(b64).unwrap();
+                    *raw.last_mut().unwrap() ^= 1;
+                    format!("— dpo.example/witness {}\n", B64.encode(raw))
+                }
+                None => format!("{l}\n"),
+            })
+            .collect();
+        drop(vault);
+        let note = hex::encode(forged.as_bytes());
+        let note = match backend {
+            support::Backend::Embedded => format!("X'{note}'"),
+            support::Backend::PostgresS3 => format!("'\\x{note}'::bytea"),
+        };
+        sql(
+            dir,
+            &format!("UPDATE log_checkpoints SET note = {note} WHERE size = {size}"),
+        );
+        vault = start(dir);
+        let now = http(vault.addr, "GET", "/v1/log/checkpoint", &[], &[])
+            .unwrap()
+            .body;
+        if now == forged.as_bytes() {
+            break;
+        }
+        tries += 1;
+        assert!(tries < 5, "the vault never served the forged checkpoint");
+    }
     let url = format!("http://{}", vault.addr);
     let verify = ["audit", "verify", "--vault", &url, "--log-key", vkey];
     refused(
