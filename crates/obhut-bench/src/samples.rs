@@ -8,7 +8,10 @@ use std::time::Duration;
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     // A percent (50.0) for a fraction silently gave the maximum as every
     // percentile once (scaleout's p50 = p99).
-    assert!(p > 0.0 && p <= 1.0, "percentile {p} is not a fraction in (0, 1]");
+    assert!(
+        p > 0.0 && p <= 1.0,
+        "percentile {p} is not a fraction in (0, 1]"
+    );
     if sorted.is_empty() {
         return Duration::ZERO;
     }
