@@ -19,7 +19,6 @@ use std::sync::Mutex;
 use obhut_log::{Hash, TrustedLog, TrustedState, VerifierKey, WitnessPolicy};
 
 use crate::error::{Endpoint, Error, Result, StateFileError};
-use crate::reader::get_plain;
 
 /// Where a client keeps the last checkpoint it accepted.
 pub trait CheckpointStore: Send + Sync {
@@ -247,25 +246,35 @@ impl LogClient {
     }
 
     fn get(&self, path: &str) -> Result<String> {
+        let body = self.get_bytes(path, 1 << 20)?;
+        String::from_utf8(body).map_err(|_| Error::Status {
+            endpoint: Endpoint::Log,
+            target: path.into(),
+            status: 200,
+            body: Some("an answer that is not UTF-8 text".into()),
+        })
+    }
+
+    /// `GET {base}{path}`, at most `limit` bytes, 200 or an error naming
+    /// the path. The log endpoints are public, so the vault limits them per
+    /// source (docs/vault.md, `anon_per_sec`); a client with many reads to
+    /// make waits its turn rather than fail. Bounded: a vault that never
+    /// lets us in is an error after about half a minute.
+    fn get_bytes(&self, path: &str, limit: u64) -> Result<Vec<u8>> {
         let url = format!("{}{path}", self.base);
-        let (mut status, mut body) = get_plain(&url)?;
-        // The log endpoints are public, so the vault limits them per
-        // source (docs/vault.md, `anon_per_sec`); a client proving many
-        // entries at once (an export's chain of custody) waits its turn
-        // rather than fail. Bounded: a vault that never lets us in is an
-        // error after about half a minute.
+        let (mut status, mut body) = crate::reader::get_bytes(&url, limit)?;
         let mut waited = 0;
         while status == 429 && waited < RATE_LIMIT_WAITS {
             std::thread::sleep(std::time::Duration::from_secs(1));
             waited += 1;
-            (status, body) = get_plain(&url)?;
+            (status, body) = crate::reader::get_bytes(&url, limit)?;
         }
         if status != 200 {
             return Err(Error::Status {
                 endpoint: Endpoint::Log,
                 target: path.into(),
                 status,
-                body: Some(body.trim().to_owned()),
+                body: Some(String::from_utf8_lossy(&body).trim().to_owned()),
             });
         }
         Ok(body)
@@ -331,22 +340,7 @@ impl LogClient {
             return Ok(t);
         }
         // `path` is "tile/L/N[.p/W]"; a full tile is 256 hashes of 32 bytes.
-        let url = format!("{}/v1/log/{path}", self.base);
-        let (mut status, mut body) = crate::reader::get_bytes(&url, 256 * 32)?;
-        let mut waited = 0;
-        while status == 429 && waited < RATE_LIMIT_WAITS {
-            std::thread::sleep(std::time::Duration::from_secs(1));
-            waited += 1;
-            (status, body) = crate::reader::get_bytes(&url, 256 * 32)?;
-        }
-        if status != 200 {
-            return Err(Error::Status {
-                endpoint: Endpoint::Log,
-                target: format!("/v1/log/{path}"),
-                status,
-                body: Some(String::from_utf8_lossy(&body).trim().to_owned()),
-            });
-        }
+        let body = self.get_bytes(&format!("/v1/log/{path}"), 256 * 32)?;
         if let Ok(mut c) = self.tiles.lock() {
             c.insert(path.to_owned(), body.clone());
         }

@@ -68,22 +68,15 @@ pub(crate) fn now_ms() -> i64 {
 /// `GET url` without authentication (`/healthz`, `/readyz`, the log): the
 /// status and the body as text.
 pub fn get_plain(url: &str) -> Result<(u16, String)> {
-    let resp = agent().get(url).call().map_err(|e| Error::Unreachable {
+    let (status, body) = get_bytes(url, 1 << 20)?;
+    let body = String::from_utf8(body).map_err(|e| Error::ReadAnswer {
         method: "GET".into(),
         url: url.into(),
-        source: Box::new(e),
+        source: Box::new(ureq::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            e,
+        ))),
     })?;
-    let status = resp.status().as_u16();
-    let body = resp
-        .into_body()
-        .with_config()
-        .limit(1 << 20)
-        .read_to_string()
-        .map_err(|e| Error::ReadAnswer {
-            method: "GET".into(),
-            url: url.into(),
-            source: Box::new(e),
-        })?;
     Ok((status, body))
 }
 
