@@ -52,6 +52,7 @@ pub mod reader;
 pub mod recording_dir;
 pub mod scope;
 pub mod show;
+mod stream_cmp;
 pub mod time;
 pub mod verify;
 pub mod zip;
