@@ -447,6 +447,36 @@ fn an_ingest_killed_with_segments_in_flight_resumes(backend: Backend) {
     };
     let t0 = Instant::now();
     while !staged().unwrap().is_empty() {
+        if backend == Backend::PostgresS3 && t0.elapsed() > Duration::from_secs(20) {
+            // A request cut off while its PUT to the bucket was in flight
+            // can leave a staged object that no task knows of (the delete
+            // may run before the PUT lands): the bucket's leftovers are
+            // swept after a grace period, or at once by `obhut check
+            // --repair` with the vault stopped (s3.rs "Leftovers"), which
+            // must then leave nothing.
+            drop(vault);
+            let mut check = std::process::Command::new(support::BIN);
+            check.current_dir(d).args([
+                "check",
+                "--data",
+                "vault-data",
+                "--keys",
+                "vault-keys",
+                "--repair",
+            ]);
+            support::store_env(d, &mut check);
+            let out = check.output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                staged().unwrap().is_empty(),
+                "check --repair left staged uploads"
+            );
+            return;
+        }
         assert!(
             t0.elapsed() < Duration::from_secs(60),
             "staged uploads left in the vault's tmp/"
