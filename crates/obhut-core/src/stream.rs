@@ -708,13 +708,19 @@ impl<R: Read> PlaintextReader<R> {
     }
 }
 
+/// `Read` for a reader whose own buffer is the point (`BufRead`): copy
+/// out of what `fill_buf` holds, shared by both stream readers.
+pub(crate) fn read_through(b: &mut impl BufRead, out: &mut [u8]) -> std::io::Result<usize> {
+    let avail = b.fill_buf()?;
+    let n = avail.len().min(out.len());
+    out[..n].copy_from_slice(&avail[..n]);
+    b.consume(n);
+    Ok(n)
+}
+
 impl<R: Read> Read for PlaintextReader<R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(out.len());
-        out[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
+        read_through(self, out)
     }
 }
 

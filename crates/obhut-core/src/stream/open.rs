@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use super::{
     CHUNK_SIZE, ChunkCipher, MAX_CHUNKS, SEALED_CHUNK_LEN, TAG_LEN, fill_buf_or, io_error,
-    read_full,
+    read_full, read_through,
 };
 use crate::error::{Result, SegmentFailure};
 
@@ -306,11 +306,7 @@ impl<R: Read> SealedReader<R> {
 
 impl<R: Read> Read for SealedReader<R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(out.len());
-        out[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
+        read_through(self, out)
     }
 }
 
